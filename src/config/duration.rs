@@ -1,0 +1,144 @@
+//! Human durations in configuration: `90s`, `30m`, `5h`, `2d`, and sums such as `1h30m`.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A configuration duration. Parses `90s`, `5m`, `5h`, `2d`, `1h30m`, `500ms`;
+/// displays in the same notation, so a value round-trips through TOML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct HumanDuration(pub Duration);
+
+impl HumanDuration {
+    pub const fn from_secs(secs: u64) -> Self {
+        HumanDuration(Duration::from_secs(secs))
+    }
+
+    pub fn as_duration(self) -> Duration {
+        self.0
+    }
+
+    /// The duration as a chrono span, for arithmetic with timestamps.
+    pub fn as_chrono(self) -> chrono::Duration {
+        chrono::Duration::from_std(self.0).unwrap_or(chrono::Duration::MAX)
+    }
+}
+
+/// Parses a duration such as `90s`, `5m`, `5h`, `2d`, `1h30m` or `250ms`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("时长为空；请写成 90s、5m、5h 或 2d 的形式".to_string());
+    }
+    let bytes = text.as_bytes();
+    let mut total = Duration::ZERO;
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        if start == i {
+            return Err(format!("无法解析时长“{text}”：数字缺失；请写成 90s、5m、5h 或 2d 的形式"));
+        }
+        let number: u64 = text[start..i]
+            .parse()
+            .map_err(|_| format!("时长“{text}”中的数字过大"))?;
+        let unit_start = i;
+        while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
+            i += 1;
+        }
+        let unit = &text[unit_start..i];
+        let part = match unit {
+            "ms" => Duration::from_millis(number),
+            "s" => Duration::from_secs(number),
+            "m" => Duration::from_secs(number.saturating_mul(60)),
+            "h" => Duration::from_secs(number.saturating_mul(3600)),
+            "d" => Duration::from_secs(number.saturating_mul(86_400)),
+            "" => {
+                return Err(format!(
+                    "时长“{text}”缺少单位；请加上 s（秒）、m（分）、h（时）或 d（天）"
+                ));
+            }
+            other => {
+                return Err(format!(
+                    "时长“{text}”的单位“{other}”无法识别；可用 ms、s、m、h、d"
+                ));
+            }
+        };
+        total = total.saturating_add(part);
+    }
+    Ok(total)
+}
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut secs = self.0.as_secs();
+        let millis = self.0.subsec_millis();
+        if secs == 0 {
+            return write!(f, "{millis}ms");
+        }
+        for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+            if secs >= size {
+                write!(f, "{}{unit}", secs / size)?;
+                secs %= size;
+            }
+        }
+        if millis > 0 {
+            write!(f, "{millis}ms")?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        parse_duration(&text)
+            .map(HumanDuration)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_forms() {
+        let cases = [
+            ("90s", 90),
+            ("30m", 1800),
+            ("5h", 18_000),
+            ("2d", 172_800),
+            ("1h30m", 5400),
+            (" 24h ", 86_400),
+        ];
+        for (text, secs) in cases {
+            assert_eq!(parse_duration(text), Ok(Duration::from_secs(secs)), "{text}");
+        }
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn rejects_bad_forms_with_a_reason() {
+        for text in ["", "5", "h", "5x", "-5m", "5 m"] {
+            let err = parse_duration(text).unwrap_err();
+            assert!(!err.is_empty(), "{text}");
+        }
+    }
+
+    #[test]
+    fn displays_in_config_notation() {
+        assert_eq!(HumanDuration::from_secs(5400).to_string(), "1h30m");
+        assert_eq!(HumanDuration::from_secs(172_800).to_string(), "2d");
+        assert_eq!(HumanDuration(Duration::from_millis(250)).to_string(), "250ms");
+    }
+}

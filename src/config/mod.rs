@@ -1,0 +1,718 @@
+//! Configuration: `yuqing.toml` (the daemon) and `feeds.toml` (the sources).
+//!
+//! Loading never stops at the first mistake: every section and every source is
+//! checked, and all problems come back together in [`ConfigError::Invalid`], each
+//! naming its file, the source id where there is one, and what to change.
+//! Relative paths inside a file are relative to that file's folder. Secrets are
+//! never read from files, only from the environment variables the file names.
+
+mod duration;
+mod sources;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use duration::{HumanDuration, parse_duration};
+pub use sources::{HtmlSpec, HttpMethod, JsonSpec, SourceConfig, SourceKind, load_sources_str};
+
+/// The built-in defaults: the shipped `yuqing.toml`, used when no file is found.
+pub const DEFAULT_CONFIG: &str = include_str!("../../yuqing.toml");
+
+/// One thing wrong in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    /// The source id, for problems inside one `[[source]]`.
+    pub source: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Some(id) => write!(f, "{}：信息源 {id}：{}", self.file.display(), self.message),
+            None => write!(f, "{}：{}", self.file.display(), self.message),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("无法读取配置文件 {path}：{source}；请检查路径和权限")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("配置有 {} 处错误：\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Problem>),
+}
+
+/// The whole configuration, resolved: paths absolute, sources loaded and checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from; `None` for the built-in defaults.
+    pub path: Option<PathBuf>,
+    pub feeds: PathBuf,
+    pub dictionaries: PathBuf,
+    pub data_dir: PathBuf,
+    pub jurisdiction: Jurisdiction,
+    pub api: ApiConfig,
+    pub smtp: Option<SmtpConfig>,
+    pub recipients: Recipients,
+    /// Lead unit → its contact addresses. A unit with none falls back to `duty`.
+    pub units: BTreeMap<String, Vec<String>>,
+    pub policy: Policy,
+    pub digest: DigestConfig,
+    pub intake: IntakeConfig,
+    pub sources: Vec<SourceConfig>,
+}
+
+/// The file as written; every field has a documented default (see `yuqing.toml`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default = "default_feeds")]
+    feeds: PathBuf,
+    #[serde(default = "default_dictionaries")]
+    dictionaries: PathBuf,
+    #[serde(default = "default_data_dir")]
+    data_dir: PathBuf,
+    #[serde(default)]
+    jurisdiction: Option<toml::Value>,
+    #[serde(default)]
+    api: Option<toml::Value>,
+    #[serde(default)]
+    smtp: Option<toml::Value>,
+    #[serde(default)]
+    recipients: Option<toml::Value>,
+    #[serde(default)]
+    units: Option<toml::Value>,
+    #[serde(default)]
+    policy: Option<toml::Value>,
+    #[serde(default)]
+    digest: Option<toml::Value>,
+    #[serde(default)]
+    intake: Option<toml::Value>,
+}
+
+fn default_feeds() -> PathBuf {
+    "feeds.toml".into()
+}
+fn default_dictionaries() -> PathBuf {
+    "dictionaries".into()
+}
+fn default_data_dir() -> PathBuf {
+    "data".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Jurisdiction {
+    /// The jurisdiction's name, e.g. 安丘市. Items naming it are local.
+    pub name: String,
+    /// Extra place names (beyond the dictionaries) that make an item local.
+    pub places: Vec<String>,
+    /// Whether incidents outside the jurisdiction are graded watch (关注, no clock).
+    pub outside_as_watch: bool,
+}
+
+impl Default for Jurisdiction {
+    fn default() -> Self {
+        Jurisdiction {
+            name: "安丘市".into(),
+            places: Vec::new(),
+            outside_as_watch: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    pub bind: SocketAddr,
+    /// Must be true to bind to anything but a loopback address.
+    pub allow_remote: bool,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 7390)),
+            allow_remote: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    #[serde(default = "default_smtp_host")]
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    #[serde(default = "default_smtp_security")]
+    pub security: SmtpSecurity,
+    #[serde(default = "default_from")]
+    pub from: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Name of the environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// Per-connection timeout.
+    #[serde(default = "default_smtp_timeout")]
+    pub timeout: HumanDuration,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: default_smtp_host(),
+            port: default_smtp_port(),
+            security: default_smtp_security(),
+            from: default_from(),
+            username: None,
+            password_env: None,
+            timeout: default_smtp_timeout(),
+        }
+    }
+}
+
+fn default_smtp_host() -> String {
+    "127.0.0.1".into()
+}
+fn default_smtp_port() -> u16 {
+    25
+}
+fn default_smtp_security() -> SmtpSecurity {
+    SmtpSecurity::None
+}
+fn default_smtp_timeout() -> HumanDuration {
+    HumanDuration::from_secs(30)
+}
+pub fn default_from() -> String {
+    "舆情值班室 <yuqing@localhost>".into()
+}
+
+/// Roles → addresses.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Recipients {
+    pub duty: Vec<String>,
+    pub propaganda: Vec<String>,
+    pub office: Vec<String>,
+    pub leaders: Vec<String>,
+}
+
+impl Default for Recipients {
+    fn default() -> Self {
+        Recipients {
+            duty: vec!["duty@localhost".into()],
+            propaganda: Vec::new(),
+            office: Vec::new(),
+            leaders: Vec::new(),
+        }
+    }
+}
+
+/// A role that receives mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Duty,
+    Propaganda,
+    Office,
+    Leaders,
+}
+
+impl Recipients {
+    pub fn of(&self, role: Role) -> &[String] {
+        match role {
+            Role::Duty => &self.duty,
+            Role::Propaganda => &self.propaganda,
+            Role::Office => &self.office,
+            Role::Leaders => &self.leaders,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// 签收 window, every level with a clock.
+    pub ack: HumanDuration,
+    /// 发布权威信息 window, levels I and II.
+    pub statement: HumanDuration,
+    /// 新闻发布会 window, levels I and II.
+    pub press: HumanDuration,
+    /// 回应 window, levels III and IV.
+    pub response: HumanDuration,
+    /// Fractions of a window elapsed at which a reminder, then an escalation, go out.
+    pub remind_at: Vec<f64>,
+    /// How often an overdue notice repeats until the milestone is met.
+    pub overdue_repeat: HumanDuration,
+    /// Items about the same event within this window join one incident.
+    pub incident_window: HumanDuration,
+    /// A story carried by at least this many distinct sources …
+    pub spread_sources: u32,
+    /// … within this window is raised one level (0 sources: never).
+    pub spread_window: HumanDuration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            ack: HumanDuration::from_secs(30 * 60),
+            statement: HumanDuration::from_secs(5 * 3600),
+            press: HumanDuration::from_secs(24 * 3600),
+            response: HumanDuration::from_secs(48 * 3600),
+            remind_at: vec![0.6, 0.8],
+            overdue_repeat: HumanDuration::from_secs(3600),
+            incident_window: HumanDuration::from_secs(72 * 3600),
+            spread_sources: 5,
+            spread_window: HumanDuration::from_secs(6 * 3600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DigestConfig {
+    /// Local time (Asia/Shanghai), `HH:MM`.
+    pub at: String,
+    /// Roles that receive it.
+    pub to: Vec<Role>,
+}
+
+impl Default for DigestConfig {
+    fn default() -> Self {
+        DigestConfig {
+            at: "08:00".into(),
+            to: vec![Role::Leaders, Role::Office],
+        }
+    }
+}
+
+impl DigestConfig {
+    /// The configured time of day; validated at load, so this cannot fail afterwards.
+    pub fn time_of_day(&self) -> chrono::NaiveTime {
+        chrono::NaiveTime::parse_from_str(&self.at, "%H:%M").unwrap_or_default()
+    }
+}
+
+/// How sources are fetched. Every value is a default a source may not override.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntakeConfig {
+    pub user_agent: String,
+    pub connect_timeout: HumanDuration,
+    /// Whole request, body included.
+    pub timeout: HumanDuration,
+    /// Largest body accepted, after decompression, in bytes.
+    pub max_body_bytes: u64,
+    pub max_redirects: usize,
+    /// Fetches in flight at once, all hosts.
+    pub concurrency: usize,
+    /// Fetches in flight at once to one host.
+    pub per_host: usize,
+    /// Random spread added to each interval, as a fraction of it.
+    pub jitter: f64,
+    /// Longest back-off after failures.
+    pub max_backoff: HumanDuration,
+    /// A source failing this long becomes a recorded source-health problem.
+    pub failing_after: HumanDuration,
+}
+
+impl Default for IntakeConfig {
+    fn default() -> Self {
+        IntakeConfig {
+            user_agent: format!(
+                "yuqing/{} (public-opinion monitor; +https://github.com/yuqing-gov/yuqing)",
+                env!("CARGO_PKG_VERSION")
+            ),
+            connect_timeout: HumanDuration::from_secs(10),
+            timeout: HumanDuration::from_secs(30),
+            max_body_bytes: 8 * 1024 * 1024,
+            max_redirects: 5,
+            concurrency: 32,
+            per_host: 2,
+            jitter: 0.1,
+            max_backoff: HumanDuration::from_secs(6 * 3600),
+            failing_after: HumanDuration::from_secs(3600),
+        }
+    }
+}
+
+impl Config {
+    /// Resolves the configuration the way `interface.md` says: `--config FILE`,
+    /// else `$YUQING_CONFIG`, else `./yuqing.toml` when present, else built-in defaults.
+    pub fn resolve(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        if let Some(path) = explicit {
+            return Config::load(path);
+        }
+        if let Some(path) = std::env::var_os("YUQING_CONFIG").filter(|p| !p.is_empty()) {
+            return Config::load(Path::new(&path));
+        }
+        let local = Path::new("yuqing.toml");
+        if local.exists() {
+            return Config::load(local);
+        }
+        let cwd = std::env::current_dir().map_err(|source| ConfigError::Read {
+            path: ".".into(),
+            source,
+        })?;
+        Config::from_str(DEFAULT_CONFIG, None, &cwd)
+    }
+
+    /// Loads a configuration file and the sources file it names.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Config::from_str(&text, Some(path), &base)
+    }
+
+    /// Parses configuration text; `base` is the folder relative paths start from.
+    pub fn from_str(text: &str, path: Option<PathBuf>, base: &Path) -> Result<Config, ConfigError> {
+        let file = path.clone().unwrap_or_else(|| "（内置默认配置）".into());
+        let mut problems = Vec::new();
+        let problem = |problems: &mut Vec<Problem>, message: String| {
+            problems.push(Problem {
+                file: file.clone(),
+                source: None,
+                message,
+            })
+        };
+
+        let raw: RawConfig = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(err) => {
+                problem(&mut problems, toml_message(&err));
+                return Err(ConfigError::Invalid(problems));
+            }
+        };
+
+        let jurisdiction: Jurisdiction = section(&mut problems, &file, "jurisdiction", raw.jurisdiction);
+        let api: ApiConfig = section(&mut problems, &file, "api", raw.api);
+        let smtp: Option<SmtpConfig> = raw
+            .smtp
+            .map(|value| section(&mut problems, &file, "smtp", Some(value)));
+        let recipients: Recipients = section(&mut problems, &file, "recipients", raw.recipients);
+        let units: BTreeMap<String, Vec<String>> = section(&mut problems, &file, "units", raw.units);
+        let policy: Policy = section(&mut problems, &file, "policy", raw.policy);
+        let digest: DigestConfig = section(&mut problems, &file, "digest", raw.digest);
+        let intake: IntakeConfig = section(&mut problems, &file, "intake", raw.intake);
+
+        if !api.bind.ip().is_loopback() && !api.allow_remote {
+            problem(
+                &mut problems,
+                format!(
+                    "[api] bind = \"{}\" 不是本机回环地址；如确需对外提供控制接口，请同时设置 allow_remote = true",
+                    api.bind
+                ),
+            );
+        }
+        if let Some(smtp) = &smtp {
+            if smtp.password_env.is_some() && smtp.username.is_none() {
+                problem(&mut problems, "[smtp] 设置了 password_env 但没有 username；请补上 username".into());
+            }
+            if let Some(var) = &smtp.password_env
+                && std::env::var_os(var).is_none()
+            {
+                problem(
+                    &mut problems,
+                    format!("[smtp] password_env 指向的环境变量 {var} 未设置；请在启动前设置它"),
+                );
+            }
+        }
+        for (role, list) in [
+            ("duty", &recipients.duty),
+            ("propaganda", &recipients.propaganda),
+            ("office", &recipients.office),
+            ("leaders", &recipients.leaders),
+        ] {
+            check_addresses(&mut problems, &file, &format!("[recipients] {role}"), list);
+        }
+        for (unit, list) in &units {
+            check_addresses(&mut problems, &file, &format!("[units] {unit}"), list);
+        }
+        if recipients.duty.is_empty() {
+            problem(&mut problems, "[recipients] duty 为空；值班室必须至少有一个收件地址".into());
+        }
+        check_policy(&mut problems, &file, &policy);
+        if chrono::NaiveTime::parse_from_str(&digest.at, "%H:%M").is_err() {
+            problem(
+                &mut problems,
+                format!("[digest] at = \"{}\" 不是 HH:MM 形式的时间（北京时间）", digest.at),
+            );
+        }
+        if !(0.0..=1.0).contains(&intake.jitter) {
+            problem(&mut problems, "[intake] jitter 应在 0 到 1 之间".into());
+        }
+        if intake.concurrency == 0 || intake.per_host == 0 {
+            problem(&mut problems, "[intake] concurrency 和 per_host 必须大于 0".into());
+        }
+
+        let feeds = base.join(&raw.feeds);
+        let sources = match std::fs::read_to_string(&feeds) {
+            Ok(text) => match load_sources_str(&text, &feeds) {
+                Ok(sources) => sources,
+                Err(mut more) => {
+                    problems.append(&mut more);
+                    Vec::new()
+                }
+            },
+            Err(err) => {
+                problem(
+                    &mut problems,
+                    format!(
+                        "无法读取信息源文件 {}：{err}；请检查 feeds 设置",
+                        feeds.display()
+                    ),
+                );
+                Vec::new()
+            }
+        };
+
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid(problems));
+        }
+        Ok(Config {
+            path,
+            feeds,
+            dictionaries: base.join(&raw.dictionaries),
+            data_dir: base.join(&raw.data_dir),
+            jurisdiction,
+            api,
+            smtp,
+            recipients,
+            units,
+            policy,
+            digest,
+            intake,
+            sources,
+        })
+    }
+
+    /// Addresses for a lead unit, falling back to duty when it has none.
+    pub fn unit_addresses(&self, unit: Option<&str>) -> &[String] {
+        unit.and_then(|u| self.units.get(u))
+            .filter(|list| !list.is_empty())
+            .map(Vec::as_slice)
+            .unwrap_or(&self.recipients.duty)
+    }
+
+    /// The mail `From`, with the default when SMTP is not configured.
+    pub fn mail_from(&self) -> String {
+        self.smtp
+            .as_ref()
+            .map(|s| s.from.clone())
+            .unwrap_or_else(default_from)
+    }
+}
+
+/// Deserializes one section, recording a problem and falling back to the default on error.
+fn section<T: serde::de::DeserializeOwned + Default>(
+    problems: &mut Vec<Problem>,
+    file: &Path,
+    name: &str,
+    value: Option<toml::Value>,
+) -> T {
+    let Some(value) = value else {
+        return T::default();
+    };
+    match T::deserialize(value) {
+        Ok(v) => v,
+        Err(err) => {
+            problems.push(Problem {
+                file: file.to_path_buf(),
+                source: None,
+                message: format!("[{name}] {}", toml_message(&err)),
+            });
+            T::default()
+        }
+    }
+}
+
+/// A TOML error as one line: its message, then where it is when toml knows.
+pub(crate) fn toml_message(err: &toml::de::Error) -> String {
+    let message = err.message().trim().replace('\n', " ");
+    match err.span() {
+        Some(span) => format!("{message}（位置 {}..{}）", span.start, span.end),
+        None => message,
+    }
+}
+
+fn check_addresses(problems: &mut Vec<Problem>, file: &Path, what: &str, list: &[String]) {
+    for address in list {
+        if address.parse::<lettre::Address>().is_err()
+            && address.parse::<lettre::message::Mailbox>().is_err()
+        {
+            problems.push(Problem {
+                file: file.to_path_buf(),
+                source: None,
+                message: format!("{what} 中的“{address}”不是有效的邮件地址"),
+            });
+        }
+    }
+}
+
+fn check_policy(problems: &mut Vec<Problem>, file: &Path, policy: &Policy) {
+    let mut say = |message: String| {
+        problems.push(Problem {
+            file: file.to_path_buf(),
+            source: None,
+            message,
+        })
+    };
+    for (name, value) in [
+        ("ack", policy.ack),
+        ("statement", policy.statement),
+        ("press", policy.press),
+        ("response", policy.response),
+        ("overdue_repeat", policy.overdue_repeat),
+        ("incident_window", policy.incident_window),
+    ] {
+        if value.0.is_zero() {
+            say(format!("[policy] {name} 不能为 0"));
+        }
+    }
+    let mut previous = 0.0;
+    for f in &policy.remind_at {
+        if !(*f > 0.0 && *f < 1.0) || *f <= previous {
+            say("[policy] remind_at 应为 0 到 1 之间递增的比例，例如 [0.6, 0.8]".into());
+            break;
+        }
+        previous = *f;
+    }
+}
+
+impl Default for Config {
+    /// The built-in defaults, relative to the current folder, with no sources.
+    fn default() -> Self {
+        Config {
+            path: None,
+            feeds: default_feeds(),
+            dictionaries: default_dictionaries(),
+            data_dir: default_data_dir(),
+            jurisdiction: Jurisdiction::default(),
+            api: ApiConfig::default(),
+            smtp: None,
+            recipients: Recipients::default(),
+            units: BTreeMap::new(),
+            policy: Policy::default(),
+            digest: DigestConfig::default(),
+            intake: IntakeConfig::default(),
+            sources: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_shipped_files_load() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let config = Config::load(&root.join("yuqing.toml")).expect("shipped yuqing.toml loads");
+        assert!(!config.sources.is_empty(), "shipped feeds.toml has sources");
+        assert_eq!(config.policy, Policy::default(), "shipped policy equals the defaults");
+        assert!(config.smtp.is_none());
+        assert_eq!(config.data_dir, root.join("data"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "feeds.toml",
+            r#"
+[[source]]
+id = "a"
+kind = "feed"
+url = "not a url"
+interval = "5m"
+
+[[source]]
+id = "b"
+kind = "rss"
+url = "https://example.org/"
+interval = "5"
+"#,
+        );
+        let config = write(
+            dir.path(),
+            "yuqing.toml",
+            r#"
+[policy]
+statement = "5 hours"
+remind_at = [0.8, 0.6]
+
+[digest]
+at = "25:00"
+
+[recipients]
+duty = ["not-an-address"]
+"#,
+        );
+        let Err(ConfigError::Invalid(problems)) = Config::load(&config) else {
+            panic!("expected invalid config")
+        };
+        let text = problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+        assert!(text.contains("[policy]"), "{text}");
+        assert!(text.contains("[digest]"), "{text}");
+        assert!(text.contains("not-an-address"), "{text}");
+        assert!(text.contains("信息源 a"), "{text}");
+        assert!(text.contains("信息源 b"), "{text}");
+        assert!(problems.len() >= 5, "{text}");
+    }
+
+    #[test]
+    fn relative_paths_follow_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        write(&dir.path().join("etc"), "feeds.toml", "");
+        let config = write(&dir.path().join("etc"), "yuqing.toml", "data_dir = \"../var\"\n");
+        let config = Config::load(&config).unwrap();
+        assert_eq!(config.data_dir, dir.path().join("etc").join("../var"));
+        assert!(config.sources.is_empty());
+    }
+
+    #[test]
+    fn remote_bind_needs_an_explicit_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "feeds.toml", "");
+        let path = write(dir.path(), "yuqing.toml", "[api]\nbind = \"0.0.0.0:7390\"\n");
+        assert!(matches!(Config::load(&path), Err(ConfigError::Invalid(_))));
+        let path = write(
+            dir.path(),
+            "yuqing.toml",
+            "[api]\nbind = \"0.0.0.0:7390\"\nallow_remote = true\n",
+        );
+        assert!(Config::load(&path).is_ok());
+    }
+}

@@ -1,0 +1,14 @@
+//! yuqing: a public-opinion (舆情) monitoring daemon for city and county governments.
+//!
+//! The pipeline, one module per stage:
+//! [`sources`] (HTTP) → [`parse`] (bytes → items, no IO) → [`classify`] (topics,
+//! severity, routing, no IO) → [`incidents`] (the ledger) → [`clock`] (deadlines) →
+//! [`notify`] (mail). Around it: [`config`], [`store`] (the only module that touches
+//! sled), [`api`] (the control API the CLI talks to), [`digest`] (the daily report)
+//! and [`daemon`] (wiring and shutdown). See ARCHITECTURE.md.
+
+pub mod config;
+pub mod model;
+pub mod store;
+pub mod time;
+pub mod cli;

@@ -1,0 +1,507 @@
+//! The domain's shared vocabulary: items, classifications, incidents, deadlines,
+//! audit entries and notices. Plain data, serde-serializable, no IO. Every other
+//! module speaks in these types; `store` persists them as JSON.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A timestamp. Stored and exchanged in UTC; shown in Asia/Shanghai (see [`crate::time`]).
+pub type Timestamp = DateTime<Utc>;
+
+/// Incident id: a small, stable, human-typable number.
+pub type IncidentId = u64;
+
+/// Severity, I most severe. `Watch` (关注) is flagged but carries no clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Level {
+    I,
+    II,
+    III,
+    IV,
+    #[serde(rename = "watch")]
+    Watch,
+}
+
+impl Level {
+    /// Higher is more severe: I = 4 … IV = 1, watch = 0.
+    pub fn rank(self) -> u8 {
+        match self {
+            Level::I => 4,
+            Level::II => 3,
+            Level::III => 2,
+            Level::IV => 1,
+            Level::Watch => 0,
+        }
+    }
+
+    /// The more severe of two levels.
+    pub fn max(self, other: Level) -> Level {
+        if other.rank() > self.rank() { other } else { self }
+    }
+
+    /// One level more severe (I stays I, watch becomes IV).
+    pub fn raised(self) -> Level {
+        match self {
+            Level::I | Level::II => Level::I,
+            Level::III => Level::II,
+            Level::IV => Level::III,
+            Level::Watch => Level::IV,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::I => "I",
+            Level::II => "II",
+            Level::III => "III",
+            Level::IV => "IV",
+            Level::Watch => "watch",
+        }
+    }
+
+    /// The Chinese grade name: 特别重大, 重大, 较大, 一般, 关注.
+    pub fn chinese(self) -> &'static str {
+        match self {
+            Level::I => "特别重大",
+            Level::II => "重大",
+            Level::III => "较大",
+            Level::IV => "一般",
+            Level::Watch => "关注",
+        }
+    }
+
+    /// The milestones whose clocks run at this level, ack first.
+    pub fn milestones(self) -> &'static [Milestone] {
+        match self {
+            Level::I | Level::II => &[Milestone::Ack, Milestone::Statement, Milestone::Press],
+            Level::III | Level::IV => &[Milestone::Ack, Milestone::Response],
+            Level::Watch => &[],
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Level {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "I" | "i" | "1" => Ok(Level::I),
+            "II" | "ii" | "2" => Ok(Level::II),
+            "III" | "iii" | "3" => Ok(Level::III),
+            "IV" | "iv" | "4" => Ok(Level::IV),
+            "watch" | "WATCH" | "关注" => Ok(Level::Watch),
+            other => Err(format!("等级“{other}”无效；可选 I、II、III、IV、watch")),
+        }
+    }
+}
+
+/// Incident lifecycle: new → acknowledged → responded → closed; or dismissed / merged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    New,
+    Acknowledged,
+    Responded,
+    Closed,
+    Dismissed,
+    Merged,
+}
+
+impl Status {
+    /// Still open: clocks run and it is listed by default.
+    pub fn is_open(self) -> bool {
+        matches!(self, Status::New | Status::Acknowledged | Status::Responded)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::New => "new",
+            Status::Acknowledged => "acknowledged",
+            Status::Responded => "responded",
+            Status::Closed => "closed",
+            Status::Dismissed => "dismissed",
+            Status::Merged => "merged",
+        }
+    }
+
+    pub fn chinese(self) -> &'static str {
+        match self {
+            Status::New => "待签收",
+            Status::Acknowledged => "已签收",
+            Status::Responded => "已回应",
+            Status::Closed => "已办结",
+            Status::Dismissed => "误报",
+            Status::Merged => "已合并",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A milestone with a clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Milestone {
+    /// 签收
+    Ack,
+    /// 发布权威信息 (levels I–II)
+    Statement,
+    /// 新闻发布会 (levels I–II)
+    Press,
+    /// 回应 (levels III–IV)
+    Response,
+}
+
+impl Milestone {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Milestone::Ack => "ack",
+            Milestone::Statement => "statement",
+            Milestone::Press => "press",
+            Milestone::Response => "response",
+        }
+    }
+
+    pub fn chinese(self) -> &'static str {
+        match self {
+            Milestone::Ack => "签收",
+            Milestone::Statement => "发布权威信息",
+            Milestone::Press => "举行新闻发布会",
+            Milestone::Response => "回应",
+        }
+    }
+}
+
+impl fmt::Display for Milestone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Milestone {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "ack" => Ok(Milestone::Ack),
+            "statement" => Ok(Milestone::Statement),
+            "press" => Ok(Milestone::Press),
+            "response" => Ok(Milestone::Response),
+            other => Err(format!(
+                "节点“{other}”无效；可选 statement（发布权威信息）、press（新闻发布会）、response（回应）"
+            )),
+        }
+    }
+}
+
+/// A milestone's state at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeadlineState {
+    Pending,
+    Met,
+    Overdue,
+}
+
+/// One clock of an incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deadline {
+    pub milestone: Milestone,
+    pub due_at: Timestamp,
+    pub met_at: Option<Timestamp>,
+}
+
+impl Deadline {
+    /// Met when recorded (on time or late); overdue when unmet past due; else pending.
+    pub fn state(&self, now: Timestamp) -> DeadlineState {
+        match self.met_at {
+            Some(_) => DeadlineState::Met,
+            None if now >= self.due_at => DeadlineState::Overdue,
+            None => DeadlineState::Pending,
+        }
+    }
+
+    /// Whether it was (or is being) met on time.
+    pub fn on_time(&self) -> Option<bool> {
+        self.met_at.map(|met| met <= self.due_at)
+    }
+}
+
+/// What the classifier concluded about one item (the `classify --json` shape).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Classification {
+    pub flag: bool,
+    /// Topic ids of taxonomy.md, primary first.
+    pub topics: Vec<String>,
+    /// I–IV for flagged items, `None` otherwise. Never `Watch`: that is an incident grade.
+    pub severity: Option<Level>,
+    pub deaths: Option<u32>,
+    pub injured: Option<u32>,
+    pub seriously_injured: Option<u32>,
+    pub places: Vec<String>,
+    pub local: bool,
+    pub unit: Option<String>,
+    pub score: f64,
+    pub matches: Vec<TermMatch>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TermMatch {
+    pub term: String,
+    pub topic: String,
+}
+
+/// How a publication date was judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DateQuality {
+    /// Parsed and plausible.
+    Credible,
+    /// Parsed, but in the future or before 2000: kept, not trusted for clocks.
+    Implausible,
+}
+
+/// One stored item: a news article or a message-board post.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub source: String,
+    /// Stable per source: guid, else link, else normalized title.
+    pub key: String,
+    pub title: String,
+    pub link: Option<String>,
+    pub body: String,
+    pub published: Option<Timestamp>,
+    pub date_quality: Option<DateQuality>,
+    pub first_seen: Timestamp,
+    pub updated_at: Timestamp,
+    /// How many times its text changed after first seen.
+    pub revisions: u32,
+    pub classification: Option<Classification>,
+    /// The incident it belongs to, once one is opened or joined.
+    pub incident: Option<IncidentId>,
+}
+
+impl Item {
+    /// The publication time if credible: what an incident's clock may start from.
+    pub fn credible_published(&self) -> Option<Timestamp> {
+        match self.date_quality {
+            Some(DateQuality::Credible) => self.published,
+            _ => None,
+        }
+    }
+}
+
+/// A reference from an incident to one of its items.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ItemRef {
+    pub source: String,
+    pub key: String,
+}
+
+/// The clock figures in force when an incident opened (snapshotted onto it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicySnapshot {
+    pub ack_secs: u64,
+    pub statement_secs: u64,
+    pub press_secs: u64,
+    pub response_secs: u64,
+    pub remind_at: Vec<f64>,
+    pub overdue_repeat_secs: u64,
+}
+
+impl From<&crate::config::Policy> for PolicySnapshot {
+    fn from(p: &crate::config::Policy) -> Self {
+        PolicySnapshot {
+            ack_secs: p.ack.0.as_secs(),
+            statement_secs: p.statement.0.as_secs(),
+            press_secs: p.press.0.as_secs(),
+            response_secs: p.response.0.as_secs(),
+            remind_at: p.remind_at.clone(),
+            overdue_repeat_secs: p.overdue_repeat.0.as_secs(),
+        }
+    }
+}
+
+impl PolicySnapshot {
+    /// The window of a milestone, in seconds.
+    pub fn window_secs(&self, milestone: Milestone) -> u64 {
+        match milestone {
+            Milestone::Ack => self.ack_secs,
+            Milestone::Statement => self.statement_secs,
+            Milestone::Press => self.press_secs,
+            Milestone::Response => self.response_secs,
+        }
+    }
+}
+
+/// An incident in the ledger (台账).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: IncidentId,
+    pub title: String,
+    pub level: Level,
+    /// The level the items alone gave, before regrades; kept for the audit trail.
+    pub detected_level: Level,
+    pub status: Status,
+    pub topics: Vec<String>,
+    pub unit: Option<String>,
+    pub places: Vec<String>,
+    pub local: bool,
+    /// When the event happened: earliest credible publication, else detection.
+    pub event_at: Timestamp,
+    pub opened_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub items: Vec<ItemRef>,
+    pub sources: BTreeSet<String>,
+    /// Segmented key terms, for matching later items to this incident.
+    pub terms: Vec<String>,
+    pub deadlines: Vec<Deadline>,
+    pub policy: PolicySnapshot,
+    pub merged_into: Option<IncidentId>,
+}
+
+impl Incident {
+    pub fn deadline(&self, milestone: Milestone) -> Option<&Deadline> {
+        self.deadlines.iter().find(|d| d.milestone == milestone)
+    }
+
+    /// The soonest unmet deadline, for sorting and "time left".
+    pub fn next_due(&self) -> Option<&Deadline> {
+        self.deadlines
+            .iter()
+            .filter(|d| d.met_at.is_none())
+            .min_by_key(|d| d.due_at)
+    }
+}
+
+/// One immutable line of an incident's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub incident: IncidentId,
+    pub at: Timestamp,
+    /// A person's name (`--by`), or `system` for the daemon's own changes.
+    pub by: String,
+    /// Machine-readable action: `opened`, `item_added`, `ack`, `milestone`, `level`, …
+    pub action: String,
+    /// Human-readable detail, in Chinese.
+    pub detail: String,
+    /// The reason given, where one is required.
+    pub reason: Option<String>,
+}
+
+
+/// A mail to send, as queued in the outbox. Everything needed to render it is
+/// inside, so a retry after a crash renders the same mail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    /// The `X-Yuqing-Notice` key: unique per notice and recipient list, identical on resend,
+    /// e.g. `42/opened`, `42/statement/80`, `42/press/overdue/3`, `digest/2026-11-24`,
+    /// `source/anqiu-board/failing/3`.
+    pub key: String,
+    /// Resolved recipient addresses.
+    pub to: Vec<String>,
+    pub created_at: Timestamp,
+    pub kind: NoticeKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// A new incident: duty, propaganda and the lead unit.
+    Opened { incident: Box<Incident> },
+    /// A window is `percent` elapsed (reminder at the first fraction, escalation at later ones).
+    Reminder {
+        incident: Box<Incident>,
+        milestone: Milestone,
+        percent: u8,
+        escalation: bool,
+    },
+    /// A window has closed unmet; `repeat` counts from 1.
+    Overdue {
+        incident: Box<Incident>,
+        milestone: Milestone,
+        repeat: u32,
+    },
+    /// A source has been failing longer than allowed; once per episode.
+    SourceFailing {
+        source: String,
+        name: String,
+        since: Timestamp,
+        error: String,
+        episode: u32,
+    },
+    /// A mail that could not be delivered (permanent failure), reported to duty.
+    DeadLetter {
+        original_key: String,
+        original_to: Vec<String>,
+        error: String,
+    },
+    /// The daily digest, rendered when it was queued.
+    Digest {
+        date: chrono::NaiveDate,
+        late: bool,
+        subject: String,
+        text: String,
+        html: String,
+    },
+}
+
+impl Notice {
+    /// The incident this notice concerns, if any (for `X-Yuqing-Incident` and threading).
+    pub fn incident(&self) -> Option<&Incident> {
+        match &self.kind {
+            NoticeKind::Opened { incident }
+            | NoticeKind::Reminder { incident, .. }
+            | NoticeKind::Overdue { incident, .. } => Some(incident),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_serializes_per_contract() {
+        let json = serde_json::to_string(&[Level::I, Level::IV, Level::Watch]).unwrap();
+        assert_eq!(json, r#"["I","IV","watch"]"#);
+        assert_eq!("watch".parse::<Level>(), Ok(Level::Watch));
+        assert!("V".parse::<Level>().is_err());
+    }
+
+    #[test]
+    fn level_order_and_raise() {
+        assert_eq!(Level::III.max(Level::II), Level::II);
+        assert_eq!(Level::Watch.max(Level::IV), Level::IV);
+        assert_eq!(Level::IV.raised(), Level::III);
+        assert_eq!(Level::I.raised(), Level::I);
+        assert_eq!(Level::II.milestones(), &[Milestone::Ack, Milestone::Statement, Milestone::Press]);
+        assert!(Level::Watch.milestones().is_empty());
+    }
+
+    #[test]
+    fn deadline_states() {
+        let due: Timestamp = "2026-11-24T10:00:00Z".parse().unwrap();
+        let before: Timestamp = "2026-11-24T09:00:00Z".parse().unwrap();
+        let after: Timestamp = "2026-11-24T11:00:00Z".parse().unwrap();
+        let mut d = Deadline { milestone: Milestone::Statement, due_at: due, met_at: None };
+        assert_eq!(d.state(before), DeadlineState::Pending);
+        assert_eq!(d.state(after), DeadlineState::Overdue);
+        d.met_at = Some(after);
+        assert_eq!(d.state(after), DeadlineState::Met);
+        assert_eq!(d.on_time(), Some(false));
+    }
+}
