@@ -7,8 +7,9 @@
 //! sled), [`api`] (the control API the CLI talks to), [`digest`] (the daily report)
 //! and [`daemon`] (wiring and shutdown). See ARCHITECTURE.md.
 
+pub mod cli;
 pub mod config;
 pub mod model;
+pub mod parse;
 pub mod store;
 pub mod time;
-pub mod cli;

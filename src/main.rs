@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use yuqing::cli::{Cli, CliError};
+use yuqing::cli::{Cli, CliError, Command, FeedsCommand};
 use yuqing::config::Config;
 
 fn main() -> ExitCode {
@@ -28,8 +28,31 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> Result<(), CliError> {
     let config = Config::resolve(cli.config.as_deref())?;
     // Each command's handler is wired in here as its module lands.
-    Err(CliError::usage(format!(
-        "命令尚未接入：{:?}（配置 {:?}）",
-        cli.command, config.path
-    )))
+    let not_wired = |name: &str| {
+        Err(CliError::usage(format!(
+            "命令 {name} 尚未接入（配置 {:?}）",
+            config.path
+        )))
+    };
+    match cli.command {
+        Command::Run => not_wired("run"),
+
+        Command::Feeds(FeedsCommand::Check(_args)) => not_wired("feeds check"),
+
+        Command::Classify(_args) => not_wired("classify"),
+
+        Command::List(_args) => not_wired("list"),
+        Command::Show(_args) => not_wired("show"),
+        Command::Ack(_args) => not_wired("ack"),
+        Command::Milestone(_args) => not_wired("milestone"),
+        Command::Level(_args) => not_wired("level"),
+        Command::Assign(_args) => not_wired("assign"),
+        Command::Close(_args) => not_wired("close"),
+        Command::Dismiss(_args) => not_wired("dismiss"),
+        Command::Merge(_args) => not_wired("merge"),
+        Command::Export(_args) => not_wired("export"),
+        Command::Status(_args) => not_wired("status"),
+
+        Command::Digest(_args) => not_wired("digest"),
+    }
 }

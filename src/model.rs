@@ -40,7 +40,11 @@ impl Level {
 
     /// The more severe of two levels.
     pub fn max(self, other: Level) -> Level {
-        if other.rank() > self.rank() { other } else { self }
+        if other.rank() > self.rank() {
+            other
+        } else {
+            self
+        }
     }
 
     /// One level more severe (I stays I, watch becomes IV).
@@ -401,7 +405,6 @@ pub struct AuditEntry {
     pub reason: Option<String>,
 }
 
-
 /// A mail to send, as queued in the outbox. Everything needed to render it is
 /// inside, so a retry after a crash renders the same mail.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -488,7 +491,10 @@ mod tests {
         assert_eq!(Level::Watch.max(Level::IV), Level::IV);
         assert_eq!(Level::IV.raised(), Level::III);
         assert_eq!(Level::I.raised(), Level::I);
-        assert_eq!(Level::II.milestones(), &[Milestone::Ack, Milestone::Statement, Milestone::Press]);
+        assert_eq!(
+            Level::II.milestones(),
+            &[Milestone::Ack, Milestone::Statement, Milestone::Press]
+        );
         assert!(Level::Watch.milestones().is_empty());
     }
 
@@ -497,7 +503,11 @@ mod tests {
         let due: Timestamp = "2026-11-24T10:00:00Z".parse().unwrap();
         let before: Timestamp = "2026-11-24T09:00:00Z".parse().unwrap();
         let after: Timestamp = "2026-11-24T11:00:00Z".parse().unwrap();
-        let mut d = Deadline { milestone: Milestone::Statement, due_at: due, met_at: None };
+        let mut d = Deadline {
+            milestone: Milestone::Statement,
+            due_at: due,
+            met_at: None,
+        };
         assert_eq!(d.state(before), DeadlineState::Pending);
         assert_eq!(d.state(after), DeadlineState::Overdue);
         d.met_at = Some(after);

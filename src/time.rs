@@ -15,7 +15,8 @@ pub fn local(ts: Timestamp) -> String {
 
 /// A timestamp as RFC 3339 with the +08:00 offset, for JSON.
 pub fn rfc3339(ts: Timestamp) -> String {
-    ts.with_timezone(&ZONE).to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+    ts.with_timezone(&ZONE)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
 /// A span in Chinese hours and minutes: `4时12分`, `35分`, `2天3时`.
@@ -63,7 +64,10 @@ mod tests {
         let ts: Timestamp = "2026-11-24T02:05:00Z".parse().unwrap();
         assert_eq!(local(ts), "2026-11-24 10:05");
         assert_eq!(rfc3339(ts), "2026-11-24T10:05:00+08:00");
-        assert_eq!(local_date("2026-11-24T17:00:00Z".parse().unwrap()).to_string(), "2026-11-25");
+        assert_eq!(
+            local_date("2026-11-24T17:00:00Z".parse().unwrap()).to_string(),
+            "2026-11-25"
+        );
     }
 
     #[test]
@@ -73,6 +77,9 @@ mod tests {
         assert_eq!(time_left(now + m(252), now), "4时12分");
         assert_eq!(time_left(now - m(35), now), "已超时 35分");
         assert_eq!(time_left(now + m(3 * 1440 + 120), now), "3天2时");
-        assert_eq!(day_start("2026-11-24".parse().unwrap()).to_rfc3339(), "2026-11-23T16:00:00+00:00");
+        assert_eq!(
+            day_start("2026-11-24".parse().unwrap()).to_rfc3339(),
+            "2026-11-23T16:00:00+00:00"
+        );
     }
 }

@@ -223,15 +223,24 @@ pub struct CliError {
 impl CliError {
     /// Exit 1: the operation failed.
     pub fn failed(message: impl Into<String>) -> Self {
-        CliError { code: 1, message: message.into() }
+        CliError {
+            code: 1,
+            message: message.into(),
+        }
     }
     /// Exit 2: usage or configuration error.
     pub fn usage(message: impl Into<String>) -> Self {
-        CliError { code: 2, message: message.into() }
+        CliError {
+            code: 2,
+            message: message.into(),
+        }
     }
     /// Exit 3: the daemon is not reachable.
     pub fn unreachable(message: impl Into<String>) -> Self {
-        CliError { code: 3, message: message.into() }
+        CliError {
+            code: 3,
+            message: message.into(),
+        }
     }
 }
 

@@ -40,7 +40,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             i += 1;
         }
         if start == i {
-            return Err(format!("无法解析时长“{text}”：数字缺失；请写成 90s、5m、5h 或 2d 的形式"));
+            return Err(format!(
+                "无法解析时长“{text}”：数字缺失；请写成 90s、5m、5h 或 2d 的形式"
+            ));
         }
         let number: u64 = text[start..i]
             .parse()
@@ -122,7 +124,11 @@ mod tests {
             (" 24h ", 86_400),
         ];
         for (text, secs) in cases {
-            assert_eq!(parse_duration(text), Ok(Duration::from_secs(secs)), "{text}");
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_secs(secs)),
+                "{text}"
+            );
         }
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
     }
@@ -139,6 +145,9 @@ mod tests {
     fn displays_in_config_notation() {
         assert_eq!(HumanDuration::from_secs(5400).to_string(), "1h30m");
         assert_eq!(HumanDuration::from_secs(172_800).to_string(), "2d");
-        assert_eq!(HumanDuration(Duration::from_millis(250)).to_string(), "250ms");
+        assert_eq!(
+            HumanDuration(Duration::from_millis(250)).to_string(),
+            "250ms"
+        );
     }
 }

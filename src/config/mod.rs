@@ -408,13 +408,15 @@ impl Config {
             }
         };
 
-        let jurisdiction: Jurisdiction = section(&mut problems, &file, "jurisdiction", raw.jurisdiction);
+        let jurisdiction: Jurisdiction =
+            section(&mut problems, &file, "jurisdiction", raw.jurisdiction);
         let api: ApiConfig = section(&mut problems, &file, "api", raw.api);
         let smtp: Option<SmtpConfig> = raw
             .smtp
             .map(|value| section(&mut problems, &file, "smtp", Some(value)));
         let recipients: Recipients = section(&mut problems, &file, "recipients", raw.recipients);
-        let units: BTreeMap<String, Vec<String>> = section(&mut problems, &file, "units", raw.units);
+        let units: BTreeMap<String, Vec<String>> =
+            section(&mut problems, &file, "units", raw.units);
         let policy: Policy = section(&mut problems, &file, "policy", raw.policy);
         let digest: DigestConfig = section(&mut problems, &file, "digest", raw.digest);
         let intake: IntakeConfig = section(&mut problems, &file, "intake", raw.intake);
@@ -430,7 +432,10 @@ impl Config {
         }
         if let Some(smtp) = &smtp {
             if smtp.password_env.is_some() && smtp.username.is_none() {
-                problem(&mut problems, "[smtp] 设置了 password_env 但没有 username；请补上 username".into());
+                problem(
+                    &mut problems,
+                    "[smtp] 设置了 password_env 但没有 username；请补上 username".into(),
+                );
             }
             if let Some(var) = &smtp.password_env
                 && std::env::var_os(var).is_none()
@@ -453,20 +458,29 @@ impl Config {
             check_addresses(&mut problems, &file, &format!("[units] {unit}"), list);
         }
         if recipients.duty.is_empty() {
-            problem(&mut problems, "[recipients] duty 为空；值班室必须至少有一个收件地址".into());
+            problem(
+                &mut problems,
+                "[recipients] duty 为空；值班室必须至少有一个收件地址".into(),
+            );
         }
         check_policy(&mut problems, &file, &policy);
         if chrono::NaiveTime::parse_from_str(&digest.at, "%H:%M").is_err() {
             problem(
                 &mut problems,
-                format!("[digest] at = \"{}\" 不是 HH:MM 形式的时间（北京时间）", digest.at),
+                format!(
+                    "[digest] at = \"{}\" 不是 HH:MM 形式的时间（北京时间）",
+                    digest.at
+                ),
             );
         }
         if !(0.0..=1.0).contains(&intake.jitter) {
             problem(&mut problems, "[intake] jitter 应在 0 到 1 之间".into());
         }
         if intake.concurrency == 0 || intake.per_host == 0 {
-            problem(&mut problems, "[intake] concurrency 和 per_host 必须大于 0".into());
+            problem(
+                &mut problems,
+                "[intake] concurrency 和 per_host 必须大于 0".into(),
+            );
         }
 
         let feeds = base.join(&raw.feeds);
@@ -639,7 +653,11 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let config = Config::load(&root.join("yuqing.toml")).expect("shipped yuqing.toml loads");
         assert!(!config.sources.is_empty(), "shipped feeds.toml has sources");
-        assert_eq!(config.policy, Policy::default(), "shipped policy equals the defaults");
+        assert_eq!(
+            config.policy,
+            Policy::default(),
+            "shipped policy equals the defaults"
+        );
         assert!(config.smtp.is_none());
         assert_eq!(config.data_dir, root.join("data"));
     }
@@ -682,7 +700,11 @@ duty = ["not-an-address"]
         let Err(ConfigError::Invalid(problems)) = Config::load(&config) else {
             panic!("expected invalid config")
         };
-        let text = problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+        let text = problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n");
         assert!(text.contains("[policy]"), "{text}");
         assert!(text.contains("[digest]"), "{text}");
         assert!(text.contains("not-an-address"), "{text}");
@@ -696,7 +718,11 @@ duty = ["not-an-address"]
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("etc")).unwrap();
         write(&dir.path().join("etc"), "feeds.toml", "");
-        let config = write(&dir.path().join("etc"), "yuqing.toml", "data_dir = \"../var\"\n");
+        let config = write(
+            &dir.path().join("etc"),
+            "yuqing.toml",
+            "data_dir = \"../var\"\n",
+        );
         let config = Config::load(&config).unwrap();
         assert_eq!(config.data_dir, dir.path().join("etc").join("../var"));
         assert!(config.sources.is_empty());
@@ -706,7 +732,11 @@ duty = ["not-an-address"]
     fn remote_bind_needs_an_explicit_setting() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "feeds.toml", "");
-        let path = write(dir.path(), "yuqing.toml", "[api]\nbind = \"0.0.0.0:7390\"\n");
+        let path = write(
+            dir.path(),
+            "yuqing.toml",
+            "[api]\nbind = \"0.0.0.0:7390\"\n",
+        );
         assert!(matches!(Config::load(&path), Err(ConfigError::Invalid(_))));
         let path = write(
             dir.path(),

@@ -129,7 +129,8 @@ pub fn load_sources_str(text: &str, file: &Path) -> Result<Vec<SourceConfig>, Ve
         source: source.map(str::to_string),
         message,
     };
-    let table: toml::Table = toml::from_str(text).map_err(|err| vec![problem(None, toml_message(&err))])?;
+    let table: toml::Table =
+        toml::from_str(text).map_err(|err| vec![problem(None, toml_message(&err))])?;
     let mut problems = Vec::new();
     for key in table.keys().filter(|k| k.as_str() != "source") {
         problems.push(problem(
@@ -185,7 +186,9 @@ pub fn load_sources_str(text: &str, file: &Path) -> Result<Vec<SourceConfig>, Ve
         if let Some(label) = &raw.encoding
             && encoding_rs::Encoding::for_label(label.as_bytes()).is_none()
         {
-            say(format!("encoding “{label}” 不是可识别的字符编码名称（例如 gbk、gb18030、big5、utf-8）"));
+            say(format!(
+                "encoding “{label}” 不是可识别的字符编码名称（例如 gbk、gb18030、big5、utf-8）"
+            ));
         }
         let kind = match raw.kind.as_str() {
             "feed" => Some(SourceKind::Feed),
@@ -236,11 +239,19 @@ fn html_spec(raw: &RawSource, say: &mut impl FnMut(String)) -> Option<HtmlSpec> 
         body: raw.body.clone(),
     };
     let mut ok = true;
-    for selector in [Some(&spec.item), Some(&spec.title), Some(&spec.link), spec.date.as_ref(), spec.body.as_ref()]
-        .into_iter()
-        .flatten()
+    for selector in [
+        Some(&spec.item),
+        Some(&spec.title),
+        Some(&spec.link),
+        spec.date.as_ref(),
+        spec.body.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
     {
-        let css = selector.split_once('@').map_or(selector.as_str(), |(css, _)| css);
+        let css = selector
+            .split_once('@')
+            .map_or(selector.as_str(), |(css, _)| css);
         if !css.is_empty()
             && let Err(err) = scraper::Selector::parse(css)
         {
@@ -258,12 +269,21 @@ fn json_spec(raw: &RawSource, say: &mut impl FnMut(String)) -> Option<JsonSpec> 
         return None;
     };
     let mut ok = true;
-    for pointer in [Some(&items), Some(&title), raw.item_id.as_ref(), raw.body.as_ref(), raw.date.as_ref(), raw.link_pointer.as_ref()]
-        .into_iter()
-        .flatten()
+    for pointer in [
+        Some(&items),
+        Some(&title),
+        raw.item_id.as_ref(),
+        raw.body.as_ref(),
+        raw.date.as_ref(),
+        raw.link_pointer.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
     {
         if !(pointer.is_empty() || pointer.starts_with('/')) {
-            say(format!("JSON 指针“{pointer}”必须以 / 开头（例如 /responseData）"));
+            say(format!(
+                "JSON 指针“{pointer}”必须以 / 开头（例如 /responseData）"
+            ));
             ok = false;
         }
     }
@@ -344,11 +364,15 @@ link = "https://example.org/threads/content?tid={id}"
         assert_eq!(sources.len(), 3);
         assert_eq!(sources[0].kind, SourceKind::Feed);
         assert_eq!(sources[0].interval, HumanDuration::from_secs(300));
-        let SourceKind::Html(html) = &sources[1].kind else { panic!() };
+        let SourceKind::Html(html) = &sources[1].kind else {
+            panic!()
+        };
         assert_eq!(html.title, "a");
         assert_eq!(html.link, "a@href");
         assert!(sources[1].local);
-        let SourceKind::Json(json) = &sources[2].kind else { panic!() };
+        let SourceKind::Json(json) = &sources[2].kind else {
+            panic!()
+        };
         assert_eq!(json.method, HttpMethod::Post);
         assert_eq!(json.form.as_ref().unwrap()["fid"], "123");
     }
@@ -376,8 +400,20 @@ title = "/t"
 link = "x{id}"
 "#;
         let problems = load_sources_str(text, Path::new("feeds.toml")).unwrap_err();
-        let text = problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
-        for needle in ["信息源 Bad Id", "ftp://", "item 选择器", "id 重复", "/ 开头", "GET 请求", "item_id"] {
+        let text = problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n");
+        for needle in [
+            "信息源 Bad Id",
+            "ftp://",
+            "item 选择器",
+            "id 重复",
+            "/ 开头",
+            "GET 请求",
+            "item_id",
+        ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
     }

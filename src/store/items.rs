@@ -45,7 +45,9 @@ impl Store {
             .map(|bytes| decode(&bytes, || format!("item {}/{}", up.source, up.key)))
             .transpose()?;
         match existing {
-            Some(old) if old.title == up.title && old.body == up.body => Ok(UpsertOutcome::Unchanged),
+            Some(old) if old.title == up.title && old.body == up.body => {
+                Ok(UpsertOutcome::Unchanged)
+            }
             Some(old) => {
                 let item = Item {
                     title: up.title,
@@ -91,8 +93,15 @@ impl Store {
     }
 
     /// Records the classifier's verdict on a stored item.
-    pub fn set_classification(&self, source: &str, key: &str, classification: Classification) -> Result<()> {
-        self.update_item(source, key, |item| item.classification = Some(classification.clone()))
+    pub fn set_classification(
+        &self,
+        source: &str,
+        key: &str,
+        classification: Classification,
+    ) -> Result<()> {
+        self.update_item(source, key, |item| {
+            item.classification = Some(classification.clone())
+        })
     }
 
     /// Records the incident an item belongs to.
@@ -100,7 +109,12 @@ impl Store {
         self.update_item(source, key, |item| item.incident = Some(incident))
     }
 
-    fn update_item(&self, source: &str, key: &str, mut change: impl FnMut(&mut Item)) -> Result<()> {
+    fn update_item(
+        &self,
+        source: &str,
+        key: &str,
+        mut change: impl FnMut(&mut Item),
+    ) -> Result<()> {
         let k = item_key(source, key);
         self.items.fetch_and_update(&k, |old| {
             let old = old?;
@@ -145,9 +159,17 @@ mod tests {
     fn same_key_never_duplicates_and_edits_update() {
         let store = Store::temporary().unwrap();
         let now = chrono::Utc::now();
-        assert!(matches!(store.upsert_item(up("标题", "正文"), now).unwrap(), UpsertOutcome::New(_)));
-        assert_eq!(store.upsert_item(up("标题", "正文"), now).unwrap(), UpsertOutcome::Unchanged);
-        let UpsertOutcome::Updated(item) = store.upsert_item(up("标题", "更正后的正文"), now).unwrap() else {
+        assert!(matches!(
+            store.upsert_item(up("标题", "正文"), now).unwrap(),
+            UpsertOutcome::New(_)
+        ));
+        assert_eq!(
+            store.upsert_item(up("标题", "正文"), now).unwrap(),
+            UpsertOutcome::Unchanged
+        );
+        let UpsertOutcome::Updated(item) =
+            store.upsert_item(up("标题", "更正后的正文"), now).unwrap()
+        else {
             panic!("expected an update")
         };
         assert_eq!(item.revisions, 1);
@@ -158,7 +180,9 @@ mod tests {
     #[test]
     fn classification_and_incident_are_recorded() {
         let store = Store::temporary().unwrap();
-        store.upsert_item(up("标题", "正文"), chrono::Utc::now()).unwrap();
+        store
+            .upsert_item(up("标题", "正文"), chrono::Utc::now())
+            .unwrap();
         let c = Classification {
             flag: true,
             ..Default::default()

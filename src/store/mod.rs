@@ -11,6 +11,7 @@
 //! first with [`Store::flush`].
 
 mod items;
+mod outbox;
 mod sources;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use items::{ItemUpsert, UpsertOutcome};
+pub use outbox::{DeadRow, NoticeRecord, OutboxRow, OutboxTx};
 pub use sources::SourceState;
 
 /// The schema this build writes. Bump it with a migration when a layout changes.
@@ -28,7 +30,9 @@ const SCHEMA_KEY: &[u8] = b"schema_version";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("数据库 {path} 已被另一个进程占用（守护进程是否已在运行？）；同一数据目录只能由一个守护进程打开")]
+    #[error(
+        "数据库 {path} 已被另一个进程占用（守护进程是否已在运行？）；同一数据目录只能由一个守护进程打开"
+    )]
     Locked { path: PathBuf },
     #[error("无法打开数据库 {path}：{source}；请检查数据目录的权限和磁盘空间")]
     Open {
@@ -63,6 +67,9 @@ pub struct Store {
     path: PathBuf,
     items: sled::Tree,
     sources: sled::Tree,
+    outbox: sled::Tree,
+    notice_keys: sled::Tree,
+    dead: sled::Tree,
 }
 
 impl std::fmt::Debug for Store {
@@ -79,15 +86,21 @@ impl Store {
             path: path.clone(),
             source: sled::Error::Io(e),
         })?;
-        let db = sled::Config::new().path(&path).open().map_err(|source| match source {
-            sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => {
-                StoreError::Locked { path: path.clone() }
-            }
-            source => StoreError::Open {
-                path: path.clone(),
-                source,
-            },
-        })?;
+        let db = sled::Config::new()
+            .path(&path)
+            .open()
+            .map_err(|source| match source {
+                sled::Error::Io(ref io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("lock") =>
+                {
+                    StoreError::Locked { path: path.clone() }
+                }
+                source => StoreError::Open {
+                    path: path.clone(),
+                    source,
+                },
+            })?;
         let meta = db.open_tree("meta")?;
         match meta.get(SCHEMA_KEY)? {
             None => {
@@ -104,9 +117,16 @@ impl Store {
                 }
             }
         }
+        Store::with_trees(db, path)
+    }
+
+    fn with_trees(db: sled::Db, path: PathBuf) -> Result<Store> {
         Ok(Store {
             items: db.open_tree("items")?,
             sources: db.open_tree("source_state")?,
+            outbox: db.open_tree("outbox")?,
+            notice_keys: db.open_tree("notice_keys")?,
+            dead: db.open_tree("dead_letters")?,
             db,
             path,
         })
@@ -115,12 +135,7 @@ impl Store {
     /// Opens a throw-away database (for `feeds check`, tests and benchmarks).
     pub fn temporary() -> Result<Store> {
         let db = sled::Config::new().temporary(true).open()?;
-        Ok(Store {
-            items: db.open_tree("items")?,
-            sources: db.open_tree("source_state")?,
-            db,
-            path: PathBuf::from("(temporary)"),
-        })
+        Store::with_trees(db, PathBuf::from("(temporary)"))
     }
 
     pub fn path(&self) -> &Path {
@@ -145,6 +160,14 @@ impl Store {
     }
 }
 
+/// Maps a failed sled transaction to our error.
+pub(crate) fn tx_error(err: sled::transaction::TransactionError<StoreError>) -> StoreError {
+    match err {
+        sled::transaction::TransactionError::Abort(e) => e,
+        sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),
+    }
+}
+
 /// Serializes a record.
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Our records are plain data (no maps with non-string keys), so this cannot fail.
@@ -152,8 +175,14 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 /// Deserializes a record, naming it in the error.
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], what: impl FnOnce() -> String) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt { what: what(), source })
+pub(crate) fn decode<T: DeserializeOwned>(
+    bytes: &[u8],
+    what: impl FnOnce() -> String,
+) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
+        what: what(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,242 @@
+//! The mail outbox: notices waiting to be delivered, in the order they were queued.
+//!
+//! A notice is queued in the same sled transaction as the state change that causes
+//! it (see [`OutboxTx`]), so a crash can never keep the change and lose the mail.
+//! Every notice has a key (the `X-Yuqing-Notice` header); a key is queued at most
+//! once, ever: re-queuing a key that is queued, sent or dead is a no-op. Delivery
+//! removes the row only after the SMTP server accepted it, so a crash mid-send
+//! yields at most one duplicate, never a loss.
+
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+
+use super::{Result, Store, StoreError, decode, encode};
+use crate::model::{Notice, Timestamp};
+
+/// A queued notice and its delivery attempts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxRow {
+    pub notice: Notice,
+    pub attempts: u32,
+    /// Not before this time (back-off after a transient failure).
+    pub next_attempt_at: Timestamp,
+    pub last_error: Option<String>,
+}
+
+/// A notice that could not be delivered (permanent failure).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadRow {
+    pub notice: Notice,
+    pub attempts: u32,
+    pub error: String,
+    pub at: Timestamp,
+}
+
+/// What became of a notice key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum NoticeRecord {
+    Queued { seq: u64, at: Timestamp },
+    Sent { at: Timestamp },
+    Dead { at: Timestamp },
+}
+
+/// The outbox trees inside a transaction; lets other store modules queue notices
+/// atomically with their own writes.
+pub struct OutboxTx<'a> {
+    pub(super) outbox: &'a TransactionalTree,
+    pub(super) keys: &'a TransactionalTree,
+}
+
+impl OutboxTx<'_> {
+    /// Queues a notice unless its key was ever queued before. Returns whether it was queued.
+    pub fn enqueue<E>(
+        &self,
+        notice: &Notice,
+    ) -> std::result::Result<bool, ConflictableTransactionError<E>> {
+        if self.keys.get(notice.key.as_bytes())?.is_some() {
+            return Ok(false);
+        }
+        let seq = self.outbox.generate_id()?;
+        let row = OutboxRow {
+            notice: notice.clone(),
+            attempts: 0,
+            next_attempt_at: notice.created_at,
+            last_error: None,
+        };
+        self.outbox.insert(&seq.to_be_bytes(), encode(&row))?;
+        self.keys.insert(
+            notice.key.as_bytes(),
+            encode(&NoticeRecord::Queued {
+                seq,
+                at: notice.created_at,
+            }),
+        )?;
+        Ok(true)
+    }
+}
+
+impl Store {
+    /// Runs `f` with the outbox inside one transaction (retried by sled on conflict).
+    pub fn with_outbox<T>(
+        &self,
+        f: impl Fn(&OutboxTx<'_>) -> std::result::Result<T, ConflictableTransactionError<StoreError>>,
+    ) -> Result<T> {
+        (&self.outbox, &self.notice_keys)
+            .transaction(|(outbox, keys)| f(&OutboxTx { outbox, keys }))
+            .map_err(super::tx_error)
+    }
+
+    /// Queues one notice on its own. Returns false when its key was already known.
+    pub fn enqueue_notice(&self, notice: &Notice) -> Result<bool> {
+        self.with_outbox(|tx| tx.enqueue(notice))
+    }
+
+    /// Queued notices in queue order, at most `limit`.
+    pub fn outbox_pending(&self, limit: usize) -> Result<Vec<(u64, OutboxRow)>> {
+        self.outbox
+            .iter()
+            .take(limit)
+            .map(|entry| {
+                let (k, v) = entry?;
+                let seq = u64::from_be_bytes(k.as_ref().try_into().unwrap_or_default());
+                Ok((seq, decode(&v, || format!("outbox row {seq}"))?))
+            })
+            .collect()
+    }
+
+    /// The server accepted it: remove the row and remember the key as sent.
+    pub fn outbox_mark_sent(&self, seq: u64, key: &str, at: Timestamp) -> Result<()> {
+        (&self.outbox, &self.notice_keys)
+            .transaction(|(outbox, keys)| {
+                outbox.remove(&seq.to_be_bytes())?;
+                keys.insert(key.as_bytes(), encode(&NoticeRecord::Sent { at }))?;
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(super::tx_error)
+    }
+
+    /// A transient failure: keep the row with its new attempt count and time.
+    pub fn outbox_retry(&self, seq: u64, row: &OutboxRow) -> Result<()> {
+        self.outbox.insert(seq.to_be_bytes(), encode(row))?;
+        Ok(())
+    }
+
+    /// A permanent failure: move the row to the dead letters, and queue `report`
+    /// (the dead-letter notice to duty) in the same transaction.
+    pub fn outbox_dead(&self, seq: u64, dead: &DeadRow, report: Option<&Notice>) -> Result<()> {
+        (&self.outbox, &self.notice_keys, &self.dead)
+            .transaction(|(outbox, keys, deadtree)| {
+                outbox.remove(&seq.to_be_bytes())?;
+                keys.insert(
+                    dead.notice.key.as_bytes(),
+                    encode(&NoticeRecord::Dead { at: dead.at }),
+                )?;
+                deadtree.insert(&seq.to_be_bytes(), encode(dead))?;
+                if let Some(report) = report {
+                    OutboxTx { outbox, keys }.enqueue(report)?;
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(super::tx_error)
+    }
+
+    /// What became of a notice key, if it was ever queued.
+    pub fn notice_record(&self, key: &str) -> Result<Option<NoticeRecord>> {
+        self.notice_keys
+            .get(key.as_bytes())?
+            .map(|v| decode(&v, || format!("notice record {key}")))
+            .transpose()
+    }
+
+    /// Dead letters, oldest first.
+    pub fn dead_letters(&self) -> Result<Vec<DeadRow>> {
+        self.dead
+            .iter()
+            .map(|entry| {
+                let (_, v) = entry?;
+                decode(&v, || "dead letter".to_string())
+            })
+            .collect()
+    }
+
+    pub fn outbox_depth(&self) -> usize {
+        self.outbox.len()
+    }
+
+    pub fn dead_letter_count(&self) -> usize {
+        self.dead.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::NoticeKind;
+
+    fn notice(key: &str) -> Notice {
+        Notice {
+            key: key.into(),
+            to: vec!["duty@localhost".into()],
+            created_at: chrono::Utc::now(),
+            kind: NoticeKind::SourceFailing {
+                source: "s".into(),
+                name: "源".into(),
+                since: chrono::Utc::now(),
+                error: "超时".into(),
+                episode: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn a_key_is_queued_once_ever() {
+        let store = Store::temporary().unwrap();
+        assert!(store.enqueue_notice(&notice("a")).unwrap());
+        assert!(!store.enqueue_notice(&notice("a")).unwrap());
+        let pending = store.outbox_pending(10).unwrap();
+        assert_eq!(pending.len(), 1);
+        store
+            .outbox_mark_sent(pending[0].0, "a", chrono::Utc::now())
+            .unwrap();
+        assert!(
+            !store.enqueue_notice(&notice("a")).unwrap(),
+            "sent keys are not re-queued"
+        );
+        assert!(matches!(
+            store.notice_record("a").unwrap(),
+            Some(NoticeRecord::Sent { .. })
+        ));
+        assert_eq!(store.outbox_depth(), 0);
+    }
+
+    #[test]
+    fn pending_keeps_queue_order_and_dead_letters_report() {
+        let store = Store::temporary().unwrap();
+        for key in ["1", "2", "3"] {
+            store.enqueue_notice(&notice(key)).unwrap();
+        }
+        let pending = store.outbox_pending(10).unwrap();
+        let keys: Vec<_> = pending.iter().map(|(_, r)| r.notice.key.as_str()).collect();
+        assert_eq!(keys, ["1", "2", "3"]);
+        let (seq, row) = &pending[1];
+        let dead = DeadRow {
+            notice: row.notice.clone(),
+            attempts: 1,
+            error: "550".into(),
+            at: chrono::Utc::now(),
+        };
+        store
+            .outbox_dead(*seq, &dead, Some(&notice("dead/2")))
+            .unwrap();
+        assert_eq!(store.dead_letter_count(), 1);
+        let keys: Vec<_> = store
+            .outbox_pending(10)
+            .unwrap()
+            .into_iter()
+            .map(|(_, r)| r.notice.key)
+            .collect();
+        assert_eq!(keys, ["1", "3", "dead/2"]);
+    }
+}
