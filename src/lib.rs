@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod incidents;
 pub mod model;
 pub mod parse;
 pub mod store;
