@@ -9,6 +9,36 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// The default taxonomy (`taxonomy.md`): topic id → Chinese name. Deployments may add
+/// topics in their dictionaries; use [`topic_name`] to show any id.
+pub const DEFAULT_TOPICS: [(&str, &str); 17] = [
+    ("epidemic", "疫情防控"),
+    ("finance", "经济金融"),
+    ("wage_arrears", "工资拖欠"),
+    ("environment", "生态环境"),
+    ("food_drug", "食药安全"),
+    ("education", "教育"),
+    ("health", "医疗卫生"),
+    ("elderly", "养老社保"),
+    ("work_safety", "安全生产"),
+    ("market", "市场监管"),
+    ("real_estate", "房地产"),
+    ("hardship", "困难群众"),
+    ("land", "征地拆迁"),
+    ("disaster", "自然灾害"),
+    ("accident", "事故灾难"),
+    ("public_security", "社会安全"),
+    ("conduct", "干部作风"),
+];
+
+/// The Chinese name of a default topic, or the id itself for one a deployment added.
+pub fn topic_name(id: &str) -> &str {
+    DEFAULT_TOPICS
+        .iter()
+        .find(|(topic, _)| *topic == id)
+        .map_or(id, |(_, name)| name)
+}
+
 /// A timestamp. Stored and exchanged in UTC; shown in Asia/Shanghai (see [`crate::time`]).
 pub type Timestamp = DateTime<Utc>;
 
