@@ -1,0 +1,3 @@
+//! The control API the CLI talks to.
+
+pub mod digest;

@@ -1,0 +1,424 @@
+//! Gathering the digest's input from the ledger, queueing it as mail, and the
+//! daemon task that does so every morning.
+//!
+//! Once per date, across restarts: the scheduled digest of date D is the notice
+//! `digest/D`, and the outbox queues a key at most once, ever. At start the task
+//! checks whether the most recent digest time's notice was ever queued; if not
+//! (the daemon was down at that time), it sends it at once, marked late (补发).
+//! Only the most recent one is caught up: after days of downtime leaders get one
+//! digest, not a pile. Then it sleeps until the next digest time.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{NaiveDate, NaiveTime, Timelike};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use super::render::{render_html, render_text, subject};
+use super::{DigestError, DigestInput, DigestReport, Period, SourceInfo, compute};
+use crate::config::{Config, DigestConfig};
+use crate::incidents::Ledger;
+use crate::model::{Item, Notice, NoticeKind, Status, Timestamp};
+use crate::store::{Store, StoreError};
+use crate::time::local_date;
+
+/// Keyword extraction over a text, best first (the classifier's `keywords`).
+pub type Keywords = dyn Fn(&str, usize) -> Vec<(String, f64)> + Send + Sync;
+
+/// Terms extracted for the digest.
+const TOP_TERMS: usize = 20;
+/// Body text of one item fed to keyword extraction (titles are always whole).
+const BODY_CHARS: usize = 500;
+/// A scheduled digest queued later than this after its time is marked late (补发).
+const LATE_AFTER: chrono::Duration = chrono::Duration::minutes(10);
+/// Wait before trying again after a failed scheduled digest.
+const RETRY_AFTER: chrono::Duration = chrono::Duration::minutes(10);
+
+/// The daily digest time, `[digest] at` in Asia/Shanghai.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DigestSchedule {
+    at: NaiveTime,
+}
+
+impl DigestSchedule {
+    pub fn new(at: NaiveTime) -> DigestSchedule {
+        DigestSchedule { at }
+    }
+
+    pub fn from_config(config: &DigestConfig) -> DigestSchedule {
+        DigestSchedule::new(config.time_of_day())
+    }
+
+    /// The digest time on a Beijing calendar date.
+    pub fn on(&self, date: NaiveDate) -> Timestamp {
+        crate::time::day_start(date)
+            + chrono::Duration::seconds(i64::from(self.at.num_seconds_from_midnight()))
+    }
+
+    /// The most recent digest time at or before `now`.
+    pub fn last_at_or_before(&self, now: Timestamp) -> Timestamp {
+        let today = local_date(now);
+        let t = self.on(today);
+        if t <= now {
+            t
+        } else {
+            self.on(today.pred_opt().unwrap_or(today))
+        }
+    }
+
+    /// The first digest time after `now`.
+    pub fn next_after(&self, now: Timestamp) -> Timestamp {
+        let today = local_date(now);
+        let t = self.on(today);
+        if t > now {
+            t
+        } else {
+            self.on(today.succ_opt().unwrap_or(today))
+        }
+    }
+}
+
+/// The notice key of the scheduled digest of `date`: `digest/2026-11-24`.
+pub fn digest_key(date: NaiveDate) -> String {
+    format!("digest/{}", date.format("%Y-%m-%d"))
+}
+
+/// Collects a digest's input from the ledger and the store. Blocking (sled, jieba):
+/// call it from `spawn_blocking` in async code.
+pub fn gather(
+    ledger: &Ledger,
+    config: &Config,
+    period: &Period,
+    now: Timestamp,
+    keywords: &Keywords,
+) -> Result<DigestInput, DigestError> {
+    let store = ledger.store();
+    let incidents = ledger.list(true)?;
+    // Closing times come from the audit trail; only incidents closed or dismissed
+    // since the period began can matter.
+    let mut audits = BTreeMap::new();
+    for incident in &incidents {
+        if matches!(incident.status, Status::Closed | Status::Dismissed)
+            && incident.updated_at >= period.start
+        {
+            audits.insert(incident.id, ledger.audit(incident.id)?);
+        }
+    }
+    let items = items_in(store, period)?;
+    let mut sources = Vec::new();
+    for source in config.sources.iter().filter(|s| s.enabled) {
+        sources.push(SourceInfo {
+            id: source.id.clone(),
+            name: source.name.clone(),
+            state: store.source_state(&source.id)?,
+        });
+    }
+    let top_terms = if items.is_empty() {
+        Vec::new()
+    } else {
+        keywords(&keyword_text(&items), TOP_TERMS)
+    };
+    Ok(DigestInput {
+        jurisdiction: config.jurisdiction.name.clone(),
+        period: period.clone(),
+        now,
+        incidents,
+        audits,
+        items,
+        sources,
+        top_terms,
+    })
+}
+
+/// Items first seen in the period. A record that no longer decodes is skipped with a
+/// warning (the digest must still go out); storage errors fail.
+fn items_in(store: &Store, period: &Period) -> Result<Vec<Item>, DigestError> {
+    let mut items = Vec::new();
+    for item in store.items() {
+        match item {
+            Ok(item) if period.start <= item.first_seen && item.first_seen < period.end => {
+                items.push(item)
+            }
+            Ok(_) => {}
+            Err(err @ StoreError::Corrupt { .. }) => {
+                tracing::warn!(error = %err, "digest skips an unreadable item");
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(items)
+}
+
+/// The text keywords are drawn from: every title, and the start of every body.
+fn keyword_text(items: &[Item]) -> String {
+    let mut text = String::new();
+    for item in items {
+        text.push_str(&item.title);
+        text.push('\n');
+        text.extend(item.body.chars().take(BODY_CHARS));
+        text.push('\n');
+    }
+    text
+}
+
+/// Gathers and computes a digest. Blocking; see [`gather`].
+pub fn build(
+    ledger: &Ledger,
+    config: &Config,
+    period: &Period,
+    now: Timestamp,
+    keywords: &Keywords,
+) -> Result<DigestReport, DigestError> {
+    Ok(compute(&gather(ledger, config, period, now, keywords)?))
+}
+
+/// The digest's recipients: the addresses of the roles in `[digest] to`, each once.
+fn recipients(config: &Config) -> Vec<String> {
+    let mut to: Vec<String> = Vec::new();
+    for role in &config.digest.to {
+        for address in config.recipients.of(*role) {
+            if !to.contains(address) {
+                to.push(address.clone());
+            }
+        }
+    }
+    to
+}
+
+/// Queues a digest mail under `key` and flushes. Returns false when the key was
+/// queued before (then nothing is queued: a key goes out at most once, ever).
+pub async fn queue(
+    store: &Store,
+    config: &Config,
+    report: &DigestReport,
+    key: &str,
+    late: bool,
+    now: Timestamp,
+) -> Result<bool, DigestError> {
+    let to = recipients(config);
+    if to.is_empty() {
+        return Err(DigestError::NoRecipients);
+    }
+    let notice = Notice {
+        key: key.to_string(),
+        to,
+        created_at: now,
+        kind: NoticeKind::Digest {
+            date: report.period.date,
+            late,
+            subject: subject(report, late),
+            text: render_text(report),
+            html: render_html(report),
+        },
+    };
+    let queued = store.enqueue_notice(&notice)?;
+    store.flush().await?;
+    Ok(queued)
+}
+
+/// What `digest --send` did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SendOutcome {
+    /// The `X-Yuqing-Notice` key.
+    pub key: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub queued: bool,
+}
+
+/// `digest --send`: builds the digest of `date` (or of the last digest time) and
+/// queues it now. A manual send has its own key,
+/// `digest/<date>/manual/<YYYYMMDDTHHMMSS>` (Beijing time), so it never stands in
+/// for, nor is swallowed by, the scheduled `digest/<date>`.
+pub async fn send_now(
+    ledger: Ledger,
+    config: Arc<Config>,
+    keywords: Arc<Keywords>,
+    date: Option<String>,
+    now: Timestamp,
+) -> Result<SendOutcome, DigestError> {
+    let schedule = DigestSchedule::from_config(&config.digest);
+    let period = Period::resolve(date.as_deref(), &schedule, now)?;
+    if recipients(&config).is_empty() {
+        return Err(DigestError::NoRecipients);
+    }
+    let report = build_blocking(ledger.clone(), config.clone(), keywords, period, now).await?;
+    let key = format!(
+        "{}/manual/{}",
+        digest_key(report.period.date),
+        now.with_timezone(&crate::time::ZONE)
+            .format("%Y%m%dT%H%M%S")
+    );
+    let queued = queue(ledger.store(), &config, &report, &key, false, now).await?;
+    Ok(SendOutcome {
+        key,
+        to: recipients(&config),
+        subject: subject(&report, false),
+        queued,
+    })
+}
+
+/// [`build`] on the blocking pool.
+pub async fn build_blocking(
+    ledger: Ledger,
+    config: Arc<Config>,
+    keywords: Arc<Keywords>,
+    period: Period,
+    now: Timestamp,
+) -> Result<DigestReport, DigestError> {
+    tokio::task::spawn_blocking(move || build(&ledger, &config, &period, now, &*keywords))
+        .await
+        .map_err(|join| DigestError::Interrupted(join.to_string()))?
+}
+
+/// The daemon task: queues the digest at `[digest] at` every day, once per date
+/// across restarts, late (补发) when the daemon was down at that time; wakes
+/// `mail_wake` after queueing. Returns when `shutdown` completes.
+pub async fn run_scheduler(
+    ledger: Ledger,
+    config: Arc<Config>,
+    keywords: Arc<Keywords>,
+    mail_wake: Arc<Notify>,
+    shutdown: impl Future<Output = ()>,
+) {
+    scheduler_loop(
+        ledger,
+        config,
+        keywords,
+        mail_wake,
+        shutdown,
+        chrono::Utc::now,
+    )
+    .await
+}
+
+pub(crate) async fn scheduler_loop(
+    ledger: Ledger,
+    config: Arc<Config>,
+    keywords: Arc<Keywords>,
+    mail_wake: Arc<Notify>,
+    shutdown: impl Future<Output = ()>,
+    clock: impl Fn() -> Timestamp,
+) {
+    let schedule = DigestSchedule::from_config(&config.digest);
+    if recipients(&config).is_empty() {
+        tracing::warn!("no digest recipients configured ([digest] to); the daily digest is off");
+        shutdown.await;
+        return;
+    }
+    tokio::pin!(shutdown);
+    loop {
+        let now = clock();
+        let wake_at = match scheduled_once(&ledger, &config, &keywords, &schedule, now).await {
+            Ok(queued) => {
+                if queued {
+                    mail_wake.notify_one();
+                }
+                schedule.next_after(clock())
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "daily digest failed; retrying");
+                clock() + RETRY_AFTER
+            }
+        };
+        let wait = (wake_at - clock()).to_std().unwrap_or_default();
+        tracing::debug!(next = %crate::time::local(wake_at), "digest scheduler sleeping");
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Queues the most recent scheduled digest unless it was ever queued. Returns whether it queued one.
+async fn scheduled_once(
+    ledger: &Ledger,
+    config: &Arc<Config>,
+    keywords: &Arc<Keywords>,
+    schedule: &DigestSchedule,
+    now: Timestamp,
+) -> Result<bool, DigestError> {
+    let due = schedule.last_at_or_before(now);
+    let key = digest_key(local_date(due));
+    if ledger.store().notice_record(&key)?.is_some() {
+        return Ok(false);
+    }
+    let late = now - due > LATE_AFTER;
+    let report = build_blocking(
+        ledger.clone(),
+        config.clone(),
+        keywords.clone(),
+        Period::scheduled(due),
+        now,
+    )
+    .await?;
+    let queued = queue(ledger.store(), config, &report, &key, late, now).await?;
+    tracing::info!(
+        key,
+        late,
+        queued,
+        new = report.counts.new_incidents,
+        "daily digest queued"
+    );
+    Ok(queued)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn digest_times_follow_beijing_time() {
+        let s = DigestSchedule::new(NaiveTime::from_hms_opt(8, 0, 0).unwrap());
+        // 07:59 Beijing on the 24th: the last digest was the 23rd at 08:00.
+        let now = ts("2026-11-23T23:59:00Z");
+        assert_eq!(s.last_at_or_before(now), ts("2026-11-23T00:00:00Z"));
+        assert_eq!(s.next_after(now), ts("2026-11-24T00:00:00Z"));
+        // Exactly 08:00: that digest is due now, the next is tomorrow.
+        let now = ts("2026-11-24T00:00:00Z");
+        assert_eq!(s.last_at_or_before(now), now);
+        assert_eq!(s.next_after(now), ts("2026-11-25T00:00:00Z"));
+        assert_eq!(digest_key(local_date(now)), "digest/2026-11-24");
+    }
+
+    #[test]
+    fn periods_per_interface() {
+        let s = DigestSchedule::new(NaiveTime::from_hms_opt(8, 0, 0).unwrap());
+        let now = ts("2026-11-24T06:05:00Z"); // 14:05 Beijing
+        let p = Period::resolve(None, &s, now).unwrap();
+        assert_eq!(
+            (p.start, p.end, p.date.to_string()),
+            (
+                ts("2026-11-23T00:00:00Z"),
+                ts("2026-11-24T00:00:00Z"),
+                "2026-11-24".into()
+            )
+        );
+        let p = Period::resolve(Some("2026-11-24"), &s, now).unwrap();
+        assert_eq!((p.start, p.end), (ts("2026-11-23T16:00:00Z"), now));
+        let p = Period::resolve(Some("2026-11-20"), &s, now).unwrap();
+        assert_eq!(
+            (p.start, p.end),
+            (ts("2026-11-19T16:00:00Z"), ts("2026-11-20T16:00:00Z"))
+        );
+        for bad in ["2026-13-01", "yesterday", "2026/11/24", ""] {
+            assert!(
+                matches!(
+                    Period::resolve(Some(bad), &s, now),
+                    Err(DigestError::BadDate(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            Period::resolve(Some("2026-11-25"), &s, now),
+            Err(DigestError::FutureDate(_))
+        ));
+    }
+}
