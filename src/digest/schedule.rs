@@ -421,4 +421,95 @@ mod tests {
             Err(DigestError::FutureDate(_))
         ));
     }
+
+    /// The scheduler against the outbox, on a paused clock: a late catch-up at start,
+    /// the next morning's digest on time, nothing twice after a restart.
+    #[tokio::test(start_paused = true)]
+    async fn scheduler_sends_once_per_date_late_after_downtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.recipients.leaders = vec!["leader@localhost".into()];
+        let config = Arc::new(config);
+        let keywords: Arc<Keywords> = Arc::new(|_: &str, _: usize| Vec::new());
+        // Started at 10:00 on the 24th: the 08:00 digest was missed.
+        let base = ts("2026-11-24T02:00:00Z");
+
+        let run = |clock_base: Timestamp| {
+            let store = Store::open(dir.path()).unwrap();
+            let ledger = Ledger::new(store.clone(), config.clone(), Arc::new(Notify::new()));
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let t0 = tokio::time::Instant::now();
+            let clock =
+                move || clock_base + chrono::Duration::from_std(t0.elapsed()).unwrap_or_default();
+            let task = tokio::spawn(scheduler_loop(
+                ledger,
+                config.clone(),
+                keywords.clone(),
+                Arc::new(Notify::new()),
+                async move {
+                    let _ = stopped.await;
+                },
+                clock,
+            ));
+            (store, stop, task)
+        };
+        let digests = |store: &Store| -> Vec<(String, bool, String)> {
+            store
+                .outbox_pending(100)
+                .unwrap()
+                .into_iter()
+                .filter_map(|(_, row)| match row.notice.kind {
+                    NoticeKind::Digest { late, subject, .. } => {
+                        Some((row.notice.key, late, subject))
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        // Waits on the paused clock; gives up after two simulated days.
+        async fn wait_for(store: &Store, rows: usize) {
+            for _ in 0..48 * 60 {
+                if store.outbox_depth() >= rows {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            }
+            panic!(
+                "expected {rows} queued digests, found {}",
+                store.outbox_depth()
+            );
+        }
+
+        let (store, stop, task) = run(base);
+        wait_for(&store, 1).await;
+        // Sleep past the next morning: the scheduler wakes at 08:00 on the 25th.
+        tokio::time::sleep(std::time::Duration::from_secs(22 * 3600)).await;
+        wait_for(&store, 2).await;
+        stop.send(()).unwrap();
+        task.await.unwrap();
+        let sent = digests(&store);
+        assert_eq!(
+            sent,
+            [
+                (
+                    "digest/2026-11-24".to_string(),
+                    true,
+                    "【舆情日报】安丘市 2026年11月24日 无新增舆情事件（补发）".to_string()
+                ),
+                (
+                    "digest/2026-11-25".to_string(),
+                    false,
+                    "【舆情日报】安丘市 2026年11月25日 无新增舆情事件".to_string()
+                ),
+            ]
+        );
+        drop(store);
+
+        // Restarted at 09:00 on the 25th: that digest went out already, nothing is queued.
+        let (store, stop, task) = run(ts("2026-11-25T01:00:00Z"));
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        stop.send(()).unwrap();
+        task.await.unwrap();
+        assert_eq!(digests(&store).len(), 2);
+    }
 }
