@@ -36,6 +36,10 @@ LIUYAN_COMPLAINT = {  # type 投诉/求助
     "就业": 3, "医疗": 3, "旅游": 2, "三农": 2, "文娱": 1, "金融": 2,
 }
 LIUYAN_TYPE = {"咨询": 22, "建言": 15, "感谢": 2, None: 3}
+# Second liuyan stratum, appended after the first so earlier indexes stay stable: the rest of
+# the small 金融 domain (finance is otherwise absent) and more 咨询/建言 posts (more negatives).
+LIUYAN_EXTRA_DOMAIN = {"金融": 10}
+LIUYAN_EXTRA_TYPE = {"咨询": 12, "建言": 10}
 TEDDY_EXCLUDE = {"37042"}  # id appears twice in the source with two labels
 
 
@@ -77,6 +81,14 @@ def select():
         by[r["type"]].append(r)
     for k, n in LIUYAN_TYPE.items():
         sel += pick(rng, by[k], n)
+    taken = {r["id"] for r in sel}
+    rest = [r for r in liu if r["id"] not in taken]
+    for k, n in LIUYAN_EXTRA_DOMAIN.items():
+        sel += pick(rng, [r for r in rest if r["domain"] == k], n)
+    taken = {r["id"] for r in sel}
+    rest = [r for r in liu if r["id"] not in taken]
+    for k, n in LIUYAN_EXTRA_TYPE.items():
+        sel += pick(rng, [r for r in rest if r["type"] == k], n)
     out["liuyan-posts"] = sel
 
     out["chinanews-rss"] = rss_items()
