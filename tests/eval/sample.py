@@ -111,12 +111,12 @@ def rss_items():
     return items
 
 
-def text_of(set_name, r):
+def text_of(set_name, r, teddy_chars=700):
     if set_name == "cec-emergencies":
         return f"[{r['event_type']}] {r['title']}\n{r['body'].replace(chr(13), '').strip()}"
     if set_name == "teddy-messages":
         body = re.sub(r"\s+", " ", r["body"]).strip()
-        return f"[{r['label_raw']}] {r['title']}\n{body[:700]}"
+        return f"[{r['label_raw']}] {r['title']}\n{body[:teddy_chars]}"
     if set_name == "liuyan-posts":
         return f"[{r['domain']}/{r['type']}] {r['title']}\n{r['content']}"
     return f"{r['title']}\n{r['body']}"

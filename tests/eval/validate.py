@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Check tests/eval/labels.jsonl: valid JSON, required keys and types, topic ids from
 ../shared/corpus taxonomy (parsed from taxonomy.md), no duplicate (set, id), ids present
-in the corpus, flag/topics consistency. Prints counts. Exit status 1 on any error."""
+in the corpus, flag/topics consistency. Prints counts. Exit status 1 on any error.
+
+Usage: validate.py [FILE]   (default labels.jsonl; a path or a name in tests/eval/)
+Any other file, such as holdout.jsonl, is also checked to share no (set, id) with
+labels.jsonl, so that held-out items never leak into the development set."""
 import collections
 import json
 import os
@@ -31,8 +35,19 @@ def corpus_ids():
     return ids
 
 
+def keys_of(path):
+    with open(path, encoding="utf-8") as f:
+        return {(o["set"], o["id"]) for o in map(json.loads, f)}
+
+
 def main():
-    path = os.path.join(HERE, "labels.jsonl")
+    dev = os.path.join(HERE, "labels.jsonl")
+    path = sys.argv[1] if len(sys.argv) > 1 else dev
+    if not os.path.exists(path):
+        path = os.path.join(HERE, path)
+    if not os.path.exists(path):
+        sys.exit(f"ERROR no such file: {sys.argv[1]}")
+    dev_keys = set() if os.path.samefile(path, dev) else keys_of(dev)
     topics_ok = taxonomy_ids()
     assert len(topics_ok) == 17, topics_ok
     ids = corpus_ids()
@@ -55,6 +70,8 @@ def main():
                 errors.append(f"line {n}: id not in corpus: {key}")
             if key in seen:
                 errors.append(f"line {n}: duplicate {key}")
+            if key in dev_keys:
+                errors.append(f"line {n}: {key} is also in labels.jsonl")
             seen.add(key)
             if not isinstance(o["flag"], bool):
                 errors.append(f"line {n}: flag not bool")
@@ -78,7 +95,7 @@ def main():
         print("ERROR", e)
     by_set = collections.Counter(o["set"] for o in rows)
     flagged = collections.Counter((o["set"], o["flag"]) for o in rows)
-    print(f"{len(rows)} rows")
+    print(f"{os.path.basename(path)}: {len(rows)} rows")
     for s in by_set:
         print(f"  {s}: {by_set[s]} (flagged {flagged[(s, True)]}, not {flagged[(s, False)]})")
     tot_f = sum(o["flag"] for o in rows)
