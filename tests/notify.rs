@@ -569,3 +569,38 @@ async fn without_smtp_mail_is_written_as_files() {
     assert_eq!(again, mail.formatted());
     assert!(MessageParser::default().parse(&again).is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_is_required_not_hoped_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = listener();
+    let port = listener.local_addr().unwrap().port();
+    // This server offers no STARTTLS: nothing may be sent in plain text.
+    let server = Collector::default();
+    serve(listener, server.clone());
+    let store = Store::open(dir.path()).unwrap();
+    let wake = Arc::new(Notify::new());
+    let mut config = config(dir.path(), Some(port));
+    if let Some(smtp) = config.smtp.as_mut() {
+        smtp.security = SmtpSecurity::Starttls;
+    }
+    let worker = Worker::start(&store, config, fast(), &wake);
+    enqueue(
+        &store,
+        &wake,
+        &[opened(40, "duty@localhost"), opened(41, "duty@localhost")],
+    );
+    until("a few failed attempts", || {
+        notify::delivery_status(&store)
+            .unwrap()
+            .stuck
+            .is_some_and(|s| s.attempts >= 2)
+    })
+    .await;
+    worker.stop().await;
+    let status = notify::delivery_status(&store).unwrap();
+    assert_eq!((status.pending, status.retrying, status.dead), (2, 1, 0));
+    let stuck = status.stuck.unwrap();
+    assert!(stuck.error.contains("STARTTLS"), "{}", stuck.error);
+    assert!(server.keys().is_empty());
+}

@@ -19,8 +19,8 @@ use lettre::message::{Mailbox, MultiPart};
 
 use super::{NotifyError, key_token};
 use crate::model::{
-    Deadline, DeadlineState, Incident, IncidentId, Level, Milestone, Notice, NoticeKind, Timestamp,
-    topic_name,
+    Deadline, DeadlineState, Incident, IncidentId, Level, Milestone, Notice, NoticeKind, Status,
+    Timestamp, topic_name,
 };
 use crate::time;
 
@@ -377,7 +377,7 @@ fn body(notice: &Notice) -> Body {
             body.facts.push(("信息源名称", name.clone()));
             body.facts.push(("开始失败", time::local(*since)));
             body.facts.push(("最近错误", error.clone()));
-            body.facts.push(("第几次异常", episode.to_string()));
+            body.facts.push(("异常次数", format!("第 {episode} 次")));
             body.commands.push((
                 "检查该信息源".into(),
                 format!("yuqing feeds check --source {}", clean_line(source)),
@@ -482,10 +482,7 @@ fn incident_details(body: &mut Body, incident: &Incident, at: Timestamp) {
 
     if incident.status.is_open() {
         let id = incident.id;
-        if incident
-            .deadline(Milestone::Ack)
-            .is_some_and(|d| d.met_at.is_none())
-        {
+        if incident.status == Status::New {
             body.commands
                 .push(("签收".into(), format!("yuqing ack {id} --by 姓名")));
         }
@@ -646,7 +643,7 @@ mod tests {
 
     use super::*;
     use crate::config::Policy;
-    use crate::model::{ItemRef, PolicySnapshot, Status};
+    use crate::model::{ItemRef, PolicySnapshot};
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()

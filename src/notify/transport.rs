@@ -3,7 +3,9 @@
 //! Failures are classified for the worker:
 //! - [`Failure::Unreachable`]: the server (or the outbox folder) is not usable right
 //!   now: connection refused or reset, timeout, TLS failure, `421`, authentication
-//!   refused (`530`, `534`, `535`, `538`: a configuration problem, not this mail's).
+//!   refused (`530`, `534`, `535`, `538`), STARTTLS required but not offered (never a
+//!   fall-back to plain text), no usable authentication mechanism: a problem with
+//!   the server or the configuration, not with this mail.
 //!   Every mail would fail the same way, so the worker pauses the whole queue.
 //! - [`Failure::Transient`]: this mail got a `4xx` (mailbox busy, greylisting) or the
 //!   exchange broke in a way specific to it; retried later with back-off.
@@ -59,7 +61,7 @@ impl std::fmt::Debug for Transport {
 
 impl Transport {
     /// The transport the configuration asks for: SMTP when `[smtp]` is present,
-    /// else files under `<data_dir>/outbox` (created here).
+    /// else files under `<data_dir>/outbox` (created here). Inside a Tokio runtime only.
     pub fn from_config(config: &Config) -> Result<Transport, NotifyError> {
         match &config.smtp {
             Some(smtp) => Transport::smtp(smtp),
@@ -68,6 +70,7 @@ impl Transport {
     }
 
     /// An SMTP transport. The password is read now from the variable `password_env` names.
+    /// Call it inside a Tokio runtime: its connection pool spawns a task (and panics without one).
     pub fn smtp(smtp: &SmtpConfig) -> Result<Transport, NotifyError> {
         let tls = |host: &str| {
             TlsParameters::new(host.to_string()).map_err(|err| NotifyError::Smtp(err.to_string()))
@@ -171,6 +174,23 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// Authentication replies: the configuration is wrong, not the mail.
 const AUTH_CODES: [&str; 4] = ["530", "534", "535", "538"];
 
+/// lettre's own refusals ("client errors") only say what they are in their text.
+fn client_failure(text: &str) -> Failure {
+    let text = text.to_ascii_lowercase();
+    if ["starttls", "authentication mechanism", "not encrypted"]
+        .iter()
+        .any(|s| text.contains(s))
+    {
+        // The server's set-up does not match [smtp]: no mail can go until it does.
+        Failure::Unreachable
+    } else if text.contains("non-ascii") {
+        // An address this server can never accept.
+        Failure::Permanent
+    } else {
+        Failure::Transient
+    }
+}
+
 fn classify(err: &lettre::transport::smtp::Error) -> SendError {
     let code = err.status().map(|c| c.to_string());
     let failure = if err.is_permanent() {
@@ -185,7 +205,9 @@ fn classify(err: &lettre::transport::smtp::Error) -> SendError {
         } else {
             Failure::Transient
         }
-    } else if err.is_client() || err.is_response() {
+    } else if err.is_client() {
+        client_failure(&err.to_string())
+    } else if err.is_response() {
         Failure::Transient
     } else {
         // Connection, network, timeout, TLS, transport shut down.
@@ -228,6 +250,59 @@ mod tests {
             eml_path(dir, "../../etc/passwd").parent(),
             Some(dir),
             "a key cannot leave the folder"
+        );
+    }
+
+    #[test]
+    fn lettre_refusals_are_classified() {
+        let table = [
+            (
+                "internal client error: STARTTLS is not supported on this server",
+                Failure::Unreachable,
+            ),
+            (
+                "internal client error: No compatible authentication mechanism was found",
+                Failure::Unreachable,
+            ),
+            (
+                "internal client error: Connection is not encrypted",
+                Failure::Unreachable,
+            ),
+            (
+                "internal client error: Envelope contains non-ascii chars but server does not support SMTPUTF8",
+                Failure::Permanent,
+            ),
+            (
+                "internal client error: Unrecognized challenge",
+                Failure::Transient,
+            ),
+        ];
+        for (text, failure) in table {
+            assert_eq!(client_failure(text), failure, "{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_password_is_a_clear_error() {
+        let smtp = SmtpConfig {
+            username: Some("yuqing".into()),
+            password_env: Some("YUQING_TEST_PASSWORD_THAT_IS_NOT_SET".into()),
+            ..SmtpConfig::default()
+        };
+        let err = Transport::smtp(&smtp).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("YUQING_TEST_PASSWORD_THAT_IS_NOT_SET"),
+            "{err}"
+        );
+        let smtp = SmtpConfig {
+            security: SmtpSecurity::Tls,
+            port: 465,
+            ..SmtpConfig::default()
+        };
+        assert_eq!(
+            Transport::smtp(&smtp).unwrap().describe(),
+            "smtp://127.0.0.1:465 (tls)"
         );
     }
 }

@@ -1,11 +1,12 @@
 //! The delivery worker: drains the outbox.
 //!
 //! Order. The outbox is read in queue order. Mails of one incident form a thread and
-//! go out in the order they were queued: while the earliest waiting mail of incident
-//! 42 is backing off, no later mail of incident 42 is sent, but mails of other
-//! incidents (and digests, source and dead-letter notices, each on their own) are.
-//! When the server itself is unreachable the whole round stops and the queue waits,
-//! so a restored server receives everything in queue order.
+//! always go out in the order they were queued: while the earliest waiting mail of
+//! incident 42 is backing off, no later mail of incident 42 is sent, but mails of
+//! other incidents (and digests, source and dead-letter notices, each on their own)
+//! are. When the server itself is unreachable (refused, timed out, TLS or login
+//! failing) the whole queue waits and only its head is retried, so a restored server
+//! receives everything in queue order. On start every queued mail is due at once.
 //!
 //! Guarantees (at least once, never lost). A row leaves the outbox only after the
 //! server accepted the mail ([`Store::outbox_mark_sent`], then a flush) or after a
@@ -115,14 +116,16 @@ pub async fn run_with(
     tracing::info!(transport = %worker.transport.describe(), "mail delivery started");
     let shutdown = shutdown.fuse();
     tokio::pin!(shutdown);
-    let mut paused_until = None;
+    // On start every queued mail is due at once: an operator who fixed [smtp] and
+    // restarted need not wait out the back-off, and the queue head goes first.
+    let mut due_by = Some(Timestamp::MAX_UTC);
     loop {
         // Registered before the round, so a notice queued during it is not missed.
         let notified = wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
 
-        let (next, paused) = match worker.round(&mut shutdown, paused_until.take()).await? {
+        let (next, paused) = match worker.round(&mut shutdown, due_by.take()).await? {
             Round::Shutdown => break,
             Round::Done(next) => (next, false),
             Round::Paused(at) => (Some(at), true),
@@ -133,7 +136,7 @@ pub async fn run_with(
         if paused {
             // The server is unreachable: new notices wait too, so that the first
             // mail through once it is back is the head of the queue.
-            paused_until = next;
+            due_by = next;
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
@@ -181,14 +184,15 @@ struct Worker {
 
 impl Worker {
     /// One pass over the outbox: every due mail whose thread is not waiting is tried
-    /// once. After a pause, `resumed` is when it ended: the mail that caused it is due
-    /// then even if the clocks of the timer and the system disagree slightly.
+    /// once. Mails due by `due_by` count as due now: after a pause it is when the pause
+    /// ended (the mail that caused it is due even if the timer's and the system's
+    /// clocks disagree slightly); on start it is the end of time.
     async fn round<F: Future<Output = ()> + Unpin>(
         &self,
         shutdown: &mut F,
-        resumed: Option<Timestamp>,
+        due_by: Option<Timestamp>,
     ) -> Result<Round, NotifyError> {
-        let now = || resumed.map_or_else(Utc::now, |at| at.max(Utc::now()));
+        let now = || due_by.map_or_else(Utc::now, |at| at.max(Utc::now()));
         self.store.flush().await?;
         let mut waiting: HashSet<String> = HashSet::new();
         let mut next: Option<Timestamp> = None;
