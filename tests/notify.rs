@@ -604,3 +604,36 @@ async fn starttls_is_required_not_hoped_for() {
     assert!(stuck.error.contains("STARTTLS"), "{}", stuck.error);
     assert!(server.keys().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_login_is_never_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = listener();
+    let port = listener.local_addr().unwrap().port();
+    // This server offers no AUTH: mail must wait rather than go out unauthenticated.
+    let server = Collector::default();
+    serve(listener, server.clone());
+    let store = Store::open(dir.path()).unwrap();
+    let wake = Arc::new(Notify::new());
+    let mut config = config(dir.path(), Some(port));
+    if let Some(smtp) = config.smtp.as_mut() {
+        smtp.username = Some("yuqing".into());
+    }
+    let worker = Worker::start(&store, config, fast(), &wake);
+    enqueue(&store, &wake, &[opened(50, "duty@localhost")]);
+    until("a few failed attempts", || {
+        notify::delivery_status(&store)
+            .unwrap()
+            .stuck
+            .is_some_and(|s| s.attempts >= 2)
+    })
+    .await;
+    worker.stop().await;
+    let status = notify::delivery_status(&store).unwrap();
+    assert_eq!((status.pending, status.dead), (1, 0));
+    assert!(
+        status.stuck.unwrap().error.contains("authentication"),
+        "lettre names the missing mechanism"
+    );
+    assert!(server.keys().is_empty());
+}
