@@ -40,7 +40,7 @@ use crate::store::{DeadRow, OutboxRow, Store, StoreError};
 
 /// Rows read from the store at a time.
 const PAGE: usize = 64;
-/// Longest sleep with nothing scheduled; a wake-up normally comes first.
+/// Longest sleep; a wake-up or a scheduled retry normally comes first.
 const IDLE: Duration = Duration::from_secs(3600);
 
 /// Retry timing after a failed attempt.
@@ -74,8 +74,13 @@ impl Backoff {
     pub fn delay(&self, attempts: u32) -> Duration {
         let doublings = attempts.saturating_sub(1).min(30);
         let raw = self.base.saturating_mul(1u32 << doublings).min(self.cap);
-        let jitter = if self.jitter > 0.0 {
-            rand::rng().random_range(0.0..=self.jitter)
+        let spread = if self.jitter.is_finite() {
+            self.jitter.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let jitter = if spread > 0.0 {
+            rand::rng().random_range(0.0..=spread)
         } else {
             0.0
         };
@@ -132,7 +137,8 @@ pub async fn run_with(
         };
         let sleep = next
             .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-            .unwrap_or(IDLE);
+            .unwrap_or(IDLE)
+            .min(IDLE);
         if paused {
             // The server is unreachable: new notices wait too, so that the first
             // mail through once it is back is the head of the queue.
@@ -272,7 +278,10 @@ impl Worker {
     fn retry(&self, seq: u64, mut row: OutboxRow, error: String) -> Result<Timestamp, StoreError> {
         row.attempts += 1;
         let delay = self.backoff.delay(row.attempts);
-        let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+        let at = chrono::Duration::from_std(delay)
+            .ok()
+            .and_then(|d| Utc::now().checked_add_signed(d))
+            .unwrap_or(Timestamp::MAX_UTC);
         tracing::warn!(
             key = row.notice.key,
             attempts = row.attempts,
