@@ -160,7 +160,9 @@ pub(super) fn label_after<'a>(hay: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
                 .unwrap_or(value);
             let len = value
                 .iter()
-                .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':')))
+                .position(|b| {
+                    !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+                })
                 .unwrap_or(value.len());
             if len > 0 {
                 return Some(&value[..len]);
@@ -191,7 +193,8 @@ mod tests {
     use encoding_rs::{BIG5, GBK, WINDOWS_1252};
 
     const CHINESE: &str = "安丘市人民政府关于做好冬季供暖工作的通知：各镇街道、各有关部门要切实保障群众温暖过冬，发现问题及时处置。";
-    const TRADITIONAL: &str = "臺灣地區颱風警報：中央氣象局發布海上陸上颱風警報，請民眾嚴加戒備，注意強風豪雨。";
+    const TRADITIONAL: &str =
+        "臺灣地區颱風警報：中央氣象局發布海上陸上颱風警報，請民眾嚴加戒備，注意強風豪雨。";
 
     fn gbk(s: &str) -> Vec<u8> {
         GBK.encode(s).0.into_owned()
@@ -205,9 +208,31 @@ mod tests {
         let mut bom = b"\xEF\xBB\xBF".to_vec();
         bom.extend_from_slice(CHINESE.as_bytes());
         // (case, bytes, forced, content type, expected encoding, expected text)
-        let cases: Vec<(&str, Vec<u8>, Option<&str>, Option<&str>, &Encoding, &str)> = vec![
-            ("utf-8 plain", CHINESE.as_bytes().to_vec(), None, None, UTF_8, CHINESE),
-            ("utf-8 bom", bom, None, Some("text/html; charset=gbk"), UTF_8, CHINESE),
+        type Case<'a> = (
+            &'a str,
+            Vec<u8>,
+            Option<&'a str>,
+            Option<&'a str>,
+            &'static Encoding,
+            &'a str,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "utf-8 plain",
+                CHINESE.as_bytes().to_vec(),
+                None,
+                None,
+                UTF_8,
+                CHINESE,
+            ),
+            (
+                "utf-8 bom",
+                bom,
+                None,
+                Some("text/html; charset=gbk"),
+                UTF_8,
+                CHINESE,
+            ),
             (
                 "gbk by http header only",
                 gbk_text.clone(),
@@ -274,7 +299,10 @@ mod tests {
             ),
             (
                 "gbk meta only",
-                body("<html><head><meta charset=\"gb2312\"></head><body>", &gbk_text),
+                body(
+                    "<html><head><meta charset=\"gb2312\"></head><body>",
+                    &gbk_text,
+                ),
                 None,
                 None,
                 GBK,
@@ -312,7 +340,11 @@ mod tests {
             let decoded = decode(&bytes, forced, ct, None);
             assert_eq!(decoded.encoding, encoding, "case {name}");
             if text.is_empty() {
-                assert!(decoded.text.contains(CHINESE), "case {name}: {}", decoded.text);
+                assert!(
+                    decoded.text.contains(CHINESE),
+                    "case {name}: {}",
+                    decoded.text
+                );
             } else {
                 assert_eq!(decoded.text, text, "case {name}");
             }
@@ -330,7 +362,10 @@ mod tests {
     #[test]
     fn finds_declared_labels() {
         let cases: [(&[u8], Option<&[u8]>); 6] = [
-            (b"<?xml version=\"1.0\" encoding=\"gb2312\" ?><rss/>", Some(b"gb2312")),
+            (
+                b"<?xml version=\"1.0\" encoding=\"gb2312\" ?><rss/>",
+                Some(b"gb2312"),
+            ),
             (b"  <?xml version='1.0' encoding = 'GBK'?>", Some(b"GBK")),
             (b"<?xml version=\"1.0\"?><rss/>", None),
             (b"<html><meta name=x><meta charset=big5>", Some(b"big5")),
@@ -341,7 +376,12 @@ mod tests {
             (b"<html><body>charset=gbk</body>", None),
         ];
         for (input, expected) in cases {
-            assert_eq!(document_label(input), expected, "{}", String::from_utf8_lossy(input));
+            assert_eq!(
+                document_label(input),
+                expected,
+                "{}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 }

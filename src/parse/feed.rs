@@ -177,3 +177,57 @@ fn feed_error(err: ParseFeedError) -> ParseError {
         ParseFeedError::IoError(err) => format!("读取内容失败（{err}）"),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepare_xml_table() {
+        // (input, expected; None = unchanged and not copied)
+        let cases: [(&str, Option<&str>); 9] = [
+            (
+                r#"<?xml version="1.0" encoding="utf-8"?><rss version="2.0"/>"#,
+                None,
+            ),
+            (
+                r#"<?xml version="1.0" encoding="gb2312"?><rss version="2.0"/>"#,
+                Some(r#"<?xml version="1.0" ?><rss version="2.0"/>"#),
+            ),
+            (
+                "<?xml version='1.0' encoding='GBK' standalone='yes'?><feed/>",
+                Some("<?xml version='1.0'  standalone='yes'?><feed/>"),
+            ),
+            (
+                "<rss><channel/></rss>",
+                Some(r#"<rss version="2.0"><channel/></rss>"#),
+            ),
+            (
+                "<!-- <rss> in a comment --><rss\n><channel/></rss>",
+                Some("<!-- <rss> in a comment --><rss version=\"2.0\"\n><channel/></rss>"),
+            ),
+            (
+                r#"<rss version="0.94"><channel/></rss>"#,
+                Some(r#"<rss version="2.0"><channel/></rss>"#),
+            ),
+            (r#"<rss version="0.91"><channel/></rss>"#, None),
+            ("<feed><rss/></feed>", None),
+            (
+                r#"<?xml version="1.0" encoding="big5"?><?xml-stylesheet href="a.css"?><rss xmlns:dc="x">"#,
+                Some(
+                    r#"<?xml version="1.0" ?><?xml-stylesheet href="a.css"?><rss version="2.0" xmlns:dc="x">"#,
+                ),
+            ),
+        ];
+        for (input, expected) in cases {
+            let got = prepare_xml(input);
+            match expected {
+                None => assert!(
+                    matches!(got, Cow::Borrowed(s) if s == input),
+                    "input {input}"
+                ),
+                Some(expected) => assert_eq!(got, expected, "input {input}"),
+            }
+        }
+    }
+}

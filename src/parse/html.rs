@@ -102,7 +102,13 @@ mod tests {
     use super::*;
     use crate::model::DateQuality;
 
-    fn spec(item: &str, title: &str, link: &str, date: Option<&str>, body: Option<&str>) -> HtmlSpec {
+    fn spec(
+        item: &str,
+        title: &str,
+        link: &str,
+        date: Option<&str>,
+        body: Option<&str>,
+    ) -> HtmlSpec {
         HtmlSpec {
             item: item.into(),
             title: title.into(),
@@ -179,7 +185,10 @@ mod tests {
         let items = parse_list(&spec, PAGE, &url, now).unwrap();
         assert_eq!(items.len(), 1, "only the first item has a title attribute");
         assert_eq!(items[0].title, "完整标题：小区供暖不热");
-        assert_eq!(items[0].link.as_deref(), Some("http://gov.example/board/101"));
+        assert_eq!(
+            items[0].link.as_deref(),
+            Some("http://gov.example/board/101")
+        );
     }
 
     #[test]
@@ -189,7 +198,10 @@ mod tests {
         let url = Url::parse("http://gov.example/").unwrap();
         let now: Timestamp = "2026-11-24T06:00:00Z".parse().unwrap();
         let items = parse_list(&spec("div.n", "a", "a@href", None, None), page, &url, now).unwrap();
-        assert_eq!(items[0].link.as_deref(), Some("https://cdn.example/news/a.html"));
+        assert_eq!(
+            items[0].link.as_deref(),
+            Some("https://cdn.example/news/a.html")
+        );
     }
 
     #[test]

@@ -45,9 +45,8 @@ pub(super) fn parse_api(
     Ok(list
         .iter()
         .filter_map(|entry| {
-            let field = |pointer: Option<&String>| {
-                pointer.and_then(|p| entry.pointer(p)).and_then(scalar)
-            };
+            let field =
+                |pointer: Option<&String>| pointer.and_then(|p| entry.pointer(p)).and_then(scalar);
             let id = field(spec.item_id.as_ref());
             let title = text::html_to_text(&field(Some(&spec.title))?);
             let body = field(spec.body.as_ref())
@@ -202,7 +201,10 @@ mod tests {
         let url = Url::parse("https://liuyan.example/api/list").unwrap();
         let now: Timestamp = "2026-11-24T06:00:00Z".parse().unwrap();
         let items = parse_api(&spec, answer, &url, now).unwrap();
-        assert_eq!(items[0].link.as_deref(), Some("https://liuyan.example/t/1.html"));
+        assert_eq!(
+            items[0].link.as_deref(),
+            Some("https://liuyan.example/t/1.html")
+        );
         assert_eq!(items[0].key, "1");
     }
 
@@ -216,7 +218,9 @@ mod tests {
             (r#"{"responseData":{"tid":1}}"#, "不是数组"),
         ];
         for (answer, needle) in cases {
-            let err = parse_api(&spec(), answer, &url, now).unwrap_err().to_string();
+            let err = parse_api(&spec(), answer, &url, now)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(needle), "{answer}: {err}");
         }
         let empty = parse_api(&spec(), r#"{"responseData":null}"#, &url, now).unwrap();

@@ -135,3 +135,44 @@ fn resolve_link(base: &Url, href: &str) -> Option<String> {
         .filter(|url| matches!(url.scheme(), "http" | "https"))
         .map(String::from)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_key_table() {
+        // (id, link, title, key)
+        let cases = [
+            (Some("guid-1"), Some("http://a/1"), "标题", "guid-1"),
+            (Some("  "), Some("http://a/1"), "标题", "http://a/1"),
+            (None, Some("http://a/1"), "标题", "http://a/1"),
+            (None, Some(""), " 某镇　ＡＢＣ  公司 ", "某镇 abc 公司"),
+            (None, None, "Title", "title"),
+        ];
+        for (id, link, title, key) in cases {
+            assert_eq!(item_key(id, link, title), key, "{id:?} {link:?} {title:?}");
+        }
+    }
+
+    #[test]
+    fn resolve_link_table() {
+        let base = Url::parse("http://gov.example/board/list.asp?page=2").unwrap();
+        let cases = [
+            (
+                "show.asp?id=1",
+                Some("http://gov.example/board/show.asp?id=1"),
+            ),
+            (" /a/b.html ", Some("http://gov.example/a/b.html")),
+            ("//cdn.example/x", Some("http://cdn.example/x")),
+            ("https://other.example/", Some("https://other.example/")),
+            ("javascript:void(0)", None),
+            ("mailto:office@gov.example", None),
+            ("#top", None),
+            ("", None),
+        ];
+        for (href, expected) in cases {
+            assert_eq!(resolve_link(&base, href).as_deref(), expected, "{href}");
+        }
+    }
+}

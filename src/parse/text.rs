@@ -1,6 +1,8 @@
 //! Text normalisation: HTML fragments → plain text, whitespace collapsing, the
 //! normalized title used in item keys.
 
+use super::encoding::find_ci;
+
 /// Folds a full-width ASCII form (U+FF01–U+FF5E) to ASCII and the ideographic
 /// space (U+3000) to a plain space; every other character is returned as is.
 pub fn fold_width(c: char) -> char {
@@ -123,7 +125,7 @@ pub fn html_to_text(s: &str) -> String {
     while let Some(pos) = rest.find(['<', '&']) {
         out.push_str(&rest[..pos]);
         let at = &rest[pos..];
-        if at.starts_with('&') {
+        if let Some(after) = at.strip_prefix('&') {
             match decode_entity(at) {
                 Some((decoded, used)) => {
                     out.push(decoded);
@@ -131,7 +133,7 @@ pub fn html_to_text(s: &str) -> String {
                 }
                 None => {
                     out.push('&');
-                    rest = &at[1..];
+                    rest = after;
                 }
             }
             continue;
@@ -171,16 +173,10 @@ fn skip_markup(at: &str) -> Option<(usize, bool)> {
         .unwrap_or(inner.len());
     let name = &inner[..name_len];
     let opening = !at[1..].starts_with('/');
-    for raw in ["script", "style"] {
+    for (raw, end_tag) in [("script", "</script"), ("style", "</style")] {
         if opening && name.eq_ignore_ascii_case(raw) {
-            let end = find_ascii_ci(&at[close..], "</")
-                .into_iter()
-                .map(|e| close + e)
-                .find(|&e| {
-                    at.get(e + 2..e + 2 + raw.len())
-                        .is_some_and(|n| n.eq_ignore_ascii_case(raw))
-                });
-            let end = end.map_or(at.len(), |e| {
+            let end = find_ci(&at.as_bytes()[close..], end_tag.as_bytes()).map_or(at.len(), |e| {
+                let e = close + e;
                 at[e..].find('>').map_or(at.len(), |g| e + g + 1)
             });
             return Some((end, true));
@@ -188,15 +184,6 @@ fn skip_markup(at: &str) -> Option<(usize, bool)> {
     }
     let block = BLOCK_TAGS.iter().any(|t| name.eq_ignore_ascii_case(t));
     Some((close, block))
-}
-
-/// Every start offset of `needle` (ASCII) in `hay`.
-fn find_ascii_ci<'a>(hay: &'a str, needle: &'a str) -> impl Iterator<Item = usize> + 'a {
-    hay.as_bytes()
-        .windows(needle.len())
-        .enumerate()
-        .filter(move |(_, w)| w.eq_ignore_ascii_case(needle.as_bytes()))
-        .map(|(i, _)| i)
 }
 
 /// At a `&`: decodes `&name;`, `&#123;` or `&#x1F;`, returning the character and
@@ -267,7 +254,10 @@ mod tests {
             ("<p>第一段</p><p>第二段</p>", "第一段 第二段"),
             ("中<b>国</b>人", "中国人"),
             ("a<br/>b<br>c", "a b c"),
-            ("&lt;b&gt; &amp; &quot;x&quot; &#39;y&#39; &#x4E2D;", "<b> & \"x\" 'y' 中"),
+            (
+                "&lt;b&gt; &amp; &quot;x&quot; &#39;y&#39; &#x4E2D;",
+                "<b> & \"x\" 'y' 中",
+            ),
             ("价格&nbsp;&nbsp;100&yen;", "价格 100¥"),
             ("x<script>var a = '<p>';</script>y", "x y"),
             ("x<STYLE>p{}</STYLE> y", "x y"),
