@@ -609,8 +609,28 @@ fn bad_and_empty_feeds() {
     .unwrap();
     assert!(empty.items.is_empty());
 
+    let bare_ampersand = run(
+        &feed_source(),
+        "<rss version=\"2.0\"><channel><item><title>水&电</title><link>http://example.cn/a.asp?id=1&p=2</link></item></channel></rss>".as_bytes(),
+        None,
+        "http://example.cn/",
+    )
+    .unwrap();
+    assert_eq!(bare_ampersand.items[0].title, "水&电");
+    assert_eq!(
+        bare_ampersand.items[0].link.as_deref(),
+        Some("http://example.cn/a.asp?id=1&p=2")
+    );
+
     // (case, document, words the message must contain)
-    let cases: [(&str, &[u8], &str); 5] = [
+    let cases: [(&str, &[u8], &str); 6] = [
+        // feed-rs panics on this (u64 overflow in its duration parser); we must not.
+        (
+            "overlong itunes duration",
+            b"<rss version=\"2.0\" xmlns:itunes=\"http://www.itunes.com/dtds/podcast-1.0.dtd\"><channel>\
+<item><title>x</title><itunes:duration>99999999999999999999999:00:00</itunes:duration></item></channel></rss>",
+            "无法处理",
+        ),
         (
             "mismatched tags",
             b"<rss version=\"2.0\"><channel><item><title>x</item></channel></rss>",

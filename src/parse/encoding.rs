@@ -34,7 +34,7 @@ pub fn decode<'a>(
         let (text, _) = encoding.decode_without_bom_handling(&bytes[bom..]);
         return Decoded { text, encoding };
     }
-    let utf8 = std::str::from_utf8(bytes).ok();
+    let utf8 = is_utf8(bytes);
     let declared = [
         content_type.and_then(|ct| label_after(ct.as_bytes(), b"charset")),
         document_label(bytes),
@@ -46,13 +46,7 @@ pub fn decode<'a>(
             return decoded;
         }
     }
-    if let Some(text) = utf8 {
-        return Decoded {
-            text: Cow::Borrowed(text),
-            encoding: UTF_8,
-        };
-    }
-    let encoding = detect(bytes, tld);
+    let encoding = if utf8 { UTF_8 } else { detect(bytes, tld) };
     let (text, _) = encoding.decode_without_bom_handling(bytes);
     Decoded { text, encoding }
 }
@@ -62,12 +56,12 @@ pub fn decode<'a>(
 fn check_declared<'a>(
     encoding: &'static Encoding,
     bytes: &'a [u8],
-    utf8: Option<&'a str>,
+    utf8: bool,
     tld: Option<&[u8]>,
 ) -> Option<Decoded<'a>> {
     if encoding == UTF_8 {
-        return utf8.map(|text| Decoded {
-            text: Cow::Borrowed(text),
+        return utf8.then(|| Decoded {
+            text: encoding.decode_without_bom_handling(bytes).0,
             encoding,
         });
     }
@@ -82,7 +76,7 @@ fn check_declared<'a>(
     }
     // Legacy multi-byte Chinese text is practically never valid UTF-8 by accident:
     // non-ASCII bytes that validate as UTF-8 are UTF-8, whatever the label says.
-    if utf8.is_some() {
+    if utf8 {
         return None;
     }
     let (text, had_errors) = encoding.decode_without_bom_handling(bytes);
@@ -102,6 +96,22 @@ fn check_declared<'a>(
         }
     }
     Some(Decoded { text, encoding })
+}
+
+/// Whether the bytes are UTF-8, allowing a few stray bytes (a character cut by a
+/// CMS's truncation, one bad byte): at least 20 valid non-ASCII characters per
+/// invalid sequence. Legacy GBK/Big5 text yields almost no valid non-ASCII UTF-8
+/// characters, so it never passes.
+fn is_utf8(bytes: &[u8]) -> bool {
+    if std::str::from_utf8(bytes).is_ok() {
+        return true;
+    }
+    let (mut non_ascii, mut errors) = (0usize, 0usize);
+    for chunk in bytes.utf8_chunks() {
+        non_ascii += chunk.valid().chars().filter(|c| !c.is_ascii()).count();
+        errors += usize::from(!chunk.invalid().is_empty());
+    }
+    errors * 20 <= non_ascii
 }
 
 /// More than 1 in 50 non-ASCII characters came out as U+FFFD.
@@ -325,6 +335,30 @@ mod tests {
                 None,
                 None,
                 GBK,
+                "",
+            ),
+            (
+                "utf-8 with a cut character, declared utf-8",
+                body(CHINESE, &CHINESE.as_bytes()[..4]),
+                None,
+                Some("text/html; charset=utf-8"),
+                UTF_8,
+                "",
+            ),
+            (
+                "utf-8 with a stray byte, undeclared",
+                body(CHINESE, b"\xFF"),
+                None,
+                None,
+                UTF_8,
+                "",
+            ),
+            (
+                "utf-8 with a stray byte, declared gbk",
+                body(CHINESE, b"\xFF"),
+                None,
+                Some("text/html; charset=gbk"),
+                UTF_8,
                 "",
             ),
             (

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use feed_rs::model::Entry;
+use feed_rs::model::{Entry, Feed};
 use feed_rs::parser::{Builder, ParseErrorKind, ParseFeedError};
 use url::Url;
 
@@ -29,20 +29,44 @@ pub(super) fn parse_feed(
         ));
     }
     let prepared = prepare_xml(text);
-    let parser = Builder::new()
-        .base_uri(Some(base.as_str()))
-        .timestamp_parser(dates::parse_timestamp)
-        // An empty id marks an entry without guid/id: feed-rs would otherwise
-        // invent one (a hash, or a random UUID on every parse).
-        .id_generator(|_, _, _| String::new())
-        .sanitize_content(false)
-        .build();
-    let feed = parser.parse(prepared.as_bytes()).map_err(feed_error)?;
+    let feed = match read_feed(&prepared, base)? {
+        Ok(feed) => feed,
+        // A bare `&` (often in a link's query string) is the commonest defect of
+        // hand-made feeds: escape it and try once more before giving up.
+        Err(err @ ParseFeedError::XmlReader(_)) => match escape_bare_ampersands(&prepared) {
+            Some(repaired) => read_feed(&repaired, base)?.map_err(feed_error)?,
+            None => return Err(feed_error(err)),
+        },
+        Err(err) => return Err(feed_error(err)),
+    };
     Ok(feed
         .entries
         .into_iter()
         .filter_map(|entry| entry_item(entry, base, now))
         .collect())
+}
+
+/// One feed-rs run with a fresh parser: a parser keeps per-entry state that a
+/// failed parse leaves behind (reusing it then trips an assertion). feed-rs can
+/// panic on some inputs (e.g. an overlong MediaRSS time); that becomes an error.
+fn read_feed(text: &str, base: &Url) -> Result<Result<Feed, ParseFeedError>, ParseError> {
+    std::panic::catch_unwind(|| {
+        Builder::new()
+            .base_uri(Some(base.as_str()))
+            .timestamp_parser(dates::parse_timestamp)
+            // An empty id marks an entry without guid/id: feed-rs would otherwise
+            // invent one (a hash, or a random UUID on every parse).
+            .id_generator(|_, _, _| String::new())
+            .sanitize_content(false)
+            .build()
+            .parse(text.as_bytes())
+    })
+    .map_err(|_| {
+        tracing::warn!(url = %base, "feed-rs panicked on a document");
+        ParseError::Feed(
+            "订阅源含有解析器无法处理的内容；请在浏览器中打开 url 检查，必要时改用 kind = \"html\" 读取".into(),
+        )
+    })
 }
 
 fn entry_item(entry: Entry, base: &Url, now: Timestamp) -> Option<ParsedItem> {
@@ -127,6 +151,61 @@ fn prepare_xml(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Escapes each `&` that does not start an entity or character reference, outside
+/// CDATA sections and comments. `None` when there is none.
+fn escape_bare_ampersands(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut changed = false;
+    let mut rest = text;
+    while let Some(pos) = rest.find(['&', '<']) {
+        out.push_str(&rest[..pos]);
+        let at = &rest[pos..];
+        let verbatim = [("<![CDATA[", "]]>"), ("<!--", "-->")]
+            .into_iter()
+            .find(|(open, _)| at.starts_with(open))
+            .map(|(open, close)| {
+                at[open.len()..]
+                    .find(close)
+                    .map_or(at.len(), |e| open.len() + e + close.len())
+            });
+        let used = match verbatim {
+            Some(len) => {
+                out.push_str(&at[..len]);
+                len
+            }
+            None if at.starts_with('&') && !is_reference(at) => {
+                out.push_str("&amp;");
+                changed = true;
+                1
+            }
+            None => {
+                out.push_str(&at[..1]);
+                1
+            }
+        };
+        rest = &at[used..];
+    }
+    out.push_str(rest);
+    changed.then_some(out)
+}
+
+/// Whether `at` (starting with `&`) is `&name;`, `&#123;` or `&#x1F;`.
+fn is_reference(at: &str) -> bool {
+    let body = &at.as_bytes()[1..];
+    let Some(semi) = body.iter().take(32).position(|&b| b == b';') else {
+        return false;
+    };
+    let name = &body[..semi];
+    match name {
+        [b'#', b'x' | b'X', hex @ ..] => !hex.is_empty() && hex.iter().all(u8::is_ascii_hexdigit),
+        [b'#', digits @ ..] => !digits.is_empty() && digits.iter().all(u8::is_ascii_digit),
+        [first, more @ ..] => {
+            first.is_ascii_alphabetic() && more.iter().all(u8::is_ascii_alphanumeric)
+        }
+        [] => false,
+    }
+}
+
 /// The byte offset of a subslice within its parent.
 fn offset_in(parent: &[u8], sub: &[u8]) -> usize {
     sub.as_ptr() as usize - parent.as_ptr() as usize
@@ -181,6 +260,34 @@ fn feed_error(err: ParseFeedError) -> ParseError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escape_bare_ampersands_table() {
+        let cases = [
+            (
+                "<link>a.asp?x=1&y=2</link>",
+                Some("<link>a.asp?x=1&amp;y=2</link>"),
+            ),
+            (
+                "AT&T &amp; &#20013; &#x4E2D; &nbsp;",
+                Some("AT&amp;T &amp; &#20013; &#x4E2D; &nbsp;"),
+            ),
+            (
+                "<![CDATA[a&b]]> & <!-- c&d -->",
+                Some("<![CDATA[a&b]]> &amp; <!-- c&d -->"),
+            ),
+            ("&#; &#x; &;", Some("&amp;#; &amp;#x; &amp;;")),
+            ("<a>&lt;fine&gt;</a>", None),
+            ("<![CDATA[unterminated & ", None),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                escape_bare_ampersands(input).as_deref(),
+                expected,
+                "{input}"
+            );
+        }
+    }
 
     #[test]
     fn prepare_xml_table() {

@@ -22,7 +22,8 @@ struct Field {
 impl Field {
     fn new(spec: &str) -> Result<Self, ParseError> {
         let (css, attr) = match spec.split_once('@') {
-            Some((css, attr)) => (css.trim(), Some(attr.trim().to_string())),
+            // html5ever lowercases attribute names.
+            Some((css, attr)) => (css.trim(), Some(attr.trim().to_ascii_lowercase())),
             None => (spec.trim(), None),
         };
         let selector = if css.is_empty() {

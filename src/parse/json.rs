@@ -18,7 +18,7 @@ pub(super) fn parse_api(
     url: &Url,
     now: Timestamp,
 ) -> Result<Vec<ParsedItem>, ParseError> {
-    let value: Value = serde_json::from_str(text).map_err(|err| {
+    let value: Value = serde_json::from_str(strip_jsonp(text)).map_err(|err| {
         ParseError::Json(format!(
             "返回内容不是有效的 JSON（{err}）：接口可能已变更或返回了错误页；开头是“{}”",
             snippet(text)
@@ -69,6 +69,27 @@ pub(super) fn parse_api(
             super::item(id.as_deref(), title, link, body, published, now)
         })
         .collect())
+}
+
+/// The JSON inside a JSONP answer (`callback({...});`), or the text itself.
+fn strip_jsonp(text: &str) -> &str {
+    let trimmed = text.trim();
+    if trimmed.starts_with(['{', '[']) {
+        return trimmed;
+    }
+    let Some(open) = trimmed.find('(') else {
+        return trimmed;
+    };
+    let callback = &trimmed[..open];
+    let is_callback = !callback.is_empty()
+        && callback
+            .trim()
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'.'));
+    match trimmed.trim_end_matches(';').trim_end().strip_suffix(')') {
+        Some(inner) if is_callback => &inner[open + 1..],
+        _ => trimmed,
+    }
 }
 
 /// A string (trimmed) or a number as text; anything else is no value.
@@ -191,6 +212,21 @@ mod tests {
             ),
         ];
         assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn strip_jsonp_table() {
+        let cases = [
+            (r#"{"a":1}"#, r#"{"a":1}"#),
+            (r#"  [1] "#, "[1]"),
+            (r#"jQuery1830_17({"a":1});"#, r#"{"a":1}"#),
+            (r#"cb ( {"a":1} ) ;"#, r#" {"a":1} "#),
+            ("<html>(x)</html>", "<html>(x)</html>"),
+            ("plain", "plain"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(strip_jsonp(input), expected, "{input}");
+        }
     }
 
     #[test]

@@ -196,7 +196,9 @@ fn decode_entity(at: &str) -> Option<(char, usize)> {
             Some(hex) => u32::from_str_radix(hex, 16).ok()?,
             None => num.parse::<u32>().ok()?,
         };
-        char::from_u32(code).unwrap_or('\u{FFFD}')
+        char::from_u32(code)
+            .filter(|c| *c != '\0')
+            .unwrap_or('\u{FFFD}')
     } else {
         named_entity(name)?
     };
