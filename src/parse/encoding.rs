@@ -19,7 +19,8 @@ pub struct Decoded<'a> {
 }
 
 /// Decodes a document. `forced` is a WHATWG label from the configuration;
-/// `tld` (e.g. `b"tw"`) steers detection for undeclared legacy bytes (default `cn`).
+/// `tld` (the host's lowercase top-level domain, e.g. `b"cn"`, `b"tw"`) steers
+/// detection of undeclared legacy bytes; `None` lets the content alone decide.
 pub fn decode<'a>(
     bytes: &'a [u8],
     forced: Option<&str>,
@@ -124,11 +125,21 @@ fn too_many_errors(text: &str) -> bool {
     errors * 50 > non_ascii
 }
 
-/// chardetng's guess for legacy (non-UTF-8) bytes.
+/// How much of a document detection reads: thousands of Chinese characters, far
+/// more than chardetng needs, while keeping its cost bounded on long pages.
+const DETECT_WINDOW: usize = 8 * 1024;
+
+/// chardetng's guess for legacy (non-UTF-8) bytes. A `cn` TLD makes it answer GBK
+/// and a `tw`/`hk` TLD Big5 whatever the content; without a TLD the content
+/// decides (which tells GBK from Big5 correctly). It reads [`DETECT_WINDOW`] bytes
+/// from the first non-ASCII byte, so long ASCII heads (inline scripts, CSS) do not
+/// crowd out the text.
 pub fn detect(bytes: &[u8], tld: Option<&[u8]>) -> &'static Encoding {
     let mut detector = EncodingDetector::new(Iso2022JpDetection::Deny);
-    detector.feed(bytes, true);
-    detector.guess(Some(tld.unwrap_or(b"cn")), Utf8Detection::Deny)
+    let start = bytes.iter().position(|b| !b.is_ascii()).unwrap_or(0);
+    let window = &bytes[start..bytes.len().min(start + DETECT_WINDOW)];
+    detector.feed(window, start + window.len() == bytes.len());
+    detector.guess(tld, Utf8Detection::Deny)
 }
 
 /// The encoding label declared inside the document: the XML declaration's
@@ -386,11 +397,37 @@ mod tests {
     }
 
     #[test]
-    fn big5_undeclared_is_detected() {
-        let bytes = BIG5.encode(TRADITIONAL).0.into_owned();
-        let decoded = decode(&bytes, None, None, Some(b"tw"));
-        assert_eq!(decoded.encoding, BIG5);
-        assert_eq!(decoded.text, TRADITIONAL);
+    fn detection_skips_a_long_ascii_head() {
+        // Were the window taken from the start, detection would see only ASCII and
+        // guess a Western encoding instead of reading the GBK text.
+        let head = format!(
+            "<html><head><script>{}</script></head><body>",
+            "var x = 1;\n".repeat(2000)
+        );
+        let long_text = CHINESE.repeat(20);
+        let bytes = [head.as_bytes(), &gbk(&long_text), b"</body></html>"].concat();
+        let decoded = decode(&bytes, None, None, None);
+        assert_eq!(decoded.encoding, GBK);
+        assert!(decoded.text.contains(&long_text));
+    }
+
+    #[test]
+    fn detection_table() {
+        let gbk_text = gbk(CHINESE);
+        let big5_text = BIG5.encode(TRADITIONAL).0.into_owned();
+        // (case, bytes, tld, expected)
+        let cases: [(&str, &[u8], Option<&[u8]>, &Encoding); 5] = [
+            ("gbk, no tld", &gbk_text, None, GBK),
+            ("gbk, cn", &gbk_text, Some(b"cn"), GBK),
+            ("big5, no tld", &big5_text, None, BIG5),
+            ("big5, tw", &big5_text, Some(b"tw"), BIG5),
+            ("big5, hk", &big5_text, Some(b"hk"), BIG5),
+        ];
+        for (case, bytes, tld, expected) in cases {
+            let decoded = decode(bytes, None, None, tld);
+            assert_eq!(decoded.encoding, expected, "case {case}");
+            assert!(!decoded.text.contains('\u{FFFD}'), "case {case}");
+        }
     }
 
     #[test]

@@ -81,11 +81,11 @@ pub fn parse(
     })
 }
 
-/// Steers charset detection: Traditional-Chinese sites lean to Big5, others to GBK.
+/// The host's top-level domain when it names a CJK region, to steer charset
+/// detection (`cn` → GBK, `tw`/`hk`/`mo` → Big5); other hosts let the content decide.
 fn detection_tld(url: &Url) -> Option<&'static [u8]> {
-    let host = url.host_str()?;
-    let tld = host.rsplit('.').next()?;
-    ["tw", "hk", "mo"]
+    let tld = url.host_str()?.rsplit('.').next()?;
+    ["cn", "tw", "hk", "mo", "jp", "kr"]
         .into_iter()
         .find(|t| tld.eq_ignore_ascii_case(t))
         .map(str::as_bytes)
