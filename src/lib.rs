@@ -13,6 +13,7 @@ pub mod config;
 pub mod digest;
 pub mod incidents;
 pub mod model;
+pub mod notify;
 pub mod parse;
 pub mod store;
 pub mod time;
