@@ -961,3 +961,118 @@ async fn queued_once_per_date_across_restarts() {
     assert!(text.contains("【概况】"));
     parse(html);
 }
+
+/// An SMTP server on 127.0.0.1 that keeps every accepted message.
+#[derive(Clone, Default)]
+struct Inbox {
+    got: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+    data: Vec<u8>,
+}
+
+impl mailin_embedded::Handler for Inbox {
+    fn data_start(
+        &mut self,
+        _domain: &str,
+        _from: &str,
+        _8bit: bool,
+        _to: &[String],
+    ) -> mailin_embedded::Response {
+        self.data.clear();
+        mailin_embedded::response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        self.got
+            .lock()
+            .unwrap()
+            .push(std::mem::take(&mut self.data));
+        mailin_embedded::response::OK
+    }
+}
+
+/// The queued digest goes out through notify to a real SMTP server as one
+/// multipart mail with the digest's key, subject, text and HTML.
+#[tokio::test]
+async fn queued_digest_is_delivered_by_smtp() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let inbox = Inbox::default();
+    let server_inbox = inbox.clone();
+    std::thread::spawn(move || {
+        let mut server = mailin_embedded::Server::new(server_inbox);
+        server.with_tcp_listener(listener);
+        if let Err(err) = server.serve() {
+            eprintln!("test SMTP server stopped: {err}");
+        }
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    config.recipients.leaders = vec!["leader@localhost".into()];
+    config.smtp = Some(yuqing::config::SmtpConfig {
+        port,
+        ..Default::default()
+    });
+    let config = std::sync::Arc::new(config);
+    let store = Store::open(&config.data_dir).unwrap();
+    let report = compute(&week_input());
+    let key = digest_key(report.period.date);
+    assert!(
+        queue(&store, &config, &report, &key, true, bj("2026-11-24 10:00"))
+            .await
+            .unwrap()
+    );
+
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(yuqing::notify::run(
+        store.clone(),
+        config.clone(),
+        wake.clone(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    wake.notify_one();
+    // The guard only keeps a broken test from hanging.
+    for _ in 0..1500 {
+        if !inbox.got.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let _ = stop.send(());
+    worker.await.unwrap().unwrap();
+
+    let got = inbox.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "one mail");
+    let mail = mail_parser::MessageParser::default()
+        .parse(&got[0])
+        .unwrap();
+    assert_eq!(
+        mail.header_raw("X-Yuqing-Notice").map(str::trim),
+        Some("digest/2026-11-24")
+    );
+    assert_eq!(
+        mail.subject(),
+        Some("【舆情日报】安丘市 2026年11月24日 新增舆情事件4起（补发）")
+    );
+    let text = mail.body_text(0).unwrap();
+    assert!(text.contains("【超时节点（3个）】"), "{text}");
+    let html = mail.body_html(0).unwrap();
+    assert!(html.contains("id=\"trend\""));
+    parse(&html);
+    assert_eq!(
+        store.outbox_depth(),
+        0,
+        "delivered and removed from the outbox"
+    );
+}
