@@ -673,7 +673,11 @@ fn text_part_carries_the_figures() {
         "举行新闻发布会 还剩 1时30分",
         "化工厂、爆炸",
         "自 2026-11-22 08:00 起失败，已持续 2天0时，连续失败 15 次",
-        "11-23   4 ",
+        "11-23   4 ██████████████████████████████ 重大1 较大1 一般1 关注1\n",
+        "11-17   0\n",
+        "来源：安丘市政府网站留言板、潍坊新闻网",
+        "已回应｜市应急管理局｜各时限节点均已完成",
+        "待签收｜市卫生健康局<b>｜关注级，不计时限",
     ] {
         assert!(text.contains(want), "text lacks {want:?}:\n{text}");
     }
@@ -1075,4 +1079,10 @@ async fn queued_digest_is_delivered_by_smtp() {
         0,
         "delivered and removed from the outbox"
     );
+}
+
+#[test]
+#[ignore = "prints the week's digest for a person to read"]
+fn print_week() {
+    println!("{}", render_text(&compute(&week_input())));
 }

@@ -75,6 +75,31 @@ fn topics(line: &IncidentLine) -> String {
         .join("、")
 }
 
+/// An incident's sources by name (ids of sources no longer configured stay ids).
+fn sources(report: &DigestReport, line: &IncidentLine) -> String {
+    line.sources
+        .iter()
+        .map(|id| {
+            report
+                .counts
+                .by_source
+                .iter()
+                .find(|s| &s.source == id)
+                .map_or(id.as_str(), |s| s.name.as_str())
+        })
+        .collect::<Vec<_>>()
+        .join("、")
+}
+
+/// What to show for an open incident without an unmet deadline.
+fn no_due(line: &IncidentLine) -> &'static str {
+    if line.level == Level::Watch {
+        "关注级，不计时限"
+    } else {
+        "各时限节点均已完成"
+    }
+}
+
 fn level_tag(level: Level) -> String {
     match level {
         Level::Watch => "关注".to_string(),
@@ -177,7 +202,7 @@ pub fn render_text(report: &DigestReport) -> String {
             line.status.chinese(),
             unit(&line.unit),
             topics(line),
-            line.sources.join("、"),
+            sources(report, line),
             line.items,
             local(line.opened_at)
         );
@@ -195,7 +220,7 @@ pub fn render_text(report: &DigestReport) -> String {
         let due = line
             .next_due
             .as_ref()
-            .map_or_else(|| "无时限".to_string(), due_text);
+            .map_or_else(|| no_due(line).to_string(), due_text);
         let _ = writeln!(
             o,
             "· #{} [{}] {}",
@@ -313,8 +338,7 @@ pub fn render_text(report: &DigestReport) -> String {
             .filter(|l| day.by_level.get(**l) > 0)
             .map(|l| format!("{}{}", l.chinese(), day.by_level.get(*l)))
             .collect();
-        let _ = writeln!(
-            o,
+        let line = format!(
             "{} {:>3} {}{}",
             day.label,
             day.total,
@@ -325,6 +349,7 @@ pub fn render_text(report: &DigestReport) -> String {
                 format!(" {}", levels.join(" "))
             }
         );
+        let _ = writeln!(o, "{}", line.trim_end());
     }
     if report.period.kind == PeriodKind::Scheduled {
         let _ = writeln!(o, "（每行为自该日日报时刻起的24小时）");
@@ -457,7 +482,7 @@ pub fn render_html(report: &DigestReport) -> String {
                 let detail = format!(
                     "领域：{}｜来源：{}｜条目 {}｜立案 {}",
                     topics(line),
-                    line.sources.join("、"),
+                    sources(report, line),
                     line.items,
                     local(line.opened_at)
                 );
@@ -492,7 +517,7 @@ pub fn render_html(report: &DigestReport) -> String {
                 let (due, style) = match &line.next_due {
                     Some(d) if d.left_secs < 0 => (due_text(d), "color:#b71c1c;font-weight:bold;"),
                     Some(d) => (due_text(d), ""),
-                    None => ("无时限".to_string(), "color:#6b7280;"),
+                    None => (no_due(line).to_string(), "color:#6b7280;"),
                 };
                 let _ = writeln!(
                     h,
