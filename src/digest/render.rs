@@ -395,7 +395,7 @@ fn rate_table(o: &mut String, first: &str, rows: &[RateRow]) {
 }
 
 /// Escapes text for HTML element content and double-quoted attributes.
-pub(super) fn esc(s: &str) -> String {
+fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -411,7 +411,7 @@ pub(super) fn esc(s: &str) -> String {
 }
 
 /// Bar colours: the Chinese warning colours (红橙黄蓝), grey for 关注.
-pub fn level_colour(level: Level) -> &'static str {
+fn level_colour(level: Level) -> &'static str {
     match level {
         Level::I => "#c81e1e",
         Level::II => "#ee7b12",
