@@ -9,8 +9,10 @@
 
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod incidents;
 pub mod model;
 pub mod parse;
+pub mod sources;
 pub mod store;
 pub mod time;
