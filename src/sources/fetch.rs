@@ -367,9 +367,14 @@ impl Fetcher {
         if err.is_timeout() {
             FetchError::Timeout(self.timeout)
         } else if err.is_connect() {
+            let cause = innermost(err);
             FetchError::Connect {
                 host,
-                detail: error_chain(err),
+                detail: if err.is_dns() {
+                    format!("域名解析失败（{cause}）")
+                } else {
+                    cause
+                },
             }
         } else if err.is_builder() {
             FetchError::Invalid(error_chain(err))
@@ -393,6 +398,17 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = inner.source();
     }
     parts.join("：")
+}
+
+/// The deepest cause: for connection errors the only part that says what happened.
+fn innermost(err: &dyn std::error::Error) -> String {
+    let mut last = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        last = inner.to_string();
+        source = inner.source();
+    }
+    last
 }
 
 fn header_string(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
