@@ -12,6 +12,7 @@ pub mod config;
 pub mod daemon;
 pub mod incidents;
 pub mod model;
+pub mod notify;
 pub mod parse;
 pub mod sources;
 pub mod store;
