@@ -920,3 +920,17 @@ async fn an_unknown_source_is_named_with_the_known_ones() {
     let text = err.to_string();
     assert!(text.contains("nope") && text.contains("news"), "{text}");
 }
+
+#[tokio::test]
+async fn with_no_enabled_source_the_intake_waits_for_shutdown() {
+    let server = MockServer::start().await;
+    let feeds = format!("{}enabled = false\n", feed_source("off", "/rss.xml"));
+    let rig = rig(&server, &feeds, |_| {});
+    let (stop, stopping) = watch::channel(false);
+    let running = tokio::spawn(rig.intake.clone().run(stopping));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!running.is_finished(), "the intake does not end on its own");
+    stop.send(true).unwrap();
+    running.await.unwrap();
+    assert!(server.received_requests().await.unwrap().is_empty());
+}

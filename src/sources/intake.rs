@@ -91,8 +91,9 @@ impl Intake {
         })
     }
 
-    /// Polls every enabled source on its schedule until `shutdown` turns true (or
-    /// its sender is dropped). Returns once every source task has stopped.
+    /// Polls every enabled source on its schedule until `shutdown` turns true.
+    /// Returns once shutdown was signalled and every source task has stopped (a
+    /// dropped sender without a signal is not a stop request).
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let enabled: Vec<_> = self
             .inner
@@ -131,6 +132,12 @@ impl Intake {
                     }
                 }
             }
+        }
+        // With no source left to poll (none enabled), stay up until asked to stop:
+        // the daemon has other work.
+        if !*shutdown.borrow() {
+            let mut shutdown = shutdown;
+            cancelled(&mut shutdown).await;
         }
         info!("intake stopped");
     }
@@ -256,6 +263,15 @@ impl Intake {
             Ok(Fetched::Body(body)) => self.ingest(source, body, now).await,
             Err(err) => Err(err.into()),
         };
+        if let Err(PollError::Closed) = result {
+            // Shutting down mid-hand-over: not the source's fault, so nothing is recorded
+            // and the source is polled again (its stored items stay unclassified).
+            return Some(PollReport {
+                source: source.id.clone(),
+                next_poll_at: now,
+                result,
+            });
+        }
         let next_poll_at = self.record(source, &mut state, &result, now);
         Some(PollReport {
             source: source.id.clone(),
