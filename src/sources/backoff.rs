@@ -4,6 +4,9 @@
 
 use std::time::Duration;
 
+use crate::config::IntakeConfig;
+use crate::model::Timestamp;
+
 /// Why a poll failed, coarsely: sets how hard the source backs off and is logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FailureKind {
@@ -101,6 +104,36 @@ pub fn startup_spread(interval: Duration) -> Duration {
     interval.min(Duration::from_secs(60))
 }
 
+/// The first poll after a start. A stored schedule is kept when it is plausible: no
+/// later than one interval ahead (one back-off ahead for a failing source), jitter
+/// included. Otherwise (never polled, overdue after downtime, interval shortened in
+/// the configuration, clock jumped) the poll lands at `spread_unit` (random, `[0, 1)`)
+/// of the [`startup_spread`] window, so a start never polls everything at once.
+pub fn first_poll_at(
+    stored: Option<Timestamp>,
+    failing: bool,
+    now: Timestamp,
+    interval: Duration,
+    settings: &IntakeConfig,
+    spread_unit: f64,
+) -> Timestamp {
+    let longest = if failing {
+        interval.max(settings.max_backoff.as_duration())
+    } else {
+        interval
+    };
+    let latest = now + span(with_jitter(longest, settings.jitter, 1.0));
+    match stored {
+        Some(at) if at > now && at <= latest => at,
+        _ => now + span(startup_spread(interval).mul_f64(spread_unit.clamp(0.0, 1.0))),
+    }
+}
+
+/// A std duration as a chrono span, saturating.
+pub(crate) fn span(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,5 +208,41 @@ mod tests {
             Duration::from_secs(10)
         );
         assert_eq!(startup_spread(Duration::from_secs(3600)), MIN);
+    }
+
+    #[test]
+    fn a_restart_keeps_plausible_schedules_and_spreads_the_rest() {
+        let settings = IntakeConfig {
+            jitter: 0.1,
+            max_backoff: crate::config::HumanDuration::from_secs(6 * 3600),
+            ..IntakeConfig::default()
+        };
+        let now: Timestamp = "2026-11-24T08:00:00Z".parse().unwrap();
+        let m = |n: i64| now + chrono::Duration::minutes(n);
+        let s = |n: i64| now + chrono::Duration::seconds(n);
+        let five = Duration::from_secs(300);
+        // (stored, failing, spread unit, expected)
+        let cases = [
+            (Some(m(3)), false, 0.5, m(3)),      // due soon: kept
+            (Some(s(329)), false, 0.5, s(329)),  // within interval + jitter: kept
+            (Some(m(90)), false, 0.5, s(30)),    // interval was shortened: spread
+            (Some(m(90)), true, 0.5, m(90)),     // backing off: kept
+            (Some(m(7 * 60)), true, 0.5, s(30)), // beyond any back-off (clock jump): spread
+            (Some(m(-30)), false, 0.25, s(15)),  // overdue after downtime: spread
+            (None, false, 0.0, now),             // never polled: spread
+            (
+                None,
+                false,
+                0.999,
+                now + chrono::Duration::milliseconds(59_940),
+            ),
+        ];
+        for (stored, failing, unit, want) in cases {
+            assert_eq!(
+                first_poll_at(stored, failing, now, five, &settings, unit),
+                want,
+                "{stored:?} failing={failing}"
+            );
+        }
     }
 }

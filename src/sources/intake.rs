@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn};
 
-use super::backoff::{failure_delay, startup_spread, with_jitter};
+use super::backoff::{failure_delay, first_poll_at, span, startup_spread, with_jitter};
 use super::fetch::{Body, Fetched, Fetcher, Validators};
 use super::{FailureKind, PollError, SourcesError};
 use crate::config::{Config, IntakeConfig, SourceConfig};
@@ -169,7 +169,7 @@ impl Intake {
             Ok(state) => self.first_poll_at(&source, &state, now),
             Err(err) => {
                 error!(source = %source.id, error = %err, "cannot read source state; polling on the default schedule");
-                now + chrono_span(random_within(startup_spread(source.interval.as_duration())))
+                now + span(random_within(startup_spread(source.interval.as_duration())))
             }
         };
         debug!(source = %source.id, next = %next, "scheduled");
@@ -196,21 +196,20 @@ impl Intake {
         }
     }
 
-    /// The first poll after a start: keep a future schedule (bounded, in case the
-    /// clock jumped), spread overdue and never-polled sources over a short window.
     fn first_poll_at(
         &self,
         source: &SourceConfig,
         state: &SourceState,
         now: Timestamp,
     ) -> Timestamp {
-        let interval = source.interval.as_duration();
-        let longest = interval.max(self.inner.settings.max_backoff.as_duration());
-        let latest = now + chrono_span(with_jitter(longest, self.inner.settings.jitter, 1.0));
-        match state.next_poll_at {
-            Some(at) if at > now => at.min(latest),
-            _ => now + chrono_span(random_within(startup_spread(interval))),
-        }
+        first_poll_at(
+            state.next_poll_at,
+            state.consecutive_failures > 0,
+            now,
+            source.interval.as_duration(),
+            &self.inner.settings,
+            rand::rng().random::<f64>(),
+        )
     }
 
     /// One poll. `None` when shutdown interrupted the fetch (nothing was written).
@@ -222,10 +221,16 @@ impl Intake {
     ) -> Option<PollReport> {
         let mut state = match self.inner.store.source_state(&source.id) {
             Ok(state) => state,
+            Err(err @ StoreError::Corrupt { .. }) => {
+                // Only this source's bookkeeping is lost (validators, failure count);
+                // starting afresh beats never polling it again.
+                error!(source = %source.id, error = %err, "source state unreadable; starting it afresh");
+                SourceState::default()
+            }
             Err(err) => {
                 error!(source = %source.id, error = %err, "cannot read source state");
                 let next = now
-                    + chrono_span(jittered(
+                    + span(jittered(
                         source.interval.as_duration(),
                         self.inner.settings.jitter,
                     ));
@@ -392,7 +397,7 @@ impl Intake {
                 delay
             }
         };
-        let next = now + chrono_span(jittered(delay, settings.jitter));
+        let next = now + span(jittered(delay, settings.jitter));
         state.next_poll_at = Some(next);
         if let Err(err) = self.inner.store.put_source_state(&source.id, state) {
             error!(source = %source.id, error = %err, "cannot save source state");
@@ -509,10 +514,6 @@ fn jittered(delay: Duration, jitter: f64) -> Duration {
 /// A uniformly random point in `[0, span)`.
 fn random_within(span: Duration) -> Duration {
     span.mul_f64(rand::rng().random::<f64>())
-}
-
-fn chrono_span(d: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
 impl PollError {
