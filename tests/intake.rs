@@ -934,3 +934,65 @@ async fn with_no_enabled_source_the_intake_waits_for_shutdown() {
     running.await.unwrap();
     assert!(server.received_requests().await.unwrap().is_empty());
 }
+
+/// A local server that counts requests in flight and remembers the most seen at once.
+async fn concurrency_probe() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let now = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (n, p) = (now.clone(), peak.clone());
+    let app = axum::Router::new().fallback(move || {
+        let (n, p) = (n.clone(), p.clone());
+        async move {
+            let inflight = n.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(inflight, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            n.fetch_sub(1, Ordering::SeqCst);
+            axum::http::StatusCode::NOT_MODIFIED
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://127.0.0.1:{port}"), peak)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_host_and_global_limits_hold() {
+    use std::sync::atomic::Ordering;
+    // (limits, hosts used, most requests in flight allowed)
+    let cases = [
+        ((32, 2), vec!["127.0.0.1"], 2),
+        ((32, 1), vec!["127.0.0.1"], 1),
+        ((1, 4), vec!["127.0.0.1", "localhost"], 1),
+    ];
+    for ((concurrency, per_host), hosts, allowed) in cases {
+        let (base, peak) = concurrency_probe().await;
+        let mut feeds = String::new();
+        for i in 0..6 {
+            let host = hosts[i % hosts.len()];
+            let url = base.replace("127.0.0.1", host);
+            feeds.push_str(&feed_source(&format!("s{i}"), &format!("/{i}")).replace("{url}", &url));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path(), &base, &feeds, |c| {
+            c.concurrency = concurrency;
+            c.per_host = per_host;
+        });
+        let (tx, _rx) = mpsc::channel(16);
+        let intake = Intake::new(&config, Store::open(dir.path()).unwrap(), tx).unwrap();
+        let polls = (0..6).map(|i| {
+            let intake = intake.clone();
+            async move { intake.poll_source(&format!("s{i}"), Utc::now()).await }
+        });
+        for report in futures_util::future::join_all(polls).await {
+            assert_eq!(report.unwrap().result.unwrap().status, 304);
+        }
+        let seen = peak.load(Ordering::SeqCst);
+        assert!(
+            (1..=allowed).contains(&seen),
+            "concurrency {concurrency}, per_host {per_host}, hosts {hosts:?}: {seen} in flight"
+        );
+    }
+}
