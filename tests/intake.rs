@@ -996,3 +996,35 @@ async fn per_host_and_global_limits_hold() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_json_source_can_post_a_json_body() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/list"))
+        .and(header("content-type", "application/json"))
+        .and(wiremock::matchers::body_json(
+            serde_json::json!({"fid": 539, "page": 1}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"data": []})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let feeds = r#"
+[[source]]
+id = "api"
+kind = "json"
+method = "POST"
+url = "{url}/api/list"
+json = { fid = 539, page = 1 }
+items = "/data"
+title = "/title"
+"#;
+    let config = config(Path::new("."), &server.uri(), feeds, |_| {});
+    let fetcher = Fetcher::new(&config.intake).unwrap();
+    let Ok(Fetched::Body(body)) = fetcher.fetch(&config.sources[0], None).await else {
+        panic!("the POST with a JSON body was not answered")
+    };
+    assert_eq!(body.status, 200);
+    assert_eq!(body.bytes, br#"{"data":[]}"#);
+}
