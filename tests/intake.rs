@@ -289,6 +289,12 @@ link = "https://liuyan.example/threads/content?tid={id}"
     assert_eq!(done.new, 2);
     let items = drain(&mut rig.items);
     assert_eq!(items[0].title, TITLES[0]);
+    assert_eq!(items[0].body, "供暖温度只有十几度。");
+    assert_eq!(
+        items[0].published,
+        chrono::DateTime::from_timestamp(1_795_000_000, 0),
+        "Unix-seconds dateline"
+    );
     assert_eq!(
         items[1].link.as_deref(),
         Some("https://liuyan.example/threads/content?tid=1002")
