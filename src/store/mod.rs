@@ -10,6 +10,7 @@
 //! the world about (a mail about to be sent, an answer to a CLI command) is flushed
 //! first with [`Store::flush`].
 
+mod incidents;
 mod items;
 mod outbox;
 mod sources;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use incidents::{DueEntry, LedgerTx, OpenIndexRow, primary_topic};
 pub use items::{ItemUpsert, UpsertOutcome};
 pub use outbox::{DeadRow, NoticeRecord, OutboxRow, OutboxTx};
 pub use sources::SourceState;
@@ -70,6 +72,7 @@ pub struct Store {
     outbox: sled::Tree,
     notice_keys: sled::Tree,
     dead: sled::Tree,
+    ledger: incidents::LedgerTrees,
 }
 
 impl std::fmt::Debug for Store {
@@ -127,6 +130,7 @@ impl Store {
             outbox: db.open_tree("outbox")?,
             notice_keys: db.open_tree("notice_keys")?,
             dead: db.open_tree("dead_letters")?,
+            ledger: incidents::LedgerTrees::open(&db)?,
             db,
             path,
         })
