@@ -999,3 +999,292 @@ fn the_ledger_survives_a_reopen() {
     ));
     assert_eq!(next, id + 1, "ids continue after a reopen");
 }
+
+// ---- The deadline task under a paused tokio clock ----
+
+mod timeline {
+    use super::*;
+    use futures_util::FutureExt;
+    use tokio::sync::{Notify, oneshot};
+    use yuqing::clock::task::{DeadlineTask, TaskClock};
+
+    fn minutes(m: f64) -> Timestamp {
+        ts(T0) + chrono::Duration::milliseconds((m * 60_000.0) as i64)
+    }
+
+    /// A running deadline task and the means to stop it.
+    struct Running {
+        stop: oneshot::Sender<()>,
+        handle: tokio::task::JoinHandle<()>,
+    }
+
+    fn start(ledger: &Ledger, outbox: &Arc<Notify>, clock: TaskClock) -> Running {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = DeadlineTask::new(ledger.clone(), outbox.clone(), clock);
+        let handle = tokio::spawn(task.run(async {
+            let _ = stopped.await;
+        }));
+        Running { stop, handle }
+    }
+
+    impl Running {
+        async fn stop(self) {
+            self.stop.send(()).unwrap();
+            self.handle.await.unwrap();
+        }
+    }
+
+    /// Lets the clock run to `at` (the task fires whatever falls due on the way).
+    async fn run_until(clock: &TaskClock, at: Timestamp) {
+        tokio::time::sleep_until(clock.instant_at(at)).await;
+        // Let a task woken at the same instant finish its pass.
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Keys queued since the last call.
+    fn new_keys(store: &Store, seen: &mut usize) -> Vec<String> {
+        let keys = queued_keys(store);
+        let fresh = keys[*seen..].to_vec();
+        *seen = keys.len();
+        fresh
+    }
+
+    fn recipients_of(store: &Store, key: &str) -> Vec<String> {
+        store
+            .outbox_pending(usize::MAX)
+            .unwrap()
+            .into_iter()
+            .find(|(_, row)| row.notice.key == key)
+            .map(|(_, row)| row.notice.to)
+            .unwrap()
+    }
+
+    /// The script of a level II incident opened at T0: (minutes, action, keys expected
+    /// since the previous line).
+    enum Act {
+        Nothing,
+        Ack,
+        Statement,
+        Press,
+        /// Stop the task, reopen the store from its folder, start a new task.
+        Restart,
+    }
+
+    const SCRIPT: &[(f64, Act, &[&str])] = &[
+        (0.0, Act::Nothing, &["1/opened"]),
+        (20.0, Act::Nothing, &["1/ack/60"]),
+        (25.0, Act::Ack, &["1/ack/80"]),
+        (170.0, Act::Nothing, &[]),
+        (185.0, Act::Restart, &["1/statement/60"]),
+        (245.0, Act::Statement, &["1/statement/80"]),
+        (400.0, Act::Nothing, &[]),
+        (870.0, Act::Nothing, &["1/press/60"]),
+        (1160.0, Act::Nothing, &["1/press/80"]),
+        (1450.0, Act::Nothing, &["1/press/overdue/1"]),
+        (1510.0, Act::Nothing, &["1/press/overdue/2"]),
+        (1570.0, Act::Press, &["1/press/overdue/3"]),
+        (3000.0, Act::Nothing, &[]),
+    ];
+
+    async fn play(restart: bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_with("");
+        let clock = TaskClock::starting_at(ts(T0));
+        let outbox = Arc::new(Notify::new());
+        let mut ledger = Ledger::new(
+            Store::open(dir.path()).unwrap(),
+            config.clone(),
+            Arc::default(),
+        );
+        let id = open_level(&ledger, Level::II);
+        assert_eq!(id, 1);
+        let mut running = start(&ledger, &outbox, clock);
+        let mut seen = 0;
+        for (at, act, expected) in SCRIPT {
+            run_until(&clock, minutes(*at)).await;
+            assert_eq!(
+                new_keys(ledger.store(), &mut seen),
+                *expected,
+                "at {at} min"
+            );
+            let now = clock.now();
+            match act {
+                Act::Nothing => {}
+                Act::Ack => {
+                    ledger.ack(id, "张三", None, now).unwrap();
+                }
+                Act::Statement | Act::Press => {
+                    let m = if matches!(act, Act::Statement) {
+                        Milestone::Statement
+                    } else {
+                        Milestone::Press
+                    };
+                    ledger
+                        .milestone(id, m, "张三", None, None, now, now)
+                        .unwrap();
+                }
+                Act::Restart if restart => {
+                    running.stop().await;
+                    ledger.store().flush_blocking().unwrap();
+                    drop(ledger);
+                    ledger = Ledger::new(
+                        Store::open(dir.path()).unwrap(),
+                        config.clone(),
+                        Arc::default(),
+                    );
+                    running = start(&ledger, &outbox, clock);
+                }
+                Act::Restart => {}
+            }
+        }
+        let store = ledger.store();
+        assert_eq!(
+            recipients_of(store, "1/ack/60"),
+            ["duty@example.org", "yjj@example.org"]
+        );
+        assert_eq!(
+            recipients_of(store, "1/ack/80"),
+            ["office@example.org", "duty@example.org", "yjj@example.org"]
+        );
+        assert_eq!(
+            recipients_of(store, "1/press/overdue/2"),
+            [
+                "leader@example.org",
+                "office@example.org",
+                "duty@example.org"
+            ]
+        );
+        let kinds: Vec<_> = store
+            .outbox_pending(usize::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|(_, row)| match row.notice.kind {
+                NoticeKind::Opened { .. } => "opened".to_string(),
+                NoticeKind::Reminder {
+                    milestone,
+                    percent,
+                    escalation,
+                    ..
+                } => format!("{milestone}:{percent}:{escalation}"),
+                NoticeKind::Overdue {
+                    milestone, repeat, ..
+                } => format!("{milestone}:overdue:{repeat}"),
+                other => panic!("unexpected notice {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "opened",
+                "ack:60:false",
+                "ack:80:true",
+                "statement:60:false",
+                "statement:80:true",
+                "press:60:false",
+                "press:80:true",
+                "press:overdue:1",
+                "press:overdue:2",
+                "press:overdue:3",
+            ]
+        );
+        assert!(store.due_of(id).unwrap().is_empty(), "every clock met");
+        assert_eq!(
+            outbox.notified().now_or_never(),
+            Some(()),
+            "the outbox worker was woken"
+        );
+        running.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn open_remind_escalate_ack_statement_overdue_repeats() {
+        play(false).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restart_mid_timeline_skips_nothing_and_repeats_nothing() {
+        play(true).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_downtime_only_the_latest_due_step_is_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_with("");
+        let clock = TaskClock::starting_at(ts(T0));
+        let outbox = Arc::new(Notify::new());
+        let ledger = Ledger::new(
+            Store::open(dir.path()).unwrap(),
+            config.clone(),
+            Arc::default(),
+        );
+        // Level III: response due at 48 h (60 % at 28.8 h, 80 % at 38.4 h).
+        let id = open_level(&ledger, Level::III);
+        ledger.ack(id, "张三", None, ts(T0)).unwrap();
+        let running = start(&ledger, &outbox, clock);
+        let mut seen = 0;
+        run_until(&clock, minutes(29.0 * 60.0)).await;
+        assert_eq!(
+            new_keys(ledger.store(), &mut seen),
+            ["1/opened", "1/response/60"]
+        );
+        running.stop().await;
+        ledger.store().flush_blocking().unwrap();
+        drop(ledger);
+
+        // Down from 29 h to 49.5 h: the 80 % reminder and overdue/1 are stale.
+        tokio::time::advance(std::time::Duration::from_secs(73_800)).await;
+        assert_eq!(clock.now(), minutes(49.5 * 60.0));
+        let ledger = Ledger::new(Store::open(dir.path()).unwrap(), config, Arc::default());
+        let running = start(&ledger, &outbox, clock);
+        run_until(&clock, minutes(49.5 * 60.0 + 1.0)).await;
+        assert_eq!(
+            new_keys(ledger.store(), &mut seen),
+            ["1/response/overdue/2"]
+        );
+        run_until(&clock, minutes(50.0 * 60.0 + 1.0)).await;
+        assert_eq!(
+            new_keys(ledger.store(), &mut seen),
+            ["1/response/overdue/3"]
+        );
+        ledger.close(id, "张三", None, clock.now()).unwrap();
+        run_until(&clock, minutes(60.0 * 60.0)).await;
+        assert_eq!(new_keys(ledger.store(), &mut seen), Vec::<String>::new());
+        running.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_incident_opened_late_starts_at_its_current_step() {
+        // Published (credibly) 4.5 h before detection, level II: the statement window is
+        // at 90 %, so only its 80 % escalation goes out, then overdue at 5 h. The 签收
+        // window runs from detection (4:30): 60 % at 4:48, 80 % at 4:54, overdue at 5:00.
+        let ledger = ledger();
+        let clock = TaskClock::starting_at(ts("2026-11-24T04:30:00Z"));
+        let outbox = Arc::new(Notify::new());
+        let spec = Spec {
+            severity: Some(Level::II),
+            published: Some(("2026-11-24T00:00:00Z", DateQuality::Credible)),
+            ..EXPLOSION
+        };
+        ingest(&ledger, &spec, clock.now());
+        let running = start(&ledger, &outbox, clock);
+        let mut seen = 0;
+        run_until(&clock, minutes(4.5 * 60.0 + 1.0)).await;
+        assert_eq!(
+            new_keys(ledger.store(), &mut seen),
+            ["1/opened", "1/statement/80"]
+        );
+        run_until(&clock, minutes(5.0 * 60.0 + 1.0)).await;
+        assert_eq!(
+            new_keys(ledger.store(), &mut seen),
+            [
+                "1/ack/60",
+                "1/ack/80",
+                "1/ack/overdue/1",
+                "1/statement/overdue/1"
+            ]
+        );
+        running.stop().await;
+    }
+}

@@ -551,12 +551,14 @@ impl Ledger {
         Ok(target)
     }
 
-    /// Fires every due notice at or before `now` (see `crate::clock` for the catch-up
-    /// rule). Returns how many notices were queued. An entry that fails is logged and
-    /// left in place; the others still fire.
-    pub fn fire_due(&self, now: Timestamp) -> Result<FireReport, LedgerError> {
+    /// Fires the due notices at or before `now`, at most `limit` of them, earliest first
+    /// (see `crate::clock` for the catch-up rule). Each fires in its own transaction:
+    /// the notice is queued, the entry removed and the clock's next step scheduled
+    /// together. An entry that fails is logged and left in place; the others still fire.
+    pub fn fire_due(&self, now: Timestamp, limit: usize) -> Result<FireReport, LedgerError> {
         let mut report = FireReport::default();
-        for entry in self.store.due_until(now, usize::MAX)? {
+        let entries = self.store.due_until(now, limit)?;
+        for &entry in &entries {
             match self.fire(entry, now) {
                 Ok(true) => report.queued += 1,
                 Ok(false) => {}
@@ -567,7 +569,13 @@ impl Ledger {
                 }
             }
         }
+        report.more = entries.len() == limit && report.failed < entries.len();
         Ok(report)
+    }
+
+    /// The `Notify` the deadline task waits on (the one given to [`Ledger::new`]).
+    pub fn deadline_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.wake.clone()
     }
 
     /// Makes sure every running clock has its entry in the due index (run at start:
@@ -986,8 +994,12 @@ impl Ledger {
 /// What one pass of [`Ledger::fire_due`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FireReport {
+    /// Notices queued (a step whose key was queued before is not counted).
     pub queued: usize,
+    /// Entries that could not be fired (left in place, logged).
     pub failed: usize,
+    /// The limit was reached: more entries may be due.
+    pub more: bool,
 }
 
 /// What grouping and grading need from one item.
@@ -1232,5 +1244,76 @@ fn entry(
         action: action.to_string(),
         detail,
         reason: reason.map(str::to_string),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(list: &[&str]) -> Vec<String> {
+        list.iter().map(|t| t.to_string()).collect()
+    }
+
+    #[test]
+    fn term_overlap_threshold() {
+        let incident = terms(&["化工厂", "爆炸", "景芝镇", "起火", "消防", "伤亡"]);
+        // (item terms, expected containment or None when it does not join)
+        let table: [(&[&str], Option<f64>); 7] = [
+            (&["化工厂", "爆炸", "景芝镇", "起火"], Some(1.0)),
+            (&["化工厂", "爆炸", "救援", "医院"], Some(0.5)),
+            (&["化工厂", "爆炸", "救援", "医院", "道路"], None), // 2/5 < 0.5
+            (&["化工厂", "招聘", "工资"], None),                 // 1 shared < 2
+            (&["爆炸"], Some(1.0)),                              // one term, shared
+            (&["地震"], None),
+            (&[], None),
+        ];
+        for (item, expected) in table {
+            assert_eq!(term_overlap(&terms(item), &incident), expected, "{item:?}");
+        }
+        // Repeated terms count once.
+        assert_eq!(
+            term_overlap(&terms(&["爆炸", "爆炸", "化工厂"]), &incident),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn places_match_rule() {
+        let table: [(&[&str], &[&str], bool); 5] = [
+            (&[], &[], true),
+            (&["景芝镇"], &["景芝镇"], true),
+            (&["景芝镇", "安丘市"], &["安丘市"], true),
+            (&["景芝镇"], &["兴安街道"], false),
+            (&["景芝镇"], &[], false),
+        ];
+        for (a, b, expected) in table {
+            assert_eq!(places_match(&terms(a), &terms(b)), expected, "{a:?} {b:?}");
+            assert_eq!(places_match(&terms(b), &terms(a)), expected, "{b:?} {a:?}");
+        }
+    }
+
+    #[test]
+    fn spread_needs_n_sources_within_the_window() {
+        let t0: Timestamp = "2026-11-24T00:00:00Z".parse().unwrap();
+        let h = chrono::Duration::hours;
+        let at = |hours: &[i64]| -> Vec<(String, Timestamp)> {
+            hours
+                .iter()
+                .enumerate()
+                .map(|(i, x)| (format!("s{i}"), t0 + h(*x)))
+                .collect()
+        };
+        let table: [(&[i64], u32, bool); 6] = [
+            (&[0, 1, 2], 3, true),
+            (&[0, 4, 8], 3, false),
+            (&[0, 4, 8, 9], 3, true), // 4, 8, 9 fit in 6 h
+            (&[0, 1], 3, false),
+            (&[0, 1, 2], 0, false), // 0: never
+            (&[5, 0, 1], 3, true),  // order does not matter
+        ];
+        for (hours, n, expected) in table {
+            assert_eq!(spread(&at(hours), n, h(6)), expected, "{hours:?} n={n}");
+        }
     }
 }
