@@ -374,6 +374,16 @@ fn level_watch_and_clocks_at_open() {
         let got: Vec<_> = incident.deadlines.iter().map(|d| d.milestone).collect();
         assert_eq!(got, milestones);
         assert_eq!(ledger.store().due_of(id).unwrap().len(), milestones.len());
+        let announced = if level == Level::Watch {
+            vec![]
+        } else {
+            vec![format!("{id}/opened")]
+        };
+        assert_eq!(
+            queued_keys(ledger.store()),
+            announced,
+            "watch is not mailed"
+        );
     }
 }
 
@@ -477,6 +487,8 @@ fn a_local_item_turns_a_watch_incident_into_a_graded_one() {
     assert_eq!(incident.level, Level::IV);
     assert!(incident.local);
     assert_eq!(incident.deadlines.len(), 2);
+    // Announced now that it has a clock.
+    assert_eq!(queued_keys(ledger.store()), [format!("{id}/opened")]);
 }
 
 #[test]
@@ -998,6 +1010,35 @@ fn the_ledger_survives_a_reopen() {
         ts(T0),
     ));
     assert_eq!(next, id + 1, "ids continue after a reopen");
+}
+
+#[test]
+fn unrelated_changes_keep_each_clock_at_its_step() {
+    let ledger = ledger();
+    let id = open_level(&ledger, Level::IV);
+    let m = |minutes: i64| ts(T0) + chrono::Duration::minutes(minutes);
+    // 签收 60 % is due at 18 min.
+    let report = ledger.fire_due(m(19), 100).unwrap();
+    assert_eq!((report.queued, report.failed, report.more), (1, 0, false));
+    let before = ledger.store().due_of(id).unwrap();
+    let ack = before
+        .iter()
+        .find(|e| e.milestone == Milestone::Ack)
+        .unwrap();
+    assert_eq!((ack.step, ack.at), (1, m(24)));
+    ledger.assign(id, "市住建局", "张三", m(20)).unwrap();
+    assert_eq!(ledger.store().due_of(id).unwrap(), before);
+    assert_eq!(ledger.fire_due(m(20), 100).unwrap().queued, 0);
+    // A 签收 stops its clock; the response clock runs on.
+    ledger.ack(id, "张三", None, m(21)).unwrap();
+    let after: Vec<_> = ledger
+        .store()
+        .due_of(id)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.milestone)
+        .collect();
+    assert_eq!(after, [Milestone::Response]);
 }
 
 // ---- The deadline task under a paused tokio clock ----

@@ -24,6 +24,13 @@
 //! outside the jurisdiction gets no clock however far it spreads). When a joining item
 //! makes this detected level higher than the current one, the system regrades
 //! (audited, clocks recomputed); a person's regrade is otherwise left alone.
+//!
+//! ## Mail
+//! An incident is announced (`<id>/opened`, to duty, propaganda and the lead unit) in
+//! the transaction that opens it. A watch incident (关注) is recorded without mail, as
+//! it has no clock: it is announced when it first gets a graded level (a local item
+//! joins, or a person regrades it). Reminders, escalations and overdue notices come
+//! from the due index (see `crate::clock`).
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -380,7 +387,7 @@ impl Ledger {
                     level
                 ))));
             }
-            set_level(tx, &mut incident, level, by, Some(reason), now)?;
+            self.set_level(tx, &mut incident, level, by, Some(reason), now)?;
             self.save(tx, &incident, now)?;
             Ok(Ok(incident))
         })
@@ -527,7 +534,7 @@ impl Ledger {
             ))?;
             if source.level.rank() > target.level.rank() {
                 let reason = format!("并入等级更高的事件 {id}");
-                set_level(tx, &mut target, source.level, by, Some(&reason), now)?;
+                self.set_level(tx, &mut target, source.level, by, Some(&reason), now)?;
             } else if earlier_event {
                 recompute_deadlines(&mut target);
             }
@@ -647,12 +654,7 @@ impl Ledger {
             let notice = self.step_notice(&incident, entry.milestone, step, now);
             let queued = tx.outbox().enqueue(&notice)?;
             let next = step.saturating_add(1);
-            tx.schedule(DueEntry {
-                at: clock::step_at(policy, deadline, next),
-                incident: incident.id,
-                milestone: entry.milestone,
-                step: next,
-            })?;
+            tx.schedule(step_entry(&incident, deadline, next))?;
             Ok(Ok(queued))
         })
     }
@@ -826,17 +828,9 @@ impl Ledger {
             None,
         ))?;
         self.save_with_row(tx, &incident, Some(&row), now)?;
-        tx.outbox().enqueue(&Notice {
-            key: format!("{id}/opened"),
-            to: self.recipients(
-                &[Role::Duty, Role::Propaganda],
-                Some(incident.unit.as_deref()),
-            ),
-            created_at: now,
-            kind: NoticeKind::Opened {
-                incident: Box::new(incident),
-            },
-        })?;
+        if level != Level::Watch {
+            self.queue_opened(tx, &incident, now)?;
+        }
         Ok(id)
     }
 
@@ -908,12 +902,61 @@ impl Ledger {
                     self.config.policy.spread_window
                 )
             };
-            set_level(tx, &mut incident, detected, SYSTEM, Some(&reason), now)?;
+            self.set_level(tx, &mut incident, detected, SYSTEM, Some(&reason), now)?;
         } else if earlier_event {
             recompute_deadlines(&mut incident);
         }
         self.save_with_row(tx, &incident, Some(&row), now)?;
         Ok(true)
+    }
+
+    /// Changes the level, recomputes the clocks and audits it. An incident leaving
+    /// watch is announced now (watch incidents are recorded without mail).
+    fn set_level(
+        &self,
+        tx: &LedgerTx<'_>,
+        incident: &mut Incident,
+        level: Level,
+        by: &str,
+        reason: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), sled::transaction::ConflictableTransactionError<StoreError>> {
+        let detail = format!(
+            "等级由 {}（{}）调整为 {}（{}）",
+            incident.level,
+            incident.level.chinese(),
+            level,
+            level.chinese()
+        );
+        let was_watch = incident.level == Level::Watch;
+        incident.level = level;
+        recompute_deadlines(incident);
+        tx.audit(&entry(incident.id, now, by, "level", detail, reason))?;
+        if was_watch && level != Level::Watch {
+            self.queue_opened(tx, incident, now)?;
+        }
+        Ok(())
+    }
+
+    /// Queues the `<id>/opened` notice (once ever: the outbox ignores a known key).
+    fn queue_opened(
+        &self,
+        tx: &LedgerTx<'_>,
+        incident: &Incident,
+        now: Timestamp,
+    ) -> Result<(), sled::transaction::ConflictableTransactionError<StoreError>> {
+        tx.outbox().enqueue(&Notice {
+            key: format!("{}/opened", incident.id),
+            to: self.recipients(
+                &[Role::Duty, Role::Propaganda],
+                Some(incident.unit.as_deref()),
+            ),
+            created_at: now,
+            kind: NoticeKind::Opened {
+                incident: Box::new(incident.clone()),
+            },
+        })?;
+        Ok(())
     }
 
     /// Closes or dismisses an incident: stops its clocks, takes it off the match index.
@@ -976,7 +1019,7 @@ impl Ledger {
                     // an unchanged clock would re-fire a step that was just sent.
                     let current = tx.scheduled(incident.id, milestone)?;
                     let unchanged = current.is_some_and(|c| {
-                        c.step >= wanted.step && c.at == clock::step_at(&incident.policy, d, c.step)
+                        c.step >= wanted.step && c == step_entry(&incident, d, c.step)
                     });
                     if !unchanged {
                         tx.schedule(wanted)?;
@@ -1096,13 +1139,20 @@ fn fallback_row(incident: &Incident) -> OpenIndexRow {
 /// The due entry for an unmet deadline at `now` (catch-up rule: the latest step whose
 /// time has come, else the first).
 fn due_entry(incident: &Incident, deadline: &Deadline, now: Timestamp) -> DueEntry {
-    let step = clock::step_to_schedule(&incident.policy, deadline, now);
-    DueEntry {
-        at: clock::step_at(&incident.policy, deadline, step),
-        incident: incident.id,
-        milestone: deadline.milestone,
+    step_entry(
+        incident,
+        deadline,
+        clock::step_to_schedule(&incident.policy, deadline, now),
+    )
+}
+
+fn step_entry(incident: &Incident, deadline: &Deadline, step: u32) -> DueEntry {
+    DueEntry::new(
+        clock::step_at(&incident.policy, deadline, step),
+        incident.id,
+        deadline.milestone,
         step,
-    }
+    )
 }
 
 fn recompute_deadlines(incident: &mut Incident) {
@@ -1113,27 +1163,6 @@ fn recompute_deadlines(incident: &mut Incident) {
         incident.opened_at,
         &incident.deadlines,
     );
-}
-
-/// Changes the level, recomputes the clocks and audits it.
-fn set_level(
-    tx: &LedgerTx<'_>,
-    incident: &mut Incident,
-    level: Level,
-    by: &str,
-    reason: Option<&str>,
-    now: Timestamp,
-) -> Result<(), sled::transaction::ConflictableTransactionError<StoreError>> {
-    let detail = format!(
-        "等级由 {}（{}）调整为 {}（{}）",
-        incident.level,
-        incident.level.chinese(),
-        level,
-        level.chinese()
-    );
-    incident.level = level;
-    recompute_deadlines(incident);
-    tx.audit(&entry(incident.id, now, by, "level", detail, reason))
 }
 
 fn move_event_time(

@@ -53,6 +53,8 @@ impl LedgerTrees {
 /// One entry of the due index: the next notice of one running clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct DueEntry {
+    /// Whole milliseconds (the key's resolution); [`DueEntry::new`] rounds up, so an
+    /// entry never fires before its step's exact time.
     pub at: Timestamp,
     pub incident: IncidentId,
     pub milestone: Milestone,
@@ -63,6 +65,21 @@ pub struct DueEntry {
 const DUE_KEY_LEN: usize = 8 + 8 + 1 + 4;
 
 impl DueEntry {
+    pub fn new(at: Timestamp, incident: IncidentId, milestone: Milestone, step: u32) -> DueEntry {
+        let sub_ms = i64::from(at.timestamp_subsec_nanos() % 1_000_000);
+        let at = if sub_ms == 0 {
+            at
+        } else {
+            at + chrono::Duration::nanoseconds(1_000_000 - sub_ms)
+        };
+        DueEntry {
+            at,
+            incident,
+            milestone,
+            step,
+        }
+    }
+
     fn key(&self) -> [u8; DUE_KEY_LEN] {
         let mut k = [0u8; DUE_KEY_LEN];
         let ms = u64::try_from(self.at.timestamp_millis()).unwrap_or(0);
@@ -460,6 +477,10 @@ mod tests {
         assert_eq!(DueEntry::from_key(&a.key()), Some(a));
         assert_eq!(DueEntry::from_key(&b.key()), Some(b));
         assert_eq!(DueEntry::from_key(b"short"), None);
+        // Sub-millisecond times round up to the key's resolution.
+        let c = DueEntry::new(t("2026-11-24T03:00:00.0001Z"), 1, Milestone::Ack, 0);
+        assert_eq!(c.at, t("2026-11-24T03:00:00.001Z"));
+        assert_eq!(DueEntry::from_key(&c.key()), Some(c));
     }
 
     #[test]
