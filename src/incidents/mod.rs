@@ -194,13 +194,11 @@ impl Ledger {
     /// Open incidents (all with `all`), soonest unmet deadline first; incidents without
     /// a running clock after them, newest first.
     pub fn list(&self, all: bool) -> Result<Vec<Incident>, LedgerError> {
-        let mut list = Vec::new();
-        for incident in self.store.incidents() {
-            let incident = incident?;
-            if all || incident.status.is_open() {
-                list.push(incident);
-            }
-        }
+        let mut list = if all {
+            self.store.incidents().collect::<Result<Vec<_>, _>>()?
+        } else {
+            self.open_incidents()?
+        };
         list.sort_by(|a, b| {
             let due = |i: &Incident| {
                 i.status
@@ -590,11 +588,7 @@ impl Ledger {
     /// index may lack). Returns how many clocks were scheduled anew.
     pub fn repair_schedule(&self, now: Timestamp) -> Result<usize, LedgerError> {
         let mut repaired = 0;
-        for incident in self.store.incidents() {
-            let incident = incident?;
-            if !incident.status.is_open() {
-                continue;
-            }
+        for incident in self.open_incidents()? {
             for d in incident.deadlines.iter().filter(|d| d.met_at.is_none()) {
                 let added = self.commit(|tx| {
                     if tx.scheduled(incident.id, d.milestone)?.is_some() {
@@ -611,6 +605,21 @@ impl Ledger {
             }
         }
         Ok(repaired)
+    }
+
+    /// The open incidents, read through the match index.
+    fn open_incidents(&self) -> Result<Vec<Incident>, LedgerError> {
+        let mut list = Vec::new();
+        for id in self.store.open_incident_ids()? {
+            match self.store.incident(id)? {
+                Some(incident) if incident.status.is_open() => list.push(incident),
+                _ => tracing::warn!(
+                    incident = id,
+                    "the open index names a missing or finished incident"
+                ),
+            }
+        }
+        Ok(list)
     }
 
     /// Runs a ledger transaction and wakes the deadline task and the outbox worker.
@@ -990,7 +999,10 @@ impl Ledger {
         now: Timestamp,
     ) -> Result<(), sled::transaction::ConflictableTransactionError<StoreError>> {
         let row = if incident.status.is_open() {
-            tx.open_row(incident)?
+            Some(
+                tx.open_row(incident)?
+                    .unwrap_or_else(|| fallback_row(incident)),
+            )
         } else {
             None
         };

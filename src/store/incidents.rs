@@ -330,7 +330,7 @@ impl LedgerTx<'_> {
 }
 
 /// The primary topic of an incident: the key of its match-index rows.
-pub fn primary_topic(incident: &Incident) -> &str {
+fn primary_topic(incident: &Incident) -> &str {
     incident.topics.first().map_or("", String::as_str)
 }
 
@@ -409,6 +409,20 @@ impl Store {
                 decode(&v, || format!("open index of topic {topic}"))
             })
             .collect()
+    }
+
+    /// The ids of all open incidents (from the match index, without reading closed ones).
+    pub fn open_incident_ids(&self) -> Result<Vec<IncidentId>> {
+        let mut ids = Vec::new();
+        for entry in self.ledger.open.iter().keys() {
+            let k = entry?;
+            let tail = k.len().checked_sub(8).map(|start| &k[start..]);
+            if let Some(id) = tail.and_then(|t| t.try_into().ok()).map(u64::from_be_bytes) {
+                ids.push(id);
+            }
+        }
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     /// The earliest entry of the due index.

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use incidents::{DueEntry, LedgerTx, OpenIndexRow, primary_topic};
+pub use incidents::{DueEntry, LedgerTx, OpenIndexRow};
 pub use items::{ItemUpsert, UpsertOutcome};
 pub use outbox::{DeadRow, NoticeRecord, OutboxRow, OutboxTx};
 pub use sources::SourceState;
