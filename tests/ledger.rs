@@ -1000,6 +1000,19 @@ fn the_ledger_survives_a_reopen() {
     assert_eq!(ledger.get(id).unwrap().status, Status::Acknowledged);
     assert_eq!(actions(&ledger, id), ["opened", "ack"]);
     assert_eq!(ledger.repair_schedule(ts(T0)).unwrap(), 0);
+    // A lost due entry (an older build, a damaged index) is put back at start.
+    let lost = ledger
+        .store()
+        .ledger_tx(|tx| tx.unschedule(id, Milestone::Response))
+        .unwrap();
+    assert!(lost);
+    assert!(ledger.store().due_of(id).unwrap().is_empty());
+    assert_eq!(ledger.repair_schedule(ts(T0)).unwrap(), 1);
+    let due = ledger.store().due_of(id).unwrap();
+    assert_eq!(
+        (due.len(), due[0].milestone, due[0].step),
+        (1, Milestone::Response, 0)
+    );
     let next = opened(ingest(
         &ledger,
         &Spec {

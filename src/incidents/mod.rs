@@ -590,6 +590,9 @@ impl Ledger {
         let mut repaired = 0;
         for incident in self.open_incidents()? {
             for d in incident.deadlines.iter().filter(|d| d.met_at.is_none()) {
+                if self.store.is_clock_scheduled(incident.id, d.milestone)? {
+                    continue;
+                }
                 let added = self.commit(|tx| {
                     if tx.scheduled(incident.id, d.milestone)?.is_some() {
                         return Ok(Ok(false));

@@ -463,6 +463,11 @@ impl Store {
         Ok(out)
     }
 
+    /// Whether a clock has its entry in the due index.
+    pub fn is_clock_scheduled(&self, id: IncidentId, milestone: Milestone) -> Result<bool> {
+        Ok(self.ledger.due_rev.contains_key(rev_key(id, milestone))?)
+    }
+
     pub fn due_len(&self) -> usize {
         self.ledger.due.len()
     }
