@@ -602,6 +602,12 @@ fn lifecycle_new_acknowledged_responded_closed() {
         .close(id, "王五", Some("已妥善处置"), t(1600))
         .unwrap();
     assert_eq!(incident.status, Status::Closed);
+    assert_eq!(incident.updated_at, t(1600));
+    assert_eq!(
+        ledger.get(id).unwrap(),
+        incident,
+        "what is returned is what is stored"
+    );
     assert_eq!(
         actions(&ledger, id),
         [

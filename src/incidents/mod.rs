@@ -269,7 +269,7 @@ impl Ledger {
                 }));
             }
             record_ack(tx, &mut incident, by, now, now, note, "签收")?;
-            self.save(tx, &incident, now)?;
+            self.save(tx, &mut incident, now)?;
             Ok(Ok(AckOutcome::Acknowledged(incident)))
         })
     }
@@ -357,7 +357,7 @@ impl Ledger {
             }
             detail.push_str(&note_suffix(note));
             tx.audit(&entry(id, now, by, "milestone", detail, None))?;
-            self.save(tx, &incident, now)?;
+            self.save(tx, &mut incident, now)?;
             Ok(Ok(incident))
         })
     }
@@ -386,7 +386,7 @@ impl Ledger {
                 ))));
             }
             self.set_level(tx, &mut incident, level, by, Some(reason), now)?;
-            self.save(tx, &incident, now)?;
+            self.save(tx, &mut incident, now)?;
             Ok(Ok(incident))
         })
     }
@@ -417,7 +417,7 @@ impl Ledger {
             );
             incident.unit = Some(unit.to_string());
             tx.audit(&entry(id, now, by, "assign", detail, None))?;
-            self.save(tx, &incident, now)?;
+            self.save(tx, &mut incident, now)?;
             Ok(Ok(incident))
         })
     }
@@ -518,10 +518,6 @@ impl Ledger {
             union_into(&mut row.places, &source_row.places, usize::MAX);
             union_into(&mut row.terms, &source_row.terms, MAX_INCIDENT_TERMS);
             target.detected_level = target.detected_level.max(source.detected_level);
-            let earlier_event = source.event_at < target.event_at;
-            if earlier_event {
-                move_event_time(tx, &mut target, source.event_at, SYSTEM, now)?;
-            }
             tx.audit(&entry(
                 into,
                 now,
@@ -530,6 +526,10 @@ impl Ledger {
                 format!("并入事件 {id}（{} 条信息）", source.items.len()),
                 None,
             ))?;
+            let earlier_event = source.event_at < target.event_at;
+            if earlier_event {
+                move_event_time(tx, &mut target, source.event_at, by, now)?;
+            }
             if source.level.rank() > target.level.rank() {
                 let reason = format!("并入等级更高的事件 {id}");
                 self.set_level(tx, &mut target, source.level, by, Some(&reason), now)?;
@@ -546,8 +546,8 @@ impl Ledger {
                 format!("并入事件 {into}"),
                 None,
             ))?;
-            self.save(tx, &source, now)?;
-            self.save_with_row(tx, &target, Some(&row), now)?;
+            self.save(tx, &mut source, now)?;
+            self.save_with_row(tx, &mut target, Some(&row), now)?;
             Ok(Ok((target, moved)))
         })?;
         for r in &moved {
@@ -803,7 +803,7 @@ impl Ledger {
         let level = self.detected_level(&row, facts.local);
         let policy = PolicySnapshot::from(&self.config.policy);
         let deadlines = clock::deadlines_for(level, &policy, facts.time, now, &[]);
-        let incident = Incident {
+        let mut incident = Incident {
             id,
             title: facts.title.clone(),
             level,
@@ -839,7 +839,7 @@ impl Ledger {
             ),
             None,
         ))?;
-        self.save_with_row(tx, &incident, Some(&row), now)?;
+        self.save_with_row(tx, &mut incident, Some(&row), now)?;
         if level != Level::Watch {
             self.queue_opened(tx, &incident, now)?;
         }
@@ -918,7 +918,7 @@ impl Ledger {
         } else if earlier_event {
             recompute_deadlines(&mut incident);
         }
-        self.save_with_row(tx, &incident, Some(&row), now)?;
+        self.save_with_row(tx, &mut incident, Some(&row), now)?;
         Ok(true)
     }
 
@@ -988,7 +988,7 @@ impl Ledger {
             let (action, detail, reason) = describe(&incident);
             incident.status = status;
             tx.audit(&entry(id, now, by, action, detail, reason))?;
-            self.save(tx, &incident, now)?;
+            self.save(tx, &mut incident, now)?;
             Ok(Ok(incident))
         })
     }
@@ -998,7 +998,7 @@ impl Ledger {
     fn save(
         &self,
         tx: &LedgerTx<'_>,
-        incident: &Incident,
+        incident: &mut Incident,
         now: Timestamp,
     ) -> Result<(), sled::transaction::ConflictableTransactionError<StoreError>> {
         let row = if incident.status.is_open() {
@@ -1015,26 +1015,25 @@ impl Ledger {
     fn save_with_row(
         &self,
         tx: &LedgerTx<'_>,
-        incident: &Incident,
+        incident: &mut Incident,
         row: Option<&OpenIndexRow>,
         now: Timestamp,
     ) -> Result<(), sled::transaction::ConflictableTransactionError<StoreError>> {
-        let mut incident = incident.clone();
         incident.updated_at = now;
         let open = incident.status.is_open();
-        tx.put_incident(&incident, row.filter(|_| open))?;
+        tx.put_incident(incident, row.filter(|_| open))?;
         for milestone in ALL_MILESTONES {
             let running = incident
                 .deadline(milestone)
                 .filter(|d| open && d.met_at.is_none());
             match running {
                 Some(d) => {
-                    let wanted = due_entry(&incident, d, now);
+                    let wanted = due_entry(incident, d, now);
                     // Keep an entry that already points at the right step: rescheduling
                     // an unchanged clock would re-fire a step that was just sent.
                     let current = tx.scheduled(incident.id, milestone)?;
                     let unchanged = current.is_some_and(|c| {
-                        c.step >= wanted.step && c == step_entry(&incident, d, c.step)
+                        c.step >= wanted.step && c == step_entry(incident, d, c.step)
                     });
                     if !unchanged {
                         tx.schedule(wanted)?;
