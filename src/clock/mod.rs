@@ -62,10 +62,18 @@ pub fn step_at(policy: &PolicySnapshot, deadline: &Deadline, index: u32) -> Time
     if index < k {
         let window_ms = window(policy, deadline.milestone).num_milliseconds() as f64;
         let before = (1.0 - policy.remind_at[index as usize]) * window_ms;
-        deadline.due_at - Duration::milliseconds(before.round() as i64)
+        deadline
+            .due_at
+            .checked_sub_signed(Duration::milliseconds(before.round() as i64))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
     } else {
         let n = i64::from(index - k);
-        deadline.due_at + repeat(policy) * n.min(i64::from(i32::MAX)) as i32
+        let after = repeat(policy).num_milliseconds().saturating_mul(n);
+        // Past the representable range (never in practice): as late as time goes.
+        deadline
+            .due_at
+            .checked_add_signed(Duration::milliseconds(after))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
     }
 }
 
@@ -127,7 +135,9 @@ pub fn deadlines_for(
                 };
                 Deadline {
                     milestone,
-                    due_at: start + window(policy, milestone),
+                    due_at: start
+                        .checked_add_signed(window(policy, milestone))
+                        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC),
                     met_at: None,
                 }
             })
@@ -182,6 +192,10 @@ mod tests {
             (3, "2026-11-24T06:00:00Z", "42/statement/overdue/2"),
             (9, "2026-11-24T12:00:00Z", "42/statement/overdue/8"),
         ];
+        assert_eq!(
+            step_at(&p, &d, u32::MAX),
+            chrono::DateTime::<chrono::Utc>::MAX_UTC
+        );
         for (index, at, key) in table {
             assert_eq!(step_at(&p, &d, index), ts(at), "step {index}");
             assert_eq!(

@@ -67,11 +67,12 @@ impl TaskClock {
         self.base_wall + chrono::Duration::from_std(elapsed).unwrap_or(chrono::Duration::MAX)
     }
 
-    /// The tokio instant at which the wall time will be `at` (now, if it has passed).
+    /// The tokio instant at which the wall time will be `at` (now, if it has passed;
+    /// [`MAX_SLEEP`] ahead, if it is beyond what an `Instant` can hold).
     pub fn instant_at(&self, at: Timestamp) -> Instant {
         let now = Instant::now();
         match (at - self.now()).to_std() {
-            Ok(ahead) => now + ahead,
+            Ok(ahead) => now.checked_add(ahead).unwrap_or(now + MAX_SLEEP),
             Err(_) => now,
         }
     }
@@ -177,5 +178,27 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
         _ => f(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn task_clock_follows_tokio_time() {
+        let t0: Timestamp = "2026-11-24T00:00:00Z".parse().unwrap();
+        let clock = TaskClock::starting_at(t0);
+        assert_eq!(clock.now(), t0);
+        tokio::time::advance(Duration::from_secs(90)).await;
+        assert_eq!(clock.now(), t0 + chrono::Duration::seconds(90));
+        let at = t0 + chrono::Duration::seconds(100);
+        assert_eq!(
+            clock.instant_at(at),
+            Instant::now() + Duration::from_secs(10)
+        );
+        assert_eq!(clock.instant_at(t0), Instant::now(), "the past is now");
+        let far = clock.instant_at(chrono::DateTime::<Utc>::MAX_UTC);
+        assert!(far > Instant::now());
     }
 }

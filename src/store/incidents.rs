@@ -70,7 +70,8 @@ impl DueEntry {
         let at = if sub_ms == 0 {
             at
         } else {
-            at + chrono::Duration::nanoseconds(1_000_000 - sub_ms)
+            at.checked_add_signed(chrono::Duration::nanoseconds(1_000_000 - sub_ms))
+                .unwrap_or(at)
         };
         DueEntry {
             at,
@@ -500,6 +501,14 @@ mod tests {
         let c = DueEntry::new(t("2026-11-24T03:00:00.0001Z"), 1, Milestone::Ack, 0);
         assert_eq!(c.at, t("2026-11-24T03:00:00.001Z"));
         assert_eq!(DueEntry::from_key(&c.key()), Some(c));
+        // The end of time does not panic.
+        let end = DueEntry::new(
+            chrono::DateTime::<chrono::Utc>::MAX_UTC,
+            1,
+            Milestone::Ack,
+            9,
+        );
+        assert_eq!(end.key().len(), DUE_KEY_LEN);
     }
 
     #[test]
