@@ -8,6 +8,7 @@
 //! and [`daemon`] (wiring and shutdown). See ARCHITECTURE.md.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod incidents;
