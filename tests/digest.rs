@@ -1086,3 +1086,170 @@ async fn queued_digest_is_delivered_by_smtp() {
 fn print_week() {
     println!("{}", render_text(&compute(&week_input())));
 }
+
+/// A flagged (or plain) item stored as intake would, classified, and ingested.
+fn ingest_at(
+    ledger: &yuqing::incidents::Ledger,
+    source: &str,
+    key: &str,
+    title: &str,
+    class: Option<(Level, &str, &str)>,
+    at: Timestamp,
+) -> Option<u64> {
+    let store = ledger.store();
+    store
+        .upsert_item(
+            yuqing::store::ItemUpsert {
+                source: source.into(),
+                key: key.into(),
+                title: title.into(),
+                link: None,
+                body: format!("{title}。"),
+                published: None,
+                date_quality: None,
+            },
+            at,
+        )
+        .unwrap();
+    let classification = match class {
+        Some((level, topic, unit)) => Classification {
+            flag: true,
+            topics: vec![topic.into()],
+            severity: Some(level),
+            places: vec!["安丘市".into()],
+            local: true,
+            unit: Some(unit.into()),
+            ..Default::default()
+        },
+        None => Classification::default(),
+    };
+    store.set_classification(source, key, classification).unwrap();
+    let item = store.item(source, key).unwrap().unwrap();
+    let terms: Vec<String> = title.split(' ').map(str::to_string).collect();
+    ledger.ingest(&item, &terms, at).unwrap().map(|outcome| match outcome {
+        yuqing::incidents::IngestOutcome::Opened(id) => id,
+        other => panic!("expected a new incident, got {other:?}"),
+    })
+}
+
+/// `gather` over a real ledger: incidents, closing times from the audit trail, the
+/// period's items, source states and key terms reach the report.
+#[test]
+fn gathered_from_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("feeds.toml"),
+        r#"
+[[source]]
+id = "news-a"
+name = "甲新闻网"
+kind = "feed"
+url = "https://news.example.org/rss"
+interval = "5m"
+
+[[source]]
+id = "board-b"
+name = "乙留言板"
+kind = "feed"
+url = "https://board.example.org/rss"
+interval = "5m"
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("yuqing.toml"),
+        "[recipients]\nduty = [\"duty@localhost\"]\nleaders = [\"leader@localhost\"]\n",
+    )
+    .unwrap();
+    let config = std::sync::Arc::new(Config::load(&dir.path().join("yuqing.toml")).unwrap());
+    let store = Store::temporary().unwrap();
+    let ledger = yuqing::incidents::Ledger::new(
+        store.clone(),
+        config.clone(),
+        std::sync::Arc::new(tokio::sync::Notify::new()),
+    );
+    let t = bj("2026-11-24 08:00");
+    let h = chrono::Duration::hours;
+    let m = chrono::Duration::minutes;
+
+    // Before the period: an ordinary item, not counted.
+    ingest_at(&ledger, "news-a", "old", "天气 晴朗", None, t - h(30));
+    // III, acknowledged on time, closed before its response fell due.
+    let wages = ingest_at(
+        &ledger,
+        "board-b",
+        "w",
+        "工地 讨薪 聚集",
+        Some((Level::III, "wage_arrears", "市人社局")),
+        t - h(20),
+    )
+    .unwrap();
+    ledger.ack(wages, "值班员", None, t - h(20) + m(10)).unwrap();
+    ledger.close(wages, "值班员", None, t - h(2)).unwrap();
+    // II, statement recorded an hour late (which also records the ack, late).
+    let blast = ingest_at(
+        &ledger,
+        "news-a",
+        "b",
+        "化工厂 爆炸 起火",
+        Some((Level::II, "work_safety", "市应急管理局")),
+        t - h(10),
+    )
+    .unwrap();
+    ledger
+        .milestone(blast, Milestone::Statement, "宣传部", None, None, t - h(4), t - h(4))
+        .unwrap();
+    ingest_at(&ledger, "board-b", "p", "路灯 不亮", None, t - h(1));
+    store
+        .put_source_state(
+            "board-b",
+            &SourceState {
+                consecutive_failures: 5,
+                failing_since: Some(t - h(3)),
+                last_error: Some("连接超时".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+
+    let seen = std::sync::Mutex::new(String::new());
+    let keywords = |text: &str, n: usize| {
+        *seen.lock().unwrap() = text.to_string();
+        assert_eq!(n, 20);
+        vec![("爆炸".to_string(), 1.0)]
+    };
+    let input = yuqing::digest::gather(&ledger, &config, &Period::scheduled(t), t, &keywords)
+        .unwrap();
+    let text = seen.lock().unwrap().clone();
+    assert!(text.contains("化工厂 爆炸 起火") && text.contains("路灯 不亮"), "{text}");
+    assert!(!text.contains("天气"), "items before the period are left out: {text}");
+    assert!(input.audits.contains_key(&wages), "closed incidents bring their audit");
+
+    let j = json_of(&compute(&input));
+    assert_eq!(j["counts"]["items"], 3);
+    assert_eq!(j["counts"]["flagged_items"], 2);
+    assert_eq!(j["counts"]["new_incidents"], 2);
+    assert_eq!(
+        j["counts"]["by_level"],
+        json!({"I": 0, "II": 1, "III": 1, "IV": 0, "watch": 0})
+    );
+    assert_eq!(j["counts"]["closed"], 1);
+    assert_eq!(j["counts"]["open"], 1);
+    let rows = j["deadlines"]["by_milestone"].as_array().unwrap();
+    assert_eq!((&rows[0]["key"], &rows[0]["due"], &rows[0]["on_time"], &rows[0]["late"]), (&json!("ack"), &json!(2), &json!(1), &json!(1)));
+    assert_eq!((&rows[1]["key"], &rows[1]["due"], &rows[1]["late"]), (&json!("statement"), &json!(1), &json!(1)));
+    assert_eq!(rows[3]["due"], 0, "the closed incident's response is not counted");
+    assert_eq!(j["deadlines"]["by_unit"][0]["name"], "市应急管理局");
+    assert_eq!(j["deadlines"]["by_unit"][0]["rate"], 0.0);
+    let breaches: Vec<(&str, &str)> = j["deadlines"]["breaches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["milestone"].as_str().unwrap(), b["unit"].as_str().unwrap()))
+        .collect();
+    assert_eq!(breaches, [("ack", "市应急管理局"), ("statement", "市应急管理局")]);
+    assert_eq!(j["sources"]["total"], 2);
+    assert_eq!(j["sources"]["failing"][0]["name"], "乙留言板");
+    assert_eq!(j["sources"]["failing"][0]["failing_secs"], 3 * 3600);
+    assert_eq!(j["top_terms"][0]["term"], "爆炸");
+}

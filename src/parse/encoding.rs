@@ -416,7 +416,8 @@ mod tests {
         let gbk_text = gbk(CHINESE);
         let big5_text = BIG5.encode(TRADITIONAL).0.into_owned();
         // (case, bytes, tld, expected)
-        let cases: [(&str, &[u8], Option<&[u8]>, &Encoding); 5] = [
+        type Case<'a> = (&'a str, &'a [u8], Option<&'a [u8]>, &'static Encoding);
+        let cases: [Case; 5] = [
             ("gbk, no tld", &gbk_text, None, GBK),
             ("gbk, cn", &gbk_text, Some(b"cn"), GBK),
             ("big5, no tld", &big5_text, None, BIG5),

@@ -48,7 +48,8 @@ pub(super) fn parse_feed(
 
 /// One feed-rs run with a fresh parser: a parser keeps per-entry state that a
 /// failed parse leaves behind (reusing it then trips an assertion). feed-rs can
-/// panic on some inputs (e.g. an overlong MediaRSS time); that becomes an error.
+/// panic on some inputs (an overlong `itunes:duration` or MediaRSS time overflows
+/// its integer parsing); that becomes an error.
 fn read_feed(text: &str, base: &Url) -> Result<Result<Feed, ParseFeedError>, ParseError> {
     std::panic::catch_unwind(|| {
         Builder::new()
