@@ -1123,13 +1123,18 @@ fn ingest_at(
         },
         None => Classification::default(),
     };
-    store.set_classification(source, key, classification).unwrap();
+    store
+        .set_classification(source, key, classification)
+        .unwrap();
     let item = store.item(source, key).unwrap().unwrap();
     let terms: Vec<String> = title.split(' ').map(str::to_string).collect();
-    ledger.ingest(&item, &terms, at).unwrap().map(|outcome| match outcome {
-        yuqing::incidents::IngestOutcome::Opened(id) => id,
-        other => panic!("expected a new incident, got {other:?}"),
-    })
+    ledger
+        .ingest(&item, &terms, at)
+        .unwrap()
+        .map(|outcome| match outcome {
+            yuqing::incidents::IngestOutcome::Opened(id) => id,
+            other => panic!("expected a new incident, got {other:?}"),
+        })
 }
 
 /// `gather` over a real ledger: incidents, closing times from the audit trail, the
@@ -1184,7 +1189,9 @@ interval = "5m"
         t - h(20),
     )
     .unwrap();
-    ledger.ack(wages, "值班员", None, t - h(20) + m(10)).unwrap();
+    ledger
+        .ack(wages, "值班员", None, t - h(20) + m(10))
+        .unwrap();
     ledger.close(wages, "值班员", None, t - h(2)).unwrap();
     // II, statement recorded an hour late (which also records the ack, late).
     let blast = ingest_at(
@@ -1197,7 +1204,15 @@ interval = "5m"
     )
     .unwrap();
     ledger
-        .milestone(blast, Milestone::Statement, "宣传部", None, None, t - h(4), t - h(4))
+        .milestone(
+            blast,
+            Milestone::Statement,
+            "宣传部",
+            None,
+            None,
+            t - h(4),
+            t - h(4),
+        )
         .unwrap();
     ingest_at(&ledger, "board-b", "p", "路灯 不亮", None, t - h(1));
     store
@@ -1218,12 +1233,21 @@ interval = "5m"
         assert_eq!(n, 20);
         vec![("爆炸".to_string(), 1.0)]
     };
-    let input = yuqing::digest::gather(&ledger, &config, &Period::scheduled(t), t, &keywords)
-        .unwrap();
+    let input =
+        yuqing::digest::gather(&ledger, &config, &Period::scheduled(t), t, &keywords).unwrap();
     let text = seen.lock().unwrap().clone();
-    assert!(text.contains("化工厂 爆炸 起火") && text.contains("路灯 不亮"), "{text}");
-    assert!(!text.contains("天气"), "items before the period are left out: {text}");
-    assert!(input.audits.contains_key(&wages), "closed incidents bring their audit");
+    assert!(
+        text.contains("化工厂 爆炸 起火") && text.contains("路灯 不亮"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("天气"),
+        "items before the period are left out: {text}"
+    );
+    assert!(
+        input.audits.contains_key(&wages),
+        "closed incidents bring their audit"
+    );
 
     let j = json_of(&compute(&input));
     assert_eq!(j["counts"]["items"], 3);
@@ -1236,18 +1260,40 @@ interval = "5m"
     assert_eq!(j["counts"]["closed"], 1);
     assert_eq!(j["counts"]["open"], 1);
     let rows = j["deadlines"]["by_milestone"].as_array().unwrap();
-    assert_eq!((&rows[0]["key"], &rows[0]["due"], &rows[0]["on_time"], &rows[0]["late"]), (&json!("ack"), &json!(2), &json!(1), &json!(1)));
-    assert_eq!((&rows[1]["key"], &rows[1]["due"], &rows[1]["late"]), (&json!("statement"), &json!(1), &json!(1)));
-    assert_eq!(rows[3]["due"], 0, "the closed incident's response is not counted");
+    assert_eq!(
+        (
+            &rows[0]["key"],
+            &rows[0]["due"],
+            &rows[0]["on_time"],
+            &rows[0]["late"]
+        ),
+        (&json!("ack"), &json!(2), &json!(1), &json!(1))
+    );
+    assert_eq!(
+        (&rows[1]["key"], &rows[1]["due"], &rows[1]["late"]),
+        (&json!("statement"), &json!(1), &json!(1))
+    );
+    assert_eq!(
+        rows[3]["due"], 0,
+        "the closed incident's response is not counted"
+    );
     assert_eq!(j["deadlines"]["by_unit"][0]["name"], "市应急管理局");
     assert_eq!(j["deadlines"]["by_unit"][0]["rate"], 0.0);
     let breaches: Vec<(&str, &str)> = j["deadlines"]["breaches"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|b| (b["milestone"].as_str().unwrap(), b["unit"].as_str().unwrap()))
+        .map(|b| {
+            (
+                b["milestone"].as_str().unwrap(),
+                b["unit"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(breaches, [("ack", "市应急管理局"), ("statement", "市应急管理局")]);
+    assert_eq!(
+        breaches,
+        [("ack", "市应急管理局"), ("statement", "市应急管理局")]
+    );
     assert_eq!(j["sources"]["total"], 2);
     assert_eq!(j["sources"]["failing"][0]["name"], "乙留言板");
     assert_eq!(j["sources"]["failing"][0]["failing_secs"], 3 * 3600);

@@ -92,7 +92,7 @@ pub fn gather(
     config: &Config,
     period: &Period,
     now: Timestamp,
-    keywords: &Keywords,
+    keywords: &dyn Fn(&str, usize) -> Vec<(String, f64)>,
 ) -> Result<DigestInput, DigestError> {
     let store = ledger.store();
     let incidents = ledger.list(true)?;
@@ -169,7 +169,7 @@ pub fn build(
     config: &Config,
     period: &Period,
     now: Timestamp,
-    keywords: &Keywords,
+    keywords: &dyn Fn(&str, usize) -> Vec<(String, f64)>,
 ) -> Result<DigestReport, DigestError> {
     Ok(compute(&gather(ledger, config, period, now, keywords)?))
 }
@@ -311,12 +311,15 @@ pub(crate) async fn scheduler_loop(
     tokio::pin!(shutdown);
     loop {
         let now = clock();
-        let wake_at = match scheduled_once(&ledger, &config, &keywords, &schedule, now).await {
+        let due = schedule.last_at_or_before(now);
+        let wake_at = match scheduled_once(&ledger, &config, &keywords, due, now).await {
             Ok(queued) => {
                 if queued {
                     mail_wake.notify_one();
                 }
-                schedule.next_after(clock())
+                // The digest time after the one just handled, even if building took
+                // so long that it has passed already: then the loop handles it at once.
+                schedule.next_after(due)
             }
             Err(err) => {
                 tracing::error!(error = %err, "daily digest failed; retrying");
@@ -332,15 +335,15 @@ pub(crate) async fn scheduler_loop(
     }
 }
 
-/// Queues the most recent scheduled digest unless it was ever queued. Returns whether it queued one.
+/// Queues the scheduled digest of digest time `due` unless it was ever queued.
+/// Returns whether it queued one.
 async fn scheduled_once(
     ledger: &Ledger,
     config: &Arc<Config>,
     keywords: &Arc<Keywords>,
-    schedule: &DigestSchedule,
+    due: Timestamp,
     now: Timestamp,
 ) -> Result<bool, DigestError> {
-    let due = schedule.last_at_or_before(now);
     let key = digest_key(local_date(due));
     if ledger.store().notice_record(&key)?.is_some() {
         return Ok(false);
@@ -422,6 +425,21 @@ mod tests {
         ));
     }
 
+    /// Waits until the scheduler says it queued a digest. Under the paused clock the
+    /// test holds no timer meanwhile, so simulated time stands still while the
+    /// scheduler does real IO; a real-time guard only keeps a broken test from hanging.
+    async fn next_digest(wake: &Notify) {
+        let (guard, expired) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(300));
+            let _ = guard.send(());
+        });
+        tokio::select! {
+            () = wake.notified() => {}
+            _ = expired => panic!("the scheduler queued no digest"),
+        }
+    }
+
     /// The scheduler against the outbox, on a paused clock: a late catch-up at start,
     /// the next morning's digest on time, nothing twice after a restart.
     #[tokio::test(start_paused = true)]
@@ -431,25 +449,22 @@ mod tests {
         config.recipients.leaders = vec!["leader@localhost".into()];
         let config = Arc::new(config);
         let keywords: Arc<Keywords> = Arc::new(|_: &str, _: usize| Vec::new());
-        // Started at 10:00 on the 24th: the 08:00 digest was missed.
-        let base = ts("2026-11-24T02:00:00Z");
+        let wake = Arc::new(Notify::new());
 
-        let run = |clock_base: Timestamp| {
+        let start = |wall: Timestamp| {
             let store = Store::open(dir.path()).unwrap();
             let ledger = Ledger::new(store.clone(), config.clone(), Arc::new(Notify::new()));
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let t0 = tokio::time::Instant::now();
-            let clock =
-                move || clock_base + chrono::Duration::from_std(t0.elapsed()).unwrap_or_default();
+            let clock = crate::clock::task::TaskClock::starting_at(wall);
             let task = tokio::spawn(scheduler_loop(
                 ledger,
                 config.clone(),
                 keywords.clone(),
-                Arc::new(Notify::new()),
+                wake.clone(),
                 async move {
                     let _ = stopped.await;
                 },
-                clock,
+                move || clock.now(),
             ));
             (store, stop, task)
         };
@@ -466,50 +481,49 @@ mod tests {
                 })
                 .collect()
         };
-        // Waits on the paused clock; gives up after two simulated days.
-        async fn wait_for(store: &Store, rows: usize) {
-            for _ in 0..48 * 60 {
-                if store.outbox_depth() >= rows {
-                    return;
-                }
-                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-            }
-            panic!(
-                "expected {rows} queued digests, found {}",
-                store.outbox_depth()
-            );
-        }
+        let digest = |date: &str, late: bool| {
+            let day: NaiveDate = date.parse().unwrap();
+            (
+                format!("digest/{date}"),
+                late,
+                format!(
+                    "【舆情日报】安丘市 {} 无新增舆情事件{}",
+                    day.format("%Y年%m月%d日"),
+                    if late { "（补发）" } else { "" }
+                ),
+            )
+        };
 
-        let (store, stop, task) = run(base);
-        wait_for(&store, 1).await;
-        // Sleep past the next morning: the scheduler wakes at 08:00 on the 25th.
-        tokio::time::sleep(std::time::Duration::from_secs(22 * 3600)).await;
-        wait_for(&store, 2).await;
+        // Started at 10:00 on the 24th: the 08:00 digest was missed and goes out late;
+        // the next one goes out at 08:00 on the 25th, on time.
+        let (store, stop, task) = start(ts("2026-11-24T02:00:00Z"));
+        next_digest(&wake).await;
+        assert_eq!(digests(&store), [digest("2026-11-24", true)]);
+        next_digest(&wake).await;
+        assert_eq!(
+            digests(&store),
+            [digest("2026-11-24", true), digest("2026-11-25", false)]
+        );
         stop.send(()).unwrap();
         task.await.unwrap();
-        let sent = digests(&store);
-        assert_eq!(
-            sent,
-            [
-                (
-                    "digest/2026-11-24".to_string(),
-                    true,
-                    "【舆情日报】安丘市 2026年11月24日 无新增舆情事件（补发）".to_string()
-                ),
-                (
-                    "digest/2026-11-25".to_string(),
-                    false,
-                    "【舆情日报】安丘市 2026年11月25日 无新增舆情事件".to_string()
-                ),
-            ]
-        );
         drop(store);
 
-        // Restarted at 09:00 on the 25th: that digest went out already, nothing is queued.
-        let (store, stop, task) = run(ts("2026-11-25T01:00:00Z"));
-        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        // Restarted at 09:00 on the 25th: that digest went out already. Run until just
+        // before the next digest time: nothing new is queued.
+        let (store, stop, task) = start(ts("2026-11-25T01:00:00Z"));
+        tokio::time::sleep(std::time::Duration::from_secs(22 * 3600)).await;
+        assert_eq!(digests(&store).len(), 2);
+        // And the 26th goes out on time from the restarted scheduler.
+        next_digest(&wake).await;
         stop.send(()).unwrap();
         task.await.unwrap();
-        assert_eq!(digests(&store).len(), 2);
+        assert_eq!(
+            digests(&store),
+            [
+                digest("2026-11-24", true),
+                digest("2026-11-25", false),
+                digest("2026-11-26", false)
+            ]
+        );
     }
 }
