@@ -49,8 +49,8 @@ use crate::store::SourceState;
 pub use render::{render_html, render_text, subject};
 pub use report::compute;
 pub use schedule::{
-    DigestSchedule, Keywords, SendOutcome, build, build_blocking, digest_key, gather, queue,
-    run_scheduler, send_now,
+    DigestSchedule, ExtractKeywords, Keywords, SendOutcome, build, build_blocking, digest_key,
+    gather, queue, run_scheduler, send_now,
 };
 
 #[derive(Debug, thiserror::Error)]

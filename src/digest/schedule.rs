@@ -25,7 +25,9 @@ use crate::store::{Store, StoreError};
 use crate::time::local_date;
 
 /// Keyword extraction over a text, best first (the classifier's `keywords`).
-pub type Keywords = dyn Fn(&str, usize) -> Vec<(String, f64)> + Send + Sync;
+pub type ExtractKeywords<'a> = dyn Fn(&str, usize) -> Vec<(String, f64)> + Send + Sync + 'a;
+/// [`ExtractKeywords`] as the daemon shares it (`Arc<Keywords>`).
+pub type Keywords = ExtractKeywords<'static>;
 
 /// Terms extracted for the digest.
 const TOP_TERMS: usize = 20;
@@ -92,7 +94,7 @@ pub fn gather(
     config: &Config,
     period: &Period,
     now: Timestamp,
-    keywords: &dyn Fn(&str, usize) -> Vec<(String, f64)>,
+    keywords: &ExtractKeywords<'_>,
 ) -> Result<DigestInput, DigestError> {
     let store = ledger.store();
     let incidents = ledger.list(true)?;
@@ -169,7 +171,7 @@ pub fn build(
     config: &Config,
     period: &Period,
     now: Timestamp,
-    keywords: &dyn Fn(&str, usize) -> Vec<(String, f64)>,
+    keywords: &ExtractKeywords<'_>,
 ) -> Result<DigestReport, DigestError> {
     Ok(compute(&gather(ledger, config, period, now, keywords)?))
 }
