@@ -603,6 +603,13 @@ fn lifecycle_new_acknowledged_responded_closed() {
         .unwrap();
     assert_eq!(incident.status, Status::Closed);
     assert_eq!(incident.updated_at, t(1600));
+    assert!(
+        matches!(
+            ledger.ack(id, "李四", None, t(1700)).unwrap(),
+            AckOutcome::AlreadyAcknowledged { .. }
+        ),
+        "a repeat stays harmless after closing"
+    );
     assert_eq!(
         ledger.get(id).unwrap(),
         incident,
@@ -616,7 +623,8 @@ fn lifecycle_new_acknowledged_responded_closed() {
             "ack_repeat",
             "milestone",
             "milestone",
-            "close"
+            "close",
+            "ack_repeat"
         ]
     );
     let audit = ledger.audit(id).unwrap();
@@ -632,6 +640,11 @@ fn lifecycle_new_acknowledged_responded_closed() {
     assert!(audit[5].detail.contains("已妥善处置"));
     assert!(!ledger.list(false).unwrap().iter().any(|i| i.id == id));
     assert!(ledger.list(true).unwrap().iter().any(|i| i.id == id));
+    assert_eq!(
+        ledger.get(id).unwrap().status,
+        Status::Closed,
+        "a repeat ack changes nothing"
+    );
 }
 
 #[test]

@@ -241,7 +241,9 @@ impl Ledger {
         Ok(items)
     }
 
-    /// 签收. Repeating it succeeds with `AlreadyAcknowledged`; both are audited.
+    /// 签收. Repeating it succeeds with `AlreadyAcknowledged` (also once the incident is
+    /// closed); both are audited. An incident closed, dismissed or merged without a
+    /// 签收 cannot be acknowledged any more.
     pub fn ack(
         &self,
         id: IncidentId,
@@ -251,11 +253,11 @@ impl Ledger {
     ) -> Result<AckOutcome, LedgerError> {
         let by = required(by, "请用 --by 写明签收人")?;
         self.commit(|tx| {
-            let mut incident = match load_open(tx, id, "签收")? {
-                Ok(incident) => incident,
-                Err(e) => return Ok(Err(e)),
-            };
+            // A repeat is harmless whatever became of the incident since.
             if let Some((first_by, first_at)) = tx.ack_record(id)? {
+                let Some(incident) = tx.incident(id)? else {
+                    return Ok(Err(LedgerError::NotFound(id)));
+                };
                 let detail = format!(
                     "重复签收（已由 {first_by} 于 {} 签收）{}",
                     crate::time::local(first_at),
@@ -268,6 +270,10 @@ impl Ledger {
                     at: first_at,
                 }));
             }
+            let mut incident = match load_open(tx, id, "签收")? {
+                Ok(incident) => incident,
+                Err(e) => return Ok(Err(e)),
+            };
             record_ack(tx, &mut incident, by, now, now, note, "签收")?;
             self.save(tx, &mut incident, now)?;
             Ok(Ok(AckOutcome::Acknowledged(incident)))
