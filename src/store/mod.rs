@@ -74,6 +74,8 @@ pub struct Store {
     notice_keys: sled::Tree,
     dead: sled::Tree,
     ledger: incidents::LedgerTrees,
+    /// Notified after every commit that may have queued mail; the delivery worker waits on it.
+    outbox_signal: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Store {
@@ -132,6 +134,7 @@ impl Store {
             notice_keys: db.open_tree("notice_keys")?,
             dead: db.open_tree("dead_letters")?,
             ledger: incidents::LedgerTrees::open(&db)?,
+            outbox_signal: Default::default(),
             db,
             path,
         })
@@ -157,6 +160,12 @@ impl Store {
     pub fn flush_blocking(&self) -> Result<()> {
         self.db.flush()?;
         Ok(())
+    }
+
+    /// The signal the mail delivery worker waits on: notified after every commit
+    /// that may have queued mail, whichever module made it.
+    pub fn outbox_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.outbox_signal.clone()
     }
 
     /// Bytes on disk, for `status`.
