@@ -69,6 +69,7 @@ pub struct Store {
     db: sled::Db,
     path: PathBuf,
     items: sled::Tree,
+    items_pending: sled::Tree,
     sources: sled::Tree,
     outbox: sled::Tree,
     notice_keys: sled::Tree,
@@ -129,6 +130,7 @@ impl Store {
     fn with_trees(db: sled::Db, path: PathBuf) -> Result<Store> {
         Ok(Store {
             items: db.open_tree("items")?,
+            items_pending: db.open_tree("items_pending")?,
             sources: db.open_tree("source_state")?,
             outbox: db.open_tree("outbox")?,
             notice_keys: db.open_tree("notice_keys")?,
