@@ -38,7 +38,9 @@ mod normalize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use std::sync::OnceLock;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use jieba_rs::{Jieba, KeywordExtract, TfIdf};
 
 use crate::config::Jurisdiction;
@@ -54,7 +56,7 @@ pub const TITLE_WEIGHT: f64 = 2.0;
 pub const MIN_TOPIC_SCORE: f64 = 2.0;
 /// Problem evidence needed to flag: e.g. an event term in the title, or an event term
 /// and a cue in the body. A lone event word in a long body is a passing mention.
-pub const MIN_PROBLEM_SCORE: f64 = 3.0;
+pub const MIN_PROBLEM_SCORE: f64 = 2.0;
 /// Field (subject) words count at most this much per topic.
 const SUBJECT_CAP: f64 = 4.0;
 /// Kept topics must reach this fraction of the best topic's score.
@@ -101,7 +103,9 @@ enum Entry {
 pub struct Classifier {
     dict: Dictionaries,
     jieba: Jieba,
-    tfidf: TfIdf,
+    /// Built on first use of [`Classifier::keywords`]: its IDF table costs load time
+    /// that `classify` does not need.
+    tfidf: OnceLock<TfIdf>,
     /// Every topic term and cue, as one automaton; `entries[pattern]` says what it is.
     terms: AhoCorasick,
     entries: Vec<Vec<Entry>>,
@@ -257,8 +261,10 @@ impl Classifier {
         for cue in &dict.routine {
             add(&cue.term, Entry::Routine(cue.weight));
         }
+        // A full DFA: one table lookup per byte, the fastest overlapping search.
         let terms = AhoCorasickBuilder::new()
             .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&term_strings)
             .map_err(|e| ClassifyError::Matcher(e.to_string()))?;
 
@@ -276,16 +282,11 @@ impl Classifier {
             .map_err(|e| ClassifyError::Matcher(e.to_string()))?;
 
         let stopwords: HashSet<String> = dict.stopwords.iter().cloned().collect();
-        let mut tfidf = TfIdf::default();
-        let mut config = jieba_rs::KeywordExtractConfig::builder()
-            .set_stop_words(stopwords.iter().cloned().collect())
-            .build();
-        std::mem::swap(tfidf.config_mut(), &mut config);
 
         Ok(Classifier {
             dict,
             jieba,
-            tfidf,
+            tfidf: OnceLock::new(),
             terms,
             entries,
             term_strings,
@@ -526,7 +527,14 @@ impl Classifier {
     pub fn keywords(&self, text: &str, top_n: usize) -> Vec<(String, f64)> {
         let mut normalized = String::new();
         normalize::normalize_into(text, &mut normalized);
-        self.tfidf
+        let tfidf = self.tfidf.get_or_init(|| {
+            let mut tfidf = TfIdf::default();
+            *tfidf.config_mut() = jieba_rs::KeywordExtractConfig::builder()
+                .set_stop_words(self.stopwords.iter().cloned().collect())
+                .build();
+            tfidf
+        });
+        tfidf
             .extract_keywords(&self.jieba, &normalized, top_n, Vec::new())
             .into_iter()
             .filter(|k| k.keyword.chars().any(|c| c.is_alphabetic()))
