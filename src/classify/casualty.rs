@@ -57,8 +57,7 @@ pub fn severity(flag: bool, casualties: &Casualties) -> Option<Level> {
 }
 
 /// A count, Arabic or Chinese, with the approximations news uses (十余, 数十, 20多).
-const NUM: &str =
-    r"(数十|几十|数百|几百|上百|上千|数千|数|[0-9]+|[零〇一二两三四五六七八九十百千万]+)(?:余|多)?";
+const NUM: &str = r"(数十|几十|数百|几百|上百|上千|数千|数|[0-9]+(?:\.[0-9]+)?万|[0-9]+|[零〇一二两三四五六七八九十百千万]+)(?:余|多)?";
 /// Counting words after a number of people (or the people themselves: 129员工).
 const UNIT: &str =
     r"(?:名|人|位|口|例|学生|小学生|中学生|儿童|幼儿|孩子|员工|职工|工人|村民|游客|乘客|旅客|师生)";
@@ -76,7 +75,9 @@ const UPDATE: &str =
 /// belongs to that fate, not to the word before it.
 const OTHER_FATE: &str = r"(受伤|重伤|轻伤|伤|死亡|遇难|身亡|中毒|失联|失踪|被困)?";
 /// Words for a victim total that includes the dead (N人伤亡, N人中毒 … 其中M人死亡).
-const TOTAL_WORD: &str = r"(伤亡|食物中毒|中毒|发病)";
+const TOTAL_WORD: &str = r"(伤亡|食物中毒|中毒|发病|不适|身体不适|呕吐|腹泻|腹痛|中毒症状|症状)";
+/// A short run between a fate word and its number: 受伤的中国人已有14人.
+const GAP_BEFORE: &str = r"(?:的)?[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？、：:]{0,6}?";
 
 struct Patterns {
     /// 6人死亡, 3名矿工遇难, 致6人亡
@@ -87,6 +88,8 @@ struct Patterns {
     death_count: Regex,
     /// 10人伤亡, 137人食物中毒, 68人发病
     total: Regex,
+    /// 收治中毒患者24人, 发病人数达68人
+    total_before: Regex,
     /// 2死3伤, 两死一伤, 致1死
     compact: Regex,
     /// 5人受伤, 3人重伤, 14人轻微伤, 6名伤者
@@ -102,12 +105,15 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
             "{NUM}{UNIT}{GAP_DEATH}{DEATH_VERB}(?:{NUM}{UNIT}{OTHER_FATE})?"
         )),
         death_before: re(format!(
-            "(?:死亡|遇难|身亡|丧生|罹难|死者|遇难者|撞死|烧死|炸死|砸死){UPDATE}{NUM}{UNIT}{OTHER_FATE}"
+            "(?:死亡|遇难|身亡|丧生|罹难|死者|遇难者|撞死|烧死|炸死|砸死){GAP_BEFORE}{UPDATE}{NUM}{UNIT}{OTHER_FATE}"
         )),
         death_count: re(format!(
             "(?:死亡|遇难|罹难)(?:人数|者){UPDATE}{NUM}{OTHER_FATE}"
         )),
         total: re(format!("{NUM}{UNIT}{GAP_TOTAL}{TOTAL_WORD}")),
+        total_before: re(format!(
+            "(?:中毒患者|中毒者|中毒人员|中毒人数|发病人数|发病者|伤亡人数){GAP_BEFORE}{UPDATE}{NUM}{UNIT}?"
+        )),
         compact: re(format!(
             "(致|造成|酿成|酿|导致|共|发生)?{NUM}死(?:{NUM}伤)?"
         )),
@@ -115,7 +121,7 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
             "{NUM}{UNIT}{GAP_INJURY}({SERIOUS}|受轻伤|轻伤|轻微伤|不同程度受伤|受伤|伤者|伤员|负伤|烧伤|烫伤|砸伤|被打伤|刺伤|砍伤)"
         )),
         injury_before: re(format!(
-            "(受伤|{SERIOUS}|轻伤|伤者|伤员)(?:人数)?{UPDATE}{NUM}{UNIT}{OTHER_FATE}"
+            "(受伤|{SERIOUS}|轻伤|伤者|伤员)(?:人数)?{GAP_BEFORE}{UPDATE}{NUM}{UNIT}{OTHER_FATE}"
         )),
     }
 });
@@ -131,6 +137,14 @@ pub(crate) fn parse_count(s: &str) -> Option<u32> {
         "上千" => return Some(1000),
         "数千" => return Some(2000),
         _ => {}
+    }
+    if let Some(n) = s
+        .strip_suffix('万')
+        .filter(|n| n.starts_with(|c: char| c.is_ascii_digit()))
+    {
+        // "5万", "1.2万"
+        let v = n.parse::<f64>().ok()? * 10_000.0;
+        return (v.is_finite() && v <= 10_000_000.0).then_some(v.round() as u32);
     }
     if s.bytes().all(|b| b.is_ascii_digit()) {
         return s.parse::<u32>().ok().filter(|&n| n <= 10_000_000);
@@ -234,8 +248,10 @@ fn read_sentence(text: &str) -> Sentence {
             }
         }
     }
-    for caps in p.total.captures_iter(text) {
-        s.victims = max_opt(s.victims, count(&caps, 1));
+    for re in [&p.total, &p.total_before] {
+        for caps in re.captures_iter(text) {
+            s.victims = max_opt(s.victims, count(&caps, 1));
+        }
     }
     for caps in p.compact.captures_iter(text) {
         let prefixed = caps.get(1).is_some();
@@ -266,7 +282,9 @@ fn read_sentence(text: &str) -> Sentence {
 /// Cheap test before running the patterns: a sentence without any of these
 /// characters states no casualties.
 fn may_state_casualties(sentence: &str) -> bool {
-    sentence.contains(['死', '亡', '伤', '难', '丧', '毙', '殒', '害', '毒', '病'])
+    sentence.contains([
+        '死', '亡', '伤', '难', '丧', '毙', '殒', '害', '毒', '病', '适', '吐', '泻', '痛', '症',
+    ])
 }
 
 /// Reads the casualty figures of a (normalized) text.
@@ -319,6 +337,9 @@ mod tests {
             ("几十", Some(20)),
             ("上百", Some(100)),
             ("三五", None),
+            ("5万", Some(50000)),
+            ("1.2万", Some(12000)),
+            ("万", Some(10000)),
             ("零", Some(0)),
         ];
         for (input, want) in cases {
@@ -357,6 +378,9 @@ mod tests {
             ("事故死亡3人、受伤12人", c(Some(3), Some(12), None)),
             ("一工厂发生爆炸致3人死亡5人受伤", c(Some(3), Some(5), None)),
             ("已造成2人受伤1人死亡", c(Some(1), Some(2), None)),
+            ("受伤的中国人已有14人回国治疗", c(None, Some(14), None)),
+            ("医院共收治中毒患者24人", c(None, Some(24), None)),
+            ("约700名员工出现身体不适", c(None, Some(700), None)),
             ("类鼻疽疫情今年已确诊732例死亡23例", c(Some(23), None, None)),
             (
                 "101名学生因恶心、呕吐等食物中毒症状到医院就诊",

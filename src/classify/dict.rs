@@ -18,6 +18,20 @@ pub(crate) enum TermKind {
     Subject,
 }
 
+/// How a topic ranks (the optional fourth column of `topics.txt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TopicRole {
+    /// A field (医疗, 房地产, 教育 …): ranks by its score.
+    Field,
+    /// A kind of wrong that happens in any field (市场监管): ranks after the field
+    /// topics found beside it (医院乱收费 is 医疗卫生 first).
+    Cross,
+    /// About officials (干部作风): counts only when the text names an office or an
+    /// official (`cues/official.txt`); ranks by score when the title names one, else
+    /// as `Cross`.
+    Official,
+}
+
 /// One line of a topic's term list.
 #[derive(Debug, Clone)]
 pub(crate) struct TopicTerm {
@@ -33,6 +47,8 @@ pub(crate) struct Topic {
     pub id: String,
     pub name: String,
     pub unit: String,
+    /// How the topic ranks beside others.
+    pub role: TopicRole,
     pub terms: Vec<TopicTerm>,
 }
 
@@ -60,6 +76,7 @@ pub(crate) struct Dictionaries {
     pub harm: Vec<Cue>,
     pub grievance: Vec<Cue>,
     pub routine: Vec<Cue>,
+    pub official: Vec<Cue>,
     pub places: Vec<Place>,
     pub stopwords: Vec<String>,
     /// The jieba user dictionary, verbatim (validated: every entry has a frequency).
@@ -134,12 +151,17 @@ fn load_topic_table(dir: &Path) -> Result<Vec<Topic>, ClassifyError> {
     let text = read(&path)?;
     let mut topics: Vec<Topic> = Vec::new();
     for (line, cols) in rows(&text) {
-        let [id, name, unit] = cols[..] else {
-            return Err(format_error(
-                &path,
-                line,
-                "应为三列：话题id 中文名 牵头单位",
-            ));
+        let (id, name, unit, role) = match cols[..] {
+            [id, name, unit] => (id, name, unit, TopicRole::Field),
+            [id, name, unit, "cross"] => (id, name, unit, TopicRole::Cross),
+            [id, name, unit, "official"] => (id, name, unit, TopicRole::Official),
+            _ => {
+                return Err(format_error(
+                    &path,
+                    line,
+                    "应为三列（话题id 中文名 牵头单位），可加第四列 cross 或 official",
+                ));
+            }
         };
         if topics.iter().any(|t| t.id == id) {
             return Err(format_error(&path, line, format!("话题 {id} 重复")));
@@ -148,6 +170,7 @@ fn load_topic_table(dir: &Path) -> Result<Vec<Topic>, ClassifyError> {
             id: id.to_string(),
             name: name.to_string(),
             unit: unit.to_string(),
+            role,
             terms: Vec::new(),
         });
     }
@@ -349,6 +372,7 @@ impl Dictionaries {
             harm: load_cues(&dir.join("cues/harm.txt"))?,
             grievance: load_cues(&dir.join("cues/grievance.txt"))?,
             routine: load_cues(&dir.join("cues/routine.txt"))?,
+            official: load_cues(&dir.join("cues/official.txt"))?,
             places: load_places(dir, jurisdiction)?,
             stopwords: load_stopwords(&dir.join("stopwords.txt"))?,
             userdict: load_userdict(&dir.join("userdict.txt"))?,

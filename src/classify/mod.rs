@@ -16,7 +16,9 @@
 //!    longest wins (交通事故 rather than 事故).
 //! 4. Topic scores are the summed weights of distinct terms (title double). Topics
 //!    scoring at least [`MIN_TOPIC_SCORE`] and at least 30 % of the best are kept,
-//!    best first.
+//!    best first, except that cross-cutting topics (干部作风, 市场监管: a kind of wrong
+//!    rather than a field) follow the field topics found beside them: 物业不作为 is
+//!    房地产 first, 医院乱收费 医疗卫生 first.
 //! 5. The flag (taxonomy.md): a kept topic, and problem evidence (event terms of the
 //!    kept topics + harm cues + grievance cues) of at least [`MIN_PROBLEM_SCORE`], and
 //!    that evidence not outweighed by routine/positive context (表彰, 演练, 成功举办,
@@ -47,7 +49,7 @@ use crate::config::Jurisdiction;
 use crate::model::{Classification, TermMatch};
 
 pub use casualty::Casualties;
-use dict::{Dictionaries, TermKind};
+use dict::{Dictionaries, TermKind, TopicRole};
 
 /// Evidence in the title counts this many times its weight.
 pub const TITLE_WEIGHT: f64 = 2.0;
@@ -97,6 +99,7 @@ enum Entry {
     Harm(f64),
     Grievance(f64),
     Routine(f64),
+    Official,
 }
 
 /// The detector. Load once, share via `Arc`; `classify` takes `&self`.
@@ -213,6 +216,9 @@ struct Evidence {
     routine: f64,
     title_problem: bool,
     title_routine: bool,
+    /// An office or official is named (anywhere / in the title).
+    official: bool,
+    title_official: bool,
     matches: Vec<TermMatch>,
 }
 
@@ -260,6 +266,9 @@ impl Classifier {
         }
         for cue in &dict.routine {
             add(&cue.term, Entry::Routine(cue.weight));
+        }
+        for cue in &dict.official {
+            add(&cue.term, Entry::Official);
         }
         // A full DFA: one table lookup per byte, the fastest overlapping search.
         let terms = AhoCorasickBuilder::new()
@@ -409,6 +418,10 @@ impl Classifier {
                         ev.routine += w * factor;
                         ev.title_routine |= in_title;
                     }
+                    Entry::Official => {
+                        ev.official = true;
+                        ev.title_official |= in_title;
+                    }
                 }
             }
         }
@@ -427,14 +440,32 @@ impl Classifier {
         // 医院 …) pile up in any long text, so they count up to a cap and rank at half
         // weight against problem words.
         let n = ev.topic_event.len();
+        let role = |t: usize| self.dict.topics[t].role;
         let subject = |t: usize| ev.topic_subject[t].min(SUBJECT_CAP);
-        let score = |t: usize| ev.topic_event[t] + subject(t);
+        let score = |t: usize| {
+            if role(t) == TopicRole::Official && !ev.official {
+                0.0
+            } else {
+                ev.topic_event[t] + subject(t)
+            }
+        };
         let rank = |t: usize| ev.topic_event[t] + 0.5 * subject(t);
         let best = (0..n).map(score).fold(0.0, f64::max);
         let mut order: Vec<usize> = (0..n)
             .filter(|&t| score(t) >= MIN_TOPIC_SCORE && score(t) >= TOPIC_RATIO * best)
             .collect();
-        order.sort_by(|&a, &b| rank(b).total_cmp(&rank(a)).then(a.cmp(&b)));
+        // Field topics first; cross-cutting ones (干部作风, 市场监管) after them.
+        let cross = |t: usize| match role(t) {
+            TopicRole::Field => false,
+            TopicRole::Cross => true,
+            TopicRole::Official => !ev.title_official,
+        };
+        order.sort_by(|&a, &b| {
+            cross(a)
+                .cmp(&cross(b))
+                .then(rank(b).total_cmp(&rank(a)))
+                .then(a.cmp(&b))
+        });
 
         let events: f64 = order.iter().map(|&t| ev.topic_event[t]).sum();
         let problem = events + ev.harm + ev.grievance;
