@@ -8,7 +8,7 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 use crate::model::Level;
 
@@ -80,6 +80,9 @@ const TOTAL_WORD: &str = r"(伤亡|食物中毒|中毒|发病|不适|身体不�
 const GAP_BEFORE: &str = r"(?:的)?[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？、：:]{0,6}?";
 
 struct Patterns {
+    /// All of the patterns below in one automaton: a sentence none of them matches
+    /// is skipped after a single scan.
+    any: RegexSet,
     /// 6人死亡, 3名矿工遇难, 致6人亡
     death_after: Regex,
     /// 死亡3人, 遇难人数升至23人, 撞死4人
@@ -100,7 +103,8 @@ struct Patterns {
 
 static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
     let re = |s: String| Regex::new(&s).expect("casualty patterns are valid");
-    Patterns {
+    let mut p = Patterns {
+        any: RegexSet::empty(),
         death_after: re(format!(
             "{NUM}{UNIT}{GAP_DEATH}{DEATH_VERB}(?:{NUM}{UNIT}{OTHER_FATE})?"
         )),
@@ -123,7 +127,22 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
         injury_before: re(format!(
             "(受伤|{SERIOUS}|轻伤|伤者|伤员)(?:人数)?{GAP_BEFORE}{UPDATE}{NUM}{UNIT}{OTHER_FATE}"
         )),
-    }
+    };
+    p.any = RegexSet::new(
+        [
+            &p.death_after,
+            &p.death_before,
+            &p.death_count,
+            &p.total,
+            &p.total_before,
+            &p.compact,
+            &p.injury_after,
+            &p.injury_before,
+        ]
+        .map(Regex::as_str),
+    )
+    .expect("casualty patterns are valid");
+    p
 });
 
 /// Parses a count as captured by [`NUM`] (without the 余/多 suffix, which the regex
@@ -232,6 +251,9 @@ fn injury_grade(word: &str) -> u8 {
 fn read_sentence(text: &str) -> Sentence {
     let p = &*PATTERNS;
     let mut s = Sentence::default();
+    if !p.any.is_match(text) {
+        return s;
+    }
     for caps in p.death_after.captures_iter(text) {
         // "确诊732例死亡23例": the number after the verb is the deaths, unless another
         // fate follows it ("3人死亡5人受伤").

@@ -270,10 +270,11 @@ impl Classifier {
         for cue in &dict.official {
             add(&cue.term, Entry::Official);
         }
-        // A full DFA: one table lookup per byte, the fastest overlapping search.
+        // The contiguous NFA measured a little faster than the full DFA here (its
+        // tables stay in cache) and is much smaller.
         let terms = AhoCorasickBuilder::new()
             .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
             .build(&term_strings)
             .map_err(|e| ClassifyError::Matcher(e.to_string()))?;
 
