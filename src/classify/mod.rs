@@ -148,6 +148,24 @@ fn is_word_char(c: char) -> bool {
         || matches!(c, '+' | '#' | '&' | '.' | '_' | '%' | '-')
 }
 
+/// Byte spans inside 《…》 (titles of films, books, programmes: 《唐山大地震》 is not
+/// an earthquake). Only short, closed spans on one line count.
+fn work_titles(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut from = 0;
+    while let Some(open) = text[from..].find('《').map(|i| from + i) {
+        let inner = open + '《'.len_utf8();
+        let Some(close) = text[inner..].find(['》', '\n', '《']).map(|i| inner + i) else {
+            break;
+        };
+        if text[close..].starts_with('》') && text[inner..close].chars().count() <= 40 {
+            spans.push((inner, close));
+        }
+        from = close;
+    }
+    spans
+}
+
 /// Segments only the runs of text that hold candidates, and answers whether a byte
 /// range starts and ends on token boundaries.
 struct Boundaries<'t> {
@@ -352,7 +370,11 @@ impl Classifier {
         if hits.is_empty() {
             return hits;
         }
-        hits.retain(|h| bounds.aligned(&self.jieba, h.start, h.end));
+        let titles = work_titles(text);
+        hits.retain(|h| {
+            !titles.iter().any(|&(s, e)| s <= h.start && h.end <= e)
+                && bounds.aligned(&self.jieba, h.start, h.end)
+        });
         // Longest first, then drop any hit inside an already kept one.
         hits.sort_by(|a, b| {
             (b.end - b.start)

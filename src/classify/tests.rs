@@ -51,6 +51,8 @@ fn word_boundaries() {
         ("社区开展防火灾宣传", "火灾", false),
         ("居民楼发生火灾", "火灾", true),
         ("西安丘陵地带的风光", "安丘", false),
+        // Inside a work title: 《唐山大地震》 is a film.
+        ("电影《唐山大地震》今日重映", "地震", false),
         ("工地老板拖欠农民工工资三个月", "拖欠农民工工资", true),
         // The longest overlapping term wins: 交通事故, not 事故.
         ("国道上发生一起交通事故", "事故", false),
@@ -164,6 +166,18 @@ fn flag_decisions() {
             false,
             None,
         ),
+        ("这部电视剧中的火灾场面很震撼", "", false, None),
+        ("凌河街道开展安全隐患大排查", "", false, None),
+        ("", "2名工人在施工中坠落身亡", true, Some("work_safety")),
+        (
+            "男子酒后驾车撞上护栏",
+            "司机受轻伤。",
+            true,
+            Some("accident"),
+        ),
+        // The title names an official: 干部作风 leads, 困难群众 follows.
+        ("村民反映村干部克扣低保金", "", true, Some("conduct")),
+        ("小区业主反映物业乱收费", "", true, Some("real_estate")),
         // A topic word in passing, in a story about something else.
         (
             "县领导调研乡村振兴工作",
