@@ -112,6 +112,8 @@ pub struct Classifier {
     /// Every topic term and cue, as one automaton; `entries[pattern]` says what it is.
     terms: AhoCorasick,
     entries: Vec<Vec<Entry>>,
+    /// Whether a pattern is (also) a topic term.
+    topical: Vec<bool>,
     term_strings: Vec<String>,
     /// Place names and aliases → index into `dict.places`.
     places: AhoCorasick,
@@ -316,6 +318,10 @@ impl Classifier {
             jieba,
             tfidf: OnceLock::new(),
             terms,
+            topical: entries
+                .iter()
+                .map(|e| e.iter().any(|e| matches!(e, Entry::Topic { .. })))
+                .collect(),
             entries,
             term_strings,
             places,
@@ -358,7 +364,7 @@ impl Classifier {
 
     /// Dictionary hits on word boundaries; the longest wins where hits overlap.
     fn hits(&self, text: &str, bounds: &mut Boundaries<'_>) -> Vec<Hit> {
-        let mut hits: Vec<Hit> = self
+        let hits: Vec<Hit> = self
             .terms
             .find_overlapping_iter(text)
             .map(|m| Hit {
@@ -371,10 +377,21 @@ impl Classifier {
             return hits;
         }
         let titles = work_titles(text);
-        hits.retain(|h| {
+        let mut keep = |h: &Hit| {
             !titles.iter().any(|&(s, e)| s <= h.start && h.end <= e)
                 && bounds.aligned(&self.jieba, h.start, h.end)
-        });
+        };
+        // Cues matter only beside a topic: check topic terms first, and skip the
+        // segmentation the cues would need when none survives (most items).
+        let (mut topical, mut cues): (Vec<Hit>, Vec<Hit>) =
+            hits.into_iter().partition(|h| self.topical[h.pattern]);
+        topical.retain(&mut keep);
+        if topical.is_empty() {
+            return topical;
+        }
+        cues.retain(&mut keep);
+        topical.append(&mut cues);
+        let mut hits = topical;
         // Longest first, then drop any hit inside an already kept one.
         hits.sort_by(|a, b| {
             (b.end - b.start)
