@@ -56,8 +56,9 @@ pub const TITLE_WEIGHT: f64 = 2.0;
 /// A topic is kept when its score reaches this (one event term, or a subject term in
 /// the title, or two subject terms).
 pub const MIN_TOPIC_SCORE: f64 = 2.0;
-/// Problem evidence needed to flag: e.g. an event term in the title, or an event term
-/// and a cue in the body. A lone event word in a long body is a passing mention.
+/// Problem evidence needed to flag: one clear problem word (weight ≥ 2: 车祸, 欠薪,
+/// 投诉) is enough. Passing mentions are kept out by the topic threshold (a field word
+/// must be repeated or in the title) and by routine/positive context.
 pub const MIN_PROBLEM_SCORE: f64 = 2.0;
 /// Field (subject) words count at most this much per topic.
 const SUBJECT_CAP: f64 = 4.0;
