@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use tokio::sync::Notify;
 use yuqing::clock::task::{DeadlineTask, TaskClock};
 use yuqing::clock::{StepKind, step_at, step_kind};
 use yuqing::config::Config;
@@ -141,9 +140,8 @@ async fn live(rt_note: &str) {
         "setup too slow for the 54 s first step"
     );
 
-    let outbox = Arc::new(Notify::new());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = DeadlineTask::new(ledger.clone(), outbox.clone(), TaskClock::system());
+    let task = DeadlineTask::new(ledger.clone(), TaskClock::system());
     let handle = tokio::spawn(task.run(async {
         let _ = stopped.await;
     }));

@@ -7,6 +7,8 @@
 //! after [`SHUTDOWN_GRACE`] is aborted (no step leaves the store inconsistent: a
 //! poll interrupted before storing writes nothing, and sled writes are atomic).
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -14,8 +16,11 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
+use crate::clock::task::{DeadlineTask, TaskClock};
 use crate::config::Config;
+use crate::incidents::Ledger;
 use crate::model::Item;
+use crate::notify;
 use crate::sources::Intake;
 use crate::store::Store;
 
@@ -36,14 +41,35 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "yuqing daemon starting"
     );
 
+    let config = Arc::new(config);
     let (stop, stopping) = watch::channel(false);
     let (items_tx, items_rx) = mpsc::channel(ITEM_QUEUE);
     let intake = Intake::new(&config, store.clone(), items_tx).context("无法启动信息源轮询")?;
+    let ledger = Ledger::new(store.clone(), config.clone(), Arc::default());
 
     let mut tasks = JoinSet::new();
+    let intake_stop = stopping.clone();
     tasks.spawn(async move {
-        intake.run(stopping).await;
+        intake.run(intake_stop).await;
         "intake"
+    });
+    let deadlines = DeadlineTask::new(ledger.clone(), TaskClock::system());
+    let deadlines_stop = stopped(&stopping);
+    tasks.spawn(async move {
+        deadlines.run(deadlines_stop).await;
+        "deadline task"
+    });
+    let mail = notify::run(
+        store.clone(),
+        config.clone(),
+        store.outbox_signal(),
+        stopped(&stopping),
+    );
+    tasks.spawn(async move {
+        if let Err(err) = mail.await {
+            error!(error = %err, "mail delivery stopped");
+        }
+        "mail delivery"
     });
     tasks.spawn(async move {
         consume_items(items_rx).await;
@@ -98,6 +124,14 @@ async fn consume_items(mut items: mpsc::Receiver<Item>) {
             revisions = item.revisions,
             "item received"
         );
+    }
+}
+
+/// A future that completes when the stop signal is given.
+fn stopped(stopping: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
+    let mut stopping = stopping.clone();
+    async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
     }
 }
 

@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveTime, Timelike};
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
 
 use super::render::{render_html, render_text, subject};
 use super::{DigestError, DigestInput, DigestReport, Period, SourceInfo, compute};
@@ -276,31 +275,22 @@ pub async fn build_blocking(
 }
 
 /// The daemon task: queues the digest at `[digest] at` every day, once per date
-/// across restarts, late (补发) when the daemon was down at that time; wakes
-/// `mail_wake` after queueing. Returns when `shutdown` completes.
+/// across restarts, late (补发) when the daemon was down at that time. Queueing
+/// wakes mail delivery through the store's outbox signal. Returns when `shutdown`
+/// completes.
 pub async fn run_scheduler(
     ledger: Ledger,
     config: Arc<Config>,
     keywords: Arc<Keywords>,
-    mail_wake: Arc<Notify>,
     shutdown: impl Future<Output = ()>,
 ) {
-    scheduler_loop(
-        ledger,
-        config,
-        keywords,
-        mail_wake,
-        shutdown,
-        chrono::Utc::now,
-    )
-    .await
+    scheduler_loop(ledger, config, keywords, shutdown, chrono::Utc::now).await
 }
 
-pub(crate) async fn scheduler_loop(
+async fn scheduler_loop(
     ledger: Ledger,
     config: Arc<Config>,
     keywords: Arc<Keywords>,
-    mail_wake: Arc<Notify>,
     shutdown: impl Future<Output = ()>,
     clock: impl Fn() -> Timestamp,
 ) {
@@ -315,10 +305,7 @@ pub(crate) async fn scheduler_loop(
         let now = clock();
         let due = schedule.last_at_or_before(now);
         let wake_at = match scheduled_once(&ledger, &config, &keywords, due, now).await {
-            Ok(queued) => {
-                if queued {
-                    mail_wake.notify_one();
-                }
+            Ok(_) => {
                 // The digest time after the one just handled, even if building took
                 // so long that it has passed already: then the loop handles it at once.
                 schedule.next_after(due)
@@ -373,6 +360,7 @@ async fn scheduled_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::sync::Notify;
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
@@ -427,7 +415,8 @@ mod tests {
         ));
     }
 
-    /// Waits until the scheduler says it queued a digest. Under the paused clock the
+    /// Waits until the scheduler queues a digest (the store signals every queued
+    /// notice). Under the paused clock the
     /// test holds no timer meanwhile, so simulated time stands still while the
     /// scheduler does real IO; a real-time guard only keeps a broken test from hanging.
     async fn next_digest(wake: &Notify) {
@@ -451,7 +440,6 @@ mod tests {
         config.recipients.leaders = vec!["leader@localhost".into()];
         let config = Arc::new(config);
         let keywords: Arc<Keywords> = Arc::new(|_: &str, _: usize| Vec::new());
-        let wake = Arc::new(Notify::new());
 
         let start = |wall: Timestamp| {
             let store = Store::open(dir.path()).unwrap();
@@ -462,7 +450,6 @@ mod tests {
                 ledger,
                 config.clone(),
                 keywords.clone(),
-                wake.clone(),
                 async move {
                     let _ = stopped.await;
                 },
@@ -499,9 +486,9 @@ mod tests {
         // Started at 10:00 on the 24th: the 08:00 digest was missed and goes out late;
         // the next one goes out at 08:00 on the 25th, on time.
         let (store, stop, task) = start(ts("2026-11-24T02:00:00Z"));
-        next_digest(&wake).await;
+        next_digest(&store.outbox_signal()).await;
         assert_eq!(digests(&store), [digest("2026-11-24", true)]);
-        next_digest(&wake).await;
+        next_digest(&store.outbox_signal()).await;
         assert_eq!(
             digests(&store),
             [digest("2026-11-24", true), digest("2026-11-25", false)]
@@ -516,7 +503,7 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_secs(22 * 3600)).await;
         assert_eq!(digests(&store).len(), 2);
         // And the 26th goes out on time from the restarted scheduler.
-        next_digest(&wake).await;
+        next_digest(&store.outbox_signal()).await;
         stop.send(()).unwrap();
         task.await.unwrap();
         assert_eq!(

@@ -96,8 +96,6 @@ pub struct Ledger {
     config: Arc<Config>,
     /// Woken whenever a change may have moved the earliest due notice.
     wake: Arc<tokio::sync::Notify>,
-    /// Woken after a commit that may have queued mail (the delivery worker waits on it).
-    outbox_wake: Option<Arc<tokio::sync::Notify>>,
     /// Grouping reads candidates before its transaction: one ingest at a time.
     ingest_lock: Arc<Mutex<()>>,
 }
@@ -112,15 +110,8 @@ impl Ledger {
             store,
             config,
             wake,
-            outbox_wake: None,
             ingest_lock: Arc::new(Mutex::new(())),
         }
-    }
-
-    /// Also wake the outbox delivery worker after every commit that may queue mail.
-    pub fn with_outbox_wake(mut self, outbox_wake: Arc<tokio::sync::Notify>) -> Ledger {
-        self.outbox_wake = Some(outbox_wake);
-        self
     }
 
     pub fn store(&self) -> &Store {
@@ -631,14 +622,11 @@ impl Ledger {
         Ok(list)
     }
 
-    /// Runs a ledger transaction and wakes the deadline task and the outbox worker.
+    /// Runs a ledger transaction and wakes the deadline task (the store wakes the outbox worker).
     fn commit<T>(&self, f: impl Fn(&LedgerTx<'_>) -> TxResult<T>) -> Result<T, LedgerError> {
         let outcome = self.store.ledger_tx(f)?;
         if outcome.is_ok() {
             self.wake.notify_one();
-            if let Some(outbox) = &self.outbox_wake {
-                outbox.notify_one();
-            }
         }
         outcome
     }
