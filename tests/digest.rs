@@ -1227,11 +1227,16 @@ interval = "5m"
         )
         .unwrap();
 
+    // The daemon's extractor: the classifier's jieba TF-IDF over the shipped dictionaries.
+    let classifier = yuqing::classify::Classifier::load(
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/dictionaries")),
+        &config.jurisdiction,
+    )
+    .unwrap();
     let seen = std::sync::Mutex::new(String::new());
     let keywords = |text: &str, n: usize| {
         *seen.lock().unwrap() = text.to_string();
-        assert_eq!(n, 20);
-        vec![("爆炸".to_string(), 1.0)]
+        classifier.keywords(text, n)
     };
     let input =
         yuqing::digest::gather(&ledger, &config, &Period::scheduled(t), t, &keywords).unwrap();
@@ -1297,5 +1302,14 @@ interval = "5m"
     assert_eq!(j["sources"]["total"], 2);
     assert_eq!(j["sources"]["failing"][0]["name"], "乙留言板");
     assert_eq!(j["sources"]["failing"][0]["failing_secs"], 3 * 3600);
-    assert_eq!(j["top_terms"][0]["term"], "爆炸");
+    let terms: Vec<&str> = j["top_terms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["term"].as_str().unwrap())
+        .collect();
+    for want in ["化工厂", "讨薪", "路灯"] {
+        assert!(terms.contains(&want), "{want} missing from {terms:?}");
+    }
+    assert!(!terms.contains(&"天气"), "{terms:?}");
 }
