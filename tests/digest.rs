@@ -1313,3 +1313,10 @@ interval = "5m"
     }
     assert!(!terms.contains(&"天气"), "{terms:?}");
 }
+
+#[test]
+#[ignore = "writes the week's digest HTML to $YUQING_DIGEST_HTML for a person to look at"]
+fn write_week_html() {
+    let path = std::env::var("YUQING_DIGEST_HTML").unwrap();
+    std::fs::write(path, render_html(&compute(&week_input()))).unwrap();
+}

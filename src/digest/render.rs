@@ -443,7 +443,7 @@ pub fn render_html(report: &DigestReport) -> String {
          <title>{}</title>\n</head>\n\
          <body style=\"margin:0;padding:0;background-color:#eef0f3;\">\n\
          <table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\" bgcolor=\"#eef0f3\" style=\"background-color:#eef0f3;\"><tr><td align=\"center\" style=\"padding:16px 8px;\">\n\
-         <table role=\"presentation\" width=\"680\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\" bgcolor=\"#ffffff\" style=\"width:680px;max-width:100%;background-color:#ffffff;{FONT}font-size:14px;line-height:1.6;color:#1f2329;\">\n",
+         <table role=\"presentation\" width=\"680\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\" bgcolor=\"#ffffff\" style=\"width:100%;max-width:680px;background-color:#ffffff;{FONT}font-size:14px;line-height:1.6;color:#1f2329;\">\n",
         esc(&title)
     );
 
