@@ -169,7 +169,10 @@ impl Intake {
             Ok(state) => self.first_poll_at(&source, &state, now),
             Err(err) => {
                 error!(source = %source.id, error = %err, "cannot read source state; polling on the default schedule");
-                now + span(random_within(startup_spread(source.interval.as_duration())))
+                now + span(random_within(startup_spread(
+                    source.interval.as_duration(),
+                    self.inner.sources.len(),
+                )))
             }
         };
         debug!(source = %source.id, next = %next, "scheduled");
@@ -207,6 +210,7 @@ impl Intake {
             state.consecutive_failures > 0,
             now,
             source.interval.as_duration(),
+            self.inner.sources.len(),
             &self.inner.settings,
             rand::rng().random::<f64>(),
         )
