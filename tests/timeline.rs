@@ -15,8 +15,9 @@ use yuqing::config::{Config, HumanDuration, Policy, SmtpConfig, SmtpSecurity};
 use yuqing::incidents::{IngestOutcome, Ledger};
 use yuqing::model::Milestone;
 use yuqing::notify;
+use yuqing::parse::ParsedItem;
 use yuqing::pipeline::{Handled, Pipeline};
-use yuqing::store::{ItemUpsert, Store, UpsertOutcome};
+use yuqing::store::{Store, UpsertOutcome};
 
 mod common;
 use common::smtp::{Collector, listener, serve, until};
@@ -84,8 +85,8 @@ async fn a_short_timeline_sends_exactly_these_mails() {
     let now = Utc::now();
     let UpsertOutcome::New(item) = store
         .upsert_item(
-            ItemUpsert {
-                source: "news".into(),
+            "news",
+            ParsedItem {
                 key: "https://news.example.org/1.html".into(),
                 title: "安丘市景芝镇一化工厂发生爆炸 造成12人死亡".into(),
                 link: Some("https://news.example.org/1.html".into()),

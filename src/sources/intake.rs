@@ -26,7 +26,7 @@ use super::{FailureKind, PollError, SourcesError};
 use crate::config::{Config, IntakeConfig, SourceConfig};
 use crate::model::{Item, Notice, NoticeKind, Timestamp};
 use crate::parse::{self, Document};
-use crate::store::{ItemUpsert, SourceState, Store, StoreError, UpsertOutcome};
+use crate::store::{SourceState, Store, StoreError, UpsertOutcome};
 
 /// The polling scheduler. Cheap to clone.
 #[derive(Clone)]
@@ -475,16 +475,7 @@ fn store_items(store: &Store, source: &str, parsed: parse::Parsed, now: Timestam
         error: None,
     };
     for item in parsed.items {
-        let up = ItemUpsert {
-            source: source.to_string(),
-            key: item.key,
-            title: item.title,
-            link: item.link,
-            body: item.body,
-            published: item.published,
-            date_quality: item.date_quality,
-        };
-        match store.upsert_item(up, now) {
+        match store.upsert_item(source, item, now) {
             Ok(UpsertOutcome::New(item)) => {
                 stored.new += 1;
                 stored.items.push(item);
