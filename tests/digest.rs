@@ -1099,8 +1099,8 @@ fn ingest_at(
     let store = ledger.store();
     store
         .upsert_item(
-            yuqing::store::ItemUpsert {
-                source: source.into(),
+            source,
+            yuqing::parse::ParsedItem {
                 key: key.into(),
                 title: title.into(),
                 link: None,
