@@ -7,6 +7,7 @@
 //! sled), [`api`] (the control API the CLI talks to), [`digest`] (the daily report)
 //! and [`daemon`] (wiring and shutdown). See ARCHITECTURE.md.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod incidents;

@@ -2,6 +2,8 @@
 //! group of commands. Handlers return [`CliError`], which carries the exit code of
 //! `interface.md`: 1 the operation failed, 2 usage or configuration, 3 daemon unreachable.
 
+pub mod incidents;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
