@@ -274,26 +274,34 @@ impl ApiState {
         result
     }
 
-    fn source_name<'a>(&'a self, id: &'a str) -> &'a str {
-        self.config
-            .sources
-            .iter()
-            .find(|s| s.id == id)
-            .map_or(id, |s| s.name.as_str())
-    }
-
-    async fn detail(&self, id: IncidentId) -> Result<IncidentDetail, ApiError> {
-        let (incident, items, audit) = self
-            .run(move |ledger| Ok((ledger.get(id)?, ledger.items_of(id)?, ledger.audit(id)?)))
-            .await?;
-        Ok(IncidentDetail {
-            incident: IncidentView::new(&incident, Utc::now()),
-            item_list: items
-                .iter()
-                .map(|item| ItemView::new(item, self.source_name(&item.source)))
-                .collect(),
-            audit: audit.iter().map(AuditView::from).collect(),
+    /// Incidents with their items and audit trails, read in one blocking call.
+    async fn details(&self, ids: Vec<IncidentId>) -> Result<Vec<IncidentDetail>, ApiError> {
+        let config = self.config.clone();
+        self.run(move |ledger| {
+            let now = Utc::now();
+            let source_name = |id: &str| {
+                config
+                    .sources
+                    .iter()
+                    .find(|s| s.id == id)
+                    .map_or(id.to_string(), |s| s.name.clone())
+            };
+            ids.into_iter()
+                .map(|id| {
+                    let incident = ledger.get(id)?;
+                    Ok(IncidentDetail {
+                        incident: IncidentView::new(&incident, now),
+                        item_list: ledger
+                            .items_of(id)?
+                            .iter()
+                            .map(|item| ItemView::new(item, &source_name(&item.source)))
+                            .collect(),
+                        audit: ledger.audit(id)?.iter().map(AuditView::from).collect(),
+                    })
+                })
+                .collect()
         })
+        .await
     }
 }
 
@@ -418,7 +426,11 @@ async fn list(
 
 async fn show(State(state): State<ApiState>, id: IdPath) -> Result<Json<IncidentDetail>, ApiError> {
     let Path(id) = id?;
-    Ok(Json(state.detail(id).await?))
+    let mut details = state.details(vec![id]).await?;
+    details
+        .pop()
+        .map(Json)
+        .ok_or_else(|| ApiError::Internal("内部错误：事件读取结果为空".into()))
 }
 
 async fn ack(
@@ -577,10 +589,9 @@ async fn export(
             (export::csv(&views), "text/csv; charset=utf-8")
         }
         ExportFormat::Jsonl => {
-            let mut details = Vec::with_capacity(incidents.len());
-            for incident in &incidents {
-                details.push(state.detail(incident.id).await?);
-            }
+            let details = state
+                .details(incidents.iter().map(|i| i.id).collect())
+                .await?;
             (
                 export::jsonl(&details),
                 "application/x-ndjson; charset=utf-8",
