@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Reproduce the selection of items in tests/eval/labels.jsonl and print their texts.
+
+The corpus is evaluation-only and lives outside the repository
+(../shared/corpus relative to the repo root, or $YUQING_CORPUS). This script never
+writes corpus text into the repository: it prints to stdout for a human labeller.
+
+Usage:
+  python3 tests/eval/sample.py ids                 # print "set<TAB>id" of the whole selection
+  python3 tests/eval/sample.py show SET [START [END]]  # print texts of SET's selection[START:END]
+"""
+import json
+import os
+import random
+import re
+import sys
+from collections import defaultdict
+
+SEED = 20261124
+HERE = os.path.dirname(os.path.abspath(__file__))
+CORPUS = os.environ.get(
+    "YUQING_CORPUS", os.path.join(HERE, "..", "..", "..", "shared", "corpus")
+)
+if not os.path.isdir(CORPUS):
+    CORPUS = "/work/shared/corpus"
+
+# Quotas per stratum.
+CEC_QUOTA = {"交通事故": 30, "火灾": 30, "地震": 30, "食物中毒": 30, "恐怖袭击": 30}
+TEDDY_QUOTA = {
+    "环境保护": 12, "教育文体": 16, "卫生计生": 14, "商贸旅游": 12,
+    "劳动和社会保障": 16, "城乡建设": 18, "交通运输": 12,
+}
+# liuyan: (domain, type) -> n; "*" means any domain of that type.
+LIUYAN_COMPLAINT = {  # type 投诉/求助
+    "城建": 12, "交通": 6, "企业": 6, "环保": 7, "治安": 6, "政务": 4, "教育": 4,
+    "就业": 3, "医疗": 3, "旅游": 2, "三农": 2, "文娱": 1, "金融": 2,
+}
+LIUYAN_TYPE = {"咨询": 22, "建言": 15, "感谢": 2, None: 3}
+# Second liuyan stratum, appended after the first so earlier indexes stay stable: the rest of
+# the small 金融 domain (finance is otherwise absent) and more 咨询/建言 posts (more negatives).
+LIUYAN_EXTRA_DOMAIN = {"金融": 10}
+LIUYAN_EXTRA_TYPE = {"咨询": 12, "建言": 10}
+TEDDY_EXCLUDE = {"37042"}  # id appears twice in the source with two labels
+
+
+def load(name):
+    with open(os.path.join(CORPUS, name), encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def pick(rng, rows, n):
+    rows = sorted(rows, key=lambda r: r["id"])
+    return rng.sample(rows, min(n, len(rows)))
+
+
+def select():
+    rng = random.Random(SEED)
+    out = {}
+    cec = load("cec-emergencies.jsonl")
+    by = defaultdict(list)
+    for r in cec:
+        by[r["event_type"]].append(r)
+    out["cec-emergencies"] = [r for k in CEC_QUOTA for r in pick(rng, by[k], CEC_QUOTA[k])]
+
+    teddy = [r for r in load("teddy-messages.jsonl") if r["id"] not in TEDDY_EXCLUDE]
+    by = defaultdict(list)
+    for r in teddy:
+        by[r["label_raw"]].append(r)
+    out["teddy-messages"] = [r for k in TEDDY_QUOTA for r in pick(rng, by[k], TEDDY_QUOTA[k])]
+
+    liu = load("liuyan-posts.jsonl")
+    sel = []
+    by = defaultdict(list)
+    for r in liu:
+        if r["type"] == "投诉/求助":
+            by[r["domain"]].append(r)
+    for k, n in LIUYAN_COMPLAINT.items():
+        sel += pick(rng, by[k], n)
+    by = defaultdict(list)
+    for r in liu:
+        by[r["type"]].append(r)
+    for k, n in LIUYAN_TYPE.items():
+        sel += pick(rng, by[k], n)
+    taken = {r["id"] for r in sel}
+    rest = [r for r in liu if r["id"] not in taken]
+    for k, n in LIUYAN_EXTRA_DOMAIN.items():
+        sel += pick(rng, [r for r in rest if r["domain"] == k], n)
+    taken = {r["id"] for r in sel}
+    rest = [r for r in liu if r["id"] not in taken]
+    for k, n in LIUYAN_EXTRA_TYPE.items():
+        sel += pick(rng, [r for r in rest if r["type"] == k], n)
+    out["liuyan-posts"] = sel
+
+    out["chinanews-rss"] = rss_items()
+    return out
+
+
+def rss_items():
+    path = os.path.join(CORPUS, "pages", "chinanews-scroll-news.rss.xml")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    items = []
+    for m in re.finditer(r"<item>(.*?)</item>", text, re.S):
+        block = m.group(1)
+
+        def tag(t):
+            mm = re.search(rf"<{t}>(.*?)</{t}>", block, re.S)
+            return mm.group(1).strip() if mm else ""
+
+        items.append({"id": tag("link"), "title": tag("title"), "body": tag("description")})
+    return items
+
+
+def text_of(set_name, r, teddy_chars=700):
+    if set_name == "cec-emergencies":
+        return f"[{r['event_type']}] {r['title']}\n{r['body'].replace(chr(13), '').strip()}"
+    if set_name == "teddy-messages":
+        body = re.sub(r"\s+", " ", r["body"]).strip()
+        return f"[{r['label_raw']}] {r['title']}\n{body[:teddy_chars]}"
+    if set_name == "liuyan-posts":
+        return f"[{r['domain']}/{r['type']}] {r['title']}\n{r['content']}"
+    return f"{r['title']}\n{r['body']}"
+
+
+def main():
+    sel = select()
+    if len(sys.argv) < 2 or sys.argv[1] == "ids":
+        for s, rows in sel.items():
+            for r in rows:
+                print(f"{s}\t{r['id']}")
+        return
+    if sys.argv[1] == "show":
+        s = sys.argv[2]
+        start = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+        end = int(sys.argv[4]) if len(sys.argv) > 4 else len(sel[s])
+        for i, r in enumerate(sel[s][start:end], start):
+            print(f"=== {i} id={r['id']}\n{text_of(s, r)}\n")
+
+
+if __name__ == "__main__":
+    main()
