@@ -305,12 +305,67 @@ impl ApiState {
     }
 }
 
-/// Binds the API's listener, refusing nothing the configuration allowed; a
-/// non-loopback address (only possible with `allow_remote = true`) is logged loudly.
-pub async fn bind(api: &ApiConfig) -> Result<TcpListener, ServeError> {
+/// The control API, bound and ready: the token is loaded (or created) and the
+/// port is taken, so a daemon that cannot serve its API fails at start, not later.
+///
+/// ```ignore
+/// let api = api::Server::bind(ledger.clone(), config.clone()).await?;
+/// // .merge(digest routes) here
+/// tasks.spawn(api.serve(async move { let _ = stopping.wait_for(|s| *s).await; }));
+/// ```
+pub struct Server {
+    state: ApiState,
+    listener: TcpListener,
+    extra: Router<ApiState>,
+}
+
+impl Server {
+    /// Loads or creates `<data_dir>/api.token` and binds `[api] bind`. A non-loopback
+    /// address (only possible with `allow_remote = true`) is logged loudly.
+    pub async fn bind(ledger: Ledger, config: Arc<Config>) -> Result<Server, ServeError> {
+        let token = Token::load_or_create(&config.data_dir)?;
+        let listener = bind(&config.api).await?;
+        Ok(Server {
+            state: ApiState::new(ledger, config, token),
+            listener,
+            extra: Router::new(),
+        })
+    }
+
+    /// The merge point for routes other modules own (the digest's `/v1/digest…`):
+    /// they are served behind the same token check.
+    pub fn merge(mut self, routes: Router<ApiState>) -> Server {
+        self.extra = self.extra.merge(routes);
+        self
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    /// Serves until `shutdown` resolves; requests in flight are finished first.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        if let Some(addr) = self.local_addr() {
+            tracing::info!(%addr, "control API listening");
+        }
+        let app = router(self.state, self.extra);
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(ServeError::Serve)
+    }
+}
+
+async fn bind(api: &ApiConfig) -> Result<TcpListener, ServeError> {
     if !api.bind.ip().is_loopback() {
         tracing::warn!(bind = %api.bind,
-            "control API bound to a non-loopback address (allow_remote = true): anyone who can reach it and holds the token can change the ledger; put it behind a firewall or TLS proxy");
+            "control API bound to a non-loopback address (allow_remote = true): anyone who can reach it and holds the token can change the ledger; put it behind a firewall or a TLS proxy");
     }
     TcpListener::bind(api.bind)
         .await
@@ -318,32 +373,6 @@ pub async fn bind(api: &ApiConfig) -> Result<TcpListener, ServeError> {
             addr: api.bind,
             source,
         })
-}
-
-/// Serves the control API on `listener` until `shutdown` resolves.
-///
-/// `extra` is merged into the router behind the same token check: the place for
-/// routes other modules own (the digest's `/v1/digest…`). Pass `Router::new()` for none.
-pub async fn serve(
-    ledger: Ledger,
-    config: Arc<Config>,
-    listener: TcpListener,
-    extra: Router<ApiState>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), ServeError> {
-    let token = Token::load_or_create(&config.data_dir)?;
-    let state = ApiState::new(ledger, config, token);
-    let app = router(state, extra);
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "control API listening");
-    }
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .map_err(ServeError::Serve)
 }
 
 /// The API's routes, token check included.
@@ -664,28 +693,35 @@ mod tests {
     use crate::api::client::{Client, ClientError};
     use crate::store::Store;
 
+    fn test_config(dir: &std::path::Path) -> Arc<Config> {
+        Arc::new(Config {
+            data_dir: dir.to_path_buf(),
+            api: ApiConfig {
+                bind: "127.0.0.1:0".parse().unwrap(),
+                allow_remote: false,
+            },
+            ..Config::default()
+        })
+    }
+
     /// A real server on 127.0.0.1:0 over a temporary store, with one extra route
-    /// standing in for the digest's.
-    async fn start() -> (SocketAddr, Token) {
-        let config = Arc::new(Config::default());
+    /// standing in for the digest's. Returns the token the server wrote.
+    async fn start() -> (SocketAddr, Token, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = test_config(dir.path());
         let ledger = Ledger::new(
             Store::temporary().unwrap(),
             config.clone(),
             Arc::new(tokio::sync::Notify::new()),
         );
-        let token = Token::generate();
-        let state = ApiState::new(ledger, config, token.clone());
-        let extra = Router::new().route("/v1/extra", get(|| async { "extra" }));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router(state, extra).into_make_service_with_connect_info::<SocketAddr>(),
-            )
+        let server = Server::bind(ledger, config)
             .await
-        });
-        (addr, token)
+            .unwrap()
+            .merge(Router::new().route("/v1/extra", get(|| async { "extra" })));
+        let addr = server.local_addr().unwrap();
+        tokio::spawn(server.serve(std::future::pending()));
+        let token = Token::read(&token_path(dir.path())).unwrap();
+        (addr, token, dir)
     }
 
     async fn raw(addr: SocketAddr, path: &str, token: Option<&str>) -> reqwest::Response {
@@ -702,7 +738,7 @@ mod tests {
 
     #[tokio::test]
     async fn requests_without_the_right_token_get_401_in_chinese() {
-        let (addr, token) = start().await;
+        let (addr, token, _dir) = start().await;
         for presented in [None, Some("wrong"), Some(&token.as_str()[1..])] {
             for path in ["/v1/incidents", "/v1/status", "/v1/extra", "/v1/nowhere"] {
                 let response = raw(addr, path, presented).await;
@@ -726,7 +762,7 @@ mod tests {
 
     #[tokio::test]
     async fn merged_routes_sit_behind_the_token() {
-        let (addr, token) = start().await;
+        let (addr, token, _dir) = start().await;
         let response = raw(addr, "/v1/extra", Some(token.as_str())).await;
         assert_eq!(response.status(), 200);
         assert_eq!(response.text().await.unwrap(), "extra");
@@ -734,7 +770,7 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_requests_are_refused_before_the_ledger_is_touched() {
-        let (addr, token) = start().await;
+        let (addr, token, _dir) = start().await;
         let client = Client::with_token(addr, token.clone()).unwrap();
         let cases: Vec<(&str, serde_json::Value, &str)> = vec![
             (
@@ -795,7 +831,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_routes_answer_json_not_found() {
-        let (addr, token) = start().await;
+        let (addr, token, _dir) = start().await;
         let response = raw(addr, "/v2/incidents", Some(token.as_str())).await;
         assert_eq!(response.status(), 404);
         let body: ErrorBody = response.json().await.unwrap();
@@ -819,5 +855,32 @@ mod tests {
         };
         let err = bind(&taken).await.unwrap_err();
         assert!(err.to_string().contains("[api] bind"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn shutdown_stops_the_server_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = test_config(dir.path());
+        let ledger = Ledger::new(
+            Store::temporary().unwrap(),
+            config.clone(),
+            Arc::new(tokio::sync::Notify::new()),
+        );
+        let server = Server::bind(ledger, config).await.unwrap();
+        let addr = server.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve(async move {
+            let _ = stopped.await;
+        }));
+        let token = Token::read(&token_path(dir.path())).unwrap();
+        assert_eq!(
+            raw(addr, "/v1/nowhere", Some(token.as_str()))
+                .await
+                .status(),
+            404
+        );
+        stop.send(()).unwrap();
+        task.await.unwrap().unwrap();
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err());
     }
 }
