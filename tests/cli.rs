@@ -24,14 +24,16 @@ fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
+/// A feed whose items were published 20 minutes ago (the event time, which a
+/// milestone's `--at` may not precede).
 fn rss(items: &[(&str, &str)]) -> String {
-    let now = chrono::Utc::now().to_rfc2822();
+    let published = (chrono::Utc::now() - chrono::Duration::minutes(20)).to_rfc2822();
     let items: String = items
         .iter()
         .map(|(guid, title)| {
             format!(
                 "<item><title>{title}</title><link>http://127.0.0.1/news/{guid}.html</link>\
-                 <guid>{guid}</guid><pubDate>{now}</pubDate>\
+                 <guid>{guid}</guid><pubDate>{published}</pubDate>\
                  <description>{title}。记者从当地获悉，相关部门已赶赴现场处置。</description></item>"
             )
         })
