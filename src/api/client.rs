@@ -124,6 +124,14 @@ impl Client {
                             &format!("：未找到令牌文件 {}", path.display()),
                         ));
                     }
+                    Err(TokenError::Read { source, .. })
+                        if source.kind() == std::io::ErrorKind::PermissionDenied =>
+                    {
+                        return Err(ClientError::Usage(format!(
+                            "没有权限读取令牌文件 {}；请以运行守护进程的用户执行，或把令牌放进环境变量 {TOKEN_ENV}",
+                            path.display()
+                        )));
+                    }
                     Err(err) => return Err(ClientError::Usage(err.to_string())),
                 }
             }
