@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod incidents;
 pub mod model;
+pub mod notify;
 pub mod parse;
 pub mod store;
 pub mod time;

@@ -480,6 +480,9 @@ pub enum NoticeKind {
         original_key: String,
         original_to: Vec<String>,
         error: String,
+        /// The subject the lost mail had, so duty can tell what it was.
+        #[serde(default)]
+        original_subject: String,
     },
     /// The daily digest, rendered when it was queued.
     Digest {

@@ -10,6 +10,7 @@
 //! the world about (a mail about to be sent, an answer to a CLI command) is flushed
 //! first with [`Store::flush`].
 
+mod delivery;
 mod items;
 mod outbox;
 mod sources;
