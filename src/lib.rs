@@ -9,10 +9,13 @@
 
 pub mod api;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod incidents;
 pub mod model;
 pub mod notify;
 pub mod parse;
+pub mod sources;
 pub mod store;
 pub mod time;

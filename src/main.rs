@@ -35,9 +35,9 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         )))
     };
     match cli.command {
-        Command::Run => not_wired("run"),
+        Command::Run => run(config),
 
-        Command::Feeds(FeedsCommand::Check(_args)) => not_wired("feeds check"),
+        Command::Feeds(FeedsCommand::Check(args)) => yuqing::cli::feeds::check(&config, &args),
 
         Command::Classify(_args) => not_wired("classify"),
 
@@ -55,4 +55,23 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
 
         Command::Digest(_args) => not_wired("digest"),
     }
+}
+
+/// `yuqing run`: logging (RUST_LOG, default `info`), a multi-threaded runtime, the daemon.
+fn run(config: Config) -> Result<(), CliError> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failed(format!("无法启动异步运行时：{e}")))?;
+    let result = runtime.block_on(yuqing::daemon::run(config));
+    // Blocking tasks left over (a parse in progress) must not hold up the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    result.map_err(|e| CliError::failed(format!("{e:#}")))
 }

@@ -11,6 +11,7 @@
 //! first with [`Store::flush`].
 
 mod delivery;
+mod incidents;
 mod items;
 mod outbox;
 mod sources;
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use incidents::{DueEntry, LedgerTx, OpenIndexRow};
 pub use items::{ItemUpsert, UpsertOutcome};
 pub use outbox::{DeadRow, NoticeRecord, OutboxRow, OutboxTx};
 pub use sources::SourceState;
@@ -71,6 +73,7 @@ pub struct Store {
     outbox: sled::Tree,
     notice_keys: sled::Tree,
     dead: sled::Tree,
+    ledger: incidents::LedgerTrees,
 }
 
 impl std::fmt::Debug for Store {
@@ -128,6 +131,7 @@ impl Store {
             outbox: db.open_tree("outbox")?,
             notice_keys: db.open_tree("notice_keys")?,
             dead: db.open_tree("dead_letters")?,
+            ledger: incidents::LedgerTrees::open(&db)?,
             db,
             path,
         })

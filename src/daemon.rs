@@ -1,0 +1,126 @@
+//! `yuqing run`: wiring and shutdown.
+//!
+//! Opens the store, starts the pipeline's tasks in one [`JoinSet`], waits for
+//! SIGINT or SIGTERM, then stops: a `watch` signal tells every task to finish its
+//! current step, the intake's item channel closes once the intake has stopped, the
+//! consumer drains it and ends, and the store is flushed. Whatever is still running
+//! after [`SHUTDOWN_GRACE`] is aborted (no step leaves the store inconsistent: a
+//! poll interrupted before storing writes nothing, and sled writes are atomic).
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tracing::{error, info, warn};
+
+use crate::config::Config;
+use crate::model::Item;
+use crate::sources::Intake;
+use crate::store::Store;
+
+/// How long tasks get to finish their current step after a stop signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(4500);
+
+/// Items waiting between intake and the next stage. When full, the intake waits.
+pub const ITEM_QUEUE: usize = 1024;
+
+/// Runs the daemon until SIGINT or SIGTERM. Logging is set up by the caller.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let store = Store::open(&config.data_dir)
+        .with_context(|| format!("无法打开数据目录 {}", config.data_dir.display()))?;
+    info!(
+        data_dir = %config.data_dir.display(),
+        config = ?config.path,
+        sources = config.sources.len(),
+        "yuqing daemon starting"
+    );
+
+    let (stop, stopping) = watch::channel(false);
+    let (items_tx, items_rx) = mpsc::channel(ITEM_QUEUE);
+    let intake = Intake::new(&config, store.clone(), items_tx).context("无法启动信息源轮询")?;
+
+    let mut tasks = JoinSet::new();
+    tasks.spawn(async move {
+        intake.run(stopping).await;
+        "intake"
+    });
+    tasks.spawn(async move {
+        consume_items(items_rx).await;
+        "item consumer"
+    });
+
+    let early = tokio::select! {
+        signal = stop_signal() => {
+            info!(signal, "stop requested; shutting down");
+            None
+        }
+        ended = tasks.join_next() => Some(ended),
+    };
+    if let Some(ended) = &early {
+        error!(task = ?ended, "a daemon task ended on its own; shutting down");
+    }
+
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(name) => info!(task = name, "stopped"),
+                Err(err) => error!(error = %err, "task failed during shutdown"),
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        warn!(
+            grace = ?SHUTDOWN_GRACE,
+            "tasks still busy after the grace period; aborting them"
+        );
+        tasks.shutdown().await;
+    }
+    store.flush().await.context("退出前写入数据库失败")?;
+    info!("yuqing daemon stopped");
+    match early {
+        Some(ended) => anyhow::bail!("守护进程的一个任务意外结束（{ended:?}）；请查看日志"),
+        None => Ok(()),
+    }
+}
+
+/// The next stage for now: logs each item and drops it.
+// The lead replaces this with classify → ledger. It ends when the intake has
+// stopped and the channel is empty, so no stored item is cut off mid-hand-over.
+async fn consume_items(mut items: mpsc::Receiver<Item>) {
+    while let Some(item) = items.recv().await {
+        info!(
+            source = %item.source,
+            key = %item.key,
+            title = %item.title,
+            revisions = item.revisions,
+            "item received"
+        );
+    }
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM, whichever comes first.
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(err) => {
+                warn!(error = %err, "cannot listen for SIGTERM; only SIGINT stops the daemon");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}

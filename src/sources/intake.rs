@@ -1,0 +1,544 @@
+//! The intake: one task per enabled source, each sleeping until its persisted
+//! `next_poll_at`, then fetch → parse → store → hand on.
+//!
+//! # Output
+//! New and edited items leave on the `mpsc::Sender<Item>` given to [`Intake::new`],
+//! *after* they are stored. A full channel makes the intake wait (backpressure);
+//! nothing is dropped. An item that was stored but not yet handed on when the daemon
+//! stopped keeps `classification == None` in the store, so the next stage can find it.
+//!
+//! # Cancellation
+//! On shutdown a fetch in flight is abandoned (nothing has been written yet);
+//! storing and handing on a fetched document always run to the end.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tracing::{debug, error, info, warn};
+
+use super::backoff::{failure_delay, first_poll_at, span, startup_spread, with_jitter};
+use super::fetch::{Body, Fetched, Fetcher, Validators};
+use super::{FailureKind, PollError, SourcesError};
+use crate::config::{Config, IntakeConfig, SourceConfig};
+use crate::model::{Item, Notice, NoticeKind, Timestamp};
+use crate::parse::{self, Document};
+use crate::store::{ItemUpsert, SourceState, Store, StoreError, UpsertOutcome};
+
+/// The polling scheduler. Cheap to clone.
+#[derive(Clone)]
+pub struct Intake {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: IntakeConfig,
+    sources: Vec<Arc<SourceConfig>>,
+    store: Store,
+    fetcher: Fetcher,
+    /// Addresses that receive source-health notices.
+    duty: Vec<String>,
+    items: mpsc::Sender<Item>,
+}
+
+/// What one poll did.
+#[derive(Debug)]
+pub struct PollReport {
+    pub source: String,
+    /// When this source is due again (also persisted in its [`SourceState`]).
+    pub next_poll_at: Timestamp,
+    pub result: Result<Ingested, PollError>,
+}
+
+/// A successful poll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ingested {
+    /// The HTTP status: 304 when nothing changed.
+    pub status: u16,
+    /// The character encoding the document was read in; `None` for a 304.
+    pub encoding: Option<&'static str>,
+    /// Items found in the document.
+    pub parsed: usize,
+    /// Items stored for the first time.
+    pub new: usize,
+    /// Known items whose text changed.
+    pub updated: usize,
+    /// Validators to send next time.
+    pub validators: Validators,
+}
+
+impl Intake {
+    /// Prepares the intake for every source of `config` (only enabled ones are
+    /// polled by [`Intake::run`]). New and updated items go to `items`.
+    pub fn new(
+        config: &Config,
+        store: Store,
+        items: mpsc::Sender<Item>,
+    ) -> Result<Intake, SourcesError> {
+        let fetcher = Fetcher::new(&config.intake).map_err(SourcesError::Client)?;
+        Ok(Intake {
+            inner: Arc::new(Inner {
+                settings: config.intake.clone(),
+                sources: config.sources.iter().cloned().map(Arc::new).collect(),
+                store,
+                fetcher,
+                duty: config.recipients.duty.clone(),
+                items,
+            }),
+        })
+    }
+
+    /// Polls every enabled source on its schedule until `shutdown` turns true.
+    /// Returns once shutdown was signalled and every source task has stopped (a
+    /// dropped sender without a signal is not a stop request).
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let enabled: Vec<_> = self
+            .inner
+            .sources
+            .iter()
+            .filter(|s| s.enabled)
+            .cloned()
+            .collect();
+        info!(
+            enabled = enabled.len(),
+            disabled = self.inner.sources.len() - enabled.len(),
+            "intake starting"
+        );
+        let mut tasks = JoinSet::new();
+        let mut running = HashMap::new();
+        for source in enabled {
+            let handle = tasks.spawn(self.clone().source_loop(source.clone(), shutdown.clone()));
+            running.insert(handle.id(), source);
+        }
+        while let Some(joined) = tasks.join_next_with_id().await {
+            match joined {
+                Ok((id, ())) => {
+                    running.remove(&id);
+                }
+                Err(err) => {
+                    let source = running.remove(&err.id());
+                    if err.is_panic()
+                        && !*shutdown.borrow()
+                        && let Some(source) = source
+                    {
+                        // A bug, not a source problem: say so loudly and keep polling it.
+                        error!(source = %source.id, "source task panicked; restarting it");
+                        let handle =
+                            tasks.spawn(self.clone().source_loop(source.clone(), shutdown.clone()));
+                        running.insert(handle.id(), source);
+                    }
+                }
+            }
+        }
+        // With no source left to poll (none enabled), stay up until asked to stop:
+        // the daemon has other work.
+        if !*shutdown.borrow() {
+            let mut shutdown = shutdown;
+            cancelled(&mut shutdown).await;
+        }
+        info!("intake stopped");
+    }
+
+    /// Polls one source now, whatever its schedule, and records the outcome
+    /// (state, schedule, health) as the scheduler would. `now` is the poll time.
+    pub async fn poll_source(&self, id: &str, now: Timestamp) -> Result<PollReport, SourcesError> {
+        let source = self
+            .inner
+            .sources
+            .iter()
+            .find(|s| s.id == id)
+            .cloned()
+            .ok_or_else(|| SourcesError::unknown(id, self.inner.sources.iter().map(|s| &**s)))?;
+        Ok(self
+            .poll(&source, now, None)
+            .await
+            .expect("a poll without a shutdown signal always completes"))
+    }
+
+    /// The store the intake writes to.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    async fn source_loop(self, source: Arc<SourceConfig>, mut shutdown: watch::Receiver<bool>) {
+        let now = chrono::Utc::now();
+        let mut next = match self.inner.store.source_state(&source.id) {
+            Ok(state) => self.first_poll_at(&source, &state, now),
+            Err(err) => {
+                error!(source = %source.id, error = %err, "cannot read source state; polling on the default schedule");
+                now + span(random_within(startup_spread(source.interval.as_duration())))
+            }
+        };
+        debug!(source = %source.id, next = %next, "scheduled");
+        loop {
+            let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default();
+            tokio::select! {
+                () = cancelled(&mut shutdown) => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            match self
+                .poll(&source, chrono::Utc::now(), Some(&mut shutdown))
+                .await
+            {
+                None => return,
+                Some(PollReport {
+                    result: Err(PollError::Closed),
+                    ..
+                }) => {
+                    error!(source = %source.id, "the item channel is closed; stopping this source");
+                    return;
+                }
+                Some(report) => next = report.next_poll_at,
+            }
+        }
+    }
+
+    fn first_poll_at(
+        &self,
+        source: &SourceConfig,
+        state: &SourceState,
+        now: Timestamp,
+    ) -> Timestamp {
+        first_poll_at(
+            state.next_poll_at,
+            state.consecutive_failures > 0,
+            now,
+            source.interval.as_duration(),
+            &self.inner.settings,
+            rand::rng().random::<f64>(),
+        )
+    }
+
+    /// One poll. `None` when shutdown interrupted the fetch (nothing was written).
+    async fn poll(
+        &self,
+        source: &Arc<SourceConfig>,
+        now: Timestamp,
+        shutdown: Option<&mut watch::Receiver<bool>>,
+    ) -> Option<PollReport> {
+        let mut state = match self.inner.store.source_state(&source.id) {
+            Ok(state) => state,
+            Err(err @ StoreError::Corrupt { .. }) => {
+                // Only this source's bookkeeping is lost (validators, failure count);
+                // starting afresh beats never polling it again.
+                error!(source = %source.id, error = %err, "source state unreadable; starting it afresh");
+                SourceState::default()
+            }
+            Err(err) => {
+                error!(source = %source.id, error = %err, "cannot read source state");
+                let next = now
+                    + span(jittered(
+                        source.interval.as_duration(),
+                        self.inner.settings.jitter,
+                    ));
+                return Some(PollReport {
+                    source: source.id.clone(),
+                    next_poll_at: next,
+                    result: Err(err.into()),
+                });
+            }
+        };
+        let validators = Validators {
+            etag: state.etag.clone(),
+            last_modified: state.last_modified.clone(),
+        };
+        let fetch = self.inner.fetcher.fetch(source, Some(&validators));
+        let fetched = match shutdown {
+            Some(rx) => tokio::select! {
+                () = cancelled(rx) => return None,
+                fetched = fetch => fetched,
+            },
+            None => fetch.await,
+        };
+        let result = match fetched {
+            Ok(Fetched::NotModified(fresh)) => Ok(Ingested {
+                status: 304,
+                encoding: None,
+                parsed: 0,
+                new: 0,
+                updated: 0,
+                validators: Validators {
+                    etag: fresh.etag.or(validators.etag),
+                    last_modified: fresh.last_modified.or(validators.last_modified),
+                },
+            }),
+            Ok(Fetched::Body(body)) => self.ingest(source, body, now).await,
+            Err(err) => Err(err.into()),
+        };
+        if let Err(PollError::Closed) = result {
+            // Shutting down mid-hand-over: not the source's fault, so nothing is recorded
+            // and the source is polled again (its stored items stay unclassified).
+            return Some(PollReport {
+                source: source.id.clone(),
+                next_poll_at: now,
+                result,
+            });
+        }
+        let next_poll_at = self.record(source, &mut state, &result, now);
+        Some(PollReport {
+            source: source.id.clone(),
+            next_poll_at,
+            result,
+        })
+    }
+
+    /// Parse, store, hand on. Parsing and sled writes run on a blocking thread.
+    async fn ingest(
+        &self,
+        source: &Arc<SourceConfig>,
+        body: Body,
+        now: Timestamp,
+    ) -> Result<Ingested, PollError> {
+        let store = self.inner.store.clone();
+        let for_parse = source.clone();
+        let status = body.status;
+        let validators = body.validators.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let doc = Document {
+                bytes: &body.bytes,
+                content_type: body.content_type.as_deref(),
+                url: &body.url,
+            };
+            let parsed = parse::parse(&for_parse, doc, now)?;
+            Ok::<_, PollError>(store_items(&store, &for_parse.id, parsed, now))
+        })
+        .await
+        .map_err(|err| PollError::Internal(err.to_string()))??;
+
+        for item in outcome.items {
+            // Backpressure: wait for room rather than drop.
+            self.inner
+                .items
+                .send(item)
+                .await
+                .map_err(|_| PollError::Closed)?;
+        }
+        if let Some(err) = outcome.error {
+            return Err(err.into());
+        }
+        Ok(Ingested {
+            status,
+            encoding: Some(outcome.encoding),
+            parsed: outcome.parsed,
+            new: outcome.new,
+            updated: outcome.updated,
+            validators,
+        })
+    }
+
+    /// Updates and persists the source's state after a poll; returns the next poll time.
+    fn record(
+        &self,
+        source: &SourceConfig,
+        state: &mut SourceState,
+        result: &Result<Ingested, PollError>,
+        now: Timestamp,
+    ) -> Timestamp {
+        let settings = &self.inner.settings;
+        let interval = source.interval.as_duration();
+        state.last_poll_at = Some(now);
+        let delay = match result {
+            Ok(done) => {
+                if let Some(since) = state.failing_since {
+                    info!(source = %source.id, failing_since = %since, failures = state.consecutive_failures, "source recovered");
+                }
+                state.last_ok_at = Some(now);
+                state.last_status = Some(done.status);
+                state.last_error = None;
+                state.consecutive_failures = 0;
+                state.failing_since = None;
+                state.reported = false;
+                state.etag = done.validators.etag.clone();
+                state.last_modified = done.validators.last_modified.clone();
+                state.items_total += done.new as u64;
+                if done.status == 304 {
+                    debug!(source = %source.id, "not modified");
+                } else {
+                    info!(
+                        source = %source.id,
+                        status = done.status,
+                        encoding = done.encoding.unwrap_or(""),
+                        parsed = done.parsed,
+                        new = done.new,
+                        updated = done.updated,
+                        "polled"
+                    );
+                }
+                interval
+            }
+            Err(err) => {
+                let kind = err.kind();
+                state.consecutive_failures = state.consecutive_failures.saturating_add(1);
+                state.last_status = err.status();
+                state.last_error = Some(err.to_string());
+                let since = *state.failing_since.get_or_insert(now);
+                let delay = failure_delay(
+                    interval,
+                    state.consecutive_failures,
+                    kind,
+                    err.retry_after(),
+                    settings.max_backoff.as_duration(),
+                );
+                warn!(
+                    source = %source.id,
+                    kind = kind.as_str(),
+                    status = err.status(),
+                    failures = state.consecutive_failures,
+                    retry_in = %crate::config::HumanDuration(Duration::from_secs(delay.as_secs())),
+                    error = %err,
+                    "poll failed"
+                );
+                if !state.reported && now - since >= settings.failing_after.as_chrono() {
+                    self.raise_health_problem(source, state, since, now);
+                }
+                delay
+            }
+        };
+        let next = now + span(jittered(delay, settings.jitter));
+        state.next_poll_at = Some(next);
+        if let Err(err) = self.inner.store.put_source_state(&source.id, state) {
+            error!(source = %source.id, error = %err, "cannot save source state");
+        }
+        next
+    }
+
+    /// Queues the once-per-episode notice to duty. The key derives from the episode
+    /// number stored before this call, so a crash between queuing and saving the
+    /// state re-derives the same key and the outbox ignores the repeat.
+    fn raise_health_problem(
+        &self,
+        source: &SourceConfig,
+        state: &mut SourceState,
+        since: Timestamp,
+        now: Timestamp,
+    ) {
+        let episode = state.episodes + 1;
+        let notice = Notice {
+            key: format!("source/{}/failing/{episode}", source.id),
+            to: self.inner.duty.clone(),
+            created_at: now,
+            kind: NoticeKind::SourceFailing {
+                source: source.id.clone(),
+                name: source.name.clone(),
+                since,
+                error: state.last_error.clone().unwrap_or_default(),
+                episode,
+            },
+        };
+        match self.inner.store.enqueue_notice(&notice) {
+            Ok(queued) => {
+                error!(
+                    source = %source.id,
+                    failing_since = %since,
+                    failures = state.consecutive_failures,
+                    episode,
+                    queued,
+                    "source is failing: health problem recorded, duty notified"
+                );
+                state.episodes = episode;
+                state.reported = true;
+            }
+            // Not marked reported: the next failure tries again.
+            Err(err) => {
+                error!(source = %source.id, error = %err, "cannot queue the source-failing notice")
+            }
+        }
+    }
+}
+
+/// What storing one document's items produced.
+struct Stored {
+    encoding: &'static str,
+    parsed: usize,
+    new: usize,
+    updated: usize,
+    /// New and updated items, in document order, already stored.
+    items: Vec<Item>,
+    /// A store failure part-way: the items before it are stored and still handed on.
+    error: Option<StoreError>,
+}
+
+fn store_items(store: &Store, source: &str, parsed: parse::Parsed, now: Timestamp) -> Stored {
+    let mut stored = Stored {
+        encoding: parsed.encoding,
+        parsed: parsed.items.len(),
+        new: 0,
+        updated: 0,
+        items: Vec::new(),
+        error: None,
+    };
+    for item in parsed.items {
+        let up = ItemUpsert {
+            source: source.to_string(),
+            key: item.key,
+            title: item.title,
+            link: item.link,
+            body: item.body,
+            published: item.published,
+            date_quality: item.date_quality,
+        };
+        match store.upsert_item(up, now) {
+            Ok(UpsertOutcome::New(item)) => {
+                stored.new += 1;
+                stored.items.push(item);
+            }
+            Ok(UpsertOutcome::Updated(item)) => {
+                stored.updated += 1;
+                stored.items.push(item);
+            }
+            Ok(UpsertOutcome::Unchanged) => {}
+            Err(err) => {
+                stored.error = Some(err);
+                break;
+            }
+        }
+    }
+    stored
+}
+
+/// Resolves when shutdown is signalled; never, if the signal's sender is gone
+/// without signalling (a dropped sender is not a request to stop).
+async fn cancelled(rx: &mut watch::Receiver<bool>) {
+    if rx.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+fn jittered(delay: Duration, jitter: f64) -> Duration {
+    with_jitter(delay, jitter, rand::rng().random::<f64>())
+}
+
+/// A uniformly random point in `[0, span)`.
+fn random_within(span: Duration) -> Duration {
+    span.mul_f64(rand::rng().random::<f64>())
+}
+
+impl PollError {
+    /// The kind of failure, for back-off and logs.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            PollError::Fetch(err) => err.kind(),
+            PollError::Parse(_) => FailureKind::Parse,
+            PollError::Store(_) => FailureKind::Store,
+            PollError::Closed | PollError::Internal(_) => FailureKind::Other,
+        }
+    }
+
+    /// The HTTP status, when the server answered with an error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            PollError::Fetch(err) => err.status(),
+            _ => None,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            PollError::Fetch(err) => err.retry_after(),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,582 @@
+//! The ledger's trees: incidents, their audit trail, the due index of running
+//! clocks, the open-incident match index, item attachments and the id counter.
+//!
+//! Every ledger change runs in one [`LedgerTx`]: a sled transaction over these trees
+//! and the outbox, so an incident change, its audit entry, its schedule and the mails
+//! it causes commit together or not at all.
+//!
+//! Layouts (numbers big-endian, so byte order is numeric order):
+//! - `incidents`: `id` → [`Incident`]
+//! - `incident_audit`: `id ‖ seq` → [`AuditEntry`] (append-only; `seq` grows)
+//! - `incident_due`: `due_ms ‖ id ‖ milestone ‖ step` → empty: the next notice of each
+//!   running clock, earliest first ([`DueEntry`])
+//! - `incident_due_rev`: `id ‖ milestone` → the `incident_due` key of that clock
+//! - `incident_open`: `primary topic \0 id` → [`OpenIndexRow`], for open incidents only
+//! - `incident_items`: `source \0 key` → `id`: which incident an item is attached to
+//! - `incident_meta`: `next_id` → u64; `ack \0 id` → (who, when) of the 签收
+
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+
+use super::{OutboxTx, Result, Store, StoreError, decode, encode};
+use crate::model::{AuditEntry, Incident, IncidentId, Level, Milestone, Timestamp};
+
+const NEXT_ID: &[u8] = b"next_id";
+
+/// The ledger trees, opened by [`Store`].
+#[derive(Clone)]
+pub(super) struct LedgerTrees {
+    incidents: sled::Tree,
+    audit: sled::Tree,
+    due: sled::Tree,
+    due_rev: sled::Tree,
+    open: sled::Tree,
+    attached: sled::Tree,
+    meta: sled::Tree,
+}
+
+impl LedgerTrees {
+    pub(super) fn open(db: &sled::Db) -> Result<LedgerTrees> {
+        Ok(LedgerTrees {
+            incidents: db.open_tree("incidents")?,
+            audit: db.open_tree("incident_audit")?,
+            due: db.open_tree("incident_due")?,
+            due_rev: db.open_tree("incident_due_rev")?,
+            open: db.open_tree("incident_open")?,
+            attached: db.open_tree("incident_items")?,
+            meta: db.open_tree("incident_meta")?,
+        })
+    }
+}
+
+/// One entry of the due index: the next notice of one running clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DueEntry {
+    /// Whole milliseconds (the key's resolution); [`DueEntry::new`] rounds up, so an
+    /// entry never fires before its step's exact time.
+    pub at: Timestamp,
+    pub incident: IncidentId,
+    pub milestone: Milestone,
+    /// The step index (see `crate::clock`).
+    pub step: u32,
+}
+
+const DUE_KEY_LEN: usize = 8 + 8 + 1 + 4;
+
+impl DueEntry {
+    pub fn new(at: Timestamp, incident: IncidentId, milestone: Milestone, step: u32) -> DueEntry {
+        let sub_ms = i64::from(at.timestamp_subsec_nanos() % 1_000_000);
+        let at = if sub_ms == 0 {
+            at
+        } else {
+            at.checked_add_signed(chrono::Duration::nanoseconds(1_000_000 - sub_ms))
+                .unwrap_or(at)
+        };
+        DueEntry {
+            at,
+            incident,
+            milestone,
+            step,
+        }
+    }
+
+    fn key(&self) -> [u8; DUE_KEY_LEN] {
+        let mut k = [0u8; DUE_KEY_LEN];
+        let ms = u64::try_from(self.at.timestamp_millis()).unwrap_or(0);
+        k[..8].copy_from_slice(&ms.to_be_bytes());
+        k[8..16].copy_from_slice(&self.incident.to_be_bytes());
+        k[16] = milestone_byte(self.milestone);
+        k[17..].copy_from_slice(&self.step.to_be_bytes());
+        k
+    }
+
+    fn from_key(k: &[u8]) -> Option<DueEntry> {
+        if k.len() != DUE_KEY_LEN {
+            return None;
+        }
+        let ms = i64::try_from(u64::from_be_bytes(k[..8].try_into().ok()?)).ok()?;
+        Some(DueEntry {
+            at: chrono::DateTime::from_timestamp_millis(ms)?,
+            incident: u64::from_be_bytes(k[8..16].try_into().ok()?),
+            milestone: milestone_from_byte(k[16])?,
+            step: u32::from_be_bytes(k[17..].try_into().ok()?),
+        })
+    }
+}
+
+fn milestone_byte(m: Milestone) -> u8 {
+    match m {
+        Milestone::Ack => 0,
+        Milestone::Statement => 1,
+        Milestone::Press => 2,
+        Milestone::Response => 3,
+    }
+}
+
+fn milestone_from_byte(b: u8) -> Option<Milestone> {
+    Some(match b {
+        0 => Milestone::Ack,
+        1 => Milestone::Statement,
+        2 => Milestone::Press,
+        3 => Milestone::Response,
+        _ => return None,
+    })
+}
+
+fn rev_key(id: IncidentId, m: Milestone) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[..8].copy_from_slice(&id.to_be_bytes());
+    k[8] = milestone_byte(m);
+    k
+}
+
+fn open_key(topic: &str, id: IncidentId) -> Vec<u8> {
+    let mut k = open_prefix(topic);
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+fn open_prefix(topic: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(topic.len() + 9);
+    k.extend_from_slice(topic.as_bytes());
+    k.push(0);
+    k
+}
+
+fn ack_key(id: IncidentId) -> Vec<u8> {
+    let mut k = b"ack\0".to_vec();
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+fn attach_key(source: &str, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(source.len() + 1 + key.len());
+    k.extend_from_slice(source.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// What grouping needs to know about an open incident, kept small so that matching
+/// a new item reads only the open incidents of its topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenIndexRow {
+    pub id: IncidentId,
+    pub places: Vec<String>,
+    pub terms: Vec<String>,
+    /// The time of its latest item (credible publication, else detection).
+    pub last_item_at: Timestamp,
+    /// Distinct sources and the time each first carried the story.
+    pub source_times: Vec<(String, Timestamp)>,
+    /// The highest item severity, before the jurisdiction and spread adjustments.
+    pub severity: Level,
+}
+
+type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
+
+fn corrupt<T>(what: String, source: serde_json::Error) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(StoreError::Corrupt {
+        what,
+        source,
+    }))
+}
+
+/// The ledger trees and the outbox inside one transaction.
+pub struct LedgerTx<'a> {
+    incidents: &'a TransactionalTree,
+    audit: &'a TransactionalTree,
+    due: &'a TransactionalTree,
+    due_rev: &'a TransactionalTree,
+    open: &'a TransactionalTree,
+    attached: &'a TransactionalTree,
+    meta: &'a TransactionalTree,
+    outbox: OutboxTx<'a>,
+}
+
+impl LedgerTx<'_> {
+    /// Allocates the next incident id (1, 2, 3, …).
+    pub fn next_id(&self) -> TxResult<IncidentId> {
+        let id = self
+            .meta
+            .get(NEXT_ID)?
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(1);
+        self.meta.insert(NEXT_ID, &(id + 1).to_be_bytes())?;
+        Ok(id)
+    }
+
+    pub fn incident(&self, id: IncidentId) -> TxResult<Option<Incident>> {
+        match self.incidents.get(id.to_be_bytes())? {
+            None => Ok(None),
+            Some(v) => match serde_json::from_slice(&v) {
+                Ok(incident) => Ok(Some(incident)),
+                Err(e) => corrupt(format!("incident {id}"), e),
+            },
+        }
+    }
+
+    /// Writes an incident. `open_row` is its match-index row while it is open;
+    /// `None` removes it from the index (closed, dismissed, merged). The primary
+    /// topic (the index key) never changes once an incident is open.
+    pub fn put_incident(
+        &self,
+        incident: &Incident,
+        open_row: Option<&OpenIndexRow>,
+    ) -> TxResult<()> {
+        self.incidents
+            .insert(&incident.id.to_be_bytes(), encode(incident))?;
+        let topic = primary_topic(incident);
+        match open_row {
+            Some(row) => self
+                .open
+                .insert(open_key(topic, incident.id), encode(row))?,
+            None => self.open.remove(open_key(topic, incident.id))?,
+        };
+        Ok(())
+    }
+
+    /// The match-index row of an open incident.
+    pub fn open_row(&self, incident: &Incident) -> TxResult<Option<OpenIndexRow>> {
+        match self
+            .open
+            .get(open_key(primary_topic(incident), incident.id))?
+        {
+            None => Ok(None),
+            Some(v) => match serde_json::from_slice(&v) {
+                Ok(row) => Ok(Some(row)),
+                Err(e) => corrupt(format!("open index of incident {}", incident.id), e),
+            },
+        }
+    }
+
+    /// Appends an audit entry.
+    pub fn audit(&self, entry: &AuditEntry) -> TxResult<()> {
+        let seq = self.audit.generate_id()?;
+        let mut k = [0u8; 16];
+        k[..8].copy_from_slice(&entry.incident.to_be_bytes());
+        k[8..].copy_from_slice(&seq.to_be_bytes());
+        self.audit.insert(&k, encode(entry))?;
+        Ok(())
+    }
+
+    /// Makes `entry` the next notice of its clock, replacing any earlier one.
+    pub fn schedule(&self, entry: DueEntry) -> TxResult<()> {
+        self.unschedule(entry.incident, entry.milestone)?;
+        let key = entry.key();
+        self.due.insert(&key, &[])?;
+        self.due_rev
+            .insert(&rev_key(entry.incident, entry.milestone), &key)?;
+        Ok(())
+    }
+
+    /// Stops a clock's notices. Returns whether one was scheduled.
+    pub fn unschedule(&self, id: IncidentId, milestone: Milestone) -> TxResult<bool> {
+        match self.due_rev.remove(&rev_key(id, milestone))? {
+            Some(key) => {
+                self.due.remove(key)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// The scheduled entry of a clock, if it runs.
+    pub fn scheduled(&self, id: IncidentId, milestone: Milestone) -> TxResult<Option<DueEntry>> {
+        Ok(self
+            .due_rev
+            .get(rev_key(id, milestone))?
+            .and_then(|k| DueEntry::from_key(&k)))
+    }
+
+    /// Who acknowledged an incident, and when.
+    pub fn ack_record(&self, id: IncidentId) -> TxResult<Option<(String, Timestamp)>> {
+        match self.meta.get(ack_key(id))? {
+            None => Ok(None),
+            Some(v) => match serde_json::from_slice(&v) {
+                Ok(record) => Ok(Some(record)),
+                Err(e) => corrupt(format!("ack record of incident {id}"), e),
+            },
+        }
+    }
+
+    pub fn set_ack_record(&self, id: IncidentId, by: &str, at: Timestamp) -> TxResult<()> {
+        self.meta.insert(ack_key(id), encode(&(by, at)))?;
+        Ok(())
+    }
+
+    /// Whether this exact due entry is still scheduled.
+    pub fn is_scheduled(&self, entry: &DueEntry) -> TxResult<bool> {
+        Ok(self.due.get(entry.key())?.is_some())
+    }
+
+    /// The incident an item is attached to.
+    pub fn attached(&self, source: &str, key: &str) -> TxResult<Option<IncidentId>> {
+        Ok(self
+            .attached
+            .get(attach_key(source, key))?
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
+    }
+
+    pub fn attach(&self, source: &str, key: &str, id: IncidentId) -> TxResult<()> {
+        self.attached
+            .insert(attach_key(source, key), &id.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// The outbox, to queue the mails a change causes.
+    pub fn outbox(&self) -> &OutboxTx<'_> {
+        &self.outbox
+    }
+}
+
+/// The primary topic of an incident: the key of its match-index rows.
+fn primary_topic(incident: &Incident) -> &str {
+    incident.topics.first().map_or("", String::as_str)
+}
+
+impl Store {
+    /// Runs `f` over the ledger trees and the outbox in one transaction (retried by
+    /// sled on conflict, so `f` must not have side effects outside the transaction).
+    pub fn ledger_tx<T>(&self, f: impl Fn(&LedgerTx<'_>) -> TxResult<T>) -> Result<T> {
+        let l = &self.ledger;
+        (
+            &l.incidents,
+            &l.audit,
+            &l.due,
+            &l.due_rev,
+            &l.open,
+            &l.attached,
+            &l.meta,
+            &self.outbox,
+            &self.notice_keys,
+        )
+            .transaction(
+                |(incidents, audit, due, due_rev, open, attached, meta, outbox, keys)| {
+                    f(&LedgerTx {
+                        incidents,
+                        audit,
+                        due,
+                        due_rev,
+                        open,
+                        attached,
+                        meta,
+                        outbox: OutboxTx { outbox, keys },
+                    })
+                },
+            )
+            .map_err(super::tx_error)
+    }
+
+    pub fn incident(&self, id: IncidentId) -> Result<Option<Incident>> {
+        self.ledger
+            .incidents
+            .get(id.to_be_bytes())?
+            .map(|v| decode(&v, || format!("incident {id}")))
+            .transpose()
+    }
+
+    /// Every incident, by id.
+    pub fn incidents(&self) -> impl Iterator<Item = Result<Incident>> + '_ {
+        self.ledger.incidents.iter().map(|entry| {
+            let (k, v) = entry?;
+            decode(&v, || format!("incident {}", String::from_utf8_lossy(&k)))
+        })
+    }
+
+    pub fn incident_count(&self) -> usize {
+        self.ledger.incidents.len()
+    }
+
+    /// An incident's audit trail, oldest first.
+    pub fn incident_audit(&self, id: IncidentId) -> Result<Vec<AuditEntry>> {
+        self.ledger
+            .audit
+            .scan_prefix(id.to_be_bytes())
+            .map(|entry| {
+                let (_, v) = entry?;
+                decode(&v, || format!("audit entry of incident {id}"))
+            })
+            .collect()
+    }
+
+    /// The open incidents whose primary topic is `topic`, with their match data.
+    pub fn open_incidents_of_topic(&self, topic: &str) -> Result<Vec<OpenIndexRow>> {
+        self.ledger
+            .open
+            .scan_prefix(open_prefix(topic))
+            .map(|entry| {
+                let (_, v) = entry?;
+                decode(&v, || format!("open index of topic {topic}"))
+            })
+            .collect()
+    }
+
+    /// The ids of all open incidents (from the match index, without reading closed ones).
+    pub fn open_incident_ids(&self) -> Result<Vec<IncidentId>> {
+        let mut ids = Vec::new();
+        for entry in self.ledger.open.iter().keys() {
+            let k = entry?;
+            let tail = k.len().checked_sub(8).map(|start| &k[start..]);
+            if let Some(id) = tail.and_then(|t| t.try_into().ok()).map(u64::from_be_bytes) {
+                ids.push(id);
+            }
+        }
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// The earliest entry of the due index.
+    pub fn due_first(&self) -> Result<Option<DueEntry>> {
+        Ok(self
+            .ledger
+            .due
+            .iter()
+            .keys()
+            .find_map(|k| k.ok().and_then(|k| DueEntry::from_key(&k))))
+    }
+
+    /// Due entries at or before `now`, earliest first, at most `limit`.
+    pub fn due_until(&self, now: Timestamp, limit: usize) -> Result<Vec<DueEntry>> {
+        let mut out = Vec::new();
+        for k in self.ledger.due.iter().keys() {
+            let k = k?;
+            let Some(entry) = DueEntry::from_key(&k) else {
+                tracing::warn!(key = ?k, "skipping an unreadable due-index key");
+                continue;
+            };
+            if entry.at > now || out.len() >= limit {
+                break;
+            }
+            out.push(entry);
+        }
+        Ok(out)
+    }
+
+    /// Every due entry of one incident (for `show` and tests).
+    pub fn due_of(&self, id: IncidentId) -> Result<Vec<DueEntry>> {
+        let mut out = Vec::new();
+        for entry in self.ledger.due_rev.scan_prefix(id.to_be_bytes()) {
+            let (_, key) = entry?;
+            out.extend(DueEntry::from_key(&key));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Whether a clock has its entry in the due index.
+    pub fn is_clock_scheduled(&self, id: IncidentId, milestone: Milestone) -> Result<bool> {
+        Ok(self.ledger.due_rev.contains_key(rev_key(id, milestone))?)
+    }
+
+    pub fn due_len(&self) -> usize {
+        self.ledger.due.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_keys_sort_by_time_and_round_trip() {
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        let a = DueEntry {
+            at: t("2026-11-24T03:00:00Z"),
+            incident: 900,
+            milestone: Milestone::Press,
+            step: 7,
+        };
+        let b = DueEntry {
+            at: t("2026-11-24T03:00:00.001Z"),
+            incident: 1,
+            milestone: Milestone::Ack,
+            step: 0,
+        };
+        assert!(a.key() < b.key());
+        assert_eq!(DueEntry::from_key(&a.key()), Some(a));
+        assert_eq!(DueEntry::from_key(&b.key()), Some(b));
+        assert_eq!(DueEntry::from_key(b"short"), None);
+        // Sub-millisecond times round up to the key's resolution.
+        let c = DueEntry::new(t("2026-11-24T03:00:00.0001Z"), 1, Milestone::Ack, 0);
+        assert_eq!(c.at, t("2026-11-24T03:00:00.001Z"));
+        assert_eq!(DueEntry::from_key(&c.key()), Some(c));
+        // The end of time does not panic.
+        let end = DueEntry::new(
+            chrono::DateTime::<chrono::Utc>::MAX_UTC,
+            1,
+            Milestone::Ack,
+            9,
+        );
+        assert_eq!(end.key().len(), DUE_KEY_LEN);
+    }
+
+    #[test]
+    fn schedule_replaces_the_clock_entry_and_unschedule_stops_it() {
+        let store = Store::temporary().unwrap();
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        let first = DueEntry {
+            at: t("2026-11-24T03:00:00Z"),
+            incident: 5,
+            milestone: Milestone::Statement,
+            step: 0,
+        };
+        let second = DueEntry {
+            at: t("2026-11-24T04:00:00Z"),
+            step: 1,
+            ..first
+        };
+        let other = DueEntry {
+            at: t("2026-11-24T01:00:00Z"),
+            milestone: Milestone::Ack,
+            ..first
+        };
+        store
+            .ledger_tx(|tx| {
+                tx.schedule(first)?;
+                tx.schedule(other)?;
+                tx.schedule(second)
+            })
+            .unwrap();
+        assert_eq!(store.due_of(5).unwrap(), [other, second]);
+        assert_eq!(store.due_first().unwrap(), Some(other));
+        assert_eq!(
+            store.due_until(t("2026-11-24T03:30:00Z"), 10).unwrap(),
+            [other]
+        );
+        let stopped = store
+            .ledger_tx(|tx| tx.unschedule(5, Milestone::Ack))
+            .unwrap();
+        assert!(stopped);
+        assert_eq!(store.due_first().unwrap(), Some(second));
+        assert_eq!(store.due_len(), 1);
+    }
+
+    #[test]
+    fn ids_count_up_and_audit_keeps_order() {
+        let store = Store::temporary().unwrap();
+        let ids: Vec<_> = (0..3)
+            .map(|_| store.ledger_tx(|tx| tx.next_id()).unwrap())
+            .collect();
+        assert_eq!(ids, [1, 2, 3]);
+        for action in ["opened", "ack", "close"] {
+            let entry = AuditEntry {
+                incident: 2,
+                at: chrono::Utc::now(),
+                by: "system".into(),
+                action: action.into(),
+                detail: "测试".into(),
+                reason: None,
+            };
+            store.ledger_tx(|tx| tx.audit(&entry)).unwrap();
+        }
+        let actions: Vec<_> = store
+            .incident_audit(2)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert_eq!(actions, ["opened", "ack", "close"]);
+        assert!(store.incident_audit(1).unwrap().is_empty());
+    }
+}

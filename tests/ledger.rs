@@ -1,0 +1,1350 @@
+//! The ledger end to end over a real sled store: grouping, grading, clocks,
+//! lifecycle, audit, concurrency, merge, and the deadline task under a paused clock.
+
+use std::sync::Arc;
+
+use yuqing::config::Config;
+use yuqing::incidents::{AckOutcome, IngestOutcome, Ledger, LedgerError};
+use yuqing::model::{
+    Classification, DateQuality, DeadlineState, Incident, Item, Level, Milestone, NoticeKind,
+    Status, Timestamp,
+};
+use yuqing::store::{ItemUpsert, Store};
+
+const FEEDS: &str = r#"
+[[source]]
+id = "news-a"
+name = "新闻甲"
+kind = "feed"
+url = "https://a.example.org/rss"
+interval = "5m"
+
+[[source]]
+id = "news-b"
+name = "新闻乙"
+kind = "feed"
+url = "https://b.example.org/rss"
+interval = "5m"
+
+[[source]]
+id = "county-board"
+name = "县政府留言板"
+kind = "feed"
+url = "https://board.example.org/rss"
+interval = "5m"
+local = true
+"#;
+
+const RECIPIENTS: &str = r#"
+[recipients]
+duty = ["duty@example.org"]
+propaganda = ["xcb@example.org"]
+office = ["office@example.org"]
+leaders = ["leader@example.org"]
+
+[units]
+"市应急管理局" = ["yjj@example.org"]
+"#;
+
+/// A configuration with the test sources and recipients, plus `extra` TOML.
+fn config_with(extra: &str) -> Arc<Config> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("feeds.toml"), FEEDS).unwrap();
+    let path = dir.path().join("yuqing.toml");
+    std::fs::write(&path, format!("{RECIPIENTS}\n{extra}")).unwrap();
+    Arc::new(Config::load(&path).unwrap())
+}
+
+fn ledger_with(extra: &str) -> Ledger {
+    Ledger::new(
+        Store::temporary().unwrap(),
+        config_with(extra),
+        Arc::new(tokio::sync::Notify::new()),
+    )
+}
+
+fn ledger() -> Ledger {
+    ledger_with("")
+}
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+const T0: &str = "2026-11-24T00:00:00Z";
+
+/// A flagged item about an explosion at 景芝镇, with its key terms.
+struct Spec {
+    source: &'static str,
+    key: &'static str,
+    topic: &'static str,
+    places: &'static [&'static str],
+    severity: Option<Level>,
+    local: bool,
+    published: Option<(&'static str, DateQuality)>,
+    terms: &'static [&'static str],
+}
+
+const EXPLOSION: Spec = Spec {
+    source: "news-a",
+    key: "a1",
+    topic: "work_safety",
+    places: &["景芝镇"],
+    severity: None,
+    local: true,
+    published: None,
+    terms: &["化工厂", "爆炸", "景芝镇", "起火", "消防"],
+};
+
+/// Stores the item (as intake would) and returns it classified.
+fn stored(store: &Store, spec: &Spec, now: Timestamp) -> Item {
+    let (published, date_quality) = match spec.published {
+        Some((at, q)) => (Some(ts(at)), Some(q)),
+        None => (None, None),
+    };
+    store
+        .upsert_item(
+            ItemUpsert {
+                source: spec.source.into(),
+                key: spec.key.into(),
+                title: format!("{}：{}", spec.key, spec.terms.join("")),
+                link: None,
+                body: spec.terms.join("，"),
+                published,
+                date_quality,
+            },
+            now,
+        )
+        .unwrap();
+    let classification = Classification {
+        flag: true,
+        topics: vec![spec.topic.into()],
+        severity: spec.severity,
+        places: spec.places.iter().map(|p| p.to_string()).collect(),
+        local: spec.local,
+        unit: Some("市应急管理局".into()),
+        ..Default::default()
+    };
+    store
+        .set_classification(spec.source, spec.key, classification)
+        .unwrap();
+    store.item(spec.source, spec.key).unwrap().unwrap()
+}
+
+fn ingest(ledger: &Ledger, spec: &Spec, now: Timestamp) -> IngestOutcome {
+    let item = stored(ledger.store(), spec, now);
+    let terms: Vec<String> = spec.terms.iter().map(|t| t.to_string()).collect();
+    ledger.ingest(&item, &terms, now).unwrap().unwrap()
+}
+
+fn opened(outcome: IngestOutcome) -> u64 {
+    match outcome {
+        IngestOutcome::Opened(id) => id,
+        other => panic!("expected a new incident, got {other:?}"),
+    }
+}
+
+fn queued_keys(store: &Store) -> Vec<String> {
+    store
+        .outbox_pending(usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|(_, row)| row.notice.key)
+        .collect()
+}
+
+fn actions(ledger: &Ledger, id: u64) -> Vec<String> {
+    ledger
+        .audit(id)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect()
+}
+
+fn not_allowed<T: std::fmt::Debug>(result: Result<T, LedgerError>) -> String {
+    match result {
+        Err(LedgerError::NotAllowed(message)) => message,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn unflagged_items_are_ignored() {
+    let ledger = ledger();
+    let mut item = stored(ledger.store(), &EXPLOSION, ts(T0));
+    item.classification.as_mut().unwrap().flag = false;
+    assert_eq!(ledger.ingest(&item, &[], ts(T0)).unwrap(), None);
+    item.classification = None;
+    assert_eq!(ledger.ingest(&item, &[], ts(T0)).unwrap(), None);
+    assert_eq!(ledger.store().incident_count(), 0);
+}
+
+#[test]
+fn reposts_across_sources_join_and_add_heat_once() {
+    let ledger = ledger();
+    let now = ts(T0);
+    let id = opened(ingest(&ledger, &EXPLOSION, now));
+    let repost = Spec {
+        source: "news-b",
+        key: "b7",
+        terms: &["爆炸", "化工厂", "景芝镇", "伤亡"],
+        ..EXPLOSION
+    };
+    let later = now + chrono::Duration::hours(2);
+    assert_eq!(ingest(&ledger, &repost, later), IngestOutcome::Joined(id));
+    // An edit of an attached item (same source and key) does not count twice.
+    assert_eq!(ingest(&ledger, &repost, later), IngestOutcome::Joined(id));
+    let incident = ledger.get(id).unwrap();
+    assert_eq!(incident.items.len(), 2);
+    assert_eq!(
+        incident.sources.iter().collect::<Vec<_>>(),
+        ["news-a", "news-b"]
+    );
+    assert_eq!(
+        ledger
+            .store()
+            .item("news-b", "b7")
+            .unwrap()
+            .unwrap()
+            .incident,
+        Some(id)
+    );
+    assert_eq!(ledger.items_of(id).unwrap().len(), 2);
+    assert_eq!(actions(&ledger, id), ["opened", "item_added"]);
+    // The opening mail goes once, to duty, propaganda and the unit.
+    assert_eq!(queued_keys(ledger.store()), [format!("{id}/opened")]);
+    let pending = ledger.store().outbox_pending(10).unwrap();
+    let notice = &pending[0].1.notice;
+    assert_eq!(notice.key, format!("{id}/opened"));
+    assert_eq!(
+        notice.to,
+        ["duty@example.org", "xcb@example.org", "yjj@example.org"]
+    );
+    assert!(matches!(&notice.kind, NoticeKind::Opened { incident } if incident.id == id));
+}
+
+#[test]
+fn other_place_topic_terms_or_time_open_a_new_incident() {
+    let day = chrono::Duration::days(1);
+    let cases: [(&str, Spec, chrono::Duration); 5] = [
+        (
+            "other place",
+            Spec {
+                key: "p",
+                places: &["兴安街道"],
+                ..EXPLOSION
+            },
+            chrono::Duration::zero(),
+        ),
+        (
+            "no place vs place",
+            Spec {
+                key: "q",
+                places: &[],
+                ..EXPLOSION
+            },
+            chrono::Duration::zero(),
+        ),
+        (
+            "other topic",
+            Spec {
+                key: "t",
+                topic: "environment",
+                ..EXPLOSION
+            },
+            chrono::Duration::zero(),
+        ),
+        (
+            "different story",
+            Spec {
+                key: "d",
+                terms: &["化工厂", "招聘", "工资", "待遇"],
+                ..EXPLOSION
+            },
+            chrono::Duration::zero(),
+        ),
+        (
+            "outside the 72h window",
+            Spec {
+                key: "w",
+                ..EXPLOSION
+            },
+            day * 4,
+        ),
+    ];
+    for (what, spec, after) in cases {
+        let ledger = ledger();
+        let first = opened(ingest(&ledger, &EXPLOSION, ts(T0)));
+        let second = ingest(&ledger, &spec, ts(T0) + after);
+        assert!(
+            matches!(second, IngestOutcome::Opened(id) if id != first),
+            "{what}: {second:?}"
+        );
+    }
+    // Within the window (71 h later) it still joins.
+    let ledger = ledger();
+    let first = opened(ingest(&ledger, &EXPLOSION, ts(T0)));
+    let near = Spec {
+        key: "n",
+        ..EXPLOSION
+    };
+    assert_eq!(
+        ingest(&ledger, &near, ts(T0) + chrono::Duration::hours(71)),
+        IngestOutcome::Joined(first)
+    );
+}
+
+#[test]
+fn both_without_place_join() {
+    let ledger = ledger();
+    let a = Spec {
+        places: &[],
+        ..EXPLOSION
+    };
+    let b = Spec {
+        source: "news-b",
+        key: "b",
+        places: &[],
+        ..EXPLOSION
+    };
+    let id = opened(ingest(&ledger, &a, ts(T0)));
+    assert_eq!(ingest(&ledger, &b, ts(T0)), IngestOutcome::Joined(id));
+}
+
+#[test]
+fn level_watch_and_clocks_at_open() {
+    let now = ts(T0);
+    // (spec, outside_as_watch, expected level, expected milestones)
+    let cases: [(Spec, bool, Level, &[Milestone]); 5] = [
+        (
+            EXPLOSION,
+            true,
+            Level::IV,
+            &[Milestone::Ack, Milestone::Response],
+        ),
+        (
+            Spec {
+                severity: Some(Level::II),
+                ..EXPLOSION
+            },
+            true,
+            Level::II,
+            &[Milestone::Ack, Milestone::Statement, Milestone::Press],
+        ),
+        (
+            Spec {
+                local: false,
+                severity: Some(Level::III),
+                ..EXPLOSION
+            },
+            true,
+            Level::Watch,
+            &[],
+        ),
+        (
+            Spec {
+                local: false,
+                severity: Some(Level::III),
+                ..EXPLOSION
+            },
+            false,
+            Level::III,
+            &[Milestone::Ack, Milestone::Response],
+        ),
+        // Not classified local, but from a local source: local.
+        (
+            Spec {
+                source: "county-board",
+                local: false,
+                ..EXPLOSION
+            },
+            true,
+            Level::IV,
+            &[Milestone::Ack, Milestone::Response],
+        ),
+    ];
+    for (spec, outside_as_watch, level, milestones) in cases {
+        let ledger = ledger_with(&format!(
+            "[jurisdiction]\noutside_as_watch = {outside_as_watch}\n"
+        ));
+        let id = opened(ingest(&ledger, &spec, now));
+        let incident = ledger.get(id).unwrap();
+        assert_eq!(incident.level, level, "{spec_key}", spec_key = spec.key);
+        let got: Vec<_> = incident.deadlines.iter().map(|d| d.milestone).collect();
+        assert_eq!(got, milestones);
+        assert_eq!(ledger.store().due_of(id).unwrap().len(), milestones.len());
+        let announced = if level == Level::Watch {
+            vec![]
+        } else {
+            vec![format!("{id}/opened")]
+        };
+        assert_eq!(
+            queued_keys(ledger.store()),
+            announced,
+            "watch is not mailed"
+        );
+    }
+}
+
+#[test]
+fn a_higher_item_level_on_join_regrades_and_recomputes_clocks() {
+    let ledger = ledger();
+    let now = ts(T0);
+    let id = opened(ingest(&ledger, &EXPLOSION, now));
+    assert_eq!(ledger.get(id).unwrap().level, Level::IV);
+    let worse = Spec {
+        source: "news-b",
+        key: "b",
+        severity: Some(Level::II),
+        ..EXPLOSION
+    };
+    ingest(&ledger, &worse, now + chrono::Duration::minutes(10));
+    let incident = ledger.get(id).unwrap();
+    assert_eq!(incident.level, Level::II);
+    assert_eq!(incident.detected_level, Level::II);
+    let statement = incident.deadline(Milestone::Statement).unwrap();
+    assert_eq!(statement.due_at, now + chrono::Duration::hours(5));
+    assert!(incident.deadline(Milestone::Response).is_none());
+    let audit = ledger.audit(id).unwrap();
+    let level = audit.iter().find(|e| e.action == "level").unwrap();
+    assert_eq!(level.by, "system");
+    assert!(level.detail.contains("IV") && level.detail.contains("II"));
+    assert_eq!(level.reason.as_deref(), Some("新增信息的等级更高"));
+    let due: Vec<_> = ledger
+        .store()
+        .due_of(id)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.milestone)
+        .collect();
+    assert_eq!(
+        due,
+        [Milestone::Ack, Milestone::Statement, Milestone::Press]
+    );
+}
+
+#[test]
+fn spread_across_sources_raises_one_level() {
+    let ledger = ledger_with("[policy]\nspread_sources = 3\nspread_window = \"6h\"\n");
+    let now = ts(T0);
+    let id = opened(ingest(&ledger, &EXPLOSION, now));
+    let b = Spec {
+        source: "news-b",
+        key: "b",
+        ..EXPLOSION
+    };
+    ingest(&ledger, &b, now + chrono::Duration::hours(1));
+    assert_eq!(ledger.get(id).unwrap().level, Level::IV);
+    let c = Spec {
+        source: "county-board",
+        key: "c",
+        ..EXPLOSION
+    };
+    ingest(&ledger, &c, now + chrono::Duration::hours(2));
+    let incident = ledger.get(id).unwrap();
+    assert_eq!(incident.level, Level::III);
+    let level = ledger
+        .audit(id)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.action == "level")
+        .unwrap();
+    assert!(level.reason.unwrap().contains("3 个来源"));
+
+    // Three sources spread over more than the window: no raise.
+    let slow = ledger_with("[policy]\nspread_sources = 3\nspread_window = \"6h\"\n");
+    let id = opened(ingest(&slow, &EXPLOSION, now));
+    ingest(&slow, &b, now + chrono::Duration::hours(4));
+    ingest(&slow, &c, now + chrono::Duration::hours(8));
+    assert_eq!(slow.get(id).unwrap().level, Level::IV);
+
+    // spread_sources = 0: never.
+    let never = ledger_with("[policy]\nspread_sources = 0\n");
+    let id = opened(ingest(&never, &EXPLOSION, now));
+    ingest(&never, &b, now);
+    ingest(&never, &c, now);
+    assert_eq!(never.get(id).unwrap().level, Level::IV);
+}
+
+#[test]
+fn a_local_item_turns_a_watch_incident_into_a_graded_one() {
+    let ledger = ledger();
+    let now = ts(T0);
+    let outside = Spec {
+        local: false,
+        ..EXPLOSION
+    };
+    let id = opened(ingest(&ledger, &outside, now));
+    assert_eq!(ledger.get(id).unwrap().level, Level::Watch);
+    let local = Spec {
+        source: "county-board",
+        key: "c",
+        ..EXPLOSION
+    };
+    ingest(&ledger, &local, now);
+    let incident = ledger.get(id).unwrap();
+    assert_eq!(incident.level, Level::IV);
+    assert!(incident.local);
+    assert_eq!(incident.deadlines.len(), 2);
+    // Announced now that it has a clock.
+    assert_eq!(queued_keys(ledger.store()), [format!("{id}/opened")]);
+}
+
+#[test]
+fn the_clock_starts_at_the_earliest_credible_publication() {
+    let ledger = ledger();
+    let now = ts("2026-11-24T06:00:00Z");
+    let implausible = Spec {
+        severity: Some(Level::II),
+        published: Some(("1990-01-01T00:00:00Z", DateQuality::Implausible)),
+        ..EXPLOSION
+    };
+    let id = opened(ingest(&ledger, &implausible, now));
+    let incident = ledger.get(id).unwrap();
+    assert_eq!(
+        incident.event_at, now,
+        "implausible dates fall back to detection"
+    );
+    let credible = Spec {
+        source: "news-b",
+        key: "b",
+        severity: Some(Level::II),
+        published: Some(("2026-11-24T03:00:00Z", DateQuality::Credible)),
+        ..EXPLOSION
+    };
+    ingest(&ledger, &credible, now);
+    let incident = ledger.get(id).unwrap();
+    assert_eq!(incident.event_at, ts("2026-11-24T03:00:00Z"));
+    assert_eq!(
+        incident.deadline(Milestone::Statement).unwrap().due_at,
+        ts("2026-11-24T08:00:00Z")
+    );
+    // The 签收 window runs from detection.
+    assert_eq!(
+        incident.deadline(Milestone::Ack).unwrap().due_at,
+        now + chrono::Duration::minutes(30)
+    );
+    assert!(actions(&ledger, id).contains(&"event_time".to_string()));
+
+    // Opened from a credible date: the clock starts there.
+    let other = ledger_with("");
+    let id = opened(ingest(&other, &credible, now));
+    assert_eq!(other.get(id).unwrap().event_at, ts("2026-11-24T03:00:00Z"));
+}
+
+/// Opens a fresh incident at `level` (each call is a different event: its own item and place).
+fn open_level(ledger: &Ledger, level: Level) -> u64 {
+    let n = ledger.store().incident_count();
+    let name: &'static str = Box::leak(format!("事件地点{n}").into_boxed_str());
+    let places: &'static [&'static str] = Box::leak(vec![name].into_boxed_slice());
+    let spec = Spec {
+        key: name,
+        places,
+        severity: Some(level),
+        ..EXPLOSION
+    };
+    opened(ingest(ledger, &spec, ts(T0)))
+}
+
+#[test]
+fn lifecycle_new_acknowledged_responded_closed() {
+    let ledger = ledger();
+    let id = open_level(&ledger, Level::II);
+    let t = |m: i64| ts(T0) + chrono::Duration::minutes(m);
+    assert_eq!(ledger.get(id).unwrap().status, Status::New);
+
+    let AckOutcome::Acknowledged(incident) =
+        ledger.ack(id, "张三", Some("已转应急局"), t(10)).unwrap()
+    else {
+        panic!("first ack acknowledges")
+    };
+    assert_eq!(incident.status, Status::Acknowledged);
+    assert_eq!(
+        incident.deadline(Milestone::Ack).unwrap().met_at,
+        Some(t(10))
+    );
+    match ledger.ack(id, "李四", None, t(20)).unwrap() {
+        AckOutcome::AlreadyAcknowledged { by, at, .. } => {
+            assert_eq!((by.as_str(), at), ("张三", t(10)))
+        }
+        other => panic!("repeat ack: {other:?}"),
+    }
+
+    let incident = ledger
+        .milestone(
+            id,
+            Milestone::Statement,
+            "张三",
+            Some("https://gov.example.org/1"),
+            None,
+            t(200),
+            t(210),
+        )
+        .unwrap();
+    assert_eq!(incident.status, Status::Responded);
+    let statement = incident.deadline(Milestone::Statement).unwrap();
+    assert_eq!(statement.state(t(400)), DeadlineState::Met);
+    assert_eq!(statement.on_time(), Some(true));
+    let incident = ledger
+        .milestone(id, Milestone::Press, "张三", None, None, t(1500), t(1500))
+        .unwrap();
+    assert_eq!(
+        incident.deadline(Milestone::Press).unwrap().on_time(),
+        Some(false)
+    );
+    assert!(
+        ledger.store().due_of(id).unwrap().is_empty(),
+        "all clocks met"
+    );
+
+    let incident = ledger
+        .close(id, "王五", Some("已妥善处置"), t(1600))
+        .unwrap();
+    assert_eq!(incident.status, Status::Closed);
+    assert_eq!(incident.updated_at, t(1600));
+    assert_eq!(
+        ledger.get(id).unwrap(),
+        incident,
+        "what is returned is what is stored"
+    );
+    assert_eq!(
+        actions(&ledger, id),
+        [
+            "opened",
+            "ack",
+            "ack_repeat",
+            "milestone",
+            "milestone",
+            "close"
+        ]
+    );
+    let audit = ledger.audit(id).unwrap();
+    assert_eq!(audit[1].by, "张三");
+    assert!(
+        audit[1].detail.contains("已转应急局"),
+        "{}",
+        audit[1].detail
+    );
+    assert!(audit[2].detail.contains("张三"), "{}", audit[2].detail);
+    assert!(audit[3].detail.contains("https://gov.example.org/1"));
+    assert!(audit[4].detail.contains("超时"), "{}", audit[4].detail);
+    assert!(audit[5].detail.contains("已妥善处置"));
+    assert!(!ledger.list(false).unwrap().iter().any(|i| i.id == id));
+    assert!(ledger.list(true).unwrap().iter().any(|i| i.id == id));
+}
+
+#[test]
+fn a_milestone_on_a_new_incident_also_acknowledges_it() {
+    let ledger = ledger();
+    let id = open_level(&ledger, Level::IV);
+    let at = ts(T0) + chrono::Duration::hours(3);
+    let incident = ledger
+        .milestone(id, Milestone::Response, "赵六", None, None, at, at)
+        .unwrap();
+    assert_eq!(incident.status, Status::Responded);
+    assert_eq!(incident.deadline(Milestone::Ack).unwrap().met_at, Some(at));
+    assert_eq!(actions(&ledger, id), ["opened", "ack", "milestone"]);
+    assert!(matches!(
+        ledger.ack(id, "赵六", None, at).unwrap(),
+        AckOutcome::AlreadyAcknowledged { .. }
+    ));
+}
+
+#[test]
+fn dismissal_stops_every_notice_and_is_audited_with_its_reason() {
+    let ledger = ledger();
+    let id = open_level(&ledger, Level::I);
+    assert_eq!(ledger.store().due_of(id).unwrap().len(), 3);
+    let incident = ledger
+        .dismiss(id, "张三", "广告信息，非事件", ts(T0))
+        .unwrap();
+    assert_eq!(incident.status, Status::Dismissed);
+    assert!(ledger.store().due_of(id).unwrap().is_empty());
+    let last = ledger.audit(id).unwrap().pop().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.reason.as_deref()),
+        ("dismiss", Some("广告信息，非事件"))
+    );
+    // A dismissed incident no longer collects items: the same story opens anew.
+    let again = Spec {
+        key: "again",
+        ..EXPLOSION
+    };
+    assert!(matches!(ingest(&ledger, &again, ts(T0)), IngestOutcome::Opened(n) if n != id));
+}
+
+#[test]
+fn refusals_say_why_in_chinese() {
+    let ledger = ledger();
+    let now = ts(T0) + chrono::Duration::hours(1);
+    let closed = open_level(&ledger, Level::II);
+    ledger.close(closed, "张三", None, now).unwrap();
+    let dismissed = open_level(&ledger, Level::II);
+    ledger.dismiss(dismissed, "张三", "误报", now).unwrap();
+    let merged = open_level(&ledger, Level::II);
+    let target = open_level(&ledger, Level::II);
+    ledger.merge(merged, target, "张三", now).unwrap();
+    let three = open_level(&ledger, Level::III);
+    let watch = opened(ingest(
+        &ledger,
+        &Spec {
+            local: false,
+            ..EXPLOSION
+        },
+        ts(T0),
+    ));
+    let statement = |id| ledger.milestone(id, Milestone::Statement, "张三", None, None, now, now);
+
+    let cases: Vec<(&str, Result<Incident, LedgerError>, &str)> = vec![
+        ("closed", statement(closed), "已办结"),
+        ("dismissed", statement(dismissed), "误报"),
+        ("merged", statement(merged), "已并入事件"),
+        (
+            "level III has no statement",
+            statement(three),
+            "没有“发布权威信息”节点",
+        ),
+        ("watch has no clock", statement(watch), "没有"),
+        (
+            "ack through milestone",
+            ledger.milestone(target, Milestone::Ack, "张三", None, None, now, now),
+            "yuqing ack",
+        ),
+        (
+            "future time",
+            ledger.milestone(
+                target,
+                Milestone::Statement,
+                "张三",
+                None,
+                None,
+                now + chrono::Duration::minutes(5),
+                now,
+            ),
+            "晚于现在",
+        ),
+        (
+            "before the event",
+            ledger.milestone(
+                target,
+                Milestone::Statement,
+                "张三",
+                None,
+                None,
+                ts(T0) - chrono::Duration::hours(1),
+                now,
+            ),
+            "早于事发时间",
+        ),
+        (
+            "empty by",
+            ledger.milestone(target, Milestone::Statement, " ", None, None, now, now),
+            "--by",
+        ),
+        (
+            "empty reason",
+            ledger.regrade(target, Level::I, "张三", "", now),
+            "--reason",
+        ),
+        (
+            "same level",
+            ledger.regrade(target, Level::II, "张三", "核实", now),
+            "无需调整",
+        ),
+        (
+            "dismiss without reason",
+            ledger.dismiss(target, "张三", "  ", now),
+            "--reason",
+        ),
+        (
+            "merge into itself",
+            ledger.merge(target, target, "张三", now),
+            "它自己",
+        ),
+        (
+            "merge into closed",
+            ledger.merge(three, closed, "张三", now),
+            "已办结",
+        ),
+        (
+            "merge into merged",
+            ledger.merge(three, merged, "张三", now),
+            "已合并",
+        ),
+        (
+            "merge a closed one",
+            ledger.merge(closed, target, "张三", now),
+            "已办结",
+        ),
+        (
+            "close twice",
+            ledger.close(closed, "张三", None, now),
+            "已办结",
+        ),
+        (
+            "assign closed",
+            ledger.assign(closed, "市应急管理局", "张三", now),
+            "已办结",
+        ),
+    ];
+    for (what, result, expected) in cases {
+        let message = not_allowed(result);
+        assert!(message.contains(expected), "{what}: {message}");
+    }
+    // Recording the same milestone twice is refused; the first record stands.
+    ledger
+        .milestone(target, Milestone::Statement, "张三", None, None, now, now)
+        .unwrap();
+    let message =
+        not_allowed(ledger.milestone(target, Milestone::Statement, "李四", None, None, now, now));
+    assert!(message.contains("不能重复记录"), "{message}");
+    let message = not_allowed(ledger.ack(closed, "张三", None, now));
+    assert!(message.contains("不能签收"), "{message}");
+    assert!(matches!(
+        ledger.ack(999, "张三", None, now),
+        Err(LedgerError::NotFound(999))
+    ));
+    assert!(matches!(ledger.get(999), Err(LedgerError::NotFound(999))));
+    assert!(matches!(
+        ledger.merge(three, 999, "张三", now),
+        Err(LedgerError::NotFound(999))
+    ));
+}
+
+#[test]
+fn concurrent_acks_acknowledge_exactly_once() {
+    for _round in 0..20 {
+        let ledger = ledger();
+        let id = open_level(&ledger, Level::III);
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let handles: Vec<_> = ["甲", "乙"]
+            .into_iter()
+            .map(|name| {
+                let ledger = ledger.clone();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    ledger.ack(id, name, None, ts(T0)).unwrap()
+                })
+            })
+            .collect();
+        let outcomes: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let firsts: Vec<_> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                AckOutcome::Acknowledged(i) => Some(i.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(firsts.len(), 1, "{outcomes:?}");
+        let winner = ledger.audit(id).unwrap()[1].by.clone();
+        let repeat = outcomes
+            .iter()
+            .find_map(|o| match o {
+                AckOutcome::AlreadyAcknowledged { by, .. } => Some(by.clone()),
+                _ => None,
+            })
+            .expect("the other ack is a repeat");
+        assert_eq!(repeat, winner, "the repeat names the first signer");
+        assert_eq!(actions(&ledger, id), ["opened", "ack", "ack_repeat"]);
+    }
+}
+
+#[test]
+fn regrade_recomputes_clocks_and_keeps_met_ones() {
+    let ledger = ledger();
+    let id = open_level(&ledger, Level::IV);
+    let t = |m: i64| ts(T0) + chrono::Duration::minutes(m);
+    ledger.ack(id, "张三", None, t(5)).unwrap();
+    let incident = ledger
+        .regrade(id, Level::II, "李四", "死亡人数上升", t(30))
+        .unwrap();
+    assert_eq!(incident.level, Level::II);
+    assert_eq!(incident.detected_level, Level::IV, "detection is kept");
+    let ack = incident.deadline(Milestone::Ack).unwrap();
+    assert_eq!(ack.met_at, Some(t(5)), "met ack kept");
+    assert_eq!(
+        incident.deadline(Milestone::Statement).unwrap().due_at,
+        t(300)
+    );
+    assert!(incident.deadline(Milestone::Response).is_none());
+    let due: Vec<_> = ledger
+        .store()
+        .due_of(id)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.milestone)
+        .collect();
+    assert_eq!(due, [Milestone::Statement, Milestone::Press]);
+    let entry = ledger.audit(id).unwrap().pop().unwrap();
+    assert_eq!(
+        (
+            entry.action.as_str(),
+            entry.by.as_str(),
+            entry.reason.as_deref()
+        ),
+        ("level", "李四", Some("死亡人数上升"))
+    );
+    // To watch: no clocks run.
+    ledger
+        .regrade(id, Level::Watch, "李四", "非本辖区", t(40))
+        .unwrap();
+    assert!(ledger.store().due_of(id).unwrap().is_empty());
+}
+
+#[test]
+fn assign_changes_the_unit() {
+    let ledger = ledger();
+    let id = open_level(&ledger, Level::IV);
+    let incident = ledger.assign(id, "市市场监管局", "张三", ts(T0)).unwrap();
+    assert_eq!(incident.unit.as_deref(), Some("市市场监管局"));
+    let entry = ledger.audit(id).unwrap().pop().unwrap();
+    assert_eq!(entry.detail, "牵头单位由 市应急管理局 改为 市市场监管局");
+    assert!(not_allowed(ledger.assign(id, "市市场监管局", "张三", ts(T0))).contains("无需调整"));
+}
+
+#[test]
+fn merge_folds_items_sources_and_level_into_the_target() {
+    let ledger = ledger();
+    let now = ts(T0) + chrono::Duration::hours(1);
+    let target = open_level(&ledger, Level::IV);
+    let other = Spec {
+        source: "news-b",
+        key: "elsewhere",
+        places: &["兴安街道"],
+        severity: Some(Level::III),
+        published: Some(("2026-11-23T22:00:00Z", DateQuality::Credible)),
+        ..EXPLOSION
+    };
+    let source = opened(ingest(&ledger, &other, ts(T0)));
+    assert_ne!(source, target);
+    let merged = ledger.merge(source, target, "张三", now).unwrap();
+    assert_eq!(merged.id, target);
+    assert_eq!(merged.items.len(), 2);
+    assert_eq!(merged.sources.len(), 2);
+    assert_eq!(merged.places, ["事件地点0", "兴安街道"]);
+    assert_eq!(merged.level, Level::III, "the higher level wins");
+    assert_eq!(merged.event_at, ts("2026-11-23T22:00:00Z"));
+    assert_eq!(
+        merged.deadline(Milestone::Response).unwrap().due_at,
+        ts("2026-11-25T22:00:00Z")
+    );
+    let gone = ledger.get(source).unwrap();
+    assert_eq!(
+        (gone.status, gone.merged_into),
+        (Status::Merged, Some(target))
+    );
+    assert!(ledger.store().due_of(source).unwrap().is_empty());
+    assert_eq!(
+        ledger
+            .store()
+            .item("news-b", "elsewhere")
+            .unwrap()
+            .unwrap()
+            .incident,
+        Some(target)
+    );
+    assert_eq!(actions(&ledger, source).last().unwrap(), "merge");
+    assert!(actions(&ledger, target).contains(&"merge_in".to_string()));
+    // The moved item now belongs to the target: an edit of it joins the target.
+    assert_eq!(ingest(&ledger, &other, now), IngestOutcome::Joined(target));
+}
+
+#[test]
+fn list_sorts_by_the_soonest_unmet_deadline() {
+    let ledger = ledger();
+    let now = ts(T0);
+    let four = open_level(&ledger, Level::IV);
+    let watch = opened(ingest(
+        &ledger,
+        &Spec {
+            local: false,
+            key: "w",
+            places: &["外地"],
+            ..EXPLOSION
+        },
+        now,
+    ));
+    let two = opened(ingest(
+        &ledger,
+        &Spec {
+            key: "two",
+            places: &["兴安街道"],
+            severity: Some(Level::II),
+            ..EXPLOSION
+        },
+        now + chrono::Duration::minutes(1),
+    ));
+    // Both ack clocks met: the IV incident's next deadline is 48h away, the II one's 5h.
+    ledger.ack(four, "张三", None, now).unwrap();
+    ledger.ack(two, "张三", None, now).unwrap();
+    let order: Vec<_> = ledger.list(false).unwrap().iter().map(|i| i.id).collect();
+    assert_eq!(order, [two, four, watch]);
+    ledger.close(two, "张三", None, now).unwrap();
+    let order: Vec<_> = ledger.list(true).unwrap().iter().map(|i| i.id).collect();
+    assert_eq!(
+        order,
+        [four, two, watch],
+        "closed and clockless: newest first"
+    );
+}
+
+#[test]
+fn the_ledger_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with("");
+    let id = {
+        let store = Store::open(dir.path()).unwrap();
+        let ledger = Ledger::new(store.clone(), config.clone(), Arc::default());
+        let id = open_level(&ledger, Level::III);
+        ledger.ack(id, "张三", None, ts(T0)).unwrap();
+        store.flush_blocking().unwrap();
+        id
+    };
+    let ledger = Ledger::new(Store::open(dir.path()).unwrap(), config, Arc::default());
+    assert_eq!(ledger.get(id).unwrap().status, Status::Acknowledged);
+    assert_eq!(actions(&ledger, id), ["opened", "ack"]);
+    assert_eq!(ledger.repair_schedule(ts(T0)).unwrap(), 0);
+    // A lost due entry (an older build, a damaged index) is put back at start.
+    let lost = ledger
+        .store()
+        .ledger_tx(|tx| tx.unschedule(id, Milestone::Response))
+        .unwrap();
+    assert!(lost);
+    assert!(ledger.store().due_of(id).unwrap().is_empty());
+    assert_eq!(ledger.repair_schedule(ts(T0)).unwrap(), 1);
+    let due = ledger.store().due_of(id).unwrap();
+    assert_eq!(
+        (due.len(), due[0].milestone, due[0].step),
+        (1, Milestone::Response, 0)
+    );
+    let next = opened(ingest(
+        &ledger,
+        &Spec {
+            key: "x",
+            topic: "environment",
+            ..EXPLOSION
+        },
+        ts(T0),
+    ));
+    assert_eq!(next, id + 1, "ids continue after a reopen");
+}
+
+#[test]
+fn unrelated_changes_keep_each_clock_at_its_step() {
+    let ledger = ledger();
+    let id = open_level(&ledger, Level::IV);
+    let m = |minutes: i64| ts(T0) + chrono::Duration::minutes(minutes);
+    // 签收 60 % is due at 18 min.
+    let report = ledger.fire_due(m(19), 100).unwrap();
+    assert_eq!((report.queued, report.failed, report.more), (1, 0, false));
+    let before = ledger.store().due_of(id).unwrap();
+    let ack = before
+        .iter()
+        .find(|e| e.milestone == Milestone::Ack)
+        .unwrap();
+    assert_eq!((ack.step, ack.at), (1, m(24)));
+    ledger.assign(id, "市住建局", "张三", m(20)).unwrap();
+    assert_eq!(ledger.store().due_of(id).unwrap(), before);
+    assert_eq!(ledger.fire_due(m(20), 100).unwrap().queued, 0);
+    // A 签收 stops its clock; the response clock runs on.
+    ledger.ack(id, "张三", None, m(21)).unwrap();
+    let after: Vec<_> = ledger
+        .store()
+        .due_of(id)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.milestone)
+        .collect();
+    assert_eq!(after, [Milestone::Response]);
+}
+
+// ---- The deadline task under a paused tokio clock ----
+
+mod timeline {
+    use super::*;
+    use futures_util::FutureExt;
+    use tokio::sync::{Notify, oneshot};
+    use yuqing::clock::task::{DeadlineTask, TaskClock};
+
+    fn minutes(m: f64) -> Timestamp {
+        ts(T0) + chrono::Duration::milliseconds((m * 60_000.0) as i64)
+    }
+
+    /// A running deadline task and the means to stop it.
+    struct Running {
+        stop: oneshot::Sender<()>,
+        handle: tokio::task::JoinHandle<()>,
+    }
+
+    fn start(ledger: &Ledger, outbox: &Arc<Notify>, clock: TaskClock) -> Running {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = DeadlineTask::new(ledger.clone(), outbox.clone(), clock);
+        let handle = tokio::spawn(task.run(async {
+            let _ = stopped.await;
+        }));
+        Running { stop, handle }
+    }
+
+    impl Running {
+        async fn stop(self) {
+            self.stop.send(()).unwrap();
+            self.handle.await.unwrap();
+        }
+    }
+
+    /// Lets the clock run to `at` (the task fires whatever falls due on the way).
+    async fn run_until(clock: &TaskClock, at: Timestamp) {
+        tokio::time::sleep_until(clock.instant_at(at)).await;
+        // Let a task woken at the same instant finish its pass.
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Keys queued since the last call.
+    fn new_keys(store: &Store, seen: &mut usize) -> Vec<String> {
+        let keys = queued_keys(store);
+        let fresh = keys[*seen..].to_vec();
+        *seen = keys.len();
+        fresh
+    }
+
+    fn recipients_of(store: &Store, key: &str) -> Vec<String> {
+        store
+            .outbox_pending(usize::MAX)
+            .unwrap()
+            .into_iter()
+            .find(|(_, row)| row.notice.key == key)
+            .map(|(_, row)| row.notice.to)
+            .unwrap()
+    }
+
+    /// The script of a level II incident opened at T0: (minutes, action, keys expected
+    /// since the previous line).
+    enum Act {
+        Nothing,
+        Ack,
+        Statement,
+        Press,
+        /// Stop the task, reopen the store from its folder, start a new task.
+        Restart,
+    }
+
+    const SCRIPT: &[(f64, Act, &[&str])] = &[
+        (0.0, Act::Nothing, &["1/opened"]),
+        (20.0, Act::Nothing, &["1/ack/60"]),
+        (25.0, Act::Ack, &["1/ack/80"]),
+        (170.0, Act::Nothing, &[]),
+        (185.0, Act::Restart, &["1/statement/60"]),
+        (245.0, Act::Statement, &["1/statement/80"]),
+        (400.0, Act::Nothing, &[]),
+        (870.0, Act::Nothing, &["1/press/60"]),
+        (1160.0, Act::Nothing, &["1/press/80"]),
+        (1450.0, Act::Nothing, &["1/press/overdue/1"]),
+        (1510.0, Act::Nothing, &["1/press/overdue/2"]),
+        (1570.0, Act::Press, &["1/press/overdue/3"]),
+        (3000.0, Act::Nothing, &[]),
+    ];
+
+    async fn play(restart: bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_with("");
+        let clock = TaskClock::starting_at(ts(T0));
+        let outbox = Arc::new(Notify::new());
+        let mut ledger = Ledger::new(
+            Store::open(dir.path()).unwrap(),
+            config.clone(),
+            Arc::default(),
+        );
+        let id = open_level(&ledger, Level::II);
+        assert_eq!(id, 1);
+        let mut running = start(&ledger, &outbox, clock);
+        let mut seen = 0;
+        for (at, act, expected) in SCRIPT {
+            run_until(&clock, minutes(*at)).await;
+            assert_eq!(
+                new_keys(ledger.store(), &mut seen),
+                *expected,
+                "at {at} min"
+            );
+            let now = clock.now();
+            match act {
+                Act::Nothing => {}
+                Act::Ack => {
+                    ledger.ack(id, "张三", None, now).unwrap();
+                }
+                Act::Statement | Act::Press => {
+                    let m = if matches!(act, Act::Statement) {
+                        Milestone::Statement
+                    } else {
+                        Milestone::Press
+                    };
+                    ledger
+                        .milestone(id, m, "张三", None, None, now, now)
+                        .unwrap();
+                }
+                Act::Restart if restart => {
+                    running.stop().await;
+                    ledger.store().flush_blocking().unwrap();
+                    drop(ledger);
+                    ledger = Ledger::new(
+                        Store::open(dir.path()).unwrap(),
+                        config.clone(),
+                        Arc::default(),
+                    );
+                    running = start(&ledger, &outbox, clock);
+                }
+                Act::Restart => {}
+            }
+        }
+        let store = ledger.store();
+        assert_eq!(
+            recipients_of(store, "1/ack/60"),
+            ["duty@example.org", "yjj@example.org"]
+        );
+        assert_eq!(
+            recipients_of(store, "1/ack/80"),
+            ["office@example.org", "duty@example.org", "yjj@example.org"]
+        );
+        assert_eq!(
+            recipients_of(store, "1/press/overdue/2"),
+            [
+                "leader@example.org",
+                "office@example.org",
+                "duty@example.org"
+            ]
+        );
+        let kinds: Vec<_> = store
+            .outbox_pending(usize::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|(_, row)| match row.notice.kind {
+                NoticeKind::Opened { .. } => "opened".to_string(),
+                NoticeKind::Reminder {
+                    milestone,
+                    percent,
+                    escalation,
+                    ..
+                } => format!("{milestone}:{percent}:{escalation}"),
+                NoticeKind::Overdue {
+                    milestone, repeat, ..
+                } => format!("{milestone}:overdue:{repeat}"),
+                other => panic!("unexpected notice {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "opened",
+                "ack:60:false",
+                "ack:80:true",
+                "statement:60:false",
+                "statement:80:true",
+                "press:60:false",
+                "press:80:true",
+                "press:overdue:1",
+                "press:overdue:2",
+                "press:overdue:3",
+            ]
+        );
+        assert!(store.due_of(id).unwrap().is_empty(), "every clock met");
+        assert_eq!(
+            outbox.notified().now_or_never(),
+            Some(()),
+            "the outbox worker was woken"
+        );
+        running.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn open_remind_escalate_ack_statement_overdue_repeats() {
+        play(false).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restart_mid_timeline_skips_nothing_and_repeats_nothing() {
+        play(true).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_downtime_only_the_latest_due_step_is_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_with("");
+        let clock = TaskClock::starting_at(ts(T0));
+        let outbox = Arc::new(Notify::new());
+        let ledger = Ledger::new(
+            Store::open(dir.path()).unwrap(),
+            config.clone(),
+            Arc::default(),
+        );
+        // Level III: response due at 48 h (60 % at 28.8 h, 80 % at 38.4 h).
+        let id = open_level(&ledger, Level::III);
+        ledger.ack(id, "张三", None, ts(T0)).unwrap();
+        let running = start(&ledger, &outbox, clock);
+        let mut seen = 0;
+        run_until(&clock, minutes(29.0 * 60.0)).await;
+        assert_eq!(
+            new_keys(ledger.store(), &mut seen),
+            ["1/opened", "1/response/60"]
+        );
+        running.stop().await;
+        ledger.store().flush_blocking().unwrap();
+        drop(ledger);
+
+        // Down from 29 h to 49.5 h: the 80 % reminder and overdue/1 are stale.
+        tokio::time::advance(std::time::Duration::from_secs(73_800)).await;
+        assert_eq!(clock.now(), minutes(49.5 * 60.0));
+        let ledger = Ledger::new(Store::open(dir.path()).unwrap(), config, Arc::default());
+        let running = start(&ledger, &outbox, clock);
+        run_until(&clock, minutes(49.5 * 60.0 + 1.0)).await;
+        assert_eq!(
+            new_keys(ledger.store(), &mut seen),
+            ["1/response/overdue/2"]
+        );
+        run_until(&clock, minutes(50.0 * 60.0 + 1.0)).await;
+        assert_eq!(
+            new_keys(ledger.store(), &mut seen),
+            ["1/response/overdue/3"]
+        );
+        ledger.close(id, "张三", None, clock.now()).unwrap();
+        run_until(&clock, minutes(60.0 * 60.0)).await;
+        assert_eq!(new_keys(ledger.store(), &mut seen), Vec::<String>::new());
+        running.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_incident_opened_late_starts_at_its_current_step() {
+        // Published (credibly) 4.5 h before detection, level II: the statement window is
+        // at 90 %, so only its 80 % escalation goes out, then overdue at 5 h. The 签收
+        // window runs from detection (4:30): 60 % at 4:48, 80 % at 4:54, overdue at 5:00.
+        let ledger = ledger();
+        let clock = TaskClock::starting_at(ts("2026-11-24T04:30:00Z"));
+        let outbox = Arc::new(Notify::new());
+        let spec = Spec {
+            severity: Some(Level::II),
+            published: Some(("2026-11-24T00:00:00Z", DateQuality::Credible)),
+            ..EXPLOSION
+        };
+        ingest(&ledger, &spec, clock.now());
+        let running = start(&ledger, &outbox, clock);
+        let mut seen = 0;
+        run_until(&clock, minutes(4.5 * 60.0 + 1.0)).await;
+        assert_eq!(
+            new_keys(ledger.store(), &mut seen),
+            ["1/opened", "1/statement/80"]
+        );
+        run_until(&clock, minutes(5.0 * 60.0 + 1.0)).await;
+        assert_eq!(
+            new_keys(ledger.store(), &mut seen),
+            [
+                "1/ack/60",
+                "1/ack/80",
+                "1/ack/overdue/1",
+                "1/statement/overdue/1"
+            ]
+        );
+        running.stop().await;
+    }
+}
