@@ -7,14 +7,16 @@
 //! after [`SHUTDOWN_GRACE`] is aborted (no step leaves the store inconsistent: a
 //! poll interrupted before storing writes nothing, and sled writes are atomic).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
+use crate::incidents::Ledger;
 use crate::model::Item;
 use crate::sources::Intake;
 use crate::store::Store;
@@ -40,7 +42,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (items_tx, items_rx) = mpsc::channel(ITEM_QUEUE);
     let intake = Intake::new(&config, store.clone(), items_tx).context("无法启动信息源轮询")?;
 
+    // ---- Control API (src/api): how the CLI reaches the ledger. The token and the
+    // port are taken here, before anything runs, so a daemon that cannot serve its
+    // CLI fails at start with the reason. The ledger is shared with the pipeline.
+    let config = Arc::new(config);
+    let ledger = Ledger::new(store.clone(), config.clone(), Arc::new(Notify::new()));
+    let api = crate::api::Server::bind(ledger.clone(), config.clone())
+        .await
+        .context("无法启动控制接口")?;
+    // ---- end control API
+
     let mut tasks = JoinSet::new();
+    tasks.spawn(serve_api(api, stopping.clone()));
     tasks.spawn(async move {
         intake.run(stopping).await;
         "intake"
@@ -99,6 +112,17 @@ async fn consume_items(mut items: mpsc::Receiver<Item>) {
             "item received"
         );
     }
+}
+
+/// The control API until the stop signal; requests in flight are answered first.
+async fn serve_api(api: crate::api::Server, mut stopping: watch::Receiver<bool>) -> &'static str {
+    let stop = async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    };
+    if let Err(err) = api.serve(stop).await {
+        error!(error = %err, "control API stopped");
+    }
+    "control API"
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM, whichever comes first.

@@ -706,7 +706,7 @@ mod tests {
 
     /// A real server on 127.0.0.1:0 over a temporary store, with one extra route
     /// standing in for the digest's. Returns the token the server wrote.
-    async fn start() -> (SocketAddr, Token, tempfile::TempDir) {
+    async fn start() -> (SocketAddr, Token, Ledger, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let config = test_config(dir.path());
         let ledger = Ledger::new(
@@ -714,14 +714,14 @@ mod tests {
             config.clone(),
             Arc::new(tokio::sync::Notify::new()),
         );
-        let server = Server::bind(ledger, config)
+        let server = Server::bind(ledger.clone(), config)
             .await
             .unwrap()
             .merge(Router::new().route("/v1/extra", get(|| async { "extra" })));
         let addr = server.local_addr().unwrap();
         tokio::spawn(server.serve(std::future::pending()));
         let token = Token::read(&token_path(dir.path())).unwrap();
-        (addr, token, dir)
+        (addr, token, ledger, dir)
     }
 
     async fn raw(addr: SocketAddr, path: &str, token: Option<&str>) -> reqwest::Response {
@@ -738,7 +738,7 @@ mod tests {
 
     #[tokio::test]
     async fn requests_without_the_right_token_get_401_in_chinese() {
-        let (addr, token, _dir) = start().await;
+        let (addr, token, _ledger, _dir) = start().await;
         for presented in [None, Some("wrong"), Some(&token.as_str()[1..])] {
             for path in ["/v1/incidents", "/v1/status", "/v1/extra", "/v1/nowhere"] {
                 let response = raw(addr, path, presented).await;
@@ -762,7 +762,7 @@ mod tests {
 
     #[tokio::test]
     async fn merged_routes_sit_behind_the_token() {
-        let (addr, token, _dir) = start().await;
+        let (addr, token, _ledger, _dir) = start().await;
         let response = raw(addr, "/v1/extra", Some(token.as_str())).await;
         assert_eq!(response.status(), 200);
         assert_eq!(response.text().await.unwrap(), "extra");
@@ -770,7 +770,7 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_requests_are_refused_before_the_ledger_is_touched() {
-        let (addr, token, _dir) = start().await;
+        let (addr, token, _ledger, _dir) = start().await;
         let client = Client::with_token(addr, token.clone()).unwrap();
         let cases: Vec<(&str, serde_json::Value, &str)> = vec![
             (
@@ -831,7 +831,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_routes_answer_json_not_found() {
-        let (addr, token, _dir) = start().await;
+        let (addr, token, _ledger, _dir) = start().await;
         let response = raw(addr, "/v2/incidents", Some(token.as_str())).await;
         assert_eq!(response.status(), 404);
         let body: ErrorBody = response.json().await.unwrap();
@@ -882,5 +882,112 @@ mod tests {
         stop.send(()).unwrap();
         task.await.unwrap().unwrap();
         assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    }
+
+    /// A real server over a ledger holding one flagged, local level III item.
+    async fn start_with_incident() -> (SocketAddr, Token, Ledger, tempfile::TempDir, IncidentId) {
+        let (addr, token, ledger, dir) = start().await;
+        let store = ledger.store();
+        let now = Utc::now();
+        let crate::store::UpsertOutcome::New(mut item) = store
+            .upsert_item(
+                crate::store::ItemUpsert {
+                    source: "local-news".into(),
+                    key: "a1".into(),
+                    title: "安丘市景芝镇一化工厂发生爆炸 造成3人死亡".into(),
+                    link: Some("http://127.0.0.1/a1.html".into()),
+                    body: String::new(),
+                    published: Some(now),
+                    date_quality: Some(crate::model::DateQuality::Credible),
+                },
+                now,
+            )
+            .unwrap()
+        else {
+            panic!("new item")
+        };
+        item.classification = Some(crate::model::Classification {
+            flag: true,
+            topics: vec!["accident".into()],
+            severity: Some(crate::model::Level::III),
+            deaths: Some(3),
+            local: true,
+            ..Default::default()
+        });
+        let terms = vec!["化工厂".to_string(), "爆炸".to_string()];
+        let id = match ledger.ingest(&item, &terms, now).unwrap() {
+            Some(crate::incidents::IngestOutcome::Opened(id)) => id,
+            other => panic!("expected an incident: {other:?}"),
+        };
+        (addr, token, ledger, dir, id)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_acks_one_wins_both_are_told_and_audited() {
+        let (addr, token, ledger, _dir, id) = start_with_incident().await;
+        let client = Client::with_token(addr, token).unwrap();
+        let ack = |by: &str| AckRequest {
+            by: by.into(),
+            note: None,
+        };
+        let (first, second) = (ack("张三"), ack("李四"));
+        let (a, b) = tokio::join!(client.ack(id, &first), client.ack(id, &second));
+        let mut results = vec![a.unwrap().result, b.unwrap().result];
+        results.sort_by_key(|r| *r == AckResult::AlreadyAcknowledged);
+        assert_eq!(
+            results,
+            [AckResult::Acknowledged, AckResult::AlreadyAcknowledged]
+        );
+        let audit = ledger.audit(id).unwrap();
+        for by in ["张三", "李四"] {
+            assert!(
+                audit
+                    .iter()
+                    .any(|e| e.by == by && e.action.starts_with("ack")),
+                "{by} not audited: {audit:?}"
+            );
+        }
+        assert_eq!(
+            ledger.get(id).unwrap().status,
+            crate::model::Status::Acknowledged
+        );
+    }
+
+    #[tokio::test]
+    async fn ledger_refusals_map_to_404_and_409() {
+        let (addr, token, ledger, _dir, id) = start_with_incident().await;
+        let client = Client::with_token(addr, token).unwrap();
+        let err = client.show::<IncidentDetail>(id + 100).await.unwrap_err();
+        assert!(
+            matches!(&err, ClientError::Refused { code, .. } if code == "not_found"),
+            "{err:?}"
+        );
+        assert_eq!(err.exit_code(), 1);
+        // Level III has no statement clock: refused, and nothing is written.
+        let before = ledger.audit(id).unwrap().len();
+        let request = MilestoneRequest {
+            milestone: crate::model::Milestone::Statement,
+            by: "张三".into(),
+            url: None,
+            note: None,
+            at: None,
+        };
+        let err = client.milestone(id, &request).await.unwrap_err();
+        assert!(
+            matches!(&err, ClientError::Refused { code, .. } if code == "not_allowed"),
+            "{err:?}"
+        );
+        assert_eq!(err.exit_code(), 1);
+        assert_eq!(before, ledger.audit(id).unwrap().len());
+        // The detail carries items with their source and the audit trail.
+        let detail: IncidentDetail = client.show(id).await.unwrap();
+        assert_eq!(detail.item_list.len(), 1);
+        assert_eq!(
+            detail.item_list[0].link.as_deref(),
+            Some("http://127.0.0.1/a1.html")
+        );
+        assert!(!detail.audit.is_empty());
+        let status: StatusView = client.status().await.unwrap();
+        assert_eq!((status.items, status.open_incidents), (1, 1));
     }
 }
