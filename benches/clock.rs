@@ -6,14 +6,14 @@
 //!    Reports how late each notice was queued relative to its due time
 //!    (`created_at − due`; target: within 1 s).
 //! 2. With everything fired (the remaining clocks are 48 h away), measures the process
-//!    CPU time over an idle stretch (target ≈ 0).
+//!    CPU time over an idle stretch, per thread (target ≈ 0), and the same with the
+//!    task stopped (what sled's own background threads cost).
 //! 3. Backlog: 10,000 entries all due at once (as after downtime): time to drain.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use tokio::sync::Notify;
 use yuqing::clock::task::{DeadlineTask, TaskClock};
 use yuqing::clock::{StepKind, step_at, step_kind};
 use yuqing::config::Config;
@@ -65,14 +65,54 @@ fn open_many(ledger: &Ledger, start: Timestamp) -> Duration {
     began.elapsed()
 }
 
-/// Process CPU time (user + system, all threads) from /proc/self/stat, in ms.
-fn cpu_ms() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the command.
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks * 10.0) // USER_HZ is 100 on Linux
+/// CPU time (user + system, in ms) from a `stat` file, with the name it gives
+/// (10 ms resolution).
+fn stat_cpu(path: &std::path::Path) -> Option<(String, f64)> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat: 11 and 12 after the name.
+    let ticks: f64 = fields
+        .get(11..13)?
+        .iter()
+        .filter_map(|v| v.parse::<f64>().ok())
+        .sum();
+    Some((stat[open + 1..close].to_string(), ticks * 10.0)) // USER_HZ is 100 on Linux
+}
+
+/// CPU time of the whole process (key `""`, including threads that have ended) and of
+/// each live thread, by thread name.
+fn cpu_by_thread() -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    if let Some((_, ms)) = stat_cpu(std::path::Path::new("/proc/self/stat")) {
+        out.insert(String::new(), ms);
+    }
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Some((name, ms)) = stat_cpu(&task.path().join("stat")) {
+            *out.entry(name).or_insert(0.0) += ms;
+        }
+    }
+    out
+}
+
+/// CPU used per thread name between two readings, non-zero ones only.
+fn cpu_delta(
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+) -> String {
+    let total = after.get("").copied().unwrap_or(0.0) - before.get("").copied().unwrap_or(0.0);
+    let parts: Vec<String> = after
+        .iter()
+        .filter(|(name, _)| !name.is_empty())
+        .map(|(name, ms)| (name, ms - before.get(name).copied().unwrap_or(0.0)))
+        .filter(|(_, ms)| *ms > 0.0)
+        .map(|(name, ms)| format!("{name} {ms:.0}"))
+        .collect();
+    format!("{total:.0} ms (by thread: {})", parts.join(", "))
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -100,9 +140,8 @@ async fn live(rt_note: &str) {
         "setup too slow for the 54 s first step"
     );
 
-    let outbox = Arc::new(Notify::new());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = DeadlineTask::new(ledger.clone(), outbox.clone(), TaskClock::system());
+    let task = DeadlineTask::new(ledger.clone(), TaskClock::system());
     let handle = tokio::spawn(task.run(async {
         let _ = stopped.await;
     }));
@@ -167,29 +206,26 @@ async fn live(rt_note: &str) {
         percentile(&lateness, 0.0),
     );
 
-    let before = cpu_ms();
+    // Let the last writes settle, then measure a quiet stretch.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = cpu_by_thread();
     tokio::time::sleep(IDLE).await;
-    let after = cpu_ms();
-    if let (Some(a), Some(b)) = (after, before) {
-        println!(
-            "[{rt_note}] idle {} s with {} due entries pending (48 h away): process CPU {:.0} ms",
-            IDLE.as_secs(),
-            store.due_len(),
-            a - b
-        );
-    }
+    println!(
+        "[{rt_note}] idle {} s with {} due entries pending (48 h away): process CPU {}",
+        IDLE.as_secs(),
+        store.due_len(),
+        cpu_delta(&before, &cpu_by_thread())
+    );
     stop.send(()).unwrap();
     handle.await.unwrap();
     // The same idle stretch with the task stopped: what the store alone costs.
-    let before = cpu_ms();
+    let before = cpu_by_thread();
     tokio::time::sleep(IDLE).await;
-    if let (Some(a), Some(b)) = (cpu_ms(), before) {
-        println!(
-            "[{rt_note}] idle {} s, deadline task stopped, store open: process CPU {:.0} ms",
-            IDLE.as_secs(),
-            a - b
-        );
-    }
+    println!(
+        "[{rt_note}] idle {} s, deadline task stopped, store open: process CPU {}",
+        IDLE.as_secs(),
+        cpu_delta(&before, &cpu_by_thread())
+    );
 }
 
 fn backlog() {

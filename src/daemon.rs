@@ -7,17 +7,20 @@
 //! after [`SHUTDOWN_GRACE`] is aborted (no step leaves the store inconsistent: a
 //! poll interrupted before storing writes nothing, and sled writes are atomic).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
+use crate::clock::task::{DeadlineTask, TaskClock};
 use crate::config::Config;
 use crate::incidents::Ledger;
 use crate::model::Item;
+use crate::notify;
 use crate::sources::Intake;
 use crate::store::Store;
 
@@ -38,29 +41,51 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "yuqing daemon starting"
     );
 
+    let config = Arc::new(config);
     let (stop, stopping) = watch::channel(false);
     let (items_tx, items_rx) = mpsc::channel(ITEM_QUEUE);
     let intake = Intake::new(&config, store.clone(), items_tx).context("无法启动信息源轮询")?;
-
-    // ---- Control API (src/api): how the CLI reaches the ledger. The token and the
-    // port are taken here, before anything runs, so a daemon that cannot serve its
-    // CLI fails at start with the reason. The ledger is shared with the pipeline.
-    let config = Arc::new(config);
-    let ledger = Ledger::new(store.clone(), config.clone(), Arc::new(Notify::new()));
+    let ledger = Ledger::new(store.clone(), config.clone(), Arc::default());
+    // Control API (src/api): the CLI's way to the ledger. Token and port are taken
+    // now, so a daemon that cannot serve its CLI fails at start with the reason.
     let api = crate::api::Server::bind(ledger.clone(), config.clone())
         .await
         .context("无法启动控制接口")?;
-    // ---- end control API
 
     let mut tasks = JoinSet::new();
-    tasks.spawn(serve_api(api, stopping.clone()));
+    let intake_stop = stopping.clone();
     tasks.spawn(async move {
-        intake.run(stopping).await;
+        intake.run(intake_stop).await;
         "intake"
+    });
+    let deadlines = DeadlineTask::new(ledger.clone(), TaskClock::system());
+    let deadlines_stop = stopped(&stopping);
+    tasks.spawn(async move {
+        deadlines.run(deadlines_stop).await;
+        "deadline task"
+    });
+    let mail = notify::run(
+        store.clone(),
+        config.clone(),
+        store.outbox_signal(),
+        stopped(&stopping),
+    );
+    tasks.spawn(async move {
+        if let Err(err) = mail.await {
+            error!(error = %err, "mail delivery stopped");
+        }
+        "mail delivery"
     });
     tasks.spawn(async move {
         consume_items(items_rx).await;
         "item consumer"
+    });
+    let api_stop = stopped(&stopping);
+    tasks.spawn(async move {
+        if let Err(err) = api.serve(api_stop).await {
+            error!(error = %err, "control API stopped");
+        }
+        "control API"
     });
 
     let early = tokio::select! {
@@ -114,15 +139,12 @@ async fn consume_items(mut items: mpsc::Receiver<Item>) {
     }
 }
 
-/// The control API until the stop signal; requests in flight are answered first.
-async fn serve_api(api: crate::api::Server, mut stopping: watch::Receiver<bool>) -> &'static str {
-    let stop = async move {
+/// A future that completes when the stop signal is given.
+fn stopped(stopping: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
+    let mut stopping = stopping.clone();
+    async move {
         let _ = stopping.wait_for(|stop| *stop).await;
-    };
-    if let Err(err) = api.serve(stop).await {
-        error!(error = %err, "control API stopped");
     }
-    "control API"
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM, whichever comes first.

@@ -39,7 +39,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
 
         Command::Feeds(FeedsCommand::Check(args)) => yuqing::cli::feeds::check(&config, &args),
 
-        Command::Classify(_args) => not_wired("classify"),
+        Command::Classify(args) => yuqing::cli::classify::run(&config, &args),
 
         Command::List(args) => incidents::list(&config, &args),
         Command::Show(args) => incidents::show(&config, &args),

@@ -603,6 +603,13 @@ fn lifecycle_new_acknowledged_responded_closed() {
         .unwrap();
     assert_eq!(incident.status, Status::Closed);
     assert_eq!(incident.updated_at, t(1600));
+    assert!(
+        matches!(
+            ledger.ack(id, "李四", None, t(1700)).unwrap(),
+            AckOutcome::AlreadyAcknowledged { .. }
+        ),
+        "a repeat stays harmless after closing"
+    );
     assert_eq!(
         ledger.get(id).unwrap(),
         incident,
@@ -616,7 +623,8 @@ fn lifecycle_new_acknowledged_responded_closed() {
             "ack_repeat",
             "milestone",
             "milestone",
-            "close"
+            "close",
+            "ack_repeat"
         ]
     );
     let audit = ledger.audit(id).unwrap();
@@ -632,6 +640,11 @@ fn lifecycle_new_acknowledged_responded_closed() {
     assert!(audit[5].detail.contains("已妥善处置"));
     assert!(!ledger.list(false).unwrap().iter().any(|i| i.id == id));
     assert!(ledger.list(true).unwrap().iter().any(|i| i.id == id));
+    assert_eq!(
+        ledger.get(id).unwrap().status,
+        Status::Closed,
+        "a repeat ack changes nothing"
+    );
 }
 
 #[test]
@@ -1065,7 +1078,7 @@ fn unrelated_changes_keep_each_clock_at_its_step() {
 mod timeline {
     use super::*;
     use futures_util::FutureExt;
-    use tokio::sync::{Notify, oneshot};
+    use tokio::sync::oneshot;
     use yuqing::clock::task::{DeadlineTask, TaskClock};
 
     fn minutes(m: f64) -> Timestamp {
@@ -1078,9 +1091,9 @@ mod timeline {
         handle: tokio::task::JoinHandle<()>,
     }
 
-    fn start(ledger: &Ledger, outbox: &Arc<Notify>, clock: TaskClock) -> Running {
+    fn start(ledger: &Ledger, clock: TaskClock) -> Running {
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = DeadlineTask::new(ledger.clone(), outbox.clone(), clock);
+        let task = DeadlineTask::new(ledger.clone(), clock);
         let handle = tokio::spawn(task.run(async {
             let _ = stopped.await;
         }));
@@ -1152,7 +1165,6 @@ mod timeline {
         let dir = tempfile::tempdir().unwrap();
         let config = config_with("");
         let clock = TaskClock::starting_at(ts(T0));
-        let outbox = Arc::new(Notify::new());
         let mut ledger = Ledger::new(
             Store::open(dir.path()).unwrap(),
             config.clone(),
@@ -1160,7 +1172,7 @@ mod timeline {
         );
         let id = open_level(&ledger, Level::II);
         assert_eq!(id, 1);
-        let mut running = start(&ledger, &outbox, clock);
+        let mut running = start(&ledger, clock);
         let mut seen = 0;
         for (at, act, expected) in SCRIPT {
             run_until(&clock, minutes(*at)).await;
@@ -1194,7 +1206,7 @@ mod timeline {
                         config.clone(),
                         Arc::default(),
                     );
-                    running = start(&ledger, &outbox, clock);
+                    running = start(&ledger, clock);
                 }
                 Act::Restart => {}
             }
@@ -1251,7 +1263,7 @@ mod timeline {
         );
         assert!(store.due_of(id).unwrap().is_empty(), "every clock met");
         assert_eq!(
-            outbox.notified().now_or_never(),
+            ledger.store().outbox_signal().notified().now_or_never(),
             Some(()),
             "the outbox worker was woken"
         );
@@ -1273,7 +1285,6 @@ mod timeline {
         let dir = tempfile::tempdir().unwrap();
         let config = config_with("");
         let clock = TaskClock::starting_at(ts(T0));
-        let outbox = Arc::new(Notify::new());
         let ledger = Ledger::new(
             Store::open(dir.path()).unwrap(),
             config.clone(),
@@ -1282,7 +1293,7 @@ mod timeline {
         // Level III: response due at 48 h (60 % at 28.8 h, 80 % at 38.4 h).
         let id = open_level(&ledger, Level::III);
         ledger.ack(id, "张三", None, ts(T0)).unwrap();
-        let running = start(&ledger, &outbox, clock);
+        let running = start(&ledger, clock);
         let mut seen = 0;
         run_until(&clock, minutes(29.0 * 60.0)).await;
         assert_eq!(
@@ -1297,7 +1308,7 @@ mod timeline {
         tokio::time::advance(std::time::Duration::from_secs(73_800)).await;
         assert_eq!(clock.now(), minutes(49.5 * 60.0));
         let ledger = Ledger::new(Store::open(dir.path()).unwrap(), config, Arc::default());
-        let running = start(&ledger, &outbox, clock);
+        let running = start(&ledger, clock);
         run_until(&clock, minutes(49.5 * 60.0 + 1.0)).await;
         assert_eq!(
             new_keys(ledger.store(), &mut seen),
@@ -1321,14 +1332,13 @@ mod timeline {
         // window runs from detection (4:30): 60 % at 4:48, 80 % at 4:54, overdue at 5:00.
         let ledger = ledger();
         let clock = TaskClock::starting_at(ts("2026-11-24T04:30:00Z"));
-        let outbox = Arc::new(Notify::new());
         let spec = Spec {
             severity: Some(Level::II),
             published: Some(("2026-11-24T00:00:00Z", DateQuality::Credible)),
             ..EXPLOSION
         };
         ingest(&ledger, &spec, clock.now());
-        let running = start(&ledger, &outbox, clock);
+        let running = start(&ledger, clock);
         let mut seen = 0;
         run_until(&clock, minutes(4.5 * 60.0 + 1.0)).await;
         assert_eq!(

@@ -2,6 +2,7 @@
 //! group of commands. Handlers return [`CliError`], which carries the exit code of
 //! `interface.md`: 1 the operation failed, 2 usage or configuration, 3 daemon unreachable.
 
+pub mod classify;
 pub mod feeds;
 pub mod incidents;
 

@@ -95,11 +95,10 @@ pub struct DeadlineTask {
 }
 
 impl DeadlineTask {
-    /// `outbox` is woken after every commit that may have queued mail.
-    pub fn new(ledger: Ledger, outbox: Arc<Notify>, clock: TaskClock) -> DeadlineTask {
+    pub fn new(ledger: Ledger, clock: TaskClock) -> DeadlineTask {
         let wake = ledger.deadline_wake();
         DeadlineTask {
-            ledger: ledger.with_outbox_wake(outbox),
+            ledger,
             wake,
             clock,
         }

@@ -96,8 +96,6 @@ pub struct Ledger {
     config: Arc<Config>,
     /// Woken whenever a change may have moved the earliest due notice.
     wake: Arc<tokio::sync::Notify>,
-    /// Woken after a commit that may have queued mail (the delivery worker waits on it).
-    outbox_wake: Option<Arc<tokio::sync::Notify>>,
     /// Grouping reads candidates before its transaction: one ingest at a time.
     ingest_lock: Arc<Mutex<()>>,
 }
@@ -112,15 +110,8 @@ impl Ledger {
             store,
             config,
             wake,
-            outbox_wake: None,
             ingest_lock: Arc::new(Mutex::new(())),
         }
-    }
-
-    /// Also wake the outbox delivery worker after every commit that may queue mail.
-    pub fn with_outbox_wake(mut self, outbox_wake: Arc<tokio::sync::Notify>) -> Ledger {
-        self.outbox_wake = Some(outbox_wake);
-        self
     }
 
     pub fn store(&self) -> &Store {
@@ -241,7 +232,9 @@ impl Ledger {
         Ok(items)
     }
 
-    /// 签收. Repeating it succeeds with `AlreadyAcknowledged`; both are audited.
+    /// 签收. Repeating it succeeds with `AlreadyAcknowledged` (also once the incident is
+    /// closed); both are audited. An incident closed, dismissed or merged without a
+    /// 签收 cannot be acknowledged any more.
     pub fn ack(
         &self,
         id: IncidentId,
@@ -251,11 +244,11 @@ impl Ledger {
     ) -> Result<AckOutcome, LedgerError> {
         let by = required(by, "请用 --by 写明签收人")?;
         self.commit(|tx| {
-            let mut incident = match load_open(tx, id, "签收")? {
-                Ok(incident) => incident,
-                Err(e) => return Ok(Err(e)),
-            };
+            // A repeat is harmless whatever became of the incident since.
             if let Some((first_by, first_at)) = tx.ack_record(id)? {
+                let Some(incident) = tx.incident(id)? else {
+                    return Ok(Err(LedgerError::NotFound(id)));
+                };
                 let detail = format!(
                     "重复签收（已由 {first_by} 于 {} 签收）{}",
                     crate::time::local(first_at),
@@ -268,6 +261,10 @@ impl Ledger {
                     at: first_at,
                 }));
             }
+            let mut incident = match load_open(tx, id, "签收")? {
+                Ok(incident) => incident,
+                Err(e) => return Ok(Err(e)),
+            };
             record_ack(tx, &mut incident, by, now, now, note, "签收")?;
             self.save(tx, &mut incident, now)?;
             Ok(Ok(AckOutcome::Acknowledged(incident)))
@@ -625,14 +622,11 @@ impl Ledger {
         Ok(list)
     }
 
-    /// Runs a ledger transaction and wakes the deadline task and the outbox worker.
+    /// Runs a ledger transaction and wakes the deadline task (the store wakes the outbox worker).
     fn commit<T>(&self, f: impl Fn(&LedgerTx<'_>) -> TxResult<T>) -> Result<T, LedgerError> {
         let outcome = self.store.ledger_tx(f)?;
         if outcome.is_ok() {
             self.wake.notify_one();
-            if let Some(outbox) = &self.outbox_wake {
-                outbox.notify_one();
-            }
         }
         outcome
     }

@@ -340,7 +340,7 @@ impl Store {
     /// sled on conflict, so `f` must not have side effects outside the transaction).
     pub fn ledger_tx<T>(&self, f: impl Fn(&LedgerTx<'_>) -> TxResult<T>) -> Result<T> {
         let l = &self.ledger;
-        (
+        let value = (
             &l.incidents,
             &l.audit,
             &l.due,
@@ -365,7 +365,10 @@ impl Store {
                     })
                 },
             )
-            .map_err(super::tx_error)
+            .map_err(super::tx_error)?;
+        // Any ledger change may have queued mail.
+        self.outbox_signal.notify_one();
+        Ok(value)
     }
 
     pub fn incident(&self, id: IncidentId) -> Result<Option<Incident>> {

@@ -1,7 +1,15 @@
 //! Items and the seen set. An item's key is `source \0 item-key`; the same key
 //! never creates a second item: new text updates it in place.
+//!
+//! Every new or changed item is also put on the `items_pending` list in the same
+//! transaction, and leaves it only when the pipeline has classified it and handed it
+//! to the ledger ([`Store::item_done`]). So an item stored just before a crash is
+//! still classified after the restart.
 
-use super::{Result, Store, decode, encode};
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError;
+
+use super::{Result, Store, StoreError, decode, encode};
 use crate::model::{Classification, DateQuality, IncidentId, Item, Timestamp};
 
 /// What intake learned about one item on one poll.
@@ -61,7 +69,7 @@ impl Store {
                     classification: None,
                     ..old
                 };
-                self.items.insert(key, encode(&item))?;
+                self.write_pending(&key, &item)?;
                 Ok(UpsertOutcome::Updated(item))
             }
             None => {
@@ -79,10 +87,44 @@ impl Store {
                     classification: None,
                     incident: None,
                 };
-                self.items.insert(key, encode(&item))?;
+                self.write_pending(&key, &item)?;
                 Ok(UpsertOutcome::New(item))
             }
         }
+    }
+
+    fn write_pending(&self, key: &[u8], item: &Item) -> Result<()> {
+        let value = encode(item);
+        (&self.items, &self.items_pending)
+            .transaction(|(items, pending)| {
+                items.insert(key, value.as_slice())?;
+                pending.insert(key, &[])?;
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(super::tx_error)
+    }
+
+    /// Items stored but not yet through classification and the ledger, in key order.
+    pub fn pending_items(&self) -> Result<Vec<Item>> {
+        self.items_pending
+            .iter()
+            .keys()
+            .filter_map(|key| match key {
+                Ok(key) => self.items.get(&key).transpose(),
+                Err(err) => Some(Err(err)),
+            })
+            .map(|bytes| decode(&bytes?, || "pending item".to_string()))
+            .collect()
+    }
+
+    /// The pipeline is finished with this item: take it off the pending list.
+    pub fn item_done(&self, source: &str, key: &str) -> Result<()> {
+        self.items_pending.remove(item_key(source, key))?;
+        Ok(())
+    }
+
+    pub fn pending_count(&self) -> usize {
+        self.items_pending.len()
     }
 
     pub fn item(&self, source: &str, key: &str) -> Result<Option<Item>> {
@@ -175,6 +217,25 @@ mod tests {
         assert_eq!(item.revisions, 1);
         assert_eq!(store.item_count(), 1);
         assert_eq!(store.item("s", "k").unwrap().unwrap().body, "更正后的正文");
+    }
+
+    #[test]
+    fn new_and_changed_items_stay_pending_until_done() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.upsert_item(up("标题", "正文"), chrono::Utc::now()).unwrap();
+            store.flush_blocking().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let pending = store.pending_items().unwrap();
+        assert_eq!(pending.len(), 1, "survives a restart");
+        store.item_done("s", "k").unwrap();
+        assert_eq!(store.pending_count(), 0);
+        store.upsert_item(up("标题", "正文"), chrono::Utc::now()).unwrap();
+        assert_eq!(store.pending_count(), 0, "unchanged text is not pending again");
+        store.upsert_item(up("标题", "新正文"), chrono::Utc::now()).unwrap();
+        assert_eq!(store.pending_items().unwrap()[0].body, "新正文");
     }
 
     #[test]

@@ -69,11 +69,14 @@ pub struct Store {
     db: sled::Db,
     path: PathBuf,
     items: sled::Tree,
+    items_pending: sled::Tree,
     sources: sled::Tree,
     outbox: sled::Tree,
     notice_keys: sled::Tree,
     dead: sled::Tree,
     ledger: incidents::LedgerTrees,
+    /// Notified after every commit that may have queued mail; the delivery worker waits on it.
+    outbox_signal: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Store {
@@ -127,11 +130,13 @@ impl Store {
     fn with_trees(db: sled::Db, path: PathBuf) -> Result<Store> {
         Ok(Store {
             items: db.open_tree("items")?,
+            items_pending: db.open_tree("items_pending")?,
             sources: db.open_tree("source_state")?,
             outbox: db.open_tree("outbox")?,
             notice_keys: db.open_tree("notice_keys")?,
             dead: db.open_tree("dead_letters")?,
             ledger: incidents::LedgerTrees::open(&db)?,
+            outbox_signal: Default::default(),
             db,
             path,
         })
@@ -157,6 +162,12 @@ impl Store {
     pub fn flush_blocking(&self) -> Result<()> {
         self.db.flush()?;
         Ok(())
+    }
+
+    /// The signal the mail delivery worker waits on: notified after every commit
+    /// that may have queued mail, whichever module made it.
+    pub fn outbox_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.outbox_signal.clone()
     }
 
     /// Bytes on disk, for `status`.

@@ -83,9 +83,11 @@ impl Store {
         &self,
         f: impl Fn(&OutboxTx<'_>) -> std::result::Result<T, ConflictableTransactionError<StoreError>>,
     ) -> Result<T> {
-        (&self.outbox, &self.notice_keys)
+        let value = (&self.outbox, &self.notice_keys)
             .transaction(|(outbox, keys)| f(&OutboxTx { outbox, keys }))
-            .map_err(super::tx_error)
+            .map_err(super::tx_error)?;
+        self.outbox_signal.notify_one();
+        Ok(value)
     }
 
     /// Queues one notice on its own. Returns false when its key was already known.
@@ -139,7 +141,11 @@ impl Store {
                 }
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
-            .map_err(super::tx_error)
+            .map_err(super::tx_error)?;
+        if report.is_some() {
+            self.outbox_signal.notify_one();
+        }
+        Ok(())
     }
 
     /// What became of a notice key, if it was ever queued.

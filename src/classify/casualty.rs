@@ -1,0 +1,481 @@
+//! Casualty figures from text, and the severity grade they give (国务院令第493号).
+//!
+//! Figures are read per sentence: within one sentence the separate injury grades
+//! (重伤 + 轻伤/轻微伤) add up unless a total (受伤) is stated; across sentences the
+//! largest figure wins, because separate sentences usually restate or update one event,
+//! and separate events are not added together (taxonomy.md: the worst single event).
+//! Missing persons (失联, 失踪) are never deaths.
+
+use std::sync::LazyLock;
+
+use regex::{Regex, RegexSet};
+
+use crate::model::Level;
+
+/// Casualties stated in a text; `None` where it states nothing of that kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Casualties {
+    pub deaths: Option<u32>,
+    pub injured: Option<u32>,
+    pub seriously_injured: Option<u32>,
+}
+
+impl Casualties {
+    /// The level the figures alone give, or `None` when they give none.
+    pub fn level(&self) -> Option<Level> {
+        let deaths = self.deaths.unwrap_or(0);
+        // Grading uses 重伤 where stated, otherwise the injured total.
+        let injured = self.seriously_injured.or(self.injured).unwrap_or(0);
+        let by_deaths = match deaths {
+            0 => None,
+            1..=2 => Some(Level::IV),
+            3..=9 => Some(Level::III),
+            10..=29 => Some(Level::II),
+            _ => Some(Level::I),
+        };
+        let by_injured = match injured {
+            0 => None,
+            1..=9 => Some(Level::IV),
+            10..=49 => Some(Level::III),
+            50..=99 => Some(Level::II),
+            _ => Some(Level::I),
+        };
+        match (by_deaths, by_injured) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn any(&self) -> bool {
+        self.deaths.is_some() || self.injured.is_some() || self.seriously_injured.is_some()
+    }
+}
+
+/// The severity of a flagged item: by its casualties, IV when it states none.
+pub fn severity(flag: bool, casualties: &Casualties) -> Option<Level> {
+    flag.then(|| casualties.level().unwrap_or(Level::IV))
+}
+
+/// A count, Arabic or Chinese, with the approximations news uses (十余, 数十, 20多).
+const NUM: &str = r"(数十|几十|数百|几百|上百|上千|数千|数|[0-9]+(?:\.[0-9]+)?万|[0-9]+|[零〇一二两三四五六七八九十百千万]+)(?:余|多)?";
+/// Counting words after a number of people (or the people themselves: 129员工).
+const UNIT: &str =
+    r"(?:名|人|位|口|例|学生|小学生|中学生|儿童|幼儿|孩子|员工|职工|工人|村民|游客|乘客|旅客|师生)";
+/// What may stand between "N人" and the verb: no digits, no clause break, no other
+/// casualty verb.
+const GAP_DEATH: &str = r"[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？、：:伤死亡]{0,8}?";
+/// Poisoning totals list symptoms first: 101名学生因恶心、呕吐等食物中毒症状.
+const GAP_TOTAL: &str = r"[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？：:伤死亡]{0,12}?";
+const GAP_INJURY: &str = r"[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？、：:伤死亡]{0,8}?";
+const DEATH_VERB: &str =
+    r"(?:死亡|遇难|身亡|丧生|罹难|殒命|丧命|毙命|遇害|烧死|撞死|砸死|炸死|淹死|溺亡|溺死|亡)";
+const UPDATE: &str =
+    r"(?:已经|已|共|累计)?(?:上升|增加|增|升|攀升|突破|超过|逾)?(?:至|到|为|达到|达)?";
+/// What may follow "死亡5人": when it is another fate (3人死亡5人受伤), the number
+/// belongs to that fate, not to the word before it.
+const OTHER_FATE: &str = r"(受伤|重伤|轻伤|伤|死亡|遇难|身亡|中毒|失联|失踪|被困)?";
+/// Words for a victim total that includes the dead (N人伤亡, N人中毒 … 其中M人死亡).
+const TOTAL_WORD: &str = r"(伤亡|食物中毒|中毒|发病|不适|身体不适|呕吐|腹泻|腹痛|中毒症状|症状)";
+/// A short run between a fate word and its number: 受伤的中国人已有14人.
+const GAP_BEFORE: &str = r"(?:的)?[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？、：:]{0,6}?";
+
+struct Patterns {
+    /// All of the patterns below in one automaton: a sentence none of them matches
+    /// is skipped after a single scan.
+    any: RegexSet,
+    /// 6人死亡, 3名矿工遇难, 致6人亡
+    death_after: Regex,
+    /// 死亡3人, 遇难人数升至23人, 撞死4人
+    death_before: Regex,
+    /// 死亡人数突破300 (no counting word after the number)
+    death_count: Regex,
+    /// 10人伤亡, 137人食物中毒, 68人发病
+    total: Regex,
+    /// 收治中毒患者24人, 发病人数达68人
+    total_before: Regex,
+    /// 2死3伤, 两死一伤, 致1死
+    compact: Regex,
+    /// 5人受伤, 3人重伤, 14人轻微伤, 6名伤者
+    injury_after: Regex,
+    /// 受伤20人, 重伤人数为3人
+    injury_before: Regex,
+}
+
+static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
+    let re = |s: String| Regex::new(&s).expect("casualty patterns are valid");
+    let mut p = Patterns {
+        any: RegexSet::empty(),
+        death_after: re(format!(
+            "{NUM}{UNIT}{GAP_DEATH}{DEATH_VERB}(?:{NUM}{UNIT}{OTHER_FATE})?"
+        )),
+        death_before: re(format!(
+            "(?:死亡|遇难|身亡|丧生|罹难|死者|遇难者|撞死|烧死|炸死|砸死){GAP_BEFORE}{UPDATE}{NUM}{UNIT}{OTHER_FATE}"
+        )),
+        death_count: re(format!(
+            "(?:死亡|遇难|罹难)(?:人数|者){UPDATE}{NUM}{OTHER_FATE}"
+        )),
+        total: re(format!("{NUM}{UNIT}{GAP_TOTAL}{TOTAL_WORD}")),
+        total_before: re(format!(
+            "(?:中毒患者|中毒者|中毒人员|中毒人数|发病人数|发病者|伤亡人数){GAP_BEFORE}{UPDATE}{NUM}{UNIT}?"
+        )),
+        compact: re(format!(
+            "(致|造成|酿成|酿|导致|共|发生)?{NUM}死(?:{NUM}伤)?"
+        )),
+        injury_after: re(format!(
+            "{NUM}{UNIT}{GAP_INJURY}({SERIOUS}|受轻伤|轻伤|轻微伤|不同程度受伤|受伤|伤者|伤员|负伤|烧伤|烫伤|砸伤|被打伤|刺伤|砍伤)"
+        )),
+        injury_before: re(format!(
+            "(受伤|{SERIOUS}|轻伤|伤者|伤员)(?:人数)?{GAP_BEFORE}{UPDATE}{NUM}{UNIT}{OTHER_FATE}"
+        )),
+    };
+    p.any = RegexSet::new(
+        [
+            &p.death_after,
+            &p.death_before,
+            &p.death_count,
+            &p.total,
+            &p.total_before,
+            &p.compact,
+            &p.injury_after,
+            &p.injury_before,
+        ]
+        .map(Regex::as_str),
+    )
+    .expect("casualty patterns are valid");
+    p
+});
+
+/// Parses a count as captured by [`NUM`] (without the 余/多 suffix, which the regex
+/// leaves outside the group): "23", "二十三", "两", "十", "数十" → 20.
+pub(crate) fn parse_count(s: &str) -> Option<u32> {
+    match s {
+        "数" => return Some(2),
+        "数十" | "几十" => return Some(20),
+        "数百" | "几百" => return Some(200),
+        "上百" => return Some(100),
+        "上千" => return Some(1000),
+        "数千" => return Some(2000),
+        _ => {}
+    }
+    if let Some(n) = s
+        .strip_suffix('万')
+        .filter(|n| n.starts_with(|c: char| c.is_ascii_digit()))
+    {
+        // "5万", "1.2万"
+        let v = n.parse::<f64>().ok()? * 10_000.0;
+        return (v.is_finite() && v <= 10_000_000.0).then_some(v.round() as u32);
+    }
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse::<u32>().ok().filter(|&n| n <= 10_000_000);
+    }
+    let digit = |c: char| match c {
+        '零' | '〇' => Some(0),
+        '一' => Some(1),
+        '二' | '两' => Some(2),
+        '三' => Some(3),
+        '四' => Some(4),
+        '五' => Some(5),
+        '六' => Some(6),
+        '七' => Some(7),
+        '八' => Some(8),
+        '九' => Some(9),
+        _ => None,
+    };
+    let (mut total, mut section, mut current) = (0u64, 0u64, None::<u64>);
+    let mut has_unit = false;
+    for c in s.chars() {
+        if let Some(d) = digit(c) {
+            // Two bare digits in a row ("三五人") is a range or a guess, not a count.
+            if current.is_some_and(|v| v != 0) && d != 0 {
+                return None;
+            }
+            current = Some(d);
+            continue;
+        }
+        let unit = match c {
+            '十' => 10,
+            '百' => 100,
+            '千' => 1000,
+            '万' => 10_000,
+            _ => return None,
+        };
+        has_unit = true;
+        if unit == 10_000 {
+            total += (section + current.unwrap_or(0)).max(1) * unit;
+            section = 0;
+        } else {
+            section += current.unwrap_or(1) * unit;
+        }
+        current = None;
+    }
+    let value = total + section + current.unwrap_or(0);
+    if !has_unit && s.chars().count() > 1 {
+        return None;
+    }
+    u32::try_from(value).ok().filter(|&n| n <= 10_000_000)
+}
+
+#[derive(Default)]
+struct Sentence {
+    deaths: Option<u32>,
+    total_injured: Option<u32>,
+    serious: Option<u32>,
+    light: Option<u32>,
+    /// A victim total that includes the dead (伤亡, 中毒).
+    victims: Option<u32>,
+}
+
+fn max_opt(a: Option<u32>, b: Option<u32>) -> Option<u32> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+fn count(caps: &regex::Captures<'_>, group: usize) -> Option<u32> {
+    caps.get(group).and_then(|m| parse_count(m.as_str()))
+}
+
+/// Words for serious injury (重伤, 伤势较重, 病情比较严重 …).
+const SERIOUS: &str =
+    r"受重伤|重伤|(?:伤势|伤情|病情)(?:比较|较为|较|十分|非常)?(?:严重|较重|危重)";
+
+fn injury_grade(word: &str) -> u8 {
+    match word {
+        "受轻伤" | "轻伤" | "轻微伤" => 1,
+        w if w.contains("重") => 2,
+        _ => 0,
+    }
+}
+
+fn read_sentence(text: &str) -> Sentence {
+    let p = &*PATTERNS;
+    let mut s = Sentence::default();
+    if !p.any.is_match(text) {
+        return s;
+    }
+    for caps in p.death_after.captures_iter(text) {
+        // "确诊732例死亡23例": the number after the verb is the deaths, unless another
+        // fate follows it ("3人死亡5人受伤").
+        let n = match (caps.get(2), caps.get(3)) {
+            (Some(_), None) => count(&caps, 2),
+            _ => count(&caps, 1),
+        };
+        s.deaths = max_opt(s.deaths, n);
+    }
+    for re in [&p.death_before, &p.death_count] {
+        for caps in re.captures_iter(text) {
+            if caps.get(2).is_none() {
+                s.deaths = max_opt(s.deaths, count(&caps, 1));
+            }
+        }
+    }
+    for re in [&p.total, &p.total_before] {
+        for caps in re.captures_iter(text) {
+            s.victims = max_opt(s.victims, count(&caps, 1));
+        }
+    }
+    for caps in p.compact.captures_iter(text) {
+        let prefixed = caps.get(1).is_some();
+        let injured = count(&caps, 3);
+        // "九死一生" and the like: only a prefix (致, 造成) or a 伤 part makes it a count.
+        if !prefixed && injured.is_none() {
+            continue;
+        }
+        s.deaths = max_opt(s.deaths, count(&caps, 2));
+        s.total_injured = max_opt(s.total_injured, injured);
+    }
+    let mut injury = |n: Option<u32>, word: &str| match injury_grade(word) {
+        2 => s.serious = max_opt(s.serious, n),
+        1 => s.light = max_opt(s.light, n),
+        _ => s.total_injured = max_opt(s.total_injured, n),
+    };
+    for caps in p.injury_after.captures_iter(text) {
+        injury(count(&caps, 1), caps.get(2).map_or("", |m| m.as_str()));
+    }
+    for caps in p.injury_before.captures_iter(text) {
+        if caps.get(3).is_none() {
+            injury(count(&caps, 2), caps.get(1).map_or("", |m| m.as_str()));
+        }
+    }
+    s
+}
+
+/// Cheap test before running the patterns: a sentence without any of these
+/// characters states no casualties.
+fn may_state_casualties(sentence: &str) -> bool {
+    sentence.contains([
+        '死', '亡', '伤', '难', '丧', '毙', '殒', '害', '毒', '病', '适', '吐', '泻', '痛', '症',
+    ])
+}
+
+/// Reads the casualty figures of a (normalized) text.
+pub fn extract(text: &str) -> Casualties {
+    let mut out = Casualties::default();
+    let mut victims = None;
+    for sentence in text.split(['。', '!', '?', ';', '\n', '！', '？', '；']) {
+        if !may_state_casualties(sentence) {
+            continue;
+        }
+        let s = read_sentence(sentence);
+        let split = match (s.serious, s.light) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+        };
+        out.deaths = max_opt(out.deaths, s.deaths);
+        out.injured = max_opt(out.injured, max_opt(s.total_injured, split));
+        out.seriously_injured = max_opt(out.seriously_injured, s.serious);
+        victims = max_opt(victims, s.victims);
+    }
+    // A victim total (N人伤亡, N人中毒) includes the dead: the rest are the injured.
+    if let Some(v) = victims {
+        let rest = v.saturating_sub(out.deaths.unwrap_or(0));
+        if rest > 0 {
+            out.injured = max_opt(out.injured, Some(rest));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts() {
+        let cases = [
+            ("3", Some(3)),
+            ("23", Some(23)),
+            ("两", Some(2)),
+            ("十", Some(10)),
+            ("十三", Some(13)),
+            ("二十", Some(20)),
+            ("二十三", Some(23)),
+            ("一百零五", Some(105)),
+            ("两百", Some(200)),
+            ("三千", Some(3000)),
+            ("一万二千", Some(12000)),
+            ("数十", Some(20)),
+            ("几十", Some(20)),
+            ("上百", Some(100)),
+            ("三五", None),
+            ("5万", Some(50000)),
+            ("1.2万", Some(12000)),
+            ("万", Some(10000)),
+            ("零", Some(0)),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_count(input), want, "input {input}");
+        }
+    }
+
+    fn c(d: Option<u32>, i: Option<u32>, s: Option<u32>) -> Casualties {
+        Casualties {
+            deaths: d,
+            injured: i,
+            seriously_injured: s,
+        }
+    }
+
+    #[test]
+    fn phrasings() {
+        let cases = [
+            ("事故造成至少3人死亡。", c(Some(3), None, None)),
+            ("已致十余人受伤", c(None, Some(10), None)),
+            ("现场两死一伤", c(Some(2), Some(1), None)),
+            ("货车侧翻致3死5伤", c(Some(3), Some(5), None)),
+            ("数十人受伤", c(None, Some(20), None)),
+            ("二十三人遇难", c(Some(23), None, None)),
+            (
+                "事故共造成6人死亡，3人重伤，14人轻微伤。",
+                c(Some(6), Some(17), Some(3)),
+            ),
+            (
+                "事故造成5人受伤，其中2人伤势严重。",
+                c(None, Some(5), Some(2)),
+            ),
+            ("2人死亡，5人失联。", c(Some(2), None, None)),
+            ("另有7人失踪，3人失联", c(None, None, None)),
+            ("死亡人数已上升至23人", c(Some(23), None, None)),
+            ("事故死亡3人、受伤12人", c(Some(3), Some(12), None)),
+            ("一工厂发生爆炸致3人死亡5人受伤", c(Some(3), Some(5), None)),
+            ("已造成2人受伤1人死亡", c(Some(1), Some(2), None)),
+            ("受伤的中国人已有14人回国治疗", c(None, Some(14), None)),
+            ("医院共收治中毒患者24人", c(None, Some(24), None)),
+            ("约700名员工出现身体不适", c(None, Some(700), None)),
+            ("类鼻疽疫情今年已确诊732例死亡23例", c(Some(23), None, None)),
+            (
+                "101名学生因恶心、呕吐等食物中毒症状到医院就诊",
+                c(None, Some(101), None),
+            ),
+            ("客车农用车相撞致6人亡", c(Some(6), None, None)),
+            ("3名矿工当场死亡", c(Some(3), None, None)),
+            ("20余人受伤", c(None, Some(20), None)),
+            ("一家三口遇难", c(Some(3), None, None)),
+            // Separate events are not added: the worst single one counts.
+            (
+                "上午一起车祸致2人死亡。下午另一起事故造成4人死亡。",
+                c(Some(4), None, None),
+            ),
+            // Cumulative restatement: the latest, largest figure.
+            (
+                "起初1人死亡。截至发稿，已造成9人死亡。",
+                c(Some(9), None, None),
+            ),
+            ("他九死一生逃出火场", c(None, None, None)),
+            ("全市道路交通事故死亡率下降", c(None, None, None)),
+            ("无人员伤亡", c(None, None, None)),
+            ("事故造成5人伤亡", c(None, Some(5), None)),
+            (
+                "面包车起火致十人伤亡，其中一人死亡",
+                c(Some(1), Some(9), None),
+            ),
+            ("137人食物中毒，两人死亡", c(Some(2), Some(135), None)),
+            (
+                "近百学生食物中毒，4人病情比较严重",
+                c(None, Some(100), Some(4)),
+            ),
+            ("广州一鞋厂129员工食物中毒", c(None, Some(129), None)),
+            ("枪击事件致数人死亡", c(Some(2), None, None)),
+            ("死亡人数突破300", c(Some(300), None, None)),
+            ("巴厘岛连环爆炸造成202人丧生", c(Some(202), None, None)),
+            ("发生五死特大交通事故", c(Some(5), None, None)),
+            ("一名女子被烧死", c(Some(1), None, None)),
+            ("酒驾司机撞死4人", c(Some(4), None, None)),
+            ("6名伤者已送医", c(None, Some(6), None)),
+            ("重伤人数为4人", c(None, Some(4), Some(4))),
+        ];
+        for (input, want) in cases {
+            assert_eq!(extract(input), want, "input {input}");
+        }
+    }
+
+    #[test]
+    fn grading_edges() {
+        let cases = [
+            (c(Some(2), None, None), Some(Level::IV)),
+            (c(Some(3), None, None), Some(Level::III)),
+            (c(Some(9), None, None), Some(Level::III)),
+            (c(Some(10), None, None), Some(Level::II)),
+            (c(Some(29), None, None), Some(Level::II)),
+            (c(Some(30), None, None), Some(Level::I)),
+            (c(None, Some(9), None), Some(Level::IV)),
+            (c(None, Some(10), None), Some(Level::III)),
+            (c(None, Some(49), None), Some(Level::III)),
+            (c(None, Some(50), None), Some(Level::II)),
+            (c(None, Some(99), None), Some(Level::II)),
+            (c(None, Some(100), None), Some(Level::I)),
+            // 重伤 is preferred over the injured total when stated.
+            (c(None, Some(60), Some(5)), Some(Level::IV)),
+            (c(None, Some(12), Some(0)), None),
+            (c(Some(1), Some(120), None), Some(Level::I)),
+            (c(None, None, None), None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(input.level(), want, "input {input:?}");
+        }
+        assert_eq!(severity(true, &c(None, None, None)), Some(Level::IV));
+        assert_eq!(severity(false, &c(Some(40), None, None)), None);
+        assert_eq!(severity(true, &c(Some(40), None, None)), Some(Level::I));
+    }
+}

@@ -1,0 +1,629 @@
+//! Detection: topics, the alert decision (flag), casualties and severity, places and
+//! the responsible unit, from an item's title and body. Pure after [`Classifier::load`]:
+//! no IO, no global state; share one classifier through an `Arc`.
+//!
+//! How a text is read:
+//! 1. Normalize (HTML remnants and entities out, full-width ASCII to half-width,
+//!    whitespace collapsed). The title and the body are read together, title first;
+//!    evidence in the title counts double ([`TITLE_WEIGHT`]).
+//! 2. One Aho-Corasick pass finds every dictionary term (topic terms and the harm,
+//!    grievance and routine cues) and every place name. Most items stop here.
+//! 3. Only the runs of Chinese text that hold a candidate are segmented with jieba
+//!    (jieba itself splits text at every non-word character, so segmenting one run
+//!    gives exactly the tokens that segmenting the whole text would). A candidate
+//!    counts only when it starts and ends on token boundaries: 爆炸 in 爆炸性新闻,
+//!    死亡 in 死亡率 or 火灾 in 防火灾 do not count. Where candidates overlap, the
+//!    longest wins (交通事故 rather than 事故).
+//! 4. Topic scores are the summed weights of distinct terms (title double). Topics
+//!    scoring at least [`MIN_TOPIC_SCORE`] and at least 30 % of the best are kept,
+//!    best first, except that cross-cutting topics (干部作风, 市场监管: a kind of wrong
+//!    rather than a field) follow the field topics found beside them: 物业不作为 is
+//!    房地产 first, 医院乱收费 医疗卫生 first.
+//! 5. The flag (taxonomy.md): a kept topic, and problem evidence (event terms of the
+//!    kept topics + harm cues + grievance cues) of at least [`MIN_PROBLEM_SCORE`], and
+//!    that evidence not outweighed by routine/positive context (表彰, 演练, 成功举办,
+//!    统计, 招聘, 比赛 …). A routine cue in the title with no problem word beside it
+//!    also clears the flag.
+//! 6. Casualties (see [`casualty`]) and the severity grade; flagged items without
+//!    casualties are IV, unflagged items have none.
+//! 7. Routing (谁主管谁负责, 属地管理): `unit` is the lead unit of the primary topic
+//!    (a term may name a more specific unit, e.g. 交通事故 → 市公安局, 养老院 →
+//!    市民政局); the places found go to `places`, and [`Classifier::place_government`]
+//!    names each one's government (景芝镇 → 景芝镇人民政府), which the ledger and the
+//!    notices show beside the lead unit. `local` is true when a place of the
+//!    jurisdiction is named or the source is local.
+
+pub mod casualty;
+mod dict;
+mod normalize;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use std::sync::OnceLock;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use jieba_rs::{Jieba, KeywordExtract, TfIdf};
+
+use crate::config::Jurisdiction;
+use crate::model::{Classification, TermMatch};
+
+pub use casualty::Casualties;
+use dict::{Dictionaries, TermKind, TopicRole};
+
+/// Evidence in the title counts this many times its weight.
+pub const TITLE_WEIGHT: f64 = 2.0;
+/// A topic is kept when its score reaches this (one event term, or a subject term in
+/// the title, or two subject terms).
+pub const MIN_TOPIC_SCORE: f64 = 2.0;
+/// Problem evidence needed to flag: one clear problem word (weight ≥ 2: 车祸, 欠薪,
+/// 投诉) is enough. Passing mentions are kept out by the topic threshold (a field word
+/// must be repeated or in the title) and by routine/positive context.
+pub const MIN_PROBLEM_SCORE: f64 = 2.0;
+/// Field (subject) words count at most this much per topic.
+const SUBJECT_CAP: f64 = 4.0;
+/// Kept topics must reach this fraction of the best topic's score.
+const TOPIC_RATIO: f64 = 0.3;
+/// Most key terms returned by [`Classifier::key_terms`].
+const MAX_KEY_TERMS: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifyError {
+    #[error("词典目录 {0} 不存在；请检查配置项 dictionaries，或从发行包复制 dictionaries/ 目录")]
+    NoFolder(PathBuf),
+    #[error("无法读取词典文件 {path}：{source}；请检查文件是否存在、权限是否正确")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("词典文件 {path} 第 {line} 行：{message}")]
+    Format {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error(
+        "{folder} 中没有“{name}”的地名文件；请按 dictionaries/README.md 添加 places/{name}.toml（含 name = \"{name}\"）"
+    )]
+    NoJurisdiction { name: String, folder: PathBuf },
+    #[error("jieba 用户词典加载失败：{0}；请检查 userdict.txt 的格式（词 词频 [词性]）")]
+    UserDict(String),
+    #[error("词典过大，无法建立匹配器：{0}")]
+    Matcher(String),
+}
+
+/// What a matched dictionary string stands for (one string may stand for several).
+#[derive(Debug, Clone, Copy)]
+enum Entry {
+    Topic { topic: usize, term: usize },
+    Harm(f64),
+    Grievance(f64),
+    Routine(f64),
+    Official,
+}
+
+/// The detector. Load once, share via `Arc`; `classify` takes `&self`.
+pub struct Classifier {
+    dict: Dictionaries,
+    jieba: Jieba,
+    /// Built on first use of [`Classifier::keywords`]: its IDF table costs load time
+    /// that `classify` does not need.
+    tfidf: OnceLock<TfIdf>,
+    /// Every topic term and cue, as one automaton; `entries[pattern]` says what it is.
+    terms: AhoCorasick,
+    entries: Vec<Vec<Entry>>,
+    /// Whether a pattern is (also) a topic term.
+    topical: Vec<bool>,
+    term_strings: Vec<String>,
+    /// Place names and aliases → index into `dict.places`.
+    places: AhoCorasick,
+    place_of: Vec<usize>,
+    stopwords: HashSet<String>,
+}
+
+impl std::fmt::Debug for Classifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Classifier")
+            .field("topics", &self.dict.topics.len())
+            .field("terms", &self.term_strings.len())
+            .field("places", &self.dict.places.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A dictionary hit that survived the word-boundary check.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    pattern: usize,
+    start: usize,
+    end: usize,
+}
+
+/// Is `c` part of a run jieba segments as a unit (its RE_HAN_DEFAULT class)?
+fn is_word_char(c: char) -> bool {
+    matches!(c,
+        '\u{4E00}'..='\u{9FFF}'
+        | '\u{3400}'..='\u{4DBF}'
+        | '\u{F900}'..='\u{FAFF}'
+        | '\u{20000}'..='\u{2FA1F}')
+        || c.is_ascii_alphanumeric()
+        || matches!(c, '+' | '#' | '&' | '.' | '_' | '%' | '-')
+}
+
+/// Byte spans inside 《…》 (titles of films, books, programmes: 《唐山大地震》 is not
+/// an earthquake). Only short, closed spans on one line count.
+fn work_titles(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut from = 0;
+    while let Some(open) = text[from..].find('《').map(|i| from + i) {
+        let inner = open + '《'.len_utf8();
+        let Some(close) = text[inner..].find(['》', '\n', '《']).map(|i| inner + i) else {
+            break;
+        };
+        if text[close..].starts_with('》') && text[inner..close].chars().count() <= 40 {
+            spans.push((inner, close));
+        }
+        from = close;
+    }
+    spans
+}
+
+/// Segments only the runs of text that hold candidates, and answers whether a byte
+/// range starts and ends on token boundaries.
+struct Boundaries<'t> {
+    text: &'t str,
+    /// (run start, run end, token boundaries within the run, sorted)
+    runs: Vec<(usize, usize, Vec<usize>)>,
+}
+
+impl<'t> Boundaries<'t> {
+    fn new(text: &'t str) -> Self {
+        Boundaries {
+            text,
+            runs: Vec::new(),
+        }
+    }
+
+    fn run_around(&self, start: usize, end: usize) -> (usize, usize) {
+        let before = &self.text[..start];
+        let run_start = before
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| !is_word_char(c))
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        let after = &self.text[end..];
+        let run_end = after
+            .char_indices()
+            .find(|&(_, c)| !is_word_char(c))
+            .map_or(self.text.len(), |(i, _)| end + i);
+        (run_start, run_end)
+    }
+
+    fn aligned(&mut self, jieba: &Jieba, start: usize, end: usize) -> bool {
+        let index = match self
+            .runs
+            .iter()
+            .position(|&(s, e, _)| s <= start && end <= e)
+        {
+            Some(i) => i,
+            None => {
+                let (s, e) = self.run_around(start, end);
+                let mut cuts: Vec<usize> = jieba
+                    .cut(&self.text[s..e], false)
+                    .iter()
+                    .map(|t| s + t.byte_end)
+                    .collect();
+                cuts.push(s);
+                cuts.sort_unstable();
+                self.runs.push((s, e, cuts));
+                self.runs.len() - 1
+            }
+        };
+        let cuts = &self.runs[index].2;
+        cuts.binary_search(&start).is_ok() && cuts.binary_search(&end).is_ok()
+    }
+}
+
+/// Running totals while reading one item.
+#[derive(Debug, Default)]
+struct Evidence {
+    topic_subject: Vec<f64>,
+    topic_event: Vec<f64>,
+    /// Per topic: the strongest term seen (weighted), for the unit override.
+    topic_best: Vec<Option<(f64, usize)>>,
+    harm: f64,
+    grievance: f64,
+    routine: f64,
+    title_problem: bool,
+    title_routine: bool,
+    /// An office or official is named (anywhere / in the title).
+    official: bool,
+    title_official: bool,
+    matches: Vec<TermMatch>,
+}
+
+impl Classifier {
+    /// Loads the dictionary folder for a jurisdiction. The folder's layout and file
+    /// formats are described in `dictionaries/README.md`.
+    pub fn load(dir: &Path, jurisdiction: &Jurisdiction) -> Result<Classifier, ClassifyError> {
+        let dict = Dictionaries::load(dir, jurisdiction)?;
+
+        let mut jieba = Jieba::new();
+        jieba
+            .load_dict(&mut dict.userdict.as_bytes())
+            .map_err(|e| ClassifyError::UserDict(e.to_string()))?;
+        // Place names must come out of segmentation whole, or the boundary check
+        // would reject them.
+        for place in &dict.places {
+            for name in std::iter::once(&place.name).chain(&place.aliases) {
+                if !jieba.has_word(name) {
+                    jieba.add_word(name, None, Some("ns"));
+                }
+            }
+        }
+
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut term_strings: Vec<String> = Vec::new();
+        let mut entries: Vec<Vec<Entry>> = Vec::new();
+        let mut add = |term: &str, entry: Entry| {
+            let i = *index.entry(term.to_string()).or_insert_with(|| {
+                term_strings.push(term.to_string());
+                entries.push(Vec::new());
+                term_strings.len() - 1
+            });
+            entries[i].push(entry);
+        };
+        for (t, topic) in dict.topics.iter().enumerate() {
+            for (k, term) in topic.terms.iter().enumerate() {
+                add(&term.term, Entry::Topic { topic: t, term: k });
+            }
+        }
+        for cue in &dict.harm {
+            add(&cue.term, Entry::Harm(cue.weight));
+        }
+        for cue in &dict.grievance {
+            add(&cue.term, Entry::Grievance(cue.weight));
+        }
+        for cue in &dict.routine {
+            add(&cue.term, Entry::Routine(cue.weight));
+        }
+        for cue in &dict.official {
+            add(&cue.term, Entry::Official);
+        }
+        // The contiguous NFA measured a little faster than the full DFA here (its
+        // tables stay in cache) and is much smaller.
+        let terms = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
+            .build(&term_strings)
+            .map_err(|e| ClassifyError::Matcher(e.to_string()))?;
+
+        let mut place_names = Vec::new();
+        let mut place_of = Vec::new();
+        for (i, place) in dict.places.iter().enumerate() {
+            for name in std::iter::once(&place.name).chain(&place.aliases) {
+                place_names.push(name.clone());
+                place_of.push(i);
+            }
+        }
+        let places = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&place_names)
+            .map_err(|e| ClassifyError::Matcher(e.to_string()))?;
+
+        let stopwords: HashSet<String> = dict.stopwords.iter().cloned().collect();
+
+        Ok(Classifier {
+            dict,
+            jieba,
+            tfidf: OnceLock::new(),
+            terms,
+            topical: entries
+                .iter()
+                .map(|e| e.iter().any(|e| matches!(e, Entry::Topic { .. })))
+                .collect(),
+            entries,
+            term_strings,
+            places,
+            place_of,
+            stopwords,
+        })
+    }
+
+    /// Topic id → Chinese name, for every topic the dictionaries define.
+    pub fn topic_names(&self) -> BTreeMap<String, String> {
+        self.dict.topic_names()
+    }
+
+    /// The lead unit (牵头单位) of a topic.
+    pub fn topic_unit(&self, topic: &str) -> Option<&str> {
+        self.dict
+            .topics
+            .iter()
+            .find(|t| t.id == topic)
+            .map(|t| t.unit.as_str())
+    }
+
+    /// The government answerable for a place (属地管理), e.g. 景芝镇 → 景芝镇人民政府.
+    pub fn place_government(&self, place: &str) -> Option<&str> {
+        self.dict
+            .places
+            .iter()
+            .find(|p| p.name == place || p.aliases.iter().any(|a| a == place))
+            .and_then(|p| p.government.as_deref())
+    }
+
+    fn normalized(title: &str, body: &str) -> (String, usize) {
+        let mut text = String::with_capacity(title.len() + body.len() + 1);
+        normalize::normalize_into(title, &mut text);
+        let title_end = text.len();
+        text.push('\n');
+        normalize::normalize_into(body, &mut text);
+        (text, title_end)
+    }
+
+    /// Dictionary hits on word boundaries; the longest wins where hits overlap.
+    fn hits(&self, text: &str, bounds: &mut Boundaries<'_>) -> Vec<Hit> {
+        let hits: Vec<Hit> = self
+            .terms
+            .find_overlapping_iter(text)
+            .map(|m| Hit {
+                pattern: m.pattern().as_usize(),
+                start: m.start(),
+                end: m.end(),
+            })
+            .collect();
+        if hits.is_empty() {
+            return hits;
+        }
+        let titles = work_titles(text);
+        let mut keep = |h: &Hit| {
+            !titles.iter().any(|&(s, e)| s <= h.start && h.end <= e)
+                && bounds.aligned(&self.jieba, h.start, h.end)
+        };
+        // Cues matter only beside a topic: check topic terms first, and skip the
+        // segmentation the cues would need when none survives (most items).
+        let (mut topical, mut cues): (Vec<Hit>, Vec<Hit>) =
+            hits.into_iter().partition(|h| self.topical[h.pattern]);
+        topical.retain(&mut keep);
+        if topical.is_empty() {
+            return topical;
+        }
+        cues.retain(&mut keep);
+        topical.append(&mut cues);
+        let mut hits = topical;
+        // Longest first, then drop any hit inside an already kept one.
+        hits.sort_by(|a, b| {
+            (b.end - b.start)
+                .cmp(&(a.end - a.start))
+                .then(a.start.cmp(&b.start))
+        });
+        let mut kept: Vec<Hit> = Vec::with_capacity(hits.len());
+        for h in hits {
+            if !kept.iter().any(|k| k.start <= h.start && h.end <= k.end) {
+                kept.push(h);
+            }
+        }
+        kept.sort_by_key(|h| h.start);
+        kept
+    }
+
+    fn evidence(&self, hits: &[Hit], title_end: usize) -> Evidence {
+        let n = self.dict.topics.len();
+        let mut ev = Evidence {
+            topic_subject: vec![0.0; n],
+            topic_event: vec![0.0; n],
+            topic_best: vec![None; n],
+            ..Evidence::default()
+        };
+        // Each distinct term counts once in the title and once in the body.
+        let mut seen: HashSet<(usize, bool)> = HashSet::new();
+        for hit in hits {
+            let in_title = hit.start < title_end;
+            if !seen.insert((hit.pattern, in_title)) {
+                continue;
+            }
+            let factor = if in_title { TITLE_WEIGHT } else { 1.0 };
+            for entry in &self.entries[hit.pattern] {
+                match *entry {
+                    Entry::Topic { topic, term } => {
+                        let t = &self.dict.topics[topic].terms[term];
+                        let w = t.weight * factor;
+                        if t.kind == TermKind::Event {
+                            ev.topic_event[topic] += w;
+                            ev.title_problem |= in_title;
+                        } else {
+                            ev.topic_subject[topic] += w;
+                        }
+                        if ev.topic_best[topic].is_none_or(|(best, _)| w > best) {
+                            ev.topic_best[topic] = Some((w, term));
+                        }
+                        let m = TermMatch {
+                            term: t.term.clone(),
+                            topic: self.dict.topics[topic].id.clone(),
+                        };
+                        if !ev.matches.contains(&m) {
+                            ev.matches.push(m);
+                        }
+                    }
+                    Entry::Harm(w) => {
+                        ev.harm += w * factor;
+                        ev.title_problem |= in_title;
+                    }
+                    Entry::Grievance(w) => {
+                        ev.grievance += w * factor;
+                        ev.title_problem |= in_title;
+                    }
+                    Entry::Routine(w) => {
+                        ev.routine += w * factor;
+                        ev.title_routine |= in_title;
+                    }
+                    Entry::Official => {
+                        ev.official = true;
+                        ev.title_official |= in_title;
+                    }
+                }
+            }
+        }
+        ev
+    }
+
+    /// Classifies one item. `source_local`: the item comes from a source configured
+    /// as local (everything from it concerns the jurisdiction).
+    pub fn classify(&self, title: &str, body: &str, source_local: bool) -> Classification {
+        let (text, title_end) = Self::normalized(title, body);
+        let mut bounds = Boundaries::new(&text);
+        let hits = self.hits(&text, &mut bounds);
+        let ev = self.evidence(&hits, title_end);
+
+        // Topics: strong enough, and not dwarfed by the best one. Field words (学生,
+        // 医院 …) pile up in any long text, so they count up to a cap and rank at half
+        // weight against problem words.
+        let n = ev.topic_event.len();
+        let role = |t: usize| self.dict.topics[t].role;
+        let subject = |t: usize| ev.topic_subject[t].min(SUBJECT_CAP);
+        let score = |t: usize| {
+            if role(t) == TopicRole::Official && !ev.official {
+                0.0
+            } else {
+                ev.topic_event[t] + subject(t)
+            }
+        };
+        let rank = |t: usize| ev.topic_event[t] + 0.5 * subject(t);
+        let best = (0..n).map(score).fold(0.0, f64::max);
+        let mut order: Vec<usize> = (0..n)
+            .filter(|&t| score(t) >= MIN_TOPIC_SCORE && score(t) >= TOPIC_RATIO * best)
+            .collect();
+        // Field topics first; cross-cutting ones (干部作风, 市场监管) after them.
+        let cross = |t: usize| match role(t) {
+            TopicRole::Field => false,
+            TopicRole::Cross => true,
+            TopicRole::Official => !ev.title_official,
+        };
+        order.sort_by(|&a, &b| {
+            cross(a)
+                .cmp(&cross(b))
+                .then(rank(b).total_cmp(&rank(a)))
+                .then(a.cmp(&b))
+        });
+
+        let events: f64 = order.iter().map(|&t| ev.topic_event[t]).sum();
+        let problem = events + ev.harm + ev.grievance;
+        let routine_wins = ev.routine >= problem || (ev.title_routine && !ev.title_problem);
+        let flag = !order.is_empty() && problem >= MIN_PROBLEM_SCORE && !routine_wins;
+
+        let casualties = casualty::extract(&text);
+        let (places, any_local) = self.find_places(&text, &mut bounds);
+        let unit = order.first().map(|&t| {
+            let topic = &self.dict.topics[t];
+            ev.topic_best[t]
+                .and_then(|(_, k)| topic.terms[k].unit.clone())
+                .unwrap_or_else(|| topic.unit.clone())
+        });
+        let score = if order.is_empty() {
+            0.0
+        } else {
+            ((best + problem - ev.routine).max(0.0) * 100.0).round() / 100.0
+        };
+        let topics: Vec<String> = order
+            .iter()
+            .map(|&t| self.dict.topics[t].id.clone())
+            .collect();
+        // Explanation: the terms of the kept topics only.
+        let matches = ev
+            .matches
+            .into_iter()
+            .filter(|m| topics.contains(&m.topic))
+            .collect();
+        Classification {
+            flag,
+            severity: casualty::severity(flag, &casualties),
+            deaths: casualties.deaths,
+            injured: casualties.injured,
+            seriously_injured: casualties.seriously_injured,
+            topics,
+            places,
+            local: source_local || any_local,
+            unit,
+            score,
+            matches,
+        }
+    }
+
+    /// Place names found (canonical names, first appearance first) and whether any
+    /// of them is in the jurisdiction.
+    fn find_places(&self, text: &str, bounds: &mut Boundaries<'_>) -> (Vec<String>, bool) {
+        let mut found: Vec<String> = Vec::new();
+        let mut local = false;
+        for m in self.places.find_iter(text) {
+            if !bounds.aligned(&self.jieba, m.start(), m.end()) {
+                continue;
+            }
+            let place = &self.dict.places[self.place_of[m.pattern().as_usize()]];
+            local |= place.local;
+            if !found.contains(&place.name) {
+                found.push(place.name.clone());
+            }
+        }
+        (found, local)
+    }
+
+    /// Segmented content words of an item (stopwords, single characters and numbers
+    /// removed), most frequent first, at most 32: what the ledger compares to decide
+    /// whether two items report the same event.
+    pub fn key_terms(&self, title: &str, body: &str) -> Vec<String> {
+        let (text, _) = Self::normalized(title, body);
+        let mut counts: HashMap<&str, (usize, usize)> = HashMap::new();
+        for (i, token) in self.jieba.cut(&text, false).iter().enumerate() {
+            let w = token.word;
+            if w.chars().count() < 2
+                || self.stopwords.contains(w)
+                || !w.chars().any(|c| c.is_alphabetic())
+            {
+                continue;
+            }
+            counts.entry(w).or_insert((0, i)).0 += 1;
+        }
+        let mut words: Vec<(&str, (usize, usize))> = counts.into_iter().collect();
+        words.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.1.1.cmp(&b.1.1)));
+        words
+            .into_iter()
+            .take(MAX_KEY_TERMS)
+            .map(|(w, _)| w.to_string())
+            .collect()
+    }
+
+    /// The `top_n` keywords of a text by jieba TF-IDF, with their weights, heaviest
+    /// first (stopwords excluded): the digest's top terms.
+    pub fn keywords(&self, text: &str, top_n: usize) -> Vec<(String, f64)> {
+        let mut normalized = String::new();
+        normalize::normalize_into(text, &mut normalized);
+        let tfidf = self.tfidf.get_or_init(|| {
+            let mut tfidf = TfIdf::default();
+            *tfidf.config_mut() = jieba_rs::KeywordExtractConfig::builder()
+                .set_stop_words(self.stopwords.iter().cloned().collect())
+                .build();
+            tfidf
+        });
+        tfidf
+            .extract_keywords(&self.jieba, &normalized, top_n, Vec::new())
+            .into_iter()
+            .filter(|k| k.keyword.chars().any(|c| c.is_alphabetic()))
+            .map(|k| (k.keyword, k.weight))
+            .collect()
+    }
+
+    /// jieba segmentation with this classifier's dictionaries (for benchmarks and
+    /// tools that need the same tokens).
+    pub fn segment<'a>(&self, text: &'a str) -> Vec<&'a str> {
+        self.jieba
+            .cut(text, false)
+            .into_iter()
+            .map(|t| t.word)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

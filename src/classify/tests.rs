@@ -1,0 +1,405 @@
+//! Rule tables for the classifier, run against the shipped `dictionaries/`.
+
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+use super::*;
+use crate::model::{DEFAULT_TOPICS, Level};
+
+fn shipped() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("dictionaries")
+}
+
+static CLASSIFIER: LazyLock<Classifier> = LazyLock::new(|| {
+    Classifier::load(&shipped(), &Jurisdiction::default()).expect("shipped dictionaries load")
+});
+
+fn classify(title: &str, body: &str) -> Classification {
+    CLASSIFIER.classify(title, body, false)
+}
+
+fn terms(c: &Classification) -> Vec<&str> {
+    c.matches.iter().map(|m| m.term.as_str()).collect()
+}
+
+#[test]
+fn every_taxonomy_topic_has_terms_a_name_and_a_unit() {
+    let names = CLASSIFIER.topic_names();
+    for (id, name) in DEFAULT_TOPICS {
+        assert_eq!(names.get(id).map(String::as_str), Some(name), "topic {id}");
+        let unit = CLASSIFIER.topic_unit(id).unwrap_or("");
+        assert!(!unit.is_empty(), "topic {id} has no lead unit");
+        let topic = CLASSIFIER.dict.topics.iter().find(|t| t.id == id).unwrap();
+        assert!(
+            topic.terms.iter().any(|t| t.kind == TermKind::Event),
+            "topic {id} has no event term"
+        );
+    }
+    assert_eq!(names.len(), DEFAULT_TOPICS.len());
+}
+
+#[test]
+fn word_boundaries() {
+    // (text, term, counts)
+    let cases = [
+        ("这是一条爆炸性新闻，引发热议", "爆炸", false),
+        ("化工厂爆炸，现场浓烟滚滚", "爆炸", true),
+        // jieba glues 发生爆炸 into one word: the lexicon lists the glued form too.
+        ("化工厂发生爆炸，现场浓烟滚滚", "发生爆炸", true),
+        ("全市交通事故死亡率明显下降", "死亡", false),
+        ("事故造成一人死亡", "死亡", true),
+        ("社区开展防火灾宣传", "火灾", false),
+        ("居民楼发生火灾", "火灾", true),
+        ("西安丘陵地带的风光", "安丘", false),
+        // Inside a work title: 《唐山大地震》 is a film.
+        ("电影《唐山大地震》今日重映", "地震", false),
+        ("工地老板拖欠农民工工资三个月", "拖欠农民工工资", true),
+        // The longest overlapping term wins: 交通事故, not 事故.
+        ("国道上发生一起交通事故", "事故", false),
+        ("国道上发生一起交通事故", "交通事故", true),
+    ];
+    for (text, term, counts) in cases {
+        let (normalized, title_end) = Classifier::normalized(text, "");
+        let mut bounds = Boundaries::new(&normalized);
+        let hits = CLASSIFIER.hits(&normalized, &mut bounds);
+        let found = hits
+            .iter()
+            .any(|h| CLASSIFIER.term_strings[h.pattern] == term);
+        assert_eq!(found, counts, "{term} in {text} (title end {title_end})");
+    }
+    let c = classify("西安丘陵地带发现新物种", "");
+    assert!(c.places.is_empty() && !c.local, "{c:?}");
+}
+
+#[test]
+fn flag_decisions() {
+    // (title, body, flag, primary topic)
+    let cases: &[(&str, &str, bool, Option<&str>)] = &[
+        (
+            "国道发生交通事故致3人死亡",
+            "两车相撞，伤者已送医。",
+            true,
+            Some("accident"),
+        ),
+        (
+            "某化工厂车间发生爆炸",
+            "爆炸造成2人受伤，原因正在调查。",
+            true,
+            Some("work_safety"),
+        ),
+        (
+            "工地老板拖欠农民工工资半年",
+            "多次讨要无果，请求有关部门帮助。",
+            true,
+            Some("wage_arrears"),
+        ),
+        (
+            "小区旁工厂夜间偷排污水，臭味刺鼻",
+            "居民多次投诉无人管。",
+            true,
+            Some("environment"),
+        ),
+        (
+            "某幼儿园20余名儿童疑似食物中毒",
+            "孩子们出现呕吐腹泻症状。",
+            true,
+            Some("food_drug"),
+        ),
+        (
+            "楼盘烂尾三年，业主维权无门",
+            "开发商迟迟不复工。",
+            true,
+            Some("real_estate"),
+        ),
+        (
+            "县城发生4.5级地震",
+            "震中附近有明显震感，暂无人员伤亡报告。",
+            true,
+            Some("disaster"),
+        ),
+        (
+            "男子持刀伤人致2死",
+            "犯罪嫌疑人已被警方控制。",
+            true,
+            Some("public_security"),
+        ),
+        // Positive achievements, routine announcements, drills, statistics, sports.
+        (
+            "我市成功举办安全生产月宣传活动",
+            "活动圆满完成，发放宣传资料三千份。",
+            false,
+            None,
+        ),
+        (
+            "消防大队开展应急演练",
+            "模拟火灾现场疏散群众，演练圆满结束。",
+            false,
+            None,
+        ),
+        (
+            "市人民医院荣获省级先进集体称号",
+            "表彰大会隆重举行。",
+            false,
+            None,
+        ),
+        (
+            "拆迁安置房交付仪式隆重举行",
+            "三百户居民喜迁新居。",
+            false,
+            None,
+        ),
+        (
+            "全市道路交通事故起数同比下降12%",
+            "死亡率同比下降，数据显示安全形势稳定。",
+            false,
+            None,
+        ),
+        (
+            "主队客场夺冠",
+            "比赛中双方发生冲突，但未影响决赛进程。",
+            false,
+            None,
+        ),
+        (
+            "咨询退休后养老金如何办理领取",
+            "请问需要什么材料？",
+            false,
+            None,
+        ),
+        ("这部电视剧中的火灾场面很震撼", "", false, None),
+        ("凌河街道开展安全隐患大排查", "", false, None),
+        ("", "2名工人在施工中坠落身亡", true, Some("work_safety")),
+        (
+            "男子酒后驾车撞上护栏",
+            "司机受轻伤。",
+            true,
+            Some("accident"),
+        ),
+        // The title names an official: 干部作风 leads, 困难群众 follows.
+        ("村民反映村干部克扣低保金", "", true, Some("conduct")),
+        ("小区业主反映物业乱收费", "", true, Some("real_estate")),
+        // A topic word in passing, in a story about something else.
+        (
+            "县领导调研乡村振兴工作",
+            "调研中还了解了当地学校和医院的建设情况。",
+            false,
+            None,
+        ),
+    ];
+    for &(title, body, flag, primary) in cases {
+        let c = classify(title, body);
+        assert_eq!(c.flag, flag, "{title}: {c:?}");
+        if flag {
+            assert_eq!(
+                c.topics.first().map(String::as_str),
+                primary,
+                "{title}: {c:?}"
+            );
+            assert!(c.severity.is_some() && c.score > 0.0, "{title}: {c:?}");
+        } else {
+            assert_eq!(c.severity, None, "{title}: {c:?}");
+        }
+    }
+}
+
+#[test]
+fn severity_end_to_end() {
+    let cases = [
+        ("客车侧翻致2人死亡", Level::IV),
+        ("客车侧翻致3人死亡", Level::III),
+        ("客车侧翻致十余人死亡", Level::II),
+        ("煤矿透水事故已造成30人遇难", Level::I),
+        ("客车侧翻事故造成60人受伤，其中5人重伤", Level::IV),
+        ("居民楼起火 无人员伤亡", Level::IV),
+    ];
+    for (title, want) in cases {
+        let c = classify(title, "");
+        assert!(c.flag, "{title}: {c:?}");
+        assert_eq!(c.severity, Some(want), "{title}: {c:?}");
+    }
+    let c = classify("客车侧翻事故造成60人受伤，其中5人重伤", "");
+    assert_eq!(
+        (c.deaths, c.injured, c.seriously_injured),
+        (None, Some(60), Some(5))
+    );
+}
+
+#[test]
+fn places_local_and_unit() {
+    // (title, source_local, places, local, unit)
+    type Case<'a> = (&'a str, bool, &'a [&'a str], bool, Option<&'a str>);
+    let cases: &[Case] = &[
+        (
+            "安丘市景芝镇一工厂发生爆炸事故",
+            false,
+            &["安丘市", "景芝镇"],
+            true,
+            Some("市应急管理局"),
+        ),
+        (
+            "景芝一养殖场偷排污水",
+            false,
+            &["景芝镇"],
+            true,
+            Some("潍坊市生态环境局安丘分局"),
+        ),
+        (
+            "潍坊某地发生交通事故",
+            false,
+            &["潍坊市"],
+            false,
+            Some("市公安局"),
+        ),
+        ("某地发生交通事故", true, &[], true, Some("市公安局")),
+        (
+            "山东一敬老院老人遭虐待老人投诉无人管",
+            false,
+            &["山东省"],
+            false,
+            Some("市民政局"),
+        ),
+    ];
+    for &(title, source_local, places, local, unit) in cases {
+        let c = CLASSIFIER.classify(title, "", source_local);
+        assert_eq!(c.places, places, "{title}: {c:?}");
+        assert_eq!(c.local, local, "{title}: {c:?}");
+        assert_eq!(c.unit.as_deref(), unit, "{title}: {c:?}");
+    }
+    assert_eq!(
+        CLASSIFIER.place_government("景芝镇"),
+        Some("景芝镇人民政府")
+    );
+    assert_eq!(CLASSIFIER.place_government("景芝"), Some("景芝镇人民政府"));
+    assert_eq!(CLASSIFIER.place_government("北京"), None);
+}
+
+#[test]
+fn matches_explain_the_topics() {
+    let c = classify("国道发生交通事故", "车辆追尾后侧翻。");
+    assert_eq!(terms(&c), ["交通事故", "追尾", "侧翻"]);
+    assert!(c.matches.iter().all(|m| m.topic == "accident"));
+}
+
+#[test]
+fn html_and_full_width_text_is_normalized() {
+    let c = classify(
+        "<p>国道发生交通事故&nbsp;致３人死亡</p>",
+        "<div>两车&ldquo;相撞&rdquo;</div>",
+    );
+    assert!(c.flag);
+    assert_eq!(c.deaths, Some(3));
+    assert_eq!(c.severity, Some(Level::III));
+}
+
+#[test]
+fn key_terms_and_keywords() {
+    let key = CLASSIFIER.key_terms(
+        "景芝镇化工厂发生爆炸",
+        "据记者了解，景芝镇一化工厂昨日发生爆炸，消防部门赶到现场。",
+    );
+    assert!(key.contains(&"景芝镇".to_string()), "{key:?}");
+    assert!(key.contains(&"化工厂".to_string()), "{key:?}");
+    assert!(!key.contains(&"记者".to_string()), "stopword kept: {key:?}");
+    assert!(
+        key.iter().all(|w| !CLASSIFIER.stopwords.contains(w)),
+        "{key:?}"
+    );
+    assert!(key.iter().all(|w| w.chars().count() >= 2), "{key:?}");
+    // Most frequent first.
+    assert_eq!(key.first().map(String::as_str), Some("景芝镇"), "{key:?}");
+
+    let kw = CLASSIFIER.keywords(
+        "景芝镇化工厂发生爆炸。景芝镇化工厂停产整顿。化工厂周边居民已疏散。",
+        3,
+    );
+    assert_eq!(kw.len(), 3, "{kw:?}");
+    assert_eq!(kw[0].0, "化工厂", "{kw:?}");
+    assert!(kw.windows(2).all(|w| w[0].1 >= w[1].1), "{kw:?}");
+}
+
+/// A copy of the shipped folder to break on purpose.
+fn scratch_copy() -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let path = entry.unwrap().path();
+            let target = to.join(path.file_name().unwrap());
+            if path.is_dir() {
+                copy(&path, &target);
+            } else {
+                std::fs::copy(&path, &target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy(&shipped(), dir.path());
+    dir
+}
+
+#[test]
+fn load_errors_name_the_file_and_the_fix() {
+    // A user-dictionary entry without a frequency would never be chosen: refused.
+    let dir = scratch_copy();
+    let userdict = dir.path().join("userdict.txt");
+    let mut text = std::fs::read_to_string(&userdict).unwrap();
+    text.push_str("接诉即办\n");
+    std::fs::write(&userdict, text).unwrap();
+    let err = Classifier::load(dir.path(), &Jurisdiction::default()).unwrap_err();
+    assert!(matches!(err, ClassifyError::Format { .. }), "{err}");
+    assert!(err.to_string().contains("词频"), "{err}");
+
+    // A jurisdiction without its place file.
+    let dir = scratch_copy();
+    let other = Jurisdiction {
+        name: "昌乐县".into(),
+        ..Jurisdiction::default()
+    };
+    let err = Classifier::load(dir.path(), &other).unwrap_err();
+    assert!(matches!(err, ClassifyError::NoJurisdiction { .. }), "{err}");
+    assert!(err.to_string().contains("places/昌乐县.toml"), "{err}");
+
+    // A bad weight, with its line number.
+    let dir = scratch_copy();
+    let topic = dir.path().join("topics/accident.txt");
+    let mut text = std::fs::read_to_string(&topic).unwrap();
+    text.push_str("车祸 很多 event\n");
+    std::fs::write(&topic, text).unwrap();
+    let err = Classifier::load(dir.path(), &Jurisdiction::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("accident.txt") && err.to_string().contains("权重"),
+        "{err}"
+    );
+
+    let err = Classifier::load(
+        Path::new("/nonexistent/dictionaries"),
+        &Jurisdiction::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, ClassifyError::NoFolder(_)), "{err}");
+}
+
+#[test]
+fn a_county_drops_in_its_own_places() {
+    let dir = scratch_copy();
+    std::fs::write(
+        dir.path().join("places/昌乐县.toml"),
+        "name = \"昌乐县\"\nparent = \"潍坊市\"\ngovernment = \"昌乐县人民政府\"\n\n[[place]]\nname = \"宝都街道\"\ngovernment = \"宝都街道办事处\"\n",
+    )
+    .unwrap();
+    let changle = Jurisdiction {
+        name: "昌乐县".into(),
+        places: vec!["昌乐经济开发区".into()],
+        ..Jurisdiction::default()
+    };
+    let c = Classifier::load(dir.path(), &changle).unwrap();
+    let r = c.classify("宝都街道一小区发生火灾", "", false);
+    assert!(r.local && r.places == ["宝都街道"], "{r:?}");
+    let r = c.classify("昌乐经济开发区一工厂发生火灾", "", false);
+    assert!(r.local, "{r:?}");
+    // 安丘市 is now just another county: named, not local.
+    let r = c.classify("安丘市景芝镇发生火灾", "", false);
+    assert!(
+        !r.local && r.places.contains(&"景芝镇".to_string()),
+        "{r:?}"
+    );
+}
