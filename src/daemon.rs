@@ -16,11 +16,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
+use crate::classify::Classifier;
 use crate::clock::task::{DeadlineTask, TaskClock};
 use crate::config::Config;
 use crate::incidents::Ledger;
-use crate::model::Item;
 use crate::notify;
+use crate::pipeline::Pipeline;
 use crate::sources::Intake;
 use crate::store::Store;
 
@@ -41,6 +42,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "yuqing daemon starting"
     );
 
+    let classifier = Classifier::load(&config.dictionaries, &config.jurisdiction)?;
     let config = Arc::new(config);
     let (stop, stopping) = watch::channel(false);
     let (items_tx, items_rx) = mpsc::channel(ITEM_QUEUE);
@@ -51,6 +53,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let api = crate::api::Server::bind(ledger.clone(), config.clone())
         .await
         .context("无法启动控制接口")?;
+    let pipeline = Pipeline::new(Arc::new(classifier), ledger.clone(), &config);
 
     let mut tasks = JoinSet::new();
     let intake_stop = stopping.clone();
@@ -76,9 +79,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
         "mail delivery"
     });
+    let pipeline_stop = stopping.clone();
     tasks.spawn(async move {
-        consume_items(items_rx).await;
-        "item consumer"
+        pipeline.run(items_rx, pipeline_stop).await;
+        "classification"
     });
     let api_stop = stopped(&stopping);
     tasks.spawn(async move {
@@ -121,21 +125,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     match early {
         Some(ended) => anyhow::bail!("守护进程的一个任务意外结束（{ended:?}）；请查看日志"),
         None => Ok(()),
-    }
-}
-
-/// The next stage for now: logs each item and drops it.
-// The lead replaces this with classify → ledger. It ends when the intake has
-// stopped and the channel is empty, so no stored item is cut off mid-hand-over.
-async fn consume_items(mut items: mpsc::Receiver<Item>) {
-    while let Some(item) = items.recv().await {
-        info!(
-            source = %item.source,
-            key = %item.key,
-            title = %item.title,
-            revisions = item.revisions,
-            "item received"
-        );
     }
 }
 

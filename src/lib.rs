@@ -17,6 +17,7 @@ pub mod incidents;
 pub mod model;
 pub mod notify;
 pub mod parse;
+pub mod pipeline;
 pub mod sources;
 pub mod store;
 pub mod time;

@@ -73,5 +73,14 @@ fn run(config: Config) -> Result<(), CliError> {
     let result = runtime.block_on(yuqing::daemon::run(config));
     // Blocking tasks left over (a parse in progress) must not hold up the exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
-    result.map_err(|e| CliError::failed(format!("{e:#}")))
+    result.map_err(|e| {
+        // Broken dictionaries are a configuration problem (exit 2), like a bad config file.
+        if e.downcast_ref::<yuqing::classify::ClassifyError>()
+            .is_some()
+        {
+            CliError::usage(format!("{e:#}"))
+        } else {
+            CliError::failed(format!("{e:#}"))
+        }
+    })
 }

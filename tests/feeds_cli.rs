@@ -16,7 +16,10 @@ fn write_config(dir: &Path, feeds: &str) -> std::path::PathBuf {
     let config = dir.join("yuqing.toml");
     std::fs::write(
         &config,
-        "feeds = \"feeds.toml\"\ndata_dir = \"data\"\n\n[intake]\ntimeout = \"5s\"\nconnect_timeout = \"2s\"\n",
+        format!(
+            "feeds = \"feeds.toml\"\ndata_dir = \"data\"\ndictionaries = '{}'\n\n[intake]\ntimeout = \"5s\"\nconnect_timeout = \"2s\"\n",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/dictionaries")
+        ),
     )
     .unwrap();
     config

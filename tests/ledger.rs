@@ -9,7 +9,8 @@ use yuqing::model::{
     Classification, DateQuality, DeadlineState, Incident, Item, Level, Milestone, NoticeKind,
     Status, Timestamp,
 };
-use yuqing::store::{ItemUpsert, Store};
+use yuqing::parse::ParsedItem;
+use yuqing::store::Store;
 
 const FEEDS: &str = r#"
 [[source]]
@@ -104,8 +105,8 @@ fn stored(store: &Store, spec: &Spec, now: Timestamp) -> Item {
     };
     store
         .upsert_item(
-            ItemUpsert {
-                source: spec.source.into(),
+            spec.source,
+            ParsedItem {
                 key: spec.key.into(),
                 title: format!("{}：{}", spec.key, spec.terms.join("")),
                 link: None,

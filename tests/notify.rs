@@ -2,16 +2,14 @@
 //! file outbox: order, exactly-once on a healthy server, waiting out an outage,
 //! dead letters, restarts.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use mail_parser::MessageParser;
-use mailin_embedded::{Handler, Response, Server, response};
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 use yuqing::config::{Config, HumanDuration, Policy, SmtpConfig, SmtpSecurity};
@@ -21,102 +19,8 @@ use yuqing::model::{
 use yuqing::notify::{self, Backoff, NotifyError, Transport};
 use yuqing::store::{NoticeRecord, Store};
 
-/// One mail as the server received it.
-#[derive(Debug, Clone)]
-struct Received {
-    to: Vec<String>,
-    raw: Vec<u8>,
-}
-
-impl Received {
-    fn header(&self, name: &str) -> String {
-        let message = MessageParser::default()
-            .parse(&self.raw)
-            .expect("mail parses");
-        message
-            .header_raw(name)
-            .map(|v| v.trim().to_string())
-            .unwrap_or_default()
-    }
-
-    fn key(&self) -> String {
-        self.header("X-Yuqing-Notice")
-    }
-}
-
-/// An SMTP session handler that keeps every accepted mail. `reject` recipients get
-/// `550`; `busy` recipients get `451` for the first `busy_times` attempts.
-#[derive(Clone, Default)]
-struct Collector {
-    got: Arc<Mutex<Vec<Received>>>,
-    reject: Arc<HashSet<String>>,
-    busy: Arc<HashSet<String>>,
-    busy_times: Arc<AtomicU32>,
-    to: Vec<String>,
-    data: Vec<u8>,
-}
-
-impl Handler for Collector {
-    fn rcpt(&mut self, to: &str) -> Response {
-        if self.reject.contains(to) {
-            return response::NO_MAILBOX;
-        }
-        if self.busy.contains(to)
-            && self
-                .busy_times
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok()
-        {
-            return Response::custom(451, "Mailbox busy, try later".into());
-        }
-        response::OK
-    }
-
-    fn data_start(&mut self, _domain: &str, _from: &str, _8bit: bool, to: &[String]) -> Response {
-        self.to = to.to_vec();
-        self.data.clear();
-        response::OK
-    }
-
-    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.data.extend_from_slice(buf);
-        Ok(())
-    }
-
-    fn data_end(&mut self) -> Response {
-        self.got.lock().unwrap().push(Received {
-            to: std::mem::take(&mut self.to),
-            raw: std::mem::take(&mut self.data),
-        });
-        response::OK
-    }
-}
-
-impl Collector {
-    fn keys(&self) -> Vec<String> {
-        self.got.lock().unwrap().iter().map(Received::key).collect()
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.got.lock().unwrap().clone()
-    }
-}
-
-/// Serves SMTP on `listener` for the rest of the test process.
-fn serve(listener: TcpListener, collector: Collector) {
-    std::thread::spawn(move || {
-        let mut server = Server::new(collector);
-        server.with_num_threads(4).with_tcp_listener(listener);
-        // The error type is not Send: report it here.
-        if let Err(err) = server.serve() {
-            eprintln!("test SMTP server stopped: {err}");
-        }
-    });
-}
-
-fn listener() -> TcpListener {
-    TcpListener::bind("127.0.0.1:0").unwrap()
-}
+mod common;
+use common::smtp::{Collector, listener, serve, until};
 
 fn config(data_dir: &Path, port: Option<u16>) -> Config {
     let mut config = Config {
@@ -172,17 +76,6 @@ impl Worker {
             .expect("worker task")
             .expect("worker stops cleanly");
     }
-}
-
-/// Waits for `condition`; the guard only keeps a broken test from hanging.
-async fn until(what: &str, mut condition: impl FnMut() -> bool) {
-    for _ in 0..1500 {
-        if condition() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("gave up waiting for {what}");
 }
 
 fn incident(id: u64) -> Incident {
@@ -362,11 +255,7 @@ async fn a_refused_mail_waits_without_holding_up_other_incidents() {
     let dir = tempfile::tempdir().unwrap();
     let listener = listener();
     let port = listener.local_addr().unwrap().port();
-    let server = Collector {
-        busy: Arc::new(HashSet::from(["busy@localhost".to_string()])),
-        busy_times: Arc::new(AtomicU32::new(3)),
-        ..Collector::default()
-    };
+    let server = Collector::busy("busy@localhost", 3);
     serve(listener, server.clone());
     let store = Store::open(dir.path()).unwrap();
     let wake = Arc::new(Notify::new());
@@ -396,10 +285,7 @@ async fn a_rejected_mail_becomes_a_dead_letter_reported_to_duty() {
     let dir = tempfile::tempdir().unwrap();
     let listener = listener();
     let port = listener.local_addr().unwrap().port();
-    let server = Collector {
-        reject: Arc::new(HashSet::from(["gone@localhost".to_string()])),
-        ..Collector::default()
-    };
+    let server = Collector::rejecting("gone@localhost");
     serve(listener, server.clone());
     let store = Store::open(dir.path()).unwrap();
     let wake = Arc::new(Notify::new());
@@ -450,10 +336,7 @@ async fn a_report_that_cannot_be_delivered_is_kept_not_looped() {
     let dir = tempfile::tempdir().unwrap();
     let listener = listener();
     let port = listener.local_addr().unwrap().port();
-    let server = Collector {
-        reject: Arc::new(HashSet::from(["duty@localhost".to_string()])),
-        ..Collector::default()
-    };
+    let server = Collector::rejecting("duty@localhost");
     serve(listener, server.clone());
     let store = Store::open(dir.path()).unwrap();
     let wake = Arc::new(Notify::new());
@@ -478,11 +361,7 @@ async fn a_mail_refused_for_too_long_is_given_up() {
     let dir = tempfile::tempdir().unwrap();
     let listener = listener();
     let port = listener.local_addr().unwrap().port();
-    let server = Collector {
-        busy: Arc::new(HashSet::from(["busy@localhost".to_string()])),
-        busy_times: Arc::new(AtomicU32::new(u32::MAX)),
-        ..Collector::default()
-    };
+    let server = Collector::busy("busy@localhost", u32::MAX);
     serve(listener, server.clone());
     let store = Store::open(dir.path()).unwrap();
     let wake = Arc::new(Notify::new());

@@ -98,10 +98,16 @@ pub fn with_jitter(delay: Duration, jitter: f64, unit: f64) -> Duration {
     delay.saturating_add(Duration::from_secs_f64(extra))
 }
 
+/// Start-up spread per enabled source: 2,000 sources spread over a minute, one
+/// source polls at once.
+pub const SPREAD_PER_SOURCE: Duration = Duration::from_millis(30);
+
 /// How far the first polls after a start are spread: a fresh start or a restart after
-/// downtime must not hit every source at the same instant.
-pub fn startup_spread(interval: Duration) -> Duration {
-    interval.min(Duration::from_secs(60))
+/// downtime must not hit every source at the same instant. The window grows with the
+/// number of sources, up to one interval or a minute, whichever is shorter.
+pub fn startup_spread(interval: Duration, sources: usize) -> Duration {
+    let by_count = SPREAD_PER_SOURCE.saturating_mul(u32::try_from(sources).unwrap_or(u32::MAX));
+    interval.min(Duration::from_secs(60)).min(by_count)
 }
 
 /// The first poll after a start. A stored schedule is kept when it is plausible: no
@@ -114,6 +120,7 @@ pub fn first_poll_at(
     failing: bool,
     now: Timestamp,
     interval: Duration,
+    sources: usize,
     settings: &IntakeConfig,
     spread_unit: f64,
 ) -> Timestamp {
@@ -125,7 +132,7 @@ pub fn first_poll_at(
     let latest = now + span(with_jitter(longest, settings.jitter, 1.0));
     match stored {
         Some(at) if at > now && at <= latest => at,
-        _ => now + span(startup_spread(interval).mul_f64(spread_unit.clamp(0.0, 1.0))),
+        _ => now + span(startup_spread(interval, sources).mul_f64(spread_unit.clamp(0.0, 1.0))),
     }
 }
 
@@ -204,10 +211,15 @@ mod tests {
         assert!(with_jitter(MIN, 0.1, 0.999) < Duration::from_secs(66));
         assert_eq!(with_jitter(MIN, 5.0, 1.0), Duration::from_secs(120));
         assert_eq!(
-            startup_spread(Duration::from_secs(10)),
+            startup_spread(Duration::from_secs(10), 10_000),
             Duration::from_secs(10)
         );
-        assert_eq!(startup_spread(Duration::from_secs(3600)), MIN);
+        assert_eq!(startup_spread(Duration::from_secs(3600), 10_000), MIN);
+        assert_eq!(startup_spread(Duration::from_secs(3600), 2000), MIN);
+        assert_eq!(
+            startup_spread(Duration::from_secs(3600), 1),
+            Duration::from_millis(30)
+        );
     }
 
     #[test]
@@ -239,7 +251,7 @@ mod tests {
         ];
         for (stored, failing, unit, want) in cases {
             assert_eq!(
-                first_poll_at(stored, failing, now, five, &settings, unit),
+                first_poll_at(stored, failing, now, five, 10_000, &settings, unit),
                 want,
                 "{stored:?} failing={failing}"
             );

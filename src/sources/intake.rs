@@ -26,7 +26,7 @@ use super::{FailureKind, PollError, SourcesError};
 use crate::config::{Config, IntakeConfig, SourceConfig};
 use crate::model::{Item, Notice, NoticeKind, Timestamp};
 use crate::parse::{self, Document};
-use crate::store::{ItemUpsert, SourceState, Store, StoreError, UpsertOutcome};
+use crate::store::{SourceState, Store, StoreError, UpsertOutcome};
 
 /// The polling scheduler. Cheap to clone.
 #[derive(Clone)]
@@ -169,7 +169,10 @@ impl Intake {
             Ok(state) => self.first_poll_at(&source, &state, now),
             Err(err) => {
                 error!(source = %source.id, error = %err, "cannot read source state; polling on the default schedule");
-                now + span(random_within(startup_spread(source.interval.as_duration())))
+                now + span(random_within(startup_spread(
+                    source.interval.as_duration(),
+                    self.inner.sources.len(),
+                )))
             }
         };
         debug!(source = %source.id, next = %next, "scheduled");
@@ -207,6 +210,7 @@ impl Intake {
             state.consecutive_failures > 0,
             now,
             source.interval.as_duration(),
+            self.inner.sources.len(),
             &self.inner.settings,
             rand::rng().random::<f64>(),
         )
@@ -471,16 +475,7 @@ fn store_items(store: &Store, source: &str, parsed: parse::Parsed, now: Timestam
         error: None,
     };
     for item in parsed.items {
-        let up = ItemUpsert {
-            source: source.to_string(),
-            key: item.key,
-            title: item.title,
-            link: item.link,
-            body: item.body,
-            published: item.published,
-            date_quality: item.date_quality,
-        };
-        match store.upsert_item(up, now) {
+        match store.upsert_item(source, item, now) {
             Ok(UpsertOutcome::New(item)) => {
                 stored.new += 1;
                 stored.items.push(item);

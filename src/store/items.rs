@@ -10,19 +10,8 @@ use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
 use super::{Result, Store, StoreError, decode, encode};
-use crate::model::{Classification, DateQuality, IncidentId, Item, Timestamp};
-
-/// What intake learned about one item on one poll.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ItemUpsert {
-    pub source: String,
-    pub key: String,
-    pub title: String,
-    pub link: Option<String>,
-    pub body: String,
-    pub published: Option<Timestamp>,
-    pub date_quality: Option<DateQuality>,
-}
+use crate::model::{Classification, IncidentId, Item, Timestamp};
+use crate::parse::ParsedItem;
 
 /// What an upsert did.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,12 +34,17 @@ fn item_key(source: &str, key: &str) -> Vec<u8> {
 
 impl Store {
     /// Stores an item unless it is already known with the same text.
-    pub fn upsert_item(&self, up: ItemUpsert, now: Timestamp) -> Result<UpsertOutcome> {
-        let key = item_key(&up.source, &up.key);
+    pub fn upsert_item(
+        &self,
+        source: &str,
+        up: ParsedItem,
+        now: Timestamp,
+    ) -> Result<UpsertOutcome> {
+        let key = item_key(source, &up.key);
         let existing: Option<Item> = self
             .items
             .get(&key)?
-            .map(|bytes| decode(&bytes, || format!("item {}/{}", up.source, up.key)))
+            .map(|bytes| decode(&bytes, || format!("item {source}/{}", up.key)))
             .transpose()?;
         match existing {
             Some(old) if old.title == up.title && old.body == up.body => {
@@ -74,7 +68,7 @@ impl Store {
             }
             None => {
                 let item = Item {
-                    source: up.source,
+                    source: source.to_string(),
                     key: up.key,
                     title: up.title,
                     link: up.link,
@@ -185,9 +179,8 @@ impl Store {
 mod tests {
     use super::*;
 
-    fn up(title: &str, body: &str) -> ItemUpsert {
-        ItemUpsert {
-            source: "s".into(),
+    fn up(title: &str, body: &str) -> ParsedItem {
+        ParsedItem {
             key: "k".into(),
             title: title.into(),
             link: Some("https://example.org/1".into()),
@@ -202,15 +195,16 @@ mod tests {
         let store = Store::temporary().unwrap();
         let now = chrono::Utc::now();
         assert!(matches!(
-            store.upsert_item(up("标题", "正文"), now).unwrap(),
+            store.upsert_item("s", up("标题", "正文"), now).unwrap(),
             UpsertOutcome::New(_)
         ));
         assert_eq!(
-            store.upsert_item(up("标题", "正文"), now).unwrap(),
+            store.upsert_item("s", up("标题", "正文"), now).unwrap(),
             UpsertOutcome::Unchanged
         );
-        let UpsertOutcome::Updated(item) =
-            store.upsert_item(up("标题", "更正后的正文"), now).unwrap()
+        let UpsertOutcome::Updated(item) = store
+            .upsert_item("s", up("标题", "更正后的正文"), now)
+            .unwrap()
         else {
             panic!("expected an update")
         };
@@ -224,7 +218,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path()).unwrap();
-            store.upsert_item(up("标题", "正文"), chrono::Utc::now()).unwrap();
+            store
+                .upsert_item("s", up("标题", "正文"), chrono::Utc::now())
+                .unwrap();
             store.flush_blocking().unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
@@ -232,9 +228,17 @@ mod tests {
         assert_eq!(pending.len(), 1, "survives a restart");
         store.item_done("s", "k").unwrap();
         assert_eq!(store.pending_count(), 0);
-        store.upsert_item(up("标题", "正文"), chrono::Utc::now()).unwrap();
-        assert_eq!(store.pending_count(), 0, "unchanged text is not pending again");
-        store.upsert_item(up("标题", "新正文"), chrono::Utc::now()).unwrap();
+        store
+            .upsert_item("s", up("标题", "正文"), chrono::Utc::now())
+            .unwrap();
+        assert_eq!(
+            store.pending_count(),
+            0,
+            "unchanged text is not pending again"
+        );
+        store
+            .upsert_item("s", up("标题", "新正文"), chrono::Utc::now())
+            .unwrap();
         assert_eq!(store.pending_items().unwrap()[0].body, "新正文");
     }
 
@@ -242,7 +246,7 @@ mod tests {
     fn classification_and_incident_are_recorded() {
         let store = Store::temporary().unwrap();
         store
-            .upsert_item(up("标题", "正文"), chrono::Utc::now())
+            .upsert_item("s", up("标题", "正文"), chrono::Utc::now())
             .unwrap();
         let c = Classification {
             flag: true,

@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use incidents::{DueEntry, LedgerTx, OpenIndexRow};
-pub use items::{ItemUpsert, UpsertOutcome};
+pub use items::UpsertOutcome;
 pub use outbox::{DeadRow, NoticeRecord, OutboxRow, OutboxTx};
 pub use sources::SourceState;
 

@@ -95,17 +95,10 @@ impl Store {
         self.with_outbox(|tx| tx.enqueue(notice))
     }
 
-    /// Queued notices in queue order, at most `limit`.
+    /// Queued notices in queue order, at most `limit` (unreadable rows skipped, see
+    /// [`Store::outbox_page`]).
     pub fn outbox_pending(&self, limit: usize) -> Result<Vec<(u64, OutboxRow)>> {
-        self.outbox
-            .iter()
-            .take(limit)
-            .map(|entry| {
-                let (k, v) = entry?;
-                let seq = u64::from_be_bytes(k.as_ref().try_into().unwrap_or_default());
-                Ok((seq, decode(&v, || format!("outbox row {seq}"))?))
-            })
-            .collect()
+        self.outbox_page(None, limit)
     }
 
     /// The server accepted it: remove the row and remember the key as sent.
