@@ -891,8 +891,8 @@ mod tests {
         let now = Utc::now();
         let crate::store::UpsertOutcome::New(mut item) = store
             .upsert_item(
-                crate::store::ItemUpsert {
-                    source: "local-news".into(),
+                "local-news",
+                crate::parse::ParsedItem {
                     key: "a1".into(),
                     title: "安丘市景芝镇一化工厂发生爆炸 造成3人死亡".into(),
                     link: Some("http://127.0.0.1/a1.html".into()),
