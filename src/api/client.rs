@@ -116,16 +116,16 @@ impl Client {
                 let path = token_path(&config.data_dir);
                 match Token::read(&path) {
                     Ok(token) => (token, TokenOrigin::File(path)),
-                    Err(TokenError::Read { source, .. })
-                        if source.kind() == std::io::ErrorKind::NotFound =>
+                    Err(TokenError::Read { error, .. })
+                        if error.kind() == std::io::ErrorKind::NotFound =>
                     {
                         return Err(not_running(
                             endpoint,
                             &format!("：未找到令牌文件 {}", path.display()),
                         ));
                     }
-                    Err(TokenError::Read { source, .. })
-                        if source.kind() == std::io::ErrorKind::PermissionDenied =>
+                    Err(TokenError::Read { error, .. })
+                        if error.kind() == std::io::ErrorKind::PermissionDenied =>
                     {
                         return Err(ClientError::Usage(format!(
                             "没有权限读取令牌文件 {}；请以运行守护进程的用户执行，或把令牌放进环境变量 {TOKEN_ENV}",

@@ -59,21 +59,21 @@ const MAX_NAME_CHARS: usize = 64;
 /// Longest accepted note or reason.
 const MAX_TEXT_CHARS: usize = 2000;
 
-/// Why the API could not start or stopped.
+/// Why the API could not start or stopped. The IO cause is part of the one-line
+/// message, so it is not chained as a `source` too (no repetition in `{:#}`).
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error(transparent)]
     Token(#[from] TokenError),
     #[error(
-        "控制接口无法监听 {addr}：{source}；是否已有守护进程在运行？如需换端口请修改 [api] bind"
+        "控制接口无法监听 {addr}：{error}；是否已有守护进程在运行？如需换端口请修改 [api] bind"
     )]
     Bind {
         addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("控制接口异常停止：{0}")]
-    Serve(#[source] std::io::Error),
+    Serve(std::io::Error),
 }
 
 /// A request that failed; answered as [`ErrorBody`] JSON.
@@ -369,9 +369,9 @@ async fn bind(api: &ApiConfig) -> Result<TcpListener, ServeError> {
     }
     TcpListener::bind(api.bind)
         .await
-        .map_err(|source| ServeError::Bind {
+        .map_err(|error| ServeError::Bind {
             addr: api.bind,
-            source,
+            error,
         })
 }
 

@@ -15,21 +15,18 @@ pub fn token_path(data_dir: &Path) -> PathBuf {
     data_dir.join(TOKEN_FILE)
 }
 
+/// The IO cause is part of each one-line message, so it is not chained as a `source`.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    #[error(
-        "无法读取控制接口令牌 {path}：{source}；请检查文件权限（应只有运行守护进程的用户可读）"
-    )]
+    #[error("无法读取控制接口令牌 {path}：{error}；请检查文件权限（应只有运行守护进程的用户可读）")]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("无法创建控制接口令牌 {path}：{source}；请检查数据目录的权限和磁盘空间")]
+    #[error("无法创建控制接口令牌 {path}：{error}；请检查数据目录的权限和磁盘空间")]
     Write {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(
         "控制接口令牌 {path} 内容无效（应为至少 32 个可见字符）；请删除该文件，守护进程会在启动时重新生成"
@@ -82,9 +79,9 @@ impl Token {
 
     /// Reads the token file.
     pub fn read(path: &Path) -> Result<Token, TokenError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TokenError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| TokenError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Token::from_text(&text).ok_or_else(|| TokenError::Invalid {
             path: path.to_path_buf(),
@@ -100,13 +97,13 @@ impl Token {
                 tighten_permissions(&path);
                 return Ok(token);
             }
-            Err(TokenError::Read { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound => {}
+            Err(TokenError::Read { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => {
+            }
             Err(err) => return Err(err),
         }
-        let write_err = |source| TokenError::Write {
+        let write_err = |error| TokenError::Write {
             path: path.clone(),
-            source,
+            error,
         };
         std::fs::create_dir_all(data_dir).map_err(write_err)?;
         let token = Token::generate();
