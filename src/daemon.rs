@@ -48,6 +48,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (items_tx, items_rx) = mpsc::channel(ITEM_QUEUE);
     let intake = Intake::new(&config, store.clone(), items_tx).context("无法启动信息源轮询")?;
     let ledger = Ledger::new(store.clone(), config.clone(), Arc::default());
+    // Control API (src/api): the CLI's way to the ledger. Token and port are taken
+    // now, so a daemon that cannot serve its CLI fails at start with the reason.
+    let api = crate::api::Server::bind(ledger.clone(), config.clone())
+        .await
+        .context("无法启动控制接口")?;
     let pipeline = Pipeline::new(Arc::new(classifier), ledger.clone(), &config);
 
     let mut tasks = JoinSet::new();
@@ -78,6 +83,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tasks.spawn(async move {
         pipeline.run(items_rx, pipeline_stop).await;
         "classification"
+    });
+    let api_stop = stopped(&stopping);
+    tasks.spawn(async move {
+        if let Err(err) = api.serve(api_stop).await {
+            error!(error = %err, "control API stopped");
+        }
+        "control API"
     });
 
     let early = tokio::select! {

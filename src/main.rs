@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use yuqing::cli::{Cli, CliError, Command, FeedsCommand};
+use yuqing::cli::{Cli, CliError, Command, FeedsCommand, digest, incidents};
 use yuqing::config::Config;
 
 fn main() -> ExitCode {
@@ -27,13 +27,6 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> Result<(), CliError> {
     let config = Config::resolve(cli.config.as_deref())?;
-    // Each command's handler is wired in here as its module lands.
-    let not_wired = |name: &str| {
-        Err(CliError::usage(format!(
-            "命令 {name} 尚未接入（配置 {:?}）",
-            config.path
-        )))
-    };
     match cli.command {
         Command::Run => run(config),
 
@@ -41,19 +34,19 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
 
         Command::Classify(args) => yuqing::cli::classify::run(&config, &args),
 
-        Command::List(_args) => not_wired("list"),
-        Command::Show(_args) => not_wired("show"),
-        Command::Ack(_args) => not_wired("ack"),
-        Command::Milestone(_args) => not_wired("milestone"),
-        Command::Level(_args) => not_wired("level"),
-        Command::Assign(_args) => not_wired("assign"),
-        Command::Close(_args) => not_wired("close"),
-        Command::Dismiss(_args) => not_wired("dismiss"),
-        Command::Merge(_args) => not_wired("merge"),
-        Command::Export(_args) => not_wired("export"),
-        Command::Status(_args) => not_wired("status"),
+        Command::List(args) => incidents::list(&config, &args),
+        Command::Show(args) => incidents::show(&config, &args),
+        Command::Ack(args) => incidents::ack(&config, &args),
+        Command::Milestone(args) => incidents::milestone(&config, &args),
+        Command::Level(args) => incidents::level(&config, &args),
+        Command::Assign(args) => incidents::assign(&config, &args),
+        Command::Close(args) => incidents::close(&config, &args),
+        Command::Dismiss(args) => incidents::dismiss(&config, &args),
+        Command::Merge(args) => incidents::merge(&config, &args),
+        Command::Export(args) => incidents::export(&config, &args),
+        Command::Status(args) => incidents::status(&config, &args),
 
-        Command::Digest(_args) => not_wired("digest"),
+        Command::Digest(args) => digest::digest(&config, &args),
     }
 }
 

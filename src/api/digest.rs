@@ -1,25 +1,29 @@
-//! Digest routes of the control API, as plain async functions for the router:
+//! The digest's routes of the control API; mount them with
+//! `Server::merge(api::digest::routes(config, keywords))`:
 //!
-//! - `GET /v1/digest?date=YYYY-MM-DD` → 200 with the [`DigestReport`] JSON (without
-//!   `date`: the 24 hours before the last digest time);
-//! - `POST /v1/digest/send?date=YYYY-MM-DD` → 200 with the [`SendOutcome`] JSON
-//!   once the mail is queued and flushed.
+//! - `GET /v1/digest?date=YYYY-MM-DD` → the [`DigestReport`] JSON (without `date`:
+//!   the 24 hours before the last digest time);
+//! - `POST /v1/digest/send?date=YYYY-MM-DD` → the [`SendOutcome`] JSON, once the
+//!   mail is queued and flushed.
 //!
-//! Errors answer `{"error": "<Chinese message>"}` with 400 for a bad or future
-//! date, 409 when the digest has no recipients, 500 for storage failures.
+//! A bad or future date answers 400 `bad_request` (the CLI exits 2); a digest
+//! without recipients 409 `not_allowed`.
 
 use std::sync::Arc;
 
-use axum::Json;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use serde::Deserialize;
 
+use super::{ApiError, ApiState};
 use crate::config::Config;
 use crate::digest::{
-    DigestError, DigestReport, DigestSchedule, Keywords, Period, SendOutcome, send_now,
+    DigestError, DigestReport, DigestSchedule, Keywords, Period, SendOutcome, build_blocking,
+    send_now,
 };
-use crate::incidents::{Ledger, LedgerError};
+use crate::incidents::Ledger;
 
 /// The query string of both routes.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -28,19 +32,45 @@ pub struct DigestQuery {
     pub date: Option<String>,
 }
 
+/// The digest routes. `keywords` is the classifier's keyword extraction.
+pub fn routes(config: Arc<Config>, keywords: Arc<Keywords>) -> Router<ApiState> {
+    let (get_config, get_keywords) = (config.clone(), keywords.clone());
+    Router::new()
+        .route(
+            "/v1/digest",
+            get(
+                move |State(state): State<ApiState>,
+                      query: Result<Query<DigestQuery>, QueryRejection>| async move {
+                    let Query(query) = query?;
+                    get_digest(state.ledger().clone(), get_config, get_keywords, query).await
+                },
+            ),
+        )
+        .route(
+            "/v1/digest/send",
+            post(
+                move |State(state): State<ApiState>,
+                      query: Result<Query<DigestQuery>, QueryRejection>| async move {
+                    let Query(query) = query?;
+                    post_send(state.ledger().clone(), config, keywords, query).await
+                },
+            ),
+        )
+}
+
 /// `GET /v1/digest`.
 pub async fn get_digest(
     ledger: Ledger,
     config: Arc<Config>,
     keywords: Arc<Keywords>,
     query: DigestQuery,
-) -> Result<Json<DigestReport>, DigestError> {
+) -> Result<Json<DigestReport>, ApiError> {
     let now = chrono::Utc::now();
     let schedule = DigestSchedule::from_config(&config.digest);
     let period = Period::resolve(query.date.as_deref(), &schedule, now)?;
-    crate::digest::build_blocking(ledger, config, keywords, period, now)
-        .await
-        .map(Json)
+    Ok(Json(
+        build_blocking(ledger, config, keywords, period, now).await?,
+    ))
 }
 
 /// `POST /v1/digest/send`.
@@ -49,36 +79,25 @@ pub async fn post_send(
     config: Arc<Config>,
     keywords: Arc<Keywords>,
     query: DigestQuery,
-) -> Result<Json<SendOutcome>, DigestError> {
-    send_now(ledger, config, keywords, query.date, chrono::Utc::now())
-        .await
-        .map(Json)
+) -> Result<Json<SendOutcome>, ApiError> {
+    Ok(Json(
+        send_now(ledger, config, keywords, query.date, chrono::Utc::now()).await?,
+    ))
 }
 
-impl DigestError {
-    /// The HTTP status this error answers with.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            DigestError::BadDate(_) | DigestError::FutureDate(_) => StatusCode::BAD_REQUEST,
-            DigestError::NoRecipients => StatusCode::CONFLICT,
-            DigestError::Ledger(LedgerError::NotFound(_)) => StatusCode::NOT_FOUND,
-            DigestError::Ledger(LedgerError::NotAllowed(_)) => StatusCode::CONFLICT,
-            DigestError::Ledger(LedgerError::Store(_))
-            | DigestError::Store(_)
-            | DigestError::Interrupted(_) => StatusCode::INTERNAL_SERVER_ERROR,
+impl From<DigestError> for ApiError {
+    fn from(err: DigestError) -> Self {
+        match err {
+            DigestError::BadDate(_) | DigestError::FutureDate(_) => {
+                ApiError::BadRequest(err.to_string())
+            }
+            DigestError::NoRecipients => ApiError::NotAllowed(err.to_string()),
+            DigestError::Ledger(err) => err.into(),
+            DigestError::Store(err) => err.into(),
+            DigestError::Interrupted(_) => {
+                tracing::error!(%err, "digest failed while answering the control API");
+                ApiError::Internal(err.to_string())
+            }
         }
-    }
-}
-
-impl IntoResponse for DigestError {
-    fn into_response(self) -> Response {
-        if self.status().is_server_error() {
-            tracing::error!(error = %self, "digest request failed");
-        }
-        (
-            self.status(),
-            Json(serde_json::json!({ "error": self.to_string() })),
-        )
-            .into_response()
     }
 }

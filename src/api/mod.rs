@@ -1,3 +1,994 @@
-//! The control API the CLI talks to.
+//! The control API: HTTP/JSON on `[api] bind` (default 127.0.0.1:7390), served by
+//! the daemon, used by the CLI (sled allows one process, so every command that reads
+//! or changes incidents goes through here).
+//!
+//! Every request carries `Authorization: Bearer <token>`, the token of
+//! `<data_dir>/api.token` (see [`token`]); a missing or wrong token gets 401 and
+//! changes nothing. Every change goes through [`Ledger`] with the officer's name, so
+//! it is audited, and the store is flushed before the answer is sent.
+//!
+//! Routes (all JSON unless noted):
+//! - `GET  /v1/status`: daemon health ([`views::StatusView`])
+//! - `GET  /v1/incidents?all=true|false`: incidents, soonest deadline first
+//! - `GET  /v1/incidents/{id}`: one incident with items and audit trail
+//! - `POST /v1/incidents/{id}/ack` `{"by","note"}`
+//! - `POST /v1/incidents/{id}/milestone` `{"milestone","by","url","note","at"}`
+//! - `POST /v1/incidents/{id}/level` `{"level","by","reason"}`
+//! - `POST /v1/incidents/{id}/assign` `{"unit","by"}`
+//! - `POST /v1/incidents/{id}/close` `{"by","note"}`
+//! - `POST /v1/incidents/{id}/dismiss` `{"by","reason"}`
+//! - `POST /v1/incidents/{id}/merge` `{"into","by"}`
+//! - `GET  /v1/export?format=jsonl|csv`: the whole ledger (JSON lines or CSV text)
+//!
+//! Errors answer `{"error": "<中文>", "code": "unauthorized"|"not_found"|"not_allowed"|
+//! "bad_request"|"internal"}` with 401, 404, 409, 400 or 500.
 
+pub mod client;
 pub mod digest;
+pub mod export;
+pub mod token;
+pub mod views;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use serde::Deserialize;
+use tokio::net::TcpListener;
+
+use crate::config::{ApiConfig, Config};
+use crate::incidents::{AckOutcome, Ledger, LedgerError};
+use crate::model::{IncidentId, Timestamp};
+use crate::store::StoreError;
+pub use token::{Token, TokenError, token_path};
+use views::{
+    AckRequest, AckResponse, AckResult, AssignRequest, AuditView, CloseRequest, DismissRequest,
+    ErrorBody, IncidentDetail, IncidentView, ItemView, LevelRequest, MergeRequest,
+    MilestoneRequest, SourceHealth, SourceStatus, StatusView,
+};
+
+/// Longest accepted officer name or unit.
+const MAX_NAME_CHARS: usize = 64;
+/// Longest accepted note or reason.
+const MAX_TEXT_CHARS: usize = 2000;
+
+/// Why the API could not start or stopped. The IO cause is part of the one-line
+/// message, so it is not chained as a `source` too (no repetition in `{:#}`).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error(
+        "控制接口无法监听 {addr}：{error}；是否已有守护进程在运行？如需换端口请修改 [api] bind"
+    )]
+    Bind {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    #[error("控制接口异常停止：{0}")]
+    Serve(std::io::Error),
+}
+
+/// A request that failed; answered as [`ErrorBody`] JSON.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("缺少或错误的访问令牌；请使用数据目录中 api.token 的令牌（Authorization: Bearer …）")]
+    Unauthorized,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::NotAllowed(_) => "not_allowed",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotAllowed(_) => StatusCode::CONFLICT,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.to_string(),
+            code: self.code().to_string(),
+        };
+        let mut response = (self.status(), Json(body)).into_response();
+        if matches!(self, ApiError::Unauthorized) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(err: LedgerError) -> Self {
+        match err {
+            LedgerError::NotFound(_) => ApiError::NotFound(err.to_string()),
+            LedgerError::NotAllowed(message) => ApiError::NotAllowed(message),
+            LedgerError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        tracing::error!(%err, "store error while answering the control API");
+        ApiError::Internal(err.to_string())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(_: PathRejection) -> Self {
+        ApiError::BadRequest("事件编号应为正整数".into())
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(err: JsonRejection) -> Self {
+        ApiError::BadRequest(format!("请求内容不是有效的 JSON：{}", err.body_text()))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(err: QueryRejection) -> Self {
+        ApiError::BadRequest(format!("查询参数无效：{}", err.body_text()))
+    }
+}
+
+/// Checks an officer's name (`--by`): present, one line, not absurdly long.
+pub fn check_by(by: &str) -> Result<String, ApiError> {
+    check_name(by, "操作人不能为空；请用 --by 写明你的姓名", "操作人")
+}
+
+/// Checks a required reason (`--reason`).
+pub fn check_reason(reason: &str) -> Result<String, ApiError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(ApiError::BadRequest(
+            "理由不能为空；请用 --reason 说明原因".into(),
+        ));
+    }
+    check_text(Some(reason), "理由").map(Option::unwrap_or_default)
+}
+
+fn check_name(value: &str, empty: &str, what: &str) -> Result<String, ApiError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(ApiError::BadRequest(empty.into()));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest(format!(
+            "{what}中不能有换行或控制字符"
+        )));
+    }
+    if value.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "{what}过长（最多 {MAX_NAME_CHARS} 个字）"
+        )));
+    }
+    Ok(value.to_string())
+}
+
+/// An optional note: trimmed, empty means none.
+fn check_text(value: Option<&str>, what: &str) -> Result<Option<String>, ApiError> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if value.chars().count() > MAX_TEXT_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "{what}过长（最多 {MAX_TEXT_CHARS} 个字）"
+        )));
+    }
+    Ok(Some(value.to_string()))
+}
+
+/// A milestone's publication address: http or https.
+fn check_url(value: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    match url::Url::parse(value) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(Some(url.to_string())),
+        _ => Err(ApiError::BadRequest(format!(
+            "发布地址“{value}”不是有效的网址；请写完整的 http:// 或 https:// 地址"
+        ))),
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct ApiState {
+    ledger: Ledger,
+    config: Arc<Config>,
+    token: Arc<Token>,
+    started_at: Timestamp,
+}
+
+impl ApiState {
+    pub fn new(ledger: Ledger, config: Arc<Config>, token: Token) -> ApiState {
+        ApiState {
+            ledger,
+            config,
+            token: Arc::new(token),
+            started_at: Utc::now(),
+        }
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Runs a ledger call off the async threads (sled may block on IO).
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Ledger) -> Result<T, LedgerError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let ledger = self.ledger.clone();
+        tokio::task::spawn_blocking(move || f(&ledger))
+            .await
+            .map_err(|err| ApiError::Internal(format!("内部错误：{err}")))?
+            .map_err(ApiError::from)
+    }
+
+    /// Runs a change, then flushes the store so the answer never outruns the disk.
+    async fn change<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Ledger) -> Result<T, LedgerError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let result = self.run(f).await;
+        // Flush whatever happened, even a refused change (a repeated ack is audited).
+        self.ledger.store().flush().await?;
+        result
+    }
+
+    /// Incidents with their items and audit trails, read in one blocking call.
+    async fn details(&self, ids: Vec<IncidentId>) -> Result<Vec<IncidentDetail>, ApiError> {
+        let config = self.config.clone();
+        self.run(move |ledger| {
+            let now = Utc::now();
+            let source_name = |id: &str| {
+                config
+                    .sources
+                    .iter()
+                    .find(|s| s.id == id)
+                    .map_or(id.to_string(), |s| s.name.clone())
+            };
+            ids.into_iter()
+                .map(|id| {
+                    let incident = ledger.get(id)?;
+                    Ok(IncidentDetail {
+                        incident: IncidentView::new(&incident, now),
+                        item_list: ledger
+                            .items_of(id)?
+                            .iter()
+                            .map(|item| ItemView::new(item, &source_name(&item.source)))
+                            .collect(),
+                        audit: ledger.audit(id)?.iter().map(AuditView::from).collect(),
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+}
+
+/// The control API, bound and ready: the token is loaded (or created) and the
+/// port is taken, so a daemon that cannot serve its API fails at start, not later.
+///
+/// ```ignore
+/// let api = api::Server::bind(ledger.clone(), config.clone()).await?;
+/// // .merge(digest routes) here
+/// tasks.spawn(api.serve(async move { let _ = stopping.wait_for(|s| *s).await; }));
+/// ```
+pub struct Server {
+    state: ApiState,
+    listener: TcpListener,
+    extra: Router<ApiState>,
+}
+
+impl Server {
+    /// Loads or creates `<data_dir>/api.token` and binds `[api] bind`. A non-loopback
+    /// address (only possible with `allow_remote = true`) is logged loudly.
+    pub async fn bind(ledger: Ledger, config: Arc<Config>) -> Result<Server, ServeError> {
+        let token = Token::load_or_create(&config.data_dir)?;
+        let listener = bind(&config.api).await?;
+        Ok(Server {
+            state: ApiState::new(ledger, config, token),
+            listener,
+            extra: Router::new(),
+        })
+    }
+
+    /// The merge point for routes other modules own (the digest's `/v1/digest…`):
+    /// they are served behind the same token check.
+    pub fn merge(mut self, routes: Router<ApiState>) -> Server {
+        self.extra = self.extra.merge(routes);
+        self
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    /// Serves until `shutdown` resolves; requests in flight are finished first.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        if let Some(addr) = self.local_addr() {
+            tracing::info!(%addr, "control API listening");
+        }
+        let app = router(self.state, self.extra);
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(ServeError::Serve)
+    }
+}
+
+async fn bind(api: &ApiConfig) -> Result<TcpListener, ServeError> {
+    if !api.bind.ip().is_loopback() {
+        tracing::warn!(bind = %api.bind,
+            "control API bound to a non-loopback address (allow_remote = true): anyone who can reach it and holds the token can change the ledger; put it behind a firewall or a TLS proxy");
+    }
+    TcpListener::bind(api.bind)
+        .await
+        .map_err(|error| ServeError::Bind {
+            addr: api.bind,
+            error,
+        })
+}
+
+/// The API's routes, token check included.
+pub fn router(state: ApiState, extra: Router<ApiState>) -> Router {
+    Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/incidents", get(list))
+        .route("/v1/incidents/{id}", get(show))
+        .route("/v1/incidents/{id}/ack", post(ack))
+        .route("/v1/incidents/{id}/milestone", post(milestone))
+        .route("/v1/incidents/{id}/level", post(level))
+        .route("/v1/incidents/{id}/assign", post(assign))
+        .route("/v1/incidents/{id}/close", post(close))
+        .route("/v1/incidents/{id}/dismiss", post(dismiss))
+        .route("/v1/incidents/{id}/merge", post(merge))
+        .route("/v1/export", get(export))
+        .merge(extra)
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .with_state(state)
+}
+
+async fn require_token(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "));
+    match presented {
+        Some(token) if state.token.matches(token) => next.run(request).await,
+        _ => {
+            let peer = request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.to_string());
+            tracing::warn!(
+                peer = peer.as_deref().unwrap_or("-"),
+                method = %request.method(),
+                path = request.uri().path(),
+                "control API request refused: missing or wrong token"
+            );
+            ApiError::Unauthorized.into_response()
+        }
+    }
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::NotFound("没有这个接口；可用的接口见 yuqing 文档（/v1/…）".into())
+}
+
+async fn wrong_method() -> Response {
+    let mut response = ApiError::BadRequest("此接口不支持该请求方法".into()).into_response();
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    response
+}
+
+type IdPath = Result<Path<IncidentId>, PathRejection>;
+type Body<T> = Result<Json<T>, JsonRejection>;
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    all: bool,
+}
+
+async fn list(
+    State(state): State<ApiState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Vec<IncidentView>>, ApiError> {
+    let Query(query) = query?;
+    let incidents = state.run(move |ledger| ledger.list(query.all)).await?;
+    let now = Utc::now();
+    Ok(Json(
+        incidents
+            .iter()
+            .map(|i| IncidentView::new(i, now))
+            .collect(),
+    ))
+}
+
+async fn show(State(state): State<ApiState>, id: IdPath) -> Result<Json<IncidentDetail>, ApiError> {
+    let Path(id) = id?;
+    let mut details = state.details(vec![id]).await?;
+    details
+        .pop()
+        .map(Json)
+        .ok_or_else(|| ApiError::Internal("内部错误：事件读取结果为空".into()))
+}
+
+async fn ack(
+    State(state): State<ApiState>,
+    id: IdPath,
+    body: Body<AckRequest>,
+) -> Result<Json<AckResponse>, ApiError> {
+    let (Path(id), Json(request)) = (id?, body?);
+    let by = check_by(&request.by)?;
+    let note = check_text(request.note.as_deref(), "备注")?;
+    let outcome = state
+        .change(move |ledger| ledger.ack(id, &by, note.as_deref(), Utc::now()))
+        .await?;
+    let now = Utc::now();
+    Ok(Json(match outcome {
+        AckOutcome::Acknowledged(incident) => AckResponse {
+            result: AckResult::Acknowledged,
+            acknowledged_by: None,
+            acknowledged_at: None,
+            incident: IncidentView::new(&incident, now),
+        },
+        AckOutcome::AlreadyAcknowledged { incident, by, at } => AckResponse {
+            result: AckResult::AlreadyAcknowledged,
+            acknowledged_by: Some(by),
+            acknowledged_at: Some(at),
+            incident: IncidentView::new(&incident, now),
+        },
+    }))
+}
+
+async fn milestone(
+    State(state): State<ApiState>,
+    id: IdPath,
+    body: Body<MilestoneRequest>,
+) -> Result<Json<IncidentView>, ApiError> {
+    let (Path(id), Json(request)) = (id?, body?);
+    let by = check_by(&request.by)?;
+    let url = check_url(request.url.as_deref())?;
+    let note = check_text(request.note.as_deref(), "备注")?;
+    let incident = state
+        .change(move |ledger| {
+            let now = Utc::now();
+            ledger.milestone(
+                id,
+                request.milestone,
+                &by,
+                url.as_deref(),
+                note.as_deref(),
+                request.at.unwrap_or(now),
+                now,
+            )
+        })
+        .await?;
+    Ok(Json(IncidentView::new(&incident, Utc::now())))
+}
+
+async fn level(
+    State(state): State<ApiState>,
+    id: IdPath,
+    body: Body<LevelRequest>,
+) -> Result<Json<IncidentView>, ApiError> {
+    let (Path(id), Json(request)) = (id?, body?);
+    let by = check_by(&request.by)?;
+    let reason = check_reason(&request.reason)?;
+    let incident = state
+        .change(move |ledger| ledger.regrade(id, request.level, &by, &reason, Utc::now()))
+        .await?;
+    Ok(Json(IncidentView::new(&incident, Utc::now())))
+}
+
+async fn assign(
+    State(state): State<ApiState>,
+    id: IdPath,
+    body: Body<AssignRequest>,
+) -> Result<Json<IncidentView>, ApiError> {
+    let (Path(id), Json(request)) = (id?, body?);
+    let by = check_by(&request.by)?;
+    let unit = check_name(&request.unit, "责任单位不能为空", "责任单位")?;
+    let incident = state
+        .change(move |ledger| ledger.assign(id, &unit, &by, Utc::now()))
+        .await?;
+    Ok(Json(IncidentView::new(&incident, Utc::now())))
+}
+
+async fn close(
+    State(state): State<ApiState>,
+    id: IdPath,
+    body: Body<CloseRequest>,
+) -> Result<Json<IncidentView>, ApiError> {
+    let (Path(id), Json(request)) = (id?, body?);
+    let by = check_by(&request.by)?;
+    let note = check_text(request.note.as_deref(), "备注")?;
+    let incident = state
+        .change(move |ledger| ledger.close(id, &by, note.as_deref(), Utc::now()))
+        .await?;
+    Ok(Json(IncidentView::new(&incident, Utc::now())))
+}
+
+async fn dismiss(
+    State(state): State<ApiState>,
+    id: IdPath,
+    body: Body<DismissRequest>,
+) -> Result<Json<IncidentView>, ApiError> {
+    let (Path(id), Json(request)) = (id?, body?);
+    let by = check_by(&request.by)?;
+    let reason = check_reason(&request.reason)?;
+    let incident = state
+        .change(move |ledger| ledger.dismiss(id, &by, &reason, Utc::now()))
+        .await?;
+    Ok(Json(IncidentView::new(&incident, Utc::now())))
+}
+
+async fn merge(
+    State(state): State<ApiState>,
+    id: IdPath,
+    body: Body<MergeRequest>,
+) -> Result<Json<IncidentView>, ApiError> {
+    let (Path(id), Json(request)) = (id?, body?);
+    let by = check_by(&request.by)?;
+    let incident = state
+        .change(move |ledger| ledger.merge(id, request.into, &by, Utc::now()))
+        .await?;
+    Ok(Json(IncidentView::new(&incident, Utc::now())))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ExportFormat {
+    #[default]
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Deserialize)]
+struct ExportQuery {
+    #[serde(default)]
+    format: ExportFormat,
+}
+
+async fn export(
+    State(state): State<ApiState>,
+    query: Result<Query<ExportQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|_| {
+        ApiError::BadRequest("导出格式无效；可选 format=jsonl 或 format=csv".into())
+    })?;
+    let mut incidents = state.run(|ledger| ledger.list(true)).await?;
+    incidents.sort_by_key(|i| i.id);
+    let now = Utc::now();
+    let (body, content_type) = match query.format {
+        ExportFormat::Csv => {
+            let views: Vec<_> = incidents
+                .iter()
+                .map(|i| IncidentView::new(i, now))
+                .collect();
+            (export::csv(&views), "text/csv; charset=utf-8")
+        }
+        ExportFormat::Jsonl => {
+            let details = state
+                .details(incidents.iter().map(|i| i.id).collect())
+                .await?;
+            (
+                export::jsonl(&details),
+                "application/x-ndjson; charset=utf-8",
+            )
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+async fn status(State(state): State<ApiState>) -> Result<Json<StatusView>, ApiError> {
+    let (states, open) = state
+        .run(|ledger| {
+            let states = ledger.store().source_states()?;
+            Ok((states, ledger.list(false)?.len()))
+        })
+        .await?;
+    let store = state.ledger.store();
+    let sources = state
+        .config
+        .sources
+        .iter()
+        .map(|source| {
+            let stored = states
+                .iter()
+                .find(|(id, _)| *id == source.id)
+                .map(|(_, s)| s.clone())
+                .unwrap_or_default();
+            let health = if !source.enabled {
+                SourceHealth::Disabled
+            } else if stored.last_poll_at.is_none() {
+                SourceHealth::Waiting
+            } else if stored.consecutive_failures > 0 {
+                SourceHealth::Failing
+            } else {
+                SourceHealth::Ok
+            };
+            SourceStatus {
+                id: source.id.clone(),
+                name: source.name.clone(),
+                health,
+                ok: health == SourceHealth::Ok,
+                last_poll_at: stored.last_poll_at,
+                last_ok_at: stored.last_ok_at,
+                failing_since: stored.failing_since,
+                consecutive_failures: stored.consecutive_failures,
+                last_error: stored.last_error,
+                last_status: stored.last_status,
+                items_total: stored.items_total,
+            }
+        })
+        .collect();
+    Ok(Json(StatusView {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at: state.started_at,
+        now: Utc::now(),
+        data_dir: state.config.data_dir.display().to_string(),
+        db_bytes: store.size_on_disk(),
+        items: store.item_count(),
+        open_incidents: open,
+        outbox_pending: store.outbox_depth(),
+        dead_letters: store.dead_letter_count(),
+        last_poll_at: states.iter().filter_map(|(_, s)| s.last_poll_at).max(),
+        sources,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::client::{Client, ClientError};
+    use crate::store::Store;
+
+    fn test_config(dir: &std::path::Path) -> Arc<Config> {
+        Arc::new(Config {
+            data_dir: dir.to_path_buf(),
+            api: ApiConfig {
+                bind: "127.0.0.1:0".parse().unwrap(),
+                allow_remote: false,
+            },
+            ..Config::default()
+        })
+    }
+
+    /// A real server on 127.0.0.1:0 over a temporary store, with one extra route
+    /// standing in for the digest's. Returns the token the server wrote.
+    async fn start() -> (SocketAddr, Token, Ledger, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = test_config(dir.path());
+        let ledger = Ledger::new(
+            Store::temporary().unwrap(),
+            config.clone(),
+            Arc::new(tokio::sync::Notify::new()),
+        );
+        let server = Server::bind(ledger.clone(), config)
+            .await
+            .unwrap()
+            .merge(Router::new().route("/v1/extra", get(|| async { "extra" })));
+        let addr = server.local_addr().unwrap();
+        tokio::spawn(server.serve(std::future::pending()));
+        let token = Token::read(&token_path(dir.path())).unwrap();
+        (addr, token, ledger, dir)
+    }
+
+    async fn raw(addr: SocketAddr, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut request = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .get(format!("http://{addr}{path}"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn requests_without_the_right_token_get_401_in_chinese() {
+        let (addr, token, _ledger, _dir) = start().await;
+        for presented in [None, Some("wrong"), Some(&token.as_str()[1..])] {
+            for path in ["/v1/incidents", "/v1/status", "/v1/extra", "/v1/nowhere"] {
+                let response = raw(addr, path, presented).await;
+                assert_eq!(response.status(), 401, "{path} {presented:?}");
+                assert_eq!(response.headers()["www-authenticate"], "Bearer");
+                let body: ErrorBody = response.json().await.unwrap();
+                assert_eq!(body.code, "unauthorized");
+                assert!(body.error.contains("令牌"), "{}", body.error);
+            }
+        }
+        let wrong = Client::with_token(addr, Token::generate()).unwrap();
+        let err = wrong.status::<serde_json::Value>().await.unwrap_err();
+        assert!(matches!(err, ClientError::Unauthorized(_)), "{err:?}");
+        assert_eq!(err.exit_code(), 2);
+        // A token whose bytes differ from the real one only in case is still wrong.
+        let upper = token.as_str().to_uppercase();
+        if upper != token.as_str() {
+            assert_eq!(raw(addr, "/v1/extra", Some(&upper)).await.status(), 401);
+        }
+    }
+
+    #[tokio::test]
+    async fn merged_routes_sit_behind_the_token() {
+        let (addr, token, _ledger, _dir) = start().await;
+        let response = raw(addr, "/v1/extra", Some(token.as_str())).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), "extra");
+    }
+
+    #[tokio::test]
+    async fn malformed_requests_are_refused_before_the_ledger_is_touched() {
+        let (addr, token, _ledger, _dir) = start().await;
+        let client = Client::with_token(addr, token.clone()).unwrap();
+        let cases: Vec<(&str, serde_json::Value, &str)> = vec![
+            (
+                "/v1/incidents/1/ack",
+                serde_json::json!({"by": "  "}),
+                "--by",
+            ),
+            (
+                "/v1/incidents/1/ack",
+                serde_json::json!({"note": "x"}),
+                "JSON",
+            ),
+            (
+                "/v1/incidents/1/ack",
+                serde_json::json!({"by": "张三\n李四"}),
+                "控制字符",
+            ),
+            (
+                "/v1/incidents/1/dismiss",
+                serde_json::json!({"by": "张三", "reason": ""}),
+                "--reason",
+            ),
+            (
+                "/v1/incidents/1/level",
+                serde_json::json!({"by": "张三", "reason": "核实", "level": "V"}),
+                "JSON",
+            ),
+            (
+                "/v1/incidents/1/assign",
+                serde_json::json!({"by": "张三", "unit": " "}),
+                "责任单位",
+            ),
+            (
+                "/v1/incidents/1/milestone",
+                serde_json::json!({"by": "张三", "milestone": "statement", "url": "javascript:alert(1)"}),
+                "网址",
+            ),
+            (
+                "/v1/incidents/abc/close",
+                serde_json::json!({"by": "张三"}),
+                "编号",
+            ),
+        ];
+        for (path, body, needle) in cases {
+            let err = client
+                .post_json::<_, serde_json::Value>(path, &body)
+                .await
+                .unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{path} {body}: {err}");
+            assert!(err.to_string().contains(needle), "{path} {body}: {err}");
+        }
+        let response = raw(addr, "/v1/export?format=xlsx", Some(token.as_str())).await;
+        assert_eq!(response.status(), 400);
+        let body: ErrorBody = response.json().await.unwrap();
+        assert_eq!(body.code, "bad_request");
+        assert!(body.error.contains("csv"), "{}", body.error);
+    }
+
+    #[tokio::test]
+    async fn unknown_routes_answer_json_not_found() {
+        let (addr, token, _ledger, _dir) = start().await;
+        let response = raw(addr, "/v2/incidents", Some(token.as_str())).await;
+        assert_eq!(response.status(), 404);
+        let body: ErrorBody = response.json().await.unwrap();
+        assert_eq!(body.code, "not_found");
+        let response = raw(addr, "/v1/incidents/1/ack", Some(token.as_str())).await;
+        assert_eq!(response.status(), 405);
+        let body: ErrorBody = response.json().await.unwrap();
+        assert!(body.error.contains("请求方法"), "{}", body.error);
+    }
+
+    #[tokio::test]
+    async fn a_taken_port_is_reported_with_the_setting_to_change() {
+        let api = ApiConfig {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            allow_remote: false,
+        };
+        let listener = bind(&api).await.unwrap();
+        let taken = ApiConfig {
+            bind: listener.local_addr().unwrap(),
+            allow_remote: false,
+        };
+        let err = bind(&taken).await.unwrap_err();
+        assert!(err.to_string().contains("[api] bind"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn shutdown_stops_the_server_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = test_config(dir.path());
+        let ledger = Ledger::new(
+            Store::temporary().unwrap(),
+            config.clone(),
+            Arc::new(tokio::sync::Notify::new()),
+        );
+        let server = Server::bind(ledger, config).await.unwrap();
+        let addr = server.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve(async move {
+            let _ = stopped.await;
+        }));
+        let token = Token::read(&token_path(dir.path())).unwrap();
+        assert_eq!(
+            raw(addr, "/v1/nowhere", Some(token.as_str()))
+                .await
+                .status(),
+            404
+        );
+        stop.send(()).unwrap();
+        task.await.unwrap().unwrap();
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    }
+
+    /// A real server over a ledger holding one flagged, local level III item.
+    async fn start_with_incident() -> (SocketAddr, Token, Ledger, tempfile::TempDir, IncidentId) {
+        let (addr, token, ledger, dir) = start().await;
+        let store = ledger.store();
+        let now = Utc::now();
+        let crate::store::UpsertOutcome::New(mut item) = store
+            .upsert_item(
+                "local-news",
+                crate::parse::ParsedItem {
+                    key: "a1".into(),
+                    title: "安丘市景芝镇一化工厂发生爆炸 造成3人死亡".into(),
+                    link: Some("http://127.0.0.1/a1.html".into()),
+                    body: String::new(),
+                    published: Some(now),
+                    date_quality: Some(crate::model::DateQuality::Credible),
+                },
+                now,
+            )
+            .unwrap()
+        else {
+            panic!("new item")
+        };
+        item.classification = Some(crate::model::Classification {
+            flag: true,
+            topics: vec!["accident".into()],
+            severity: Some(crate::model::Level::III),
+            deaths: Some(3),
+            local: true,
+            ..Default::default()
+        });
+        let terms = vec!["化工厂".to_string(), "爆炸".to_string()];
+        let id = match ledger.ingest(&item, &terms, now).unwrap() {
+            Some(crate::incidents::IngestOutcome::Opened(id)) => id,
+            other => panic!("expected an incident: {other:?}"),
+        };
+        (addr, token, ledger, dir, id)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_acks_one_wins_both_are_told_and_audited() {
+        let (addr, token, ledger, _dir, id) = start_with_incident().await;
+        let client = Client::with_token(addr, token).unwrap();
+        let ack = |by: &str| AckRequest {
+            by: by.into(),
+            note: None,
+        };
+        let (first, second) = (ack("张三"), ack("李四"));
+        let (a, b) = tokio::join!(client.ack(id, &first), client.ack(id, &second));
+        let mut results = vec![a.unwrap().result, b.unwrap().result];
+        results.sort_by_key(|r| *r == AckResult::AlreadyAcknowledged);
+        assert_eq!(
+            results,
+            [AckResult::Acknowledged, AckResult::AlreadyAcknowledged]
+        );
+        let audit = ledger.audit(id).unwrap();
+        for by in ["张三", "李四"] {
+            assert!(
+                audit
+                    .iter()
+                    .any(|e| e.by == by && e.action.starts_with("ack")),
+                "{by} not audited: {audit:?}"
+            );
+        }
+        assert_eq!(
+            ledger.get(id).unwrap().status,
+            crate::model::Status::Acknowledged
+        );
+    }
+
+    #[tokio::test]
+    async fn ledger_refusals_map_to_404_and_409() {
+        let (addr, token, ledger, _dir, id) = start_with_incident().await;
+        let client = Client::with_token(addr, token).unwrap();
+        let err = client.show::<IncidentDetail>(id + 100).await.unwrap_err();
+        assert!(
+            matches!(&err, ClientError::Refused { code, .. } if code == "not_found"),
+            "{err:?}"
+        );
+        assert_eq!(err.exit_code(), 1);
+        // Level III has no statement clock: refused, and nothing is written.
+        let before = ledger.audit(id).unwrap().len();
+        let request = MilestoneRequest {
+            milestone: crate::model::Milestone::Statement,
+            by: "张三".into(),
+            url: None,
+            note: None,
+            at: None,
+        };
+        let err = client.milestone(id, &request).await.unwrap_err();
+        assert!(
+            matches!(&err, ClientError::Refused { code, .. } if code == "not_allowed"),
+            "{err:?}"
+        );
+        assert_eq!(err.exit_code(), 1);
+        assert_eq!(before, ledger.audit(id).unwrap().len());
+        // The detail carries items with their source and the audit trail.
+        let detail: IncidentDetail = client.show(id).await.unwrap();
+        assert_eq!(detail.item_list.len(), 1);
+        assert_eq!(
+            detail.item_list[0].link.as_deref(),
+            Some("http://127.0.0.1/a1.html")
+        );
+        assert!(!detail.audit.is_empty());
+        let status: StatusView = client.status().await.unwrap();
+        assert_eq!((status.items, status.open_incidents), (1, 1));
+    }
+}

@@ -3,7 +3,9 @@
 //! `interface.md`: 1 the operation failed, 2 usage or configuration, 3 daemon unreachable.
 
 pub mod classify;
+pub mod digest;
 pub mod feeds;
+pub mod incidents;
 
 use std::path::PathBuf;
 

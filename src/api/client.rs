@@ -1,0 +1,420 @@
+//! The CLI's side of the control API: a small reqwest client for the local daemon.
+//!
+//! The address comes from `[api] bind` (a wildcard bind is reached on loopback), the
+//! token from `YUQING_TOKEN`, else `<data_dir>/api.token`. Every failure is one of
+//! [`ClientError`], which knows its exit code: 3 when the daemon cannot be reached
+//! (or has never started, so there is no token), 2 for a refused token or a request
+//! the daemon calls malformed, 1 when the operation itself was refused.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::token::{Token, TokenError, token_path};
+use super::views::{
+    AckRequest, AckResponse, AssignRequest, CloseRequest, DismissRequest, ErrorBody, IncidentView,
+    LevelRequest, MergeRequest, MilestoneRequest,
+};
+#[cfg(doc)]
+use super::views::{IncidentDetail, StatusView};
+use crate::cli::CliError;
+use crate::config::Config;
+use crate::model::IncidentId;
+
+/// The environment variable that overrides the token file.
+pub const TOKEN_ENV: &str = "YUQING_TOKEN";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The daemon is not running, not reachable, or not answering (exit 3).
+    #[error("{0}")]
+    Unreachable(String),
+    /// The token was refused (exit 2).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The request was malformed, or the token could not be read (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The operation was refused or failed: unknown id, transition not allowed (exit 1).
+    #[error("{message}")]
+    Refused { code: String, message: String },
+}
+
+impl ClientError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ClientError::Unreachable(_) => 3,
+            ClientError::Unauthorized(_) | ClientError::Usage(_) => 2,
+            ClientError::Refused { .. } => 1,
+        }
+    }
+}
+
+impl From<ClientError> for CliError {
+    fn from(err: ClientError) -> Self {
+        CliError {
+            code: err.exit_code(),
+            message: err.to_string(),
+        }
+    }
+}
+
+/// Where the token came from, for messages.
+#[derive(Debug, Clone)]
+enum TokenOrigin {
+    Env,
+    File(std::path::PathBuf),
+}
+
+/// A connection to the local daemon's control API.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    /// `host:port` as people should read it in messages.
+    endpoint: SocketAddr,
+    token: Token,
+    origin: TokenOrigin,
+}
+
+/// The address to connect to for a bind address: a wildcard bind is reached on loopback.
+pub fn connect_addr(bind: SocketAddr) -> SocketAddr {
+    let ip = match bind.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, bind.port())
+}
+
+fn not_running(endpoint: SocketAddr, detail: &str) -> ClientError {
+    ClientError::Unreachable(format!(
+        "守护进程未运行或无法连接（{endpoint}）{detail}；请先运行 yuqing run，或检查 [api] bind 设置"
+    ))
+}
+
+impl Client {
+    /// A client for the daemon of this configuration. Reads the token now: a missing
+    /// token file means the daemon has never started with this data directory.
+    pub fn from_config(config: &Config) -> Result<Client, ClientError> {
+        let endpoint = connect_addr(config.api.bind);
+        let env_token = std::env::var(TOKEN_ENV)
+            .ok()
+            .filter(|t| !t.trim().is_empty());
+        let (token, origin) = match env_token {
+            Some(text) => {
+                let token = Token::from_text(&text).ok_or_else(|| {
+                    ClientError::Usage(format!(
+                        "环境变量 {TOKEN_ENV} 的令牌格式不对（应为 api.token 文件中的 64 位十六进制字符）"
+                    ))
+                })?;
+                (token, TokenOrigin::Env)
+            }
+            None => {
+                let path = token_path(&config.data_dir);
+                match Token::read(&path) {
+                    Ok(token) => (token, TokenOrigin::File(path)),
+                    Err(TokenError::Read { error, .. })
+                        if error.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        return Err(not_running(
+                            endpoint,
+                            &format!("：未找到令牌文件 {}", path.display()),
+                        ));
+                    }
+                    Err(TokenError::Read { error, .. })
+                        if error.kind() == std::io::ErrorKind::PermissionDenied =>
+                    {
+                        return Err(ClientError::Usage(format!(
+                            "没有权限读取令牌文件 {}；请以运行守护进程的用户执行，或把令牌放进环境变量 {TOKEN_ENV}",
+                            path.display()
+                        )));
+                    }
+                    Err(err) => return Err(ClientError::Usage(err.to_string())),
+                }
+            }
+        };
+        Client::new(endpoint, token, origin)
+    }
+
+    /// A client for an explicit address and token (for tests and tools).
+    pub fn with_token(endpoint: SocketAddr, token: Token) -> Result<Client, ClientError> {
+        Client::new(endpoint, token, TokenOrigin::Env)
+    }
+
+    fn new(endpoint: SocketAddr, token: Token, origin: TokenOrigin) -> Result<Client, ClientError> {
+        let http = reqwest::Client::builder()
+            // The daemon is local: never send its token through a proxy.
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(120))
+            .user_agent(concat!("yuqing-cli/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|err| ClientError::Usage(format!("无法创建 HTTP 客户端：{err}")))?;
+        Ok(Client {
+            http,
+            base: format!("http://{endpoint}"),
+            endpoint,
+            token,
+            origin,
+        })
+    }
+
+    pub fn endpoint(&self) -> SocketAddr {
+        self.endpoint
+    }
+
+    /// Incidents, soonest deadline first: `Vec<IncidentView>`, or `serde_json::Value`
+    /// to pass the daemon's JSON through untouched.
+    pub async fn list<T: DeserializeOwned>(&self, all: bool) -> Result<T, ClientError> {
+        self.get_json(&format!("/v1/incidents?all={all}")).await
+    }
+
+    /// One incident: [`IncidentDetail`], or `serde_json::Value`.
+    pub async fn show<T: DeserializeOwned>(&self, id: IncidentId) -> Result<T, ClientError> {
+        self.get_json(&format!("/v1/incidents/{id}")).await
+    }
+
+    pub async fn ack(
+        &self,
+        id: IncidentId,
+        request: &AckRequest,
+    ) -> Result<AckResponse, ClientError> {
+        self.post_json(&format!("/v1/incidents/{id}/ack"), request)
+            .await
+    }
+
+    pub async fn milestone(
+        &self,
+        id: IncidentId,
+        request: &MilestoneRequest,
+    ) -> Result<IncidentView, ClientError> {
+        self.post_json(&format!("/v1/incidents/{id}/milestone"), request)
+            .await
+    }
+
+    pub async fn level(
+        &self,
+        id: IncidentId,
+        request: &LevelRequest,
+    ) -> Result<IncidentView, ClientError> {
+        self.post_json(&format!("/v1/incidents/{id}/level"), request)
+            .await
+    }
+
+    pub async fn assign(
+        &self,
+        id: IncidentId,
+        request: &AssignRequest,
+    ) -> Result<IncidentView, ClientError> {
+        self.post_json(&format!("/v1/incidents/{id}/assign"), request)
+            .await
+    }
+
+    pub async fn close(
+        &self,
+        id: IncidentId,
+        request: &CloseRequest,
+    ) -> Result<IncidentView, ClientError> {
+        self.post_json(&format!("/v1/incidents/{id}/close"), request)
+            .await
+    }
+
+    pub async fn dismiss(
+        &self,
+        id: IncidentId,
+        request: &DismissRequest,
+    ) -> Result<IncidentView, ClientError> {
+        self.post_json(&format!("/v1/incidents/{id}/dismiss"), request)
+            .await
+    }
+
+    pub async fn merge(
+        &self,
+        id: IncidentId,
+        request: &MergeRequest,
+    ) -> Result<IncidentView, ClientError> {
+        self.post_json(&format!("/v1/incidents/{id}/merge"), request)
+            .await
+    }
+
+    /// The export, as the daemon rendered it (`jsonl` or `csv`).
+    pub async fn export(&self, format: &str) -> Result<Vec<u8>, ClientError> {
+        let response = self
+            .send(self.get(&format!("/v1/export?format={format}")))
+            .await?;
+        response
+            .bytes()
+            .await
+            .map(|b| b.to_vec())
+            .map_err(|err| self.transport(err))
+    }
+
+    /// Daemon health: [`StatusView`], or `serde_json::Value`.
+    pub async fn status<T: DeserializeOwned>(&self) -> Result<T, ClientError> {
+        self.get_json("/v1/status").await
+    }
+
+    /// GET a JSON resource (for routes other modules add, such as the digest's).
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let response = self.send(self.get(path)).await?;
+        self.decode(response).await
+    }
+
+    /// POST a JSON body and read a JSON answer.
+    pub async fn post_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(self.token.as_str())
+            .json(body);
+        let response = self.send(request).await?;
+        self.decode(response).await
+    }
+
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(self.token.as_str())
+    }
+
+    /// Sends a request; maps transport failures and error answers.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
+        let response = request.send().await.map_err(|err| self.transport(err))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body: Option<ErrorBody> = response.json().await.ok();
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            let source = match &self.origin {
+                TokenOrigin::Env => format!("环境变量 {TOKEN_ENV} 中的令牌"),
+                TokenOrigin::File(path) => format!("令牌文件 {} 中的令牌", path.display()),
+            };
+            return Err(ClientError::Unauthorized(format!(
+                "守护进程（{}）拒绝了{source}（401）；请使用正在运行的守护进程数据目录中 api.token 的内容，或取消设置错误的 {TOKEN_ENV}",
+                self.endpoint
+            )));
+        }
+        let (code, message) = match body {
+            Some(ErrorBody { error, code }) => (code, error),
+            None => (
+                "internal".to_string(),
+                format!(
+                    "守护进程（{}）返回了意外的应答（HTTP {status}）；请确认该地址上运行的是 yuqing",
+                    self.endpoint
+                ),
+            ),
+        };
+        Err(match code.as_str() {
+            "bad_request" => ClientError::Usage(message),
+            _ => ClientError::Refused { code, message },
+        })
+    }
+
+    async fn decode<T: DeserializeOwned>(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<T, ClientError> {
+        let bytes = response.bytes().await.map_err(|err| self.transport(err))?;
+        serde_json::from_slice(&bytes).map_err(|err| ClientError::Refused {
+            code: "internal".into(),
+            message: format!(
+                "无法理解守护进程（{}）的应答：{err}；守护进程和命令行的版本是否一致？",
+                self.endpoint
+            ),
+        })
+    }
+
+    fn transport(&self, err: reqwest::Error) -> ClientError {
+        if err.is_timeout() {
+            ClientError::Unreachable(format!(
+                "守护进程（{}）没有及时应答；请用 yuqing status 检查它是否正常，或查看它的日志",
+                self.endpoint
+            ))
+        } else if err.is_connect() {
+            not_running(self.endpoint, "")
+        } else {
+            ClientError::Unreachable(format!(
+                "与守护进程（{}）的连接中断：{err}；请确认它仍在运行",
+                self.endpoint
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_binds_are_reached_on_loopback() {
+        let cases = [
+            ("0.0.0.0:7390", "127.0.0.1:7390"),
+            ("[::]:7390", "[::1]:7390"),
+            ("127.0.0.1:8000", "127.0.0.1:8000"),
+            ("192.168.1.5:7390", "192.168.1.5:7390"),
+        ];
+        for (bind, expected) in cases {
+            assert_eq!(
+                connect_addr(bind.parse().unwrap()).to_string(),
+                expected,
+                "{bind}"
+            );
+        }
+    }
+
+    #[test]
+    fn exit_codes_follow_the_contract() {
+        let refused = ClientError::Refused {
+            code: "not_found".into(),
+            message: "x".into(),
+        };
+        assert_eq!(CliError::from(refused).code, 1);
+        assert_eq!(CliError::from(ClientError::Usage("x".into())).code, 2);
+        assert_eq!(
+            CliError::from(ClientError::Unauthorized("x".into())).code,
+            2
+        );
+        assert_eq!(CliError::from(ClientError::Unreachable("x".into())).code, 3);
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_means_the_daemon_is_not_running() {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let endpoint = SocketAddr::from(([127, 0, 0, 1], port));
+        let client = Client::with_token(endpoint, Token::generate()).unwrap();
+        let err = client.status::<serde_json::Value>().await.unwrap_err();
+        assert_eq!(err.exit_code(), 3, "{err}");
+        assert!(err.to_string().contains("守护进程未运行"), "{err}");
+        assert!(err.to_string().contains(&endpoint.to_string()), "{err}");
+    }
+
+    #[test]
+    fn a_missing_token_file_means_the_daemon_never_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        if std::env::var_os(TOKEN_ENV).is_some() {
+            eprintln!("skipped: {TOKEN_ENV} is set in this environment");
+            return;
+        }
+        let err = Client::from_config(&config).unwrap_err();
+        assert_eq!(err.exit_code(), 3, "{err}");
+        assert!(err.to_string().contains("api.token"), "{err}");
+    }
+}

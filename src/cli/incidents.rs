@@ -1,0 +1,979 @@
+//! The duty officers' commands: `list`, `show`, `ack`, `milestone`, `level`, `assign`,
+//! `close`, `dismiss`, `merge`, `export`, `status`. Each talks to the running daemon
+//! through [`crate::api::client::Client`]; input is checked here first, so a usage
+//! mistake is reported (exit 2) even when the daemon is down.
+//!
+//! Output is made to be read at 3 a.m.: Chinese headers, soonest deadline first,
+//! time left in hours and minutes, overdue rows in red and near-due rows in yellow
+//! when stdout is a terminal (never when piped or with `NO_COLOR` set).
+
+use std::future::Future;
+use std::io::{IsTerminal, Write};
+
+use chrono::{NaiveDateTime, TimeZone, Utc};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+use super::{
+    AckArgs, AssignArgs, CliError, CloseArgs, DismissArgs, ExportArgs, ExportFormat, JsonFlag,
+    LevelArgs, ListArgs, MergeArgs, MilestoneArg, MilestoneArgs, ShowArgs,
+};
+use crate::api::client::Client;
+use crate::api::export::outcome;
+use crate::api::views::{
+    AckRequest, AckResult, AssignRequest, CloseRequest, DeadlineView, DismissRequest,
+    IncidentDetail, IncidentView, LevelRequest, MergeRequest, MilestoneRequest, SourceHealth,
+    StatusView,
+};
+use crate::api::{ApiError, check_by, check_reason};
+use crate::config::Config;
+use crate::model::{DeadlineState, Level, Milestone, Timestamp, topic_name};
+use crate::time::{ZONE, local, span, time_left};
+
+/// A deadline with less than this left is near (yellow), whatever its window.
+const NEAR_SECS: i64 = 3600;
+/// … and so is one with less than this fraction of its window left.
+const NEAR_FRACTION: f64 = 0.2;
+/// Widest title and unit shown in the table, in terminal columns.
+const TITLE_COLUMNS: usize = 36;
+const UNIT_COLUMNS: usize = 16;
+
+pub fn list(config: &Config, args: &ListArgs) -> Result<(), CliError> {
+    let client = connect(config)?;
+    if args.json {
+        let value: serde_json::Value = block_on(client.list(args.all))??;
+        return emit(&pretty(&value));
+    }
+    let incidents: Vec<IncidentView> = block_on(client.list(args.all))??;
+    if incidents.is_empty() {
+        return emit(if args.all {
+            "台账中还没有事件。\n"
+        } else {
+            "当前没有未办结的舆情事件。\n"
+        });
+    }
+    emit(&render_list(&incidents, Utc::now(), use_color()))
+}
+
+pub fn show(config: &Config, args: &ShowArgs) -> Result<(), CliError> {
+    let client = connect(config)?;
+    if args.json {
+        let value: serde_json::Value = block_on(client.show(args.id))??;
+        return emit(&pretty(&value));
+    }
+    let detail: IncidentDetail = block_on(client.show(args.id))??;
+    emit(&render_detail(&detail, Utc::now(), use_color()))
+}
+
+pub fn ack(config: &Config, args: &AckArgs) -> Result<(), CliError> {
+    let request = AckRequest {
+        by: check_by(&args.by).map_err(usage)?,
+        note: args.note.clone(),
+    };
+    let client = connect(config)?;
+    block_on(async {
+        let mut failures = Vec::new();
+        for &id in &args.ids {
+            match client.ack(id, &request).await {
+                Ok(answer) => {
+                    let line = match answer.result {
+                        AckResult::Acknowledged => {
+                            format!("事件 {id}：签收成功（{}）\n", clean(&answer.incident.title))
+                        }
+                        AckResult::AlreadyAcknowledged => format!(
+                            "事件 {id}：已签收（{} 于 {} 签收），无需重复签收\n",
+                            answer.acknowledged_by.as_deref().unwrap_or("他人"),
+                            answer.acknowledged_at.map(local).unwrap_or_default()
+                        ),
+                    };
+                    emit(&line)?;
+                }
+                // Unknown id or not allowed: report it and go on with the others.
+                Err(err) if err.exit_code() == 1 => failures.push((id, err)),
+                Err(err) => return Err(err.into()),
+            }
+        }
+        match failures.len() {
+            0 => Ok(()),
+            1 if args.ids.len() == 1 => Err(failures.remove(0).1.into()),
+            n => {
+                for (id, err) in &failures {
+                    eprintln!("错误：事件 {id}：{err}");
+                }
+                Err(CliError::failed(format!(
+                    "{n} 个事件签收失败（共 {} 个）",
+                    args.ids.len()
+                )))
+            }
+        }
+    })?
+}
+
+pub fn milestone(config: &Config, args: &MilestoneArgs) -> Result<(), CliError> {
+    let milestone = match args.milestone {
+        MilestoneArg::Statement => Milestone::Statement,
+        MilestoneArg::Press => Milestone::Press,
+        MilestoneArg::Response => Milestone::Response,
+    };
+    let by = check_by(&args.by).map_err(usage)?;
+    let at = args
+        .at
+        .as_deref()
+        .map(|text| parse_at(text, Utc::now()))
+        .transpose()?;
+    let request = MilestoneRequest {
+        milestone,
+        by,
+        url: args.url.clone(),
+        note: args.note.clone(),
+        at,
+    };
+    let client = connect(config)?;
+    let incident = block_on(client.milestone(args.id, &request))??;
+    let timing = incident
+        .deadline(milestone)
+        .and_then(|d| Some((d.met_at?, d.on_time()?)))
+        .map(|(met, on_time)| {
+            format!(
+                "（完成于 {}，{}）",
+                local(met),
+                if on_time { "按时" } else { "逾期" }
+            )
+        })
+        .unwrap_or_default();
+    emit(&format!(
+        "事件 {}：已记录{}{timing}\n",
+        args.id,
+        milestone.chinese()
+    ))
+}
+
+pub fn level(config: &Config, args: &LevelArgs) -> Result<(), CliError> {
+    let level: Level = args.level.parse().map_err(CliError::usage)?;
+    let request = LevelRequest {
+        level,
+        by: check_by(&args.by).map_err(usage)?,
+        reason: check_reason(&args.reason).map_err(usage)?,
+    };
+    let client = connect(config)?;
+    let incident = block_on(client.level(args.id, &request))??;
+    let next = next_due_text(&incident, Utc::now())
+        .map(|text| format!("；下一时限：{text}"))
+        .unwrap_or_default();
+    emit(&format!(
+        "事件 {}：等级已调整为 {}（{}），时限已按新等级重算{next}\n",
+        args.id,
+        level,
+        level.chinese()
+    ))
+}
+
+pub fn assign(config: &Config, args: &AssignArgs) -> Result<(), CliError> {
+    let request = AssignRequest {
+        unit: args.unit.clone(),
+        by: check_by(&args.by).map_err(usage)?,
+    };
+    let client = connect(config)?;
+    let incident = block_on(client.assign(args.id, &request))??;
+    emit(&format!(
+        "事件 {}：责任单位已改为 {}\n",
+        args.id,
+        incident.unit.as_deref().unwrap_or(&request.unit)
+    ))
+}
+
+pub fn close(config: &Config, args: &CloseArgs) -> Result<(), CliError> {
+    let request = CloseRequest {
+        by: check_by(&args.by).map_err(usage)?,
+        note: args.note.clone(),
+    };
+    let client = connect(config)?;
+    block_on(client.close(args.id, &request))??;
+    emit(&format!("事件 {}：已办结，不再发送提醒\n", args.id))
+}
+
+pub fn dismiss(config: &Config, args: &DismissArgs) -> Result<(), CliError> {
+    let request = DismissRequest {
+        by: check_by(&args.by).map_err(usage)?,
+        reason: check_reason(&args.reason).map_err(usage)?,
+    };
+    let client = connect(config)?;
+    block_on(client.dismiss(args.id, &request))??;
+    emit(&format!("事件 {}：已标记为误报，不再发送提醒\n", args.id))
+}
+
+pub fn merge(config: &Config, args: &MergeArgs) -> Result<(), CliError> {
+    let request = MergeRequest {
+        into: args.into,
+        by: check_by(&args.by).map_err(usage)?,
+    };
+    let client = connect(config)?;
+    let target = block_on(client.merge(args.id, &request))??;
+    emit(&format!(
+        "事件 {} 已并入事件 {}（现共 {} 条条目）\n",
+        args.id, target.id, target.items
+    ))
+}
+
+pub fn export(config: &Config, args: &ExportArgs) -> Result<(), CliError> {
+    let format = match args.format {
+        ExportFormat::Jsonl => "jsonl",
+        ExportFormat::Csv => "csv",
+    };
+    let client = connect(config)?;
+    let bytes = block_on(client.export(format))??;
+    emit_bytes(&bytes)
+}
+
+pub fn status(config: &Config, args: &JsonFlag) -> Result<(), CliError> {
+    let client = connect(config)?;
+    if args.json {
+        let value: serde_json::Value = block_on(client.status())??;
+        return emit(&pretty(&value));
+    }
+    let status: StatusView = block_on(client.status())??;
+    emit(&render_status(&status, use_color()))
+}
+
+/// Parses `--at`: Beijing wall time (`2026-11-24 14:30`, seconds and `T` optional,
+/// `/` accepted) or RFC 3339. A time after `now` is refused: a milestone is recorded
+/// once it has happened.
+pub fn parse_at(text: &str, now: Timestamp) -> Result<Timestamp, CliError> {
+    let text = text.trim();
+    let bad = || {
+        CliError::usage(format!(
+            "--at “{text}” 不是有效的时间；请写成 \"2026-11-24 14:30\"（北京时间）或 RFC 3339（如 2026-11-24T14:30:00+08:00）"
+        ))
+    };
+    let at = match chrono::DateTime::parse_from_rfc3339(text) {
+        Ok(at) => at.with_timezone(&Utc),
+        Err(_) => {
+            let naive = [
+                "%Y-%m-%d %H:%M",
+                "%Y-%m-%d %H:%M:%S",
+                "%Y-%m-%dT%H:%M",
+                "%Y-%m-%dT%H:%M:%S",
+                "%Y/%m/%d %H:%M",
+                "%Y/%m/%d %H:%M:%S",
+            ]
+            .iter()
+            .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+            .ok_or_else(bad)?;
+            ZONE.from_local_datetime(&naive)
+                .single()
+                .ok_or_else(bad)?
+                .with_timezone(&Utc)
+        }
+    };
+    if at > now {
+        return Err(CliError::usage(format!(
+            "--at {} 晚于当前时间 {}；只能记录已经完成的节点",
+            local(at),
+            local(now)
+        )));
+    }
+    Ok(at)
+}
+
+fn usage(err: ApiError) -> CliError {
+    CliError::usage(err.to_string())
+}
+
+pub(super) fn connect(config: &Config) -> Result<Client, CliError> {
+    Ok(Client::from_config(config)?)
+}
+
+/// Runs one request on a small single-threaded runtime (the CLI does one thing at a time).
+pub(super) fn block_on<F: Future>(future: F) -> Result<F::Output, CliError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| CliError::failed(format!("无法启动异步运行时：{err}")))?;
+    Ok(runtime.block_on(future))
+}
+
+fn pretty(value: &serde_json::Value) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+pub(super) fn emit(text: &str) -> Result<(), CliError> {
+    emit_bytes(text.as_bytes())
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error.
+fn emit_bytes(bytes: &[u8]) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(CliError::failed(format!("无法写出结果：{err}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Colors only for a terminal, and never with `NO_COLOR` set (no-color.org) or `TERM=dumb`.
+pub fn use_color() -> bool {
+    color_allowed(
+        std::io::stdout().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::env::var_os("TERM").as_deref(),
+    )
+}
+
+fn color_allowed(
+    terminal: bool,
+    no_color: Option<&std::ffi::OsStr>,
+    term: Option<&std::ffi::OsStr>,
+) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty()) && term.is_none_or(|t| t != "dumb")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tone {
+    Plain,
+    Near,
+    Overdue,
+}
+
+impl Tone {
+    fn paint(self, text: &str, color: bool) -> String {
+        match (color, self) {
+            (true, Tone::Overdue) => format!("\x1b[31m{text}\x1b[0m"),
+            (true, Tone::Near) => format!("\x1b[33m{text}\x1b[0m"),
+            _ => text.to_string(),
+        }
+    }
+}
+
+/// How urgent a pending deadline is: overdue, near (under an hour, or under a fifth
+/// of its window counted from the event), or plain.
+fn tone(deadline: &DeadlineView, event_at: Timestamp, now: Timestamp) -> Tone {
+    match deadline.state {
+        DeadlineState::Met => Tone::Plain,
+        DeadlineState::Overdue => Tone::Overdue,
+        DeadlineState::Pending => {
+            let left = (deadline.due_at - now).num_seconds();
+            let window = (deadline.due_at - event_at).num_seconds().max(1);
+            if left <= 0 {
+                Tone::Overdue
+            } else if left < NEAR_SECS || (left as f64) < NEAR_FRACTION * window as f64 {
+                Tone::Near
+            } else {
+                Tone::Plain
+            }
+        }
+    }
+}
+
+/// Text from the outside world, made safe for a terminal: control characters
+/// (newlines, escape sequences) become spaces.
+fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// Cuts text to `columns` terminal columns (CJK characters take two), ending in `…`.
+fn truncate(text: &str, columns: usize) -> String {
+    if text.width() <= columns {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > columns {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    out
+}
+
+/// Pads to `columns` terminal columns.
+fn pad(text: &str, columns: usize) -> String {
+    let mut out = text.to_string();
+    out.extend(std::iter::repeat_n(
+        ' ',
+        columns.saturating_sub(text.width()),
+    ));
+    out
+}
+
+/// A table with aligned columns; each row carries its tone. The last column is not
+/// padded, so lines carry no trailing blanks.
+fn table(headers: &[&str], rows: &[(Vec<String>, Tone)], color: bool) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
+    for (cells, _) in rows {
+        for (w, cell) in widths.iter_mut().zip(cells) {
+            *w = (*w).max(cell.width());
+        }
+    }
+    let line = |cells: &[String]| {
+        let last = cells.len().saturating_sub(1);
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i == last {
+                    c.clone()
+                } else {
+                    pad(c, widths[i])
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let header: Vec<String> = headers.iter().map(ToString::to_string).collect();
+    let mut out = String::new();
+    let header = line(&header);
+    if color {
+        out.push_str(&format!("\x1b[1m{header}\x1b[0m\n"));
+    } else {
+        out.push_str(&header);
+        out.push('\n');
+    }
+    for (cells, tone) in rows {
+        out.push_str(&tone.paint(&line(cells), color));
+        out.push('\n');
+    }
+    out
+}
+
+fn level_text(level: Level) -> String {
+    match level {
+        Level::Watch => level.chinese().to_string(),
+        _ => format!("{level} {}", level.chinese()),
+    }
+}
+
+/// `发布权威信息 11-24 15:00`: the next deadline, compactly.
+fn next_due_cell(deadline: &DeadlineView) -> String {
+    format!(
+        "{} {}",
+        deadline.milestone.chinese(),
+        deadline.due_at.with_timezone(&ZONE).format("%m-%d %H:%M")
+    )
+}
+
+fn next_due_text(incident: &IncidentView, now: Timestamp) -> Option<String> {
+    incident.next_due().map(|d| {
+        format!(
+            "{} {}（{}）",
+            d.milestone.chinese(),
+            local(d.due_at),
+            time_left(d.due_at, now)
+        )
+    })
+}
+
+/// The `list` table: soonest deadline first, incidents without a running clock last.
+pub fn render_list(incidents: &[IncidentView], now: Timestamp, color: bool) -> String {
+    let mut sorted: Vec<&IncidentView> = incidents.iter().collect();
+    sorted.sort_by_key(|i| {
+        (
+            i.next_due().map(|d| d.due_at).is_none(),
+            i.next_due().map(|d| d.due_at),
+        )
+    });
+    let rows: Vec<(Vec<String>, Tone)> = sorted
+        .iter()
+        .map(|incident| {
+            let next = incident.next_due();
+            let cells = vec![
+                incident.id.to_string(),
+                level_text(incident.level),
+                incident.status.chinese().to_string(),
+                truncate(&clean(&incident.title), TITLE_COLUMNS),
+                truncate(
+                    &clean(incident.unit.as_deref().unwrap_or("—")),
+                    UNIT_COLUMNS,
+                ),
+                next.map_or_else(|| "—".to_string(), next_due_cell),
+                next.map_or_else(|| "—".to_string(), |d| time_left(d.due_at, now)),
+            ];
+            let tone = next.map_or(Tone::Plain, |d| tone(d, incident.event_at, now));
+            (cells, tone)
+        })
+        .collect();
+    table(
+        &[
+            "编号",
+            "等级",
+            "状态",
+            "标题",
+            "责任单位",
+            "下一时限",
+            "剩余",
+        ],
+        &rows,
+        color,
+    )
+}
+
+/// The `show` block: facts, deadlines, items with sources and links, audit trail.
+pub fn render_detail(detail: &IncidentDetail, now: Timestamp, color: bool) -> String {
+    let incident = &detail.incident;
+    let mut out = format!("事件 {}：{}\n", incident.id, clean(&incident.title));
+    let mut facts: Vec<(&str, String)> = vec![
+        ("等级", {
+            let mut text = level_text(incident.level);
+            if incident.detected_level != incident.level {
+                text.push_str(&format!(
+                    "（研判为 {}）",
+                    level_text(incident.detected_level)
+                ));
+            }
+            text
+        }),
+        ("状态", incident.status.chinese().to_string()),
+        (
+            "主题",
+            incident
+                .topics
+                .iter()
+                .map(|t| topic_name(t))
+                .collect::<Vec<_>>()
+                .join("、"),
+        ),
+        (
+            "责任单位",
+            clean(incident.unit.as_deref().unwrap_or("（未指定）")),
+        ),
+        ("事发时间", local(incident.event_at)),
+        ("立案时间", local(incident.opened_at)),
+    ];
+    if !incident.places.is_empty() {
+        facts.push(("地点", clean(&incident.places.join("、"))));
+    }
+    if let Some(into) = incident.merged_into {
+        facts.push(("并入", format!("事件 {into}")));
+    }
+    let label_width = facts.iter().map(|(l, _)| l.width()).max().unwrap_or(0);
+    for (label, value) in &facts {
+        out.push_str(&format!("  {}  {value}\n", pad(label, label_width)));
+    }
+
+    out.push_str("\n时限\n");
+    if incident.deadlines.is_empty() {
+        out.push_str("  （关注级，无回应时限）\n");
+    }
+    let name_width = incident
+        .deadlines
+        .iter()
+        .map(|d| d.milestone.chinese().width())
+        .max()
+        .unwrap_or(0);
+    for d in &incident.deadlines {
+        let (state, tone) = match (d.met_at, incident.status.is_open()) {
+            (Some(met), _) => (
+                format!("{}，完成于 {}", outcome(d), local(met)),
+                Tone::Plain,
+            ),
+            (None, true) => {
+                let tone = tone(d, incident.event_at, now);
+                let text = match tone {
+                    Tone::Overdue => time_left(d.due_at, now),
+                    _ => format!("剩余 {}", time_left(d.due_at, now)),
+                };
+                (text, tone)
+            }
+            (None, false) => ("未完成（事件已结束）".to_string(), Tone::Plain),
+        };
+        let line = format!(
+            "  {}  {}  {state}",
+            pad(d.milestone.chinese(), name_width),
+            local(d.due_at)
+        );
+        out.push_str(&tone.paint(&line, color));
+        out.push('\n');
+    }
+
+    out.push_str(&format!("\n条目（{} 条）\n", detail.item_list.len()));
+    for (n, item) in detail.item_list.iter().enumerate() {
+        out.push_str(&format!("  {}. {}\n", n + 1, clean(&item.title)));
+        let published = item
+            .published
+            .map(|p| format!("，发布于 {}", local(p)))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "     来源：{}（{}）{published}，收录于 {}\n",
+            clean(&item.source_name),
+            item.source,
+            local(item.first_seen)
+        ));
+        if let Some(link) = &item.link {
+            out.push_str(&format!("     {}\n", clean(link)));
+        }
+    }
+
+    out.push_str("\n操作记录\n");
+    let by_width = detail
+        .audit
+        .iter()
+        .map(|a| clean(&a.by).width())
+        .max()
+        .unwrap_or(0);
+    for entry in &detail.audit {
+        let what = if entry.detail.is_empty() {
+            entry.action.as_str()
+        } else {
+            entry.detail.as_str()
+        };
+        let reason = entry
+            .reason
+            .as_deref()
+            .map(|r| format!("（理由：{}）", clean(r)))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "  {}  {}  {}{reason}\n",
+            local(entry.at),
+            pad(&clean(&entry.by), by_width),
+            clean(what)
+        ));
+    }
+    out
+}
+
+fn bytes_text(bytes: u64) -> String {
+    const MIB: f64 = 1024.0 * 1024.0;
+    if bytes as f64 >= MIB {
+        format!("{:.1} MB", bytes as f64 / MIB)
+    } else {
+        format!("{:.1} KB", bytes as f64 / 1024.0)
+    }
+}
+
+/// The `status` report.
+pub fn render_status(status: &StatusView, color: bool) -> String {
+    let now = status.now;
+    let mut out = format!(
+        "守护进程运行中：yuqing {}，已运行 {}（自 {} 起）\n",
+        status.version,
+        span(now - status.started_at),
+        local(status.started_at)
+    );
+    out.push_str(&format!(
+        "数据目录：{}（数据库 {}）\n",
+        status.data_dir,
+        bytes_text(status.db_bytes)
+    ));
+    out.push_str(&format!(
+        "条目：{} 条；未办结事件：{} 个\n",
+        status.items, status.open_incidents
+    ));
+    out.push_str(&format!(
+        "最近轮询：{}\n",
+        status.last_poll_at.map_or_else(
+            || "尚未轮询".to_string(),
+            |t| format!("{}（{}前）", local(t), span(now - t))
+        )
+    ));
+    let mail = format!(
+        "邮件：待发送 {} 封，无法投递 {} 封{}\n",
+        status.outbox_pending,
+        status.dead_letters,
+        if status.dead_letters > 0 {
+            "（请检查 [smtp] 设置和收件地址）"
+        } else {
+            ""
+        }
+    );
+    let mail_tone = if status.dead_letters > 0 {
+        Tone::Overdue
+    } else {
+        Tone::Plain
+    };
+    out.push_str(&mail_tone.paint(&mail, color));
+
+    let count = |h: SourceHealth| status.sources.iter().filter(|s| s.health == h).count();
+    out.push_str(&format!(
+        "\n信息源：{} 个正常，{} 个异常，{} 个待轮询，{} 个已停用\n",
+        count(SourceHealth::Ok),
+        count(SourceHealth::Failing),
+        count(SourceHealth::Waiting),
+        count(SourceHealth::Disabled)
+    ));
+    if status.sources.is_empty() {
+        return out;
+    }
+    let rows: Vec<(Vec<String>, Tone)> = status
+        .sources
+        .iter()
+        .map(|s| {
+            let detail = match s.health {
+                SourceHealth::Failing => format!(
+                    "连续失败 {} 次{}：{}",
+                    s.consecutive_failures,
+                    s.failing_since
+                        .map(|t| format!("（自 {} 起）", local(t)))
+                        .unwrap_or_default(),
+                    clean(s.last_error.as_deref().unwrap_or("未知错误"))
+                ),
+                _ => format!("累计 {} 条", s.items_total),
+            };
+            let tone = if s.health == SourceHealth::Failing {
+                Tone::Overdue
+            } else {
+                Tone::Plain
+            };
+            let cells = vec![
+                s.health.chinese().to_string(),
+                s.id.clone(),
+                truncate(&clean(&s.name), 24),
+                s.last_poll_at.map_or_else(|| "—".to_string(), local),
+                detail,
+            ];
+            (cells, tone)
+        })
+        .collect();
+    out.push_str(&table(
+        &["状态", "编号", "名称", "最近轮询", "情况"],
+        &rows,
+        color,
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::views::tests::{at, incident};
+    use crate::api::views::{AuditView, ItemView, SourceStatus};
+    use crate::model::Status;
+
+    fn now() -> Timestamp {
+        at("2026-11-24T09:30:00Z") // 17:30 Beijing
+    }
+
+    #[test]
+    fn at_accepts_beijing_time_and_rfc3339() {
+        let cases = [
+            ("2026-11-24 14:30", "2026-11-24T06:30:00Z"),
+            ("2026-11-24 14:30:15", "2026-11-24T06:30:15Z"),
+            ("2026-11-24T09:05", "2026-11-24T01:05:00Z"),
+            ("2026/11/24 00:10", "2026-11-23T16:10:00Z"),
+            ("2026-11-24T14:30:00+08:00", "2026-11-24T06:30:00Z"),
+            ("2026-11-24T01:00:00Z", "2026-11-24T01:00:00Z"),
+            ("  2026-11-24 14:00  ", "2026-11-24T06:00:00Z"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_at(text, now()).unwrap(), at(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn malformed_or_future_at_is_a_usage_error() {
+        for text in [
+            "",
+            "yesterday",
+            "14:30",
+            "2026-11-24",
+            "2026-13-01 10:00",
+            "2026-11-24 25:00",
+            "2026-11-24 17:31",
+            "2027-01-01T00:00:00+08:00",
+        ] {
+            let err = parse_at(text, now()).unwrap_err();
+            assert_eq!(err.code, 2, "{text}: {err}");
+            assert!(err.message.contains("--at"), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn widths_count_chinese_as_two_columns() {
+        assert_eq!(pad("标题", 6), "标题  ");
+        assert_eq!(pad("ab", 6), "ab    ");
+        assert_eq!(truncate("安丘市景芝镇一化工厂发生爆炸", 10), "安丘市景…");
+        assert_eq!(truncate("安丘市景芝镇一化工厂发生爆炸", 10).width(), 9);
+        assert_eq!(truncate("short", 10), "short");
+        assert_eq!(truncate("安丘市", 6), "安丘市");
+        assert_eq!(truncate("abcdefghijkl", 6), "abcde…");
+        assert_eq!(clean("第一行\n第二行\x1b[31m"), "第一行 第二行 [31m");
+    }
+
+    #[test]
+    fn table_columns_line_up_with_chinese_text() {
+        let mut long = incident(
+            12,
+            "安丘市景芝镇一化工厂发生爆炸造成3人死亡多人受伤当地政府已成立调查组",
+        );
+        long.unit = Some("景芝镇人民政府".into());
+        let mut watch = incident(3, "关注事项");
+        watch.level = Level::Watch;
+        watch.deadlines.clear();
+        watch.unit = None;
+        let views = [
+            IncidentView::new(&watch, now()),
+            IncidentView::new(&long, now()),
+            IncidentView::new(&incident(7, "化工厂爆炸"), now()),
+        ];
+        let text = render_list(&views, now(), false);
+        assert!(!text.contains('\x1b'), "no colors when not a terminal");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert!(lines[0].starts_with("编号"));
+        for header in ["等级", "状态", "标题", "责任单位", "下一时限", "剩余"] {
+            assert!(lines[0].contains(header), "{header}");
+        }
+        // Every row's 剩余 column starts at the same display column as the header's.
+        let column = |line: &str, needle: &str| line[..line.rfind(needle).unwrap()].width();
+        let left = column(lines[0], "剩余");
+        assert_eq!(column(lines[1], "已超时"), left, "{text}");
+        assert_eq!(column(lines[3], "—"), left, "{text}");
+        // Soonest first: both clocked incidents are overdue on the statement; watch last.
+        assert!(
+            lines[1].starts_with("12") || lines[1].starts_with("7 "),
+            "{text}"
+        );
+        assert!(lines[3].starts_with("3 "), "{text}");
+        assert!(text.contains("…"), "long title truncated: {text}");
+        assert!(text.contains("已超时 2时30分"), "{text}");
+        assert!(text.contains("发布权威信息 11-24 15:00"), "{text}");
+        assert!(
+            text.lines().all(|l| !l.ends_with(' ')),
+            "no trailing blanks"
+        );
+    }
+
+    #[test]
+    fn overdue_is_red_and_near_is_yellow_on_a_terminal() {
+        let overdue = IncidentView::new(&incident(7, "超时"), now());
+        let text = render_list(std::slice::from_ref(&overdue), now(), true);
+        assert!(text.contains("\x1b[31m7 "), "{text:?}");
+        // 40 minutes before the statement is due: near.
+        let soon = at("2026-11-24T06:20:00Z");
+        let view = IncidentView::new(&incident(7, "临近"), soon);
+        let text = render_list(std::slice::from_ref(&view), soon, true);
+        assert!(text.contains("\x1b[33m7 "), "{text:?}");
+        // Four hours before: plain.
+        let early = at("2026-11-24T03:00:00Z");
+        let view = IncidentView::new(&incident(7, "尚早"), early);
+        let text = render_list(std::slice::from_ref(&view), early, true);
+        assert!(
+            !text.contains("\x1b[31m") && !text.contains("\x1b[33m"),
+            "{text:?}"
+        );
+    }
+
+    #[test]
+    fn near_counts_a_fifth_of_long_windows() {
+        let mut inc = incident(7, "x");
+        inc.level = Level::III;
+        inc.deadlines = vec![crate::model::Deadline {
+            milestone: Milestone::Response,
+            due_at: at("2026-11-26T02:00:00Z"), // 48 h after the event
+            met_at: None,
+        }];
+        let nine_hours_left = at("2026-11-25T17:00:00Z");
+        let view = IncidentView::new(&inc, nine_hours_left);
+        assert_eq!(
+            tone(&view.deadlines[0], view.event_at, nine_hours_left),
+            Tone::Near
+        );
+        let twenty_hours_left = at("2026-11-25T06:00:00Z");
+        let view = IncidentView::new(&inc, twenty_hours_left);
+        assert_eq!(
+            tone(&view.deadlines[0], view.event_at, twenty_hours_left),
+            Tone::Plain
+        );
+    }
+
+    #[test]
+    fn colors_follow_terminal_and_no_color() {
+        use std::ffi::OsStr;
+        assert!(color_allowed(true, None, Some(OsStr::new("xterm"))));
+        assert!(!color_allowed(false, None, None));
+        assert!(!color_allowed(true, Some(OsStr::new("1")), None));
+        assert!(color_allowed(true, Some(OsStr::new("")), None));
+        assert!(!color_allowed(true, None, Some(OsStr::new("dumb"))));
+    }
+
+    #[test]
+    fn show_block_has_facts_deadlines_items_and_audit() {
+        let mut inc = incident(7, "安丘市景芝镇一化工厂发生爆炸");
+        inc.status = Status::Acknowledged;
+        let detail = IncidentDetail {
+            incident: IncidentView::new(&inc, now()),
+            item_list: vec![ItemView {
+                source: "local-news".into(),
+                source_name: "本地新闻".into(),
+                title: "安丘市景芝镇一化工厂发生爆炸 造成3人死亡".into(),
+                link: Some("http://127.0.0.1/1.html".into()),
+                published: Some(at("2026-11-24T01:58:00Z")),
+                first_seen: at("2026-11-24T02:00:00Z"),
+                revisions: 0,
+                topics: vec!["accident".into()],
+                severity: Some(Level::III),
+            }],
+            audit: vec![AuditView {
+                at: at("2026-11-24T02:10:00Z"),
+                by: "张三".into(),
+                action: "ack".into(),
+                detail: "签收".into(),
+                reason: None,
+            }],
+        };
+        let text = render_detail(&detail, now(), false);
+        for needle in [
+            "事件 7：安丘市景芝镇一化工厂发生爆炸",
+            "II 重大（研判为 III 较大）",
+            "事故灾难、安全生产",
+            "市应急管理局",
+            "按时完成，完成于 2026-11-24 10:10",
+            "已超时 2时30分",
+            "剩余 16时30分",
+            "来源：本地新闻（local-news），发布于 2026-11-24 09:58",
+            "http://127.0.0.1/1.html",
+            "2026-11-24 10:10  张三  签收",
+        ] {
+            assert!(text.contains(needle), "missing {needle}:\n{text}");
+        }
+        assert!(!text.contains('\x1b'));
+    }
+
+    #[test]
+    fn status_report_names_failing_sources() {
+        let status = StatusView {
+            version: "0.1.0".into(),
+            started_at: at("2026-11-24T04:00:00Z"),
+            now: now(),
+            data_dir: "/var/lib/yuqing".into(),
+            db_bytes: 3 * 1024 * 1024,
+            items: 42,
+            open_incidents: 2,
+            outbox_pending: 1,
+            dead_letters: 0,
+            last_poll_at: Some(at("2026-11-24T09:25:00Z")),
+            sources: vec![SourceStatus {
+                id: "anqiu-board".into(),
+                name: "安丘市政府网站留言板".into(),
+                health: SourceHealth::Failing,
+                ok: false,
+                last_poll_at: Some(at("2026-11-24T09:25:00Z")),
+                last_ok_at: None,
+                failing_since: Some(at("2026-11-24T05:00:00Z")),
+                consecutive_failures: 3,
+                last_error: Some("HTTP 503".into()),
+                last_status: Some(503),
+                items_total: 0,
+            }],
+        };
+        let text = render_status(&status, false);
+        for needle in [
+            "已运行 5时30分",
+            "数据库 3.0 MB",
+            "条目：42 条；未办结事件：2 个",
+            "最近轮询：2026-11-24 17:25（5分前）",
+            "待发送 1 封，无法投递 0 封",
+            "0 个正常，1 个异常",
+            "连续失败 3 次（自 2026-11-24 13:00 起）：HTTP 503",
+        ] {
+            assert!(text.contains(needle), "missing {needle}:\n{text}");
+        }
+        assert!(render_status(&status, true).contains("\x1b[31m异常"));
+    }
+}
