@@ -8,6 +8,8 @@
 
 use std::fmt::Write as _;
 
+use unicode_width::UnicodeWidthStr;
+
 use super::report::NO_UNIT;
 use super::{
     Breach, DigestReport, FailingSource, IncidentLine, LEVELS, NextDue, Outcome, PeriodKind,
@@ -149,19 +151,9 @@ fn failing_text(f: &FailingSource) -> String {
     s
 }
 
-/// How wide a string shows in a monospace terminal (CJK and full-width forms are 2).
-fn width(s: &str) -> usize {
-    s.chars()
-        .map(|c| match c as u32 {
-            0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF => 2,
-            0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6 => 2,
-            _ => 1,
-        })
-        .sum()
-}
-
+/// `s` padded with spaces to `to` terminal columns (CJK characters take two).
 fn pad(s: &str, to: usize) -> String {
-    format!("{s}{}", " ".repeat(to.saturating_sub(width(s))))
+    format!("{s}{}", " ".repeat(to.saturating_sub(s.width())))
 }
 
 /// The plain-text part.
@@ -374,8 +366,8 @@ fn more(o: &mut String, total: usize) {
 fn rate_table(o: &mut String, first: &str, rows: &[RateRow]) {
     let w = rows
         .iter()
-        .map(|r| width(&r.name))
-        .chain([width(first)])
+        .map(|r| r.name.width())
+        .chain([first.width()])
         .max()
         .unwrap_or(0)
         + 2;
