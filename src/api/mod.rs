@@ -19,6 +19,8 @@
 //! - `POST /v1/incidents/{id}/dismiss` `{"by","reason"}`
 //! - `POST /v1/incidents/{id}/merge` `{"into","by"}`
 //! - `GET  /v1/export?format=jsonl|csv`: the whole ledger (JSON lines or CSV text)
+//! - `GET  /v1/digest?date=YYYY-MM-DD`, `POST /v1/digest/send?date=…`: the 舆情日报
+//!   (mounted from [`digest::routes`])
 //!
 //! Errors answer `{"error": "<中文>", "code": "unauthorized"|"not_found"|"not_allowed"|
 //! "bad_request"|"internal"}` with 401, 404, 409, 400 or 500.
