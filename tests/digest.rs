@@ -1081,12 +1081,6 @@ async fn queued_digest_is_delivered_by_smtp() {
     );
 }
 
-#[test]
-#[ignore = "prints the week's digest for a person to read"]
-fn print_week() {
-    println!("{}", render_text(&compute(&week_input())));
-}
-
 /// A flagged (or plain) item stored as intake would, classified, and ingested.
 fn ingest_at(
     ledger: &yuqing::incidents::Ledger,
@@ -1312,11 +1306,4 @@ interval = "5m"
         assert!(terms.contains(&want), "{want} missing from {terms:?}");
     }
     assert!(!terms.contains(&"天气"), "{terms:?}");
-}
-
-#[test]
-#[ignore = "writes the week's digest HTML to $YUQING_DIGEST_HTML for a person to look at"]
-fn write_week_html() {
-    let path = std::env::var("YUQING_DIGEST_HTML").unwrap();
-    std::fs::write(path, render_html(&compute(&week_input()))).unwrap();
 }
