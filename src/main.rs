@@ -71,9 +71,23 @@ fn run(config: Config) -> Result<(), CliError> {
         if e.downcast_ref::<yuqing::classify::ClassifyError>()
             .is_some()
         {
-            CliError::usage(format!("{e:#}"))
+            CliError::usage(error_chain(&e))
         } else {
-            CliError::failed(format!("{e:#}"))
+            CliError::failed(error_chain(&e))
         }
     })
+}
+
+/// An error and its causes on one line. Many of our messages already quote their
+/// cause (so they read well alone); a cause already in the text is not repeated.
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut line = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str("：");
+            line.push_str(&cause);
+        }
+    }
+    line
 }
