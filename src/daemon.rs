@@ -19,6 +19,7 @@ use tracing::{error, info, warn};
 use crate::classify::Classifier;
 use crate::clock::task::{DeadlineTask, TaskClock};
 use crate::config::Config;
+use crate::digest;
 use crate::incidents::Ledger;
 use crate::notify;
 use crate::pipeline::Pipeline;
@@ -42,7 +43,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "yuqing daemon starting"
     );
 
-    let classifier = Classifier::load(&config.dictionaries, &config.jurisdiction)?;
+    let classifier = Arc::new(Classifier::load(
+        &config.dictionaries,
+        &config.jurisdiction,
+    )?);
+    // The digest's top terms come from the classifier's TF-IDF keywords.
+    let keywords: Arc<digest::Keywords> = {
+        let classifier = classifier.clone();
+        Arc::new(move |text: &str, n: usize| classifier.keywords(text, n))
+    };
     let config = Arc::new(config);
     let (stop, stopping) = watch::channel(false);
     let (items_tx, items_rx) = mpsc::channel(ITEM_QUEUE);
@@ -52,8 +61,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // now, so a daemon that cannot serve its CLI fails at start with the reason.
     let api = crate::api::Server::bind(ledger.clone(), config.clone())
         .await
-        .context("无法启动控制接口")?;
-    let pipeline = Pipeline::new(Arc::new(classifier), ledger.clone(), &config);
+        .context("无法启动控制接口")?
+        .merge(crate::api::digest::routes(config.clone(), keywords.clone()));
+    let pipeline = Pipeline::new(classifier, ledger.clone(), &config);
 
     let mut tasks = JoinSet::new();
     let intake_stop = stopping.clone();
@@ -83,6 +93,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tasks.spawn(async move {
         pipeline.run(items_rx, pipeline_stop).await;
         "classification"
+    });
+    let daily = digest::run_scheduler(ledger.clone(), config.clone(), keywords, stopped(&stopping));
+    tasks.spawn(async move {
+        daily.await;
+        "digest schedule"
     });
     let api_stop = stopped(&stopping);
     tasks.spawn(async move {

@@ -85,7 +85,7 @@ fn error_chain(err: &anyhow::Error) -> String {
     for cause in err.chain().skip(1) {
         let cause = cause.to_string();
         if !line.contains(&cause) {
-            line.push_str("：");
+            line.push('：');
             line.push_str(&cause);
         }
     }
