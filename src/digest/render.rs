@@ -6,6 +6,7 @@
 //! the figures, so it renders wherever tables do. Every piece of text that comes
 //! from outside (titles, unit and source names, errors, terms) is escaped.
 
+use crate::notify::render::escape as esc;
 use std::fmt::Write as _;
 
 use unicode_width::UnicodeWidthStr;
@@ -384,22 +385,6 @@ fn rate_table(o: &mut String, first: &str, rows: &[RateRow]) {
             rate_text(r)
         );
     }
-}
-
-/// Escapes text for HTML element content and double-quoted attributes.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 /// Bar colours: the Chinese warning colours (红橙黄蓝), grey for 关注.
