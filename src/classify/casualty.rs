@@ -6,6 +6,7 @@
 //! and separate events are not added together (taxonomy.md: the worst single event).
 //! Missing persons (失联, 失踪) are never deaths.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use regex::{Regex, RegexSet};
@@ -75,7 +76,11 @@ const UPDATE: &str =
 /// belongs to that fate, not to the word before it.
 const OTHER_FATE: &str = r"(受伤|重伤|轻伤|伤|死亡|遇难|身亡|中毒|失联|失踪|被困)?";
 /// Words for a victim total that includes the dead (N人伤亡, N人中毒 … 其中M人死亡).
-const TOTAL_WORD: &str = r"(伤亡|食物中毒|中毒|发病|不适|身体不适|呕吐|腹泻|腹痛|中毒症状|症状)";
+const TOTAL_WORD: &str =
+    r"(伤亡|食物中毒|中毒|发病|不适|身体不适|恶心|呕吐|腹泻|腹痛|中毒症状|症状)";
+/// What may stand between two counts joined into one group (5名学生和2名老师): no
+/// digits, no clause break, no fate word.
+const GAP_PART: &str = r"[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？：:伤死亡毒]{0,12}?";
 /// A short run between a fate word and its number: 受伤的中国人已有14人.
 const GAP_BEFORE: &str = r"(?:的)?[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？、：:]{0,6}?";
 
@@ -99,7 +104,42 @@ struct Patterns {
     injury_after: Regex,
     /// 受伤20人, 重伤人数为3人
     injury_before: Regex,
+    /// 受伤人数超过数百 (no counting word after the number)
+    injury_count: Regex,
+    /// 17名员工用餐后，陆续出现呕吐症状: a subject, a comma, then the symptoms
+    total_clause: Regex,
+    /// 毒倒200多学生
+    poisoned_by: Regex,
+    /// 24名患者: the ill in a poisoning report
+    patients: Regex,
+    /// 1人经抢救无效死亡: an injured person who died later
+    died_later: Regex,
+    /// 其中1人死亡: the dead are part of the total just stated
+    part_dead: Regex,
 }
+
+/// Patterns that prepare a sentence or rule it out, outside the [`Patterns::any`] set.
+struct Rewrites {
+    /// 5名学生和2名老师, 3名乘客、1名司机: one group of 7 / 4.
+    joined: Regex,
+    /// 祖孙俩, 母子俩: two people.
+    pair: Regex,
+    /// 自1947年以来, 有史以来: a background toll, not the event's.
+    background: Regex,
+}
+
+static REWRITES: LazyLock<Rewrites> = LazyLock::new(|| {
+    let re = |s: String| Regex::new(&s).expect("casualty patterns are valid");
+    Rewrites {
+        joined: re(format!(
+            "{NUM}{UNIT}{GAP_PART}(?:和|及|与|以及|、){NUM}{UNIT}"
+        )),
+        pair: re(
+            "(?:祖孙|爷孙|婆孙|母子|母女|父子|父女|夫妻|兄弟|姐妹|兄妹|姐弟|师徒)俩".to_string(),
+        ),
+        background: re("[0-9]{4}年[^,，。]{0,10}以来|有史以来|有记录以来|历史上|历年".to_string()),
+    }
+});
 
 static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
     let re = |s: String| Regex::new(&s).expect("casualty patterns are valid");
@@ -122,11 +162,23 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
             "(致|造成|酿成|酿|导致|共|发生)?{NUM}死(?:{NUM}伤)?"
         )),
         injury_after: re(format!(
-            "{NUM}{UNIT}{GAP_INJURY}({SERIOUS}|受轻伤|轻伤|轻微伤|不同程度受伤|受伤|伤者|伤员|负伤|烧伤|烫伤|砸伤|被打伤|刺伤|砍伤)"
+            "{NUM}{UNIT}{GAP_INJURY}({SERIOUS}|受轻伤|轻伤|轻微伤|不同程度受伤|受伤|伤者|伤员|负伤|烧伤|烫伤|灼伤|砸伤|撞伤|压伤|摔伤|炸伤|咬伤|被打伤|刺伤|砍伤)"
         )),
         injury_before: re(format!(
             "(受伤|{SERIOUS}|轻伤|伤者|伤员)(?:人数)?{GAP_BEFORE}{UPDATE}{NUM}{UNIT}{OTHER_FATE}"
         )),
+        injury_count: re(format!(
+            "(受伤|伤者|伤员)人数{GAP_BEFORE}{UPDATE}{NUM}{OTHER_FATE}"
+        )),
+        total_clause: re(format!(
+            "{NUM}{UNIT}{GAP_TOTAL}[,，](?:陆续|先后|相继|均|都|纷纷)?(?:有人)?(?:出现|发生){GAP_TOTAL}{TOTAL_WORD}"
+        )),
+        poisoned_by: re(format!("(?:毒倒|放倒){NUM}{UNIT}?")),
+        patients: re(format!("{NUM}{UNIT}(?:患者|病人|病患|患儿)")),
+        died_later: re(format!(
+            "{NUM}{UNIT}[^0-9零〇一二两三四五六七八九十百千万,，。;；]{{0,10}}?(?:经抢救无效|抢救无效|医治无效|伤重不治|不治)"
+        )),
+        part_dead: re(format!("其中{NUM}{UNIT}{GAP_DEATH}{DEATH_VERB}")),
     };
     p.any = RegexSet::new(
         [
@@ -138,6 +190,11 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
             &p.compact,
             &p.injury_after,
             &p.injury_before,
+            &p.injury_count,
+            &p.total_clause,
+            &p.poisoned_by,
+            &p.patients,
+            &p.died_later,
         ]
         .map(Regex::as_str),
     )
@@ -223,6 +280,11 @@ struct Sentence {
     light: Option<u32>,
     /// A victim total that includes the dead (伤亡, 中毒).
     victims: Option<u32>,
+    /// 伤者/伤员 counts: those taken away as injured, some of whom may have died.
+    /// Used only when the text states no injury count of its own.
+    wounded: Option<u32>,
+    /// Injured people who died later (经抢救无效死亡): counted only as deaths.
+    died_later: Option<u32>,
 }
 
 fn max_opt(a: Option<u32>, b: Option<u32>) -> Option<u32> {
@@ -236,9 +298,9 @@ fn count(caps: &regex::Captures<'_>, group: usize) -> Option<u32> {
     caps.get(group).and_then(|m| parse_count(m.as_str()))
 }
 
-/// Words for serious injury (重伤, 伤势较重, 病情比较严重 …).
-const SERIOUS: &str =
-    r"受重伤|重伤|(?:伤势|伤情|病情)(?:比较|较为|较|十分|非常)?(?:严重|较重|危重)";
+/// Words for serious injury (重伤, 伤势较重, 病情比较严重, 受伤严重, 4名严重者, in
+/// intensive care …).
+const SERIOUS: &str = r"受重伤|重伤|受伤严重|严重受伤|(?:伤势|伤情|病情|情况)(?:比较|较为|较|十分|非常)?(?:严重|较重|危重)|严重者|重症监护";
 
 fn injury_grade(word: &str) -> u8 {
     match word {
@@ -248,9 +310,52 @@ fn injury_grade(word: &str) -> u8 {
     }
 }
 
-fn read_sentence(text: &str) -> Sentence {
+/// Whether the injured of a match died later in the same clause
+/// (3人受伤送医院经抢救无效死亡): they count only as deaths.
+fn dies_in_clause(rest: &str) -> bool {
+    let clause = rest.split([',', '，', '、']).next().unwrap_or("");
+    ["抢救无效", "医治无效", "不治"]
+        .iter()
+        .any(|w| clause.contains(w))
+}
+
+/// Joins counts of one group (5名学生和2名老师受伤 → 7名学生受伤) and reads kin pairs
+/// (祖孙俩 → 两人), so that the patterns see one count before the fate word.
+fn rewrite(text: &str) -> Cow<'_, str> {
+    let r = &*REWRITES;
+    let mut text = Cow::Borrowed(text);
+    if text.contains('俩') {
+        if let Cow::Owned(t) = r.pair.replace_all(&text, "两人") {
+            text = Cow::Owned(t);
+        }
+    }
+    // Repeat so that three parts (A、B和C) join too; each pass removes one count.
+    if !text.contains(['和', '及', '与', '、']) {
+        return text;
+    }
+    while let Some(caps) = r.joined.captures(&text) {
+        let (Some(a), Some(b)) = (count(&caps, 1), count(&caps, 2)) else {
+            break;
+        };
+        let (Some(all), Some(second)) = (caps.get(0), caps.get(2)) else {
+            break;
+        };
+        // The sum takes the place of the second count, nearest the fate word.
+        let joined = format!(
+            "{}{}{}",
+            &text[..all.start()],
+            a.saturating_add(b),
+            &text[second.end()..]
+        );
+        text = Cow::Owned(joined);
+    }
+    text
+}
+
+fn read_sentence(text: &str, poisoning: bool) -> Sentence {
     let p = &*PATTERNS;
     let mut s = Sentence::default();
+    let text = &*rewrite(text);
     if !p.any.is_match(text) {
         return s;
     }
@@ -270,7 +375,11 @@ fn read_sentence(text: &str) -> Sentence {
             }
         }
     }
-    for re in [&p.total, &p.total_before] {
+    let mut totals = vec![&p.total, &p.total_before, &p.total_clause, &p.poisoned_by];
+    if poisoning {
+        totals.push(&p.patients);
+    }
+    for re in totals {
         for caps in re.captures_iter(text) {
             s.victims = max_opt(s.victims, count(&caps, 1));
         }
@@ -285,17 +394,44 @@ fn read_sentence(text: &str) -> Sentence {
         s.deaths = max_opt(s.deaths, count(&caps, 2));
         s.total_injured = max_opt(s.total_injured, injured);
     }
-    let mut injury = |n: Option<u32>, word: &str| match injury_grade(word) {
-        2 => s.serious = max_opt(s.serious, n),
-        1 => s.light = max_opt(s.light, n),
-        _ => s.total_injured = max_opt(s.total_injured, n),
+    let died: Vec<(usize, u32)> = p
+        .died_later
+        .captures_iter(text)
+        .filter_map(|caps| Some((caps.get(0)?.start(), count(&caps, 1)?)))
+        .collect();
+    s.died_later = died.iter().map(|&(_, n)| n).max();
+    // "10人烧伤，其中1人死亡": the injured figure is a victim total including the dead.
+    let includes_dead = p.part_dead.is_match(text);
+    let mut injury = |at: usize, n: Option<u32>, word: &str| {
+        // "重伤7人，目前2人抢救无效死亡": those who died after the figure are deaths only.
+        let later = died
+            .iter()
+            .filter(|&&(pos, _)| pos > at)
+            .map(|&(_, n)| n)
+            .max();
+        let n = minus(n, later);
+        match injury_grade(word) {
+            2 => s.serious = max_opt(s.serious, n),
+            1 => s.light = max_opt(s.light, n),
+            _ if word == "伤者" || word == "伤员" => s.wounded = max_opt(s.wounded, n),
+            _ if includes_dead => s.victims = max_opt(s.victims, n),
+            _ => s.total_injured = max_opt(s.total_injured, n),
+        }
     };
     for caps in p.injury_after.captures_iter(text) {
-        injury(count(&caps, 1), caps.get(2).map_or("", |m| m.as_str()));
+        let Some(all) = caps.get(0) else { continue };
+        if !dies_in_clause(&text[all.end()..]) {
+            let word = caps.get(2).map_or("", |m| m.as_str());
+            injury(all.start(), count(&caps, 1), word);
+        }
     }
-    for caps in p.injury_before.captures_iter(text) {
-        if caps.get(3).is_none() {
-            injury(count(&caps, 2), caps.get(1).map_or("", |m| m.as_str()));
+    for re in [&p.injury_before, &p.injury_count] {
+        for caps in re.captures_iter(text) {
+            let Some(all) = caps.get(0) else { continue };
+            if caps.get(3).is_none() {
+                let word = caps.get(1).map_or("", |m| m.as_str());
+                injury(all.start(), count(&caps, 2), word);
+            }
         }
     }
     s
@@ -306,26 +442,51 @@ fn read_sentence(text: &str) -> Sentence {
 fn may_state_casualties(sentence: &str) -> bool {
     sentence.contains([
         '死', '亡', '伤', '难', '丧', '毙', '殒', '害', '毒', '病', '适', '吐', '泻', '痛', '症',
+        '恶', '患', '重',
     ])
+}
+
+/// Subtracts the injured who died later from an injured figure; nothing left is `None`.
+fn minus(figure: Option<u32>, died: Option<u32>) -> Option<u32> {
+    match (figure, died) {
+        (Some(n), Some(d)) => Some(n.saturating_sub(d)).filter(|&n| n > 0),
+        (n, _) => n,
+    }
 }
 
 /// Reads the casualty figures of a (normalized) text.
 pub fn extract(text: &str) -> Casualties {
     let mut out = Casualties::default();
-    let mut victims = None;
+    let (mut victims, mut wounded, mut died_later) = (None, None, None);
+    // (deaths, injured, seriously injured) of each sentence, for the update rule below.
+    let mut stated = Vec::new();
+    // In a poisoning report the patients are the poisoned (rule: the ill count as injured).
+    let poisoning = text.contains("中毒");
     for sentence in text.split(['。', '!', '?', ';', '\n', '！', '？', '；']) {
-        if !may_state_casualties(sentence) {
+        if !may_state_casualties(sentence) || REWRITES.background.is_match(sentence) {
             continue;
         }
-        let s = read_sentence(sentence);
+        let s = read_sentence(sentence, poisoning);
         let split = match (s.serious, s.light) {
             (None, None) => None,
             (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
         };
         out.deaths = max_opt(out.deaths, s.deaths);
-        out.injured = max_opt(out.injured, max_opt(s.total_injured, split));
-        out.seriously_injured = max_opt(out.seriously_injured, s.serious);
+        stated.push((s.deaths, max_opt(s.total_injured, split), s.serious));
         victims = max_opt(victims, s.victims);
+        wounded = max_opt(wounded, s.wounded);
+        died_later = max_opt(died_later, s.died_later);
+    }
+    // A sentence stating fewer deaths than the final toll is an earlier snapshot: when
+    // the text says injured people died later, its injured figure still holds them.
+    let deaths = out.deaths.unwrap_or(0);
+    for (d, injured, serious) in stated {
+        let moved = match (d, died_later) {
+            (Some(d), Some(later)) if d < deaths => Some((deaths - d).min(later)),
+            _ => None,
+        };
+        out.injured = max_opt(out.injured, minus(injured, moved));
+        out.seriously_injured = max_opt(out.seriously_injured, minus(serious, moved));
     }
     // A victim total (N人伤亡, N人中毒) includes the dead: the rest are the injured.
     if let Some(v) = victims {
@@ -334,6 +495,7 @@ pub fn extract(text: &str) -> Casualties {
             out.injured = max_opt(out.injured, Some(rest));
         }
     }
+    out.injured = out.injured.or(wounded);
     out
 }
 
@@ -444,6 +606,83 @@ mod tests {
             ("酒驾司机撞死4人", c(Some(4), None, None)),
             ("6名伤者已送医", c(None, Some(6), None)),
             ("重伤人数为4人", c(None, Some(4), Some(4))),
+        ];
+        for (input, want) in cases {
+            assert_eq!(extract(input), want, "input {input}");
+        }
+    }
+
+    /// The reading conventions of tests/eval/README.md, on invented sentences.
+    #[test]
+    fn reading_conventions() {
+        let cases = [
+            // Counts of one group joined by 和/及/、 add up.
+            ("4名游客及1名导游受伤", c(None, Some(5), None)),
+            ("约30名学生和2名老师出现呕吐", c(None, Some(32), None)),
+            ("3名乘客、2名司机和1名行人受伤", c(None, Some(6), None)),
+            // Different fates are not joined.
+            ("2人死亡和3人受伤", c(Some(2), Some(3), None)),
+            // Kin pairs are two people.
+            ("母女俩误食毒蘑菇中毒", c(None, Some(2), None)),
+            // Serious injury phrasings.
+            ("30余人受伤，其中3人受伤严重", c(None, Some(30), Some(3))),
+            ("其中2名严重者已转院", c(None, Some(2), Some(2))),
+            ("其中4人仍在重症监护室治疗", c(None, Some(4), Some(4))),
+            ("病情较为严重者6人", c(None, Some(6), Some(6))),
+            // Injured who die later count only as deaths.
+            (
+                "造成1人当场死亡2人受伤送医后经抢救无效死亡",
+                c(Some(1), None, None),
+            ),
+            (
+                "事故造成2人死亡，5人重伤。随后1名伤者经抢救无效死亡，死亡人数升至3人。",
+                c(Some(3), Some(4), Some(4)),
+            ),
+            (
+                "病情严重者5人，其中1人经抢救无效死亡，其余4人仍在救治",
+                c(Some(1), Some(4), Some(4)),
+            ),
+            // A breakdown of the final toll is no update: 3 injured stay 3.
+            (
+                "共有6人死亡(4人当场死亡，2人经抢救无效死亡)，3人受伤",
+                c(Some(6), Some(3), None),
+            ),
+            // An injured total that includes the dead.
+            (
+                "8名工人不同程度烧伤，其中1人死亡",
+                c(Some(1), Some(7), None),
+            ),
+            // 伤者 counts give way to a stated injury figure (伤者 may have died).
+            (
+                "事故致1人死亡1人重伤。两名伤者被送往医院。",
+                c(Some(1), Some(1), Some(1)),
+            ),
+            ("3名伤者被送往医院", c(None, Some(3), None)),
+            // An injury count without a counting word.
+            ("受伤人数已超过数百", c(None, Some(200), None)),
+            ("一名老人被灼伤", c(None, Some(1), None)),
+            // Poisoning: a subject, a comma, then the symptoms.
+            (
+                "12名工人吃过午饭后，陆续出现腹痛、腹泻等症状",
+                c(None, Some(12), None),
+            ),
+            (
+                "9名村民聚餐后，出现食物中毒，3人死亡",
+                c(Some(3), Some(6), None),
+            ),
+            ("一盒盒饭毒倒30多名工人", c(None, Some(30), None)),
+            ("百余人吃喜酒后出现恶心、呕吐", c(None, Some(100), None)),
+            (
+                "疑似食物中毒，医院收治的15名患者均已脱离危险",
+                c(None, Some(15), None),
+            ),
+            // Patients outside a poisoning report are not injured.
+            ("该医院每天接诊300名患者", c(None, None, None)),
+            // A background toll over years is not the event's.
+            (
+                "昨日爆炸致3人死亡。自1990年以来当地已有2000多人在冲突中丧生。",
+                c(Some(3), None, None),
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(extract(input), want, "input {input}");
