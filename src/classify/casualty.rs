@@ -116,6 +116,10 @@ struct Patterns {
     died_later: Regex,
     /// 其中1人死亡: the dead are part of the total just stated
     part_dead: Regex,
+    /// 司机受轻伤: one person, named by a noun for a single person
+    lone_injured: Regex,
+    /// 伤势较重 with no count: serious if the text has one injured person
+    bare_serious: Regex,
 }
 
 /// Patterns that prepare a sentence or rule it out, outside the [`Patterns::any`] set.
@@ -179,6 +183,13 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
             "{NUM}{UNIT}[^0-9零〇一二两三四五六七八九十百千万,，。;；]{{0,10}}?(?:经抢救无效|抢救无效|医治无效|伤重不治|不治)"
         )),
         part_dead: re(format!("其中{NUM}{UNIT}{GAP_DEATH}{DEATH_VERB}")),
+        lone_injured: re(
+            "(?:司机|驾驶员|驾驶人|男子|女子|老人|老妇|男童|女童|男孩|女孩|孕妇)(?:受轻伤|受重伤|受伤|被烧伤|被撞伤)"
+                .to_string(),
+        ),
+        bare_serious: re(
+            "(?:伤势|伤情)(?:比较|较为|较|十分|非常)?(?:严重|较重)".to_string(),
+        ),
     };
     p.any = RegexSet::new(
         [
@@ -195,6 +206,8 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
             &p.poisoned_by,
             &p.patients,
             &p.died_later,
+            &p.lone_injured,
+            &p.bare_serious,
         ]
         .map(Regex::as_str),
     )
@@ -285,6 +298,12 @@ struct Sentence {
     wounded: Option<u32>,
     /// Injured people who died later (经抢救无效死亡): counted only as deaths.
     died_later: Option<u32>,
+    /// Deaths stated as 近X: an upper bound that a precise figure refines.
+    near_deaths: Option<u32>,
+    /// One injured person named by a noun (司机受轻伤), used when nothing else is stated.
+    lone_injured: bool,
+    /// 伤势较重 stated with no count.
+    bare_serious: bool,
 }
 
 fn max_opt(a: Option<u32>, b: Option<u32>) -> Option<u32> {
@@ -366,8 +385,17 @@ fn read_sentence(text: &str, poisoning: bool) -> Sentence {
             (Some(_), None) => count(&caps, 2),
             _ => count(&caps, 1),
         };
-        s.deaths = max_opt(s.deaths, n);
+        let near = caps
+            .get(0)
+            .is_some_and(|m| text[..m.start()].ends_with('近'));
+        if near {
+            s.near_deaths = max_opt(s.near_deaths, n);
+        } else {
+            s.deaths = max_opt(s.deaths, n);
+        }
     }
+    s.lone_injured = p.lone_injured.is_match(text);
+    s.bare_serious = p.bare_serious.is_match(text);
     for re in [&p.death_before, &p.death_count] {
         for caps in re.captures_iter(text) {
             if caps.get(2).is_none() {
@@ -457,7 +485,8 @@ fn minus(figure: Option<u32>, died: Option<u32>) -> Option<u32> {
 /// Reads the casualty figures of a (normalized) text.
 pub fn extract(text: &str) -> Casualties {
     let mut out = Casualties::default();
-    let (mut victims, mut wounded, mut died_later) = (None, None, None);
+    let (mut victims, mut wounded, mut died_later, mut near) = (None, None, None, None);
+    let (mut lone_injured, mut bare_serious) = (false, false);
     // (deaths, injured, seriously injured) of each sentence, for the update rule below.
     let mut stated = Vec::new();
     // In a poisoning report the patients are the poisoned (rule: the ill count as injured).
@@ -476,6 +505,19 @@ pub fn extract(text: &str) -> Casualties {
         victims = max_opt(victims, s.victims);
         wounded = max_opt(wounded, s.wounded);
         died_later = max_opt(died_later, s.died_later);
+        near = max_opt(near, s.near_deaths);
+        lone_injured |= s.lone_injured;
+        bare_serious |= s.bare_serious;
+    }
+    // 近万 is refined by a precise figure just below it (九千二百余 → 9200); otherwise
+    // it counts as its round number.
+    if let Some(x) = near {
+        let refines = out
+            .deaths
+            .is_some_and(|d| d < x && u64::from(d) * 5 >= u64::from(x) * 4);
+        if !refines {
+            out.deaths = max_opt(out.deaths, Some(x));
+        }
     }
     // A sentence stating fewer deaths than the final toll is an earlier snapshot: when
     // the text says injured people died later, its injured figure still holds them.
@@ -495,7 +537,11 @@ pub fn extract(text: &str) -> Casualties {
             out.injured = max_opt(out.injured, Some(rest));
         }
     }
-    out.injured = out.injured.or(wounded);
+    out.injured = out.injured.or(wounded).or(lone_injured.then_some(1));
+    // "一人受伤 … 伤者伤势较重": the only injured person is the serious one.
+    if out.injured == Some(1) && out.seriously_injured.is_none() && bare_serious {
+        out.seriously_injured = Some(1);
+    }
     out
 }
 
@@ -678,6 +724,20 @@ mod tests {
             ),
             // Patients outside a poisoning report are not injured.
             ("该医院每天接诊300名患者", c(None, None, None)),
+            // 近X is refined by a precise figure just below it, else taken as X.
+            (
+                "近千人遇难。据统计共八百六十余人遇难。",
+                c(Some(860), None, None),
+            ),
+            ("近百人遇难。其中30人遇难于市区。", c(Some(100), None, None)),
+            ("近百人遇难", c(Some(100), None, None)),
+            // One person named by a noun; serious when the only injured is.
+            ("一辆货车侧翻，司机受轻伤", c(None, Some(1), None)),
+            (
+                "车上一人无碍，一人受伤。受伤的男子伤势较重。",
+                c(None, Some(1), Some(1)),
+            ),
+            ("3人受伤，伤势较重", c(None, Some(3), None)),
             // A background toll over years is not the event's.
             (
                 "昨日爆炸致3人死亡。自1990年以来当地已有2000多人在冲突中丧生。",
