@@ -191,6 +191,19 @@ fn flag_decisions() {
             true,
             Some("market"),
         ),
+        // Hazards that have not yet caused harm are 安全生产, rentals 房地产.
+        (
+            "小区楼道里有人飞线充电",
+            "电动车停满楼道，万一电池起火后果不堪设想。",
+            true,
+            Some("work_safety"),
+        ),
+        (
+            "租住的公寓押金迟迟不退",
+            "退租已三个月，公寓方一直拖着不退押金。",
+            true,
+            Some("real_estate"),
+        ),
         // Serial blasts are attacks, not industrial explosions.
         (
             "某市闹市区发生连环爆炸",
