@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use regex::{Regex, RegexSet};
+use regex::{Regex, RegexSet, RegexSetBuilder};
 
 use crate::model::Level;
 
@@ -145,6 +145,24 @@ static REWRITES: LazyLock<Rewrites> = LazyLock::new(|| {
     }
 });
 
+// Indexes of the patterns in `Patterns::any`: only the patterns the set found in a
+// sentence run again to read their numbers.
+const SET_DEATH_AFTER: usize = 0;
+const SET_DEATH_BEFORE: usize = 1;
+const SET_DEATH_COUNT: usize = 2;
+const SET_TOTAL: usize = 3;
+const SET_TOTAL_BEFORE: usize = 4;
+const SET_COMPACT: usize = 5;
+const SET_INJURY_AFTER: usize = 6;
+const SET_INJURY_BEFORE: usize = 7;
+const SET_INJURY_COUNT: usize = 8;
+const SET_TOTAL_CLAUSE: usize = 9;
+const SET_POISONED_BY: usize = 10;
+const SET_PATIENTS: usize = 11;
+const SET_DIED_LATER: usize = 12;
+const SET_LONE_INJURED: usize = 13;
+const SET_BARE_SERIOUS: usize = 14;
+
 static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
     let re = |s: String| Regex::new(&s).expect("casualty patterns are valid");
     let mut p = Patterns {
@@ -191,7 +209,8 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
             "(?:伤势|伤情)(?:比较|较为|较|十分|非常)?(?:严重|较重)".to_string(),
         ),
     };
-    p.any = RegexSet::new(
+    // In the order of the `SET_*` indexes.
+    p.any = RegexSetBuilder::new(
         [
             &p.death_after,
             &p.death_before,
@@ -211,6 +230,10 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
         ]
         .map(Regex::as_str),
     )
+    // The set's lazy DFA has many states (bounded gaps in 15 patterns): with the
+    // default cache it is rebuilt over and over on news text.
+    .dfa_size_limit(32 << 20)
+    .build()
     .expect("casualty patterns are valid");
     p
 });
@@ -374,11 +397,20 @@ fn rewrite(text: &str) -> Cow<'_, str> {
 fn read_sentence(text: &str, poisoning: bool) -> Sentence {
     let p = &*PATTERNS;
     let mut s = Sentence::default();
-    let text = &*rewrite(text);
-    if !p.any.is_match(text) {
+    let mut set = p.any.matches(text);
+    // Rewriting never creates a match except by reading a kin pair (祖孙俩中毒).
+    if !set.matched_any() && !text.contains('俩') {
         return s;
     }
-    for caps in p.death_after.captures_iter(text) {
+    let rewritten = rewrite(text);
+    if let Cow::Owned(t) = &rewritten {
+        set = p.any.matches(t);
+    }
+    let text = &*rewritten;
+    let on = |i: usize| set.matched(i);
+    let run =
+        |i: usize, re: &'static Regex| on(i).then(|| re.captures_iter(text)).into_iter().flatten();
+    for caps in run(SET_DEATH_AFTER, &p.death_after) {
         // "确诊732例死亡23例": the number after the verb is the deaths, unless another
         // fate follows it ("3人死亡5人受伤").
         let n = match (caps.get(2), caps.get(3)) {
@@ -394,25 +426,34 @@ fn read_sentence(text: &str, poisoning: bool) -> Sentence {
             s.deaths = max_opt(s.deaths, n);
         }
     }
-    s.lone_injured = p.lone_injured.is_match(text);
-    s.bare_serious = p.bare_serious.is_match(text);
-    for re in [&p.death_before, &p.death_count] {
-        for caps in re.captures_iter(text) {
+    s.lone_injured = on(SET_LONE_INJURED);
+    s.bare_serious = on(SET_BARE_SERIOUS);
+    for (i, re) in [
+        (SET_DEATH_BEFORE, &p.death_before),
+        (SET_DEATH_COUNT, &p.death_count),
+    ] {
+        for caps in run(i, re) {
             if caps.get(2).is_none() {
                 s.deaths = max_opt(s.deaths, count(&caps, 1));
             }
         }
     }
-    let mut totals = vec![&p.total, &p.total_before, &p.total_clause, &p.poisoned_by];
-    if poisoning {
-        totals.push(&p.patients);
-    }
-    for re in totals {
-        for caps in re.captures_iter(text) {
+    for (i, re) in [
+        (SET_TOTAL, &p.total),
+        (SET_TOTAL_BEFORE, &p.total_before),
+        (SET_TOTAL_CLAUSE, &p.total_clause),
+        (SET_POISONED_BY, &p.poisoned_by),
+        (SET_PATIENTS, &p.patients),
+    ] {
+        // In a poisoning report the patients are the poisoned; elsewhere not victims.
+        if i == SET_PATIENTS && !poisoning {
+            continue;
+        }
+        for caps in run(i, re) {
             s.victims = max_opt(s.victims, count(&caps, 1));
         }
     }
-    for caps in p.compact.captures_iter(text) {
+    for caps in run(SET_COMPACT, &p.compact) {
         let prefixed = caps.get(1).is_some();
         let injured = count(&caps, 3);
         // "九死一生" and the like: only a prefix (致, 造成) or a 伤 part makes it a count.
@@ -422,14 +463,12 @@ fn read_sentence(text: &str, poisoning: bool) -> Sentence {
         s.deaths = max_opt(s.deaths, count(&caps, 2));
         s.total_injured = max_opt(s.total_injured, injured);
     }
-    let died: Vec<(usize, u32)> = p
-        .died_later
-        .captures_iter(text)
+    let died: Vec<(usize, u32)> = run(SET_DIED_LATER, &p.died_later)
         .filter_map(|caps| Some((caps.get(0)?.start(), count(&caps, 1)?)))
         .collect();
     s.died_later = died.iter().map(|&(_, n)| n).max();
     // "10人烧伤，其中1人死亡": the injured figure is a victim total including the dead.
-    let includes_dead = p.part_dead.is_match(text);
+    let includes_dead = text.contains("其中") && p.part_dead.is_match(text);
     let mut injury = |at: usize, n: Option<u32>, word: &str| {
         // "重伤7人，目前2人抢救无效死亡": those who died after the figure are deaths only.
         let later = died
@@ -446,15 +485,18 @@ fn read_sentence(text: &str, poisoning: bool) -> Sentence {
             _ => s.total_injured = max_opt(s.total_injured, n),
         }
     };
-    for caps in p.injury_after.captures_iter(text) {
+    for caps in run(SET_INJURY_AFTER, &p.injury_after) {
         let Some(all) = caps.get(0) else { continue };
         if !dies_in_clause(&text[all.end()..]) {
             let word = caps.get(2).map_or("", |m| m.as_str());
             injury(all.start(), count(&caps, 1), word);
         }
     }
-    for re in [&p.injury_before, &p.injury_count] {
-        for caps in re.captures_iter(text) {
+    for (i, re) in [
+        (SET_INJURY_BEFORE, &p.injury_before),
+        (SET_INJURY_COUNT, &p.injury_count),
+    ] {
+        for caps in run(i, re) {
             let Some(all) = caps.get(0) else { continue };
             if caps.get(3).is_none() {
                 let word = caps.get(1).map_or("", |m| m.as_str());
@@ -472,6 +514,11 @@ fn may_state_casualties(sentence: &str) -> bool {
         '死', '亡', '伤', '难', '丧', '毙', '殒', '害', '毒', '病', '适', '吐', '泻', '痛', '症',
         '恶', '患', '重',
     ])
+}
+
+/// A background toll over years (自1947年以来, 有史以来, 历年), not the event's.
+fn background(sentence: &str) -> bool {
+    (sentence.contains("以来") || sentence.contains("历")) && REWRITES.background.is_match(sentence)
 }
 
 /// Subtracts the injured who died later from an injured figure; nothing left is `None`.
@@ -492,7 +539,7 @@ pub fn extract(text: &str) -> Casualties {
     // In a poisoning report the patients are the poisoned (rule: the ill count as injured).
     let poisoning = text.contains("中毒");
     for sentence in text.split(['。', '!', '?', ';', '\n', '！', '？', '；']) {
-        if !may_state_casualties(sentence) || REWRITES.background.is_match(sentence) {
+        if !may_state_casualties(sentence) || background(sentence) {
             continue;
         }
         let s = read_sentence(sentence, poisoning);
