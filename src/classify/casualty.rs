@@ -510,10 +510,30 @@ fn read_sentence(text: &str, poisoning: bool) -> Sentence {
 /// Cheap test before running the patterns: a sentence without any of these
 /// characters states no casualties.
 fn may_state_casualties(sentence: &str) -> bool {
-    sentence.contains([
-        '死', '亡', '伤', '难', '丧', '毙', '殒', '害', '毒', '病', '适', '吐', '泻', '痛', '症',
-        '恶', '患', '重',
-    ])
+    // A `matches!` compiles to a few range tests per character, where a char-slice
+    // pattern would compare each character with every entry.
+    sentence.chars().any(|c| {
+        matches!(
+            c,
+            '死' | '亡'
+                | '伤'
+                | '难'
+                | '丧'
+                | '毙'
+                | '殒'
+                | '害'
+                | '毒'
+                | '病'
+                | '适'
+                | '吐'
+                | '泻'
+                | '痛'
+                | '症'
+                | '恶'
+                | '患'
+                | '重'
+        )
+    })
 }
 
 /// A background toll over years (自1947年以来, 有史以来, 历年), not the event's.
