@@ -128,7 +128,7 @@ struct Rewrites {
     joined: Regex,
     /// 祖孙俩, 母子俩: two people.
     pair: Regex,
-    /// 自1947年以来, 有史以来: a background toll, not the event's.
+    /// 自1947年以来 (with a running total): a background toll, not the event's.
     background: Regex,
 }
 
@@ -141,7 +141,7 @@ static REWRITES: LazyLock<Rewrites> = LazyLock::new(|| {
         pair: re(
             "(?:祖孙|爷孙|婆孙|母子|母女|父子|父女|夫妻|兄弟|姐妹|兄妹|姐弟|师徒)俩".to_string(),
         ),
-        background: re("[0-9]{4}年[^,，。]{0,10}以来|有史以来|有记录以来|历史上|历年".to_string()),
+        background: re("[0-9]{4}年[^,，。]{0,10}以来".to_string()),
     }
 });
 
@@ -198,7 +198,7 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
         poisoned_by: re(format!("(?:毒倒|放倒){NUM}{UNIT}?")),
         patients: re(format!("{NUM}{UNIT}(?:患者|病人|病患|患儿)")),
         died_later: re(format!(
-            "{NUM}{UNIT}[^0-9零〇一二两三四五六七八九十百千万,，。;；]{{0,10}}?(?:经抢救无效|抢救无效|医治无效|伤重不治|不治)"
+            "{NUM}{UNIT}[^0-9零〇一二两三四五六七八九十百千万,，。;；]{{0,10}}?(?:经抢救无效|抢救无效|医治无效|伤重不治|不治身亡|不治死亡)"
         )),
         part_dead: re(format!("其中{NUM}{UNIT}{GAP_DEATH}{DEATH_VERB}")),
         lone_injured: re(
@@ -356,7 +356,7 @@ fn injury_grade(word: &str) -> u8 {
 /// (3人受伤送医院经抢救无效死亡): they count only as deaths.
 fn dies_in_clause(rest: &str) -> bool {
     let clause = rest.split([',', '，', '、']).next().unwrap_or("");
-    ["抢救无效", "医治无效", "不治"]
+    ["抢救无效", "医治无效", "伤重不治", "不治身亡", "不治死亡"]
         .iter()
         .any(|w| clause.contains(w))
 }
@@ -536,9 +536,14 @@ fn may_state_casualties(sentence: &str) -> bool {
     })
 }
 
-/// A background toll over years (自1947年以来, 有史以来, 历年), not the event's.
+/// A running total over years (自1947年以来已先后有5万多人丧生), not the event's toll.
+/// "1990年以来最严重的火灾，造成5人死亡" is the event's own sentence.
 fn background(sentence: &str) -> bool {
-    (sentence.contains("以来") || sentence.contains("历")) && REWRITES.background.is_match(sentence)
+    sentence.contains("以来")
+        && ["先后", "累计", "共有", "已有", "总计"]
+            .iter()
+            .any(|w| sentence.contains(w))
+        && REWRITES.background.is_match(sentence)
 }
 
 /// Subtracts the injured who died later from an injured figure; nothing left is `None`.
@@ -774,6 +779,11 @@ mod tests {
             // An injury count without a counting word.
             ("受伤人数已超过数百", c(None, Some(200), None)),
             ("一名老人被灼伤", c(None, Some(1), None)),
+            // 不治之症 is an illness, not an injured person who died.
+            (
+                "3名患者身患不治之症，2人在车祸中受伤",
+                c(None, Some(2), None),
+            ),
             // Poisoning: a subject, a comma, then the symptoms.
             (
                 "12名工人吃过午饭后，陆续出现腹痛、腹泻等症状",
@@ -809,6 +819,10 @@ mod tests {
             (
                 "昨日爆炸致3人死亡。自1990年以来当地已有2000多人在冲突中丧生。",
                 c(Some(3), None, None),
+            ),
+            (
+                "这是1990年以来当地最严重的火灾，造成5人死亡。",
+                c(Some(5), None, None),
             ),
         ];
         for (input, want) in cases {
