@@ -224,9 +224,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path()).unwrap();
-            store
-                .upsert_item(up("标题", "正文"), chrono::Utc::now())
-                .unwrap();
+            store.upsert_item(up("标题", "正文"), chrono::Utc::now()).unwrap();
             store.flush_blocking().unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
@@ -234,17 +232,9 @@ mod tests {
         assert_eq!(pending.len(), 1, "survives a restart");
         store.item_done("s", "k").unwrap();
         assert_eq!(store.pending_count(), 0);
-        store
-            .upsert_item(up("标题", "正文"), chrono::Utc::now())
-            .unwrap();
-        assert_eq!(
-            store.pending_count(),
-            0,
-            "unchanged text is not pending again"
-        );
-        store
-            .upsert_item(up("标题", "新正文"), chrono::Utc::now())
-            .unwrap();
+        store.upsert_item(up("标题", "正文"), chrono::Utc::now()).unwrap();
+        assert_eq!(store.pending_count(), 0, "unchanged text is not pending again");
+        store.upsert_item(up("标题", "新正文"), chrono::Utc::now()).unwrap();
         assert_eq!(store.pending_items().unwrap()[0].body, "新正文");
     }
 
