@@ -6,9 +6,10 @@
 //! and separate events are not added together (taxonomy.md: the worst single event).
 //! Missing persons (失联, 失踪) are never deaths.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use regex::{Regex, RegexSet};
+use regex::{Regex, RegexSet, RegexSetBuilder};
 
 use crate::model::Level;
 
@@ -75,7 +76,11 @@ const UPDATE: &str =
 /// belongs to that fate, not to the word before it.
 const OTHER_FATE: &str = r"(受伤|重伤|轻伤|伤|死亡|遇难|身亡|中毒|失联|失踪|被困)?";
 /// Words for a victim total that includes the dead (N人伤亡, N人中毒 … 其中M人死亡).
-const TOTAL_WORD: &str = r"(伤亡|食物中毒|中毒|发病|不适|身体不适|呕吐|腹泻|腹痛|中毒症状|症状)";
+const TOTAL_WORD: &str =
+    r"(伤亡|食物中毒|中毒|发病|不适|身体不适|恶心|呕吐|腹泻|腹痛|中毒症状|症状)";
+/// What may stand between two counts joined into one group (5名学生和2名老师): no
+/// digits, no clause break, no fate word.
+const GAP_PART: &str = r"[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？：:伤死亡毒]{0,12}?";
 /// A short run between a fate word and its number: 受伤的中国人已有14人.
 const GAP_BEFORE: &str = r"(?:的)?[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？、：:]{0,6}?";
 
@@ -99,7 +104,64 @@ struct Patterns {
     injury_after: Regex,
     /// 受伤20人, 重伤人数为3人
     injury_before: Regex,
+    /// 受伤人数超过数百 (no counting word after the number)
+    injury_count: Regex,
+    /// 17名员工用餐后，陆续出现呕吐症状: a subject, a comma, then the symptoms
+    total_clause: Regex,
+    /// 毒倒200多学生
+    poisoned_by: Regex,
+    /// 24名患者: the ill in a poisoning report
+    patients: Regex,
+    /// 1人经抢救无效死亡: an injured person who died later
+    died_later: Regex,
+    /// 其中1人死亡: the dead are part of the total just stated
+    part_dead: Regex,
+    /// 司机受轻伤: one person, named by a noun for a single person
+    lone_injured: Regex,
+    /// 伤势较重 with no count: serious if the text has one injured person
+    bare_serious: Regex,
 }
+
+/// Patterns that prepare a sentence or rule it out, outside the [`Patterns::any`] set.
+struct Rewrites {
+    /// 5名学生和2名老师, 3名乘客、1名司机: one group of 7 / 4.
+    joined: Regex,
+    /// 祖孙俩, 母子俩: two people.
+    pair: Regex,
+    /// 自1947年以来 (with a running total): a background toll, not the event's.
+    background: Regex,
+}
+
+static REWRITES: LazyLock<Rewrites> = LazyLock::new(|| {
+    let re = |s: String| Regex::new(&s).expect("casualty patterns are valid");
+    Rewrites {
+        joined: re(format!(
+            "{NUM}{UNIT}{GAP_PART}(?:和|及|与|以及|、){NUM}{UNIT}"
+        )),
+        pair: re(
+            "(?:祖孙|爷孙|婆孙|母子|母女|父子|父女|夫妻|兄弟|姐妹|兄妹|姐弟|师徒)俩".to_string(),
+        ),
+        background: re("[0-9]{4}年[^,，。]{0,10}以来".to_string()),
+    }
+});
+
+// Indexes of the patterns in `Patterns::any`: only the patterns the set found in a
+// sentence run again to read their numbers.
+const SET_DEATH_AFTER: usize = 0;
+const SET_DEATH_BEFORE: usize = 1;
+const SET_DEATH_COUNT: usize = 2;
+const SET_TOTAL: usize = 3;
+const SET_TOTAL_BEFORE: usize = 4;
+const SET_COMPACT: usize = 5;
+const SET_INJURY_AFTER: usize = 6;
+const SET_INJURY_BEFORE: usize = 7;
+const SET_INJURY_COUNT: usize = 8;
+const SET_TOTAL_CLAUSE: usize = 9;
+const SET_POISONED_BY: usize = 10;
+const SET_PATIENTS: usize = 11;
+const SET_DIED_LATER: usize = 12;
+const SET_LONE_INJURED: usize = 13;
+const SET_BARE_SERIOUS: usize = 14;
 
 static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
     let re = |s: String| Regex::new(&s).expect("casualty patterns are valid");
@@ -122,13 +184,33 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
             "(致|造成|酿成|酿|导致|共|发生)?{NUM}死(?:{NUM}伤)?"
         )),
         injury_after: re(format!(
-            "{NUM}{UNIT}{GAP_INJURY}({SERIOUS}|受轻伤|轻伤|轻微伤|不同程度受伤|受伤|伤者|伤员|负伤|烧伤|烫伤|砸伤|被打伤|刺伤|砍伤)"
+            "{NUM}{UNIT}{GAP_INJURY}({SERIOUS}|受轻伤|轻伤|轻微伤|不同程度受伤|受伤|伤者|伤员|负伤|烧伤|烫伤|灼伤|砸伤|撞伤|压伤|摔伤|炸伤|咬伤|被打伤|刺伤|砍伤)"
         )),
         injury_before: re(format!(
             "(受伤|{SERIOUS}|轻伤|伤者|伤员)(?:人数)?{GAP_BEFORE}{UPDATE}{NUM}{UNIT}{OTHER_FATE}"
         )),
+        injury_count: re(format!(
+            "(受伤|伤者|伤员)人数{GAP_BEFORE}{UPDATE}{NUM}{OTHER_FATE}"
+        )),
+        total_clause: re(format!(
+            "{NUM}{UNIT}{GAP_TOTAL}[,，](?:陆续|先后|相继|均|都|纷纷)?(?:有人)?(?:出现|发生){GAP_TOTAL}{TOTAL_WORD}"
+        )),
+        poisoned_by: re(format!("(?:毒倒|放倒){NUM}{UNIT}?")),
+        patients: re(format!("{NUM}{UNIT}(?:患者|病人|病患|患儿)")),
+        died_later: re(format!(
+            "{NUM}{UNIT}[^0-9零〇一二两三四五六七八九十百千万,，。;；]{{0,10}}?(?:经抢救无效|抢救无效|医治无效|伤重不治|不治身亡|不治死亡)"
+        )),
+        part_dead: re(format!("其中{NUM}{UNIT}{GAP_DEATH}{DEATH_VERB}")),
+        lone_injured: re(
+            "(?:司机|驾驶员|驾驶人|男子|女子|老人|老妇|男童|女童|男孩|女孩|孕妇)(?:受轻伤|受重伤|受伤|被烧伤|被撞伤)"
+                .to_string(),
+        ),
+        bare_serious: re(
+            "(?:伤势|伤情)(?:比较|较为|较|十分|非常)?(?:严重|较重)".to_string(),
+        ),
     };
-    p.any = RegexSet::new(
+    // In the order of the `SET_*` indexes.
+    p.any = RegexSetBuilder::new(
         [
             &p.death_after,
             &p.death_before,
@@ -138,9 +220,20 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
             &p.compact,
             &p.injury_after,
             &p.injury_before,
+            &p.injury_count,
+            &p.total_clause,
+            &p.poisoned_by,
+            &p.patients,
+            &p.died_later,
+            &p.lone_injured,
+            &p.bare_serious,
         ]
         .map(Regex::as_str),
     )
+    // The set's lazy DFA has many states (bounded gaps in 15 patterns): with the
+    // default cache it is rebuilt over and over on news text.
+    .dfa_size_limit(32 << 20)
+    .build()
     .expect("casualty patterns are valid");
     p
 });
@@ -223,6 +316,17 @@ struct Sentence {
     light: Option<u32>,
     /// A victim total that includes the dead (伤亡, 中毒).
     victims: Option<u32>,
+    /// 伤者/伤员 counts: those taken away as injured, some of whom may have died.
+    /// Used only when the text states no injury count of its own.
+    wounded: Option<u32>,
+    /// Injured people who died later (经抢救无效死亡): counted only as deaths.
+    died_later: Option<u32>,
+    /// Deaths stated as 近X: an upper bound that a precise figure refines.
+    near_deaths: Option<u32>,
+    /// One injured person named by a noun (司机受轻伤), used when nothing else is stated.
+    lone_injured: bool,
+    /// 伤势较重 stated with no count.
+    bare_serious: bool,
 }
 
 fn max_opt(a: Option<u32>, b: Option<u32>) -> Option<u32> {
@@ -236,9 +340,9 @@ fn count(caps: &regex::Captures<'_>, group: usize) -> Option<u32> {
     caps.get(group).and_then(|m| parse_count(m.as_str()))
 }
 
-/// Words for serious injury (重伤, 伤势较重, 病情比较严重 …).
-const SERIOUS: &str =
-    r"受重伤|重伤|(?:伤势|伤情|病情)(?:比较|较为|较|十分|非常)?(?:严重|较重|危重)";
+/// Words for serious injury (重伤, 伤势较重, 病情比较严重, 受伤严重, 4名严重者, in
+/// intensive care …).
+const SERIOUS: &str = r"受重伤|重伤|受伤严重|严重受伤|(?:伤势|伤情|病情|情况)(?:比较|较为|较|十分|非常)?(?:严重|较重|危重)|严重者|重症监护";
 
 fn injury_grade(word: &str) -> u8 {
     match word {
@@ -248,34 +352,108 @@ fn injury_grade(word: &str) -> u8 {
     }
 }
 
-fn read_sentence(text: &str) -> Sentence {
+/// Whether the injured of a match died later in the same clause
+/// (3人受伤送医院经抢救无效死亡): they count only as deaths.
+fn dies_in_clause(rest: &str) -> bool {
+    let clause = rest.split([',', '，', '、']).next().unwrap_or("");
+    ["抢救无效", "医治无效", "伤重不治", "不治身亡", "不治死亡"]
+        .iter()
+        .any(|w| clause.contains(w))
+}
+
+/// Joins counts of one group (5名学生和2名老师受伤 → 7名学生受伤) and reads kin pairs
+/// (祖孙俩 → 两人), so that the patterns see one count before the fate word.
+fn rewrite(text: &str) -> Cow<'_, str> {
+    let r = &*REWRITES;
+    let mut text = Cow::Borrowed(text);
+    if text.contains('俩') {
+        if let Cow::Owned(t) = r.pair.replace_all(&text, "两人") {
+            text = Cow::Owned(t);
+        }
+    }
+    // Repeat so that three parts (A、B和C) join too; each pass removes one count.
+    if !text.contains(['和', '及', '与', '、']) {
+        return text;
+    }
+    while let Some(caps) = r.joined.captures(&text) {
+        let (Some(a), Some(b)) = (count(&caps, 1), count(&caps, 2)) else {
+            break;
+        };
+        let (Some(all), Some(second)) = (caps.get(0), caps.get(2)) else {
+            break;
+        };
+        // The sum takes the place of the second count, nearest the fate word.
+        let joined = format!(
+            "{}{}{}",
+            &text[..all.start()],
+            a.saturating_add(b),
+            &text[second.end()..]
+        );
+        text = Cow::Owned(joined);
+    }
+    text
+}
+
+fn read_sentence(text: &str, poisoning: bool) -> Sentence {
     let p = &*PATTERNS;
     let mut s = Sentence::default();
-    if !p.any.is_match(text) {
+    let mut set = p.any.matches(text);
+    // Rewriting never creates a match except by reading a kin pair (祖孙俩中毒).
+    if !set.matched_any() && !text.contains('俩') {
         return s;
     }
-    for caps in p.death_after.captures_iter(text) {
+    let rewritten = rewrite(text);
+    if let Cow::Owned(t) = &rewritten {
+        set = p.any.matches(t);
+    }
+    let text = &*rewritten;
+    let on = |i: usize| set.matched(i);
+    let run =
+        |i: usize, re: &'static Regex| on(i).then(|| re.captures_iter(text)).into_iter().flatten();
+    for caps in run(SET_DEATH_AFTER, &p.death_after) {
         // "确诊732例死亡23例": the number after the verb is the deaths, unless another
         // fate follows it ("3人死亡5人受伤").
         let n = match (caps.get(2), caps.get(3)) {
             (Some(_), None) => count(&caps, 2),
             _ => count(&caps, 1),
         };
-        s.deaths = max_opt(s.deaths, n);
+        let near = caps
+            .get(0)
+            .is_some_and(|m| text[..m.start()].ends_with('近'));
+        if near {
+            s.near_deaths = max_opt(s.near_deaths, n);
+        } else {
+            s.deaths = max_opt(s.deaths, n);
+        }
     }
-    for re in [&p.death_before, &p.death_count] {
-        for caps in re.captures_iter(text) {
+    s.lone_injured = on(SET_LONE_INJURED);
+    s.bare_serious = on(SET_BARE_SERIOUS);
+    for (i, re) in [
+        (SET_DEATH_BEFORE, &p.death_before),
+        (SET_DEATH_COUNT, &p.death_count),
+    ] {
+        for caps in run(i, re) {
             if caps.get(2).is_none() {
                 s.deaths = max_opt(s.deaths, count(&caps, 1));
             }
         }
     }
-    for re in [&p.total, &p.total_before] {
-        for caps in re.captures_iter(text) {
+    for (i, re) in [
+        (SET_TOTAL, &p.total),
+        (SET_TOTAL_BEFORE, &p.total_before),
+        (SET_TOTAL_CLAUSE, &p.total_clause),
+        (SET_POISONED_BY, &p.poisoned_by),
+        (SET_PATIENTS, &p.patients),
+    ] {
+        // In a poisoning report the patients are the poisoned; elsewhere not victims.
+        if i == SET_PATIENTS && !poisoning {
+            continue;
+        }
+        for caps in run(i, re) {
             s.victims = max_opt(s.victims, count(&caps, 1));
         }
     }
-    for caps in p.compact.captures_iter(text) {
+    for caps in run(SET_COMPACT, &p.compact) {
         let prefixed = caps.get(1).is_some();
         let injured = count(&caps, 3);
         // "九死一生" and the like: only a prefix (致, 造成) or a 伤 part makes it a count.
@@ -285,17 +463,45 @@ fn read_sentence(text: &str) -> Sentence {
         s.deaths = max_opt(s.deaths, count(&caps, 2));
         s.total_injured = max_opt(s.total_injured, injured);
     }
-    let mut injury = |n: Option<u32>, word: &str| match injury_grade(word) {
-        2 => s.serious = max_opt(s.serious, n),
-        1 => s.light = max_opt(s.light, n),
-        _ => s.total_injured = max_opt(s.total_injured, n),
+    let died: Vec<(usize, u32)> = run(SET_DIED_LATER, &p.died_later)
+        .filter_map(|caps| Some((caps.get(0)?.start(), count(&caps, 1)?)))
+        .collect();
+    s.died_later = died.iter().map(|&(_, n)| n).max();
+    // "10人烧伤，其中1人死亡": the injured figure is a victim total including the dead.
+    let includes_dead = text.contains("其中") && p.part_dead.is_match(text);
+    let mut injury = |at: usize, n: Option<u32>, word: &str| {
+        // "重伤7人，目前2人抢救无效死亡": those who died after the figure are deaths only.
+        let later = died
+            .iter()
+            .filter(|&&(pos, _)| pos > at)
+            .map(|&(_, n)| n)
+            .max();
+        let n = minus(n, later);
+        match injury_grade(word) {
+            2 => s.serious = max_opt(s.serious, n),
+            1 => s.light = max_opt(s.light, n),
+            _ if word == "伤者" || word == "伤员" => s.wounded = max_opt(s.wounded, n),
+            _ if includes_dead => s.victims = max_opt(s.victims, n),
+            _ => s.total_injured = max_opt(s.total_injured, n),
+        }
     };
-    for caps in p.injury_after.captures_iter(text) {
-        injury(count(&caps, 1), caps.get(2).map_or("", |m| m.as_str()));
+    for caps in run(SET_INJURY_AFTER, &p.injury_after) {
+        let Some(all) = caps.get(0) else { continue };
+        if !dies_in_clause(&text[all.end()..]) {
+            let word = caps.get(2).map_or("", |m| m.as_str());
+            injury(all.start(), count(&caps, 1), word);
+        }
     }
-    for caps in p.injury_before.captures_iter(text) {
-        if caps.get(3).is_none() {
-            injury(count(&caps, 2), caps.get(1).map_or("", |m| m.as_str()));
+    for (i, re) in [
+        (SET_INJURY_BEFORE, &p.injury_before),
+        (SET_INJURY_COUNT, &p.injury_count),
+    ] {
+        for caps in run(i, re) {
+            let Some(all) = caps.get(0) else { continue };
+            if caps.get(3).is_none() {
+                let word = caps.get(1).map_or("", |m| m.as_str());
+                injury(all.start(), count(&caps, 2), word);
+            }
         }
     }
     s
@@ -304,28 +510,97 @@ fn read_sentence(text: &str) -> Sentence {
 /// Cheap test before running the patterns: a sentence without any of these
 /// characters states no casualties.
 fn may_state_casualties(sentence: &str) -> bool {
-    sentence.contains([
-        '死', '亡', '伤', '难', '丧', '毙', '殒', '害', '毒', '病', '适', '吐', '泻', '痛', '症',
-    ])
+    // A `matches!` compiles to a few range tests per character, where a char-slice
+    // pattern would compare each character with every entry.
+    sentence.chars().any(|c| {
+        matches!(
+            c,
+            '死' | '亡'
+                | '伤'
+                | '难'
+                | '丧'
+                | '毙'
+                | '殒'
+                | '害'
+                | '毒'
+                | '病'
+                | '适'
+                | '吐'
+                | '泻'
+                | '痛'
+                | '症'
+                | '恶'
+                | '患'
+                | '重'
+        )
+    })
+}
+
+/// A running total over years (自1947年以来已先后有5万多人丧生), not the event's toll.
+/// "1990年以来最严重的火灾，造成5人死亡" is the event's own sentence.
+fn background(sentence: &str) -> bool {
+    sentence.contains("以来")
+        && ["先后", "累计", "共有", "已有", "总计"]
+            .iter()
+            .any(|w| sentence.contains(w))
+        && REWRITES.background.is_match(sentence)
+}
+
+/// Subtracts the injured who died later from an injured figure; nothing left is `None`.
+fn minus(figure: Option<u32>, died: Option<u32>) -> Option<u32> {
+    match (figure, died) {
+        (Some(n), Some(d)) => Some(n.saturating_sub(d)).filter(|&n| n > 0),
+        (n, _) => n,
+    }
 }
 
 /// Reads the casualty figures of a (normalized) text.
 pub fn extract(text: &str) -> Casualties {
     let mut out = Casualties::default();
-    let mut victims = None;
+    let (mut victims, mut wounded, mut died_later, mut near) = (None, None, None, None);
+    let (mut lone_injured, mut bare_serious) = (false, false);
+    // (deaths, injured, seriously injured) of each sentence, for the update rule below.
+    let mut stated = Vec::new();
+    // In a poisoning report the patients are the poisoned (rule: the ill count as injured).
+    let poisoning = text.contains("中毒");
     for sentence in text.split(['。', '!', '?', ';', '\n', '！', '？', '；']) {
-        if !may_state_casualties(sentence) {
+        if !may_state_casualties(sentence) || background(sentence) {
             continue;
         }
-        let s = read_sentence(sentence);
+        let s = read_sentence(sentence, poisoning);
         let split = match (s.serious, s.light) {
             (None, None) => None,
             (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
         };
         out.deaths = max_opt(out.deaths, s.deaths);
-        out.injured = max_opt(out.injured, max_opt(s.total_injured, split));
-        out.seriously_injured = max_opt(out.seriously_injured, s.serious);
+        stated.push((s.deaths, max_opt(s.total_injured, split), s.serious));
         victims = max_opt(victims, s.victims);
+        wounded = max_opt(wounded, s.wounded);
+        died_later = max_opt(died_later, s.died_later);
+        near = max_opt(near, s.near_deaths);
+        lone_injured |= s.lone_injured;
+        bare_serious |= s.bare_serious;
+    }
+    // 近万 is refined by a precise figure just below it (九千二百余 → 9200); otherwise
+    // it counts as its round number.
+    if let Some(x) = near {
+        let refines = out
+            .deaths
+            .is_some_and(|d| d < x && u64::from(d) * 5 >= u64::from(x) * 4);
+        if !refines {
+            out.deaths = max_opt(out.deaths, Some(x));
+        }
+    }
+    // A sentence stating fewer deaths than the final toll is an earlier snapshot: when
+    // the text says injured people died later, its injured figure still holds them.
+    let deaths = out.deaths.unwrap_or(0);
+    for (d, injured, serious) in stated {
+        let moved = match (d, died_later) {
+            (Some(d), Some(later)) if d < deaths => Some((deaths - d).min(later)),
+            _ => None,
+        };
+        out.injured = max_opt(out.injured, minus(injured, moved));
+        out.seriously_injured = max_opt(out.seriously_injured, minus(serious, moved));
     }
     // A victim total (N人伤亡, N人中毒) includes the dead: the rest are the injured.
     if let Some(v) = victims {
@@ -333,6 +608,11 @@ pub fn extract(text: &str) -> Casualties {
         if rest > 0 {
             out.injured = max_opt(out.injured, Some(rest));
         }
+    }
+    out.injured = out.injured.or(wounded).or(lone_injured.then_some(1));
+    // "一人受伤 … 伤者伤势较重": the only injured person is the serious one.
+    if out.injured == Some(1) && out.seriously_injured.is_none() && bare_serious {
+        out.seriously_injured = Some(1);
     }
     out
 }
@@ -444,6 +724,106 @@ mod tests {
             ("酒驾司机撞死4人", c(Some(4), None, None)),
             ("6名伤者已送医", c(None, Some(6), None)),
             ("重伤人数为4人", c(None, Some(4), Some(4))),
+        ];
+        for (input, want) in cases {
+            assert_eq!(extract(input), want, "input {input}");
+        }
+    }
+
+    /// The reading conventions of tests/eval/README.md, on invented sentences.
+    #[test]
+    fn reading_conventions() {
+        let cases = [
+            // Counts of one group joined by 和/及/、 add up.
+            ("4名游客及1名导游受伤", c(None, Some(5), None)),
+            ("约30名学生和2名老师出现呕吐", c(None, Some(32), None)),
+            ("3名乘客、2名司机和1名行人受伤", c(None, Some(6), None)),
+            // Different fates are not joined.
+            ("2人死亡和3人受伤", c(Some(2), Some(3), None)),
+            // Kin pairs are two people.
+            ("母女俩误食毒蘑菇中毒", c(None, Some(2), None)),
+            // Serious injury phrasings.
+            ("30余人受伤，其中3人受伤严重", c(None, Some(30), Some(3))),
+            ("其中2名严重者已转院", c(None, Some(2), Some(2))),
+            ("其中4人仍在重症监护室治疗", c(None, Some(4), Some(4))),
+            ("病情较为严重者6人", c(None, Some(6), Some(6))),
+            // Injured who die later count only as deaths.
+            (
+                "造成1人当场死亡2人受伤送医后经抢救无效死亡",
+                c(Some(1), None, None),
+            ),
+            (
+                "事故造成2人死亡，5人重伤。随后1名伤者经抢救无效死亡，死亡人数升至3人。",
+                c(Some(3), Some(4), Some(4)),
+            ),
+            (
+                "病情严重者5人，其中1人经抢救无效死亡，其余4人仍在救治",
+                c(Some(1), Some(4), Some(4)),
+            ),
+            // A breakdown of the final toll is no update: 3 injured stay 3.
+            (
+                "共有6人死亡(4人当场死亡，2人经抢救无效死亡)，3人受伤",
+                c(Some(6), Some(3), None),
+            ),
+            // An injured total that includes the dead.
+            (
+                "8名工人不同程度烧伤，其中1人死亡",
+                c(Some(1), Some(7), None),
+            ),
+            // 伤者 counts give way to a stated injury figure (伤者 may have died).
+            (
+                "事故致1人死亡1人重伤。两名伤者被送往医院。",
+                c(Some(1), Some(1), Some(1)),
+            ),
+            ("3名伤者被送往医院", c(None, Some(3), None)),
+            // An injury count without a counting word.
+            ("受伤人数已超过数百", c(None, Some(200), None)),
+            ("一名老人被灼伤", c(None, Some(1), None)),
+            // 不治之症 is an illness, not an injured person who died.
+            (
+                "3名患者身患不治之症，2人在车祸中受伤",
+                c(None, Some(2), None),
+            ),
+            // Poisoning: a subject, a comma, then the symptoms.
+            (
+                "12名工人吃过午饭后，陆续出现腹痛、腹泻等症状",
+                c(None, Some(12), None),
+            ),
+            (
+                "9名村民聚餐后，出现食物中毒，3人死亡",
+                c(Some(3), Some(6), None),
+            ),
+            ("一盒盒饭毒倒30多名工人", c(None, Some(30), None)),
+            ("百余人吃喜酒后出现恶心、呕吐", c(None, Some(100), None)),
+            (
+                "疑似食物中毒，医院收治的15名患者均已脱离危险",
+                c(None, Some(15), None),
+            ),
+            // Patients outside a poisoning report are not injured.
+            ("该医院每天接诊300名患者", c(None, None, None)),
+            // 近X is refined by a precise figure just below it, else taken as X.
+            (
+                "近千人遇难。据统计共八百六十余人遇难。",
+                c(Some(860), None, None),
+            ),
+            ("近百人遇难。其中30人遇难于市区。", c(Some(100), None, None)),
+            ("近百人遇难", c(Some(100), None, None)),
+            // One person named by a noun; serious when the only injured is.
+            ("一辆货车侧翻，司机受轻伤", c(None, Some(1), None)),
+            (
+                "车上一人无碍，一人受伤。受伤的男子伤势较重。",
+                c(None, Some(1), Some(1)),
+            ),
+            ("3人受伤，伤势较重", c(None, Some(3), None)),
+            // A background toll over years is not the event's.
+            (
+                "昨日爆炸致3人死亡。自1990年以来当地已有2000多人在冲突中丧生。",
+                c(Some(3), None, None),
+            ),
+            (
+                "这是1990年以来当地最严重的火灾，造成5人死亡。",
+                c(Some(5), None, None),
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(extract(input), want, "input {input}");

@@ -49,6 +49,9 @@ pub(crate) struct Topic {
     pub unit: String,
     /// How the topic ranks beside others.
     pub role: TopicRole,
+    /// Topics (indexes) this one ranks after when both are kept (`after:` column):
+    /// 教育 is added to an accident or a poisoning at a school, not its primary topic.
+    pub after: Vec<usize>,
     pub terms: Vec<TopicTerm>,
 }
 
@@ -150,16 +153,20 @@ fn load_topic_table(dir: &Path) -> Result<Vec<Topic>, ClassifyError> {
     let path = dir.join("topics.txt");
     let text = read(&path)?;
     let mut topics: Vec<Topic> = Vec::new();
+    let mut after_ids = Vec::new();
     for (line, cols) in rows(&text) {
-        let (id, name, unit, role) = match cols[..] {
-            [id, name, unit] => (id, name, unit, TopicRole::Field),
-            [id, name, unit, "cross"] => (id, name, unit, TopicRole::Cross),
-            [id, name, unit, "official"] => (id, name, unit, TopicRole::Official),
+        let (id, name, unit, role, after) = match cols[..] {
+            [id, name, unit] => (id, name, unit, TopicRole::Field, ""),
+            [id, name, unit, "cross"] => (id, name, unit, TopicRole::Cross, ""),
+            [id, name, unit, "official"] => (id, name, unit, TopicRole::Official, ""),
+            [id, name, unit, after] if after.starts_with("after:") => {
+                (id, name, unit, TopicRole::Field, &after["after:".len()..])
+            }
             _ => {
                 return Err(format_error(
                     &path,
                     line,
-                    "应为三列（话题id 中文名 牵头单位），可加第四列 cross 或 official",
+                    "应为三列（话题id 中文名 牵头单位），可加第四列 cross、official 或 after:话题id,话题id",
                 ));
             }
         };
@@ -171,8 +178,22 @@ fn load_topic_table(dir: &Path) -> Result<Vec<Topic>, ClassifyError> {
             name: name.to_string(),
             unit: unit.to_string(),
             role,
+            after: Vec::new(),
             terms: Vec::new(),
         });
+        after_ids.push((line, after));
+    }
+    for (t, (line, ids)) in after_ids.into_iter().enumerate() {
+        for other in ids.split(',').filter(|s| !s.is_empty()) {
+            let Some(i) = topics.iter().position(|x| x.id == other) else {
+                return Err(format_error(
+                    &path,
+                    line,
+                    format!("after: 中的话题 {other} 不在话题表中"),
+                ));
+            };
+            topics[t].after.push(i);
+        }
     }
     if topics.is_empty() {
         return Err(format_error(&path, 0, "没有任何话题"));

@@ -507,6 +507,25 @@ impl Classifier {
                 .then(rank(b).total_cmp(&rank(a)))
                 .then(a.cmp(&b))
         });
+        // A topic that is only added beside others (教育 beside a poisoning) moves
+        // behind the last of them that was kept with more than half its score (a
+        // passing mention of a fight does not make an exam complaint 社会安全).
+        for t in 0..n {
+            let after = &self.dict.topics[t].after;
+            let Some(from) = order.iter().position(|&x| x == t) else {
+                continue;
+            };
+            let Some(last) = order
+                .iter()
+                .rposition(|&x| after.contains(&x) && 2.0 * score(x) > score(t))
+            else {
+                continue;
+            };
+            if last > from {
+                let moved = order.remove(from);
+                order.insert(last, moved);
+            }
+        }
 
         let events: f64 = order.iter().map(|&t| ev.topic_event[t]).sum();
         let problem = events + ev.harm + ev.grievance;

@@ -178,6 +178,39 @@ fn flag_decisions() {
         // The title names an official: 干部作风 leads, 困难群众 follows.
         ("村民反映村干部克扣低保金", "", true, Some("conduct")),
         ("小区业主反映物业乱收费", "", true, Some("real_estate")),
+        // 教育 is added beside an incident or a consumer dispute, not its primary topic.
+        (
+            "某中学食堂发生学生集体食物中毒",
+            "多名学生出现呕吐症状，已送医院。",
+            true,
+            Some("food_drug"),
+        ),
+        (
+            "培训机构拒不退款，家长投诉无门",
+            "报名后课程取消，机构以霸王条款拒绝退费。",
+            true,
+            Some("market"),
+        ),
+        // Hazards that have not yet caused harm are 安全生产, rentals 房地产.
+        (
+            "小区楼道里有人飞线充电",
+            "电动车停满楼道，万一电池起火后果不堪设想。",
+            true,
+            Some("work_safety"),
+        ),
+        (
+            "租住的公寓押金迟迟不退",
+            "退租已三个月，公寓方一直拖着不退押金。",
+            true,
+            Some("real_estate"),
+        ),
+        // Serial blasts are attacks, not industrial explosions.
+        (
+            "某市闹市区发生连环爆炸",
+            "警方称连环爆炸造成多人死亡。",
+            true,
+            Some("public_security"),
+        ),
         // A topic word in passing, in a story about something else.
         (
             "县领导调研乡村振兴工作",
@@ -367,6 +400,19 @@ fn load_errors_name_the_file_and_the_fix() {
     let err = Classifier::load(dir.path(), &Jurisdiction::default()).unwrap_err();
     assert!(
         err.to_string().contains("accident.txt") && err.to_string().contains("权重"),
+        "{err}"
+    );
+
+    // An after: column naming a topic that does not exist, with its line number.
+    let dir = scratch_copy();
+    let table = dir.path().join("topics.txt");
+    let text = std::fs::read_to_string(&table)
+        .unwrap()
+        .replace("after:accident,", "after:accidnet,");
+    std::fs::write(&table, text).unwrap();
+    let err = Classifier::load(dir.path(), &Jurisdiction::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("topics.txt") && err.to_string().contains("accidnet"),
         "{err}"
     );
 
