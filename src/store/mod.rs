@@ -93,21 +93,7 @@ impl Store {
             path: path.clone(),
             source: sled::Error::Io(e),
         })?;
-        let db = sled::Config::new()
-            .path(&path)
-            .open()
-            .map_err(|source| match source {
-                sled::Error::Io(ref io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().contains("lock") =>
-                {
-                    StoreError::Locked { path: path.clone() }
-                }
-                source => StoreError::Open {
-                    path: path.clone(),
-                    source,
-                },
-            })?;
+        let db = open_db(&path)?;
         let meta = db.open_tree("meta")?;
         match meta.get(SCHEMA_KEY)? {
             None => {
@@ -173,6 +159,37 @@ impl Store {
     /// Bytes on disk, for `status`.
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+/// How long an open waits for a database lock held by a process that is exiting
+/// (a restart under systemd, or a handle still being dropped in the same process).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Opens the sled database, waiting up to [`LOCK_WAIT`] for its file lock.
+fn open_db(path: &Path) -> Result<sled::Db> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::Config::new().path(path).open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(ref io))
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("lock") =>
+            {
+                if std::time::Instant::now() >= deadline {
+                    return Err(StoreError::Locked {
+                        path: path.to_path_buf(),
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(source) => {
+                return Err(StoreError::Open {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        }
     }
 }
 
