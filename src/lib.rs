@@ -2,8 +2,8 @@
 //!
 //! The pipeline, one module per stage:
 //! [`sources`] (HTTP) → [`parse`] (bytes → items, no IO) → [`classify`] (topics,
-//! severity, routing, no IO) → [`incidents`] (the ledger) → [`clock`] (deadlines) →
-//! [`notify`] (mail). Around it: [`config`], [`store`] (the only module that touches
+//! severity, routing, no IO; driven by [`pipeline`]) → [`incidents`] (the ledger) →
+//! [`clock`] (deadlines) → [`notify`] (mail). Around it: [`config`], [`store`] (the only module that touches
 //! sled), [`api`] (the control API the CLI talks to), [`digest`] (the daily report)
 //! and [`daemon`] (wiring and shutdown). See ARCHITECTURE.md.
 
