@@ -120,6 +120,9 @@ struct Patterns {
     lone_injured: Regex,
     /// 伤势较重 with no count: serious if the text has one injured person
     bare_serious: Regex,
+    /// 我父亲在工地受伤, 把病人肠子烫伤, 右脚跟骨裂: one victim, named by a
+    /// first-person or kin word, a single-person noun or a body part, with no count
+    single_hurt: Regex,
 }
 
 /// Patterns that prepare a sentence or rule it out, outside the [`Patterns::any`] set.
@@ -162,6 +165,15 @@ const SET_PATIENTS: usize = 11;
 const SET_DIED_LATER: usize = 12;
 const SET_LONE_INJURED: usize = 13;
 const SET_BARE_SERIOUS: usize = 14;
+const SET_SINGLE_HURT: usize = 15;
+
+/// Words for one victim in a first-person or kin story, or a single-person noun.
+const ONE_VICTIM: &str = r"(?:我|(?:我的?)?(?:父亲|母亲|爸爸|妈妈|爷爷|奶奶|外公|外婆|姥姥|姥爷|儿子|女儿|丈夫|妻子|老公|老婆|哥哥|姐姐|弟弟|妹妹|孩子|小孩)|老人|病人|患者|民工|农民工|工人)";
+/// Body parts: an injury of one person's body part is one victim (右脚跟骨裂).
+const BODY_PART: &str = r"(?:头部|头|脸部|面部|眼睛|手臂|胳膊|手指|手|腿部|腿|脚踝|脚跟|脚|腰部|腰椎|颈椎|背部|胸部|肋骨|髌骨|骨盆|肠子|肠道|皮肤)";
+/// Injury verbs and nouns read for a single victim.
+const HURT: &str =
+    r"(?:受伤|摔伤|烫伤|烧伤|撞伤|砸伤|压伤|扭伤|划伤|割伤|咬伤|打伤|挫伤|骨折|骨裂)";
 
 static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
     let re = |s: String| Regex::new(&s).expect("casualty patterns are valid");
@@ -208,6 +220,9 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
         bare_serious: re(
             "(?:伤势|伤情)(?:比较|较为|较|十分|非常)?(?:严重|较重)".to_string(),
         ),
+        single_hurt: re(format!(
+            "(?:{ONE_VICTIM}[^,，。;；!！?？、：:们伤]{{0,12}}?|[左右]?{BODY_PART}[^,，。;；!！?？、：:伤]{{0,6}}?){HURT}"
+        )),
     };
     // In the order of the `SET_*` indexes.
     p.any = RegexSetBuilder::new(
@@ -227,10 +242,11 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
             &p.died_later,
             &p.lone_injured,
             &p.bare_serious,
+            &p.single_hurt,
         ]
         .map(Regex::as_str),
     )
-    // The set's lazy DFA has many states (bounded gaps in 15 patterns): with the
+    // The set's lazy DFA has many states (bounded gaps in 16 patterns): with the
     // default cache it is rebuilt over and over on news text.
     .dfa_size_limit(32 << 20)
     .build()
@@ -428,6 +444,9 @@ fn read_sentence(text: &str, poisoning: bool) -> Sentence {
     }
     s.lone_injured = on(SET_LONE_INJURED);
     s.bare_serious = on(SET_BARE_SERIOUS);
+    s.lone_injured |= run(SET_SINGLE_HURT, &p.single_hurt)
+        .filter_map(|caps| caps.get(0))
+        .any(|m| states_single_hurt(text, m.start(), m.end()));
     for (i, re) in [
         (SET_DEATH_BEFORE, &p.death_before),
         (SET_DEATH_COUNT, &p.death_count),
@@ -507,6 +526,63 @@ fn read_sentence(text: &str, poisoning: bool) -> Sentence {
     s
 }
 
+/// Whether a [`Patterns::single_hurt`] match at `start..end` states a real injury: its
+/// clause names no group (多人, 他们), and is not a hypothetical, a question, a
+/// prevention, a negation or an insurance topic (防止烫伤, 受伤了怎么办, 未受伤,
+/// 工伤保险).
+fn states_single_hurt(text: &str, start: usize, end: usize) -> bool {
+    const CLAUSE_BREAK: [char; 4] = [',', '，', '、', ' '];
+    let from = text[..start]
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| CLAUSE_BREAK.contains(&c))
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    let to = text[end..]
+        .find(CLAUSE_BREAK)
+        .map_or(text.len(), |i| end + i);
+    let clause = &text[from..to];
+    const NOT_AN_INJURY: [&str; 37] = [
+        "防止",
+        "预防",
+        "避免",
+        "以免",
+        "防范",
+        "谨防",
+        "小心",
+        "注意",
+        "如果",
+        "假如",
+        "万一",
+        "一旦",
+        "若是",
+        "是否",
+        "怎么",
+        "如何",
+        "吗",
+        "会不会",
+        "能否",
+        "可能",
+        "容易",
+        "易",
+        "担心",
+        "害怕",
+        "风险",
+        "保险",
+        "未",
+        "没",
+        "无",
+        "免于",
+        "幸免",
+        "多人",
+        "多名",
+        "数人",
+        "一些",
+        "部分",
+        "们",
+    ];
+    !NOT_AN_INJURY.iter().any(|w| clause.contains(w))
+}
+
 /// Cheap test before running the patterns: a sentence without any of these
 /// characters states no casualties.
 fn may_state_casualties(sentence: &str) -> bool {
@@ -532,6 +608,7 @@ fn may_state_casualties(sentence: &str) -> bool {
                 | '恶'
                 | '患'
                 | '重'
+                | '骨'
         )
     })
 }
@@ -724,6 +801,37 @@ mod tests {
             ("酒驾司机撞死4人", c(Some(4), None, None)),
             ("6名伤者已送医", c(None, Some(6), None)),
             ("重伤人数为4人", c(None, Some(4), Some(4))),
+        ];
+        for (input, want) in cases {
+            assert_eq!(extract(input), want, "input {input}");
+        }
+    }
+
+    /// One victim of a first-person, kin or single-person story with no count is 1
+    /// injured; hypotheticals, questions, prevention, negation and groups are not.
+    #[test]
+    fn single_victim_stories() {
+        let one = c(None, Some(1), None);
+        let none = c(None, None, None);
+        let cases = [
+            ("我母亲上周在菜市场门口摔伤，至今没人负责。", one),
+            ("我的儿子在学校操场被铁门砸伤了", one),
+            ("农民工在搅拌站干活时受伤，老板拒付医药费", one),
+            ("护工喂饭时把患者嘴唇烫伤", one),
+            ("下楼时滑倒，左腿胫骨骨折，请求协调赔偿", one),
+            ("从梯子上跌落，右手腕骨裂，在家休养", one),
+            ("老人被电动车撞倒，腰椎压缩性骨折", one),
+            // A count elsewhere still wins.
+            ("3名工人受伤，其中我父亲头部受伤", c(None, Some(3), None)),
+            ("如何防止孩子在家被开水烫伤？", none),
+            ("请问工人受伤了怎么办", none),
+            ("老人冬季容易骨折，应多补钙", none),
+            ("所幸司机和我都没有受伤", none),
+            ("请问我在单位受伤能否申请工伤保险", none),
+            ("提醒家长注意防范孩子烫伤", none),
+            ("工人们在高温下作业，多人受伤的风险很大", none),
+            ("工伤保险待遇如何申领", none),
+            ("头部防护不到位", none),
         ];
         for (input, want) in cases {
             assert_eq!(extract(input), want, "input {input}");
