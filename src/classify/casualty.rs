@@ -77,7 +77,7 @@ const UPDATE: &str =
 const OTHER_FATE: &str = r"(受伤|重伤|轻伤|伤|死亡|遇难|身亡|中毒|失联|失踪|被困)?";
 /// Words for a victim total that includes the dead (N人伤亡, N人中毒 … 其中M人死亡).
 const TOTAL_WORD: &str =
-    r"(伤亡|食物中毒|中毒|发病|不适|身体不适|恶心|呕吐|腹泻|腹痛|中毒症状|症状)";
+    r"(伤亡|死伤|食物中毒|中毒|发病|不适|身体不适|恶心|呕吐|腹泻|腹痛|中毒症状|症状)";
 /// What may stand between two counts joined into one group (5名学生和2名老师): no
 /// digits, no clause break, no fate word.
 const GAP_PART: &str = r"[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？：:伤死亡毒]{0,12}?";
@@ -94,11 +94,11 @@ struct Patterns {
     death_before: Regex,
     /// 死亡人数突破300 (no counting word after the number)
     death_count: Regex,
-    /// 10人伤亡, 137人食物中毒, 68人发病
+    /// 10人伤亡, 12人死伤, 137人食物中毒, 68人发病
     total: Regex,
-    /// 收治中毒患者24人, 发病人数达68人
+    /// 收治中毒患者24人, 发病人数达68人, 造成死伤12人
     total_before: Regex,
-    /// 2死3伤, 两死一伤, 致1死
+    /// 2死3伤, 两死一伤, 致1死, 2死3重伤
     compact: Regex,
     /// 5人受伤, 3人重伤, 14人轻微伤, 6名伤者
     injury_after: Regex,
@@ -190,10 +190,10 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
         )),
         total: re(format!("{NUM}{UNIT}{GAP_TOTAL}{TOTAL_WORD}")),
         total_before: re(format!(
-            "(?:中毒患者|中毒者|中毒人员|中毒人数|发病人数|发病者|伤亡人数){GAP_BEFORE}{UPDATE}{NUM}{UNIT}?"
+            "(?:中毒患者|中毒者|中毒人员|中毒人数|发病人数|发病者|伤亡人数|死伤人数|死伤){GAP_BEFORE}{UPDATE}{NUM}{UNIT}?"
         )),
         compact: re(format!(
-            "(致|造成|酿成|酿|导致|共|发生)?{NUM}死(?:{NUM}伤)?"
+            "(致|造成|酿成|酿|导致|共|发生)?{NUM}死(?:{NUM}(重)?伤)?"
         )),
         injury_after: re(format!(
             "{NUM}{UNIT}{GAP_INJURY}({SERIOUS}|受轻伤|轻伤|轻微伤|不同程度受伤|受伤|伤者|伤员|负伤|烧伤|烫伤|灼伤|砸伤|撞伤|压伤|摔伤|炸伤|咬伤|被打伤|刺伤|砍伤)"
@@ -481,6 +481,10 @@ fn read_sentence(text: &str, poisoning: bool) -> Sentence {
         }
         s.deaths = max_opt(s.deaths, count(&caps, 2));
         s.total_injured = max_opt(s.total_injured, injured);
+        // "2死3重伤": only serious injuries stated, so they are also the injured total.
+        if caps.get(4).is_some() {
+            s.serious = max_opt(s.serious, injured);
+        }
     }
     let died: Vec<(usize, u32)> = run(SET_DIED_LATER, &p.died_later)
         .filter_map(|caps| Some((caps.get(0)?.start(), count(&caps, 1)?)))
@@ -801,6 +805,14 @@ mod tests {
             ("酒驾司机撞死4人", c(Some(4), None, None)),
             ("6名伤者已送医", c(None, Some(6), None)),
             ("重伤人数为4人", c(None, Some(4), Some(4))),
+            // 死伤 totals include the dead, like 伤亡.
+            ("事故共造成死伤12人，其中3人死亡", c(Some(3), Some(9), None)),
+            ("爆炸已致15人死伤，2人遇难", c(Some(2), Some(13), None)),
+            ("死伤人数达到20人", c(None, Some(20), None)),
+            ("这场火灾死伤惨重", c(None, None, None)),
+            // N死M重伤: only serious injuries stated.
+            ("两车相撞致2死3重伤", c(Some(2), Some(3), Some(3))),
+            ("隧道塌方一死两重伤", c(Some(1), Some(2), Some(2))),
         ];
         for (input, want) in cases {
             assert_eq!(extract(input), want, "input {input}");
