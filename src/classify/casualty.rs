@@ -165,7 +165,6 @@ const SET_PATIENTS: usize = 11;
 const SET_DIED_LATER: usize = 12;
 const SET_LONE_INJURED: usize = 13;
 const SET_BARE_SERIOUS: usize = 14;
-const SET_SINGLE_HURT: usize = 15;
 
 /// Words for one victim in a first-person or kin story, or a single-person noun.
 const ONE_VICTIM: &str = r"(?:我|(?:我的?)?(?:父亲|母亲|爸爸|妈妈|爷爷|奶奶|外公|外婆|姥姥|姥爷|儿子|女儿|丈夫|妻子|老公|老婆|哥哥|姐姐|弟弟|妹妹|孩子|小孩)|老人|病人|患者|民工|农民工|工人)";
@@ -242,11 +241,10 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
             &p.died_later,
             &p.lone_injured,
             &p.bare_serious,
-            &p.single_hurt,
         ]
         .map(Regex::as_str),
     )
-    // The set's lazy DFA has many states (bounded gaps in 16 patterns): with the
+    // The set's lazy DFA has many states (bounded gaps in 15 patterns): with the
     // default cache it is rebuilt over and over on news text.
     .dfa_size_limit(32 << 20)
     .build()
@@ -413,6 +411,12 @@ fn rewrite(text: &str) -> Cow<'_, str> {
 fn read_sentence(text: &str, poisoning: bool) -> Sentence {
     let p = &*PATTERNS;
     let mut s = Sentence::default();
+    // Run apart from the set: its long gap after 我 or 病人 would multiply the states
+    // of the set's DFA, and only sentences with 伤 or 骨 need it.
+    s.lone_injured = text.contains(['伤', '骨'])
+        && p.single_hurt
+            .find_iter(text)
+            .any(|m| states_single_hurt(text, m.start(), m.end()));
     let mut set = p.any.matches(text);
     // Rewriting never creates a match except by reading a kin pair (祖孙俩中毒).
     if !set.matched_any() && !text.contains('俩') {
@@ -442,11 +446,8 @@ fn read_sentence(text: &str, poisoning: bool) -> Sentence {
             s.deaths = max_opt(s.deaths, n);
         }
     }
-    s.lone_injured = on(SET_LONE_INJURED);
+    s.lone_injured |= on(SET_LONE_INJURED);
     s.bare_serious = on(SET_BARE_SERIOUS);
-    s.lone_injured |= run(SET_SINGLE_HURT, &p.single_hurt)
-        .filter_map(|caps| caps.get(0))
-        .any(|m| states_single_hurt(text, m.start(), m.end()));
     for (i, re) in [
         (SET_DEATH_BEFORE, &p.death_before),
         (SET_DEATH_COUNT, &p.death_count),
