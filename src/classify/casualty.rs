@@ -410,13 +410,16 @@ fn rewrite(text: &str) -> Cow<'_, str> {
 
 fn read_sentence(text: &str, poisoning: bool) -> Sentence {
     let p = &*PATTERNS;
-    let mut s = Sentence::default();
     // Run apart from the set: its long gap after 我 or 病人 would multiply the states
     // of the set's DFA, and only sentences with 伤 or 骨 need it.
-    s.lone_injured = text.contains(['伤', '骨'])
+    let single_hurt = text.contains(['伤', '骨'])
         && p.single_hurt
             .find_iter(text)
             .any(|m| states_single_hurt(text, m.start(), m.end()));
+    let mut s = Sentence {
+        lone_injured: single_hurt,
+        ..Sentence::default()
+    };
     let mut set = p.any.matches(text);
     // Rewriting never creates a match except by reading a kin pair (祖孙俩中毒).
     if !set.matched_any() && !text.contains('俩') {
