@@ -77,7 +77,7 @@ const UPDATE: &str =
 const OTHER_FATE: &str = r"(受伤|重伤|轻伤|伤|死亡|遇难|身亡|中毒|失联|失踪|被困)?";
 /// Words for a victim total that includes the dead (N人伤亡, N人中毒 … 其中M人死亡).
 const TOTAL_WORD: &str =
-    r"(伤亡|食物中毒|中毒|发病|不适|身体不适|恶心|呕吐|腹泻|腹痛|中毒症状|症状)";
+    r"(伤亡|死伤|食物中毒|中毒|发病|不适|身体不适|恶心|呕吐|腹泻|腹痛|中毒症状|症状)";
 /// What may stand between two counts joined into one group (5名学生和2名老师): no
 /// digits, no clause break, no fate word.
 const GAP_PART: &str = r"[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？：:伤死亡毒]{0,12}?";
@@ -94,11 +94,11 @@ struct Patterns {
     death_before: Regex,
     /// 死亡人数突破300 (no counting word after the number)
     death_count: Regex,
-    /// 10人伤亡, 137人食物中毒, 68人发病
+    /// 10人伤亡, 12人死伤, 137人食物中毒, 68人发病
     total: Regex,
-    /// 收治中毒患者24人, 发病人数达68人
+    /// 收治中毒患者24人, 发病人数达68人, 造成死伤12人
     total_before: Regex,
-    /// 2死3伤, 两死一伤, 致1死
+    /// 2死3伤, 两死一伤, 致1死, 2死3重伤
     compact: Regex,
     /// 5人受伤, 3人重伤, 14人轻微伤, 6名伤者
     injury_after: Regex,
@@ -120,6 +120,9 @@ struct Patterns {
     lone_injured: Regex,
     /// 伤势较重 with no count: serious if the text has one injured person
     bare_serious: Regex,
+    /// 我父亲在工地受伤, 把病人肠子烫伤, 右脚跟骨裂: one victim, named by a
+    /// first-person or kin word, a single-person noun or a body part, with no count
+    single_hurt: Regex,
 }
 
 /// Patterns that prepare a sentence or rule it out, outside the [`Patterns::any`] set.
@@ -163,6 +166,14 @@ const SET_DIED_LATER: usize = 12;
 const SET_LONE_INJURED: usize = 13;
 const SET_BARE_SERIOUS: usize = 14;
 
+/// Words for one victim in a first-person or kin story, or a single-person noun.
+const ONE_VICTIM: &str = r"(?:我|(?:我的?)?(?:父亲|母亲|爸爸|妈妈|爷爷|奶奶|外公|外婆|姥姥|姥爷|儿子|女儿|丈夫|妻子|老公|老婆|哥哥|姐姐|弟弟|妹妹|孩子|小孩)|老人|病人|患者|民工|农民工|工人)";
+/// Body parts: an injury of one person's body part is one victim (右脚跟骨裂).
+const BODY_PART: &str = r"(?:头部|头|脸部|面部|眼睛|手臂|胳膊|手指|手|腿部|腿|脚踝|脚跟|脚|腰部|腰椎|颈椎|背部|胸部|肋骨|髌骨|骨盆|肠子|肠道|皮肤)";
+/// Injury verbs and nouns read for a single victim.
+const HURT: &str =
+    r"(?:受伤|摔伤|烫伤|烧伤|撞伤|砸伤|压伤|扭伤|划伤|割伤|咬伤|打伤|挫伤|骨折|骨裂)";
+
 static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
     let re = |s: String| Regex::new(&s).expect("casualty patterns are valid");
     let mut p = Patterns {
@@ -178,10 +189,10 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
         )),
         total: re(format!("{NUM}{UNIT}{GAP_TOTAL}{TOTAL_WORD}")),
         total_before: re(format!(
-            "(?:中毒患者|中毒者|中毒人员|中毒人数|发病人数|发病者|伤亡人数){GAP_BEFORE}{UPDATE}{NUM}{UNIT}?"
+            "(?:中毒患者|中毒者|中毒人员|中毒人数|发病人数|发病者|伤亡人数|死伤人数|死伤){GAP_BEFORE}{UPDATE}{NUM}{UNIT}?"
         )),
         compact: re(format!(
-            "(致|造成|酿成|酿|导致|共|发生)?{NUM}死(?:{NUM}伤)?"
+            "(致|造成|酿成|酿|导致|共|发生)?{NUM}死(?:{NUM}(重)?伤)?"
         )),
         injury_after: re(format!(
             "{NUM}{UNIT}{GAP_INJURY}({SERIOUS}|受轻伤|轻伤|轻微伤|不同程度受伤|受伤|伤者|伤员|负伤|烧伤|烫伤|灼伤|砸伤|撞伤|压伤|摔伤|炸伤|咬伤|被打伤|刺伤|砍伤)"
@@ -208,6 +219,9 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
         bare_serious: re(
             "(?:伤势|伤情)(?:比较|较为|较|十分|非常)?(?:严重|较重)".to_string(),
         ),
+        single_hurt: re(format!(
+            "(?:{ONE_VICTIM}[^,，。;；!！?？、：:们伤]{{0,12}}?|[左右]?{BODY_PART}[^,，。;；!！?？、：:伤]{{0,6}}?){HURT}"
+        )),
     };
     // In the order of the `SET_*` indexes.
     p.any = RegexSetBuilder::new(
@@ -396,7 +410,16 @@ fn rewrite(text: &str) -> Cow<'_, str> {
 
 fn read_sentence(text: &str, poisoning: bool) -> Sentence {
     let p = &*PATTERNS;
-    let mut s = Sentence::default();
+    // Run apart from the set: its long gap after 我 or 病人 would multiply the states
+    // of the set's DFA, and only sentences with 伤 or 骨 need it.
+    let single_hurt = text.contains(['伤', '骨'])
+        && p.single_hurt
+            .find_iter(text)
+            .any(|m| states_single_hurt(text, m.start(), m.end()));
+    let mut s = Sentence {
+        lone_injured: single_hurt,
+        ..Sentence::default()
+    };
     let mut set = p.any.matches(text);
     // Rewriting never creates a match except by reading a kin pair (祖孙俩中毒).
     if !set.matched_any() && !text.contains('俩') {
@@ -426,7 +449,7 @@ fn read_sentence(text: &str, poisoning: bool) -> Sentence {
             s.deaths = max_opt(s.deaths, n);
         }
     }
-    s.lone_injured = on(SET_LONE_INJURED);
+    s.lone_injured |= on(SET_LONE_INJURED);
     s.bare_serious = on(SET_BARE_SERIOUS);
     for (i, re) in [
         (SET_DEATH_BEFORE, &p.death_before),
@@ -462,6 +485,10 @@ fn read_sentence(text: &str, poisoning: bool) -> Sentence {
         }
         s.deaths = max_opt(s.deaths, count(&caps, 2));
         s.total_injured = max_opt(s.total_injured, injured);
+        // "2死3重伤": only serious injuries stated, so they are also the injured total.
+        if caps.get(4).is_some() {
+            s.serious = max_opt(s.serious, injured);
+        }
     }
     let died: Vec<(usize, u32)> = run(SET_DIED_LATER, &p.died_later)
         .filter_map(|caps| Some((caps.get(0)?.start(), count(&caps, 1)?)))
@@ -507,6 +534,63 @@ fn read_sentence(text: &str, poisoning: bool) -> Sentence {
     s
 }
 
+/// Whether a [`Patterns::single_hurt`] match at `start..end` states a real injury: its
+/// clause names no group (多人, 他们), and is not a hypothetical, a question, a
+/// prevention, a negation or an insurance topic (防止烫伤, 受伤了怎么办, 未受伤,
+/// 工伤保险).
+fn states_single_hurt(text: &str, start: usize, end: usize) -> bool {
+    const CLAUSE_BREAK: [char; 4] = [',', '，', '、', ' '];
+    let from = text[..start]
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| CLAUSE_BREAK.contains(&c))
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    let to = text[end..]
+        .find(CLAUSE_BREAK)
+        .map_or(text.len(), |i| end + i);
+    let clause = &text[from..to];
+    const NOT_AN_INJURY: [&str; 37] = [
+        "防止",
+        "预防",
+        "避免",
+        "以免",
+        "防范",
+        "谨防",
+        "小心",
+        "注意",
+        "如果",
+        "假如",
+        "万一",
+        "一旦",
+        "若是",
+        "是否",
+        "怎么",
+        "如何",
+        "吗",
+        "会不会",
+        "能否",
+        "可能",
+        "容易",
+        "易",
+        "担心",
+        "害怕",
+        "风险",
+        "保险",
+        "未",
+        "没",
+        "无",
+        "免于",
+        "幸免",
+        "多人",
+        "多名",
+        "数人",
+        "一些",
+        "部分",
+        "们",
+    ];
+    !NOT_AN_INJURY.iter().any(|w| clause.contains(w))
+}
+
 /// Cheap test before running the patterns: a sentence without any of these
 /// characters states no casualties.
 fn may_state_casualties(sentence: &str) -> bool {
@@ -532,6 +616,7 @@ fn may_state_casualties(sentence: &str) -> bool {
                 | '恶'
                 | '患'
                 | '重'
+                | '骨'
         )
     })
 }
@@ -724,6 +809,45 @@ mod tests {
             ("酒驾司机撞死4人", c(Some(4), None, None)),
             ("6名伤者已送医", c(None, Some(6), None)),
             ("重伤人数为4人", c(None, Some(4), Some(4))),
+            // 死伤 totals include the dead, like 伤亡.
+            ("事故共造成死伤12人，其中3人死亡", c(Some(3), Some(9), None)),
+            ("爆炸已致15人死伤，2人遇难", c(Some(2), Some(13), None)),
+            ("死伤人数达到20人", c(None, Some(20), None)),
+            ("这场火灾死伤惨重", c(None, None, None)),
+            // N死M重伤: only serious injuries stated.
+            ("两车相撞致2死3重伤", c(Some(2), Some(3), Some(3))),
+            ("隧道塌方一死两重伤", c(Some(1), Some(2), Some(2))),
+        ];
+        for (input, want) in cases {
+            assert_eq!(extract(input), want, "input {input}");
+        }
+    }
+
+    /// One victim of a first-person, kin or single-person story with no count is 1
+    /// injured; hypotheticals, questions, prevention, negation and groups are not.
+    #[test]
+    fn single_victim_stories() {
+        let one = c(None, Some(1), None);
+        let none = c(None, None, None);
+        let cases = [
+            ("我母亲上周在菜市场门口摔伤，至今没人负责。", one),
+            ("我的儿子在学校操场被铁门砸伤了", one),
+            ("农民工在搅拌站干活时受伤，老板拒付医药费", one),
+            ("护工喂饭时把患者嘴唇烫伤", one),
+            ("下楼时滑倒，左腿胫骨骨折，请求协调赔偿", one),
+            ("从梯子上跌落，右手腕骨裂，在家休养", one),
+            ("老人被电动车撞倒，腰椎压缩性骨折", one),
+            // A count elsewhere still wins.
+            ("3名工人受伤，其中我父亲头部受伤", c(None, Some(3), None)),
+            ("如何防止孩子在家被开水烫伤？", none),
+            ("请问工人受伤了怎么办", none),
+            ("老人冬季容易骨折，应多补钙", none),
+            ("所幸司机和我都没有受伤", none),
+            ("请问我在单位受伤能否申请工伤保险", none),
+            ("提醒家长注意防范孩子烫伤", none),
+            ("工人们在高温下作业，多人受伤的风险很大", none),
+            ("工伤保险待遇如何申领", none),
+            ("头部防护不到位", none),
         ];
         for (input, want) in cases {
             assert_eq!(extract(input), want, "input {input}");
