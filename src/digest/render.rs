@@ -182,13 +182,7 @@ pub fn render_text(report: &DigestReport) -> String {
         let _ = writeln!(o, "无新增舆情事件。");
     }
     for line in report.new_incidents.iter().take(MAX_ROWS) {
-        let _ = writeln!(
-            o,
-            "· #{} [{}] {}",
-            line.id,
-            level_tag(line.level),
-            line.title
-        );
+        incident_heading(o, line.id, line.level, &line.title);
         let _ = writeln!(
             o,
             "  {}｜{}｜领域：{}｜来源：{}｜条目 {}｜立案 {}",
@@ -214,13 +208,7 @@ pub fn render_text(report: &DigestReport) -> String {
             .next_due
             .as_ref()
             .map_or_else(|| no_due(line).to_string(), due_text);
-        let _ = writeln!(
-            o,
-            "· #{} [{}] {}",
-            line.id,
-            level_tag(line.level),
-            line.title
-        );
+        incident_heading(o, line.id, line.level, &line.title);
         let _ = writeln!(
             o,
             "  {}｜{}｜{}",
@@ -385,6 +373,11 @@ fn rate_table(o: &mut String, first: &str, rows: &[RateRow]) {
             rate_text(r)
         );
     }
+}
+
+/// The first line of an incident in the text part: `· #12 [III级 较大] 标题`.
+fn incident_heading(o: &mut String, id: u64, level: Level, title: &str) {
+    let _ = writeln!(o, "· #{id} [{}] {title}", level_tag(level));
 }
 
 /// Bar colours: the Chinese warning colours (红橙黄蓝), grey for 关注.

@@ -122,8 +122,8 @@ def text_of(set_name, r, teddy_chars=700):
     return f"{r['title']}\n{r['body']}"
 
 
-def main():
-    sel = select()
+def main(sel, teddy_chars=700):
+    """The command line shared by both samplers: `ids`, or `show SET [START [END]]`."""
     if len(sys.argv) < 2 or sys.argv[1] == "ids":
         for s, rows in sel.items():
             for r in rows:
@@ -134,8 +134,8 @@ def main():
         start = int(sys.argv[3]) if len(sys.argv) > 3 else 0
         end = int(sys.argv[4]) if len(sys.argv) > 4 else len(sel[s])
         for i, r in enumerate(sel[s][start:end], start):
-            print(f"=== {i} id={r['id']}\n{text_of(s, r)}\n")
+            print(f"=== {i} id={r['id']}\n{text_of(s, r, teddy_chars)}\n")
 
 
 if __name__ == "__main__":
-    main()
+    main(select())

@@ -74,20 +74,5 @@ def select():
     return out
 
 
-def main():
-    sel = select()
-    if len(sys.argv) < 2 or sys.argv[1] == "ids":
-        for s, rows in sel.items():
-            for r in rows:
-                print(f"{s}\t{r['id']}")
-        return
-    if sys.argv[1] == "show":
-        s = sys.argv[2]
-        start = int(sys.argv[3]) if len(sys.argv) > 3 else 0
-        end = int(sys.argv[4]) if len(sys.argv) > 4 else len(sel[s])
-        for i, r in enumerate(sel[s][start:end], start):
-            print(f"=== {i} id={r['id']}\n{sample.text_of(s, r, TEDDY_CHARS)}\n")
-
-
 if __name__ == "__main__":
-    main()
+    sample.main(select(), TEDDY_CHARS)
