@@ -1083,14 +1083,14 @@ async fn queued_digest_is_delivered_by_smtp() {
 
 /// A flagged (or plain) item stored as intake would, classified, and ingested.
 fn ingest_at(
-    ledger: &yuqing::incidents::Ledger,
+    store: &Store,
+    ledger: &yuqing::ledger::Ledger,
     source: &str,
     key: &str,
     title: &str,
     class: Option<(Level, &str, &str)>,
     at: Timestamp,
 ) -> Option<u64> {
-    let store = ledger.store();
     store
         .upsert_item(
             source,
@@ -1126,7 +1126,7 @@ fn ingest_at(
         .ingest(&item, &terms, at)
         .unwrap()
         .map(|outcome| match outcome {
-            yuqing::incidents::IngestOutcome::Opened(id) => id,
+            yuqing::ledger::IngestOutcome::Opened(id) => id,
             other => panic!("expected a new incident, got {other:?}"),
         })
 }
@@ -1162,7 +1162,7 @@ interval = "5m"
     .unwrap();
     let config = std::sync::Arc::new(Config::load(&dir.path().join("yuqing.toml")).unwrap());
     let store = Store::temporary().unwrap();
-    let ledger = yuqing::incidents::Ledger::new(
+    let ledger = yuqing::ledger::Ledger::new(
         store.clone(),
         config.clone(),
         std::sync::Arc::new(tokio::sync::Notify::new()),
@@ -1172,9 +1172,18 @@ interval = "5m"
     let m = chrono::Duration::minutes;
 
     // Before the period: an ordinary item, not counted.
-    ingest_at(&ledger, "news-a", "old", "天气 晴朗", None, t - h(30));
+    ingest_at(
+        &store,
+        &ledger,
+        "news-a",
+        "old",
+        "天气 晴朗",
+        None,
+        t - h(30),
+    );
     // III, acknowledged on time, closed before its response fell due.
     let wages = ingest_at(
+        &store,
         &ledger,
         "board-b",
         "w",
@@ -1189,6 +1198,7 @@ interval = "5m"
     ledger.close(wages, "值班员", None, t - h(2)).unwrap();
     // II, statement recorded an hour late (which also records the ack, late).
     let blast = ingest_at(
+        &store,
         &ledger,
         "news-a",
         "b",
@@ -1208,7 +1218,7 @@ interval = "5m"
             t - h(4),
         )
         .unwrap();
-    ingest_at(&ledger, "board-b", "p", "路灯 不亮", None, t - h(1));
+    ingest_at(&store, &ledger, "board-b", "p", "路灯 不亮", None, t - h(1));
     store
         .put_source_state(
             "board-b",
@@ -1233,7 +1243,7 @@ interval = "5m"
         classifier.keywords(text, n)
     };
     let input =
-        yuqing::digest::gather(&ledger, &config, &Period::scheduled(t), t, &keywords).unwrap();
+        yuqing::digest::gather(&store, &config, &Period::scheduled(t), t, &keywords).unwrap();
     let text = seen.lock().unwrap().clone();
     assert!(
         text.contains("化工厂 爆炸 起火") && text.contains("路灯 不亮"),

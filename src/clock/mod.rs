@@ -25,11 +25,15 @@
 //! Notice keys are queued at most once ever (the outbox), so re-firing a step that
 //! was already sent is a no-op.
 
+pub mod fire;
 pub mod task;
 
 use chrono::Duration;
 
-use crate::model::{Deadline, Level, Milestone, PolicySnapshot, Timestamp};
+pub use fire::{Deadlines, FireReport};
+
+use crate::model::{Deadline, Incident, Level, Milestone, PolicySnapshot, Timestamp};
+use crate::store::DueEntry;
 
 /// What one step of a clock sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +96,26 @@ pub fn current_step(policy: &PolicySnapshot, deadline: &Deadline, now: Timestamp
 /// has come (it fires at once), else the first.
 pub fn step_to_schedule(policy: &PolicySnapshot, deadline: &Deadline, now: Timestamp) -> u32 {
     current_step(policy, deadline, now).unwrap_or(0)
+}
+
+/// The due entry for an unmet deadline at `now` (catch-up rule: the latest step whose
+/// time has come, else the first).
+pub fn due_entry(incident: &Incident, deadline: &Deadline, now: Timestamp) -> DueEntry {
+    step_entry(
+        incident,
+        deadline,
+        step_to_schedule(&incident.policy, deadline, now),
+    )
+}
+
+/// The due entry of step `step` of an incident's deadline.
+pub fn step_entry(incident: &Incident, deadline: &Deadline, step: u32) -> DueEntry {
+    DueEntry::new(
+        step_at(&incident.policy, deadline, step),
+        incident.id,
+        deadline.milestone,
+        step,
+    )
 }
 
 /// The `X-Yuqing-Notice` key of a step.

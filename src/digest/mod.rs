@@ -60,8 +60,6 @@ pub enum DigestError {
     #[error("日期 {0} 还没有到（北京时间）；请指定今天或以前的日期")]
     FutureDate(NaiveDate),
     #[error(transparent)]
-    Ledger(#[from] crate::incidents::LedgerError),
-    #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error("日报的收件人为空：[digest] to 中的角色在 [recipients] 里都没有地址；请配置收件人")]
     NoRecipients,

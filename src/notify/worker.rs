@@ -114,7 +114,7 @@ pub async fn run_with(
     let worker = Worker {
         letterhead: Letterhead::new(&config.mail_from())?,
         transport: Transport::from_config(&config)?,
-        duty: config.recipients.duty.clone(),
+        duty: crate::ledger::Routing::new(&config).duty(),
         store,
         backoff,
     };

@@ -85,7 +85,7 @@ impl Intake {
                 sources: config.sources.iter().cloned().map(Arc::new).collect(),
                 store,
                 fetcher,
-                duty: config.recipients.duty.clone(),
+                duty: crate::ledger::Routing::new(config).duty(),
                 items,
             }),
         })

@@ -15,6 +15,7 @@ mod incidents;
 mod items;
 mod outbox;
 mod sources;
+mod tx;
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +26,7 @@ pub use incidents::{DueEntry, LedgerTx, OpenIndexRow};
 pub use items::UpsertOutcome;
 pub use outbox::{DeadRow, NoticeRecord, OutboxRow, OutboxTx};
 pub use sources::SourceState;
+pub use tx::{Abort, TxError, TxResult};
 
 /// The schema this build writes. Bump it with a migration when a layout changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -51,8 +53,6 @@ pub enum StoreError {
     },
     #[error("数据库读写失败：{0}；数据目录可能已损坏，请用 export 备份后检查磁盘")]
     Sled(#[from] sled::Error),
-    #[error("数据库事务失败：{0}")]
-    Transaction(String),
     #[error("数据库中的记录无法解析（{what}）：{source}；请用 export 备份后报告此问题")]
     Corrupt {
         what: String,
@@ -190,14 +190,6 @@ fn open_db(path: &Path) -> Result<sled::Db> {
                 });
             }
         }
-    }
-}
-
-/// Maps a failed sled transaction to our error.
-pub(crate) fn tx_error(err: sled::transaction::TransactionError<StoreError>) -> StoreError {
-    match err {
-        sled::transaction::TransactionError::Abort(e) => e,
-        sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),
     }
 }
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
+use super::tx::{self, Abort, TxResult};
 use super::{Result, Store, StoreError, decode, encode};
 use crate::model::{Notice, Timestamp};
 
@@ -51,10 +52,7 @@ pub struct OutboxTx<'a> {
 
 impl OutboxTx<'_> {
     /// Queues a notice unless its key was ever queued before. Returns whether it was queued.
-    pub fn enqueue<E>(
-        &self,
-        notice: &Notice,
-    ) -> std::result::Result<bool, ConflictableTransactionError<E>> {
+    pub fn enqueue(&self, notice: &Notice) -> TxResult<bool> {
         if self.keys.get(notice.key.as_bytes())?.is_some() {
             return Ok(false);
         }
@@ -78,21 +76,23 @@ impl OutboxTx<'_> {
 }
 
 impl Store {
-    /// Runs `f` with the outbox inside one transaction (retried by sled on conflict).
-    pub fn with_outbox<T>(
+    /// Runs `f` with the outbox inside one transaction (retried by sled on conflict);
+    /// see [`Store::ledger_tx`] for `Abort`.
+    pub fn with_outbox<T, E: From<StoreError>>(
         &self,
-        f: impl Fn(&OutboxTx<'_>) -> std::result::Result<T, ConflictableTransactionError<StoreError>>,
-    ) -> Result<T> {
-        let value = (&self.outbox, &self.notice_keys)
-            .transaction(|(outbox, keys)| f(&OutboxTx { outbox, keys }))
-            .map_err(super::tx_error)?;
+        f: impl Fn(&OutboxTx<'_>) -> std::result::Result<T, Abort<E>>,
+    ) -> std::result::Result<T, E> {
+        let value = tx::flatten(
+            (&self.outbox, &self.notice_keys)
+                .transaction(|(outbox, keys)| tx::to_sled(f(&OutboxTx { outbox, keys }))),
+        )?;
         self.outbox_signal.notify_one();
         Ok(value)
     }
 
     /// Queues one notice on its own. Returns false when its key was already known.
     pub fn enqueue_notice(&self, notice: &Notice) -> Result<bool> {
-        self.with_outbox(|tx| tx.enqueue(notice))
+        self.with_outbox(|tx| Ok::<_, Abort<StoreError>>(tx.enqueue(notice)?))
     }
 
     /// Queued notices in queue order, at most `limit` (unreadable rows skipped, see
@@ -109,7 +109,7 @@ impl Store {
                 keys.insert(key.as_bytes(), encode(&NoticeRecord::Sent { at }))?;
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
-            .map_err(super::tx_error)
+            .map_err(tx::plain_error)
     }
 
     /// A transient failure: keep the row with its new attempt count and time.
@@ -134,7 +134,7 @@ impl Store {
                 }
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
-            .map_err(super::tx_error)?;
+            .map_err(tx::plain_error)?;
         if report.is_some() {
             self.outbox_signal.notify_one();
         }
