@@ -692,6 +692,15 @@ fn text_part_carries_the_figures() {
     assert!(unit_rows[3].starts_with("对外发布与回应") && unit_rows[3].ends_with("50%"));
 }
 
+/// The digest of the scripted week in both parts, as leaders read it: a change of
+/// wording or layout is a reviewed snapshot diff (`cargo insta review`).
+#[test]
+fn digest_snapshot() {
+    let report = compute(&week_input());
+    insta::assert_snapshot!("digest_text", render_text(&report));
+    insta::assert_snapshot!("digest_html", render_html(&report).replace("><", ">\n<"));
+}
+
 fn parse(html: &str) -> scraper::Html {
     let doc = scraper::Html::parse_document(html);
     assert!(doc.errors.is_empty(), "HTML parse errors: {:?}", doc.errors);

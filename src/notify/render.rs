@@ -1047,6 +1047,98 @@ mod tests {
         assert_eq!(to, ["duty@example.gov.cn", "xcb@example.gov.cn"]);
     }
 
+    /// Every kind of mail, as sent: subject, text part and HTML part. A change of
+    /// wording or layout shows up as a reviewed snapshot diff (`cargo insta review`).
+    #[test]
+    fn every_mail_kind_snapshot() {
+        let inc = || Box::new(incident());
+        let mut acked = incident();
+        acked.status = Status::Acknowledged;
+        acked.deadlines[0].met_at = Some(ts("2026-11-24T06:20:00Z"));
+        let kinds: Vec<(&str, Notice)> = vec![
+            ("opened", opened(incident())),
+            (
+                "reminder",
+                notice(
+                    "42/statement/60",
+                    "2026-11-24T05:00:00Z",
+                    NoticeKind::Reminder {
+                        incident: inc(),
+                        milestone: Milestone::Statement,
+                        percent: 60,
+                        escalation: false,
+                    },
+                ),
+            ),
+            (
+                "escalation",
+                notice(
+                    "42/statement/80",
+                    "2026-11-24T06:00:00Z",
+                    NoticeKind::Reminder {
+                        incident: inc(),
+                        milestone: Milestone::Statement,
+                        percent: 80,
+                        escalation: true,
+                    },
+                ),
+            ),
+            (
+                "overdue",
+                notice(
+                    "42/statement/overdue/2",
+                    "2026-11-24T08:00:00Z",
+                    NoticeKind::Overdue {
+                        incident: Box::new(acked),
+                        milestone: Milestone::Statement,
+                        repeat: 2,
+                    },
+                ),
+            ),
+            (
+                "source_failing",
+                notice(
+                    "source/anqiu-board/failing/3",
+                    "2026-11-24T02:00:00Z",
+                    NoticeKind::SourceFailing {
+                        source: "anqiu-board".into(),
+                        name: "安丘市政府网站留言板".into(),
+                        since: ts("2026-11-24T01:00:00Z"),
+                        error: "连接超时".into(),
+                        episode: 3,
+                    },
+                ),
+            ),
+            (
+                "dead_letter",
+                notice(
+                    "dead/42/opened",
+                    "2026-11-24T06:00:00Z",
+                    NoticeKind::DeadLetter {
+                        original_key: "42/opened".into(),
+                        original_to: vec!["nobody@example.gov.cn".into()],
+                        error: "550 Mailbox unavailable".into(),
+                        original_subject: "【重大·安全生产】某化工厂爆炸".into(),
+                    },
+                ),
+            ),
+        ];
+        for (name, notice) in kinds {
+            let bytes = raw(&notice);
+            let parsed = MessageParser::default().parse(&bytes).unwrap();
+            let shown = format!(
+                "Subject: {}\n\n--- text ---\n{}\n--- html ---\n{}\n",
+                parsed.subject().unwrap_or_default(),
+                parsed.body_text(0).unwrap_or_default(),
+                parsed
+                    .body_html(0)
+                    .unwrap_or_default()
+                    .replace("><", ">\n<"),
+            );
+            insta::assert_snapshot!(format!("mail_{name}"), shown);
+        }
+    }
+
     #[test]
     fn bad_addresses_are_reported() {
         assert!(matches!(
