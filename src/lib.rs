@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod digest;
+pub mod format;
 pub mod ledger;
 pub mod model;
 pub mod notify;

@@ -7,11 +7,12 @@
 //! time left in hours and minutes, overdue rows in red and near-due rows in yellow
 //! when stdout is a terminal (never when piped or with `NO_COLOR` set).
 
+use std::fmt::Write as _;
 use std::future::Future;
 use std::io::{IsTerminal, Write};
 
 use chrono::{NaiveDateTime, TimeZone, Utc};
-use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+use unicode_width::UnicodeWidthStr;
 
 use super::{
     AckArgs, AssignArgs, CliError, CloseArgs, DismissArgs, ExportArgs, ExportFormat, JsonFlag,
@@ -26,6 +27,7 @@ use crate::api::views::{
 };
 use crate::api::{ApiError, check_by, check_reason};
 use crate::config::Config;
+use crate::format::{pad, truncate_columns};
 use crate::model::{DeadlineState, Level, Milestone, Timestamp, topic_name};
 use crate::time::{ZONE, local, span, time_left};
 
@@ -374,35 +376,6 @@ fn clean(text: &str) -> String {
         .collect()
 }
 
-/// Cuts text to `columns` terminal columns (CJK characters take two), ending in `…`.
-fn truncate(text: &str, columns: usize) -> String {
-    if text.width() <= columns {
-        return text.to_string();
-    }
-    let mut out = String::new();
-    let mut used = 0;
-    for c in text.chars() {
-        let w = c.width().unwrap_or(0);
-        if used + w + 1 > columns {
-            break;
-        }
-        out.push(c);
-        used += w;
-    }
-    out.push('…');
-    out
-}
-
-/// Pads to `columns` terminal columns.
-fn pad(text: &str, columns: usize) -> String {
-    let mut out = text.to_string();
-    out.extend(std::iter::repeat_n(
-        ' ',
-        columns.saturating_sub(text.width()),
-    ));
-    out
-}
-
 /// A table with aligned columns; each row carries its tone. The last column is not
 /// padded, so lines carry no trailing blanks.
 fn table(headers: &[&str], rows: &[(Vec<String>, Tone)], color: bool) -> String {
@@ -431,7 +404,7 @@ fn table(headers: &[&str], rows: &[(Vec<String>, Tone)], color: bool) -> String 
     let mut out = String::new();
     let header = line(&header);
     if color {
-        out.push_str(&format!("\x1b[1m{header}\x1b[0m\n"));
+        let _ = writeln!(out, "\x1b[1m{header}\x1b[0m");
     } else {
         out.push_str(&header);
         out.push('\n');
@@ -487,8 +460,8 @@ pub fn render_list(incidents: &[IncidentView], now: Timestamp, color: bool) -> S
                 incident.id.to_string(),
                 level_text(incident.level),
                 incident.status.chinese().to_string(),
-                truncate(&clean(&incident.title), TITLE_COLUMNS),
-                truncate(
+                truncate_columns(&clean(&incident.title), TITLE_COLUMNS),
+                truncate_columns(
                     &clean(incident.unit.as_deref().unwrap_or("—")),
                     UNIT_COLUMNS,
                 ),
@@ -522,10 +495,7 @@ pub fn render_detail(detail: &IncidentDetail, now: Timestamp, color: bool) -> St
         ("等级", {
             let mut text = level_text(incident.level);
             if incident.detected_level != incident.level {
-                text.push_str(&format!(
-                    "（研判为 {}）",
-                    level_text(incident.detected_level)
-                ));
+                let _ = write!(text, "（研判为 {}）", level_text(incident.detected_level));
             }
             text
         }),
@@ -554,7 +524,7 @@ pub fn render_detail(detail: &IncidentDetail, now: Timestamp, color: bool) -> St
     }
     let label_width = facts.iter().map(|(l, _)| l.width()).max().unwrap_or(0);
     for (label, value) in &facts {
-        out.push_str(&format!("  {}  {value}\n", pad(label, label_width)));
+        let _ = writeln!(out, "  {}  {value}", pad(label, label_width));
     }
 
     out.push_str("\n时限\n");
@@ -592,21 +562,22 @@ pub fn render_detail(detail: &IncidentDetail, now: Timestamp, color: bool) -> St
         out.push('\n');
     }
 
-    out.push_str(&format!("\n条目（{} 条）\n", detail.item_list.len()));
+    let _ = writeln!(out, "\n条目（{} 条）", detail.item_list.len());
     for (n, item) in detail.item_list.iter().enumerate() {
-        out.push_str(&format!("  {}. {}\n", n + 1, clean(&item.title)));
+        let _ = writeln!(out, "  {}. {}", n + 1, clean(&item.title));
         let published = item
             .published
             .map(|p| format!("，发布于 {}", local(p)))
             .unwrap_or_default();
-        out.push_str(&format!(
-            "     来源：{}（{}）{published}，收录于 {}\n",
+        let _ = writeln!(
+            out,
+            "     来源：{}（{}）{published}，收录于 {}",
             clean(&item.source_name),
             item.source,
             local(item.first_seen)
-        ));
+        );
         if let Some(link) = &item.link {
-            out.push_str(&format!("     {}\n", clean(link)));
+            let _ = writeln!(out, "     {}", clean(link));
         }
     }
 
@@ -628,12 +599,13 @@ pub fn render_detail(detail: &IncidentDetail, now: Timestamp, color: bool) -> St
             .as_deref()
             .map(|r| format!("（理由：{}）", clean(r)))
             .unwrap_or_default();
-        out.push_str(&format!(
-            "  {}  {}  {}{reason}\n",
+        let _ = writeln!(
+            out,
+            "  {}  {}  {}{reason}",
             local(entry.at),
             pad(&clean(&entry.by), by_width),
             clean(what)
-        ));
+        );
     }
     out
 }
@@ -656,22 +628,25 @@ pub fn render_status(status: &StatusView, color: bool) -> String {
         span(now - status.started_at),
         local(status.started_at)
     );
-    out.push_str(&format!(
-        "数据目录：{}（数据库 {}）\n",
+    let _ = writeln!(
+        out,
+        "数据目录：{}（数据库 {}）",
         status.data_dir,
         bytes_text(status.db_bytes)
-    ));
-    out.push_str(&format!(
-        "条目：{} 条；未办结事件：{} 个\n",
+    );
+    let _ = writeln!(
+        out,
+        "条目：{} 条；未办结事件：{} 个",
         status.items, status.open_incidents
-    ));
-    out.push_str(&format!(
-        "最近轮询：{}\n",
+    );
+    let _ = writeln!(
+        out,
+        "最近轮询：{}",
         status.last_poll_at.map_or_else(
             || "尚未轮询".to_string(),
             |t| format!("{}（{}前）", local(t), span(now - t))
         )
-    ));
+    );
     let mail = format!(
         "邮件：待发送 {} 封，无法投递 {} 封{}\n",
         status.outbox_pending,
@@ -690,13 +665,14 @@ pub fn render_status(status: &StatusView, color: bool) -> String {
     out.push_str(&mail_tone.paint(&mail, color));
 
     let count = |h: SourceHealth| status.sources.iter().filter(|s| s.health == h).count();
-    out.push_str(&format!(
-        "\n信息源：{} 个正常，{} 个异常，{} 个待轮询，{} 个已停用\n",
+    let _ = writeln!(
+        out,
+        "\n信息源：{} 个正常，{} 个异常，{} 个待轮询，{} 个已停用",
         count(SourceHealth::Ok),
         count(SourceHealth::Failing),
         count(SourceHealth::Waiting),
         count(SourceHealth::Disabled)
-    ));
+    );
     if status.sources.is_empty() {
         return out;
     }
@@ -723,7 +699,7 @@ pub fn render_status(status: &StatusView, color: bool) -> String {
             let cells = vec![
                 s.health.chinese().to_string(),
                 s.id.clone(),
-                truncate(&clean(&s.name), 24),
+                truncate_columns(&clean(&s.name), 24),
                 s.last_poll_at.map_or_else(|| "—".to_string(), local),
                 detail,
             ];
@@ -787,11 +763,17 @@ mod tests {
     fn widths_count_chinese_as_two_columns() {
         assert_eq!(pad("标题", 6), "标题  ");
         assert_eq!(pad("ab", 6), "ab    ");
-        assert_eq!(truncate("安丘市景芝镇一化工厂发生爆炸", 10), "安丘市景…");
-        assert_eq!(truncate("安丘市景芝镇一化工厂发生爆炸", 10).width(), 9);
-        assert_eq!(truncate("short", 10), "short");
-        assert_eq!(truncate("安丘市", 6), "安丘市");
-        assert_eq!(truncate("abcdefghijkl", 6), "abcde…");
+        assert_eq!(
+            truncate_columns("安丘市景芝镇一化工厂发生爆炸", 10),
+            "安丘市景…"
+        );
+        assert_eq!(
+            truncate_columns("安丘市景芝镇一化工厂发生爆炸", 10).width(),
+            9
+        );
+        assert_eq!(truncate_columns("short", 10), "short");
+        assert_eq!(truncate_columns("安丘市", 6), "安丘市");
+        assert_eq!(truncate_columns("abcdefghijkl", 6), "abcde…");
         assert_eq!(clean("第一行\n第二行\x1b[31m"), "第一行 第二行 [31m");
     }
 

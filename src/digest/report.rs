@@ -2,6 +2,7 @@
 //! is the only "now".
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use super::{
     Breach, Counts, DeadlineStats, DigestInput, DigestReport, FailingSource, IncidentLine,
@@ -376,20 +377,20 @@ fn summary(report: &DigestReport) -> String {
         PeriodKind::Scheduled => "本期",
         PeriodKind::Day => "当日",
     });
-    s.push_str(&format!("共采集信息{}条", c.items));
+    let _ = write!(s, "共采集信息{}条", c.items);
     if c.new_incidents == 0 {
         s.push_str("，无新增舆情事件");
     } else {
-        s.push_str(&format!("，监测到新增舆情事件{}起", c.new_incidents));
+        let _ = write!(s, "，监测到新增舆情事件{}起", c.new_incidents);
         let parts: Vec<String> = super::LEVELS
             .iter()
             .filter(|l| c.by_level.get(**l) > 0)
             .map(|l| format!("{}{}起", l.chinese(), c.by_level.get(*l)))
             .collect();
-        s.push_str(&format!("，其中{}", parts.join("、")));
+        let _ = write!(s, "，其中{}", parts.join("、"));
     }
     if c.dismissed > 0 {
-        s.push_str(&format!("；另有{}起经研判为误报", c.dismissed));
+        let _ = write!(s, "；另有{}起经研判为误报", c.dismissed);
     }
     s.push('。');
 
@@ -399,12 +400,9 @@ fn summary(report: &DigestReport) -> String {
         s.push_str("期内无到期的处置时限。");
     } else {
         let on_time: u32 = d.by_milestone.iter().map(|r| r.on_time).sum();
-        s.push_str(&format!("期内到期处置时限{due}个，按时完成{on_time}个"));
+        let _ = write!(s, "期内到期处置时限{due}个，按时完成{on_time}个");
         if let Some(rate) = d.overall.rate {
-            s.push_str(&format!(
-                "，对外发布与回应按时率{}",
-                super::render::percent(rate)
-            ));
+            let _ = write!(s, "，对外发布与回应按时率{}", super::render::percent(rate));
         }
         if d.breaches.is_empty() {
             s.push_str("，全部按时完成。");
@@ -426,16 +424,12 @@ fn summary(report: &DigestReport) -> String {
                 .iter()
                 .map(|(m, ids)| format!("{}起事件未按时{}", ids.len(), m.chinese()))
                 .collect();
-            s.push_str(&format!(
-                "；{}，涉及{}。",
-                parts.join("、"),
-                units.join("、")
-            ));
+            let _ = write!(s, "；{}，涉及{}。", parts.join("、"), units.join("、"));
         }
     }
 
     if c.closed > 0 {
-        s.push_str(&format!("期内办结{}起。", c.closed));
+        let _ = write!(s, "期内办结{}起。", c.closed);
     }
     if c.open == 0 {
         s.push_str("目前没有未办结的事件。");
@@ -445,9 +439,9 @@ fn summary(report: &DigestReport) -> String {
             .iter()
             .filter(|i| i.next_due.as_ref().is_some_and(|d| d.left_secs < 0))
             .count();
-        s.push_str(&format!("目前仍有{}起事件未办结", c.open));
+        let _ = write!(s, "目前仍有{}起事件未办结", c.open);
         if overdue > 0 {
-            s.push_str(&format!("，其中{overdue}起已超时"));
+            let _ = write!(s, "，其中{overdue}起已超时");
         }
         s.push('。');
     }
@@ -455,7 +449,7 @@ fn summary(report: &DigestReport) -> String {
     let h = &report.sources;
     if h.failing.is_empty() {
         if h.total > 0 {
-            s.push_str(&format!("{}个信息源运行正常。", h.total));
+            let _ = write!(s, "{}个信息源运行正常。", h.total);
         }
     } else {
         let names: Vec<String> = h
@@ -470,12 +464,13 @@ fn summary(report: &DigestReport) -> String {
                 None => format!("“{}”", f.name),
             })
             .collect();
-        s.push_str(&format!(
+        let _ = write!(
+            s,
             "{}个信息源中有{}个抓取失败：{}，期间监测可能不完整。",
             h.total,
             h.failing.len(),
             names.join("、")
-        ));
+        );
     }
     s
 }

@@ -9,6 +9,7 @@ use crate::model::{
     Deadline, Incident, IncidentId, Level, Milestone, Notice, NoticeKind, Status, Timestamp,
 };
 use crate::store::{Abort, LedgerTx, TxResult};
+use std::fmt::Write as _;
 
 /// What `ack` did: the first acknowledgement wins; a repeat is harmless and says so.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,7 +135,7 @@ impl Ledger {
                 crate::time::local(at)
             );
             if let Some(url) = url.filter(|u| !u.trim().is_empty()) {
-                detail.push_str(&format!("，链接 {url}"));
+                let _ = write!(detail, "，链接 {url}");
             }
             detail.push_str(&note_suffix(note));
             tx.audit(&entry(id, now, by, "milestone", detail, None))?;
@@ -217,7 +218,7 @@ impl Ledger {
                 .collect();
             let mut detail = "办结".to_string();
             if !unmet.is_empty() {
-                detail.push_str(&format!("（未记录：{}）", unmet.join("、")));
+                let _ = write!(detail, "（未记录：{}）", unmet.join("、"));
             }
             detail.push_str(&note_suffix(note));
             ("close", detail, None)
@@ -414,7 +415,7 @@ fn record_ack(
         .find(|d| d.milestone == Milestone::Ack)
     {
         d.met_at = Some(at);
-        detail.push_str(&format!("（{}）", timing(d)));
+        let _ = write!(detail, "（{}）", timing(d));
     }
     if incident.status == Status::New {
         incident.status = Status::Acknowledged;
