@@ -5,6 +5,22 @@ use std::fmt::{self, Write};
 
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
+/// Longest title shown in a mail body or the digest, in characters (a title is one
+/// line; a 6 MB "title" must not become a 15 MB alert).
+pub const TITLE_CHARS: usize = 200;
+/// Longest free text shown in a mail (an error message), in characters.
+pub const TEXT_CHARS: usize = 500;
+
+/// A title as shown: one line, at most [`TITLE_CHARS`].
+pub fn title(s: &str) -> String {
+    truncate(&clean_line(s), TITLE_CHARS)
+}
+
+/// Free text as shown: at most [`TEXT_CHARS`].
+pub fn excerpt(s: &str) -> String {
+    truncate(s, TEXT_CHARS)
+}
+
 /// At most `max` characters, with `…` when cut.
 pub fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {

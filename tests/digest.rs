@@ -706,6 +706,20 @@ fn digest_snapshot() {
     insta::assert_snapshot!("digest_html", html);
 }
 
+/// A 6 MB title does not make a 6 MB digest: titles are cut to 200 characters.
+#[test]
+fn huge_titles_are_cut_in_the_digest() {
+    let mut input = week_input();
+    input.incidents[0].title = "很".repeat(2_000_000);
+    let report = compute(&input);
+    let text = render_text(&report);
+    let html = render_html(&report);
+    assert!(text.len() < 64 * 1024, "{} bytes", text.len());
+    assert!(html.len() < 128 * 1024, "{} bytes", html.len());
+    assert!(text.contains(&format!("{}…", "很".repeat(199))), "{text}");
+    assert!(!text.contains(&"很".repeat(200)));
+}
+
 fn parse(html: &str) -> scraper::Html {
     let doc = scraper::Html::parse_document(html);
     assert!(doc.errors.is_empty(), "HTML parse errors: {:?}", doc.errors);

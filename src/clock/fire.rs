@@ -162,7 +162,7 @@ impl Deadlines {
             },
         };
         Notice {
-            key: super::notice_key(incident.id, milestone, kind),
+            key: kind.notice_key(incident.id, milestone).into(),
             to: self.ledger.routing().step(incident, kind),
             created_at: now,
             kind: kind_value,

@@ -32,7 +32,9 @@ use chrono::Duration;
 
 pub use fire::{Deadlines, FireReport};
 
-use crate::model::{Deadline, Incident, Level, Milestone, PolicySnapshot, Timestamp};
+use crate::model::{
+    Deadline, Incident, IncidentId, Level, Milestone, NoticeKey, PolicySnapshot, Timestamp,
+};
 use crate::store::DueEntry;
 
 /// What one step of a clock sends.
@@ -118,11 +120,21 @@ pub fn step_entry(incident: &Incident, deadline: &Deadline, step: u32) -> DueEnt
     )
 }
 
-/// The `X-Yuqing-Notice` key of a step.
-pub fn notice_key(incident: u64, milestone: Milestone, kind: StepKind) -> String {
-    match kind {
-        StepKind::Fraction { percent, .. } => format!("{incident}/{milestone}/{percent}"),
-        StepKind::Overdue { repeat } => format!("{incident}/{milestone}/overdue/{repeat}"),
+impl StepKind {
+    /// The `X-Yuqing-Notice` key of this step of a clock.
+    pub fn notice_key(self, incident: IncidentId, milestone: Milestone) -> NoticeKey {
+        match self {
+            StepKind::Fraction { percent, .. } => NoticeKey::Reminder {
+                incident,
+                milestone,
+                percent,
+            },
+            StepKind::Overdue { repeat } => NoticeKey::Overdue {
+                incident,
+                milestone,
+                repeat,
+            },
+        }
     }
 }
 
@@ -223,7 +235,9 @@ mod tests {
         for (index, at, key) in table {
             assert_eq!(step_at(&p, &d, index), ts(at), "step {index}");
             assert_eq!(
-                notice_key(42, Milestone::Statement, step_kind(&p, index)),
+                step_kind(&p, index)
+                    .notice_key(42, Milestone::Statement)
+                    .to_string(),
                 key
             );
         }

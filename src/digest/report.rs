@@ -143,7 +143,7 @@ fn closed_at(input: &DigestInput, incident: &Incident) -> Timestamp {
 fn line(incident: &Incident, now: Timestamp) -> IncidentLine {
     IncidentLine {
         id: incident.id,
-        title: incident.title.clone(),
+        title: crate::format::title(&incident.title),
         level: incident.level,
         status: incident.status,
         unit: incident.unit.clone(),
@@ -286,7 +286,7 @@ fn deadline_stats(input: &DigestInput, incidents: &[&Incident]) -> DeadlineStats
                 let until = deadline.met_at.unwrap_or(input.now);
                 breaches.push(Breach {
                     incident: incident.id,
-                    title: incident.title.clone(),
+                    title: crate::format::title(&incident.title),
                     level: incident.level,
                     unit: incident.unit.clone(),
                     milestone: deadline.milestone,
@@ -329,7 +329,7 @@ fn source_health(input: &DigestInput) -> SourceHealth {
                 .failing_since
                 .map(|since| (input.now - since).num_seconds().max(0)),
             failures: s.state.consecutive_failures,
-            last_error: s.state.last_error.clone(),
+            last_error: s.state.last_error.as_deref().map(crate::format::excerpt),
             last_ok_at: s.state.last_ok_at,
         })
         .collect();

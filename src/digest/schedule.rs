@@ -19,7 +19,7 @@ use super::render::{render_html, render_text, subject};
 use super::{DigestError, DigestInput, DigestReport, Period, SourceInfo, compute};
 use crate::config::{Config, DigestConfig};
 use crate::ledger::Routing;
-use crate::model::{Item, Notice, NoticeKind, Status, Timestamp};
+use crate::model::{Item, Notice, NoticeKey, NoticeKind, Status, Timestamp};
 use crate::store::{Store, StoreError};
 use crate::time::local_date;
 
@@ -83,7 +83,7 @@ impl DigestSchedule {
 
 /// The notice key of the scheduled digest of `date`: `digest/2026-11-24`.
 pub fn digest_key(date: NaiveDate) -> String {
-    format!("digest/{}", date.format("%Y-%m-%d"))
+    NoticeKey::Digest { date, manual: None }.to_string()
 }
 
 /// Collects a digest's input from the ledger and the store. Blocking (sled, jieba):
@@ -232,12 +232,11 @@ pub async fn send_now(
         return Err(DigestError::NoRecipients);
     }
     let report = build_blocking(store.clone(), config.clone(), keywords, period, now).await?;
-    let key = format!(
-        "{}/manual/{}",
-        digest_key(report.period.date),
-        now.with_timezone(&crate::time::ZONE)
-            .format("%Y%m%dT%H%M%S")
-    );
+    let key = NoticeKey::Digest {
+        date: report.period.date,
+        manual: Some(now.with_timezone(&crate::time::ZONE).naive_local()),
+    }
+    .to_string();
     let queued = queue(&store, &config, &report, &key, false, now).await?;
     Ok(SendOutcome {
         key,

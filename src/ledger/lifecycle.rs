@@ -6,7 +6,8 @@ use super::audit::entry;
 use super::grouping::{MAX_INCIDENT_TERMS, add_source_time, fallback_row, union_into};
 use super::{Ledger, LedgerError, move_event_time, recompute_deadlines};
 use crate::model::{
-    Deadline, Incident, IncidentId, Level, Milestone, Notice, NoticeKind, Status, Timestamp,
+    Deadline, Incident, IncidentId, Level, Milestone, Notice, NoticeKey, NoticeKind, Status,
+    Timestamp,
 };
 use crate::store::{Abort, LedgerTx, TxResult};
 use std::fmt::Write as _;
@@ -368,7 +369,10 @@ impl Ledger {
         now: Timestamp,
     ) -> TxResult<()> {
         tx.outbox().enqueue(&Notice {
-            key: format!("{}/opened", incident.id),
+            key: NoticeKey::Opened {
+                incident: incident.id,
+            }
+            .into(),
             to: self.routing().opened(incident),
             created_at: now,
             kind: NoticeKind::Opened {

@@ -20,10 +20,10 @@ use lettre::message::{Mailbox, MultiPart};
 use std::fmt::Write as _;
 
 use super::{NotifyError, key_token};
-use crate::format::{clean_line, truncate};
+use crate::format::{self, clean_line, truncate};
 use crate::model::{
-    Deadline, DeadlineState, Incident, IncidentId, Level, Milestone, Notice, NoticeKind, Status,
-    Timestamp, topic_name,
+    Deadline, DeadlineState, Incident, IncidentId, Level, Milestone, Notice, NoticeKey, NoticeKind,
+    Status, Timestamp, topic_name,
 };
 use crate::time;
 
@@ -57,7 +57,7 @@ impl Letterhead {
 
     /// The id every mail of an incident replies to: that of its `ID/opened` notice.
     pub fn thread_root(&self, incident: IncidentId) -> String {
-        self.message_id(&format!("{incident}/opened"))
+        self.message_id(&NoticeKey::Opened { incident }.to_string())
     }
 
     /// Renders a notice. Fails only for addresses that do not parse (or none at all).
@@ -279,7 +279,7 @@ fn body(notice: &Notice) -> Body {
             body.paragraphs.push(format!(
                 "事件 {}「{}」的{}时限已过去 {percent}%，{due}，{ask}",
                 incident.id,
-                clean_line(&incident.title),
+                format::title(&incident.title),
                 milestone.chinese()
             ));
             incident_details(&mut body, incident, at);
@@ -306,7 +306,7 @@ fn body(notice: &Notice) -> Body {
             body.paragraphs.push(format!(
                 "事件 {}「{}」的{}时限{late}。这是第 {repeat} 次逾期提醒；在登记完成前每 {} 提醒一次。请立即办理并登记。",
                 incident.id,
-                clean_line(&incident.title),
+                format::title(&incident.title),
                 milestone.chinese(),
                 time::span(every)
             ));
@@ -327,7 +327,7 @@ fn body(notice: &Notice) -> Body {
             body.facts.push(("信息源编号", source.clone()));
             body.facts.push(("信息源名称", name.clone()));
             body.facts.push(("开始失败", time::local(*since)));
-            body.facts.push(("最近错误", error.clone()));
+            body.facts.push(("最近错误", format::excerpt(error)));
             body.facts.push(("异常次数", format!("第 {episode} 次")));
             body.commands.push((
                 "检查该信息源".into(),
@@ -351,7 +351,7 @@ fn body(notice: &Notice) -> Body {
                 body.facts.push(("邮件主题", original_subject.clone()));
             }
             body.facts.push(("收件人", original_to.join("，")));
-            body.facts.push(("错误", error.clone()));
+            body.facts.push(("错误", format::excerpt(error)));
             body.commands
                 .push(("查看投递状态".into(), "yuqing status".into()));
         }
@@ -370,7 +370,7 @@ fn level_text(level: Level) -> String {
 /// Facts, deadlines, sources and commands of an incident, as of `at`.
 fn incident_details(body: &mut Body, incident: &Incident, at: Timestamp) {
     body.facts.push(("事件编号", incident.id.to_string()));
-    body.facts.push(("标题", incident.title.clone()));
+    body.facts.push(("标题", format::title(&incident.title)));
     body.facts
         .push(("等级", level_text(incident.level).trim().to_string()));
     body.facts.push(("状态", incident.status.chinese().into()));
@@ -748,6 +748,36 @@ mod tests {
             "{s}"
         );
         assert!(s.ends_with("距发布权威信息时限 1时12分"), "{s}");
+    }
+
+    #[test]
+    fn huge_titles_and_errors_stay_small() {
+        // A 6 MB title (seen in the wild) and a 1 MB error message.
+        let mut inc = incident();
+        inc.title = "很".repeat(2_000_000);
+        let bytes = raw(&opened(inc));
+        assert!(bytes.len() < 64 * 1024, "{} bytes", bytes.len());
+        let text = MessageParser::default()
+            .parse(&bytes)
+            .unwrap()
+            .body_text(0)
+            .unwrap()
+            .into_owned();
+        let cut = format!("{}…", "很".repeat(format::TITLE_CHARS - 1));
+        assert!(text.contains(&format!("标题：{cut}")), "{text}");
+        assert!(!text.contains(&"很".repeat(format::TITLE_CHARS)));
+        let failing = notice(
+            "source/s/failing/1",
+            "2026-11-24T02:00:00Z",
+            NoticeKind::SourceFailing {
+                source: "s".into(),
+                name: "源".into(),
+                since: ts("2026-11-24T01:00:00Z"),
+                error: "x".repeat(1_000_000),
+                episode: 1,
+            },
+        );
+        assert!(raw(&failing).len() < 64 * 1024);
     }
 
     #[test]

@@ -421,7 +421,11 @@ impl Intake {
     ) {
         let episode = state.episodes + 1;
         let notice = Notice {
-            key: format!("source/{}/failing/{episode}", source.id),
+            key: crate::model::NoticeKey::SourceFailing {
+                source: source.id.clone(),
+                episode,
+            }
+            .into(),
             to: self.inner.duty.clone(),
             created_at: now,
             kind: NoticeKind::SourceFailing {

@@ -13,7 +13,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use super::tx::{self, Abort, TxResult};
 use super::{Result, Store, StoreError, decode, encode};
-use crate::model::{Notice, Timestamp};
+use crate::model::{Notice, NoticeKey, Timestamp};
 
 /// A queued notice and its delivery attempts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,9 +38,21 @@ pub struct DeadRow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "lowercase")]
 pub enum NoticeRecord {
-    Queued { seq: u64, at: Timestamp },
-    Sent { at: Timestamp },
-    Dead { at: Timestamp },
+    Queued {
+        seq: u64,
+        at: Timestamp,
+    },
+    Sent {
+        at: Timestamp,
+    },
+    Dead {
+        at: Timestamp,
+    },
+    /// Never sent: a newer notice of the same clock (`by`) was queued before it went out.
+    Superseded {
+        at: Timestamp,
+        by: String,
+    },
 }
 
 /// The outbox trees inside a transaction; lets other store modules queue notices
@@ -113,8 +125,12 @@ impl Store {
     }
 
     /// A transient failure: keep the row with its new attempt count and time.
+    /// A row that left the outbox meanwhile (superseded) stays gone.
     pub fn outbox_retry(&self, seq: u64, row: &OutboxRow) -> Result<()> {
-        self.outbox.insert(seq.to_be_bytes(), encode(row))?;
+        let key = seq.to_be_bytes();
+        let value = encode(row);
+        self.outbox
+            .fetch_and_update(key, |old| old.map(|_| value.clone()))?;
         Ok(())
     }
 
@@ -139,6 +155,57 @@ impl Store {
             self.outbox_signal.notify_one();
         }
         Ok(())
+    }
+
+    /// Keeps only the newest queued notice of each running clock (reminders,
+    /// escalations and overdue notices of one incident milestone): after a mail
+    /// outage the recipients get the current state once, not every superseded step.
+    /// The older rows leave the outbox as `Superseded`. Returns how many.
+    pub fn outbox_supersede(&self, at: Timestamp) -> Result<usize> {
+        let mut rows: Vec<(
+            u64,
+            String,
+            (crate::model::IncidentId, crate::model::Milestone),
+        )> = Vec::new();
+        let mut newest: std::collections::HashMap<_, String> = Default::default();
+        for (seq, row) in self.outbox_page(None, usize::MAX)? {
+            let Some(clock) = row
+                .notice
+                .key
+                .parse::<NoticeKey>()
+                .ok()
+                .and_then(|k| k.clock())
+            else {
+                continue;
+            };
+            newest.insert(clock, row.notice.key.clone());
+            rows.push((seq, row.notice.key, clock));
+        }
+        let older: Vec<(u64, String, String)> = rows
+            .into_iter()
+            .filter_map(|(seq, key, clock)| {
+                let by = &newest[&clock];
+                (*by != key).then(|| (seq, key, by.clone()))
+            })
+            .collect();
+        for (seq, key, by) in &older {
+            (&self.outbox, &self.notice_keys)
+                .transaction(|(outbox, keys)| {
+                    outbox.remove(&seq.to_be_bytes())?;
+                    keys.insert(
+                        key.as_bytes(),
+                        encode(&NoticeRecord::Superseded { at, by: by.clone() }),
+                    )?;
+                    Ok::<_, ConflictableTransactionError<StoreError>>(())
+                })
+                .map_err(tx::plain_error)?;
+            tracing::info!(
+                key,
+                by,
+                "queued notice superseded by a newer one of its clock"
+            );
+        }
+        Ok(older.len())
     }
 
     /// What became of a notice key, if it was ever queued.
