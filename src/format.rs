@@ -5,6 +5,37 @@ use std::fmt::{self, Write};
 
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
+use crate::model::Level;
+
+/// The ways a severity level is written; every place that shows a level picks one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LevelStyle {
+    /// `II（重大）`, `watch（关注）`: audit entries, export, CLI confirmations.
+    Code,
+    /// `重大（II级）`, `关注（watch级）`: refusals that name the incident's grade.
+    Named,
+    /// `II 重大`, `关注`: CLI tables.
+    Short,
+    /// `II级 重大`, `关注`: digest lists and badges.
+    Tag,
+    /// `II 级（重大）`, `关注（不计时限）`: mail.
+    Grade,
+}
+
+/// A level written in `style`.
+pub fn level(level: Level, style: LevelStyle) -> String {
+    let (code, name) = (level.as_str(), level.chinese());
+    match (style, level) {
+        (LevelStyle::Code, _) => format!("{code}（{name}）"),
+        (LevelStyle::Named, _) => format!("{name}（{code}级）"),
+        (LevelStyle::Short | LevelStyle::Tag, Level::Watch) => name.to_string(),
+        (LevelStyle::Short, _) => format!("{code} {name}"),
+        (LevelStyle::Tag, _) => format!("{code}级 {name}"),
+        (LevelStyle::Grade, Level::Watch) => format!("{name}（不计时限）"),
+        (LevelStyle::Grade, _) => format!("{code} 级（{name}）"),
+    }
+}
+
 /// Longest title shown in a mail body or the digest, in characters (a title is one
 /// line; a 6 MB "title" must not become a 15 MB alert).
 pub const TITLE_CHARS: usize = 200;
@@ -110,6 +141,21 @@ impl askama::filters::Escaper for Html {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn levels_in_every_style() {
+        let table = [
+            (LevelStyle::Code, "II（重大）", "watch（关注）"),
+            (LevelStyle::Named, "重大（II级）", "关注（watch级）"),
+            (LevelStyle::Short, "II 重大", "关注"),
+            (LevelStyle::Tag, "II级 重大", "关注"),
+            (LevelStyle::Grade, "II 级（重大）", "关注（不计时限）"),
+        ];
+        for (style, two, watch) in table {
+            assert_eq!(level(Level::II, style), two);
+            assert_eq!(level(Level::Watch, style), watch);
+        }
+    }
 
     #[test]
     fn cut_clean_pad() {

@@ -27,7 +27,7 @@ use crate::api::views::{
 };
 use crate::api::{ApiError, check_by, check_reason};
 use crate::config::Config;
-use crate::format::{pad, truncate_columns};
+use crate::format::{self, LevelStyle, pad, truncate_columns};
 use crate::model::{DeadlineState, Level, Milestone, Timestamp, topic_name};
 use crate::time::{ZONE, local, span, time_left};
 
@@ -162,10 +162,9 @@ pub fn level(config: &Config, args: &LevelArgs) -> Result<(), CliError> {
         .map(|text| format!("；下一时限：{text}"))
         .unwrap_or_default();
     emit(&format!(
-        "事件 {}：等级已调整为 {}（{}），时限已按新等级重算{next}\n",
+        "事件 {}：等级已调整为 {}，时限已按新等级重算{next}\n",
         args.id,
-        level,
-        level.chinese()
+        format::level(level, LevelStyle::Code)
     ))
 }
 
@@ -417,10 +416,7 @@ fn table(headers: &[&str], rows: &[(Vec<String>, Tone)], color: bool) -> String 
 }
 
 fn level_text(level: Level) -> String {
-    match level {
-        Level::Watch => level.chinese().to_string(),
-        _ => format!("{level} {}", level.chinese()),
-    }
+    format::level(level, LevelStyle::Short)
 }
 
 /// `发布权威信息 11-24 15:00`: the next deadline, compactly.

@@ -105,10 +105,7 @@ fn no_due(line: &IncidentLine) -> &'static str {
 }
 
 fn level_tag(level: Level) -> String {
-    match level {
-        Level::Watch => "关注".to_string(),
-        _ => format!("{}级 {}", level.as_str(), level.chinese()),
-    }
+    crate::format::level(level, crate::format::LevelStyle::Tag)
 }
 
 /// `回应 还剩 4时12分（11-24 15:00）` or `回应 已超时 35分`.

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use super::audit::{SYSTEM, entry};
 use super::{Ledger, LedgerError, move_event_time, recompute_deadlines};
 use crate::clock;
+use crate::format::{self, LevelStyle};
 use crate::model::{Incident, IncidentId, Item, ItemRef, Level, PolicySnapshot, Status, Timestamp};
 use crate::store::{LedgerTx, OpenIndexRow, TxResult};
 
@@ -177,11 +178,10 @@ impl Ledger {
             SYSTEM,
             "opened",
             format!(
-                "由 {} 的信息《{}》立案，等级 {}（{}），事发时间 {}",
+                "由 {} 的信息《{}》立案，等级 {}，事发时间 {}",
                 facts.item_ref.source,
                 facts.title,
-                level,
-                level.chinese(),
+                format::level(level, LevelStyle::Code),
                 crate::time::local(facts.time)
             ),
             None,

@@ -5,6 +5,7 @@
 use super::audit::entry;
 use super::grouping::{MAX_INCIDENT_TERMS, add_source_time, fallback_row, union_into};
 use super::{Ledger, LedgerError, move_event_time, recompute_deadlines};
+use crate::format::{self, LevelStyle};
 use crate::model::{
     Deadline, Incident, IncidentId, Level, Milestone, Notice, NoticeKey, NoticeKind, Status,
     Timestamp,
@@ -91,9 +92,8 @@ impl Ledger {
             let mut incident = load_open(tx, id, "记录节点")?;
             if !incident.level.milestones().contains(&milestone) {
                 return Err(LedgerError::NotAllowed(format!(
-                    "事件 {id} 为{}（{}级），没有“{}”节点；I、II 级有 statement、press，III、IV 级有 response，关注级没有时限",
-                    incident.level.chinese(),
-                    incident.level,
+                    "事件 {id} 为{}，没有“{}”节点；I、II 级有 statement、press，III、IV 级有 response，关注级没有时限",
+                    format::level(incident.level, LevelStyle::Named),
                     milestone.chinese()
                 )).into());
             }
@@ -160,9 +160,8 @@ impl Ledger {
             let mut incident = load_open(tx, id, "调整等级")?;
             if incident.level == level {
                 return Err(LedgerError::NotAllowed(format!(
-                    "事件 {id} 已是{}（{}级），无需调整",
-                    level.chinese(),
-                    level
+                    "事件 {id} 已是{}，无需调整",
+                    format::level(level, LevelStyle::Named)
                 ))
                 .into());
             }
@@ -345,11 +344,9 @@ impl Ledger {
         now: Timestamp,
     ) -> TxResult<()> {
         let detail = format!(
-            "等级由 {}（{}）调整为 {}（{}）",
-            incident.level,
-            incident.level.chinese(),
-            level,
-            level.chinese()
+            "等级由 {} 调整为 {}",
+            format::level(incident.level, LevelStyle::Code),
+            format::level(level, LevelStyle::Code)
         );
         let was_watch = incident.level == Level::Watch;
         incident.level = level;

@@ -20,7 +20,7 @@ use lettre::message::{Mailbox, MultiPart};
 use std::fmt::Write as _;
 
 use super::{NotifyError, key_token};
-use crate::format::{self, clean_line, truncate};
+use crate::format::{self, LevelStyle, clean_line, truncate};
 use crate::model::{
     Deadline, DeadlineState, Incident, IncidentId, Level, Milestone, Notice, NoticeKey, NoticeKind,
     Status, Timestamp, topic_name,
@@ -248,10 +248,16 @@ fn body(notice: &Notice) -> Body {
     };
     match &notice.kind {
         NoticeKind::Opened { incident } => {
+            // 等级为 II 级（重大） / 等级为关注（不计时限）
+            let space = if incident.level == Level::Watch {
+                ""
+            } else {
+                " "
+            };
             body.paragraphs.push(format!(
-                "发现新的舆情事件，已登记为事件 {}，等级为{}。请值班人员立即签收，并通知牵头单位按时限办理。",
+                "发现新的舆情事件，已登记为事件 {}，等级为{space}{}。请值班人员立即签收，并通知牵头单位按时限办理。",
                 incident.id,
-                level_text(incident.level)
+                format::level(incident.level, LevelStyle::Grade)
             ));
             incident_details(&mut body, incident, at);
         }
@@ -360,19 +366,12 @@ fn body(notice: &Notice) -> Body {
     body
 }
 
-fn level_text(level: Level) -> String {
-    match level {
-        Level::Watch => "关注（不计时限）".into(),
-        level => format!(" {} 级（{}）", level.as_str(), level.chinese()),
-    }
-}
-
 /// Facts, deadlines, sources and commands of an incident, as of `at`.
 fn incident_details(body: &mut Body, incident: &Incident, at: Timestamp) {
     body.facts.push(("事件编号", incident.id.to_string()));
     body.facts.push(("标题", format::title(&incident.title)));
     body.facts
-        .push(("等级", level_text(incident.level).trim().to_string()));
+        .push(("等级", format::level(incident.level, LevelStyle::Grade)));
     body.facts.push(("状态", incident.status.chinese().into()));
     if !incident.topics.is_empty() {
         let topics: Vec<&str> = incident.topics.iter().map(|t| topic_name(t)).collect();
