@@ -18,7 +18,7 @@ use super::{
     AckArgs, AssignArgs, CliError, CloseArgs, DismissArgs, ExportArgs, ExportFormat, JsonFlag,
     LevelArgs, ListArgs, MergeArgs, MilestoneArg, MilestoneArgs, ShowArgs,
 };
-use crate::api::client::Client;
+use crate::api::client::{Client, ClientError};
 use crate::api::export::outcome;
 use crate::api::views::{
     AckRequest, AckResult, AssignRequest, CloseRequest, DeadlineView, DismissRequest,
@@ -30,6 +30,16 @@ use crate::config::Config;
 use crate::format::{self, LevelStyle, pad, truncate_columns};
 use crate::model::{DeadlineState, Level, Milestone, Timestamp, topic_name};
 use crate::time::{ZONE, local, span, time_left};
+
+/// The CLI's exit code and message for a failed control-API call.
+impl From<ClientError> for CliError {
+    fn from(err: ClientError) -> Self {
+        CliError {
+            code: err.exit_code(),
+            message: err.to_string(),
+        }
+    }
+}
 
 /// A deadline with less than this left is near (yellow), whatever its window.
 const NEAR_SECS: i64 = 3600;
@@ -713,6 +723,22 @@ pub fn render_status(status: &StatusView, color: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_contract() {
+        let refused = ClientError::Refused {
+            code: "not_found".into(),
+            message: "x".into(),
+        };
+        assert_eq!(CliError::from(refused).code, 1);
+        assert_eq!(CliError::from(ClientError::Usage("x".into())).code, 2);
+        assert_eq!(
+            CliError::from(ClientError::Unauthorized("x".into())).code,
+            2
+        );
+        assert_eq!(CliError::from(ClientError::Unreachable("x".into())).code, 3);
+    }
+
     use crate::api::views::tests::{at, incident};
     use crate::api::views::{AuditView, ItemView, SourceStatus};
     use crate::model::Status;

@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 
 use super::report::NO_UNIT;
 use super::{
-    Breach, DigestReport, FailingSource, IncidentLine, LEVELS, NextDue, Outcome, PeriodKind,
-    RateRow,
+    Breach, DeadlineOutcome, DigestReport, FailingSource, IncidentLine, LEVELS, NextDue,
+    PeriodKind, RateRow,
 };
 use unicode_width::UnicodeWidthStr;
 
@@ -129,7 +129,7 @@ fn due_text(due: &NextDue) -> String {
 fn breach_text(b: &Breach) -> String {
     let late = span(chrono::Duration::seconds(b.overdue_secs));
     match (b.outcome, b.met_at) {
-        (Outcome::Late, Some(met)) => format!("{} 完成，超时 {late}", local(met)),
+        (DeadlineOutcome::Late, Some(met)) => format!("{} 完成，超时 {late}", local(met)),
         _ => format!("未完成，已超时 {late}"),
     }
 }

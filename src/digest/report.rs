@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::{
-    Breach, Counts, DeadlineStats, DigestInput, DigestReport, FailingSource, IncidentLine,
-    LevelCounts, NextDue, Outcome, Period, PeriodKind, RateRow, SourceCount, SourceHealth, Term,
-    TopicCount, TrendDay,
+    Breach, Counts, DeadlineOutcome, DeadlineStats, DigestInput, DigestReport, FailingSource,
+    IncidentLine, LevelCounts, NextDue, Period, PeriodKind, RateRow, SourceCount, SourceSummary,
+    Term, TopicCount, TrendDay,
 };
 use crate::model::{Deadline, Incident, Milestone, Status, Timestamp, topic_name};
 
@@ -205,7 +205,11 @@ fn source_counts(input: &DigestInput, new: &[&Incident]) -> Vec<SourceCount> {
 }
 
 /// How a deadline due in the period turned out, or `None` when it does not count.
-fn outcome(input: &DigestInput, incident: &Incident, deadline: &Deadline) -> Option<Outcome> {
+fn outcome(
+    input: &DigestInput,
+    incident: &Incident,
+    deadline: &Deadline,
+) -> Option<DeadlineOutcome> {
     if !input.period.contains(deadline.due_at) {
         return None;
     }
@@ -219,9 +223,9 @@ fn outcome(input: &DigestInput, incident: &Incident, deadline: &Deadline) -> Opt
         _ => {}
     }
     Some(match deadline.on_time() {
-        Some(true) => Outcome::OnTime,
-        Some(false) => Outcome::Late,
-        None => Outcome::Missed,
+        Some(true) => DeadlineOutcome::OnTime,
+        Some(false) => DeadlineOutcome::Late,
+        None => DeadlineOutcome::Missed,
     })
 }
 
@@ -238,12 +242,12 @@ impl RateRow {
         }
     }
 
-    fn count(&mut self, outcome: Outcome) {
+    fn count(&mut self, outcome: DeadlineOutcome) {
         self.due += 1;
         match outcome {
-            Outcome::OnTime => self.on_time += 1,
-            Outcome::Late => self.late += 1,
-            Outcome::Missed => self.missed += 1,
+            DeadlineOutcome::OnTime => self.on_time += 1,
+            DeadlineOutcome::Late => self.late += 1,
+            DeadlineOutcome::Missed => self.missed += 1,
         }
         self.rate = Some(f64::from(self.on_time) / f64::from(self.due));
     }
@@ -282,7 +286,7 @@ fn deadline_stats(input: &DigestInput, incidents: &[&Incident]) -> DeadlineStats
                     .or_insert_with(|| RateRow::new(unit, unit))
                     .count(outcome);
             }
-            if outcome != Outcome::OnTime {
+            if outcome != DeadlineOutcome::OnTime {
                 let until = deadline.met_at.unwrap_or(input.now);
                 breaches.push(Breach {
                     incident: incident.id,
@@ -315,7 +319,7 @@ fn deadline_stats(input: &DigestInput, incidents: &[&Incident]) -> DeadlineStats
     }
 }
 
-fn source_health(input: &DigestInput) -> SourceHealth {
+fn source_health(input: &DigestInput) -> SourceSummary {
     let mut failing: Vec<FailingSource> = input
         .sources
         .iter()
@@ -338,7 +342,7 @@ fn source_health(input: &DigestInput) -> SourceHealth {
             .cmp(&a.failing_secs)
             .then_with(|| a.source.cmp(&b.source))
     });
-    SourceHealth {
+    SourceSummary {
         total: input.sources.len() as u32,
         failing,
     }

@@ -211,7 +211,7 @@ fn clock_phrase(deadline: &Deadline, at: Timestamp) -> String {
 }
 
 /// The content of a mail, rendered twice: as plain text and as HTML.
-struct Body {
+struct MailContent {
     heading: String,
     paragraphs: Vec<String>,
     facts: Vec<(&'static str, String)>,
@@ -235,9 +235,9 @@ struct SourceRow {
     link: Option<String>,
 }
 
-fn body(notice: &Notice) -> Body {
+fn body(notice: &Notice) -> MailContent {
     let at = notice.created_at;
-    let mut body = Body {
+    let mut body = MailContent {
         heading: subject(notice),
         paragraphs: Vec::new(),
         facts: Vec::new(),
@@ -367,7 +367,7 @@ fn body(notice: &Notice) -> Body {
 }
 
 /// Facts, deadlines, sources and commands of an incident, as of `at`.
-fn incident_details(body: &mut Body, incident: &Incident, at: Timestamp) {
+fn incident_details(body: &mut MailContent, incident: &Incident, at: Timestamp) {
     body.facts.push(("事件编号", incident.id.to_string()));
     body.facts.push(("标题", format::title(&incident.title)));
     body.facts
@@ -455,7 +455,7 @@ fn incident_details(body: &mut Body, incident: &Incident, at: Timestamp) {
 
 const FOOTER: &str = "本邮件由 yuqing 舆情监测系统自动发送，请勿直接回复。";
 
-impl Body {
+impl MailContent {
     fn text(&self) -> String {
         let mut out = format!("{}\n\n", self.heading);
         for p in &self.paragraphs {
@@ -510,14 +510,14 @@ impl Body {
 #[derive(askama::Template)]
 #[template(path = "mail.html")]
 struct MailHtml<'a> {
-    body: &'a Body,
+    body: &'a MailContent,
     footer: &'a str,
 }
 
 impl std::ops::Deref for MailHtml<'_> {
-    type Target = Body;
+    type Target = MailContent;
 
-    fn deref(&self) -> &Body {
+    fn deref(&self) -> &MailContent {
         self.body
     }
 }
