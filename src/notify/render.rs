@@ -610,6 +610,60 @@ mod tests {
         )
     }
 
+    /// A statement reminder (escalation past the first fraction) of incident 42.
+    fn reminder(percent: u8, escalation: bool, created_at: &str) -> Notice {
+        notice(
+            &format!("42/statement/{percent}"),
+            created_at,
+            NoticeKind::Reminder {
+                incident: Box::new(incident()),
+                milestone: Milestone::Statement,
+                percent,
+                escalation,
+            },
+        )
+    }
+
+    /// The `repeat`-th statement overdue notice of `incident`.
+    fn overdue(incident: Box<Incident>, repeat: u32, created_at: &str) -> Notice {
+        notice(
+            &format!("42/statement/overdue/{repeat}"),
+            created_at,
+            NoticeKind::Overdue {
+                incident,
+                milestone: Milestone::Statement,
+                repeat,
+            },
+        )
+    }
+
+    fn source_failing() -> Notice {
+        notice(
+            "source/anqiu-board/failing/3",
+            "2026-11-24T02:00:00Z",
+            NoticeKind::SourceFailing {
+                source: "anqiu-board".into(),
+                name: "安丘市政府网站留言板".into(),
+                since: ts("2026-11-24T01:00:00Z"),
+                error: "连接超时".into(),
+                episode: 3,
+            },
+        )
+    }
+
+    fn dead_letter() -> Notice {
+        notice(
+            "dead/42/opened",
+            "2026-11-24T06:00:00Z",
+            NoticeKind::DeadLetter {
+                original_key: "42/opened".into(),
+                original_to: vec!["nobody@example.gov.cn".into()],
+                error: "550 Mailbox unavailable".into(),
+                original_subject: "【重大·安全生产】某化工厂爆炸".into(),
+            },
+        )
+    }
+
     fn letterhead() -> Letterhead {
         Letterhead::new("舆情值班室 <yuqing@example.gov.cn>").unwrap()
     }
@@ -649,68 +703,23 @@ mod tests {
                 "【一般】某化工厂爆炸致3人死亡 距回应时限 1天20时",
             ),
             (
-                notice(
-                    "42/statement/60",
-                    "2026-11-24T05:00:00Z",
-                    NoticeKind::Reminder {
-                        incident: inc(),
-                        milestone: Milestone::Statement,
-                        percent: 60,
-                        escalation: false,
-                    },
-                ),
+                reminder(60, false, "2026-11-24T05:00:00Z"),
                 "【提醒·重大·安全生产】某化工厂爆炸致3人死亡 距发布权威信息时限 2时0分",
             ),
             (
-                notice(
-                    "42/statement/80",
-                    "2026-11-24T06:00:00Z",
-                    NoticeKind::Reminder {
-                        incident: inc(),
-                        milestone: Milestone::Statement,
-                        percent: 80,
-                        escalation: true,
-                    },
-                ),
+                reminder(80, true, "2026-11-24T06:00:00Z"),
                 "【紧急·重大·安全生产】某化工厂爆炸致3人死亡 距发布权威信息时限 1时0分",
             ),
             (
-                notice(
-                    "42/statement/overdue/2",
-                    "2026-11-24T07:35:00Z",
-                    NoticeKind::Overdue {
-                        incident: inc(),
-                        milestone: Milestone::Statement,
-                        repeat: 2,
-                    },
-                ),
+                overdue(inc(), 2, "2026-11-24T07:35:00Z"),
                 "【逾期·重大·安全生产】某化工厂爆炸致3人死亡 已超过发布权威信息时限 35分（第2次提醒）",
             ),
             (
-                notice(
-                    "source/anqiu-board/failing/3",
-                    "2026-11-24T02:00:00Z",
-                    NoticeKind::SourceFailing {
-                        source: "anqiu-board".into(),
-                        name: "安丘市政府网站留言板".into(),
-                        since: ts("2026-11-24T01:00:00Z"),
-                        error: "连接超时".into(),
-                        episode: 3,
-                    },
-                ),
+                source_failing(),
                 "【信息源异常】安丘市政府网站留言板 自 2026-11-24 09:00 起无法获取",
             ),
             (
-                notice(
-                    "dead/42/opened",
-                    "2026-11-24T06:00:00Z",
-                    NoticeKind::DeadLetter {
-                        original_key: "42/opened".into(),
-                        original_to: vec!["nobody@example.gov.cn".into()],
-                        error: "550 Mailbox unavailable".into(),
-                        original_subject: "【重大·安全生产】某化工厂爆炸".into(),
-                    },
-                ),
+                dead_letter(),
                 "【邮件投递失败】【重大·安全生产】某化工厂爆炸",
             ),
             (
@@ -976,77 +985,19 @@ mod tests {
     /// wording or layout shows up as a reviewed snapshot diff (`cargo insta review`).
     #[test]
     fn every_mail_kind_snapshot() {
-        let inc = || Box::new(incident());
         let mut acked = incident();
         acked.status = Status::Acknowledged;
         acked.deadlines[0].met_at = Some(ts("2026-11-24T06:20:00Z"));
         let kinds: Vec<(&str, Notice)> = vec![
             ("opened", opened(incident())),
-            (
-                "reminder",
-                notice(
-                    "42/statement/60",
-                    "2026-11-24T05:00:00Z",
-                    NoticeKind::Reminder {
-                        incident: inc(),
-                        milestone: Milestone::Statement,
-                        percent: 60,
-                        escalation: false,
-                    },
-                ),
-            ),
-            (
-                "escalation",
-                notice(
-                    "42/statement/80",
-                    "2026-11-24T06:00:00Z",
-                    NoticeKind::Reminder {
-                        incident: inc(),
-                        milestone: Milestone::Statement,
-                        percent: 80,
-                        escalation: true,
-                    },
-                ),
-            ),
+            ("reminder", reminder(60, false, "2026-11-24T05:00:00Z")),
+            ("escalation", reminder(80, true, "2026-11-24T06:00:00Z")),
             (
                 "overdue",
-                notice(
-                    "42/statement/overdue/2",
-                    "2026-11-24T08:00:00Z",
-                    NoticeKind::Overdue {
-                        incident: Box::new(acked),
-                        milestone: Milestone::Statement,
-                        repeat: 2,
-                    },
-                ),
+                overdue(Box::new(acked), 2, "2026-11-24T08:00:00Z"),
             ),
-            (
-                "source_failing",
-                notice(
-                    "source/anqiu-board/failing/3",
-                    "2026-11-24T02:00:00Z",
-                    NoticeKind::SourceFailing {
-                        source: "anqiu-board".into(),
-                        name: "安丘市政府网站留言板".into(),
-                        since: ts("2026-11-24T01:00:00Z"),
-                        error: "连接超时".into(),
-                        episode: 3,
-                    },
-                ),
-            ),
-            (
-                "dead_letter",
-                notice(
-                    "dead/42/opened",
-                    "2026-11-24T06:00:00Z",
-                    NoticeKind::DeadLetter {
-                        original_key: "42/opened".into(),
-                        original_to: vec!["nobody@example.gov.cn".into()],
-                        error: "550 Mailbox unavailable".into(),
-                        original_subject: "【重大·安全生产】某化工厂爆炸".into(),
-                    },
-                ),
-            ),
+            ("source_failing", source_failing()),
+            ("dead_letter", dead_letter()),
         ];
         for (name, notice) in kinds {
             let bytes = raw(&notice);
