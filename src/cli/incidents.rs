@@ -740,7 +740,7 @@ mod tests {
     }
 
     use crate::api::views::tests::{at, incident};
-    use crate::api::views::{AuditView, ItemView, SourceStatus};
+    use crate::api::views::{ItemView, SourceStatus};
     use crate::model::Status;
 
     fn now() -> Timestamp {
@@ -913,13 +913,7 @@ mod tests {
                 topics: vec!["accident".into()],
                 severity: Some(Level::III),
             }],
-            audit: vec![AuditView {
-                at: at("2026-11-24T02:10:00Z"),
-                by: "张三".into(),
-                action: "ack".into(),
-                detail: "签收".into(),
-                reason: None,
-            }],
+            audit: vec![crate::api::views::tests::ack_by_zhang()],
         };
         let text = render_detail(&detail, now(), false);
         for needle in [

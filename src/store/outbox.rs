@@ -237,11 +237,12 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::model::NoticeKind;
 
-    fn notice(key: &str) -> Notice {
+    /// A source-failing notice under `key`, to duty.
+    pub(in crate::store) fn notice(key: &str) -> Notice {
         Notice {
             key: key.into(),
             to: vec!["duty@localhost".into()],
