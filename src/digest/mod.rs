@@ -64,7 +64,7 @@ pub enum DigestError {
     #[error("日报的收件人为空：[digest] to 中的角色在 [recipients] 里都没有地址；请配置收件人")]
     NoRecipients,
     #[error("生成日报时出错：{0}；请查看守护进程日志")]
-    Interrupted(String),
+    Interrupted(#[source] tokio::task::JoinError),
 }
 
 /// Which kind of period a digest covers.

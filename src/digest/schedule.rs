@@ -256,7 +256,7 @@ pub async fn build_blocking(
 ) -> Result<DigestReport, DigestError> {
     tokio::task::spawn_blocking(move || build(&store, &config, &period, now, &*keywords))
         .await
-        .map_err(|join| DigestError::Interrupted(join.to_string()))?
+        .map_err(DigestError::Interrupted)?
 }
 
 /// The daemon task: queues the digest at `[digest] at` every day, once per date

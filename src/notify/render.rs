@@ -96,9 +96,9 @@ impl Letterhead {
         };
         builder
             .multipart(MultiPart::alternative_plain_html(text, html))
-            .map_err(|err| NotifyError::Build {
+            .map_err(|source| NotifyError::Build {
                 key: notice.key.clone(),
-                reason: err.to_string(),
+                source,
             })
     }
 }
