@@ -147,6 +147,15 @@ fn source_failing(id: &str, to: &str) -> Notice {
     }
 }
 
+/// A real SMTP server on 127.0.0.1 that accepts and keeps every mail: its port and its mails.
+fn collecting_server() -> (u16, Collector) {
+    let listener = listener();
+    let port = listener.local_addr().unwrap().port();
+    let server = Collector::default();
+    serve(listener, server.clone());
+    (port, server)
+}
+
 fn enqueue(store: &Store, wake: &Notify, notices: &[Notice]) {
     for notice in notices {
         assert!(store.enqueue_notice(notice).unwrap(), "{}", notice.key);
@@ -157,10 +166,7 @@ fn enqueue(store: &Store, wake: &Notify, notices: &[Notice]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_notices_arrive_in_order_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let listener = listener();
-    let port = listener.local_addr().unwrap().port();
-    let server = Collector::default();
-    serve(listener, server.clone());
+    let (port, server) = collecting_server();
     let store = Store::open(dir.path()).unwrap();
     let wake = Arc::new(Notify::new());
     let worker = Worker::start(&store, config(dir.path(), Some(port)), fast(), &wake);
@@ -524,10 +530,7 @@ async fn a_configured_login_is_never_skipped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_an_outage_only_the_newest_notice_of_each_clock_is_sent() {
     let dir = tempfile::tempdir().unwrap();
-    let listener = listener();
-    let port = listener.local_addr().unwrap().port();
-    let server = Collector::default();
-    serve(listener, server.clone());
+    let (port, server) = collecting_server();
     let store = Store::open(dir.path()).unwrap();
     let overdue = |id: u64, milestone: Milestone, repeat: u32| Notice {
         key: format!("{id}/{milestone}/overdue/{repeat}"),
