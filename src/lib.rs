@@ -17,6 +17,7 @@ pub mod digest;
 pub mod incidents;
 pub mod model;
 pub mod notify;
+pub mod os_error;
 pub mod parse;
 pub mod pipeline;
 pub mod sources;

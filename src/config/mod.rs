@@ -42,7 +42,7 @@ impl fmt::Display for Problem {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("无法读取配置文件 {path}：{source}；请检查路径和权限")]
+    #[error("无法读取配置文件 {path}：{}；请检查路径和权限", crate::os_error::describe(.source))]
     Read {
         path: PathBuf,
         #[source]
@@ -50,6 +50,13 @@ pub enum ConfigError {
     },
     #[error("配置有 {} 处错误：\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<Problem>),
+}
+
+/// Whether loading a configuration also reads and checks its sources file.
+#[derive(Debug, Clone, Copy)]
+enum Sources {
+    Read,
+    Skip,
 }
 
 /// The whole configuration, resolved: paths absolute, sources loaded and checked.
@@ -360,36 +367,61 @@ impl Config {
     /// Resolves the configuration the way `interface.md` says: `--config FILE`,
     /// else `$YUQING_CONFIG`, else `./yuqing.toml` when present, else built-in defaults.
     pub fn resolve(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::resolve_with(explicit, Sources::Read)
+    }
+
+    /// Like [`Config::resolve`], but the sources file is not read (`sources` stays
+    /// empty): for commands that need only the settings, such as the control API's
+    /// address or the dictionaries, and must work in a folder without `feeds.toml`.
+    pub fn resolve_settings(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::resolve_with(explicit, Sources::Skip)
+    }
+
+    fn resolve_with(explicit: Option<&Path>, sources: Sources) -> Result<Config, ConfigError> {
         if let Some(path) = explicit {
-            return Config::load(path);
+            return Config::load_with(path, sources);
         }
         if let Some(path) = std::env::var_os("YUQING_CONFIG").filter(|p| !p.is_empty()) {
-            return Config::load(Path::new(&path));
+            return Config::load_with(Path::new(&path), sources);
         }
         let local = Path::new("yuqing.toml");
         if local.exists() {
-            return Config::load(local);
+            return Config::load_with(local, sources);
         }
         let cwd = std::env::current_dir().map_err(|source| ConfigError::Read {
             path: ".".into(),
             source,
         })?;
-        Config::from_str(DEFAULT_CONFIG, None, &cwd)
+        Config::parse(DEFAULT_CONFIG, None, &cwd, sources)
     }
 
     /// Loads a configuration file and the sources file it names.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with(path, Sources::Read)
+    }
+
+    fn load_with(path: &Path, sources: Sources) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Config::from_str(&text, Some(path), &base)
+        Config::parse(&text, Some(path), &base, sources)
     }
 
-    /// Parses configuration text; `base` is the folder relative paths start from.
+    /// Parses configuration text and reads the sources file it names; `base` is the
+    /// folder relative paths start from.
     pub fn from_str(text: &str, path: Option<PathBuf>, base: &Path) -> Result<Config, ConfigError> {
+        Config::parse(text, path, base, Sources::Read)
+    }
+
+    fn parse(
+        text: &str,
+        path: Option<PathBuf>,
+        base: &Path,
+        read_sources: Sources,
+    ) -> Result<Config, ConfigError> {
         let file = path.clone().unwrap_or_else(|| "（内置默认配置）".into());
         let mut problems = Vec::new();
         let problem = |problems: &mut Vec<Problem>, message: String| {
@@ -484,20 +516,26 @@ impl Config {
         }
 
         let feeds = base.join(&raw.feeds);
-        let sources = match std::fs::read_to_string(&feeds) {
-            Ok(text) => match load_sources_str(&text, &feeds) {
+        let read = match read_sources {
+            Sources::Read => Some(std::fs::read_to_string(&feeds)),
+            Sources::Skip => None,
+        };
+        let sources = match read {
+            None => Vec::new(),
+            Some(Ok(text)) => match load_sources_str(&text, &feeds) {
                 Ok(sources) => sources,
                 Err(mut more) => {
                     problems.append(&mut more);
                     Vec::new()
                 }
             },
-            Err(err) => {
+            Some(Err(err)) => {
                 problem(
                     &mut problems,
                     format!(
-                        "无法读取信息源文件 {}：{err}；请检查 feeds 设置",
-                        feeds.display()
+                        "无法读取信息源文件 {}：{}；请检查 feeds 设置",
+                        feeds.display(),
+                        crate::os_error::describe(&err)
                     ),
                 );
                 Vec::new()
