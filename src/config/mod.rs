@@ -602,13 +602,124 @@ fn section<T: serde::de::DeserializeOwned + Default>(
     }
 }
 
-/// A TOML error as one line: its message, then where it is when toml knows.
+/// A TOML error as one Chinese line: what is wrong, then where it is when toml knows
+/// (byte offsets into the file).
 pub(crate) fn toml_message(err: &toml::de::Error) -> String {
-    let message = err.message().trim().replace('\n', " ");
+    let message = chinese_toml_message(err.message().trim());
     match err.span() {
         Some(span) => format!("{message}（位置 {}..{}）", span.start, span.end),
         None => message,
     }
+}
+
+/// toml's and serde's messages are English; the ones a person meets are put in
+/// Chinese here. Our own messages (durations, addresses) are Chinese already and pass
+/// through; an unrecognised English message becomes a generic one (the position
+/// still points at the place).
+fn chinese_toml_message(message: &str) -> String {
+    static PATTERNS: std::sync::LazyLock<Vec<(regex::Regex, &'static str)>> =
+        std::sync::LazyLock::new(|| {
+            [
+                (
+                    r"^unknown field `([^`]*)`, expected (?:one of )?(.*)$",
+                    "未知的键“$1”；可用的键：$2",
+                ),
+                (
+                    r"^unknown field `([^`]*)`, there are no fields$",
+                    "未知的键“$1”；这里不接受任何键",
+                ),
+                (
+                    r"^unknown variant `([^`]*)`, expected (?:one of )?(.*)$",
+                    "取值“$1”无效；可选：$2",
+                ),
+                (r"^missing field `([^`]*)`$", "缺少必需的键“$1”"),
+                (r"^duplicate field `([^`]*)`$", "键“$1”重复"),
+                (r"^duplicate key.*$", "键重复"),
+                (
+                    r"^invalid socket address syntax$",
+                    "地址格式不对，应为 IP:端口，例如 127.0.0.1:7390",
+                ),
+                (r"^string values must be quoted.*$", "字符串取值须加引号"),
+                (r"^unclosed table.*$", "表头缺少“]”"),
+                (r"^unclosed array.*$", "数组缺少“]”"),
+                (r"^invalid table header.*$", "表头格式不对"),
+                (
+                    r"^invalid type: (.*), expected (.*)$",
+                    "类型不对：应为$2，实际为$1",
+                ),
+                (
+                    r"^invalid value: (.*), expected (.*)$",
+                    "取值不对：应为$2，实际为$1",
+                ),
+                (
+                    r"^invalid length (\d+), expected (.*)$",
+                    "长度不对：应为$2，实际为 $1",
+                ),
+            ]
+            .into_iter()
+            .map(|(pattern, replacement)| {
+                (
+                    regex::Regex::new(pattern).expect("valid pattern"),
+                    replacement,
+                )
+            })
+            .collect()
+        });
+    let message = message.replace('\n', " ");
+    let Some((pattern, replacement)) = PATTERNS.iter().find(|(p, _)| p.is_match(&message)) else {
+        return if message.chars().any(|c| c.is_ascii_alphabetic())
+            && !message
+                .chars()
+                .any(|c| ('\u{4E00}'..='\u{9FFF}').contains(&c))
+        {
+            "TOML 格式错误".to_string()
+        } else {
+            message
+        };
+    };
+    let chinese = pattern
+        .replace(&message, *replacement)
+        .replace("`, `", "、")
+        .replace("` or `", "、")
+        .replace('`', "");
+    if chinese.starts_with("类型不对") || chinese.starts_with("取值不对") {
+        kind_words(&chinese)
+    } else {
+        chinese
+    }
+}
+
+/// serde's names of kinds (`a string`, `integer` …) in Chinese.
+fn kind_words(text: &str) -> String {
+    let mut text = text.to_string();
+    for (english, chinese) in [
+        ("a string", " 字符串"),
+        ("string", " 字符串"),
+        ("a boolean", " 布尔值（true/false）"),
+        ("boolean", " 布尔值"),
+        ("an integer", " 整数"),
+        ("integer", " 整数"),
+        ("u8", " 整数"),
+        ("u16", " 整数"),
+        ("u32", " 整数"),
+        ("u64", " 整数"),
+        ("usize", " 整数"),
+        ("floating point", " 小数"),
+        ("f64", " 小数"),
+        ("a sequence", " 数组"),
+        ("sequence", " 数组"),
+        ("a map", " 表"),
+        ("map", " 表"),
+        ("struct ", " 表 "),
+        ("a table", " 表"),
+        ("a datetime", " 日期时间"),
+        ("datetime", " 日期时间"),
+        ("an array", " 数组"),
+        ("array", " 数组"),
+    ] {
+        text = text.replace(english, chinese);
+    }
+    text.replace("  ", " ")
 }
 
 fn check_addresses(problems: &mut Vec<Problem>, file: &Path, what: &str, list: &[String]) {
@@ -698,6 +809,53 @@ mod tests {
         );
         assert!(config.smtp.is_none());
         assert_eq!(config.data_dir, root.join("data"));
+    }
+
+    #[test]
+    fn toml_and_serde_errors_read_in_chinese() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            (
+                "bogus = 1",
+                "未知的键“bogus”；可用的键：feeds、dictionaries",
+            ),
+            (
+                "[policy]\nack = 5",
+                "[policy] 类型不对：应为 字符串，实际为 整数 5",
+            ),
+            (
+                "[policy]\nfoo = \"1h\"",
+                "[policy] 未知的键“foo”；可用的键：ack、statement",
+            ),
+            (
+                "[smtp]\nsecurity = \"ssl\"",
+                "取值“ssl”无效；可选：none、starttls、tls",
+            ),
+            ("feeds = ", "字符串取值须加引号"),
+            ("[policy\nx", "表头缺少“]”"),
+            ("a = 1\na = 2", "键重复"),
+            ("[api]\nbind = \"x\"", "[api] 地址格式不对"),
+            (
+                "[digest]\nto = \"x\"",
+                "[digest] 类型不对：应为 数组，实际为 字符串 \"x\"",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = Config::from_str(text, None, dir.path())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{text:?}: {err}");
+            let english = err
+                .split(['/', '\n'])
+                .any(|part| part.contains("expected") || part.contains("unknown"));
+            assert!(!english, "{text:?}: English left in {err}");
+        }
+        let sources = load_sources_str(
+            "[[source]]\nid = \"a\"\nurl = \"http://x\"\n",
+            Path::new("f"),
+        );
+        let message = sources.unwrap_err()[0].message.clone();
+        assert_eq!(message, "缺少必需的键“kind”");
     }
 
     #[test]
