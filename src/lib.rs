@@ -18,6 +18,7 @@ pub mod format;
 pub mod ledger;
 pub mod model;
 pub mod notify;
+pub mod os_error;
 pub mod parse;
 pub mod pipeline;
 pub mod sources;

@@ -3,18 +3,17 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 use yuqing::cli::{Cli, CliError, Command, FeedsCommand, digest, incidents};
 use yuqing::config::Config;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match yuqing::cli::command()
+        .try_get_matches()
+        .and_then(|mut matches| Cli::from_arg_matches_mut(&mut matches))
+    {
         Ok(cli) => cli,
-        Err(err) => {
-            let code = if err.use_stderr() { 2 } else { 0 };
-            let _ = err.print();
-            return ExitCode::from(code);
-        }
+        Err(err) => return usage_error(&err),
     };
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -25,8 +24,29 @@ fn main() -> ExitCode {
     }
 }
 
+/// Help and version go to stdout as clap renders them (exit 0); a usage mistake is
+/// one Chinese line on stderr (exit 2).
+fn usage_error(err: &clap::Error) -> ExitCode {
+    match yuqing::cli::usage_message(err) {
+        None => {
+            let _ = err.print();
+            ExitCode::from(if err.use_stderr() { 2 } else { 0 })
+        }
+        Some(message) => {
+            eprintln!("错误：{message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn dispatch(cli: Cli) -> Result<(), CliError> {
-    let config = Config::resolve(cli.config.as_deref())?;
+    // `run` and `feeds check` need the sources; every other command needs only the
+    // settings, so it works in a folder without `feeds.toml` (and the daemon's
+    // commands, with YUQING_API and YUQING_TOKEN, without any configuration file).
+    let config = match cli.command {
+        Command::Run | Command::Feeds(_) => Config::resolve(cli.config.as_deref())?,
+        _ => Config::resolve_settings(cli.config.as_deref())?,
+    };
     match cli.command {
         Command::Run => run(config),
 

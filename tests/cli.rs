@@ -579,6 +579,12 @@ async fn duty_officer_workflow_through_the_daemon() {
         "closed"
     );
     refused(cfg, &["milestone", &sa, "press", "--by", "张三"], 1, "");
+    refused(
+        cfg,
+        &["close", &sa, "--by", "张三"],
+        1,
+        "已办结，无需重复办结",
+    );
 
     // Export: CSV for Excel, JSON lines for backup.
     let mut csv = yuqing(cfg);

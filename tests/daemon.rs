@@ -1,7 +1,8 @@
 //! `yuqing run` as a user starts it: the shipped configuration (no `[smtp]`, so mail
 //! goes to `<data_dir>/outbox` as .eml files), one local fixture feed. A local
 //! accident item must open an incident and write its alert; SIGTERM must stop the
-//! daemon cleanly; a restart must neither re-ingest nor re-send.
+//! daemon cleanly; a restart must neither re-ingest nor re-send (checked after the
+//! restarted daemon has demonstrably polled and processed the feed again).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,7 +15,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_yuqing");
 
 const RSS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel><title>安丘新闻</title><link>http://example.org/</link><description>本地新闻</description>
-<item><title>安丘市景芝镇一化工厂发生爆炸 造成3人死亡</title><link>http://example.org/1.html</link>
+<!-- LATER --><item><title>安丘市景芝镇一化工厂发生爆炸 造成3人死亡</title><link>http://example.org/1.html</link>
 <description>安丘市景芝镇一化工企业车间发生爆炸，造成3人死亡、2人受伤，事故原因正在调查。</description></item>
 <item><title>安丘市举办农民丰收节文艺演出</title><link>http://example.org/2.html</link>
 <description>活动现场气氛热烈，群众纷纷点赞。</description></item>
@@ -41,7 +42,7 @@ fn write_config(dir: &Path, feed_url: &str) -> PathBuf {
     std::fs::write(dir.join("yuqing.toml"), config).unwrap();
     std::fs::write(
         dir.join("feeds.toml"),
-        format!("[[source]]\nid = \"anqiu-news\"\nname = \"安丘新闻\"\nkind = \"feed\"\nurl = \"{feed_url}\"\ninterval = \"10m\"\n"),
+        format!("[[source]]\nid = \"anqiu-news\"\nname = \"安丘新闻\"\nkind = \"feed\"\nurl = \"{feed_url}\"\ninterval = \"10s\"\n"),
     )
     .unwrap();
     dir.join("yuqing.toml")
@@ -78,8 +79,9 @@ fn eml_files(outbox: &Path) -> Vec<String> {
     names
 }
 
+/// Waits up to 60 s (the source polls every 10 s).
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..600 {
+    for _ in 0..1200 {
         if done() {
             return;
         }
@@ -130,14 +132,33 @@ async fn a_local_accident_opens_an_incident_and_writes_its_alert() {
     );
     assert_eq!(files.len(), 1, "the festival item opens nothing: {files:?}");
 
-    // A restart with the same data folder: the feed is unchanged, nothing new.
+    // A restart with the same data folder. The feed now carries one more accident
+    // (a different event) ahead of the old items: its alert proves the restarted
+    // daemon polled and processed the feed; the old items must not come back.
+    server.reset().await;
+    let later = RSS.replace(
+        "<!-- LATER -->",
+        "<item><title>安丘市一小学发生食物中毒 20名学生送医</title><link>http://example.org/3.html</link>\
+         <description>安丘市某小学学生午餐后出现呕吐症状，已送医治疗。</description></item>",
+    );
+    Mock::given(method("GET"))
+        .and(path("/rss.xml"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(later, "application/rss+xml"))
+        .mount(&server)
+        .await;
     let daemon = start(&config);
-    std::thread::sleep(Duration::from_secs(3));
+    wait_for("the restarted daemon's alert for the new item", || {
+        eml_files(&outbox).len() > files.len()
+    });
     let status = stop(daemon);
     assert!(status.success());
+    let after = eml_files(&outbox);
+    let new: Vec<&String> = after.iter().filter(|n| !files.contains(n)).collect();
     assert_eq!(
-        eml_files(&outbox),
-        files,
-        "no re-ingest, no re-send after a restart"
+        new.len(),
+        1,
+        "only the new item's alert after a restart, no re-ingest or re-send: {new:?}"
     );
+    let mail = std::fs::read_to_string(outbox.join(new[0])).unwrap();
+    assert!(mail.contains("X-Yuqing-Notice: 2/opened"), "{mail}");
 }

@@ -1,5 +1,7 @@
 //! The daily digest over a scripted week: figures, rendering, mail, once per date.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
@@ -845,8 +847,9 @@ fn html_renders_in_chromium() {
                 .is_ok_and(|o| o.status.success())
         })
     else {
-        println!(
-            "NOTE: chromium is not installed; skipping the screenshot check (apt-get install chromium)"
+        common::skip::require_or_skip(
+            "the digest's HTML in a browser",
+            "chromium is not installed (apt-get install chromium)",
         );
         return;
     };

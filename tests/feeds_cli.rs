@@ -17,7 +17,8 @@ fn write_config(dir: &Path, feeds: &str) -> std::path::PathBuf {
     std::fs::write(
         &config,
         format!(
-            "feeds = \"feeds.toml\"\ndata_dir = \"data\"\ndictionaries = '{}'\n\n[intake]\ntimeout = \"5s\"\nconnect_timeout = \"2s\"\n",
+            // Port 0: a daemon started by a test never collides with one running on the machine.
+            "feeds = \"feeds.toml\"\ndata_dir = \"data\"\ndictionaries = '{}'\n\n[api]\nbind = \"127.0.0.1:0\"\n\n[intake]\ntimeout = \"5s\"\nconnect_timeout = \"2s\"\n",
             concat!(env!("CARGO_MANIFEST_DIR"), "/dictionaries")
         ),
     )

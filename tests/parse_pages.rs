@@ -2,6 +2,8 @@
 //! skipped with a note when absent) and synthesized documents for every charset and
 //! feed-format case.
 
+mod common;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -65,7 +67,10 @@ fn corpus_file(name: &str) -> Option<Vec<u8>> {
     match corpus_dir().map(|dir| std::fs::read(dir.join(name))) {
         Some(Ok(bytes)) => Some(bytes),
         _ => {
-            eprintln!("note: corpus file {name} not found; skipping");
+            common::skip::require_or_skip(
+                &format!("corpus file {name}"),
+                "the shared evaluation corpus (../shared/corpus) is not beside this checkout",
+            );
             None
         }
     }

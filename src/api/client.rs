@@ -1,12 +1,13 @@
 //! The CLI's side of the control API: a small reqwest client for the local daemon.
 //!
-//! The address comes from `[api] bind` (a wildcard bind is reached on loopback), the
-//! token from `YUQING_TOKEN`, else `<data_dir>/api.token`. Every failure is one of
+//! The address comes from `YUQING_API` (`host:port`), else `[api] bind` (a wildcard
+//! bind is reached on loopback); the token from `YUQING_TOKEN`, else
+//! `<data_dir>/api.token`. With both variables set no configuration file is needed. Every failure is one of
 //! [`ClientError`], which knows its exit code: 3 when the daemon cannot be reached
 //! (or has never started, so there is no token), 2 for a refused token or a request
 //! the daemon calls malformed, 1 when the operation itself was refused.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -24,6 +25,8 @@ use crate::model::IncidentId;
 
 /// The environment variable that overrides the token file.
 pub const TOKEN_ENV: &str = "YUQING_TOKEN";
+/// The environment variable that overrides `[api] bind`: the control API's `host:port`.
+pub const API_ENV: &str = "YUQING_API";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -80,16 +83,46 @@ pub fn connect_addr(bind: SocketAddr) -> SocketAddr {
 }
 
 fn not_running(endpoint: SocketAddr, detail: &str) -> ClientError {
+    let setting = if std::env::var_os(API_ENV).is_some_and(|v| !v.is_empty()) {
+        format!("环境变量 {API_ENV}")
+    } else {
+        " [api] bind 设置".to_string()
+    };
     ClientError::Unreachable(format!(
-        "守护进程未运行或无法连接（{endpoint}）{detail}；请先运行 yuqing run，或检查 [api] bind 设置"
+        "守护进程未运行或无法连接（{endpoint}）{detail}；请先运行 yuqing run，或检查{setting}"
     ))
+}
+
+/// Where the daemon listens: `$YUQING_API` (`host:port`) when set, else `[api] bind`.
+fn endpoint(config: &Config) -> Result<SocketAddr, ClientError> {
+    let Some(text) = std::env::var(API_ENV).ok().filter(|t| !t.trim().is_empty()) else {
+        return Ok(connect_addr(config.api.bind));
+    };
+    let wrong = |why: &str| {
+        ClientError::Usage(format!(
+            "环境变量 {API_ENV}=“{text}”{why}；应为 主机:端口，例如 127.0.0.1:7390"
+        ))
+    };
+    let text = text.trim();
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(connect_addr(addr));
+    }
+    let (host, port) = text.rsplit_once(':').ok_or_else(|| wrong("缺少端口"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| wrong("中的端口不是 0–65535 的数字"))?;
+    (host, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| wrong("中的主机名无法解析"))
 }
 
 impl Client {
     /// A client for the daemon of this configuration. Reads the token now: a missing
     /// token file means the daemon has never started with this data directory.
     pub fn from_config(config: &Config) -> Result<Client, ClientError> {
-        let endpoint = connect_addr(config.api.bind);
+        let endpoint = endpoint(config)?;
         let env_token = std::env::var(TOKEN_ENV)
             .ok()
             .filter(|t| !t.trim().is_empty());

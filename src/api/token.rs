@@ -18,12 +18,12 @@ pub fn token_path(data_dir: &Path) -> PathBuf {
 /// The IO cause is part of each one-line message, so it is not chained as a `source`.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    #[error("无法读取控制接口令牌 {path}：{error}；请检查文件权限（应只有运行守护进程的用户可读）")]
+    #[error("无法读取控制接口令牌 {path}：{}；请检查文件权限（应只有运行守护进程的用户可读）", crate::os_error::describe(.error))]
     Read {
         path: PathBuf,
         error: std::io::Error,
     },
-    #[error("无法创建控制接口令牌 {path}：{error}；请检查数据目录的权限和磁盘空间")]
+    #[error("无法创建控制接口令牌 {path}：{}；请检查数据目录的权限和磁盘空间", crate::os_error::describe(.error))]
     Write {
         path: PathBuf,
         error: std::io::Error,

@@ -71,7 +71,7 @@ const MAX_KEY_TERMS: usize = 32;
 pub enum ClassifyError {
     #[error("词典目录 {0} 不存在；请检查配置项 dictionaries，或从发行包复制 dictionaries/ 目录")]
     NoFolder(PathBuf),
-    #[error("无法读取词典文件 {path}：{source}；请检查文件是否存在、权限是否正确")]
+    #[error("无法读取词典文件 {path}：{}；请检查文件是否存在、权限是否正确", crate::os_error::describe(.source))]
     Read {
         path: PathBuf,
         #[source]

@@ -134,8 +134,9 @@ pub fn run(config: &Config, args: &ClassifyArgs) -> Result<(), CliError> {
     let input: Box<dyn BufRead> = match &args.file {
         Some(path) => Box::new(BufReader::new(File::open(path).map_err(|err| {
             CliError::usage(format!(
-                "无法打开输入文件 {}：{err}；请检查路径",
-                path.display()
+                "无法打开输入文件 {}：{}；请检查路径",
+                path.display(),
+                crate::os_error::describe(&err)
             ))
         })?)),
         None => Box::new(BufReader::new(io::stdin().lock())),

@@ -13,10 +13,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// 舆情监测守护进程：轮询信息源、研判、台账、回应时限提醒、舆情日报。
 #[derive(Debug, Parser)]
-#[command(name = "yuqing", version, about, propagate_version = true)]
+#[command(name = "yuqing", version, propagate_version = true)]
 pub struct Cli {
     /// 配置文件（默认：$YUQING_CONFIG，其次 ./yuqing.toml，否则内置默认配置）
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "文件")]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -101,6 +101,8 @@ pub struct ListArgs {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
+    /// 事件编号
+    #[arg(value_name = "编号")]
     pub id: u64,
     #[arg(long)]
     pub json: bool,
@@ -108,12 +110,13 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct AckArgs {
-    #[arg(required = true, num_args = 1..)]
+    /// 事件编号（可多个）
+    #[arg(required = true, num_args = 1.., value_name = "编号")]
     pub ids: Vec<u64>,
     /// 操作人
-    #[arg(long)]
+    #[arg(long, value_name = "姓名")]
     pub by: String,
-    #[arg(long)]
+    #[arg(long, value_name = "说明")]
     pub note: Option<String>,
 }
 
@@ -126,15 +129,17 @@ pub enum MilestoneArg {
 
 #[derive(Debug, Args)]
 pub struct MilestoneArgs {
+    /// 事件编号
+    #[arg(value_name = "编号")]
     pub id: u64,
     #[arg(value_enum)]
     pub milestone: MilestoneArg,
-    #[arg(long)]
+    #[arg(long, value_name = "姓名")]
     pub by: String,
     /// 发布地址
     #[arg(long)]
     pub url: Option<String>,
-    #[arg(long)]
+    #[arg(long, value_name = "说明")]
     pub note: Option<String>,
     /// 实际完成时间（默认现在），如 "2026-11-24 14:30"（北京时间）或 RFC 3339
     #[arg(long)]
@@ -143,46 +148,61 @@ pub struct MilestoneArgs {
 
 #[derive(Debug, Args)]
 pub struct LevelArgs {
+    /// 事件编号
+    #[arg(value_name = "编号")]
     pub id: u64,
     /// I、II、III、IV 或 watch
+    #[arg(value_name = "等级")]
     pub level: String,
-    #[arg(long)]
+    #[arg(long, value_name = "姓名")]
     pub by: String,
-    #[arg(long)]
+    #[arg(long, value_name = "理由")]
     pub reason: String,
 }
 
 #[derive(Debug, Args)]
 pub struct AssignArgs {
+    /// 事件编号
+    #[arg(value_name = "编号")]
     pub id: u64,
+    /// 责任单位
+    #[arg(value_name = "单位")]
     pub unit: String,
-    #[arg(long)]
+    #[arg(long, value_name = "姓名")]
     pub by: String,
 }
 
 #[derive(Debug, Args)]
 pub struct CloseArgs {
+    /// 事件编号
+    #[arg(value_name = "编号")]
     pub id: u64,
-    #[arg(long)]
+    #[arg(long, value_name = "姓名")]
     pub by: String,
-    #[arg(long)]
+    #[arg(long, value_name = "说明")]
     pub note: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct DismissArgs {
+    /// 事件编号
+    #[arg(value_name = "编号")]
     pub id: u64,
-    #[arg(long)]
+    #[arg(long, value_name = "姓名")]
     pub by: String,
-    #[arg(long)]
+    #[arg(long, value_name = "理由")]
     pub reason: String,
 }
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
+    /// 事件编号
+    #[arg(value_name = "编号")]
     pub id: u64,
+    /// 并入的事件编号
+    #[arg(value_name = "目标编号")]
     pub into: u64,
-    #[arg(long)]
+    #[arg(long, value_name = "姓名")]
     pub by: String,
 }
 
@@ -253,4 +273,126 @@ impl From<crate::config::ConfigError> for CliError {
     fn from(err: crate::config::ConfigError) -> Self {
         CliError::usage(err.to_string())
     }
+}
+
+/// The command line with Chinese help: clap's headings, its help and version flags and
+/// its usage line are English by default.
+pub fn command() -> clap::Command {
+    chinese_help(<Cli as clap::CommandFactory>::command(), true)
+}
+
+fn chinese_help(command: clap::Command, root: bool) -> clap::Command {
+    use clap::{Arg, ArgAction};
+    let mut command = command;
+    if root {
+        command = command.disable_version_flag(true).arg(
+            Arg::new("version")
+                .short('V')
+                .long("version")
+                .action(ArgAction::Version)
+                .help("显示版本"),
+        );
+    }
+    command
+        .help_template("{about-with-newline}\n用法：{usage}\n\n{all-args}{after-help}")
+        .subcommand_help_heading("命令")
+        .disable_help_subcommand(true)
+        .disable_help_flag(true)
+        .arg(
+            Arg::new("help")
+                .short('h')
+                .long("help")
+                .action(ArgAction::Help)
+                .help("显示帮助"),
+        )
+        .mut_args(|arg| {
+            let heading = if arg.is_positional() {
+                "参数"
+            } else {
+                "选项"
+            };
+            arg.help_heading(heading)
+        })
+        .mut_subcommands(|sub| chinese_help(sub, false))
+}
+
+/// A clap usage error as one Chinese line (clap's own text is English), or `None`
+/// for help and version output, which clap prints itself.
+pub fn usage_message(err: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ErrorKind};
+    let get = |kind: ContextKind| err.get(kind).map(|v| v.to_string());
+    let arg = get(ContextKind::InvalidArg).unwrap_or_default();
+    let value = get(ContextKind::InvalidValue).unwrap_or_default();
+    let mut message = match err.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => return None,
+        ErrorKind::InvalidValue if value.is_empty() => format!("参数 {arg} 缺少取值"),
+        ErrorKind::InvalidValue => format!("参数 {arg} 的取值“{value}”无效"),
+        ErrorKind::ValueValidation => format!("参数 {arg} 的取值“{value}”格式不对"),
+        ErrorKind::UnknownArgument => format!("无法识别的参数“{arg}”"),
+        ErrorKind::InvalidSubcommand => format!(
+            "没有“{}”这个命令",
+            get(ContextKind::InvalidSubcommand).unwrap_or_default()
+        ),
+        ErrorKind::MissingSubcommand => "缺少命令".to_string(),
+        ErrorKind::MissingRequiredArgument => format!("缺少必需的参数：{arg}"),
+        ErrorKind::ArgumentConflict => format!(
+            "参数 {arg} 不能与 {} 同时使用",
+            get(ContextKind::PriorArg).unwrap_or_default()
+        ),
+        ErrorKind::NoEquals => format!("参数 {arg} 的取值须用等号给出，如 {arg}=值"),
+        ErrorKind::TooManyValues => format!("参数 {arg} 给出的取值过多（“{value}”）"),
+        ErrorKind::TooFewValues | ErrorKind::WrongNumberOfValues => {
+            format!("参数 {arg} 的取值个数不对")
+        }
+        ErrorKind::InvalidUtf8 => "参数不是有效的 UTF-8 文本".to_string(),
+        _ => "命令行参数有误".to_string(),
+    };
+    if let Some(valid) = err.get(ContextKind::ValidValue) {
+        message.push_str(&format!("；可选值：{}", list(valid)));
+    }
+    if let Some(suggested) = err
+        .get(ContextKind::SuggestedArg)
+        .or_else(|| err.get(ContextKind::SuggestedSubcommand))
+        .or_else(|| err.get(ContextKind::SuggestedValue))
+    {
+        message.push_str(&format!("（是否想用 {}？）", list(suggested)));
+    }
+    message.push_str(&format!(
+        "；用法见 {} --help",
+        command_path(std::env::args())
+    ));
+    Some(message)
+}
+
+/// A context value that may be a list, as `a、b、c`.
+fn list(value: &clap::error::ContextValue) -> String {
+    use clap::error::ContextValue;
+    match value {
+        ContextValue::Strings(items) => items.join("、"),
+        other => other.to_string(),
+    }
+}
+
+/// The command a command line names (`yuqing feeds check`), for pointing at its help.
+fn command_path(args: impl IntoIterator<Item = String>) -> String {
+    let mut command = command();
+    let mut path = vec!["yuqing".to_string()];
+    let mut args = args.into_iter().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--config" {
+            args.next();
+            continue;
+        }
+        if arg.starts_with('-') {
+            continue;
+        }
+        let Some(sub) = command.find_subcommand(&arg).cloned() else {
+            break;
+        };
+        path.push(arg);
+        command = sub;
+    }
+    path.join(" ")
 }

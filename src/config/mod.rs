@@ -42,7 +42,7 @@ impl fmt::Display for Problem {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("无法读取配置文件 {path}：{source}；请检查路径和权限")]
+    #[error("无法读取配置文件 {path}：{}；请检查路径和权限", crate::os_error::describe(.source))]
     Read {
         path: PathBuf,
         #[source]
@@ -50,6 +50,13 @@ pub enum ConfigError {
     },
     #[error("配置有 {} 处错误：\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<Problem>),
+}
+
+/// Whether loading a configuration also reads and checks its sources file.
+#[derive(Debug, Clone, Copy)]
+enum Sources {
+    Read,
+    Skip,
 }
 
 /// The whole configuration, resolved: paths absolute, sources loaded and checked.
@@ -360,36 +367,61 @@ impl Config {
     /// Resolves the configuration the way `interface.md` says: `--config FILE`,
     /// else `$YUQING_CONFIG`, else `./yuqing.toml` when present, else built-in defaults.
     pub fn resolve(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::resolve_with(explicit, Sources::Read)
+    }
+
+    /// Like [`Config::resolve`], but the sources file is not read (`sources` stays
+    /// empty): for commands that need only the settings, such as the control API's
+    /// address or the dictionaries, and must work in a folder without `feeds.toml`.
+    pub fn resolve_settings(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::resolve_with(explicit, Sources::Skip)
+    }
+
+    fn resolve_with(explicit: Option<&Path>, sources: Sources) -> Result<Config, ConfigError> {
         if let Some(path) = explicit {
-            return Config::load(path);
+            return Config::load_with(path, sources);
         }
         if let Some(path) = std::env::var_os("YUQING_CONFIG").filter(|p| !p.is_empty()) {
-            return Config::load(Path::new(&path));
+            return Config::load_with(Path::new(&path), sources);
         }
         let local = Path::new("yuqing.toml");
         if local.exists() {
-            return Config::load(local);
+            return Config::load_with(local, sources);
         }
         let cwd = std::env::current_dir().map_err(|source| ConfigError::Read {
             path: ".".into(),
             source,
         })?;
-        Config::from_str(DEFAULT_CONFIG, None, &cwd)
+        Config::parse(DEFAULT_CONFIG, None, &cwd, sources)
     }
 
     /// Loads a configuration file and the sources file it names.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with(path, Sources::Read)
+    }
+
+    fn load_with(path: &Path, sources: Sources) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Config::from_str(&text, Some(path), &base)
+        Config::parse(&text, Some(path), &base, sources)
     }
 
-    /// Parses configuration text; `base` is the folder relative paths start from.
+    /// Parses configuration text and reads the sources file it names; `base` is the
+    /// folder relative paths start from.
     pub fn from_str(text: &str, path: Option<PathBuf>, base: &Path) -> Result<Config, ConfigError> {
+        Config::parse(text, path, base, Sources::Read)
+    }
+
+    fn parse(
+        text: &str,
+        path: Option<PathBuf>,
+        base: &Path,
+        read_sources: Sources,
+    ) -> Result<Config, ConfigError> {
         let file = path.clone().unwrap_or_else(|| "（内置默认配置）".into());
         let mut problems = Vec::new();
         let problem = |problems: &mut Vec<Problem>, message: String| {
@@ -484,20 +516,26 @@ impl Config {
         }
 
         let feeds = base.join(&raw.feeds);
-        let sources = match std::fs::read_to_string(&feeds) {
-            Ok(text) => match load_sources_str(&text, &feeds) {
+        let read = match read_sources {
+            Sources::Read => Some(std::fs::read_to_string(&feeds)),
+            Sources::Skip => None,
+        };
+        let sources = match read {
+            None => Vec::new(),
+            Some(Ok(text)) => match load_sources_str(&text, &feeds) {
                 Ok(sources) => sources,
                 Err(mut more) => {
                     problems.append(&mut more);
                     Vec::new()
                 }
             },
-            Err(err) => {
+            Some(Err(err)) => {
                 problem(
                     &mut problems,
                     format!(
-                        "无法读取信息源文件 {}：{err}；请检查 feeds 设置",
-                        feeds.display()
+                        "无法读取信息源文件 {}：{}；请检查 feeds 设置",
+                        feeds.display(),
+                        crate::os_error::describe(&err)
                     ),
                 );
                 Vec::new()
@@ -564,10 +602,10 @@ fn section<T: serde::de::DeserializeOwned + Default>(
     }
 }
 
-/// A TOML error as one line: its message, then where it is (line and column of
-/// `text`, counted from 1) when toml knows.
+/// A TOML error as one Chinese line: what is wrong, then where it is (line and
+/// column of `text`, counted from 1) when toml knows.
 pub(crate) fn toml_message(err: &toml::de::Error, text: &str) -> String {
-    let message = err.message().trim().replace('\n', " ");
+    let message = chinese_toml_message(err.message().trim());
     match err.span().and_then(|span| line_column(text, span.start)) {
         Some((line, column)) => format!("{message}（第 {line} 行第 {column} 列）"),
         None => message,
@@ -580,6 +618,116 @@ fn line_column(text: &str, offset: usize) -> Option<(usize, usize)> {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     Some((line, column))
+}
+
+/// toml's and serde's messages are English; the ones a person meets are put in
+/// Chinese here. Our own messages (durations, addresses) are Chinese already and pass
+/// through; an unrecognised English message becomes a generic one (the position
+/// still points at the place).
+fn chinese_toml_message(message: &str) -> String {
+    static PATTERNS: std::sync::LazyLock<Vec<(regex::Regex, &'static str)>> =
+        std::sync::LazyLock::new(|| {
+            [
+                (
+                    r"^unknown field `([^`]*)`, expected (?:one of )?(.*)$",
+                    "未知的键“$1”；可用的键：$2",
+                ),
+                (
+                    r"^unknown field `([^`]*)`, there are no fields$",
+                    "未知的键“$1”；这里不接受任何键",
+                ),
+                (
+                    r"^unknown variant `([^`]*)`, expected (?:one of )?(.*)$",
+                    "取值“$1”无效；可选：$2",
+                ),
+                (r"^missing field `([^`]*)`$", "缺少必需的键“$1”"),
+                (r"^duplicate field `([^`]*)`$", "键“$1”重复"),
+                (r"^duplicate key.*$", "键重复"),
+                (
+                    r"^invalid socket address syntax$",
+                    "地址格式不对，应为 IP:端口，例如 127.0.0.1:7390",
+                ),
+                (r"^string values must be quoted.*$", "字符串取值须加引号"),
+                (r"^unclosed table.*$", "表头缺少“]”"),
+                (r"^unclosed array.*$", "数组缺少“]”"),
+                (r"^invalid table header.*$", "表头格式不对"),
+                (
+                    r"^invalid type: (.*), expected (.*)$",
+                    "类型不对：应为$2，实际为$1",
+                ),
+                (
+                    r"^invalid value: (.*), expected (.*)$",
+                    "取值不对：应为$2，实际为$1",
+                ),
+                (
+                    r"^invalid length (\d+), expected (.*)$",
+                    "长度不对：应为$2，实际为 $1",
+                ),
+            ]
+            .into_iter()
+            .map(|(pattern, replacement)| {
+                (
+                    regex::Regex::new(pattern).expect("valid pattern"),
+                    replacement,
+                )
+            })
+            .collect()
+        });
+    let message = message.replace('\n', " ");
+    let Some((pattern, replacement)) = PATTERNS.iter().find(|(p, _)| p.is_match(&message)) else {
+        return if message.chars().any(|c| c.is_ascii_alphabetic())
+            && !message
+                .chars()
+                .any(|c| ('\u{4E00}'..='\u{9FFF}').contains(&c))
+        {
+            "TOML 格式错误".to_string()
+        } else {
+            message
+        };
+    };
+    let chinese = pattern
+        .replace(&message, *replacement)
+        .replace("`, `", "、")
+        .replace("` or `", "、")
+        .replace('`', "");
+    if chinese.starts_with("类型不对") || chinese.starts_with("取值不对") {
+        kind_words(&chinese)
+    } else {
+        chinese
+    }
+}
+
+/// serde's names of kinds (`a string`, `integer` …) in Chinese.
+fn kind_words(text: &str) -> String {
+    let mut text = text.to_string();
+    for (english, chinese) in [
+        ("a string", " 字符串"),
+        ("string", " 字符串"),
+        ("a boolean", " 布尔值（true/false）"),
+        ("boolean", " 布尔值"),
+        ("an integer", " 整数"),
+        ("integer", " 整数"),
+        ("u8", " 整数"),
+        ("u16", " 整数"),
+        ("u32", " 整数"),
+        ("u64", " 整数"),
+        ("usize", " 整数"),
+        ("floating point", " 小数"),
+        ("f64", " 小数"),
+        ("a sequence", " 数组"),
+        ("sequence", " 数组"),
+        ("a map", " 表"),
+        ("map", " 表"),
+        ("struct ", " 表 "),
+        ("a table", " 表"),
+        ("a datetime", " 日期时间"),
+        ("datetime", " 日期时间"),
+        ("an array", " 数组"),
+        ("array", " 数组"),
+    ] {
+        text = text.replace(english, chinese);
+    }
+    text.replace("  ", " ")
 }
 
 fn check_addresses(problems: &mut Vec<Problem>, file: &Path, what: &str, list: &[String]) {
@@ -684,6 +832,53 @@ mod tests {
         );
         assert!(config.smtp.is_none());
         assert_eq!(config.data_dir, root.join("data"));
+    }
+
+    #[test]
+    fn toml_and_serde_errors_read_in_chinese() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            (
+                "bogus = 1",
+                "未知的键“bogus”；可用的键：feeds、dictionaries",
+            ),
+            (
+                "[policy]\nack = 5",
+                "[policy] 类型不对：应为 字符串，实际为 整数 5",
+            ),
+            (
+                "[policy]\nfoo = \"1h\"",
+                "[policy] 未知的键“foo”；可用的键：ack、statement",
+            ),
+            (
+                "[smtp]\nsecurity = \"ssl\"",
+                "取值“ssl”无效；可选：none、starttls、tls",
+            ),
+            ("feeds = ", "字符串取值须加引号"),
+            ("[policy\nx", "表头缺少“]”"),
+            ("a = 1\na = 2", "键重复"),
+            ("[api]\nbind = \"x\"", "[api] 地址格式不对"),
+            (
+                "[digest]\nto = \"x\"",
+                "[digest] 类型不对：应为 数组，实际为 字符串 \"x\"",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = Config::from_str(text, None, dir.path())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{text:?}: {err}");
+            let english = err
+                .split(['/', '\n'])
+                .any(|part| part.contains("expected") || part.contains("unknown"));
+            assert!(!english, "{text:?}: English left in {err}");
+        }
+        let sources = load_sources_str(
+            "[[source]]\nid = \"a\"\nurl = \"http://x\"\n",
+            Path::new("f"),
+        );
+        let message = sources.unwrap_err()[0].message.clone();
+        assert_eq!(message, "缺少必需的键“kind”");
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! checks whether the most recent digest time's notice was ever queued; if not
 //! (the daemon was down at that time), it sends it at once, marked late (补发).
 //! Only the most recent one is caught up: after days of downtime leaders get one
-//! digest, not a pile. Then it sleeps until the next digest time.
+//! digest, not a pile; and never one whose digest time is before the database's
+//! first start (a new installation does not mail an empty 补发 for a day it did not
+//! watch). Then it sleeps until the next digest time.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -280,6 +282,15 @@ async fn scheduler_loop(
     clock: impl Fn() -> Timestamp,
 ) {
     let schedule = DigestSchedule::from_config(&config.digest);
+    let first_start = match store.first_start(clock()) {
+        Ok(at) => at,
+        Err(err) => {
+            // Without the record, catching up could mail a digest for a day before the
+            // ledger existed; skipping one catch-up is the lesser harm.
+            tracing::error!(error = %err, "cannot read the first start time; no catch-up digest");
+            clock()
+        }
+    };
     if Routing::new(&config).digest().is_empty() {
         tracing::warn!("no digest recipients configured ([digest] to); the daily digest is off");
         shutdown.await;
@@ -289,7 +300,16 @@ async fn scheduler_loop(
     loop {
         let now = clock();
         let due = schedule.last_at_or_before(now);
-        let wake_at = match scheduled_once(&store, &config, &keywords, due, now).await {
+        let handled = if due < first_start {
+            tracing::info!(
+                due = %crate::time::local(due),
+                "no catch-up digest for a time before this ledger's first start"
+            );
+            Ok(false)
+        } else {
+            scheduled_once(&store, &config, &keywords, due, now).await
+        };
+        let wake_at = match handled {
             Ok(_) => {
                 // The digest time after the one just handled, even if building took
                 // so long that it has passed already: then the loop handles it at once.
@@ -416,10 +436,11 @@ mod tests {
         }
     }
 
-    /// The scheduler against the outbox, on a paused clock: a late catch-up at start,
-    /// the next morning's digest on time, nothing twice after a restart.
+    /// The scheduler against the outbox, on a paused clock: no catch-up before the
+    /// ledger's first start, a late catch-up after downtime, the next morning's digest
+    /// on time, nothing twice after a restart.
     #[tokio::test(start_paused = true)]
-    async fn scheduler_sends_once_per_date_late_after_downtime() {
+    async fn scheduler_sends_once_per_date_late_after_downtime_never_before_first_start() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::default();
         config.recipients.leaders = vec!["leader@localhost".into()];
@@ -467,36 +488,42 @@ mod tests {
             )
         };
 
-        // Started at 10:00 on the 24th: the 08:00 digest was missed and goes out late;
-        // the next one goes out at 08:00 on the 25th, on time.
+        // A new installation started at 10:00 on the 24th: no 补发 for the 24th's
+        // 08:00 digest (the ledger did not exist then); the 25th's goes out on time.
         let (store, stop, task) = start(ts("2026-11-24T02:00:00Z"));
         next_digest(&store.outbox_signal()).await;
-        assert_eq!(digests(&store), [digest("2026-11-24", true)]);
+        assert_eq!(digests(&store), [digest("2026-11-25", false)]);
+        stop.send(()).unwrap();
+        task.await.unwrap();
+        drop(store);
+
+        // Down over the 26th and 27th, restarted at 10:00 on the 27th: only the most
+        // recent digest is caught up, marked late; the 28th goes out on time.
+        let (store, stop, task) = start(ts("2026-11-27T02:00:00Z"));
+        next_digest(&store.outbox_signal()).await;
         next_digest(&store.outbox_signal()).await;
         assert_eq!(
             digests(&store),
-            [digest("2026-11-24", true), digest("2026-11-25", false)]
+            [
+                digest("2026-11-25", false),
+                digest("2026-11-27", true),
+                digest("2026-11-28", false)
+            ]
         );
         stop.send(()).unwrap();
         task.await.unwrap();
         drop(store);
 
-        // Restarted at 09:00 on the 25th: that digest went out already. Run until just
+        // Restarted at 09:00 on the 28th: that digest went out already. Run until just
         // before the next digest time: nothing new is queued.
-        let (store, stop, task) = start(ts("2026-11-25T01:00:00Z"));
+        let (store, stop, task) = start(ts("2026-11-28T01:00:00Z"));
         tokio::time::sleep(std::time::Duration::from_secs(22 * 3600)).await;
-        assert_eq!(digests(&store).len(), 2);
-        // And the 26th goes out on time from the restarted scheduler.
+        assert_eq!(digests(&store).len(), 3);
+        // And the 29th goes out on time from the restarted scheduler.
         next_digest(&store.outbox_signal()).await;
         stop.send(()).unwrap();
         task.await.unwrap();
-        assert_eq!(
-            digests(&store),
-            [
-                digest("2026-11-24", true),
-                digest("2026-11-25", false),
-                digest("2026-11-26", false)
-            ]
-        );
+        assert_eq!(digests(&store).len(), 4);
+        assert_eq!(digests(&store)[3], digest("2026-11-29", false));
     }
 }

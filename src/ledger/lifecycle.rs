@@ -439,6 +439,12 @@ fn load_open(
     }
     let why = match (incident.status, incident.merged_into) {
         (Status::Merged, Some(into)) => format!("已并入事件 {into}，请对事件 {into} 操作"),
+        // Repeating the same final step is not a mistake worth a "cannot".
+        (status, _) if status_verb(status) == what => {
+            return Err(
+                LedgerError::NotAllowed(format!("事件 {id} 已{what}，无需重复{what}")).into(),
+            );
+        }
         (status, _) => status.chinese().to_string(),
     };
     Err(LedgerError::NotAllowed(format!("事件 {id} {why}，不能{what}")).into())

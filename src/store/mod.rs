@@ -11,6 +11,7 @@
 //! first with [`Store::flush`].
 
 mod delivery;
+mod first_start;
 mod incidents;
 mod items;
 mod outbox;
