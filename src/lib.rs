@@ -8,6 +8,7 @@
 //! and [`daemon`] (wiring and shutdown). See ARCHITECTURE.md.
 
 pub mod api;
+pub mod calendar;
 pub mod classify;
 pub mod cli;
 pub mod clock;
