@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use chrono::{Datelike, Days, NaiveDate, Weekday};
 use serde::Deserialize;
 
+use crate::config::Window;
 use crate::model::{Notice, NoticeKind, Timestamp};
 use crate::time;
 
@@ -238,6 +239,17 @@ impl Calendar {
             .checked_add_days(Days::new(1))
             .ok_or(CalendarError::OutOfRange(last))?;
         Ok(time::day_start(next))
+    }
+
+    /// When a window that starts at `from` ends: elapsed windows add their duration,
+    /// working-day windows follow [`Calendar::workday_deadline`].
+    pub fn due(&self, from: Timestamp, window: Window) -> Result<Timestamp, CalendarError> {
+        match window {
+            Window::Elapsed(d) => Ok(from
+                .checked_add_signed(d.as_chrono())
+                .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)),
+            Window::Workdays(n) => self.workday_deadline(from, n),
+        }
     }
 
     /// The last date of the unbroken run of covered years that contains `today`, if

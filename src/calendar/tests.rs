@@ -117,6 +117,22 @@ fn deadline_ends_at_midnight_beijing() {
 }
 
 #[test]
+fn windows_are_elapsed_or_working_days() {
+    let calendar = shipped();
+    let from = ts("2025-09-26T18:00:00+08:00");
+    let cases = [
+        ("3 workdays", "2025-10-01T00:00:00+08:00"),
+        ("3工作日", "2025-10-01T00:00:00+08:00"),
+        ("3d", "2025-09-29T18:00:00+08:00"),
+        ("5h", "2025-09-26T23:00:00+08:00"),
+    ];
+    for (window, expected) in cases {
+        let window = crate::config::parse_window(window).unwrap();
+        assert_eq!(calendar.due(from, window), Ok(ts(expected)), "{window}");
+    }
+}
+
+#[test]
 fn an_uncovered_year_is_an_error_naming_it() {
     let calendar = shipped();
     let err = calendar.add_workdays(date("2026-12-30"), 3).unwrap_err();
