@@ -304,7 +304,7 @@ impl Calendar {
                         "国务院办公厅关于{missing}年部分节假日安排的通知发布后，请按 dictionaries/calendar/README.md 整理为 {missing}.toml，放入词典目录的 calendar 文件夹并重启守护进程。"
                     ),
                     format!(
-                        "在此之前，凡落在 {missing} 年的工作日时限（留言答复、政策解读等）都无法计算，系统会报错而不会按周末猜测。"
+                        "在此之前，凡落在 {missing} 年的工作日时限都无法计算，系统会报错而不会按周末猜测。"
                     ),
                 ],
                 commands: vec![(

@@ -36,7 +36,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     if workdays(text).is_some() {
         return Err(format!(
-            "“{text}”是工作日时限，这一项只接受时长；请写成 90s、5m、5h 或 2d 的形式（工作日可用于 reply_within、interpretation 和 [[policy.clock]]）"
+            "“{text}”是工作日时限，这一项只接受时长；请写成 90s、5m、5h 或 2d 的形式"
         ));
     }
     let bytes = text.as_bytes();
