@@ -20,6 +20,7 @@ pub mod model;
 pub mod notify;
 pub mod parse;
 pub mod pipeline;
+pub mod replies;
 pub mod sources;
 pub mod store;
 pub mod time;
