@@ -148,7 +148,10 @@ impl Calendar {
             let table: YearTable = match toml::from_str(text) {
                 Ok(table) => table,
                 Err(err) => {
-                    problems.push(format!("{name}：{}", err.message()));
+                    problems.push(format!(
+                        "{name}：格式错误（{}）；请对照 dictionaries/calendar/README.md 中的格式修改",
+                        err.message()
+                    ));
                     continue;
                 }
             };
