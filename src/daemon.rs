@@ -26,6 +26,27 @@ use crate::pipeline::Pipeline;
 use crate::sources::Intake;
 use crate::store::Store;
 
+/// Logs and tells duty (once per missing year) when the holiday table runs out soon.
+fn warn_if_calendar_runs_out(
+    calendar: &crate::calendar::Calendar,
+    store: &Store,
+    config: &Config,
+) -> anyhow::Result<()> {
+    let Some(notice) = calendar.expiry_notice(chrono::Utc::now(), config.recipients.duty.clone())
+    else {
+        return Ok(());
+    };
+    warn!(
+        key = %notice.key,
+        "official holiday table runs out within {} days; add the next year's file to dictionaries/calendar",
+        crate::calendar::EXPIRY_WARNING_DAYS
+    );
+    store
+        .enqueue_notice(&notice)
+        .context("无法把节假日表到期提醒写入发信队列")?;
+    Ok(())
+}
+
 /// How long tasks get to finish their current step after a stop signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(4500);
 
@@ -47,6 +68,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         &config.dictionaries,
         &config.jurisdiction,
     )?);
+    let calendar = Arc::new(
+        crate::calendar::Calendar::load(&config.dictionaries).context("无法读取官方节假日表")?,
+    );
+    warn_if_calendar_runs_out(&calendar, &store, &config)?;
     // The digest's top terms come from the classifier's TF-IDF keywords.
     let keywords: Arc<digest::Keywords> = {
         let classifier = classifier.clone();

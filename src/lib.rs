@@ -8,6 +8,7 @@
 //! and [`daemon`] (wiring and shutdown). See ARCHITECTURE.md.
 
 pub mod api;
+pub mod calendar;
 pub mod classify;
 pub mod cli;
 pub mod clock;
@@ -21,6 +22,7 @@ pub mod notify;
 pub mod os_error;
 pub mod parse;
 pub mod pipeline;
+pub mod replies;
 pub mod sources;
 pub mod store;
 pub mod time;

@@ -67,6 +67,8 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Status(args) => incidents::status(&config, &args),
 
         Command::Digest(args) => digest::digest(&config, &args),
+
+        Command::Calendar(command) => yuqing::cli::calendar::run(&config, &command),
     }
 }
 
@@ -90,6 +92,8 @@ fn run(config: Config) -> Result<(), CliError> {
         // Broken dictionaries are a configuration problem (exit 2), like a bad config file.
         if e.downcast_ref::<yuqing::classify::ClassifyError>()
             .is_some()
+            || e.downcast_ref::<yuqing::calendar::CalendarError>()
+                .is_some()
         {
             CliError::usage(error_chain(&e))
         } else {

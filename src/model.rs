@@ -487,6 +487,15 @@ pub enum NoticeKind {
         #[serde(default)]
         original_subject: String,
     },
+    /// A notice about something other than an incident (calendar running out, board
+    /// replies, policy interpretations), written by the module that queues it: a subject,
+    /// paragraphs and suggested commands (label, command line).
+    Bulletin {
+        subject: String,
+        paragraphs: Vec<String>,
+        #[serde(default)]
+        commands: Vec<(String, String)>,
+    },
     /// The daily digest, rendered when it was queued.
     Digest {
         date: chrono::NaiveDate,

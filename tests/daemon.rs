@@ -130,7 +130,14 @@ async fn a_local_accident_opens_an_incident_and_writes_its_alert() {
         "{:?}",
         parsed.subject()
     );
-    assert_eq!(files.len(), 1, "the festival item opens nothing: {files:?}");
+    // Besides the alert, only the holiday table's expiry notice (sent once per missing
+    // year, from 60 days before the table runs out) may be there.
+    let others: Vec<_> = files.iter().filter(|n| !n.contains("calendar")).collect();
+    assert_eq!(
+        others.len(),
+        1,
+        "the festival item opens nothing: {files:?}"
+    );
 
     // A restart with the same data folder. The feed now carries one more accident
     // (a different event) ahead of the old items: its alert proves the restarted

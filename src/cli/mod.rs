@@ -2,6 +2,7 @@
 //! group of commands. Handlers return [`CliError`], which carries the exit code of
 //! `interface.md`: 1 the operation failed, 2 usage or configuration, 3 daemon unreachable.
 
+pub mod calendar;
 pub mod classify;
 pub mod digest;
 pub mod feeds;
@@ -55,6 +56,25 @@ pub enum Command {
     Export(ExportArgs),
     /// 守护进程运行状态
     Status(JsonFlag),
+    /// 官方节假日与工作日（国务院办公厅节假日安排，含调休；无需守护进程）
+    #[command(subcommand)]
+    Calendar(CalendarCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CalendarCommand {
+    /// 输出 DATE 之后第 N 个工作日的日期（YYYY-MM-DD；DATE 当天不计）
+    AddWorkdays {
+        /// 起算日期 YYYY-MM-DD
+        date: String,
+        /// 工作日数
+        n: u32,
+    },
+    /// 列出某年的放假安排和调休上班日
+    Show {
+        /// 年份，如 2025
+        year: i32,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,4 +1,7 @@
-//! Human durations in configuration: `90s`, `30m`, `5h`, `2d`, and sums such as `1h30m`.
+//! Human durations in configuration: `90s`, `30m`, `5h`, `2d`, and sums such as `1h30m`;
+//! and deadline windows ([`Window`]), which may also be working days: `3 workdays`,
+//! `3 working days`, `3工作日`, `3个工作日` (counted on the official calendar, see
+//! `crate::calendar`). `3d` stays three calendar days.
 
 use std::fmt;
 use std::time::Duration;
@@ -30,6 +33,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("时长为空；请写成 90s、5m、5h 或 2d 的形式".to_string());
+    }
+    if workdays(text).is_some() {
+        return Err(format!(
+            "“{text}”是工作日时限，这一项只接受时长；请写成 90s、5m、5h 或 2d 的形式"
+        ));
     }
     let bytes = text.as_bytes();
     let mut total = Duration::ZERO;
@@ -72,6 +80,75 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         total = total.saturating_add(part);
     }
     Ok(total)
+}
+
+/// A deadline window: elapsed time, or a number of working days on the official calendar
+/// (ending at 24:00 Asia/Shanghai of the N-th working day after the start's day).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Window {
+    Elapsed(HumanDuration),
+    Workdays(u32),
+}
+
+impl Window {
+    /// Whether this window needs the official calendar.
+    pub fn is_workdays(self) -> bool {
+        matches!(self, Window::Workdays(_))
+    }
+}
+
+/// The number of a working-day text (`3 workdays`, `3 working days`, `3工作日`,
+/// `3个工作日`), `None` when the text is not one.
+fn workdays(text: &str) -> Option<Result<u32, String>> {
+    let lower = text.trim().to_ascii_lowercase();
+    let number = [
+        "个工作日",
+        "工作日",
+        "working days",
+        "working day",
+        "workdays",
+        "workday",
+    ]
+    .iter()
+    .find_map(|suffix| lower.strip_suffix(suffix))?
+    .trim();
+    Some(match number.parse::<u32>() {
+        Ok(0) => Err(format!("工作日时限“{text}”为 0；请写至少 1 个工作日")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!(
+            "无法解析工作日时限“{text}”；请写成 3 workdays 或 3工作日 的形式"
+        )),
+    })
+}
+
+/// Parses a window: a working-day text, else a duration as [`parse_duration`] reads it.
+pub fn parse_window(text: &str) -> Result<Window, String> {
+    match workdays(text) {
+        Some(n) => n.map(Window::Workdays),
+        None => parse_duration(text).map(|d| Window::Elapsed(HumanDuration(d))),
+    }
+}
+
+impl fmt::Display for Window {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Window::Elapsed(d) => d.fmt(f),
+            Window::Workdays(n) => write!(f, "{n} workdays"),
+        }
+    }
+}
+
+impl Serialize for Window {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Window {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        parse_window(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 impl fmt::Display for HumanDuration {
@@ -139,6 +216,41 @@ mod tests {
             let err = parse_duration(text).unwrap_err();
             assert!(!err.is_empty(), "{text}");
         }
+    }
+
+    #[test]
+    fn windows_read_working_days_and_durations() {
+        let cases = [
+            ("3 workdays", Window::Workdays(3)),
+            ("1 workday", Window::Workdays(1)),
+            ("3 working days", Window::Workdays(3)),
+            ("5 Working Days", Window::Workdays(5)),
+            ("3工作日", Window::Workdays(3)),
+            ("10个工作日", Window::Workdays(10)),
+            (" 3 工作日 ", Window::Workdays(3)),
+            ("3d", Window::Elapsed(HumanDuration::from_secs(3 * 86_400))),
+            ("48h", Window::Elapsed(HumanDuration::from_secs(48 * 3600))),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_window(text), Ok(expected), "{text}");
+            // Display round-trips.
+            assert_eq!(parse_window(&expected.to_string()), Ok(expected), "{text}");
+        }
+        for (text, reason) in [
+            ("0 workdays", "至少 1 个"),
+            ("x workdays", "3 workdays"),
+            ("3 days", "单位"),
+        ] {
+            let err = parse_window(text).unwrap_err();
+            assert!(err.contains(reason), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_plain_duration_refuses_working_days_by_name() {
+        let err = parse_duration("3 working days").unwrap_err();
+        assert!(err.contains("是工作日时限"), "{err}");
+        assert!(!err.contains("缺少单位"), "{err}");
     }
 
     #[test]

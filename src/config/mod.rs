@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use duration::{HumanDuration, parse_duration};
+pub use duration::{HumanDuration, Window, parse_duration, parse_window};
 pub use sources::{HtmlSpec, HttpMethod, JsonSpec, SourceConfig, SourceKind, load_sources_str};
 
 /// The built-in defaults: the shipped `yuqing.toml`, used when no file is found.

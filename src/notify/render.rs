@@ -166,7 +166,9 @@ pub fn subject(notice: &Notice) -> String {
             };
             format!("【邮件投递失败】{}", clean_line(&what))
         }
-        NoticeKind::Digest { subject, .. } => subject.clone(),
+        NoticeKind::Bulletin { subject, .. } | NoticeKind::Digest { subject, .. } => {
+            subject.clone()
+        }
     };
     truncate(&clean_line(&line), SUBJECT_MAX)
 }
@@ -360,6 +362,14 @@ fn body(notice: &Notice) -> MailContent {
             body.facts.push(("错误", format::excerpt(error)));
             body.commands
                 .push(("查看投递状态".into(), "yuqing status".into()));
+        }
+        NoticeKind::Bulletin {
+            paragraphs,
+            commands,
+            ..
+        } => {
+            body.paragraphs.extend(paragraphs.iter().cloned());
+            body.commands.extend(commands.iter().cloned());
         }
         NoticeKind::Digest { .. } => {}
     }
