@@ -7,10 +7,13 @@ pub(crate) fn normalize_into(text: &str, out: &mut String) {
     out.reserve(text.len());
     let mut pending_space: Option<char> = None;
     let mut rest = text;
+    // Set once a comment was found unclosed: no later one can close either, and
+    // searching again for each `<!--` would make the pass quadratic.
+    let mut unclosed_comment = false;
     while let Some(c) = rest.chars().next() {
         let mut len = c.len_utf8();
         let mapped: Option<char> = match c {
-            '<' => match tag_len(rest) {
+            '<' => match tag_len(rest, &mut unclosed_comment) {
                 Some(n) => {
                     len = n;
                     // A block-level tag separates text like a line break would.
@@ -56,12 +59,18 @@ fn half_width(c: char) -> char {
     }
 }
 
-/// The length of an HTML tag or comment starting at `s[0] == '<'`, if it looks like one.
-fn tag_len(s: &str) -> Option<usize> {
+/// The length of an HTML tag or comment starting at `s[0] == '<'`, if it looks like
+/// one. `unclosed_comment`: no `-->` follows (known from an earlier comment).
+fn tag_len(s: &str, unclosed_comment: &mut bool) -> Option<usize> {
     let bytes = s.as_bytes();
     let next = *bytes.get(1)?;
     if s.starts_with("<!--") {
-        return s.find("-->").map(|end| end + 3);
+        if *unclosed_comment {
+            return None;
+        }
+        let end = s.find("-->");
+        *unclosed_comment = end.is_none();
+        return end.map(|end| end + 3);
     }
     if !(next.is_ascii_alphabetic() || next == b'/' || next == b'!') {
         return None;
