@@ -326,3 +326,38 @@ async fn a_huge_retry_after_is_capped_and_shown_capped() {
     assert!(!err.to_string().contains("11574"), "{err}");
     assert!(report.next_poll_at <= now + chrono::Duration::hours(6));
 }
+
+// ---------------------------------------------------------------- the CLI
+
+#[tokio::test(flavor = "multi_thread")]
+async fn feeds_check_into_a_closed_pipe_exits_quietly() {
+    let server = MockServer::start().await;
+    serve(
+        &server,
+        "/rss.xml",
+        ResponseTemplate::new(200).set_body_raw(
+            rss(&[("a".into(), "某镇工地坍塌致3人死亡".into())]),
+            "application/rss+xml",
+        ),
+    )
+    .await;
+    let rig = rig(&feeds(&server.uri(), &[("news", "/rss.xml")], ""), "");
+    let config = rig.config.path.clone().expect("loaded from a file");
+    let output = tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_yuqing"))
+            .args(["--config", &config.display().to_string(), "feeds", "check"])
+            .env_remove("YUQING_CONFIG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // `| head -0`: the reader is gone before anything is written.
+        drop(child.stdout.take());
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+}

@@ -767,6 +767,35 @@ duty = ["not-an-address"]
     }
 
     #[test]
+    fn intake_limits_that_would_stop_every_poll_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "feeds.toml", "");
+        let problems = |intake: &str| {
+            let config = write(dir.path(), "yuqing.toml", &format!("[intake]\n{intake}"));
+            let Err(ConfigError::Invalid(problems)) = Config::load(&config) else {
+                panic!("expected invalid config: {intake}")
+            };
+            let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            text.join("\n")
+        };
+        let limits = "timeout = \"0s\"\nconnect_timeout = \"500ms\"\nmax_body_bytes = 0\n\
+                      max_items_per_poll = 0\nmax_text_bytes = 100\n";
+        let text = problems(limits);
+        for needle in [
+            "timeout = \"0ms\"",
+            "connect_timeout = \"500ms\"",
+            "max_body_bytes = 0",
+            "max_items_per_poll",
+            "max_text_bytes = 100",
+        ] {
+            assert!(text.contains(needle), "{needle}: {text}");
+        }
+        assert_eq!(text.lines().count(), 5, "{text}");
+        let text = problems("max_backoff = \"99999999999999d\"\n");
+        assert!(text.contains("过长"), "{text}");
+    }
+
+    #[test]
     fn relative_paths_follow_the_file() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("etc")).unwrap();
