@@ -3,11 +3,18 @@
 //! Reads the shared evaluation corpus at run time (`../shared/corpus`, or
 //! `$YUQING_CORPUS`; it is never copied into the repository): the titles and bodies of
 //! cec-emergencies, teddy-messages and liuyan-posts, several MB of news reports and
-//! complaints. Prints MB/s for the full `classify` and for jieba-rs `cut` alone (same
-//! dictionaries), and the dictionary load time. `benches/jieba_compare.py` times
-//! Python jieba on the same items for comparison.
+//! complaints. Prints, in one run:
+//! - MB/s for the full `classify`, for the daemon's path (`classify_with_key_terms`:
+//!   key terms for flagged items, as the pipeline asks) and for classify + key terms of
+//!   every item, and for jieba-rs `cut` alone (same dictionaries);
+//! - cost against text length: real text joined into 10 KB, 100 KB and 1 MB items,
+//!   one 1 MB run of Han characters (the corpus with everything else taken out) and
+//!   4 items of 1 MB repeating one casualty sentence, in ns/B;
+//! - Python `jieba.lcut` on the same corpus, side by side, when `python3` with
+//!   `jieba` is installed (`benches/jieba_compare.py`; `pip install jieba`).
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -120,4 +127,104 @@ fn main() {
         cut.as_secs_f64() * 1e3,
         tokens
     );
+
+    let daemon = best(5, || {
+        for (t, b) in &items {
+            std::hint::black_box(classifier.classify_with_key_terms(t, b, false));
+        }
+    });
+    println!(
+        "daemon path (classify, key terms of flagged items): {:.1} MB/s ({:.0} ms)",
+        mb_per_s(bytes, daemon),
+        daemon.as_secs_f64() * 1e3
+    );
+    let both = best(3, || {
+        for (t, b) in &items {
+            std::hint::black_box(classifier.classify(t, b, false));
+            std::hint::black_box(classifier.key_terms(t, b));
+        }
+    });
+    println!(
+        "classify + key terms of every item: {:.1} MB/s ({:.0} ms)",
+        mb_per_s(bytes, both),
+        both.as_secs_f64() * 1e3
+    );
+
+    scaling(&classifier, &items);
+    python_side_by_side(classify, bytes);
+}
+
+/// Cost per byte against item length, on real text and on two hostile shapes.
+fn scaling(classifier: &Classifier, items: &[(String, String)]) {
+    let joined: String = items
+        .iter()
+        .flat_map(|(t, b)| [t.as_str(), "\n", b.as_str(), "\n"])
+        .collect();
+    let cut = |n: usize| {
+        let mut end = n.min(joined.len());
+        while !joined.is_char_boundary(end) {
+            end -= 1;
+        }
+        joined[..end].to_string()
+    };
+    let han_run: String = joined
+        .chars()
+        .filter(|c| ('\u{4E00}'..='\u{9FFF}').contains(c))
+        .take(1_000_000 / 3)
+        .collect();
+    let repeated = "某镇一工地发生坍塌事故，造成3人死亡、5人受伤。".repeat(1_000_000 / 69);
+    let cases: [(&str, Vec<String>); 5] = [
+        ("10 KB of real text", vec![cut(10_000)]),
+        ("100 KB of real text", vec![cut(100_000)]),
+        ("1 MB of real text", vec![cut(1_000_000)]),
+        ("1 MB Han run (no punctuation)", vec![han_run]),
+        ("4 × 1 MB repeated casualty sentence", vec![repeated; 4]),
+    ];
+    println!("cost against length (classify; best of 3):");
+    for (name, texts) in cases {
+        let size: usize = texts.iter().map(String::len).sum();
+        let took = best(3, || {
+            for text in &texts {
+                std::hint::black_box(classifier.classify("", text, false));
+            }
+        });
+        println!(
+            "  {name}: {:.1} ns/B, {:.1} MB/s ({:.1} ms)",
+            took.as_secs_f64() * 1e9 / size as f64,
+            mb_per_s(size, took),
+            took.as_secs_f64() * 1e3
+        );
+    }
+}
+
+/// Python jieba on the same corpus, in the same run, and the ratio to `classify`.
+fn python_side_by_side(classify: Duration, bytes: usize) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/jieba_compare.py");
+    let output = match Command::new("python3").arg(&script).output() {
+        Ok(output) if output.status.success() => output,
+        Ok(output) => {
+            println!(
+                "python jieba: not run ({})",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+            return;
+        }
+        Err(err) => {
+            println!("python jieba: not run (python3: {err})");
+            return;
+        }
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    print!("{text}");
+    let python = text
+        .lines()
+        .find_map(|l| l.strip_prefix("python jieba.lcut (HMM off): "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|v| v.parse::<f64>().ok());
+    if let Some(python) = python {
+        println!(
+            "classify vs python jieba.lcut: {:.0}×",
+            mb_per_s(bytes, classify) / python
+        );
+    }
 }

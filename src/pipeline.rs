@@ -3,15 +3,26 @@
 //! opens or joins an incident. An item leaves the store's pending list only after
 //! all of that succeeded, so a crash or an error means it is tried again at the
 //! next start, never skipped.
+//!
+//! # Bounded work per item, fair turns between sources
+//! Classification reads at most `[intake] max_text_bytes` of an item (the title's
+//! first [`TITLE_TEXT_BYTES`], then the start of the body), so no item, however
+//! long, holds the stage for long. Items wait in one queue per source, served in
+//! turn (round-robin): a source that delivers a thousand items delays another
+//! source's next item by at most one item of its own. Arrivals are taken from the
+//! intake's channel while an item is being classified, up to [`QUEUE_CAPACITY`]
+//! waiting items, so a burst delays classification, not the next polls; beyond it
+//! the channel fills and the intake waits (nothing is dropped). On shutdown the
+//! item in hand is finished; waiting items keep their pending mark for the next start.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info};
 
 use crate::classify::Classifier;
-use crate::config::Config;
+use crate::config::{Config, TITLE_TEXT_BYTES};
 use crate::ledger::{IngestOutcome, Ledger, LedgerError};
 use crate::model::{Item, Timestamp};
 use crate::store::{Store, StoreError};
@@ -45,6 +56,67 @@ pub struct Pipeline {
     incident_window: chrono::Duration,
     /// Sources whose every item concerns the jurisdiction (`local = true`).
     local_sources: Arc<HashSet<String>>,
+    /// `[intake] max_text_bytes`: how much of an item classification reads.
+    max_text: usize,
+}
+
+/// Items waiting for classification, beyond which the intake's channel fills.
+pub const QUEUE_CAPACITY: usize = 10_000;
+
+/// The part of an item classification reads: the title up to [`TITLE_TEXT_BYTES`],
+/// then the body up to `max` bytes in all (each cut at a character boundary). A
+/// casualty figure in the first kilobytes is always read.
+pub fn text_to_classify<'a>(title: &'a str, body: &'a str, max: usize) -> (&'a str, &'a str) {
+    let title = prefix(title, TITLE_TEXT_BYTES.min(max));
+    let body = prefix(body, max.saturating_sub(title.len()));
+    (title, body)
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn prefix(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// One first-in-first-out queue per source, served in turn.
+#[derive(Debug, Default)]
+struct FairQueue {
+    waiting: HashMap<String, VecDeque<Item>>,
+    /// Sources with waiting items, next to serve first.
+    turns: VecDeque<String>,
+    len: usize,
+}
+
+impl FairQueue {
+    fn push(&mut self, item: Item) {
+        let queue = self.waiting.entry(item.source.clone()).or_default();
+        if queue.is_empty() {
+            self.turns.push_back(item.source.clone());
+        }
+        queue.push_back(item);
+        self.len += 1;
+    }
+
+    /// The next item of the source whose turn it is.
+    fn pop(&mut self) -> Option<Item> {
+        let source = self.turns.pop_front()?;
+        let queue = self.waiting.get_mut(&source)?;
+        let item = queue.pop_front()?;
+        if queue.is_empty() {
+            self.waiting.remove(&source);
+        } else {
+            self.turns.push_back(source);
+        }
+        self.len -= 1;
+        Some(item)
+    }
+
+    fn is_full(&self) -> bool {
+        self.len >= QUEUE_CAPACITY
+    }
 }
 
 impl Pipeline {
@@ -67,6 +139,7 @@ impl Pipeline {
             ledger,
             incident_window: config.policy.incident_window.as_chrono(),
             local_sources: Arc::new(local_sources),
+            max_text: config.intake.max_text_bytes,
         }
     }
 
@@ -75,7 +148,8 @@ impl Pipeline {
     pub fn handle(&self, mut item: Item, now: Timestamp) -> Result<Handled, PipelineError> {
         let store = &self.store;
         let local = self.local_sources.contains(&item.source);
-        let classification = self.classifier.classify(&item.title, &item.body, local);
+        let (title, body) = text_to_classify(&item.title, &item.body, self.max_text);
+        let (classification, terms) = self.classifier.classify_with_key_terms(title, body, local);
         store.set_classification(&item.source, &item.key, classification.clone())?;
         let flagged = classification.flag;
         item.classification = Some(classification);
@@ -84,7 +158,6 @@ impl Pipeline {
         } else if self.is_stale(&item, now) {
             Handled::Stale
         } else {
-            let terms = self.classifier.key_terms(&item.title, &item.body);
             match self.ledger.ingest(&item, &terms, now)? {
                 Some(outcome) => Handled::Incident(outcome),
                 None => Handled::Routine,
@@ -99,29 +172,56 @@ impl Pipeline {
             .is_some_and(|published| published < now - self.incident_window)
     }
 
-    /// Runs until the intake's channel closes (the intake stopped) or `stopping`
-    /// is set: first the items an earlier run left pending, then new ones as they come.
-    pub async fn run(self, mut items: mpsc::Receiver<Item>, stopping: watch::Receiver<bool>) {
+    /// Runs until the intake's channel closes (the intake stopped) and every waiting
+    /// item is handled, or until `stopping` is set: first the items an earlier run
+    /// left pending, then new ones as they come, each source in turn.
+    pub async fn run(self, mut items: mpsc::Receiver<Item>, mut stopping: watch::Receiver<bool>) {
+        let mut queue = FairQueue::default();
         match self.store.pending_items() {
             Ok(pending) if !pending.is_empty() => {
                 info!(
                     items = pending.len(),
                     "classifying items left pending by an earlier run"
                 );
-                for item in pending {
-                    if *stopping.borrow() {
-                        return;
-                    }
-                    self.handle_logged(item).await;
-                }
+                pending.into_iter().for_each(|item| queue.push(item));
             }
             Ok(_) => {}
             Err(err) => {
                 error!(error = %err, "could not read pending items; they wait for the next start")
             }
         }
-        while let Some(item) = items.recv().await {
-            self.handle_logged(item).await;
+        let mut open = true;
+        loop {
+            if *stopping.borrow() {
+                return;
+            }
+            let Some(item) = queue.pop() else {
+                if !open {
+                    return;
+                }
+                tokio::select! {
+                    () = stop_requested(&mut stopping) => return,
+                    item = items.recv() => match item {
+                        Some(item) => queue.push(item),
+                        None => open = false,
+                    },
+                }
+                continue;
+            };
+            // While the item is classified, keep taking arrivals: the intake never
+            // waits for classification unless the queue is full.
+            let work = self.handle_logged(item);
+            tokio::pin!(work);
+            loop {
+                tokio::select! {
+                    biased;
+                    () = &mut work => break,
+                    item = items.recv(), if open && !queue.is_full() => match item {
+                        Some(item) => queue.push(item),
+                        None => open = false,
+                    },
+                }
+            }
         }
     }
 
@@ -146,5 +246,75 @@ impl Pipeline {
             }
             Err(err) => error!(%source, %key, error = %err, "classification task failed"),
         }
+    }
+}
+
+/// Resolves when a stop is requested; never, if the signal's sender is gone without
+/// one (a dropped sender is not a request to stop).
+async fn stop_requested(stopping: &mut watch::Receiver<bool>) {
+    if stopping.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(source: &str, key: usize) -> Item {
+        let now = chrono::Utc::now();
+        Item {
+            source: source.into(),
+            key: key.to_string(),
+            title: String::new(),
+            link: None,
+            body: String::new(),
+            published: None,
+            date_quality: None,
+            first_seen: now,
+            updated_at: now,
+            revisions: 0,
+            classification: None,
+            incident: None,
+        }
+    }
+
+    #[test]
+    fn sources_take_turns() {
+        let mut queue = FairQueue::default();
+        (0..1000).for_each(|k| queue.push(item("flood", k)));
+        queue.push(item("county", 0));
+        queue.push(item("county", 1));
+        (1000..1003).for_each(|k| queue.push(item("flood", k)));
+        queue.push(item("board", 0));
+        let order: Vec<String> = std::iter::from_fn(|| queue.pop())
+            .take(7)
+            .map(|i| format!("{}:{}", i.source, i.key))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "flood:0", "county:0", "board:0", "flood:1", "county:1", "flood:2", "flood:3"
+            ]
+        );
+        assert_eq!(queue.len, 1006 - 7);
+        let rest: Vec<Item> = std::iter::from_fn(|| queue.pop()).collect();
+        assert_eq!(rest.len(), 999);
+        assert!(rest.iter().all(|i| i.source == "flood"));
+        assert_eq!(rest.last().map(|i| i.key.as_str()), Some("1002"));
+        assert!(queue.waiting.is_empty() && queue.turns.is_empty());
+    }
+
+    #[test]
+    fn the_classified_text_keeps_the_start_of_title_and_body() {
+        let title = "某镇工地坍塌".repeat(100_000);
+        let body = format!("事故造成3人死亡。{}", "后续报道。".repeat(100_000));
+        let (t, b) = text_to_classify(&title, &body, 65_536);
+        assert!(t.len() <= TITLE_TEXT_BYTES && t.len() > TITLE_TEXT_BYTES - 4);
+        assert!(title.starts_with(t));
+        assert!(b.starts_with("事故造成3人死亡。") && body.starts_with(b));
+        assert!(t.len() + b.len() <= 65_536 && t.len() + b.len() > 65_536 - 4);
+        let (t, b) = text_to_classify("短标题", "短正文", 65_536);
+        assert_eq!((t, b), ("短标题", "短正文"));
     }
 }

@@ -42,12 +42,20 @@ pub fn time_left(due: Timestamp, now: Timestamp) -> String {
     }
 }
 
-/// Midnight starting a Beijing calendar day, in UTC.
+/// The earliest instant of a Beijing calendar day, in UTC: its midnight, except on
+/// the days Shanghai started daylight saving time at midnight (1919, 1940–1949,
+/// 1986–1991), when the clocks jumped from 00:00 to 01:00 and the day began at 01:00.
+/// A midnight that came twice (clocks set back) gives the first.
 pub fn day_start(date: chrono::NaiveDate) -> DateTime<Utc> {
-    ZONE.from_local_datetime(&date.and_time(chrono::NaiveTime::MIN))
-        .single()
-        .expect("Asia/Shanghai has no DST gaps")
-        .with_timezone(&Utc)
+    let midnight = date.and_time(chrono::NaiveTime::MIN);
+    // A gap is never longer than a day: step through it a minute at a time.
+    (0..24 * 60)
+        .find_map(|minute| {
+            ZONE.from_local_datetime(&(midnight + chrono::Duration::minutes(minute)))
+                .earliest()
+                .map(|t| t.with_timezone(&Utc))
+        })
+        .unwrap_or_else(|| midnight.and_utc() - chrono::Duration::hours(8))
 }
 
 /// The Beijing calendar date of a timestamp.
@@ -81,5 +89,24 @@ mod tests {
             day_start("2026-11-24".parse().unwrap()).to_rfc3339(),
             "2026-11-23T16:00:00+00:00"
         );
+    }
+
+    #[test]
+    fn a_day_that_skipped_midnight_starts_when_the_clocks_jumped() {
+        // 1949-05-01: Shanghai moved its clocks from 00:00 to 01:00 (+09:00).
+        let start = day_start("1949-05-01".parse().unwrap());
+        assert_eq!(start.to_rfc3339(), "1949-04-30T16:00:00+00:00");
+        assert_eq!(local(start), "1949-05-01 01:00");
+        assert_eq!(local_date(start).to_string(), "1949-05-01");
+        // Every day of the years with daylight saving time has a start, in order.
+        let mut day: chrono::NaiveDate = "1919-01-01".parse().unwrap();
+        let mut previous = day_start(day);
+        while day < "1992-01-01".parse().unwrap() {
+            day = day.succ_opt().unwrap();
+            let start = day_start(day);
+            assert!(start > previous, "{day}");
+            assert_eq!(local_date(start), day, "{day}");
+            previous = start;
+        }
     }
 }

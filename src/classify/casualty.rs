@@ -7,6 +7,7 @@
 //! Missing persons (失联, 失踪) are never deaths.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use regex::{Regex, RegexSet, RegexSetBuilder};
@@ -648,8 +649,11 @@ pub fn extract(text: &str) -> Casualties {
     let mut stated = Vec::new();
     // In a poisoning report the patients are the poisoned (rule: the ill count as injured).
     let poisoning = text.contains("中毒");
+    // Every figure below is a maximum or a flag over sentences, so a sentence read
+    // once need not be read again: a text that repeats one sentence costs one reading.
+    let mut read: HashSet<&str> = HashSet::new();
     for sentence in text.split(['。', '!', '?', ';', '\n', '！', '？', '；']) {
-        if !may_state_casualties(sentence) || background(sentence) {
+        if !read.insert(sentence) || !may_state_casualties(sentence) || background(sentence) {
             continue;
         }
         let s = read_sentence(sentence, poisoning);

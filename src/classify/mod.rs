@@ -170,18 +170,20 @@ fn work_titles(text: &str) -> Vec<(usize, usize)> {
 }
 
 /// Segments only the runs of text that hold candidates, and answers whether a byte
-/// range starts and ends on token boundaries.
+/// range starts and ends on token boundaries. Each run is segmented at most once per
+/// text and found again by a map lookup, so the cost stays linear in text length.
 struct Boundaries<'t> {
     text: &'t str,
-    /// (run start, run end, token boundaries within the run, sorted)
-    runs: Vec<(usize, usize, Vec<usize>)>,
+    /// run start → (run end, token boundaries within the run, sorted). Runs are
+    /// maximal and so never overlap.
+    runs: BTreeMap<usize, (usize, Vec<usize>)>,
 }
 
 impl<'t> Boundaries<'t> {
     fn new(text: &'t str) -> Self {
         Boundaries {
             text,
-            runs: Vec::new(),
+            runs: BTreeMap::new(),
         }
     }
 
@@ -200,28 +202,59 @@ impl<'t> Boundaries<'t> {
         (run_start, run_end)
     }
 
-    fn aligned(&mut self, jieba: &Jieba, start: usize, end: usize) -> bool {
-        let index = match self
+    /// The token boundaries of the run `s..e`, segmenting it on first use.
+    fn cuts(&mut self, jieba: &Jieba, s: usize, e: usize) -> &[usize] {
+        let text = self.text;
+        &self
             .runs
-            .iter()
-            .position(|&(s, e, _)| s <= start && end <= e)
-        {
-            Some(i) => i,
-            None => {
-                let (s, e) = self.run_around(start, end);
+            .entry(s)
+            .or_insert_with(|| {
                 let mut cuts: Vec<usize> = jieba
-                    .cut(&self.text[s..e], false)
+                    .cut(&text[s..e], false)
                     .iter()
                     .map(|t| s + t.byte_end)
                     .collect();
                 cuts.push(s);
                 cuts.sort_unstable();
-                self.runs.push((s, e, cuts));
-                self.runs.len() - 1
-            }
-        };
-        let cuts = &self.runs[index].2;
+                (e, cuts)
+            })
+            .1
+    }
+
+    fn aligned(&mut self, jieba: &Jieba, start: usize, end: usize) -> bool {
+        let known = self
+            .runs
+            .range(..=start)
+            .next_back()
+            .filter(|&(_, &(e, _))| end <= e)
+            .map(|(&s, &(e, _))| (s, e));
+        let (s, e) = known.unwrap_or_else(|| self.run_around(start, end));
+        let cuts = self.cuts(jieba, s, e);
         cuts.binary_search(&start).is_ok() && cuts.binary_search(&end).is_ok()
+    }
+
+    /// Every token of the text that lies in a word run, as byte ranges in text order:
+    /// what segmenting the whole text gives, less the single non-word characters.
+    /// Runs already segmented for the boundary checks are not segmented again.
+    fn tokens(&mut self, jieba: &Jieba) -> Vec<(usize, usize)> {
+        let text = self.text;
+        let mut tokens = Vec::new();
+        let mut run_start = None;
+        let ends = text
+            .char_indices()
+            .map(|(i, c)| (i, is_word_char(c)))
+            .chain(std::iter::once((text.len(), false)));
+        for (i, word) in ends {
+            match (run_start, word) {
+                (None, true) => run_start = Some(i),
+                (Some(s), false) => {
+                    run_start = None;
+                    tokens.extend(self.cuts(jieba, s, i).windows(2).map(|w| (w[0], w[1])));
+                }
+                _ => {}
+            }
+        }
+        tokens
     }
 }
 
@@ -377,11 +410,14 @@ impl Classifier {
         if hits.is_empty() {
             return hits;
         }
+        // Work titles are sorted and disjoint: the only one that can hold a hit is the
+        // last one starting at or before it.
         let titles = work_titles(text);
-        let mut keep = |h: &Hit| {
-            !titles.iter().any(|&(s, e)| s <= h.start && h.end <= e)
-                && bounds.aligned(&self.jieba, h.start, h.end)
+        let in_title = |h: &Hit| {
+            let i = titles.partition_point(|&(s, _)| s <= h.start);
+            i > 0 && h.end <= titles[i - 1].1
         };
+        let mut keep = |h: &Hit| !in_title(h) && bounds.aligned(&self.jieba, h.start, h.end);
         // Cues matter only beside a topic: check topic terms first, and skip the
         // segmentation the cues would need when none survives (most items).
         let (mut topical, mut cues): (Vec<Hit>, Vec<Hit>) =
@@ -393,20 +429,18 @@ impl Classifier {
         cues.retain(&mut keep);
         topical.append(&mut cues);
         let mut hits = topical;
-        // Longest first, then drop any hit inside an already kept one.
-        hits.sort_by(|a, b| {
-            (b.end - b.start)
-                .cmp(&(a.end - a.start))
-                .then(a.start.cmp(&b.start))
+        // The longest wins: drop every hit inside another one. In (start, longest
+        // first) order, a hit lies inside an earlier one exactly when an earlier hit
+        // reaches at least as far, so one sweep decides (no two hits share a span:
+        // the automaton's patterns are distinct strings).
+        hits.sort_unstable_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+        let mut reach = 0;
+        hits.retain(|h| {
+            let inside = reach >= h.end;
+            reach = reach.max(h.end);
+            !inside
         });
-        let mut kept: Vec<Hit> = Vec::with_capacity(hits.len());
-        for h in hits {
-            if !kept.iter().any(|k| k.start <= h.start && h.end <= k.end) {
-                kept.push(h);
-            }
-        }
-        kept.sort_by_key(|h| h.start);
-        kept
+        hits
     }
 
     fn evidence(&self, hits: &[Hit], title_end: usize) -> Evidence {
@@ -474,7 +508,37 @@ impl Classifier {
     pub fn classify(&self, title: &str, body: &str, source_local: bool) -> Classification {
         let (text, title_end) = Self::normalized(title, body);
         let mut bounds = Boundaries::new(&text);
-        let hits = self.hits(&text, &mut bounds);
+        self.classify_text(&text, title_end, &mut bounds, source_local)
+    }
+
+    /// Classifies one item and, when it is flagged, gives its key terms too (see
+    /// [`Classifier::key_terms`]): the text is normalized and segmented once for both,
+    /// the daemon's path. An unflagged item gets no key terms (nothing groups it).
+    pub fn classify_with_key_terms(
+        &self,
+        title: &str,
+        body: &str,
+        source_local: bool,
+    ) -> (Classification, Vec<String>) {
+        let (text, title_end) = Self::normalized(title, body);
+        let mut bounds = Boundaries::new(&text);
+        let classification = self.classify_text(&text, title_end, &mut bounds, source_local);
+        let terms = if classification.flag {
+            self.key_terms_of(&mut bounds)
+        } else {
+            Vec::new()
+        };
+        (classification, terms)
+    }
+
+    fn classify_text(
+        &self,
+        text: &str,
+        title_end: usize,
+        bounds: &mut Boundaries<'_>,
+        source_local: bool,
+    ) -> Classification {
+        let hits = self.hits(text, bounds);
         let ev = self.evidence(&hits, title_end);
 
         // Topics: strong enough, and not dwarfed by the best one. Field words (学生,
@@ -532,8 +596,8 @@ impl Classifier {
         let routine_wins = ev.routine >= problem || (ev.title_routine && !ev.title_problem);
         let flag = !order.is_empty() && problem >= MIN_PROBLEM_SCORE && !routine_wins;
 
-        let casualties = casualty::extract(&text);
-        let (places, any_local) = self.find_places(&text, &mut bounds);
+        let casualties = casualty::extract(text);
+        let (places, any_local) = self.find_places(text, bounds);
         let unit = order.first().map(|&t| {
             let topic = &self.dict.topics[t];
             ev.topic_best[t]
@@ -593,9 +657,14 @@ impl Classifier {
     /// whether two items report the same event.
     pub fn key_terms(&self, title: &str, body: &str) -> Vec<String> {
         let (text, _) = Self::normalized(title, body);
+        self.key_terms_of(&mut Boundaries::new(&text))
+    }
+
+    fn key_terms_of(&self, bounds: &mut Boundaries<'_>) -> Vec<String> {
+        let text = bounds.text;
         let mut counts: HashMap<&str, (usize, usize)> = HashMap::new();
-        for (i, token) in self.jieba.cut(&text, false).iter().enumerate() {
-            let w = token.word;
+        for (i, (start, end)) in bounds.tokens(&self.jieba).into_iter().enumerate() {
+            let w = &text[start..end];
             if w.chars().count() < 2
                 || self.stopwords.contains(w)
                 || !w.chars().any(|c| c.is_alphabetic())

@@ -9,6 +9,8 @@ pub(crate) fn normalize_into(text: &str, out: &mut String) {
     out.reserve(text.len());
     let mut pending_space: Option<char> = None;
     let mut rest = text;
+    // Set once a comment was found unclosed: no later one can close either, and
+    // searching again for each `<!--` would make the pass quadratic.
     while let Some(c) = rest.chars().next() {
         let mut len = c.len_utf8();
         let mapped: Option<char> = match c {

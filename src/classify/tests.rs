@@ -449,3 +449,62 @@ fn a_county_drops_in_its_own_places() {
         "{r:?}"
     );
 }
+
+/// Segmenting word run by word run, lazily, gives the tokens segmenting the whole
+/// text gives, so key terms are the same whether or not classification already
+/// segmented part of the text; and the daemon's one-pass path agrees with the two
+/// separate calls.
+#[test]
+fn shared_segmentation_matches_whole_text_segmentation() {
+    let items = [
+        (
+            "景芝镇化工厂发生爆炸",
+            "据记者了解，景芝镇一化工厂昨日发生爆炸，3人死亡。",
+        ),
+        (
+            "G20国道ABC公司货车侧翻",
+            "12月3日15:30许，司机王某（45岁）驾驶鲁G·12345货车……",
+        ),
+        (
+            "小区物业乱收费",
+            "业主反映：物业费每月2.5元/㎡，比合同高30%。\n\n投诉无果！",
+        ),
+        (
+            "",
+            "English text with 中文 mixed in, e-mail a_b@c.d and C++ / C#.",
+        ),
+        (
+            "Ｆｕｌｌ　ｗｉｄｔｈ　标题",
+            "<p>正文&nbsp;段落</p><!-- 注释 -->结尾",
+        ),
+    ];
+    for (title, body) in items {
+        let (text, _) = Classifier::normalized(title, body);
+        let whole: Vec<(usize, usize)> = CLASSIFIER
+            .jieba
+            .cut(&text, false)
+            .iter()
+            .map(|t| (t.byte_start, t.byte_end))
+            .filter(|&(s, e)| text[s..e].chars().any(is_word_char))
+            .collect();
+        let mut bounds = Boundaries::new(&text);
+        // Segment some runs first, as classification would, then ask for all tokens.
+        CLASSIFIER.hits(&text, &mut bounds);
+        assert_eq!(bounds.tokens(&CLASSIFIER.jieba), whole, "{title} {body}");
+
+        let (c, key) = CLASSIFIER.classify_with_key_terms(title, body, false);
+        assert_eq!(c, classify(title, body), "{title}");
+        let expected = if c.flag {
+            CLASSIFIER.key_terms(title, body)
+        } else {
+            Vec::new()
+        };
+        assert_eq!(key, expected, "{title}");
+    }
+    assert!(
+        CLASSIFIER
+            .classify_with_key_terms("景芝镇化工厂发生爆炸", "", false)
+            .0
+            .flag
+    );
+}

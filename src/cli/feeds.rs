@@ -8,6 +8,21 @@ use super::{CliError, FeedsCheckArgs};
 use crate::config::{Config, SourceConfig};
 use crate::sources::{self, CheckReport, SourcesError};
 
+/// Writes to standard output; `Ok(false)` when the reader closed the pipe (`println!`
+/// would panic there), an error for any other failure.
+fn write_out(text: &str) -> Result<bool, CliError> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(err) => Err(CliError::failed(format!("无法写出检查结果：{err}"))),
+    }
+}
+
 pub fn check(config: &Config, args: &FeedsCheckArgs) -> Result<(), CliError> {
     let chosen: Vec<SourceConfig> = match &args.source {
         Some(id) => match config.sources.iter().find(|s| &s.id == id) {
@@ -27,10 +42,10 @@ pub fn check(config: &Config, args: &FeedsCheckArgs) -> Result<(), CliError> {
     };
     if chosen.is_empty() {
         if !args.json {
-            println!(
-                "没有启用的信息源；请在 {} 中添加或启用 [[source]]",
+            write_out(&format!(
+                "没有启用的信息源；请在 {} 中添加或启用 [[source]]\n",
                 config.feeds.display()
-            );
+            ))?;
         }
         return Ok(());
     }
@@ -42,16 +57,21 @@ pub fn check(config: &Config, args: &FeedsCheckArgs) -> Result<(), CliError> {
         .block_on(sources::check(&config.intake, &chosen, chrono::Utc::now()))
         .map_err(|e| CliError::failed(e.to_string()))?;
 
-    if args.json {
+    let out = if args.json {
+        let mut out = String::new();
         for report in &reports {
             // A report is plain data: serializing it cannot fail.
-            println!(
-                "{}",
-                serde_json::to_string(report).expect("report serializes")
-            );
+            let line = serde_json::to_string(report).expect("report serializes");
+            out.push_str(&line);
+            out.push('\n');
         }
+        out
     } else {
-        print!("{}", render(&reports));
+        render(&reports)
+    };
+    if !write_out(&out)? {
+        // The reader went away (`yuqing feeds check | head -1`): nothing more to say.
+        return Ok(());
     }
     let failed: Vec<&str> = reports
         .iter()

@@ -28,7 +28,12 @@ impl HumanDuration {
     }
 }
 
-/// Parses a duration such as `90s`, `5m`, `5h`, `2d`, `1h30m` or `250ms`.
+/// The longest duration configuration accepts: 100 years. Longer values are typing
+/// mistakes, and they would overflow the time arithmetic they feed.
+pub const MAX_DURATION: Duration = Duration::from_secs(36_500 * 86_400);
+
+/// Parses a duration such as `90s`, `5m`, `5h`, `2d`, `1h30m` or `250ms`, at most
+/// [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {
@@ -60,12 +65,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             i += 1;
         }
         let unit = &text[unit_start..i];
+        let too_long = || format!("时长“{text}”过长；最长 36500d（100 年）");
+        let secs = |size: u64| {
+            number
+                .checked_mul(size)
+                .map(Duration::from_secs)
+                .ok_or_else(too_long)
+        };
         let part = match unit {
             "ms" => Duration::from_millis(number),
-            "s" => Duration::from_secs(number),
-            "m" => Duration::from_secs(number.saturating_mul(60)),
-            "h" => Duration::from_secs(number.saturating_mul(3600)),
-            "d" => Duration::from_secs(number.saturating_mul(86_400)),
+            "s" => secs(1)?,
+            "m" => secs(60)?,
+            "h" => secs(3600)?,
+            "d" => secs(86_400)?,
             "" => {
                 return Err(format!(
                     "时长“{text}”缺少单位；请加上 s（秒）、m（分）、h（时）或 d（天）"
@@ -77,7 +89,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
                 ));
             }
         };
-        total = total.saturating_add(part);
+        total = total
+            .checked_add(part)
+            .filter(|t| *t <= MAX_DURATION)
+            .ok_or_else(too_long)?;
     }
     Ok(total)
 }
@@ -208,11 +223,23 @@ mod tests {
             );
         }
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("36500d"), Ok(MAX_DURATION));
     }
 
     #[test]
     fn rejects_bad_forms_with_a_reason() {
-        for text in ["", "5", "h", "5x", "-5m", "5 m"] {
+        for text in [
+            "",
+            "5",
+            "h",
+            "5x",
+            "-5m",
+            "5 m",
+            "99999999999999999999s",
+            "213503982334601d",
+            "36501d",
+            "36500d1s",
+        ] {
             let err = parse_duration(text).unwrap_err();
             assert!(!err.is_empty(), "{text}");
         }

@@ -341,7 +341,20 @@ pub struct IntakeConfig {
     pub max_backoff: HumanDuration,
     /// A source failing this long becomes a recorded source-health problem.
     pub failing_after: HumanDuration,
+    /// Items taken from one document per poll, in document order (feeds and boards
+    /// list the newest first); the rest are dropped with a logged warning.
+    pub max_items_per_poll: usize,
+    /// Text of one item that classification reads, in bytes: the title (up to
+    /// [`TITLE_TEXT_BYTES`]) then the start of the body. The item is stored whole.
+    pub max_text_bytes: usize,
 }
+
+/// The smallest `max_body_bytes` accepted: a feed with one short item.
+pub const MIN_BODY_BYTES: u64 = 1024;
+/// The smallest `max_text_bytes` accepted: a title and the first paragraph.
+pub const MIN_TEXT_BYTES: usize = 4096;
+/// Most bytes of a title that classification reads (a real title is under 200).
+pub const TITLE_TEXT_BYTES: usize = 2048;
 
 impl Default for IntakeConfig {
     fn default() -> Self {
@@ -359,6 +372,8 @@ impl Default for IntakeConfig {
             jitter: 0.1,
             max_backoff: HumanDuration::from_secs(6 * 3600),
             failing_after: HumanDuration::from_secs(3600),
+            max_items_per_poll: 500,
+            max_text_bytes: 64 * 1024,
         }
     }
 }
@@ -512,6 +527,44 @@ impl Config {
             problem(
                 &mut problems,
                 "[intake] concurrency 和 per_host 必须大于 0".into(),
+            );
+        }
+        for (key, value) in [
+            ("timeout", intake.timeout),
+            ("connect_timeout", intake.connect_timeout),
+        ] {
+            if value.as_duration() < std::time::Duration::from_secs(1) {
+                problem(
+                    &mut problems,
+                    format!(
+                        "[intake] {key} = \"{value}\" 过短：任何请求都会立即超时；请设为至少 1s（默认 {}）",
+                        if key == "timeout" { "30s" } else { "10s" }
+                    ),
+                );
+            }
+        }
+        if intake.max_body_bytes < MIN_BODY_BYTES {
+            problem(
+                &mut problems,
+                format!(
+                    "[intake] max_body_bytes = {} 过小：装不下任何订阅源或页面；请设为至少 {MIN_BODY_BYTES}（默认 8388608，即 8 MiB）",
+                    intake.max_body_bytes
+                ),
+            );
+        }
+        if intake.max_items_per_poll == 0 {
+            problem(
+                &mut problems,
+                "[intake] max_items_per_poll 必须大于 0（默认 500）".into(),
+            );
+        }
+        if intake.max_text_bytes < MIN_TEXT_BYTES {
+            problem(
+                &mut problems,
+                format!(
+                    "[intake] max_text_bytes = {} 过小：伤亡数字可能在正文前几 KB；请设为至少 {MIN_TEXT_BYTES}（默认 65536）",
+                    intake.max_text_bytes
+                ),
             );
         }
 
@@ -930,6 +983,35 @@ duty = ["not-an-address"]
         assert!(text.contains("信息源 a"), "{text}");
         assert!(text.contains("信息源 b"), "{text}");
         assert!(problems.len() >= 5, "{text}");
+    }
+
+    #[test]
+    fn intake_limits_that_would_stop_every_poll_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "feeds.toml", "");
+        let problems = |intake: &str| {
+            let config = write(dir.path(), "yuqing.toml", &format!("[intake]\n{intake}"));
+            let Err(ConfigError::Invalid(problems)) = Config::load(&config) else {
+                panic!("expected invalid config: {intake}")
+            };
+            let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            text.join("\n")
+        };
+        let limits = "timeout = \"0s\"\nconnect_timeout = \"500ms\"\nmax_body_bytes = 0\n\
+                      max_items_per_poll = 0\nmax_text_bytes = 100\n";
+        let text = problems(limits);
+        for needle in [
+            "timeout = \"0ms\"",
+            "connect_timeout = \"500ms\"",
+            "max_body_bytes = 0",
+            "max_items_per_poll",
+            "max_text_bytes = 100",
+        ] {
+            assert!(text.contains(needle), "{needle}: {text}");
+        }
+        assert_eq!(text.lines().count(), 5, "{text}");
+        let text = problems("max_backoff = \"99999999999999d\"\n");
+        assert!(text.contains("过长"), "{text}");
     }
 
     #[test]

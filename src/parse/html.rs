@@ -12,6 +12,76 @@ use crate::model::Timestamp;
 static BASE_HREF: LazyLock<Selector> =
     LazyLock::new(|| Selector::parse("base[href]").expect("constant selector"));
 
+/// Deepest element nesting a list page may have. Real pages stay far below 100
+/// (a CMS that leaves a few `<div>` unclosed per item adds them up, hence the
+/// margin); building a DOM of 100,000 nested elements costs html5ever tens of
+/// seconds, so such a page is refused before parsing.
+pub const MAX_DEPTH: usize = 1000;
+
+/// Elements that never hold content, and those whose end tag HTML lets a page omit
+/// (the next sibling closes them): neither deepens the tree, so neither is counted.
+const NOT_NESTING: [&str; 30] = [
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+    "wbr", "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "tbody", "thead",
+    "tfoot", "colgroup", "caption", "html", "head", "body",
+];
+
+/// A cheap scan of the tags before any DOM is built: the nesting depth reached when
+/// it exceeds [`MAX_DEPTH`], else `None`. Start tags deepen, end tags close,
+/// self-closing and [`NOT_NESTING`] tags, comments and declarations do neither;
+/// `<script>`/`<style>` content is skipped. Linear in the page length.
+fn too_deep(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut at = 0;
+    while let Some(offset) = bytes[at..].iter().position(|&b| b == b'<') {
+        let tag = &text[at + offset..];
+        at += offset + 1;
+        if tag.starts_with("<!--") {
+            at += tag.find("-->").map_or(bytes.len(), |end| end + 2);
+            at = at.min(bytes.len());
+            continue;
+        }
+        let closing = tag.as_bytes().get(1) == Some(&b'/');
+        let name_start = if closing { 2 } else { 1 };
+        let name_len = tag.as_bytes()[name_start.min(tag.len())..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        if name_len == 0 {
+            continue;
+        }
+        let name = tag[name_start..name_start + name_len].to_ascii_lowercase();
+        // The tag ends at its `>`; stopping at the next `<` too keeps a run of
+        // unclosed `<` from being scanned again and again.
+        let end = tag[1..].find(['<', '>']).map_or(tag.len(), |i| i + 1);
+        if closing {
+            if !NOT_NESTING.contains(&name.as_str()) {
+                depth = depth.saturating_sub(1);
+            }
+            continue;
+        }
+        if name == "script" || name == "style" {
+            let close = format!("</{name}");
+            at = (at + end).min(bytes.len());
+            let rest = &bytes[at..];
+            at += rest
+                .windows(close.len())
+                .position(|w| w.eq_ignore_ascii_case(close.as_bytes()))
+                .unwrap_or(rest.len());
+            continue;
+        }
+        if tag[..end].ends_with('/') || NOT_NESTING.contains(&name.as_str()) {
+            continue;
+        }
+        depth += 1;
+        if depth > MAX_DEPTH {
+            return Some(depth);
+        }
+    }
+    None
+}
+
 /// One configured field: `css` (its text), `css@attr` (an attribute of the match)
 /// or `@attr` (an attribute of the item element itself).
 struct Field {
@@ -70,6 +140,12 @@ pub(super) fn parse_list(
     let date = spec.date.as_deref().map(Field::new).transpose()?;
     let body = spec.body.as_deref().map(Field::new).transpose()?;
 
+    if let Some(depth) = too_deep(text) {
+        return Err(ParseError::Html(format!(
+            "页面标签嵌套超过 {depth} 层（上限 {MAX_DEPTH} 层），为免耗尽处理器已拒绝解析；\
+             请在浏览器中检查该页面，或改用该网站的 RSS/JSON 接口"
+        )));
+    }
     let document = Html::parse_document(text);
     let base = document
         .select(&BASE_HREF)
@@ -128,6 +204,34 @@ mod tests {
   <li data-id="104"><span class="date">2024-05-04</span></li>
   <li data-id="105"><a href="https://other.example/x">外站链接</a><span class="date">2099-01-01</span></li>
 </ul></body></html>"#;
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let url = Url::parse("http://gov.example/list").unwrap();
+        let now: Timestamp = "2026-11-24T06:00:00Z".parse().unwrap();
+        let spec = spec("ul.list li", "a", "a@href", None, None);
+        let deep = format!(
+            "<html><body>{}<ul class=\"list\"><li><a href=\"/1\">标题</a></li></ul></body></html>",
+            "<div>".repeat(100_000)
+        );
+        let err = parse_list(&spec, &deep, &url, now).unwrap_err();
+        assert!(err.to_string().contains("嵌套超过"), "{err}");
+        // Closed nesting, unclosed list items and paragraphs, void elements and
+        // script text full of tags do not add up.
+        let wide = format!(
+            "<html><body><script>{}</script>{}<ul class=\"list\">{}</ul></body></html>",
+            "<div>".repeat(5000),
+            "<div><span><br><img src=x></span></div>".repeat(5000),
+            "<li><p><a href=\"/1\">标题</a>".repeat(3000)
+        );
+        assert_eq!(too_deep(&wide), None);
+        assert_eq!(parse_list(&spec, &wide, &url, now).unwrap().len(), 3000);
+        assert_eq!(too_deep(&"<div>".repeat(MAX_DEPTH)), None);
+        assert_eq!(
+            too_deep(&"<div>".repeat(MAX_DEPTH + 1)),
+            Some(MAX_DEPTH + 1)
+        );
+    }
 
     #[test]
     fn reads_items_with_selectors() {

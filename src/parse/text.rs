@@ -14,7 +14,10 @@ pub fn fold_width(c: char) -> char {
 }
 
 /// Builds a string whose whitespace runs are single spaces, with no leading or
-/// trailing space. Zero-width characters are dropped.
+/// trailing space. Zero-width characters, control characters (ESC, BEL, BS … which
+/// would drive a terminal showing the digest) and bidirectional overrides and
+/// isolates (which reorder what a reader sees) are dropped. Every title and body
+/// passes through here once, at parse time, so nothing later sees them.
 struct Collapser {
     out: String,
     pending_space: bool,
@@ -31,7 +34,7 @@ impl Collapser {
     fn push(&mut self, c: char) {
         if c.is_whitespace() {
             self.space();
-        } else if !matches!(c, '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{FEFF}') {
+        } else if !is_invisible(c) {
             if self.pending_space {
                 self.out.push(' ');
                 self.pending_space = false;
@@ -52,6 +55,20 @@ impl Collapser {
     fn finish(self) -> String {
         self.out
     }
+}
+
+/// Characters dropped from text: zero-width ones, controls (C0 and C1; whitespace
+/// controls never get here) and the bidirectional formatting characters.
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{061C}'
+                | '\u{FEFF}'
+        )
 }
 
 /// Trims and collapses every whitespace run (including U+3000 and NBSP) to one space.
@@ -297,6 +314,11 @@ mod tests {
             (" a \r\n b ", "a b"),
             ("\u{A0}x\u{A0}\u{A0}y", "x y"),
             ("no-op", "no-op"),
+            // Terminal controls and bidi overrides never reach a digest or a mail.
+            ("\u{1b}[2J标题\u{7}\u{8}", "[2J标题"),
+            ("文件\u{202E}txt.exe\u{202C}", "文件txt.exe"),
+            ("\u{2067}3人死亡\u{2069}\u{200F}", "3人死亡"),
+            ("a\u{9b}b\u{7f}c", "abc"),
         ];
         for (input, expected) in cases {
             assert_eq!(collapse_whitespace(input), expected, "input {input:?}");

@@ -15,7 +15,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::header::{
     ACCEPT, CONTENT_TYPE, ETAG, HeaderMap, HeaderName, HeaderValue, IF_MODIFIED_SINCE,
-    IF_NONE_MATCH, LAST_MODIFIED, RETRY_AFTER,
+    IF_NONE_MATCH, LAST_MODIFIED, LOCATION, RETRY_AFTER,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
@@ -136,10 +136,14 @@ impl FetchError {
 }
 
 /// Why a redirect chain was refused; carried inside reqwest's error.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 enum RedirectProblem {
     Loop(Url),
     TooMany(usize),
+    /// To something other than http(s): `file://`, `ftp://` …
+    Scheme(Url),
+    /// From a public address to this machine or the office network.
+    Internal(Url),
 }
 
 impl fmt::Display for RedirectProblem {
@@ -147,6 +151,64 @@ impl fmt::Display for RedirectProblem {
         match self {
             RedirectProblem::Loop(url) => write!(f, "重定向形成循环（回到 {url}）"),
             RedirectProblem::TooMany(max) => write!(f, "重定向超过 {max} 次"),
+            RedirectProblem::Scheme(url) => write!(
+                f,
+                "重定向到 {}:// 地址（{url}），已拒绝：只跟随 http/https 重定向",
+                url.scheme()
+            ),
+            RedirectProblem::Internal(url) => write!(
+                f,
+                "重定向到本机或内网地址（{url}），已拒绝：公网信息源不得把请求引向内部地址"
+            ),
+        }
+    }
+}
+
+/// Whether a redirect from `origin` (the source's own URL) to `target` may be
+/// followed: only to http(s), and to a loopback, private or link-local address only
+/// when the source itself is on one (a source on the office network may move within
+/// it; a public site may not steer the daemon at 127.0.0.1:7390 or a router).
+/// Addresses are judged as written in the URL: `localhost` and IP literals; a public
+/// name that resolves to an inside address is not caught here.
+fn redirect_check(origin: &Url, target: &Url) -> Result<(), RedirectProblem> {
+    if !matches!(target.scheme(), "http" | "https") {
+        return Err(RedirectProblem::Scheme(target.clone()));
+    }
+    if is_internal(target) && !is_internal(origin) {
+        return Err(RedirectProblem::Internal(target.clone()));
+    }
+    Ok(())
+}
+
+/// Loopback, private, link-local, unspecified or shared (CGNAT) addresses, and
+/// `localhost` names.
+fn is_internal(url: &Url) -> bool {
+    use std::net::{IpAddr, Ipv4Addr};
+    let v4 = |ip: Ipv4Addr| {
+        ip.is_loopback()
+            || ip.is_private()
+            || ip.is_link_local()
+            || ip.is_unspecified()
+            || ip.is_broadcast()
+            || (ip.octets()[0] == 100 && (64..128).contains(&ip.octets()[1]))
+    };
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            return name == "localhost" || name.ends_with(".localhost");
+        }
+        None => return false,
+    };
+    match ip {
+        IpAddr::V4(ip) => v4(ip),
+        IpAddr::V6(ip) => {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (ip.segments()[0] & 0xfe00) == 0xfc00
+                || (ip.segments()[0] & 0xffc0) == 0xfe80
+                || ip.to_ipv4_mapped().is_some_and(v4)
         }
     }
 }
@@ -162,6 +224,9 @@ pub struct Fetcher {
     per_host: usize,
     max_body: u64,
     timeout: HumanDuration,
+    /// A server's `Retry-After` is honoured up to this (`[intake] max_backoff`), and
+    /// shown as the wait it actually gets.
+    max_wait: Duration,
 }
 
 impl fmt::Debug for Fetcher {
@@ -179,7 +244,13 @@ impl Fetcher {
         let max = settings.max_redirects;
         let redirects = reqwest::redirect::Policy::custom(move |attempt| {
             // `previous` starts with the original URL; a URL seen before is a loop.
-            if attempt.previous().contains(attempt.url()) {
+            let checked = attempt
+                .previous()
+                .first()
+                .map_or(Ok(()), |origin| redirect_check(origin, attempt.url()));
+            if let Err(problem) = checked {
+                attempt.error(problem)
+            } else if attempt.previous().contains(attempt.url()) {
                 let url = attempt.url().clone();
                 attempt.error(RedirectProblem::Loop(url))
             } else if attempt.previous().len() > max {
@@ -206,6 +277,7 @@ impl Fetcher {
             per_host: settings.per_host.max(1),
             max_body: settings.max_body_bytes,
             timeout: settings.timeout,
+            max_wait: settings.max_backoff.as_duration(),
         })
     }
 
@@ -232,11 +304,23 @@ impl Fetcher {
         if status == StatusCode::NOT_MODIFIED {
             return Ok(Fetched::NotModified(validators));
         }
+        if status.is_redirection() {
+            // reqwest hands back, unfollowed, a redirect to a scheme it cannot fetch
+            // (`file://`, `ftp://`): say where it pointed.
+            let target =
+                header_string(headers, &LOCATION).and_then(|to| response.url().join(&to).ok());
+            if let Some(target) = target
+                && let Err(problem) = redirect_check(&source.url, &target)
+            {
+                return Err(FetchError::Redirect(problem.to_string()));
+            }
+        }
         if !status.is_success() {
             let retry_after = matches!(status.as_u16(), 429 | 503)
                 .then(|| header_string(headers, &RETRY_AFTER))
                 .flatten()
-                .and_then(|v| parse_retry_after(&v, chrono::Utc::now()));
+                .and_then(|v| parse_retry_after(&v, chrono::Utc::now()))
+                .map(|wait| wait.min(self.max_wait));
             return Err(FetchError::Status {
                 status: status.as_u16(),
                 retry_after,
@@ -455,6 +539,35 @@ mod tests {
                 want.map(Duration::from_secs),
                 "{text}"
             );
+        }
+    }
+
+    #[test]
+    fn redirects_stay_on_http_and_out_of_the_office_network() {
+        let url = |s: &str| Url::parse(s).unwrap();
+        let public = url("https://www.gov.example/rss.xml");
+        let inside = url("http://192.168.1.20/rss.xml");
+        // (origin, target, allowed)
+        let cases = [
+            (&public, "https://news.example/rss.xml", true),
+            (&public, "http://127.0.0.1:7390/api/status", false),
+            (&public, "http://localhost/x", false),
+            (&public, "http://10.1.2.3/x", false),
+            (&public, "http://169.254.169.254/latest/meta-data", false),
+            (&public, "http://[::1]/x", false),
+            (&public, "http://[::ffff:127.0.0.1]/x", false),
+            (&public, "http://100.64.0.1/x", false),
+            (&inside, "http://127.0.0.1:8080/rss.xml", true),
+            (&inside, "http://192.168.1.21/rss.xml", true),
+            (&inside, "https://www.gov.example/rss.xml", true),
+        ];
+        for (origin, target, allowed) in cases {
+            let got = redirect_check(origin, &url(target));
+            assert_eq!(got.is_ok(), allowed, "{origin} → {target}: {got:?}");
+        }
+        for origin in [&public, &inside] {
+            let problem = redirect_check(origin, &url("file:///etc/passwd")).unwrap_err();
+            assert!(problem.to_string().contains("file://"), "{problem}");
         }
     }
 

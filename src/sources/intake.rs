@@ -300,14 +300,27 @@ impl Intake {
         let for_parse = source.clone();
         let status = body.status;
         let validators = body.validators.clone();
+        let max_items = self.inner.settings.max_items_per_poll;
         let outcome = tokio::task::spawn_blocking(move || {
             let doc = Document {
                 bytes: &body.bytes,
                 content_type: body.content_type.as_deref(),
                 url: &body.url,
             };
-            let parsed = parse::parse(&for_parse, doc, now)?;
-            Ok::<_, PollError>(store_items(&store, &for_parse.id, parsed, now))
+            let mut parsed = parse::parse(&for_parse, doc, now)?;
+            let found = parsed.items.len();
+            if found > max_items {
+                // Feeds and boards list the newest first: what is cut is the oldest, and
+                // a source that keeps serving it is not worth re-reading every poll.
+                parsed.items.truncate(max_items);
+                warn!(
+                    source = %for_parse.id,
+                    found,
+                    taken = max_items,
+                    "document holds more items than [intake] max_items_per_poll; the rest were dropped"
+                );
+            }
+            Ok::<_, PollError>(store_items(&store, &for_parse.id, parsed, found, now))
         })
         .await
         .map_err(|err| PollError::Internal(err.to_string()))??;
@@ -469,10 +482,17 @@ struct Stored {
     error: Option<StoreError>,
 }
 
-fn store_items(store: &Store, source: &str, parsed: parse::Parsed, now: Timestamp) -> Stored {
+/// Stores the items taken from a document; `found` is how many it held.
+fn store_items(
+    store: &Store,
+    source: &str,
+    parsed: parse::Parsed,
+    found: usize,
+    now: Timestamp,
+) -> Stored {
     let mut stored = Stored {
         encoding: parsed.encoding,
-        parsed: parsed.items.len(),
+        parsed: found,
         new: 0,
         updated: 0,
         items: Vec::new(),
