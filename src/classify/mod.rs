@@ -566,6 +566,7 @@ impl Classifier {
             local: source_local || any_local,
             unit,
             score,
+            confidence: if flag { 1.0 } else { 0.0 },
             matches,
         }
     }
