@@ -35,6 +35,7 @@
 
 pub mod casualty;
 mod dict;
+pub mod model;
 mod normalize;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -120,6 +121,8 @@ pub struct Classifier {
     places: AhoCorasick,
     place_of: Vec<usize>,
     stopwords: HashSet<String>,
+    /// The learned alert decision (`model.txt`); without one the dictionary rule decides.
+    model: Option<model::Model>,
 }
 
 impl std::fmt::Debug for Classifier {
@@ -313,6 +316,7 @@ impl Classifier {
             .map_err(|e| ClassifyError::Matcher(e.to_string()))?;
 
         let stopwords: HashSet<String> = dict.stopwords.iter().cloned().collect();
+        let model = model::Model::load(dir)?;
 
         Ok(Classifier {
             dict,
@@ -328,6 +332,7 @@ impl Classifier {
             places,
             place_of,
             stopwords,
+            model,
         })
     }
 
@@ -472,6 +477,23 @@ impl Classifier {
     /// Classifies one item. `source_local`: the item comes from a source configured
     /// as local (everything from it concerns the jurisdiction).
     pub fn classify(&self, title: &str, body: &str, source_local: bool) -> Classification {
+        self.read(title, body, source_local).0
+    }
+
+    /// The learned model's input for one item, or `None` when the dictionaries find no
+    /// candidate topic (such an item is never flagged): what `examples/train.rs` learns
+    /// from.
+    pub fn features(&self, title: &str, body: &str) -> Option<Vec<model::Feature>> {
+        self.read(title, body, false).1
+    }
+
+    /// The classification and, for a candidate, the model's features.
+    fn read(
+        &self,
+        title: &str,
+        body: &str,
+        source_local: bool,
+    ) -> (Classification, Option<Vec<model::Feature>>) {
         let (text, title_end) = Self::normalized(title, body);
         let mut bounds = Boundaries::new(&text);
         let hits = self.hits(&text, &mut bounds);
@@ -530,7 +552,7 @@ impl Classifier {
         let events: f64 = order.iter().map(|&t| ev.topic_event[t]).sum();
         let problem = events + ev.harm + ev.grievance;
         let routine_wins = ev.routine >= problem || (ev.title_routine && !ev.title_problem);
-        let flag = !order.is_empty() && problem >= MIN_PROBLEM_SCORE && !routine_wins;
+        let rule_flag = !order.is_empty() && problem >= MIN_PROBLEM_SCORE && !routine_wins;
 
         let casualties = casualty::extract(&text);
         let (places, any_local) = self.find_places(&text, &mut bounds);
@@ -550,12 +572,41 @@ impl Classifier {
             .map(|&t| self.dict.topics[t].id.clone())
             .collect();
         // Explanation: the terms of the kept topics only.
-        let matches = ev
+        let matches: Vec<TermMatch> = ev
             .matches
-            .into_iter()
+            .iter()
             .filter(|m| topics.contains(&m.topic))
+            .cloned()
             .collect();
-        Classification {
+        // The decision: the learned model for a candidate, else the dictionary rule.
+        let features = (!order.is_empty()).then(|| {
+            model::features(&model::Signals {
+                text: &text,
+                title_end,
+                problem,
+                harm: ev.harm,
+                grievance: ev.grievance,
+                routine: ev.routine,
+                best,
+                title_problem: ev.title_problem,
+                title_routine: ev.title_routine,
+                official: ev.official,
+                title_official: ev.title_official,
+                rule_flag,
+                topics: &topics,
+                matches: &matches,
+                casualties: &casualties,
+            })
+        });
+        let (flag, confidence) = match (&self.model, &features) {
+            (Some(m), Some(f)) => {
+                let p = m.probability(f);
+                (p >= m.threshold(), p)
+            }
+            (Some(m), None) => (false, m.prior()),
+            (None, _) => (rule_flag, if rule_flag { 1.0 } else { 0.0 }),
+        };
+        let classification = Classification {
             flag,
             severity: casualty::severity(flag, &casualties),
             deaths: casualties.deaths,
@@ -566,9 +617,10 @@ impl Classifier {
             local: source_local || any_local,
             unit,
             score,
-            confidence: if flag { 1.0 } else { 0.0 },
+            confidence: (confidence * 1000.0).round() / 1000.0,
             matches,
-        }
+        };
+        (classification, features)
     }
 
     /// Place names found (canonical names, first appearance first) and whether any
