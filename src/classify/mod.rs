@@ -37,6 +37,7 @@ pub mod casualty;
 mod dict;
 pub mod model;
 mod normalize;
+mod victims;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -123,6 +124,8 @@ pub struct Classifier {
     stopwords: HashSet<String>,
     /// The learned alert decision (`model.txt`); without one the dictionary rule decides.
     model: Option<model::Model>,
+    /// Casualty vocabulary (`casualty/*.txt`) for what the figure patterns miss.
+    victims: victims::VictimWords,
 }
 
 impl std::fmt::Debug for Classifier {
@@ -317,6 +320,7 @@ impl Classifier {
 
         let stopwords: HashSet<String> = dict.stopwords.iter().cloned().collect();
         let model = model::Model::load(dir)?;
+        let victims = victims::VictimWords::load(dir)?;
 
         Ok(Classifier {
             dict,
@@ -333,6 +337,7 @@ impl Classifier {
             place_of,
             stopwords,
             model,
+            victims,
         })
     }
 
@@ -554,7 +559,8 @@ impl Classifier {
         let routine_wins = ev.routine >= problem || (ev.title_routine && !ev.title_problem);
         let rule_flag = !order.is_empty() && problem >= MIN_PROBLEM_SCORE && !routine_wins;
 
-        let casualties = casualty::extract(&text);
+        let mut casualties = casualty::extract(&text);
+        self.victims.refine(&text, &mut casualties);
         let (places, any_local) = self.find_places(&text, &mut bounds);
         let unit = order.first().map(|&t| {
             let topic = &self.dict.topics[t];
@@ -633,12 +639,44 @@ impl Classifier {
                 continue;
             }
             let place = &self.dict.places[self.place_of[m.pattern().as_usize()]];
+            // 山西省某县官庄镇 is not our 官庄镇: a place name right after another
+            // province, city or county is that one's.
+            if place.local && self.foreign_prefix(&text[..m.start()]) {
+                continue;
+            }
             local |= place.local;
             if !found.contains(&place.name) {
                 found.push(place.name.clone());
             }
         }
         (found, local)
+    }
+
+    /// Whether `before` (the text up to a place name) ends in an administrative name
+    /// (…省, …市, …县, …区 …) that is neither ours nor one of our parents.
+    fn foreign_prefix(&self, before: &str) -> bool {
+        let run: String = before
+            .chars()
+            .rev()
+            .take_while(|&c| is_word_char(c) && !c.is_ascii())
+            .take(12)
+            .collect::<Vec<char>>()
+            .into_iter()
+            .rev()
+            .collect();
+        if !run.ends_with(['省', '市', '县', '区', '州', '旗', '盟']) {
+            return false;
+        }
+        let ours = [
+            "我市", "本市", "全市", "我县", "本县", "全县", "我区", "本区",
+        ];
+        !ours.iter().any(|w| run.ends_with(w))
+            && !self.dict.places.iter().any(|p| {
+                (p.local || p.ancestor)
+                    && std::iter::once(&p.name)
+                        .chain(&p.aliases)
+                        .any(|n| run.ends_with(n.as_str()))
+            })
     }
 
     /// Segmented content words of an item (stopwords, single characters and numbers

@@ -246,6 +246,7 @@ pub fn want_severity(label: &Label) -> Option<Level> {
         deaths: label.deaths,
         injured: label.injured,
         seriously_injured: label.seriously_injured,
+        light_only: false,
     };
     yuqing::classify::casualty::severity(label.flag, &c)
 }
