@@ -89,6 +89,11 @@ impl VictimWords {
         let mut after_verb: Option<u32> = None;
         let mut light: Option<u32> = None;
         for sentence in text.split(['。', '!', '?', ';', '\n', '！', '？', '；']) {
+            // Cheap test first: most sentences state no death and no light injury.
+            let deathly = sentence.contains(['亡', '命', '害', '杀', '死', '难', '丧', '毙', '世']);
+            if !deathly && !sentence.contains('轻') {
+                continue;
+            }
             if let Some(n) = COUNT_AFTER_VERB
                 .captures_iter(sentence)
                 .filter_map(|caps| caps.get(1)?.as_str().parse::<u32>().ok())
@@ -96,8 +101,9 @@ impl VictimWords {
             {
                 after_verb = after_verb.max(Some(n));
             }
-            single |=
-                Self::any(&self.single_death, sentence) && !Self::any(&self.not_single, sentence);
+            single |= deathly
+                && Self::any(&self.single_death, sentence)
+                && !Self::any(&self.not_single, sentence);
             if let Some(re) = &self.light {
                 let n = re
                     .captures_iter(sentence)
