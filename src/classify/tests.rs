@@ -497,6 +497,7 @@ fn single_victims_and_tolls_after_the_verb() {
         ("一名工人从脚手架坠落，当场丧命。", Some(1)),
         ("老人因煤气中毒送了命。", Some(1)),
         ("井下透水事故遇难18，另有3人失踪。", Some(18)),
+        ("车间爆炸致3人死亡5人受伤。", Some(3)),
         // Not a stated death: advice, a near miss, a plural without a number.
         ("一旦发生火灾，可能造成人员身亡。", None),
         ("男子落水险些丧命，被民警救起。", None),

@@ -32,10 +32,11 @@ pub(crate) struct VictimWords {
     serious: Vec<String>,
 }
 
-/// A toll after the verb with no counting word: 遇难18, 死亡人数已升至23，.
+/// A toll after the verb with no counting word, ending its clause: 遇难18，…,
+/// 死亡人数已升至23。 (死亡5人受伤 is not one: the 5 are the injured.)
 static COUNT_AFTER_VERB: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?:死亡|遇难|罹难|丧生|身亡)(?:人数)?(?:已经|已|共|累计)?(?:上升|增加|升|攀升)?(?:至|到|为|达)?([0-9]+)(?:[,，、;；]|$|人?(?:受伤|失踪|失联|伤))",
+        r"(?:死亡|遇难|罹难|丧生|身亡)(?:人数)?(?:已经|已|共|累计)?(?:上升|增加|升|攀升)?(?:至|到|为|达)?([0-9]+)(?:[,，、;；]|$)",
     )
     .expect("valid pattern")
 });
