@@ -291,6 +291,10 @@ pub struct Classification {
     pub local: bool,
     pub unit: Option<String>,
     pub score: f64,
+    /// Calibrated probability (0–1) that the item warrants an alert, from the learned
+    /// model (see `classify::model`). Records stored before it existed read as 0.
+    #[serde(default)]
+    pub confidence: f64,
     pub matches: Vec<TermMatch>,
 }
 

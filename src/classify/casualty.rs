@@ -20,14 +20,22 @@ pub struct Casualties {
     pub deaths: Option<u32>,
     pub injured: Option<u32>,
     pub seriously_injured: Option<u32>,
+    /// The text calls every injury light (轻伤, 轻微中毒): 国务院令第493号 grades on
+    /// serious injuries, so the injured total does not raise the level.
+    pub light_only: bool,
 }
 
 impl Casualties {
     /// The level the figures alone give, or `None` when they give none.
     pub fn level(&self) -> Option<Level> {
         let deaths = self.deaths.unwrap_or(0);
-        // Grading uses 重伤 where stated, otherwise the injured total.
-        let injured = self.seriously_injured.or(self.injured).unwrap_or(0);
+        // Grading uses 重伤 where stated, otherwise the injured total, unless the text
+        // calls them all light.
+        let injured = if self.light_only {
+            0
+        } else {
+            self.seriously_injured.or(self.injured).unwrap_or(0)
+        };
         let by_deaths = match deaths {
             0 => None,
             1..=2 => Some(Level::IV),
@@ -743,6 +751,7 @@ mod tests {
             deaths: d,
             injured: i,
             seriously_injured: s,
+            light_only: false,
         }
     }
 

@@ -70,6 +70,8 @@ pub(crate) struct Place {
     pub government: Option<String>,
     /// Inside the configured jurisdiction (the county itself or one of its towns).
     pub local: bool,
+    /// A parent of the jurisdiction (its city, its province): "潍坊市景芝镇" is ours.
+    pub ancestor: bool,
 }
 
 /// Everything the folder holds, parsed.
@@ -294,18 +296,21 @@ fn load_places(
         aliases: own.aliases.clone(),
         government: own.government.clone(),
         local: true,
+        ancestor: false,
     }];
     places.extend(own.place.iter().map(|p| Place {
         name: p.name.clone(),
         aliases: p.aliases.clone(),
         government: p.government.clone(),
         local: true,
+        ancestor: false,
     }));
     places.extend(jurisdiction.places.iter().map(|name| Place {
         name: name.clone(),
         aliases: Vec::new(),
         government: None,
         local: true,
+        ancestor: false,
     }));
     // Parents first (for the record), then any other county a deployment dropped in.
     for file in files.iter().filter(|f| f.name != own.name) {
@@ -314,12 +319,14 @@ fn load_places(
             aliases: file.aliases.clone(),
             government: file.government.clone(),
             local: false,
+            ancestor: false,
         });
         places.extend(file.place.iter().map(|p| Place {
             name: p.name.clone(),
             aliases: p.aliases.clone(),
             government: p.government.clone(),
             local: false,
+            ancestor: false,
         }));
     }
     // A parent named in a file must exist: a typo would silently drop a level.
@@ -332,6 +339,9 @@ fn load_places(
                 folder,
             });
         };
+        for p in places.iter_mut().filter(|p| p.name == file.name) {
+            p.ancestor = true;
+        }
         parent = file.parent.as_deref();
         depth += 1;
         if depth > 8 {

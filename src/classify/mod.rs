@@ -35,7 +35,9 @@
 
 pub mod casualty;
 mod dict;
+pub mod model;
 mod normalize;
+mod victims;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -120,6 +122,10 @@ pub struct Classifier {
     places: AhoCorasick,
     place_of: Vec<usize>,
     stopwords: HashSet<String>,
+    /// The learned alert decision (`model.txt`); without one the dictionary rule decides.
+    model: Option<model::Model>,
+    /// Casualty vocabulary (`casualty/*.txt`) for what the figure patterns miss.
+    victims: victims::VictimWords,
 }
 
 impl std::fmt::Debug for Classifier {
@@ -346,6 +352,8 @@ impl Classifier {
             .map_err(|e| ClassifyError::Matcher(e.to_string()))?;
 
         let stopwords: HashSet<String> = dict.stopwords.iter().cloned().collect();
+        let model = model::Model::load(dir)?;
+        let victims = victims::VictimWords::load(dir)?;
 
         Ok(Classifier {
             dict,
@@ -361,6 +369,8 @@ impl Classifier {
             places,
             place_of,
             stopwords,
+            model,
+            victims,
         })
     }
 
@@ -506,6 +516,23 @@ impl Classifier {
     /// Classifies one item. `source_local`: the item comes from a source configured
     /// as local (everything from it concerns the jurisdiction).
     pub fn classify(&self, title: &str, body: &str, source_local: bool) -> Classification {
+        self.read(title, body, source_local).0
+    }
+
+    /// The learned model's input for one item, or `None` when the dictionaries find no
+    /// candidate topic (such an item is never flagged): what `examples/train.rs` learns
+    /// from.
+    pub fn features(&self, title: &str, body: &str) -> Option<Vec<model::Feature>> {
+        self.read(title, body, false).1
+    }
+
+    /// The classification and, for a candidate, the model's features.
+    fn read(
+        &self,
+        title: &str,
+        body: &str,
+        source_local: bool,
+    ) -> (Classification, Option<Vec<model::Feature>>) {
         let (text, title_end) = Self::normalized(title, body);
         let mut bounds = Boundaries::new(&text);
         self.classify_text(&text, title_end, &mut bounds, source_local)
@@ -522,7 +549,7 @@ impl Classifier {
     ) -> (Classification, Vec<String>) {
         let (text, title_end) = Self::normalized(title, body);
         let mut bounds = Boundaries::new(&text);
-        let classification = self.classify_text(&text, title_end, &mut bounds, source_local);
+        let (classification, _) = self.classify_text(&text, title_end, &mut bounds, source_local);
         let terms = if classification.flag {
             self.key_terms_of(&mut bounds)
         } else {
@@ -537,7 +564,7 @@ impl Classifier {
         title_end: usize,
         bounds: &mut Boundaries<'_>,
         source_local: bool,
-    ) -> Classification {
+    ) -> (Classification, Option<Vec<model::Feature>>) {
         let hits = self.hits(text, bounds);
         let ev = self.evidence(&hits, title_end);
 
@@ -594,9 +621,10 @@ impl Classifier {
         let events: f64 = order.iter().map(|&t| ev.topic_event[t]).sum();
         let problem = events + ev.harm + ev.grievance;
         let routine_wins = ev.routine >= problem || (ev.title_routine && !ev.title_problem);
-        let flag = !order.is_empty() && problem >= MIN_PROBLEM_SCORE && !routine_wins;
+        let rule_flag = !order.is_empty() && problem >= MIN_PROBLEM_SCORE && !routine_wins;
 
-        let casualties = casualty::extract(text);
+        let mut casualties = casualty::extract(text);
+        self.victims.refine(text, &mut casualties);
         let (places, any_local) = self.find_places(text, bounds);
         let unit = order.first().map(|&t| {
             let topic = &self.dict.topics[t];
@@ -614,12 +642,41 @@ impl Classifier {
             .map(|&t| self.dict.topics[t].id.clone())
             .collect();
         // Explanation: the terms of the kept topics only.
-        let matches = ev
+        let matches: Vec<TermMatch> = ev
             .matches
-            .into_iter()
+            .iter()
             .filter(|m| topics.contains(&m.topic))
+            .cloned()
             .collect();
-        Classification {
+        // The decision: the learned model for a candidate, else the dictionary rule.
+        let features = (!order.is_empty()).then(|| {
+            model::features(&model::Signals {
+                text: &text,
+                title_end,
+                problem,
+                harm: ev.harm,
+                grievance: ev.grievance,
+                routine: ev.routine,
+                best,
+                title_problem: ev.title_problem,
+                title_routine: ev.title_routine,
+                official: ev.official,
+                title_official: ev.title_official,
+                rule_flag,
+                topics: &topics,
+                matches: &matches,
+                casualties: &casualties,
+            })
+        });
+        let (flag, confidence) = match (&self.model, &features) {
+            (Some(m), Some(f)) => {
+                let p = m.probability(f);
+                (p >= m.threshold(), p)
+            }
+            (Some(m), None) => (false, m.prior()),
+            (None, _) => (rule_flag, if rule_flag { 1.0 } else { 0.0 }),
+        };
+        let classification = Classification {
             flag,
             severity: casualty::severity(flag, &casualties),
             deaths: casualties.deaths,
@@ -630,8 +687,10 @@ impl Classifier {
             local: source_local || any_local,
             unit,
             score,
+            confidence: (confidence * 1000.0).round() / 1000.0,
             matches,
-        }
+        };
+        (classification, features)
     }
 
     /// Place names found (canonical names, first appearance first) and whether any
@@ -644,12 +703,44 @@ impl Classifier {
                 continue;
             }
             let place = &self.dict.places[self.place_of[m.pattern().as_usize()]];
+            // 山西省某县官庄镇 is not our 官庄镇: a place name right after another
+            // province, city or county is that one's.
+            if place.local && self.foreign_prefix(&text[..m.start()]) {
+                continue;
+            }
             local |= place.local;
             if !found.contains(&place.name) {
                 found.push(place.name.clone());
             }
         }
         (found, local)
+    }
+
+    /// Whether `before` (the text up to a place name) ends in an administrative name
+    /// (…省, …市, …县, …区 …) that is neither ours nor one of our parents.
+    fn foreign_prefix(&self, before: &str) -> bool {
+        let run: String = before
+            .chars()
+            .rev()
+            .take_while(|&c| is_word_char(c) && !c.is_ascii())
+            .take(12)
+            .collect::<Vec<char>>()
+            .into_iter()
+            .rev()
+            .collect();
+        if !run.ends_with(['省', '市', '县', '区', '州', '旗', '盟']) {
+            return false;
+        }
+        let ours = [
+            "我市", "本市", "全市", "我县", "本县", "全县", "我区", "本区",
+        ];
+        !ours.iter().any(|w| run.ends_with(w))
+            && !self.dict.places.iter().any(|p| {
+                (p.local || p.ancestor)
+                    && std::iter::once(&p.name)
+                        .chain(&p.aliases)
+                        .any(|n| run.ends_with(n.as_str()))
+            })
     }
 
     /// Segmented content words of an item (stopwords, single characters and numbers

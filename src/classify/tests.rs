@@ -508,3 +508,60 @@ fn shared_segmentation_matches_whole_text_segmentation() {
             .flag
     );
 }
+
+/// Issue 11.5: injuries the text calls light are not serious injuries (国务院令第493号
+/// grades on 重伤), so they do not make an accident 较大.
+#[test]
+fn light_injuries_do_not_raise_the_grade() {
+    let c = classify("货车侧翻", "事故造成12人轻伤，无人员死亡。");
+    assert_eq!((c.flag, c.injured, c.deaths), (true, Some(12), None));
+    assert_eq!(c.severity, Some(Level::IV));
+    let c = classify(
+        "学校食堂食物中毒",
+        "20余名学生出现轻微中毒症状，已送医治疗。",
+    );
+    assert_eq!((c.injured, c.severity), (Some(20), Some(Level::IV)));
+    // Not all light: the injured total still grades.
+    let c = classify("客车侧翻", "事故造成15人受伤，其中2人轻伤。");
+    assert_eq!((c.injured, c.severity), (Some(15), Some(Level::III)));
+    // A serious injury stated beside light ones grades on the serious count.
+    let c = classify("客车侧翻", "事故造成12人轻伤，1人重伤。");
+    assert_eq!(c.severity, Some(Level::IV));
+}
+
+/// Issue 11.5: a town name after another province, city or county is that one's town.
+#[test]
+fn a_town_after_another_county_is_not_ours() {
+    let c = classify(
+        "《山西省某县官庄镇发生火灾》",
+        "山西省某县官庄镇一民房起火，3人受伤。",
+    );
+    assert!(!c.local, "{c:?}");
+    assert!(!c.places.contains(&"官庄镇".to_string()), "{:?}", c.places);
+    for ours in [
+        "安丘市官庄镇一民房起火",
+        "潍坊市景芝镇一民房起火",
+        "官庄镇一民房起火",
+    ] {
+        let c = classify(ours, "");
+        assert!(c.local, "{ours}: {c:?}");
+    }
+}
+
+/// Issue 14: single victims stated without a count, and a toll after the verb.
+#[test]
+fn single_victims_and_tolls_after_the_verb() {
+    for (body, deaths) in [
+        ("昨日一男子骑车被货车撞倒，当场身亡。", Some(1)),
+        ("一名工人从脚手架坠落，当场丧命。", Some(1)),
+        ("老人因煤气中毒送了命。", Some(1)),
+        ("井下透水事故遇难18，另有3人失踪。", Some(18)),
+        ("车间爆炸致3人死亡5人受伤。", Some(3)),
+        // Not a stated death: advice, a near miss, a plural without a number.
+        ("一旦发生火灾，可能造成人员身亡。", None),
+        ("男子落水险些丧命，被民警救起。", None),
+        ("车祸致多人身亡。", None),
+    ] {
+        assert_eq!(classify("事故", body).deaths, deaths, "{body}");
+    }
+}

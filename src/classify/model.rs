@@ -1,0 +1,370 @@
+//! The learned alert decision: a logistic regression over hashed features, trained on
+//! hand-labelled real text by `cargo run --release --example train` (see
+//! `docs/classify.md`), its weights shipped as `dictionaries/model.txt`.
+//!
+//! The dictionaries find the candidates (an item with no kept topic is never flagged)
+//! and explain them (`matches`); for a candidate, the model decides whether it reports a
+//! problem an office must answer for, or is commentary, a retrospective, advice, an
+//! advertisement or a routine report, and gives a calibrated probability
+//! (`confidence`). Features are cheap and need no extra segmentation: character
+//! bigrams of the title and of the opening of the body, the dictionary evidence
+//! (problem, harm, grievance and routine scores, where they were found), the matched
+//! terms, the primary topic and whether casualties are stated.
+//!
+//! File format (`model.txt`, text, `#` comments): `bits N` (feature space 2^N),
+//! `bias B`, `platt A C` (calibration: p = σ(A·z + C) for the raw score z),
+//! `threshold T` (flag when p ≥ T), `prior P` (the confidence of an item with no
+//! candidate topic), then one `index weight` line per feature.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::ClassifyError;
+use super::casualty::Casualties;
+use crate::model::TermMatch;
+
+/// Characters of the body (after the title) whose bigrams are features: the lede says
+/// what kind of text it is.
+const BODY_CHARS: usize = 300;
+/// Largest feature space a model file may ask for (2^22 weights, 16 MiB).
+const MAX_BITS: u32 = 22;
+
+/// One feature: (hashed index, value).
+pub type Feature = (u32, f32);
+
+/// What the rule-based reading found, as input to the model.
+pub(crate) struct Signals<'a> {
+    /// Normalized title, `\n`, normalized body.
+    pub text: &'a str,
+    pub title_end: usize,
+    /// Event terms of the kept topics + harm + grievance cues.
+    pub problem: f64,
+    pub harm: f64,
+    pub grievance: f64,
+    pub routine: f64,
+    /// Score of the best topic.
+    pub best: f64,
+    pub title_problem: bool,
+    pub title_routine: bool,
+    pub official: bool,
+    pub title_official: bool,
+    /// The dictionary rule's own decision (taxonomy.md's flag rule, as cues).
+    pub rule_flag: bool,
+    pub topics: &'a [String],
+    pub matches: &'a [TermMatch],
+    pub casualties: &'a Casualties,
+}
+
+/// FNV-1a over a feature name, kind byte first.
+fn hash(kind: u8, name: &[u8]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for &b in std::iter::once(&kind).chain(name) {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+fn flag_value(b: bool) -> f32 {
+    if b { 1.0 } else { 0.0 }
+}
+
+/// Bigrams of `chars` (digits folded to 0, whitespace skipped), each once.
+fn bigrams(kind: u8, chars: impl Iterator<Item = char>, out: &mut Vec<Feature>) {
+    let mut prev: Option<char> = None;
+    let mut buf = [0u8; 8];
+    for c in chars {
+        let c = if c.is_ascii_digit() { '0' } else { c };
+        if c.is_whitespace() {
+            prev = None;
+            continue;
+        }
+        if let Some(p) = prev {
+            let n = p.encode_utf8(&mut buf[..4]).len();
+            let m = c.encode_utf8(&mut buf[n..]).len();
+            out.push((hash(kind, &buf[..n + m]), 1.0));
+        }
+        prev = Some(c);
+    }
+}
+
+/// The feature vector of one reading, unmasked (the model masks to its size), each
+/// index at most once.
+pub(crate) fn features(s: &Signals<'_>) -> Vec<Feature> {
+    let title = &s.text[..s.title_end];
+    let body = s.text.get(s.title_end + 1..).unwrap_or("");
+    let mut out: Vec<Feature> = Vec::with_capacity(2 * (title.len() / 3 + BODY_CHARS) + 64);
+    bigrams(b'T', title.chars(), &mut out);
+    bigrams(b'B', body.chars().take(BODY_CHARS), &mut out);
+    let mut named = |name: &str, value: f32| out.push((hash(b'd', name.as_bytes()), value));
+    let log = |x: f64| (1.0 + x.max(0.0)).ln() as f32;
+    named("bias-candidate", 1.0);
+    named("problem", log(s.problem));
+    named("harm", log(s.harm));
+    named("grievance", log(s.grievance));
+    named("routine", log(s.routine));
+    named("best", log(s.best));
+    named("routine>=problem", flag_value(s.routine >= s.problem));
+    named("title-problem", flag_value(s.title_problem));
+    named("title-routine", flag_value(s.title_routine));
+    named("official", flag_value(s.official));
+    named("title-official", flag_value(s.title_official));
+    named("rule-flag", flag_value(s.rule_flag));
+    named("topics", s.topics.len() as f32);
+    named(
+        "deaths",
+        flag_value(s.casualties.deaths.is_some_and(|d| d > 0)),
+    );
+    named(
+        "injured",
+        flag_value(s.casualties.injured.is_some_and(|d| d > 0)),
+    );
+    named("short-body", flag_value(body.chars().nth(80).is_none()));
+    named("long-body", flag_value(body.chars().nth(3000).is_some()));
+    if let Some(primary) = s.topics.first() {
+        named(&format!("primary={primary}"), 1.0);
+    }
+    for m in s.matches {
+        out.push((hash(b'm', m.term.as_bytes()), 1.0));
+    }
+    out.sort_unstable_by_key(|f| f.0);
+    out.dedup_by_key(|f| f.0);
+    out
+}
+
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// A loaded model. See the module documentation for the file format.
+#[derive(Debug, Clone)]
+pub struct Model {
+    bits: u32,
+    weights: Vec<f32>,
+    bias: f64,
+    platt: (f64, f64),
+    threshold: f64,
+    prior: f64,
+}
+
+impl Model {
+    /// Reads `model.txt` from the dictionary folder; `None` when the folder has none
+    /// (the dictionary rule then decides alone).
+    pub(crate) fn load(dir: &Path) -> Result<Option<Model>, ClassifyError> {
+        let path = dir.join("model.txt");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Model::parse(&text, &path).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(ClassifyError::Read { path, source }),
+        }
+    }
+
+    fn parse(text: &str, path: &Path) -> Result<Model, ClassifyError> {
+        let err = |line: usize, message: String| ClassifyError::Format {
+            path: PathBuf::from(path),
+            line,
+            message,
+        };
+        let mut header: HashMap<&str, Vec<f64>> = HashMap::new();
+        let mut entries: Vec<(usize, u32, f32)> = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let number = |s: &str| {
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| err(n + 1, format!("“{s}”不是有效的数")))
+            };
+            match cols[..] {
+                [key @ ("bits" | "bias" | "threshold" | "prior"), v] => {
+                    header.insert(key, vec![number(v)?]);
+                }
+                ["platt", a, c] => {
+                    header.insert("platt", vec![number(a)?, number(c)?]);
+                }
+                [index, weight] if index.bytes().all(|b| b.is_ascii_digit()) => {
+                    let index = index
+                        .parse::<u32>()
+                        .map_err(|_| err(n + 1, format!("特征序号“{index}”无效")))?;
+                    entries.push((n + 1, index, number(weight)? as f32));
+                }
+                _ => {
+                    return Err(err(
+                        n + 1,
+                        "应为 bits/bias/platt/threshold/prior 行或“特征序号 权重”；该文件由 cargo run --release --example train 生成，请勿手改".into(),
+                    ));
+                }
+            }
+        }
+        let get = |key: &str| {
+            header.get(key).cloned().ok_or_else(|| {
+                err(
+                    0,
+                    format!("缺少 {key} 行；请用 cargo run --release --example train 重新生成"),
+                )
+            })
+        };
+        let bits = get("bits")?[0];
+        if !(1.0..=f64::from(MAX_BITS)).contains(&bits) || bits.fract() != 0.0 {
+            return Err(err(0, format!("bits 应为 1～{MAX_BITS} 的整数")));
+        }
+        let bits = bits as u32;
+        let mut weights = vec![0.0f32; 1 << bits];
+        for (line, index, weight) in entries {
+            let slot = weights
+                .get_mut(index as usize)
+                .ok_or_else(|| err(line, format!("特征序号 {index} 超出 2^{bits}")))?;
+            *slot = weight;
+        }
+        let platt = get("platt")?;
+        Ok(Model {
+            bits,
+            weights,
+            bias: get("bias")?[0],
+            platt: (platt[0], platt[1]),
+            threshold: get("threshold")?[0],
+            prior: get("prior")?[0],
+        })
+    }
+
+    /// A model from trained parts (for the training example; `weights` has 2^`bits`
+    /// entries).
+    pub fn from_parts(
+        bits: u32,
+        weights: Vec<f32>,
+        bias: f64,
+        platt: (f64, f64),
+        threshold: f64,
+        prior: f64,
+    ) -> Model {
+        assert_eq!(weights.len(), 1 << bits, "weights must have 2^bits entries");
+        Model {
+            bits,
+            weights,
+            bias,
+            platt,
+            threshold,
+            prior,
+        }
+    }
+
+    /// The file text, weights of magnitude below `min_weight` left out.
+    pub fn to_text(&self, comment: &str, min_weight: f32) -> String {
+        let mut out = String::new();
+        for line in comment.lines() {
+            out.push_str("# ");
+            out.push_str(line);
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "bits {}\nbias {:.6}\nplatt {:.6} {:.6}\nthreshold {:.4}\nprior {:.4}\n",
+            self.bits, self.bias, self.platt.0, self.platt.1, self.threshold, self.prior
+        ));
+        for (i, w) in self.weights.iter().enumerate() {
+            if w.abs() >= min_weight {
+                out.push_str(&format!("{i} {w:.4}\n"));
+            }
+        }
+        out
+    }
+
+    /// Masks raw feature indexes to this model's space, merging collisions.
+    pub fn mask(&self, features: &[Feature]) -> Vec<Feature> {
+        let mask = (1u32 << self.bits) - 1;
+        let mut out: Vec<Feature> = features.iter().map(|&(i, v)| (i & mask, v)).collect();
+        out.sort_unstable_by_key(|f| f.0);
+        out.dedup_by(|b, a| {
+            if a.0 == b.0 {
+                a.1 += b.1;
+                true
+            } else {
+                false
+            }
+        });
+        out
+    }
+
+    /// The raw score z (before calibration) of masked features.
+    pub fn score(&self, masked: &[Feature]) -> f64 {
+        self.bias
+            + masked
+                .iter()
+                .map(|&(i, v)| f64::from(self.weights[i as usize] * v))
+                .sum::<f64>()
+    }
+
+    /// Calibrated probability of a raw score.
+    pub fn calibrate(&self, z: f64) -> f64 {
+        sigmoid(self.platt.0 * z + self.platt.1)
+    }
+
+    /// Calibrated probability that an item with these (unmasked) features warrants an
+    /// alert.
+    pub fn probability(&self, features: &[Feature]) -> f64 {
+        self.calibrate(self.score(&self.mask(features)))
+    }
+
+    pub fn threshold(&self) -> f64 {
+        self.threshold
+    }
+
+    /// The confidence given to an item without a candidate topic.
+    pub fn prior(&self) -> f64 {
+        self.prior
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bigrams_fold_digits_and_skip_spaces() {
+        let mut a = Vec::new();
+        bigrams(b'T', "致3人 死亡".chars(), &mut a);
+        let mut b = Vec::new();
+        bigrams(b'T', "致7人 死亡".chars(), &mut b);
+        assert_eq!(a, b);
+        // 致3, 3人, 死亡: the space breaks the run.
+        assert_eq!(a.len(), 3);
+    }
+
+    #[test]
+    fn a_model_round_trips_through_its_file() {
+        let mut weights = vec![0.0f32; 1 << 4];
+        weights[3] = 0.5;
+        weights[9] = -1.25;
+        let model = Model::from_parts(4, weights, -0.5, (1.5, 0.25), 0.6, 0.02);
+        let text = model.to_text("test model", 1e-6);
+        let back = Model::parse(&text, Path::new("model.txt")).unwrap();
+        let f = [(3 + 16, 1.0), (9, 2.0)];
+        assert!((model.probability(&f) - back.probability(&f)).abs() < 1e-9);
+        let z: f64 = -0.5 + 0.5 - 2.5;
+        assert!((back.probability(&f) - sigmoid(1.5 * z + 0.25)).abs() < 1e-6);
+        assert_eq!(back.threshold(), 0.6);
+        assert_eq!(back.prior(), 0.02);
+    }
+
+    #[test]
+    fn a_damaged_model_file_names_its_line() {
+        let e = Model::parse(
+            "bits 4\nbias 0\nplatt 1 0\nthreshold 0.5\nprior 0\n99 1\n",
+            Path::new("m"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("第 6 行") && e.contains("超出"), "{e}");
+        let e = Model::parse("bits 4\nbias x\n", Path::new("m"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("第 2 行"), "{e}");
+        let e = Model::parse("bits 4\n", Path::new("m"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("缺少") && e.contains("重新生成"), "{e}");
+    }
+}

@@ -1,0 +1,130 @@
+//! Casualty readings the figure patterns of [`super::casualty`] leave out, with their
+//! vocabulary in `dictionaries/casualty/` (words there, grammar here):
+//! - a single victim stated without a count (…当场身亡, 女子被害, 送了命) is one death;
+//! - a toll after the verb without a counting word (遇难18，另有3人失踪) is that toll;
+//! - injuries the text calls light (12人轻伤, 20余名学生轻微中毒) are not serious
+//!   injuries: 国务院令第493号 grades on 重伤, so such figures do not raise the level.
+//!
+//! Each list is optional: a dictionary folder without `casualty/` reads figures with the
+//! patterns alone.
+
+use std::path::Path;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::ClassifyError;
+use super::casualty::{Casualties, parse_count};
+
+/// The word lists (`dictionaries/casualty/*.txt`, one entry per line).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct VictimWords {
+    /// A death stated of one person: 身亡, 被害, 送了命.
+    single_death: Vec<String>,
+    /// Words that make a death sentence not a single stated death: plurals (多人,
+    /// 双双), negations (无人, 未造成), hypotheticals and advice (如果, 一旦, 谨防),
+    /// near misses (险些, 获救), rates (死亡率).
+    not_single: Vec<String>,
+    /// A count of people followed by a word that calls them light (12人轻伤,
+    /// 20余名学生出现轻微中毒症状); words from `light.txt`.
+    light: Option<Regex>,
+    /// Words that state serious injury: 重伤, 伤势严重, 危重.
+    serious: Vec<String>,
+}
+
+/// A toll after the verb with no counting word, ending its clause: 遇难18，…,
+/// 死亡人数已升至23。 (死亡5人受伤 is not one: the 5 are the injured.)
+static COUNT_AFTER_VERB: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?:死亡|遇难|罹难|丧生|身亡)(?:人数)?(?:已经|已|共|累计)?(?:上升|增加|升|攀升)?(?:至|到|为|达)?([0-9]+)(?:[,，、;；]|$)",
+    )
+    .expect("valid pattern")
+});
+
+fn words(dir: &Path, name: &str) -> Result<Vec<String>, ClassifyError> {
+    let path = dir.join("casualty").join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_string)
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(source) => Err(ClassifyError::Read { path, source }),
+    }
+}
+
+/// `light` as one pattern: a count of people, a short gap, a light word.
+fn light_pattern(light: &[String]) -> Option<Regex> {
+    if light.is_empty() {
+        return None;
+    }
+    let words: Vec<String> = light.iter().map(|w| regex::escape(w)).collect();
+    Some(
+        Regex::new(&format!(
+            r"([0-9]+|[一二两三四五六七八九十百千]+)(?:余|多)?(?:名|人|位)[^0-9一二两三四五六七八九十,，。;；、]{{0,8}}?(?:{})",
+            words.join("|")
+        ))
+        .expect("escaped words form a valid pattern"),
+    )
+}
+
+impl VictimWords {
+    pub(crate) fn load(dir: &Path) -> Result<VictimWords, ClassifyError> {
+        Ok(VictimWords {
+            single_death: words(dir, "single_death.txt")?,
+            not_single: words(dir, "not_single.txt")?,
+            light: light_pattern(&words(dir, "light.txt")?),
+            serious: words(dir, "serious.txt")?,
+        })
+    }
+
+    fn any(list: &[String], s: &str) -> bool {
+        list.iter().any(|w| s.contains(w.as_str()))
+    }
+
+    /// Adds what the patterns missed to the figures read from the (normalized) text.
+    pub(crate) fn refine(&self, text: &str, c: &mut Casualties) {
+        let mut single = false;
+        let mut after_verb: Option<u32> = None;
+        let mut light: Option<u32> = None;
+        for sentence in text.split(['。', '!', '?', ';', '\n', '！', '？', '；']) {
+            // Cheap test first: most sentences state no death and no light injury.
+            let deathly = sentence.contains(['亡', '命', '害', '杀', '死', '难', '丧', '毙', '世']);
+            if !deathly && !sentence.contains('轻') {
+                continue;
+            }
+            if let Some(n) = COUNT_AFTER_VERB
+                .captures_iter(sentence)
+                .filter_map(|caps| caps.get(1)?.as_str().parse::<u32>().ok())
+                .max()
+            {
+                after_verb = after_verb.max(Some(n));
+            }
+            single |= deathly
+                && Self::any(&self.single_death, sentence)
+                && !Self::any(&self.not_single, sentence);
+            if let Some(re) = &self.light {
+                let n = re
+                    .captures_iter(sentence)
+                    .filter_map(|caps| parse_count(caps.get(1)?.as_str()))
+                    .max();
+                light = light.max(n);
+            }
+        }
+        if let Some(n) = after_verb {
+            c.deaths = c.deaths.max(Some(n));
+        }
+        if c.deaths.is_none() && single {
+            c.deaths = Some(1);
+        }
+        // Light only: the light figure covers every injury, and no serious one is stated.
+        c.light_only = c.seriously_injured.is_none()
+            && !Self::any(&self.serious, text)
+            && match (c.injured, light) {
+                (Some(i), Some(l)) => l >= i,
+                _ => false,
+            };
+    }
+}
