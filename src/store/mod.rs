@@ -6,11 +6,14 @@
 //! separators). A `meta` tree carries the schema version; opening a database written
 //! by a newer schema is refused rather than misread.
 //!
-//! Durability: sled flushes every 500 ms by itself; anything we are about to tell
-//! the world about (a mail about to be sent, an answer to a CLI command) is flushed
-//! first with [`Store::flush`].
+//! Durability: one flusher thread ([`flusher`]) writes changes to disk every 500 ms
+//! and on request; anything we are about to tell the world about (a mail about to be
+//! sent, an answer to a CLI command) is flushed first with [`Store::flush`]. sled's own
+//! periodic flush is off and nothing else calls sled's flush, so exactly one flush is
+//! in flight at any time (several racing flushes deadlock sled 0.34.7).
 
 mod delivery;
+mod flusher;
 mod incidents;
 mod items;
 mod outbox;
@@ -51,6 +54,8 @@ pub enum StoreError {
     },
     #[error("数据库读写失败：{0}；数据目录可能已损坏，请用 export 备份后检查磁盘")]
     Sled(#[from] sled::Error),
+    #[error("数据库写入磁盘失败：{0}；请检查磁盘空间和数据目录")]
+    Flush(String),
     #[error("数据库事务失败：{0}")]
     Transaction(String),
     #[error("数据库中的记录无法解析（{what}）：{source}；请用 export 备份后报告此问题")]
@@ -77,6 +82,8 @@ pub struct Store {
     ledger: incidents::LedgerTrees,
     /// Notified after every commit that may have queued mail; the delivery worker waits on it.
     outbox_signal: std::sync::Arc<tokio::sync::Notify>,
+    /// The only code that flushes the database.
+    flusher: std::sync::Arc<flusher::Flusher>,
 }
 
 impl std::fmt::Debug for Store {
@@ -123,6 +130,7 @@ impl Store {
             dead: db.open_tree("dead_letters")?,
             ledger: incidents::LedgerTrees::open(&db)?,
             outbox_signal: Default::default(),
+            flusher: std::sync::Arc::new(flusher::Flusher::start(db.clone())?),
             db,
             path,
         })
@@ -130,7 +138,10 @@ impl Store {
 
     /// Opens a throw-away database (for `feeds check`, tests and benchmarks).
     pub fn temporary() -> Result<Store> {
-        let db = sled::Config::new().temporary(true).open()?;
+        let db = sled::Config::new()
+            .temporary(true)
+            .flush_every_ms(None)
+            .open()?;
         Store::with_trees(db, PathBuf::from("(temporary)"))
     }
 
@@ -139,15 +150,14 @@ impl Store {
     }
 
     /// Writes everything to disk. Call before telling anyone about a change.
+    /// Concurrent callers share one flush (group commit).
     pub async fn flush(&self) -> Result<()> {
-        self.db.flush_async().await?;
-        Ok(())
+        self.flusher.flush().await
     }
 
     /// Blocking flush, for shutdown paths outside the runtime.
     pub fn flush_blocking(&self) -> Result<()> {
-        self.db.flush()?;
-        Ok(())
+        self.flusher.flush_blocking()
     }
 
     /// The signal the mail delivery worker waits on: notified after every commit
@@ -170,7 +180,7 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 fn open_db(path: &Path) -> Result<sled::Db> {
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
-        match sled::Config::new().path(path).open() {
+        match sled::Config::new().path(path).flush_every_ms(None).open() {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(ref io))
                 if io.kind() == std::io::ErrorKind::WouldBlock
@@ -245,5 +255,31 @@ mod tests {
         }
         let err = Store::open(dir.path()).unwrap_err();
         assert!(matches!(err, StoreError::NewerSchema { .. }), "{err:?}");
+    }
+
+    /// Many writers flushing at once share one flusher: no deadlock, every write
+    /// durable once its flush returns (sled 0.34.7 deadlocks on racing flushes).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_writers_share_one_flusher() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut writers = tokio::task::JoinSet::new();
+        for writer in 0..50u32 {
+            let store = store.clone();
+            writers.spawn(async move {
+                for round in 0..40u32 {
+                    let key = [writer.to_be_bytes(), round.to_be_bytes()].concat();
+                    store.items_pending.insert(key, b"x".to_vec()).unwrap();
+                    store.flush().await.unwrap();
+                }
+            });
+        }
+        let all = async { while writers.join_next().await.is_some() {} };
+        tokio::time::timeout(std::time::Duration::from_secs(60), all)
+            .await
+            .expect("50 writers flushing at once finish (no deadlock)");
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.items_pending.len(), 50 * 40);
     }
 }
