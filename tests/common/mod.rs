@@ -1,4 +1,5 @@
 //! Helpers shared by the integration tests. Each test binary uses a part of them.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod smtp;

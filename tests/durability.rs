@@ -1,0 +1,157 @@
+//! The daemon under load, against the real binary: many duty officers changing the
+//! ledger at once must never freeze it (sled 0.34.7 deadlocks when flushes race with
+//! writes; the store's single flusher prevents it), and every confirmed change is
+//! in the audit trail afterwards.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::daemon::{Api, Daemon, Site, rss};
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const BIN: &str = env!("CARGO_BIN_EXE_yuqing");
+const TITLES: [&str; 3] = [
+    "安丘市景芝镇一化工厂发生爆炸 造成3人死亡",
+    "安丘市一建筑工地拖欠农民工工资 数十名工人聚集讨薪",
+    "安丘市兴安街道一居民楼发生火灾 致2人受伤",
+];
+const WRITERS: usize = 50;
+const ROUNDS: usize = 200;
+
+async fn feed() -> MockServer {
+    let server = MockServer::start().await;
+    let items: Vec<(&str, &str)> = vec![("a1", TITLES[0]), ("b1", TITLES[1]), ("c1", TITLES[2])];
+    Mock::given(method("GET"))
+        .and(path("/feed.xml"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "application/rss+xml; charset=utf-8")
+                .set_body_string(rss(&items)),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
+fn site(feed: &MockServer) -> Site {
+    Site::new(
+        Path::new(BIN),
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("dictionaries"),
+        &format!("{}/feed.xml", feed.uri()),
+        "",
+    )
+}
+
+/// Waits until the feed's three incidents are open; returns their ids.
+async fn three_incidents(api: &Api, daemon: &mut Daemon) -> Vec<u64> {
+    let start = Instant::now();
+    loop {
+        daemon.assert_running("waiting for three incidents");
+        let ids: Vec<u64> = api
+            .incidents()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| i["id"].as_u64())
+            .collect();
+        if ids.len() >= 3 {
+            return ids;
+        }
+        assert!(
+            start.elapsed() < common::daemon::PATIENCE,
+            "{}",
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn audit_len(api: &Api, id: u64) -> usize {
+    let detail = api.get(&format!("/v1/incidents/{id}")).await.unwrap();
+    detail["audit"].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_writers_never_freeze_the_daemon() {
+    let feed = feed().await;
+    let site = site(&feed);
+    let mut daemon = Daemon::start(&site, &[]);
+    let api = Api::connect(&site, &mut daemon).await;
+    let ids = three_incidents(&api, &mut daemon).await;
+    let mut before = Vec::new();
+    for &id in &ids {
+        before.push(audit_len(&api, id).await);
+    }
+
+    // 50 writers, 200 rounds each: every request is an acknowledgement (the first
+    // one acknowledges, the rest are audited repeats), so every one writes and flushes.
+    let started = Instant::now();
+    let mut writers = tokio::task::JoinSet::new();
+    for writer in 0..WRITERS {
+        let api = api.clone();
+        let ids = ids.clone();
+        writers.spawn(async move {
+            let mut confirmed = vec![0usize; ids.len()];
+            for round in 0..ROUNDS {
+                let which = (writer + round) % ids.len();
+                let body = json!({"by": format!("值班员{writer}"), "note": format!("第{round}轮")});
+                api.post(&format!("/v1/incidents/{}/ack", ids[which]), body)
+                    .await
+                    .unwrap_or_else(|e| panic!("writer {writer} round {round}: {e}"));
+                confirmed[which] += 1;
+            }
+            confirmed
+        });
+    }
+    let mut confirmed = vec![0usize; ids.len()];
+    let all = async {
+        while let Some(done) = writers.join_next().await {
+            for (total, n) in confirmed.iter_mut().zip(done.expect("writer")) {
+                *total += n;
+            }
+        }
+    };
+    // A generous guard against a hang, not a speed claim.
+    if tokio::time::timeout(Duration::from_secs(900), all)
+        .await
+        .is_err()
+    {
+        panic!(
+            "the daemon froze under {WRITERS} concurrent writers:\n{}",
+            common::daemon::tail(&daemon.log())
+        );
+    }
+    let writing = started.elapsed();
+
+    let asked = Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(30), api.get("/v1/status"))
+        .await
+        .expect("status answers after the load")
+        .expect("status succeeds");
+    let answer = asked.elapsed();
+    eprintln!(
+        "{WRITERS} writers x {ROUNDS} rounds = {} acks in {:.1} s; status answered in {} ms afterwards",
+        WRITERS * ROUNDS,
+        writing.as_secs_f64(),
+        answer.as_millis()
+    );
+    assert!(status["items"].is_u64(), "{status}");
+
+    // Nothing confirmed is missing from the audit trail (one entry per request).
+    for (k, &id) in ids.iter().enumerate() {
+        let after = audit_len(&api, id).await;
+        assert_eq!(
+            after - before[k],
+            confirmed[k],
+            "incident {id}: every confirmed ack is audited"
+        );
+    }
+    assert!(
+        daemon.stop().success(),
+        "clean exit on SIGTERM after the load"
+    );
+}
