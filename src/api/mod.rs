@@ -28,6 +28,7 @@
 pub mod client;
 pub mod digest;
 pub mod export;
+pub mod listener;
 pub mod token;
 pub mod views;
 
@@ -354,10 +355,11 @@ impl Server {
         if let Some(addr) = self.local_addr() {
             tracing::info!(%addr, "control API listening");
         }
+        let listener = listener::CappedListener::new(self.listener, &self.state.config.api);
         let app = router(self.state, self.extra);
         axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
+            listener,
+            app.into_make_service_with_connect_info::<listener::Peer>(),
         )
         .with_graceful_shutdown(shutdown)
         .await
@@ -409,8 +411,8 @@ async fn require_token(State(state): State<ApiState>, request: Request, next: Ne
         _ => {
             let peer = request
                 .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.to_string());
+                .get::<ConnectInfo<listener::Peer>>()
+                .map(|ConnectInfo(peer)| peer.0.to_string());
             tracing::warn!(
                 peer = peer.as_deref().unwrap_or("-"),
                 method = %request.method(),
@@ -701,7 +703,7 @@ mod tests {
             data_dir: dir.to_path_buf(),
             api: ApiConfig {
                 bind: "127.0.0.1:0".parse().unwrap(),
-                allow_remote: false,
+                ..ApiConfig::default()
             },
             ..Config::default()
         })
@@ -849,12 +851,12 @@ mod tests {
     async fn a_taken_port_is_reported_with_the_setting_to_change() {
         let api = ApiConfig {
             bind: "127.0.0.1:0".parse().unwrap(),
-            allow_remote: false,
+            ..ApiConfig::default()
         };
         let listener = bind(&api).await.unwrap();
         let taken = ApiConfig {
             bind: listener.local_addr().unwrap(),
-            allow_remote: false,
+            ..ApiConfig::default()
         };
         let err = bind(&taken).await.unwrap_err();
         assert!(err.to_string().contains("[api] bind"), "{err}");

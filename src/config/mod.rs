@@ -137,6 +137,12 @@ pub struct ApiConfig {
     pub bind: SocketAddr,
     /// Must be true to bind to anything but a loopback address.
     pub allow_remote: bool,
+    /// Connections served at once; more are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// A connection that moves no byte for this long is closed.
+    pub idle_timeout: HumanDuration,
+    /// Each request must be read and answered within this time.
+    pub request_timeout: HumanDuration,
 }
 
 impl Default for ApiConfig {
@@ -144,6 +150,9 @@ impl Default for ApiConfig {
         ApiConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 7390)),
             allow_remote: false,
+            max_connections: 64,
+            idle_timeout: HumanDuration::from_secs(30),
+            request_timeout: HumanDuration::from_secs(30),
         }
     }
 }
@@ -429,6 +438,23 @@ impl Config {
                     api.bind
                 ),
             );
+        }
+        if api.max_connections == 0 {
+            problem(
+                &mut problems,
+                "[api] max_connections 不能为 0；请设为至少 1（默认 64）".into(),
+            );
+        }
+        for (key, value) in [
+            ("idle_timeout", api.idle_timeout),
+            ("request_timeout", api.request_timeout),
+        ] {
+            if value.as_duration().is_zero() {
+                problem(
+                    &mut problems,
+                    format!("[api] {key} 不能为 0；请设为正的时长（默认 \"30s\"）"),
+                );
+            }
         }
         if let Some(smtp) = &smtp {
             if smtp.password_env.is_some() && smtp.username.is_none() {
