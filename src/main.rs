@@ -47,6 +47,8 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Status(args) => incidents::status(&config, &args),
 
         Command::Digest(args) => digest::digest(&config, &args),
+
+        Command::Verify => yuqing::cli::verify::run(&config),
     }
 }
 

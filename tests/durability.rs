@@ -155,3 +155,48 @@ async fn fifty_concurrent_writers_never_freeze_the_daemon() {
         "clean exit on SIGTERM after the load"
     );
 }
+
+fn cli(site: &Site, args: &[&str]) -> (i32, String, String) {
+    let out = site.command().args(args).output().expect("run yuqing");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_passes_an_intact_ledger_and_a_damaged_one_is_refused() {
+    let feed = feed().await;
+    let site = site(&feed);
+    let mut daemon = Daemon::start(&site, &[]);
+    let api = Api::connect(&site, &mut daemon).await;
+    let ids = three_incidents(&api, &mut daemon).await;
+    api.post(
+        &format!("/v1/incidents/{}/ack", ids[0]),
+        json!({"by": "张三"}),
+    )
+    .await
+    .unwrap();
+    let (code, _, stderr) = cli(&site, &["verify"]);
+    assert_eq!(code, 1, "the daemon holds the database: {stderr}");
+    assert!(stderr.contains("先停止守护进程"), "{stderr}");
+    assert!(daemon.stop().success());
+
+    let (code, stdout, stderr) = cli(&site, &["verify"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("台账完整"), "{stdout}");
+
+    // Zero the first 4 KiB of the database file: refused by verify and by run.
+    let file = site.data_dir().join("db").join("db");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let n = bytes.len().min(4096);
+    bytes[..n].fill(0);
+    std::fs::write(&file, bytes).unwrap();
+    let (code, stdout, stderr) = cli(&site, &["verify"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stderr.contains("恢复办法"), "{stderr}");
+    let (code, _, stderr) = cli(&site, &["run"]);
+    assert_ne!(code, 0, "a damaged ledger is refused at start: {stderr}");
+    assert!(stderr.contains("恢复办法"), "{stderr}");
+}

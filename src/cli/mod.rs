@@ -6,6 +6,7 @@ pub mod classify;
 pub mod digest;
 pub mod feeds;
 pub mod incidents;
+pub mod verify;
 
 use std::path::PathBuf;
 
@@ -55,6 +56,8 @@ pub enum Command {
     Export(ExportArgs),
     /// 守护进程运行状态
     Status(JsonFlag),
+    /// 校验台账完整性（操作记录校验链、条数）；需先停止守护进程
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]

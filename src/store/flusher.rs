@@ -47,6 +47,13 @@ struct Shared {
     done_cv: Condvar,
 }
 
+/// Written after each flush that changed it: the number of audit entries that were
+/// durable (counted before the flush started), in a file apart from the database.
+pub(super) struct Checkpoint {
+    pub path: std::path::PathBuf,
+    pub count: Box<dyn Fn() -> Result<u64> + Send>,
+}
+
 /// The handle kept by the store. Dropping the last one stops the thread after a final
 /// flush and waits for it (so the database's file lock is released on return).
 pub(super) struct Flusher {
@@ -63,7 +70,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Flusher {
     /// Starts the flusher thread for `db`.
-    pub(super) fn start(db: sled::Db) -> Result<Flusher> {
+    pub(super) fn start(db: sled::Db, checkpoint: Option<Checkpoint>) -> Result<Flusher> {
         let (done, _) = watch::channel(Done::default());
         let shared = Arc::new(Shared {
             requests: Mutex::default(),
@@ -76,7 +83,7 @@ impl Flusher {
             .name("yuqing-flusher".into())
             .spawn({
                 let shared = shared.clone();
-                move || flusher_loop(&db, &shared)
+                move || flusher_loop(&db, &shared, checkpoint.as_ref())
             })
             .map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
         Ok(Flusher {
@@ -132,8 +139,9 @@ impl Drop for Flusher {
     }
 }
 
-fn flusher_loop(db: &sled::Db, shared: &Shared) {
+fn flusher_loop(db: &sled::Db, shared: &Shared, checkpoint: Option<&Checkpoint>) {
     let mut flushed = 0;
+    let mut recorded = None;
     loop {
         let (target, closing) = {
             let mut requests = lock(&shared.requests);
@@ -146,10 +154,27 @@ fn flusher_loop(db: &sled::Db, shared: &Shared) {
             }
             (requests.requested, requests.closing)
         };
+        // Counted before the flush: all of it is durable once the flush returns.
+        let count = checkpoint.and_then(|c| match (c.count)() {
+            Ok(n) => Some(n),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot count audit entries for the checkpoint");
+                None
+            }
+        });
         let error = db.flush().err().map(|e| {
             tracing::error!(error = %e, "flushing the database failed");
             e.to_string()
         });
+        if let (Some(c), Some(n), None) = (checkpoint, count, &error)
+            && recorded != Some(n)
+        {
+            match super::audit_chain::write_count(&c.path, n) {
+                Ok(()) => recorded = Some(n),
+                Err(err) => tracing::error!(error = %err, path = %c.path.display(),
+                    "cannot write the audit count file"),
+            }
+        }
         flushed = target;
         {
             let _guard = lock(&shared.done_lock);
