@@ -22,3 +22,4 @@ pub mod pipeline;
 pub mod sources;
 pub mod store;
 pub mod time;
+pub mod watchdog;

@@ -200,3 +200,46 @@ async fn verify_passes_an_intact_ledger_and_a_damaged_one_is_refused() {
     assert_ne!(code, 0, "a damaged ledger is refused at start: {stderr}");
     assert!(stderr.contains("恢复办法"), "{stderr}");
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_tells_systemd_ready_watchdog_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let feed = feed().await;
+    let site = Site::new(
+        Path::new(BIN),
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("dictionaries"),
+        &format!("{}/feed.xml", feed.uri()),
+        "[daemon]\nwatchdog = \"4s\"\n",
+    );
+    let socket_path = site.dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut daemon = Daemon::start(
+        &site,
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "2000000"),
+        ],
+    );
+    let mut got: Vec<String> = Vec::new();
+    let mut buf = [0u8; 256];
+    while !(got.iter().any(|m| m == "READY=1")
+        && got.iter().filter(|m| *m == "WATCHDOG=1").count() >= 2)
+    {
+        let n = socket
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("no notification ({e}); got {got:?}:\n{}", daemon.log()));
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    daemon.assert_running("after READY");
+    assert!(daemon.stop().success());
+    loop {
+        let n = socket.recv(&mut buf).expect("STOPPING=1 before exit");
+        if &buf[..n] == b"STOPPING=1" {
+            break;
+        }
+    }
+}

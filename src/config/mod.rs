@@ -69,7 +69,25 @@ pub struct Config {
     pub policy: Policy,
     pub digest: DigestConfig,
     pub intake: IntakeConfig,
+    pub daemon: DaemonConfig,
     pub sources: Vec<SourceConfig>,
+}
+
+/// `[daemon]`: the daemon's own liveness check.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// A probe with no progress for this long is logged as an error, and systemd's
+    /// watchdog is no longer pinged.
+    pub watchdog: HumanDuration,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            watchdog: HumanDuration::from_secs(120),
+        }
+    }
 }
 
 /// The file as written; every field has a documented default (see `yuqing.toml`).
@@ -98,6 +116,8 @@ struct RawConfig {
     digest: Option<toml::Value>,
     #[serde(default)]
     intake: Option<toml::Value>,
+    #[serde(default)]
+    daemon: Option<toml::Value>,
 }
 
 fn default_feeds() -> PathBuf {
@@ -429,6 +449,13 @@ impl Config {
         let policy: Policy = section(&mut problems, &file, "policy", raw.policy);
         let digest: DigestConfig = section(&mut problems, &file, "digest", raw.digest);
         let intake: IntakeConfig = section(&mut problems, &file, "intake", raw.intake);
+        let daemon: DaemonConfig = section(&mut problems, &file, "daemon", raw.daemon);
+        if daemon.watchdog.as_duration() < std::time::Duration::from_secs(4) {
+            problem(
+                &mut problems,
+                "[daemon] watchdog 至少为 \"4s\"（默认 \"2m\"）".into(),
+            );
+        }
 
         if !api.bind.ip().is_loopback() && !api.allow_remote {
             problem(
@@ -546,6 +573,7 @@ impl Config {
             policy,
             digest,
             intake,
+            daemon,
             sources,
         })
     }
@@ -659,6 +687,7 @@ impl Default for Config {
             policy: Policy::default(),
             digest: DigestConfig::default(),
             intake: IntakeConfig::default(),
+            daemon: DaemonConfig::default(),
             sources: Vec::new(),
         }
     }
