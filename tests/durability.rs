@@ -243,3 +243,60 @@ async fn the_daemon_tells_systemd_ready_watchdog_and_stopping() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_during_an_smtp_outage_shows_failures_error_and_next_retry() {
+    let feed = feed().await;
+    // An SMTP port with nobody listening (down), later served (up).
+    let smtp_port = common::daemon::free_port();
+    let site = Site::new(
+        Path::new(BIN),
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("dictionaries"),
+        &format!("{}/feed.xml", feed.uri()),
+        &format!(
+            "[smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\nsecurity = \"none\"\ntimeout = \"5s\"\n"
+        ),
+    );
+    let mut daemon = Daemon::start(&site, &[]);
+    let api = Api::connect(&site, &mut daemon).await;
+    let start = Instant::now();
+    let status = loop {
+        daemon.assert_running("waiting for a failed delivery");
+        let status = api.get("/v1/status").await.unwrap();
+        if status["mail_failing"].as_u64().unwrap_or(0) > 0 {
+            break status;
+        }
+        assert!(start.elapsed() < common::daemon::PATIENCE, "{status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        status["mail_last_error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{status}"
+    );
+    assert!(status["mail_next_retry_at"].is_string(), "{status}");
+    let (code, stdout, stderr) = cli(&site, &["status"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("邮件发送失败"), "{stdout}");
+    assert!(stdout.contains("下次重试"), "{stdout}");
+
+    // The server comes up: the queued mail goes out at the next retry.
+    let collector = common::smtp::Collector::default();
+    common::smtp::serve(
+        std::net::TcpListener::bind(("127.0.0.1", smtp_port)).unwrap(),
+        collector.clone(),
+    );
+    let start = Instant::now();
+    loop {
+        daemon.assert_running("waiting for the retry");
+        let status = api.get("/v1/status").await.unwrap();
+        if status["outbox_pending"] == 0 && !collector.keys().is_empty() {
+            assert_eq!(status["mail_failing"], 0, "{status}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(180), "{status}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(daemon.stop().success());
+}

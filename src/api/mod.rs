@@ -677,6 +677,7 @@ async fn status(State(state): State<ApiState>) -> Result<Json<StatusView>, ApiEr
             }
         })
         .collect();
+    let failures = store.outbox_failures()?;
     Ok(Json(StatusView {
         version: env!("CARGO_PKG_VERSION").to_string(),
         started_at: state.started_at,
@@ -687,6 +688,9 @@ async fn status(State(state): State<ApiState>) -> Result<Json<StatusView>, ApiEr
         open_incidents: open,
         outbox_pending: store.outbox_depth(),
         dead_letters: store.dead_letter_count(),
+        mail_failing: failures.failing,
+        mail_last_error: failures.last_error,
+        mail_next_retry_at: failures.next_retry_at,
         last_poll_at: states.iter().filter_map(|(_, s)| s.last_poll_at).max(),
         sources,
     }))

@@ -27,7 +27,7 @@ use serde::de::DeserializeOwned;
 
 pub use incidents::{DueEntry, LedgerTx, OpenIndexRow};
 pub use items::UpsertOutcome;
-pub use outbox::{DeadRow, NoticeRecord, OutboxRow, OutboxTx};
+pub use outbox::{DeadRow, MailFailures, NoticeRecord, OutboxRow, OutboxTx};
 pub use sources::SourceState;
 
 /// The schema this build writes. Bump it with a migration when a layout changes.
