@@ -8,10 +8,9 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::daemon::{Api, Daemon, Site, rss};
+use common::daemon::{Api, Daemon, Site, feed_server, incident_ids};
 use serde_json::json;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_yuqing");
 const TITLES: [&str; 3] = [
@@ -23,18 +22,7 @@ const WRITERS: usize = 50;
 const ROUNDS: usize = 200;
 
 async fn feed() -> MockServer {
-    let server = MockServer::start().await;
-    let items: Vec<(&str, &str)> = vec![("a1", TITLES[0]), ("b1", TITLES[1]), ("c1", TITLES[2])];
-    Mock::given(method("GET"))
-        .and(path("/feed.xml"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("content-type", "application/rss+xml; charset=utf-8")
-                .set_body_string(rss(&items)),
-        )
-        .mount(&server)
-        .await;
-    server
+    feed_server(&[("a1", TITLES[0]), ("b1", TITLES[1]), ("c1", TITLES[2])]).await
 }
 
 fn site(feed: &MockServer) -> Site {
@@ -44,30 +32,6 @@ fn site(feed: &MockServer) -> Site {
         &format!("{}/feed.xml", feed.uri()),
         "",
     )
-}
-
-/// Waits until the feed's three incidents are open; returns their ids.
-async fn three_incidents(api: &Api, daemon: &mut Daemon) -> Vec<u64> {
-    let start = Instant::now();
-    loop {
-        daemon.assert_running("waiting for three incidents");
-        let ids: Vec<u64> = api
-            .incidents()
-            .await
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|i| i["id"].as_u64())
-            .collect();
-        if ids.len() >= 3 {
-            return ids;
-        }
-        assert!(
-            start.elapsed() < common::daemon::PATIENCE,
-            "{}",
-            daemon.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 async fn audit_len(api: &Api, id: u64) -> usize {
@@ -81,7 +45,7 @@ async fn fifty_concurrent_writers_never_freeze_the_daemon() {
     let site = site(&feed);
     let mut daemon = Daemon::start(&site, &[]);
     let api = Api::connect(&site, &mut daemon).await;
-    let ids = three_incidents(&api, &mut daemon).await;
+    let ids = incident_ids(&api, &mut daemon, 3).await;
     let mut before = Vec::new();
     for &id in &ids {
         before.push(audit_len(&api, id).await);
@@ -171,7 +135,7 @@ async fn verify_passes_an_intact_ledger_and_a_damaged_one_is_refused() {
     let site = site(&feed);
     let mut daemon = Daemon::start(&site, &[]);
     let api = Api::connect(&site, &mut daemon).await;
-    let ids = three_incidents(&api, &mut daemon).await;
+    let ids = incident_ids(&api, &mut daemon, 3).await;
     api.post(
         &format!("/v1/incidents/{}/ack", ids[0]),
         json!({"by": "张三"}),

@@ -328,7 +328,7 @@ fn check_head(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::model::AuditEntry;
 
@@ -338,12 +338,13 @@ mod tests {
             at: chrono::Utc::now(),
             by: "system".into(),
             action: action.into(),
-            detail: "测试".into(),
+            detail: "测试说明".repeat(20),
             reason: None,
         }
     }
 
-    fn with_entries() -> (tempfile::TempDir, Store) {
+    /// A database with 3 incidents × `per` audit entries, flushed.
+    pub(in crate::store) fn with_entries(per: usize) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         for id in 1..=3u64 {
@@ -352,10 +353,7 @@ mod tests {
                 .incidents_tree()
                 .insert(id.to_be_bytes(), b"{}".to_vec())
                 .unwrap();
-            store
-                .ledger_tx(|tx| tx.audit(&entry(id, "opened")))
-                .unwrap();
-            for n in 0..4 {
+            for n in 0..per {
                 store
                     .ledger_tx(|tx| tx.audit(&entry(id, &format!("note{n}"))))
                     .unwrap();
@@ -367,7 +365,7 @@ mod tests {
 
     #[test]
     fn an_intact_ledger_verifies() {
-        let (_dir, store) = with_entries();
+        let (_dir, store) = with_entries(5);
         let report = store.verify_audit().unwrap();
         assert!(report.intact(), "{report}");
         assert_eq!((report.incidents, report.entries), (3, 15));
@@ -376,7 +374,7 @@ mod tests {
 
     #[test]
     fn a_removed_altered_or_lost_entry_is_named() {
-        let (_dir, store) = with_entries();
+        let (_dir, store) = with_entries(5);
         let audit = store.ledger.audit_tree();
         let keys: Vec<_> = audit.iter().keys().map(|k| k.unwrap()).collect();
         // Incident 1: its second entry removed. Incident 2: its third altered.
@@ -420,7 +418,7 @@ mod tests {
 
     #[test]
     fn fewer_entries_than_the_count_file_is_a_rollback() {
-        let (dir, store) = with_entries();
+        let (dir, store) = with_entries(5);
         write_count(&count_path(dir.path()), 20).unwrap();
         let report = store.verify_audit().unwrap();
         assert_eq!(
@@ -434,7 +432,7 @@ mod tests {
 
     #[test]
     fn an_old_database_gets_its_chain_on_first_open() {
-        let (dir, store) = with_entries();
+        let (dir, store) = with_entries(5);
         store.audit_chain.clear().unwrap();
         store.meta.remove(CHAIN_VERSION_KEY).unwrap();
         store.flush_blocking().unwrap();

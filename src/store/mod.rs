@@ -457,29 +457,7 @@ mod tests {
     /// A database with 3 incidents × 150 audit entries, flushed and closed; returns
     /// its data directory.
     fn ledger_on_disk() -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        for id in 1..=3u64 {
-            store
-                .ledger
-                .incidents_tree()
-                .insert(id.to_be_bytes(), b"{}".to_vec())
-                .unwrap();
-            for n in 0..150 {
-                let entry = crate::model::AuditEntry {
-                    incident: id,
-                    at: chrono::Utc::now(),
-                    by: "值班员".into(),
-                    action: "ack_repeat".into(),
-                    detail: format!("第{n}次重复签收，备注：{}", "说明".repeat(20)),
-                    reason: None,
-                };
-                store.ledger_tx(|tx| tx.audit(&entry)).unwrap();
-            }
-        }
-        store.flush_blocking().unwrap();
-        drop(store);
-        dir
+        audit_chain::tests::with_entries(150).0
     }
 
     /// Opens a damaged copy: it must be refused, or open with every entry present.

@@ -12,10 +12,8 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use serde_json::json;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use super::daemon::{Api, Daemon, PATIENCE, Site, rss, tail};
+use super::daemon::{Api, Daemon, PATIENCE, Site, feed_server, incident_ids};
 use super::smtp;
 
 const TITLES: [(&str, &str); 4] = [
@@ -48,16 +46,7 @@ struct Confirmed {
 
 /// Runs `kills` crash rounds with the daemon binary `bin`.
 pub async fn run(bin: &Path, dictionaries: &Path, kills: usize) -> Report {
-    let feed = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/feed.xml"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("content-type", "application/rss+xml; charset=utf-8")
-                .set_body_string(rss(&TITLES)),
-        )
-        .mount(&feed)
-        .await;
+    let feed = feed_server(&TITLES).await;
     let collector = smtp::Collector::default();
     let listener = smtp::listener();
     let smtp_port = listener.local_addr().unwrap().port();
@@ -80,7 +69,7 @@ pub async fn run(bin: &Path, dictionaries: &Path, kills: usize) -> Report {
         let mut daemon = Daemon::start(&site, &[]);
         let api = Api::connect(&site, &mut daemon).await;
         report.lost += check(&api, &confirmed).await;
-        let ids = incidents(&api, &mut daemon).await;
+        let ids = incident_ids(&api, &mut daemon, 2).await;
         if round == kills {
             // The last round: no kill; wait until every queued mail is delivered.
             report.undelivered = drain(&api, &mut daemon).await;
@@ -167,25 +156,6 @@ async fn check(api: &Api, confirmed: &Confirmed) -> usize {
         }
     }
     lost
-}
-
-async fn incidents(api: &Api, daemon: &mut Daemon) -> Vec<u64> {
-    let start = Instant::now();
-    loop {
-        daemon.assert_running("waiting for incidents");
-        let ids: Vec<u64> = api
-            .incidents()
-            .await
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|i| i["id"].as_u64())
-            .collect();
-        if ids.len() >= 2 {
-            return ids;
-        }
-        assert!(start.elapsed() < PATIENCE, "{}", tail(&daemon.log()));
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// Waits for an empty outbox; returns what is left (pending + dead letters).

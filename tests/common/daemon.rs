@@ -38,6 +38,23 @@ pub fn rss(items: &[(&str, &str)]) -> String {
     )
 }
 
+/// A local feed server answering `GET /feed.xml` with [`rss`] of `items`.
+pub async fn feed_server(items: &[(&str, &str)]) -> wiremock::MockServer {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/feed.xml"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "application/rss+xml; charset=utf-8")
+                .set_body_string(rss(items)),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
 /// A temporary deployment: config, feeds and data directory.
 pub struct Site {
     pub dir: tempfile::TempDir,
@@ -259,4 +276,24 @@ async fn answer(response: reqwest::Response) -> Result<Value, String> {
         return Err(format!("{status}: {text}"));
     }
     serde_json::from_str(&text).map_err(|e| format!("not JSON ({e}): {text}"))
+}
+
+/// Waits until at least `min` incidents exist; returns their ids.
+pub async fn incident_ids(api: &Api, daemon: &mut Daemon, min: usize) -> Vec<u64> {
+    let start = Instant::now();
+    loop {
+        daemon.assert_running("waiting for incidents");
+        let ids: Vec<u64> = api
+            .incidents()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| i["id"].as_u64())
+            .collect();
+        if ids.len() >= min {
+            return ids;
+        }
+        assert!(start.elapsed() < PATIENCE, "{}", tail(&daemon.log()));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
