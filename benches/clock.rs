@@ -14,10 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use yuqing::clock::Deadlines;
 use yuqing::clock::task::{DeadlineTask, TaskClock};
 use yuqing::clock::{StepKind, step_at, step_kind};
 use yuqing::config::Config;
-use yuqing::incidents::Ledger;
+use yuqing::ledger::Ledger;
 use yuqing::model::{Classification, Item, Level, Milestone, NoticeKind, Timestamp};
 use yuqing::store::Store;
 
@@ -141,7 +142,7 @@ async fn live(rt_note: &str) {
     );
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = DeadlineTask::new(ledger.clone(), TaskClock::system());
+    let task = DeadlineTask::new(store.clone(), ledger.clone(), TaskClock::system());
     let handle = tokio::spawn(task.run(async {
         let _ = stopped.await;
     }));
@@ -234,12 +235,13 @@ fn backlog() {
     let ledger = Ledger::new(store.clone(), config(dir.path(), "30m"), Arc::default());
     let start = Utc::now();
     open_many(&ledger, start);
+    let deadlines = Deadlines::new(store.clone(), ledger.clone());
     // Three hours later every 签收 clock is overdue: one notice each (catch-up rule).
     let later = start + chrono::Duration::hours(3);
     let began = Instant::now();
     let mut queued = 0;
     loop {
-        let report = ledger.fire_due(later, 256).unwrap();
+        let report = deadlines.fire_due(later, 256).unwrap();
         queued += report.queued;
         if !report.more {
             break;

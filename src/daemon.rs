@@ -20,7 +20,7 @@ use crate::classify::Classifier;
 use crate::clock::task::{DeadlineTask, TaskClock};
 use crate::config::Config;
 use crate::digest;
-use crate::incidents::Ledger;
+use crate::ledger::Ledger;
 use crate::notify;
 use crate::pipeline::Pipeline;
 use crate::sources::Intake;
@@ -59,11 +59,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let ledger = Ledger::new(store.clone(), config.clone(), Arc::default());
     // Control API (src/api): the CLI's way to the ledger. Token and port are taken
     // now, so a daemon that cannot serve its CLI fails at start with the reason.
-    let api = crate::api::Server::bind(ledger.clone(), config.clone())
+    let api = crate::api::Server::bind(store.clone(), ledger.clone(), config.clone())
         .await
         .context("无法启动控制接口")?
         .merge(crate::api::digest::routes(config.clone(), keywords.clone()));
-    let pipeline = Pipeline::new(classifier, ledger.clone(), &config);
+    let pipeline = Pipeline::new(classifier, store.clone(), ledger.clone(), &config);
 
     let mut tasks = JoinSet::new();
     let intake_stop = stopping.clone();
@@ -71,7 +71,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         intake.run(intake_stop).await;
         "intake"
     });
-    let deadlines = DeadlineTask::new(ledger.clone(), TaskClock::system());
+    let deadlines = DeadlineTask::new(store.clone(), ledger.clone(), TaskClock::system());
     let deadlines_stop = stopped(&stopping);
     tasks.spawn(async move {
         deadlines.run(deadlines_stop).await;
@@ -94,7 +94,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         pipeline.run(items_rx, pipeline_stop).await;
         "classification"
     });
-    let daily = digest::run_scheduler(ledger.clone(), config.clone(), keywords, stopped(&stopping));
+    let daily = digest::run_scheduler(store.clone(), config.clone(), keywords, stopped(&stopping));
     tasks.spawn(async move {
         daily.await;
         "digest schedule"

@@ -2,7 +2,7 @@
 //!
 //! The pipeline, one module per stage:
 //! [`sources`] (HTTP) → [`parse`] (bytes → items, no IO) → [`classify`] (topics,
-//! severity, routing, no IO; driven by [`pipeline`]) → [`incidents`] (the ledger) →
+//! severity, routing, no IO; driven by [`pipeline`]) → [`ledger`] (the 台账) →
 //! [`clock`] (deadlines) → [`notify`] (mail). Around it: [`config`], [`store`] (the only module that touches
 //! sled), [`api`] (the control API the CLI talks to), [`digest`] (the daily report)
 //! and [`daemon`] (wiring and shutdown). See ARCHITECTURE.md.
@@ -14,7 +14,8 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod digest;
-pub mod incidents;
+pub mod format;
+pub mod ledger;
 pub mod model;
 pub mod notify;
 pub mod parse;

@@ -9,6 +9,9 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+mod notice_key;
+pub use notice_key::{BadNoticeKey, NoticeKey};
+
 /// The default taxonomy (`taxonomy.md`): topic id → Chinese name. Deployments may add
 /// topics in their dictionaries; use [`topic_name`] to show any id.
 pub const DEFAULT_TOPICS: [(&str, &str); 17] = [

@@ -12,9 +12,9 @@ use tracing::{debug, error, info};
 
 use crate::classify::Classifier;
 use crate::config::Config;
-use crate::incidents::{IngestOutcome, Ledger, LedgerError};
+use crate::ledger::{IngestOutcome, Ledger, LedgerError};
 use crate::model::{Item, Timestamp};
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -39,13 +39,22 @@ pub enum Handled {
 #[derive(Clone)]
 pub struct Pipeline {
     classifier: Arc<Classifier>,
+    store: Store,
     ledger: Ledger,
+    /// A flagged item published longer ago than this opens no incident.
+    incident_window: chrono::Duration,
     /// Sources whose every item concerns the jurisdiction (`local = true`).
     local_sources: Arc<HashSet<String>>,
 }
 
 impl Pipeline {
-    pub fn new(classifier: Arc<Classifier>, ledger: Ledger, config: &Config) -> Pipeline {
+    /// `ledger` must be built on `store`.
+    pub fn new(
+        classifier: Arc<Classifier>,
+        store: Store,
+        ledger: Ledger,
+        config: &Config,
+    ) -> Pipeline {
         let local_sources = config
             .sources
             .iter()
@@ -54,7 +63,9 @@ impl Pipeline {
             .collect();
         Pipeline {
             classifier,
+            store,
             ledger,
+            incident_window: config.policy.incident_window.as_chrono(),
             local_sources: Arc::new(local_sources),
         }
     }
@@ -62,7 +73,7 @@ impl Pipeline {
     /// Classifies one stored item, records the result and hands it on. Blocking (CPU
     /// and sled): call it from a blocking thread.
     pub fn handle(&self, mut item: Item, now: Timestamp) -> Result<Handled, PipelineError> {
-        let store = self.ledger.store();
+        let store = &self.store;
         let local = self.local_sources.contains(&item.source);
         let classification = self.classifier.classify(&item.title, &item.body, local);
         store.set_classification(&item.source, &item.key, classification.clone())?;
@@ -84,15 +95,14 @@ impl Pipeline {
     }
 
     fn is_stale(&self, item: &Item, now: Timestamp) -> bool {
-        let window = self.ledger.config().policy.incident_window.as_chrono();
         item.credible_published()
-            .is_some_and(|published| published < now - window)
+            .is_some_and(|published| published < now - self.incident_window)
     }
 
     /// Runs until the intake's channel closes (the intake stopped) or `stopping`
     /// is set: first the items an earlier run left pending, then new ones as they come.
     pub async fn run(self, mut items: mpsc::Receiver<Item>, stopping: watch::Receiver<bool>) {
-        match self.ledger.store().pending_items() {
+        match self.store.pending_items() {
             Ok(pending) if !pending.is_empty() => {
                 info!(
                     items = pending.len(),

@@ -692,6 +692,34 @@ fn text_part_carries_the_figures() {
     assert!(unit_rows[3].starts_with("对外发布与回应") && unit_rows[3].ends_with("50%"));
 }
 
+/// The digest of the scripted week in both parts, as leaders read it: a change of
+/// wording or layout is a reviewed snapshot diff (`cargo insta review`).
+#[test]
+fn digest_snapshot() {
+    let report = compute(&week_input());
+    insta::assert_snapshot!("digest_text", render_text(&report));
+    // One tag a line: the white space between tags is not part of the layout.
+    let html = regex::Regex::new(r">[\r\n]*<")
+        .unwrap()
+        .replace_all(&render_html(&report), ">\n<")
+        .into_owned();
+    insta::assert_snapshot!("digest_html", html);
+}
+
+/// A 6 MB title does not make a 6 MB digest: titles are cut to 200 characters.
+#[test]
+fn huge_titles_are_cut_in_the_digest() {
+    let mut input = week_input();
+    input.incidents[0].title = "很".repeat(2_000_000);
+    let report = compute(&input);
+    let text = render_text(&report);
+    let html = render_html(&report);
+    assert!(text.len() < 64 * 1024, "{} bytes", text.len());
+    assert!(html.len() < 128 * 1024, "{} bytes", html.len());
+    assert!(text.contains(&format!("{}…", "很".repeat(199))), "{text}");
+    assert!(!text.contains(&"很".repeat(200)));
+}
+
 fn parse(html: &str) -> scraper::Html {
     let doc = scraper::Html::parse_document(html);
     assert!(doc.errors.is_empty(), "HTML parse errors: {:?}", doc.errors);
@@ -1083,14 +1111,14 @@ async fn queued_digest_is_delivered_by_smtp() {
 
 /// A flagged (or plain) item stored as intake would, classified, and ingested.
 fn ingest_at(
-    ledger: &yuqing::incidents::Ledger,
+    store: &Store,
+    ledger: &yuqing::ledger::Ledger,
     source: &str,
     key: &str,
     title: &str,
     class: Option<(Level, &str, &str)>,
     at: Timestamp,
 ) -> Option<u64> {
-    let store = ledger.store();
     store
         .upsert_item(
             source,
@@ -1126,7 +1154,7 @@ fn ingest_at(
         .ingest(&item, &terms, at)
         .unwrap()
         .map(|outcome| match outcome {
-            yuqing::incidents::IngestOutcome::Opened(id) => id,
+            yuqing::ledger::IngestOutcome::Opened(id) => id,
             other => panic!("expected a new incident, got {other:?}"),
         })
 }
@@ -1162,7 +1190,7 @@ interval = "5m"
     .unwrap();
     let config = std::sync::Arc::new(Config::load(&dir.path().join("yuqing.toml")).unwrap());
     let store = Store::temporary().unwrap();
-    let ledger = yuqing::incidents::Ledger::new(
+    let ledger = yuqing::ledger::Ledger::new(
         store.clone(),
         config.clone(),
         std::sync::Arc::new(tokio::sync::Notify::new()),
@@ -1172,9 +1200,18 @@ interval = "5m"
     let m = chrono::Duration::minutes;
 
     // Before the period: an ordinary item, not counted.
-    ingest_at(&ledger, "news-a", "old", "天气 晴朗", None, t - h(30));
+    ingest_at(
+        &store,
+        &ledger,
+        "news-a",
+        "old",
+        "天气 晴朗",
+        None,
+        t - h(30),
+    );
     // III, acknowledged on time, closed before its response fell due.
     let wages = ingest_at(
+        &store,
         &ledger,
         "board-b",
         "w",
@@ -1189,6 +1226,7 @@ interval = "5m"
     ledger.close(wages, "值班员", None, t - h(2)).unwrap();
     // II, statement recorded an hour late (which also records the ack, late).
     let blast = ingest_at(
+        &store,
         &ledger,
         "news-a",
         "b",
@@ -1208,7 +1246,7 @@ interval = "5m"
             t - h(4),
         )
         .unwrap();
-    ingest_at(&ledger, "board-b", "p", "路灯 不亮", None, t - h(1));
+    ingest_at(&store, &ledger, "board-b", "p", "路灯 不亮", None, t - h(1));
     store
         .put_source_state(
             "board-b",
@@ -1233,7 +1271,7 @@ interval = "5m"
         classifier.keywords(text, n)
     };
     let input =
-        yuqing::digest::gather(&ledger, &config, &Period::scheduled(t), t, &keywords).unwrap();
+        yuqing::digest::gather(&store, &config, &Period::scheduled(t), t, &keywords).unwrap();
     let text = seen.lock().unwrap().clone();
     assert!(
         text.contains("化工厂 爆炸 起火") && text.contains("路灯 不亮"),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use yuqing::config::Config;
 use yuqing::digest::{DigestReport, Keywords};
-use yuqing::incidents::Ledger;
+use yuqing::ledger::Ledger;
 use yuqing::model::{Classification, Level, NoticeKind};
 use yuqing::store::Store;
 
@@ -94,7 +94,7 @@ async fn digest_command_through_the_api() {
     let token = yuqing::api::Token::load_or_create(&config.data_dir).unwrap();
     let keywords: Arc<Keywords> = Arc::new(|_: &str, _: usize| vec![("停水".to_string(), 1.0)]);
     let app = yuqing::api::router(
-        yuqing::api::ApiState::new(ledger, config.clone(), token),
+        yuqing::api::ApiState::new(store.clone(), ledger, config.clone(), token),
         yuqing::api::digest::routes(config.clone(), keywords),
     );
     tokio::spawn(async move {

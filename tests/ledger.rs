@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
+use yuqing::clock::{Deadlines, FireReport};
 use yuqing::config::Config;
-use yuqing::incidents::{AckOutcome, IngestOutcome, Ledger, LedgerError};
+use yuqing::ledger::{AckOutcome, IngestOutcome, Ledger, LedgerError};
 use yuqing::model::{
     Classification, DateQuality, DeadlineState, Incident, Item, Level, Milestone, NoticeKind,
     Status, Timestamp,
@@ -56,15 +57,54 @@ fn config_with(extra: &str) -> Arc<Config> {
     Arc::new(Config::load(&path).unwrap())
 }
 
-fn ledger_with(extra: &str) -> Ledger {
-    Ledger::new(
+/// The ledger under test with the store it is built on and its deadlines.
+#[derive(Clone)]
+struct Rig {
+    ledger: Ledger,
+    store: Store,
+    deadlines: Deadlines,
+}
+
+impl Rig {
+    fn new(store: Store, config: Arc<Config>, wake: Arc<tokio::sync::Notify>) -> Rig {
+        let ledger = Ledger::new(store.clone(), config, wake);
+        Rig {
+            deadlines: Deadlines::new(store.clone(), ledger.clone()),
+            ledger,
+            store,
+        }
+    }
+
+    fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn fire_due(&self, now: Timestamp, limit: usize) -> Result<FireReport, LedgerError> {
+        self.deadlines.fire_due(now, limit)
+    }
+
+    fn repair_schedule(&self, now: Timestamp) -> Result<usize, LedgerError> {
+        self.deadlines.repair_schedule(now)
+    }
+}
+
+impl std::ops::Deref for Rig {
+    type Target = Ledger;
+
+    fn deref(&self) -> &Ledger {
+        &self.ledger
+    }
+}
+
+fn ledger_with(extra: &str) -> Rig {
+    Rig::new(
         Store::temporary().unwrap(),
         config_with(extra),
         Arc::new(tokio::sync::Notify::new()),
     )
 }
 
-fn ledger() -> Ledger {
+fn ledger() -> Rig {
     ledger_with("")
 }
 
@@ -132,7 +172,7 @@ fn stored(store: &Store, spec: &Spec, now: Timestamp) -> Item {
     store.item(spec.source, spec.key).unwrap().unwrap()
 }
 
-fn ingest(ledger: &Ledger, spec: &Spec, now: Timestamp) -> IngestOutcome {
+fn ingest(ledger: &Rig, spec: &Spec, now: Timestamp) -> IngestOutcome {
     let item = stored(ledger.store(), spec, now);
     let terms: Vec<String> = spec.terms.iter().map(|t| t.to_string()).collect();
     ledger.ingest(&item, &terms, now).unwrap().unwrap()
@@ -154,7 +194,7 @@ fn queued_keys(store: &Store) -> Vec<String> {
         .collect()
 }
 
-fn actions(ledger: &Ledger, id: u64) -> Vec<String> {
+fn actions(ledger: &Rig, id: u64) -> Vec<String> {
     ledger
         .audit(id)
         .unwrap()
@@ -535,7 +575,7 @@ fn the_clock_starts_at_the_earliest_credible_publication() {
 }
 
 /// Opens a fresh incident at `level` (each call is a different event: its own item and place).
-fn open_level(ledger: &Ledger, level: Level) -> u64 {
+fn open_level(ledger: &Rig, level: Level) -> u64 {
     let n = ledger.store().incident_count();
     let name: &'static str = Box::leak(format!("事件地点{n}").into_boxed_str());
     let places: &'static [&'static str] = Box::leak(vec![name].into_boxed_slice());
@@ -1010,20 +1050,24 @@ fn the_ledger_survives_a_reopen() {
     let config = config_with("");
     let id = {
         let store = Store::open(dir.path()).unwrap();
-        let ledger = Ledger::new(store.clone(), config.clone(), Arc::default());
+        let ledger = Rig::new(store.clone(), config.clone(), Arc::default());
         let id = open_level(&ledger, Level::III);
         ledger.ack(id, "张三", None, ts(T0)).unwrap();
         store.flush_blocking().unwrap();
         id
     };
-    let ledger = Ledger::new(Store::open(dir.path()).unwrap(), config, Arc::default());
+    let ledger = Rig::new(Store::open(dir.path()).unwrap(), config, Arc::default());
     assert_eq!(ledger.get(id).unwrap().status, Status::Acknowledged);
     assert_eq!(actions(&ledger, id), ["opened", "ack"]);
     assert_eq!(ledger.repair_schedule(ts(T0)).unwrap(), 0);
     // A lost due entry (an older build, a damaged index) is put back at start.
     let lost = ledger
         .store()
-        .ledger_tx(|tx| tx.unschedule(id, Milestone::Response))
+        .ledger_tx(|tx| {
+            Ok::<_, yuqing::store::Abort<yuqing::store::StoreError>>(
+                tx.unschedule(id, Milestone::Response)?,
+            )
+        })
         .unwrap();
     assert!(lost);
     assert!(ledger.store().due_of(id).unwrap().is_empty());
@@ -1092,9 +1136,9 @@ mod timeline {
         handle: tokio::task::JoinHandle<()>,
     }
 
-    fn start(ledger: &Ledger, clock: TaskClock) -> Running {
+    fn start(ledger: &Rig, clock: TaskClock) -> Running {
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = DeadlineTask::new(ledger.clone(), clock);
+        let task = DeadlineTask::new(ledger.store.clone(), ledger.ledger.clone(), clock);
         let handle = tokio::spawn(task.run(async {
             let _ = stopped.await;
         }));
@@ -1166,7 +1210,7 @@ mod timeline {
         let dir = tempfile::tempdir().unwrap();
         let config = config_with("");
         let clock = TaskClock::starting_at(ts(T0));
-        let mut ledger = Ledger::new(
+        let mut ledger = Rig::new(
             Store::open(dir.path()).unwrap(),
             config.clone(),
             Arc::default(),
@@ -1202,7 +1246,7 @@ mod timeline {
                     running.stop().await;
                     ledger.store().flush_blocking().unwrap();
                     drop(ledger);
-                    ledger = Ledger::new(
+                    ledger = Rig::new(
                         Store::open(dir.path()).unwrap(),
                         config.clone(),
                         Arc::default(),
@@ -1286,7 +1330,7 @@ mod timeline {
         let dir = tempfile::tempdir().unwrap();
         let config = config_with("");
         let clock = TaskClock::starting_at(ts(T0));
-        let ledger = Ledger::new(
+        let ledger = Rig::new(
             Store::open(dir.path()).unwrap(),
             config.clone(),
             Arc::default(),
@@ -1308,7 +1352,7 @@ mod timeline {
         // Down from 29 h to 49.5 h: the 80 % reminder and overdue/1 are stale.
         tokio::time::advance(std::time::Duration::from_secs(73_800)).await;
         assert_eq!(clock.now(), minutes(49.5 * 60.0));
-        let ledger = Ledger::new(Store::open(dir.path()).unwrap(), config, Arc::default());
+        let ledger = Rig::new(Store::open(dir.path()).unwrap(), config, Arc::default());
         let running = start(&ledger, clock);
         run_until(&clock, minutes(49.5 * 60.0 + 1.0)).await;
         assert_eq!(

@@ -147,6 +147,15 @@ fn source_failing(id: &str, to: &str) -> Notice {
     }
 }
 
+/// A real SMTP server on 127.0.0.1 that accepts and keeps every mail: its port and its mails.
+fn collecting_server() -> (u16, Collector) {
+    let listener = listener();
+    let port = listener.local_addr().unwrap().port();
+    let server = Collector::default();
+    serve(listener, server.clone());
+    (port, server)
+}
+
 fn enqueue(store: &Store, wake: &Notify, notices: &[Notice]) {
     for notice in notices {
         assert!(store.enqueue_notice(notice).unwrap(), "{}", notice.key);
@@ -157,10 +166,7 @@ fn enqueue(store: &Store, wake: &Notify, notices: &[Notice]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_notices_arrive_in_order_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let listener = listener();
-    let port = listener.local_addr().unwrap().port();
-    let server = Collector::default();
-    serve(listener, server.clone());
+    let (port, server) = collecting_server();
     let store = Store::open(dir.path()).unwrap();
     let wake = Arc::new(Notify::new());
     let worker = Worker::start(&store, config(dir.path(), Some(port)), fast(), &wake);
@@ -515,4 +521,64 @@ async fn a_configured_login_is_never_skipped() {
         "lettre names the missing mechanism"
     );
     assert!(server.keys().is_empty());
+}
+
+/// After a mail outage the outbox holds every step a clock fired meanwhile; only the
+/// newest of each clock is sent (issue 9 point 8: 22 overdue mails of one incident
+/// after minutes down), the others are recorded as superseded. Other clocks and
+/// other kinds of notice are untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_outage_only_the_newest_notice_of_each_clock_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, server) = collecting_server();
+    let store = Store::open(dir.path()).unwrap();
+    let overdue = |id: u64, milestone: Milestone, repeat: u32| Notice {
+        key: format!("{id}/{milestone}/overdue/{repeat}"),
+        kind: NoticeKind::Overdue {
+            incident: Box::new(incident(id)),
+            milestone,
+            repeat,
+        },
+        ..reminder(id, "duty@localhost")
+    };
+    // Queued while the server was down: the opened notice, the reminder, 22 overdue
+    // notices of incident 9's response clock, and two of another incident's.
+    let mut notices = vec![opened(9, "duty@localhost"), reminder(9, "duty@localhost")];
+    notices.extend((1..=22).map(|n| overdue(9, Milestone::Response, n)));
+    notices.extend((1..=2).map(|n| overdue(10, Milestone::Statement, n)));
+    for notice in &notices {
+        assert!(store.enqueue_notice(notice).unwrap(), "{}", notice.key);
+    }
+    let wake = Arc::new(Notify::new());
+    let worker = Worker::start(&store, config(dir.path(), Some(port)), fast(), &wake);
+    until("the outbox to drain", || store.outbox_depth() == 0).await;
+    worker.stop().await;
+
+    assert_eq!(
+        server.keys(),
+        [
+            "9/opened",
+            "9/response/overdue/22",
+            "10/statement/overdue/2"
+        ]
+    );
+    for key in [
+        "9/response/60",
+        "9/response/overdue/1",
+        "9/response/overdue/21",
+    ] {
+        assert!(
+            matches!(
+                store.notice_record(key).unwrap(),
+                Some(NoticeRecord::Superseded { ref by, .. }) if by == "9/response/overdue/22"
+            ),
+            "{key}"
+        );
+    }
+    // A superseded key is still known: the clock never queues it again.
+    assert!(
+        !store
+            .enqueue_notice(&overdue(9, Milestone::Response, 3))
+            .unwrap()
+    );
 }

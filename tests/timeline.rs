@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use yuqing::classify::Classifier;
 use yuqing::clock::task::{DeadlineTask, TaskClock};
 use yuqing::config::{Config, HumanDuration, Policy, SmtpConfig, SmtpSecurity};
-use yuqing::incidents::{IngestOutcome, Ledger};
+use yuqing::ledger::{IngestOutcome, Ledger};
 use yuqing::model::Milestone;
 use yuqing::notify;
 use yuqing::parse::ParsedItem;
@@ -63,7 +63,7 @@ async fn a_short_timeline_sends_exactly_these_mails() {
     let store = Store::open(dir.path()).unwrap();
     let classifier = Classifier::load(&config.dictionaries, &config.jurisdiction).unwrap();
     let ledger = Ledger::new(store.clone(), config.clone(), Arc::default());
-    let pipeline = Pipeline::new(Arc::new(classifier), ledger.clone(), &config);
+    let pipeline = Pipeline::new(Arc::new(classifier), store.clone(), ledger.clone(), &config);
     let (stop, stopping) = watch::channel(false);
     let stopped = |rx: &watch::Receiver<bool>| {
         let mut rx = rx.clone();
@@ -72,7 +72,8 @@ async fn a_short_timeline_sends_exactly_these_mails() {
         }
     };
     let deadlines = tokio::spawn(
-        DeadlineTask::new(ledger.clone(), TaskClock::system()).run(stopped(&stopping)),
+        DeadlineTask::new(store.clone(), ledger.clone(), TaskClock::system())
+            .run(stopped(&stopping)),
     );
     let mail = tokio::spawn(notify::run(
         store.clone(),

@@ -19,7 +19,6 @@ use super::views::{
 };
 #[cfg(doc)]
 use super::views::{IncidentDetail, StatusView};
-use crate::cli::CliError;
 use crate::config::Config;
 use crate::model::IncidentId;
 
@@ -48,15 +47,6 @@ impl ClientError {
             ClientError::Unreachable(_) => 3,
             ClientError::Unauthorized(_) | ClientError::Usage(_) => 2,
             ClientError::Refused { .. } => 1,
-        }
-    }
-}
-
-impl From<ClientError> for CliError {
-    fn from(err: ClientError) -> Self {
-        CliError {
-            code: err.exit_code(),
-            message: err.to_string(),
         }
     }
 }
@@ -371,21 +361,6 @@ mod tests {
                 "{bind}"
             );
         }
-    }
-
-    #[test]
-    fn exit_codes_follow_the_contract() {
-        let refused = ClientError::Refused {
-            code: "not_found".into(),
-            message: "x".into(),
-        };
-        assert_eq!(CliError::from(refused).code, 1);
-        assert_eq!(CliError::from(ClientError::Usage("x".into())).code, 2);
-        assert_eq!(
-            CliError::from(ClientError::Unauthorized("x".into())).code,
-            2
-        );
-        assert_eq!(CliError::from(ClientError::Unreachable("x".into())).code, 3);
     }
 
     #[tokio::test]

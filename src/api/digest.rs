@@ -23,7 +23,7 @@ use crate::digest::{
     DigestError, DigestReport, DigestSchedule, Keywords, Period, SendOutcome, build_blocking,
     send_now,
 };
-use crate::incidents::Ledger;
+use crate::store::Store;
 
 /// The query string of both routes.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -42,7 +42,7 @@ pub fn routes(config: Arc<Config>, keywords: Arc<Keywords>) -> Router<ApiState> 
                 move |State(state): State<ApiState>,
                       query: Result<Query<DigestQuery>, QueryRejection>| async move {
                     let Query(query) = query?;
-                    get_digest(state.ledger().clone(), get_config, get_keywords, query).await
+                    get_digest(state.store().clone(), get_config, get_keywords, query).await
                 },
             ),
         )
@@ -52,7 +52,7 @@ pub fn routes(config: Arc<Config>, keywords: Arc<Keywords>) -> Router<ApiState> 
                 move |State(state): State<ApiState>,
                       query: Result<Query<DigestQuery>, QueryRejection>| async move {
                     let Query(query) = query?;
-                    post_send(state.ledger().clone(), config, keywords, query).await
+                    post_send(state.store().clone(), config, keywords, query).await
                 },
             ),
         )
@@ -60,7 +60,7 @@ pub fn routes(config: Arc<Config>, keywords: Arc<Keywords>) -> Router<ApiState> 
 
 /// `GET /v1/digest`.
 pub async fn get_digest(
-    ledger: Ledger,
+    store: Store,
     config: Arc<Config>,
     keywords: Arc<Keywords>,
     query: DigestQuery,
@@ -69,19 +69,19 @@ pub async fn get_digest(
     let schedule = DigestSchedule::from_config(&config.digest);
     let period = Period::resolve(query.date.as_deref(), &schedule, now)?;
     Ok(Json(
-        build_blocking(ledger, config, keywords, period, now).await?,
+        build_blocking(store, config, keywords, period, now).await?,
     ))
 }
 
 /// `POST /v1/digest/send`.
 pub async fn post_send(
-    ledger: Ledger,
+    store: Store,
     config: Arc<Config>,
     keywords: Arc<Keywords>,
     query: DigestQuery,
 ) -> Result<Json<SendOutcome>, ApiError> {
     Ok(Json(
-        send_now(ledger, config, keywords, query.date, chrono::Utc::now()).await?,
+        send_now(store, config, keywords, query.date, chrono::Utc::now()).await?,
     ))
 }
 
@@ -92,7 +92,6 @@ impl From<DigestError> for ApiError {
                 ApiError::BadRequest(err.to_string())
             }
             DigestError::NoRecipients => ApiError::NotAllowed(err.to_string()),
-            DigestError::Ledger(err) => err.into(),
             DigestError::Store(err) => err.into(),
             DigestError::Interrupted(_) => {
                 tracing::error!(%err, "digest failed while answering the control API");

@@ -7,8 +7,6 @@
 //! for a formula (`=`, `+`, `-`, `@` first: titles come from the public) are prefixed
 //! with `'` so opening the file never runs anything.
 
-use std::fmt::Write as _;
-
 use super::views::{DeadlineView, IncidentDetail, IncidentView};
 use crate::model::{DeadlineState, Milestone, topic_name};
 use crate::time::local;
@@ -58,8 +56,10 @@ pub fn csv(incidents: &[IncidentView]) -> String {
     }
     header.push("并入事件".into());
 
-    let mut out = String::from("\u{feff}");
-    write_row(&mut out, header.iter().map(String::as_str));
+    let mut out = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer("\u{feff}".as_bytes().to_vec());
+    write_row(&mut out, &header);
     for incident in incidents {
         let topics = incident
             .topics
@@ -70,7 +70,7 @@ pub fn csv(incidents: &[IncidentView]) -> String {
         let mut cells = vec![
             incident.id.to_string(),
             incident.title.clone(),
-            format!("{}（{}）", incident.level, incident.level.chinese()),
+            crate::format::level(incident.level, crate::format::LevelStyle::Code),
             incident.status.chinese().to_string(),
             topics,
             incident.unit.clone().unwrap_or_default(),
@@ -96,9 +96,11 @@ pub fn csv(incidents: &[IncidentView]) -> String {
                 .map(|id| id.to_string())
                 .unwrap_or_default(),
         );
-        write_row(&mut out, cells.iter().map(String::as_str));
+        write_row(&mut out, &cells);
     }
-    out
+    // Writing into memory cannot fail, and every cell is UTF-8.
+    let bytes = out.into_inner().unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 /// A deadline's outcome in the words of the 台账.
@@ -111,30 +113,17 @@ pub fn outcome(deadline: &DeadlineView) -> &'static str {
     }
 }
 
-fn write_row<'a>(out: &mut String, cells: impl IntoIterator<Item = &'a str>) {
-    for (i, text) in cells.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
+/// One row; text Excel would take for a formula is neutralized with a leading `'`.
+fn write_row(out: &mut csv::Writer<Vec<u8>>, cells: &[String]) {
+    let guarded = cells.iter().map(|text| {
+        if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            format!("'{text}")
+        } else {
+            text.clone()
         }
-        write_field(out, text);
-    }
-    out.push_str("\r\n");
-}
-
-/// One RFC 4180 field, formula-neutralized.
-fn write_field(out: &mut String, text: &str) {
-    let guarded;
-    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        guarded = format!("'{text}");
-        guarded.as_str()
-    } else {
-        text
-    };
-    if text.contains([',', '"', '\r', '\n']) || text.starts_with(' ') || text.ends_with(' ') {
-        let _ = write!(out, "\"{}\"", text.replace('"', "\"\""));
-    } else {
-        out.push_str(text);
-    }
+    });
+    // An in-memory writer does not fail.
+    let _ = out.write_record(guarded);
 }
 
 #[cfg(test)]
@@ -142,37 +131,18 @@ mod tests {
     use super::*;
     use crate::api::views::tests::{at, incident};
 
-    /// Splits RFC 4180 text into rows of fields (the reader Excel uses, in miniature).
+    /// Reads RFC 4180 text into rows of fields, insisting on CRLF line ends.
     fn parse_csv(text: &str) -> Vec<Vec<String>> {
-        let mut rows = Vec::new();
-        let mut row = Vec::new();
-        let mut field = String::new();
-        let mut quoted = false;
-        let mut chars = text.chars().peekable();
-        while let Some(c) = chars.next() {
-            match (quoted, c) {
-                (true, '"') if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
-                }
-                (true, '"') => quoted = false,
-                (true, c) => field.push(c),
-                (false, '"') => quoted = true,
-                (false, ',') => row.push(std::mem::take(&mut field)),
-                (false, '\r') => {
-                    assert_eq!(chars.next(), Some('\n'), "bare CR outside quotes");
-                    row.push(std::mem::take(&mut field));
-                    rows.push(std::mem::take(&mut row));
-                }
-                (false, '\n') => panic!("bare LF outside quotes"),
-                (false, c) => field.push(c),
-            }
+        for outside_quotes in text.split('"').step_by(2) {
+            let rest = outside_quotes.replace("\r\n", "");
+            assert!(!rest.contains(['\r', '\n']), "bare CR or LF: {text:?}");
         }
-        assert!(
-            field.is_empty() && row.is_empty(),
-            "last row not terminated"
-        );
-        rows
+        csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(text.as_bytes())
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_string).collect())
+            .collect()
     }
 
     #[test]

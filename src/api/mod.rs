@@ -48,9 +48,9 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 
 use crate::config::{ApiConfig, Config};
-use crate::incidents::{AckOutcome, Ledger, LedgerError};
+use crate::ledger::{AckOutcome, Ledger, LedgerError};
 use crate::model::{IncidentId, Timestamp};
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 pub use token::{Token, TokenError, token_path};
 use views::{
     AckRequest, AckResponse, AckResult, AssignRequest, AuditView, CloseRequest, DismissRequest,
@@ -231,6 +231,7 @@ fn check_url(value: Option<&str>) -> Result<Option<String>, ApiError> {
 /// What every handler shares.
 #[derive(Clone)]
 pub struct ApiState {
+    store: Store,
     ledger: Ledger,
     config: Arc<Config>,
     token: Arc<Token>,
@@ -238,8 +239,10 @@ pub struct ApiState {
 }
 
 impl ApiState {
-    pub fn new(ledger: Ledger, config: Arc<Config>, token: Token) -> ApiState {
+    /// `ledger` must be built on `store`.
+    pub fn new(store: Store, ledger: Ledger, config: Arc<Config>, token: Token) -> ApiState {
         ApiState {
+            store,
             ledger,
             config,
             token: Arc::new(token),
@@ -249,6 +252,10 @@ impl ApiState {
 
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     pub fn config(&self) -> &Config {
@@ -274,7 +281,7 @@ impl ApiState {
     ) -> Result<T, ApiError> {
         let result = self.run(f).await;
         // Flush whatever happened, even a refused change (a repeated ack is audited).
-        self.ledger.store().flush().await?;
+        self.ledger.flush().await?;
         result
     }
 
@@ -313,7 +320,7 @@ impl ApiState {
 /// port is taken, so a daemon that cannot serve its API fails at start, not later.
 ///
 /// ```ignore
-/// let api = api::Server::bind(ledger.clone(), config.clone()).await?;
+/// let api = api::Server::bind(store.clone(), ledger.clone(), config.clone()).await?;
 /// // .merge(digest routes) here
 /// tasks.spawn(api.serve(async move { let _ = stopping.wait_for(|s| *s).await; }));
 /// ```
@@ -326,11 +333,16 @@ pub struct Server {
 impl Server {
     /// Loads or creates `<data_dir>/api.token` and binds `[api] bind`. A non-loopback
     /// address (only possible with `allow_remote = true`) is logged loudly.
-    pub async fn bind(ledger: Ledger, config: Arc<Config>) -> Result<Server, ServeError> {
+    /// `ledger` must be built on `store`.
+    pub async fn bind(
+        store: Store,
+        ledger: Ledger,
+        config: Arc<Config>,
+    ) -> Result<Server, ServeError> {
         let token = Token::load_or_create(&config.data_dir)?;
         let listener = bind(&config.api).await?;
         Ok(Server {
-            state: ApiState::new(ledger, config, token),
+            state: ApiState::new(store, ledger, config, token),
             listener,
             extra: Router::new(),
         })
@@ -636,13 +648,14 @@ async fn export(
 }
 
 async fn status(State(state): State<ApiState>) -> Result<Json<StatusView>, ApiError> {
+    let store = state.store.clone();
     let (states, open) = state
-        .run(|ledger| {
-            let states = ledger.store().source_states()?;
+        .run(move |ledger| {
+            let states = store.source_states()?;
             Ok((states, ledger.list(false)?.len()))
         })
         .await?;
-    let store = state.ledger.store();
+    let store = &state.store;
     let sources = state
         .config
         .sources
@@ -700,7 +713,6 @@ async fn status(State(state): State<ApiState>) -> Result<Json<StatusView>, ApiEr
 mod tests {
     use super::*;
     use crate::api::client::{Client, ClientError};
-    use crate::store::Store;
 
     fn test_config(dir: &std::path::Path) -> Arc<Config> {
         Arc::new(Config {
@@ -715,22 +727,23 @@ mod tests {
 
     /// A real server on 127.0.0.1:0 over a temporary store, with one extra route
     /// standing in for the digest's. Returns the token the server wrote.
-    async fn start() -> (SocketAddr, Token, Ledger, tempfile::TempDir) {
+    async fn start() -> (SocketAddr, Token, Store, Ledger, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let config = test_config(dir.path());
+        let store = Store::temporary().unwrap();
         let ledger = Ledger::new(
-            Store::temporary().unwrap(),
+            store.clone(),
             config.clone(),
             Arc::new(tokio::sync::Notify::new()),
         );
-        let server = Server::bind(ledger.clone(), config)
+        let server = Server::bind(store.clone(), ledger.clone(), config)
             .await
             .unwrap()
             .merge(Router::new().route("/v1/extra", get(|| async { "extra" })));
         let addr = server.local_addr().unwrap();
         tokio::spawn(server.serve(std::future::pending()));
         let token = Token::read(&token_path(dir.path())).unwrap();
-        (addr, token, ledger, dir)
+        (addr, token, store, ledger, dir)
     }
 
     async fn raw(addr: SocketAddr, path: &str, token: Option<&str>) -> reqwest::Response {
@@ -747,7 +760,7 @@ mod tests {
 
     #[tokio::test]
     async fn requests_without_the_right_token_get_401_in_chinese() {
-        let (addr, token, _ledger, _dir) = start().await;
+        let (addr, token, _store, _ledger, _dir) = start().await;
         for presented in [None, Some("wrong"), Some(&token.as_str()[1..])] {
             for path in ["/v1/incidents", "/v1/status", "/v1/extra", "/v1/nowhere"] {
                 let response = raw(addr, path, presented).await;
@@ -771,7 +784,7 @@ mod tests {
 
     #[tokio::test]
     async fn merged_routes_sit_behind_the_token() {
-        let (addr, token, _ledger, _dir) = start().await;
+        let (addr, token, _store, _ledger, _dir) = start().await;
         let response = raw(addr, "/v1/extra", Some(token.as_str())).await;
         assert_eq!(response.status(), 200);
         assert_eq!(response.text().await.unwrap(), "extra");
@@ -779,7 +792,7 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_requests_are_refused_before_the_ledger_is_touched() {
-        let (addr, token, _ledger, _dir) = start().await;
+        let (addr, token, _store, _ledger, _dir) = start().await;
         let client = Client::with_token(addr, token.clone()).unwrap();
         let cases: Vec<(&str, serde_json::Value, &str)> = vec![
             (
@@ -840,7 +853,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_routes_answer_json_not_found() {
-        let (addr, token, _ledger, _dir) = start().await;
+        let (addr, token, _store, _ledger, _dir) = start().await;
         let response = raw(addr, "/v2/incidents", Some(token.as_str())).await;
         assert_eq!(response.status(), 404);
         let body: ErrorBody = response.json().await.unwrap();
@@ -870,12 +883,13 @@ mod tests {
     async fn shutdown_stops_the_server_cleanly() {
         let dir = tempfile::tempdir().unwrap();
         let config = test_config(dir.path());
+        let store = Store::temporary().unwrap();
         let ledger = Ledger::new(
-            Store::temporary().unwrap(),
+            store.clone(),
             config.clone(),
             Arc::new(tokio::sync::Notify::new()),
         );
-        let server = Server::bind(ledger, config).await.unwrap();
+        let server = Server::bind(store, ledger, config).await.unwrap();
         let addr = server.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(server.serve(async move {
@@ -895,8 +909,8 @@ mod tests {
 
     /// A real server over a ledger holding one flagged, local level III item.
     async fn start_with_incident() -> (SocketAddr, Token, Ledger, tempfile::TempDir, IncidentId) {
-        let (addr, token, ledger, dir) = start().await;
-        let store = ledger.store();
+        let (addr, token, store, ledger, dir) = start().await;
+        let store = &store;
         let now = Utc::now();
         let crate::store::UpsertOutcome::New(mut item) = store
             .upsert_item(
@@ -925,7 +939,7 @@ mod tests {
         });
         let terms = vec!["化工厂".to_string(), "爆炸".to_string()];
         let id = match ledger.ingest(&item, &terms, now).unwrap() {
-            Some(crate::incidents::IngestOutcome::Opened(id)) => id,
+            Some(crate::ledger::IngestOutcome::Opened(id)) => id,
             other => panic!("expected an incident: {other:?}"),
         };
         (addr, token, ledger, dir, id)

@@ -444,18 +444,23 @@ pub(crate) mod tests {
         assert_eq!(back, view);
     }
 
+    /// 张三's 签收 at 10:10 Beijing, as the audit trail shows it.
+    pub(crate) fn ack_by_zhang() -> AuditView {
+        AuditView {
+            at: at("2026-11-24T02:10:00Z"),
+            by: "张三".into(),
+            action: "ack".into(),
+            detail: "签收".into(),
+            reason: None,
+        }
+    }
+
     #[test]
     fn detail_adds_items_and_audit_beside_the_incident_fields() {
         let detail = IncidentDetail {
             incident: IncidentView::new(&incident(7, "化工厂爆炸"), at("2026-11-24T03:00:00Z")),
             item_list: Vec::new(),
-            audit: vec![AuditView {
-                at: at("2026-11-24T02:10:00Z"),
-                by: "张三".into(),
-                action: "ack".into(),
-                detail: "签收".into(),
-                reason: None,
-            }],
+            audit: vec![ack_by_zhang()],
         };
         let json = serde_json::to_value(&detail).unwrap();
         assert_eq!(json["id"], 7);

@@ -2,6 +2,8 @@
 //! ASCII to half-width, whitespace runs collapsed (a run holding a line break becomes
 //! one `\n`, which later acts as a sentence end).
 
+use crate::parse::text::{decode_entity, skip_markup};
+
 /// Normalizes `text`, appending to `out`.
 pub(crate) fn normalize_into(text: &str, out: &mut String) {
     out.reserve(text.len());
@@ -10,16 +12,17 @@ pub(crate) fn normalize_into(text: &str, out: &mut String) {
     while let Some(c) = rest.chars().next() {
         let mut len = c.len_utf8();
         let mapped: Option<char> = match c {
-            '<' => match tag_len(rest) {
-                Some(n) => {
+            // Markup and entities are read as `parse` reads them (one decoder).
+            '<' => match skip_markup(rest) {
+                Some((n, block)) => {
                     len = n;
                     // A block-level tag separates text like a line break would.
-                    Some(if is_block_tag(&rest[..n]) { '\n' } else { ' ' })
+                    Some(if block { '\n' } else { ' ' })
                 }
                 None => Some('<'),
             },
-            '&' => match entity(rest) {
-                Some((n, decoded)) => {
+            '&' => match decode_entity(rest) {
+                Some((decoded, n)) => {
                     len = n;
                     Some(decoded)
                 }
@@ -54,65 +57,6 @@ fn half_width(c: char) -> char {
         '\u{3000}' | '\u{00A0}' => ' ',
         _ => c,
     }
-}
-
-/// The length of an HTML tag or comment starting at `s[0] == '<'`, if it looks like one.
-fn tag_len(s: &str) -> Option<usize> {
-    let bytes = s.as_bytes();
-    let next = *bytes.get(1)?;
-    if s.starts_with("<!--") {
-        return s.find("-->").map(|end| end + 3);
-    }
-    if !(next.is_ascii_alphabetic() || next == b'/' || next == b'!') {
-        return None;
-    }
-    // Tags are short and stay on ASCII-ish ground; give up on anything long.
-    let end = s.char_indices().take(400).find(|&(_, c)| c == '>')?.0;
-    Some(end + 1)
-}
-
-fn is_block_tag(tag: &str) -> bool {
-    let name: String = tag
-        .trim_start_matches(['<', '/'])
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric())
-        .collect::<String>()
-        .to_ascii_lowercase();
-    matches!(
-        name.as_str(),
-        "p" | "br" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "table"
-    )
-}
-
-/// Decodes an entity at `s[0] == '&'`: its byte length and the character.
-fn entity(s: &str) -> Option<(usize, char)> {
-    let end = s.char_indices().take(12).find(|&(_, c)| c == ';')?.0;
-    let name = &s[1..end];
-    let c = if let Some(num) = name.strip_prefix('#') {
-        let code = match num.strip_prefix(['x', 'X']) {
-            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-            None => num.parse::<u32>().ok()?,
-        };
-        char::from_u32(code)?
-    } else {
-        match name {
-            "nbsp" | "ensp" | "emsp" | "thinsp" => ' ',
-            "amp" => '&',
-            "lt" => '<',
-            "gt" => '>',
-            "quot" => '"',
-            "apos" => '\'',
-            "ldquo" => '“',
-            "rdquo" => '”',
-            "lsquo" => '‘',
-            "rsquo" => '’',
-            "mdash" => '—',
-            "hellip" => '…',
-            "middot" => '·',
-            _ => return None,
-        }
-    };
-    Some((end + 1, c))
 }
 
 #[cfg(test)]

@@ -7,17 +7,18 @@
 //! time left in hours and minutes, overdue rows in red and near-due rows in yellow
 //! when stdout is a terminal (never when piped or with `NO_COLOR` set).
 
+use std::fmt::Write as _;
 use std::future::Future;
 use std::io::{IsTerminal, Write};
 
 use chrono::{NaiveDateTime, TimeZone, Utc};
-use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+use unicode_width::UnicodeWidthStr;
 
 use super::{
     AckArgs, AssignArgs, CliError, CloseArgs, DismissArgs, ExportArgs, ExportFormat, JsonFlag,
     LevelArgs, ListArgs, MergeArgs, MilestoneArg, MilestoneArgs, ShowArgs,
 };
-use crate::api::client::Client;
+use crate::api::client::{Client, ClientError};
 use crate::api::export::outcome;
 use crate::api::views::{
     AckRequest, AckResult, AssignRequest, CloseRequest, DeadlineView, DismissRequest,
@@ -26,8 +27,19 @@ use crate::api::views::{
 };
 use crate::api::{ApiError, check_by, check_reason};
 use crate::config::Config;
+use crate::format::{self, LevelStyle, pad, truncate_columns};
 use crate::model::{DeadlineState, Level, Milestone, Timestamp, topic_name};
 use crate::time::{ZONE, local, span, time_left};
+
+/// The CLI's exit code and message for a failed control-API call.
+impl From<ClientError> for CliError {
+    fn from(err: ClientError) -> Self {
+        CliError {
+            code: err.exit_code(),
+            message: err.to_string(),
+        }
+    }
+}
 
 /// A deadline with less than this left is near (yellow), whatever its window.
 const NEAR_SECS: i64 = 3600;
@@ -160,10 +172,9 @@ pub fn level(config: &Config, args: &LevelArgs) -> Result<(), CliError> {
         .map(|text| format!("；下一时限：{text}"))
         .unwrap_or_default();
     emit(&format!(
-        "事件 {}：等级已调整为 {}（{}），时限已按新等级重算{next}\n",
+        "事件 {}：等级已调整为 {}，时限已按新等级重算{next}\n",
         args.id,
-        level,
-        level.chinese()
+        format::level(level, LevelStyle::Code)
     ))
 }
 
@@ -374,35 +385,6 @@ fn clean(text: &str) -> String {
         .collect()
 }
 
-/// Cuts text to `columns` terminal columns (CJK characters take two), ending in `…`.
-fn truncate(text: &str, columns: usize) -> String {
-    if text.width() <= columns {
-        return text.to_string();
-    }
-    let mut out = String::new();
-    let mut used = 0;
-    for c in text.chars() {
-        let w = c.width().unwrap_or(0);
-        if used + w + 1 > columns {
-            break;
-        }
-        out.push(c);
-        used += w;
-    }
-    out.push('…');
-    out
-}
-
-/// Pads to `columns` terminal columns.
-fn pad(text: &str, columns: usize) -> String {
-    let mut out = text.to_string();
-    out.extend(std::iter::repeat_n(
-        ' ',
-        columns.saturating_sub(text.width()),
-    ));
-    out
-}
-
 /// A table with aligned columns; each row carries its tone. The last column is not
 /// padded, so lines carry no trailing blanks.
 fn table(headers: &[&str], rows: &[(Vec<String>, Tone)], color: bool) -> String {
@@ -431,7 +413,7 @@ fn table(headers: &[&str], rows: &[(Vec<String>, Tone)], color: bool) -> String 
     let mut out = String::new();
     let header = line(&header);
     if color {
-        out.push_str(&format!("\x1b[1m{header}\x1b[0m\n"));
+        let _ = writeln!(out, "\x1b[1m{header}\x1b[0m");
     } else {
         out.push_str(&header);
         out.push('\n');
@@ -444,10 +426,7 @@ fn table(headers: &[&str], rows: &[(Vec<String>, Tone)], color: bool) -> String 
 }
 
 fn level_text(level: Level) -> String {
-    match level {
-        Level::Watch => level.chinese().to_string(),
-        _ => format!("{level} {}", level.chinese()),
-    }
+    format::level(level, LevelStyle::Short)
 }
 
 /// `发布权威信息 11-24 15:00`: the next deadline, compactly.
@@ -487,8 +466,8 @@ pub fn render_list(incidents: &[IncidentView], now: Timestamp, color: bool) -> S
                 incident.id.to_string(),
                 level_text(incident.level),
                 incident.status.chinese().to_string(),
-                truncate(&clean(&incident.title), TITLE_COLUMNS),
-                truncate(
+                truncate_columns(&clean(&incident.title), TITLE_COLUMNS),
+                truncate_columns(
                     &clean(incident.unit.as_deref().unwrap_or("—")),
                     UNIT_COLUMNS,
                 ),
@@ -522,10 +501,7 @@ pub fn render_detail(detail: &IncidentDetail, now: Timestamp, color: bool) -> St
         ("等级", {
             let mut text = level_text(incident.level);
             if incident.detected_level != incident.level {
-                text.push_str(&format!(
-                    "（研判为 {}）",
-                    level_text(incident.detected_level)
-                ));
+                let _ = write!(text, "（研判为 {}）", level_text(incident.detected_level));
             }
             text
         }),
@@ -554,7 +530,7 @@ pub fn render_detail(detail: &IncidentDetail, now: Timestamp, color: bool) -> St
     }
     let label_width = facts.iter().map(|(l, _)| l.width()).max().unwrap_or(0);
     for (label, value) in &facts {
-        out.push_str(&format!("  {}  {value}\n", pad(label, label_width)));
+        let _ = writeln!(out, "  {}  {value}", pad(label, label_width));
     }
 
     out.push_str("\n时限\n");
@@ -592,21 +568,22 @@ pub fn render_detail(detail: &IncidentDetail, now: Timestamp, color: bool) -> St
         out.push('\n');
     }
 
-    out.push_str(&format!("\n条目（{} 条）\n", detail.item_list.len()));
+    let _ = writeln!(out, "\n条目（{} 条）", detail.item_list.len());
     for (n, item) in detail.item_list.iter().enumerate() {
-        out.push_str(&format!("  {}. {}\n", n + 1, clean(&item.title)));
+        let _ = writeln!(out, "  {}. {}", n + 1, clean(&item.title));
         let published = item
             .published
             .map(|p| format!("，发布于 {}", local(p)))
             .unwrap_or_default();
-        out.push_str(&format!(
-            "     来源：{}（{}）{published}，收录于 {}\n",
+        let _ = writeln!(
+            out,
+            "     来源：{}（{}）{published}，收录于 {}",
             clean(&item.source_name),
             item.source,
             local(item.first_seen)
-        ));
+        );
         if let Some(link) = &item.link {
-            out.push_str(&format!("     {}\n", clean(link)));
+            let _ = writeln!(out, "     {}", clean(link));
         }
     }
 
@@ -628,12 +605,13 @@ pub fn render_detail(detail: &IncidentDetail, now: Timestamp, color: bool) -> St
             .as_deref()
             .map(|r| format!("（理由：{}）", clean(r)))
             .unwrap_or_default();
-        out.push_str(&format!(
-            "  {}  {}  {}{reason}\n",
+        let _ = writeln!(
+            out,
+            "  {}  {}  {}{reason}",
             local(entry.at),
             pad(&clean(&entry.by), by_width),
             clean(what)
-        ));
+        );
     }
     out
 }
@@ -656,22 +634,25 @@ pub fn render_status(status: &StatusView, color: bool) -> String {
         span(now - status.started_at),
         local(status.started_at)
     );
-    out.push_str(&format!(
-        "数据目录：{}（数据库 {}）\n",
+    let _ = writeln!(
+        out,
+        "数据目录：{}（数据库 {}）",
         status.data_dir,
         bytes_text(status.db_bytes)
-    ));
-    out.push_str(&format!(
-        "条目：{} 条；未办结事件：{} 个\n",
+    );
+    let _ = writeln!(
+        out,
+        "条目：{} 条；未办结事件：{} 个",
         status.items, status.open_incidents
-    ));
-    out.push_str(&format!(
-        "最近轮询：{}\n",
+    );
+    let _ = writeln!(
+        out,
+        "最近轮询：{}",
         status.last_poll_at.map_or_else(
             || "尚未轮询".to_string(),
             |t| format!("{}（{}前）", local(t), span(now - t))
         )
-    ));
+    );
     let mail = format!(
         "邮件：待发送 {} 封，无法投递 {} 封{}\n",
         status.outbox_pending,
@@ -701,13 +682,14 @@ pub fn render_status(status: &StatusView, color: bool) -> String {
     }
 
     let count = |h: SourceHealth| status.sources.iter().filter(|s| s.health == h).count();
-    out.push_str(&format!(
-        "\n信息源：{} 个正常，{} 个异常，{} 个待轮询，{} 个已停用\n",
+    let _ = writeln!(
+        out,
+        "\n信息源：{} 个正常，{} 个异常，{} 个待轮询，{} 个已停用",
         count(SourceHealth::Ok),
         count(SourceHealth::Failing),
         count(SourceHealth::Waiting),
         count(SourceHealth::Disabled)
-    ));
+    );
     if status.sources.is_empty() {
         return out;
     }
@@ -734,7 +716,7 @@ pub fn render_status(status: &StatusView, color: bool) -> String {
             let cells = vec![
                 s.health.chinese().to_string(),
                 s.id.clone(),
-                truncate(&clean(&s.name), 24),
+                truncate_columns(&clean(&s.name), 24),
                 s.last_poll_at.map_or_else(|| "—".to_string(), local),
                 detail,
             ];
@@ -752,8 +734,24 @@ pub fn render_status(status: &StatusView, color: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_contract() {
+        let refused = ClientError::Refused {
+            code: "not_found".into(),
+            message: "x".into(),
+        };
+        assert_eq!(CliError::from(refused).code, 1);
+        assert_eq!(CliError::from(ClientError::Usage("x".into())).code, 2);
+        assert_eq!(
+            CliError::from(ClientError::Unauthorized("x".into())).code,
+            2
+        );
+        assert_eq!(CliError::from(ClientError::Unreachable("x".into())).code, 3);
+    }
+
     use crate::api::views::tests::{at, incident};
-    use crate::api::views::{AuditView, ItemView, SourceStatus};
+    use crate::api::views::{ItemView, SourceStatus};
     use crate::model::Status;
 
     fn now() -> Timestamp {
@@ -798,11 +796,17 @@ mod tests {
     fn widths_count_chinese_as_two_columns() {
         assert_eq!(pad("标题", 6), "标题  ");
         assert_eq!(pad("ab", 6), "ab    ");
-        assert_eq!(truncate("安丘市景芝镇一化工厂发生爆炸", 10), "安丘市景…");
-        assert_eq!(truncate("安丘市景芝镇一化工厂发生爆炸", 10).width(), 9);
-        assert_eq!(truncate("short", 10), "short");
-        assert_eq!(truncate("安丘市", 6), "安丘市");
-        assert_eq!(truncate("abcdefghijkl", 6), "abcde…");
+        assert_eq!(
+            truncate_columns("安丘市景芝镇一化工厂发生爆炸", 10),
+            "安丘市景…"
+        );
+        assert_eq!(
+            truncate_columns("安丘市景芝镇一化工厂发生爆炸", 10).width(),
+            9
+        );
+        assert_eq!(truncate_columns("short", 10), "short");
+        assert_eq!(truncate_columns("安丘市", 6), "安丘市");
+        assert_eq!(truncate_columns("abcdefghijkl", 6), "abcde…");
         assert_eq!(clean("第一行\n第二行\x1b[31m"), "第一行 第二行 [31m");
     }
 
@@ -920,13 +924,7 @@ mod tests {
                 topics: vec!["accident".into()],
                 severity: Some(Level::III),
             }],
-            audit: vec![AuditView {
-                at: at("2026-11-24T02:10:00Z"),
-                by: "张三".into(),
-                action: "ack".into(),
-                detail: "签收".into(),
-                reason: None,
-            }],
+            audit: vec![crate::api::views::tests::ack_by_zhang()],
         };
         let text = render_detail(&detail, now(), false);
         for needle in [

@@ -25,11 +25,17 @@
 //! Notice keys are queued at most once ever (the outbox), so re-firing a step that
 //! was already sent is a no-op.
 
+pub mod fire;
 pub mod task;
 
 use chrono::Duration;
 
-use crate::model::{Deadline, Level, Milestone, PolicySnapshot, Timestamp};
+pub use fire::{Deadlines, FireReport};
+
+use crate::model::{
+    Deadline, Incident, IncidentId, Level, Milestone, NoticeKey, PolicySnapshot, Timestamp,
+};
+use crate::store::DueEntry;
 
 /// What one step of a clock sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,11 +100,41 @@ pub fn step_to_schedule(policy: &PolicySnapshot, deadline: &Deadline, now: Times
     current_step(policy, deadline, now).unwrap_or(0)
 }
 
-/// The `X-Yuqing-Notice` key of a step.
-pub fn notice_key(incident: u64, milestone: Milestone, kind: StepKind) -> String {
-    match kind {
-        StepKind::Fraction { percent, .. } => format!("{incident}/{milestone}/{percent}"),
-        StepKind::Overdue { repeat } => format!("{incident}/{milestone}/overdue/{repeat}"),
+/// The due entry for an unmet deadline at `now` (catch-up rule: the latest step whose
+/// time has come, else the first).
+pub fn due_entry(incident: &Incident, deadline: &Deadline, now: Timestamp) -> DueEntry {
+    step_entry(
+        incident,
+        deadline,
+        step_to_schedule(&incident.policy, deadline, now),
+    )
+}
+
+/// The due entry of step `step` of an incident's deadline.
+pub fn step_entry(incident: &Incident, deadline: &Deadline, step: u32) -> DueEntry {
+    DueEntry::new(
+        step_at(&incident.policy, deadline, step),
+        incident.id,
+        deadline.milestone,
+        step,
+    )
+}
+
+impl StepKind {
+    /// The `X-Yuqing-Notice` key of this step of a clock.
+    pub fn notice_key(self, incident: IncidentId, milestone: Milestone) -> NoticeKey {
+        match self {
+            StepKind::Fraction { percent, .. } => NoticeKey::Reminder {
+                incident,
+                milestone,
+                percent,
+            },
+            StepKind::Overdue { repeat } => NoticeKey::Overdue {
+                incident,
+                milestone,
+                repeat,
+            },
+        }
     }
 }
 
@@ -199,7 +235,9 @@ mod tests {
         for (index, at, key) in table {
             assert_eq!(step_at(&p, &d, index), ts(at), "step {index}");
             assert_eq!(
-                notice_key(42, Milestone::Statement, step_kind(&p, index)),
+                step_kind(&p, index)
+                    .notice_key(42, Milestone::Statement)
+                    .to_string(),
                 key
             );
         }

@@ -23,8 +23,10 @@ use chrono::Utc;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::incidents::{FireReport, Ledger};
+use super::{Deadlines, FireReport};
+use crate::ledger::Ledger;
 use crate::model::Timestamp;
+use crate::store::Store;
 
 /// The longest single sleep: the task re-reads the wall clock at least this often.
 pub const MAX_SLEEP: Duration = Duration::from_secs(600);
@@ -86,20 +88,20 @@ impl TaskClock {
     }
 }
 
-/// The deadline task. Build it with the ledger and the outbox worker's `Notify`, then
-/// `run` it until shutdown.
+/// The deadline task. Build it with the store and the ledger over it, then `run` it
+/// until shutdown.
 pub struct DeadlineTask {
-    ledger: Ledger,
+    deadlines: Deadlines,
     wake: Arc<Notify>,
     clock: TaskClock,
 }
 
 impl DeadlineTask {
-    pub fn new(ledger: Ledger, clock: TaskClock) -> DeadlineTask {
-        let wake = ledger.deadline_wake();
+    pub fn new(store: Store, ledger: Ledger, clock: TaskClock) -> DeadlineTask {
+        let deadlines = Deadlines::new(store, ledger);
         DeadlineTask {
-            ledger,
-            wake,
+            wake: deadlines.wake(),
+            deadlines,
             clock,
         }
     }
@@ -108,18 +110,17 @@ impl DeadlineTask {
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         self.clock.resync();
-        match self.ledger.repair_schedule(self.clock.now()) {
+        match self.deadlines.repair_schedule(self.clock.now()) {
             Ok(0) => {}
             Ok(n) => tracing::warn!(clocks = n, "due index repaired at start"),
             Err(err) => tracing::error!(error = %err, "could not check the due index at start"),
         }
-        let store = self.ledger.store().clone();
-        tracing::info!(entries = store.due_len(), "deadline task started");
+        tracing::info!(entries = self.deadlines.len(), "deadline task started");
         loop {
             self.clock.resync();
             let failed = self.fire_all().await;
             let now = self.clock.now();
-            let wake_at = match store.due_first() {
+            let wake_at = match self.deadlines.first_due() {
                 Ok(Some(first)) if failed && first.at <= now => {
                     Instant::now() + RETRY_AFTER_FAILURE
                 }
@@ -145,8 +146,8 @@ impl DeadlineTask {
         let mut failed = false;
         loop {
             let now = self.clock.now();
-            let ledger = &self.ledger;
-            let report = blocking(|| ledger.fire_due(now, BATCH));
+            let deadlines = &self.deadlines;
+            let report = blocking(|| deadlines.fire_due(now, BATCH));
             match report {
                 Ok(FireReport {
                     queued,

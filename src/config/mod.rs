@@ -432,7 +432,7 @@ impl Config {
         let raw: RawConfig = match toml::from_str(text) {
             Ok(raw) => raw,
             Err(err) => {
-                problem(&mut problems, toml_message(&err));
+                problem(&mut problems, toml_message(&err, text));
                 return Err(ConfigError::Invalid(problems));
             }
         };
@@ -611,20 +611,29 @@ fn section<T: serde::de::DeserializeOwned + Default>(
             problems.push(Problem {
                 file: file.to_path_buf(),
                 source: None,
-                message: format!("[{name}] {}", toml_message(&err)),
+                message: format!("[{name}] {}", toml_message(&err, "")),
             });
             T::default()
         }
     }
 }
 
-/// A TOML error as one line: its message, then where it is when toml knows.
-pub(crate) fn toml_message(err: &toml::de::Error) -> String {
+/// A TOML error as one line: its message, then where it is (line and column of
+/// `text`, counted from 1) when toml knows.
+pub(crate) fn toml_message(err: &toml::de::Error, text: &str) -> String {
     let message = err.message().trim().replace('\n', " ");
-    match err.span() {
-        Some(span) => format!("{message}（位置 {}..{}）", span.start, span.end),
+    match err.span().and_then(|span| line_column(text, span.start)) {
+        Some((line, column)) => format!("{message}（第 {line} 行第 {column} 列）"),
         None => message,
     }
+}
+
+/// The 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> Option<(usize, usize)> {
+    let before = text.get(..offset)?;
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Some((line, column))
 }
 
 fn check_addresses(problems: &mut Vec<Problem>, file: &Path, what: &str, list: &[String]) {
@@ -701,6 +710,21 @@ mod tests {
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    #[test]
+    fn toml_syntax_errors_say_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "feeds.toml", "");
+        let config = write(
+            dir.path(),
+            "yuqing.toml",
+            "data_dir = \"data\"\n\n[policy]\n  statement = 5h\n",
+        );
+        let err = Config::load(&config).unwrap_err().to_string();
+        assert!(err.contains("第 4 行第 15 列"), "{err}");
+        assert_eq!(line_column("甲乙\n丙", 7), Some((2, 1)));
+        assert_eq!(line_column("ab", 9), None);
     }
 
     #[test]

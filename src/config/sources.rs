@@ -130,7 +130,7 @@ pub fn load_sources_str(text: &str, file: &Path) -> Result<Vec<SourceConfig>, Ve
         message,
     };
     let table: toml::Table =
-        toml::from_str(text).map_err(|err| vec![problem(None, toml_message(&err))])?;
+        toml::from_str(text).map_err(|err| vec![problem(None, toml_message(&err, text))])?;
     let mut problems = Vec::new();
     for key in table.keys().filter(|k| k.as_str() != "source") {
         problems.push(problem(
@@ -158,7 +158,7 @@ pub fn load_sources_str(text: &str, file: &Path) -> Result<Vec<SourceConfig>, Ve
         let raw: RawSource = match entry.try_into() {
             Ok(raw) => raw,
             Err(err) => {
-                problems.push(problem(Some(&label), toml_message(&err)));
+                problems.push(problem(Some(&label), toml_message(&err, "")));
                 continue;
             }
         };

@@ -60,13 +60,11 @@ pub enum DigestError {
     #[error("日期 {0} 还没有到（北京时间）；请指定今天或以前的日期")]
     FutureDate(NaiveDate),
     #[error(transparent)]
-    Ledger(#[from] crate::incidents::LedgerError),
-    #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error("日报的收件人为空：[digest] to 中的角色在 [recipients] 里都没有地址；请配置收件人")]
     NoRecipients,
     #[error("生成日报时出错：{0}；请查看守护进程日志")]
-    Interrupted(String),
+    Interrupted(#[source] tokio::task::JoinError),
 }
 
 /// Which kind of period a digest covers.
@@ -195,7 +193,7 @@ pub struct DigestReport {
     pub open_incidents: Vec<IncidentLine>,
     pub deadlines: DeadlineStats,
     pub top_terms: Vec<Term>,
-    pub sources: SourceHealth,
+    pub sources: SourceSummary,
     /// The period and the six before it, oldest first.
     pub trend: Vec<TrendDay>,
 }
@@ -313,7 +311,7 @@ pub struct NextDue {
 /// How one deadline due in the period turned out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum DeadlineOutcome {
     OnTime,
     Late,
     Missed,
@@ -359,7 +357,7 @@ pub struct Breach {
     pub due_at: Timestamp,
     #[serde(with = "local_ts::option")]
     pub met_at: Option<Timestamp>,
-    pub outcome: Outcome,
+    pub outcome: DeadlineOutcome,
     /// How late: to `met_at`, or to the digest time while still missing.
     pub overdue_secs: i64,
 }
@@ -371,7 +369,7 @@ pub struct Term {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SourceHealth {
+pub struct SourceSummary {
     /// Configured sources.
     pub total: u32,
     /// Sources whose last poll failed, longest failing first.

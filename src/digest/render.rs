@@ -6,16 +6,17 @@
 //! the figures, so it renders wherever tables do. Every piece of text that comes
 //! from outside (titles, unit and source names, errors, terms) is escaped.
 
-use crate::notify::render::escape as esc;
+use askama::Template as _;
 use std::fmt::Write as _;
-
-use unicode_width::UnicodeWidthStr;
 
 use super::report::NO_UNIT;
 use super::{
-    Breach, DigestReport, FailingSource, IncidentLine, LEVELS, NextDue, Outcome, PeriodKind,
-    RateRow, TrendDay,
+    Breach, DeadlineOutcome, DigestReport, FailingSource, IncidentLine, LEVELS, NextDue,
+    PeriodKind, RateRow,
 };
+use unicode_width::UnicodeWidthStr;
+
+use crate::format::pad;
 use crate::model::{Level, topic_name};
 use crate::time::{local, span};
 
@@ -44,7 +45,7 @@ pub fn subject(report: &DigestReport, late: bool) -> String {
     if report.quiet {
         s.push_str(" 无新增舆情事件");
     } else {
-        s.push_str(&format!(" 新增舆情事件{}起", report.counts.new_incidents));
+        let _ = write!(s, " 新增舆情事件{}起", report.counts.new_incidents);
     }
     if late {
         s.push_str("（补发）");
@@ -104,10 +105,7 @@ fn no_due(line: &IncidentLine) -> &'static str {
 }
 
 fn level_tag(level: Level) -> String {
-    match level {
-        Level::Watch => "关注".to_string(),
-        _ => format!("{}级 {}", level.as_str(), level.chinese()),
-    }
+    crate::format::level(level, crate::format::LevelStyle::Tag)
 }
 
 /// `回应 还剩 4时12分（11-24 15:00）` or `回应 已超时 35分`.
@@ -131,7 +129,7 @@ fn due_text(due: &NextDue) -> String {
 fn breach_text(b: &Breach) -> String {
     let late = span(chrono::Duration::seconds(b.overdue_secs));
     match (b.outcome, b.met_at) {
-        (Outcome::Late, Some(met)) => format!("{} 完成，超时 {late}", local(met)),
+        (DeadlineOutcome::Late, Some(met)) => format!("{} 完成，超时 {late}", local(met)),
         _ => format!("未完成，已超时 {late}"),
     }
 }
@@ -150,11 +148,6 @@ fn failing_text(f: &FailingSource) -> String {
         let _ = write!(s, "；最后成功 {}", local(ok));
     }
     s
-}
-
-/// `s` padded with spaces to `to` terminal columns (CJK characters take two).
-fn pad(s: &str, to: usize) -> String {
-    format!("{s}{}", " ".repeat(to.saturating_sub(s.width())))
 }
 
 /// The plain-text part.
@@ -391,476 +384,356 @@ fn level_colour(level: Level) -> &'static str {
     }
 }
 
-const FONT: &str = "font-family:'Microsoft YaHei','PingFang SC','Noto Sans CJK SC','Source Han Sans SC',SimSun,Arial,sans-serif;";
-const TH: &str = "white-space:nowrap;padding:6px 8px;border-bottom:1px solid #d0d5dc;background-color:#f4f6f8;font-weight:bold;text-align:left;font-size:13px;color:#41464b;";
-const TD: &str =
-    "padding:6px 8px;border-bottom:1px solid #e8ebef;font-size:13px;vertical-align:top;";
-const TD_NUM: &str = "padding:6px 8px;border-bottom:1px solid #e8ebef;font-size:13px;text-align:right;vertical-align:top;";
-const MUTED: &str = "color:#6b7280;font-size:12px;";
-
-/// Builds the HTML part.
+/// The HTML part, through `templates/digest.html` (every value auto-escaped).
 pub fn render_html(report: &DigestReport) -> String {
-    let mut h = String::with_capacity(32 * 1024);
-    let title = format!(
-        "{}舆情日报 {}",
-        report.jurisdiction,
-        report.period.date.format("%Y年%m月%d日")
-    );
-    let _ = write!(
-        h,
-        "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{}</title>\n</head>\n\
-         <body style=\"margin:0;padding:0;background-color:#eef0f3;\">\n\
-         <table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\" bgcolor=\"#eef0f3\" style=\"background-color:#eef0f3;\"><tr><td align=\"center\" style=\"padding:16px 8px;\">\n\
-         <table role=\"presentation\" width=\"680\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\" bgcolor=\"#ffffff\" style=\"width:100%;max-width:680px;background-color:#ffffff;{FONT}font-size:14px;line-height:1.6;color:#1f2329;\">\n",
-        esc(&title)
-    );
-
-    // Masthead.
-    let _ = writeln!(
-        h,
-        "<tr><td bgcolor=\"#b71c1c\" style=\"background-color:#b71c1c;padding:18px 24px;color:#ffffff;\">\
-         <div style=\"font-size:22px;font-weight:bold;letter-spacing:2px;\">{}</div>\
-         <div style=\"font-size:13px;color:#fde2e2;\">统计时段：{}（北京时间）　生成于 {}</div></td></tr>",
-        esc(&title),
-        esc(&period_text(report)),
-        esc(&local(report.generated_at))
-    );
-
-    // Summary.
-    let _ = writeln!(
-        h,
-        "<tr><td style=\"padding:18px 24px 6px 24px;\">{}\
-         <p style=\"margin:0;font-size:15px;line-height:1.8;\">{}</p></td></tr>",
-        heading("概况"),
-        esc(&report.summary)
-    );
-    key_figures(&mut h, report);
-    block(&mut h, "近7日新增事件", |h| trend_html(h, report));
-
-    block(
-        &mut h,
-        &format!("新增事件（{}起）", report.new_incidents.len()),
-        |h| {
-            if report.new_incidents.is_empty() {
-                note(h, "无新增舆情事件。");
-                return;
-            }
-            table_start(h, &["编号", "等级", "事件", "责任单位", "状态"]);
-            for line in report.new_incidents.iter().take(MAX_ROWS) {
-                let detail = format!(
-                    "领域：{}｜来源：{}｜条目 {}｜立案 {}",
-                    topics(line),
-                    sources(report, line),
-                    line.items,
-                    local(line.opened_at)
-                );
-                let _ = writeln!(
-                    h,
-                    "<tr><td style=\"{TD}white-space:nowrap;\">#{}</td><td style=\"{TD}\">{}</td>\
-                 <td style=\"{TD}\">{}<br><span style=\"{MUTED}\">{}</span></td>\
-                 <td style=\"{TD}\">{}</td><td style=\"{TD}white-space:nowrap;\">{}</td></tr>",
-                    line.id,
-                    level_badge(line.level),
-                    esc(&line.title),
-                    esc(&detail),
-                    esc(unit(&line.unit)),
-                    esc(line.status.chinese())
-                );
-            }
-            table_end(h);
-            more_html(h, report.new_incidents.len());
-        },
-    );
-
-    block(
-        &mut h,
-        &format!("未办结事件（{}起）", report.open_incidents.len()),
-        |h| {
-            if report.open_incidents.is_empty() {
-                note(h, "没有未办结的事件。");
-                return;
-            }
-            table_start(h, &["编号", "等级", "事件", "责任单位", "下一时限"]);
-            for line in report.open_incidents.iter().take(MAX_ROWS) {
-                let (due, style) = match &line.next_due {
-                    Some(d) if d.left_secs < 0 => (due_text(d), "color:#b71c1c;font-weight:bold;"),
-                    Some(d) => (due_text(d), ""),
-                    None => (no_due(line).to_string(), "color:#6b7280;"),
-                };
-                let _ = writeln!(
-                    h,
-                    "<tr><td style=\"{TD}white-space:nowrap;\">#{}</td><td style=\"{TD}\">{}</td>\
-                 <td style=\"{TD}\">{}<br><span style=\"{MUTED}\">{}</span></td>\
-                 <td style=\"{TD}\">{}</td><td style=\"{TD}{style}\">{}</td></tr>",
-                    line.id,
-                    level_badge(line.level),
-                    esc(&line.title),
-                    esc(line.status.chinese()),
-                    esc(unit(&line.unit)),
-                    esc(&due)
-                );
-            }
-            table_end(h);
-            more_html(h, report.open_incidents.len());
-        },
-    );
-
-    let d = &report.deadlines;
-    block(
-        &mut h,
-        &format!("超时节点（{}个）", d.breaches.len()),
-        |h| {
-            if d.breaches.is_empty() {
-                note(h, "期内到期的处置时限均按时完成。");
-                return;
-            }
-            table_start(h, &["事件", "节点", "应完成", "情况", "责任单位"]);
-            for b in d.breaches.iter().take(MAX_ROWS) {
-                let _ = writeln!(
-                    h,
-                    "<tr><td style=\"{TD}\">#{} {}</td><td style=\"{TD}\">{}</td>\
-                 <td style=\"{TD}\">{}</td><td style=\"{TD}color:#b71c1c;\">{}</td>\
-                 <td style=\"{TD}font-weight:bold;\">{}</td></tr>",
-                    b.incident,
-                    esc(&b.title),
-                    esc(b.milestone.chinese()),
-                    esc(&local(b.due_at)),
-                    esc(&breach_text(b)),
-                    esc(unit(&b.unit))
-                );
-            }
-            table_end(h);
-            more_html(h, d.breaches.len());
-        },
-    );
-
-    block(&mut h, "按时率（期内到期的时限）", |h| {
-        rate_table_html(h, "节点", &d.by_milestone, None);
-        let _ = write!(
-            h,
-            "<div style=\"height:12px;line-height:12px;\">&#160;</div>"
-        );
-        rate_table_html(
-            h,
-            "责任单位（对外发布与回应）",
-            &d.by_unit,
-            Some(&d.overall),
-        );
-        note(
-            h,
-            "按时率＝期内到期且按时完成的时限数÷期内到期的时限数；误报、已合并及到期前已办结事件的时限不计入。",
-        );
-    });
-
-    block(&mut h, "分布", |h| distribution_html(h, report));
-
-    block(&mut h, "热词", |h| {
-        if report.top_terms.is_empty() {
-            note(h, "期内无新条目。");
-            return;
-        }
-        let _ = write!(h, "<p style=\"margin:0;line-height:2.2;\">");
-        for t in report.top_terms.iter().take(MAX_TERMS) {
-            let _ = write!(
-                h,
-                "<span style=\"display:inline-block;margin:0 6px 0 0;padding:1px 8px;border:1px solid #d0d5dc;background-color:#f4f6f8;font-size:13px;\">{}</span> ",
-                esc(&t.term)
-            );
-        }
-        let _ = writeln!(h, "</p>");
-    });
-
-    block(&mut h, "信息源状况", |h| {
-        if report.sources.failing.is_empty() {
-            note(h, &format!("{}个信息源运行正常。", report.sources.total));
-            return;
-        }
-        table_start(h, &["信息源", "情况", "最近错误"]);
-        for f in &report.sources.failing {
-            let _ = writeln!(
-                h,
-                "<tr><td style=\"{TD}\">{}<br><span style=\"{MUTED}\">{}</span></td>\
-                 <td style=\"{TD}color:#b71c1c;\">{}</td><td style=\"{TD}\">{}</td></tr>",
-                esc(&f.name),
-                esc(&f.source),
-                esc(&failing_text(f)),
-                esc(f.last_error.as_deref().unwrap_or("—"))
-            );
-        }
-        table_end(h);
-    });
-
-    let _ = write!(
-        h,
-        "<tr><td style=\"padding:14px 24px 20px 24px;border-top:1px solid #e8ebef;{MUTED}\">\
-         本日报由 yuqing 舆情监测系统自动生成。事件详情：yuqing show 编号；全部台账：yuqing export。</td></tr>\n\
-         </table>\n</td></tr></table>\n</body>\n</html>\n"
-    );
-    h
+    DigestHtml::new(report).render().unwrap_or_else(|err| {
+        // A template renders plain data into a String; it cannot fail in practice.
+        tracing::error!(error = %err, "digest template failed");
+        String::new()
+    })
 }
 
-fn heading(title: &str) -> String {
-    format!(
-        "<h2 style=\"margin:0 0 8px 0;padding:0 0 0 8px;border-left:4px solid #b71c1c;font-size:16px;line-height:1.4;color:#1f2329;\">{}</h2>",
-        esc(title)
-    )
+/// A level badge: colour, text colour and `II级 重大`.
+struct Badge {
+    colour: &'static str,
+    text_colour: &'static str,
+    tag: String,
 }
 
-/// One section: a row of the outer table with a heading.
-fn block(h: &mut String, title: &str, body: impl FnOnce(&mut String)) {
-    let _ = writeln!(
-        h,
-        "<tr><td style=\"padding:16px 24px 4px 24px;\">{}",
-        heading(title)
-    );
-    body(h);
-    let _ = writeln!(h, "</td></tr>");
-}
-
-fn note(h: &mut String, text: &str) {
-    let _ = writeln!(h, "<p style=\"margin:6px 0;{MUTED}\">{}</p>", esc(text));
-}
-
-fn more_html(h: &mut String, total: usize) {
-    if total > MAX_ROWS {
-        note(
-            h,
-            &format!("……另有{}条未列出，详见 yuqing list --all", total - MAX_ROWS),
-        );
-    }
-}
-
-fn table_start(h: &mut String, headers: &[&str]) {
-    let _ = write!(
-        h,
-        "<table width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\" style=\"border-collapse:collapse;width:100%;\">\n<tr>"
-    );
-    for header in headers {
-        let _ = write!(h, "<th style=\"{TH}\">{}</th>", esc(header));
-    }
-    let _ = writeln!(h, "</tr>");
-}
-
-fn table_end(h: &mut String) {
-    let _ = writeln!(h, "</table>");
-}
-
-fn level_badge(level: Level) -> String {
-    let text_colour = if level == Level::III {
-        "#1f2329"
-    } else {
-        "#ffffff"
-    };
-    format!(
-        "<span style=\"display:inline-block;padding:0 6px;background-color:{};color:{text_colour};font-size:12px;white-space:nowrap;\">{}</span>",
-        level_colour(level),
-        esc(&level_tag(level))
-    )
-}
-
-/// The big numbers under the summary.
-fn key_figures(h: &mut String, report: &DigestReport) {
-    let c = &report.counts;
-    let d = &report.deadlines;
-    let missed: u32 = d.by_milestone.iter().map(|r| r.late + r.missed).sum();
-    let figures = [
-        ("新增事件", c.new_incidents.to_string(), "#1f2329"),
-        ("未办结", c.open.to_string(), "#1f2329"),
-        (
-            "超时节点",
-            missed.to_string(),
-            if missed > 0 { "#b71c1c" } else { "#1f2329" },
-        ),
-        ("按时率", rate_text(&d.overall), "#1f2329"),
-        (
-            "信息源异常",
-            report.sources.failing.len().to_string(),
-            if report.sources.failing.is_empty() {
+impl Badge {
+    fn of(level: Level) -> Badge {
+        Badge {
+            colour: level_colour(level),
+            text_colour: if level == Level::III {
                 "#1f2329"
             } else {
-                "#b71c1c"
+                "#ffffff"
             },
-        ),
-    ];
-    let _ = write!(
-        h,
-        "<tr><td style=\"padding:10px 24px 4px 24px;\"><table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\"><tr>"
-    );
-    for (label, value, colour) in figures {
-        let _ = write!(
-            h,
-            "<td width=\"20%\" align=\"center\" bgcolor=\"#f4f6f8\" style=\"width:20%;padding:8px 4px;background-color:#f4f6f8;border:2px solid #ffffff;\">\
-             <div style=\"font-size:22px;font-weight:bold;color:{colour};\">{}</div>\
-             <div style=\"{MUTED}\">{}</div></td>",
-            esc(&value),
-            esc(label)
-        );
+            tag: level_tag(level),
+        }
     }
-    let _ = writeln!(h, "</tr></table></td></tr>");
 }
 
-fn rate_table_html(h: &mut String, first: &str, rows: &[RateRow], total: Option<&RateRow>) {
-    table_start(h, &[first, "到期", "按时", "超时完成", "未完成", "按时率"]);
-    if rows.is_empty() {
-        let _ = writeln!(
-            h,
-            "<tr><td colspan=\"6\" style=\"{TD}{MUTED}\">期内无到期的时限。</td></tr>"
-        );
-    }
-    for (row, bold) in rows
-        .iter()
-        .map(|r| (r, false))
-        .chain(total.map(|t| (t, true)))
-    {
-        let weight = if bold { "font-weight:bold;" } else { "" };
-        let rate_colour = match row.rate {
-            Some(r) if r < 1.0 => "color:#b71c1c;",
-            _ => "",
-        };
-        let _ = writeln!(
-            h,
-            "<tr><td style=\"{TD}{weight}\">{}</td><td style=\"{TD_NUM}{weight}\">{}</td>\
-             <td style=\"{TD_NUM}{weight}\">{}</td><td style=\"{TD_NUM}{weight}\">{}</td>\
-             <td style=\"{TD_NUM}{weight}\">{}</td><td style=\"{TD_NUM}{weight}{rate_colour}\">{}</td></tr>",
-            esc(&row.name),
-            row.due,
-            row.on_time,
-            row.late,
-            row.missed,
-            esc(&rate_text(row))
-        );
-    }
-    table_end(h);
+/// One incident row: id, badge, title over a muted detail line, unit, last column.
+struct IncidentRow {
+    id: u64,
+    badge: Badge,
+    title: String,
+    detail: String,
+    unit: String,
+    last: String,
+    last_style: &'static str,
 }
 
-fn distribution_html(h: &mut String, report: &DigestReport) {
-    let c = &report.counts;
-    let _ = writeln!(
-        h,
-        "<p style=\"margin:0 0 8px 0;\"><span style=\"font-weight:bold;\">按等级：</span>{}</p>",
-        LEVELS
+struct TrendRow {
+    label: String,
+    total: u32,
+    /// The bar's width in percent of the widest day, `None` for an empty day.
+    outer: Option<u32>,
+    cells: Vec<BarCell>,
+}
+
+struct BarCell {
+    width: u32,
+    colour: &'static str,
+    tag: String,
+    count: u32,
+}
+
+struct BreachRow {
+    incident: u64,
+    title: String,
+    milestone: &'static str,
+    due: String,
+    text: String,
+    unit: String,
+}
+
+struct RateTable {
+    first: &'static str,
+    empty: bool,
+    rows: Vec<RateView>,
+}
+
+struct RateView {
+    name: String,
+    due: u32,
+    on_time: u32,
+    late: u32,
+    missed: u32,
+    rate: String,
+    weight: &'static str,
+    rate_colour: &'static str,
+}
+
+impl RateTable {
+    fn new(first: &'static str, rows: &[RateRow], total: Option<&RateRow>) -> RateTable {
+        let rows_shown = rows
             .iter()
-            .map(|l| format!("{} {}", level_badge(*l), c.by_level.get(*l)))
-            .collect::<Vec<_>>()
-            .join("　")
-    );
-    if !c.by_topic.is_empty() {
-        let _ = writeln!(
-            h,
-            "<p style=\"margin:0 0 8px 0;\"><span style=\"font-weight:bold;\">按领域：</span>{}</p>",
-            esc(&c
+            .map(|r| (r, false))
+            .chain(total.map(|t| (t, true)))
+            .map(|(row, bold)| RateView {
+                name: row.name.clone(),
+                due: row.due,
+                on_time: row.on_time,
+                late: row.late,
+                missed: row.missed,
+                rate: rate_text(row),
+                weight: if bold { "font-weight:bold;" } else { "" },
+                rate_colour: match row.rate {
+                    Some(r) if r < 1.0 => "color:#b71c1c;",
+                    _ => "",
+                },
+            })
+            .collect();
+        RateTable {
+            first,
+            empty: rows.is_empty(),
+            rows: rows_shown,
+        }
+    }
+}
+
+struct SourceRow {
+    name: String,
+    items: u32,
+    flagged: u32,
+    incidents: u32,
+}
+
+struct FailingRow {
+    name: String,
+    source: String,
+    text: String,
+    error: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "digest.html")]
+struct DigestHtml {
+    title: String,
+    period: String,
+    generated: String,
+    summary: String,
+    figures: Vec<(&'static str, String, &'static str)>,
+    trend: Vec<TrendRow>,
+    legend: Vec<Badge>,
+    scheduled: bool,
+    new_title: String,
+    new_rows: Vec<IncidentRow>,
+    new_more: Option<String>,
+    open_title: String,
+    open_rows: Vec<IncidentRow>,
+    open_more: Option<String>,
+    breach_title: String,
+    breaches: Vec<BreachRow>,
+    breach_more: Option<String>,
+    milestone_rates: RateTable,
+    unit_rates: RateTable,
+    by_level: Vec<(Badge, u32)>,
+    by_topic: String,
+    active_sources: Vec<SourceRow>,
+    silent_sources: Option<usize>,
+    terms: Vec<String>,
+    sources_ok: String,
+    failing: Vec<FailingRow>,
+}
+
+impl DigestHtml {
+    fn new(report: &DigestReport) -> DigestHtml {
+        let c = &report.counts;
+        let d = &report.deadlines;
+        let active: Vec<SourceRow> = c
+            .by_source
+            .iter()
+            .filter(|s| s.items + s.incidents > 0)
+            .map(|s| SourceRow {
+                name: s.name.clone(),
+                items: s.items,
+                flagged: s.flagged,
+                incidents: s.incidents,
+            })
+            .collect();
+        let silent = c.by_source.len() - active.len();
+        DigestHtml {
+            title: format!(
+                "{}舆情日报 {}",
+                report.jurisdiction,
+                report.period.date.format("%Y年%m月%d日")
+            ),
+            period: period_text(report),
+            generated: local(report.generated_at),
+            summary: report.summary.clone(),
+            figures: key_figures(report),
+            trend: trend_rows(report),
+            legend: LEVELS.into_iter().map(Badge::of).collect(),
+            scheduled: report.period.kind == PeriodKind::Scheduled,
+            new_title: format!("新增事件（{}起）", report.new_incidents.len()),
+            new_rows: report
+                .new_incidents
+                .iter()
+                .take(MAX_ROWS)
+                .map(|line| IncidentRow {
+                    detail: format!(
+                        "领域：{}｜来源：{}｜条目 {}｜立案 {}",
+                        topics(line),
+                        sources(report, line),
+                        line.items,
+                        local(line.opened_at)
+                    ),
+                    last: line.status.chinese().to_string(),
+                    last_style: "white-space:nowrap;",
+                    ..incident_row(line)
+                })
+                .collect(),
+            new_more: more_note(report.new_incidents.len()),
+            open_title: format!("未办结事件（{}起）", report.open_incidents.len()),
+            open_rows: report
+                .open_incidents
+                .iter()
+                .take(MAX_ROWS)
+                .map(|line| {
+                    let (last, last_style) = match &line.next_due {
+                        Some(d) if d.left_secs < 0 => {
+                            (due_text(d), "color:#b71c1c;font-weight:bold;")
+                        }
+                        Some(d) => (due_text(d), ""),
+                        None => (no_due(line).to_string(), "color:#6b7280;"),
+                    };
+                    IncidentRow {
+                        detail: line.status.chinese().to_string(),
+                        last,
+                        last_style,
+                        ..incident_row(line)
+                    }
+                })
+                .collect(),
+            open_more: more_note(report.open_incidents.len()),
+            breach_title: format!("超时节点（{}个）", d.breaches.len()),
+            breaches: d
+                .breaches
+                .iter()
+                .take(MAX_ROWS)
+                .map(|b| BreachRow {
+                    incident: b.incident,
+                    title: b.title.clone(),
+                    milestone: b.milestone.chinese(),
+                    due: local(b.due_at),
+                    text: breach_text(b),
+                    unit: unit(&b.unit).to_string(),
+                })
+                .collect(),
+            breach_more: more_note(d.breaches.len()),
+            milestone_rates: RateTable::new("节点", &d.by_milestone, None),
+            unit_rates: RateTable::new("责任单位（对外发布与回应）", &d.by_unit, Some(&d.overall)),
+            by_level: LEVELS
+                .into_iter()
+                .map(|l| (Badge::of(l), c.by_level.get(l)))
+                .collect(),
+            by_topic: c
                 .by_topic
                 .iter()
                 .map(|t| format!("{} {}", t.name, t.count))
                 .collect::<Vec<_>>()
-                .join("，"))
-        );
+                .join("，"),
+            silent_sources: (silent > 0 || active.is_empty()).then_some(silent),
+            active_sources: active,
+            terms: report
+                .top_terms
+                .iter()
+                .take(MAX_TERMS)
+                .map(|t| t.term.clone())
+                .collect(),
+            sources_ok: format!("{}个信息源运行正常。", report.sources.total),
+            failing: report
+                .sources
+                .failing
+                .iter()
+                .map(|f| FailingRow {
+                    name: f.name.clone(),
+                    source: f.source.clone(),
+                    text: failing_text(f),
+                    error: f.last_error.clone().unwrap_or_else(|| "—".into()),
+                })
+                .collect(),
+        }
     }
-    table_start(h, &["信息源", "新条目", "预警条目", "涉及事件"]);
-    let active: Vec<_> = c
-        .by_source
-        .iter()
-        .filter(|s| s.items + s.incidents > 0)
-        .collect();
-    for s in &active {
-        let _ = writeln!(
-            h,
-            "<tr><td style=\"{TD}\">{}</td><td style=\"{TD_NUM}\">{}</td>\
-             <td style=\"{TD_NUM}\">{}</td><td style=\"{TD_NUM}\">{}</td></tr>",
-            esc(&s.name),
-            s.items,
-            s.flagged,
-            s.incidents
-        );
+}
+
+/// The columns every incident row shares; the caller fills detail and last column.
+fn incident_row(line: &IncidentLine) -> IncidentRow {
+    IncidentRow {
+        id: line.id,
+        badge: Badge::of(line.level),
+        title: line.title.clone(),
+        detail: String::new(),
+        unit: unit(&line.unit).to_string(),
+        last: String::new(),
+        last_style: "",
     }
-    let silent = c.by_source.len() - active.len();
-    if silent > 0 || active.is_empty() {
-        let _ = writeln!(
-            h,
-            "<tr><td colspan=\"4\" style=\"{TD}{MUTED}\">{}个信息源期内无新条目。</td></tr>",
-            silent
-        );
-    }
-    table_end(h);
+}
+
+/// `……另有N条未列出` under a list cut at [`MAX_ROWS`].
+fn more_note(total: usize) -> Option<String> {
+    (total > MAX_ROWS)
+        .then(|| format!("……另有{}条未列出，详见 yuqing list --all", total - MAX_ROWS))
+}
+
+/// The big numbers under the summary: label, value, colour.
+fn key_figures(report: &DigestReport) -> Vec<(&'static str, String, &'static str)> {
+    let c = &report.counts;
+    let d = &report.deadlines;
+    let missed: u32 = d.by_milestone.iter().map(|r| r.late + r.missed).sum();
+    let alert = |bad: bool| if bad { "#b71c1c" } else { "#1f2329" };
+    vec![
+        ("新增事件", c.new_incidents.to_string(), "#1f2329"),
+        ("未办结", c.open.to_string(), "#1f2329"),
+        ("超时节点", missed.to_string(), alert(missed > 0)),
+        ("按时率", rate_text(&d.overall), "#1f2329"),
+        (
+            "信息源异常",
+            report.sources.failing.len().to_string(),
+            alert(!report.sources.failing.is_empty()),
+        ),
+    ]
 }
 
 /// The 7-day chart: one row per day, a stacked bar of level-coloured cells whose
-/// widths are proportional to the counts, the total on the right.
-fn trend_html(h: &mut String, report: &DigestReport) {
+/// widths are whole percentages adding up to 100, the bar itself as wide as the day's
+/// share of the busiest day.
+fn trend_rows(report: &DigestReport) -> Vec<TrendRow> {
     let max = report.trend.iter().map(|d| d.total).max().unwrap_or(0);
-    let _ = writeln!(
-        h,
-        "<table id=\"trend\" role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\" style=\"width:100%;\">"
-    );
-    for day in &report.trend {
-        let _ = write!(
-            h,
-            "<tr><td width=\"56\" style=\"width:56px;padding:4px 8px 4px 0;font-size:13px;white-space:nowrap;\">{}</td>\
-             <td style=\"padding:4px 0;\">",
-            esc(&day.label)
-        );
-        bar_html(h, day, max);
-        let _ = writeln!(
-            h,
-            "</td><td width=\"40\" align=\"right\" style=\"width:40px;padding:4px 0 4px 8px;font-size:13px;font-weight:bold;\">{}</td></tr>",
-            day.total
-        );
-    }
-    let _ = writeln!(h, "</table>");
-    // Legend.
-    let _ = write!(
-        h,
-        "<table role=\"presentation\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\" style=\"margin-top:8px;\"><tr>"
-    );
-    for level in LEVELS {
-        let _ = write!(
-            h,
-            "<td width=\"10\" height=\"10\" bgcolor=\"{c}\" style=\"width:10px;height:10px;background-color:{c};font-size:1px;line-height:1px;\">&#160;</td>\
-             <td style=\"padding:0 12px 0 4px;{MUTED}\">{}</td>",
-            esc(&level_tag(level)),
-            c = level_colour(level)
-        );
-    }
-    let _ = writeln!(h, "</tr></table>");
-    if report.period.kind == PeriodKind::Scheduled {
-        note(h, "每行为自该日日报时刻起的24小时。");
-    }
-}
-
-/// One stacked bar. Cell widths are whole percentages that add up to 100.
-fn bar_html(h: &mut String, day: &TrendDay, max: u32) {
-    if day.total == 0 || max == 0 {
-        let _ = write!(
-            h,
-            "<table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\"><tr>\
-             <td height=\"18\" bgcolor=\"#f4f6f8\" style=\"height:18px;background-color:#f4f6f8;font-size:1px;line-height:1px;\">&#160;</td></tr></table>"
-        );
-        return;
-    }
-    let outer = (day.total * 100).div_ceil(max).max(1);
-    let _ = write!(
-        h,
-        "<table role=\"presentation\" width=\"{outer}%\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\" style=\"width:{outer}%;\"><tr>"
-    );
-    let mut used = 0;
-    let mut cumulative = 0;
-    for level in LEVELS {
-        let n = day.by_level.get(level);
-        if n == 0 {
-            continue;
-        }
-        cumulative += n;
-        let end = cumulative * 100 / day.total;
-        let w = end - used;
-        used = end;
-        let _ = write!(
-            h,
-            "<td width=\"{w}%\" height=\"18\" bgcolor=\"{c}\" title=\"{t} {n}\" style=\"width:{w}%;height:18px;background-color:{c};font-size:1px;line-height:1px;\">&#160;</td>",
-            c = level_colour(level),
-            t = esc(&level_tag(level))
-        );
-    }
-    let _ = write!(h, "</tr></table>");
+    report
+        .trend
+        .iter()
+        .map(|day| {
+            let mut row = TrendRow {
+                label: day.label.clone(),
+                total: day.total,
+                outer: None,
+                cells: Vec::new(),
+            };
+            if day.total == 0 || max == 0 {
+                return row;
+            }
+            row.outer = Some((day.total * 100).div_ceil(max).max(1));
+            let (mut used, mut cumulative) = (0, 0);
+            for level in LEVELS {
+                let n = day.by_level.get(level);
+                if n == 0 {
+                    continue;
+                }
+                cumulative += n;
+                let end = cumulative * 100 / day.total;
+                row.cells.push(BarCell {
+                    width: end - used,
+                    colour: level_colour(level),
+                    tag: level_tag(level),
+                    count: n,
+                });
+                used = end;
+            }
+            row
+        })
+        .collect()
 }

@@ -2,11 +2,12 @@
 //! is the only "now".
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use super::{
-    Breach, Counts, DeadlineStats, DigestInput, DigestReport, FailingSource, IncidentLine,
-    LevelCounts, NextDue, Outcome, Period, PeriodKind, RateRow, SourceCount, SourceHealth, Term,
-    TopicCount, TrendDay,
+    Breach, Counts, DeadlineOutcome, DeadlineStats, DigestInput, DigestReport, FailingSource,
+    IncidentLine, LevelCounts, NextDue, Period, PeriodKind, RateRow, SourceCount, SourceSummary,
+    Term, TopicCount, TrendDay,
 };
 use crate::model::{Deadline, Incident, Milestone, Status, Timestamp, topic_name};
 
@@ -142,7 +143,7 @@ fn closed_at(input: &DigestInput, incident: &Incident) -> Timestamp {
 fn line(incident: &Incident, now: Timestamp) -> IncidentLine {
     IncidentLine {
         id: incident.id,
-        title: incident.title.clone(),
+        title: crate::format::title(&incident.title),
         level: incident.level,
         status: incident.status,
         unit: incident.unit.clone(),
@@ -204,7 +205,11 @@ fn source_counts(input: &DigestInput, new: &[&Incident]) -> Vec<SourceCount> {
 }
 
 /// How a deadline due in the period turned out, or `None` when it does not count.
-fn outcome(input: &DigestInput, incident: &Incident, deadline: &Deadline) -> Option<Outcome> {
+fn outcome(
+    input: &DigestInput,
+    incident: &Incident,
+    deadline: &Deadline,
+) -> Option<DeadlineOutcome> {
     if !input.period.contains(deadline.due_at) {
         return None;
     }
@@ -218,9 +223,9 @@ fn outcome(input: &DigestInput, incident: &Incident, deadline: &Deadline) -> Opt
         _ => {}
     }
     Some(match deadline.on_time() {
-        Some(true) => Outcome::OnTime,
-        Some(false) => Outcome::Late,
-        None => Outcome::Missed,
+        Some(true) => DeadlineOutcome::OnTime,
+        Some(false) => DeadlineOutcome::Late,
+        None => DeadlineOutcome::Missed,
     })
 }
 
@@ -237,12 +242,12 @@ impl RateRow {
         }
     }
 
-    fn count(&mut self, outcome: Outcome) {
+    fn count(&mut self, outcome: DeadlineOutcome) {
         self.due += 1;
         match outcome {
-            Outcome::OnTime => self.on_time += 1,
-            Outcome::Late => self.late += 1,
-            Outcome::Missed => self.missed += 1,
+            DeadlineOutcome::OnTime => self.on_time += 1,
+            DeadlineOutcome::Late => self.late += 1,
+            DeadlineOutcome::Missed => self.missed += 1,
         }
         self.rate = Some(f64::from(self.on_time) / f64::from(self.due));
     }
@@ -281,11 +286,11 @@ fn deadline_stats(input: &DigestInput, incidents: &[&Incident]) -> DeadlineStats
                     .or_insert_with(|| RateRow::new(unit, unit))
                     .count(outcome);
             }
-            if outcome != Outcome::OnTime {
+            if outcome != DeadlineOutcome::OnTime {
                 let until = deadline.met_at.unwrap_or(input.now);
                 breaches.push(Breach {
                     incident: incident.id,
-                    title: incident.title.clone(),
+                    title: crate::format::title(&incident.title),
                     level: incident.level,
                     unit: incident.unit.clone(),
                     milestone: deadline.milestone,
@@ -314,7 +319,7 @@ fn deadline_stats(input: &DigestInput, incidents: &[&Incident]) -> DeadlineStats
     }
 }
 
-fn source_health(input: &DigestInput) -> SourceHealth {
+fn source_health(input: &DigestInput) -> SourceSummary {
     let mut failing: Vec<FailingSource> = input
         .sources
         .iter()
@@ -328,7 +333,7 @@ fn source_health(input: &DigestInput) -> SourceHealth {
                 .failing_since
                 .map(|since| (input.now - since).num_seconds().max(0)),
             failures: s.state.consecutive_failures,
-            last_error: s.state.last_error.clone(),
+            last_error: s.state.last_error.as_deref().map(crate::format::excerpt),
             last_ok_at: s.state.last_ok_at,
         })
         .collect();
@@ -337,7 +342,7 @@ fn source_health(input: &DigestInput) -> SourceHealth {
             .cmp(&a.failing_secs)
             .then_with(|| a.source.cmp(&b.source))
     });
-    SourceHealth {
+    SourceSummary {
         total: input.sources.len() as u32,
         failing,
     }
@@ -376,20 +381,20 @@ fn summary(report: &DigestReport) -> String {
         PeriodKind::Scheduled => "本期",
         PeriodKind::Day => "当日",
     });
-    s.push_str(&format!("共采集信息{}条", c.items));
+    let _ = write!(s, "共采集信息{}条", c.items);
     if c.new_incidents == 0 {
         s.push_str("，无新增舆情事件");
     } else {
-        s.push_str(&format!("，监测到新增舆情事件{}起", c.new_incidents));
+        let _ = write!(s, "，监测到新增舆情事件{}起", c.new_incidents);
         let parts: Vec<String> = super::LEVELS
             .iter()
             .filter(|l| c.by_level.get(**l) > 0)
             .map(|l| format!("{}{}起", l.chinese(), c.by_level.get(*l)))
             .collect();
-        s.push_str(&format!("，其中{}", parts.join("、")));
+        let _ = write!(s, "，其中{}", parts.join("、"));
     }
     if c.dismissed > 0 {
-        s.push_str(&format!("；另有{}起经研判为误报", c.dismissed));
+        let _ = write!(s, "；另有{}起经研判为误报", c.dismissed);
     }
     s.push('。');
 
@@ -399,12 +404,9 @@ fn summary(report: &DigestReport) -> String {
         s.push_str("期内无到期的处置时限。");
     } else {
         let on_time: u32 = d.by_milestone.iter().map(|r| r.on_time).sum();
-        s.push_str(&format!("期内到期处置时限{due}个，按时完成{on_time}个"));
+        let _ = write!(s, "期内到期处置时限{due}个，按时完成{on_time}个");
         if let Some(rate) = d.overall.rate {
-            s.push_str(&format!(
-                "，对外发布与回应按时率{}",
-                super::render::percent(rate)
-            ));
+            let _ = write!(s, "，对外发布与回应按时率{}", super::render::percent(rate));
         }
         if d.breaches.is_empty() {
             s.push_str("，全部按时完成。");
@@ -426,16 +428,12 @@ fn summary(report: &DigestReport) -> String {
                 .iter()
                 .map(|(m, ids)| format!("{}起事件未按时{}", ids.len(), m.chinese()))
                 .collect();
-            s.push_str(&format!(
-                "；{}，涉及{}。",
-                parts.join("、"),
-                units.join("、")
-            ));
+            let _ = write!(s, "；{}，涉及{}。", parts.join("、"), units.join("、"));
         }
     }
 
     if c.closed > 0 {
-        s.push_str(&format!("期内办结{}起。", c.closed));
+        let _ = write!(s, "期内办结{}起。", c.closed);
     }
     if c.open == 0 {
         s.push_str("目前没有未办结的事件。");
@@ -445,9 +443,9 @@ fn summary(report: &DigestReport) -> String {
             .iter()
             .filter(|i| i.next_due.as_ref().is_some_and(|d| d.left_secs < 0))
             .count();
-        s.push_str(&format!("目前仍有{}起事件未办结", c.open));
+        let _ = write!(s, "目前仍有{}起事件未办结", c.open);
         if overdue > 0 {
-            s.push_str(&format!("，其中{overdue}起已超时"));
+            let _ = write!(s, "，其中{overdue}起已超时");
         }
         s.push('。');
     }
@@ -455,7 +453,7 @@ fn summary(report: &DigestReport) -> String {
     let h = &report.sources;
     if h.failing.is_empty() {
         if h.total > 0 {
-            s.push_str(&format!("{}个信息源运行正常。", h.total));
+            let _ = write!(s, "{}个信息源运行正常。", h.total);
         }
     } else {
         let names: Vec<String> = h
@@ -470,12 +468,13 @@ fn summary(report: &DigestReport) -> String {
                 None => format!("“{}”", f.name),
             })
             .collect();
-        s.push_str(&format!(
+        let _ = write!(
+            s,
             "{}个信息源中有{}个抓取失败：{}，期间监测可能不完整。",
             h.total,
             h.failing.len(),
             names.join("、")
-        ));
+        );
     }
     s
 }

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use super::render::{render_html, render_text, subject};
 use super::{DigestError, DigestInput, DigestReport, Period, SourceInfo, compute};
 use crate::config::{Config, DigestConfig};
-use crate::incidents::Ledger;
-use crate::model::{Item, Notice, NoticeKind, Status, Timestamp};
+use crate::ledger::Routing;
+use crate::model::{Item, Notice, NoticeKey, NoticeKind, Status, Timestamp};
 use crate::store::{Store, StoreError};
 use crate::time::local_date;
 
@@ -83,20 +83,19 @@ impl DigestSchedule {
 
 /// The notice key of the scheduled digest of `date`: `digest/2026-11-24`.
 pub fn digest_key(date: NaiveDate) -> String {
-    format!("digest/{}", date.format("%Y-%m-%d"))
+    NoticeKey::Digest { date, manual: None }.to_string()
 }
 
 /// Collects a digest's input from the ledger and the store. Blocking (sled, jieba):
 /// call it from `spawn_blocking` in async code.
 pub fn gather(
-    ledger: &Ledger,
+    store: &Store,
     config: &Config,
     period: &Period,
     now: Timestamp,
     keywords: &ExtractKeywords<'_>,
 ) -> Result<DigestInput, DigestError> {
-    let store = ledger.store();
-    let incidents = ledger.list(true)?;
+    let incidents = store.incidents().collect::<Result<Vec<_>, _>>()?;
     // Closing times come from the audit trail; only incidents closed or dismissed
     // since the period began can matter.
     let mut audits = BTreeMap::new();
@@ -104,7 +103,7 @@ pub fn gather(
         if matches!(incident.status, Status::Closed | Status::Dismissed)
             && incident.updated_at >= period.start
         {
-            audits.insert(incident.id, ledger.audit(incident.id)?);
+            audits.insert(incident.id, store.incident_audit(incident.id)?);
         }
     }
     let items = items_in(store, period)?;
@@ -166,26 +165,13 @@ fn keyword_text(items: &[Item]) -> String {
 
 /// Gathers and computes a digest. Blocking; see [`gather`].
 pub fn build(
-    ledger: &Ledger,
+    store: &Store,
     config: &Config,
     period: &Period,
     now: Timestamp,
     keywords: &ExtractKeywords<'_>,
 ) -> Result<DigestReport, DigestError> {
-    Ok(compute(&gather(ledger, config, period, now, keywords)?))
-}
-
-/// The digest's recipients: the addresses of the roles in `[digest] to`, each once.
-fn recipients(config: &Config) -> Vec<String> {
-    let mut to: Vec<String> = Vec::new();
-    for role in &config.digest.to {
-        for address in config.recipients.of(*role) {
-            if !to.contains(address) {
-                to.push(address.clone());
-            }
-        }
-    }
-    to
+    Ok(compute(&gather(store, config, period, now, keywords)?))
 }
 
 /// Queues a digest mail under `key` and flushes. Returns false when the key was
@@ -198,7 +184,7 @@ pub async fn queue(
     late: bool,
     now: Timestamp,
 ) -> Result<bool, DigestError> {
-    let to = recipients(config);
+    let to = Routing::new(config).digest();
     if to.is_empty() {
         return Err(DigestError::NoRecipients);
     }
@@ -234,7 +220,7 @@ pub struct SendOutcome {
 /// `digest/<date>/manual/<YYYYMMDDTHHMMSS>` (Beijing time), so it never stands in
 /// for, nor is swallowed by, the scheduled `digest/<date>`.
 pub async fn send_now(
-    ledger: Ledger,
+    store: Store,
     config: Arc<Config>,
     keywords: Arc<Keywords>,
     date: Option<String>,
@@ -242,20 +228,19 @@ pub async fn send_now(
 ) -> Result<SendOutcome, DigestError> {
     let schedule = DigestSchedule::from_config(&config.digest);
     let period = Period::resolve(date.as_deref(), &schedule, now)?;
-    if recipients(&config).is_empty() {
+    if Routing::new(&config).digest().is_empty() {
         return Err(DigestError::NoRecipients);
     }
-    let report = build_blocking(ledger.clone(), config.clone(), keywords, period, now).await?;
-    let key = format!(
-        "{}/manual/{}",
-        digest_key(report.period.date),
-        now.with_timezone(&crate::time::ZONE)
-            .format("%Y%m%dT%H%M%S")
-    );
-    let queued = queue(ledger.store(), &config, &report, &key, false, now).await?;
+    let report = build_blocking(store.clone(), config.clone(), keywords, period, now).await?;
+    let key = NoticeKey::Digest {
+        date: report.period.date,
+        manual: Some(now.with_timezone(&crate::time::ZONE).naive_local()),
+    }
+    .to_string();
+    let queued = queue(&store, &config, &report, &key, false, now).await?;
     Ok(SendOutcome {
         key,
-        to: recipients(&config),
+        to: Routing::new(&config).digest(),
         subject: subject(&report, false),
         queued,
     })
@@ -263,15 +248,15 @@ pub async fn send_now(
 
 /// [`build`] on the blocking pool.
 pub async fn build_blocking(
-    ledger: Ledger,
+    store: Store,
     config: Arc<Config>,
     keywords: Arc<Keywords>,
     period: Period,
     now: Timestamp,
 ) -> Result<DigestReport, DigestError> {
-    tokio::task::spawn_blocking(move || build(&ledger, &config, &period, now, &*keywords))
+    tokio::task::spawn_blocking(move || build(&store, &config, &period, now, &*keywords))
         .await
-        .map_err(|join| DigestError::Interrupted(join.to_string()))?
+        .map_err(DigestError::Interrupted)?
 }
 
 /// The daemon task: queues the digest at `[digest] at` every day, once per date
@@ -279,23 +264,23 @@ pub async fn build_blocking(
 /// wakes mail delivery through the store's outbox signal. Returns when `shutdown`
 /// completes.
 pub async fn run_scheduler(
-    ledger: Ledger,
+    store: Store,
     config: Arc<Config>,
     keywords: Arc<Keywords>,
     shutdown: impl Future<Output = ()>,
 ) {
-    scheduler_loop(ledger, config, keywords, shutdown, chrono::Utc::now).await
+    scheduler_loop(store, config, keywords, shutdown, chrono::Utc::now).await
 }
 
 async fn scheduler_loop(
-    ledger: Ledger,
+    store: Store,
     config: Arc<Config>,
     keywords: Arc<Keywords>,
     shutdown: impl Future<Output = ()>,
     clock: impl Fn() -> Timestamp,
 ) {
     let schedule = DigestSchedule::from_config(&config.digest);
-    if recipients(&config).is_empty() {
+    if Routing::new(&config).digest().is_empty() {
         tracing::warn!("no digest recipients configured ([digest] to); the daily digest is off");
         shutdown.await;
         return;
@@ -304,7 +289,7 @@ async fn scheduler_loop(
     loop {
         let now = clock();
         let due = schedule.last_at_or_before(now);
-        let wake_at = match scheduled_once(&ledger, &config, &keywords, due, now).await {
+        let wake_at = match scheduled_once(&store, &config, &keywords, due, now).await {
             Ok(_) => {
                 // The digest time after the one just handled, even if building took
                 // so long that it has passed already: then the loop handles it at once.
@@ -327,26 +312,26 @@ async fn scheduler_loop(
 /// Queues the scheduled digest of digest time `due` unless it was ever queued.
 /// Returns whether it queued one.
 async fn scheduled_once(
-    ledger: &Ledger,
+    store: &Store,
     config: &Arc<Config>,
     keywords: &Arc<Keywords>,
     due: Timestamp,
     now: Timestamp,
 ) -> Result<bool, DigestError> {
     let key = digest_key(local_date(due));
-    if ledger.store().notice_record(&key)?.is_some() {
+    if store.notice_record(&key)?.is_some() {
         return Ok(false);
     }
     let late = now - due > LATE_AFTER;
     let report = build_blocking(
-        ledger.clone(),
+        store.clone(),
         config.clone(),
         keywords.clone(),
         Period::scheduled(due),
         now,
     )
     .await?;
-    let queued = queue(ledger.store(), config, &report, &key, late, now).await?;
+    let queued = queue(store, config, &report, &key, late, now).await?;
     tracing::info!(
         key,
         late,
@@ -443,11 +428,10 @@ mod tests {
 
         let start = |wall: Timestamp| {
             let store = Store::open(dir.path()).unwrap();
-            let ledger = Ledger::new(store.clone(), config.clone(), Arc::new(Notify::new()));
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let clock = crate::clock::task::TaskClock::starting_at(wall);
             let task = tokio::spawn(scheduler_loop(
-                ledger,
+                store.clone(),
                 config.clone(),
                 keywords.clone(),
                 async move {

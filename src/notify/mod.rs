@@ -33,8 +33,12 @@ pub enum NotifyError {
     BadRecipient(String),
     #[error("通知 {0} 没有收件人；请检查 [recipients] 配置")]
     NoRecipients(String),
-    #[error("无法生成邮件 {key}：{reason}")]
-    Build { key: String, reason: String },
+    #[error("无法生成邮件 {key}：{source}")]
+    Build {
+        key: String,
+        #[source]
+        source: lettre::error::Error,
+    },
     #[error("SMTP 密码所在的环境变量 {0} 未设置；请在启动前设置它（见 [smtp] password_env）")]
     MissingPassword(String),
     #[error("[smtp] 设置无效：{0}；请检查 host、port 和 security")]

@@ -12,15 +12,18 @@
 //! Untrusted text (titles, error messages, source names) is cleaned of control
 //! characters before it goes into a header, and HTML-escaped in the HTML part.
 
+use askama::Template as _;
 use chrono::Duration;
 use lettre::Message;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
+use std::fmt::Write as _;
 
 use super::{NotifyError, key_token};
+use crate::format::{self, LevelStyle, clean_line, truncate};
 use crate::model::{
-    Deadline, DeadlineState, Incident, IncidentId, Level, Milestone, Notice, NoticeKind, Status,
-    Timestamp, topic_name,
+    Deadline, DeadlineState, Incident, IncidentId, Level, Milestone, Notice, NoticeKey, NoticeKind,
+    Status, Timestamp, topic_name,
 };
 use crate::time;
 
@@ -54,7 +57,7 @@ impl Letterhead {
 
     /// The id every mail of an incident replies to: that of its `ID/opened` notice.
     pub fn thread_root(&self, incident: IncidentId) -> String {
-        self.message_id(&format!("{incident}/opened"))
+        self.message_id(&NoticeKey::Opened { incident }.to_string())
     }
 
     /// Renders a notice. Fails only for addresses that do not parse (or none at all).
@@ -93,9 +96,9 @@ impl Letterhead {
         };
         builder
             .multipart(MultiPart::alternative_plain_html(text, html))
-            .map_err(|err| NotifyError::Build {
+            .map_err(|source| NotifyError::Build {
                 key: notice.key.clone(),
-                reason: err.to_string(),
+                source,
             })
     }
 }
@@ -207,60 +210,8 @@ fn clock_phrase(deadline: &Deadline, at: Timestamp) -> String {
     }
 }
 
-/// One line for a header: control characters (CR, LF, tab, NUL, bidi overrides,
-/// zero-width marks) become spaces, runs of white space collapse, ends are trimmed.
-pub(crate) fn clean_line(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut space = false;
-    for c in s.chars() {
-        if c.is_control() || c.is_whitespace() || is_format_char(c) {
-            space = true;
-            continue;
-        }
-        if space && !out.is_empty() {
-            out.push(' ');
-        }
-        space = false;
-        out.push(c);
-    }
-    out
-}
-
-/// Invisible formatting characters that can disguise text (Unicode category Cf, the common ones).
-fn is_format_char(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
-        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
-}
-
-/// At most `max` characters, with `…` when cut.
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
-/// Escapes text for HTML element content and quoted attribute values.
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The content of a mail, rendered twice: as plain text and as HTML.
-struct Body {
+struct MailContent {
     heading: String,
     paragraphs: Vec<String>,
     facts: Vec<(&'static str, String)>,
@@ -284,9 +235,9 @@ struct SourceRow {
     link: Option<String>,
 }
 
-fn body(notice: &Notice) -> Body {
+fn body(notice: &Notice) -> MailContent {
     let at = notice.created_at;
-    let mut body = Body {
+    let mut body = MailContent {
         heading: subject(notice),
         paragraphs: Vec::new(),
         facts: Vec::new(),
@@ -297,10 +248,16 @@ fn body(notice: &Notice) -> Body {
     };
     match &notice.kind {
         NoticeKind::Opened { incident } => {
+            // 等级为 II 级（重大） / 等级为关注（不计时限）
+            let space = if incident.level == Level::Watch {
+                ""
+            } else {
+                " "
+            };
             body.paragraphs.push(format!(
-                "发现新的舆情事件，已登记为事件 {}，等级为{}。请值班人员立即签收，并通知牵头单位按时限办理。",
+                "发现新的舆情事件，已登记为事件 {}，等级为{space}{}。请值班人员立即签收，并通知牵头单位按时限办理。",
                 incident.id,
-                level_text(incident.level)
+                format::level(incident.level, LevelStyle::Grade)
             ));
             incident_details(&mut body, incident, at);
         }
@@ -328,7 +285,7 @@ fn body(notice: &Notice) -> Body {
             body.paragraphs.push(format!(
                 "事件 {}「{}」的{}时限已过去 {percent}%，{due}，{ask}",
                 incident.id,
-                clean_line(&incident.title),
+                format::title(&incident.title),
                 milestone.chinese()
             ));
             incident_details(&mut body, incident, at);
@@ -355,7 +312,7 @@ fn body(notice: &Notice) -> Body {
             body.paragraphs.push(format!(
                 "事件 {}「{}」的{}时限{late}。这是第 {repeat} 次逾期提醒；在登记完成前每 {} 提醒一次。请立即办理并登记。",
                 incident.id,
-                clean_line(&incident.title),
+                format::title(&incident.title),
                 milestone.chinese(),
                 time::span(every)
             ));
@@ -376,7 +333,7 @@ fn body(notice: &Notice) -> Body {
             body.facts.push(("信息源编号", source.clone()));
             body.facts.push(("信息源名称", name.clone()));
             body.facts.push(("开始失败", time::local(*since)));
-            body.facts.push(("最近错误", error.clone()));
+            body.facts.push(("最近错误", format::excerpt(error)));
             body.facts.push(("异常次数", format!("第 {episode} 次")));
             body.commands.push((
                 "检查该信息源".into(),
@@ -400,7 +357,7 @@ fn body(notice: &Notice) -> Body {
                 body.facts.push(("邮件主题", original_subject.clone()));
             }
             body.facts.push(("收件人", original_to.join("，")));
-            body.facts.push(("错误", error.clone()));
+            body.facts.push(("错误", format::excerpt(error)));
             body.commands
                 .push(("查看投递状态".into(), "yuqing status".into()));
         }
@@ -409,19 +366,12 @@ fn body(notice: &Notice) -> Body {
     body
 }
 
-fn level_text(level: Level) -> String {
-    match level {
-        Level::Watch => "关注（不计时限）".into(),
-        level => format!(" {} 级（{}）", level.as_str(), level.chinese()),
-    }
-}
-
 /// Facts, deadlines, sources and commands of an incident, as of `at`.
-fn incident_details(body: &mut Body, incident: &Incident, at: Timestamp) {
+fn incident_details(body: &mut MailContent, incident: &Incident, at: Timestamp) {
     body.facts.push(("事件编号", incident.id.to_string()));
-    body.facts.push(("标题", incident.title.clone()));
+    body.facts.push(("标题", format::title(&incident.title)));
     body.facts
-        .push(("等级", level_text(incident.level).trim().to_string()));
+        .push(("等级", format::level(incident.level, LevelStyle::Grade)));
     body.facts.push(("状态", incident.status.chinese().into()));
     if !incident.topics.is_empty() {
         let topics: Vec<&str> = incident.topics.iter().map(|t| topic_name(t)).collect();
@@ -505,133 +455,70 @@ fn incident_details(body: &mut Body, incident: &Incident, at: Timestamp) {
 
 const FOOTER: &str = "本邮件由 yuqing 舆情监测系统自动发送，请勿直接回复。";
 
-impl Body {
+impl MailContent {
     fn text(&self) -> String {
         let mut out = format!("{}\n\n", self.heading);
         for p in &self.paragraphs {
-            out.push_str(&format!("{}\n\n", clean_line(p)));
+            let _ = write!(out, "{}\n\n", clean_line(p));
         }
         for (label, value) in &self.facts {
-            out.push_str(&format!("{label}：{}\n", clean_line(value)));
+            let _ = writeln!(out, "{label}：{}", clean_line(value));
         }
         if !self.deadlines.is_empty() {
             out.push_str("\n时限：\n");
             for d in &self.deadlines {
-                out.push_str(&format!("  {}：{} 截止，{}\n", d.milestone, d.due, d.state));
+                let _ = writeln!(out, "  {}：{} 截止，{}", d.milestone, d.due, d.state);
             }
         }
         if !self.sources.is_empty() {
-            out.push_str(&format!("\n信息来源（共 {} 条）：\n", self.sources.len()));
+            let _ = writeln!(out, "\n信息来源（共 {} 条）：", self.sources.len());
             for (n, s) in self.sources.iter().enumerate() {
-                out.push_str(&format!(
-                    "  {}. [{}] {}\n",
+                let _ = writeln!(
+                    out,
+                    "  {}. [{}] {}",
                     n + 1,
                     clean_line(&s.source),
                     clean_line(s.link.as_deref().unwrap_or(&s.key))
-                ));
+                );
             }
         }
         if !self.commands.is_empty() {
             out.push_str("\n操作命令（在值班电脑上执行，“姓名”换成您的名字）：\n");
             for (label, command) in &self.commands {
-                out.push_str(&format!("  {label}：{command}\n"));
+                let _ = writeln!(out, "  {label}：{command}");
             }
         }
-        out.push_str(&format!(
-            "\n——\n{FOOTER}通知编号：{}\n",
-            clean_line(&self.key)
-        ));
+        let _ = writeln!(out, "\n——\n{FOOTER}通知编号：{}", clean_line(&self.key));
         out
     }
 
+    /// The HTML part, through `templates/mail.html` (every value auto-escaped).
     fn html(&self) -> String {
-        const CELL: &str = "padding:4px 12px 4px 0;vertical-align:top;";
-        let mut out = String::from(
-            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head>\
-             <body style=\"margin:0;padding:16px;font-family:'Microsoft YaHei','PingFang SC',sans-serif;font-size:14px;line-height:1.6;color:#222;\">",
-        );
-        out.push_str(&format!(
-            "<h2 style=\"margin:0 0 12px;font-size:18px;color:#b00;\">{}</h2>",
-            escape(&self.heading)
-        ));
-        for p in &self.paragraphs {
-            out.push_str(&format!("<p style=\"margin:0 0 12px;\">{}</p>", escape(p)));
+        MailHtml {
+            body: self,
+            footer: FOOTER,
         }
-        if !self.facts.is_empty() {
-            out.push_str("<table style=\"border-collapse:collapse;margin:0 0 12px;\">");
-            for (label, value) in &self.facts {
-                out.push_str(&format!(
-                    "<tr><td style=\"{CELL}color:#666;white-space:nowrap;\">{}</td><td style=\"{CELL}\">{}</td></tr>",
-                    escape(label),
-                    escape(value)
-                ));
-            }
-            out.push_str("</table>");
-        }
-        if !self.deadlines.is_empty() {
-            out.push_str(
-                "<h3 style=\"margin:16px 0 8px;font-size:15px;\">时限</h3>\
-                 <table style=\"border-collapse:collapse;margin:0 0 12px;\">\
-                 <tr><th style=\"padding:4px 12px 4px 0;text-align:left;\">节点</th>\
-                 <th style=\"padding:4px 12px 4px 0;text-align:left;\">截止（北京时间）</th>\
-                 <th style=\"padding:4px 12px 4px 0;text-align:left;\">状态</th></tr>",
-            );
-            for d in &self.deadlines {
-                let color = if d.overdue {
-                    "color:#b00;font-weight:bold;"
-                } else {
-                    ""
-                };
-                out.push_str(&format!(
-                    "<tr><td style=\"{CELL}\">{}</td><td style=\"{CELL}\">{}</td><td style=\"{CELL}{color}\">{}</td></tr>",
-                    escape(d.milestone),
-                    escape(&d.due),
-                    escape(&d.state)
-                ));
-            }
-            out.push_str("</table>");
-        }
-        if !self.sources.is_empty() {
-            out.push_str(&format!(
-                "<h3 style=\"margin:16px 0 8px;font-size:15px;\">信息来源（共 {} 条）</h3><ol style=\"margin:0 0 12px;padding-left:24px;\">",
-                self.sources.len()
-            ));
-            for s in &self.sources {
-                let item = match &s.link {
-                    Some(link) => format!(
-                        "<a href=\"{}\" style=\"color:#06c;\">{}</a>",
-                        escape(link),
-                        escape(link)
-                    ),
-                    None => escape(&s.key),
-                };
-                out.push_str(&format!(
-                    "<li><span style=\"color:#666;\">[{}]</span> {item}</li>",
-                    escape(&s.source)
-                ));
-            }
-            out.push_str("</ol>");
-        }
-        if !self.commands.is_empty() {
-            out.push_str(
-                "<h3 style=\"margin:16px 0 8px;font-size:15px;\">操作命令</h3>\
-                 <p style=\"margin:0 0 8px;color:#666;\">在值班电脑上执行，“姓名”换成您的名字：</p>\
-                 <table style=\"border-collapse:collapse;margin:0 0 12px;\">",
-            );
-            for (label, command) in &self.commands {
-                out.push_str(&format!(
-                    "<tr><td style=\"{CELL}white-space:nowrap;\">{}</td><td style=\"{CELL}\"><code style=\"font-family:Consolas,monospace;background:#f3f3f3;padding:2px 6px;\">{}</code></td></tr>",
-                    escape(label),
-                    escape(command)
-                ));
-            }
-            out.push_str("</table>");
-        }
-        out.push_str(&format!(
-            "<p style=\"margin:24px 0 0;font-size:12px;color:#999;\">{FOOTER}通知编号：{}</p></body></html>",
-            escape(&self.key)
-        ));
-        out
+        .render()
+        .unwrap_or_else(|err| {
+            // A template renders plain data into a String; it cannot fail in practice.
+            tracing::error!(error = %err, "mail template failed");
+            String::new()
+        })
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "mail.html")]
+struct MailHtml<'a> {
+    body: &'a MailContent,
+    footer: &'a str,
+}
+
+impl std::ops::Deref for MailHtml<'_> {
+    type Target = MailContent;
+
+    fn deref(&self) -> &MailContent {
+        self.body
     }
 }
 
@@ -723,6 +610,60 @@ mod tests {
         )
     }
 
+    /// A statement reminder (escalation past the first fraction) of incident 42.
+    fn reminder(percent: u8, escalation: bool, created_at: &str) -> Notice {
+        notice(
+            &format!("42/statement/{percent}"),
+            created_at,
+            NoticeKind::Reminder {
+                incident: Box::new(incident()),
+                milestone: Milestone::Statement,
+                percent,
+                escalation,
+            },
+        )
+    }
+
+    /// The `repeat`-th statement overdue notice of `incident`.
+    fn overdue(incident: Box<Incident>, repeat: u32, created_at: &str) -> Notice {
+        notice(
+            &format!("42/statement/overdue/{repeat}"),
+            created_at,
+            NoticeKind::Overdue {
+                incident,
+                milestone: Milestone::Statement,
+                repeat,
+            },
+        )
+    }
+
+    fn source_failing() -> Notice {
+        notice(
+            "source/anqiu-board/failing/3",
+            "2026-11-24T02:00:00Z",
+            NoticeKind::SourceFailing {
+                source: "anqiu-board".into(),
+                name: "安丘市政府网站留言板".into(),
+                since: ts("2026-11-24T01:00:00Z"),
+                error: "连接超时".into(),
+                episode: 3,
+            },
+        )
+    }
+
+    fn dead_letter() -> Notice {
+        notice(
+            "dead/42/opened",
+            "2026-11-24T06:00:00Z",
+            NoticeKind::DeadLetter {
+                original_key: "42/opened".into(),
+                original_to: vec!["nobody@example.gov.cn".into()],
+                error: "550 Mailbox unavailable".into(),
+                original_subject: "【重大·安全生产】某化工厂爆炸".into(),
+            },
+        )
+    }
+
     fn letterhead() -> Letterhead {
         Letterhead::new("舆情值班室 <yuqing@example.gov.cn>").unwrap()
     }
@@ -762,68 +703,23 @@ mod tests {
                 "【一般】某化工厂爆炸致3人死亡 距回应时限 1天20时",
             ),
             (
-                notice(
-                    "42/statement/60",
-                    "2026-11-24T05:00:00Z",
-                    NoticeKind::Reminder {
-                        incident: inc(),
-                        milestone: Milestone::Statement,
-                        percent: 60,
-                        escalation: false,
-                    },
-                ),
+                reminder(60, false, "2026-11-24T05:00:00Z"),
                 "【提醒·重大·安全生产】某化工厂爆炸致3人死亡 距发布权威信息时限 2时0分",
             ),
             (
-                notice(
-                    "42/statement/80",
-                    "2026-11-24T06:00:00Z",
-                    NoticeKind::Reminder {
-                        incident: inc(),
-                        milestone: Milestone::Statement,
-                        percent: 80,
-                        escalation: true,
-                    },
-                ),
+                reminder(80, true, "2026-11-24T06:00:00Z"),
                 "【紧急·重大·安全生产】某化工厂爆炸致3人死亡 距发布权威信息时限 1时0分",
             ),
             (
-                notice(
-                    "42/statement/overdue/2",
-                    "2026-11-24T07:35:00Z",
-                    NoticeKind::Overdue {
-                        incident: inc(),
-                        milestone: Milestone::Statement,
-                        repeat: 2,
-                    },
-                ),
+                overdue(inc(), 2, "2026-11-24T07:35:00Z"),
                 "【逾期·重大·安全生产】某化工厂爆炸致3人死亡 已超过发布权威信息时限 35分（第2次提醒）",
             ),
             (
-                notice(
-                    "source/anqiu-board/failing/3",
-                    "2026-11-24T02:00:00Z",
-                    NoticeKind::SourceFailing {
-                        source: "anqiu-board".into(),
-                        name: "安丘市政府网站留言板".into(),
-                        since: ts("2026-11-24T01:00:00Z"),
-                        error: "连接超时".into(),
-                        episode: 3,
-                    },
-                ),
+                source_failing(),
                 "【信息源异常】安丘市政府网站留言板 自 2026-11-24 09:00 起无法获取",
             ),
             (
-                notice(
-                    "dead/42/opened",
-                    "2026-11-24T06:00:00Z",
-                    NoticeKind::DeadLetter {
-                        original_key: "42/opened".into(),
-                        original_to: vec!["nobody@example.gov.cn".into()],
-                        error: "550 Mailbox unavailable".into(),
-                        original_subject: "【重大·安全生产】某化工厂爆炸".into(),
-                    },
-                ),
+                dead_letter(),
                 "【邮件投递失败】【重大·安全生产】某化工厂爆炸",
             ),
             (
@@ -860,6 +756,36 @@ mod tests {
             "{s}"
         );
         assert!(s.ends_with("距发布权威信息时限 1时12分"), "{s}");
+    }
+
+    #[test]
+    fn huge_titles_and_errors_stay_small() {
+        // A 6 MB title (seen in the wild) and a 1 MB error message.
+        let mut inc = incident();
+        inc.title = "很".repeat(2_000_000);
+        let bytes = raw(&opened(inc));
+        assert!(bytes.len() < 64 * 1024, "{} bytes", bytes.len());
+        let text = MessageParser::default()
+            .parse(&bytes)
+            .unwrap()
+            .body_text(0)
+            .unwrap()
+            .into_owned();
+        let cut = format!("{}…", "很".repeat(format::TITLE_CHARS - 1));
+        assert!(text.contains(&format!("标题：{cut}")), "{text}");
+        assert!(!text.contains(&"很".repeat(format::TITLE_CHARS)));
+        let failing = notice(
+            "source/s/failing/1",
+            "2026-11-24T02:00:00Z",
+            NoticeKind::SourceFailing {
+                source: "s".into(),
+                name: "源".into(),
+                since: ts("2026-11-24T01:00:00Z"),
+                error: "x".repeat(1_000_000),
+                episode: 1,
+            },
+        );
+        assert!(raw(&failing).len() < 64 * 1024);
     }
 
     #[test]
@@ -1045,6 +971,45 @@ mod tests {
             .map(|a| a.to_string())
             .collect();
         assert_eq!(to, ["duty@example.gov.cn", "xcb@example.gov.cn"]);
+    }
+
+    /// HTML with one tag a line (white space between tags is not part of the layout).
+    fn one_tag_a_line(html: &str) -> String {
+        regex::Regex::new(r">[\r\n]*<")
+            .unwrap()
+            .replace_all(html, ">\n<")
+            .into_owned()
+    }
+
+    /// Every kind of mail, as sent: subject, text part and HTML part. A change of
+    /// wording or layout shows up as a reviewed snapshot diff (`cargo insta review`).
+    #[test]
+    fn every_mail_kind_snapshot() {
+        let mut acked = incident();
+        acked.status = Status::Acknowledged;
+        acked.deadlines[0].met_at = Some(ts("2026-11-24T06:20:00Z"));
+        let kinds: Vec<(&str, Notice)> = vec![
+            ("opened", opened(incident())),
+            ("reminder", reminder(60, false, "2026-11-24T05:00:00Z")),
+            ("escalation", reminder(80, true, "2026-11-24T06:00:00Z")),
+            (
+                "overdue",
+                overdue(Box::new(acked), 2, "2026-11-24T08:00:00Z"),
+            ),
+            ("source_failing", source_failing()),
+            ("dead_letter", dead_letter()),
+        ];
+        for (name, notice) in kinds {
+            let bytes = raw(&notice);
+            let parsed = MessageParser::default().parse(&bytes).unwrap();
+            let shown = format!(
+                "Subject: {}\n\n--- text ---\n{}\n--- html ---\n{}\n",
+                parsed.subject().unwrap_or_default(),
+                parsed.body_text(0).unwrap_or_default(),
+                one_tag_a_line(&parsed.body_html(0).unwrap_or_default()),
+            );
+            insta::assert_snapshot!(format!("mail_{name}"), shown);
+        }
     }
 
     #[test]

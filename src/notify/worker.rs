@@ -114,7 +114,7 @@ pub async fn run_with(
     let worker = Worker {
         letterhead: Letterhead::new(&config.mail_from())?,
         transport: Transport::from_config(&config)?,
-        duty: config.recipients.duty.clone(),
+        duty: crate::ledger::Routing::new(&config).duty(),
         store,
         backoff,
     };
@@ -200,6 +200,7 @@ impl Worker {
     ) -> Result<Round, NotifyError> {
         let now = || due_by.map_or_else(Utc::now, |at| at.max(Utc::now()));
         self.store.flush().await?;
+        self.store.outbox_supersede(Utc::now())?;
         let mut waiting: HashSet<String> = HashSet::new();
         let mut next: Option<Timestamp> = None;
         let mut after = None;
@@ -304,7 +305,10 @@ impl Worker {
             NoticeKind::DeadLetter { .. } => None,
             _ if self.duty.is_empty() => None,
             _ => Some(Notice {
-                key: format!("dead/{}", notice.key),
+                key: crate::model::NoticeKey::DeadLetter {
+                    original: notice.key.clone(),
+                }
+                .into(),
                 to: self.duty.clone(),
                 created_at: now,
                 kind: NoticeKind::DeadLetter {

@@ -157,7 +157,7 @@ pub fn html_to_text(s: &str) -> String {
 
 /// At a `<`: if it opens a tag or comment, returns how many bytes it spans and
 /// whether it breaks words. `None` when the `<` is plain text.
-fn skip_markup(at: &str) -> Option<(usize, bool)> {
+pub(crate) fn skip_markup(at: &str) -> Option<(usize, bool)> {
     let after = at[1..].chars().next()?;
     if let Some(comment) = at.strip_prefix("<!--") {
         let end = comment.find("-->").map_or(at.len(), |e| 4 + e + 3);
@@ -188,7 +188,7 @@ fn skip_markup(at: &str) -> Option<(usize, bool)> {
 
 /// At a `&`: decodes `&name;`, `&#123;` or `&#x1F;`, returning the character and
 /// the bytes consumed. `None` for an unknown or unterminated reference.
-fn decode_entity(at: &str) -> Option<(char, usize)> {
+pub(crate) fn decode_entity(at: &str) -> Option<(char, usize)> {
     let semi = at.as_bytes().iter().take(12).position(|&b| b == b';')?;
     let name = &at[1..semi];
     let c = if let Some(num) = name.strip_prefix('#') {

@@ -88,7 +88,7 @@ impl Intake {
                 sources: config.sources.iter().cloned().map(Arc::new).collect(),
                 store,
                 fetcher,
-                duty: config.recipients.duty.clone(),
+                duty: crate::ledger::Routing::new(config).duty(),
                 items,
             }),
         })
@@ -431,7 +431,11 @@ impl Intake {
     ) {
         let episode = state.episodes + 1;
         let notice = Notice {
-            key: format!("source/{}/failing/{episode}", source.id),
+            key: crate::model::NoticeKey::SourceFailing {
+                source: source.id.clone(),
+                episode,
+            }
+            .into(),
             to: self.inner.duty.clone(),
             created_at: now,
             kind: NoticeKind::SourceFailing {

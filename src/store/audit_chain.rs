@@ -355,7 +355,10 @@ pub(super) mod tests {
                 .unwrap();
             for n in 0..per {
                 store
-                    .ledger_tx(|tx| tx.audit(&entry(id, &format!("note{n}"))))
+                    .ledger_tx(|tx| {
+                        let entry = entry(id, &format!("note{n}"));
+                        Ok::<_, super::super::Abort<super::super::StoreError>>(tx.audit(&entry)?)
+                    })
                     .unwrap();
             }
         }

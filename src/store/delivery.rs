@@ -36,21 +36,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Notice, NoticeKind};
-
-    fn notice(key: &str) -> Notice {
-        Notice {
-            key: key.into(),
-            to: vec!["duty@localhost".into()],
-            created_at: chrono::Utc::now(),
-            kind: NoticeKind::DeadLetter {
-                original_key: "x".into(),
-                original_to: vec![],
-                error: "e".into(),
-                original_subject: String::new(),
-            },
-        }
-    }
+    use crate::store::outbox::tests::notice;
 
     #[test]
     fn pages_follow_queue_order_and_skip_bad_rows() {

@@ -17,8 +17,9 @@
 
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use sled::transaction::TransactionalTree;
 
+use super::tx::{self, Abort, TxResult};
 use super::{OutboxTx, Result, Store, StoreError, decode, encode};
 use crate::model::{AuditEntry, Incident, IncidentId, Level, Milestone, Timestamp};
 
@@ -182,13 +183,8 @@ pub struct OpenIndexRow {
     pub severity: Level,
 }
 
-type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
-
 fn corrupt<T>(what: String, source: serde_json::Error) -> TxResult<T> {
-    Err(ConflictableTransactionError::Abort(StoreError::Corrupt {
-        what,
-        source,
-    }))
+    Err(StoreError::Corrupt { what, source }.into())
 }
 
 /// The ledger trees and the outbox inside one transaction.
@@ -351,7 +347,12 @@ fn primary_topic(incident: &Incident) -> &str {
 impl Store {
     /// Runs `f` over the ledger trees and the outbox in one transaction (retried by
     /// sled on conflict, so `f` must not have side effects outside the transaction).
-    pub fn ledger_tx<T>(&self, f: impl Fn(&LedgerTx<'_>) -> TxResult<T>) -> Result<T> {
+    /// `f` may refuse the change with `Abort::Refused(e)`: nothing is written and
+    /// `e` is returned; a storage failure comes back as `E::from(StoreError)`.
+    pub fn ledger_tx<T, E: From<StoreError>>(
+        &self,
+        f: impl Fn(&LedgerTx<'_>) -> std::result::Result<T, Abort<E>>,
+    ) -> std::result::Result<T, E> {
         let l = &self.ledger;
         let value = (
             &l.incidents,
@@ -367,7 +368,7 @@ impl Store {
         )
             .transaction(
                 |(incidents, audit, due, due_rev, open, attached, meta, chain, outbox, keys)| {
-                    f(&LedgerTx {
+                    tx::to_sled(f(&LedgerTx {
                         incidents,
                         audit,
                         due,
@@ -377,10 +378,10 @@ impl Store {
                         meta,
                         chain,
                         outbox: OutboxTx { outbox, keys },
-                    })
+                    }))
                 },
-            )
-            .map_err(super::tx_error)?;
+            );
+        let value = tx::flatten(value)?;
         // Any ledger change may have queued mail.
         self.outbox_signal.notify_one();
         Ok(value)
@@ -496,6 +497,13 @@ impl Store {
 mod tests {
     use super::*;
 
+    /// Runs `f` in one ledger transaction that cannot refuse.
+    fn run<T>(store: &Store, f: impl Fn(&LedgerTx<'_>) -> TxResult<T>) -> T {
+        store
+            .ledger_tx(|tx| Ok::<_, Abort<StoreError>>(f(tx)?))
+            .unwrap()
+    }
+
     #[test]
     fn due_keys_sort_by_time_and_round_trip() {
         let t = |s: &str| s.parse::<Timestamp>().unwrap();
@@ -549,22 +557,18 @@ mod tests {
             milestone: Milestone::Ack,
             ..first
         };
-        store
-            .ledger_tx(|tx| {
-                tx.schedule(first)?;
-                tx.schedule(other)?;
-                tx.schedule(second)
-            })
-            .unwrap();
+        run(&store, |tx| {
+            tx.schedule(first)?;
+            tx.schedule(other)?;
+            tx.schedule(second)
+        });
         assert_eq!(store.due_of(5).unwrap(), [other, second]);
         assert_eq!(store.due_first().unwrap(), Some(other));
         assert_eq!(
             store.due_until(t("2026-11-24T03:30:00Z"), 10).unwrap(),
             [other]
         );
-        let stopped = store
-            .ledger_tx(|tx| tx.unschedule(5, Milestone::Ack))
-            .unwrap();
+        let stopped = run(&store, |tx| tx.unschedule(5, Milestone::Ack));
         assert!(stopped);
         assert_eq!(store.due_first().unwrap(), Some(second));
         assert_eq!(store.due_len(), 1);
@@ -573,9 +577,7 @@ mod tests {
     #[test]
     fn ids_count_up_and_audit_keeps_order() {
         let store = Store::temporary().unwrap();
-        let ids: Vec<_> = (0..3)
-            .map(|_| store.ledger_tx(|tx| tx.next_id()).unwrap())
-            .collect();
+        let ids: Vec<_> = (0..3).map(|_| run(&store, |tx| tx.next_id())).collect();
         assert_eq!(ids, [1, 2, 3]);
         for action in ["opened", "ack", "close"] {
             let entry = AuditEntry {
@@ -586,7 +588,7 @@ mod tests {
                 detail: "测试".into(),
                 reason: None,
             };
-            store.ledger_tx(|tx| tx.audit(&entry)).unwrap();
+            run(&store, |tx| tx.audit(&entry));
         }
         let actions: Vec<_> = store
             .incident_audit(2)

@@ -95,7 +95,7 @@ impl Store {
                 pending.insert(key, &[])?;
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
-            .map_err(super::tx_error)
+            .map_err(super::tx::plain_error)
     }
 
     /// Items stored but not yet through classification and the ledger, in key order.

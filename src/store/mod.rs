@@ -19,6 +19,7 @@ mod incidents;
 mod items;
 mod outbox;
 mod sources;
+mod tx;
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,7 @@ pub use incidents::{DueEntry, LedgerTx, OpenIndexRow};
 pub use items::UpsertOutcome;
 pub use outbox::{DeadRow, MailFailures, NoticeRecord, OutboxRow, OutboxTx};
 pub use sources::SourceState;
+pub use tx::{Abort, TxError, TxResult};
 
 /// The schema this build writes. Bump it with a migration when a layout changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -73,8 +75,6 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("数据库写入磁盘失败：{0}；请检查磁盘空间和数据目录")]
     Flush(String),
-    #[error("数据库事务失败：{0}")]
-    Transaction(String),
     #[error("数据库中的记录无法解析（{what}）：{source}；请用 export 备份后报告此问题")]
     Corrupt {
         what: String,
@@ -372,14 +372,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     found
-}
-
-/// Maps a failed sled transaction to our error.
-pub(crate) fn tx_error(err: sled::transaction::TransactionError<StoreError>) -> StoreError {
-    match err {
-        sled::transaction::TransactionError::Abort(e) => e,
-        sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),
-    }
 }
 
 /// Serializes a record.

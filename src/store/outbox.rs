@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
+use super::tx::{self, Abort, TxResult};
 use super::{Result, Store, StoreError, decode, encode};
-use crate::model::{Notice, Timestamp};
+use crate::model::{Notice, NoticeKey, Timestamp};
 
 /// A queued notice and its delivery attempts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,9 +47,21 @@ pub struct DeadRow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "lowercase")]
 pub enum NoticeRecord {
-    Queued { seq: u64, at: Timestamp },
-    Sent { at: Timestamp },
-    Dead { at: Timestamp },
+    Queued {
+        seq: u64,
+        at: Timestamp,
+    },
+    Sent {
+        at: Timestamp,
+    },
+    Dead {
+        at: Timestamp,
+    },
+    /// Never sent: a newer notice of the same clock (`by`) was queued before it went out.
+    Superseded {
+        at: Timestamp,
+        by: String,
+    },
 }
 
 /// The outbox trees inside a transaction; lets other store modules queue notices
@@ -60,10 +73,7 @@ pub struct OutboxTx<'a> {
 
 impl OutboxTx<'_> {
     /// Queues a notice unless its key was ever queued before. Returns whether it was queued.
-    pub fn enqueue<E>(
-        &self,
-        notice: &Notice,
-    ) -> std::result::Result<bool, ConflictableTransactionError<E>> {
+    pub fn enqueue(&self, notice: &Notice) -> TxResult<bool> {
         if self.keys.get(notice.key.as_bytes())?.is_some() {
             return Ok(false);
         }
@@ -87,21 +97,23 @@ impl OutboxTx<'_> {
 }
 
 impl Store {
-    /// Runs `f` with the outbox inside one transaction (retried by sled on conflict).
-    pub fn with_outbox<T>(
+    /// Runs `f` with the outbox inside one transaction (retried by sled on conflict);
+    /// see [`Store::ledger_tx`] for `Abort`.
+    pub fn with_outbox<T, E: From<StoreError>>(
         &self,
-        f: impl Fn(&OutboxTx<'_>) -> std::result::Result<T, ConflictableTransactionError<StoreError>>,
-    ) -> Result<T> {
-        let value = (&self.outbox, &self.notice_keys)
-            .transaction(|(outbox, keys)| f(&OutboxTx { outbox, keys }))
-            .map_err(super::tx_error)?;
+        f: impl Fn(&OutboxTx<'_>) -> std::result::Result<T, Abort<E>>,
+    ) -> std::result::Result<T, E> {
+        let value = tx::flatten(
+            (&self.outbox, &self.notice_keys)
+                .transaction(|(outbox, keys)| tx::to_sled(f(&OutboxTx { outbox, keys }))),
+        )?;
         self.outbox_signal.notify_one();
         Ok(value)
     }
 
     /// Queues one notice on its own. Returns false when its key was already known.
     pub fn enqueue_notice(&self, notice: &Notice) -> Result<bool> {
-        self.with_outbox(|tx| tx.enqueue(notice))
+        self.with_outbox(|tx| Ok::<_, Abort<StoreError>>(tx.enqueue(notice)?))
     }
 
     /// Queued notices in queue order, at most `limit` (unreadable rows skipped, see
@@ -118,12 +130,16 @@ impl Store {
                 keys.insert(key.as_bytes(), encode(&NoticeRecord::Sent { at }))?;
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
-            .map_err(super::tx_error)
+            .map_err(tx::plain_error)
     }
 
     /// A transient failure: keep the row with its new attempt count and time.
+    /// A row that left the outbox meanwhile (superseded) stays gone.
     pub fn outbox_retry(&self, seq: u64, row: &OutboxRow) -> Result<()> {
-        self.outbox.insert(seq.to_be_bytes(), encode(row))?;
+        let key = seq.to_be_bytes();
+        let value = encode(row);
+        self.outbox
+            .fetch_and_update(key, |old| old.map(|_| value.clone()))?;
         Ok(())
     }
 
@@ -143,11 +159,62 @@ impl Store {
                 }
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
-            .map_err(super::tx_error)?;
+            .map_err(tx::plain_error)?;
         if report.is_some() {
             self.outbox_signal.notify_one();
         }
         Ok(())
+    }
+
+    /// Keeps only the newest queued notice of each running clock (reminders,
+    /// escalations and overdue notices of one incident milestone): after a mail
+    /// outage the recipients get the current state once, not every superseded step.
+    /// The older rows leave the outbox as `Superseded`. Returns how many.
+    pub fn outbox_supersede(&self, at: Timestamp) -> Result<usize> {
+        let mut rows: Vec<(
+            u64,
+            String,
+            (crate::model::IncidentId, crate::model::Milestone),
+        )> = Vec::new();
+        let mut newest: std::collections::HashMap<_, String> = Default::default();
+        for (seq, row) in self.outbox_page(None, usize::MAX)? {
+            let Some(clock) = row
+                .notice
+                .key
+                .parse::<NoticeKey>()
+                .ok()
+                .and_then(|k| k.clock())
+            else {
+                continue;
+            };
+            newest.insert(clock, row.notice.key.clone());
+            rows.push((seq, row.notice.key, clock));
+        }
+        let older: Vec<(u64, String, String)> = rows
+            .into_iter()
+            .filter_map(|(seq, key, clock)| {
+                let by = &newest[&clock];
+                (*by != key).then(|| (seq, key, by.clone()))
+            })
+            .collect();
+        for (seq, key, by) in &older {
+            (&self.outbox, &self.notice_keys)
+                .transaction(|(outbox, keys)| {
+                    outbox.remove(&seq.to_be_bytes())?;
+                    keys.insert(
+                        key.as_bytes(),
+                        encode(&NoticeRecord::Superseded { at, by: by.clone() }),
+                    )?;
+                    Ok::<_, ConflictableTransactionError<StoreError>>(())
+                })
+                .map_err(tx::plain_error)?;
+            tracing::info!(
+                key,
+                by,
+                "queued notice superseded by a newer one of its clock"
+            );
+        }
+        Ok(older.len())
     }
 
     /// What became of a notice key, if it was ever queued.
@@ -207,11 +274,12 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::model::NoticeKind;
 
-    fn notice(key: &str) -> Notice {
+    /// A source-failing notice under `key`, to duty.
+    pub(in crate::store) fn notice(key: &str) -> Notice {
         Notice {
             key: key.into(),
             to: vec!["duty@localhost".into()],

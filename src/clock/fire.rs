@@ -1,0 +1,171 @@
+//! Deadline firing: turns due entries of the due index into queued notices. Each
+//! entry fires in one ledger transaction that queues its notice, removes the entry
+//! and schedules the clock's next step (see the catch-up rule in [`crate::clock`]).
+//! The dependency runs one way: the clock reads and writes through the ledger and
+//! the store; the ledger never calls back into this module or the task.
+
+use super::{StepKind, due_entry, step_entry};
+use crate::ledger::{Ledger, LedgerError};
+use crate::model::{Incident, Milestone, Notice, NoticeKind, Timestamp};
+use crate::store::{DueEntry, Store};
+
+/// What one pass of [`Deadlines::fire_due`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FireReport {
+    /// Notices queued (a step whose key was queued before is not counted).
+    pub queued: usize,
+    /// Entries that could not be fired (left in place, logged).
+    pub failed: usize,
+    /// The limit was reached: more entries may be due.
+    pub more: bool,
+}
+
+/// The running clocks of the ledger: the due index in the store, fired through the ledger.
+#[derive(Clone)]
+pub struct Deadlines {
+    store: Store,
+    ledger: Ledger,
+}
+
+impl Deadlines {
+    /// `store` must be the store `ledger` was built on.
+    pub fn new(store: Store, ledger: Ledger) -> Deadlines {
+        Deadlines { store, ledger }
+    }
+
+    /// The earliest entry of the due index.
+    pub fn first_due(&self) -> Result<Option<DueEntry>, LedgerError> {
+        Ok(self.store.due_first()?)
+    }
+
+    /// How many clocks are scheduled.
+    pub fn len(&self) -> usize {
+        self.store.due_len()
+    }
+
+    /// Whether no clock is scheduled.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `Notify` the deadline task waits on: the ledger wakes it after each change.
+    pub fn wake(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.ledger.deadline_wake()
+    }
+
+    /// Fires the due notices at or before `now`, at most `limit` of them, earliest first
+    /// (see `crate::clock` for the catch-up rule). Each fires in its own transaction:
+    /// the notice is queued, the entry removed and the clock's next step scheduled
+    /// together. An entry that fails is logged and left in place; the others still fire.
+    pub fn fire_due(&self, now: Timestamp, limit: usize) -> Result<FireReport, LedgerError> {
+        let mut report = FireReport::default();
+        let entries = self.store.due_until(now, limit)?;
+        for &entry in &entries {
+            match self.fire(entry, now) {
+                Ok(true) => report.queued += 1,
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::error!(incident = entry.incident, milestone = %entry.milestone,
+                        error = %err, "could not fire a due notice; will retry");
+                    report.failed += 1;
+                }
+            }
+        }
+        report.more = entries.len() == limit && report.failed < entries.len();
+        Ok(report)
+    }
+
+    /// Makes sure every running clock has its entry in the due index (run at start:
+    /// the index is persisted, this only repairs what an older build or a damaged
+    /// index may lack). Returns how many clocks were scheduled anew.
+    pub fn repair_schedule(&self, now: Timestamp) -> Result<usize, LedgerError> {
+        let mut repaired = 0;
+        for incident in self.ledger.open_incidents()? {
+            for d in incident.deadlines.iter().filter(|d| d.met_at.is_none()) {
+                if self.store.is_clock_scheduled(incident.id, d.milestone)? {
+                    continue;
+                }
+                let added = self.ledger.commit(|tx| {
+                    if tx.scheduled(incident.id, d.milestone)?.is_some() {
+                        return Ok(false);
+                    }
+                    tx.schedule(due_entry(&incident, d, now))?;
+                    Ok(true)
+                })?;
+                if added {
+                    tracing::warn!(incident = incident.id, milestone = %d.milestone,
+                        "a running clock had no due entry; scheduled it");
+                    repaired += 1;
+                }
+            }
+        }
+        Ok(repaired)
+    }
+
+    fn fire(&self, entry: DueEntry, now: Timestamp) -> Result<bool, LedgerError> {
+        self.ledger.commit(|tx| {
+            if !tx.is_scheduled(&entry)? {
+                return Ok(false);
+            }
+            let incident = match tx.incident(entry.incident)? {
+                Some(i) if i.status.is_open() => i,
+                _ => {
+                    tx.unschedule(entry.incident, entry.milestone)?;
+                    return Ok(false);
+                }
+            };
+            let Some(deadline) = incident
+                .deadline(entry.milestone)
+                .filter(|d| d.met_at.is_none())
+            else {
+                tx.unschedule(entry.incident, entry.milestone)?;
+                return Ok(false);
+            };
+            let policy = &incident.policy;
+            let Some(current) = super::current_step(policy, deadline, now) else {
+                // The deadline moved later since this entry was written.
+                tx.schedule(due_entry(&incident, deadline, now))?;
+                return Ok(false);
+            };
+            let step = current.max(entry.step);
+            let notice = self.step_notice(&incident, entry.milestone, step, now);
+            let queued = tx.outbox().enqueue(&notice)?;
+            let next = step.saturating_add(1);
+            tx.schedule(step_entry(&incident, deadline, next))?;
+            Ok(queued)
+        })
+    }
+
+    fn step_notice(
+        &self,
+        incident: &Incident,
+        milestone: Milestone,
+        step: u32,
+        now: Timestamp,
+    ) -> Notice {
+        let kind = super::step_kind(&incident.policy, step);
+        let boxed = Box::new(incident.clone());
+        let kind_value = match kind {
+            StepKind::Fraction {
+                percent,
+                escalation,
+            } => NoticeKind::Reminder {
+                incident: boxed,
+                milestone,
+                percent,
+                escalation,
+            },
+            StepKind::Overdue { repeat } => NoticeKind::Overdue {
+                incident: boxed,
+                milestone,
+                repeat,
+            },
+        };
+        Notice {
+            key: kind.notice_key(incident.id, milestone).into(),
+            to: self.ledger.routing().step(incident, kind),
+            created_at: now,
+            kind: kind_value,
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The ledger (台账): incidents opened from flagged items, their lifecycle and
+//! their audit trail. Every operation is one store transaction that changes the
+//! incident, appends its audit entry, updates the due index and queues the mails
+//! the change causes, together or not at all.
+//!
+//! The work is split by job: [`grouping`] (which incident an item joins, and its
+//! level), [`lifecycle`] (签收 … 合并, each audited), [`routing`] (who gets which
+//! mail), [`audit`] (audit entries). Deadline firing lives in `crate::clock`.
+//!
+//! ## Grouping (which incident an item joins)
+//! A flagged item joins an open incident when all of these hold, else it opens one:
+//! - the same primary topic;
+//! - the same place: the two share a place name, or neither names one;
+//! - its time (credible publication, else detection) is within `policy.incident_window`
+//!   of the incident's latest item;
+//! - its key terms overlap the incident's: at least [`JOIN_MIN_CONTAINMENT`] of the
+//!   item's distinct terms are among the incident's, and at least [`JOIN_MIN_SHARED`]
+//!   terms are shared (or all of them, for an item with fewer terms).
+//!
+//! Among several matches the best overlap wins (then the most recent). An item already
+//! attached (same source and key, e.g. an edited post) never counts twice.
+//!
+//! ## Level
+//! The highest item severity (a flagged item without casualties is IV); watch when no
+//! item is local (classified local, or from a `local` source) and
+//! `jurisdiction.outside_as_watch` is on; then one level higher when `spread_sources`
+//! distinct sources carried it within `spread_window` (watch is never raised: an event
+//! outside the jurisdiction gets no clock however far it spreads). When a joining item
+//! makes this detected level higher than the current one, the system regrades
+//! (audited, clocks recomputed); a person's regrade is otherwise left alone.
+//!
+//! ## Mail
+//! An incident is announced (`<id>/opened`, to duty, propaganda and the lead unit) in
+//! the transaction that opens it. A watch incident (关注) is recorded without mail, as
+//! it has no clock: it is announced when it first gets a graded level (a local item
+//! joins, or a person regrades it). Reminders, escalations and overdue notices come
+//! from the due index (see `crate::clock`).
+
+use std::sync::{Arc, Mutex};
+
+use crate::clock::{self, due_entry, step_entry};
+use crate::config::Config;
+use crate::model::{AuditEntry, Incident, IncidentId, Item, Milestone, Timestamp};
+use crate::store::{Abort, LedgerTx, OpenIndexRow, Store, StoreError, TxResult};
+use audit::entry;
+
+pub mod audit;
+pub mod grouping;
+pub mod lifecycle;
+pub mod routing;
+
+pub use audit::SYSTEM;
+pub use grouping::{
+    IngestOutcome, JOIN_MIN_CONTAINMENT, JOIN_MIN_SHARED, MAX_INCIDENT_TERMS, places_match, spread,
+    term_overlap,
+};
+pub use lifecycle::AckOutcome;
+pub use routing::Routing;
+
+const ALL_MILESTONES: [Milestone; 4] = [
+    Milestone::Ack,
+    Milestone::Statement,
+    Milestone::Press,
+    Milestone::Response,
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("事件 {0} 不存在；请用 yuqing list --all 查看事件编号")]
+    NotFound(IncidentId),
+    /// The transition is not allowed; the message says why, in Chinese.
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<LedgerError> for Abort<LedgerError> {
+    fn from(e: LedgerError) -> Abort<LedgerError> {
+        Abort::Refused(e)
+    }
+}
+
+/// The ledger over the store. Cheap to clone.
+#[derive(Clone)]
+pub struct Ledger {
+    store: Store,
+    config: Arc<Config>,
+    /// Woken whenever a change may have moved the earliest due notice.
+    wake: Arc<tokio::sync::Notify>,
+    /// Grouping reads candidates before its transaction: one ingest at a time.
+    ingest_lock: Arc<Mutex<()>>,
+}
+
+impl Ledger {
+    pub fn new(store: Store, config: Arc<Config>, wake: Arc<tokio::sync::Notify>) -> Ledger {
+        Ledger {
+            store,
+            config,
+            wake,
+            ingest_lock: Arc::new(Mutex::new(())),
+        }
+    }
+
+    /// Who gets which mail, under this ledger's configuration.
+    pub fn routing(&self) -> Routing<'_> {
+        Routing::new(&self.config)
+    }
+
+    /// Writes every change so far to disk. Call before telling anyone about a change.
+    pub async fn flush(&self) -> Result<(), LedgerError> {
+        Ok(self.store.flush().await?)
+    }
+
+    /// Open incidents (all with `all`), soonest unmet deadline first; incidents without
+    /// a running clock after them, newest first.
+    pub fn list(&self, all: bool) -> Result<Vec<Incident>, LedgerError> {
+        let mut list = if all {
+            self.store.incidents().collect::<Result<Vec<_>, _>>()?
+        } else {
+            self.open_incidents()?
+        };
+        list.sort_by(|a, b| {
+            let due = |i: &Incident| {
+                i.status
+                    .is_open()
+                    .then(|| i.next_due().map(|d| d.due_at))
+                    .flatten()
+            };
+            match (due(a), due(b)) {
+                (Some(x), Some(y)) => x.cmp(&y).then(a.id.cmp(&b.id)),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => b.opened_at.cmp(&a.opened_at).then(b.id.cmp(&a.id)),
+            }
+        });
+        Ok(list)
+    }
+
+    pub fn get(&self, id: IncidentId) -> Result<Incident, LedgerError> {
+        self.store.incident(id)?.ok_or(LedgerError::NotFound(id))
+    }
+
+    /// The incident's audit trail, oldest first.
+    pub fn audit(&self, id: IncidentId) -> Result<Vec<AuditEntry>, LedgerError> {
+        self.get(id)?;
+        Ok(self.store.incident_audit(id)?)
+    }
+
+    /// The incident's items, oldest first.
+    pub fn items_of(&self, id: IncidentId) -> Result<Vec<Item>, LedgerError> {
+        let incident = self.get(id)?;
+        let mut items = Vec::with_capacity(incident.items.len());
+        for r in &incident.items {
+            match self.store.item(&r.source, &r.key)? {
+                Some(item) => items.push(item),
+                None => tracing::warn!(incident = id, source = %r.source, key = %r.key,
+                    "an item of the incident is missing from the store"),
+            }
+        }
+        items.sort_by_key(|i| i.first_seen);
+        Ok(items)
+    }
+
+    /// The `Notify` the deadline task waits on (the one given to [`Ledger::new`]).
+    pub fn deadline_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.wake.clone()
+    }
+
+    /// The open incidents, read through the match index.
+    pub(crate) fn open_incidents(&self) -> Result<Vec<Incident>, LedgerError> {
+        let mut list = Vec::new();
+        for id in self.store.open_incident_ids()? {
+            match self.store.incident(id)? {
+                Some(incident) if incident.status.is_open() => list.push(incident),
+                _ => tracing::warn!(
+                    incident = id,
+                    "the open index names a missing or finished incident"
+                ),
+            }
+        }
+        Ok(list)
+    }
+
+    /// Runs a ledger transaction and wakes the deadline task (the store wakes the outbox worker).
+    pub(crate) fn commit<T>(
+        &self,
+        f: impl Fn(&LedgerTx<'_>) -> Result<T, Abort<LedgerError>>,
+    ) -> Result<T, LedgerError> {
+        let result = self.store.ledger_tx(f);
+        if result.is_ok() {
+            self.wake.notify_one();
+        }
+        result
+    }
+
+    /// Writes an incident with its current match-index row, and brings its due entries
+    /// in line with its deadlines and status.
+    fn save(&self, tx: &LedgerTx<'_>, incident: &mut Incident, now: Timestamp) -> TxResult<()> {
+        let row = if incident.status.is_open() {
+            Some(
+                tx.open_row(incident)?
+                    .unwrap_or_else(|| grouping::fallback_row(incident)),
+            )
+        } else {
+            None
+        };
+        self.save_with_row(tx, incident, row.as_ref(), now)
+    }
+
+    fn save_with_row(
+        &self,
+        tx: &LedgerTx<'_>,
+        incident: &mut Incident,
+        row: Option<&OpenIndexRow>,
+        now: Timestamp,
+    ) -> TxResult<()> {
+        incident.updated_at = now;
+        let open = incident.status.is_open();
+        tx.put_incident(incident, row.filter(|_| open))?;
+        for milestone in ALL_MILESTONES {
+            let running = incident
+                .deadline(milestone)
+                .filter(|d| open && d.met_at.is_none());
+            match running {
+                Some(d) => {
+                    let wanted = due_entry(incident, d, now);
+                    // Keep an entry that already points at the right step: rescheduling
+                    // an unchanged clock would re-fire a step that was just sent.
+                    let current = tx.scheduled(incident.id, milestone)?;
+                    let unchanged = current.is_some_and(|c| {
+                        c.step >= wanted.step && c == step_entry(incident, d, c.step)
+                    });
+                    if !unchanged {
+                        tx.schedule(wanted)?;
+                    }
+                }
+                None => {
+                    tx.unschedule(incident.id, milestone)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Recomputes the unmet deadlines after a change of level or event time.
+fn recompute_deadlines(incident: &mut Incident) {
+    incident.deadlines = clock::deadlines_for(
+        incident.level,
+        &incident.policy,
+        incident.event_at,
+        incident.opened_at,
+        &incident.deadlines,
+    );
+}
+
+fn move_event_time(
+    tx: &LedgerTx<'_>,
+    incident: &mut Incident,
+    event_at: Timestamp,
+    by: &str,
+    now: Timestamp,
+) -> TxResult<()> {
+    let detail = format!(
+        "事发时间由 {} 提前为 {}（更早的可信发布时间），时限随之重算",
+        crate::time::local(incident.event_at),
+        crate::time::local(event_at)
+    );
+    incident.event_at = event_at;
+    tx.audit(&entry(incident.id, now, by, "event_time", detail, None))
+}

@@ -1,0 +1,70 @@
+//! Who gets which mail: the one place recipients are chosen, for the ledger's own
+//! notices, the clock's reminders, escalations and overdue notices, the daily digest
+//! and the notices to the duty office (source health, undeliverable mail).
+
+use crate::clock::StepKind;
+use crate::config::{Config, Role};
+use crate::model::Incident;
+
+/// The recipients of each kind of notice under one configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Routing<'a> {
+    config: &'a Config,
+}
+
+impl<'a> Routing<'a> {
+    pub fn new(config: &'a Config) -> Routing<'a> {
+        Routing { config }
+    }
+
+    /// A new incident (立案): duty, propaganda and the lead unit.
+    pub fn opened(&self, incident: &Incident) -> Vec<String> {
+        self.collect(
+            &[Role::Duty, Role::Propaganda],
+            Some(incident.unit.as_deref()),
+        )
+    }
+
+    /// A step of a running clock: a reminder goes to duty and the lead unit, an
+    /// escalation also to the office; an overdue notice to leaders, office and duty.
+    pub fn step(&self, incident: &Incident, kind: StepKind) -> Vec<String> {
+        match kind {
+            StepKind::Fraction {
+                escalation: false, ..
+            } => self.collect(&[Role::Duty], Some(incident.unit.as_deref())),
+            StepKind::Fraction {
+                escalation: true, ..
+            } => self.collect(&[Role::Office, Role::Duty], Some(incident.unit.as_deref())),
+            StepKind::Overdue { .. } => {
+                self.collect(&[Role::Leaders, Role::Office, Role::Duty], None)
+            }
+        }
+    }
+
+    /// The daily digest: the roles in `[digest] to`.
+    pub fn digest(&self) -> Vec<String> {
+        self.collect(&self.config.digest.to, None)
+    }
+
+    /// Notices about the system itself (a failing source, undeliverable mail): duty.
+    pub fn duty(&self) -> Vec<String> {
+        self.collect(&[Role::Duty], None)
+    }
+
+    /// Addresses of `roles`, then of the unit (`Some(unit)`, falling back to duty),
+    /// each once.
+    fn collect(&self, roles: &[Role], unit: Option<Option<&str>>) -> Vec<String> {
+        let mut to: Vec<String> = Vec::new();
+        let unit_list = unit.map(|u| self.config.unit_addresses(u));
+        for address in roles
+            .iter()
+            .flat_map(|r| self.config.recipients.of(*r))
+            .chain(unit_list.into_iter().flatten())
+        {
+            if !to.contains(address) {
+                to.push(address.clone());
+            }
+        }
+        to
+    }
+}

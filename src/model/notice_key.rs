@@ -1,0 +1,231 @@
+//! The `X-Yuqing-Notice` key of every notice, typed: built and read here only.
+//!
+//! The text form is the contract of interface.md (mail filters rely on it):
+//! - `<id>/opened` — an incident announced;
+//! - `<id>/<milestone>/<percent>` — a reminder (first fraction) or escalation (later ones);
+//! - `<id>/<milestone>/overdue/<n>` — the n-th overdue notice;
+//! - `digest/<YYYY-MM-DD>` — the scheduled digest of a date, and
+//!   `digest/<YYYY-MM-DD>/manual/<YYYYMMDDTHHMMSS>` — one sent by hand (Beijing time);
+//! - `source/<source id>/failing/<episode>` — a source failing, once per episode;
+//! - `dead/<key>` — the report that the notice `<key>` could not be delivered.
+//!
+//! A key is queued at most once, ever (the outbox), so a key names one mail forever.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{NaiveDate, NaiveDateTime};
+
+use super::{IncidentId, Milestone};
+
+const DATE: &str = "%Y-%m-%d";
+const STAMP: &str = "%Y%m%dT%H%M%S";
+
+/// What a notice is about, as its key says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoticeKey {
+    Opened {
+        incident: IncidentId,
+    },
+    /// `percent` of a milestone's window elapsed.
+    Reminder {
+        incident: IncidentId,
+        milestone: Milestone,
+        percent: u8,
+    },
+    /// The `repeat`-th overdue notice of a milestone (from 1).
+    Overdue {
+        incident: IncidentId,
+        milestone: Milestone,
+        repeat: u32,
+    },
+    /// The digest of `date`; `manual` is the Beijing time of a send by hand.
+    Digest {
+        date: NaiveDate,
+        manual: Option<NaiveDateTime>,
+    },
+    SourceFailing {
+        source: String,
+        episode: u32,
+    },
+    /// The report on an undeliverable notice: its key, as it was.
+    DeadLetter {
+        original: String,
+    },
+}
+
+impl NoticeKey {
+    /// The clock (incident and milestone) a reminder or overdue notice belongs to:
+    /// of two queued notices of one clock, only the newer is worth sending.
+    pub fn clock(&self) -> Option<(IncidentId, Milestone)> {
+        match self {
+            NoticeKey::Reminder {
+                incident,
+                milestone,
+                ..
+            }
+            | NoticeKey::Overdue {
+                incident,
+                milestone,
+                ..
+            } => Some((*incident, *milestone)),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for NoticeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NoticeKey::Opened { incident } => write!(f, "{incident}/opened"),
+            NoticeKey::Reminder {
+                incident,
+                milestone,
+                percent,
+            } => write!(f, "{incident}/{milestone}/{percent}"),
+            NoticeKey::Overdue {
+                incident,
+                milestone,
+                repeat,
+            } => write!(f, "{incident}/{milestone}/overdue/{repeat}"),
+            NoticeKey::Digest { date, manual } => {
+                write!(f, "digest/{}", date.format(DATE))?;
+                match manual {
+                    Some(at) => write!(f, "/manual/{}", at.format(STAMP)),
+                    None => Ok(()),
+                }
+            }
+            NoticeKey::SourceFailing { source, episode } => {
+                write!(f, "source/{source}/failing/{episode}")
+            }
+            NoticeKey::DeadLetter { original } => write!(f, "dead/{original}"),
+        }
+    }
+}
+
+/// A text that is not a notice key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("“{0}”不是有效的通知编号（例如 42/opened、42/statement/80、digest/2026-11-24）")]
+pub struct BadNoticeKey(pub String);
+
+impl FromStr for NoticeKey {
+    type Err = BadNoticeKey;
+
+    fn from_str(s: &str) -> Result<NoticeKey, BadNoticeKey> {
+        let bad = || BadNoticeKey(s.to_string());
+        if let Some(original) = s.strip_prefix("dead/") {
+            return Ok(NoticeKey::DeadLetter {
+                original: original.to_string(),
+            });
+        }
+        let parts: Vec<&str> = s.split('/').collect();
+        let key = match parts.as_slice() {
+            ["digest", date] => NoticeKey::Digest {
+                date: NaiveDate::parse_from_str(date, DATE).map_err(|_| bad())?,
+                manual: None,
+            },
+            ["digest", date, "manual", at] => NoticeKey::Digest {
+                date: NaiveDate::parse_from_str(date, DATE).map_err(|_| bad())?,
+                manual: Some(NaiveDateTime::parse_from_str(at, STAMP).map_err(|_| bad())?),
+            },
+            ["source", source, "failing", episode] => NoticeKey::SourceFailing {
+                source: source.to_string(),
+                episode: episode.parse().map_err(|_| bad())?,
+            },
+            [id, "opened"] => NoticeKey::Opened {
+                incident: id.parse().map_err(|_| bad())?,
+            },
+            [id, milestone, "overdue", n] => NoticeKey::Overdue {
+                incident: id.parse().map_err(|_| bad())?,
+                milestone: milestone.parse().map_err(|_| bad())?,
+                repeat: n.parse().map_err(|_| bad())?,
+            },
+            [id, milestone, percent] => NoticeKey::Reminder {
+                incident: id.parse().map_err(|_| bad())?,
+                milestone: milestone.parse().map_err(|_| bad())?,
+                percent: percent.parse().map_err(|_| bad())?,
+            },
+            _ => return Err(bad()),
+        };
+        Ok(key)
+    }
+}
+
+impl From<NoticeKey> for String {
+    fn from(key: NoticeKey) -> String {
+        key.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_in_the_interface_format() {
+        let day: NaiveDate = "2026-11-24".parse().unwrap();
+        let table = [
+            (NoticeKey::Opened { incident: 42 }, "42/opened"),
+            (
+                NoticeKey::Reminder {
+                    incident: 42,
+                    milestone: Milestone::Statement,
+                    percent: 80,
+                },
+                "42/statement/80",
+            ),
+            (
+                NoticeKey::Overdue {
+                    incident: 42,
+                    milestone: Milestone::Press,
+                    repeat: 3,
+                },
+                "42/press/overdue/3",
+            ),
+            (
+                NoticeKey::Digest {
+                    date: day,
+                    manual: None,
+                },
+                "digest/2026-11-24",
+            ),
+            (
+                NoticeKey::Digest {
+                    date: day,
+                    manual: Some(day.and_hms_opt(9, 30, 5).unwrap()),
+                },
+                "digest/2026-11-24/manual/20261124T093005",
+            ),
+            (
+                NoticeKey::SourceFailing {
+                    source: "anqiu-board".into(),
+                    episode: 3,
+                },
+                "source/anqiu-board/failing/3",
+            ),
+            (
+                NoticeKey::DeadLetter {
+                    original: "42/opened".into(),
+                },
+                "dead/42/opened",
+            ),
+        ];
+        for (key, text) in table {
+            assert_eq!(key.to_string(), text);
+            assert_eq!(text.parse::<NoticeKey>(), Ok(key), "{text}");
+        }
+        for bad in [
+            "",
+            "42",
+            "42/nothing/80",
+            "x/opened",
+            "digest/24.11.2026",
+            "a/b/c/d/e",
+        ] {
+            assert!(bad.parse::<NoticeKey>().is_err(), "{bad}");
+        }
+        let clock = "7/response/overdue/2".parse::<NoticeKey>().unwrap().clock();
+        assert_eq!(clock, Some((7, Milestone::Response)));
+        assert_eq!(NoticeKey::Opened { incident: 7 }.clock(), None);
+    }
+}
