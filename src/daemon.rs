@@ -132,6 +132,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "control API"
     });
 
+    let watchdog = crate::watchdog::run(
+        store.clone(),
+        config.daemon.watchdog.as_duration(),
+        stopped(&stopping),
+    );
+    tasks.spawn(async move {
+        watchdog.await;
+        "watchdog"
+    });
+    crate::watchdog::sd_notify("READY=1");
+    info!("yuqing daemon ready");
+
     let early = tokio::select! {
         signal = stop_signal() => {
             info!(signal, "stop requested; shutting down");
@@ -143,6 +155,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         error!(task = ?ended, "a daemon task ended on its own; shutting down");
     }
 
+    crate::watchdog::sd_notify("STOPPING=1");
     let _ = stop.send(true);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while let Some(done) = tasks.join_next().await {

@@ -26,3 +26,4 @@ pub mod replies;
 pub mod sources;
 pub mod store;
 pub mod time;
+pub mod watchdog;

@@ -69,6 +69,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Digest(args) => digest::digest(&config, &args),
 
         Command::Calendar(command) => yuqing::cli::calendar::run(&config, &command),
+        Command::Verify => yuqing::cli::verify::run(&config),
     }
 }
 

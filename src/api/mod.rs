@@ -28,6 +28,7 @@
 pub mod client;
 pub mod digest;
 pub mod export;
+pub mod listener;
 pub mod token;
 pub mod views;
 
@@ -366,10 +367,11 @@ impl Server {
         if let Some(addr) = self.local_addr() {
             tracing::info!(%addr, "control API listening");
         }
+        let listener = listener::CappedListener::new(self.listener, &self.state.config.api);
         let app = router(self.state, self.extra);
         axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
+            listener,
+            app.into_make_service_with_connect_info::<listener::Peer>(),
         )
         .with_graceful_shutdown(shutdown)
         .await
@@ -421,8 +423,8 @@ async fn require_token(State(state): State<ApiState>, request: Request, next: Ne
         _ => {
             let peer = request
                 .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.to_string());
+                .get::<ConnectInfo<listener::Peer>>()
+                .map(|ConnectInfo(peer)| peer.0.to_string());
             tracing::warn!(
                 peer = peer.as_deref().unwrap_or("-"),
                 method = %request.method(),
@@ -688,6 +690,7 @@ async fn status(State(state): State<ApiState>) -> Result<Json<StatusView>, ApiEr
             }
         })
         .collect();
+    let failures = store.outbox_failures()?;
     Ok(Json(StatusView {
         version: env!("CARGO_PKG_VERSION").to_string(),
         started_at: state.started_at,
@@ -698,6 +701,9 @@ async fn status(State(state): State<ApiState>) -> Result<Json<StatusView>, ApiEr
         open_incidents: open,
         outbox_pending: store.outbox_depth(),
         dead_letters: store.dead_letter_count(),
+        mail_failing: failures.failing,
+        mail_last_error: failures.last_error,
+        mail_next_retry_at: failures.next_retry_at,
         last_poll_at: states.iter().filter_map(|(_, s)| s.last_poll_at).max(),
         sources,
     }))
@@ -713,7 +719,7 @@ mod tests {
             data_dir: dir.to_path_buf(),
             api: ApiConfig {
                 bind: "127.0.0.1:0".parse().unwrap(),
-                allow_remote: false,
+                ..ApiConfig::default()
             },
             ..Config::default()
         })
@@ -862,12 +868,12 @@ mod tests {
     async fn a_taken_port_is_reported_with_the_setting_to_change() {
         let api = ApiConfig {
             bind: "127.0.0.1:0".parse().unwrap(),
-            allow_remote: false,
+            ..ApiConfig::default()
         };
         let listener = bind(&api).await.unwrap();
         let taken = ApiConfig {
             bind: listener.local_addr().unwrap(),
-            allow_remote: false,
+            ..ApiConfig::default()
         };
         let err = bind(&taken).await.unwrap_err();
         assert!(err.to_string().contains("[api] bind"), "{err}");

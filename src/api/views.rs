@@ -324,6 +324,14 @@ pub struct StatusView {
     pub outbox_pending: usize,
     /// Mails that could not be delivered.
     pub dead_letters: usize,
+    /// Queued mails that failed at least once (SMTP down), the last SMTP error and
+    /// the next retry.
+    #[serde(default)]
+    pub mail_failing: usize,
+    #[serde(default)]
+    pub mail_last_error: Option<String>,
+    #[serde(default, serialize_with = "opt_ts")]
+    pub mail_next_retry_at: Option<Timestamp>,
     /// The most recent poll of any source.
     #[serde(serialize_with = "opt_ts")]
     pub last_poll_at: Option<Timestamp>,

@@ -669,6 +669,17 @@ pub fn render_status(status: &StatusView, color: bool) -> String {
         Tone::Plain
     };
     out.push_str(&mail_tone.paint(&mail, color));
+    if status.mail_failing > 0 {
+        let failing = format!(
+            "邮件发送失败：{} 封待重试；最近错误：{}；下次重试：{}\n",
+            status.mail_failing,
+            status.mail_last_error.as_deref().unwrap_or("（未记录）"),
+            status
+                .mail_next_retry_at
+                .map_or_else(|| "未定".to_string(), local)
+        );
+        out.push_str(&Tone::Overdue.paint(&failing, color));
+    }
 
     let count = |h: SourceHealth| status.sources.iter().filter(|s| s.health == h).count();
     let _ = writeln!(
@@ -945,6 +956,9 @@ mod tests {
             open_incidents: 2,
             outbox_pending: 1,
             dead_letters: 0,
+            mail_failing: 0,
+            mail_last_error: None,
+            mail_next_retry_at: None,
             last_poll_at: Some(at("2026-11-24T09:25:00Z")),
             sources: vec![SourceStatus {
                 id: "anqiu-board".into(),

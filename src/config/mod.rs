@@ -76,7 +76,25 @@ pub struct Config {
     pub policy: Policy,
     pub digest: DigestConfig,
     pub intake: IntakeConfig,
+    pub daemon: DaemonConfig,
     pub sources: Vec<SourceConfig>,
+}
+
+/// `[daemon]`: the daemon's own liveness check.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// A probe with no progress for this long is logged as an error, and systemd's
+    /// watchdog is no longer pinged.
+    pub watchdog: HumanDuration,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            watchdog: HumanDuration::from_secs(120),
+        }
+    }
 }
 
 /// The file as written; every field has a documented default (see `yuqing.toml`).
@@ -105,6 +123,8 @@ struct RawConfig {
     digest: Option<toml::Value>,
     #[serde(default)]
     intake: Option<toml::Value>,
+    #[serde(default)]
+    daemon: Option<toml::Value>,
 }
 
 fn default_feeds() -> PathBuf {
@@ -144,6 +164,12 @@ pub struct ApiConfig {
     pub bind: SocketAddr,
     /// Must be true to bind to anything but a loopback address.
     pub allow_remote: bool,
+    /// Connections served at once; more are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// A connection that moves no byte for this long is closed.
+    pub idle_timeout: HumanDuration,
+    /// Each request must be read and answered within this time.
+    pub request_timeout: HumanDuration,
 }
 
 impl Default for ApiConfig {
@@ -151,6 +177,9 @@ impl Default for ApiConfig {
         ApiConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 7390)),
             allow_remote: false,
+            max_connections: 64,
+            idle_timeout: HumanDuration::from_secs(30),
+            request_timeout: HumanDuration::from_secs(30),
         }
     }
 }
@@ -467,6 +496,13 @@ impl Config {
         let policy: Policy = section(&mut problems, &file, "policy", raw.policy);
         let digest: DigestConfig = section(&mut problems, &file, "digest", raw.digest);
         let intake: IntakeConfig = section(&mut problems, &file, "intake", raw.intake);
+        let daemon: DaemonConfig = section(&mut problems, &file, "daemon", raw.daemon);
+        if daemon.watchdog.as_duration() < std::time::Duration::from_secs(4) {
+            problem(
+                &mut problems,
+                "[daemon] watchdog 至少为 \"4s\"（默认 \"2m\"）".into(),
+            );
+        }
 
         if !api.bind.ip().is_loopback() && !api.allow_remote {
             problem(
@@ -476,6 +512,23 @@ impl Config {
                     api.bind
                 ),
             );
+        }
+        if api.max_connections == 0 {
+            problem(
+                &mut problems,
+                "[api] max_connections 不能为 0；请设为至少 1（默认 64）".into(),
+            );
+        }
+        for (key, value) in [
+            ("idle_timeout", api.idle_timeout),
+            ("request_timeout", api.request_timeout),
+        ] {
+            if value.as_duration().is_zero() {
+                problem(
+                    &mut problems,
+                    format!("[api] {key} 不能为 0；请设为正的时长（默认 \"30s\"）"),
+                );
+            }
         }
         if let Some(smtp) = &smtp {
             if smtp.password_env.is_some() && smtp.username.is_none() {
@@ -611,6 +664,7 @@ impl Config {
             policy,
             digest,
             intake,
+            daemon,
             sources,
         })
     }
@@ -843,6 +897,7 @@ impl Default for Config {
             policy: Policy::default(),
             digest: DigestConfig::default(),
             intake: IntakeConfig::default(),
+            daemon: DaemonConfig::default(),
             sources: Vec::new(),
         }
     }

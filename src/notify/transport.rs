@@ -100,9 +100,10 @@ impl Transport {
         })
     }
 
-    /// A transport writing `.eml` files into `dir` (created if missing).
+    /// A transport writing `.eml` files into `dir` (created if missing, mode 0700;
+    /// the files are 0600: mails name officers and incidents).
     pub fn files(dir: &Path) -> Result<Transport, NotifyError> {
-        std::fs::create_dir_all(dir).map_err(|source| NotifyError::OutboxDir {
+        crate::store::private_dir(dir).map_err(|source| NotifyError::OutboxDir {
             path: dir.to_path_buf(),
             source,
         })?;
@@ -164,7 +165,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let temp = path.with_file_name(format!(".{name}.tmp"));
-    let mut file = std::fs::File::create(&temp)?;
+    let mut file = crate::store::private_file(&temp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     drop(file);
@@ -304,5 +305,24 @@ mod tests {
             Transport::smtp(&smtp).unwrap().describe(),
             "smtp://127.0.0.1:465 (tls)"
         );
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn eml_files_and_their_folder_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = dir.path().join("outbox");
+        let transport = Transport::files(&outbox).unwrap();
+        let message = Message::builder()
+            .from("yuqing@localhost".parse().unwrap())
+            .to("duty@localhost".parse().unwrap())
+            .subject("测试")
+            .body(String::from("正文"))
+            .unwrap();
+        transport.send("1/opened", &message).await.unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&outbox), 0o700);
+        assert_eq!(mode(&eml_path(&outbox, "1/opened")), 0o600);
     }
 }

@@ -100,7 +100,30 @@ fn status_message(status: u16, retry_after: Option<Duration>) -> String {
     format!("服务器返回 HTTP {status} {reason}：{hint}")
 }
 
+/// Messages of local resource errors: this machine ran out of file handles, buffers
+/// or memory (e.g. while someone held the control API's connections). Not the
+/// source's fault.
+const LOCAL_RESOURCE: [&str; 6] = [
+    "os error 24",  // EMFILE: Too many open files
+    "os error 23",  // ENFILE: Too many open files in system
+    "os error 105", // ENOBUFS: No buffer space available
+    "os error 12",  // ENOMEM
+    "Too many open files",
+    "No buffer space available",
+];
+
 impl FetchError {
+    /// A failure of this machine rather than of the source: the intake retries soon
+    /// without counting it against the source (no back-off, no health problem).
+    pub fn is_local_resource_error(&self) -> bool {
+        let text = match self {
+            FetchError::Connect { detail, .. } => detail,
+            FetchError::Body(text) | FetchError::Other(text) => text,
+            _ => return false,
+        };
+        LOCAL_RESOURCE.iter().any(|m| text.contains(m))
+    }
+
     /// The kind of failure, which sets how hard the source backs off.
     pub fn kind(&self) -> FailureKind {
         match self {
@@ -591,5 +614,28 @@ mod tests {
             assert!(err.to_string().contains(needle), "{status}: {err}");
             assert!(err.to_string().contains(&status.to_string()));
         }
+    }
+
+    #[test]
+    fn local_resource_errors_are_told_apart_from_the_sources_faults() {
+        let emfile = FetchError::Connect {
+            host: "example.org".into(),
+            detail: std::io::Error::from_raw_os_error(24).to_string(),
+        };
+        assert!(emfile.is_local_resource_error(), "{emfile}");
+        let enobufs = FetchError::Other(std::io::Error::from_raw_os_error(105).to_string());
+        assert!(enobufs.is_local_resource_error(), "{enobufs}");
+        let refused = FetchError::Connect {
+            host: "example.org".into(),
+            detail: std::io::Error::from_raw_os_error(111).to_string(),
+        };
+        assert!(!refused.is_local_resource_error(), "{refused}");
+        assert!(
+            !FetchError::Status {
+                status: 503,
+                retry_after: None
+            }
+            .is_local_resource_error()
+        );
     }
 }

@@ -28,6 +28,9 @@ use crate::model::{Item, Notice, NoticeKind, Timestamp};
 use crate::parse::{self, Document};
 use crate::store::{SourceState, Store, StoreError, UpsertOutcome};
 
+/// When to poll again after a local resource error (out of file handles, buffers).
+const LOCAL_RETRY: Duration = Duration::from_secs(30);
+
 /// The polling scheduler. Cheap to clone.
 #[derive(Clone)]
 pub struct Intake {
@@ -385,6 +388,13 @@ impl Intake {
                     );
                 }
                 interval
+            }
+            Err(PollError::Fetch(err)) if err.is_local_resource_error() => {
+                // This machine's fault (file handles, buffers): no back-off, no
+                // health episode for the source; try again soon.
+                warn!(source = %source.id, error = %err,
+                    "poll failed for lack of a local resource; not counted against the source");
+                LOCAL_RETRY
             }
             Err(err) => {
                 let kind = err.kind();

@@ -49,6 +49,15 @@ impl LedgerTrees {
             meta: db.open_tree("incident_meta")?,
         })
     }
+
+    /// For the audit chain's checks ([`super::audit_chain`]).
+    pub(super) fn audit_tree(&self) -> &sled::Tree {
+        &self.audit
+    }
+
+    pub(super) fn incidents_tree(&self) -> &sled::Tree {
+        &self.incidents
+    }
 }
 
 /// One entry of the due index: the next notice of one running clock.
@@ -187,6 +196,8 @@ pub struct LedgerTx<'a> {
     open: &'a TransactionalTree,
     attached: &'a TransactionalTree,
     meta: &'a TransactionalTree,
+    /// The audit entries' integrity chain ([`super::audit_chain`]).
+    chain: &'a TransactionalTree,
     outbox: OutboxTx<'a>,
 }
 
@@ -252,7 +263,9 @@ impl LedgerTx<'_> {
         let mut k = [0u8; 16];
         k[..8].copy_from_slice(&entry.incident.to_be_bytes());
         k[8..].copy_from_slice(&seq.to_be_bytes());
-        self.audit.insert(&k, encode(entry))?;
+        let value = encode(entry);
+        super::audit_chain::append(self.chain, &k, &value)?;
+        self.audit.insert(&k, value)?;
         Ok(())
     }
 
@@ -349,11 +362,12 @@ impl Store {
             &l.open,
             &l.attached,
             &l.meta,
+            &self.audit_chain,
             &self.outbox,
             &self.notice_keys,
         )
             .transaction(
-                |(incidents, audit, due, due_rev, open, attached, meta, outbox, keys)| {
+                |(incidents, audit, due, due_rev, open, attached, meta, chain, outbox, keys)| {
                     tx::to_sled(f(&LedgerTx {
                         incidents,
                         audit,
@@ -362,6 +376,7 @@ impl Store {
                         open,
                         attached,
                         meta,
+                        chain,
                         outbox: OutboxTx { outbox, keys },
                     }))
                 },

@@ -152,14 +152,24 @@ impl Store {
         mut change: impl FnMut(&mut Item),
     ) -> Result<()> {
         let k = item_key(source, key);
+        // A record that fails to decode is written back unchanged (returning `None`
+        // from the closure would delete it) and the decode error is reported.
+        let mut failed = None;
         self.items.fetch_and_update(&k, |old| {
             let old = old?;
-            // A record that fails to decode is left untouched; `item()` reports it.
-            let mut item: Item = serde_json::from_slice(old).ok()?;
-            change(&mut item);
-            Some(encode(&item))
+            failed = None;
+            match decode::<Item>(old, || format!("item {source}/{key}")) {
+                Ok(mut item) => {
+                    change(&mut item);
+                    Some(encode(&item))
+                }
+                Err(err) => {
+                    failed = Some(err);
+                    Some(old.to_vec())
+                }
+            }
         })?;
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 
     /// Every stored item, in key order (source, then key). For export and the digest.
@@ -257,5 +267,23 @@ mod tests {
         let item = store.item("s", "k").unwrap().unwrap();
         assert_eq!(item.classification, Some(c));
         assert_eq!(item.incident, Some(7));
+    }
+
+    #[test]
+    fn a_corrupt_item_is_left_in_place_and_reported() {
+        let store = Store::temporary().unwrap();
+        let garbage = b"{not json".to_vec();
+        store
+            .items
+            .insert(item_key("s", "k"), garbage.clone())
+            .unwrap();
+        let err = store.set_item_incident("s", "k", 7).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        assert!(err.to_string().contains("item s/k"), "{err}");
+        assert_eq!(
+            store.items.get(item_key("s", "k")).unwrap().as_deref(),
+            Some(garbage.as_slice()),
+            "the record is still there, unchanged"
+        );
     }
 }

@@ -6,12 +6,16 @@
 //! separators). A `meta` tree carries the schema version; opening a database written
 //! by a newer schema is refused rather than misread.
 //!
-//! Durability: sled flushes every 500 ms by itself; anything we are about to tell
-//! the world about (a mail about to be sent, an answer to a CLI command) is flushed
-//! first with [`Store::flush`].
+//! Durability: one flusher thread ([`flusher`]) writes changes to disk every 500 ms
+//! and on request; anything we are about to tell the world about (a mail about to be
+//! sent, an answer to a CLI command) is flushed first with [`Store::flush`]. sled's own
+//! periodic flush is off and nothing else calls sled's flush, so exactly one flush is
+//! in flight at any time (several racing flushes deadlock sled 0.34.7).
 
+pub mod audit_chain;
 mod delivery;
 mod first_start;
+mod flusher;
 mod incidents;
 mod items;
 mod outbox;
@@ -25,7 +29,7 @@ use serde::de::DeserializeOwned;
 
 pub use incidents::{DueEntry, LedgerTx, OpenIndexRow};
 pub use items::UpsertOutcome;
-pub use outbox::{DeadRow, NoticeRecord, OutboxRow, OutboxTx};
+pub use outbox::{DeadRow, MailFailures, NoticeRecord, OutboxRow, OutboxTx};
 pub use sources::SourceState;
 pub use tx::{Abort, TxError, TxResult};
 
@@ -34,17 +38,33 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
+/// How to restore a damaged database, named in every refusal.
+const RESTORE: &str = "恢复办法：停止守护进程，把数据目录整体移走保存（供核查），从最近一次的数据目录备份恢复后用 `yuqing verify` 确认；`yuqing export` 的台账备份可用于核对缺失的记录（详见 deploy/README.md）";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
         "数据库 {path} 已被另一个进程占用（守护进程是否已在运行？）；同一数据目录只能由一个守护进程打开"
     )]
     Locked { path: PathBuf },
-    #[error("无法打开数据库 {path}：{source}；请检查数据目录的权限和磁盘空间")]
+    #[error("无法打开数据库 {path}：{source}；请检查数据目录的权限（运行 yuqing 的用户须能读写）")]
+    Permission {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("无法打开数据库 {path}：{source}；数据库文件可能已损坏或被截断。{RESTORE}")]
     Open {
         path: PathBuf,
         #[source]
         source: sled::Error,
+    },
+    #[error("数据库 {path} 已损坏，读取时出错（{what}）。{RESTORE}")]
+    Unreadable { path: PathBuf, what: String },
+    #[error("数据库 {path} 的台账已损坏，守护进程拒绝在残缺的台账上继续运行。{report}。{RESTORE}")]
+    Damaged {
+        path: PathBuf,
+        report: audit_chain::ChainReport,
     },
     #[error("数据库 {path} 的版本为 {found}，本程序只支持到 {supported}；请升级 yuqing")]
     NewerSchema {
@@ -54,6 +74,8 @@ pub enum StoreError {
     },
     #[error("数据库读写失败：{0}；数据目录可能已损坏，请用 export 备份后检查磁盘")]
     Sled(#[from] sled::Error),
+    #[error("数据库写入磁盘失败：{0}；请检查磁盘空间和数据目录")]
+    Flush(String),
     #[error("数据库中的记录无法解析（{what}）：{source}；请用 export 备份后报告此问题")]
     Corrupt {
         what: String,
@@ -69,6 +91,10 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     db: sled::Db,
     path: PathBuf,
+    /// `None` for a temporary store.
+    data_dir: Option<PathBuf>,
+    meta: sled::Tree,
+    audit_chain: sled::Tree,
     items: sled::Tree,
     items_pending: sled::Tree,
     sources: sled::Tree,
@@ -78,6 +104,8 @@ pub struct Store {
     ledger: incidents::LedgerTrees,
     /// Notified after every commit that may have queued mail; the delivery worker waits on it.
     outbox_signal: std::sync::Arc<tokio::sync::Notify>,
+    /// The only code that flushes the database.
+    flusher: std::sync::Arc<flusher::Flusher>,
 }
 
 impl std::fmt::Debug for Store {
@@ -87,34 +115,80 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (or creates) the database under `<data_dir>/db`.
+    /// Opens (or creates) the database under `<data_dir>/db` and checks the audit
+    /// chain: a damaged ledger is refused ([`StoreError::Damaged`]) with what is
+    /// damaged and how to restore it.
     pub fn open(data_dir: &Path) -> Result<Store> {
-        let path = data_dir.join("db");
-        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Open {
-            path: path.clone(),
-            source: sled::Error::Io(e),
-        })?;
-        let db = open_db(&path)?;
-        let meta = db.open_tree("meta")?;
-        match meta.get(SCHEMA_KEY)? {
-            None => {
-                meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
-            }
-            Some(v) => {
-                let found = u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0xff; 4]));
-                if found > SCHEMA_VERSION {
-                    return Err(StoreError::NewerSchema {
-                        path,
-                        found,
-                        supported: SCHEMA_VERSION,
-                    });
-                }
-            }
+        let store = Store::open_unchecked(data_dir)?;
+        let report = store.verify_audit_guarded()?;
+        if !report.intact() {
+            return Err(StoreError::Damaged {
+                path: store.path.clone(),
+                report,
+            });
         }
-        Store::with_trees(db, path)
+        Ok(store)
     }
 
-    fn with_trees(db: sled::Db, path: PathBuf) -> Result<Store> {
+    /// Opens the database without refusing a damaged ledger (for `yuqing verify`,
+    /// which reports the damage). A database written before the audit chain gets
+    /// its chain here (see [`audit_chain`]).
+    pub fn open_unchecked(data_dir: &Path) -> Result<Store> {
+        let path = data_dir.join("db");
+        private_dir(data_dir).map_err(|source| StoreError::Permission {
+            path: path.clone(),
+            source,
+        })?;
+        let db = guarded(&path, "打开", || open_db(&path))?;
+        guarded(&path, "读取", || {
+            let meta = db.open_tree("meta")?;
+            match meta.get(SCHEMA_KEY)? {
+                None => {
+                    meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+                }
+                Some(v) => {
+                    let found = u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0xff; 4]));
+                    if found > SCHEMA_VERSION {
+                        return Err(StoreError::NewerSchema {
+                            path: path.clone(),
+                            found,
+                            supported: SCHEMA_VERSION,
+                        });
+                    }
+                }
+            }
+            let store = Store::with_trees(db.clone(), path.clone(), Some(data_dir))?;
+            if store.meta.get(audit_chain::CHAIN_VERSION_KEY)?.is_none() {
+                let chained = store.build_audit_chain()?;
+                if chained > 0 {
+                    tracing::warn!(
+                        entries = chained,
+                        "audit log upgraded: integrity chain built over the existing entries"
+                    );
+                }
+                store
+                    .meta
+                    .insert(audit_chain::CHAIN_VERSION_KEY, &1u32.to_be_bytes())?;
+            }
+            restrict_files(&path);
+            Ok(store)
+        })
+    }
+
+    /// [`Store::verify_audit`], with a sled panic on damaged pages turned into an error.
+    pub fn verify_audit_guarded(&self) -> Result<audit_chain::ChainReport> {
+        guarded(&self.path, "校验", || self.verify_audit())
+    }
+
+    fn with_trees(db: sled::Db, path: PathBuf, data_dir: Option<&Path>) -> Result<Store> {
+        let audit_chain = db.open_tree("audit_chain")?;
+        let checkpoint = data_dir.map(|dir| {
+            let chain = audit_chain.clone();
+            flusher::Checkpoint {
+                path: audit_chain::count_path(dir),
+                count: Box::new(move || audit_chain::chained_entries(&chain)),
+            }
+        });
         Ok(Store {
             items: db.open_tree("items")?,
             items_pending: db.open_tree("items_pending")?,
@@ -123,7 +197,11 @@ impl Store {
             notice_keys: db.open_tree("notice_keys")?,
             dead: db.open_tree("dead_letters")?,
             ledger: incidents::LedgerTrees::open(&db)?,
+            meta: db.open_tree("meta")?,
             outbox_signal: Default::default(),
+            flusher: std::sync::Arc::new(flusher::Flusher::start(db.clone(), checkpoint)?),
+            audit_chain,
+            data_dir: data_dir.map(Path::to_path_buf),
             db,
             path,
         })
@@ -131,8 +209,16 @@ impl Store {
 
     /// Opens a throw-away database (for `feeds check`, tests and benchmarks).
     pub fn temporary() -> Result<Store> {
-        let db = sled::Config::new().temporary(true).open()?;
-        Store::with_trees(db, PathBuf::from("(temporary)"))
+        let db = sled::Config::new()
+            .temporary(true)
+            .flush_every_ms(None)
+            .open()?;
+        Store::with_trees(db, PathBuf::from("(temporary)"), None)
+    }
+
+    /// The data directory, `None` for a temporary store.
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data_dir.as_deref()
     }
 
     pub fn path(&self) -> &Path {
@@ -140,15 +226,14 @@ impl Store {
     }
 
     /// Writes everything to disk. Call before telling anyone about a change.
+    /// Concurrent callers share one flush (group commit).
     pub async fn flush(&self) -> Result<()> {
-        self.db.flush_async().await?;
-        Ok(())
+        self.flusher.flush().await
     }
 
     /// Blocking flush, for shutdown paths outside the runtime.
     pub fn flush_blocking(&self) -> Result<()> {
-        self.db.flush()?;
-        Ok(())
+        self.flusher.flush_blocking()
     }
 
     /// The signal the mail delivery worker waits on: notified after every commit
@@ -171,7 +256,7 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 fn open_db(path: &Path) -> Result<sled::Db> {
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
-        match sled::Config::new().path(path).open() {
+        match sled::Config::new().path(path).flush_every_ms(None).open() {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(ref io))
                 if io.kind() == std::io::ErrorKind::WouldBlock
@@ -184,6 +269,14 @@ fn open_db(path: &Path) -> Result<sled::Db> {
                 }
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
+            Err(sled::Error::Io(source))
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                return Err(StoreError::Permission {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
             Err(source) => {
                 return Err(StoreError::Open {
                     path: path.to_path_buf(),
@@ -192,6 +285,94 @@ fn open_db(path: &Path) -> Result<sled::Db> {
             }
         }
     }
+}
+
+/// Runs `f`, turning a panic inside sled (it panics on some damaged pages instead
+/// of returning an error) into [`StoreError::Unreadable`].
+fn guarded<T>(path: &Path, doing: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("未知错误");
+        tracing::error!(path = %path.display(), panic = what, "sled panicked while {doing} the database");
+        Err(StoreError::Unreadable {
+            path: path.to_path_buf(),
+            what: format!("{doing}时数据库引擎崩溃：{what}"),
+        })
+    })
+}
+
+/// Creates a directory readable by its owner only (0700), whatever the umask;
+/// an existing one is tightened.
+pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        builder.mode(0o700);
+        builder.create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    }
+    #[cfg(not(unix))]
+    builder.create(dir)
+}
+
+/// Creates (or truncates) a file readable by its owner only (0600), whatever the umask.
+pub(crate) fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
+}
+
+/// sled creates its files with the process umask: make the database directory 0700
+/// and its files 0600. A failure is logged, not fatal (the data directory is 0700).
+fn restrict_files(db_dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut paths = vec![(db_dir.to_path_buf(), 0o700)];
+        for entry in walk(db_dir) {
+            let mode = if entry.is_dir() { 0o700 } else { 0o600 };
+            paths.push((entry, mode));
+        }
+        for (path, mode) in paths {
+            if let Err(err) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            {
+                tracing::warn!(path = %path.display(), error = %err, "cannot restrict file mode");
+            }
+        }
+    }
+}
+
+/// Every path under `dir` (recursively).
+#[cfg(unix)]
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path.clone());
+            }
+            found.push(path);
+        }
+    }
+    found
 }
 
 /// Serializes a record.
@@ -238,5 +419,124 @@ mod tests {
         }
         let err = Store::open(dir.path()).unwrap_err();
         assert!(matches!(err, StoreError::NewerSchema { .. }), "{err:?}");
+    }
+
+    /// Many writers flushing at once share one flusher: no deadlock, every write
+    /// durable once its flush returns (sled 0.34.7 deadlocks on racing flushes).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_writers_share_one_flusher() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut writers = tokio::task::JoinSet::new();
+        for writer in 0..50u32 {
+            let store = store.clone();
+            writers.spawn(async move {
+                for round in 0..40u32 {
+                    let key = [writer.to_be_bytes(), round.to_be_bytes()].concat();
+                    store.items_pending.insert(key, b"x".to_vec()).unwrap();
+                    store.flush().await.unwrap();
+                }
+            });
+        }
+        let all = async { while writers.join_next().await.is_some() {} };
+        tokio::time::timeout(std::time::Duration::from_secs(60), all)
+            .await
+            .expect("50 writers flushing at once finish (no deadlock)");
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.items_pending.len(), 50 * 40);
+    }
+
+    /// A database with 3 incidents × 150 audit entries, flushed and closed; returns
+    /// its data directory.
+    fn ledger_on_disk() -> tempfile::TempDir {
+        audit_chain::tests::with_entries(150).0
+    }
+
+    /// Opens a damaged copy: it must be refused, or open with every entry present.
+    fn refused_or_complete(dir: &Path) -> Option<StoreError> {
+        match Store::open(dir) {
+            Err(err) => Some(err),
+            Ok(store) => {
+                let report = store.verify_audit().unwrap();
+                assert_eq!(report.entries, 450, "a silent start with fewer entries");
+                None
+            }
+        }
+    }
+
+    fn db_file(dir: &Path) -> PathBuf {
+        dir.join("db").join("db")
+    }
+
+    #[test]
+    fn a_truncated_database_is_refused_not_blamed_on_permissions() {
+        let dir = ledger_on_disk();
+        let file = db_file(dir.path());
+        let len = std::fs::metadata(&file).unwrap().len();
+        let f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+        f.set_len(len.saturating_sub(12 * 1024)).unwrap();
+        drop(f);
+        let err = refused_or_complete(dir.path()).expect("a truncated database is refused");
+        let text = err.to_string();
+        assert!(!text.contains("权限"), "{text}");
+        assert!(text.contains("恢复办法"), "names the restore path: {text}");
+    }
+
+    #[test]
+    fn a_zeroed_head_is_refused() {
+        let dir = ledger_on_disk();
+        let file = db_file(dir.path());
+        let mut bytes = std::fs::read(&file).unwrap();
+        let n = bytes.len().min(4096);
+        bytes[..n].fill(0);
+        std::fs::write(&file, bytes).unwrap();
+        let err = refused_or_complete(dir.path()).expect("a zeroed database is refused");
+        assert!(err.to_string().contains("恢复办法"), "{err}");
+    }
+
+    #[test]
+    fn flipped_bytes_never_crash_or_start_with_fewer_entries() {
+        use rand::{Rng, SeedableRng};
+        let mut refused = 0;
+        for seed in 0..6u64 {
+            let dir = ledger_on_disk();
+            let file = db_file(dir.path());
+            let mut bytes = std::fs::read(&file).unwrap();
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            for _ in 0..16 {
+                let at = rng.random_range(0..bytes.len().saturating_sub(8));
+                for b in &mut bytes[at..at + 8] {
+                    *b ^= rng.random_range(1..=255u8);
+                }
+            }
+            std::fs::write(&file, bytes).unwrap();
+            if let Some(err) = refused_or_complete(dir.path()) {
+                assert!(err.to_string().contains("恢复办法"), "{err}");
+                refused += 1;
+            }
+        }
+        assert!(
+            refused > 0,
+            "16 flips of 8 bytes were noticed at least once"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_data_directory_and_database_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let store = Store::open(&data).unwrap();
+        store.flush_blocking().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join("db")), 0o700);
+        for file in walk(&data.join("db")) {
+            let expected = if file.is_dir() { 0o700 } else { 0o600 };
+            assert_eq!(mode(&file), expected, "{}", file.display());
+        }
+        assert_eq!(mode(&audit_chain::count_path(&data)), 0o600);
     }
 }

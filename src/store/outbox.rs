@@ -25,6 +25,15 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
 }
 
+/// Mails in the outbox that failed at least once: how many, the last error, the
+/// next retry.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MailFailures {
+    pub failing: usize,
+    pub last_error: Option<String>,
+    pub next_retry_at: Option<Timestamp>,
+}
+
 /// A notice that could not be delivered (permanent failure).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadRow {
@@ -229,6 +238,34 @@ impl Store {
 
     pub fn outbox_depth(&self) -> usize {
         self.outbox.len()
+    }
+
+    /// Queued mails that failed at least once (an SMTP outage), for `status`.
+    pub fn outbox_failures(&self) -> Result<MailFailures> {
+        let mut failures = MailFailures::default();
+        let mut latest: Option<Timestamp> = None;
+        for row in self.outbox.iter().values() {
+            let row = row?;
+            let Ok(row) = serde_json::from_slice::<OutboxRow>(&row) else {
+                continue; // reported by the delivery worker, which reads every row
+            };
+            if row.attempts == 0 {
+                continue;
+            }
+            failures.failing += 1;
+            // The row retried last is the one whose retry is scheduled latest.
+            if latest.is_none_or(|t| row.next_attempt_at > t) {
+                latest = Some(row.next_attempt_at);
+                failures.last_error = row.last_error.clone();
+            }
+            if failures
+                .next_retry_at
+                .is_none_or(|t| row.next_attempt_at < t)
+            {
+                failures.next_retry_at = Some(row.next_attempt_at);
+            }
+        }
+        Ok(failures)
     }
 
     pub fn dead_letter_count(&self) -> usize {

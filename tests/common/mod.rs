@@ -1,5 +1,7 @@
 //! Helpers shared by the integration tests. Each test binary uses a part of them.
 #![allow(dead_code)]
 
+pub mod crash;
+pub mod daemon;
 pub mod skip;
 pub mod smtp;
