@@ -651,7 +651,7 @@ impl Classifier {
         // The decision: the learned model for a candidate, else the dictionary rule.
         let features = (!order.is_empty()).then(|| {
             model::features(&model::Signals {
-                text: &text,
+                text,
                 title_end,
                 problem,
                 harm: ev.harm,
