@@ -43,16 +43,13 @@ fn main() -> ExitCode {
     if label_files.is_empty() {
         label_files.push(PathBuf::from(harness::ROOT).join("tests/eval/labels.jsonl"));
     }
-    let mut labels = Vec::new();
-    for file in &label_files {
-        match harness::load_labels(file) {
-            Ok(mut l) => labels.append(&mut l),
-            Err(e) => {
-                eprintln!("{e}");
-                return ExitCode::from(2);
-            }
+    let labels = match harness::load_label_files(&label_files) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
         }
-    }
+    };
     let texts = match harness::load_texts(&labels) {
         Ok(t) => t,
         Err(Missing::Unavailable(e)) => {

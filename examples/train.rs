@@ -164,16 +164,13 @@ fn main() -> ExitCode {
         label_files.push(root.join("tests/eval/inews-tune.jsonl"));
         label_files.push(root.join("tests/eval/labels.jsonl"));
     }
-    let mut labels = Vec::new();
-    for file in &label_files {
-        match harness::load_labels(file) {
-            Ok(mut l) => labels.append(&mut l),
-            Err(e) => {
-                eprintln!("{e}");
-                return ExitCode::from(2);
-            }
+    let mut labels = match harness::load_label_files(&label_files) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
         }
-    }
+    };
     if let Some(l) = labels
         .iter()
         .find(|l| matches!(l.set.as_str(), "inews-random" | "inews-casualty"))

@@ -3,9 +3,8 @@
 //! duty-officer commands. Checks JSON shapes, exit codes, tokens, concurrent acks,
 //! refusals, and that SIGTERM stops the daemon cleanly.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -16,13 +15,11 @@ const EXPLOSION: &str = "安丘市景芝镇一化工厂发生爆炸 造成3人�
 const WAGES: &str = "安丘市一建筑工地拖欠农民工工资 数十名工人聚集讨薪";
 const FIRE: &str = "安丘市兴安街道一居民楼发生火灾 致2人受伤";
 
+mod common;
+use common::daemon::{Daemon, Site};
+
 /// How long to wait for the daemon to come up and to ingest the feed.
 const PATIENCE: Duration = Duration::from_secs(90);
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
-}
 
 /// A feed whose items were published 20 minutes ago (the event time, which a
 /// milestone's `--at` may not precede).
@@ -43,42 +40,6 @@ fn rss(items: &[(&str, &str)]) -> String {
          <title>本地新闻</title><link>http://127.0.0.1/</link><description>测试</description>\
          {items}</channel></rss>"
     )
-}
-
-/// A temporary deployment: config, feeds and data directory.
-struct Site {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-}
-
-impl Site {
-    fn new(port: u16, feed_url: &str) -> Site {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let dictionaries = Path::new(env!("CARGO_MANIFEST_DIR")).join("dictionaries");
-        std::fs::write(
-            dir.path().join("feeds.toml"),
-            format!(
-                "[[source]]\nid = \"local-news\"\nname = \"本地新闻\"\nkind = \"feed\"\n\
-                 url = \"{feed_url}\"\ninterval = \"10s\"\nlocal = true\n"
-            ),
-        )
-        .expect("write feeds.toml");
-        let config = dir.path().join("yuqing.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "feeds = \"feeds.toml\"\ndictionaries = {:?}\ndata_dir = \"data\"\n\n\
-                 [api]\nbind = \"127.0.0.1:{port}\"\n",
-                dictionaries.display().to_string()
-            ),
-        )
-        .expect("write yuqing.toml");
-        Site { dir, config }
-    }
-
-    fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
 }
 
 fn yuqing(config: &Path) -> Command {
@@ -137,81 +98,31 @@ fn refused(config: &Path, args: &[&str], code: i32, needle: &str) -> Out {
     out
 }
 
-/// The daemon process; killed if a test fails before stopping it.
-struct Daemon {
-    child: Option<Child>,
-    log: PathBuf,
+/// A deployment of the real binary whose daemon polls `feed_url`.
+fn site(feed_url: &str) -> Site {
+    let dictionaries = Path::new(env!("CARGO_MANIFEST_DIR")).join("dictionaries");
+    Site::new(
+        &assert_cmd::cargo::cargo_bin("yuqing"),
+        &dictionaries,
+        feed_url,
+        "",
+    )
 }
 
-impl Daemon {
-    fn start(site: &Site) -> Daemon {
-        let log = site.dir.path().join("daemon.log");
-        let file = std::fs::File::create(&log).expect("daemon log");
-        let child = yuqing(&site.config)
-            .arg("run")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("spawn yuqing run");
-        Daemon {
-            child: Some(child),
-            log,
+/// Waits until `check` returns a value, or fails with the daemon's log.
+fn wait_for<T>(daemon: &mut Daemon, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return value;
         }
-    }
-
-    fn log(&self) -> String {
-        let mut text = String::new();
-        if let Ok(mut file) = std::fs::File::open(&self.log) {
-            let _ = file.read_to_string(&mut text);
-        }
-        text
-    }
-
-    /// Waits until `check` returns a value, or fails with the daemon's log.
-    fn wait_for<T>(&mut self, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-        let start = Instant::now();
-        loop {
-            if let Some(value) = check() {
-                return value;
-            }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!(
-                    "daemon exited ({status}) while waiting for {what}:\n{}",
-                    self.log()
-                );
-            }
-            assert!(
-                start.elapsed() < PATIENCE,
-                "gave up waiting for {what}:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// SIGTERM, then the exit code.
-    fn stop(mut self) -> Option<i32> {
-        let mut child = self.child.take().expect("running");
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("kill -TERM");
-        assert!(status.success());
-        child.wait().expect("wait for daemon").code()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        daemon.assert_running(&format!("waiting for {what}"));
+        assert!(
+            start.elapsed() < PATIENCE,
+            "gave up waiting for {what}:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -290,14 +201,13 @@ async fn duty_officer_workflow_through_the_daemon() {
         )
         .mount(&feed)
         .await;
-    let port = free_port();
-    let site = Site::new(port, &format!("{}/feed.xml", feed.uri()));
+    let site = site(&format!("{}/feed.xml", feed.uri()));
     let config = site.config.clone();
     let cfg = config.as_path();
-    let mut daemon = Daemon::start(&site);
+    let mut daemon = Daemon::start(&site, &[]);
 
     // The API comes up; the token file is private.
-    let status = daemon.wait_for("the control API", || {
+    let status = wait_for(&mut daemon, "the control API", || {
         let out = run(cfg, &["status", "--json"]);
         (out.code == 0).then(|| out.json())
     });
@@ -316,7 +226,7 @@ async fn duty_officer_workflow_through_the_daemon() {
     }
 
     // The feed is polled, classified, and three incidents open.
-    let list = daemon.wait_for("three incidents", || {
+    let list = wait_for(&mut daemon, "three incidents", || {
         let list = ok(cfg, &["list", "--json"]).json();
         [EXPLOSION, WAGES, FIRE]
             .iter()
@@ -628,7 +538,7 @@ async fn duty_officer_workflow_through_the_daemon() {
 
     // SIGTERM stops the daemon cleanly.
     let log = daemon.log.clone();
-    let code = daemon.stop();
+    let code = daemon.stop().code();
     assert_eq!(
         code,
         Some(0),
@@ -640,8 +550,8 @@ async fn duty_officer_workflow_through_the_daemon() {
 
 #[test]
 fn no_daemon_means_exit_3() {
-    let port = free_port();
-    let site = Site::new(port, "http://127.0.0.1:9/feed.xml");
+    let site = site("http://127.0.0.1:9/feed.xml");
+    let port = site.port;
     // Never started: no token file.
     let out = refused(&site.config, &["status"], 3, "守护进程未运行");
     assert!(out.stderr.contains(&format!("127.0.0.1:{port}")), "{out:?}");

@@ -89,6 +89,15 @@ pub fn load_labels(path: &Path) -> Result<Vec<Label>, String> {
         .collect()
 }
 
+/// The labels of several files, in order.
+pub fn load_label_files(paths: &[PathBuf]) -> Result<Vec<Label>, String> {
+    let mut labels = Vec::new();
+    for path in paths {
+        labels.append(&mut load_labels(path)?);
+    }
+    Ok(labels)
+}
+
 pub fn corpus_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("YUQING_CORPUS") {
         return PathBuf::from(dir);
