@@ -16,31 +16,10 @@ const WAGES: &str = "安丘市一建筑工地拖欠农民工工资 数十名工�
 const FIRE: &str = "安丘市兴安街道一居民楼发生火灾 致2人受伤";
 
 mod common;
-use common::daemon::{Daemon, Site};
+use common::daemon::{Daemon, Site, rss};
 
 /// How long to wait for the daemon to come up and to ingest the feed.
 const PATIENCE: Duration = Duration::from_secs(90);
-
-/// A feed whose items were published 20 minutes ago (the event time, which a
-/// milestone's `--at` may not precede).
-fn rss(items: &[(&str, &str)]) -> String {
-    let published = (chrono::Utc::now() - chrono::Duration::minutes(20)).to_rfc2822();
-    let items: String = items
-        .iter()
-        .map(|(guid, title)| {
-            format!(
-                "<item><title>{title}</title><link>http://127.0.0.1/news/{guid}.html</link>\
-                 <guid>{guid}</guid><pubDate>{published}</pubDate>\
-                 <description>{title}。记者从当地获悉，相关部门已赶赴现场处置。</description></item>"
-            )
-        })
-        .collect();
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss version=\"2.0\"><channel>\
-         <title>本地新闻</title><link>http://127.0.0.1/</link><description>测试</description>\
-         {items}</channel></rss>"
-    )
-}
 
 fn yuqing(config: &Path) -> Command {
     let mut command = Command::new(assert_cmd::cargo::cargo_bin("yuqing"));
