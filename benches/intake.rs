@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
-use yuqing::config::{Config, HumanDuration, IntakeConfig, SourceConfig, SourceKind};
+use yuqing::config::{Config, HumanDuration, IntakeConfig, SourceConfig, SourceKind, SourceRole};
 use yuqing::sources::Intake;
 use yuqing::store::{SourceState, Store};
 
@@ -217,6 +217,7 @@ fn source(id: String, url: String, interval: u64) -> SourceConfig {
         local: false,
         enabled: true,
         encoding: None,
+        role: SourceRole::News,
         kind: SourceKind::Feed,
     }
 }

@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use duration::{HumanDuration, Window, parse_duration, parse_window};
-pub use sources::{HtmlSpec, HttpMethod, JsonSpec, SourceConfig, SourceKind, load_sources_str};
+pub use sources::{
+    HtmlSpec, HttpMethod, JsonSpec, SourceConfig, SourceKind, SourceRole, load_sources_str,
+};
 
 /// The built-in defaults: the shipped `yuqing.toml`, used when no file is found.
 pub const DEFAULT_CONFIG: &str = include_str!("../../yuqing.toml");

@@ -24,7 +24,24 @@ pub struct SourceConfig {
     pub enabled: bool,
     /// Forces a character encoding (a WHATWG label such as `gbk`) when a site declares a wrong one.
     pub encoding: Option<String>,
+    /// Whose voice the source is: outside news, the jurisdiction's own channels, or its
+    /// policy documents.
+    pub role: SourceRole,
     pub kind: SourceKind,
+}
+
+/// Whose voice a source carries (`role` in `feeds.toml`, default `news`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceRole {
+    /// Media, portals and boards: what the public and the press say.
+    #[default]
+    News,
+    /// The jurisdiction's own channels (政府网站 新闻发布/通知公告, 公安 and 应急 警情通报,
+    /// 政务微博 through an RSS bridge): what the government itself says.
+    Official,
+    /// Where the jurisdiction publishes policy documents (规范性文件, 政策文件).
+    Policy,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -98,6 +115,8 @@ struct RawSource {
     #[serde(default = "yes")]
     enabled: bool,
     encoding: Option<String>,
+    #[serde(default)]
+    role: SourceRole,
     // html
     item: Option<String>,
     title: Option<String>,
@@ -208,6 +227,7 @@ pub fn load_sources_str(text: &str, file: &Path) -> Result<Vec<SourceConfig>, Ve
                 local: raw.local,
                 enabled: raw.enabled,
                 encoding: raw.encoding,
+                role: raw.role,
                 kind,
             });
         }
@@ -364,6 +384,7 @@ link = "https://example.org/threads/content?tid={id}"
         assert_eq!(sources.len(), 3);
         assert_eq!(sources[0].kind, SourceKind::Feed);
         assert_eq!(sources[0].interval, HumanDuration::from_secs(300));
+        assert_eq!(sources[0].role, SourceRole::News);
         let SourceKind::Html(html) = &sources[1].kind else {
             panic!()
         };
@@ -375,6 +396,21 @@ link = "https://example.org/threads/content?tid={id}"
         };
         assert_eq!(json.method, HttpMethod::Post);
         assert_eq!(json.form.as_ref().unwrap()["fid"], "123");
+    }
+
+    #[test]
+    fn reads_the_role_and_rejects_an_unknown_one() {
+        let text = |role: &str| {
+            format!(
+                "[[source]]\nid = \"gov\"\nkind = \"feed\"\nurl = \"https://example.org/\"\nrole = \"{role}\"\n"
+            )
+        };
+        let role = |name: &str| load_sources_str(&text(name), Path::new("feeds.toml"));
+        assert_eq!(role("official").unwrap()[0].role, SourceRole::Official);
+        assert_eq!(role("policy").unwrap()[0].role, SourceRole::Policy);
+        assert_eq!(role("news").unwrap()[0].role, SourceRole::News);
+        let problems = role("press").unwrap_err();
+        assert!(problems[0].message.contains("press"), "{problems:?}");
     }
 
     #[test]
