@@ -142,6 +142,17 @@ impl FromStr for Level {
 }
 
 /// Incident lifecycle: new → acknowledged → responded → closed; or dismissed / merged.
+///
+/// The open statuses (new, acknowledged, responded) are not set by hand: they follow
+/// from the incident's deadlines through [`Incident::settle_status`], the one place
+/// they are decided, so the status cannot contradict the clocks:
+/// - `responded` (已回应) when every public milestone of the current level (all but
+///   签收: 发布权威信息 and 新闻发布会 for I–II, 回应 for III–IV) is recorded;
+/// - else `acknowledged` (已签收) when the incident was acknowledged;
+/// - else `new` (待签收).
+///
+/// A watch (关注) incident has no clock: it reads 关注中 while open and 已归档 once
+/// closed ([`Status::label`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -167,6 +178,17 @@ impl Status {
             Status::Closed => "closed",
             Status::Dismissed => "dismissed",
             Status::Merged => "merged",
+        }
+    }
+
+    /// The Chinese word for this status of an incident at `level`: as [`Status::chinese`],
+    /// except that a watch (关注) incident, which has no clock to acknowledge or answer,
+    /// reads 关注中 while open and 已归档 once closed.
+    pub fn label(self, level: Level) -> &'static str {
+        match (self, level) {
+            (s, Level::Watch) if s.is_open() => "关注中",
+            (Status::Closed, Level::Watch) => "已归档",
+            (s, _) => s.chinese(),
         }
     }
 
@@ -250,6 +272,9 @@ pub enum DeadlineState {
     Pending,
     Met,
     Overdue,
+    /// The incident was closed (or its clock stopped: dismissed, merged) with the
+    /// milestone unmet. It counts as missed, never as "not yet due".
+    Missed,
 }
 
 /// One clock of an incident.
@@ -416,6 +441,51 @@ pub struct Incident {
 impl Incident {
     pub fn deadline(&self, milestone: Milestone) -> Option<&Deadline> {
         self.deadlines.iter().find(|d| d.milestone == milestone)
+    }
+
+    /// A deadline's state as the ledger reports it: as [`Deadline::state`] while the
+    /// incident is open; once it is closed, dismissed or merged an unmet deadline's
+    /// clock has stopped, and it is missed.
+    pub fn deadline_state(&self, deadline: &Deadline, now: Timestamp) -> DeadlineState {
+        if deadline.met_at.is_none() && !self.status.is_open() {
+            DeadlineState::Missed
+        } else {
+            deadline.state(now)
+        }
+    }
+
+    /// Its unmet deadlines (all of its current level: met ones of an earlier level are
+    /// kept as history, unmet ones are not), what closing would leave undone.
+    pub fn unmet(&self) -> impl Iterator<Item = &Deadline> {
+        self.deadlines.iter().filter(|d| d.met_at.is_none())
+    }
+
+    /// Brings an open incident's status in line with its level and deadlines (see
+    /// [`Status`]); `acknowledged`: whether anyone has acknowledged it (签收, also
+    /// while it was a watch incident without an ack clock). Closed, dismissed and
+    /// merged incidents keep their status.
+    pub fn settle_status(&mut self, acknowledged: bool) {
+        if !self.status.is_open() {
+            return;
+        }
+        let met = |m: &Milestone| {
+            self.deadlines
+                .iter()
+                .any(|d| d.milestone == *m && d.met_at.is_some())
+        };
+        let mut public = self
+            .level
+            .milestones()
+            .iter()
+            .filter(|m| **m != Milestone::Ack)
+            .peekable();
+        self.status = if public.peek().is_some() && public.all(met) {
+            Status::Responded
+        } else if acknowledged || met(&Milestone::Ack) {
+            Status::Acknowledged
+        } else {
+            Status::New
+        };
     }
 
     /// The soonest unmet deadline, for sorting and "time left".

@@ -623,7 +623,11 @@ fn lifecycle_new_acknowledged_responded_closed() {
             t(210),
         )
         .unwrap();
-    assert_eq!(incident.status, Status::Responded);
+    assert_eq!(
+        incident.status,
+        Status::Acknowledged,
+        "the press conference is still open"
+    );
     let statement = incident.deadline(Milestone::Statement).unwrap();
     assert_eq!(statement.state(t(400)), DeadlineState::Met);
     assert_eq!(statement.on_time(), Some(true));
@@ -634,13 +638,18 @@ fn lifecycle_new_acknowledged_responded_closed() {
         incident.deadline(Milestone::Press).unwrap().on_time(),
         Some(false)
     );
+    assert_eq!(
+        incident.status,
+        Status::Responded,
+        "every public milestone met"
+    );
     assert!(
         ledger.store().due_of(id).unwrap().is_empty(),
         "all clocks met"
     );
 
     let incident = ledger
-        .close(id, "王五", Some("已妥善处置"), t(1600))
+        .close(id, "王五", Some("已妥善处置"), None, t(1600))
         .unwrap();
     assert_eq!(incident.status, Status::Closed);
     assert_eq!(incident.updated_at, t(1600));
@@ -689,6 +698,141 @@ fn lifecycle_new_acknowledged_responded_closed() {
 }
 
 #[test]
+fn closing_with_an_unmet_milestone_needs_a_reason_and_counts_it_missed() {
+    let ledger = ledger();
+    let id = open_level(&ledger, Level::II);
+    let t = |m: i64| ts(T0) + chrono::Duration::minutes(m);
+    ledger.ack(id, "张三", None, t(5)).unwrap();
+
+    // 发布权威信息 and 新闻发布会 never recorded: closing without a reason is refused,
+    // naming them, and changes nothing.
+    for reason in [None, Some("  ")] {
+        let message = not_allowed(ledger.close(id, "王五", None, reason, t(60)));
+        assert!(
+            message.contains("发布权威信息") && message.contains("举行新闻发布会"),
+            "{message}"
+        );
+        assert!(message.contains("--reason"), "{message}");
+    }
+    assert_eq!(ledger.get(id).unwrap().status, Status::Acknowledged);
+    assert_eq!(actions(&ledger, id), ["opened", "ack"]);
+
+    let incident = ledger
+        .close(
+            id,
+            "王五",
+            Some("已移交"),
+            Some("事件已由上级统一发布"),
+            t(60),
+        )
+        .unwrap();
+    assert_eq!(incident.status, Status::Closed);
+    let last = ledger.audit(id).unwrap().pop().unwrap();
+    assert_eq!(last.action, "close");
+    assert_eq!(last.reason.as_deref(), Some("事件已由上级统一发布"));
+    assert!(
+        last.detail.contains("未完成：发布权威信息、举行新闻发布会"),
+        "{}",
+        last.detail
+    );
+    // Neither is "not yet due" any more, at any time: they were missed.
+    for now in [t(61), t(60 * 48)] {
+        let states: Vec<_> = incident
+            .deadlines
+            .iter()
+            .map(|d| (d.milestone, incident.deadline_state(d, now)))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                (Milestone::Ack, DeadlineState::Met),
+                (Milestone::Statement, DeadlineState::Missed),
+                (Milestone::Press, DeadlineState::Missed),
+            ]
+        );
+    }
+    assert!(ledger.store().due_of(id).unwrap().is_empty());
+
+    // With every milestone met no reason is needed.
+    let four = open_level(&ledger, Level::IV);
+    ledger
+        .milestone(four, Milestone::Response, "张三", None, None, t(30), t(30))
+        .unwrap();
+    let closed = ledger.close(four, "王五", None, None, t(40)).unwrap();
+    assert_eq!(closed.status, Status::Closed);
+    assert_eq!(ledger.audit(four).unwrap().pop().unwrap().reason, None);
+}
+
+#[test]
+fn status_follows_the_clocks_of_the_current_level() {
+    // The README's walk: respond at IV, then regrade to II. The 5 h statement is open,
+    // so the incident is not 已回应 any more.
+    let ledger = ledger();
+    let id = open_level(&ledger, Level::IV);
+    let t = |m: i64| ts(T0) + chrono::Duration::minutes(m);
+    let incident = ledger
+        .milestone(id, Milestone::Response, "张三", None, None, t(20), t(20))
+        .unwrap();
+    assert_eq!(incident.status, Status::Responded);
+    let incident = ledger
+        .regrade(id, Level::II, "李四", "伤亡扩大", t(30))
+        .unwrap();
+    assert_eq!(incident.status, Status::Acknowledged);
+    assert_eq!(ledger.get(id).unwrap().status, Status::Acknowledged);
+    assert_eq!(
+        incident
+            .deadline(Milestone::Statement)
+            .map(|d| incident.deadline_state(d, t(31))),
+        Some(DeadlineState::Pending)
+    );
+    // Statement and press recorded: 已回应 again; back down to IV, the response
+    // recorded earlier still stands.
+    ledger
+        .milestone(id, Milestone::Statement, "张三", None, None, t(40), t(40))
+        .unwrap();
+    assert_eq!(ledger.get(id).unwrap().status, Status::Acknowledged);
+    let incident = ledger
+        .milestone(id, Milestone::Press, "张三", None, None, t(50), t(50))
+        .unwrap();
+    assert_eq!(incident.status, Status::Responded);
+    let incident = ledger
+        .regrade(id, Level::IV, "李四", "核实", t(60))
+        .unwrap();
+    assert_eq!(incident.status, Status::Responded);
+
+    // A watch incident acknowledged before it had an ack clock keeps that 签收 when
+    // it is graded: no ack clock left running that nobody can stop.
+    let watch = opened(ingest(
+        &ledger,
+        &Spec {
+            key: "w",
+            places: &["外地镇"],
+            local: false,
+            ..EXPLOSION
+        },
+        ts(T0),
+    ));
+    ledger.ack(watch, "张三", None, t(5)).unwrap();
+    assert_eq!(ledger.get(watch).unwrap().status, Status::Acknowledged);
+    let incident = ledger
+        .regrade(watch, Level::III, "李四", "本地单位涉及", t(10))
+        .unwrap();
+    assert_eq!(incident.status, Status::Acknowledged);
+    assert_eq!(
+        incident.deadline(Milestone::Ack).unwrap().met_at,
+        Some(t(5))
+    );
+    assert!(
+        !ledger
+            .store()
+            .due_of(watch)
+            .unwrap()
+            .iter()
+            .any(|e| e.milestone == Milestone::Ack)
+    );
+}
+
+#[test]
 fn a_milestone_on_a_new_incident_also_acknowledges_it() {
     let ledger = ledger();
     let id = open_level(&ledger, Level::IV);
@@ -733,7 +877,9 @@ fn refusals_say_why_in_chinese() {
     let ledger = ledger();
     let now = ts(T0) + chrono::Duration::hours(1);
     let closed = open_level(&ledger, Level::II);
-    ledger.close(closed, "张三", None, now).unwrap();
+    ledger
+        .close(closed, "张三", None, Some("已妥善处置"), now)
+        .unwrap();
     let dismissed = open_level(&ledger, Level::II);
     ledger.dismiss(dismissed, "张三", "误报", now).unwrap();
     let merged = open_level(&ledger, Level::II);
@@ -833,7 +979,7 @@ fn refusals_say_why_in_chinese() {
         ),
         (
             "close twice",
-            ledger.close(closed, "张三", None, now),
+            ledger.close(closed, "张三", None, Some("重复"), now),
             "已办结",
         ),
         (
@@ -1035,7 +1181,9 @@ fn list_sorts_by_the_soonest_unmet_deadline() {
     ledger.ack(two, "张三", None, now).unwrap();
     let order: Vec<_> = ledger.list(false).unwrap().iter().map(|i| i.id).collect();
     assert_eq!(order, [two, four, watch]);
-    ledger.close(two, "张三", None, now).unwrap();
+    ledger
+        .close(two, "张三", None, Some("已妥善处置"), now)
+        .unwrap();
     let order: Vec<_> = ledger.list(true).unwrap().iter().map(|i| i.id).collect();
     assert_eq!(
         order,
@@ -1364,7 +1512,9 @@ mod timeline {
             new_keys(ledger.store(), &mut seen),
             ["1/response/overdue/3"]
         );
-        ledger.close(id, "张三", None, clock.now()).unwrap();
+        ledger
+            .close(id, "张三", None, Some("已妥善处置"), clock.now())
+            .unwrap();
         run_until(&clock, minutes(60.0 * 60.0)).await;
         assert_eq!(new_keys(ledger.store(), &mut seen), Vec::<String>::new());
         running.stop().await;

@@ -127,9 +127,6 @@ impl Ledger {
             let deadline = &mut incident.deadlines[index];
             deadline.met_at = Some(at);
             let timing = timing(deadline);
-            if matches!(milestone, Milestone::Statement | Milestone::Response) {
-                incident.status = Status::Responded;
-            }
             let mut detail = format!(
                 "记录“{}”：{}（{timing}）",
                 milestone.chinese(),
@@ -200,28 +197,40 @@ impl Ledger {
         })
     }
 
-    /// 办结: stops every notice.
+    /// 办结: stops every notice. Closing with a milestone of the current level unmet
+    /// needs a `reason` (audited with it); those milestones count as missed from then
+    /// on (`DeadlineState::Missed`). A watch (关注) incident has no milestone: closing
+    /// it files it (归档), no reason needed.
     pub fn close(
         &self,
         id: IncidentId,
         by: &str,
         note: Option<&str>,
+        reason: Option<&str>,
         now: Timestamp,
     ) -> Result<Incident, LedgerError> {
         let by = required(by, "请用 --by 写明办结人")?;
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
         self.finish(id, Status::Closed, by, now, |incident| {
-            let unmet: Vec<_> = incident
-                .deadlines
-                .iter()
-                .filter(|d| d.met_at.is_none())
-                .map(|d| d.milestone.chinese())
-                .collect();
-            let mut detail = "办结".to_string();
+            let unmet: Vec<_> = incident.unmet().map(|d| d.milestone.chinese()).collect();
+            let mut detail = if incident.level == Level::Watch {
+                "归档（关注级，无处置时限）".to_string()
+            } else {
+                "办结".to_string()
+            };
             if !unmet.is_empty() {
-                let _ = write!(detail, "（未记录：{}）", unmet.join("、"));
+                let Some(reason) = reason else {
+                    return Err(LedgerError::NotAllowed(format!(
+                        "事件 {id} 尚未完成：{}；办结须用 --reason 写明理由（这些节点将计为未完成）",
+                        unmet.join("、")
+                    )));
+                };
+                let _ = write!(detail, "（未完成：{}，计为未完成）", unmet.join("、"));
+                detail.push_str(&note_suffix(note));
+                return Ok(("close", detail, Some(reason)));
             }
             detail.push_str(&note_suffix(note));
-            ("close", detail, None)
+            Ok(("close", detail, reason))
         })
     }
 
@@ -236,7 +245,7 @@ impl Ledger {
         let by = required(by, "请用 --by 写明操作人")?;
         let reason = required(reason, "请用 --reason 写明判为误报的理由")?;
         self.finish(id, Status::Dismissed, by, now, |_| {
-            ("dismiss", "判为误报".to_string(), Some(reason))
+            Ok(("dismiss", "判为误报".to_string(), Some(reason)))
         })
     }
 
@@ -351,6 +360,14 @@ impl Ledger {
         let was_watch = incident.level == Level::Watch;
         incident.level = level;
         recompute_deadlines(incident);
+        // A watch incident acknowledged before it got an ack clock is acknowledged.
+        if let Some((_, acked_at)) = tx.ack_record(incident.id)? {
+            for d in &mut incident.deadlines {
+                if d.milestone == Milestone::Ack && d.met_at.is_none() {
+                    d.met_at = Some(acked_at);
+                }
+            }
+        }
         tx.audit(&entry(incident.id, now, by, "level", detail, reason))?;
         if was_watch && level != Level::Watch {
             self.queue_opened(tx, incident, now)?;
@@ -386,11 +403,11 @@ impl Ledger {
         status: Status,
         by: &str,
         now: Timestamp,
-        describe: impl Fn(&Incident) -> (&'static str, String, Option<&'r str>),
+        describe: impl Fn(&Incident) -> Result<(&'static str, String, Option<&'r str>), LedgerError>,
     ) -> Result<Incident, LedgerError> {
         self.commit(|tx| {
             let mut incident = load_open(tx, id, status_verb(status))?;
-            let (action, detail, reason) = describe(&incident);
+            let (action, detail, reason) = describe(&incident)?;
             incident.status = status;
             tx.audit(&entry(id, now, by, action, detail, reason))?;
             self.save(tx, &mut incident, now)?;
@@ -417,9 +434,6 @@ fn record_ack(
     {
         d.met_at = Some(at);
         let _ = write!(detail, "（{}）", timing(d));
-    }
-    if incident.status == Status::New {
-        incident.status = Status::Acknowledged;
     }
     detail.push_str(&note_suffix(note));
     tx.audit(&entry(incident.id, now, by, "ack", detail, None))

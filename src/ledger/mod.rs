@@ -216,6 +216,7 @@ impl Ledger {
         now: Timestamp,
     ) -> TxResult<()> {
         incident.updated_at = now;
+        incident.settle_status(tx.ack_record(incident.id)?.is_some());
         let open = incident.status.is_open();
         tx.put_incident(incident, row.filter(|_| open))?;
         for milestone in ALL_MILESTONES {

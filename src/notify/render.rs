@@ -419,6 +419,7 @@ fn incident_details(body: &mut MailContent, incident: &Incident, at: Timestamp) 
             }
             DeadlineState::Overdue => format!("已逾期 {}", time::span(at - deadline.due_at)),
             DeadlineState::Pending => format!("剩余 {}", time::span(deadline.due_at - at)),
+            DeadlineState::Missed => "未完成".to_string(),
         };
         body.deadlines.push(DeadlineRow {
             milestone: deadline.milestone.chinese(),
