@@ -538,7 +538,9 @@ pub enum NoticeKind {
         percent: u8,
         escalation: bool,
     },
-    /// A window has closed unmet; `repeat` counts from 1.
+    /// A window has closed unmet; `repeat` counts the overdue notices of this clock
+    /// queued so far, this one included (from 1; the key's number counts repeat
+    /// periods elapsed, which after downtime is larger).
     Overdue {
         incident: Box<Incident>,
         milestone: Milestone,

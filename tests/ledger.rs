@@ -832,6 +832,62 @@ fn status_follows_the_clocks_of_the_current_level() {
     );
 }
 
+/// The overdue notices of one clock queued so far: (key, number shown, subject).
+fn overdue_notices(store: &Store, id: u64, milestone: Milestone) -> Vec<(String, u32, String)> {
+    store
+        .outbox_pending(usize::MAX)
+        .unwrap()
+        .into_iter()
+        .filter_map(|(_, row)| match &row.notice.kind {
+            NoticeKind::Overdue {
+                incident,
+                milestone: m,
+                repeat,
+            } if incident.id == id && *m == milestone => Some((
+                row.notice.key.clone(),
+                *repeat,
+                yuqing::notify::subject(&row.notice),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn overdue_notices_count_what_was_sent_not_the_time_elapsed() {
+    let ledger = ledger();
+    let id = open_level(&ledger, Level::III);
+    let h = chrono::Duration::hours;
+    let m = chrono::Duration::minutes;
+    // The daemon was down: the ack window (due T0 + 30 min) is found 26 h late. The
+    // key counts repeat periods (overdue/26), the mail says it is the first.
+    ledger.fire_due(ts(T0) + h(26) + m(10), 100).unwrap();
+    let first = overdue_notices(ledger.store(), id, Milestone::Ack);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].0, format!("{id}/ack/overdue/26"));
+    assert_eq!(first[0].1, 1);
+    assert!(first[0].2.contains("（第1次提醒）"), "{}", first[0].2);
+    ledger.fire_due(ts(T0) + h(27) + m(10), 100).unwrap();
+    let next = overdue_notices(ledger.store(), id, Milestone::Ack);
+    assert_eq!(next.len(), 2, "{next:?}");
+    assert_eq!(next[1].0, format!("{id}/ack/overdue/27"));
+    assert_eq!(next[1].1, 2);
+    assert!(next[1].2.contains("（第2次提醒）"), "{}", next[1].2);
+    // Re-firing a step already sent queues nothing and counts nothing.
+    ledger.fire_due(ts(T0) + h(27) + m(20), 100).unwrap();
+    assert_eq!(overdue_notices(ledger.store(), id, Milestone::Ack).len(), 2);
+
+    // A first overdue notice at the due instant: 已到时限, never "超过 0分".
+    let other = open_level(&ledger, Level::IV);
+    ledger.fire_due(ts(T0) + m(30), 100).unwrap();
+    let at_due = overdue_notices(ledger.store(), other, Milestone::Ack);
+    assert_eq!(at_due.len(), 1, "{at_due:?}");
+    assert_eq!(at_due[0].1, 1);
+    let subject = &at_due[0].2;
+    assert!(subject.contains("已到签收时限"), "{subject}");
+    assert!(!subject.contains("0分"), "{subject}");
+}
+
 #[test]
 fn a_milestone_on_a_new_incident_also_acknowledges_it() {
     let ledger = ledger();

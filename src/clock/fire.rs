@@ -128,8 +128,19 @@ impl Deadlines {
                 return Ok(false);
             };
             let step = current.max(entry.step);
-            let notice = self.step_notice(&incident, entry.milestone, step, now);
+            // An overdue notice says how many its recipients have had for this clock,
+            // counting those queued, not the repeat periods elapsed (the key's number).
+            let overdue = match super::step_kind(policy, step) {
+                StepKind::Overdue { .. } => {
+                    Some(tx.overdue_count(incident.id, entry.milestone)? + 1)
+                }
+                StepKind::Fraction { .. } => None,
+            };
+            let notice = self.step_notice(&incident, entry.milestone, step, overdue, now);
             let queued = tx.outbox().enqueue(&notice)?;
+            if let (true, Some(n)) = (queued, overdue) {
+                tx.set_overdue_count(incident.id, entry.milestone, n)?;
+            }
             let next = step.saturating_add(1);
             tx.schedule(step_entry(&incident, deadline, next))?;
             Ok(queued)
@@ -141,6 +152,7 @@ impl Deadlines {
         incident: &Incident,
         milestone: Milestone,
         step: u32,
+        overdue_number: Option<u32>,
         now: Timestamp,
     ) -> Notice {
         let kind = super::step_kind(&incident.policy, step);
@@ -158,7 +170,7 @@ impl Deadlines {
             StepKind::Overdue { repeat } => NoticeKind::Overdue {
                 incident: boxed,
                 milestone,
-                repeat,
+                repeat: overdue_number.unwrap_or(repeat),
             },
         };
         Notice {

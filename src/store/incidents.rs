@@ -160,6 +160,13 @@ fn ack_key(id: IncidentId) -> Vec<u8> {
     k
 }
 
+/// The meta key counting the overdue notices queued for one clock.
+fn overdue_count_key(id: IncidentId, m: Milestone) -> Vec<u8> {
+    let mut k = b"overdue\0".to_vec();
+    k.extend_from_slice(&rev_key(id, m));
+    k
+}
+
 fn attach_key(source: &str, key: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(source.len() + 1 + key.len());
     k.extend_from_slice(source.as_bytes());
@@ -311,6 +318,21 @@ impl LedgerTx<'_> {
 
     pub fn set_ack_record(&self, id: IncidentId, by: &str, at: Timestamp) -> TxResult<()> {
         self.meta.insert(ack_key(id), encode(&(by, at)))?;
+        Ok(())
+    }
+
+    /// How many overdue notices of a clock were queued (what `（第N次提醒）` counts).
+    pub fn overdue_count(&self, id: IncidentId, milestone: Milestone) -> TxResult<u32> {
+        Ok(self
+            .meta
+            .get(overdue_count_key(id, milestone))?
+            .and_then(|v| v.as_ref().try_into().ok().map(u32::from_be_bytes))
+            .unwrap_or(0))
+    }
+
+    pub fn set_overdue_count(&self, id: IncidentId, milestone: Milestone, n: u32) -> TxResult<()> {
+        self.meta
+            .insert(overdue_count_key(id, milestone), &n.to_be_bytes())?;
         Ok(())
     }
 
