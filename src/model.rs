@@ -620,6 +620,95 @@ mod tests {
     }
 
     #[test]
+    fn status_follows_the_deadlines_of_the_level() {
+        let t: Timestamp = "2026-11-24T00:00:00Z".parse().unwrap();
+        let d = |milestone, met: bool| Deadline {
+            milestone,
+            due_at: t,
+            met_at: met.then_some(t),
+        };
+        use Milestone::{Ack, Press, Response, Statement};
+        let table = [
+            (
+                Level::II,
+                vec![d(Ack, false), d(Statement, false), d(Press, false)],
+                false,
+                Status::New,
+            ),
+            (
+                Level::II,
+                vec![d(Ack, true), d(Statement, false), d(Press, false)],
+                true,
+                Status::Acknowledged,
+            ),
+            // The statement alone leaves the press conference open.
+            (
+                Level::II,
+                vec![d(Ack, true), d(Statement, true), d(Press, false)],
+                true,
+                Status::Acknowledged,
+            ),
+            (
+                Level::II,
+                vec![d(Ack, true), d(Statement, true), d(Press, true)],
+                true,
+                Status::Responded,
+            ),
+            // Responded at IV, then regraded to II: a met response is history.
+            (
+                Level::II,
+                vec![
+                    d(Ack, true),
+                    d(Statement, false),
+                    d(Press, false),
+                    d(Response, true),
+                ],
+                true,
+                Status::Acknowledged,
+            ),
+            (
+                Level::IV,
+                vec![d(Ack, true), d(Response, true)],
+                true,
+                Status::Responded,
+            ),
+            (Level::Watch, vec![], false, Status::New),
+            (Level::Watch, vec![], true, Status::Acknowledged),
+        ];
+        for (level, deadlines, acked, want) in table {
+            let mut incident = crate::api::views::tests::incident(1, "x");
+            incident.level = level;
+            incident.deadlines = deadlines;
+            incident.status = Status::Responded;
+            incident.settle_status(acked);
+            assert_eq!(incident.status, want, "{level} {:?}", incident.deadlines);
+        }
+        // Finished incidents keep their status; unmet deadlines are missed.
+        let mut closed = crate::api::views::tests::incident(1, "x");
+        closed.status = Status::Closed;
+        closed.settle_status(true);
+        assert_eq!(closed.status, Status::Closed);
+        assert_eq!(
+            closed.deadline_state(&closed.deadlines[1], t),
+            DeadlineState::Missed
+        );
+        assert_eq!(
+            closed.deadline_state(&closed.deadlines[0], t),
+            DeadlineState::Met
+        );
+    }
+
+    #[test]
+    fn watch_incidents_are_watched_then_filed() {
+        assert_eq!(Status::New.label(Level::Watch), "关注中");
+        assert_eq!(Status::Acknowledged.label(Level::Watch), "关注中");
+        assert_eq!(Status::Closed.label(Level::Watch), "已归档");
+        assert_eq!(Status::Dismissed.label(Level::Watch), "误报");
+        assert_eq!(Status::New.label(Level::IV), "待签收");
+        assert_eq!(Status::Closed.label(Level::II), "已办结");
+    }
+
+    #[test]
     fn deadline_states() {
         let due: Timestamp = "2026-11-24T10:00:00Z".parse().unwrap();
         let before: Timestamp = "2026-11-24T09:00:00Z".parse().unwrap();

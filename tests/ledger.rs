@@ -889,6 +889,34 @@ fn overdue_notices_count_what_was_sent_not_the_time_elapsed() {
 }
 
 #[test]
+fn a_watch_incident_is_filed_without_a_reason_and_never_awaits_ack() {
+    let ledger = ledger();
+    let id = opened(ingest(
+        &ledger,
+        &Spec {
+            local: false,
+            ..EXPLOSION
+        },
+        ts(T0),
+    ));
+    let incident = ledger.get(id).unwrap();
+    assert_eq!(incident.level, Level::Watch);
+    assert_eq!(incident.status.label(incident.level), "关注中");
+    let filed = ledger
+        .close(id, "张三", None, None, ts(T0) + chrono::Duration::hours(2))
+        .unwrap();
+    assert_eq!(filed.status, Status::Closed);
+    assert_eq!(filed.status.label(filed.level), "已归档");
+    let last = ledger.audit(id).unwrap().pop().unwrap();
+    assert_eq!((last.action.as_str(), last.reason), ("close", None));
+    assert!(last.detail.starts_with("归档"), "{}", last.detail);
+    assert!(
+        queued_keys(ledger.store()).is_empty(),
+        "no mail for a watch"
+    );
+}
+
+#[test]
 fn a_milestone_on_a_new_incident_also_acknowledges_it() {
     let ledger = ledger();
     let id = open_level(&ledger, Level::IV);

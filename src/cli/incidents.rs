@@ -924,6 +924,26 @@ mod tests {
     }
 
     #[test]
+    fn watch_incidents_read_as_watched_then_filed_never_awaiting_ack() {
+        let mut inc = incident(9, "外地某化工厂起火");
+        inc.level = Level::Watch;
+        inc.deadlines.clear();
+        inc.status = Status::New;
+        let list = render_list(&[IncidentView::new(&inc, now())], now(), false);
+        assert!(list.contains("关注中"), "{list}");
+        assert!(!list.contains("待签收"), "{list}");
+        inc.status = Status::Closed;
+        let detail = IncidentDetail {
+            incident: IncidentView::new(&inc, now()),
+            item_list: Vec::new(),
+            audit: Vec::new(),
+        };
+        let text = render_detail(&detail, now(), false);
+        assert!(text.contains("已归档"), "{text}");
+        assert!(!text.contains("已办结"), "{text}");
+    }
+
+    #[test]
     fn show_block_has_facts_deadlines_items_and_audit() {
         let mut inc = incident(7, "安丘市景芝镇一化工厂发生爆炸");
         inc.status = Status::Acknowledged;
