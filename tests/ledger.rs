@@ -1605,6 +1605,75 @@ mod timeline {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_quiet_watch_incident_is_filed_by_the_system_after_watch_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_with("[policy]\nwatch_expiry = \"2h\"\n");
+        let clock = TaskClock::starting_at(ts(T0));
+        let ledger = Rig::new(
+            Store::open(dir.path()).unwrap(),
+            config.clone(),
+            Arc::default(),
+        );
+        let outside = Spec {
+            local: false,
+            ..EXPLOSION
+        };
+        let id = opened(ingest(&ledger, &outside, clock.now()));
+        assert_eq!(ledger.get(id).unwrap().level, Level::Watch);
+        let running = start(&ledger, clock);
+        // A new item at 1:30 moves the filing to 3:30.
+        run_until(&clock, minutes(90.0)).await;
+        let again = Spec {
+            source: "news-b",
+            key: "b1",
+            ..outside
+        };
+        assert!(matches!(
+            ingest(&ledger, &again, clock.now()),
+            IngestOutcome::Joined(n) if n == id
+        ));
+        run_until(&clock, minutes(150.0)).await;
+        assert!(
+            ledger.get(id).unwrap().status.is_open(),
+            "2 h after the item only"
+        );
+        running.stop().await;
+        ledger.store().flush_blocking().unwrap();
+        drop(ledger);
+
+        // Down from 2:30 to 4:00: filed at the restart, not forgotten.
+        tokio::time::advance(std::time::Duration::from_secs(90 * 60)).await;
+        let ledger = Rig::new(Store::open(dir.path()).unwrap(), config, Arc::default());
+        let running = start(&ledger, clock);
+        run_until(&clock, minutes(241.0)).await;
+        let incident = ledger.get(id).unwrap();
+        assert_eq!(incident.status, Status::Closed);
+        assert_eq!(incident.status.label(incident.level), "已归档");
+        let last = ledger.audit(id).unwrap().pop().unwrap();
+        assert_eq!(
+            (last.by.as_str(), last.action.as_str(), last.reason),
+            (yuqing::ledger::SYSTEM, "close", None)
+        );
+        assert!(
+            last.detail.starts_with("归档") && last.detail.contains("系统自动归档"),
+            "{}",
+            last.detail
+        );
+        assert!(
+            queued_keys(ledger.store()).is_empty(),
+            "filing sends no mail"
+        );
+        running.stop().await;
+
+        // A graded incident is never filed this way.
+        let graded = open_level(&ledger, Level::IV);
+        ledger
+            .fire_due(clock.now() + chrono::Duration::days(30), 100)
+            .unwrap();
+        assert!(ledger.get(graded).unwrap().status.is_open());
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn an_incident_opened_late_starts_at_its_current_step() {
         // Published (credibly) 4.5 h before detection, level II: the statement window is
         // at 90 %, so only its 80 % escalation goes out, then overdue at 5 h. The 签收

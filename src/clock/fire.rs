@@ -1,6 +1,8 @@
 //! Deadline firing: turns due entries of the due index into queued notices. Each
 //! entry fires in one ledger transaction that queues its notice, removes the entry
 //! and schedules the clock's next step (see the catch-up rule in [`crate::clock`]).
+//! The same pass files the watch (关注) incidents whose `[policy] watch_expiry` has
+//! passed without a new item (the store's watch-expiry index, kept by the ledger).
 //! The dependency runs one way: the clock reads and writes through the ledger and
 //! the store; the ledger never calls back into this module or the task.
 
@@ -14,6 +16,8 @@ use crate::store::{DueEntry, Store};
 pub struct FireReport {
     /// Notices queued (a step whose key was queued before is not counted).
     pub queued: usize,
+    /// Watch incidents filed after `[policy] watch_expiry` without a new item.
+    pub filed: usize,
     /// Entries that could not be fired (left in place, logged).
     pub failed: usize,
     /// The limit was reached: more entries may be due.
@@ -33,9 +37,12 @@ impl Deadlines {
         Deadlines { store, ledger }
     }
 
-    /// The earliest entry of the due index.
-    pub fn first_due(&self) -> Result<Option<DueEntry>, LedgerError> {
-        Ok(self.store.due_first()?)
+    /// When the next thing is due: the earliest entry of the due index, or the
+    /// earliest watch incident to be filed.
+    pub fn next_at(&self) -> Result<Option<Timestamp>, LedgerError> {
+        let due = self.store.due_first()?.map(|e| e.at);
+        let watch = self.store.watch_expiry_first()?;
+        Ok(due.into_iter().chain(watch).min())
     }
 
     /// How many clocks are scheduled.
@@ -72,6 +79,22 @@ impl Deadlines {
             }
         }
         report.more = entries.len() == limit && report.failed < entries.len();
+        // Watch incidents due to be filed, in the same pass.
+        let expired = self.store.watch_expiries(now, limit)?;
+        let mut not_filed = 0;
+        for &(_, id) in &expired {
+            match self.ledger.file_expired_watch(id, now) {
+                Ok(true) => report.filed += 1,
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::error!(incident = id, error = %err,
+                        "could not file an expired watch incident; will retry");
+                    not_filed += 1;
+                }
+            }
+        }
+        report.failed += not_filed;
+        report.more |= expired.len() == limit && not_filed < expired.len();
         Ok(report)
     }
 

@@ -2,7 +2,7 @@
 //! merge. Each is one transaction that changes the incident, appends its audit
 //! entry, brings its clocks in line and queues the mails it causes.
 
-use super::audit::entry;
+use super::audit::{SYSTEM, entry};
 use super::grouping::{MAX_INCIDENT_TERMS, add_source_time, fallback_row, union_into};
 use super::{Ledger, LedgerError, move_event_time, recompute_deadlines};
 use crate::format::{self, LevelStyle};
@@ -212,25 +212,36 @@ impl Ledger {
         let by = required(by, "请用 --by 写明办结人")?;
         let reason = reason.map(str::trim).filter(|r| !r.is_empty());
         self.finish(id, Status::Closed, by, now, |incident| {
-            let unmet: Vec<_> = incident.unmet().map(|d| d.milestone.chinese()).collect();
-            let mut detail = if incident.level == Level::Watch {
-                "归档（关注级，无处置时限）".to_string()
-            } else {
-                "办结".to_string()
-            };
-            if !unmet.is_empty() {
-                let Some(reason) = reason else {
-                    return Err(LedgerError::NotAllowed(format!(
-                        "事件 {id} 尚未完成：{}；办结须用 --reason 写明理由（这些节点将计为未完成）",
-                        unmet.join("、")
-                    )));
-                };
-                let _ = write!(detail, "（未完成：{}，计为未完成）", unmet.join("、"));
-                detail.push_str(&note_suffix(note));
-                return Ok(("close", detail, Some(reason)));
+            close_entry(incident, note, reason)
+        })
+    }
+
+    /// Files a watch incident whose `[policy] watch_expiry` has passed without a new
+    /// item, as the system: the same 办结 (归档) as [`Ledger::close`]. Returns whether
+    /// it was filed; an incident no longer due (a new item came, it was regraded or
+    /// closed) is only taken off the watch-expiry index.
+    pub fn file_expired_watch(&self, id: IncidentId, now: Timestamp) -> Result<bool, LedgerError> {
+        let after = crate::time::span(
+            chrono::Duration::from_std(self.config.policy.watch_expiry.0)
+                .unwrap_or(chrono::Duration::MAX),
+        );
+        let note = format!("{after}无新信息，系统自动归档");
+        self.commit(|tx| {
+            if tx.watch_expiry(id)?.is_none_or(|at| at > now) {
+                return Ok(false);
             }
-            detail.push_str(&note_suffix(note));
-            Ok(("close", detail, reason))
+            let Some(mut incident) = tx
+                .incident(id)?
+                .filter(|i| i.status.is_open() && i.level == Level::Watch)
+            else {
+                tx.set_watch_expiry(id, None)?;
+                return Ok(false);
+            };
+            let (action, detail, reason) = close_entry(&incident, Some(&note), None)?;
+            incident.status = Status::Closed;
+            tx.audit(&entry(id, now, SYSTEM, action, detail, reason))?;
+            self.save(tx, &mut incident, now)?;
+            Ok(true)
         })
     }
 
@@ -414,6 +425,33 @@ impl Ledger {
             Ok(incident)
         })
     }
+}
+
+/// The audit line of 办结 (归档 for a watch incident): refused without a reason while
+/// a milestone of the incident's level is unmet.
+fn close_entry<'r>(
+    incident: &Incident,
+    note: Option<&str>,
+    reason: Option<&'r str>,
+) -> Result<(&'static str, String, Option<&'r str>), LedgerError> {
+    let unmet: Vec<_> = incident.unmet().map(|d| d.milestone.chinese()).collect();
+    let mut detail = if incident.level == Level::Watch {
+        "归档（关注级，无处置时限）".to_string()
+    } else {
+        "办结".to_string()
+    };
+    if !unmet.is_empty() {
+        if reason.is_none() {
+            return Err(LedgerError::NotAllowed(format!(
+                "事件 {} 尚未完成：{}；办结须用 --reason 写明理由（这些节点将计为未完成）",
+                incident.id,
+                unmet.join("、")
+            )));
+        }
+        let _ = write!(detail, "（未完成：{}，计为未完成）", unmet.join("、"));
+    }
+    detail.push_str(&note_suffix(note));
+    Ok(("close", detail, reason))
 }
 
 fn record_ack(

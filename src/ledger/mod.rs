@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::clock::{self, due_entry, step_entry};
 use crate::config::Config;
-use crate::model::{AuditEntry, Incident, IncidentId, Item, Milestone, Timestamp};
+use crate::model::{AuditEntry, Incident, IncidentId, Item, Level, Milestone, Timestamp};
 use crate::store::{Abort, LedgerTx, OpenIndexRow, Store, StoreError, TxResult};
 use audit::entry;
 
@@ -219,6 +219,19 @@ impl Ledger {
         incident.settle_status(tx.ack_record(incident.id)?.is_some());
         let open = incident.status.is_open();
         tx.put_incident(incident, row.filter(|_| open))?;
+        // An open watch incident is filed `watch_expiry` after its latest item (whole
+        // milliseconds, the index's resolution).
+        let expiry = (open && incident.level == Level::Watch).then(|| {
+            let last = row.map_or(incident.opened_at, |r| r.last_item_at);
+            chrono::Duration::from_std(self.config.policy.watch_expiry.0)
+                .ok()
+                .and_then(|d| last.checked_add_signed(d))
+                .and_then(|at| Timestamp::from_timestamp_millis(at.timestamp_millis()))
+                .unwrap_or(Timestamp::MAX_UTC)
+        });
+        if tx.watch_expiry(incident.id)? != expiry {
+            tx.set_watch_expiry(incident.id, expiry)?;
+        }
         for milestone in ALL_MILESTONES {
             let running = incident
                 .deadline(milestone)
