@@ -917,6 +917,33 @@ fn a_watch_incident_is_filed_without_a_reason_and_never_awaits_ack() {
 }
 
 #[test]
+fn a_watch_incident_without_a_filing_time_gets_one_at_start() {
+    let ledger = ledger_with("[policy]\nwatch_expiry = \"2h\"\n");
+    let id = opened(ingest(
+        &ledger,
+        &Spec {
+            local: false,
+            ..EXPLOSION
+        },
+        ts(T0),
+    ));
+    // As a watch incident opened by an older build: no filing time.
+    ledger
+        .store()
+        .ledger_tx(|tx| {
+            Ok::<_, yuqing::store::Abort<yuqing::store::StoreError>>(tx.set_watch_expiry(id, None)?)
+        })
+        .unwrap();
+    let later = ts(T0) + chrono::Duration::hours(3);
+    assert_eq!(ledger.fire_due(later, 100).unwrap().filed, 0);
+    assert!(ledger.get(id).unwrap().status.is_open());
+    assert_eq!(ledger.repair_schedule(later).unwrap(), 1);
+    assert_eq!(ledger.repair_schedule(later).unwrap(), 0, "once");
+    assert_eq!(ledger.fire_due(later, 100).unwrap().filed, 1);
+    assert_eq!(ledger.get(id).unwrap().status, Status::Closed);
+}
+
+#[test]
 fn a_milestone_on_a_new_incident_also_acknowledges_it() {
     let ledger = ledger();
     let id = open_level(&ledger, Level::IV);

@@ -8,7 +8,7 @@
 
 use super::{StepKind, due_entry, step_entry};
 use crate::ledger::{Ledger, LedgerError};
-use crate::model::{Incident, Milestone, Notice, NoticeKind, Timestamp};
+use crate::model::{Incident, Level, Milestone, Notice, NoticeKind, Timestamp};
 use crate::store::{DueEntry, Store};
 
 /// What one pass of [`Deadlines::fire_due`] did.
@@ -98,12 +98,20 @@ impl Deadlines {
         Ok(report)
     }
 
-    /// Makes sure every running clock has its entry in the due index (run at start:
-    /// the index is persisted, this only repairs what an older build or a damaged
-    /// index may lack). Returns how many clocks were scheduled anew.
+    /// Makes sure every running clock has its entry in the due index, and every open
+    /// watch incident its filing time (run at start: the indexes are persisted, this
+    /// only repairs what an older build or a damaged index may lack). Returns how many
+    /// clocks and filing times were scheduled anew.
     pub fn repair_schedule(&self, now: Timestamp) -> Result<usize, LedgerError> {
         let mut repaired = 0;
         for incident in self.ledger.open_incidents()? {
+            if incident.level == Level::Watch && self.ledger.repair_watch_expiry(incident.id)? {
+                tracing::warn!(
+                    incident = incident.id,
+                    "a watch incident had no filing time; scheduled it"
+                );
+                repaired += 1;
+            }
             for d in incident.deadlines.iter().filter(|d| d.met_at.is_none()) {
                 if self.store.is_clock_scheduled(incident.id, d.milestone)? {
                     continue;
