@@ -888,17 +888,22 @@ fn overdue_notices_count_what_was_sent_not_the_time_elapsed() {
     assert!(!subject.contains("0分"), "{subject}");
 }
 
-#[test]
-fn a_watch_incident_is_filed_without_a_reason_and_never_awaits_ack() {
-    let ledger = ledger();
-    let id = opened(ingest(
-        &ledger,
+/// Opens a watch (关注) incident at T0: the explosion reported from outside.
+fn open_watch(ledger: &Rig) -> u64 {
+    opened(ingest(
+        ledger,
         &Spec {
             local: false,
             ..EXPLOSION
         },
         ts(T0),
-    ));
+    ))
+}
+
+#[test]
+fn a_watch_incident_is_filed_without_a_reason_and_never_awaits_ack() {
+    let ledger = ledger();
+    let id = open_watch(&ledger);
     let incident = ledger.get(id).unwrap();
     assert_eq!(incident.level, Level::Watch);
     assert_eq!(incident.status.label(incident.level), "关注中");
@@ -919,14 +924,7 @@ fn a_watch_incident_is_filed_without_a_reason_and_never_awaits_ack() {
 #[test]
 fn a_watch_incident_without_a_filing_time_gets_one_at_start() {
     let ledger = ledger_with("[policy]\nwatch_expiry = \"2h\"\n");
-    let id = opened(ingest(
-        &ledger,
-        &Spec {
-            local: false,
-            ..EXPLOSION
-        },
-        ts(T0),
-    ));
+    let id = open_watch(&ledger);
     // As a watch incident opened by an older build: no filing time.
     ledger
         .store()
