@@ -10,9 +10,9 @@ use crate::model::Level;
 /// The ways a severity level is written; every place that shows a level picks one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LevelStyle {
-    /// `II（重大）`, `watch（关注）`: audit entries, export, CLI confirmations.
+    /// `II（重大）`, `关注`: audit entries, export, CLI confirmations.
     Code,
-    /// `重大（II级）`, `关注（watch级）`: refusals that name the incident's grade.
+    /// `重大（II级）`, `关注`: refusals that name the incident's grade.
     Named,
     /// `II 重大`, `关注`: CLI tables.
     Short,
@@ -26,9 +26,13 @@ pub enum LevelStyle {
 pub fn level(level: Level, style: LevelStyle) -> String {
     let (code, name) = (level.as_str(), level.chinese());
     match (style, level) {
+        // `watch` is a code for machines; people read only 关注.
+        (
+            LevelStyle::Code | LevelStyle::Named | LevelStyle::Short | LevelStyle::Tag,
+            Level::Watch,
+        ) => name.to_string(),
         (LevelStyle::Code, _) => format!("{code}（{name}）"),
         (LevelStyle::Named, _) => format!("{name}（{code}级）"),
-        (LevelStyle::Short | LevelStyle::Tag, Level::Watch) => name.to_string(),
         (LevelStyle::Short, _) => format!("{code} {name}"),
         (LevelStyle::Tag, _) => format!("{code}级 {name}"),
         (LevelStyle::Grade, Level::Watch) => format!("{name}（不计时限）"),
@@ -145,8 +149,8 @@ mod tests {
     #[test]
     fn levels_in_every_style() {
         let table = [
-            (LevelStyle::Code, "II（重大）", "watch（关注）"),
-            (LevelStyle::Named, "重大（II级）", "关注（watch级）"),
+            (LevelStyle::Code, "II（重大）", "关注"),
+            (LevelStyle::Named, "重大（II级）", "关注"),
             (LevelStyle::Short, "II 重大", "关注"),
             (LevelStyle::Tag, "II级 重大", "关注"),
             (LevelStyle::Grade, "II 级（重大）", "关注（不计时限）"),

@@ -1,5 +1,5 @@
 //! Notice → mail. Pure: the same notice always renders the same headers and text
-//! (the Date header is the notice's `created_at`, times left are counted from it
+//! (the Date header is the notice's `created_at` in Beijing time, `+0800`; times left are counted from it
 //! too; only the MIME boundary is random), so a retry after a crash sends the mail
 //! the first attempt would have.
 //!
@@ -94,12 +94,18 @@ impl Letterhead {
                 (body.text(), body.html())
             }
         };
-        builder
+        let mut message = builder
             .multipart(MultiPart::alternative_plain_html(text, html))
             .map_err(|source| NotifyError::Build {
                 key: notice.key.clone(),
                 source,
-            })
+            })?;
+        // lettre writes the Date in UTC (+0000) and replaces a Date it cannot parse
+        // while building: the Beijing form goes in after the build.
+        message
+            .headers_mut()
+            .insert_raw(header("Date", &time::rfc2822(notice.created_at)));
+        Ok(message)
     }
 }
 
@@ -280,7 +286,8 @@ fn body(notice: &Notice) -> MailContent {
                 })
                 .unwrap_or_default();
             let ask = if *escalation {
-                "仍未完成，请领导督办。"
+                // Routing::step sends the escalation to the office, duty and the lead unit.
+                "仍未完成，请政府办公室督办，牵头单位抓紧办理，完成后登记。"
             } else {
                 "请抓紧办理，完成后登记。"
             };
@@ -316,7 +323,7 @@ fn body(notice: &Notice) -> MailContent {
                 incident.id,
                 format::title(&incident.title),
                 milestone.chinese(),
-                time::span(every)
+                time::window(every)
             ));
             incident_details(&mut body, incident, at);
         }
@@ -701,28 +708,28 @@ mod tests {
         let table: Vec<(Notice, &str)> = vec![
             (
                 opened(incident()),
-                "【重大·安全生产】某化工厂爆炸致3人死亡 距发布权威信息时限 1时12分",
+                "【重大·安全生产】某化工厂爆炸致3人死亡 距发布权威信息时限 1小时12分",
             ),
             (
                 opened(late),
-                "【重大·安全生产】某化工厂爆炸致3人死亡 已超过发布权威信息时限 48分",
+                "【重大·安全生产】某化工厂爆炸致3人死亡 已超过发布权威信息时限 48分钟",
             ),
             (opened(watch), "【关注·安全生产】某化工厂爆炸致3人死亡"),
             (
                 opened(response),
-                "【一般】某化工厂爆炸致3人死亡 距回应时限 1天20时",
+                "【一般】某化工厂爆炸致3人死亡 距回应时限 1天20小时",
             ),
             (
                 reminder(60, false, "2026-11-24T05:00:00Z"),
-                "【提醒·重大·安全生产】某化工厂爆炸致3人死亡 距发布权威信息时限 2时0分",
+                "【提醒·重大·安全生产】某化工厂爆炸致3人死亡 距发布权威信息时限 2小时",
             ),
             (
                 reminder(80, true, "2026-11-24T06:00:00Z"),
-                "【紧急·重大·安全生产】某化工厂爆炸致3人死亡 距发布权威信息时限 1时0分",
+                "【紧急·重大·安全生产】某化工厂爆炸致3人死亡 距发布权威信息时限 1小时",
             ),
             (
                 overdue(inc(), 2, "2026-11-24T07:35:00Z"),
-                "【逾期·重大·安全生产】某化工厂爆炸致3人死亡 已超过发布权威信息时限 35分（第2次提醒）",
+                "【逾期·重大·安全生产】某化工厂爆炸致3人死亡 已超过发布权威信息时限 35分钟（第2次提醒）",
             ),
             (
                 source_failing(),
@@ -765,7 +772,7 @@ mod tests {
             s.contains(&format!("{}…", "很".repeat(TITLE_MAX - 1))),
             "{s}"
         );
-        assert!(s.ends_with("距发布权威信息时限 1时12分"), "{s}");
+        assert!(s.ends_with("距发布权威信息时限 1小时12分"), "{s}");
     }
 
     #[test]
@@ -827,8 +834,13 @@ mod tests {
             "the root starts the thread"
         );
         assert_eq!(
-            first.date().map(|d| d.to_rfc3339()),
-            Some("2026-11-24T05:48:00Z".into())
+            first.header_raw("Date").map(str::trim),
+            Some("Tue, 24 Nov 2026 13:48:00 +0800"),
+            "Beijing time"
+        );
+        assert_eq!(
+            first.date().map(|d| d.to_timestamp()),
+            Some(ts("2026-11-24T05:48:00Z").timestamp())
         );
 
         let reminder = notice(
@@ -902,7 +914,7 @@ mod tests {
                 "2026-11-24 10:00",
                 "发布权威信息",
                 "2026-11-24 15:00",
-                "剩余 1时12分",
+                "剩余 1小时12分",
                 "yuqing ack 42 --by 姓名",
                 "yuqing milestone 42 statement --by 姓名 --url 发布链接",
                 "yuqing milestone 42 press --by 姓名 --url 发布链接",
