@@ -344,11 +344,52 @@ impl Item {
     }
 }
 
-/// A reference from an incident to one of its items.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// A reference from an incident to one of its items: identified by source and key
+/// (equality, order and hash use only these); the source's display name and the
+/// item's link, as they were when the item was attached, are what mails show.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ItemRef {
     pub source: String,
     pub key: String,
+    /// The source's `name` from feeds.toml (absent in records written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_name: Option<String>,
+    /// The item's own link (absent when the item had none, and in older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}
+
+impl ItemRef {
+    /// The identity of the referenced item.
+    fn id(&self) -> (&str, &str) {
+        (&self.source, &self.key)
+    }
+}
+
+impl PartialEq for ItemRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id()
+    }
+}
+
+impl Eq for ItemRef {}
+
+impl PartialOrd for ItemRef {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ItemRef {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.id().cmp(&other.id())
+    }
+}
+
+impl std::hash::Hash for ItemRef {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id().hash(state);
+    }
 }
 
 /// The clock figures in force when an incident opened (snapshotted onto it).

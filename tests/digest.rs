@@ -76,6 +76,8 @@ fn incident(s: Script) -> Incident {
             .map(|src| ItemRef {
                 source: src.to_string(),
                 key: format!("{}-{src}", s.id),
+                source_name: None,
+                link: None,
             })
             .collect(),
         sources: s

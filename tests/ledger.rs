@@ -185,6 +185,33 @@ fn opened(outcome: IngestOutcome) -> u64 {
     }
 }
 
+/// Issue 11.7: an incident keeps the source's name and the item's own link, so the
+/// mail can name the source and link a board post whose key is no address.
+#[test]
+fn item_refs_carry_the_source_name_and_the_items_link() {
+    let ledger = ledger();
+    let now = ts(T0);
+    let spec = Spec {
+        source: "county-board",
+        key: "tid-8812",
+        ..EXPLOSION
+    };
+    let mut item = stored(ledger.store(), &spec, now);
+    item.link = Some("https://board.example.org/view?tid=8812".into());
+    let terms: Vec<String> = spec.terms.iter().map(|t| t.to_string()).collect();
+    let id = opened(ledger.ingest(&item, &terms, now).unwrap().unwrap());
+    let incident = ledger.get(id).unwrap();
+    assert_eq!(incident.items.len(), 1);
+    assert_eq!(
+        incident.items[0].source_name.as_deref(),
+        Some("县政府留言板")
+    );
+    assert_eq!(
+        incident.items[0].link.as_deref(),
+        Some("https://board.example.org/view?tid=8812")
+    );
+}
+
 fn queued_keys(store: &Store) -> Vec<String> {
     store
         .outbox_pending(usize::MAX)

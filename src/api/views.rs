@@ -377,10 +377,14 @@ pub(crate) mod tests {
                 ItemRef {
                     source: "a".into(),
                     key: "1".into(),
+                    source_name: None,
+                    link: None,
                 },
                 ItemRef {
                     source: "b".into(),
                     key: "2".into(),
+                    source_name: None,
+                    link: None,
                 },
             ],
             sources: BTreeSet::from(["a".to_string(), "b".to_string()]),

@@ -46,6 +46,8 @@ impl Ledger {
             item_ref: ItemRef {
                 source: item.source.clone(),
                 key: item.key.clone(),
+                source_name: self.source_name(&item.source),
+                link: item.link.clone(),
             },
             title: item.title.clone(),
             time: item
@@ -83,6 +85,15 @@ impl Ledger {
             self.store.set_item_incident(&item.source, &item.key, id)?;
         }
         Ok(Some(outcome))
+    }
+
+    /// The display name of a configured source (`None` for one no longer configured).
+    fn source_name(&self, source: &str) -> Option<String> {
+        self.config
+            .sources
+            .iter()
+            .find(|s| s.id == source)
+            .map(|s| s.name.clone())
     }
 
     fn source_is_local(&self, source: &str) -> bool {

@@ -237,9 +237,10 @@ struct DeadlineRow {
 }
 
 struct SourceRow {
+    /// The source's display name (its id when the name is not known).
     source: String,
     key: String,
-    /// An http(s) address to link to, when the item key is one.
+    /// The item's http(s) address, when it has one.
     link: Option<String>,
 }
 
@@ -436,12 +437,16 @@ fn incident_details(body: &mut MailContent, incident: &Incident, at: Timestamp) 
     }
 
     for item in &incident.items {
-        let link = url::Url::parse(&item.key)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .map(String::from);
+        // The item's own link; for records kept before links were, its key if that is one.
+        let link = [item.link.as_deref(), Some(item.key.as_str())]
+            .into_iter()
+            .flatten()
+            .find_map(web_address);
         body.sources.push(SourceRow {
-            source: item.source.clone(),
+            source: item
+                .source_name
+                .clone()
+                .unwrap_or_else(|| item.source.clone()),
             key: item.key.clone(),
             link,
         });
@@ -468,6 +473,14 @@ fn incident_details(body: &mut MailContent, incident: &Incident, at: Timestamp) 
         body.commands
             .push(("查看详情".into(), format!("yuqing show {id}")));
     }
+}
+
+/// `text` as an http(s) address a mail client can open, normalised by the URL parser.
+fn web_address(text: &str) -> Option<String> {
+    url::Url::parse(text.trim())
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .map(String::from)
 }
 
 const FOOTER: &str = "本邮件由 yuqing 舆情监测系统自动发送，请勿直接回复。";
@@ -575,10 +588,14 @@ mod tests {
                 ItemRef {
                     source: "anqiu-news".into(),
                     key: "https://news.example.cn/a?id=1&x=2".into(),
+                    source_name: None,
+                    link: None,
                 },
                 ItemRef {
                     source: "anqiu-board".into(),
                     key: "tid-8812".into(),
+                    source_name: Some("安丘市政府网站留言板".into()),
+                    link: Some("https://www.anqiu.gov.cn/board/view?tid=8812".into()),
                 },
             ],
             sources: BTreeSet::from(["anqiu-news".to_string(), "anqiu-board".to_string()]),
@@ -918,8 +935,8 @@ mod tests {
                 "yuqing ack 42 --by 姓名",
                 "yuqing milestone 42 statement --by 姓名 --url 发布链接",
                 "yuqing milestone 42 press --by 姓名 --url 发布链接",
-                "anqiu-board",
-                "tid-8812",
+                "anqiu-news",
+                "安丘市政府网站留言板",
             ] {
                 assert!(part.contains(needle), "{needle} missing in:\n{part}");
             }
@@ -932,6 +949,14 @@ mod tests {
             html.contains("<a href=\"https://news.example.cn/a?id=1&amp;x=2\""),
             "{html}"
         );
+        assert!(
+            html.contains("<a href=\"https://www.anqiu.gov.cn/board/view?tid=8812\""),
+            "a board item's own link, though its key is no address: {html}"
+        );
+        assert!(
+            !text.contains("anqiu-board"),
+            "the name, not the id: {text}"
+        );
         assert!(!html.contains("src=\"http"), "no external resources");
     }
 
@@ -943,7 +968,9 @@ mod tests {
         inc.unit = Some("<b onmouseover=\"x\">单位</b>".into());
         inc.items.push(ItemRef {
             source: "s".into(),
-            key: "https://evil.example/\"><script>x</script>".into(),
+            key: "tid-1".into(),
+            source_name: Some("<i>源</i>".into()),
+            link: Some("https://evil.example/\"><script>x</script>".into()),
         });
         let notice = opened(inc);
         let bytes = raw(&notice);
@@ -976,6 +1003,7 @@ mod tests {
             "{html}"
         );
         assert!(!html.contains("<b onmouseover"), "{html}");
+        assert!(html.contains("&lt;i&gt;源&lt;/i&gt;"), "{html}");
         assert!(
             html.contains("&lt;b onmouseover=&quot;x&quot;&gt;"),
             "{html}"
