@@ -195,14 +195,14 @@ fn short_title(incident: &Incident) -> String {
     truncate(&clean_line(&incident.title), TITLE_MAX)
 }
 
-/// The deadline a new-incident subject counts down to: the soonest unmet public
-/// milestone (statement, press, response); the acknowledgement only when no other is left.
+/// The deadline a new-incident subject counts down to: the most urgent open one (on
+/// arrival usually the 30-minute acknowledgement).
 fn headline_deadline(incident: &Incident) -> Option<&Deadline> {
-    let unmet = || incident.deadlines.iter().filter(|d| d.met_at.is_none());
-    unmet()
-        .filter(|d| d.milestone != Milestone::Ack)
+    incident
+        .deadlines
+        .iter()
+        .filter(|d| d.met_at.is_none())
         .min_by_key(|d| d.due_at)
-        .or_else(|| unmet().min_by_key(|d| d.due_at))
 }
 
 /// `距发布权威信息时限 1时12分` or `已超过发布权威信息时限 35分`, as of `at`.
@@ -725,7 +725,7 @@ mod tests {
         let table: Vec<(Notice, &str)> = vec![
             (
                 opened(incident()),
-                "【重大·安全生产】某化工厂爆炸致3人死亡 距发布权威信息时限 1小时12分",
+                "【重大·安全生产】某化工厂爆炸致3人死亡 距签收时限 30分钟",
             ),
             (
                 opened(late),
@@ -789,7 +789,7 @@ mod tests {
             s.contains(&format!("{}…", "很".repeat(TITLE_MAX - 1))),
             "{s}"
         );
-        assert!(s.ends_with("距发布权威信息时限 1小时12分"), "{s}");
+        assert!(s.ends_with("距签收时限 30分钟"), "{s}");
     }
 
     #[test]
