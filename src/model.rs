@@ -357,6 +357,19 @@ pub struct ItemRef {
     /// The item's own link (absent when the item had none, and in older records).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+    /// What the item said, kept for the item that opened the incident only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead: Option<Box<Lead>>,
+}
+
+/// The opening of the item that opened an incident, for the mail: its first sentences
+/// and the casualty figures its classification read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lead {
+    pub excerpt: String,
+    pub deaths: Option<u32>,
+    pub injured: Option<u32>,
+    pub seriously_injured: Option<u32>,
 }
 
 impl ItemRef {

@@ -78,6 +78,7 @@ fn incident(s: Script) -> Incident {
                 key: format!("{}-{src}", s.id),
                 source_name: None,
                 link: None,
+                lead: None,
             })
             .collect(),
         sources: s

@@ -210,6 +210,21 @@ fn item_refs_carry_the_source_name_and_the_items_link() {
         incident.items[0].link.as_deref(),
         Some("https://board.example.org/view?tid=8812")
     );
+    let lead = incident.items[0]
+        .lead
+        .as_deref()
+        .expect("the opening item's lead");
+    assert_eq!(lead.excerpt, item.body);
+    // A second item joins without a lead of its own.
+    let again = Spec {
+        key: "tid-8813",
+        ..spec
+    };
+    assert_eq!(ingest(&ledger, &again, now), IngestOutcome::Joined(id));
+    let incident = ledger.get(id).unwrap();
+    assert_eq!(incident.items.len(), 2);
+    assert!(incident.items[1].lead.is_none());
+    assert!(incident.items[0].lead.is_some());
 }
 
 fn queued_keys(store: &Store) -> Vec<String> {

@@ -7,7 +7,9 @@ use super::audit::{SYSTEM, entry};
 use super::{Ledger, LedgerError, move_event_time, recompute_deadlines};
 use crate::clock;
 use crate::format::{self, LevelStyle};
-use crate::model::{Incident, IncidentId, Item, ItemRef, Level, PolicySnapshot, Status, Timestamp};
+use crate::model::{
+    Incident, IncidentId, Item, ItemRef, Lead, Level, PolicySnapshot, Status, Timestamp,
+};
 use crate::store::{LedgerTx, OpenIndexRow, TxResult};
 
 /// At least this share of an item's distinct key terms must be among the incident's.
@@ -48,6 +50,12 @@ impl Ledger {
                 key: item.key.clone(),
                 source_name: self.source_name(&item.source),
                 link: item.link.clone(),
+                lead: Some(Box::new(Lead {
+                    excerpt: format::lead(&item.body),
+                    deaths: class.deaths,
+                    injured: class.injured,
+                    seriously_injured: class.seriously_injured,
+                })),
             },
             title: item.title.clone(),
             time: item
@@ -224,7 +232,11 @@ impl Ledger {
             return Ok(true);
         }
         let new_source = incident.sources.insert(facts.item_ref.source.clone());
-        incident.items.push(facts.item_ref.clone());
+        // Only the item that opened the incident keeps its lead.
+        incident.items.push(ItemRef {
+            lead: None,
+            ..facts.item_ref.clone()
+        });
         add_source_time(&mut row.source_times, &facts.item_ref.source, facts.time);
         row.last_item_at = row.last_item_at.max(facts.time);
         let old_severity = row.severity;

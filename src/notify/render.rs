@@ -390,6 +390,14 @@ fn incident_details(body: &mut MailContent, incident: &Incident, at: Timestamp) 
     body.facts.push(("标题", format::title(&incident.title)));
     body.facts
         .push(("等级", format::level(incident.level, LevelStyle::Grade)));
+    if let Some(lead) = incident.items.first().and_then(|i| i.lead.as_deref()) {
+        if !lead.excerpt.is_empty() {
+            body.facts.push(("内容摘要", lead.excerpt.clone()));
+        }
+        if let Some(harm) = format::casualties(lead.deaths, lead.injured, lead.seriously_injured) {
+            body.facts.push(("伤亡", harm));
+        }
+    }
     body.facts.push(("状态", incident.status.chinese().into()));
     if !incident.topics.is_empty() {
         let topics: Vec<&str> = incident.topics.iter().map(|t| topic_name(t)).collect();
@@ -560,7 +568,7 @@ mod tests {
 
     use super::*;
     use crate::config::Policy;
-    use crate::model::{ItemRef, PolicySnapshot};
+    use crate::model::{ItemRef, Lead, PolicySnapshot};
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
@@ -590,12 +598,20 @@ mod tests {
                     key: "https://news.example.cn/a?id=1&x=2".into(),
                     source_name: None,
                     link: None,
+                    lead: Some(Box::new(Lead {
+                        excerpt: "今天上午，某化工厂车间发生爆炸。事故造成3人死亡、5人受伤。"
+                            .into(),
+                        deaths: Some(3),
+                        injured: Some(5),
+                        seriously_injured: None,
+                    })),
                 },
                 ItemRef {
                     source: "anqiu-board".into(),
                     key: "tid-8812".into(),
                     source_name: Some("安丘市政府网站留言板".into()),
                     link: Some("https://www.anqiu.gov.cn/board/view?tid=8812".into()),
+                    lead: None,
                 },
             ],
             sources: BTreeSet::from(["anqiu-news".to_string(), "anqiu-board".to_string()]),
@@ -937,6 +953,9 @@ mod tests {
                 "yuqing milestone 42 press --by 姓名 --url 发布链接",
                 "anqiu-news",
                 "安丘市政府网站留言板",
+                "内容摘要",
+                "今天上午，某化工厂车间发生爆炸。事故造成3人死亡、5人受伤。",
+                "死亡3人，受伤5人",
             ] {
                 assert!(part.contains(needle), "{needle} missing in:\n{part}");
             }
@@ -971,6 +990,7 @@ mod tests {
             key: "tid-1".into(),
             source_name: Some("<i>源</i>".into()),
             link: Some("https://evil.example/\"><script>x</script>".into()),
+            lead: None,
         });
         let notice = opened(inc);
         let bytes = raw(&notice);
