@@ -290,6 +290,10 @@ pub struct Classification {
     pub places: Vec<String>,
     pub local: bool,
     pub unit: Option<String>,
+    /// The government of the first town of the jurisdiction named (属地管理,
+    /// 景芝镇 → 景芝镇人民政府); absent when no town is named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub government: Option<String>,
     pub score: f64,
     /// Calibrated probability (0–1) that the item warrants an alert, from the learned
     /// model (see `classify::model`). Records stored before it existed read as 0.
@@ -370,6 +374,9 @@ pub struct Lead {
     pub deaths: Option<u32>,
     pub injured: Option<u32>,
     pub seriously_injured: Option<u32>,
+    /// The town government answerable for it (属地), when the item named a town.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub government: Option<String>,
 }
 
 impl ItemRef {
@@ -468,6 +475,11 @@ pub struct Incident {
 }
 
 impl Incident {
+    /// What the item that opened the incident said (absent in records kept before leads were).
+    pub fn lead(&self) -> Option<&Lead> {
+        self.items.first().and_then(|i| i.lead.as_deref())
+    }
+
     pub fn deadline(&self, milestone: Milestone) -> Option<&Deadline> {
         self.deadlines.iter().find(|d| d.milestone == milestone)
     }

@@ -55,6 +55,7 @@ impl Ledger {
                     deaths: class.deaths,
                     injured: class.injured,
                     seriously_injured: class.seriously_injured,
+                    government: class.government.clone(),
                 })),
             },
             title: item.title.clone(),

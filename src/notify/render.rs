@@ -390,7 +390,7 @@ fn incident_details(body: &mut MailContent, incident: &Incident, at: Timestamp) 
     body.facts.push(("标题", format::title(&incident.title)));
     body.facts
         .push(("等级", format::level(incident.level, LevelStyle::Grade)));
-    if let Some(lead) = incident.items.first().and_then(|i| i.lead.as_deref()) {
+    if let Some(lead) = incident.lead() {
         if !lead.excerpt.is_empty() {
             body.facts.push(("内容摘要", lead.excerpt.clone()));
         }
@@ -409,6 +409,9 @@ fn incident_details(body: &mut MailContent, incident: &Incident, at: Timestamp) 
     ));
     if !incident.places.is_empty() {
         body.facts.push(("涉及地点", incident.places.join("、")));
+    }
+    if let Some(government) = incident.lead().and_then(|l| l.government.clone()) {
+        body.facts.push(("属地政府", government));
     }
     body.facts.push((
         "事发时间",
@@ -604,6 +607,7 @@ mod tests {
                         deaths: Some(3),
                         injured: Some(5),
                         seriously_injured: None,
+                        government: Some("景芝镇人民政府".into()),
                     })),
                 },
                 ItemRef {
@@ -956,6 +960,7 @@ mod tests {
                 "内容摘要",
                 "今天上午，某化工厂车间发生爆炸。事故造成3人死亡、5人受伤。",
                 "死亡3人，受伤5人",
+                "景芝镇人民政府",
             ] {
                 assert!(part.contains(needle), "{needle} missing in:\n{part}");
             }
