@@ -205,7 +205,7 @@ fn headline_deadline(incident: &Incident) -> Option<&Deadline> {
         .min_by_key(|d| d.due_at)
 }
 
-/// `距发布权威信息时限 1时12分` or `已超过发布权威信息时限 35分`, as of `at`.
+/// `距发布权威信息时限 1小时12分` or `已超过发布权威信息时限 35分钟`, as of `at`.
 fn clock_phrase(deadline: &Deadline, at: Timestamp) -> String {
     let name = deadline.milestone.chinese();
     if let Some(met) = deadline.met_at {
