@@ -10,9 +10,9 @@ use crate::model::Level;
 /// The ways a severity level is written; every place that shows a level picks one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LevelStyle {
-    /// `II（重大）`, `watch（关注）`: audit entries, export, CLI confirmations.
+    /// `II（重大）`, `关注`: audit entries, export, CLI confirmations.
     Code,
-    /// `重大（II级）`, `关注（watch级）`: refusals that name the incident's grade.
+    /// `重大（II级）`, `关注`: refusals that name the incident's grade.
     Named,
     /// `II 重大`, `关注`: CLI tables.
     Short,
@@ -26,14 +26,58 @@ pub enum LevelStyle {
 pub fn level(level: Level, style: LevelStyle) -> String {
     let (code, name) = (level.as_str(), level.chinese());
     match (style, level) {
+        // `watch` is a code for machines; people read only 关注.
+        (
+            LevelStyle::Code | LevelStyle::Named | LevelStyle::Short | LevelStyle::Tag,
+            Level::Watch,
+        ) => name.to_string(),
         (LevelStyle::Code, _) => format!("{code}（{name}）"),
         (LevelStyle::Named, _) => format!("{name}（{code}级）"),
-        (LevelStyle::Short | LevelStyle::Tag, Level::Watch) => name.to_string(),
         (LevelStyle::Short, _) => format!("{code} {name}"),
         (LevelStyle::Tag, _) => format!("{code}级 {name}"),
         (LevelStyle::Grade, Level::Watch) => format!("{name}（不计时限）"),
         (LevelStyle::Grade, _) => format!("{code} 级（{name}）"),
     }
+}
+
+/// Casualty figures as one line, `死亡3人，受伤5人，其中重伤2人`; `None` when no figure is known.
+pub fn casualties(
+    deaths: Option<u32>,
+    injured: Option<u32>,
+    seriously_injured: Option<u32>,
+) -> Option<String> {
+    let parts: Vec<String> = [
+        deaths.map(|d| format!("死亡{d}人")),
+        injured.map(|i| format!("受伤{i}人")),
+        seriously_injured.map(|s| format!("其中重伤{s}人")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!parts.is_empty()).then(|| parts.join("，"))
+}
+
+/// Longest excerpt of an item's text shown in a mail, in characters.
+pub const LEAD_CHARS: usize = 160;
+
+/// The opening of a text as shown in a mail: its first three sentences (ending in
+/// 。！？!? or …), one line, at most [`LEAD_CHARS`].
+pub fn lead(text: &str) -> String {
+    // Only the opening is read: a body may be megabytes long.
+    let opening: String = text.chars().take(LEAD_CHARS * 4).collect();
+    let text = clean_line(&opening);
+    let mut end = text.len();
+    let mut sentences = 0;
+    for (i, c) in text.char_indices() {
+        if matches!(c, '。' | '！' | '？' | '!' | '?' | '…') {
+            sentences += 1;
+            if sentences == 3 {
+                end = i + c.len_utf8();
+                break;
+            }
+        }
+    }
+    truncate(text[..end].trim(), LEAD_CHARS)
 }
 
 /// Longest title shown in a mail body or the digest, in characters (a title is one
@@ -145,8 +189,8 @@ mod tests {
     #[test]
     fn levels_in_every_style() {
         let table = [
-            (LevelStyle::Code, "II（重大）", "watch（关注）"),
-            (LevelStyle::Named, "重大（II级）", "关注（watch级）"),
+            (LevelStyle::Code, "II（重大）", "关注"),
+            (LevelStyle::Named, "重大（II级）", "关注"),
             (LevelStyle::Short, "II 重大", "关注"),
             (LevelStyle::Tag, "II级 重大", "关注"),
             (LevelStyle::Grade, "II 级（重大）", "关注（不计时限）"),
@@ -155,6 +199,27 @@ mod tests {
             assert_eq!(level(Level::II, style), two);
             assert_eq!(level(Level::Watch, style), watch);
         }
+    }
+
+    #[test]
+    fn casualty_line_and_lead() {
+        assert_eq!(casualties(None, None, None), None);
+        assert_eq!(
+            casualties(Some(3), Some(5), Some(2)).as_deref(),
+            Some("死亡3人，受伤5人，其中重伤2人")
+        );
+        assert_eq!(casualties(Some(0), None, None).as_deref(), Some("死亡0人"));
+        let table = [
+            ("一。二！三？四。", "一。二！三？"),
+            ("只有一句话", "只有一句话"),
+            ("  第一句。\r\n第二句。 ", "第一句。 第二句。"),
+        ];
+        for (text, expected) in table {
+            assert_eq!(lead(text), expected, "{text}");
+        }
+        let long = lead(&"很".repeat(1000));
+        assert_eq!(long.chars().count(), LEAD_CHARS);
+        assert!(long.ends_with('…'));
     }
 
     #[test]

@@ -315,6 +315,10 @@ pub struct Classification {
     pub places: Vec<String>,
     pub local: bool,
     pub unit: Option<String>,
+    /// The government of the first town of the jurisdiction named (属地管理,
+    /// 景芝镇 → 景芝镇人民政府); absent when no town is named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub government: Option<String>,
     pub score: f64,
     /// Calibrated probability (0–1) that the item warrants an alert, from the learned
     /// model (see `classify::model`). Records stored before it existed read as 0.
@@ -369,11 +373,68 @@ impl Item {
     }
 }
 
-/// A reference from an incident to one of its items.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// A reference from an incident to one of its items: identified by source and key
+/// (equality, order and hash use only these); the source's display name and the
+/// item's link, as they were when the item was attached, are what mails show.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ItemRef {
     pub source: String,
     pub key: String,
+    /// The source's `name` from feeds.toml (absent in records written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_name: Option<String>,
+    /// The item's own link (absent when the item had none, and in older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// What the item said, kept for the item that opened the incident only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead: Option<Box<Lead>>,
+}
+
+/// The opening of the item that opened an incident, for the mail: its first sentences
+/// and the casualty figures its classification read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lead {
+    pub excerpt: String,
+    pub deaths: Option<u32>,
+    pub injured: Option<u32>,
+    pub seriously_injured: Option<u32>,
+    /// The town government answerable for it (属地), when the item named a town.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub government: Option<String>,
+}
+
+impl ItemRef {
+    /// The identity of the referenced item.
+    fn id(&self) -> (&str, &str) {
+        (&self.source, &self.key)
+    }
+}
+
+impl PartialEq for ItemRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id()
+    }
+}
+
+impl Eq for ItemRef {}
+
+impl PartialOrd for ItemRef {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ItemRef {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.id().cmp(&other.id())
+    }
+}
+
+impl std::hash::Hash for ItemRef {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id().hash(state);
+    }
 }
 
 /// The clock figures in force when an incident opened (snapshotted onto it).
@@ -439,6 +500,11 @@ pub struct Incident {
 }
 
 impl Incident {
+    /// What the item that opened the incident said (absent in records kept before leads were).
+    pub fn lead(&self) -> Option<&Lead> {
+        self.items.first().and_then(|i| i.lead.as_deref())
+    }
+
     pub fn deadline(&self, milestone: Milestone) -> Option<&Deadline> {
         self.deadlines.iter().find(|d| d.milestone == milestone)
     }

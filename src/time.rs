@@ -19,20 +19,40 @@ pub fn rfc3339(ts: Timestamp) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
-/// A span in Chinese hours and minutes: `4时12分`, `35分`, `2天3时`.
+/// A timestamp as an RFC 2822 mail date in Beijing time: `Tue, 24 Nov 2026 13:48:00 +0800`.
+pub fn rfc2822(ts: Timestamp) -> String {
+    ts.with_timezone(&ZONE).to_rfc2822()
+}
+
+/// A span as people say it, minutes dropped once it is a day or more:
+/// `不到1分钟`, `35分钟`, `4小时`, `4小时59分`, `2天`, `2天3小时`.
 pub fn span(d: chrono::Duration) -> String {
     let minutes = d.num_minutes().abs();
-    let (days, hours, mins) = (minutes / 1440, (minutes % 1440) / 60, minutes % 60);
-    if days > 0 {
-        format!("{days}天{hours}时")
-    } else if hours > 0 {
-        format!("{hours}时{mins}分")
-    } else {
-        format!("{mins}分")
+    let (days, rest) = (minutes / 1440, minutes % 1440);
+    match (days, rest / 60) {
+        (0, _) => hours_minutes(rest),
+        (days, 0) => format!("{days}天"),
+        (days, hours) => format!("{days}天{hours}小时"),
     }
 }
 
-/// Time left until `due`: `4时12分`, or `已超时 35分` once past.
+/// A configured window (a policy duration) the way the policy states it, in hours:
+/// `30分钟`, `1小时`, `1小时30分`, `48小时`.
+pub fn window(d: chrono::Duration) -> String {
+    hours_minutes(d.num_minutes().abs())
+}
+
+/// `不到1分钟`, `35分钟`, `4小时`, `4小时59分`, `48小时`.
+fn hours_minutes(minutes: i64) -> String {
+    match (minutes / 60, minutes % 60) {
+        (0, 0) => "不到1分钟".to_string(),
+        (0, mins) => format!("{mins}分钟"),
+        (hours, 0) => format!("{hours}小时"),
+        (hours, mins) => format!("{hours}小时{mins}分"),
+    }
+}
+
+/// Time left until `due`: `4小时12分`, or `已超时 35分钟` once past.
 pub fn time_left(due: Timestamp, now: Timestamp) -> String {
     let d = due - now;
     if d < chrono::Duration::zero() {
@@ -72,6 +92,7 @@ mod tests {
         let ts: Timestamp = "2026-11-24T02:05:00Z".parse().unwrap();
         assert_eq!(local(ts), "2026-11-24 10:05");
         assert_eq!(rfc3339(ts), "2026-11-24T10:05:00+08:00");
+        assert_eq!(rfc2822(ts), "Tue, 24 Nov 2026 10:05:00 +0800");
         assert_eq!(
             local_date("2026-11-24T17:00:00Z".parse().unwrap()).to_string(),
             "2026-11-25"
@@ -82,13 +103,39 @@ mod tests {
     fn time_left_reads_naturally() {
         let now: Timestamp = "2026-11-24T00:00:00Z".parse().unwrap();
         let m = chrono::Duration::minutes;
-        assert_eq!(time_left(now + m(252), now), "4时12分");
-        assert_eq!(time_left(now - m(35), now), "已超时 35分");
-        assert_eq!(time_left(now + m(3 * 1440 + 120), now), "3天2时");
+        assert_eq!(time_left(now + m(252), now), "4小时12分");
+        assert_eq!(time_left(now - m(35), now), "已超时 35分钟");
+        assert_eq!(time_left(now + m(3 * 1440 + 120), now), "3天2小时");
         assert_eq!(
             day_start("2026-11-24".parse().unwrap()).to_rfc3339(),
             "2026-11-23T16:00:00+00:00"
         );
+    }
+
+    #[test]
+    fn durations_read_as_durations() {
+        let m = chrono::Duration::minutes;
+        let s = chrono::Duration::seconds;
+        // (span, as a span, as a configured window)
+        let table = [
+            (s(0), "不到1分钟", "不到1分钟"),
+            (s(59), "不到1分钟", "不到1分钟"),
+            (m(1), "1分钟", "1分钟"),
+            (m(35), "35分钟", "35分钟"),
+            (m(60), "1小时", "1小时"),
+            (m(90), "1小时30分", "1小时30分"),
+            (m(299), "4小时59分", "4小时59分"),
+            (m(1439), "23小时59分", "23小时59分"),
+            (m(1440), "1天", "24小时"),
+            (m(2 * 1440), "2天", "48小时"),
+            (m(2 * 1440 + 59), "2天", "48小时59分"),
+            (m(2 * 1440 + 60), "2天1小时", "49小时"),
+            (-m(35), "35分钟", "35分钟"),
+        ];
+        for (d, as_span, as_window) in table {
+            assert_eq!(span(d), as_span, "{d}");
+            assert_eq!(window(d), as_window, "{d}");
+        }
     }
 
     #[test]

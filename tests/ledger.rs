@@ -185,6 +185,64 @@ fn opened(outcome: IngestOutcome) -> u64 {
     }
 }
 
+/// Issue 11.7/11.8: an incident keeps the source's name, the item's own link and the
+/// opening item's lead (excerpt, casualties, town government), so the mail can name
+/// the source, link a board post whose key is no address, and reach the 属地.
+#[test]
+fn item_refs_carry_the_source_name_and_the_items_link() {
+    // Continues the [units] table of RECIPIENTS: the town government's address.
+    let ledger = ledger_with("\"景芝镇人民政府\" = [\"jzz@example.org\"]\n");
+    let now = ts(T0);
+    let spec = Spec {
+        source: "county-board",
+        key: "tid-8812",
+        ..EXPLOSION
+    };
+    let mut item = stored(ledger.store(), &spec, now);
+    item.link = Some("https://board.example.org/view?tid=8812".into());
+    if let Some(c) = item.classification.as_mut() {
+        c.government = Some("景芝镇人民政府".into());
+    }
+    let terms: Vec<String> = spec.terms.iter().map(|t| t.to_string()).collect();
+    let id = opened(ledger.ingest(&item, &terms, now).unwrap().unwrap());
+    let incident = ledger.get(id).unwrap();
+    assert_eq!(incident.items.len(), 1);
+    assert_eq!(
+        incident.items[0].source_name.as_deref(),
+        Some("县政府留言板")
+    );
+    assert_eq!(
+        incident.items[0].link.as_deref(),
+        Some("https://board.example.org/view?tid=8812")
+    );
+    let lead = incident.lead().expect("the opening item's lead");
+    assert_eq!(lead.excerpt, item.body);
+    assert_eq!(lead.government.as_deref(), Some("景芝镇人民政府"));
+    // The opened notice also goes to the town government (属地).
+    let opened = ledger
+        .store()
+        .outbox_pending(usize::MAX)
+        .unwrap()
+        .into_iter()
+        .find(|(_, row)| row.notice.key == format!("{id}/opened"))
+        .expect("the opened notice");
+    assert!(
+        opened.1.notice.to.contains(&"jzz@example.org".to_string()),
+        "{:?}",
+        opened.1.notice.to
+    );
+    // A second item joins without a lead of its own.
+    let again = Spec {
+        key: "tid-8813",
+        ..spec
+    };
+    assert_eq!(ingest(&ledger, &again, now), IngestOutcome::Joined(id));
+    let incident = ledger.get(id).unwrap();
+    assert_eq!(incident.items.len(), 2);
+    assert!(incident.items[1].lead.is_none());
+    assert!(incident.items[0].lead.is_some());
+}
+
 fn queued_keys(store: &Store) -> Vec<String> {
     store
         .outbox_pending(usize::MAX)

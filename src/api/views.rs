@@ -382,10 +382,16 @@ pub(crate) mod tests {
                 ItemRef {
                     source: "a".into(),
                     key: "1".into(),
+                    source_name: None,
+                    link: None,
+                    lead: None,
                 },
                 ItemRef {
                     source: "b".into(),
                     key: "2".into(),
+                    source_name: None,
+                    link: None,
+                    lead: None,
                 },
             ],
             sources: BTreeSet::from(["a".to_string(), "b".to_string()]),

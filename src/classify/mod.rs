@@ -397,6 +397,19 @@ impl Classifier {
             .and_then(|p| p.government.as_deref())
     }
 
+    /// The government of the first of `places` that is a town of the jurisdiction
+    /// (not the county itself, whose entry comes first).
+    fn town_government(&self, places: &[String]) -> Option<String> {
+        places.iter().find_map(|name| {
+            self.dict
+                .places
+                .iter()
+                .skip(1)
+                .find(|p| p.local && p.name == *name)
+                .and_then(|p| p.government.clone())
+        })
+    }
+
     fn normalized(title: &str, body: &str) -> (String, usize) {
         let mut text = String::with_capacity(title.len() + body.len() + 1);
         normalize::normalize_into(title, &mut text);
@@ -626,6 +639,7 @@ impl Classifier {
         let mut casualties = casualty::extract(text);
         self.victims.refine(text, &mut casualties);
         let (places, any_local) = self.find_places(text, bounds);
+        let government = self.town_government(&places);
         let unit = order.first().map(|&t| {
             let topic = &self.dict.topics[t];
             ev.topic_best[t]
@@ -685,6 +699,7 @@ impl Classifier {
             topics,
             places,
             local: source_local || any_local,
+            government,
             unit,
             score,
             confidence: (confidence * 1000.0).round() / 1000.0,

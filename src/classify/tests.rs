@@ -529,6 +529,23 @@ fn light_injuries_do_not_raise_the_grade() {
     assert_eq!(c.severity, Some(Level::IV));
 }
 
+/// Issue 11.8: the government of the first town of ours that is named (属地), never
+/// the county's own, nor another county's town.
+#[test]
+fn the_town_government_is_named() {
+    let table = [
+        ("安丘市景芝镇一化工厂发生爆炸", Some("景芝镇人民政府")),
+        ("景芝一化工厂发生爆炸", Some("景芝镇人民政府")),
+        ("安丘市一化工厂发生爆炸", None),
+        ("山西省某县官庄镇一民房起火", None),
+        ("北京一化工厂发生爆炸", None),
+    ];
+    for (title, government) in table {
+        let c = classify(title, "");
+        assert_eq!(c.government.as_deref(), government, "{title}: {c:?}");
+    }
+}
+
 /// Issue 11.5: a town name after another province, city or county is that one's town.
 #[test]
 fn a_town_after_another_county_is_not_ours() {

@@ -90,18 +90,8 @@ fn human_line(id: &Value, title: &str, body: &str, c: &Classification) -> String
         let names: Vec<&str> = c.topics.iter().map(|t| topic_name(t)).collect();
         out.push_str(&format!(" 话题：{}", names.join("、")));
     }
-    let mut harm = Vec::new();
-    if let Some(d) = c.deaths {
-        harm.push(format!("死亡{d}人"));
-    }
-    if let Some(i) = c.injured {
-        harm.push(format!("受伤{i}人"));
-    }
-    if let Some(s) = c.seriously_injured {
-        harm.push(format!("其中重伤{s}人"));
-    }
-    if !harm.is_empty() {
-        out.push_str(&format!(" 伤亡：{}", harm.join("，")));
+    if let Some(harm) = crate::format::casualties(c.deaths, c.injured, c.seriously_injured) {
+        out.push_str(&format!(" 伤亡：{harm}"));
     }
     if !c.places.is_empty() {
         out.push_str(&format!(" 地点：{}", c.places.join("、")));

@@ -862,7 +862,7 @@ mod tests {
         );
         assert!(lines[3].starts_with("3 "), "{text}");
         assert!(text.contains("…"), "long title truncated: {text}");
-        assert!(text.contains("已超时 2时30分"), "{text}");
+        assert!(text.contains("已超时 2小时30分"), "{text}");
         assert!(text.contains("发布权威信息 11-24 15:00"), "{text}");
         assert!(
             text.lines().all(|l| !l.ends_with(' ')),
@@ -969,8 +969,8 @@ mod tests {
             "事故灾难、安全生产",
             "市应急管理局",
             "按时完成，完成于 2026-11-24 10:10",
-            "已超时 2时30分",
-            "剩余 16时30分",
+            "已超时 2小时30分",
+            "剩余 16小时30分",
             "来源：本地新闻（local-news），发布于 2026-11-24 09:58",
             "http://127.0.0.1/1.html",
             "2026-11-24 10:10  张三  签收",
@@ -1012,10 +1012,10 @@ mod tests {
         };
         let text = render_status(&status, false);
         for needle in [
-            "已运行 5时30分",
+            "已运行 5小时30分",
             "数据库 3.0 MB",
             "条目：42 条；未办结事件：2 个",
-            "最近轮询：2026-11-24 17:25（5分前）",
+            "最近轮询：2026-11-24 17:25（5分钟前）",
             "待发送 1 封，无法投递 0 封",
             "0 个正常，1 个异常",
             "连续失败 3 次（自 2026-11-24 13:00 起）：HTTP 503",

@@ -304,7 +304,24 @@ impl From<crate::config::ConfigError> for CliError {
 /// The command line with Chinese help: clap's headings, its help and version flags and
 /// its usage line are English by default.
 pub fn command() -> clap::Command {
-    chinese_help(<Cli as clap::CommandFactory>::command(), true)
+    let mut command = chinese_help(<Cli as clap::CommandFactory>::command(), true);
+    command.build();
+    chinese_usage(&mut command);
+    command
+}
+
+/// Replaces clap's usage line, which writes `[OPTIONS]` whatever the headings say, by
+/// the same line with `[选项]`, in every (built) command.
+fn chinese_usage(command: &mut clap::Command) {
+    let usage = command.render_usage().to_string();
+    let usage = usage
+        .strip_prefix("Usage: ")
+        .unwrap_or(&usage)
+        .replace("[OPTIONS]", "[选项]");
+    *command = std::mem::take(command).override_usage(usage);
+    for sub in command.get_subcommands_mut() {
+        chinese_usage(sub);
+    }
 }
 
 fn chinese_help(command: clap::Command, root: bool) -> clap::Command {
@@ -322,6 +339,7 @@ fn chinese_help(command: clap::Command, root: bool) -> clap::Command {
     command
         .help_template("{about-with-newline}\n用法：{usage}\n\n{all-args}{after-help}")
         .subcommand_help_heading("命令")
+        .subcommand_value_name("命令")
         .disable_help_subcommand(true)
         .disable_help_flag(true)
         .arg(
@@ -421,4 +439,40 @@ fn command_path(args: impl IntoIterator<Item = String>) -> String {
         command = sub;
     }
     path.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every help page, the root's and each subcommand's, as `--help` prints it.
+    fn help_pages(command: &mut clap::Command, pages: &mut Vec<(String, String)>) {
+        let name = command.get_bin_name().unwrap_or("yuqing").to_string();
+        pages.push((name, command.render_help().to_string()));
+        for sub in command.get_subcommands_mut() {
+            help_pages(sub, pages);
+        }
+    }
+
+    /// Issue 11.10: help has no English headings, usage words or placeholders.
+    #[test]
+    fn help_is_chinese_throughout() {
+        let mut pages = Vec::new();
+        help_pages(&mut super::command(), &mut pages);
+        assert!(pages.len() > 20, "{} pages", pages.len());
+        for (name, page) in &pages {
+            assert!(page.contains("用法："), "{name}:\n{page}");
+            for english in [
+                "Usage",
+                "[OPTIONS]",
+                "<COMMAND>",
+                "Options",
+                "Commands",
+                "Arguments",
+                "Print",
+            ] {
+                assert!(!page.contains(english), "{name}: {english}\n{page}");
+            }
+        }
+        let root = &pages[0].1;
+        assert!(root.contains("用法：yuqing [选项] <命令>"), "{root}");
+    }
 }

@@ -108,7 +108,7 @@ fn level_tag(level: Level) -> String {
     crate::format::level(level, crate::format::LevelStyle::Tag)
 }
 
-/// `回应 还剩 4时12分（11-24 15:00）` or `回应 已超时 35分`.
+/// `回应 还剩 4小时12分（11-24 15:00）` or `回应 已超时 35分钟`.
 fn due_text(due: &NextDue) -> String {
     let at = local(due.due_at);
     if due.left_secs < 0 {

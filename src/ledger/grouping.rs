@@ -7,7 +7,9 @@ use super::audit::{SYSTEM, entry};
 use super::{Ledger, LedgerError, move_event_time, recompute_deadlines};
 use crate::clock;
 use crate::format::{self, LevelStyle};
-use crate::model::{Incident, IncidentId, Item, ItemRef, Level, PolicySnapshot, Status, Timestamp};
+use crate::model::{
+    Incident, IncidentId, Item, ItemRef, Lead, Level, PolicySnapshot, Status, Timestamp,
+};
 use crate::store::{LedgerTx, OpenIndexRow, TxResult};
 
 /// At least this share of an item's distinct key terms must be among the incident's.
@@ -46,6 +48,15 @@ impl Ledger {
             item_ref: ItemRef {
                 source: item.source.clone(),
                 key: item.key.clone(),
+                source_name: self.source_name(&item.source),
+                link: item.link.clone(),
+                lead: Some(Box::new(Lead {
+                    excerpt: format::lead(&item.body),
+                    deaths: class.deaths,
+                    injured: class.injured,
+                    seriously_injured: class.seriously_injured,
+                    government: class.government.clone(),
+                })),
             },
             title: item.title.clone(),
             time: item
@@ -83,6 +94,15 @@ impl Ledger {
             self.store.set_item_incident(&item.source, &item.key, id)?;
         }
         Ok(Some(outcome))
+    }
+
+    /// The display name of a configured source (`None` for one no longer configured).
+    fn source_name(&self, source: &str) -> Option<String> {
+        self.config
+            .sources
+            .iter()
+            .find(|s| s.id == source)
+            .map(|s| s.name.clone())
     }
 
     fn source_is_local(&self, source: &str) -> bool {
@@ -213,7 +233,11 @@ impl Ledger {
             return Ok(true);
         }
         let new_source = incident.sources.insert(facts.item_ref.source.clone());
-        incident.items.push(facts.item_ref.clone());
+        // Only the item that opened the incident keeps its lead.
+        incident.items.push(ItemRef {
+            lead: None,
+            ..facts.item_ref.clone()
+        });
         add_source_time(&mut row.source_times, &facts.item_ref.source, facts.time);
         row.last_item_at = row.last_item_at.max(facts.time);
         let old_severity = row.severity;

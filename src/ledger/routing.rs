@@ -17,11 +17,17 @@ impl<'a> Routing<'a> {
         Routing { config }
     }
 
-    /// A new incident (立案): duty, propaganda and the lead unit.
+    /// A new incident (立案): duty, propaganda and the lead unit, and the town
+    /// government the first item names (属地) when `[units]` has its addresses.
     pub fn opened(&self, incident: &Incident) -> Vec<String> {
-        self.collect(
+        let town = incident
+            .lead()
+            .and_then(|lead| lead.government.as_ref())
+            .and_then(|g| self.config.units.get(g));
+        self.collect_with(
             &[Role::Duty, Role::Propaganda],
             Some(incident.unit.as_deref()),
+            town.map(Vec::as_slice).unwrap_or_default(),
         )
     }
 
@@ -54,12 +60,23 @@ impl<'a> Routing<'a> {
     /// Addresses of `roles`, then of the unit (`Some(unit)`, falling back to duty),
     /// each once.
     fn collect(&self, roles: &[Role], unit: Option<Option<&str>>) -> Vec<String> {
+        self.collect_with(roles, unit, &[])
+    }
+
+    /// As [`Routing::collect`], then `more`, each address once.
+    fn collect_with(
+        &self,
+        roles: &[Role],
+        unit: Option<Option<&str>>,
+        more: &[String],
+    ) -> Vec<String> {
         let mut to: Vec<String> = Vec::new();
         let unit_list = unit.map(|u| self.config.unit_addresses(u));
         for address in roles
             .iter()
             .flat_map(|r| self.config.recipients.of(*r))
             .chain(unit_list.into_iter().flatten())
+            .chain(more)
         {
             if !to.contains(address) {
                 to.push(address.clone());

@@ -1,5 +1,5 @@
 //! Notice → mail. Pure: the same notice always renders the same headers and text
-//! (the Date header is the notice's `created_at`, times left are counted from it
+//! (the Date header is the notice's `created_at` in Beijing time, `+0800`; times left are counted from it
 //! too; only the MIME boundary is random), so a retry after a crash sends the mail
 //! the first attempt would have.
 //!
@@ -94,12 +94,18 @@ impl Letterhead {
                 (body.text(), body.html())
             }
         };
-        builder
+        let mut message = builder
             .multipart(MultiPart::alternative_plain_html(text, html))
             .map_err(|source| NotifyError::Build {
                 key: notice.key.clone(),
                 source,
-            })
+            })?;
+        // lettre writes the Date in UTC (+0000) and replaces a Date it cannot parse
+        // while building: the Beijing form goes in after the build.
+        message
+            .headers_mut()
+            .insert_raw(header("Date", &time::rfc2822(notice.created_at)));
+        Ok(message)
     }
 }
 
@@ -189,17 +195,17 @@ fn short_title(incident: &Incident) -> String {
     truncate(&clean_line(&incident.title), TITLE_MAX)
 }
 
-/// The deadline a new-incident subject counts down to: the soonest unmet public
-/// milestone (statement, press, response); the acknowledgement only when no other is left.
+/// The deadline a new-incident subject counts down to: the most urgent open one (on
+/// arrival usually the 30-minute acknowledgement).
 fn headline_deadline(incident: &Incident) -> Option<&Deadline> {
-    let unmet = || incident.deadlines.iter().filter(|d| d.met_at.is_none());
-    unmet()
-        .filter(|d| d.milestone != Milestone::Ack)
+    incident
+        .deadlines
+        .iter()
+        .filter(|d| d.met_at.is_none())
         .min_by_key(|d| d.due_at)
-        .or_else(|| unmet().min_by_key(|d| d.due_at))
 }
 
-/// `距发布权威信息时限 1时12分`, `已超过发布权威信息时限 35分`, or `已到发布权威信息时限`
+/// `距发布权威信息时限 1小时12分`, `已超过发布权威信息时限 35分钟`, or `已到发布权威信息时限`
 /// in the first minute (never "超过 0分"), as of `at`.
 fn clock_phrase(deadline: &Deadline, at: Timestamp) -> String {
     let name = deadline.milestone.chinese();
@@ -235,9 +241,10 @@ struct DeadlineRow {
 }
 
 struct SourceRow {
+    /// The source's display name (its id when the name is not known).
     source: String,
     key: String,
-    /// An http(s) address to link to, when the item key is one.
+    /// The item's http(s) address, when it has one.
     link: Option<String>,
 }
 
@@ -284,7 +291,8 @@ fn body(notice: &Notice) -> MailContent {
                 })
                 .unwrap_or_default();
             let ask = if *escalation {
-                "仍未完成，请领导督办。"
+                // Routing::step sends the escalation to the office, duty and the lead unit.
+                "仍未完成，请政府办公室督办，牵头单位抓紧办理，完成后登记。"
             } else {
                 "请抓紧办理，完成后登记。"
             };
@@ -321,7 +329,7 @@ fn body(notice: &Notice) -> MailContent {
                 incident.id,
                 format::title(&incident.title),
                 milestone.chinese(),
-                time::span(every)
+                time::window(every)
             ));
             incident_details(&mut body, incident, at);
         }
@@ -387,6 +395,14 @@ fn incident_details(body: &mut MailContent, incident: &Incident, at: Timestamp) 
     body.facts.push(("标题", format::title(&incident.title)));
     body.facts
         .push(("等级", format::level(incident.level, LevelStyle::Grade)));
+    if let Some(lead) = incident.lead() {
+        if !lead.excerpt.is_empty() {
+            body.facts.push(("内容摘要", lead.excerpt.clone()));
+        }
+        if let Some(harm) = format::casualties(lead.deaths, lead.injured, lead.seriously_injured) {
+            body.facts.push(("伤亡", harm));
+        }
+    }
     body.facts.push(("状态", incident.status.chinese().into()));
     if !incident.topics.is_empty() {
         let topics: Vec<&str> = incident.topics.iter().map(|t| topic_name(t)).collect();
@@ -398,6 +414,9 @@ fn incident_details(body: &mut MailContent, incident: &Incident, at: Timestamp) 
     ));
     if !incident.places.is_empty() {
         body.facts.push(("涉及地点", incident.places.join("、")));
+    }
+    if let Some(government) = incident.lead().and_then(|l| l.government.clone()) {
+        body.facts.push(("属地政府", government));
     }
     body.facts.push((
         "事发时间",
@@ -435,12 +454,16 @@ fn incident_details(body: &mut MailContent, incident: &Incident, at: Timestamp) 
     }
 
     for item in &incident.items {
-        let link = url::Url::parse(&item.key)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .map(String::from);
+        // The item's own link; for records kept before links were, its key if that is one.
+        let link = [item.link.as_deref(), Some(item.key.as_str())]
+            .into_iter()
+            .flatten()
+            .find_map(web_address);
         body.sources.push(SourceRow {
-            source: item.source.clone(),
+            source: item
+                .source_name
+                .clone()
+                .unwrap_or_else(|| item.source.clone()),
             key: item.key.clone(),
             link,
         });
@@ -467,6 +490,14 @@ fn incident_details(body: &mut MailContent, incident: &Incident, at: Timestamp) 
         body.commands
             .push(("查看详情".into(), format!("yuqing show {id}")));
     }
+}
+
+/// `text` as an http(s) address a mail client can open, normalised by the URL parser.
+fn web_address(text: &str) -> Option<String> {
+    url::Url::parse(text.trim())
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .map(String::from)
 }
 
 const FOOTER: &str = "本邮件由 yuqing 舆情监测系统自动发送，请勿直接回复。";
@@ -546,7 +577,7 @@ mod tests {
 
     use super::*;
     use crate::config::Policy;
-    use crate::model::{ItemRef, PolicySnapshot};
+    use crate::model::{ItemRef, Lead, PolicySnapshot};
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
@@ -574,10 +605,23 @@ mod tests {
                 ItemRef {
                     source: "anqiu-news".into(),
                     key: "https://news.example.cn/a?id=1&x=2".into(),
+                    source_name: None,
+                    link: None,
+                    lead: Some(Box::new(Lead {
+                        excerpt: "今天上午，某化工厂车间发生爆炸。事故造成3人死亡、5人受伤。"
+                            .into(),
+                        deaths: Some(3),
+                        injured: Some(5),
+                        seriously_injured: None,
+                        government: Some("景芝镇人民政府".into()),
+                    })),
                 },
                 ItemRef {
                     source: "anqiu-board".into(),
                     key: "tid-8812".into(),
+                    source_name: Some("安丘市政府网站留言板".into()),
+                    link: Some("https://www.anqiu.gov.cn/board/view?tid=8812".into()),
+                    lead: None,
                 },
             ],
             sources: BTreeSet::from(["anqiu-news".to_string(), "anqiu-board".to_string()]),
@@ -707,28 +751,28 @@ mod tests {
         let table: Vec<(Notice, &str)> = vec![
             (
                 opened(incident()),
-                "【重大·安全生产】某化工厂爆炸致3人死亡 距发布权威信息时限 1时12分",
+                "【重大·安全生产】某化工厂爆炸致3人死亡 距签收时限 30分钟",
             ),
             (
                 opened(late),
-                "【重大·安全生产】某化工厂爆炸致3人死亡 已超过发布权威信息时限 48分",
+                "【重大·安全生产】某化工厂爆炸致3人死亡 已超过发布权威信息时限 48分钟",
             ),
             (opened(watch), "【关注·安全生产】某化工厂爆炸致3人死亡"),
             (
                 opened(response),
-                "【一般】某化工厂爆炸致3人死亡 距回应时限 1天20时",
+                "【一般】某化工厂爆炸致3人死亡 距回应时限 1天20小时",
             ),
             (
                 reminder(60, false, "2026-11-24T05:00:00Z"),
-                "【提醒·重大·安全生产】某化工厂爆炸致3人死亡 距发布权威信息时限 2时0分",
+                "【提醒·重大·安全生产】某化工厂爆炸致3人死亡 距发布权威信息时限 2小时",
             ),
             (
                 reminder(80, true, "2026-11-24T06:00:00Z"),
-                "【紧急·重大·安全生产】某化工厂爆炸致3人死亡 距发布权威信息时限 1时0分",
+                "【紧急·重大·安全生产】某化工厂爆炸致3人死亡 距发布权威信息时限 1小时",
             ),
             (
                 overdue(inc(), 2, "2026-11-24T07:35:00Z"),
-                "【逾期·重大·安全生产】某化工厂爆炸致3人死亡 已超过发布权威信息时限 35分（第2次提醒）",
+                "【逾期·重大·安全生产】某化工厂爆炸致3人死亡 已超过发布权威信息时限 35分钟（第2次提醒）",
             ),
             (
                 source_failing(),
@@ -771,7 +815,7 @@ mod tests {
             s.contains(&format!("{}…", "很".repeat(TITLE_MAX - 1))),
             "{s}"
         );
-        assert!(s.ends_with("距发布权威信息时限 1时12分"), "{s}");
+        assert!(s.ends_with("距签收时限 30分钟"), "{s}");
     }
 
     #[test]
@@ -833,8 +877,13 @@ mod tests {
             "the root starts the thread"
         );
         assert_eq!(
-            first.date().map(|d| d.to_rfc3339()),
-            Some("2026-11-24T05:48:00Z".into())
+            first.header_raw("Date").map(str::trim),
+            Some("Tue, 24 Nov 2026 13:48:00 +0800"),
+            "Beijing time"
+        );
+        assert_eq!(
+            first.date().map(|d| d.to_timestamp()),
+            Some(ts("2026-11-24T05:48:00Z").timestamp())
         );
 
         let reminder = notice(
@@ -908,12 +957,16 @@ mod tests {
                 "2026-11-24 10:00",
                 "发布权威信息",
                 "2026-11-24 15:00",
-                "剩余 1时12分",
+                "剩余 1小时12分",
                 "yuqing ack 42 --by 姓名",
                 "yuqing milestone 42 statement --by 姓名 --url 发布链接",
                 "yuqing milestone 42 press --by 姓名 --url 发布链接",
-                "anqiu-board",
-                "tid-8812",
+                "anqiu-news",
+                "安丘市政府网站留言板",
+                "内容摘要",
+                "今天上午，某化工厂车间发生爆炸。事故造成3人死亡、5人受伤。",
+                "死亡3人，受伤5人",
+                "景芝镇人民政府",
             ] {
                 assert!(part.contains(needle), "{needle} missing in:\n{part}");
             }
@@ -926,6 +979,14 @@ mod tests {
             html.contains("<a href=\"https://news.example.cn/a?id=1&amp;x=2\""),
             "{html}"
         );
+        assert!(
+            html.contains("<a href=\"https://www.anqiu.gov.cn/board/view?tid=8812\""),
+            "a board item's own link, though its key is no address: {html}"
+        );
+        assert!(
+            !text.contains("anqiu-board"),
+            "the name, not the id: {text}"
+        );
         assert!(!html.contains("src=\"http"), "no external resources");
     }
 
@@ -937,7 +998,10 @@ mod tests {
         inc.unit = Some("<b onmouseover=\"x\">单位</b>".into());
         inc.items.push(ItemRef {
             source: "s".into(),
-            key: "https://evil.example/\"><script>x</script>".into(),
+            key: "tid-1".into(),
+            source_name: Some("<i>源</i>".into()),
+            link: Some("https://evil.example/\"><script>x</script>".into()),
+            lead: None,
         });
         let notice = opened(inc);
         let bytes = raw(&notice);
@@ -970,6 +1034,7 @@ mod tests {
             "{html}"
         );
         assert!(!html.contains("<b onmouseover"), "{html}");
+        assert!(html.contains("&lt;i&gt;源&lt;/i&gt;"), "{html}");
         assert!(
             html.contains("&lt;b onmouseover=&quot;x&quot;&gt;"),
             "{html}"
