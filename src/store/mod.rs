@@ -21,6 +21,7 @@ mod flusher;
 mod incidents;
 mod items;
 mod outbox;
+mod restore;
 mod sources;
 mod tx;
 
@@ -32,6 +33,7 @@ use serde::de::DeserializeOwned;
 pub use incidents::{DueEntry, LedgerTx, OpenIndexRow};
 pub use items::UpsertOutcome;
 pub use outbox::{DeadRow, MailFailures, NoticeRecord, OutboxRow, OutboxTx};
+pub use restore::{ClockRecord, LedgerRecord, NoticeState};
 pub use sources::SourceState;
 pub use tx::{Abort, TxError, TxResult};
 
@@ -48,7 +50,7 @@ const FORMAT_KEY: &[u8] = b"schema_version";
 const WRITER_KEY: &[u8] = b"written_by";
 
 /// How to restore a damaged database, named in every refusal.
-const RESTORE: &str = "恢复办法：停止守护进程，把数据目录整体移走保存（供核查），从最近一次的数据目录备份恢复后用 `yuqing verify` 确认；`yuqing export` 的台账备份可用于核对缺失的记录（详见 deploy/README.md）";
+const RESTORE: &str = "恢复办法：停止守护进程，把数据目录整体移走保存（供核查），从最近一次的数据目录备份恢复后用 `yuqing verify` 确认；或用最近一次 `yuqing export --format jsonl` 的台账备份在空的数据目录上执行 `yuqing import 文件` 重建台账（详见 docs/operations.md“备份与恢复”）";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
