@@ -10,10 +10,8 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::daemon::{Api, Daemon, PATIENCE, Site, incident_ids, tail};
+use common::daemon::{Api, Daemon, PATIENCE, Site, incident_ids, serve_feed, tail};
 use serde_json::json;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const BIN: &str = env!("CARGO_BIN_EXE_yuqing");
 const UNIT: &str = include_str!("../deploy/yuqing.service");
@@ -55,16 +53,7 @@ fn feed(mb: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_long_classification_exits_within_the_stop_timeout() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/feed.xml"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("content-type", "application/rss+xml; charset=utf-8")
-                .set_body_string(feed(24)),
-        )
-        .mount(&server)
-        .await;
+    let server = serve_feed(feed(24)).await;
     let site = Site::new(
         Path::new(BIN),
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("dictionaries"),
