@@ -3,6 +3,7 @@
 //! imported into a fresh data directory with `yuqing import`, checked with
 //! `yuqing verify`, and served by a daemon started on it: `list --json` and every
 //! `show --json` are the same as before, and no notice already delivered is sent again.
+//! A copy of the data directory taken while the daemon is stopped restores the same way.
 
 mod common;
 
@@ -69,6 +70,20 @@ async fn settled(api: &Api, daemon: &mut Daemon, since: chrono::DateTime<chrono:
         }
         assert!(start.elapsed() < PATIENCE, "{}", tail(&daemon.log()));
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `cp -a` of a data directory (the daemon stopped).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
     }
 }
 
@@ -150,6 +165,17 @@ async fn export_import_round_trip_restores_the_ledger_without_resending() {
         sent_before.iter().any(|k| k.ends_with("/opened")),
         "alerts went out before the backup: {sent_before:?}"
     );
+
+    // A copy of the data directory taken while stopped is a backup too: it verifies
+    // and serves the same ledger.
+    let copy = Site::new(Path::new(BIN), &dictionaries(), &feed_url, &extra);
+    copy_dir(&old.data_dir(), &copy.data_dir());
+    let (code, out, err) = cli(&copy, &["verify"]);
+    assert_eq!(code, 0, "verify of the copy: {out}{err}");
+    let mut daemon = Daemon::start(&copy, &[]);
+    Api::connect(&copy, &mut daemon).await;
+    assert_eq!(views(&copy, &ids), before, "the copied data directory");
+    assert!(daemon.stop().success());
 
     // Import into a fresh data directory, then verify it offline.
     let new = Site::new(Path::new(BIN), &dictionaries(), &feed_url, &extra);

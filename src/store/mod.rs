@@ -562,6 +562,10 @@ mod tests {
         let text = err.to_string();
         assert!(!text.contains("权限"), "{text}");
         assert!(text.contains("恢复办法"), "names the restore path: {text}");
+        assert!(
+            text.contains("yuqing import"),
+            "names the import path: {text}"
+        );
     }
 
     #[test]
