@@ -25,6 +25,7 @@ use crate::notify;
 use crate::pipeline::Pipeline;
 use crate::sources::Intake;
 use crate::store::Store;
+use crate::watchdog::{Liveness, Task, monitored};
 
 /// Logs and tells duty (once per missing year) when the holiday table runs out soon.
 fn warn_if_calendar_runs_out(
@@ -90,51 +91,55 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .merge(crate::api::digest::routes(config.clone(), keywords.clone()));
     let pipeline = Pipeline::new(classifier, store.clone(), ledger.clone(), &config);
 
+    // Every long-running task reports its steps to the watchdog (src/watchdog.rs).
+    let liveness = Arc::new(Liveness::default());
     let mut tasks = JoinSet::new();
     let intake_stop = stopping.clone();
-    tasks.spawn(async move {
+    tasks.spawn(monitored(liveness.clone(), Task::Intake, async move {
         intake.run(intake_stop).await;
         "intake"
-    });
+    }));
     let deadlines = DeadlineTask::new(store.clone(), ledger.clone(), TaskClock::system());
     let deadlines_stop = stopped(&stopping);
-    tasks.spawn(async move {
+    tasks.spawn(monitored(liveness.clone(), Task::Deadlines, async move {
         deadlines.run(deadlines_stop).await;
         "deadline task"
-    });
+    }));
     let mail = notify::run(
         store.clone(),
         config.clone(),
         store.outbox_signal(),
         stopped(&stopping),
     );
-    tasks.spawn(async move {
+    tasks.spawn(monitored(liveness.clone(), Task::Mail, async move {
         if let Err(err) = mail.await {
             error!(error = %err, "mail delivery stopped");
         }
         "mail delivery"
-    });
+    }));
     let pipeline_stop = stopping.clone();
-    tasks.spawn(async move {
+    tasks.spawn(monitored(liveness.clone(), Task::Pipeline, async move {
         pipeline.run(items_rx, pipeline_stop).await;
         "classification"
-    });
+    }));
     let daily = digest::run_scheduler(store.clone(), config.clone(), keywords, stopped(&stopping));
-    tasks.spawn(async move {
+    tasks.spawn(monitored(liveness.clone(), Task::Digest, async move {
         daily.await;
         "digest schedule"
-    });
+    }));
     let api_stop = stopped(&stopping);
-    tasks.spawn(async move {
+    tasks.spawn(monitored(liveness.clone(), Task::Api, async move {
         if let Err(err) = api.serve(api_stop).await {
             error!(error = %err, "control API stopped");
         }
         "control API"
-    });
+    }));
 
     let watchdog = crate::watchdog::run(
         store.clone(),
-        config.daemon.watchdog.as_duration(),
+        liveness.clone(),
+        config.daemon.watchdog,
+        crate::ledger::Routing::new(&config).duty(),
         stopped(&stopping),
     );
     tasks.spawn(async move {

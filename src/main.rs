@@ -70,6 +70,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
 
         Command::Calendar(command) => yuqing::cli::calendar::run(&config, &command),
         Command::Verify => yuqing::cli::verify::run(&config),
+        Command::Import(args) => yuqing::cli::import::run(&config, &args),
     }
 }
 

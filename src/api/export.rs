@@ -19,8 +19,18 @@ const MILESTONES: [Milestone; 4] = [
     Milestone::Response,
 ];
 
-/// One JSON object per line, each the `show --json` shape.
-pub fn jsonl(incidents: &[IncidentDetail]) -> String {
+/// One line of the JSONL export: the `show --json` shape, plus `record`, the
+/// ledger's own records of the incident that `yuqing import` restores from
+/// ([`crate::store::LedgerRecord`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExportLine {
+    #[serde(flatten)]
+    pub detail: IncidentDetail,
+    pub record: crate::store::LedgerRecord,
+}
+
+/// One JSON object per line (each an [`ExportLine`], or the `show --json` shape).
+pub fn jsonl<T: serde::Serialize>(incidents: &[T]) -> String {
     let mut out = String::new();
     for incident in incidents {
         // Views are plain data with string keys: serializing cannot fail.

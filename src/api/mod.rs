@@ -637,13 +637,22 @@ async fn export(
             (export::csv(&views), "text/csv; charset=utf-8")
         }
         ExportFormat::Jsonl => {
-            let details = state
-                .details(incidents.iter().map(|i| i.id).collect())
+            let ids: Vec<_> = incidents.iter().map(|i| i.id).collect();
+            let details = state.details(ids.clone()).await?;
+            let store = state.store.clone();
+            let records = state
+                .run(move |_| {
+                    ids.iter()
+                        .map(|&id| store.ledger_record(id)?.ok_or(LedgerError::NotFound(id)))
+                        .collect::<Result<Vec<_>, _>>()
+                })
                 .await?;
-            (
-                export::jsonl(&details),
-                "application/x-ndjson; charset=utf-8",
-            )
+            let lines: Vec<_> = details
+                .into_iter()
+                .zip(records)
+                .map(|(detail, record)| export::ExportLine { detail, record })
+                .collect();
+            (export::jsonl(&lines), "application/x-ndjson; charset=utf-8")
         }
     };
     Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())

@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod classify;
 pub mod digest;
 pub mod feeds;
+pub mod import;
 pub mod incidents;
 pub mod verify;
 
@@ -59,9 +60,24 @@ pub enum Command {
     Status(JsonFlag),
     /// 校验台账完整性（操作记录校验链、条数）；需先停止守护进程
     Verify,
+    /// 从 export 的 JSONL 台账备份重建台账（恢复）；需先停止守护进程
+    Import(ImportArgs),
     /// 官方节假日与工作日（国务院办公厅节假日安排，含调休；无需守护进程）
     #[command(subcommand)]
     Calendar(CalendarCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// `yuqing export --format jsonl` 的输出文件
+    #[arg(value_name = "文件")]
+    pub file: PathBuf,
+    /// 导入到这个数据目录（默认：配置中的 data_dir）
+    #[arg(long, value_name = "目录")]
+    pub data_dir: Option<PathBuf>,
+    /// 台账不为空时，先清空现有台账（事件、操作记录、时限、事件通知）再导入
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,7 +7,9 @@
 //! - `digest/<YYYY-MM-DD>` — the scheduled digest of a date, and
 //!   `digest/<YYYY-MM-DD>/manual/<YYYYMMDDTHHMMSS>` — one sent by hand (Beijing time);
 //! - `source/<source id>/failing/<episode>` — a source failing, once per episode;
-//! - `dead/<key>` — the report that the notice `<key>` could not be delivered.
+//! - `dead/<key>` — the report that the notice `<key>` could not be delivered;
+//! - `system/watchdog/<task>/<YYYYMMDDTHHMMSS>` — a daemon task made no progress
+//!   (Beijing time the episode was detected).
 //!
 //! A key is queued at most once, ever (the outbox), so a key names one mail forever.
 
@@ -51,6 +53,12 @@ pub enum NoticeKey {
     /// The report on an undeliverable notice: its key, as it was.
     DeadLetter {
         original: String,
+    },
+    /// A daemon task (`crate::watchdog`) wedged; `since` is the Beijing time the
+    /// episode was detected.
+    Watchdog {
+        task: String,
+        since: NaiveDateTime,
     },
 }
 
@@ -99,6 +107,9 @@ impl fmt::Display for NoticeKey {
                 write!(f, "source/{source}/failing/{episode}")
             }
             NoticeKey::DeadLetter { original } => write!(f, "dead/{original}"),
+            NoticeKey::Watchdog { task, since } => {
+                write!(f, "system/watchdog/{task}/{}", since.format(STAMP))
+            }
         }
     }
 }
@@ -127,6 +138,10 @@ impl FromStr for NoticeKey {
             ["digest", date, "manual", at] => NoticeKey::Digest {
                 date: NaiveDate::parse_from_str(date, DATE).map_err(|_| bad())?,
                 manual: Some(NaiveDateTime::parse_from_str(at, STAMP).map_err(|_| bad())?),
+            },
+            ["system", "watchdog", task, since] => NoticeKey::Watchdog {
+                task: task.to_string(),
+                since: NaiveDateTime::parse_from_str(since, STAMP).map_err(|_| bad())?,
             },
             ["source", source, "failing", episode] => NoticeKey::SourceFailing {
                 source: source.to_string(),
@@ -208,6 +223,13 @@ mod tests {
                     original: "42/opened".into(),
                 },
                 "dead/42/opened",
+            ),
+            (
+                NoticeKey::Watchdog {
+                    task: "mail".into(),
+                    since: day.and_hms_opt(3, 4, 5).unwrap(),
+                },
+                "system/watchdog/mail/20261124T030405",
             ),
         ];
         for (key, text) in table {

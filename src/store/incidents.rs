@@ -26,18 +26,18 @@ use super::tx::{self, Abort, TxResult};
 use super::{OutboxTx, Result, Store, StoreError, decode, encode};
 use crate::model::{AuditEntry, Incident, IncidentId, Level, Milestone, Timestamp};
 
-const NEXT_ID: &[u8] = b"next_id";
+pub(super) const NEXT_ID: &[u8] = b"next_id";
 
 /// The ledger trees, opened by [`Store`].
 #[derive(Clone)]
 pub(super) struct LedgerTrees {
-    incidents: sled::Tree,
-    audit: sled::Tree,
-    due: sled::Tree,
-    due_rev: sled::Tree,
-    open: sled::Tree,
-    attached: sled::Tree,
-    meta: sled::Tree,
+    pub(super) incidents: sled::Tree,
+    pub(super) audit: sled::Tree,
+    pub(super) due: sled::Tree,
+    pub(super) due_rev: sled::Tree,
+    pub(super) open: sled::Tree,
+    pub(super) attached: sled::Tree,
+    pub(super) meta: sled::Tree,
 }
 
 impl LedgerTrees {
@@ -144,7 +144,7 @@ fn rev_key(id: IncidentId, m: Milestone) -> [u8; 9] {
     k
 }
 
-fn open_key(topic: &str, id: IncidentId) -> Vec<u8> {
+pub(super) fn open_key(topic: &str, id: IncidentId) -> Vec<u8> {
     let mut k = open_prefix(topic);
     k.extend_from_slice(&id.to_be_bytes());
     k
@@ -157,7 +157,7 @@ fn open_prefix(topic: &str) -> Vec<u8> {
     k
 }
 
-fn ack_key(id: IncidentId) -> Vec<u8> {
+pub(super) fn ack_key(id: IncidentId) -> Vec<u8> {
     let mut k = b"ack\0".to_vec();
     k.extend_from_slice(&id.to_be_bytes());
     k
@@ -423,7 +423,7 @@ impl LedgerTx<'_> {
 }
 
 /// The primary topic of an incident: the key of its match-index rows.
-fn primary_topic(incident: &Incident) -> &str {
+pub(super) fn primary_topic(incident: &Incident) -> &str {
     incident.topics.first().map_or("", String::as_str)
 }
 

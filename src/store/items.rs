@@ -24,7 +24,7 @@ pub enum UpsertOutcome {
     Unchanged,
 }
 
-fn item_key(source: &str, key: &str) -> Vec<u8> {
+pub(super) fn item_key(source: &str, key: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(source.len() + 1 + key.len());
     k.extend_from_slice(source.as_bytes());
     k.push(0);

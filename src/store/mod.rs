@@ -3,8 +3,10 @@
 //! One database under `<data_dir>/db`, one tree per kind of record, values as JSON
 //! (readable with any tool after an export, and tolerant of added fields). Keys are
 //! built so that sled's byte order is the order we need (big-endian numbers, `\0`
-//! separators). A `meta` tree carries the schema version; opening a database written
-//! by a newer schema is refused rather than misread.
+//! separators). A `meta` tree carries the data format version ([`FORMAT_VERSION`]) and
+//! the yuqing version that last opened the database: an older format is upgraded at
+//! open (logged), a newer one is refused rather than misread, naming the yuqing
+//! release needed ([`StoreError::NewerFormat`]).
 //!
 //! Durability: one flusher thread ([`flusher`]) writes changes to disk every 500 ms
 //! and on request; anything we are about to tell the world about (a mail about to be
@@ -19,6 +21,7 @@ mod flusher;
 mod incidents;
 mod items;
 mod outbox;
+mod restore;
 mod sources;
 mod tx;
 
@@ -30,16 +33,24 @@ use serde::de::DeserializeOwned;
 pub use incidents::{DueEntry, LedgerTx, OpenIndexRow};
 pub use items::UpsertOutcome;
 pub use outbox::{DeadRow, MailFailures, NoticeRecord, OutboxRow, OutboxTx};
+pub use restore::{ClockRecord, LedgerRecord, NoticeState};
 pub use sources::SourceState;
 pub use tx::{Abort, TxError, TxResult};
 
-/// The schema this build writes. Bump it with a migration when a layout changes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The data format this build writes. Bump it, with a step in [`upgrade_format`],
+/// when a layout changes.
+/// - 0: a database written before the version was recorded (same layout as 1);
+/// - 1: the current layout.
+pub const FORMAT_VERSION: u32 = 1;
 
-const SCHEMA_KEY: &[u8] = b"schema_version";
+/// `meta` key: the data format version (u32, big-endian).
+const FORMAT_KEY: &[u8] = b"schema_version";
+/// `meta` key: the yuqing version (UTF-8) that last opened the database, named when a
+/// newer format is refused.
+const WRITER_KEY: &[u8] = b"written_by";
 
 /// How to restore a damaged database, named in every refusal.
-const RESTORE: &str = "恢复办法：停止守护进程，把数据目录整体移走保存（供核查），从最近一次的数据目录备份恢复后用 `yuqing verify` 确认；`yuqing export` 的台账备份可用于核对缺失的记录（详见 deploy/README.md）";
+const RESTORE: &str = "恢复办法：停止守护进程，把数据目录整体移走保存（供核查），从最近一次的数据目录备份恢复后用 `yuqing verify` 确认；或用最近一次 `yuqing export --format jsonl` 的台账备份在空的数据目录上执行 `yuqing import 文件` 重建台账（详见 docs/operations.md“备份与恢复”）";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -66,11 +77,16 @@ pub enum StoreError {
         path: PathBuf,
         report: audit_chain::ChainReport,
     },
-    #[error("数据库 {path} 的版本为 {found}，本程序只支持到 {supported}；请升级 yuqing")]
-    NewerSchema {
+    #[error(
+        "数据库 {path} 的数据格式为第 {found} 版（由 yuqing {writer} 写入），本程序 yuqing {ours} 只支持到第 {supported} 版，拒绝打开以免误读；请安装 yuqing {writer} 或更新的版本后再启动，或换回升级前备份的数据目录（详见 docs/operations.md“升级”）",
+        ours = env!("CARGO_PKG_VERSION")
+    )]
+    NewerFormat {
         path: PathBuf,
         found: u32,
         supported: u32,
+        /// The yuqing version recorded by the newer build ("未知" when absent).
+        writer: String,
     },
     #[error("数据库读写失败：{0}；数据目录可能已损坏，请用 export 备份后检查磁盘")]
     Sled(#[from] sled::Error),
@@ -141,22 +157,7 @@ impl Store {
         })?;
         let db = guarded(&path, "打开", || open_db(&path))?;
         guarded(&path, "读取", || {
-            let meta = db.open_tree("meta")?;
-            match meta.get(SCHEMA_KEY)? {
-                None => {
-                    meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
-                }
-                Some(v) => {
-                    let found = u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0xff; 4]));
-                    if found > SCHEMA_VERSION {
-                        return Err(StoreError::NewerSchema {
-                            path: path.clone(),
-                            found,
-                            supported: SCHEMA_VERSION,
-                        });
-                    }
-                }
-            }
+            upgrade_format(&db.open_tree("meta")?, &path)?;
             let store = Store::with_trees(db.clone(), path.clone(), Some(data_dir))?;
             if store.meta.get(audit_chain::CHAIN_VERSION_KEY)?.is_none() {
                 let chained = store.build_audit_chain()?;
@@ -246,6 +247,44 @@ impl Store {
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }
+}
+
+/// Checks the data format recorded in `meta`: a newer one is refused
+/// ([`StoreError::NewerFormat`]); an older one is upgraded step by step (no step
+/// changes any record yet: format 0 has the layout of 1) and the new version
+/// written; a new database gets [`FORMAT_VERSION`]. Records this yuqing's version.
+fn upgrade_format(meta: &sled::Tree, path: &Path) -> Result<()> {
+    // `None`: a new database, or one from before the version was recorded; both
+    // take the current format.
+    let found = meta
+        .get(FORMAT_KEY)?
+        .map(|v| u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0xff; 4])));
+    if let Some(found) = found
+        && found > FORMAT_VERSION
+    {
+        let writer = meta
+            .get(WRITER_KEY)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_else(|| "未知".into());
+        return Err(StoreError::NewerFormat {
+            path: path.to_path_buf(),
+            found,
+            supported: FORMAT_VERSION,
+            writer,
+        });
+    }
+    if let Some(found) = found
+        && found < FORMAT_VERSION
+    {
+        tracing::info!(
+            from = found,
+            to = FORMAT_VERSION,
+            "data format upgraded (no record changes)"
+        );
+    }
+    meta.insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())?;
+    meta.insert(WRITER_KEY, env!("CARGO_PKG_VERSION").as_bytes())?;
+    Ok(())
 }
 
 /// How long an open waits for a database lock held by a process that is exiting
@@ -404,21 +443,63 @@ mod tests {
         assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
     }
 
+    /// Opens a database, sets `meta` keys, closes it.
+    fn with_meta(dir: &Path, entries: &[(&[u8], &[u8])]) {
+        let store = Store::open(dir).unwrap();
+        for (k, v) in entries {
+            store.meta.insert(k, *v).unwrap();
+        }
+        store.flush_blocking().unwrap();
+    }
+
+    fn format_of(store: &Store) -> u32 {
+        let v = store.meta.get(FORMAT_KEY).unwrap().unwrap();
+        u32::from_be_bytes(v.as_ref().try_into().unwrap())
+    }
+
     #[test]
-    fn newer_schema_is_refused() {
+    fn newer_format_is_refused_naming_the_release_needed() {
+        let dir = tempfile::tempdir().unwrap();
+        let newer = (FORMAT_VERSION + 1).to_be_bytes();
+        with_meta(dir.path(), &[(FORMAT_KEY, &newer), (WRITER_KEY, b"9.1.0")]);
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(
+            matches!(err, StoreError::NewerFormat { found, .. } if found == FORMAT_VERSION + 1),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("第 {} 版", FORMAT_VERSION + 1)),
+            "{text}"
+        );
+        assert!(text.contains("yuqing 9.1.0 或更新的版本"), "{text}");
+        assert!(text.contains(env!("CARGO_PKG_VERSION")), "{text}");
+        // Refused, not rewritten: the newer build still finds its own format.
+        let err = Store::open_unchecked(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::NewerFormat { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn an_older_format_is_upgraded_at_open_and_keeps_its_records() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = Store::open(dir.path()).unwrap();
-            store
-                .db
-                .open_tree("meta")
-                .unwrap()
-                .insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes())
-                .unwrap();
+            let (chained, store) = audit_chain::tests::with_entries(2);
+            drop(store);
+            // Format 0: written before the version was recorded.
+            let store = Store::open(chained.path()).unwrap();
+            store.meta.remove(FORMAT_KEY).unwrap();
+            store.meta.remove(WRITER_KEY).unwrap();
             store.flush_blocking().unwrap();
+            drop(store);
+            let store = Store::open(chained.path()).unwrap();
+            assert_eq!(format_of(&store), FORMAT_VERSION);
+            assert_eq!(store.verify_audit().unwrap().entries, 6);
         }
-        let err = Store::open(dir.path()).unwrap_err();
-        assert!(matches!(err, StoreError::NewerSchema { .. }), "{err:?}");
+        with_meta(dir.path(), &[(FORMAT_KEY, &0u32.to_be_bytes())]);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(format_of(&store), FORMAT_VERSION);
+        let writer = store.meta.get(WRITER_KEY).unwrap().unwrap();
+        assert_eq!(&writer[..], env!("CARGO_PKG_VERSION").as_bytes());
     }
 
     /// Many writers flushing at once share one flusher: no deadlock, every write
@@ -481,6 +562,10 @@ mod tests {
         let text = err.to_string();
         assert!(!text.contains("权限"), "{text}");
         assert!(text.contains("恢复办法"), "names the restore path: {text}");
+        assert!(
+            text.contains("yuqing import"),
+            "names the import path: {text}"
+        );
     }
 
     #[test]

@@ -40,6 +40,11 @@ pub fn rss(items: &[(&str, &str)]) -> String {
 
 /// A local feed server answering `GET /feed.xml` with [`rss`] of `items`.
 pub async fn feed_server(items: &[(&str, &str)]) -> wiremock::MockServer {
+    serve_feed(rss(items)).await
+}
+
+/// A local feed server answering `GET /feed.xml` with `body` (RSS).
+pub async fn serve_feed(body: String) -> wiremock::MockServer {
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
     let server = MockServer::start().await;
@@ -48,7 +53,7 @@ pub async fn feed_server(items: &[(&str, &str)]) -> wiremock::MockServer {
         .respond_with(
             ResponseTemplate::new(200)
                 .insert_header("content-type", "application/rss+xml; charset=utf-8")
-                .set_body_string(rss(items)),
+                .set_body_string(body),
         )
         .mount(&server)
         .await;
