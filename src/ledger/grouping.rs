@@ -287,15 +287,26 @@ struct ItemFacts {
 /// The share of the item's terms found among the incident's, if the two overlap
 /// enough to be the same event (see the module docs).
 pub fn term_overlap(item_terms: &[String], incident_terms: &[String]) -> Option<f64> {
+    let distinct = item_terms.iter().collect::<BTreeSet<_>>().len();
+    if distinct == 0 {
+        return None;
+    }
+    let (shared, containment) = shared_terms(item_terms, incident_terms);
+    (shared >= JOIN_MIN_SHARED.min(distinct) && containment >= JOIN_MIN_CONTAINMENT)
+        .then_some(containment)
+}
+
+/// How many of the item's distinct terms the incident has, and their share of the
+/// item's distinct terms (0 for an item without terms). Grouping and response
+/// matching (`crate::respond`) both judge "same event" by it.
+pub fn shared_terms(item_terms: &[String], incident_terms: &[String]) -> (usize, f64) {
     let item: BTreeSet<&str> = item_terms.iter().map(String::as_str).collect();
     if item.is_empty() {
-        return None;
+        return (0, 0.0);
     }
     let incident: BTreeSet<&str> = incident_terms.iter().map(String::as_str).collect();
     let shared = item.intersection(&incident).count();
-    let containment = shared as f64 / item.len() as f64;
-    (shared >= JOIN_MIN_SHARED.min(item.len()) && containment >= JOIN_MIN_CONTAINMENT)
-        .then_some(containment)
+    (shared, shared as f64 / item.len() as f64)
 }
 
 /// Same place: a shared place name, or neither names one.

@@ -51,8 +51,8 @@ pub mod routing;
 
 pub use audit::SYSTEM;
 pub use grouping::{
-    IngestOutcome, JOIN_MIN_CONTAINMENT, JOIN_MIN_SHARED, MAX_INCIDENT_TERMS, places_match, spread,
-    term_overlap,
+    IngestOutcome, JOIN_MIN_CONTAINMENT, JOIN_MIN_SHARED, MAX_INCIDENT_TERMS, places_match,
+    shared_terms, spread, term_overlap,
 };
 pub use lifecycle::AckOutcome;
 pub use routing::Routing;
