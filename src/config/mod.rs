@@ -308,6 +308,9 @@ pub struct Policy {
     pub spread_sources: u32,
     /// … within this window is raised one level (0 sources: never).
     pub spread_window: HumanDuration,
+    /// A recognised official response meets its milestone (issue 12); false: it is
+    /// recorded as a suggestion an officer confirms (`milestone … --from-response N`).
+    pub auto_milestones: bool,
 }
 
 impl Default for Policy {
@@ -322,6 +325,7 @@ impl Default for Policy {
             incident_window: HumanDuration::from_secs(72 * 3600),
             spread_sources: 5,
             spread_window: HumanDuration::from_secs(6 * 3600),
+            auto_milestones: true,
         }
     }
 }

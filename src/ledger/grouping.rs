@@ -7,7 +7,9 @@ use super::audit::{SYSTEM, entry};
 use super::{Ledger, LedgerError, move_event_time, recompute_deadlines};
 use crate::clock;
 use crate::format::{self, LevelStyle};
-use crate::model::{Incident, IncidentId, Item, ItemRef, Level, PolicySnapshot, Status, Timestamp};
+use crate::model::{
+    Classification, Incident, IncidentId, Item, ItemRef, Level, PolicySnapshot, Status, Timestamp,
+};
 use crate::store::{LedgerTx, OpenIndexRow, TxResult};
 
 /// At least this share of an item's distinct key terms must be among the incident's.
@@ -42,7 +44,39 @@ impl Ledger {
             .ingest_lock
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let facts = ItemFacts {
+        let facts = self.facts(item, class, terms, now);
+        let candidate = self.best_candidate(&facts)?;
+        let outcome = self.commit(|tx| match tx.attached(&item.source, &item.key)? {
+            Some(id) => Ok(IngestOutcome::Joined(id)),
+            None => {
+                let joined = match candidate {
+                    Some(id) => self.join(tx, id, &facts, now)?,
+                    None => false,
+                };
+                match (joined, candidate) {
+                    (true, Some(id)) => Ok(IngestOutcome::Joined(id)),
+                    _ => Ok(IngestOutcome::Opened(self.open(tx, &facts, true, now)?)),
+                }
+            }
+        })?;
+        let id = match outcome {
+            IngestOutcome::Opened(id) | IngestOutcome::Joined(id) => id,
+        };
+        if item.incident != Some(id) {
+            self.store.set_item_incident(&item.source, &item.key, id)?;
+        }
+        Ok(Some(outcome))
+    }
+
+    /// What grouping needs from a classified item.
+    pub(super) fn facts(
+        &self,
+        item: &Item,
+        class: &Classification,
+        terms: &[String],
+        now: Timestamp,
+    ) -> ItemFacts {
+        ItemFacts {
             item_ref: ItemRef {
                 source: item.source.clone(),
                 key: item.key.clone(),
@@ -61,28 +95,7 @@ impl Ledger {
             places: class.places.clone(),
             unit: class.unit.clone(),
             terms: distinct(terms),
-        };
-        let candidate = self.best_candidate(&facts)?;
-        let outcome = self.commit(|tx| match tx.attached(&item.source, &item.key)? {
-            Some(id) => Ok(IngestOutcome::Joined(id)),
-            None => {
-                let joined = match candidate {
-                    Some(id) => self.join(tx, id, &facts, now)?,
-                    None => false,
-                };
-                match (joined, candidate) {
-                    (true, Some(id)) => Ok(IngestOutcome::Joined(id)),
-                    _ => Ok(IngestOutcome::Opened(self.open(tx, &facts, now)?)),
-                }
-            }
-        })?;
-        let id = match outcome {
-            IngestOutcome::Opened(id) | IngestOutcome::Joined(id) => id,
-        };
-        if item.incident != Some(id) {
-            self.store.set_item_incident(&item.source, &item.key, id)?;
         }
-        Ok(Some(outcome))
     }
 
     fn source_is_local(&self, source: &str) -> bool {
@@ -132,8 +145,15 @@ impl Ledger {
         Ok(best.map(|(_, _, id)| id))
     }
 
-    /// Opens an incident from one item. Returns its id.
-    fn open(&self, tx: &LedgerTx<'_>, facts: &ItemFacts, now: Timestamp) -> TxResult<IncidentId> {
+    /// Opens an incident from one item. Returns its id. `announce`: queue its `opened`
+    /// notice (not for an incident the government's own statement opens).
+    pub(super) fn open(
+        &self,
+        tx: &LedgerTx<'_>,
+        facts: &ItemFacts,
+        announce: bool,
+        now: Timestamp,
+    ) -> TxResult<IncidentId> {
         let id = tx.next_id()?;
         let row = OpenIndexRow {
             id,
@@ -170,6 +190,7 @@ impl Ledger {
             deadlines,
             policy,
             merged_into: None,
+            responses: Vec::new(),
         };
         tx.attach(&facts.item_ref.source, &facts.item_ref.key, id)?;
         tx.audit(&entry(
@@ -187,7 +208,7 @@ impl Ledger {
             None,
         ))?;
         self.save_with_row(tx, &mut incident, Some(&row), now)?;
-        if level != Level::Watch {
+        if announce && level != Level::Watch {
             self.queue_opened(tx, &incident, now)?;
         }
         Ok(id)
@@ -271,7 +292,7 @@ impl Ledger {
 }
 
 /// What grouping and grading need from one item.
-struct ItemFacts {
+pub(super) struct ItemFacts {
     item_ref: ItemRef,
     title: String,
     /// Credible publication (not in the future), else detection.

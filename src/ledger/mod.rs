@@ -47,6 +47,7 @@ use audit::entry;
 pub mod audit;
 pub mod grouping;
 pub mod lifecycle;
+pub mod responses;
 pub mod routing;
 
 pub use audit::SYSTEM;
@@ -55,6 +56,7 @@ pub use grouping::{
     shared_terms, spread, term_overlap,
 };
 pub use lifecycle::AckOutcome;
+pub use responses::Responded;
 pub use routing::Routing;
 
 const ALL_MILESTONES: [Milestone; 4] = [

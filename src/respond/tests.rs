@@ -100,7 +100,15 @@ fn same_event_rules() {
     ]);
     let h = Duration::hours;
     // (case, time, places, topics, terms, matches)
-    let table: Vec<(&str, Timestamp, &[String], &[String], &[String], bool)> = vec![
+    type Case<'a> = (
+        &'a str,
+        Timestamp,
+        &'a [String],
+        &'a [String],
+        &'a [String],
+        bool,
+    );
+    let table: Vec<Case> = vec![
         ("same event", latest + h(2), &place, &accident, &good, true),
         (
             "other place",
