@@ -18,8 +18,9 @@
 //! publishing about the event).
 //!
 //! ## Same event (matching a candidate to an open incident)
-//! All of these must hold ([`same_event`]); among several incidents the best term
-//! overlap wins, then the most recent:
+//! All of these must hold ([`same_event`]); among several incidents the one sharing
+//! the most telling terms wins ([`TermWeights::rank`]: terms weighted by how few open
+//! incidents have them), then the most recent:
 //! - time: the candidate's time (credible publication, else detection) lies between
 //!   the incident's event time minus the incident window and its latest item plus
 //!   the window;
@@ -41,6 +42,8 @@
 //! response meets `statement` (levels I–II) or `response` (III–IV) when unmet; a
 //! response that finds its milestone already met is a 续报 (持续发布) and meets none.
 //! A watch incident has no clocks, so nothing is met.
+
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::Duration;
 
@@ -110,8 +113,10 @@ pub const ROUTINE: [&str; 14] = [
     "会议", "召开", "部署", "学习", "通知", "公示", "公告", "招聘", "招标", "采购", "解读", "政策",
     "规划", "意见",
 ];
-/// Response vocabulary, set aside before terms are compared: every statement has it.
-pub const FORM_TERMS: [&str; 16] = [
+/// Words set aside before terms are compared: the response vocabulary every statement
+/// has, and the words of any incident report (what happened to whom, when, found by
+/// whom), which say nothing about which event it is.
+pub const FORM_TERMS: &[&str] = &[
     "情况通报",
     "通报",
     "情况",
@@ -128,7 +133,71 @@ pub const FORM_TERMS: [&str; 16] = [
     "处置",
     "警情",
     "记者",
+    "造成",
+    "发生",
+    "死亡",
+    "受伤",
+    "事故",
+    "事件",
+    "原因",
+    "调查",
+    "目前",
+    "现场",
+    "人员",
+    "部门",
+    "组织",
+    "附近",
+    "左右",
+    "工作",
+    "相关",
+    "进行",
+    "正在",
+    "已经",
+    "全力",
+    "救治",
+    "医院",
+    "伤者",
+    "获悉",
+    "了解",
+    "据悉",
+    "介绍",
+    "截至",
+    "上午",
+    "下午",
+    "凌晨",
+    "晚上",
+    "当日",
+    "昨日",
+    "今日",
+    "群众",
+    "已有",
+    "出现",
+    "领导",
+    "赶赴",
+    "赶赴现场",
+    "扑灭",
+    "消防",
+    "迅速",
+    "人员伤亡",
+    "症状",
+    "观察",
+    "疑似",
+    "一所",
+    "治疗",
+    "送医",
+    "轻微",
+    "恢复",
+    "尚无",
+    "暂无",
+    "报告",
+    "地区",
+    "当地",
+    "控制",
+    "余名",
+    "重伤",
+    "轻伤",
 ];
+
 /// How far into the body an official speaker is looked for.
 pub const SPEAKER_BODY_CHARS: usize = 200;
 /// Shared key terms needed when a place is shared.
@@ -136,7 +205,7 @@ pub const MIN_SHARED: usize = 3;
 /// Shared key terms needed when neither names a place.
 pub const MIN_SHARED_PLACELESS: usize = 4;
 /// Share of the candidate's distinct terms that must be among the incident's.
-pub const MIN_CONTAINMENT: f64 = 0.25;
+pub const MIN_CONTAINMENT: f64 = 0.3;
 
 /// What kind of response an item is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,6 +312,47 @@ pub fn same_event(
         MIN_SHARED
     };
     (shared >= min_shared && containment >= MIN_CONTAINMENT).then_some(containment)
+}
+
+/// How telling each term is among the open incidents: a term many of them share (学生,
+/// 高速) says less about which event a statement answers than a term only one has
+/// (石埠子镇). Inverse document frequency over the incidents' key terms.
+#[derive(Debug, Clone, Default)]
+pub struct TermWeights {
+    counts: HashMap<String, usize>,
+    incidents: usize,
+}
+
+impl TermWeights {
+    /// From the key terms of every open incident.
+    pub fn new<'a>(incidents: impl IntoIterator<Item = &'a [String]>) -> TermWeights {
+        let mut weights = TermWeights::default();
+        for terms in incidents {
+            weights.incidents += 1;
+            let distinct: BTreeSet<&String> = terms.iter().collect();
+            for term in distinct {
+                *weights.counts.entry(term.clone()).or_default() += 1;
+            }
+        }
+        weights
+    }
+
+    /// `ln((1 + incidents) / (1 + incidents with the term)) + 1`.
+    pub fn weight(&self, term: &str) -> f64 {
+        let with = self.counts.get(term).copied().unwrap_or(0);
+        ((1 + self.incidents) as f64 / (1 + with) as f64).ln() + 1.0
+    }
+
+    /// How strongly the candidate's terms point at this incident: the summed squared
+    /// weights of the terms they share (squared, so one term only this incident has
+    /// outweighs several that many have). Ranks the incidents [`same_event`] admits.
+    pub fn rank(&self, candidate: &[String], incident: &[String]) -> f64 {
+        let theirs: BTreeSet<&str> = incident.iter().map(String::as_str).collect();
+        let ours: BTreeSet<&str> = candidate.iter().map(String::as_str).collect();
+        ours.intersection(&theirs)
+            .map(|t| self.weight(t).powi(2))
+            .sum()
+    }
 }
 
 /// The milestone a response of `form` meets on an incident of `level` with these
