@@ -25,7 +25,7 @@ use crate::model::{
     Incident, IncidentId, Item, ItemRef, Milestone, Notice, NoticeKey, NoticeKind, RECOGNISED_BY,
     Response, Status, Timestamp,
 };
-use crate::respond::{self, EventFacts, Form};
+use crate::respond::{self, EventFacts, Form, TermWeights};
 use crate::store::{Abort, LedgerTx, TxResult};
 
 /// What `respond` did with a candidate.
@@ -140,14 +140,18 @@ impl Ledger {
         Ok(outcome)
     }
 
-    /// The open incident a candidate is about, if any (`respond::same_event`).
+    /// The open incident a candidate is about, if any: among those
+    /// `respond::same_event` admits, the one `TermWeights::rank` puts first, then the
+    /// most recently active.
     fn best_response_match(
         &self,
         candidate: &EventFacts<'_>,
     ) -> Result<Option<IncidentId>, LedgerError> {
         let window = self.config.policy.incident_window.as_chrono();
+        let open = self.open_incidents()?;
+        let weights = TermWeights::new(open.iter().map(|i| i.terms.as_slice()));
         let mut best: Option<(f64, Timestamp, IncidentId)> = None;
-        for incident in self.open_incidents()? {
+        for incident in &open {
             let facts = EventFacts {
                 time: incident.event_at,
                 latest: incident.updated_at.max(incident.event_at),
@@ -155,12 +159,13 @@ impl Ledger {
                 topics: &incident.topics,
                 terms: &incident.terms,
             };
-            let Some(score) = respond::same_event(candidate, &facts, window) else {
+            if respond::same_event(candidate, &facts, window).is_none() {
                 continue;
-            };
+            }
+            let rank = weights.rank(candidate.terms, &incident.terms);
             let latest = facts.latest;
-            if best.is_none_or(|(s, last, _)| score > s || (score == s && latest > last)) {
-                best = Some((score, latest, incident.id));
+            if best.is_none_or(|(r, last, _)| rank > r || (rank == r && latest > last)) {
+                best = Some((rank, latest, incident.id));
             }
         }
         Ok(best.map(|(_, _, id)| id))

@@ -27,7 +27,8 @@
 //! - place: the grouping rule (`ledger::places_match`: a shared place name, or
 //!   neither names one);
 //! - topic: when both have topics, they share one;
-//! - key terms, once the response vocabulary ([`FORM_TERMS`]) is set aside: at least
+//! - key terms, once the response and report vocabulary ([`FORM_TERMS`]: 通报, 关于,
+//!   造成, 死亡, 调查 … which every statement or report has) is set aside: at least
 //!   [`MIN_SHARED`] shared with the incident's, and at least [`MIN_CONTAINMENT`] of
 //!   the candidate's distinct terms among the incident's; when neither names a place,
 //!   [`MIN_SHARED_PLACELESS`] shared terms (the terms carry the whole match).

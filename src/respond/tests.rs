@@ -259,3 +259,23 @@ fn milestone_by_form_level_and_what_is_met() {
         );
     }
 }
+
+#[test]
+fn rare_shared_terms_rank_first() {
+    let a = strings(&["矿山", "透水", "石埠子镇", "被困"]);
+    let b = strings(&["矿山", "透水", "景芝镇", "被困"]);
+    let c = strings(&["矿山", "塌方", "景芝镇"]);
+    let weights = TermWeights::new([a.as_slice(), b.as_slice(), c.as_slice()]);
+    // A term no incident has weighs most, one every incident has least.
+    assert!(weights.weight("新词") > weights.weight("石埠子镇"));
+    assert!(weights.weight("石埠子镇") > weights.weight("透水"));
+    assert!(weights.weight("透水") > weights.weight("矿山"));
+    assert!((weights.weight("矿山") - 1.0).abs() < 1e-9);
+    // The statement names 石埠子镇: incident a, though both share three terms.
+    let statement = strings(&["矿山", "透水", "石埠子镇", "救援"]);
+    assert!(weights.rank(&statement, &a) > weights.rank(&statement, &b));
+    assert_eq!(weights.rank(&statement, &strings(&["地震"])), 0.0);
+    // Repeated terms count once.
+    let twice = strings(&["石埠子镇", "石埠子镇"]);
+    assert_eq!(weights.rank(&twice, &a), weights.rank(&twice[..1], &a));
+}
