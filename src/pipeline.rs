@@ -1,6 +1,9 @@
 //! The stage between intake and the ledger: every stored item is classified, its
 //! classification stored with it, and a flagged item handed to the ledger, which
-//! opens or joins an incident. An item leaves the store's pending list only after
+//! opens or joins an incident. A response candidate (`crate::respond`: an item of an
+//! official source, or a 情况通报 … naming an official speaker) goes to the ledger's
+//! `respond` first: recorded on the incident it answers, it opens nothing; an official
+//! item that answers nothing stays routine (the jurisdiction's own channel is no alarm). An item leaves the store's pending list only after
 //! all of that succeeded, so a crash or an error means it is tried again at the
 //! next start, never skipped.
 //!
