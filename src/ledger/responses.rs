@@ -5,7 +5,8 @@
 //!
 //! - **Recorded** in one transaction with the item's attachment: response `N` (from 1,
 //!   never reused), audited by `自动识别` with the link, notice `ID/responses/N`
-//!   (duty, propaganda). It never opens a second incident and queues no alarm.
+//!   (duty, propaganda; none for a watch incident, which is recorded without mail).
+//!   It never opens a second incident and queues no alarm.
 //! - **Milestone**: the one `respond::milestone_for` names, met at the response's
 //!   publication time (not before the event time); none for a 续报. With
 //!   `[policy] auto_milestones = false` it is only suggested (`suggested`), met when
@@ -22,8 +23,8 @@ use super::grouping::distinct;
 use super::lifecycle::{load_open, meet, meetable, record_ack, required};
 use super::{Ledger, LedgerError};
 use crate::model::{
-    Incident, IncidentId, Item, ItemRef, Milestone, Notice, NoticeKey, NoticeKind, RECOGNISED_BY,
-    Response, Status, Timestamp,
+    Incident, IncidentId, Item, ItemRef, Level, Milestone, Notice, NoticeKey, NoticeKind,
+    RECOGNISED_BY, Response, Status, Timestamp,
 };
 use crate::respond::{self, EventFacts, Form, TermWeights};
 use crate::store::{Abort, LedgerTx, TxResult};
@@ -200,6 +201,7 @@ impl Ledger {
         detail.push_str(&match (fulfils, auto) {
             (Some(m), true) => format!("；据此登记“{}”", m.chinese()),
             (Some(m), false) => format!("；建议登记“{}”，待确认", m.chinese()),
+            (None, _) if incident.level == Level::Watch => "；关注级事件没有时限".to_string(),
             (None, _) => "；相应节点已完成，记为续报".to_string(),
         });
         tx.audit(&entry(
@@ -233,7 +235,10 @@ impl Ledger {
             unlinked: false,
         };
         incident.responses.push(response.clone());
-        self.queue_response(tx, incident, n, now)?;
+        // A watch incident is recorded without mail (see the ledger's module docs).
+        if incident.level != Level::Watch {
+            self.queue_response(tx, incident, n, now)?;
+        }
         Ok(response)
     }
 
