@@ -23,6 +23,7 @@ pub mod os_error;
 pub mod parse;
 pub mod pipeline;
 pub mod replies;
+pub mod respond;
 pub mod sources;
 pub mod store;
 pub mod time;

@@ -63,6 +63,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Close(args) => incidents::close(&config, &args),
         Command::Dismiss(args) => incidents::dismiss(&config, &args),
         Command::Merge(args) => incidents::merge(&config, &args),
+        Command::Unlink(args) => incidents::unlink(&config, &args),
         Command::Export(args) => incidents::export(&config, &args),
         Command::Status(args) => incidents::status(&config, &args),
 

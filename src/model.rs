@@ -497,6 +497,10 @@ pub struct Incident {
     pub deadlines: Vec<Deadline>,
     pub policy: PolicySnapshot,
     pub merged_into: Option<IncidentId>,
+    /// The government's own responses recognised for it (issue 12), numbered from 1 in
+    /// the order recognised; one rejected by an officer stays, marked `unlinked`.
+    #[serde(default)]
+    pub responses: Vec<Response>,
 }
 
 impl Incident {
@@ -560,6 +564,43 @@ impl Incident {
             .iter()
             .filter(|d| d.met_at.is_none())
             .min_by_key(|d| d.due_at)
+    }
+}
+
+/// An official response recognised for an incident (`crate::respond`): a 情况通报, a
+/// press conference, a 续报 … published by the government itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// 1, 2, … in the order recognised; never reused (notice key `ID/responses/N`).
+    pub n: u32,
+    pub title: String,
+    pub url: Option<String>,
+    /// The source id it came from.
+    pub source: String,
+    /// Its credible publication time, else the time it was found.
+    pub published_at: Timestamp,
+    /// The milestone it met: `None` for a 续报, or while it is only a suggestion.
+    pub milestone: Option<Milestone>,
+    /// With `[policy] auto_milestones = false`: the milestone it would meet, for an
+    /// officer to confirm (`yuqing milestone ID KIND --from-response N`).
+    #[serde(default)]
+    pub suggested: Option<Milestone>,
+    /// `自动识别` ([`RECOGNISED_BY`]), or the officer who confirmed it.
+    pub by: String,
+    /// The item it is.
+    pub item: ItemRef,
+    /// Rejected by an officer (`yuqing unlink`): kept for the record, shown nowhere.
+    #[serde(default)]
+    pub unlinked: bool,
+}
+
+/// Who recorded an automatically recognised response.
+pub const RECOGNISED_BY: &str = "自动识别";
+
+impl Incident {
+    /// Its responses, without those an officer rejected.
+    pub fn linked_responses(&self) -> impl Iterator<Item = &Response> {
+        self.responses.iter().filter(|r| !r.unlinked)
     }
 }
 
@@ -629,6 +670,8 @@ pub enum NoticeKind {
         #[serde(default)]
         original_subject: String,
     },
+    /// An official response recognised for an incident: duty and propaganda.
+    Response { incident: Box<Incident>, n: u32 },
     /// A notice about something other than an incident (calendar running out, board
     /// replies, policy interpretations), written by the module that queues it: a subject,
     /// paragraphs and suggested commands (label, command line).
@@ -654,7 +697,8 @@ impl Notice {
         match &self.kind {
             NoticeKind::Opened { incident }
             | NoticeKind::Reminder { incident, .. }
-            | NoticeKind::Overdue { incident, .. } => Some(incident),
+            | NoticeKind::Overdue { incident, .. }
+            | NoticeKind::Response { incident, .. } => Some(incident),
             _ => None,
         }
     }

@@ -1,6 +1,9 @@
 //! The stage between intake and the ledger: every stored item is classified, its
 //! classification stored with it, and a flagged item handed to the ledger, which
-//! opens or joins an incident. An item leaves the store's pending list only after
+//! opens or joins an incident. A response candidate (`crate::respond`: an item of an
+//! official source, or a 情况通报 … naming an official speaker) goes to the ledger's
+//! `respond` first: recorded on the incident it answers, it opens nothing; an official
+//! item that answers nothing stays routine (the jurisdiction's own channel is no alarm). An item leaves the store's pending list only after
 //! all of that succeeded, so a crash or an error means it is tried again at the
 //! next start, never skipped.
 //!
@@ -22,9 +25,10 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info};
 
 use crate::classify::Classifier;
-use crate::config::{Config, TITLE_TEXT_BYTES};
-use crate::ledger::{IngestOutcome, Ledger, LedgerError};
+use crate::config::{Config, SourceRole, TITLE_TEXT_BYTES};
+use crate::ledger::{IngestOutcome, Ledger, LedgerError, Responded};
 use crate::model::{Item, Timestamp};
+use crate::respond;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +48,8 @@ pub enum Handled {
     /// (A source's first poll backfills old posts; their deadlines passed long ago.)
     Stale,
     Incident(IngestOutcome),
+    /// A response of the government (`crate::respond`), recorded with its incident.
+    Response(Responded),
 }
 
 /// Classifies and routes items. Cheap to clone.
@@ -56,6 +62,9 @@ pub struct Pipeline {
     incident_window: chrono::Duration,
     /// Sources whose every item concerns the jurisdiction (`local = true`).
     local_sources: Arc<HashSet<String>>,
+    /// The jurisdiction's own channels (`role = "official"`): their items are responses,
+    /// never alarms.
+    official_sources: Arc<HashSet<String>>,
     /// `[intake] max_text_bytes`: how much of an item classification reads.
     max_text: usize,
 }
@@ -133,12 +142,19 @@ impl Pipeline {
             .filter(|s| s.local)
             .map(|s| s.id.clone())
             .collect();
+        let official_sources = config
+            .sources
+            .iter()
+            .filter(|s| s.role == SourceRole::Official)
+            .map(|s| s.id.clone())
+            .collect();
         Pipeline {
             classifier,
             store,
             ledger,
             incident_window: config.policy.incident_window.as_chrono(),
             local_sources: Arc::new(local_sources),
+            official_sources: Arc::new(official_sources),
             max_text: config.intake.max_text_bytes,
         }
     }
@@ -153,9 +169,27 @@ impl Pipeline {
         store.set_classification(&item.source, &item.key, classification.clone())?;
         let flagged = classification.flag;
         item.classification = Some(classification);
-        let handled = if !flagged {
+        let official = self.official_sources.contains(&item.source);
+        let stale = self.is_stale(&item, now);
+        let response = match respond::candidate(&item.title, &item.body, official) {
+            Some(form) => {
+                let terms = if terms.is_empty() {
+                    self.classifier.key_terms(title, body)
+                } else {
+                    terms.clone()
+                };
+                self.ledger
+                    .respond(&item, form, &terms, flagged && !stale, now)?
+            }
+            None => None,
+        };
+        let handled = if let Some(response) = response {
+            Handled::Response(response)
+        } else if !flagged || official {
+            // An official item that answers nothing stays routine: the jurisdiction's
+            // own channel is no alarm.
             Handled::Routine
-        } else if self.is_stale(&item, now) {
+        } else if stale {
             Handled::Stale
         } else {
             match self.ledger.ingest(&item, &terms, now)? {
@@ -236,6 +270,10 @@ impl Pipeline {
             }
             Ok(Ok(Handled::Incident(IngestOutcome::Joined(id)))) => {
                 info!(%source, %key, incident = id, "item joined incident")
+            }
+            Ok(Ok(Handled::Response(done))) => {
+                info!(%source, %key, incident = done.incident, response = done.n,
+                    milestone = ?done.milestone, opened = done.opened, "official response recognised")
             }
             Ok(Ok(Handled::Stale)) => {
                 info!(%source, %key, "flagged item is older than the incident window; recorded without an incident")

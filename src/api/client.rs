@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use super::token::{Token, TokenError, token_path};
 use super::views::{
     AckRequest, AckResponse, AssignRequest, CloseRequest, DismissRequest, ErrorBody, IncidentView,
-    LevelRequest, MergeRequest, MilestoneRequest,
+    LevelRequest, MergeRequest, MilestoneRequest, UnlinkRequest,
 };
 #[cfg(doc)]
 use super::views::{IncidentDetail, StatusView};
@@ -251,6 +251,15 @@ impl Client {
         request: &DismissRequest,
     ) -> Result<IncidentView, ClientError> {
         self.post_json(&format!("/v1/incidents/{id}/dismiss"), request)
+            .await
+    }
+
+    pub async fn unlink(
+        &self,
+        id: IncidentId,
+        request: &UnlinkRequest,
+    ) -> Result<IncidentView, ClientError> {
+        self.post_json(&format!("/v1/incidents/{id}/unlink"), request)
             .await
     }
 

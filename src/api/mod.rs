@@ -56,7 +56,7 @@ pub use token::{Token, TokenError, token_path};
 use views::{
     AckRequest, AckResponse, AckResult, AssignRequest, AuditView, CloseRequest, DismissRequest,
     ErrorBody, IncidentDetail, IncidentView, ItemView, LevelRequest, MergeRequest,
-    MilestoneRequest, SourceHealth, SourceStatus, StatusView,
+    MilestoneRequest, SourceHealth, SourceStatus, StatusView, UnlinkRequest,
 };
 
 /// Longest accepted officer name or unit.
@@ -406,6 +406,7 @@ pub fn router(state: ApiState, extra: Router<ApiState>) -> Router {
         .route("/v1/incidents/{id}/close", post(close))
         .route("/v1/incidents/{id}/dismiss", post(dismiss))
         .route("/v1/incidents/{id}/merge", post(merge))
+        .route("/v1/incidents/{id}/unlink", post(unlink))
         .route("/v1/export", get(export))
         .merge(extra)
         .fallback(unknown_route)
@@ -520,15 +521,34 @@ async fn milestone(
     let incident = state
         .change(move |ledger| {
             let now = Utc::now();
-            ledger.milestone(
-                id,
-                request.milestone,
-                &by,
-                url.as_deref(),
-                note.as_deref(),
-                request.at.unwrap_or(now),
-                now,
-            )
+            match request.from_response {
+                Some(n) => ledger.confirm_response(id, request.milestone, n, &by, now),
+                None => ledger.milestone(
+                    id,
+                    request.milestone,
+                    &by,
+                    url.as_deref(),
+                    note.as_deref(),
+                    request.at.unwrap_or(now),
+                    now,
+                ),
+            }
+        })
+        .await?;
+    Ok(Json(IncidentView::new(&incident, Utc::now())))
+}
+
+async fn unlink(
+    State(state): State<ApiState>,
+    id: IdPath,
+    body: Body<UnlinkRequest>,
+) -> Result<Json<IncidentView>, ApiError> {
+    let (Path(id), Json(request)) = (id?, body?);
+    let by = check_by(&request.by)?;
+    let reason = check_reason(&request.reason)?;
+    let incident = state
+        .change(move |ledger| {
+            ledger.unlink_response(id, request.response, &by, &reason, Utc::now())
         })
         .await?;
     Ok(Json(IncidentView::new(&incident, Utc::now())))
@@ -1005,6 +1025,7 @@ mod tests {
             url: None,
             note: None,
             at: None,
+            from_response: None,
         };
         let err = client.milestone(id, &request).await.unwrap_err();
         assert!(

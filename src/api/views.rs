@@ -7,8 +7,8 @@
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::model::{
-    AuditEntry, Deadline, DeadlineState, Incident, IncidentId, Item, Level, Milestone, Status,
-    Timestamp,
+    AuditEntry, Deadline, DeadlineState, Incident, IncidentId, Item, Level, Milestone, Response,
+    Status, Timestamp,
 };
 
 fn ts<S: Serializer>(value: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
@@ -77,6 +77,9 @@ pub struct IncidentView {
     #[serde(serialize_with = "ts")]
     pub updated_at: Timestamp,
     pub merged_into: Option<IncidentId>,
+    /// The government's own responses recognised for it (rejected ones left out).
+    #[serde(default)]
+    pub responses: Vec<ResponseView>,
 }
 
 impl IncidentView {
@@ -102,6 +105,10 @@ impl IncidentView {
             sources: incident.sources.iter().cloned().collect(),
             updated_at: incident.updated_at,
             merged_into: incident.merged_into,
+            responses: incident
+                .linked_responses()
+                .map(ResponseView::from)
+                .collect(),
         }
     }
 
@@ -118,6 +125,40 @@ impl IncidentView {
 
     pub fn deadline(&self, milestone: Milestone) -> Option<&DeadlineView> {
         self.deadlines.iter().find(|d| d.milestone == milestone)
+    }
+}
+
+/// One recognised official response, as `show --json` prints it (interface.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponseView {
+    pub n: u32,
+    pub title: String,
+    pub url: Option<String>,
+    pub source: String,
+    #[serde(serialize_with = "ts")]
+    pub published_at: Timestamp,
+    /// The milestone it met; null for a 续报 or an unconfirmed suggestion.
+    pub milestone: Option<Milestone>,
+    /// `自动识别` or the officer who confirmed it.
+    pub by: String,
+    // Beyond the contract's minimum.
+    /// With `auto_milestones = false`: the milestone awaiting confirmation.
+    #[serde(default)]
+    pub suggested: Option<Milestone>,
+}
+
+impl From<&Response> for ResponseView {
+    fn from(r: &Response) -> Self {
+        ResponseView {
+            n: r.n,
+            title: r.title.clone(),
+            url: r.url.clone(),
+            source: r.source.clone(),
+            published_at: r.published_at,
+            milestone: r.milestone,
+            by: r.by.clone(),
+            suggested: r.suggested,
+        }
     }
 }
 
@@ -227,6 +268,19 @@ pub struct MilestoneRequest {
     /// When it was met; default now.
     #[serde(default)]
     pub at: Option<Timestamp>,
+    /// Confirm recognised response N as this milestone (met at its publication time;
+    /// `url` and `at` come from the response).
+    #[serde(default)]
+    pub from_response: Option<u32>,
+}
+
+/// `POST /v1/incidents/{id}/unlink`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UnlinkRequest {
+    /// The response's number.
+    pub response: u32,
+    pub by: String,
+    pub reason: String,
 }
 
 /// `POST /v1/incidents/{id}/level`
@@ -415,6 +469,7 @@ pub(crate) mod tests {
             ],
             policy: PolicySnapshot::from(&crate::config::Policy::default()),
             merged_into: None,
+            responses: Vec::new(),
         }
     }
 

@@ -16,14 +16,14 @@ use unicode_width::UnicodeWidthStr;
 
 use super::{
     AckArgs, AssignArgs, CliError, CloseArgs, DismissArgs, ExportArgs, ExportFormat, JsonFlag,
-    LevelArgs, ListArgs, MergeArgs, MilestoneArg, MilestoneArgs, ShowArgs,
+    LevelArgs, ListArgs, MergeArgs, MilestoneArg, MilestoneArgs, ShowArgs, UnlinkArgs,
 };
 use crate::api::client::{Client, ClientError};
 use crate::api::export::outcome;
 use crate::api::views::{
     AckRequest, AckResult, AssignRequest, CloseRequest, DeadlineView, DismissRequest,
     IncidentDetail, IncidentView, LevelRequest, MergeRequest, MilestoneRequest, SourceHealth,
-    StatusView,
+    StatusView, UnlinkRequest,
 };
 use crate::api::{ApiError, check_by, check_reason};
 use crate::config::Config;
@@ -138,6 +138,7 @@ pub fn milestone(config: &Config, args: &MilestoneArgs) -> Result<(), CliError> 
         url: args.url.clone(),
         note: args.note.clone(),
         at,
+        from_response: args.from_response,
     };
     let client = connect(config)?;
     let incident = block_on(client.milestone(args.id, &request))??;
@@ -152,10 +153,31 @@ pub fn milestone(config: &Config, args: &MilestoneArgs) -> Result<(), CliError> 
             )
         })
         .unwrap_or_default();
+    let from = args
+        .from_response
+        .map(|n| format!("（依据第 {n} 条官方回应）"))
+        .unwrap_or_default();
     emit(&format!(
-        "事件 {}：已记录{}{timing}\n",
+        "事件 {}：已记录{}{from}{timing}\n",
         args.id,
         milestone.chinese()
+    ))
+}
+
+pub fn unlink(config: &Config, args: &UnlinkArgs) -> Result<(), CliError> {
+    let request = UnlinkRequest {
+        response: args.response,
+        by: check_by(&args.by).map_err(usage)?,
+        reason: check_reason(&args.reason).map_err(usage)?,
+    };
+    let client = connect(config)?;
+    let incident = block_on(client.unlink(args.id, &request))??;
+    let next = next_due_text(&incident, Utc::now())
+        .map(|text| format!("；下一时限：{text}"))
+        .unwrap_or_default();
+    emit(&format!(
+        "事件 {}：已撤销第 {} 条官方回应{next}\n",
+        args.id, args.response
     ))
 }
 
@@ -600,6 +622,28 @@ pub fn render_detail(detail: &IncidentDetail, now: Timestamp, color: bool) -> St
         );
         if let Some(link) = &item.link {
             let _ = writeln!(out, "     {}", clean(link));
+        }
+    }
+
+    if !incident.responses.is_empty() {
+        let _ = writeln!(out, "\n官方回应（{} 条）", incident.responses.len());
+        for r in &incident.responses {
+            let met = match (r.milestone, r.suggested) {
+                (Some(m), _) => format!("完成“{}”", m.chinese()),
+                (None, Some(m)) => format!("建议登记“{}”，待确认", m.chinese()),
+                (None, None) => "续报".to_string(),
+            };
+            let _ = writeln!(out, "  {}. {}", r.n, clean(&r.title));
+            let _ = writeln!(
+                out,
+                "     来源：{}，发布于 {}，{met}（{}）",
+                clean(&r.source),
+                local(r.published_at),
+                clean(&r.by)
+            );
+            if let Some(url) = &r.url {
+                let _ = writeln!(out, "     {}", clean(url));
+            }
         }
     }
 

@@ -52,6 +52,8 @@ pub enum Command {
     Dismiss(DismissArgs),
     /// 把一个事件并入另一个
     Merge(MergeArgs),
+    /// 撤销识别有误的官方回应（它完成的节点恢复计时）
+    Unlink(UnlinkArgs),
     /// 舆情日报
     Digest(DigestArgs),
     /// 导出全部台账
@@ -183,6 +185,9 @@ pub struct MilestoneArgs {
     /// 实际完成时间（默认现在），如 "2026-11-24 14:30"（北京时间）或 RFC 3339
     #[arg(long)]
     pub at: Option<String>,
+    /// 确认第 N 条已识别的官方回应为该节点（时间、链接取自该回应）
+    #[arg(long, value_name = "N", conflicts_with_all = ["at", "url"])]
+    pub from_response: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -230,6 +235,20 @@ pub struct DismissArgs {
     /// 事件编号
     #[arg(value_name = "编号")]
     pub id: u64,
+    #[arg(long, value_name = "姓名")]
+    pub by: String,
+    #[arg(long, value_name = "理由")]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlinkArgs {
+    /// 事件编号
+    #[arg(value_name = "编号")]
+    pub id: u64,
+    /// 回应编号（yuqing show 编号 中“官方回应”的序号）
+    #[arg(value_name = "回应编号")]
+    pub response: u32,
     #[arg(long, value_name = "姓名")]
     pub by: String,
     #[arg(long, value_name = "理由")]

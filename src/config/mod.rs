@@ -310,6 +310,9 @@ pub struct Policy {
     pub spread_window: HumanDuration,
     /// A watch (关注) incident with no new item for this long is filed (归档) by the system.
     pub watch_expiry: HumanDuration,
+    /// A recognised official response meets its milestone (issue 12); false: it is
+    /// recorded as a suggestion an officer confirms (`milestone … --from-response N`).
+    pub auto_milestones: bool,
 }
 
 impl Default for Policy {
@@ -325,6 +328,7 @@ impl Default for Policy {
             spread_sources: 5,
             spread_window: HumanDuration::from_secs(6 * 3600),
             watch_expiry: HumanDuration::from_secs(7 * 86400),
+            auto_milestones: true,
         }
     }
 }

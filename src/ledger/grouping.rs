@@ -8,7 +8,8 @@ use super::{Ledger, LedgerError, move_event_time, recompute_deadlines};
 use crate::clock;
 use crate::format::{self, LevelStyle};
 use crate::model::{
-    Incident, IncidentId, Item, ItemRef, Lead, Level, PolicySnapshot, Status, Timestamp,
+    Classification, Incident, IncidentId, Item, ItemRef, Lead, Level, PolicySnapshot, Status,
+    Timestamp,
 };
 use crate::store::{LedgerTx, OpenIndexRow, TxResult};
 
@@ -44,7 +45,39 @@ impl Ledger {
             .ingest_lock
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let facts = ItemFacts {
+        let facts = self.facts(item, class, terms, now);
+        let candidate = self.best_candidate(&facts)?;
+        let outcome = self.commit(|tx| match tx.attached(&item.source, &item.key)? {
+            Some(id) => Ok(IngestOutcome::Joined(id)),
+            None => {
+                let joined = match candidate {
+                    Some(id) => self.join(tx, id, &facts, now)?,
+                    None => false,
+                };
+                match (joined, candidate) {
+                    (true, Some(id)) => Ok(IngestOutcome::Joined(id)),
+                    _ => Ok(IngestOutcome::Opened(self.open(tx, &facts, true, now)?)),
+                }
+            }
+        })?;
+        let id = match outcome {
+            IngestOutcome::Opened(id) | IngestOutcome::Joined(id) => id,
+        };
+        if item.incident != Some(id) {
+            self.store.set_item_incident(&item.source, &item.key, id)?;
+        }
+        Ok(Some(outcome))
+    }
+
+    /// What grouping needs from a classified item.
+    pub(super) fn facts(
+        &self,
+        item: &Item,
+        class: &Classification,
+        terms: &[String],
+        now: Timestamp,
+    ) -> ItemFacts {
+        ItemFacts {
             item_ref: ItemRef {
                 source: item.source.clone(),
                 key: item.key.clone(),
@@ -72,28 +105,7 @@ impl Ledger {
             places: class.places.clone(),
             unit: class.unit.clone(),
             terms: distinct(terms),
-        };
-        let candidate = self.best_candidate(&facts)?;
-        let outcome = self.commit(|tx| match tx.attached(&item.source, &item.key)? {
-            Some(id) => Ok(IngestOutcome::Joined(id)),
-            None => {
-                let joined = match candidate {
-                    Some(id) => self.join(tx, id, &facts, now)?,
-                    None => false,
-                };
-                match (joined, candidate) {
-                    (true, Some(id)) => Ok(IngestOutcome::Joined(id)),
-                    _ => Ok(IngestOutcome::Opened(self.open(tx, &facts, now)?)),
-                }
-            }
-        })?;
-        let id = match outcome {
-            IngestOutcome::Opened(id) | IngestOutcome::Joined(id) => id,
-        };
-        if item.incident != Some(id) {
-            self.store.set_item_incident(&item.source, &item.key, id)?;
         }
-        Ok(Some(outcome))
     }
 
     /// The display name of a configured source (`None` for one no longer configured).
@@ -152,8 +164,15 @@ impl Ledger {
         Ok(best.map(|(_, _, id)| id))
     }
 
-    /// Opens an incident from one item. Returns its id.
-    fn open(&self, tx: &LedgerTx<'_>, facts: &ItemFacts, now: Timestamp) -> TxResult<IncidentId> {
+    /// Opens an incident from one item. Returns its id. `announce`: queue its `opened`
+    /// notice (not for an incident the government's own statement opens).
+    pub(super) fn open(
+        &self,
+        tx: &LedgerTx<'_>,
+        facts: &ItemFacts,
+        announce: bool,
+        now: Timestamp,
+    ) -> TxResult<IncidentId> {
         let id = tx.next_id()?;
         let row = OpenIndexRow {
             id,
@@ -190,6 +209,7 @@ impl Ledger {
             deadlines,
             policy,
             merged_into: None,
+            responses: Vec::new(),
         };
         tx.attach(&facts.item_ref.source, &facts.item_ref.key, id)?;
         tx.audit(&entry(
@@ -207,7 +227,7 @@ impl Ledger {
             None,
         ))?;
         self.save_with_row(tx, &mut incident, Some(&row), now)?;
-        if level != Level::Watch {
+        if announce && level != Level::Watch {
             self.queue_opened(tx, &incident, now)?;
         }
         Ok(id)
@@ -295,7 +315,7 @@ impl Ledger {
 }
 
 /// What grouping and grading need from one item.
-struct ItemFacts {
+pub(super) struct ItemFacts {
     item_ref: ItemRef,
     title: String,
     /// Credible publication (not in the future), else detection.
@@ -311,15 +331,26 @@ struct ItemFacts {
 /// The share of the item's terms found among the incident's, if the two overlap
 /// enough to be the same event (see the module docs).
 pub fn term_overlap(item_terms: &[String], incident_terms: &[String]) -> Option<f64> {
+    let distinct = item_terms.iter().collect::<BTreeSet<_>>().len();
+    if distinct == 0 {
+        return None;
+    }
+    let (shared, containment) = shared_terms(item_terms, incident_terms);
+    (shared >= JOIN_MIN_SHARED.min(distinct) && containment >= JOIN_MIN_CONTAINMENT)
+        .then_some(containment)
+}
+
+/// How many of the item's distinct terms the incident has, and their share of the
+/// item's distinct terms (0 for an item without terms). Grouping and response
+/// matching (`crate::respond`) both judge "same event" by it.
+pub fn shared_terms(item_terms: &[String], incident_terms: &[String]) -> (usize, f64) {
     let item: BTreeSet<&str> = item_terms.iter().map(String::as_str).collect();
     if item.is_empty() {
-        return None;
+        return (0, 0.0);
     }
     let incident: BTreeSet<&str> = incident_terms.iter().map(String::as_str).collect();
     let shared = item.intersection(&incident).count();
-    let containment = shared as f64 / item.len() as f64;
-    (shared >= JOIN_MIN_SHARED.min(item.len()) && containment >= JOIN_MIN_CONTAINMENT)
-        .then_some(containment)
+    (shared, shared as f64 / item.len() as f64)
 }
 
 /// Same place: a shared place name, or neither names one.

@@ -90,53 +90,16 @@ impl Ledger {
         }
         self.commit(|tx| {
             let mut incident = load_open(tx, id, "记录节点")?;
-            if !incident.level.milestones().contains(&milestone) {
-                return Err(LedgerError::NotAllowed(format!(
-                    "事件 {id} 为{}，没有“{}”节点；I、II 级有 statement、press，III、IV 级有 response，关注级没有时限",
-                    format::level(incident.level, LevelStyle::Named),
-                    milestone.chinese()
-                )).into());
-            }
-            if at < incident.event_at {
-                return Err(LedgerError::NotAllowed(format!(
-                    "时间 {} 早于事发时间 {}；请检查 --at",
-                    crate::time::local(at),
-                    crate::time::local(incident.event_at)
-                )).into());
-            }
-            let Some(index) = incident
-                .deadlines
-                .iter()
-                .position(|d| d.milestone == milestone)
-            else {
-                return Err(LedgerError::NotAllowed(format!(
-                    "事件 {id} 没有“{}”时限",
-                    milestone.chinese()
-                )).into());
-            };
-            if let Some(met) = incident.deadlines[index].met_at {
-                return Err(LedgerError::NotAllowed(format!(
-                    "事件 {id} 的“{}”已于 {} 记录，不能重复记录",
-                    milestone.chinese(),
-                    crate::time::local(met)
-                )).into());
-            }
+            let index = meetable(&incident, milestone, at)?;
             if tx.ack_record(id)?.is_none() {
                 record_ack(tx, &mut incident, by, at, now, None, "记录节点时一并签收")?;
             }
-            let deadline = &mut incident.deadlines[index];
-            deadline.met_at = Some(at);
-            let timing = timing(deadline);
-            let mut detail = format!(
-                "记录“{}”：{}（{timing}）",
-                milestone.chinese(),
-                crate::time::local(at)
-            );
+            let mut detail = String::new();
             if let Some(url) = url.filter(|u| !u.trim().is_empty()) {
                 let _ = write!(detail, "，链接 {url}");
             }
             detail.push_str(&note_suffix(note));
-            tx.audit(&entry(id, now, by, "milestone", detail, None))?;
+            meet(tx, &mut incident, index, by, at, &detail, now)?;
             self.save(tx, &mut incident, now)?;
             Ok(incident)
         })
@@ -454,7 +417,7 @@ fn close_entry<'r>(
     Ok(("close", detail, reason))
 }
 
-fn record_ack(
+pub(super) fn record_ack(
     tx: &LedgerTx<'_>,
     incident: &mut Incident,
     by: &str,
@@ -477,8 +440,77 @@ fn record_ack(
     tx.audit(&entry(incident.id, now, by, "ack", detail, None))
 }
 
+/// The index of the deadline `milestone` of an open incident, if it may be met at `at`,
+/// or why not: the level has no such milestone, `at` is before the event, or it was
+/// met already.
+pub(super) fn meetable(
+    incident: &Incident,
+    milestone: Milestone,
+    at: Timestamp,
+) -> Result<usize, Abort<LedgerError>> {
+    let id = incident.id;
+    if !incident.level.milestones().contains(&milestone) {
+        return Err(LedgerError::NotAllowed(format!(
+            "事件 {id} 为{}，没有“{}”节点；I、II 级有 statement、press，III、IV 级有 response，关注级没有时限",
+            format::level(incident.level, LevelStyle::Named),
+            milestone.chinese()
+        )).into());
+    }
+    if at < incident.event_at {
+        return Err(LedgerError::NotAllowed(format!(
+            "时间 {} 早于事发时间 {}；请检查 --at",
+            crate::time::local(at),
+            crate::time::local(incident.event_at)
+        ))
+        .into());
+    }
+    let Some(index) = incident
+        .deadlines
+        .iter()
+        .position(|d| d.milestone == milestone)
+    else {
+        return Err(LedgerError::NotAllowed(format!(
+            "事件 {id} 没有“{}”时限",
+            milestone.chinese()
+        ))
+        .into());
+    };
+    if let Some(met) = incident.deadlines[index].met_at {
+        return Err(LedgerError::NotAllowed(format!(
+            "事件 {id} 的“{}”已于 {} 记录，不能重复记录",
+            milestone.chinese(),
+            crate::time::local(met)
+        ))
+        .into());
+    }
+    Ok(index)
+}
+
+/// Meets the deadline at `index` (from [`meetable`]) at `at`, audited by `by` with
+/// `detail` (link, note …) after the standard wording.
+pub(super) fn meet(
+    tx: &LedgerTx<'_>,
+    incident: &mut Incident,
+    index: usize,
+    by: &str,
+    at: Timestamp,
+    detail: &str,
+    now: Timestamp,
+) -> TxResult<()> {
+    let deadline = &mut incident.deadlines[index];
+    deadline.met_at = Some(at);
+    let milestone = deadline.milestone;
+    let timing = timing(deadline);
+    let detail = format!(
+        "记录“{}”：{}（{timing}）{detail}",
+        milestone.chinese(),
+        crate::time::local(at)
+    );
+    tx.audit(&entry(incident.id, now, by, "milestone", detail, None))
+}
+
 /// Loads an incident that must be open for `what`, or says why not.
-fn load_open(
+pub(super) fn load_open(
     tx: &LedgerTx<'_>,
     id: IncidentId,
     what: &str,
@@ -509,7 +541,7 @@ fn status_verb(status: Status) -> &'static str {
     }
 }
 
-fn required<'a>(value: &'a str, what: &str) -> Result<&'a str, LedgerError> {
+pub(super) fn required<'a>(value: &'a str, what: &str) -> Result<&'a str, LedgerError> {
     let value = value.trim();
     if value.is_empty() {
         Err(LedgerError::NotAllowed(format!("{what}，不能为空")))

@@ -47,14 +47,16 @@ use audit::entry;
 pub mod audit;
 pub mod grouping;
 pub mod lifecycle;
+pub mod responses;
 pub mod routing;
 
 pub use audit::SYSTEM;
 pub use grouping::{
-    IngestOutcome, JOIN_MIN_CONTAINMENT, JOIN_MIN_SHARED, MAX_INCIDENT_TERMS, places_match, spread,
-    term_overlap,
+    IngestOutcome, JOIN_MIN_CONTAINMENT, JOIN_MIN_SHARED, MAX_INCIDENT_TERMS, places_match,
+    shared_terms, spread, term_overlap,
 };
 pub use lifecycle::AckOutcome;
+pub use responses::Responded;
 pub use routing::Routing;
 
 const ALL_MILESTONES: [Milestone; 4] = [

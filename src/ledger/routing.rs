@@ -31,6 +31,11 @@ impl<'a> Routing<'a> {
         )
     }
 
+    /// An official response recognised (issue 12): duty and propaganda.
+    pub fn response(&self) -> Vec<String> {
+        self.collect(&[Role::Duty, Role::Propaganda], None)
+    }
+
     /// A step of a running clock: a reminder goes to duty and the lead unit, an
     /// escalation also to the office; an overdue notice to leaders, office and duty.
     pub fn step(&self, incident: &Incident, kind: StepKind) -> Vec<String> {

@@ -4,6 +4,8 @@
 //! - `<id>/opened` — an incident announced;
 //! - `<id>/<milestone>/<percent>` — a reminder (first fraction) or escalation (later ones);
 //! - `<id>/<milestone>/overdue/<n>` — the n-th overdue notice;
+//! - `<id>/responses/<n>` — official response n recognised (not `<id>/response/<n>`:
+//!   that is the reminder key of the `response` milestone at n percent);
 //! - `digest/<YYYY-MM-DD>` — the scheduled digest of a date, and
 //!   `digest/<YYYY-MM-DD>/manual/<YYYYMMDDTHHMMSS>` — one sent by hand (Beijing time);
 //! - `source/<source id>/failing/<episode>` — a source failing, once per episode;
@@ -40,6 +42,11 @@ pub enum NoticeKey {
         incident: IncidentId,
         milestone: Milestone,
         repeat: u32,
+    },
+    /// Official response `n` of an incident recognised.
+    Response {
+        incident: IncidentId,
+        n: u32,
     },
     /// The digest of `date`; `manual` is the Beijing time of a send by hand.
     Digest {
@@ -96,6 +103,7 @@ impl fmt::Display for NoticeKey {
                 milestone,
                 repeat,
             } => write!(f, "{incident}/{milestone}/overdue/{repeat}"),
+            NoticeKey::Response { incident, n } => write!(f, "{incident}/responses/{n}"),
             NoticeKey::Digest { date, manual } => {
                 write!(f, "digest/{}", date.format(DATE))?;
                 match manual {
@@ -150,6 +158,10 @@ impl FromStr for NoticeKey {
             [id, "opened"] => NoticeKey::Opened {
                 incident: id.parse().map_err(|_| bad())?,
             },
+            [id, "responses", n] => NoticeKey::Response {
+                incident: id.parse().map_err(|_| bad())?,
+                n: n.parse().map_err(|_| bad())?,
+            },
             [id, milestone, "overdue", n] => NoticeKey::Overdue {
                 incident: id.parse().map_err(|_| bad())?,
                 milestone: milestone.parse().map_err(|_| bad())?,
@@ -197,6 +209,7 @@ mod tests {
                 },
                 "42/press/overdue/3",
             ),
+            (NoticeKey::Response { incident: 42, n: 2 }, "42/responses/2"),
             (
                 NoticeKey::Digest {
                     date: day,
@@ -249,5 +262,7 @@ mod tests {
         let clock = "7/response/overdue/2".parse::<NoticeKey>().unwrap().clock();
         assert_eq!(clock, Some((7, Milestone::Response)));
         assert_eq!(NoticeKey::Opened { incident: 7 }.clock(), None);
+        // A recognised response is no step of a clock: never superseded.
+        assert_eq!("7/responses/1".parse::<NoticeKey>().unwrap().clock(), None);
     }
 }

@@ -23,7 +23,7 @@ use super::{NotifyError, key_token};
 use crate::format::{self, LevelStyle, clean_line, truncate};
 use crate::model::{
     Deadline, DeadlineState, Incident, IncidentId, Level, Milestone, Notice, NoticeKey, NoticeKind,
-    Status, Timestamp, topic_name,
+    Response, Status, Timestamp, topic_name,
 };
 use crate::time;
 
@@ -151,6 +151,16 @@ pub fn subject(notice: &Notice) -> String {
                 .unwrap_or_default();
             format!(
                 "【逾期·{}】{}{clock}（第{repeat}次提醒）",
+                grade(incident),
+                short_title(incident)
+            )
+        }
+        NoticeKind::Response { incident, n } => {
+            let what = response_of(incident, *n)
+                .map(|r| format!("《{}》", truncate(&clean_line(&r.title), TITLE_MAX)))
+                .unwrap_or_default();
+            format!(
+                "【回应·{}】{} 识别到官方回应{what}",
                 grade(incident),
                 short_title(incident)
             )
@@ -333,6 +343,10 @@ fn body(notice: &Notice) -> MailContent {
             ));
             incident_details(&mut body, incident, at);
         }
+        NoticeKind::Response { incident, n } => {
+            response_paragraphs(&mut body, incident, *n);
+            incident_details(&mut body, incident, at);
+        }
         NoticeKind::SourceFailing {
             source,
             name,
@@ -387,6 +401,60 @@ fn body(notice: &Notice) -> MailContent {
         NoticeKind::Digest { .. } => {}
     }
     body
+}
+
+fn response_of(incident: &Incident, n: u32) -> Option<&Response> {
+    incident.responses.iter().find(|r| r.n == n)
+}
+
+/// What was recognised, what it met, and how to undo or confirm it.
+fn response_paragraphs(body: &mut MailContent, incident: &Incident, n: u32) {
+    let id = incident.id;
+    let Some(response) = response_of(incident, n) else {
+        return;
+    };
+    body.paragraphs.push(format!(
+        "事件 {id}「{}」识别到第 {n} 条官方回应：《{}》（来源 {}，发布于 {}）。",
+        format::title(&incident.title),
+        format::title(&response.title),
+        clean_line(&response.source),
+        time::local(response.published_at)
+    ));
+    let unlink = (
+        "识别有误时撤销".to_string(),
+        format!("yuqing unlink {id} {n} --by 姓名 --reason 理由"),
+    );
+    match (response.milestone, response.suggested) {
+        (Some(milestone), _) => {
+            body.paragraphs.push(format!(
+                "已据此自动登记“{}”，完成时间为其发布时间。请核实；如与本事件无关，请撤销，时限将恢复计算。",
+                milestone.chinese()
+            ));
+            body.commands.push(unlink);
+        }
+        (None, Some(suggested)) => {
+            body.paragraphs.push(format!(
+                "按设置未自动登记节点（auto_milestones = false）。如属实，请确认登记“{}”。",
+                suggested.chinese()
+            ));
+            body.commands.push((
+                format!("确认登记{}", suggested.chinese()),
+                format!(
+                    "yuqing milestone {id} {} --from-response {n} --by 姓名",
+                    suggested.as_str()
+                ),
+            ));
+            body.commands.push(unlink);
+        }
+        (None, None) => {
+            body.paragraphs
+                .push("相应节点此前已完成，本条记为续报（持续发布）。".into());
+            body.commands.push(unlink);
+        }
+    }
+    if let Some(url) = &response.url {
+        body.facts.push(("回应链接", url.clone()));
+    }
 }
 
 /// Facts, deadlines, sources and commands of an incident, as of `at`.
@@ -645,6 +713,7 @@ mod tests {
             ],
             policy: PolicySnapshot::from(&Policy::default()),
             merged_into: None,
+            responses: Vec::new(),
         }
     }
 
@@ -693,6 +762,42 @@ mod tests {
                 incident,
                 milestone: Milestone::Statement,
                 repeat,
+            },
+        )
+    }
+
+    /// Response 1 recognised for incident 42: met `milestone`, or `suggested` it.
+    fn response(milestone: Option<Milestone>, suggested: Option<Milestone>) -> Notice {
+        let mut incident = incident();
+        let published = ts("2026-11-24T04:30:00Z");
+        incident.responses.push(crate::model::Response {
+            n: 1,
+            title: "关于某化工厂爆炸事故的情况通报".into(),
+            url: Some("https://gov.example.cn/tb/1.html".into()),
+            source: "anqiu-gov".into(),
+            published_at: published,
+            milestone,
+            suggested,
+            by: crate::model::RECOGNISED_BY.into(),
+            item: ItemRef {
+                source: "anqiu-gov".into(),
+                key: "https://gov.example.cn/tb/1.html".into(),
+                source_name: None,
+                link: None,
+                lead: None,
+            },
+            unlinked: false,
+        });
+        if milestone.is_some() {
+            incident.deadlines[1].met_at = Some(published);
+            incident.status = Status::Responded;
+        }
+        notice(
+            "42/responses/1",
+            "2026-11-24T04:40:00Z",
+            NoticeKind::Response {
+                incident: Box::new(incident),
+                n: 1,
             },
         )
     }
@@ -1079,6 +1184,11 @@ mod tests {
             ),
             ("source_failing", source_failing()),
             ("dead_letter", dead_letter()),
+            ("response", response(Some(Milestone::Statement), None)),
+            (
+                "response_suggested",
+                response(None, Some(Milestone::Statement)),
+            ),
         ];
         for (name, notice) in kinds {
             let bytes = raw(&notice);
