@@ -87,6 +87,7 @@ fn incident(s: Script) -> Incident {
         deadlines: s.deadlines,
         policy: policy(),
         merged_into: (s.status == Status::Merged).then_some(1),
+        effect: None,
     }
 }
 

@@ -104,6 +104,7 @@ fn incident(id: u64) -> Incident {
         }],
         policy: PolicySnapshot::from(&Policy::default()),
         merged_into: None,
+        effect: None,
     }
 }
 

@@ -404,6 +404,7 @@ pub(crate) mod tests {
             ],
             policy: PolicySnapshot::from(&crate::config::Policy::default()),
             merged_into: None,
+            effect: None,
         }
     }
 

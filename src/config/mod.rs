@@ -308,6 +308,9 @@ pub struct Policy {
     pub spread_sources: u32,
     /// … within this window is raised one level (0 sources: never).
     pub spread_window: HumanDuration,
+    /// 效果评估: items in this window before the first response are compared with
+    /// those in the same window after it.
+    pub effect_window: HumanDuration,
 }
 
 impl Default for Policy {
@@ -322,6 +325,7 @@ impl Default for Policy {
             incident_window: HumanDuration::from_secs(72 * 3600),
             spread_sources: 5,
             spread_window: HumanDuration::from_secs(6 * 3600),
+            effect_window: HumanDuration::from_secs(24 * 3600),
         }
     }
 }
@@ -868,6 +872,7 @@ fn check_policy(problems: &mut Vec<Problem>, file: &Path, policy: &Policy) {
         ("response", policy.response),
         ("overdue_repeat", policy.overdue_repeat),
         ("incident_window", policy.incident_window),
+        ("effect_window", policy.effect_window),
     ] {
         if value.0.is_zero() {
             say(format!("[policy] {name} 不能为 0"));

@@ -170,6 +170,7 @@ impl Ledger {
             deadlines,
             policy,
             merged_into: None,
+            effect: None,
         };
         tx.attach(&facts.item_ref.source, &facts.item_ref.key, id)?;
         tx.audit(&entry(

@@ -595,6 +595,7 @@ mod tests {
             ],
             policy: PolicySnapshot::from(&Policy::default()),
             merged_into: None,
+            effect: None,
         }
     }
 
