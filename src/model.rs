@@ -542,6 +542,9 @@ pub enum NoticeKind {
         milestone: Milestone,
         repeat: u32,
     },
+    /// The 效果评估 found the talk rising after the first response (its `effect`
+    /// holds the counts): propaganda and office are advised to respond again; once.
+    EffectRising { incident: Box<Incident> },
     /// A source has been failing longer than allowed; once per episode.
     SourceFailing {
         source: String,
@@ -584,7 +587,8 @@ impl Notice {
         match &self.kind {
             NoticeKind::Opened { incident }
             | NoticeKind::Reminder { incident, .. }
-            | NoticeKind::Overdue { incident, .. } => Some(incident),
+            | NoticeKind::Overdue { incident, .. }
+            | NoticeKind::EffectRising { incident } => Some(incident),
             _ => None,
         }
     }

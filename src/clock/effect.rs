@@ -1,5 +1,5 @@
 //! 效果评估 (effect evaluation, issue 12.4; seeds/001 (十六), seeds/004 (九)): did the
-//! first response calm the talk about an incident? Pure rules; [`super::evaluate`]
+//! first response calm the talk about an incident? Pure rules; `clock::evaluate`
 //! records the verdict when the window ends.
 //!
 //! ## Rule
@@ -117,6 +117,25 @@ pub fn assess(
     })
 }
 
+/// The window as the configuration writes it, in its largest whole unit: `24h`,
+/// `90m`, `45s` (`show --json`'s `"window"`).
+pub fn window_code(secs: u64) -> String {
+    match secs {
+        s if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// The window in Chinese, in its largest whole unit: `24 小时`, `90 分钟`, `45 秒`.
+pub fn window_chinese(secs: u64) -> String {
+    match secs {
+        s if s > 0 && s % 3600 == 0 => format!("{} 小时", s / 3600),
+        s if s > 0 && s % 60 == 0 => format!("{} 分钟", s / 60),
+        s => format!("{s} 秒"),
+    }
+}
+
 fn end_of(r: Timestamp, w: Duration) -> Timestamp {
     r.checked_add_signed(w)
         .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
@@ -178,6 +197,22 @@ mod tests {
         }
         let all = table.iter().map(|(at, ..)| ts(at));
         assert_eq!(count(all, r, w), (2, 2));
+    }
+
+    #[test]
+    fn windows_read_in_their_largest_whole_unit() {
+        let table = [
+            (24 * 3600, "24h", "24 小时"),
+            (3600, "1h", "1 小时"),
+            (90 * 60, "90m", "90 分钟"),
+            (60, "1m", "1 分钟"),
+            (45, "45s", "45 秒"),
+            (0, "0s", "0 秒"),
+        ];
+        for (secs, code, chinese) in table {
+            assert_eq!(window_code(secs), code);
+            assert_eq!(window_chinese(secs), chinese);
+        }
     }
 
     fn item(published: Option<&str>, quality: Option<DateQuality>, seen: &str) -> Item {

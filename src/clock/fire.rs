@@ -12,7 +12,8 @@ use crate::store::{DueEntry, Store};
 /// What one pass of [`Deadlines::fire_due`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FireReport {
-    /// Notices queued (a step whose key was queued before is not counted).
+    /// Notices queued (a step whose key was queued before is not counted), and effect
+    /// evaluations recorded.
     pub queued: usize,
     /// Entries that could not be fired (left in place, logged).
     pub failed: usize,
@@ -33,9 +34,10 @@ impl Deadlines {
         Deadlines { store, ledger }
     }
 
-    /// The earliest entry of the due index.
-    pub fn first_due(&self) -> Result<Option<DueEntry>, LedgerError> {
-        Ok(self.store.due_first()?)
+    /// When the earliest entry of the due index (a clock's next notice or an effect
+    /// evaluation) is due.
+    pub fn next_at(&self) -> Result<Option<Timestamp>, LedgerError> {
+        Ok(self.store.due_first_at()?)
     }
 
     /// How many clocks are scheduled.
@@ -72,15 +74,29 @@ impl Deadlines {
             }
         }
         report.more = entries.len() == limit && report.failed < entries.len();
+        let effects = super::evaluate::fire_due(&self.store, &self.ledger, now, limit)?;
+        report.queued += effects.queued;
+        report.failed += effects.failed;
+        report.more |= effects.more;
         Ok(report)
     }
 
-    /// Makes sure every running clock has its entry in the due index (run at start:
+    /// Makes sure every running clock, and the effect evaluation of every open answered
+    /// incident, has its entry in the due index (run at start:
     /// the index is persisted, this only repairs what an older build or a damaged
     /// index may lack). Returns how many clocks were scheduled anew.
     pub fn repair_schedule(&self, now: Timestamp) -> Result<usize, LedgerError> {
         let mut repaired = 0;
         for incident in self.ledger.open_incidents()? {
+            if super::effect::evaluation_at(&incident).is_some()
+                && self.ledger.repair_effect_schedule(incident.id)?
+            {
+                tracing::warn!(
+                    incident = incident.id,
+                    "an answered incident had no effect evaluation; scheduled it"
+                );
+                repaired += 1;
+            }
             for d in incident.deadlines.iter().filter(|d| d.met_at.is_none()) {
                 if self.store.is_clock_scheduled(incident.id, d.milestone)? {
                     continue;

@@ -26,6 +26,7 @@
 //! was already sent is a no-op.
 
 pub mod effect;
+mod evaluate;
 pub mod fire;
 pub mod task;
 

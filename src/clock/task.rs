@@ -120,11 +120,9 @@ impl DeadlineTask {
             self.clock.resync();
             let failed = self.fire_all().await;
             let now = self.clock.now();
-            let wake_at = match self.deadlines.first_due() {
-                Ok(Some(first)) if failed && first.at <= now => {
-                    Instant::now() + RETRY_AFTER_FAILURE
-                }
-                Ok(Some(first)) => self.clock.instant_at(first.at),
+            let wake_at = match self.deadlines.next_at() {
+                Ok(Some(first)) if failed && first <= now => Instant::now() + RETRY_AFTER_FAILURE,
+                Ok(Some(first)) => self.clock.instant_at(first),
                 Ok(None) => Instant::now() + MAX_SLEEP,
                 Err(err) => {
                     tracing::error!(error = %err, "could not read the due index; retrying");

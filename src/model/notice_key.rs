@@ -4,6 +4,7 @@
 //! - `<id>/opened` — an incident announced;
 //! - `<id>/<milestone>/<percent>` — a reminder (first fraction) or escalation (later ones);
 //! - `<id>/<milestone>/overdue/<n>` — the n-th overdue notice;
+//! - `<id>/effect/rising` — the 效果评估 found the talk rising after the first response;
 //! - `digest/<YYYY-MM-DD>` — the scheduled digest of a date, and
 //!   `digest/<YYYY-MM-DD>/manual/<YYYYMMDDTHHMMSS>` — one sent by hand (Beijing time);
 //! - `source/<source id>/failing/<episode>` — a source failing, once per episode;
@@ -38,6 +39,10 @@ pub enum NoticeKey {
         incident: IncidentId,
         milestone: Milestone,
         repeat: u32,
+    },
+    /// The 效果评估 of an incident came out `rising` (once per incident).
+    EffectRising {
+        incident: IncidentId,
     },
     /// The digest of `date`; `manual` is the Beijing time of a send by hand.
     Digest {
@@ -88,6 +93,7 @@ impl fmt::Display for NoticeKey {
                 milestone,
                 repeat,
             } => write!(f, "{incident}/{milestone}/overdue/{repeat}"),
+            NoticeKey::EffectRising { incident } => write!(f, "{incident}/effect/rising"),
             NoticeKey::Digest { date, manual } => {
                 write!(f, "digest/{}", date.format(DATE))?;
                 match manual {
@@ -140,6 +146,9 @@ impl FromStr for NoticeKey {
                 milestone: milestone.parse().map_err(|_| bad())?,
                 repeat: n.parse().map_err(|_| bad())?,
             },
+            [id, "effect", "rising"] => NoticeKey::EffectRising {
+                incident: id.parse().map_err(|_| bad())?,
+            },
             [id, milestone, percent] => NoticeKey::Reminder {
                 incident: id.parse().map_err(|_| bad())?,
                 milestone: milestone.parse().map_err(|_| bad())?,
@@ -182,6 +191,7 @@ mod tests {
                 },
                 "42/press/overdue/3",
             ),
+            (NoticeKey::EffectRising { incident: 42 }, "42/effect/rising"),
             (
                 NoticeKey::Digest {
                     date: day,
@@ -218,6 +228,8 @@ mod tests {
             "",
             "42",
             "42/nothing/80",
+            "42/effect/calming",
+            "x/effect/rising",
             "x/opened",
             "digest/24.11.2026",
             "a/b/c/d/e",
