@@ -689,6 +689,47 @@ mod tests {
     }
 
     #[test]
+    fn effect_entries_share_the_due_index_but_not_the_clock_readers() {
+        let store = Store::temporary().unwrap();
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        let clock = DueEntry::new(t("2026-11-24T03:00:00Z"), 5, Milestone::Response, 0);
+        let effect = EffectDue::new(t("2026-11-24T02:00:00.0001Z"), 5);
+        assert_eq!(
+            effect.at,
+            t("2026-11-24T02:00:00.001Z"),
+            "rounded up to the key"
+        );
+        assert_eq!(EffectDue::from_key(&effect.key()), Some(effect));
+        assert_eq!(DueEntry::from_key(&effect.key()), None);
+        assert_eq!(EffectDue::from_key(&clock.key()), None);
+        run(&store, |tx| {
+            tx.schedule(clock)?;
+            tx.schedule_effect(effect)
+        });
+        assert_eq!(store.due_first_at().unwrap(), Some(effect.at));
+        assert_eq!(store.due_first().unwrap(), Some(clock));
+        let late = t("2026-11-25T00:00:00Z");
+        assert_eq!(store.due_until(late, 10).unwrap(), [clock]);
+        assert_eq!(store.effect_due_until(late, 10).unwrap(), [effect]);
+        assert!(
+            store
+                .effect_due_until(t("2026-11-24T01:00:00Z"), 10)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.due_of(5).unwrap(), [clock], "clocks only");
+        // Rescheduling replaces; unscheduling leaves the clock alone.
+        let moved = EffectDue::new(t("2026-11-24T04:00:00Z"), 5);
+        run(&store, |tx| tx.schedule_effect(moved));
+        assert_eq!(store.effect_due_until(late, 10).unwrap(), [moved]);
+        assert_eq!(run(&store, |tx| tx.effect_scheduled(5)), Some(moved));
+        assert!(run(&store, |tx| tx.unschedule_effect(5)));
+        assert!(!run(&store, |tx| tx.unschedule_effect(5)));
+        assert_eq!(store.due_len(), 1);
+        assert_eq!(store.due_first_at().unwrap(), Some(clock.at));
+    }
+
+    #[test]
     fn ids_count_up_and_audit_keeps_order() {
         let store = Store::temporary().unwrap();
         let ids: Vec<_> = (0..3).map(|_| run(&store, |tx| tx.next_id())).collect();
