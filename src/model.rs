@@ -446,6 +446,14 @@ pub struct PolicySnapshot {
     pub response_secs: u64,
     pub remind_at: Vec<f64>,
     pub overdue_repeat_secs: u64,
+    /// 效果评估 window (`[policy] effect_window`); incidents stored before it existed
+    /// read the default, 24 h.
+    #[serde(default = "default_effect_secs")]
+    pub effect_secs: u64,
+}
+
+fn default_effect_secs() -> u64 {
+    24 * 3600
 }
 
 impl From<&crate::config::Policy> for PolicySnapshot {
@@ -457,6 +465,7 @@ impl From<&crate::config::Policy> for PolicySnapshot {
             response_secs: p.response.0.as_secs(),
             remind_at: p.remind_at.clone(),
             overdue_repeat_secs: p.overdue_repeat.0.as_secs(),
+            effect_secs: p.effect_window.0.as_secs(),
         }
     }
 }
@@ -501,6 +510,9 @@ pub struct Incident {
     /// the order recognised; one rejected by an officer stays, marked `unlinked`.
     #[serde(default)]
     pub responses: Vec<Response>,
+    /// The 效果评估, recorded once when its window ended (see `clock::effect`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<Effect>,
 }
 
 impl Incident {
@@ -604,6 +616,62 @@ impl Incident {
     }
 }
 
+/// The 效果评估 verdict (see `clock::effect` for the rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// The window after the first response has not ended yet.
+    Pending,
+    /// After ≤ half of before: the response calmed it.
+    Calming,
+    /// Neither calming nor rising.
+    Steady,
+    /// After > before: still growing, a second response is advised.
+    Rising,
+    /// Fewer than 3 items in both windows together: too few to judge.
+    Insufficient,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pending => "pending",
+            Verdict::Calming => "calming",
+            Verdict::Steady => "steady",
+            Verdict::Rising => "rising",
+            Verdict::Insufficient => "insufficient",
+        }
+    }
+
+    /// 待评估, 平息, 平稳, 升温, 数据不足.
+    pub fn chinese(self) -> &'static str {
+        match self {
+            Verdict::Pending => "待评估",
+            Verdict::Calming => "平息",
+            Verdict::Steady => "平稳",
+            Verdict::Rising => "升温",
+            Verdict::Insufficient => "数据不足",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An incident's 效果评估: items about it in the window before and after its first response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Effect {
+    pub verdict: Verdict,
+    pub before: u32,
+    pub after: u32,
+    /// The first response: the earliest met statement, press or response milestone.
+    pub first_response: Timestamp,
+    pub window_secs: u64,
+}
+
 /// One immutable line of an incident's history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -653,6 +721,9 @@ pub enum NoticeKind {
         milestone: Milestone,
         repeat: u32,
     },
+    /// The 效果评估 found the talk rising after the first response (its `effect`
+    /// holds the counts): propaganda and office are advised to respond again; once.
+    EffectRising { incident: Box<Incident> },
     /// A source has been failing longer than allowed; once per episode.
     SourceFailing {
         source: String,
@@ -699,6 +770,7 @@ impl Notice {
             | NoticeKind::Reminder { incident, .. }
             | NoticeKind::Overdue { incident, .. }
             | NoticeKind::Response { incident, .. } => Some(incident),
+            NoticeKind::EffectRising { incident } => Some(incident),
             _ => None,
         }
     }

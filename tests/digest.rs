@@ -14,8 +14,8 @@ use yuqing::digest::{
     render_text,
 };
 use yuqing::model::{
-    AuditEntry, Classification, Deadline, Incident, ItemRef, Level, Milestone, NoticeKind,
-    PolicySnapshot, Status, Timestamp,
+    AuditEntry, Classification, Deadline, Effect, Incident, ItemRef, Level, Milestone, NoticeKind,
+    PolicySnapshot, Status, Timestamp, Verdict,
 };
 use yuqing::store::{SourceState, Store};
 
@@ -91,6 +91,7 @@ fn incident(s: Script) -> Incident {
         policy: policy(),
         merged_into: (s.status == Status::Merged).then_some(1),
         responses: Vec::new(),
+        effect: None,
     }
 }
 
@@ -376,11 +377,20 @@ fn week_input() -> DigestInput {
             reason: None,
         }],
     );
+    let mut incidents = week();
+    // Incident 1's statement (16:00) was evaluated 6 h later: rising.
+    incidents[0].effect = Some(Effect {
+        verdict: Verdict::Rising,
+        before: 2,
+        after: 5,
+        first_response: bj("2026-11-23 16:00"),
+        window_secs: 6 * 3600,
+    });
     DigestInput {
         jurisdiction: "安丘市".into(),
         period: Period::scheduled(now),
         now,
-        incidents: week(),
+        incidents,
         audits,
         items: vec![
             item("anqiu-board", "a1", "化工厂爆炸", true, "2026-11-23 09:50"),
@@ -705,6 +715,63 @@ fn text_part_carries_the_figures() {
     assert!(unit_rows[4].starts_with("对外发布与回应") && unit_rows[4].ends_with("40%"));
 }
 
+#[test]
+fn responses_and_effects_of_the_period() {
+    let report = compute(&week_input());
+    let r = &report.responses;
+    // Incident 1's statement (opened 10:00, met 16:00) and incident 3's response
+    // (opened two days before, met 08:30) fall in the period, first responses both;
+    // incident 11's press conference too, after its statement the day before.
+    let got: Vec<_> = r
+        .responses
+        .iter()
+        .map(|l| (l.incident, l.milestone, l.first, l.since_opened_secs))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (3, Response, true, (47 * 60 + 30) * 60),
+            (11, Press, false, 22 * 3600),
+            (1, Statement, true, 6 * 3600),
+        ]
+    );
+    assert_eq!(r.first_responses, 2);
+    assert_eq!(
+        r.mean_to_first_secs,
+        Some(((47 * 60 + 30) * 60 + 6 * 3600) / 2)
+    );
+    assert_eq!(r.verdicts.len(), 1);
+    assert_eq!(
+        (
+            r.verdicts[0].incident,
+            r.verdicts[0].verdict,
+            r.verdicts[0].before,
+            r.verdicts[0].after
+        ),
+        (1, Verdict::Rising, 2, 5)
+    );
+    let json = json_of(&report);
+    assert_eq!(json["responses"]["verdicts"][0]["verdict"], "rising");
+    assert_eq!(json["responses"]["responses"][2]["milestone"], "statement");
+    let text = render_text(&report);
+    for want in [
+        "【回应与效果】\n期内登记回应 3 次，其中首次回应 2 起，立案至首次回应平均 1天2时。",
+        "· #1 某化工厂发生爆炸事故 致多人受伤：发布权威信息（首次），2026-11-23 16:00，距立案 6时0分",
+        "· 效果评估 #1 某化工厂发生爆炸事故 致多人受伤：升温（回应前 2 条，回应后 5 条），舆情未平息，建议二次回应",
+    ] {
+        assert!(text.contains(want), "text lacks {want:?}:\n{text}");
+    }
+
+    // An evaluation that ends after the period is not counted; nor a dismissed incident.
+    let mut input = week_input();
+    input.incidents[0].effect.as_mut().unwrap().window_secs = 24 * 3600;
+    input.incidents[2].status = Status::Dismissed;
+    let later = compute(&input);
+    assert!(later.responses.verdicts.is_empty());
+    assert_eq!(later.responses.responses.len(), 2);
+    assert!(render_text(&later).contains("期内没有结束的效果评估。"));
+}
+
 /// The digest of the scripted week in both parts, as leaders read it: a change of
 /// wording or layout is a reviewed snapshot diff (`cargo insta review`).
 #[test]
@@ -793,6 +860,7 @@ fn html_is_well_formed_and_escapes_source_text() {
             "新增事件（5起）",
             "未办结事件（7起）",
             "超时节点（4个）",
+            "回应与效果",
             "按时率（期内到期的时限）",
             "分布",
             "热词",

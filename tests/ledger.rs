@@ -1789,3 +1789,192 @@ mod timeline {
         running.stop().await;
     }
 }
+
+/// Three reports of the explosion from the spec's sources at the given hours after T0.
+fn reports(ledger: &Rig, hours: &[(&'static str, &'static str, i64)]) -> u64 {
+    let mut id = None;
+    for &(source, key, hour) in hours {
+        let spec = Spec {
+            source,
+            key,
+            ..EXPLOSION
+        };
+        let outcome = ingest(ledger, &spec, ts(T0) + chrono::Duration::hours(hour));
+        match (outcome, id) {
+            (IngestOutcome::Opened(new), None) => id = Some(new),
+            (IngestOutcome::Joined(joined), Some(first)) => assert_eq!(joined, first),
+            (other, _) => panic!("unexpected {other:?}"),
+        }
+    }
+    id.unwrap()
+}
+
+#[test]
+fn a_rising_effect_is_recorded_once_at_the_window_end_and_mailed_once() {
+    let ledger = ledger_with("[policy]\neffect_window = \"2h\"\n");
+    let hour = |h: i64| ts(T0) + chrono::Duration::hours(h);
+    let id = reports(&ledger, &[("news-a", "a1", 0)]);
+    assert!(ledger.get(id).unwrap().effect.is_none());
+    assert_eq!(
+        ledger.effect(&ledger.get(id).unwrap(), hour(1)).unwrap(),
+        None
+    );
+    let r = hour(1);
+    ledger
+        .milestone(id, Milestone::Response, "赵六", None, None, r, r)
+        .unwrap();
+    let minute = |m: i64| r + chrono::Duration::minutes(m);
+    for (source, key, at) in [("news-b", "b1", 30), ("county-board", "c1", 60)] {
+        let spec = Spec {
+            source,
+            key,
+            ..EXPLOSION
+        };
+        assert_eq!(
+            ingest(&ledger, &spec, minute(at)),
+            IngestOutcome::Joined(id)
+        );
+    }
+    // While the window runs: pending, with the counts so far.
+    let pending = ledger
+        .effect(&ledger.get(id).unwrap(), minute(90))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (pending.verdict, pending.before, pending.after),
+        (yuqing::model::Verdict::Pending, 1, 2)
+    );
+    let last_minute = ledger.fire_due(minute(119), 100).unwrap();
+    assert_eq!(last_minute.failed, 0);
+    assert!(ledger.get(id).unwrap().effect.is_none(), "not before r + W");
+    ledger.fire_due(minute(120), 100).unwrap();
+    let recorded = ledger.get(id).unwrap().effect.expect("recorded at r + W");
+    assert_eq!(
+        (recorded.verdict, recorded.before, recorded.after),
+        (yuqing::model::Verdict::Rising, 1, 2)
+    );
+    assert_eq!(recorded.first_response, r);
+    assert_eq!(recorded.window_secs, 7200);
+    let audit = ledger.audit(id).unwrap();
+    let line = audit.iter().find(|e| e.action == "effect").unwrap();
+    assert_eq!(line.by, "系统");
+    assert!(line.detail.contains("升温"), "{}", line.detail);
+    let rising = format!("{id}/effect/rising");
+    let keys = queued_keys(ledger.store());
+    assert_eq!(keys.iter().filter(|k| **k == rising).count(), 1, "{keys:?}");
+    let pending_mail = ledger.store().outbox_pending(100).unwrap();
+    let notice = &pending_mail
+        .iter()
+        .find(|(_, row)| row.notice.key == rising)
+        .unwrap()
+        .1
+        .notice;
+    assert_eq!(notice.to, ["xcb@example.org", "office@example.org"]);
+    assert!(matches!(notice.kind, NoticeKind::EffectRising { .. }));
+
+    // Once: later items and later passes change nothing.
+    let late = Spec {
+        source: "news-b",
+        key: "b2",
+        ..EXPLOSION
+    };
+    ingest(&ledger, &late, minute(150));
+    ledger.fire_due(hour(48), 100).unwrap();
+    assert_eq!(ledger.get(id).unwrap().effect, Some(recorded));
+    assert_eq!(
+        actions(&ledger, id)
+            .iter()
+            .filter(|a| *a == "effect")
+            .count(),
+        1
+    );
+    assert!(
+        ledger
+            .store()
+            .effect_due_until(hour(1000), 10)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_quiet_or_dismissed_incident_is_evaluated_accordingly() {
+    let ledger = ledger();
+    let day = |h: i64| ts(T0) + chrono::Duration::hours(h);
+    // Three reports before the response, none after: calming.
+    let calm = reports(
+        &ledger,
+        &[
+            ("news-a", "a1", 0),
+            ("news-b", "b1", 1),
+            ("county-board", "c1", 2),
+        ],
+    );
+    ledger
+        .milestone(
+            calm,
+            Milestone::Response,
+            "赵六",
+            None,
+            None,
+            day(3),
+            day(3),
+        )
+        .unwrap();
+    // The entry waits in the due index (it survives a restart with the store) …
+    let due = ledger.store().effect_due_until(day(1000), 10).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!((due[0].incident, due[0].at), (calm, day(27)));
+    // … and is not a clock: `due_of` lists the clocks only.
+    assert!(ledger.store().due_of(calm).unwrap().is_empty());
+    ledger.fire_due(day(27), 100).unwrap();
+    let effect = ledger.get(calm).unwrap().effect.unwrap();
+    assert_eq!(
+        (effect.verdict, effect.before, effect.after),
+        (yuqing::model::Verdict::Calming, 3, 0)
+    );
+    assert!(
+        !queued_keys(ledger.store())
+            .iter()
+            .any(|k| k.contains("effect"))
+    );
+
+    // A dismissed incident drops its evaluation.
+    let other = Spec {
+        topic: "food_drug",
+        key: "x1",
+        ..EXPLOSION
+    };
+    let gone = opened(ingest(&ledger, &other, day(30)));
+    ledger
+        .milestone(
+            gone,
+            Milestone::Response,
+            "赵六",
+            None,
+            None,
+            day(31),
+            day(31),
+        )
+        .unwrap();
+    assert_eq!(
+        ledger
+            .store()
+            .effect_due_until(day(1000), 10)
+            .unwrap()
+            .len(),
+        1
+    );
+    ledger
+        .dismiss(gone, "赵六", "并非本地事件", day(32))
+        .unwrap();
+    assert!(
+        ledger
+            .store()
+            .effect_due_until(day(1000), 10)
+            .unwrap()
+            .is_empty()
+    );
+    ledger.fire_due(day(1000), 100).unwrap();
+    assert!(ledger.get(gone).unwrap().effect.is_none());
+}

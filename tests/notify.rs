@@ -105,6 +105,7 @@ fn incident(id: u64) -> Incident {
         policy: PolicySnapshot::from(&Policy::default()),
         merged_into: None,
         responses: Vec::new(),
+        effect: None,
     }
 }
 

@@ -3,11 +3,12 @@
 //! The CSV is written for Excel on a Chinese Windows desktop: UTF-8 with a byte-order
 //! mark (without it Excel guesses GBK and shows mojibake), CRLF line ends, RFC 4180
 //! quoting, Chinese headers, Beijing times, one row per incident with each milestone's
-//! due time, completion time and outcome as columns. Text cells that Excel would take
+//! due time, completion time and outcome as columns, then the 效果评估 (verdict, items
+//! before and after the first response, the window). Text cells that Excel would take
 //! for a formula (`=`, `+`, `-`, `@` first: titles come from the public) are prefixed
 //! with `'` so opening the file never runs anything.
 
-use super::views::{DeadlineView, IncidentDetail, IncidentView};
+use super::views::{DeadlineView, EffectView, IncidentDetail, IncidentView};
 use crate::model::{DeadlineState, Milestone, topic_name};
 use crate::time::local;
 
@@ -40,8 +41,8 @@ pub fn jsonl<T: serde::Serialize>(incidents: &[T]) -> String {
     out
 }
 
-/// The CSV (with BOM and CRLF), one row per incident.
-pub fn csv(incidents: &[IncidentView]) -> String {
+/// The CSV (with BOM and CRLF), one row per incident with its 效果评估 (if answered).
+pub fn csv(incidents: &[(IncidentView, Option<EffectView>)]) -> String {
     let mut header: Vec<String> = [
         "编号",
         "标题",
@@ -65,12 +66,15 @@ pub fn csv(incidents: &[IncidentView]) -> String {
         header.push(format!("{name}情况"));
     }
     header.push("并入事件".into());
+    for name in ["效果评估", "回应前条数", "回应后条数", "评估时段"] {
+        header.push(name.into());
+    }
 
     let mut out = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer("\u{feff}".as_bytes().to_vec());
     write_row(&mut out, &header);
-    for incident in incidents {
+    for (incident, effect) in incidents {
         let topics = incident
             .topics
             .iter()
@@ -106,6 +110,15 @@ pub fn csv(incidents: &[IncidentView]) -> String {
                 .map(|id| id.to_string())
                 .unwrap_or_default(),
         );
+        match effect {
+            Some(e) => cells.extend([
+                e.verdict.chinese().to_string(),
+                e.before.to_string(),
+                e.after.to_string(),
+                e.window.clone(),
+            ]),
+            None => cells.extend(std::iter::repeat_n(String::new(), 4)),
+        }
         write_row(&mut out, &cells);
     }
     // Writing into memory cannot fail, and every cell is UTF-8.
@@ -162,12 +175,22 @@ mod tests {
     fn csv_opens_in_excel_with_chinese() {
         let mut tricky = incident(8, "标题含,逗号 \"引号\"\n和换行");
         tricky.unit = Some("=HYPERLINK(\"http://x\")".into());
+        let calming = crate::model::Effect {
+            verdict: crate::model::Verdict::Calming,
+            before: 6,
+            after: 2,
+            first_response: at("2026-11-24T03:00:00Z"),
+            window_secs: 24 * 3600,
+        };
         let views = [
-            IncidentView::new(
-                &incident(7, "安丘市景芝镇一化工厂发生爆炸"),
-                at("2026-11-24T03:00:00Z"),
+            (
+                IncidentView::new(
+                    &incident(7, "安丘市景芝镇一化工厂发生爆炸"),
+                    at("2026-11-24T03:00:00Z"),
+                ),
+                Some(EffectView::from(&calming)),
             ),
-            IncidentView::new(&tricky, at("2026-11-24T03:00:00Z")),
+            (IncidentView::new(&tricky, at("2026-11-24T03:00:00Z")), None),
         ];
         let text = csv(&views);
         assert!(text.starts_with('\u{feff}'), "UTF-8 BOM first");
@@ -193,7 +216,12 @@ mod tests {
             "",
             "a level II incident has no 回应 clock"
         );
+        assert_eq!(first[col("效果评估")], "平息");
+        assert_eq!(first[col("回应前条数")], "6");
+        assert_eq!(first[col("回应后条数")], "2");
+        assert_eq!(first[col("评估时段")], "24h");
         let second = &rows[2];
+        assert_eq!(second[col("效果评估")], "", "no response, no evaluation");
         assert_eq!(second[col("标题")], "标题含,逗号 \"引号\"\n和换行");
         assert_eq!(second[col("责任单位")], "'=HYPERLINK(\"http://x\")");
     }
@@ -213,7 +241,7 @@ mod tests {
         assert_eq!(outcomes, ["逾期完成", "未完成", "未完成"]);
         let json = serde_json::to_value(&view).unwrap();
         assert_eq!(json["deadlines"][2]["state"], "missed");
-        let rows = parse_csv(csv(&[view]).trim_start_matches('\u{feff}'));
+        let rows = parse_csv(csv(&[(view, None)]).trim_start_matches('\u{feff}'));
         let col = |name: &str| rows[0].iter().position(|h| h == name).unwrap();
         assert_eq!(rows[1][col("状态")], "已办结");
         assert_eq!(rows[1][col("举行新闻发布会情况")], "未完成");
@@ -225,6 +253,7 @@ mod tests {
             incident: IncidentView::new(&incident(7, "甲\n乙"), at("2026-11-24T03:00:00Z")),
             item_list: Vec::new(),
             audit: Vec::new(),
+            effect: None,
         };
         let text = jsonl(&[detail.clone(), detail]);
         let lines: Vec<_> = text.lines().collect();

@@ -55,7 +55,7 @@ use crate::store::{Store, StoreError};
 pub use token::{Token, TokenError, token_path};
 use views::{
     AckRequest, AckResponse, AckResult, AssignRequest, AuditView, CloseRequest, DismissRequest,
-    ErrorBody, IncidentDetail, IncidentView, ItemView, LevelRequest, MergeRequest,
+    EffectView, ErrorBody, IncidentDetail, IncidentView, ItemView, LevelRequest, MergeRequest,
     MilestoneRequest, SourceHealth, SourceStatus, StatusView, UnlinkRequest,
 };
 
@@ -301,14 +301,18 @@ impl ApiState {
             ids.into_iter()
                 .map(|id| {
                     let incident = ledger.get(id)?;
+                    let items = ledger.items_of(id)?;
+                    let times = items.iter().map(crate::clock::effect::item_time);
                     Ok(IncidentDetail {
                         incident: IncidentView::new(&incident, now),
-                        item_list: ledger
-                            .items_of(id)?
+                        item_list: items
                             .iter()
                             .map(|item| ItemView::new(item, &source_name(&item.source)))
                             .collect(),
                         audit: ledger.audit(id)?.iter().map(AuditView::from).collect(),
+                        effect: crate::clock::effect::assess(&incident, times, now)
+                            .as_ref()
+                            .map(EffectView::from),
                     })
                 })
                 .collect()
@@ -650,11 +654,21 @@ async fn export(
     let now = Utc::now();
     let (body, content_type) = match query.format {
         ExportFormat::Csv => {
-            let views: Vec<_> = incidents
-                .iter()
-                .map(|i| IncidentView::new(i, now))
-                .collect();
-            (export::csv(&views), "text/csv; charset=utf-8")
+            let rows = state
+                .run(move |ledger| {
+                    incidents
+                        .iter()
+                        .map(|i| {
+                            let effect = ledger.effect(i, now)?;
+                            Ok((
+                                IncidentView::new(i, now),
+                                effect.as_ref().map(EffectView::from),
+                            ))
+                        })
+                        .collect::<Result<Vec<_>, LedgerError>>()
+                })
+                .await?;
+            (export::csv(&rows), "text/csv; charset=utf-8")
         }
         ExportFormat::Jsonl => {
             let ids: Vec<_> = incidents.iter().map(|i| i.id).collect();

@@ -7,8 +7,8 @@
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::model::{
-    AuditEntry, Deadline, DeadlineState, Incident, IncidentId, Item, Level, Milestone, Response,
-    Status, Timestamp,
+    AuditEntry, Deadline, DeadlineState, Effect, Incident, IncidentId, Item, Level, Milestone,
+    Response, Status, Timestamp, Verdict,
 };
 
 fn ts<S: Serializer>(value: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
@@ -219,13 +219,48 @@ impl From<&AuditEntry> for AuditView {
     }
 }
 
-/// An incident as `show --json` prints it: the list shape plus its items and audit trail.
+/// The 效果评估 of an incident (`show --json`'s `"effect"`): the recorded verdict, or
+/// `pending` with the counts so far while the window runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EffectView {
+    pub verdict: Verdict,
+    /// Items in the window before the first response.
+    pub before: u32,
+    /// Items in the window from the first response on.
+    pub after: u32,
+    /// The window, as the configuration writes it (`"24h"`).
+    pub window: String,
+    // Beyond the contract's minimum.
+    /// The first response: the earliest met statement, press or response milestone.
+    #[serde(serialize_with = "ts")]
+    pub first_response: Timestamp,
+    /// The window in seconds.
+    pub window_secs: u64,
+}
+
+impl From<&Effect> for EffectView {
+    fn from(effect: &Effect) -> EffectView {
+        EffectView {
+            verdict: effect.verdict,
+            before: effect.before,
+            after: effect.after,
+            window: crate::clock::effect::window_code(effect.window_secs),
+            first_response: effect.first_response,
+            window_secs: effect.window_secs,
+        }
+    }
+}
+
+/// An incident as `show --json` prints it: the list shape plus its items, audit trail
+/// and 效果评估 (`null` without a response).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IncidentDetail {
     #[serde(flatten)]
     pub incident: IncidentView,
     pub item_list: Vec<ItemView>,
     pub audit: Vec<AuditView>,
+    #[serde(default)]
+    pub effect: Option<EffectView>,
 }
 
 /// `POST /v1/incidents/{id}/ack`
@@ -470,6 +505,7 @@ pub(crate) mod tests {
             policy: PolicySnapshot::from(&crate::config::Policy::default()),
             merged_into: None,
             responses: Vec::new(),
+            effect: None,
         }
     }
 
@@ -527,13 +563,34 @@ pub(crate) mod tests {
             incident: IncidentView::new(&incident(7, "化工厂爆炸"), at("2026-11-24T03:00:00Z")),
             item_list: Vec::new(),
             audit: vec![ack_by_zhang()],
+            effect: None,
         };
         let json = serde_json::to_value(&detail).unwrap();
         assert_eq!(json["id"], 7);
         assert!(json["item_list"].is_array());
         assert_eq!(json["audit"][0]["by"], "张三");
+        assert!(json["effect"].is_null(), "null without a response: {json}");
         let back: IncidentDetail = serde_json::from_value(json).unwrap();
         assert_eq!(back, detail);
+    }
+
+    #[test]
+    fn effect_json_has_the_contract_shape() {
+        let effect = Effect {
+            verdict: Verdict::Rising,
+            before: 3,
+            after: 7,
+            first_response: at("2026-11-24T06:30:00Z"),
+            window_secs: 24 * 3600,
+        };
+        let json = serde_json::to_value(EffectView::from(&effect)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"verdict": "rising", "before": 3, "after": 7, "window": "24h",
+                "first_response": "2026-11-24T14:30:00+08:00", "window_secs": 86400})
+        );
+        let back: EffectView = serde_json::from_value(json).unwrap();
+        assert_eq!(back, EffectView::from(&effect));
     }
 
     #[test]

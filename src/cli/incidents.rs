@@ -606,6 +606,18 @@ pub fn render_detail(detail: &IncidentDetail, now: Timestamp, color: bool) -> St
         out.push('\n');
     }
 
+    if let Some(effect) = &detail.effect {
+        let window = crate::clock::effect::window_chinese(effect.window_secs);
+        let _ = writeln!(
+            out,
+            "\n效果评估：{}（首次回应 {}；回应前 {window}内 {} 条，回应后 {window}内 {} 条）",
+            effect.verdict.chinese(),
+            local(effect.first_response),
+            effect.before,
+            effect.after
+        );
+    }
+
     let _ = writeln!(out, "\n条目（{} 条）", detail.item_list.len());
     for (n, item) in detail.item_list.iter().enumerate() {
         let _ = writeln!(out, "  {}. {}", n + 1, clean(&item.title));
@@ -981,6 +993,7 @@ mod tests {
             incident: IncidentView::new(&inc, now()),
             item_list: Vec::new(),
             audit: Vec::new(),
+            effect: None,
         };
         let text = render_detail(&detail, now(), false);
         assert!(text.contains("已归档"), "{text}");
@@ -1005,6 +1018,14 @@ mod tests {
                 severity: Some(Level::III),
             }],
             audit: vec![crate::api::views::tests::ack_by_zhang()],
+            effect: Some(crate::api::views::EffectView {
+                verdict: crate::model::Verdict::Pending,
+                before: 1,
+                after: 0,
+                window: "24h".into(),
+                first_response: at("2026-11-24T03:00:00Z"),
+                window_secs: 24 * 3600,
+            }),
         };
         let text = render_detail(&detail, now(), false);
         for needle in [
@@ -1018,6 +1039,7 @@ mod tests {
             "来源：本地新闻（local-news），发布于 2026-11-24 09:58",
             "http://127.0.0.1/1.html",
             "2026-11-24 10:10  张三  签收",
+            "效果评估：待评估（首次回应 2026-11-24 11:00；回应前 24 小时内 1 条，回应后 24 小时内 0 条）",
         ] {
             assert!(text.contains(needle), "missing {needle}:\n{text}");
         }

@@ -14,7 +14,8 @@ use crate::store::{DueEntry, Store};
 /// What one pass of [`Deadlines::fire_due`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FireReport {
-    /// Notices queued (a step whose key was queued before is not counted).
+    /// Notices queued (a step whose key was queued before is not counted), and effect
+    /// evaluations recorded.
     pub queued: usize,
     /// Watch incidents filed after `[policy] watch_expiry` without a new item.
     pub filed: usize,
@@ -37,10 +38,10 @@ impl Deadlines {
         Deadlines { store, ledger }
     }
 
-    /// When the next thing is due: the earliest entry of the due index, or the
-    /// earliest watch incident to be filed.
+    /// When the next thing is due: the earliest entry of the due index (a clock's next
+    /// notice or an effect evaluation), or the earliest watch incident to be filed.
     pub fn next_at(&self) -> Result<Option<Timestamp>, LedgerError> {
-        let due = self.store.due_first()?.map(|e| e.at);
+        let due = self.store.due_first_at()?;
         let watch = self.store.watch_expiry_first()?;
         Ok(due.into_iter().chain(watch).min())
     }
@@ -95,13 +96,17 @@ impl Deadlines {
         }
         report.failed += not_filed;
         report.more |= expired.len() == limit && not_filed < expired.len();
+        let effects = super::evaluate::fire_due(&self.store, &self.ledger, now, limit)?;
+        report.queued += effects.queued;
+        report.failed += effects.failed;
+        report.more |= effects.more;
         Ok(report)
     }
 
-    /// Makes sure every running clock has its entry in the due index, and every open
-    /// watch incident its filing time (run at start: the indexes are persisted, this
-    /// only repairs what an older build or a damaged index may lack). Returns how many
-    /// clocks and filing times were scheduled anew.
+    /// Makes sure every running clock and the effect evaluation of every open answered
+    /// incident have their entry in the due index, and every open watch incident its
+    /// filing time (run at start: the indexes are persisted, this only repairs what an
+    /// older build or a damaged index may lack). Returns how many were scheduled anew.
     pub fn repair_schedule(&self, now: Timestamp) -> Result<usize, LedgerError> {
         let mut repaired = 0;
         for incident in self.ledger.open_incidents()? {
@@ -109,6 +114,15 @@ impl Deadlines {
                 tracing::warn!(
                     incident = incident.id,
                     "a watch incident had no filing time; scheduled it"
+                );
+                repaired += 1;
+            }
+            if super::effect::evaluation_at(&incident).is_some()
+                && self.ledger.repair_effect_schedule(incident.id)?
+            {
+                tracing::warn!(
+                    incident = incident.id,
+                    "an answered incident had no effect evaluation; scheduled it"
                 );
                 repaired += 1;
             }

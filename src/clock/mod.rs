@@ -25,6 +25,8 @@
 //! Notice keys are queued at most once ever (the outbox), so re-firing a step that
 //! was already sent is a no-op.
 
+pub mod effect;
+mod evaluate;
 pub mod fire;
 pub mod task;
 

@@ -313,6 +313,9 @@ pub struct Policy {
     /// A recognised official response meets its milestone (issue 12); false: it is
     /// recorded as a suggestion an officer confirms (`milestone … --from-response N`).
     pub auto_milestones: bool,
+    /// 效果评估: items in this window before the first response are compared with
+    /// those in the same window after it.
+    pub effect_window: HumanDuration,
 }
 
 impl Default for Policy {
@@ -329,6 +332,7 @@ impl Default for Policy {
             spread_window: HumanDuration::from_secs(6 * 3600),
             watch_expiry: HumanDuration::from_secs(7 * 86400),
             auto_milestones: true,
+            effect_window: HumanDuration::from_secs(24 * 3600),
         }
     }
 }
@@ -876,6 +880,7 @@ fn check_policy(problems: &mut Vec<Problem>, file: &Path, policy: &Policy) {
         ("overdue_repeat", policy.overdue_repeat),
         ("incident_window", policy.incident_window),
         ("watch_expiry", policy.watch_expiry),
+        ("effect_window", policy.effect_window),
     ] {
         if value.0.is_zero() {
             say(format!("[policy] {name} 不能为 0"));

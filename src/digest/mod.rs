@@ -33,6 +33,13 @@
 //! assessment (考核) grades; 签收 is the duty office's step, shown per milestone.
 //! An incident without a unit is counted under 未指定单位.
 //!
+//! # 回应与效果
+//! A response counts in the period in which its milestone was met (`met_at`); it is
+//! a first response when it is its incident's earliest met response milestone. The
+//! time to first response runs from the opening (立案, detection). A 效果评估 counts
+//! in the period in which its window ended (first response + `effect_window`), with
+//! the verdict recorded then (see `crate::clock::effect`).
+//!
 //! # Counting incidents
 //! New incidents are those opened in the period. Merged incidents are not counted
 //! (their target is); dismissed ones (误报) are listed and counted apart. The 7-day
@@ -197,6 +204,9 @@ pub struct DigestReport {
     /// Incidents open now, most urgent first; those without a clock (关注) last.
     pub open_incidents: Vec<IncidentLine>,
     pub deadlines: DeadlineStats,
+    /// 回应与效果: responses recorded in the period and the 效果评估 that ended in it.
+    #[serde(default)]
+    pub responses: ResponseStats,
     pub top_terms: Vec<Term>,
     pub sources: SourceSummary,
     /// The period and the six before it, oldest first.
@@ -373,6 +383,46 @@ pub struct Breach {
         skip_serializing_if = "Option::is_none"
     )]
     pub closed_at: Option<Timestamp>,
+}
+
+/// 回应与效果: the response milestones (发布权威信息, 新闻发布会, 回应) met in the
+/// period, and the 效果评估 whose window ended in it. Dismissed and merged incidents
+/// are left out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResponseStats {
+    /// Responses met in the period, in time order.
+    pub responses: Vec<ResponseLine>,
+    /// Of those, first responses of their incident.
+    pub first_responses: u32,
+    /// Mean time from the opening (立案) to the first response, over those; `null` when none.
+    pub mean_to_first_secs: Option<i64>,
+    /// Evaluations whose window ended in the period, by incident.
+    pub verdicts: Vec<VerdictLine>,
+}
+
+/// One response met in the period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponseLine {
+    pub incident: IncidentId,
+    pub title: String,
+    pub level: Level,
+    pub milestone: Milestone,
+    #[serde(with = "local_ts")]
+    pub met_at: Timestamp,
+    /// The incident's first response.
+    pub first: bool,
+    /// Seconds from the opening (立案) to this response; 0 when recorded as earlier.
+    pub since_opened_secs: i64,
+}
+
+/// One 效果评估 that ended in the period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerdictLine {
+    pub incident: IncidentId,
+    pub title: String,
+    pub verdict: crate::model::Verdict,
+    pub before: u32,
+    pub after: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

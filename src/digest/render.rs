@@ -232,6 +232,11 @@ pub fn render_text(report: &DigestReport) -> String {
     }
     more(o, d.breaches.len());
 
+    section(o, "回应与效果");
+    for line in response_lines(report) {
+        let _ = writeln!(o, "{line}");
+    }
+
     section(o, "按时率（期内到期的时限）");
     rate_table(o, "节点", &d.by_milestone);
     let _ = writeln!(o);
@@ -330,6 +335,64 @@ pub fn render_text(report: &DigestReport) -> String {
         let _ = writeln!(o, "（每行为自该日日报时刻起的24小时）");
     }
     out
+}
+
+/// The 回应与效果 section as lines, shared by the text and the HTML part: the summary,
+/// each response (at most [`MAX_ROWS`]), then the evaluations that ended.
+fn response_lines(report: &DigestReport) -> Vec<String> {
+    let r = &report.responses;
+    let mut lines = Vec::new();
+    if r.responses.is_empty() {
+        lines.push("期内没有登记回应。".to_string());
+    } else {
+        let mean = r
+            .mean_to_first_secs
+            .map(|s| {
+                format!(
+                    "，立案至首次回应平均 {}",
+                    span(chrono::Duration::seconds(s))
+                )
+            })
+            .unwrap_or_default();
+        lines.push(format!(
+            "期内登记回应 {} 次，其中首次回应 {} 起{mean}。",
+            r.responses.len(),
+            r.first_responses
+        ));
+    }
+    for line in r.responses.iter().take(MAX_ROWS) {
+        let first = if line.first { "（首次）" } else { "" };
+        lines.push(format!(
+            "· #{} {}：{}{first}，{}，距立案 {}",
+            line.incident,
+            crate::format::title(&line.title),
+            line.milestone.chinese(),
+            local(line.met_at),
+            span(chrono::Duration::seconds(line.since_opened_secs))
+        ));
+    }
+    if r.responses.len() > MAX_ROWS {
+        lines.push(format!("……另有{}条未列出", r.responses.len() - MAX_ROWS));
+    }
+    if r.verdicts.is_empty() {
+        lines.push("期内没有结束的效果评估。".to_string());
+    }
+    for v in r.verdicts.iter().take(MAX_ROWS) {
+        let advice = if v.verdict == crate::model::Verdict::Rising {
+            "，舆情未平息，建议二次回应"
+        } else {
+            ""
+        };
+        lines.push(format!(
+            "· 效果评估 #{} {}：{}（回应前 {} 条，回应后 {} 条）{advice}",
+            v.incident,
+            crate::format::title(&v.title),
+            v.verdict.chinese(),
+            v.before,
+            v.after
+        ));
+    }
+    lines
 }
 
 fn section(o: &mut String, title: &str) {
@@ -529,6 +592,7 @@ struct DigestHtml {
     breach_title: String,
     breaches: Vec<BreachRow>,
     breach_more: Option<String>,
+    response_lines: Vec<String>,
     milestone_rates: RateTable,
     unit_rates: RateTable,
     by_level: Vec<(Badge, u32)>,
@@ -625,6 +689,7 @@ impl DigestHtml {
                 })
                 .collect(),
             breach_more: more_note(d.breaches.len()),
+            response_lines: response_lines(report),
             milestone_rates: RateTable::new("节点", &d.by_milestone, None),
             unit_rates: RateTable::new("责任单位（对外发布与回应）", &d.by_unit, Some(&d.overall)),
             by_level: LEVELS

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use super::{
     Breach, Counts, DeadlineOutcome, DeadlineStats, DigestInput, DigestReport, FailingSource,
-    IncidentLine, LevelCounts, NextDue, Period, PeriodKind, RateRow, SourceCount, SourceSummary,
-    Term, TopicCount, TrendDay,
+    IncidentLine, LevelCounts, NextDue, Period, PeriodKind, RateRow, ResponseLine, ResponseStats,
+    SourceCount, SourceSummary, Term, TopicCount, TrendDay, VerdictLine,
 };
 use crate::model::{Deadline, Incident, Milestone, Status, Timestamp, topic_name};
 
@@ -106,6 +106,7 @@ pub fn compute(input: &DigestInput) -> DigestReport {
         open_incidents: open.iter().map(|i| line(i, now)).collect(),
         counts,
         deadlines,
+        responses: responses(&counted, period),
         top_terms: input
             .top_terms
             .iter()
@@ -119,6 +120,63 @@ pub fn compute(input: &DigestInput) -> DigestReport {
     };
     report.summary = summary(&report);
     report
+}
+
+/// 回应与效果 of the period (see the module docs of `digest`).
+fn responses(counted: &[&Incident], period: &Period) -> ResponseStats {
+    let answered = counted.iter().filter(|i| i.status != Status::Dismissed);
+    let mut responses: Vec<ResponseLine> = Vec::new();
+    let mut verdicts: Vec<VerdictLine> = Vec::new();
+    for incident in answered {
+        let first = crate::clock::effect::first_response(incident);
+        for d in incident
+            .deadlines
+            .iter()
+            .filter(|d| PUBLIC.contains(&d.milestone))
+        {
+            let Some(met_at) = d.met_at.filter(|t| period.contains(*t)) else {
+                continue;
+            };
+            responses.push(ResponseLine {
+                incident: incident.id,
+                title: incident.title.clone(),
+                level: incident.level,
+                milestone: d.milestone,
+                met_at,
+                first: first == Some(met_at),
+                since_opened_secs: (met_at - incident.opened_at).num_seconds().max(0),
+            });
+        }
+        if let Some(effect) = &incident.effect {
+            let window = chrono::Duration::seconds(
+                i64::try_from(effect.window_secs).unwrap_or(i64::MAX / 1000),
+            );
+            let ended = effect.first_response.checked_add_signed(window);
+            if ended.is_some_and(|t| period.contains(t)) {
+                verdicts.push(VerdictLine {
+                    incident: incident.id,
+                    title: incident.title.clone(),
+                    verdict: effect.verdict,
+                    before: effect.before,
+                    after: effect.after,
+                });
+            }
+        }
+    }
+    responses.sort_by_key(|r| (r.met_at, r.incident, r.milestone));
+    verdicts.sort_by_key(|v| v.incident);
+    let firsts: Vec<i64> = responses
+        .iter()
+        .filter(|r| r.first)
+        .map(|r| r.since_opened_secs)
+        .collect();
+    ResponseStats {
+        first_responses: firsts.len() as u32,
+        mean_to_first_secs: (!firsts.is_empty())
+            .then(|| firsts.iter().sum::<i64>() / firsts.len() as i64),
+        responses,
+        verdicts,
+    }
 }
 
 fn is_flagged(item: &crate::model::Item) -> bool {

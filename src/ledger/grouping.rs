@@ -210,6 +210,7 @@ impl Ledger {
             policy,
             merged_into: None,
             responses: Vec::new(),
+            effect: None,
         };
         tx.attach(&facts.item_ref.source, &facts.item_ref.key, id)?;
         tx.audit(&entry(

@@ -41,10 +41,11 @@ use std::sync::{Arc, Mutex};
 use crate::clock::{self, due_entry, step_entry};
 use crate::config::Config;
 use crate::model::{AuditEntry, Incident, IncidentId, Item, Level, Milestone, Timestamp};
-use crate::store::{Abort, LedgerTx, OpenIndexRow, Store, StoreError, TxResult};
+use crate::store::{Abort, EffectDue, LedgerTx, OpenIndexRow, Store, StoreError, TxResult};
 use audit::entry;
 
 pub mod audit;
+pub mod effect;
 pub mod grouping;
 pub mod lifecycle;
 pub mod responses;
@@ -247,7 +248,7 @@ impl Ledger {
                 }
             }
         }
-        Ok(())
+        sync_effect(tx, incident)
     }
 }
 
@@ -287,6 +288,23 @@ impl Ledger {
             Ok(true)
         })
     }
+}
+
+/// Brings an incident's 效果评估 entry of the due index in line with its first
+/// response (scheduled at its end, or dropped: see `clock::effect::evaluation_at`).
+fn sync_effect(tx: &LedgerTx<'_>, incident: &Incident) -> TxResult<()> {
+    match clock::effect::evaluation_at(incident) {
+        Some(at) => {
+            let wanted = EffectDue::new(at, incident.id);
+            if tx.effect_scheduled(incident.id)? != Some(wanted) {
+                tx.schedule_effect(wanted)?;
+            }
+        }
+        None => {
+            tx.unschedule_effect(incident.id)?;
+        }
+    }
+    Ok(())
 }
 
 /// Recomputes the unmet deadlines after a change of level or event time.

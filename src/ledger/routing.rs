@@ -52,6 +52,13 @@ impl<'a> Routing<'a> {
         }
     }
 
+    /// The 效果评估 came out rising (舆情未平息): propaganda and office, who decide on a
+    /// second response; duty when neither has an address.
+    pub fn effect_rising(&self) -> Vec<String> {
+        let to = self.collect(&[Role::Propaganda, Role::Office], None);
+        if to.is_empty() { self.duty() } else { to }
+    }
+
     /// The daily digest: the roles in `[digest] to`.
     pub fn digest(&self) -> Vec<String> {
         self.collect(&self.config.digest.to, None)

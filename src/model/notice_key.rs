@@ -6,6 +6,7 @@
 //! - `<id>/<milestone>/overdue/<n>` — the n-th overdue notice;
 //! - `<id>/responses/<n>` — official response n recognised (not `<id>/response/<n>`:
 //!   that is the reminder key of the `response` milestone at n percent);
+//! - `<id>/effect/rising` — the 效果评估 found the talk rising after the first response;
 //! - `digest/<YYYY-MM-DD>` — the scheduled digest of a date, and
 //!   `digest/<YYYY-MM-DD>/manual/<YYYYMMDDTHHMMSS>` — one sent by hand (Beijing time);
 //! - `source/<source id>/failing/<episode>` — a source failing, once per episode;
@@ -47,6 +48,10 @@ pub enum NoticeKey {
     Response {
         incident: IncidentId,
         n: u32,
+    },
+    /// The 效果评估 of an incident came out `rising` (once per incident).
+    EffectRising {
+        incident: IncidentId,
     },
     /// The digest of `date`; `manual` is the Beijing time of a send by hand.
     Digest {
@@ -104,6 +109,7 @@ impl fmt::Display for NoticeKey {
                 repeat,
             } => write!(f, "{incident}/{milestone}/overdue/{repeat}"),
             NoticeKey::Response { incident, n } => write!(f, "{incident}/responses/{n}"),
+            NoticeKey::EffectRising { incident } => write!(f, "{incident}/effect/rising"),
             NoticeKey::Digest { date, manual } => {
                 write!(f, "digest/{}", date.format(DATE))?;
                 match manual {
@@ -167,6 +173,9 @@ impl FromStr for NoticeKey {
                 milestone: milestone.parse().map_err(|_| bad())?,
                 repeat: n.parse().map_err(|_| bad())?,
             },
+            [id, "effect", "rising"] => NoticeKey::EffectRising {
+                incident: id.parse().map_err(|_| bad())?,
+            },
             [id, milestone, percent] => NoticeKey::Reminder {
                 incident: id.parse().map_err(|_| bad())?,
                 milestone: milestone.parse().map_err(|_| bad())?,
@@ -210,6 +219,7 @@ mod tests {
                 "42/press/overdue/3",
             ),
             (NoticeKey::Response { incident: 42, n: 2 }, "42/responses/2"),
+            (NoticeKey::EffectRising { incident: 42 }, "42/effect/rising"),
             (
                 NoticeKey::Digest {
                     date: day,
@@ -253,6 +263,8 @@ mod tests {
             "",
             "42",
             "42/nothing/80",
+            "42/effect/calming",
+            "x/effect/rising",
             "x/opened",
             "digest/24.11.2026",
             "a/b/c/d/e",

@@ -165,6 +165,11 @@ pub fn subject(notice: &Notice) -> String {
                 short_title(incident)
             )
         }
+        NoticeKind::EffectRising { incident } => format!(
+            "【舆情升温·{}】{} 回应后舆情未平息，建议二次回应",
+            grade(incident),
+            short_title(incident)
+        ),
         NoticeKind::SourceFailing { name, since, .. } => format!(
             "【信息源异常】{} 自 {} 起无法获取",
             truncate(&clean_line(name), TITLE_MAX),
@@ -345,6 +350,29 @@ fn body(notice: &Notice) -> MailContent {
         }
         NoticeKind::Response { incident, n } => {
             response_paragraphs(&mut body, incident, *n);
+            incident_details(&mut body, incident, at);
+        }
+        NoticeKind::EffectRising { incident } => {
+            if let Some(effect) = &incident.effect {
+                let window = crate::clock::effect::window_chinese(effect.window_secs);
+                body.paragraphs.push(format!(
+                    "事件 {}「{}」于 {} 首次回应。效果评估：回应前 {window}内相关信息 {} 条，回应后 {window}内 {} 条，舆情未平息，建议二次回应（续报处置进展，回应公众关切）。",
+                    incident.id,
+                    format::title(&incident.title),
+                    time::local(effect.first_response),
+                    effect.before,
+                    effect.after
+                ));
+                body.facts.push((
+                    "效果评估",
+                    format!(
+                        "{}（回应前 {} 条，回应后 {} 条）",
+                        effect.verdict.chinese(),
+                        effect.before,
+                        effect.after
+                    ),
+                ));
+            }
             incident_details(&mut body, incident, at);
         }
         NoticeKind::SourceFailing {
@@ -714,6 +742,7 @@ mod tests {
             policy: PolicySnapshot::from(&Policy::default()),
             merged_into: None,
             responses: Vec::new(),
+            effect: None,
         }
     }
 
@@ -798,6 +827,28 @@ mod tests {
             NoticeKind::Response {
                 incident: Box::new(incident),
                 n: 1,
+            },
+        )
+    }
+
+    /// Incident 42 answered at 14:30 Beijing, and more talk in the 24 h after than before.
+    fn effect_rising() -> Notice {
+        let mut answered = incident();
+        answered.status = Status::Responded;
+        answered.deadlines[0].met_at = Some(ts("2026-11-24T06:00:00Z"));
+        answered.deadlines[1].met_at = Some(ts("2026-11-24T06:30:00Z"));
+        answered.effect = Some(crate::model::Effect {
+            verdict: crate::model::Verdict::Rising,
+            before: 3,
+            after: 7,
+            first_response: ts("2026-11-24T06:30:00Z"),
+            window_secs: 24 * 3600,
+        });
+        notice(
+            "42/effect/rising",
+            "2026-11-25T06:30:00Z",
+            NoticeKind::EffectRising {
+                incident: Box::new(answered),
             },
         )
     }
@@ -1182,6 +1233,7 @@ mod tests {
                 "overdue",
                 overdue(Box::new(acked), 2, "2026-11-24T08:00:00Z"),
             ),
+            ("effect_rising", effect_rising()),
             ("source_failing", source_failing()),
             ("dead_letter", dead_letter()),
             ("response", response(Some(Milestone::Statement), None)),

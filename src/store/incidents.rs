@@ -10,7 +10,10 @@
 //! - `incident_audit`: `id ‖ seq` → [`AuditEntry`] (append-only; `seq` grows)
 //! - `incident_due`: `due_ms ‖ id ‖ milestone ‖ step` → empty: the next notice of each
 //!   running clock, earliest first ([`DueEntry`])
-//! - `incident_due_rev`: `id ‖ milestone` → the `incident_due` key of that clock
+//!   and `due_ms ‖ id ‖ 0xFF` → empty: the 效果评估 of an incident, due when its
+//!   window ends ([`EffectDue`]; the shorter key tells the two apart)
+//! - `incident_due_rev`: `id ‖ milestone` → the `incident_due` key of that clock;
+//!   `id ‖ 0xFF` → the key of its effect evaluation
 //! - `incident_open`: `primary topic \0 id` → [`OpenIndexRow`], for open incidents only
 //! - `incident_items`: `source \0 key` → `id`: which incident an item is attached to
 //! - `incident_meta`: `next_id` → u64; `ack \0 id` → (who, when) of the 签收;
@@ -116,6 +119,59 @@ impl DueEntry {
             step: u32::from_be_bytes(k[17..].try_into().ok()?),
         })
     }
+}
+
+/// The byte after the incident id that marks an effect evaluation (no milestone has it).
+const EFFECT_BYTE: u8 = 0xFF;
+const EFFECT_KEY_LEN: usize = 8 + 8 + 1;
+
+/// One effect evaluation (效果评估) waiting in the due index, due when its window ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EffectDue {
+    /// Whole milliseconds, rounded up like [`DueEntry::new`].
+    pub at: Timestamp,
+    pub incident: IncidentId,
+}
+
+impl EffectDue {
+    pub fn new(at: Timestamp, incident: IncidentId) -> EffectDue {
+        EffectDue {
+            at: DueEntry::new(at, incident, Milestone::Ack, 0).at,
+            incident,
+        }
+    }
+
+    fn key(&self) -> [u8; EFFECT_KEY_LEN] {
+        let mut k = [0u8; EFFECT_KEY_LEN];
+        let ms = u64::try_from(self.at.timestamp_millis()).unwrap_or(0);
+        k[..8].copy_from_slice(&ms.to_be_bytes());
+        k[8..16].copy_from_slice(&self.incident.to_be_bytes());
+        k[16] = EFFECT_BYTE;
+        k
+    }
+
+    fn from_key(k: &[u8]) -> Option<EffectDue> {
+        if k.len() != EFFECT_KEY_LEN || k[16] != EFFECT_BYTE {
+            return None;
+        }
+        Some(EffectDue {
+            at: key_time(k)?,
+            incident: u64::from_be_bytes(k[8..16].try_into().ok()?),
+        })
+    }
+}
+
+/// The due time every due-index key starts with.
+fn key_time(k: &[u8]) -> Option<Timestamp> {
+    let ms = i64::try_from(u64::from_be_bytes(k.get(..8)?.try_into().ok()?)).ok()?;
+    chrono::DateTime::from_timestamp_millis(ms)
+}
+
+fn effect_rev_key(id: IncidentId) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[..8].copy_from_slice(&id.to_be_bytes());
+    k[8] = EFFECT_BYTE;
+    k
 }
 
 fn milestone_byte(m: Milestone) -> u8 {
@@ -337,6 +393,34 @@ impl LedgerTx<'_> {
             .due_rev
             .get(rev_key(id, milestone))?
             .and_then(|k| DueEntry::from_key(&k)))
+    }
+
+    /// Makes `entry` the effect evaluation of its incident, replacing any earlier one.
+    pub fn schedule_effect(&self, entry: EffectDue) -> TxResult<()> {
+        self.unschedule_effect(entry.incident)?;
+        let key = entry.key();
+        self.due.insert(&key, &[])?;
+        self.due_rev.insert(&effect_rev_key(entry.incident), &key)?;
+        Ok(())
+    }
+
+    /// Drops an incident's effect evaluation. Returns whether one was scheduled.
+    pub fn unschedule_effect(&self, id: IncidentId) -> TxResult<bool> {
+        match self.due_rev.remove(&effect_rev_key(id))? {
+            Some(key) => {
+                self.due.remove(key)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// The scheduled effect evaluation of an incident.
+    pub fn effect_scheduled(&self, id: IncidentId) -> TxResult<Option<EffectDue>> {
+        Ok(self
+            .due_rev
+            .get(effect_rev_key(id))?
+            .and_then(|k| EffectDue::from_key(&k)))
     }
 
     /// Who acknowledged an incident, and when.
@@ -568,17 +652,47 @@ impl Store {
 
     /// Due entries at or before `now`, earliest first, at most `limit`.
     pub fn due_until(&self, now: Timestamp, limit: usize) -> Result<Vec<DueEntry>> {
+        self.due_keys_until(now, limit, DueEntry::from_key)
+    }
+
+    /// Effect evaluations due at or before `now`, earliest first, at most `limit`.
+    pub fn effect_due_until(&self, now: Timestamp, limit: usize) -> Result<Vec<EffectDue>> {
+        self.due_keys_until(now, limit, EffectDue::from_key)
+    }
+
+    /// The time of the earliest entry of the due index, clock or effect evaluation.
+    pub fn due_first_at(&self) -> Result<Option<Timestamp>> {
+        for k in self.ledger.due.iter().keys() {
+            if let Some(at) = key_time(&k?) {
+                return Ok(Some(at));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The entries of one kind (`read` takes its keys, refuses the other kind's) at or
+    /// before `now`, earliest first, at most `limit`.
+    fn due_keys_until<T>(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        read: impl Fn(&[u8]) -> Option<T>,
+    ) -> Result<Vec<T>> {
         let mut out = Vec::new();
         for k in self.ledger.due.iter().keys() {
             let k = k?;
-            let Some(entry) = DueEntry::from_key(&k) else {
+            let Some(at) = key_time(&k) else {
                 tracing::warn!(key = ?k, "skipping an unreadable due-index key");
                 continue;
             };
-            if entry.at > now || out.len() >= limit {
+            if at > now || out.len() >= limit {
                 break;
             }
-            out.push(entry);
+            if let Some(entry) = read(&k) {
+                out.push(entry);
+            } else if DueEntry::from_key(&k).is_none() && EffectDue::from_key(&k).is_none() {
+                tracing::warn!(key = ?k, "skipping an unreadable due-index key");
+            }
         }
         Ok(out)
     }
@@ -683,6 +797,47 @@ mod tests {
         assert!(stopped);
         assert_eq!(store.due_first().unwrap(), Some(second));
         assert_eq!(store.due_len(), 1);
+    }
+
+    #[test]
+    fn effect_entries_share_the_due_index_but_not_the_clock_readers() {
+        let store = Store::temporary().unwrap();
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        let clock = DueEntry::new(t("2026-11-24T03:00:00Z"), 5, Milestone::Response, 0);
+        let effect = EffectDue::new(t("2026-11-24T02:00:00.0001Z"), 5);
+        assert_eq!(
+            effect.at,
+            t("2026-11-24T02:00:00.001Z"),
+            "rounded up to the key"
+        );
+        assert_eq!(EffectDue::from_key(&effect.key()), Some(effect));
+        assert_eq!(DueEntry::from_key(&effect.key()), None);
+        assert_eq!(EffectDue::from_key(&clock.key()), None);
+        run(&store, |tx| {
+            tx.schedule(clock)?;
+            tx.schedule_effect(effect)
+        });
+        assert_eq!(store.due_first_at().unwrap(), Some(effect.at));
+        assert_eq!(store.due_first().unwrap(), Some(clock));
+        let late = t("2026-11-25T00:00:00Z");
+        assert_eq!(store.due_until(late, 10).unwrap(), [clock]);
+        assert_eq!(store.effect_due_until(late, 10).unwrap(), [effect]);
+        assert!(
+            store
+                .effect_due_until(t("2026-11-24T01:00:00Z"), 10)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.due_of(5).unwrap(), [clock], "clocks only");
+        // Rescheduling replaces; unscheduling leaves the clock alone.
+        let moved = EffectDue::new(t("2026-11-24T04:00:00Z"), 5);
+        run(&store, |tx| tx.schedule_effect(moved));
+        assert_eq!(store.effect_due_until(late, 10).unwrap(), [moved]);
+        assert_eq!(run(&store, |tx| tx.effect_scheduled(5)), Some(moved));
+        assert!(run(&store, |tx| tx.unschedule_effect(5)));
+        assert!(!run(&store, |tx| tx.unschedule_effect(5)));
+        assert_eq!(store.due_len(), 1);
+        assert_eq!(store.due_first_at().unwrap(), Some(clock.at));
     }
 
     #[test]

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use incidents::{DueEntry, LedgerTx, OpenIndexRow};
+pub use incidents::{DueEntry, EffectDue, LedgerTx, OpenIndexRow};
 pub use items::UpsertOutcome;
 pub use outbox::{DeadRow, MailFailures, NoticeRecord, OutboxRow, OutboxTx};
 pub use restore::{ClockRecord, LedgerRecord, NoticeState};
