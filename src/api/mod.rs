@@ -53,8 +53,8 @@ use crate::model::{IncidentId, Timestamp};
 use crate::store::{Store, StoreError};
 pub use token::{Token, TokenError, token_path};
 use views::{
-    AckRequest, AckResponse, AckResult, AssignRequest, AuditView, CloseRequest, DismissRequest,
-    ErrorBody, IncidentDetail, IncidentView, ItemView, LevelRequest, MergeRequest,
+    AckRequest, AckResponse, AckResult, AssignRequest, AuditView, ChannelStatus, CloseRequest,
+    DismissRequest, ErrorBody, IncidentDetail, IncidentView, ItemView, LevelRequest, MergeRequest,
     MilestoneRequest, SourceHealth, SourceStatus, StatusView,
 };
 
@@ -690,7 +690,26 @@ async fn status(State(state): State<ApiState>) -> Result<Json<StatusView>, ApiEr
             }
         })
         .collect();
-    let failures = store.outbox_failures()?;
+    let mut by_destination = store.outbox_failures_by_destination()?;
+    let failures = by_destination.remove(&None).unwrap_or_default();
+    let channels = state
+        .config
+        .channels
+        .iter()
+        .map(|channel| {
+            let queue = by_destination
+                .remove(&Some(channel.name().to_string()))
+                .unwrap_or_default();
+            ChannelStatus {
+                name: channel.name().to_string(),
+                kind: channel.kind.as_str().to_string(),
+                pending: queue.pending,
+                failing: queue.failing,
+                last_error: queue.last_error,
+                next_retry_at: queue.next_retry_at,
+            }
+        })
+        .collect();
     Ok(Json(StatusView {
         version: env!("CARGO_PKG_VERSION").to_string(),
         started_at: state.started_at,
@@ -706,6 +725,7 @@ async fn status(State(state): State<ApiState>) -> Result<Json<StatusView>, ApiEr
         mail_next_retry_at: failures.next_retry_at,
         last_poll_at: states.iter().filter_map(|(_, s)| s.last_poll_at).max(),
         sources,
+        channels,
     }))
 }
 

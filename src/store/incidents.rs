@@ -377,7 +377,7 @@ impl Store {
                         attached,
                         meta,
                         chain,
-                        outbox: OutboxTx { outbox, keys },
+                        outbox: self.outbox_tx(outbox, keys),
                     }))
                 },
             );
