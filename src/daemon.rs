@@ -164,6 +164,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "control API"
     });
 
+    if let Some(metrics) = &config.metrics {
+        let listener = tokio::net::TcpListener::bind(metrics.bind)
+            .await
+            .with_context(|| format!("无法在 {} 上提供指标接口（[metrics] bind）", metrics.bind))?;
+        let serving =
+            crate::metrics::serve(listener, store.clone(), config.clone(), stopped(&stopping));
+        tasks.spawn(async move {
+            if let Err(err) = serving.await {
+                error!(error = %err, "metrics listener stopped");
+            }
+            "metrics"
+        });
+    }
+
     let watchdog = crate::watchdog::run(
         store.clone(),
         config.daemon.watchdog.as_duration(),

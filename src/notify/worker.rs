@@ -314,6 +314,7 @@ impl Worker {
             },
             Destination::Channel(channel) => channel.send(&row.notice).await,
         };
+        crate::metrics::METRICS.delivered(row.channel.as_deref(), sent.is_ok());
         match sent {
             Ok(()) => {
                 self.store
