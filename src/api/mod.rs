@@ -709,7 +709,20 @@ async fn status(State(state): State<ApiState>) -> Result<Json<StatusView>, ApiEr
                 next_retry_at: queue.next_retry_at,
             }
         })
-        .collect();
+        .collect::<Vec<_>>();
+    // Rows of a channel no longer configured wait for it to come back: shown, not hidden.
+    let removed = by_destination
+        .into_iter()
+        .filter_map(|(name, queue)| Some((name?, queue)))
+        .map(|(name, queue)| ChannelStatus {
+            name,
+            kind: "removed".into(),
+            pending: queue.pending,
+            failing: queue.failing,
+            last_error: queue.last_error,
+            next_retry_at: queue.next_retry_at,
+        });
+    let channels = channels.into_iter().chain(removed).collect();
     Ok(Json(StatusView {
         version: env!("CARGO_PKG_VERSION").to_string(),
         started_at: state.started_at,
@@ -718,7 +731,7 @@ async fn status(State(state): State<ApiState>) -> Result<Json<StatusView>, ApiEr
         db_bytes: store.size_on_disk(),
         items: store.item_count(),
         open_incidents: open,
-        outbox_pending: store.outbox_depth(),
+        outbox_pending: failures.pending,
         dead_letters: store.dead_letter_count(),
         mail_failing: failures.failing,
         mail_last_error: failures.last_error,
@@ -800,6 +813,38 @@ mod tests {
         if upper != token.as_str() {
             assert_eq!(raw(addr, "/v1/extra", Some(&upper)).await.status(), 401);
         }
+    }
+
+    #[tokio::test]
+    async fn status_counts_mail_and_shows_cards_of_a_removed_channel() {
+        let (addr, token, store, _ledger, _dir) = start().await;
+        // Cards queued for "gone", a channel the configuration no longer has.
+        store.route_to_channels(Box::new(|_| vec!["gone".to_string()]));
+        store
+            .enqueue_notice(&crate::model::Notice {
+                key: "bulletin/1".into(),
+                to: vec!["duty@localhost".into()],
+                created_at: Utc::now(),
+                kind: crate::model::NoticeKind::Bulletin {
+                    subject: "s".into(),
+                    paragraphs: vec![],
+                    commands: vec![],
+                },
+            })
+            .unwrap();
+        let client = Client::with_token(addr, token).unwrap();
+        let status: StatusView = client.status().await.unwrap();
+        assert_eq!(status.outbox_pending, 1, "the mail only");
+        assert_eq!(status.channels.len(), 1);
+        let channel = &status.channels[0];
+        assert_eq!(
+            (
+                channel.name.as_str(),
+                channel.kind.as_str(),
+                channel.pending
+            ),
+            ("gone", "removed", 1)
+        );
     }
 
     #[tokio::test]

@@ -320,7 +320,7 @@ pub struct StatusView {
     pub db_bytes: u64,
     pub items: usize,
     pub open_incidents: usize,
-    /// Mails waiting in the outbox.
+    /// Mails waiting in the outbox (chat cards are counted per channel in `channels`).
     pub outbox_pending: usize,
     /// Mails that could not be delivered.
     pub dead_letters: usize,
@@ -345,7 +345,8 @@ pub struct StatusView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChannelStatus {
     pub name: String,
-    /// `wecom` | `dingtalk` | `feishu` | `webhook`.
+    /// `wecom` | `dingtalk` | `feishu` | `webhook`; `removed` for cards queued for a
+    /// channel no longer in the configuration (they wait until it is configured again).
     pub kind: String,
     /// Cards waiting to be posted.
     pub pending: usize,
