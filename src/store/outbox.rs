@@ -405,6 +405,57 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn channel_rows_are_queued_with_the_mail_and_superseded_per_destination() {
+        let store = Store::temporary().unwrap();
+        store.route_to_channels(Box::new(|n: &Notice| {
+            if n.key.starts_with("quiet") {
+                vec![]
+            } else {
+                vec!["ding".to_string()]
+            }
+        }));
+        for key in ["42/ack/overdue/1", "42/ack/overdue/2", "quiet"] {
+            assert!(store.enqueue_notice(&notice(key)).unwrap());
+        }
+        assert!(!store.enqueue_notice(&notice("42/ack/overdue/1")).unwrap());
+        let rows = |store: &Store| -> Vec<String> {
+            store
+                .outbox_pending(10)
+                .unwrap()
+                .into_iter()
+                .map(|(_, r)| r.record_key())
+                .collect()
+        };
+        assert_eq!(
+            rows(&store),
+            [
+                "42/ack/overdue/1",
+                "channel/ding/42/ack/overdue/1",
+                "42/ack/overdue/2",
+                "channel/ding/42/ack/overdue/2",
+                "quiet"
+            ]
+        );
+        assert_eq!(store.outbox_supersede(chrono::Utc::now()).unwrap(), 2);
+        assert_eq!(
+            rows(&store),
+            ["42/ack/overdue/2", "channel/ding/42/ack/overdue/2", "quiet"]
+        );
+        for key in ["42/ack/overdue/1", "channel/ding/42/ack/overdue/1"] {
+            assert!(
+                matches!(
+                    store.notice_record(key).unwrap(),
+                    Some(NoticeRecord::Superseded { ref by, .. }) if by == "42/ack/overdue/2"
+                ),
+                "{key}"
+            );
+        }
+        let by = store.outbox_failures_by_destination().unwrap();
+        assert_eq!(by[&None].pending, 2);
+        assert_eq!(by[&Some("ding".to_string())].pending, 1);
+    }
+
+    #[test]
     fn pending_keeps_queue_order_and_dead_letters_report() {
         let store = Store::temporary().unwrap();
         for key in ["1", "2", "3"] {
