@@ -304,12 +304,14 @@ impl Channel {
         for (name, value) in post.headers {
             builder = builder.header(name, value);
         }
+        // Without the URL: its query holds the robot's key or access token, and this
+        // message goes to the log, `status` and dead-letter reports.
         let response = builder.send().await.map_err(|err| SendError {
             failure: Failure::Unreachable,
             message: format!(
                 "无法连接群机器人 {}：{}",
                 self.name,
-                crate::sources::error_chain(&err)
+                crate::sources::error_chain(&err.without_url())
             ),
         })?;
         let status = response.status();
@@ -383,6 +385,45 @@ mod tests {
             webhook_signature("s", 1, b"{}"),
             "f08c22251d95ee1d22950073f8763a29f74d621134873865bb9b8bfbe7691b82"
         );
+    }
+
+    #[tokio::test]
+    async fn a_robot_that_cannot_be_reached_is_unreachable_and_its_key_stays_secret() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let channel = Channel::from_config(&ChannelConfig {
+            name: None,
+            kind: ChannelKind::Wecom,
+            url: format!("http://127.0.0.1:{port}/send?key=SECRETKEY")
+                .parse()
+                .unwrap(),
+            secret_env: None,
+            roles: vec![Role::Duty],
+            levels: vec![],
+        })
+        .unwrap();
+        let notice = Notice {
+            key: "k".into(),
+            to: vec![],
+            created_at: Utc::now(),
+            kind: NoticeKind::Bulletin {
+                subject: "s".into(),
+                paragraphs: vec![],
+                commands: vec![],
+            },
+        };
+        let err = channel.send(&notice).await.unwrap_err();
+        assert_eq!(err.failure, Failure::Unreachable);
+        assert!(
+            err.message.contains("无法连接群机器人 wecom"),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains("SECRETKEY"), "{}", err.message);
+        assert!(!channel.describe().contains("SECRETKEY"));
     }
 
     #[test]
