@@ -105,10 +105,42 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         deadlines.run(deadlines_stop).await;
         "deadline task"
     }));
+    // Chat channels: each queued notice is also queued for its channels, and each
+    // channel has a delivery worker; the store's outbox signal is relayed to all.
+    store.route_to_channels(notify::channel::router(config.clone()));
+    let (mut wakes, relaying) =
+        notify::channel::relay(store.outbox_signal(), 1 + config.channels.len());
+    let relay_stop = stopped(&stopping);
+    tasks.spawn(async move {
+        tokio::select! {
+            () = relaying => {}
+            () = relay_stop => {}
+        }
+        "delivery wake-ups"
+    });
+    let duty = crate::ledger::Routing::new(&config).duty();
+    for channel_config in &config.channels {
+        let channel = notify::channel::Channel::from_config(channel_config)
+            .context("无法启动群机器人通知")?;
+        let worker = notify::run_channel(
+            store.clone(),
+            channel,
+            duty.clone(),
+            notify::Backoff::default(),
+            wakes.pop().unwrap_or_default(),
+            stopped(&stopping),
+        );
+        tasks.spawn(async move {
+            if let Err(err) = worker.await {
+                error!(error = %err, "channel delivery stopped");
+            }
+            "channel delivery"
+        });
+    }
     let mail = notify::run(
         store.clone(),
         config.clone(),
-        store.outbox_signal(),
+        wakes.pop().unwrap_or_default(),
         stopped(&stopping),
     );
     tasks.spawn(monitored(liveness.clone(), Task::Mail, async move {
@@ -134,6 +166,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
         "control API"
     }));
+
+    if let Some(metrics) = &config.metrics {
+        let listener = tokio::net::TcpListener::bind(metrics.bind)
+            .await
+            .with_context(|| format!("无法在 {} 上提供指标接口（[metrics] bind）", metrics.bind))?;
+        let serving =
+            crate::metrics::serve(listener, store.clone(), config.clone(), stopped(&stopping));
+        tasks.spawn(async move {
+            if let Err(err) = serving.await {
+                error!(error = %err, "metrics listener stopped");
+            }
+            "metrics"
+        });
+    }
 
     let watchdog = crate::watchdog::run(
         store.clone(),

@@ -5,7 +5,7 @@
 //! severity, routing, no IO; driven by [`pipeline`]) → [`ledger`] (the 台账) →
 //! [`clock`] (deadlines) → [`notify`] (mail). Around it: [`config`], [`store`] (the only module that touches
 //! sled), [`api`] (the control API the CLI talks to), [`digest`] (the daily report)
-//! and [`daemon`] (wiring and shutdown). See ARCHITECTURE.md.
+//! [`metrics`] (Prometheus) and [`daemon`] (wiring and shutdown). See ARCHITECTURE.md.
 
 pub mod api;
 pub mod calendar;
@@ -17,6 +17,7 @@ pub mod daemon;
 pub mod digest;
 pub mod format;
 pub mod ledger;
+pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod os_error;

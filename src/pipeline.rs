@@ -165,7 +165,9 @@ impl Pipeline {
         let store = &self.store;
         let local = self.local_sources.contains(&item.source);
         let (title, body) = text_to_classify(&item.title, &item.body, self.max_text);
+        let started = std::time::Instant::now();
         let (classification, terms) = self.classifier.classify_with_key_terms(title, body, local);
+        crate::metrics::METRICS.classified(&item.source, started.elapsed(), classification.flag);
         store.set_classification(&item.source, &item.key, classification.clone())?;
         let flagged = classification.flag;
         item.classification = Some(classification);

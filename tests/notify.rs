@@ -2,7 +2,6 @@
 //! file outbox: order, exactly-once on a healthy server, waiting out an outage,
 //! dead letters, restarts.
 
-use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
@@ -12,14 +11,13 @@ use chrono::Utc;
 use mail_parser::MessageParser;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
-use yuqing::config::{Config, HumanDuration, Policy, SmtpConfig, SmtpSecurity};
-use yuqing::model::{
-    Deadline, Incident, Level, Milestone, Notice, NoticeKind, PolicySnapshot, Status,
-};
+use yuqing::config::{Config, HumanDuration, SmtpConfig, SmtpSecurity};
+use yuqing::model::{Milestone, Notice, NoticeKind};
 use yuqing::notify::{self, Backoff, NotifyError, Transport};
 use yuqing::store::{NoticeRecord, Store};
 
 mod common;
+use common::incident::incident;
 use common::smtp::{Collector, listener, serve, until};
 
 fn config(data_dir: &Path, port: Option<u16>) -> Config {
@@ -75,37 +73,6 @@ impl Worker {
             .await
             .expect("worker task")
             .expect("worker stops cleanly");
-    }
-}
-
-fn incident(id: u64) -> Incident {
-    let now = Utc::now();
-    let hour = chrono::Duration::hours(1);
-    Incident {
-        id,
-        title: format!("事件{id}：某镇企业拖欠工资引发聚集"),
-        level: Level::III,
-        detected_level: Level::III,
-        status: Status::New,
-        topics: vec!["wage_arrears".into()],
-        unit: Some("市人社局".into()),
-        places: vec![],
-        local: true,
-        event_at: now - hour,
-        opened_at: now,
-        updated_at: now,
-        items: vec![],
-        sources: BTreeSet::new(),
-        terms: vec![],
-        deadlines: vec![Deadline {
-            milestone: Milestone::Response,
-            due_at: now + hour * 47,
-            met_at: None,
-        }],
-        policy: PolicySnapshot::from(&Policy::default()),
-        merged_into: None,
-        responses: Vec::new(),
-        effect: None,
     }
 }
 

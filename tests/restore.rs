@@ -137,7 +137,7 @@ async fn export_import_round_trip_restores_the_ledger_without_resending() {
     post(
         &api,
         &format!("/v1/incidents/{closed}/close"),
-        json!({"by": "值班员乙", "note": "已妥善处置"}),
+        json!({"by": "值班员乙", "note": "已妥善处置", "reason": "经核实已处置完毕"}),
     )
     .await;
     post(

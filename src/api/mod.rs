@@ -54,9 +54,9 @@ use crate::model::{IncidentId, Timestamp};
 use crate::store::{Store, StoreError};
 pub use token::{Token, TokenError, token_path};
 use views::{
-    AckRequest, AckResponse, AckResult, AssignRequest, AuditView, CloseRequest, DismissRequest,
-    EffectView, ErrorBody, IncidentDetail, IncidentView, ItemView, LevelRequest, MergeRequest,
-    MilestoneRequest, SourceHealth, SourceStatus, StatusView, UnlinkRequest,
+    AckRequest, AckResponse, AckResult, AssignRequest, AuditView, ChannelStatus, CloseRequest,
+    DismissRequest, EffectView, ErrorBody, IncidentDetail, IncidentView, ItemView, LevelRequest,
+    MergeRequest, MilestoneRequest, SourceHealth, SourceStatus, StatusView, UnlinkRequest,
 };
 
 /// Longest accepted officer name or unit.
@@ -735,7 +735,39 @@ async fn status(State(state): State<ApiState>) -> Result<Json<StatusView>, ApiEr
             }
         })
         .collect();
-    let failures = store.outbox_failures()?;
+    let mut by_destination = store.outbox_failures_by_destination()?;
+    let failures = by_destination.remove(&None).unwrap_or_default();
+    let channels = state
+        .config
+        .channels
+        .iter()
+        .map(|channel| {
+            let queue = by_destination
+                .remove(&Some(channel.name().to_string()))
+                .unwrap_or_default();
+            ChannelStatus {
+                name: channel.name().to_string(),
+                kind: channel.kind.as_str().to_string(),
+                pending: queue.pending,
+                failing: queue.failing,
+                last_error: queue.last_error,
+                next_retry_at: queue.next_retry_at,
+            }
+        })
+        .collect::<Vec<_>>();
+    // Rows of a channel no longer configured wait for it to come back: shown, not hidden.
+    let removed = by_destination
+        .into_iter()
+        .filter_map(|(name, queue)| Some((name?, queue)))
+        .map(|(name, queue)| ChannelStatus {
+            name,
+            kind: "removed".into(),
+            pending: queue.pending,
+            failing: queue.failing,
+            last_error: queue.last_error,
+            next_retry_at: queue.next_retry_at,
+        });
+    let channels = channels.into_iter().chain(removed).collect();
     Ok(Json(StatusView {
         version: env!("CARGO_PKG_VERSION").to_string(),
         started_at: state.started_at,
@@ -744,13 +776,14 @@ async fn status(State(state): State<ApiState>) -> Result<Json<StatusView>, ApiEr
         db_bytes: store.size_on_disk(),
         items: store.item_count(),
         open_incidents: open,
-        outbox_pending: store.outbox_depth(),
+        outbox_pending: failures.pending,
         dead_letters: store.dead_letter_count(),
         mail_failing: failures.failing,
         mail_last_error: failures.last_error,
         mail_next_retry_at: failures.next_retry_at,
         last_poll_at: states.iter().filter_map(|(_, s)| s.last_poll_at).max(),
         sources,
+        channels,
     }))
 }
 
@@ -825,6 +858,38 @@ mod tests {
         if upper != token.as_str() {
             assert_eq!(raw(addr, "/v1/extra", Some(&upper)).await.status(), 401);
         }
+    }
+
+    #[tokio::test]
+    async fn status_counts_mail_and_shows_cards_of_a_removed_channel() {
+        let (addr, token, store, _ledger, _dir) = start().await;
+        // Cards queued for "gone", a channel the configuration no longer has.
+        store.route_to_channels(Box::new(|_| vec!["gone".to_string()]));
+        store
+            .enqueue_notice(&crate::model::Notice {
+                key: "bulletin/1".into(),
+                to: vec!["duty@localhost".into()],
+                created_at: Utc::now(),
+                kind: crate::model::NoticeKind::Bulletin {
+                    subject: "s".into(),
+                    paragraphs: vec![],
+                    commands: vec![],
+                },
+            })
+            .unwrap();
+        let client = Client::with_token(addr, token).unwrap();
+        let status: StatusView = client.status().await.unwrap();
+        assert_eq!(status.outbox_pending, 1, "the mail only");
+        assert_eq!(status.channels.len(), 1);
+        let channel = &status.channels[0];
+        assert_eq!(
+            (
+                channel.name.as_str(),
+                channel.kind.as_str(),
+                channel.pending
+            ),
+            ("gone", "removed", 1)
+        );
     }
 
     #[tokio::test]

@@ -414,7 +414,7 @@ pub struct StatusView {
     pub db_bytes: u64,
     pub items: usize,
     pub open_incidents: usize,
-    /// Mails waiting in the outbox.
+    /// Mails waiting in the outbox (chat cards are counted per channel in `channels`).
     pub outbox_pending: usize,
     /// Mails that could not be delivered.
     pub dead_letters: usize,
@@ -430,6 +430,25 @@ pub struct StatusView {
     #[serde(serialize_with = "opt_ts")]
     pub last_poll_at: Option<Timestamp>,
     pub sources: Vec<SourceStatus>,
+    /// Each `[[channel]]`, in configuration order.
+    #[serde(default)]
+    pub channels: Vec<ChannelStatus>,
+}
+
+/// One chat channel in `status`: like the mail lines, per channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelStatus {
+    pub name: String,
+    /// `wecom` | `dingtalk` | `feishu` | `webhook`; `removed` for cards queued for a
+    /// channel no longer in the configuration (they wait until it is configured again).
+    pub kind: String,
+    /// Cards waiting to be posted.
+    pub pending: usize,
+    /// Of those, cards that failed at least once (the robot down or refusing).
+    pub failing: usize,
+    pub last_error: Option<String>,
+    #[serde(default, serialize_with = "opt_ts")]
+    pub next_retry_at: Option<Timestamp>,
 }
 
 /// Every error answer: a Chinese sentence and a machine-readable code

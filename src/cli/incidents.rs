@@ -752,6 +752,32 @@ pub fn render_status(status: &StatusView, color: bool) -> String {
         );
         out.push_str(&Tone::Overdue.paint(&failing, color));
     }
+    for channel in &status.channels {
+        let line = if channel.failing > 0 {
+            format!(
+                "群机器人 {}（{}）：待发送 {} 条，{} 条发送失败待重试；最近错误：{}；下次重试：{}\n",
+                channel.name,
+                channel.kind,
+                channel.pending,
+                channel.failing,
+                channel.last_error.as_deref().unwrap_or("（未记录）"),
+                channel
+                    .next_retry_at
+                    .map_or_else(|| "未定".to_string(), local)
+            )
+        } else {
+            format!(
+                "群机器人 {}（{}）：待发送 {} 条\n",
+                channel.name, channel.kind, channel.pending
+            )
+        };
+        let tone = if channel.failing > 0 {
+            Tone::Overdue
+        } else {
+            Tone::Plain
+        };
+        out.push_str(&tone.paint(&line, color));
+    }
 
     let count = |h: SourceHealth| status.sources.iter().filter(|s| s.health == h).count();
     let _ = writeln!(
@@ -1075,6 +1101,14 @@ mod tests {
                 last_status: Some(503),
                 items_total: 0,
             }],
+            channels: vec![crate::api::views::ChannelStatus {
+                name: "duty-ding".into(),
+                kind: "dingtalk".into(),
+                pending: 2,
+                failing: 2,
+                last_error: Some("群机器人 duty-ding 未接收：HTTP 503".into()),
+                next_retry_at: Some(at("2026-11-24T09:31:00Z")),
+            }],
         };
         let text = render_status(&status, false);
         for needle in [
@@ -1085,6 +1119,7 @@ mod tests {
             "待发送 1 封，无法投递 0 封",
             "0 个正常，1 个异常",
             "连续失败 3 次（自 2026-11-24 13:00 起）：HTTP 503",
+            "群机器人 duty-ding（dingtalk）：待发送 2 条，2 条发送失败待重试；最近错误：群机器人 duty-ding 未接收：HTTP 503；下次重试：2026-11-24 17:31",
         ] {
             assert!(text.contains(needle), "missing {needle}:\n{text}");
         }

@@ -6,6 +6,7 @@
 //! Relative paths inside a file are relative to that file's folder. Secrets are
 //! never read from files, only from the environment variables the file names.
 
+mod channels;
 mod duration;
 mod sources;
 
@@ -16,6 +17,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use channels::check_channels;
+pub use channels::{ChannelConfig, ChannelKind, MetricsConfig};
 pub use duration::{HumanDuration, Window, parse_duration, parse_window};
 pub use sources::{
     HtmlSpec, HttpMethod, JsonSpec, SourceConfig, SourceKind, SourceRole, load_sources_str,
@@ -79,6 +82,10 @@ pub struct Config {
     pub digest: DigestConfig,
     pub intake: IntakeConfig,
     pub daemon: DaemonConfig,
+    /// `[[channel]]`: chat groups that also receive the notices of some roles.
+    pub channels: Vec<ChannelConfig>,
+    /// `[metrics]`: the Prometheus listener; `None` (the default) serves none.
+    pub metrics: Option<MetricsConfig>,
     pub sources: Vec<SourceConfig>,
 }
 
@@ -127,6 +134,10 @@ struct RawConfig {
     intake: Option<toml::Value>,
     #[serde(default)]
     daemon: Option<toml::Value>,
+    #[serde(default)]
+    channel: Option<toml::Value>,
+    #[serde(default)]
+    metrics: Option<toml::Value>,
 }
 
 fn default_feeds() -> PathBuf {
@@ -510,6 +521,23 @@ impl Config {
         let digest: DigestConfig = section(&mut problems, &file, "digest", raw.digest);
         let intake: IntakeConfig = section(&mut problems, &file, "intake", raw.intake);
         let daemon: DaemonConfig = section(&mut problems, &file, "daemon", raw.daemon);
+        let channels: Vec<ChannelConfig> = section(&mut problems, &file, "channel", raw.channel);
+        check_channels(&mut problems, &file, &channels, &recipients);
+        let metrics: Option<MetricsConfig> = raw
+            .metrics
+            .map(|value| section(&mut problems, &file, "metrics", Some(value)));
+        if let Some(metrics) = &metrics
+            && !metrics.bind.ip().is_loopback()
+            && !metrics.allow_remote
+        {
+            problem(
+                &mut problems,
+                format!(
+                    "[metrics] bind = \"{}\" 不是本机回环地址；如确需让其他机器抓取指标，请同时设置 allow_remote = true",
+                    metrics.bind
+                ),
+            );
+        }
         if daemon.watchdog.as_duration() < std::time::Duration::from_secs(4) {
             problem(
                 &mut problems,
@@ -678,6 +706,8 @@ impl Config {
             digest,
             intake,
             daemon,
+            channels,
+            metrics,
             sources,
         })
     }
@@ -913,6 +943,8 @@ impl Default for Config {
             digest: DigestConfig::default(),
             intake: IntakeConfig::default(),
             daemon: DaemonConfig::default(),
+            channels: Vec::new(),
+            metrics: None,
             sources: Vec::new(),
         }
     }

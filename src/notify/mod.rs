@@ -11,6 +11,7 @@
 //!   moves permanent failures to the dead letters with a report to duty, and
 //!   exposes [`DeliveryStatus`] for `yuqing status`.
 
+pub mod channel;
 pub mod render;
 pub mod transport;
 pub mod worker;
@@ -19,7 +20,9 @@ use std::path::PathBuf;
 
 pub use render::{Letterhead, subject};
 pub use transport::{Failure, SendError, Transport};
-pub use worker::{Backoff, DeliveryStatus, StuckNotice, delivery_status, run, run_with};
+pub use worker::{
+    Backoff, DeliveryStatus, StuckNotice, delivery_status, run, run_channel, run_with,
+};
 
 use crate::store::StoreError;
 
@@ -49,6 +52,12 @@ pub enum NotifyError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "群机器人 {channel} 的签名密钥所在的环境变量 {var} 未设置；请在启动前设置它（见 [[channel]] secret_env）"
+    )]
+    MissingSecret { channel: String, var: String },
+    #[error("群机器人 {channel} 无法初始化：{error}")]
+    Channel { channel: String, error: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

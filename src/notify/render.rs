@@ -27,6 +27,11 @@ use crate::model::{
 };
 use crate::time;
 
+/// The chat card is built from the same [`MailContent`] (a child module, so the
+/// mail's content stays private to rendering).
+#[path = "channel_card.rs"]
+pub(super) mod channel_card;
+
 /// Longest incident title shown in a subject, in characters.
 const TITLE_MAX: usize = 60;
 /// Longest subject, in characters.

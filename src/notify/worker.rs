@@ -19,6 +19,11 @@
 //!
 //! Before each round the store is flushed, so a mail never announces a change that a
 //! crash could still take back.
+//!
+//! Chat channels. Each `[[channel]]` has a worker of its own ([`run_channel`]) over
+//! the same outbox, taking only that channel's rows (the mail worker takes the rows
+//! with no channel); everything above holds for it, with "the server" being the
+//! channel's robot, so a channel that is down holds only its own queue.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -32,6 +37,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use super::NotifyError;
+use super::channel::Channel;
 use super::render::{Letterhead, subject};
 use super::transport::{Failure, SendError, Transport};
 use crate::config::Config;
@@ -112,54 +118,87 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), NotifyError> {
     let worker = Worker {
-        letterhead: Letterhead::new(&config.mail_from())?,
-        transport: Transport::from_config(&config)?,
+        destination: Destination::Mail {
+            letterhead: Letterhead::new(&config.mail_from())?,
+            transport: Transport::from_config(&config)?,
+        },
         duty: crate::ledger::Routing::new(&config).duty(),
         store,
         backoff,
     };
-    tracing::info!(transport = %worker.transport.describe(), "mail delivery started");
-    let shutdown = shutdown.fuse();
-    tokio::pin!(shutdown);
-    // On start every queued mail is due at once: an operator who fixed [smtp] and
-    // restarted need not wait out the back-off, and the queue head goes first.
-    let mut due_by = Some(Timestamp::MAX_UTC);
-    loop {
-        // Registered before the round, so a notice queued during it is not missed.
-        let notified = wake.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
+    worker.drive(wake, shutdown).await
+}
 
-        let (next, paused) = match worker.round(&mut shutdown, due_by.take()).await? {
-            Round::Shutdown => break,
-            Round::Done(next) => (next, false),
-            Round::Paused(at) => (Some(at), true),
-        };
-        let sleep = next
-            .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-            .unwrap_or(IDLE)
-            .min(IDLE);
-        if paused {
-            // The server is unreachable: new notices wait too, so that the first
-            // mail through once it is back is the head of the queue.
-            due_by = next;
-            tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                () = tokio::time::sleep(sleep) => {}
-            }
-        } else {
-            tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                () = notified => {}
-                () = tokio::time::sleep(sleep) => {}
+/// Delivers the outbox rows of one chat channel until `shutdown` completes; see
+/// [`run`]. `duty` receives the report of a card given up.
+pub async fn run_channel(
+    store: Store,
+    channel: Channel,
+    duty: Vec<String>,
+    backoff: Backoff,
+    wake: Arc<Notify>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), NotifyError> {
+    let worker = Worker {
+        destination: Destination::Channel(channel),
+        duty,
+        store,
+        backoff,
+    };
+    worker.drive(wake, shutdown).await
+}
+
+impl Worker {
+    async fn drive(
+        self,
+        wake: Arc<Notify>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), NotifyError> {
+        let worker = self;
+        let destination = worker.destination.describe();
+        tracing::info!(%destination, "delivery started");
+        let shutdown = shutdown.fuse();
+        tokio::pin!(shutdown);
+        // On start every queued mail is due at once: an operator who fixed [smtp] and
+        // restarted need not wait out the back-off, and the queue head goes first.
+        let mut due_by = Some(Timestamp::MAX_UTC);
+        loop {
+            // Registered before the round, so a notice queued during it is not missed.
+            let notified = wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+
+            let (next, paused) = match worker.round(&mut shutdown, due_by.take()).await? {
+                Round::Shutdown => break,
+                Round::Done(next) => (next, false),
+                Round::Paused(at) => (Some(at), true),
+            };
+            let sleep = next
+                .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                .unwrap_or(IDLE)
+                .min(IDLE);
+            if paused {
+                // The server is unreachable: new notices wait too, so that the first
+                // mail through once it is back is the head of the queue.
+                due_by = next;
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => break,
+                    () = tokio::time::sleep(sleep) => {}
+                }
+            } else {
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => break,
+                    () = notified => {}
+                    () = tokio::time::sleep(sleep) => {}
+                }
             }
         }
+        worker.store.flush().await?;
+        tracing::info!(%destination, "delivery stopped");
+        Ok(())
     }
-    worker.store.flush().await?;
-    tracing::info!("mail delivery stopped");
-    Ok(())
 }
 
 enum Round {
@@ -182,10 +221,35 @@ enum Outcome {
 
 struct Worker {
     store: Store,
-    letterhead: Letterhead,
-    transport: Transport,
+    destination: Destination,
     duty: Vec<String>,
     backoff: Backoff,
+}
+
+/// Where a worker delivers: mail, or one chat channel.
+enum Destination {
+    Mail {
+        letterhead: Letterhead,
+        transport: Transport,
+    },
+    Channel(Channel),
+}
+
+impl Destination {
+    fn describe(&self) -> String {
+        match self {
+            Destination::Mail { transport, .. } => format!("mail via {}", transport.describe()),
+            Destination::Channel(channel) => channel.describe(),
+        }
+    }
+
+    /// The channel name of the rows this destination takes (`None`: mail).
+    fn channel(&self) -> Option<&str> {
+        match self {
+            Destination::Mail { .. } => None,
+            Destination::Channel(channel) => Some(channel.name()),
+        }
+    }
 }
 
 impl Worker {
@@ -214,6 +278,9 @@ impl Worker {
                 if shutdown.now_or_never().is_some() {
                     return Ok(Round::Shutdown);
                 }
+                if row.channel.as_deref() != self.destination.channel() {
+                    continue;
+                }
                 let thread = thread_of(&row.notice);
                 if waiting.contains(&thread) {
                     continue;
@@ -237,15 +304,30 @@ impl Worker {
 
     async fn deliver(&self, seq: u64, row: OutboxRow) -> Result<Outcome, StoreError> {
         let key = row.notice.key.clone();
-        let message = match self.letterhead.render(&row.notice) {
-            Ok(message) => message,
-            Err(err) => return self.bury(seq, row, err.to_string()).await,
+        let sent = match &self.destination {
+            Destination::Mail {
+                letterhead,
+                transport,
+            } => match letterhead.render(&row.notice) {
+                Ok(message) => transport.send(&key, &message).await,
+                Err(err) => return self.bury(seq, row, err.to_string()).await,
+            },
+            Destination::Channel(channel) => channel.send(&row.notice).await,
         };
-        match self.transport.send(&key, &message).await {
+        crate::metrics::METRICS.delivered(row.channel.as_deref(), sent.is_ok());
+        match sent {
             Ok(()) => {
-                self.store.outbox_mark_sent(seq, &key, Utc::now())?;
+                self.store
+                    .outbox_mark_sent(seq, &row.record_key(), Utc::now())?;
                 self.store.flush().await?;
-                tracing::info!(key, to = ?row.notice.to, attempts = row.attempts + 1, "mail sent");
+                match &row.channel {
+                    None => {
+                        tracing::info!(key, to = ?row.notice.to, attempts = row.attempts + 1, "mail sent")
+                    }
+                    Some(channel) => {
+                        tracing::info!(key, channel, attempts = row.attempts + 1, "card posted")
+                    }
+                }
                 Ok(Outcome::Sent)
             }
             Err(SendError {
@@ -301,19 +383,27 @@ impl Worker {
     async fn bury(&self, seq: u64, row: OutboxRow, error: String) -> Result<Outcome, StoreError> {
         let now = Utc::now();
         let notice = row.notice;
+        // A channel's card is reported under its own record key, naming the channel.
+        let (original, original_to) = match &row.channel {
+            None => (notice.key.clone(), notice.to.clone()),
+            Some(channel) => (
+                crate::store::record_key(&notice.key, Some(channel)),
+                vec![format!("群机器人 {channel}")],
+            ),
+        };
         let report = match &notice.kind {
             NoticeKind::DeadLetter { .. } => None,
             _ if self.duty.is_empty() => None,
             _ => Some(Notice {
                 key: crate::model::NoticeKey::DeadLetter {
-                    original: notice.key.clone(),
+                    original: original.clone(),
                 }
                 .into(),
                 to: self.duty.clone(),
                 created_at: now,
                 kind: NoticeKind::DeadLetter {
-                    original_key: notice.key.clone(),
-                    original_to: notice.to.clone(),
+                    original_key: original,
+                    original_to,
                     error: error.clone(),
                     original_subject: subject(&notice),
                 },
@@ -334,6 +424,7 @@ impl Worker {
             error,
             at: now,
             notice,
+            channel: row.channel,
         };
         self.store.outbox_dead(seq, &dead, report.as_ref())?;
         self.store.flush().await?;
@@ -392,7 +483,7 @@ pub fn delivery_status(store: &Store) -> Result<DeliveryStatus, StoreError> {
             break;
         };
         after = Some(*last);
-        for (_, row) in page {
+        for (_, row) in page.into_iter().filter(|(_, row)| row.channel.is_none()) {
             status.pending += 1;
             status.oldest_queued_at = Some(
                 status

@@ -494,7 +494,7 @@ impl Fetcher {
 }
 
 /// The innermost causes of an error, joined: reqwest's own message only names the URL.
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut parts = vec![err.to_string()];
     let mut source = err.source();
     while let Some(inner) = source {

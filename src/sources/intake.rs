@@ -252,6 +252,7 @@ impl Intake {
             etag: state.etag.clone(),
             last_modified: state.last_modified.clone(),
         };
+        let started = std::time::Instant::now();
         let fetch = self.inner.fetcher.fetch(source, Some(&validators));
         let fetched = match shutdown {
             Some(rx) => tokio::select! {
@@ -285,6 +286,11 @@ impl Intake {
             });
         }
         let next_poll_at = self.record(source, &mut state, &result, now);
+        crate::metrics::METRICS.polled(
+            &source.id,
+            started.elapsed(),
+            result.as_ref().ok().map(|d| d.new),
+        );
         Some(PollReport {
             source: source.id.clone(),
             next_poll_at,

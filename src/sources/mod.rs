@@ -17,6 +17,7 @@
 mod backoff;
 mod check;
 mod fetch;
+pub(crate) use fetch::error_chain;
 mod intake;
 
 pub use backoff::{FailureKind, failure_delay, startup_spread, with_jitter};

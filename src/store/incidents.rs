@@ -544,7 +544,7 @@ impl Store {
                         attached,
                         meta,
                         chain,
-                        outbox: OutboxTx { outbox, keys },
+                        outbox: self.outbox_tx(outbox, keys),
                     }))
                 },
             );

@@ -32,7 +32,9 @@ use serde::de::DeserializeOwned;
 
 pub use incidents::{DueEntry, EffectDue, LedgerTx, OpenIndexRow};
 pub use items::UpsertOutcome;
-pub use outbox::{DeadRow, MailFailures, NoticeRecord, OutboxRow, OutboxTx};
+pub use outbox::{
+    ChannelRouter, DeadRow, MailFailures, NoticeRecord, OutboxRow, OutboxTx, record_key,
+};
 pub use restore::{ClockRecord, LedgerRecord, NoticeState};
 pub use sources::SourceState;
 pub use tx::{Abort, TxError, TxResult};
@@ -120,6 +122,8 @@ pub struct Store {
     ledger: incidents::LedgerTrees,
     /// Notified after every commit that may have queued mail; the delivery worker waits on it.
     outbox_signal: std::sync::Arc<tokio::sync::Notify>,
+    /// Which chat channels a queued notice also goes to (installed by the daemon).
+    channel_router: std::sync::Arc<std::sync::OnceLock<Box<outbox::ChannelRouter>>>,
     /// The only code that flushes the database.
     flusher: std::sync::Arc<flusher::Flusher>,
 }
@@ -200,6 +204,7 @@ impl Store {
             ledger: incidents::LedgerTrees::open(&db)?,
             meta: db.open_tree("meta")?,
             outbox_signal: Default::default(),
+            channel_router: Default::default(),
             flusher: std::sync::Arc::new(flusher::Flusher::start(db.clone(), checkpoint)?),
             audit_chain,
             data_dir: data_dir.map(Path::to_path_buf),

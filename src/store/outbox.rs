@@ -6,6 +6,12 @@
 //! once, ever: re-queuing a key that is queued, sent or dead is a no-op. Delivery
 //! removes the row only after the SMTP server accepted it, so a crash mid-send
 //! yields at most one duplicate, never a loss.
+//!
+//! Chat channels (`[[channel]]`) share the outbox: when the daemon has installed a
+//! channel router ([`Store::route_to_channels`]), queuing a notice also queues one
+//! row per channel the router names, in the same transaction. A channel row carries
+//! the channel's name and is recorded under its own key (`channel/NAME/KEY`), so the
+//! mail and each channel are delivered, retried and given up independently.
 
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
@@ -23,12 +29,37 @@ pub struct OutboxRow {
     /// Not before this time (back-off after a transient failure).
     pub next_attempt_at: Timestamp,
     pub last_error: Option<String>,
+    /// The chat channel this row goes to; `None`: by mail (rows stored before
+    /// channels existed have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
 }
+
+impl OutboxRow {
+    /// The key this row is recorded under in the notice records.
+    pub fn record_key(&self) -> String {
+        record_key(&self.notice.key, self.channel.as_deref())
+    }
+}
+
+/// The record key of a notice's delivery: its own key for the mail,
+/// `channel/NAME/KEY` for a chat channel.
+pub fn record_key(key: &str, channel: Option<&str>) -> String {
+    match channel {
+        None => key.to_string(),
+        Some(name) => format!("channel/{name}/{key}"),
+    }
+}
+
+/// Chooses the chat channels a notice also goes to (by name); installed by the daemon.
+pub type ChannelRouter = dyn Fn(&Notice) -> Vec<String> + Send + Sync;
 
 /// Mails in the outbox that failed at least once: how many, the last error, the
 /// next retry.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MailFailures {
+    /// Rows waiting (failed or not).
+    pub pending: usize,
     pub failing: usize,
     pub last_error: Option<String>,
     pub next_retry_at: Option<Timestamp>,
@@ -41,6 +72,9 @@ pub struct DeadRow {
     pub attempts: u32,
     pub error: String,
     pub at: Timestamp,
+    /// The chat channel it was for; `None`: a mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
 }
 
 /// What became of a notice key.
@@ -69,12 +103,25 @@ pub enum NoticeRecord {
 pub struct OutboxTx<'a> {
     pub(super) outbox: &'a TransactionalTree,
     pub(super) keys: &'a TransactionalTree,
+    pub(super) channels: Option<&'a ChannelRouter>,
 }
 
 impl OutboxTx<'_> {
-    /// Queues a notice unless its key was ever queued before. Returns whether it was queued.
+    /// Queues a notice unless its key was ever queued before, and a row for each
+    /// chat channel the router names. Returns whether the notice was queued.
     pub fn enqueue(&self, notice: &Notice) -> TxResult<bool> {
-        if self.keys.get(notice.key.as_bytes())?.is_some() {
+        if !self.enqueue_row(notice, None)? {
+            return Ok(false);
+        }
+        for channel in self.channels.map(|route| route(notice)).unwrap_or_default() {
+            self.enqueue_row(notice, Some(channel))?;
+        }
+        Ok(true)
+    }
+
+    fn enqueue_row(&self, notice: &Notice, channel: Option<String>) -> TxResult<bool> {
+        let key = record_key(&notice.key, channel.as_deref());
+        if self.keys.get(key.as_bytes())?.is_some() {
             return Ok(false);
         }
         let seq = self.outbox.generate_id()?;
@@ -83,10 +130,11 @@ impl OutboxTx<'_> {
             attempts: 0,
             next_attempt_at: notice.created_at,
             last_error: None,
+            channel,
         };
         self.outbox.insert(&seq.to_be_bytes(), encode(&row))?;
         self.keys.insert(
-            notice.key.as_bytes(),
+            key.as_bytes(),
             encode(&NoticeRecord::Queued {
                 seq,
                 at: notice.created_at,
@@ -97,6 +145,27 @@ impl OutboxTx<'_> {
 }
 
 impl Store {
+    /// Installs the channel router: from now on every queued notice is also queued
+    /// for the channels it names. Once per store; a second router is ignored.
+    pub fn route_to_channels(&self, router: Box<ChannelRouter>) {
+        if self.channel_router.set(router).is_err() {
+            tracing::warn!("channel router already installed; the new one is ignored");
+        }
+    }
+
+    /// The outbox trees of a transaction, with the channel router.
+    pub(super) fn outbox_tx<'a>(
+        &'a self,
+        outbox: &'a TransactionalTree,
+        keys: &'a TransactionalTree,
+    ) -> OutboxTx<'a> {
+        OutboxTx {
+            outbox,
+            keys,
+            channels: self.channel_router.get().map(|router| &**router),
+        }
+    }
+
     /// Runs `f` with the outbox inside one transaction (retried by sled on conflict);
     /// see [`Store::ledger_tx`] for `Abort`.
     pub fn with_outbox<T, E: From<StoreError>>(
@@ -105,7 +174,7 @@ impl Store {
     ) -> std::result::Result<T, E> {
         let value = tx::flatten(
             (&self.outbox, &self.notice_keys)
-                .transaction(|(outbox, keys)| tx::to_sled(f(&OutboxTx { outbox, keys }))),
+                .transaction(|(outbox, keys)| tx::to_sled(f(&self.outbox_tx(outbox, keys)))),
         )?;
         self.outbox_signal.notify_one();
         Ok(value)
@@ -122,7 +191,8 @@ impl Store {
         self.outbox_page(None, limit)
     }
 
-    /// The server accepted it: remove the row and remember the key as sent.
+    /// The server accepted it: remove the row and remember its record key
+    /// ([`OutboxRow::record_key`]) as sent.
     pub fn outbox_mark_sent(&self, seq: u64, key: &str, at: Timestamp) -> Result<()> {
         (&self.outbox, &self.notice_keys)
             .transaction(|(outbox, keys)| {
@@ -150,12 +220,12 @@ impl Store {
             .transaction(|(outbox, keys, deadtree)| {
                 outbox.remove(&seq.to_be_bytes())?;
                 keys.insert(
-                    dead.notice.key.as_bytes(),
+                    record_key(&dead.notice.key, dead.channel.as_deref()).as_bytes(),
                     encode(&NoticeRecord::Dead { at: dead.at }),
                 )?;
                 deadtree.insert(&seq.to_be_bytes(), encode(dead))?;
                 if let Some(report) = report {
-                    OutboxTx { outbox, keys }.enqueue(report)?;
+                    self.outbox_tx(outbox, keys).enqueue(report)?;
                 }
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
@@ -167,16 +237,17 @@ impl Store {
     }
 
     /// Keeps only the newest queued notice of each running clock (reminders,
-    /// escalations and overdue notices of one incident milestone): after a mail
-    /// outage the recipients get the current state once, not every superseded step.
+    /// escalations and overdue notices of one incident milestone), per destination
+    /// (the mail, each channel): after an outage the recipients get the current
+    /// state once, not every superseded step.
     /// The older rows leave the outbox as `Superseded`. Returns how many.
     pub fn outbox_supersede(&self, at: Timestamp) -> Result<usize> {
-        let mut rows: Vec<(
-            u64,
-            String,
+        type Clock = (
+            Option<String>,
             (crate::model::IncidentId, crate::model::Milestone),
-        )> = Vec::new();
-        let mut newest: std::collections::HashMap<_, String> = Default::default();
+        );
+        let mut rows: Vec<(u64, String, Clock)> = Vec::new();
+        let mut newest: std::collections::HashMap<Clock, String> = Default::default();
         for (seq, row) in self.outbox_page(None, usize::MAX)? {
             let Some(clock) = row
                 .notice
@@ -187,14 +258,16 @@ impl Store {
             else {
                 continue;
             };
-            newest.insert(clock, row.notice.key.clone());
+            let clock = (row.channel.clone(), clock);
+            newest.insert(clock.clone(), row.notice.key.clone());
             rows.push((seq, row.notice.key, clock));
         }
         let older: Vec<(u64, String, String)> = rows
             .into_iter()
             .filter_map(|(seq, key, clock)| {
                 let by = &newest[&clock];
-                (*by != key).then(|| (seq, key, by.clone()))
+                let record = record_key(&key, clock.0.as_deref());
+                (*by != key).then(|| (seq, record, by.clone()))
             })
             .collect();
         for (seq, key, by) in &older {
@@ -242,20 +315,36 @@ impl Store {
 
     /// Queued mails that failed at least once (an SMTP outage), for `status`.
     pub fn outbox_failures(&self) -> Result<MailFailures> {
-        let mut failures = MailFailures::default();
-        let mut latest: Option<Timestamp> = None;
+        Ok(self
+            .outbox_failures_by_destination()?
+            .remove(&None)
+            .unwrap_or_default())
+    }
+
+    /// [`Store::outbox_failures`] for every destination that has queued rows: the
+    /// mail (`None`) and each chat channel by name.
+    pub fn outbox_failures_by_destination(
+        &self,
+    ) -> Result<std::collections::BTreeMap<Option<String>, MailFailures>> {
+        let mut by: std::collections::BTreeMap<Option<String>, MailFailures> = Default::default();
+        let mut latest: std::collections::HashMap<Option<String>, Timestamp> = Default::default();
         for row in self.outbox.iter().values() {
             let row = row?;
             let Ok(row) = serde_json::from_slice::<OutboxRow>(&row) else {
                 continue; // reported by the delivery worker, which reads every row
             };
+            let failures = by.entry(row.channel.clone()).or_default();
+            failures.pending += 1;
             if row.attempts == 0 {
                 continue;
             }
             failures.failing += 1;
             // The row retried last is the one whose retry is scheduled latest.
-            if latest.is_none_or(|t| row.next_attempt_at > t) {
-                latest = Some(row.next_attempt_at);
+            let last = latest
+                .entry(row.channel.clone())
+                .or_insert(Timestamp::MIN_UTC);
+            if row.next_attempt_at >= *last {
+                *last = row.next_attempt_at;
                 failures.last_error = row.last_error.clone();
             }
             if failures
@@ -265,7 +354,7 @@ impl Store {
                 failures.next_retry_at = Some(row.next_attempt_at);
             }
         }
-        Ok(failures)
+        Ok(by)
     }
 
     pub fn dead_letter_count(&self) -> usize {
@@ -316,6 +405,57 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn channel_rows_are_queued_with_the_mail_and_superseded_per_destination() {
+        let store = Store::temporary().unwrap();
+        store.route_to_channels(Box::new(|n: &Notice| {
+            if n.key.starts_with("quiet") {
+                vec![]
+            } else {
+                vec!["ding".to_string()]
+            }
+        }));
+        for key in ["42/ack/overdue/1", "42/ack/overdue/2", "quiet"] {
+            assert!(store.enqueue_notice(&notice(key)).unwrap());
+        }
+        assert!(!store.enqueue_notice(&notice("42/ack/overdue/1")).unwrap());
+        let rows = |store: &Store| -> Vec<String> {
+            store
+                .outbox_pending(10)
+                .unwrap()
+                .into_iter()
+                .map(|(_, r)| r.record_key())
+                .collect()
+        };
+        assert_eq!(
+            rows(&store),
+            [
+                "42/ack/overdue/1",
+                "channel/ding/42/ack/overdue/1",
+                "42/ack/overdue/2",
+                "channel/ding/42/ack/overdue/2",
+                "quiet"
+            ]
+        );
+        assert_eq!(store.outbox_supersede(chrono::Utc::now()).unwrap(), 2);
+        assert_eq!(
+            rows(&store),
+            ["42/ack/overdue/2", "channel/ding/42/ack/overdue/2", "quiet"]
+        );
+        for key in ["42/ack/overdue/1", "channel/ding/42/ack/overdue/1"] {
+            assert!(
+                matches!(
+                    store.notice_record(key).unwrap(),
+                    Some(NoticeRecord::Superseded { ref by, .. }) if by == "42/ack/overdue/2"
+                ),
+                "{key}"
+            );
+        }
+        let by = store.outbox_failures_by_destination().unwrap();
+        assert_eq!(by[&None].pending, 2);
+        assert_eq!(by[&Some("ding".to_string())].pending, 1);
+    }
+
+    #[test]
     fn pending_keeps_queue_order_and_dead_letters_report() {
         let store = Store::temporary().unwrap();
         for key in ["1", "2", "3"] {
@@ -330,6 +470,7 @@ pub(super) mod tests {
             attempts: 1,
             error: "550".into(),
             at: chrono::Utc::now(),
+            channel: None,
         };
         store
             .outbox_dead(*seq, &dead, Some(&notice("dead/2")))

@@ -3,5 +3,6 @@
 
 pub mod crash;
 pub mod daemon;
+pub mod incident;
 pub mod skip;
 pub mod smtp;
