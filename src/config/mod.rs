@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 pub use duration::{HumanDuration, Window, parse_duration, parse_window};
 pub use sources::{
-    HtmlSpec, HttpMethod, JsonSpec, SourceConfig, SourceKind, SourceRole, load_sources_str,
+    HtmlSpec, HttpMethod, JsonSpec, ReplySpec, SourceConfig, SourceKind, SourceRole,
+    load_sources_str,
 };
 
 /// The built-in defaults: the shipped `yuqing.toml`, used when no file is found.
