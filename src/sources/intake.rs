@@ -45,6 +45,8 @@ struct Inner {
     /// Addresses that receive source-health notices.
     duty: Vec<String>,
     items: mpsc::Sender<Item>,
+    /// The official calendar, loaded when some board tracks replies (`reply_status`).
+    calendar: Option<Arc<crate::calendar::Calendar>>,
 }
 
 /// What one poll did.
@@ -82,6 +84,13 @@ impl Intake {
         items: mpsc::Sender<Item>,
     ) -> Result<Intake, SourcesError> {
         let fetcher = Fetcher::new(&config.intake).map_err(SourcesError::Client)?;
+        let calendar = if config.sources.iter().any(|s| s.reply.is_some()) {
+            Some(Arc::new(crate::calendar::Calendar::load(
+                &config.dictionaries,
+            )?))
+        } else {
+            None
+        };
         Ok(Intake {
             inner: Arc::new(Inner {
                 settings: config.intake.clone(),
@@ -90,6 +99,7 @@ impl Intake {
                 fetcher,
                 duty: crate::ledger::Routing::new(config).duty(),
                 items,
+                calendar,
             }),
         })
     }
@@ -304,6 +314,7 @@ impl Intake {
         let status = body.status;
         let validators = body.validators.clone();
         let max_items = self.inner.settings.max_items_per_poll;
+        let calendar = self.inner.calendar.clone();
         let outcome = tokio::task::spawn_blocking(move || {
             let doc = Document {
                 bytes: &body.bytes,
@@ -311,6 +322,9 @@ impl Intake {
                 url: &body.url,
             };
             let mut parsed = parse::parse(&for_parse, doc, now)?;
+            if let (Some(spec), Some(calendar)) = (&for_parse.reply, &calendar) {
+                track_replies(&store, calendar, &for_parse.id, spec, &parsed, now)?;
+            }
             let found = parsed.items.len();
             if found > max_items {
                 // Feeds and boards list the newest first: what is cut is the oldest, and
@@ -526,6 +540,39 @@ fn store_items(
         }
     }
     stored
+}
+
+/// Applies a board's page to its tracked posts (before the item cap: every listed post
+/// is tracked); a store failure fails the poll.
+fn track_replies(
+    store: &Store,
+    calendar: &crate::calendar::Calendar,
+    source: &str,
+    spec: &crate::config::ReplySpec,
+    parsed: &parse::Parsed,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let rule = crate::replies::ReplyRule::from(spec);
+    let report = crate::replies::track::observe_board(
+        store,
+        calendar,
+        source,
+        &rule,
+        &parsed.items,
+        &parsed.replies,
+        now,
+    )?;
+    if report != crate::replies::track::BoardReport::default() {
+        info!(
+            source,
+            started = report.started,
+            replied = report.replied,
+            removed = report.removed,
+            uncovered = report.uncovered,
+            "board replies tracked"
+        );
+    }
+    Ok(())
 }
 
 /// Resolves when shutdown is signalled; never, if the signal's sender is gone

@@ -19,6 +19,7 @@ mod flusher;
 mod incidents;
 mod items;
 mod outbox;
+mod replies;
 mod sources;
 mod tx;
 
