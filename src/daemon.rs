@@ -87,7 +87,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let api = crate::api::Server::bind(store.clone(), ledger.clone(), config.clone())
         .await
         .context("无法启动控制接口")?
-        .merge(crate::api::digest::routes(config.clone(), keywords.clone()));
+        .merge(crate::api::digest::routes(config.clone(), keywords.clone()))
+        .merge(crate::api::replies::routes());
     let pipeline = Pipeline::new(classifier, store.clone(), ledger.clone(), &config);
 
     let mut tasks = JoinSet::new();

@@ -2,6 +2,7 @@
 //! parse (reply fields) → tracked posts in the store, under the official calendar.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use wiremock::matchers::{method, path};
@@ -11,6 +12,9 @@ use yuqing::model::Timestamp;
 use yuqing::replies::{Rates, ReplyState, TrackedPost};
 use yuqing::sources::Intake;
 use yuqing::store::Store;
+
+mod common;
+use common::daemon::{Daemon, PATIENCE, Site, tail};
 
 fn at(s: &str) -> Timestamp {
     s.parse().unwrap()
@@ -224,4 +228,98 @@ reply_within = "5工作日"
     // No reply date on the page: answered when first seen answered.
     assert_eq!(tracked.replied_at, Some(at("2025-11-05T02:00:00Z")));
     assert_eq!(tracked.on_time(), Some(true));
+}
+
+/// The whole path through the real binary: the daemon polls a JSON board, and
+/// `yuqing replies --json` (through the control API) lists the post pending/overdue with
+/// its working-day due time, then, after the board shows it answered, as replied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn yuqing_replies_lists_a_board_post_through_the_daemon() {
+    let server = MockServer::start().await;
+    // Tuesday 2026-12-01 09:00 + 3 working days: due Friday 2026-12-04 24:00 Beijing time.
+    let serve = |status: &str, reply: Option<&str>| {
+        json_page(&[json_post(
+            7,
+            "小区污水井堵塞",
+            "2026-12-01 09:00",
+            status,
+            reply,
+        )])
+    };
+    Mock::given(method("GET"))
+        .and(path("/board"))
+        .respond_with(serve("未回复", None))
+        .mount(&server)
+        .await;
+    let dictionaries = Path::new(env!("CARGO_MANIFEST_DIR")).join("dictionaries");
+    let site = Site::new(
+        &assert_cmd::cargo::cargo_bin("yuqing"),
+        &dictionaries,
+        &format!("{}/unused", server.uri()),
+        "",
+    );
+    let feeds = JSON_BOARD
+        .replace("{url}", &server.uri())
+        .replace("reply_within", "interval = \"10s\"\nreply_within");
+    std::fs::write(site.dir.path().join("feeds.toml"), feeds).unwrap();
+    let mut daemon = Daemon::start(&site, &[]);
+    common::daemon::Api::connect(&site, &mut daemon).await;
+
+    let replies = |all: bool| {
+        let mut command = site.command();
+        command.arg("replies").arg("--json");
+        if all {
+            command.arg("--all");
+        }
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap()
+    };
+    let wait_for = |all: bool, want: &'static str, daemon: &mut Daemon| {
+        let start = Instant::now();
+        loop {
+            daemon.assert_running("waiting for the board post");
+            let listed = replies(all);
+            if listed.first().is_some_and(|p| p["state"] == want) {
+                return listed;
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "no {want} post:\n{}",
+                tail(&daemon.log())
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    };
+    let waiting = if chrono::Utc::now() > at("2026-12-04T16:00:00Z") {
+        "overdue"
+    } else {
+        "pending"
+    };
+    let listed = wait_for(false, waiting, &mut daemon);
+    let post = &listed[0];
+    assert_eq!(post["source"], "board");
+    assert_eq!(post["key"], "7");
+    assert_eq!(post["title"], "小区污水井堵塞");
+    assert_eq!(post["posted_at"], "2026-12-01T01:00:00Z");
+    assert_eq!(post["due_at"], "2026-12-04T16:00:00Z");
+    assert_eq!(post["replied_at"], serde_json::Value::Null);
+
+    server.reset().await;
+    Mock::given(method("GET"))
+        .and(path("/board"))
+        .respond_with(serve("已回复", Some("2026-12-03 15:00")))
+        .mount(&server)
+        .await;
+    let listed = wait_for(true, "replied", &mut daemon);
+    assert_eq!(listed[0]["replied_at"], "2026-12-03T07:00:00Z");
+    assert!(
+        replies(false).is_empty(),
+        "an answered post is listed only with --all"
+    );
+    daemon.stop();
 }

@@ -7,6 +7,7 @@ pub mod classify;
 pub mod digest;
 pub mod feeds;
 pub mod incidents;
+pub mod replies;
 pub mod verify;
 
 use std::path::PathBuf;
@@ -59,6 +60,8 @@ pub enum Command {
     Status(JsonFlag),
     /// 校验台账完整性（操作记录校验链、条数）；需先停止守护进程
     Verify,
+    /// 留言板待答复的留言（超期的在前）
+    Replies(ListArgs),
     /// 官方节假日与工作日（国务院办公厅节假日安排，含调休；无需守护进程）
     #[command(subcommand)]
     Calendar(CalendarCommand),
