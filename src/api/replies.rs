@@ -74,7 +74,7 @@ pub fn views(posts: Vec<TrackedPost>, all: bool, now: Timestamp) -> Vec<ReplyVie
         })
         .filter(|view| all || matches!(view.state, ReplyState::Pending | ReplyState::Overdue))
         .collect();
-    views.sort_by(|a, b| (rank(a.state), a.due_at).cmp(&(rank(b.state), b.due_at)));
+    views.sort_by_key(|view| (rank(view.state), view.due_at));
     views
 }
 
