@@ -23,6 +23,7 @@ fn at(s: &str) -> Timestamp {
 struct Board {
     intake: Intake,
     store: Store,
+    config: Config,
     _items: mpsc::Receiver<yuqing::model::Item>,
     _dir: tempfile::TempDir,
 }
@@ -47,6 +48,7 @@ fn board(server: &MockServer, feeds: &str) -> Board {
     Board {
         intake: Intake::new(&config, store.clone(), tx).unwrap(),
         store,
+        config,
         _items: rx,
         _dir: dir,
     }
@@ -170,6 +172,28 @@ async fn a_json_board_post_flips_from_pending_to_replied() {
         (3, 2, 1, 1),
         "removed post 3 is left out; post 4 is overdue"
     );
+
+    // The digest reports the board's rates: the late reply is late, post 4 overdue.
+    let no_keywords = |_: &str, _: usize| Vec::new();
+    let period = yuqing::digest::Period::scheduled(now);
+    let report =
+        yuqing::digest::build(&board.store, &board.config, &period, now, &no_keywords).unwrap();
+    let row = &report.replies.boards[0];
+    assert_eq!(row.name, "领导留言板");
+    assert_eq!(
+        (row.posts, row.replied, row.on_time, row.overdue),
+        (3, 2, 1, 1)
+    );
+    assert_eq!(row.on_time_rate, Some(1.0 / 3.0));
+    assert_eq!(report.replies.overdue.len(), 1);
+    assert_eq!(report.replies.overdue[0].title, "供暖不热");
+    let text = yuqing::digest::render_text(&report);
+    assert!(text.contains("【留言答复（自开始跟踪以来）】"), "{text}");
+    assert!(
+        text.contains("领导留言板     3       2     1         1   66.7%       33.3%"),
+        "{text}"
+    );
+    assert!(text.contains("· 领导留言板｜供暖不热｜应于"), "{text}");
 
     // A removed post is reported once: a third poll without it changes nothing.
     let removed_at = post(&board, "3").removed_at;

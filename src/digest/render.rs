@@ -299,6 +299,8 @@ pub fn render_text(report: &DigestReport) -> String {
         }
     }
 
+    replies_text(o, &report.replies);
+
     section(o, "近7日新增事件");
     let max = report.trend.iter().map(|d| d.total).max().unwrap_or(0);
     for day in &report.trend {
@@ -329,6 +331,54 @@ pub fn render_text(report: &DigestReport) -> String {
         let _ = writeln!(o, "（每行为自该日日报时刻起的24小时）");
     }
     out
+}
+
+/// 留言答复: rates per board and per unit, then the overdue posts; nothing without boards.
+fn replies_text(o: &mut String, replies: &super::ReplySummary) {
+    if replies.boards.is_empty() {
+        return;
+    }
+    section(o, "留言答复（自开始跟踪以来）");
+    let rate = |r: Option<f64>| r.map_or_else(|| "—".to_string(), percent);
+    for (first, rows) in [("留言板", &replies.boards), ("责任单位", &replies.units)] {
+        let w = rows
+            .iter()
+            .map(|r| r.name.width())
+            .chain([first.width()])
+            .max()
+            .unwrap_or(0)
+            + 2;
+        let _ = writeln!(
+            o,
+            "{}留言  已答复  按时  超期未答  答复率  按时答复率",
+            pad(first, w)
+        );
+        for r in rows.iter() {
+            let _ = writeln!(
+                o,
+                "{}{:>4}  {:>6}  {:>4}  {:>8}  {:>6}  {:>10}",
+                pad(&r.name, w),
+                r.posts,
+                r.replied,
+                r.on_time,
+                r.overdue,
+                rate(r.reply_rate),
+                rate(r.on_time_rate)
+            );
+        }
+    }
+    let _ = writeln!(o, "超期未答复的留言（{}条）：", replies.overdue.len());
+    for p in replies.overdue.iter().take(MAX_ROWS) {
+        let _ = writeln!(
+            o,
+            "· {}｜{}｜应于 {} 前答复｜{}",
+            p.board,
+            p.title,
+            local(p.due_at),
+            unit(&p.unit)
+        );
+    }
+    more(o, replies.overdue.len());
 }
 
 fn section(o: &mut String, title: &str) {
