@@ -97,7 +97,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         intake.run(intake_stop).await;
         "intake"
     });
-    let deadlines = DeadlineTask::new(store.clone(), ledger.clone(), TaskClock::system());
+    let deadlines =
+        DeadlineTask::new(store.clone(), ledger.clone(), TaskClock::system()).with_replies(
+            crate::clock::replies::ReplyClocks::new(store.clone(), config.clone()),
+        );
     let deadlines_stop = stopped(&stopping);
     tasks.spawn(async move {
         deadlines.run(deadlines_stop).await;

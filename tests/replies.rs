@@ -2,11 +2,13 @@
 //! parse (reply fields) → tracked posts in the store, under the official calendar.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+use yuqing::clock::replies::ReplyClocks;
 use yuqing::config::{Config, HumanDuration, IntakeConfig, load_sources_str};
 use yuqing::model::Timestamp;
 use yuqing::replies::{Rates, ReplyState, TrackedPost};
@@ -127,6 +129,46 @@ async fn a_json_board_post_flips_from_pending_to_replied() {
         ReplyState::Overdue
     );
 
+    // Reply clocks: post 4 (due 2025-09-24 24:00, 60 h before) is overdue at once, and by
+    // the catch-up rule its notice is the current hourly repeat, 61; post 1 gets
+    // its 80 % reminder (the 60 % one was passed over while nothing fired), like posts 2 and 3.
+    let clocks = ReplyClocks::new(board.store.clone(), Arc::new(board.config.clone()));
+    let sent = |key: &str| board.store.notice_record(key).unwrap().is_some();
+    assert_eq!(
+        clocks.fire_due(at("2025-09-27T04:00:00Z"), 100).unwrap(),
+        (1, false)
+    );
+    assert!(sent("reply/board/4/overdue/61"));
+    assert!(!sent("reply/board/4/60"));
+    let queued = board.store.outbox_pending(10).unwrap();
+    let yuqing::model::NoticeKind::Bulletin {
+        subject,
+        paragraphs,
+        ..
+    } = &queued[0].1.notice.kind
+    else {
+        panic!("a reply notice is a bulletin");
+    };
+    assert_eq!(subject, "【留言超期未答复】领导留言板：供暖不热");
+    assert!(
+        paragraphs
+            .iter()
+            .any(|p| p.contains("应于 2025-09-25 00:00 前答复")),
+        "{paragraphs:?}"
+    );
+    assert_eq!(
+        clocks.fire_due(at("2025-09-30T06:00:00Z"), 100).unwrap().0,
+        4
+    );
+    for key in ["reply/board/1/80", "reply/board/2/80", "reply/board/3/80"] {
+        assert!(sent(key), "{key}");
+    }
+    assert!(!sent("reply/board/1/60"));
+    assert!(
+        sent("reply/board/4/overdue/135"),
+        "the overdue notice repeats hourly: 134 h late now"
+    );
+
     // Second poll: post 1 answered in time, post 2 answered after its due date, post 3
     // taken down, post 4 paged out (older than anything the page now shows).
     let second = [
@@ -197,6 +239,14 @@ async fn a_json_board_post_flips_from_pending_to_replied() {
 
     // A removed post is reported once: a third poll without it changes nothing.
     let removed_at = post(&board, "3").removed_at;
+    let waiting: Vec<String> = board
+        .store
+        .replies_due(at("2030-01-01T00:00:00Z"), 100)
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.key)
+        .collect();
+    assert_eq!(waiting, ["4"], "answered and removed posts' clocks stop");
     poll(&server, &board, json_page(&second), "2025-10-11T04:00:00Z").await;
     assert_eq!(post(&board, "3").removed_at, removed_at);
 }

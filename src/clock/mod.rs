@@ -26,6 +26,7 @@
 //! was already sent is a no-op.
 
 pub mod fire;
+pub mod replies;
 pub mod task;
 
 use chrono::Duration;

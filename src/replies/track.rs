@@ -5,8 +5,10 @@
 use std::collections::HashSet;
 
 use crate::calendar::Calendar;
+use crate::clock::replies::next_step;
+use crate::config::Policy;
 use crate::model::{DateQuality, Timestamp};
-use crate::parse::{ParsedItem, ParsedReply};
+use crate::parse::{Parsed, ParsedItem};
 use crate::store::{Store, StoreError};
 
 use super::{Change, Observation, Post, ReplyRule, TrackedPost, missing_means_removed};
@@ -24,22 +26,24 @@ pub struct BoardReport {
 
 /// Applies a successfully read page of board `source` at `now`: starts tracking every post
 /// not yet tracked, records each listed post's reply state, and marks tracked posts that
-/// are missing from the page as removed when the paging rule says so.
+/// are missing from the page as removed when the paging rule says so. Each change
+/// (re)schedules the post's reply clock (`clock::replies`).
 pub fn observe_board(
     store: &Store,
     calendar: &Calendar,
     source: &str,
     rule: &ReplyRule,
-    items: &[ParsedItem],
-    replies: &[ParsedReply],
+    policy: &Policy,
+    page: &Parsed,
     now: Timestamp,
 ) -> Result<BoardReport, StoreError> {
+    let items = &page.items;
     let mut report = BoardReport::default();
     let posted_at = |item: &ParsedItem| match (item.published, item.date_quality) {
         (Some(at), Some(DateQuality::Credible)) => at,
         _ => now,
     };
-    for (item, reply) in items.iter().zip(replies) {
+    for (item, reply) in items.iter().zip(&page.replies) {
         let (mut post, new) = match store.tracked_post(source, &item.key)? {
             Some(post) => (post, false),
             None => {
@@ -81,6 +85,7 @@ pub fn observe_board(
         }
         if new || post != before {
             store.put_tracked_post(&post)?;
+            store.schedule_reply(source, &post.key, next_step(&post, policy, now))?;
         }
     }
     let listed: HashSet<&str> = items.iter().map(|i| i.key.as_str()).collect();
@@ -95,6 +100,7 @@ pub fn observe_board(
             tracing::info!(source, key = %post.key, "board post no longer listed: 已撤下");
             report.removed += 1;
             store.put_tracked_post(&post)?;
+            store.schedule_reply(source, &post.key, None)?;
         }
     }
     Ok(report)

@@ -47,6 +47,8 @@ struct Inner {
     items: mpsc::Sender<Item>,
     /// The official calendar, loaded when some board tracks replies (`reply_status`).
     calendar: Option<Arc<crate::calendar::Calendar>>,
+    /// `[policy]`: the reply clocks' reminders and overdue repeats.
+    policy: crate::config::Policy,
 }
 
 /// What one poll did.
@@ -100,6 +102,7 @@ impl Intake {
                 duty: crate::ledger::Routing::new(config).duty(),
                 items,
                 calendar,
+                policy: config.policy.clone(),
             }),
         })
     }
@@ -315,6 +318,7 @@ impl Intake {
         let validators = body.validators.clone();
         let max_items = self.inner.settings.max_items_per_poll;
         let calendar = self.inner.calendar.clone();
+        let policy = self.inner.policy.clone();
         let outcome = tokio::task::spawn_blocking(move || {
             let doc = Document {
                 bytes: &body.bytes,
@@ -323,7 +327,7 @@ impl Intake {
             };
             let mut parsed = parse::parse(&for_parse, doc, now)?;
             if let (Some(spec), Some(calendar)) = (&for_parse.reply, &calendar) {
-                track_replies(&store, calendar, &for_parse.id, spec, &parsed, now)?;
+                track_replies(&store, calendar, &policy, (&for_parse.id, spec), &parsed, now)?;
             }
             let found = parsed.items.len();
             if found > max_items {
@@ -547,21 +551,14 @@ fn store_items(
 fn track_replies(
     store: &Store,
     calendar: &crate::calendar::Calendar,
-    source: &str,
-    spec: &crate::config::ReplySpec,
+    policy: &crate::config::Policy,
+    (source, spec): (&str, &crate::config::ReplySpec),
     parsed: &parse::Parsed,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let rule = crate::replies::ReplyRule::from(spec);
-    let report = crate::replies::track::observe_board(
-        store,
-        calendar,
-        source,
-        &rule,
-        &parsed.items,
-        &parsed.replies,
-        now,
-    )?;
+    let report =
+        crate::replies::track::observe_board(store, calendar, source, &rule, policy, parsed, now)?;
     if report != crate::replies::track::BoardReport::default() {
         info!(
             source,

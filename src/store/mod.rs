@@ -31,6 +31,7 @@ use serde::de::DeserializeOwned;
 pub use incidents::{DueEntry, LedgerTx, OpenIndexRow};
 pub use items::UpsertOutcome;
 pub use outbox::{DeadRow, MailFailures, NoticeRecord, OutboxRow, OutboxTx};
+pub use replies::ReplyDue;
 pub use sources::SourceState;
 pub use tx::{Abort, TxError, TxResult};
 
