@@ -236,6 +236,10 @@ async fn a_json_board_post_flips_from_pending_to_replied() {
         "{text}"
     );
     assert!(text.contains("· 领导留言板｜供暖不热｜应于"), "{text}");
+    let html = yuqing::digest::render_html(&report);
+    assert!(html.contains("留言答复（自开始跟踪以来）"), "{html}");
+    assert!(html.contains(">33.3%</td>"), "{html}");
+    assert!(html.contains(">供暖不热</td>"), "{html}");
 
     // A removed post is reported once: a third poll without it changes nothing.
     let removed_at = post(&board, "3").removed_at;

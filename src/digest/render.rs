@@ -558,6 +558,46 @@ struct FailingRow {
     error: String,
 }
 
+struct ReplyRow {
+    name: String,
+    weight: &'static str,
+    posts: u32,
+    replied: u32,
+    on_time: u32,
+    overdue: u32,
+    reply_rate: String,
+    on_time_rate: String,
+}
+
+impl ReplyRow {
+    /// The boards (bold), then the units.
+    fn all(replies: &super::ReplySummary) -> Vec<ReplyRow> {
+        let rate = |r: Option<f64>| r.map_or_else(|| "—".to_string(), percent);
+        let boards = replies.boards.iter().map(|r| (r, "font-weight:bold;"));
+        let units = replies.units.iter().map(|r| (r, ""));
+        boards
+            .chain(units)
+            .map(|(r, weight)| ReplyRow {
+                name: r.name.clone(),
+                weight,
+                posts: r.posts,
+                replied: r.replied,
+                on_time: r.on_time,
+                overdue: r.overdue,
+                reply_rate: rate(r.reply_rate),
+                on_time_rate: rate(r.on_time_rate),
+            })
+            .collect()
+    }
+}
+
+struct ReplyOverdueRow {
+    board: String,
+    title: String,
+    due: String,
+    unit: String,
+}
+
 #[derive(askama::Template)]
 #[template(path = "digest.html")]
 struct DigestHtml {
@@ -586,6 +626,9 @@ struct DigestHtml {
     silent_sources: Option<usize>,
     terms: Vec<String>,
     sources_ok: String,
+    /// 留言答复: board rows, then unit rows (empty without tracked boards).
+    reply_rows: Vec<ReplyRow>,
+    reply_overdue: Vec<ReplyOverdueRow>,
     failing: Vec<FailingRow>,
 }
 
@@ -695,6 +738,19 @@ impl DigestHtml {
                 .map(|t| t.term.clone())
                 .collect(),
             sources_ok: format!("{}个信息源运行正常。", report.sources.total),
+            reply_rows: ReplyRow::all(&report.replies),
+            reply_overdue: report
+                .replies
+                .overdue
+                .iter()
+                .take(MAX_ROWS)
+                .map(|o| ReplyOverdueRow {
+                    board: o.board.clone(),
+                    title: o.title.clone(),
+                    due: local(o.due_at),
+                    unit: unit(&o.unit).to_string(),
+                })
+                .collect(),
             failing: report
                 .sources
                 .failing
