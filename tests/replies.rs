@@ -401,3 +401,29 @@ async fn yuqing_replies_lists_a_board_post_through_the_daemon() {
     );
     daemon.stop();
 }
+
+/// A board with reply tracking needs a readable holiday table: a broken one stops the
+/// intake at start, saying why, instead of guessing weekends.
+#[tokio::test]
+async fn a_reply_board_with_a_broken_holiday_table_is_refused_at_start() {
+    let server = MockServer::start().await;
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::create_dir(empty.path().join("calendar")).unwrap();
+    std::fs::write(empty.path().join("calendar/2025.toml"), "year = \"x\"\n").unwrap();
+    let text = JSON_BOARD.replace("{url}", &server.uri());
+    let config = Config {
+        data_dir: empty.path().join("data"),
+        dictionaries: empty.path().to_path_buf(),
+        sources: load_sources_str(&text, Path::new("feeds.toml")).unwrap(),
+        ..Config::default()
+    };
+    let store = Store::open(&config.data_dir).unwrap();
+    let (tx, _rx) = mpsc::channel(1);
+    let Err(err) = Intake::new(&config, store, tx) else {
+        panic!("the intake started with a broken holiday table");
+    };
+    assert!(
+        err.to_string().contains("留言板答复时限需要官方节假日表"),
+        "{err}"
+    );
+}
