@@ -219,6 +219,7 @@ fn source(id: String, url: String, interval: u64) -> SourceConfig {
         encoding: None,
         role: SourceRole::News,
         kind: SourceKind::Feed,
+        reply: None,
     }
 }
 

@@ -88,7 +88,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let api = crate::api::Server::bind(store.clone(), ledger.clone(), config.clone())
         .await
         .context("无法启动控制接口")?
-        .merge(crate::api::digest::routes(config.clone(), keywords.clone()));
+        .merge(crate::api::digest::routes(config.clone(), keywords.clone()))
+        .merge(crate::api::replies::routes());
     let pipeline = Pipeline::new(classifier, store.clone(), ledger.clone(), &config);
 
     // Every long-running task reports its steps to the watchdog (src/watchdog.rs).
@@ -99,7 +100,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         intake.run(intake_stop).await;
         "intake"
     }));
-    let deadlines = DeadlineTask::new(store.clone(), ledger.clone(), TaskClock::system());
+    let deadlines =
+        DeadlineTask::new(store.clone(), ledger.clone(), TaskClock::system()).with_replies(
+            crate::clock::replies::ReplyClocks::new(store.clone(), config.clone()),
+        );
     let deadlines_stop = stopped(&stopping);
     tasks.spawn(monitored(liveness.clone(), Task::Deadlines, async move {
         deadlines.run(deadlines_stop).await;

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 mod notice_key;
-pub use notice_key::{BadNoticeKey, NoticeKey};
+pub use notice_key::{BadNoticeKey, NoticeKey, ReplyStep};
 
 /// The default taxonomy (`taxonomy.md`): topic id → Chinese name. Deployments may add
 /// topics in their dictionaries; use [`topic_name`] to show any id.

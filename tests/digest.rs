@@ -755,8 +755,8 @@ fn responses_and_effects_of_the_period() {
     assert_eq!(json["responses"]["responses"][2]["milestone"], "statement");
     let text = render_text(&report);
     for want in [
-        "【回应与效果】\n期内登记回应 3 次，其中首次回应 2 起，立案至首次回应平均 1天2时。",
-        "· #1 某化工厂发生爆炸事故 致多人受伤：发布权威信息（首次），2026-11-23 16:00，距立案 6时0分",
+        "【回应与效果】\n期内登记回应 3 次，其中首次回应 2 起，立案至首次回应平均 1天2小时。",
+        "· #1 某化工厂发生爆炸事故 致多人受伤：发布权威信息（首次），2026-11-23 16:00，距立案 6小时",
         "· 效果评估 #1 某化工厂发生爆炸事故 致多人受伤：升温（回应前 2 条，回应后 5 条），舆情未平息，建议二次回应",
     ] {
         assert!(text.contains(want), "text lacks {want:?}:\n{text}");

@@ -8,6 +8,7 @@ pub mod digest;
 pub mod feeds;
 pub mod import;
 pub mod incidents;
+pub mod replies;
 pub mod verify;
 
 use std::path::PathBuf;
@@ -64,6 +65,8 @@ pub enum Command {
     Verify,
     /// 从 export 的 JSONL 台账备份重建台账（恢复）；需先停止守护进程
     Import(ImportArgs),
+    /// 留言板待答复的留言（超期的在前）
+    Replies(ListArgs),
     /// 官方节假日与工作日（国务院办公厅节假日安排，含调休；无需守护进程）
     #[command(subcommand)]
     Calendar(CalendarCommand),

@@ -95,6 +95,8 @@ impl TaskClock {
 /// until shutdown.
 pub struct DeadlineTask {
     deadlines: Deadlines,
+    /// Board posts' reply clocks, fired by the same loop (`clock::replies`).
+    replies: Option<super::replies::ReplyClocks>,
     wake: Arc<Notify>,
     clock: TaskClock,
 }
@@ -105,8 +107,15 @@ impl DeadlineTask {
         DeadlineTask {
             wake: deadlines.wake(),
             deadlines,
+            replies: None,
             clock,
         }
+    }
+
+    /// Also fires the reply clocks of board posts.
+    pub fn with_replies(mut self, replies: super::replies::ReplyClocks) -> DeadlineTask {
+        self.replies = Some(replies);
+        self
     }
 
     /// Runs until `shutdown` completes.
@@ -121,7 +130,7 @@ impl DeadlineTask {
         tracing::info!(entries = self.deadlines.len(), "deadline task started");
         loop {
             self.clock.resync();
-            let failed = self.fire_all().await;
+            let failed = self.fire_all().await | self.fire_replies();
             let now = self.clock.now();
             let wake_at = match self.deadlines.next_at() {
                 Ok(Some(first)) if failed && first <= now => Instant::now() + RETRY_AFTER_FAILURE,
@@ -132,6 +141,13 @@ impl DeadlineTask {
                     Instant::now() + RETRY_AFTER_FAILURE
                 }
             };
+            let wake_at = match self.replies.as_ref().map(|r| r.first_due()) {
+                // After a failure, a reply entry already due waits for the retry too.
+                Some(Ok(Some(first))) if !(failed && first <= now) => {
+                    wake_at.min(self.clock.instant_at(first))
+                }
+                _ => wake_at,
+            };
             let wake_at = wake_at.min(Instant::now() + MAX_SLEEP);
             tokio::select! {
                 () = &mut shutdown => break,
@@ -140,6 +156,30 @@ impl DeadlineTask {
             }
         }
         tracing::info!("deadline task stopped");
+    }
+
+    /// Fires the reply clocks that are due, a batch at a time. Returns whether it failed
+    /// (then the next pass retries).
+    fn fire_replies(&self) -> bool {
+        let Some(replies) = &self.replies else {
+            return false;
+        };
+        loop {
+            match blocking(|| replies.fire_due(self.clock.now(), BATCH)) {
+                Ok((queued, more)) => {
+                    if queued > 0 {
+                        tracing::debug!(queued, "reply notices queued");
+                    }
+                    if !more {
+                        return false;
+                    }
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "could not fire due reply notices");
+                    return true;
+                }
+            }
+        }
     }
 
     /// Fires everything due, a batch at a time. Returns whether some entry failed.

@@ -21,7 +21,8 @@ use channels::check_channels;
 pub use channels::{ChannelConfig, ChannelKind, MetricsConfig};
 pub use duration::{HumanDuration, Window, parse_duration, parse_window};
 pub use sources::{
-    HtmlSpec, HttpMethod, JsonSpec, SourceConfig, SourceKind, SourceRole, load_sources_str,
+    HtmlSpec, HttpMethod, JsonSpec, ReplySpec, SourceConfig, SourceKind, SourceRole,
+    load_sources_str,
 };
 
 /// The built-in defaults: the shipped `yuqing.toml`, used when no file is found.

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::{HumanDuration, Problem, toml_message};
+use super::{HumanDuration, Problem, Window, parse_window, toml_message};
 
 /// One source, checked.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -28,6 +28,23 @@ pub struct SourceConfig {
     /// policy documents.
     pub role: SourceRole,
     pub kind: SourceKind,
+    /// A message board whose posts are tracked until answered (`reply_status` …).
+    pub reply: Option<ReplySpec>,
+}
+
+/// Board reply tracking (`reply_status`, `replied`, `reply_date`, `reply_within`): where a
+/// post's reply state is on the list and how long the board has to answer. Only for
+/// `kind = "html"` (CSS selectors, like `date`) and `kind = "json"` (JSON pointers).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplySpec {
+    /// Inside an item: the status text (办理状态), e.g. `td.status` or `/replyStatus`.
+    pub status: String,
+    /// Status texts that mean answered (a status containing one of them), e.g. 已回复, 已办结.
+    pub replied: Vec<String>,
+    /// Inside an item: the reply time, if the board shows one.
+    pub date: Option<String>,
+    /// The answer deadline, e.g. `5 workdays` (working days on the official calendar).
+    pub within: Window,
 }
 
 /// Whose voice a source carries (`role` in `feeds.toml`, default `news`).
@@ -132,6 +149,11 @@ struct RawSource {
     items: Option<String>,
     item_id: Option<String>,
     link_pointer: Option<String>,
+    // board replies (html or json)
+    reply_status: Option<String>,
+    replied: Option<Vec<String>>,
+    reply_date: Option<String>,
+    reply_within: Option<String>,
 }
 
 fn default_interval() -> HumanDuration {
@@ -218,7 +240,8 @@ pub fn load_sources_str(text: &str, file: &Path) -> Result<Vec<SourceConfig>, Ve
                 None
             }
         };
-        if let (Some(url), Some(kind)) = (url, kind) {
+        let reply = reply_spec(&raw, &mut say);
+        if let (Some(url), Some(kind), Ok(reply)) = (url, kind, reply) {
             sources.push(SourceConfig {
                 name: raw.name.clone().unwrap_or_else(|| raw.id.clone()),
                 id: raw.id,
@@ -229,6 +252,7 @@ pub fn load_sources_str(text: &str, file: &Path) -> Result<Vec<SourceConfig>, Ve
                 encoding: raw.encoding,
                 role: raw.role,
                 kind,
+                reply,
             });
         }
     }
@@ -265,6 +289,8 @@ fn html_spec(raw: &RawSource, say: &mut impl FnMut(String)) -> Option<HtmlSpec> 
         Some(&spec.link),
         spec.date.as_ref(),
         spec.body.as_ref(),
+        raw.reply_status.as_ref(),
+        raw.reply_date.as_ref(),
     ]
     .into_iter()
     .flatten()
@@ -282,6 +308,53 @@ fn html_spec(raw: &RawSource, say: &mut impl FnMut(String)) -> Option<HtmlSpec> 
     ok.then_some(spec)
 }
 
+/// The reply keys of a board, checked; `Err(())` when they are wrong (already reported).
+fn reply_spec(raw: &RawSource, say: &mut impl FnMut(String)) -> Result<Option<ReplySpec>, ()> {
+    let Some(status) = raw.reply_status.clone() else {
+        if raw.replied.is_some() || raw.reply_date.is_some() || raw.reply_within.is_some() {
+            say("replied、reply_date、reply_within 需与 reply_status（答复状态所在的选择器或 JSON 指针）一起设置".into());
+            return Err(());
+        }
+        return Ok(None);
+    };
+    let mut ok = true;
+    if !matches!(raw.kind.as_str(), "html" | "json") {
+        say("reply_status 只用于留言板：kind = \"html\"（CSS 选择器）或 kind = \"json\"（JSON 指针）".into());
+        ok = false;
+    }
+    let replied: Vec<String> = raw
+        .replied
+        .iter()
+        .flatten()
+        .map(|value| value.trim().to_string())
+        .filter(|value| !value.is_empty())
+        .collect();
+    if replied.is_empty() {
+        say("设置了 reply_status 还需要 replied：表示已答复的状态值，例如 replied = [\"已回复\", \"已办结\"]".into());
+        ok = false;
+    }
+    let within = match raw.reply_within.as_deref().map(parse_window) {
+        Some(Ok(window)) => Some(window),
+        Some(Err(err)) => {
+            say(format!("reply_within：{err}"));
+            None
+        }
+        None => {
+            say("设置了 reply_status 还需要 reply_within：答复时限，例如 reply_within = \"5 workdays\"".into());
+            None
+        }
+    };
+    match within {
+        Some(within) if ok => Ok(Some(ReplySpec {
+            status,
+            replied,
+            date: raw.reply_date.clone(),
+            within,
+        })),
+        _ => Err(()),
+    }
+}
+
 fn json_spec(raw: &RawSource, say: &mut impl FnMut(String)) -> Option<JsonSpec> {
     let method = raw.method.unwrap_or(HttpMethod::Get);
     let (Some(items), Some(title)) = (raw.items.clone(), raw.title.clone()) else {
@@ -296,6 +369,8 @@ fn json_spec(raw: &RawSource, say: &mut impl FnMut(String)) -> Option<JsonSpec> 
         raw.body.as_ref(),
         raw.date.as_ref(),
         raw.link_pointer.as_ref(),
+        raw.reply_status.as_ref(),
+        raw.reply_date.as_ref(),
     ]
     .into_iter()
     .flatten()
@@ -451,6 +526,85 @@ link = "x{id}"
             "item_id",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn reads_board_reply_keys() {
+        let text = r#"
+[[source]]
+id = "board"
+kind = "json"
+url = "https://example.org/api"
+items = "/list"
+item_id = "/id"
+title = "/title"
+reply_status = "/state"
+replied = ["已回复", " 已办结 ", ""]
+reply_date = "/replyTime"
+reply_within = "5工作日"
+"#;
+        let sources = load_sources_str(text, Path::new("feeds.toml")).unwrap();
+        let reply = sources[0].reply.as_ref().unwrap();
+        assert_eq!(reply.status, "/state");
+        assert_eq!(reply.replied, ["已回复", "已办结"]);
+        assert_eq!(reply.date.as_deref(), Some("/replyTime"));
+        assert_eq!(reply.within, Window::Workdays(5));
+    }
+
+    #[test]
+    fn reports_wrong_board_reply_keys() {
+        let base = "[[source]]\nid = \"b\"\nurl = \"https://example.org/\"\n";
+        let json = "kind = \"json\"\nitems = \"/l\"\ntitle = \"/t\"\n";
+        let cases = [
+            (
+                format!(
+                    "{base}kind = \"feed\"\nreply_status = \"/s\"\nreplied = [\"已回复\"]\nreply_within = \"5 workdays\"\n"
+                ),
+                "只用于留言板",
+            ),
+            (
+                format!("{base}{json}replied = [\"已回复\"]\n"),
+                "需与 reply_status",
+            ),
+            (
+                format!("{base}{json}reply_status = \"/s\"\nreply_within = \"5 workdays\"\n"),
+                "需要 replied",
+            ),
+            (
+                format!("{base}{json}reply_status = \"/s\"\nreplied = [\"已回复\"]\n"),
+                "需要 reply_within",
+            ),
+            (
+                format!(
+                    "{base}{json}reply_status = \"/s\"\nreplied = [\"已回复\"]\nreply_within = \"5 days\"\n"
+                ),
+                "reply_within：",
+            ),
+            (
+                format!(
+                    "{base}{json}reply_status = \"s\"\nreplied = [\"已回复\"]\nreply_within = \"5 workdays\"\n"
+                ),
+                "/ 开头",
+            ),
+            (
+                format!(
+                    "{base}kind = \"html\"\nitem = \"li\"\nreply_status = \"td[\"\nreplied = [\"已回复\"]\nreply_within = \"5 workdays\"\n"
+                ),
+                "CSS 选择器",
+            ),
+        ];
+        for (text, needle) in cases {
+            let problems = load_sources_str(&text, Path::new("feeds.toml")).unwrap_err();
+            let all = problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n");
+            assert!(
+                all.contains(needle),
+                "missing {needle:?} in\n{all}\nfor\n{text}"
+            );
         }
     }
 }

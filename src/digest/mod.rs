@@ -47,6 +47,7 @@
 //! the same length before it.
 
 mod render;
+mod replies;
 mod report;
 mod schedule;
 
@@ -59,6 +60,7 @@ use crate::model::{AuditEntry, Incident, IncidentId, Item, Level, Milestone, Sta
 use crate::store::SourceState;
 
 pub use render::{render_html, render_text, subject};
+pub use replies::{OverduePost, ReplyRates, ReplySummary};
 pub use report::compute;
 pub use schedule::{
     DigestSchedule, ExtractKeywords, Keywords, SendOutcome, build, build_blocking, digest_key,
@@ -211,6 +213,9 @@ pub struct DigestReport {
     pub sources: SourceSummary,
     /// The period and the six before it, oldest first.
     pub trend: Vec<TrendDay>,
+    /// 留言答复: board reply rates and overdue posts (empty without tracked boards).
+    #[serde(default)]
+    pub replies: ReplySummary,
 }
 
 /// Counts of incidents per level.

@@ -305,6 +305,8 @@ pub fn render_text(report: &DigestReport) -> String {
         }
     }
 
+    replies_text(o, &report.replies);
+
     section(o, "近7日新增事件");
     let max = report.trend.iter().map(|d| d.total).max().unwrap_or(0);
     for day in &report.trend {
@@ -393,6 +395,54 @@ fn response_lines(report: &DigestReport) -> Vec<String> {
         ));
     }
     lines
+}
+
+/// 留言答复: rates per board and per unit, then the overdue posts; nothing without boards.
+fn replies_text(o: &mut String, replies: &super::ReplySummary) {
+    if replies.boards.is_empty() {
+        return;
+    }
+    section(o, "留言答复（自开始跟踪以来）");
+    let rate = |r: Option<f64>| r.map_or_else(|| "—".to_string(), percent);
+    for (first, rows) in [("留言板", &replies.boards), ("责任单位", &replies.units)] {
+        let w = rows
+            .iter()
+            .map(|r| r.name.width())
+            .chain([first.width()])
+            .max()
+            .unwrap_or(0)
+            + 2;
+        let _ = writeln!(
+            o,
+            "{}留言  已答复  按时  超期未答  答复率  按时答复率",
+            pad(first, w)
+        );
+        for r in rows.iter() {
+            let _ = writeln!(
+                o,
+                "{}{:>4}  {:>6}  {:>4}  {:>8}  {:>6}  {:>10}",
+                pad(&r.name, w),
+                r.posts,
+                r.replied,
+                r.on_time,
+                r.overdue,
+                rate(r.reply_rate),
+                rate(r.on_time_rate)
+            );
+        }
+    }
+    let _ = writeln!(o, "超期未答复的留言（{}条）：", replies.overdue.len());
+    for p in replies.overdue.iter().take(MAX_ROWS) {
+        let _ = writeln!(
+            o,
+            "· {}｜{}｜应于 {} 前答复｜{}",
+            p.board,
+            p.title,
+            local(p.due_at),
+            unit(&p.unit)
+        );
+    }
+    more(o, replies.overdue.len());
 }
 
 fn section(o: &mut String, title: &str) {
@@ -572,6 +622,46 @@ struct FailingRow {
     error: String,
 }
 
+struct ReplyRow {
+    name: String,
+    weight: &'static str,
+    posts: u32,
+    replied: u32,
+    on_time: u32,
+    overdue: u32,
+    reply_rate: String,
+    on_time_rate: String,
+}
+
+impl ReplyRow {
+    /// The boards (bold), then the units.
+    fn all(replies: &super::ReplySummary) -> Vec<ReplyRow> {
+        let rate = |r: Option<f64>| r.map_or_else(|| "—".to_string(), percent);
+        let boards = replies.boards.iter().map(|r| (r, "font-weight:bold;"));
+        let units = replies.units.iter().map(|r| (r, ""));
+        boards
+            .chain(units)
+            .map(|(r, weight)| ReplyRow {
+                name: r.name.clone(),
+                weight,
+                posts: r.posts,
+                replied: r.replied,
+                on_time: r.on_time,
+                overdue: r.overdue,
+                reply_rate: rate(r.reply_rate),
+                on_time_rate: rate(r.on_time_rate),
+            })
+            .collect()
+    }
+}
+
+struct ReplyOverdueRow {
+    board: String,
+    title: String,
+    due: String,
+    unit: String,
+}
+
 #[derive(askama::Template)]
 #[template(path = "digest.html")]
 struct DigestHtml {
@@ -601,6 +691,9 @@ struct DigestHtml {
     silent_sources: Option<usize>,
     terms: Vec<String>,
     sources_ok: String,
+    /// 留言答复: board rows, then unit rows (empty without tracked boards).
+    reply_rows: Vec<ReplyRow>,
+    reply_overdue: Vec<ReplyOverdueRow>,
     failing: Vec<FailingRow>,
 }
 
@@ -711,6 +804,19 @@ impl DigestHtml {
                 .map(|t| t.term.clone())
                 .collect(),
             sources_ok: format!("{}个信息源运行正常。", report.sources.total),
+            reply_rows: ReplyRow::all(&report.replies),
+            reply_overdue: report
+                .replies
+                .overdue
+                .iter()
+                .take(MAX_ROWS)
+                .map(|o| ReplyOverdueRow {
+                    board: o.board.clone(),
+                    title: o.title.clone(),
+                    due: local(o.due_at),
+                    unit: unit(&o.unit).to_string(),
+                })
+                .collect(),
             failing: report
                 .sources
                 .failing

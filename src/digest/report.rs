@@ -117,6 +117,7 @@ pub fn compute(input: &DigestInput) -> DigestReport {
             .collect(),
         sources,
         trend,
+        replies: Default::default(),
     };
     report.summary = summary(&report);
     report

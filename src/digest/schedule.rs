@@ -173,7 +173,16 @@ pub fn build(
     now: Timestamp,
     keywords: &ExtractKeywords<'_>,
 ) -> Result<DigestReport, DigestError> {
-    Ok(compute(&gather(store, config, period, now, keywords)?))
+    let mut report = compute(&gather(store, config, period, now, keywords)?);
+    let board_name = |id: &str| {
+        config
+            .sources
+            .iter()
+            .find(|s| s.id == id)
+            .map_or_else(|| id.to_string(), |s| s.name.clone())
+    };
+    report.replies = super::replies::summarize(&store.tracked_posts(None)?, board_name, now);
+    Ok(report)
 }
 
 /// Queues a digest mail under `key` and flushes. Returns false when the key was

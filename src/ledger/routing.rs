@@ -64,6 +64,11 @@ impl<'a> Routing<'a> {
         self.collect(&self.config.digest.to, None)
     }
 
+    /// A board post's reminder or overdue notice: duty and the unit the post routes to.
+    pub fn reply(&self, unit: Option<&str>) -> Vec<String> {
+        self.collect(&[Role::Duty], Some(unit))
+    }
+
     /// Notices about the system itself (a failing source, undeliverable mail): duty.
     pub fn duty(&self) -> Vec<String> {
         self.collect(&[Role::Duty], None)

@@ -13,6 +13,8 @@
 //! - `dead/<key>` — the report that the notice `<key>` could not be delivered;
 //! - `system/watchdog/<task>/<YYYYMMDDTHHMMSS>` — a daemon task made no progress
 //!   (Beijing time the episode was detected).
+//! - `reply/<source>/<post key>/<percent>` and `reply/<source>/<post key>/overdue/<n>` — a
+//!   board post's reminder and its n-th overdue notice (the post key may contain `/`).
 //!
 //! A key is queued at most once, ever (the outbox), so a key names one mail forever.
 
@@ -72,6 +74,21 @@ pub enum NoticeKey {
         task: String,
         since: NaiveDateTime,
     },
+    /// A step of a board post's reply clock.
+    Reply {
+        source: String,
+        key: String,
+        step: ReplyStep,
+    },
+}
+
+/// Which step of a post's reply clock a notice is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyStep {
+    /// `percent` of the answer window elapsed.
+    Reminder(u8),
+    /// The n-th overdue notice (from 1).
+    Overdue(u32),
 }
 
 impl NoticeKey {
@@ -124,6 +141,10 @@ impl fmt::Display for NoticeKey {
             NoticeKey::Watchdog { task, since } => {
                 write!(f, "system/watchdog/{task}/{}", since.format(STAMP))
             }
+            NoticeKey::Reply { source, key, step } => match step {
+                ReplyStep::Reminder(percent) => write!(f, "reply/{source}/{key}/{percent}"),
+                ReplyStep::Overdue(n) => write!(f, "reply/{source}/{key}/overdue/{n}"),
+            },
         }
     }
 }
@@ -142,6 +163,9 @@ impl FromStr for NoticeKey {
             return Ok(NoticeKey::DeadLetter {
                 original: original.to_string(),
             });
+        }
+        if let Some(rest) = s.strip_prefix("reply/") {
+            return reply_key(rest).ok_or_else(bad);
         }
         let parts: Vec<&str> = s.split('/').collect();
         let key = match parts.as_slice() {
@@ -185,6 +209,21 @@ impl FromStr for NoticeKey {
         };
         Ok(key)
     }
+}
+
+/// `<source>/<post key>/<percent>` or `<source>/<post key>/overdue/<n>`.
+fn reply_key(rest: &str) -> Option<NoticeKey> {
+    let (source, rest) = rest.split_once('/')?;
+    let (head, last) = rest.rsplit_once('/')?;
+    let (key, step) = match head.strip_suffix("/overdue") {
+        Some(key) => (key, ReplyStep::Overdue(last.parse().ok()?)),
+        None => (head, ReplyStep::Reminder(last.parse().ok()?)),
+    };
+    (!source.is_empty() && !key.is_empty()).then(|| NoticeKey::Reply {
+        source: source.to_string(),
+        key: key.to_string(),
+        step,
+    })
 }
 
 impl From<NoticeKey> for String {
@@ -254,6 +293,22 @@ mod tests {
                 },
                 "system/watchdog/mail/20261124T030405",
             ),
+            (
+                NoticeKey::Reply {
+                    source: "board".into(),
+                    key: "25489118".into(),
+                    step: ReplyStep::Reminder(80),
+                },
+                "reply/board/25489118/80",
+            ),
+            (
+                NoticeKey::Reply {
+                    source: "gov-board".into(),
+                    key: "http://example.org/show.asp?id=8".into(),
+                    step: ReplyStep::Overdue(2),
+                },
+                "reply/gov-board/http://example.org/show.asp?id=8/overdue/2",
+            ),
         ];
         for (key, text) in table {
             assert_eq!(key.to_string(), text);
@@ -268,6 +323,9 @@ mod tests {
             "x/opened",
             "digest/24.11.2026",
             "a/b/c/d/e",
+            "reply/board/80",
+            "reply/board/k/x",
+            "reply//k/80",
         ] {
             assert!(bad.parse::<NoticeKey>().is_err(), "{bad}");
         }

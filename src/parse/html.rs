@@ -128,6 +128,7 @@ pub(super) fn parse_list(
     text: &str,
     url: &Url,
     now: Timestamp,
+    mut reply: super::ReplySink<'_>,
 ) -> Result<Vec<ParsedItem>, ParseError> {
     let item_selector = Selector::parse(&spec.item).map_err(|err| {
         ParseError::Html(format!(
@@ -139,6 +140,13 @@ pub(super) fn parse_list(
     let link = Field::new(&spec.link)?;
     let date = spec.date.as_deref().map(Field::new).transpose()?;
     let body = spec.body.as_deref().map(Field::new).transpose()?;
+    let reply_fields = match &reply {
+        Some((r, _)) => Some((
+            Field::new(&r.status)?,
+            r.date.as_deref().map(Field::new).transpose()?,
+        )),
+        None => None,
+    };
 
     if let Some(depth) = too_deep(text) {
         return Err(ParseError::Html(format!(
@@ -169,7 +177,18 @@ pub(super) fn parse_list(
                 .as_ref()
                 .and_then(|b| b.read(element))
                 .unwrap_or_default();
-            super::item(None, title, link, body, published, now)
+            let item = super::item(None, title, link, body, published, now)?;
+            if let (Some((_, sink)), Some((status, date))) = (&mut reply, &reply_fields) {
+                sink.push(super::ParsedReply {
+                    key: item.key.clone(),
+                    status: status.read(element).unwrap_or_default(),
+                    reply_date: date
+                        .as_ref()
+                        .and_then(|d| d.read(element))
+                        .and_then(|d| dates::parse_timestamp(&d)),
+                });
+            }
+            Some(item)
         })
         .collect())
 }
@@ -214,7 +233,7 @@ mod tests {
             "<html><body>{}<ul class=\"list\"><li><a href=\"/1\">标题</a></li></ul></body></html>",
             "<div>".repeat(100_000)
         );
-        let err = parse_list(&spec, &deep, &url, now).unwrap_err();
+        let err = parse_list(&spec, &deep, &url, now, None).unwrap_err();
         assert!(err.to_string().contains("嵌套超过"), "{err}");
         // Closed nesting, unclosed list items and paragraphs, void elements and
         // script text full of tags do not add up.
@@ -225,7 +244,10 @@ mod tests {
             "<li><p><a href=\"/1\">标题</a>".repeat(3000)
         );
         assert_eq!(too_deep(&wide), None);
-        assert_eq!(parse_list(&spec, &wide, &url, now).unwrap().len(), 3000);
+        assert_eq!(
+            parse_list(&spec, &wide, &url, now, None).unwrap().len(),
+            3000
+        );
         assert_eq!(too_deep(&"<div>".repeat(MAX_DEPTH)), None);
         assert_eq!(
             too_deep(&"<div>".repeat(MAX_DEPTH + 1)),
@@ -238,7 +260,7 @@ mod tests {
         let url = Url::parse("http://gov.example/board/list.asp?page=1").unwrap();
         let now: Timestamp = "2026-11-24T06:00:00Z".parse().unwrap();
         let spec = spec("ul.list li", "a", "a@href", Some("span.date"), Some("p"));
-        let items = parse_list(&spec, PAGE, &url, now).unwrap();
+        let items = parse_list(&spec, PAGE, &url, now, None).unwrap();
         let got: Vec<_> = items
             .iter()
             .map(|i| {
@@ -287,7 +309,7 @@ mod tests {
         let url = Url::parse("http://gov.example/board/").unwrap();
         let now: Timestamp = "2026-11-24T06:00:00Z".parse().unwrap();
         let spec = spec("ul.list li", "a@title", "@data-id", None, None);
-        let items = parse_list(&spec, PAGE, &url, now).unwrap();
+        let items = parse_list(&spec, PAGE, &url, now, None).unwrap();
         assert_eq!(items.len(), 1, "only the first item has a title attribute");
         assert_eq!(items[0].title, "完整标题：小区供暖不热");
         assert_eq!(
@@ -302,7 +324,14 @@ mod tests {
 <body><div class="n"><a href="a.html">甲</a></div></body></html>"#;
         let url = Url::parse("http://gov.example/").unwrap();
         let now: Timestamp = "2026-11-24T06:00:00Z".parse().unwrap();
-        let items = parse_list(&spec("div.n", "a", "a@href", None, None), page, &url, now).unwrap();
+        let items = parse_list(
+            &spec("div.n", "a", "a@href", None, None),
+            page,
+            &url,
+            now,
+            None,
+        )
+        .unwrap();
         assert_eq!(
             items[0].link.as_deref(),
             Some("https://cdn.example/news/a.html")
@@ -313,7 +342,14 @@ mod tests {
     fn bad_selector_is_an_error() {
         let url = Url::parse("http://gov.example/").unwrap();
         let now: Timestamp = "2026-11-24T06:00:00Z".parse().unwrap();
-        let err = parse_list(&spec("ul[", "a", "a@href", None, None), PAGE, &url, now).unwrap_err();
+        let err = parse_list(
+            &spec("ul[", "a", "a@href", None, None),
+            PAGE,
+            &url,
+            now,
+            None,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("ul["), "{err}");
     }
 }

@@ -17,6 +17,7 @@ pub(super) fn parse_api(
     text: &str,
     url: &Url,
     now: Timestamp,
+    mut reply: super::ReplySink<'_>,
 ) -> Result<Vec<ParsedItem>, ParseError> {
     let value: Value = serde_json::from_str(strip_jsonp(text)).map_err(|err| {
         ParseError::Json(format!(
@@ -66,7 +67,19 @@ pub(super) fn parse_api(
                 (None, None) => None,
             }
             .and_then(|href| super::resolve_link(url, &href));
-            super::item(id.as_deref(), title, link, body, published, now)
+            let item = super::item(id.as_deref(), title, link, body, published, now)?;
+            if let Some((spec, sink)) = &mut reply {
+                sink.push(super::ParsedReply {
+                    key: item.key.clone(),
+                    status: field(Some(&spec.status)).unwrap_or_default(),
+                    reply_date: spec
+                        .date
+                        .as_ref()
+                        .and_then(|p| entry.pointer(p))
+                        .and_then(date),
+                });
+            }
+            Some(item)
         })
         .collect())
 }
@@ -160,7 +173,7 @@ mod tests {
         ]}"#;
         let url = Url::parse("https://liuyan.example/api/list?fid=5194").unwrap();
         let now: Timestamp = "2026-11-24T06:00:00Z".parse().unwrap();
-        let items = parse_api(&spec(), answer, &url, now).unwrap();
+        let items = parse_api(&spec(), answer, &url, now, None).unwrap();
         let got: Vec<_> = items
             .iter()
             .map(|i| {
@@ -236,7 +249,7 @@ mod tests {
         let answer = r#"{"responseData":[{"tid":1,"subject":"甲","url":"/t/1.html"}]}"#;
         let url = Url::parse("https://liuyan.example/api/list").unwrap();
         let now: Timestamp = "2026-11-24T06:00:00Z".parse().unwrap();
-        let items = parse_api(&spec, answer, &url, now).unwrap();
+        let items = parse_api(&spec, answer, &url, now, None).unwrap();
         assert_eq!(
             items[0].link.as_deref(),
             Some("https://liuyan.example/t/1.html")
@@ -254,12 +267,12 @@ mod tests {
             (r#"{"responseData":{"tid":1}}"#, "不是数组"),
         ];
         for (answer, needle) in cases {
-            let err = parse_api(&spec(), answer, &url, now)
+            let err = parse_api(&spec(), answer, &url, now, None)
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(needle), "{answer}: {err}");
         }
-        let empty = parse_api(&spec(), r#"{"responseData":null}"#, &url, now).unwrap();
+        let empty = parse_api(&spec(), r#"{"responseData":null}"#, &url, now, None).unwrap();
         assert!(empty.is_empty());
     }
 }

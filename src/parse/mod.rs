@@ -12,7 +12,7 @@ pub mod text;
 
 use url::Url;
 
-use crate::config::{SourceConfig, SourceKind};
+use crate::config::{ReplySpec, SourceConfig, SourceKind};
 use crate::model::{DateQuality, Timestamp};
 
 /// A fetched document, as `sources` received it.
@@ -39,12 +39,25 @@ pub struct ParsedItem {
     pub date_quality: Option<DateQuality>,
 }
 
+/// A post's reply state as a board lists it (`reply_status` / `reply_date` of the source).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedReply {
+    /// The key of the item it belongs to.
+    pub key: String,
+    /// The status text (办理状态), empty when the item shows none.
+    pub status: String,
+    /// The board's reply time, when it shows one and it parses.
+    pub reply_date: Option<Timestamp>,
+}
+
 /// What a document yielded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parsed {
     /// The character encoding used, by its WHATWG name: `UTF-8`, `GBK`, `Big5`, `gb18030` …
     pub encoding: &'static str,
     pub items: Vec<ParsedItem>,
+    /// For a board with `reply_status`: one per item, in document order; else empty.
+    pub replies: Vec<ParsedReply>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,14 +83,17 @@ pub fn parse(
         detection_tld(doc.url),
     );
     let text = decoded.text.as_ref();
+    let mut replies = Vec::new();
+    let reply = source.reply.as_ref().map(|spec| (spec, &mut replies));
     let items = match &source.kind {
         SourceKind::Feed => feed::parse_feed(text, doc.url, now)?,
-        SourceKind::Html(spec) => html::parse_list(spec, text, doc.url, now)?,
-        SourceKind::Json(spec) => json::parse_api(spec, text, doc.url, now)?,
+        SourceKind::Html(spec) => html::parse_list(spec, text, doc.url, now, reply)?,
+        SourceKind::Json(spec) => json::parse_api(spec, text, doc.url, now, reply)?,
     };
     Ok(Parsed {
         encoding: decoded.encoding.name(),
         items,
+        replies,
     })
 }
 
@@ -122,6 +138,9 @@ fn item(
         published,
     })
 }
+
+/// Where a board's reply fields go while its items are read: the source's spec and the list.
+type ReplySink<'a> = Option<(&'a ReplySpec, &'a mut Vec<ParsedReply>)>;
 
 /// Resolves a link against the document URL; only http(s) links are kept
 /// (`javascript:`, `mailto:` and unparsable links give `None`).
@@ -174,5 +193,99 @@ mod tests {
         for (href, expected) in cases {
             assert_eq!(resolve_link(&base, href).as_deref(), expected, "{href}");
         }
+    }
+
+    /// The 办理 states of a 领导留言板 (待回复 / 办理中 / 已办理) read from a JSON board and
+    /// an HTML list; an item without the field gets an empty status.
+    #[test]
+    fn reads_board_reply_fields() {
+        let feeds = r#"
+[[source]]
+id = "api"
+kind = "json"
+url = "https://board.example/api"
+items = "/list"
+item_id = "/tid"
+title = "/title"
+reply_status = "/status"
+reply_date = "/replyTime"
+replied = ["已办理"]
+reply_within = "5 workdays"
+
+[[source]]
+id = "page"
+kind = "html"
+url = "http://board.example/list.asp"
+item = "tr.row"
+date = "td.date"
+reply_status = "td.state"
+reply_date = "td.replied"
+replied = ["已回复"]
+reply_within = "5 workdays"
+"#;
+        let sources =
+            crate::config::load_sources_str(feeds, std::path::Path::new("feeds.toml")).unwrap();
+        let now: Timestamp = "2026-06-15T00:00:00Z".parse().unwrap();
+        let read = |source: &SourceConfig, body: &str| {
+            let parsed = parse(
+                source,
+                Document {
+                    bytes: body.as_bytes(),
+                    content_type: Some("text/html; charset=utf-8"),
+                    url: &source.url,
+                },
+                now,
+            )
+            .unwrap();
+            parsed
+                .replies
+                .iter()
+                .map(|r| {
+                    (
+                        r.key.clone(),
+                        r.status.clone(),
+                        r.reply_date.map(|t| t.to_rfc3339()),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let json = r#"{"list":[
+            {"tid":1,"title":"路灯不亮","status":"已办理","replyTime":"2026-06-12 10:00"},
+            {"tid":2,"title":"噪声扰民","status":"待回复"},
+            {"tid":3,"title":"无状态"}]}"#;
+        let stamp = Some("2026-06-12T02:00:00+00:00".to_string());
+        assert_eq!(
+            read(&sources[0], json),
+            [
+                ("1".into(), "已办理".into(), stamp.clone()),
+                ("2".into(), "待回复".into(), None),
+                ("3".into(), String::new(), None),
+            ]
+        );
+        let html = r#"<table>
+            <tr class="row"><td><a href="show.asp?id=7">供暖不热</a></td><td class="date">2026-06-10</td>
+                <td class="state"> 已回复 </td><td class="replied">2026-06-12 10:00</td></tr>
+            <tr class="row"><td><a href="show.asp?id=8">道路积水</a></td><td class="date">2026-06-11</td>
+                <td class="state">未回复</td><td class="replied"></td></tr>
+        </table>"#;
+        assert_eq!(
+            read(&sources[1], html),
+            [
+                (
+                    "http://board.example/show.asp?id=7".into(),
+                    "已回复".into(),
+                    stamp
+                ),
+                (
+                    "http://board.example/show.asp?id=8".into(),
+                    "未回复".into(),
+                    None
+                ),
+            ]
+        );
+        // A source without reply keys yields no reply fields.
+        let mut plain = sources[0].clone();
+        plain.reply = None;
+        assert!(read(&plain, json).is_empty());
     }
 }

@@ -14,6 +14,14 @@
 //! - State at an instant: `replied` once answered; `removed` once gone; else `overdue` after
 //!   its due time, `pending` before.
 //! - A reply is on time when its reply time is not after the due time.
+//! - A post first seen already answered on a board that shows no reply date counts as
+//!   answered when first seen (configure `reply_date` for exact 按时答复率 from the start).
+//! - Paging: a board lists only its newest posts, so a tracked post missing from a page is
+//!   evidence of removal only when the page was fetched and read successfully, listed at
+//!   least one post, and the missing post was posted no earlier than the oldest post the
+//!   page shows ([`missing_means_removed`]). A post older than that has merely been paged
+//!   out: it keeps its state (an unanswered one stays pending, then overdue) until the
+//!   board shows it again. A 304 (not modified) or a failed poll observes nothing.
 //!
 //! ## Figures
 //! Over a set of posts (one board, or one unit), removed posts excluded:
@@ -54,6 +62,22 @@ pub struct ReplyRule {
     pub replied: Vec<String>,
     /// The answer deadline.
     pub within: Window,
+}
+
+impl From<&crate::config::ReplySpec> for ReplyRule {
+    fn from(spec: &crate::config::ReplySpec) -> ReplyRule {
+        ReplyRule {
+            replied: spec.replied.clone(),
+            within: spec.within,
+        }
+    }
+}
+
+/// Whether a tracked post posted at `posted_at` that is missing from a successfully read
+/// page whose oldest listed post dates from `oldest_shown` (`None`: the page listed no
+/// post) was removed, rather than paged out (see the module docs).
+pub fn missing_means_removed(posted_at: Timestamp, oldest_shown: Option<Timestamp>) -> bool {
+    oldest_shown.is_some_and(|oldest| posted_at >= oldest)
 }
 
 impl ReplyRule {
@@ -221,6 +245,8 @@ impl Rates {
         (decided > 0).then(|| f64::from(self.on_time) / f64::from(decided))
     }
 }
+
+pub mod track;
 
 #[cfg(test)]
 mod tests;

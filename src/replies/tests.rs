@@ -181,3 +181,22 @@ fn rates_per_set_of_posts() {
     assert_eq!(rates.on_time_rate(), Some(1.0 / 3.0));
     assert_eq!(Rates::of(&[], now).reply_rate(), None);
 }
+
+#[test]
+fn only_a_post_within_the_page_is_removed_when_missing() {
+    let oldest = Some(ts("2026-06-10T00:00:00Z"));
+    for (posted, shown, removed) in [
+        ("2026-06-11T00:00:00Z", oldest, true),
+        ("2026-06-10T00:00:00Z", oldest, true),
+        // Older than everything the page shows: paged out, not removed.
+        ("2026-06-09T23:59:59Z", oldest, false),
+        // An empty page is no evidence.
+        ("2026-06-11T00:00:00Z", None, false),
+    ] {
+        assert_eq!(
+            missing_means_removed(ts(posted), shown),
+            removed,
+            "{posted} {shown:?}"
+        );
+    }
+}

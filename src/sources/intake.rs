@@ -45,6 +45,10 @@ struct Inner {
     /// Addresses that receive source-health notices.
     duty: Vec<String>,
     items: mpsc::Sender<Item>,
+    /// The official calendar, loaded when some board tracks replies (`reply_status`).
+    calendar: Option<Arc<crate::calendar::Calendar>>,
+    /// `[policy]`: the reply clocks' reminders and overdue repeats.
+    policy: crate::config::Policy,
 }
 
 /// What one poll did.
@@ -82,6 +86,13 @@ impl Intake {
         items: mpsc::Sender<Item>,
     ) -> Result<Intake, SourcesError> {
         let fetcher = Fetcher::new(&config.intake).map_err(SourcesError::Client)?;
+        let calendar = if config.sources.iter().any(|s| s.reply.is_some()) {
+            Some(Arc::new(crate::calendar::Calendar::load(
+                &config.dictionaries,
+            )?))
+        } else {
+            None
+        };
         Ok(Intake {
             inner: Arc::new(Inner {
                 settings: config.intake.clone(),
@@ -90,6 +101,8 @@ impl Intake {
                 fetcher,
                 duty: crate::ledger::Routing::new(config).duty(),
                 items,
+                calendar,
+                policy: config.policy.clone(),
             }),
         })
     }
@@ -310,6 +323,8 @@ impl Intake {
         let status = body.status;
         let validators = body.validators.clone();
         let max_items = self.inner.settings.max_items_per_poll;
+        let calendar = self.inner.calendar.clone();
+        let policy = self.inner.policy.clone();
         let outcome = tokio::task::spawn_blocking(move || {
             let doc = Document {
                 bytes: &body.bytes,
@@ -317,6 +332,9 @@ impl Intake {
                 url: &body.url,
             };
             let mut parsed = parse::parse(&for_parse, doc, now)?;
+            if let (Some(spec), Some(calendar)) = (&for_parse.reply, &calendar) {
+                track_replies(&store, calendar, &policy, (&for_parse.id, spec), &parsed, now)?;
+            }
             let found = parsed.items.len();
             if found > max_items {
                 // Feeds and boards list the newest first: what is cut is the oldest, and
@@ -532,6 +550,32 @@ fn store_items(
         }
     }
     stored
+}
+
+/// Applies a board's page to its tracked posts (before the item cap: every listed post
+/// is tracked); a store failure fails the poll.
+fn track_replies(
+    store: &Store,
+    calendar: &crate::calendar::Calendar,
+    policy: &crate::config::Policy,
+    (source, spec): (&str, &crate::config::ReplySpec),
+    parsed: &parse::Parsed,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let rule = crate::replies::ReplyRule::from(spec);
+    let report =
+        crate::replies::track::observe_board(store, calendar, source, &rule, policy, parsed, now)?;
+    if report != crate::replies::track::BoardReport::default() {
+        info!(
+            source,
+            started = report.started,
+            replied = report.replied,
+            removed = report.removed,
+            uncovered = report.uncovered,
+            "board replies tracked"
+        );
+    }
+    Ok(())
 }
 
 /// Resolves when shutdown is signalled; never, if the signal's sender is gone

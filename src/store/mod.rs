@@ -21,6 +21,7 @@ mod flusher;
 mod incidents;
 mod items;
 mod outbox;
+mod replies;
 mod restore;
 mod sources;
 mod tx;
@@ -35,6 +36,7 @@ pub use items::UpsertOutcome;
 pub use outbox::{
     ChannelRouter, DeadRow, MailFailures, NoticeRecord, OutboxRow, OutboxTx, record_key,
 };
+pub use replies::ReplyDue;
 pub use restore::{ClockRecord, LedgerRecord, NoticeState};
 pub use sources::SourceState;
 pub use tx::{Abort, TxError, TxResult};

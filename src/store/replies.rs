@@ -1,0 +1,211 @@
+//! Board reply tracking: one record per tracked post (`crate::replies::TrackedPost`).
+//!
+//! Layout: tree `replies`, `source \0 key` → [`TrackedPost`] (JSON); the reply clocks'
+//! due index `reply_due`, `due_ms ‖ source \0 key` → step (u32), earliest first, and its
+//! reverse `reply_due_rev`, `source \0 key` → the `reply_due` key. Only the intake loop of
+//! the post's own source writes a board's records, so a read-modify-write needs no
+//! transaction; a due entry is removed only after its notice is queued, and a notice key
+//! is queued at most once, so firing an entry twice is harmless.
+
+use super::{Result, Store, decode, encode};
+use crate::model::Timestamp;
+use crate::replies::TrackedPost;
+
+const TREE: &str = "replies";
+
+fn post_key(source: &str, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(source.len() + 1 + key.len());
+    k.extend_from_slice(source.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// One entry of the reply due index: the next step of one post's reply clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyDue {
+    pub at: Timestamp,
+    pub source: String,
+    pub key: String,
+    pub step: u32,
+}
+
+fn due_key(at: Timestamp, source: &str, key: &str) -> Vec<u8> {
+    let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    let mut k = ms.to_be_bytes().to_vec();
+    k.extend_from_slice(&post_key(source, key));
+    k
+}
+
+fn read_due(k: &[u8], v: &[u8]) -> Option<ReplyDue> {
+    let ms = i64::try_from(u64::from_be_bytes(k.get(..8)?.try_into().ok()?)).ok()?;
+    let rest = std::str::from_utf8(&k[8..]).ok()?;
+    let (source, key) = rest.split_once('\0')?;
+    Some(ReplyDue {
+        at: chrono::DateTime::from_timestamp_millis(ms)?,
+        source: source.to_string(),
+        key: key.to_string(),
+        step: u32::from_be_bytes(v.try_into().ok()?),
+    })
+}
+
+impl Store {
+    /// Sets the next step of a post's reply clock (`None`: the clock stopped), replacing
+    /// the one scheduled before.
+    pub fn schedule_reply(
+        &self,
+        source: &str,
+        key: &str,
+        next: Option<(Timestamp, u32)>,
+    ) -> Result<()> {
+        let due = self.db.open_tree("reply_due")?;
+        let rev = self.db.open_tree("reply_due_rev")?;
+        let post = post_key(source, key);
+        if let Some(old) = rev.remove(&post)? {
+            due.remove(old)?;
+        }
+        if let Some((at, step)) = next {
+            let k = due_key(at, source, key);
+            due.insert(&k, &step.to_be_bytes())?;
+            rev.insert(post, k)?;
+        }
+        Ok(())
+    }
+
+    /// Reply clock entries due at or before `now`, earliest first, at most `limit`.
+    pub fn replies_due(&self, now: Timestamp, limit: usize) -> Result<Vec<ReplyDue>> {
+        let end = u64::try_from(now.timestamp_millis())
+            .unwrap_or(0)
+            .saturating_add(1);
+        let mut out = Vec::new();
+        for row in self
+            .db
+            .open_tree("reply_due")?
+            .range(..end.to_be_bytes().to_vec())
+            .take(limit)
+        {
+            let (k, v) = row?;
+            match read_due(&k, &v) {
+                Some(entry) => out.push(entry),
+                None => tracing::warn!("unreadable reply due entry skipped"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The earliest reply clock entry.
+    pub fn reply_due_first(&self) -> Result<Option<Timestamp>> {
+        Ok(self
+            .db
+            .open_tree("reply_due")?
+            .first()?
+            .and_then(|(k, v)| read_due(&k, &v))
+            .map(|entry| entry.at))
+    }
+
+    fn replies_tree(&self) -> Result<sled::Tree> {
+        Ok(self.db.open_tree(TREE)?)
+    }
+
+    /// The tracked post `key` of board `source`, if tracked.
+    pub fn tracked_post(&self, source: &str, key: &str) -> Result<Option<TrackedPost>> {
+        self.replies_tree()?
+            .get(post_key(source, key))?
+            .map(|v| decode(&v, || format!("tracked post {source}/{key}")))
+            .transpose()
+    }
+
+    /// Saves a tracked post (new or changed).
+    pub fn put_tracked_post(&self, post: &TrackedPost) -> Result<()> {
+        self.replies_tree()?
+            .insert(post_key(&post.source, &post.key), encode(post))?;
+        Ok(())
+    }
+
+    /// Every tracked post of `source` (all boards with `None`), by source then key.
+    pub fn tracked_posts(&self, source: Option<&str>) -> Result<Vec<TrackedPost>> {
+        let tree = self.replies_tree()?;
+        let rows = match source {
+            Some(source) => tree.scan_prefix(post_key(source, "")),
+            None => tree.iter(),
+        };
+        rows.map(|row| {
+            let (k, v) = row?;
+            decode(&v, || {
+                format!(
+                    "tracked post {}",
+                    String::from_utf8_lossy(&k).replace('\0', "/")
+                )
+            })
+        })
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(source: &str, key: &str) -> TrackedPost {
+        let at: crate::model::Timestamp = "2026-06-12T02:00:00Z".parse().unwrap();
+        TrackedPost {
+            source: source.into(),
+            key: key.into(),
+            title: "路灯不亮".into(),
+            url: None,
+            unit: None,
+            posted_at: at,
+            due_at: at,
+            replied_at: None,
+            removed_at: None,
+        }
+    }
+
+    #[test]
+    fn posts_round_trip_per_board() {
+        let store = Store::temporary().unwrap();
+        store.put_tracked_post(&post("board", "1")).unwrap();
+        store.put_tracked_post(&post("board", "2")).unwrap();
+        // A board whose id extends another's is not part of its prefix scan.
+        store.put_tracked_post(&post("board2", "1")).unwrap();
+        assert_eq!(
+            store.tracked_post("board", "2").unwrap(),
+            Some(post("board", "2"))
+        );
+        assert_eq!(store.tracked_post("board", "3").unwrap(), None);
+        assert_eq!(store.tracked_posts(Some("board")).unwrap().len(), 2);
+        assert_eq!(store.tracked_posts(None).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn the_due_index_keeps_one_entry_per_post() {
+        let store = Store::temporary().unwrap();
+        let at = |s: &str| -> Timestamp { s.parse().unwrap() };
+        store
+            .schedule_reply("board", "a/1", Some((at("2026-06-12T02:00:00Z"), 0)))
+            .unwrap();
+        store
+            .schedule_reply("board", "a/1", Some((at("2026-06-11T02:00:00Z"), 1)))
+            .unwrap();
+        store
+            .schedule_reply("board", "b", Some((at("2026-06-13T02:00:00Z"), 0)))
+            .unwrap();
+        assert_eq!(
+            store.reply_due_first().unwrap(),
+            Some(at("2026-06-11T02:00:00Z"))
+        );
+        let due = store.replies_due(at("2026-06-12T02:00:00Z"), 10).unwrap();
+        assert_eq!(
+            due,
+            [ReplyDue {
+                at: at("2026-06-11T02:00:00Z"),
+                source: "board".into(),
+                key: "a/1".into(),
+                step: 1
+            }]
+        );
+        store.schedule_reply("board", "a/1", None).unwrap();
+        store.schedule_reply("board", "b", None).unwrap();
+        assert_eq!(store.reply_due_first().unwrap(), None);
+    }
+}
