@@ -18,6 +18,7 @@ mod first_start;
 mod flusher;
 mod incidents;
 mod items;
+mod ledger_index;
 mod outbox;
 mod sources;
 mod tx;
@@ -29,6 +30,7 @@ use serde::de::DeserializeOwned;
 
 pub use incidents::{DueEntry, LedgerTx, OpenIndexRow};
 pub use items::UpsertOutcome;
+pub use ledger_index::{IncidentSummary, ListFilter, ListPage, list_order};
 pub use outbox::{DeadRow, MailFailures, NoticeRecord, OutboxRow, OutboxTx};
 pub use sources::SourceState;
 pub use tx::{Abort, TxError, TxResult};
@@ -169,6 +171,13 @@ impl Store {
                 store
                     .meta
                     .insert(audit_chain::CHAIN_VERSION_KEY, &1u32.to_be_bytes())?;
+            }
+            let indexed = store.ensure_ledger_indexes()?;
+            if indexed > 0 {
+                tracing::warn!(
+                    incidents = indexed,
+                    "ledger upgraded: list and grouping indexes built over the existing incidents"
+                );
             }
             restrict_files(&path);
             Ok(store)
