@@ -29,16 +29,20 @@ use crate::model::{Incident, IncidentId, Level, Status, Timestamp};
 const INDEX_VERSION_KEY: &[u8] = b"ledger_index_version";
 const INDEX_VERSION: u32 = 1;
 
-/// The `incident_summary` row of an incident.
+/// The `incident_summary` row of an incident. Times are stored as milliseconds
+/// (reading 50,000 rows parses no date text).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IncidentSummary {
     pub id: IncidentId,
     pub status: Status,
     pub level: Level,
     pub unit: Option<String>,
+    #[serde(with = "chrono::serde::ts_milliseconds")]
     pub opened_at: Timestamp,
+    #[serde(with = "chrono::serde::ts_milliseconds")]
     pub updated_at: Timestamp,
     /// The earliest unmet deadline, while the incident is open.
+    #[serde(with = "chrono::serde::ts_milliseconds_option")]
     pub next_due: Option<Timestamp>,
 }
 
