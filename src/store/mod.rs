@@ -181,6 +181,7 @@ impl Store {
                     .meta
                     .insert(audit_chain::CHAIN_VERSION_KEY, &1u32.to_be_bytes())?;
             }
+            store.ensure_item_count()?;
             let indexed = store.ensure_ledger_indexes()?;
             if indexed > 0 {
                 tracing::warn!(
