@@ -142,6 +142,17 @@ impl FromStr for Level {
 }
 
 /// Incident lifecycle: new → acknowledged → responded → closed; or dismissed / merged.
+///
+/// The open statuses (new, acknowledged, responded) are not set by hand: they follow
+/// from the incident's deadlines through [`Incident::settle_status`], the one place
+/// they are decided, so the status cannot contradict the clocks:
+/// - `responded` (已回应) when every public milestone of the current level (all but
+///   签收: 发布权威信息 and 新闻发布会 for I–II, 回应 for III–IV) is recorded;
+/// - else `acknowledged` (已签收) when the incident was acknowledged;
+/// - else `new` (待签收).
+///
+/// A watch (关注) incident has no clock: it reads 关注中 while open and 已归档 once
+/// closed ([`Status::label`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -167,6 +178,17 @@ impl Status {
             Status::Closed => "closed",
             Status::Dismissed => "dismissed",
             Status::Merged => "merged",
+        }
+    }
+
+    /// The Chinese word for this status of an incident at `level`: as [`Status::chinese`],
+    /// except that a watch (关注) incident, which has no clock to acknowledge or answer,
+    /// reads 关注中 while open and 已归档 once closed.
+    pub fn label(self, level: Level) -> &'static str {
+        match (self, level) {
+            (s, Level::Watch) if s.is_open() => "关注中",
+            (Status::Closed, Level::Watch) => "已归档",
+            (s, _) => s.chinese(),
         }
     }
 
@@ -250,6 +272,9 @@ pub enum DeadlineState {
     Pending,
     Met,
     Overdue,
+    /// The incident was closed (or its clock stopped: dismissed, merged) with the
+    /// milestone unmet. It counts as missed, never as "not yet due".
+    Missed,
 }
 
 /// One clock of an incident.
@@ -418,6 +443,51 @@ impl Incident {
         self.deadlines.iter().find(|d| d.milestone == milestone)
     }
 
+    /// A deadline's state as the ledger reports it: as [`Deadline::state`] while the
+    /// incident is open; once it is closed, dismissed or merged an unmet deadline's
+    /// clock has stopped, and it is missed.
+    pub fn deadline_state(&self, deadline: &Deadline, now: Timestamp) -> DeadlineState {
+        if deadline.met_at.is_none() && !self.status.is_open() {
+            DeadlineState::Missed
+        } else {
+            deadline.state(now)
+        }
+    }
+
+    /// Its unmet deadlines (all of its current level: met ones of an earlier level are
+    /// kept as history, unmet ones are not), what closing would leave undone.
+    pub fn unmet(&self) -> impl Iterator<Item = &Deadline> {
+        self.deadlines.iter().filter(|d| d.met_at.is_none())
+    }
+
+    /// Brings an open incident's status in line with its level and deadlines (see
+    /// [`Status`]); `acknowledged`: whether anyone has acknowledged it (签收, also
+    /// while it was a watch incident without an ack clock). Closed, dismissed and
+    /// merged incidents keep their status.
+    pub fn settle_status(&mut self, acknowledged: bool) {
+        if !self.status.is_open() {
+            return;
+        }
+        let met = |m: &Milestone| {
+            self.deadlines
+                .iter()
+                .any(|d| d.milestone == *m && d.met_at.is_some())
+        };
+        let mut public = self
+            .level
+            .milestones()
+            .iter()
+            .filter(|m| **m != Milestone::Ack)
+            .peekable();
+        self.status = if public.peek().is_some() && public.all(met) {
+            Status::Responded
+        } else if acknowledged || met(&Milestone::Ack) {
+            Status::Acknowledged
+        } else {
+            Status::New
+        };
+    }
+
     /// The soonest unmet deadline, for sorting and "time left".
     pub fn next_due(&self) -> Option<&Deadline> {
         self.deadlines
@@ -468,7 +538,9 @@ pub enum NoticeKind {
         percent: u8,
         escalation: bool,
     },
-    /// A window has closed unmet; `repeat` counts from 1.
+    /// A window has closed unmet; `repeat` counts the overdue notices of this clock
+    /// queued so far, this one included (from 1; the key's number counts repeat
+    /// periods elapsed, which after downtime is larger).
     Overdue {
         incident: Box<Incident>,
         milestone: Milestone,
@@ -545,6 +617,95 @@ mod tests {
             &[Milestone::Ack, Milestone::Statement, Milestone::Press]
         );
         assert!(Level::Watch.milestones().is_empty());
+    }
+
+    #[test]
+    fn status_follows_the_deadlines_of_the_level() {
+        let t: Timestamp = "2026-11-24T00:00:00Z".parse().unwrap();
+        let d = |milestone, met: bool| Deadline {
+            milestone,
+            due_at: t,
+            met_at: met.then_some(t),
+        };
+        use Milestone::{Ack, Press, Response, Statement};
+        let table = [
+            (
+                Level::II,
+                vec![d(Ack, false), d(Statement, false), d(Press, false)],
+                false,
+                Status::New,
+            ),
+            (
+                Level::II,
+                vec![d(Ack, true), d(Statement, false), d(Press, false)],
+                true,
+                Status::Acknowledged,
+            ),
+            // The statement alone leaves the press conference open.
+            (
+                Level::II,
+                vec![d(Ack, true), d(Statement, true), d(Press, false)],
+                true,
+                Status::Acknowledged,
+            ),
+            (
+                Level::II,
+                vec![d(Ack, true), d(Statement, true), d(Press, true)],
+                true,
+                Status::Responded,
+            ),
+            // Responded at IV, then regraded to II: a met response is history.
+            (
+                Level::II,
+                vec![
+                    d(Ack, true),
+                    d(Statement, false),
+                    d(Press, false),
+                    d(Response, true),
+                ],
+                true,
+                Status::Acknowledged,
+            ),
+            (
+                Level::IV,
+                vec![d(Ack, true), d(Response, true)],
+                true,
+                Status::Responded,
+            ),
+            (Level::Watch, vec![], false, Status::New),
+            (Level::Watch, vec![], true, Status::Acknowledged),
+        ];
+        for (level, deadlines, acked, want) in table {
+            let mut incident = crate::api::views::tests::incident(1, "x");
+            incident.level = level;
+            incident.deadlines = deadlines;
+            incident.status = Status::Responded;
+            incident.settle_status(acked);
+            assert_eq!(incident.status, want, "{level} {:?}", incident.deadlines);
+        }
+        // Finished incidents keep their status; unmet deadlines are missed.
+        let mut closed = crate::api::views::tests::incident(1, "x");
+        closed.status = Status::Closed;
+        closed.settle_status(true);
+        assert_eq!(closed.status, Status::Closed);
+        assert_eq!(
+            closed.deadline_state(&closed.deadlines[1], t),
+            DeadlineState::Missed
+        );
+        assert_eq!(
+            closed.deadline_state(&closed.deadlines[0], t),
+            DeadlineState::Met
+        );
+    }
+
+    #[test]
+    fn watch_incidents_are_watched_then_filed() {
+        assert_eq!(Status::New.label(Level::Watch), "关注中");
+        assert_eq!(Status::Acknowledged.label(Level::Watch), "关注中");
+        assert_eq!(Status::Closed.label(Level::Watch), "已归档");
+        assert_eq!(Status::Dismissed.label(Level::Watch), "误报");
+        assert_eq!(Status::New.label(Level::IV), "待签收");
+        assert_eq!(Status::Closed.label(Level::II), "已办结");
     }
 
     #[test]

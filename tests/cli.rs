@@ -146,7 +146,7 @@ fn assert_incident_shape(incident: &Value) {
         chrono::DateTime::parse_from_rfc3339(deadline["due_at"].as_str().unwrap()).unwrap();
         assert!(deadline["met_at"].is_null() || deadline["met_at"].is_string());
         assert!(
-            ["pending", "met", "overdue"].contains(&deadline["state"].as_str().unwrap()),
+            ["pending", "met", "overdue", "missed"].contains(&deadline["state"].as_str().unwrap()),
             "{deadline}"
         );
     }
@@ -414,6 +414,14 @@ async fn duty_officer_workflow_through_the_daemon() {
     );
     assert!(out.stderr.contains("99999"), "{out:?}");
 
+    // The README's walk: respond at III, then regrade to II. The incident is 已回应
+    // only until the regrade opens the 5 h statement clock.
+    ok(cfg, &["milestone", &sa, "response", "--by", "张三"]);
+    assert_eq!(
+        ok(cfg, &["show", &sa, "--json"]).json()["status"],
+        "responded"
+    );
+
     // Regrade to II: the statement and press clocks appear, audited with the reason.
     let out = ok(
         cfg,
@@ -430,6 +438,18 @@ async fn duty_officer_workflow_through_the_daemon() {
     assert!(out.stdout.contains("II"), "{out:?}");
     let detail = ok(cfg, &["show", &sa, "--json"]).json();
     assert_eq!(detail["level"], "II");
+    assert_eq!(detail["status"], "acknowledged", "the statement is open");
+    let block = ok(cfg, &["show", &sa]).stdout;
+    assert!(
+        block.contains("已签收") && !block.contains("已回应"),
+        "{block}"
+    );
+    // Closing now would leave the statement and press unmet: refused without a reason.
+    let out = refused(cfg, &["close", &sa, "--by", "张三"], 1, "--reason");
+    assert!(
+        out.stderr.contains("发布权威信息") && out.stderr.contains("举行新闻发布会"),
+        "{out:?}"
+    );
     assert!(deadline(&detail, "statement").is_some(), "{detail}");
     assert!(deadline(&detail, "press").is_some(), "{detail}");
     assert!(
@@ -480,6 +500,7 @@ async fn duty_officer_workflow_through_the_daemon() {
         earlier
     );
     assert_eq!(deadline(&detail, "press").unwrap()["state"], "met");
+    assert_eq!(detail["status"], "responded");
 
     // Assign, dismiss, merge, close.
     ok(cfg, &["assign", &sa, "景芝镇人民政府", "--by", "张三"]);

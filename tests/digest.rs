@@ -226,7 +226,8 @@ fn week() -> Vec<Incident> {
                 dl(Response, "2026-11-22 10:00", Some("2026-11-22 09:00")),
             ],
         }),
-        // Closed (per its audit) before its response fell due: not counted.
+        // Closed (per its audit) before its response fell due: the response counts as
+        // missed at the closing (in this period), never as not due.
         incident(Script {
             id: 9,
             title: "某企业排污投诉",
@@ -507,7 +508,7 @@ fn scripted_week_figures() {
         ("ack", 3, 2, 0, 1),
         ("statement", 1, 0, 1, 0),
         ("press", 1, 1, 0, 0),
-        ("response", 2, 1, 0, 1),
+        ("response", 3, 1, 0, 2),
     ];
     for (row, (key, due, on_time, late, missed)) in rows.iter().zip(want) {
         assert_eq!(row["key"], key);
@@ -518,9 +519,9 @@ fn scripted_week_figures() {
         );
         assert_eq!(row["rate"], json!(on_time as f64 / due as f64), "{key}");
     }
-    assert_eq!(d["overall"]["due"], 4);
+    assert_eq!(d["overall"]["due"], 5);
     assert_eq!(d["overall"]["on_time"], 2);
-    assert_eq!(d["overall"]["rate"], 0.5);
+    assert_eq!(d["overall"]["rate"], 0.4);
     let units: Vec<(String, u64, u64, f64)> = d["by_unit"]
         .as_array()
         .unwrap()
@@ -538,6 +539,7 @@ fn scripted_week_figures() {
         units,
         [
             ("市人社局".to_string(), 1, 0, 0.0),
+            ("生态环境局分局".to_string(), 1, 0, 0.0),
             ("市应急管理局".to_string(), 2, 1, 0.5),
             ("市教体局".to_string(), 1, 1, 1.0),
         ]
@@ -564,9 +566,12 @@ fn scripted_week_figures() {
             (4, "response", "missed", json!("市人社局"), 19 * 3600),
             (1, "statement", "late", json!("市应急管理局"), 5400),
             (5, "ack", "missed", Value::Null, 11 * 3600 + 1800),
+            (9, "response", "missed", json!("生态环境局分局"), -4 * 3600),
         ]
     );
     assert_eq!(d["breaches"][1]["met_at"], "2026-11-23T16:00:00+08:00");
+    assert_eq!(d["breaches"][3]["closed_at"], "2026-11-23T18:00:00+08:00");
+    assert!(d["breaches"][0].get("closed_at").is_none());
 
     // Source health.
     assert_eq!(j["sources"]["total"], 4);
@@ -610,8 +615,8 @@ fn scripted_week_figures() {
         "本期共采集信息5条",
         "监测到新增舆情事件4起，其中重大1起、较大1起、一般1起、关注1起",
         "另有1起经研判为误报",
-        "期内到期处置时限7个，按时完成4个，对外发布与回应按时率50%",
-        "1起事件未按时签收、1起事件未按时发布权威信息、1起事件未按时回应，涉及市人社局、市应急管理局、未指定单位",
+        "期内到期处置时限8个，按时完成4个，对外发布与回应按时率40%",
+        "1起事件未按时签收、1起事件未按时发布权威信息、2起事件未按时回应，涉及市人社局、市应急管理局、未指定单位、生态环境局分局",
         "期内办结2起",
         "目前仍有7起事件未办结，其中2起已超时",
         "4个信息源中有1个抓取失败：“安丘市政府网站留言板”（已失败2天0时）",
@@ -679,7 +684,8 @@ fn text_part_carries_the_figures() {
         "11-17   0\n",
         "来源：安丘市政府网站留言板、潍坊新闻网",
         "已回应｜市应急管理局｜各时限节点均已完成",
-        "待签收｜市卫生健康局<b>｜关注级，不计时限",
+        "关注中｜市卫生健康局<b>｜关注级，不计时限",
+        "#9 某企业排污投诉：回应，应于 2026-11-23 22:00，未完成，2026-11-23 18:00 办结｜责任单位：生态环境局分局",
     ] {
         assert!(text.contains(want), "text lacks {want:?}:\n{text}");
     }
@@ -687,11 +693,12 @@ fn text_part_carries_the_figures() {
     let rates = text.split("【按时率").nth(1).unwrap();
     let unit_rows: Vec<&str> = rates
         .lines()
-        .filter(|l| l.starts_with("市") || l.starts_with("对外"))
+        .filter(|l| l.starts_with("市") || l.starts_with("生态") || l.starts_with("对外"))
         .collect();
-    assert_eq!(unit_rows.len(), 4, "{rates}");
+    assert_eq!(unit_rows.len(), 5, "{rates}");
     assert!(unit_rows[0].starts_with("市人社局") && unit_rows[0].ends_with("0%"));
-    assert!(unit_rows[3].starts_with("对外发布与回应") && unit_rows[3].ends_with("50%"));
+    assert!(unit_rows[1].starts_with("生态环境局分局") && unit_rows[1].ends_with("0%"));
+    assert!(unit_rows[4].starts_with("对外发布与回应") && unit_rows[4].ends_with("40%"));
 }
 
 /// The digest of the scripted week in both parts, as leaders read it: a change of
@@ -781,7 +788,7 @@ fn html_is_well_formed_and_escapes_source_text() {
             "近7日新增事件",
             "新增事件（5起）",
             "未办结事件（7起）",
-            "超时节点（3个）",
+            "超时节点（4个）",
             "按时率（期内到期的时限）",
             "分布",
             "热词",
@@ -798,7 +805,10 @@ fn html_is_well_formed_and_escapes_source_text() {
         .select(&sel("tr td:last-child"))
         .map(|td| td.text().collect())
         .collect();
-    assert_eq!(units, ["市人社局", "市应急管理局", "未指定单位"]);
+    assert_eq!(
+        units,
+        ["市人社局", "市应急管理局", "未指定单位", "生态环境局分局"]
+    );
 
     // The chart: seven rows, bars whose widths follow the counts, coloured per level.
     let trend = doc.select(&sel("table#trend")).next().unwrap();
@@ -1101,7 +1111,7 @@ async fn queued_digest_is_delivered_by_smtp() {
         Some("【舆情日报】安丘市 2026年11月24日 新增舆情事件4起（补发）")
     );
     let text = mail.body_text(0).unwrap();
-    assert!(text.contains("【超时节点（3个）】"), "{text}");
+    assert!(text.contains("【超时节点（4个）】"), "{text}");
     let html = mail.body_html(0).unwrap();
     assert!(html.contains("id=\"trend\""));
     parse(&html);
@@ -1212,7 +1222,8 @@ interval = "5m"
         None,
         t - h(30),
     );
-    // III, acknowledged on time, closed before its response fell due.
+    // III, acknowledged on time, closed (with a reason) before its response fell due:
+    // the response counts as missed at the closing.
     let wages = ingest_at(
         &store,
         &ledger,
@@ -1226,7 +1237,9 @@ interval = "5m"
     ledger
         .ack(wages, "值班员", None, t - h(20) + m(10))
         .unwrap();
-    ledger.close(wages, "值班员", None, t - h(2)).unwrap();
+    ledger
+        .close(wages, "值班员", None, Some("诉求已转信访办理"), t - h(2))
+        .unwrap();
     // II, statement recorded an hour late (which also records the ack, late).
     let blast = ingest_at(
         &store,
@@ -1314,11 +1327,14 @@ interval = "5m"
         (&json!("statement"), &json!(1), &json!(1))
     );
     assert_eq!(
-        rows[3]["due"], 0,
-        "the closed incident's response is not counted"
+        (&rows[3]["key"], &rows[3]["due"], &rows[3]["missed"]),
+        (&json!("response"), &json!(1), &json!(1)),
+        "the response left unmet at closing counts as missed, never as not due"
     );
-    assert_eq!(j["deadlines"]["by_unit"][0]["name"], "市应急管理局");
+    assert_eq!(j["deadlines"]["by_unit"][0]["name"], "市人社局");
     assert_eq!(j["deadlines"]["by_unit"][0]["rate"], 0.0);
+    assert_eq!(j["deadlines"]["by_unit"][1]["name"], "市应急管理局");
+    assert_eq!(j["deadlines"]["by_unit"][1]["rate"], 0.0);
     let breaches: Vec<(&str, &str)> = j["deadlines"]["breaches"]
         .as_array()
         .unwrap()
@@ -1332,7 +1348,15 @@ interval = "5m"
         .collect();
     assert_eq!(
         breaches,
-        [("ack", "市应急管理局"), ("statement", "市应急管理局")]
+        [
+            ("ack", "市应急管理局"),
+            ("statement", "市应急管理局"),
+            ("response", "市人社局")
+        ]
+    );
+    assert_eq!(
+        j["deadlines"]["breaches"][2]["closed_at"],
+        "2026-11-24T06:00:00+08:00"
     );
     assert_eq!(j["sources"]["total"], 2);
     assert_eq!(j["sources"]["failing"][0]["name"], "乙留言板");

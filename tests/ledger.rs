@@ -623,7 +623,11 @@ fn lifecycle_new_acknowledged_responded_closed() {
             t(210),
         )
         .unwrap();
-    assert_eq!(incident.status, Status::Responded);
+    assert_eq!(
+        incident.status,
+        Status::Acknowledged,
+        "the press conference is still open"
+    );
     let statement = incident.deadline(Milestone::Statement).unwrap();
     assert_eq!(statement.state(t(400)), DeadlineState::Met);
     assert_eq!(statement.on_time(), Some(true));
@@ -634,13 +638,18 @@ fn lifecycle_new_acknowledged_responded_closed() {
         incident.deadline(Milestone::Press).unwrap().on_time(),
         Some(false)
     );
+    assert_eq!(
+        incident.status,
+        Status::Responded,
+        "every public milestone met"
+    );
     assert!(
         ledger.store().due_of(id).unwrap().is_empty(),
         "all clocks met"
     );
 
     let incident = ledger
-        .close(id, "王五", Some("已妥善处置"), t(1600))
+        .close(id, "王五", Some("已妥善处置"), None, t(1600))
         .unwrap();
     assert_eq!(incident.status, Status::Closed);
     assert_eq!(incident.updated_at, t(1600));
@@ -689,6 +698,250 @@ fn lifecycle_new_acknowledged_responded_closed() {
 }
 
 #[test]
+fn closing_with_an_unmet_milestone_needs_a_reason_and_counts_it_missed() {
+    let ledger = ledger();
+    let id = open_level(&ledger, Level::II);
+    let t = |m: i64| ts(T0) + chrono::Duration::minutes(m);
+    ledger.ack(id, "张三", None, t(5)).unwrap();
+
+    // 发布权威信息 and 新闻发布会 never recorded: closing without a reason is refused,
+    // naming them, and changes nothing.
+    for reason in [None, Some("  ")] {
+        let message = not_allowed(ledger.close(id, "王五", None, reason, t(60)));
+        assert!(
+            message.contains("发布权威信息") && message.contains("举行新闻发布会"),
+            "{message}"
+        );
+        assert!(message.contains("--reason"), "{message}");
+    }
+    assert_eq!(ledger.get(id).unwrap().status, Status::Acknowledged);
+    assert_eq!(actions(&ledger, id), ["opened", "ack"]);
+
+    let incident = ledger
+        .close(
+            id,
+            "王五",
+            Some("已移交"),
+            Some("事件已由上级统一发布"),
+            t(60),
+        )
+        .unwrap();
+    assert_eq!(incident.status, Status::Closed);
+    let last = ledger.audit(id).unwrap().pop().unwrap();
+    assert_eq!(last.action, "close");
+    assert_eq!(last.reason.as_deref(), Some("事件已由上级统一发布"));
+    assert!(
+        last.detail.contains("未完成：发布权威信息、举行新闻发布会"),
+        "{}",
+        last.detail
+    );
+    // Neither is "not yet due" any more, at any time: they were missed.
+    for now in [t(61), t(60 * 48)] {
+        let states: Vec<_> = incident
+            .deadlines
+            .iter()
+            .map(|d| (d.milestone, incident.deadline_state(d, now)))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                (Milestone::Ack, DeadlineState::Met),
+                (Milestone::Statement, DeadlineState::Missed),
+                (Milestone::Press, DeadlineState::Missed),
+            ]
+        );
+    }
+    assert!(ledger.store().due_of(id).unwrap().is_empty());
+
+    // With every milestone met no reason is needed.
+    let four = open_level(&ledger, Level::IV);
+    ledger
+        .milestone(four, Milestone::Response, "张三", None, None, t(30), t(30))
+        .unwrap();
+    let closed = ledger.close(four, "王五", None, None, t(40)).unwrap();
+    assert_eq!(closed.status, Status::Closed);
+    assert_eq!(ledger.audit(four).unwrap().pop().unwrap().reason, None);
+}
+
+#[test]
+fn status_follows_the_clocks_of_the_current_level() {
+    // The README's walk: respond at IV, then regrade to II. The 5 h statement is open,
+    // so the incident is not 已回应 any more.
+    let ledger = ledger();
+    let id = open_level(&ledger, Level::IV);
+    let t = |m: i64| ts(T0) + chrono::Duration::minutes(m);
+    let incident = ledger
+        .milestone(id, Milestone::Response, "张三", None, None, t(20), t(20))
+        .unwrap();
+    assert_eq!(incident.status, Status::Responded);
+    let incident = ledger
+        .regrade(id, Level::II, "李四", "伤亡扩大", t(30))
+        .unwrap();
+    assert_eq!(incident.status, Status::Acknowledged);
+    assert_eq!(ledger.get(id).unwrap().status, Status::Acknowledged);
+    assert_eq!(
+        incident
+            .deadline(Milestone::Statement)
+            .map(|d| incident.deadline_state(d, t(31))),
+        Some(DeadlineState::Pending)
+    );
+    // Statement and press recorded: 已回应 again; back down to IV, the response
+    // recorded earlier still stands.
+    ledger
+        .milestone(id, Milestone::Statement, "张三", None, None, t(40), t(40))
+        .unwrap();
+    assert_eq!(ledger.get(id).unwrap().status, Status::Acknowledged);
+    let incident = ledger
+        .milestone(id, Milestone::Press, "张三", None, None, t(50), t(50))
+        .unwrap();
+    assert_eq!(incident.status, Status::Responded);
+    let incident = ledger
+        .regrade(id, Level::IV, "李四", "核实", t(60))
+        .unwrap();
+    assert_eq!(incident.status, Status::Responded);
+
+    // A watch incident acknowledged before it had an ack clock keeps that 签收 when
+    // it is graded: no ack clock left running that nobody can stop.
+    let watch = opened(ingest(
+        &ledger,
+        &Spec {
+            key: "w",
+            places: &["外地镇"],
+            local: false,
+            ..EXPLOSION
+        },
+        ts(T0),
+    ));
+    ledger.ack(watch, "张三", None, t(5)).unwrap();
+    assert_eq!(ledger.get(watch).unwrap().status, Status::Acknowledged);
+    let incident = ledger
+        .regrade(watch, Level::III, "李四", "本地单位涉及", t(10))
+        .unwrap();
+    assert_eq!(incident.status, Status::Acknowledged);
+    assert_eq!(
+        incident.deadline(Milestone::Ack).unwrap().met_at,
+        Some(t(5))
+    );
+    assert!(
+        !ledger
+            .store()
+            .due_of(watch)
+            .unwrap()
+            .iter()
+            .any(|e| e.milestone == Milestone::Ack)
+    );
+}
+
+/// The overdue notices of one clock queued so far: (key, number shown, subject).
+fn overdue_notices(store: &Store, id: u64, milestone: Milestone) -> Vec<(String, u32, String)> {
+    store
+        .outbox_pending(usize::MAX)
+        .unwrap()
+        .into_iter()
+        .filter_map(|(_, row)| match &row.notice.kind {
+            NoticeKind::Overdue {
+                incident,
+                milestone: m,
+                repeat,
+            } if incident.id == id && *m == milestone => Some((
+                row.notice.key.clone(),
+                *repeat,
+                yuqing::notify::subject(&row.notice),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn overdue_notices_count_what_was_sent_not_the_time_elapsed() {
+    let ledger = ledger();
+    let id = open_level(&ledger, Level::III);
+    let h = chrono::Duration::hours;
+    let m = chrono::Duration::minutes;
+    // The daemon was down: the ack window (due T0 + 30 min) is found 26 h late. The
+    // key counts repeat periods (overdue/26), the mail says it is the first.
+    ledger.fire_due(ts(T0) + h(26) + m(10), 100).unwrap();
+    let first = overdue_notices(ledger.store(), id, Milestone::Ack);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].0, format!("{id}/ack/overdue/26"));
+    assert_eq!(first[0].1, 1);
+    assert!(first[0].2.contains("（第1次提醒）"), "{}", first[0].2);
+    ledger.fire_due(ts(T0) + h(27) + m(10), 100).unwrap();
+    let next = overdue_notices(ledger.store(), id, Milestone::Ack);
+    assert_eq!(next.len(), 2, "{next:?}");
+    assert_eq!(next[1].0, format!("{id}/ack/overdue/27"));
+    assert_eq!(next[1].1, 2);
+    assert!(next[1].2.contains("（第2次提醒）"), "{}", next[1].2);
+    // Re-firing a step already sent queues nothing and counts nothing.
+    ledger.fire_due(ts(T0) + h(27) + m(20), 100).unwrap();
+    assert_eq!(overdue_notices(ledger.store(), id, Milestone::Ack).len(), 2);
+
+    // A first overdue notice at the due instant: 已到时限, never "超过 0分".
+    let other = open_level(&ledger, Level::IV);
+    ledger.fire_due(ts(T0) + m(30), 100).unwrap();
+    let at_due = overdue_notices(ledger.store(), other, Milestone::Ack);
+    assert_eq!(at_due.len(), 1, "{at_due:?}");
+    assert_eq!(at_due[0].1, 1);
+    let subject = &at_due[0].2;
+    assert!(subject.contains("已到签收时限"), "{subject}");
+    assert!(!subject.contains("0分"), "{subject}");
+}
+
+/// Opens a watch (关注) incident at T0: the explosion reported from outside.
+fn open_watch(ledger: &Rig) -> u64 {
+    opened(ingest(
+        ledger,
+        &Spec {
+            local: false,
+            ..EXPLOSION
+        },
+        ts(T0),
+    ))
+}
+
+#[test]
+fn a_watch_incident_is_filed_without_a_reason_and_never_awaits_ack() {
+    let ledger = ledger();
+    let id = open_watch(&ledger);
+    let incident = ledger.get(id).unwrap();
+    assert_eq!(incident.level, Level::Watch);
+    assert_eq!(incident.status.label(incident.level), "关注中");
+    let filed = ledger
+        .close(id, "张三", None, None, ts(T0) + chrono::Duration::hours(2))
+        .unwrap();
+    assert_eq!(filed.status, Status::Closed);
+    assert_eq!(filed.status.label(filed.level), "已归档");
+    let last = ledger.audit(id).unwrap().pop().unwrap();
+    assert_eq!((last.action.as_str(), last.reason), ("close", None));
+    assert!(last.detail.starts_with("归档"), "{}", last.detail);
+    assert!(
+        queued_keys(ledger.store()).is_empty(),
+        "no mail for a watch"
+    );
+}
+
+#[test]
+fn a_watch_incident_without_a_filing_time_gets_one_at_start() {
+    let ledger = ledger_with("[policy]\nwatch_expiry = \"2h\"\n");
+    let id = open_watch(&ledger);
+    // As a watch incident opened by an older build: no filing time.
+    ledger
+        .store()
+        .ledger_tx(|tx| {
+            Ok::<_, yuqing::store::Abort<yuqing::store::StoreError>>(tx.set_watch_expiry(id, None)?)
+        })
+        .unwrap();
+    let later = ts(T0) + chrono::Duration::hours(3);
+    assert_eq!(ledger.fire_due(later, 100).unwrap().filed, 0);
+    assert!(ledger.get(id).unwrap().status.is_open());
+    assert_eq!(ledger.repair_schedule(later).unwrap(), 1);
+    assert_eq!(ledger.repair_schedule(later).unwrap(), 0, "once");
+    assert_eq!(ledger.fire_due(later, 100).unwrap().filed, 1);
+    assert_eq!(ledger.get(id).unwrap().status, Status::Closed);
+}
+
+#[test]
 fn a_milestone_on_a_new_incident_also_acknowledges_it() {
     let ledger = ledger();
     let id = open_level(&ledger, Level::IV);
@@ -733,7 +986,9 @@ fn refusals_say_why_in_chinese() {
     let ledger = ledger();
     let now = ts(T0) + chrono::Duration::hours(1);
     let closed = open_level(&ledger, Level::II);
-    ledger.close(closed, "张三", None, now).unwrap();
+    ledger
+        .close(closed, "张三", None, Some("已妥善处置"), now)
+        .unwrap();
     let dismissed = open_level(&ledger, Level::II);
     ledger.dismiss(dismissed, "张三", "误报", now).unwrap();
     let merged = open_level(&ledger, Level::II);
@@ -833,7 +1088,7 @@ fn refusals_say_why_in_chinese() {
         ),
         (
             "close twice",
-            ledger.close(closed, "张三", None, now),
+            ledger.close(closed, "张三", None, Some("重复"), now),
             "已办结",
         ),
         (
@@ -1035,7 +1290,9 @@ fn list_sorts_by_the_soonest_unmet_deadline() {
     ledger.ack(two, "张三", None, now).unwrap();
     let order: Vec<_> = ledger.list(false).unwrap().iter().map(|i| i.id).collect();
     assert_eq!(order, [two, four, watch]);
-    ledger.close(two, "张三", None, now).unwrap();
+    ledger
+        .close(two, "张三", None, Some("已妥善处置"), now)
+        .unwrap();
     let order: Vec<_> = ledger.list(true).unwrap().iter().map(|i| i.id).collect();
     assert_eq!(
         order,
@@ -1364,10 +1621,81 @@ mod timeline {
             new_keys(ledger.store(), &mut seen),
             ["1/response/overdue/3"]
         );
-        ledger.close(id, "张三", None, clock.now()).unwrap();
+        ledger
+            .close(id, "张三", None, Some("已妥善处置"), clock.now())
+            .unwrap();
         run_until(&clock, minutes(60.0 * 60.0)).await;
         assert_eq!(new_keys(ledger.store(), &mut seen), Vec::<String>::new());
         running.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_watch_incident_is_filed_by_the_system_after_watch_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_with("[policy]\nwatch_expiry = \"2h\"\n");
+        let clock = TaskClock::starting_at(ts(T0));
+        let ledger = Rig::new(
+            Store::open(dir.path()).unwrap(),
+            config.clone(),
+            Arc::default(),
+        );
+        let outside = Spec {
+            local: false,
+            ..EXPLOSION
+        };
+        let id = opened(ingest(&ledger, &outside, clock.now()));
+        assert_eq!(ledger.get(id).unwrap().level, Level::Watch);
+        let running = start(&ledger, clock);
+        // A new item at 1:30 moves the filing to 3:30.
+        run_until(&clock, minutes(90.0)).await;
+        let again = Spec {
+            source: "news-b",
+            key: "b1",
+            ..outside
+        };
+        assert!(matches!(
+            ingest(&ledger, &again, clock.now()),
+            IngestOutcome::Joined(n) if n == id
+        ));
+        run_until(&clock, minutes(150.0)).await;
+        assert!(
+            ledger.get(id).unwrap().status.is_open(),
+            "2 h after the item only"
+        );
+        running.stop().await;
+        ledger.store().flush_blocking().unwrap();
+        drop(ledger);
+
+        // Down from 2:30 to 4:00: filed at the restart, not forgotten.
+        tokio::time::advance(std::time::Duration::from_secs(90 * 60)).await;
+        let ledger = Rig::new(Store::open(dir.path()).unwrap(), config, Arc::default());
+        let running = start(&ledger, clock);
+        run_until(&clock, minutes(241.0)).await;
+        let incident = ledger.get(id).unwrap();
+        assert_eq!(incident.status, Status::Closed);
+        assert_eq!(incident.status.label(incident.level), "已归档");
+        let last = ledger.audit(id).unwrap().pop().unwrap();
+        assert_eq!(
+            (last.by.as_str(), last.action.as_str(), last.reason),
+            (yuqing::ledger::SYSTEM, "close", None)
+        );
+        assert!(
+            last.detail.starts_with("归档") && last.detail.contains("系统自动归档"),
+            "{}",
+            last.detail
+        );
+        assert!(
+            queued_keys(ledger.store()).is_empty(),
+            "filing sends no mail"
+        );
+        running.stop().await;
+
+        // A graded incident is never filed this way.
+        let graded = open_level(&ledger, Level::IV);
+        ledger
+            .fire_due(clock.now() + chrono::Duration::days(30), 100)
+            .unwrap();
+        assert!(ledger.get(graded).unwrap().status.is_open());
     }
 
     #[tokio::test(start_paused = true)]

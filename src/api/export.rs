@@ -71,7 +71,7 @@ pub fn csv(incidents: &[IncidentView]) -> String {
             incident.id.to_string(),
             incident.title.clone(),
             crate::format::level(incident.level, crate::format::LevelStyle::Code),
-            incident.status.chinese().to_string(),
+            incident.status.label(incident.level).to_string(),
             topics,
             incident.unit.clone().unwrap_or_default(),
             incident.places.join("、"),
@@ -103,13 +103,15 @@ pub fn csv(incidents: &[IncidentView]) -> String {
     String::from_utf8(bytes).unwrap_or_default()
 }
 
-/// A deadline's outcome in the words of the 台账.
+/// A deadline's outcome in the words of the 台账. A milestone left unmet when the
+/// incident was closed (or its clock stopped) is 未完成, never 未到期.
 pub fn outcome(deadline: &DeadlineView) -> &'static str {
     match (deadline.state, deadline.on_time()) {
         (DeadlineState::Met, Some(false)) => "逾期完成",
         (DeadlineState::Met, _) => "按时完成",
         (DeadlineState::Overdue, _) => "已超时",
         (DeadlineState::Pending, _) => "未到期",
+        (DeadlineState::Missed, _) => "未完成",
     }
 }
 
@@ -130,6 +132,7 @@ fn write_row(out: &mut csv::Writer<Vec<u8>>, cells: &[String]) {
 mod tests {
     use super::*;
     use crate::api::views::tests::{at, incident};
+    use crate::model::Status;
 
     /// Reads RFC 4180 text into rows of fields, insisting on CRLF line ends.
     fn parse_csv(text: &str) -> Vec<Vec<String>> {
@@ -192,6 +195,18 @@ mod tests {
         let view = IncidentView::new(&inc, at("2026-11-24T08:00:00Z"));
         let outcomes: Vec<_> = view.deadlines.iter().map(outcome).collect();
         assert_eq!(outcomes, ["逾期完成", "已超时", "未到期"]);
+        // Closed with the statement and press unmet: both missed, never 未到期, in
+        // the CSV as in the JSON.
+        inc.status = Status::Closed;
+        let view = IncidentView::new(&inc, at("2026-11-24T03:00:00Z"));
+        let outcomes: Vec<_> = view.deadlines.iter().map(outcome).collect();
+        assert_eq!(outcomes, ["逾期完成", "未完成", "未完成"]);
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(json["deadlines"][2]["state"], "missed");
+        let rows = parse_csv(csv(&[view]).trim_start_matches('\u{feff}'));
+        let col = |name: &str| rows[0].iter().position(|h| h == name).unwrap();
+        assert_eq!(rows[1][col("状态")], "已办结");
+        assert_eq!(rows[1][col("举行新闻发布会情况")], "未完成");
     }
 
     #[test]

@@ -15,7 +15,8 @@
 //! - `POST /v1/incidents/{id}/milestone` `{"milestone","by","url","note","at"}`
 //! - `POST /v1/incidents/{id}/level` `{"level","by","reason"}`
 //! - `POST /v1/incidents/{id}/assign` `{"unit","by"}`
-//! - `POST /v1/incidents/{id}/close` `{"by","note"}`
+//! - `POST /v1/incidents/{id}/close` `{"by","note","reason"}` (`reason` required while a
+//!   milestone is unmet)
 //! - `POST /v1/incidents/{id}/dismiss` `{"by","reason"}`
 //! - `POST /v1/incidents/{id}/merge` `{"into","by"}`
 //! - `GET  /v1/export?format=jsonl|csv`: the whole ledger (JSON lines or CSV text)
@@ -565,8 +566,9 @@ async fn close(
     let (Path(id), Json(request)) = (id?, body?);
     let by = check_by(&request.by)?;
     let note = check_text(request.note.as_deref(), "备注")?;
+    let reason = check_text(request.reason.as_deref(), "理由")?;
     let incident = state
-        .change(move |ledger| ledger.close(id, &by, note.as_deref(), Utc::now()))
+        .change(move |ledger| ledger.close(id, &by, note.as_deref(), reason.as_deref(), Utc::now()))
         .await?;
     Ok(Json(IncidentView::new(&incident, Utc::now())))
 }

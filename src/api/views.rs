@@ -34,12 +34,14 @@ pub struct DeadlineView {
 }
 
 impl DeadlineView {
-    pub fn new(deadline: &Deadline, now: Timestamp) -> DeadlineView {
+    /// One deadline of `incident`, with its state at `now` (missed once the incident
+    /// is finished with it unmet, see [`Incident::deadline_state`]).
+    pub fn new(incident: &Incident, deadline: &Deadline, now: Timestamp) -> DeadlineView {
         DeadlineView {
             milestone: deadline.milestone,
             due_at: deadline.due_at,
             met_at: deadline.met_at,
-            state: deadline.state(now),
+            state: incident.deadline_state(deadline, now),
         }
     }
 
@@ -159,7 +161,7 @@ impl IncidentView {
             deadlines: incident
                 .deadlines
                 .iter()
-                .map(|d| DeadlineView::new(d, now))
+                .map(|d| DeadlineView::new(incident, d, now))
                 .collect(),
             detected_level: incident.detected_level,
             places: incident.places.clone(),
@@ -315,6 +317,9 @@ pub struct CloseRequest {
     pub by: String,
     #[serde(default)]
     pub note: Option<String>,
+    /// Required while a milestone of the incident's level is unmet.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// `POST /v1/incidents/{id}/dismiss`

@@ -221,10 +221,26 @@ pub fn close(config: &Config, args: &CloseArgs) -> Result<(), CliError> {
     let request = CloseRequest {
         by: check_by(&args.by).map_err(usage)?,
         note: args.note.clone(),
+        reason: args.reason.clone(),
     };
     let client = connect(config)?;
-    block_on(client.close(args.id, &request))??;
-    emit(&format!("事件 {}：已办结，不再发送提醒\n", args.id))
+    let incident = block_on(client.close(args.id, &request))??;
+    let missed: Vec<&str> = incident
+        .deadlines
+        .iter()
+        .filter(|d| d.state == DeadlineState::Missed)
+        .map(|d| d.milestone.chinese())
+        .collect();
+    let mut text = format!(
+        "事件 {}：{}，不再发送提醒",
+        args.id,
+        incident.status.label(incident.level)
+    );
+    if !missed.is_empty() {
+        let _ = write!(text, "；{} 计为未完成", missed.join("、"));
+    }
+    text.push('\n');
+    emit(&text)
 }
 
 pub fn dismiss(config: &Config, args: &DismissArgs) -> Result<(), CliError> {
@@ -409,7 +425,7 @@ impl Tone {
 fn tone(deadline: &DeadlineView, event_at: Timestamp, now: Timestamp) -> Tone {
     match deadline.state {
         DeadlineState::Met => Tone::Plain,
-        DeadlineState::Overdue => Tone::Overdue,
+        DeadlineState::Overdue | DeadlineState::Missed => Tone::Overdue,
         DeadlineState::Pending => {
             let left = (deadline.due_at - now).num_seconds();
             let window = (deadline.due_at - event_at).num_seconds().max(1);
@@ -512,7 +528,7 @@ pub fn render_list(incidents: &[IncidentView], now: Timestamp, color: bool) -> S
             let cells = vec![
                 incident.id.to_string(),
                 level_text(incident.level),
-                incident.status.chinese().to_string(),
+                incident.status.label(incident.level).to_string(),
                 truncate_columns(&clean(&incident.title), TITLE_COLUMNS),
                 truncate_columns(
                     &clean(incident.unit.as_deref().unwrap_or("—")),
@@ -552,7 +568,7 @@ pub fn render_detail(detail: &IncidentDetail, now: Timestamp, color: bool) -> St
             }
             text
         }),
-        ("状态", incident.status.chinese().to_string()),
+        ("状态", incident.status.label(incident.level).to_string()),
         (
             "主题",
             incident
@@ -604,7 +620,7 @@ pub fn render_detail(detail: &IncidentDetail, now: Timestamp, color: bool) -> St
                 };
                 (text, tone)
             }
-            (None, false) => ("未完成（事件已结束）".to_string(), Tone::Plain),
+            (None, false) => (outcome(d).to_string(), Tone::Plain),
         };
         let line = format!(
             "  {}  {}  {state}",
@@ -979,6 +995,26 @@ mod tests {
         assert!(!color_allowed(true, Some(OsStr::new("1")), None));
         assert!(color_allowed(true, Some(OsStr::new("")), None));
         assert!(!color_allowed(true, None, Some(OsStr::new("dumb"))));
+    }
+
+    #[test]
+    fn watch_incidents_read_as_watched_then_filed_never_awaiting_ack() {
+        let mut inc = incident(9, "外地某化工厂起火");
+        inc.level = Level::Watch;
+        inc.deadlines.clear();
+        inc.status = Status::New;
+        let list = render_list(&[IncidentView::new(&inc, now())], now(), false);
+        assert!(list.contains("关注中"), "{list}");
+        assert!(!list.contains("待签收"), "{list}");
+        inc.status = Status::Closed;
+        let detail = IncidentDetail {
+            incident: IncidentView::new(&inc, now()),
+            item_list: Vec::new(),
+            audit: Vec::new(),
+        };
+        let text = render_detail(&detail, now(), false);
+        assert!(text.contains("已归档"), "{text}");
+        assert!(!text.contains("已办结"), "{text}");
     }
 
     #[test]

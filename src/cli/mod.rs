@@ -45,7 +45,7 @@ pub enum Command {
     Level(LevelArgs),
     /// 更换责任单位
     Assign(AssignArgs),
-    /// 办结
+    /// 办结（尚有未完成的节点时须 --reason；关注级事件办结即归档）
     Close(CloseArgs),
     /// 标记为误报
     Dismiss(DismissArgs),
@@ -270,6 +270,9 @@ pub struct CloseArgs {
     pub by: String,
     #[arg(long, value_name = "说明")]
     pub note: Option<String>,
+    /// 尚有未完成的节点时必填：为何在未完成时办结（这些节点计为未完成）
+    #[arg(long, value_name = "理由")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,12 +1,14 @@
 //! Deadline firing: turns due entries of the due index into queued notices. Each
 //! entry fires in one ledger transaction that queues its notice, removes the entry
 //! and schedules the clock's next step (see the catch-up rule in [`crate::clock`]).
+//! The same pass files the watch (关注) incidents whose `[policy] watch_expiry` has
+//! passed without a new item (the store's watch-expiry index, kept by the ledger).
 //! The dependency runs one way: the clock reads and writes through the ledger and
 //! the store; the ledger never calls back into this module or the task.
 
 use super::{StepKind, due_entry, step_entry};
 use crate::ledger::{Ledger, LedgerError};
-use crate::model::{Incident, Milestone, Notice, NoticeKind, Timestamp};
+use crate::model::{Incident, Level, Milestone, Notice, NoticeKind, Timestamp};
 use crate::store::{DueEntry, Store};
 
 /// What one pass of [`Deadlines::fire_due`] did.
@@ -14,6 +16,8 @@ use crate::store::{DueEntry, Store};
 pub struct FireReport {
     /// Notices queued (a step whose key was queued before is not counted).
     pub queued: usize,
+    /// Watch incidents filed after `[policy] watch_expiry` without a new item.
+    pub filed: usize,
     /// Entries that could not be fired (left in place, logged).
     pub failed: usize,
     /// The limit was reached: more entries may be due.
@@ -33,9 +37,12 @@ impl Deadlines {
         Deadlines { store, ledger }
     }
 
-    /// The earliest entry of the due index.
-    pub fn first_due(&self) -> Result<Option<DueEntry>, LedgerError> {
-        Ok(self.store.due_first()?)
+    /// When the next thing is due: the earliest entry of the due index, or the
+    /// earliest watch incident to be filed.
+    pub fn next_at(&self) -> Result<Option<Timestamp>, LedgerError> {
+        let due = self.store.due_first()?.map(|e| e.at);
+        let watch = self.store.watch_expiry_first()?;
+        Ok(due.into_iter().chain(watch).min())
     }
 
     /// How many clocks are scheduled.
@@ -72,15 +79,39 @@ impl Deadlines {
             }
         }
         report.more = entries.len() == limit && report.failed < entries.len();
+        // Watch incidents due to be filed, in the same pass.
+        let expired = self.store.watch_expiries(now, limit)?;
+        let mut not_filed = 0;
+        for &(_, id) in &expired {
+            match self.ledger.file_expired_watch(id, now) {
+                Ok(true) => report.filed += 1,
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::error!(incident = id, error = %err,
+                        "could not file an expired watch incident; will retry");
+                    not_filed += 1;
+                }
+            }
+        }
+        report.failed += not_filed;
+        report.more |= expired.len() == limit && not_filed < expired.len();
         Ok(report)
     }
 
-    /// Makes sure every running clock has its entry in the due index (run at start:
-    /// the index is persisted, this only repairs what an older build or a damaged
-    /// index may lack). Returns how many clocks were scheduled anew.
+    /// Makes sure every running clock has its entry in the due index, and every open
+    /// watch incident its filing time (run at start: the indexes are persisted, this
+    /// only repairs what an older build or a damaged index may lack). Returns how many
+    /// clocks and filing times were scheduled anew.
     pub fn repair_schedule(&self, now: Timestamp) -> Result<usize, LedgerError> {
         let mut repaired = 0;
         for incident in self.ledger.open_incidents()? {
+            if incident.level == Level::Watch && self.ledger.repair_watch_expiry(incident.id)? {
+                tracing::warn!(
+                    incident = incident.id,
+                    "a watch incident had no filing time; scheduled it"
+                );
+                repaired += 1;
+            }
             for d in incident.deadlines.iter().filter(|d| d.met_at.is_none()) {
                 if self.store.is_clock_scheduled(incident.id, d.milestone)? {
                     continue;
@@ -128,8 +159,19 @@ impl Deadlines {
                 return Ok(false);
             };
             let step = current.max(entry.step);
-            let notice = self.step_notice(&incident, entry.milestone, step, now);
+            // An overdue notice says how many its recipients have had for this clock,
+            // counting those queued, not the repeat periods elapsed (the key's number).
+            let overdue = match super::step_kind(policy, step) {
+                StepKind::Overdue { .. } => {
+                    Some(tx.overdue_count(incident.id, entry.milestone)? + 1)
+                }
+                StepKind::Fraction { .. } => None,
+            };
+            let notice = self.step_notice(&incident, entry.milestone, step, overdue, now);
             let queued = tx.outbox().enqueue(&notice)?;
+            if let (true, Some(n)) = (queued, overdue) {
+                tx.set_overdue_count(incident.id, entry.milestone, n)?;
+            }
             let next = step.saturating_add(1);
             tx.schedule(step_entry(&incident, deadline, next))?;
             Ok(queued)
@@ -141,6 +183,7 @@ impl Deadlines {
         incident: &Incident,
         milestone: Milestone,
         step: u32,
+        overdue_number: Option<u32>,
         now: Timestamp,
     ) -> Notice {
         let kind = super::step_kind(&incident.policy, step);
@@ -158,7 +201,7 @@ impl Deadlines {
             StepKind::Overdue { repeat } => NoticeKind::Overdue {
                 incident: boxed,
                 milestone,
-                repeat,
+                repeat: overdue_number.unwrap_or(repeat),
             },
         };
         Notice {

@@ -5,6 +5,9 @@
 //!   ‖ step) and holds the next notice of each running clock, so the task keeps no
 //!   state of its own: at start it reads the earliest entry, fires everything already
 //!   due (after downtime, with the catch-up rule of [`crate::clock`]), and goes on.
+//! - It also wakes for the earliest watch (关注) incident to be filed after
+//!   `[policy] watch_expiry` (an index the ledger keeps in the same store), so filing
+//!   survives restarts and needs no scan.
 //! - Any ledger change that may move the earliest entry wakes it through the ledger's
 //!   `Notify`; otherwise it sleeps (`sleep_until`), at most [`MAX_SLEEP`] at a time
 //!   so that a stepped system clock or a suspend is noticed. There is no loop over
@@ -120,11 +123,9 @@ impl DeadlineTask {
             self.clock.resync();
             let failed = self.fire_all().await;
             let now = self.clock.now();
-            let wake_at = match self.deadlines.first_due() {
-                Ok(Some(first)) if failed && first.at <= now => {
-                    Instant::now() + RETRY_AFTER_FAILURE
-                }
-                Ok(Some(first)) => self.clock.instant_at(first.at),
+            let wake_at = match self.deadlines.next_at() {
+                Ok(Some(first)) if failed && first <= now => Instant::now() + RETRY_AFTER_FAILURE,
+                Ok(Some(first)) => self.clock.instant_at(first),
                 Ok(None) => Instant::now() + MAX_SLEEP,
                 Err(err) => {
                     tracing::error!(error = %err, "could not read the due index; retrying");
@@ -151,11 +152,15 @@ impl DeadlineTask {
             match report {
                 Ok(FireReport {
                     queued,
+                    filed,
                     failed: f,
                     more,
                 }) => {
                     if queued > 0 {
                         tracing::debug!(queued, "deadline notices queued");
+                    }
+                    if filed > 0 {
+                        tracing::info!(filed, "expired watch incidents filed");
                     }
                     failed |= f > 0;
                     if !more {

@@ -336,6 +336,8 @@ pub struct Policy {
     pub spread_sources: u32,
     /// … within this window is raised one level (0 sources: never).
     pub spread_window: HumanDuration,
+    /// A watch (关注) incident with no new item for this long is filed (归档) by the system.
+    pub watch_expiry: HumanDuration,
 }
 
 impl Default for Policy {
@@ -350,6 +352,7 @@ impl Default for Policy {
             incident_window: HumanDuration::from_secs(72 * 3600),
             spread_sources: 5,
             spread_window: HumanDuration::from_secs(6 * 3600),
+            watch_expiry: HumanDuration::from_secs(7 * 86400),
         }
     }
 }
@@ -907,6 +910,7 @@ fn check_policy(problems: &mut Vec<Problem>, file: &Path, policy: &Policy) {
         ("response", policy.response),
         ("overdue_repeat", policy.overdue_repeat),
         ("incident_window", policy.incident_window),
+        ("watch_expiry", policy.watch_expiry),
     ] {
         if value.0.is_zero() {
             say(format!("[policy] {name} 不能为 0"));

@@ -20,9 +20,14 @@
 //! - late (超时完成) when it was recorded after `due_at`;
 //! - missed (未完成) when it is still unrecorded when the digest is made.
 //!
+//! A milestone left unmet when the incident was closed (办结, which then needs a
+//! reason) is missed: it counts in the period in which it fell due, or in which the
+//! incident was closed if that came first. Closing never makes a deadline disappear
+//! from the rates.
+//!
 //! Rate = on time ÷ due, `null` when nothing fell due. Not counted: deadlines of
 //! incidents dismissed as 误报 or merged into another (their clocks stopped or
-//! moved), and deadlines of incidents closed (办结) before the deadline fell due.
+//! moved).
 //! Per milestone: 签收, 发布权威信息, 新闻发布会, 回应. Per unit and overall: the
 //! public milestones only (发布权威信息, 新闻发布会, 回应), the ones the
 //! assessment (考核) grades; 签收 is the duty office's step, shown per milestone.
@@ -358,8 +363,16 @@ pub struct Breach {
     #[serde(with = "local_ts::option")]
     pub met_at: Option<Timestamp>,
     pub outcome: DeadlineOutcome,
-    /// How late: to `met_at`, or to the digest time while still missing.
+    /// How late: to `met_at`, to `closed_at`, or to the digest time while still missing
+    /// (negative when the incident was closed before the deadline fell due).
     pub overdue_secs: i64,
+    /// When the incident was closed (办结) with this milestone unmet.
+    #[serde(
+        default,
+        with = "local_ts::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub closed_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

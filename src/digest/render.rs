@@ -128,8 +128,9 @@ fn due_text(due: &NextDue) -> String {
 
 fn breach_text(b: &Breach) -> String {
     let late = span(chrono::Duration::seconds(b.overdue_secs));
-    match (b.outcome, b.met_at) {
-        (DeadlineOutcome::Late, Some(met)) => format!("{} 完成，超时 {late}", local(met)),
+    match (b.outcome, b.met_at, b.closed_at) {
+        (DeadlineOutcome::Late, Some(met), _) => format!("{} 完成，超时 {late}", local(met)),
+        (_, _, Some(closed)) => format!("未完成，{} 办结", local(closed)),
         _ => format!("未完成，已超时 {late}"),
     }
 }
@@ -179,7 +180,7 @@ pub fn render_text(report: &DigestReport) -> String {
         let _ = writeln!(
             o,
             "  {}｜{}｜领域：{}｜来源：{}｜条目 {}｜立案 {}",
-            line.status.chinese(),
+            line.status.label(line.level),
             unit(&line.unit),
             topics(line),
             sources(report, line),
@@ -205,7 +206,7 @@ pub fn render_text(report: &DigestReport) -> String {
         let _ = writeln!(
             o,
             "  {}｜{}｜{}",
-            line.status.chinese(),
+            line.status.label(line.level),
             unit(&line.unit),
             due
         );
@@ -581,7 +582,7 @@ impl DigestHtml {
                         line.items,
                         local(line.opened_at)
                     ),
-                    last: line.status.chinese().to_string(),
+                    last: line.status.label(line.level).to_string(),
                     last_style: "white-space:nowrap;",
                     ..incident_row(line)
                 })
@@ -601,7 +602,7 @@ impl DigestHtml {
                         None => (no_due(line).to_string(), "color:#6b7280;"),
                     };
                     IncidentRow {
-                        detail: line.status.chinese().to_string(),
+                        detail: line.status.label(line.level).to_string(),
                         last,
                         last_style,
                         ..incident_row(line)

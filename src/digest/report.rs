@@ -204,29 +204,29 @@ fn source_counts(input: &DigestInput, new: &[&Incident]) -> Vec<SourceCount> {
     rows
 }
 
-/// How a deadline due in the period turned out, or `None` when it does not count.
+/// How a deadline counted in the period turned out, and when the incident was closed
+/// if it was closed with the deadline unmet; `None` when it does not count here.
 fn outcome(
     input: &DigestInput,
     incident: &Incident,
     deadline: &Deadline,
-) -> Option<DeadlineOutcome> {
-    if !input.period.contains(deadline.due_at) {
+) -> Option<(DeadlineOutcome, Option<Timestamp>)> {
+    let closed_unmet = match incident.status {
+        Status::Dismissed | Status::Merged => return None,
+        Status::Closed if deadline.met_at.is_none() => Some(closed_at(input, incident)),
+        _ => None,
+    };
+    // Missed at closing: counted when it fell due, or at the closing if that came first.
+    let counted_at = closed_unmet.map_or(deadline.due_at, |at| at.min(deadline.due_at));
+    if !input.period.contains(counted_at) {
         return None;
     }
-    match incident.status {
-        Status::Dismissed | Status::Merged => return None,
-        Status::Closed
-            if deadline.met_at.is_none() && closed_at(input, incident) <= deadline.due_at =>
-        {
-            return None;
-        }
-        _ => {}
-    }
-    Some(match deadline.on_time() {
+    let outcome = match deadline.on_time() {
         Some(true) => DeadlineOutcome::OnTime,
         Some(false) => DeadlineOutcome::Late,
         None => DeadlineOutcome::Missed,
-    })
+    };
+    Some((outcome, closed_unmet))
 }
 
 impl RateRow {
@@ -270,7 +270,7 @@ fn deadline_stats(input: &DigestInput, incidents: &[&Incident]) -> DeadlineStats
     for incident in incidents {
         let unit = incident.unit.as_deref().unwrap_or(NO_UNIT);
         for deadline in &incident.deadlines {
-            let Some(outcome) = outcome(input, incident, deadline) else {
+            let Some((outcome, closed_at)) = outcome(input, incident, deadline) else {
                 continue;
             };
             if let Some(row) = by_milestone
@@ -287,7 +287,7 @@ fn deadline_stats(input: &DigestInput, incidents: &[&Incident]) -> DeadlineStats
                     .count(outcome);
             }
             if outcome != DeadlineOutcome::OnTime {
-                let until = deadline.met_at.unwrap_or(input.now);
+                let until = deadline.met_at.or(closed_at).unwrap_or(input.now);
                 breaches.push(Breach {
                     incident: incident.id,
                     title: crate::format::title(&incident.title),
@@ -298,6 +298,7 @@ fn deadline_stats(input: &DigestInput, incidents: &[&Incident]) -> DeadlineStats
                     met_at: deadline.met_at,
                     outcome,
                     overdue_secs: (until - deadline.due_at).num_seconds(),
+                    closed_at,
                 });
             }
         }

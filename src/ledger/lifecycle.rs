@@ -2,7 +2,7 @@
 //! merge. Each is one transaction that changes the incident, appends its audit
 //! entry, brings its clocks in line and queues the mails it causes.
 
-use super::audit::entry;
+use super::audit::{SYSTEM, entry};
 use super::grouping::{MAX_INCIDENT_TERMS, add_source_time, fallback_row, union_into};
 use super::{Ledger, LedgerError, move_event_time, recompute_deadlines};
 use crate::format::{self, LevelStyle};
@@ -127,9 +127,6 @@ impl Ledger {
             let deadline = &mut incident.deadlines[index];
             deadline.met_at = Some(at);
             let timing = timing(deadline);
-            if matches!(milestone, Milestone::Statement | Milestone::Response) {
-                incident.status = Status::Responded;
-            }
             let mut detail = format!(
                 "记录“{}”：{}（{timing}）",
                 milestone.chinese(),
@@ -200,28 +197,51 @@ impl Ledger {
         })
     }
 
-    /// 办结: stops every notice.
+    /// 办结: stops every notice. Closing with a milestone of the current level unmet
+    /// needs a `reason` (audited with it); those milestones count as missed from then
+    /// on (`DeadlineState::Missed`). A watch (关注) incident has no milestone: closing
+    /// it files it (归档), no reason needed.
     pub fn close(
         &self,
         id: IncidentId,
         by: &str,
         note: Option<&str>,
+        reason: Option<&str>,
         now: Timestamp,
     ) -> Result<Incident, LedgerError> {
         let by = required(by, "请用 --by 写明办结人")?;
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
         self.finish(id, Status::Closed, by, now, |incident| {
-            let unmet: Vec<_> = incident
-                .deadlines
-                .iter()
-                .filter(|d| d.met_at.is_none())
-                .map(|d| d.milestone.chinese())
-                .collect();
-            let mut detail = "办结".to_string();
-            if !unmet.is_empty() {
-                let _ = write!(detail, "（未记录：{}）", unmet.join("、"));
+            close_entry(incident, note, reason)
+        })
+    }
+
+    /// Files a watch incident whose `[policy] watch_expiry` has passed without a new
+    /// item, as the system: the same 办结 (归档) as [`Ledger::close`]. Returns whether
+    /// it was filed; an incident no longer due (a new item came, it was regraded or
+    /// closed) is only taken off the watch-expiry index.
+    pub fn file_expired_watch(&self, id: IncidentId, now: Timestamp) -> Result<bool, LedgerError> {
+        let after = crate::time::span(
+            chrono::Duration::from_std(self.config.policy.watch_expiry.0)
+                .unwrap_or(chrono::Duration::MAX),
+        );
+        let note = format!("{after}无新信息，系统自动归档");
+        self.commit(|tx| {
+            if tx.watch_expiry(id)?.is_none_or(|at| at > now) {
+                return Ok(false);
             }
-            detail.push_str(&note_suffix(note));
-            ("close", detail, None)
+            let Some(mut incident) = tx
+                .incident(id)?
+                .filter(|i| i.status.is_open() && i.level == Level::Watch)
+            else {
+                tx.set_watch_expiry(id, None)?;
+                return Ok(false);
+            };
+            let (action, detail, reason) = close_entry(&incident, Some(&note), None)?;
+            incident.status = Status::Closed;
+            tx.audit(&entry(id, now, SYSTEM, action, detail, reason))?;
+            self.save(tx, &mut incident, now)?;
+            Ok(true)
         })
     }
 
@@ -236,7 +256,7 @@ impl Ledger {
         let by = required(by, "请用 --by 写明操作人")?;
         let reason = required(reason, "请用 --reason 写明判为误报的理由")?;
         self.finish(id, Status::Dismissed, by, now, |_| {
-            ("dismiss", "判为误报".to_string(), Some(reason))
+            Ok(("dismiss", "判为误报".to_string(), Some(reason)))
         })
     }
 
@@ -351,6 +371,14 @@ impl Ledger {
         let was_watch = incident.level == Level::Watch;
         incident.level = level;
         recompute_deadlines(incident);
+        // A watch incident acknowledged before it got an ack clock is acknowledged.
+        if let Some((_, acked_at)) = tx.ack_record(incident.id)? {
+            for d in &mut incident.deadlines {
+                if d.milestone == Milestone::Ack && d.met_at.is_none() {
+                    d.met_at = Some(acked_at);
+                }
+            }
+        }
         tx.audit(&entry(incident.id, now, by, "level", detail, reason))?;
         if was_watch && level != Level::Watch {
             self.queue_opened(tx, incident, now)?;
@@ -386,17 +414,44 @@ impl Ledger {
         status: Status,
         by: &str,
         now: Timestamp,
-        describe: impl Fn(&Incident) -> (&'static str, String, Option<&'r str>),
+        describe: impl Fn(&Incident) -> Result<(&'static str, String, Option<&'r str>), LedgerError>,
     ) -> Result<Incident, LedgerError> {
         self.commit(|tx| {
             let mut incident = load_open(tx, id, status_verb(status))?;
-            let (action, detail, reason) = describe(&incident);
+            let (action, detail, reason) = describe(&incident)?;
             incident.status = status;
             tx.audit(&entry(id, now, by, action, detail, reason))?;
             self.save(tx, &mut incident, now)?;
             Ok(incident)
         })
     }
+}
+
+/// The audit line of 办结 (归档 for a watch incident): refused without a reason while
+/// a milestone of the incident's level is unmet.
+fn close_entry<'r>(
+    incident: &Incident,
+    note: Option<&str>,
+    reason: Option<&'r str>,
+) -> Result<(&'static str, String, Option<&'r str>), LedgerError> {
+    let unmet: Vec<_> = incident.unmet().map(|d| d.milestone.chinese()).collect();
+    let mut detail = if incident.level == Level::Watch {
+        "归档（关注级，无处置时限）".to_string()
+    } else {
+        "办结".to_string()
+    };
+    if !unmet.is_empty() {
+        if reason.is_none() {
+            return Err(LedgerError::NotAllowed(format!(
+                "事件 {} 尚未完成：{}；办结须用 --reason 写明理由（这些节点将计为未完成）",
+                incident.id,
+                unmet.join("、")
+            )));
+        }
+        let _ = write!(detail, "（未完成：{}，计为未完成）", unmet.join("、"));
+    }
+    detail.push_str(&note_suffix(note));
+    Ok(("close", detail, reason))
 }
 
 fn record_ack(
@@ -417,9 +472,6 @@ fn record_ack(
     {
         d.met_at = Some(at);
         let _ = write!(detail, "（{}）", timing(d));
-    }
-    if incident.status == Status::New {
-        incident.status = Status::Acknowledged;
     }
     detail.push_str(&note_suffix(note));
     tx.audit(&entry(incident.id, now, by, "ack", detail, None))

@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::clock::{self, due_entry, step_entry};
 use crate::config::Config;
-use crate::model::{AuditEntry, Incident, IncidentId, Item, Milestone, Timestamp};
+use crate::model::{AuditEntry, Incident, IncidentId, Item, Level, Milestone, Timestamp};
 use crate::store::{Abort, LedgerTx, ListFilter, OpenIndexRow, Store, StoreError, TxResult};
 use audit::entry;
 
@@ -217,8 +217,13 @@ impl Ledger {
         now: Timestamp,
     ) -> TxResult<()> {
         incident.updated_at = now;
+        incident.settle_status(tx.ack_record(incident.id)?.is_some());
         let open = incident.status.is_open();
         tx.put_incident(incident, row.filter(|_| open))?;
+        let expiry = self.watch_expiry_at(incident, row);
+        if tx.watch_expiry(incident.id)? != expiry {
+            tx.set_watch_expiry(incident.id, expiry)?;
+        }
         for milestone in ALL_MILESTONES {
             let running = incident
                 .deadline(milestone)
@@ -242,6 +247,44 @@ impl Ledger {
             }
         }
         Ok(())
+    }
+}
+
+impl Ledger {
+    /// When an open watch incident is filed: `[policy] watch_expiry` after its latest
+    /// item (whole milliseconds, the index's resolution); `None` for any other incident.
+    fn watch_expiry_at(
+        &self,
+        incident: &Incident,
+        row: Option<&OpenIndexRow>,
+    ) -> Option<Timestamp> {
+        (incident.status.is_open() && incident.level == Level::Watch).then(|| {
+            let last = row.map_or(incident.opened_at, |r| r.last_item_at);
+            chrono::Duration::from_std(self.config.policy.watch_expiry.0)
+                .ok()
+                .and_then(|d| last.checked_add_signed(d))
+                .and_then(|at| Timestamp::from_timestamp_millis(at.timestamp_millis()))
+                .unwrap_or(Timestamp::MAX_UTC)
+        })
+    }
+
+    /// Puts an open watch incident that has no filing time (one opened by an older
+    /// build) on the watch-expiry index. Returns whether it was added.
+    pub(crate) fn repair_watch_expiry(&self, id: IncidentId) -> Result<bool, LedgerError> {
+        self.commit(|tx| {
+            if tx.watch_expiry(id)?.is_some() {
+                return Ok(false);
+            }
+            let Some(incident) = tx.incident(id)? else {
+                return Ok(false);
+            };
+            let row = tx.open_row(&incident)?;
+            let Some(at) = self.watch_expiry_at(&incident, row.as_ref()) else {
+                return Ok(false);
+            };
+            tx.set_watch_expiry(id, Some(at))?;
+            Ok(true)
+        })
     }
 }
 

@@ -199,14 +199,18 @@ fn headline_deadline(incident: &Incident) -> Option<&Deadline> {
         .or_else(|| unmet().min_by_key(|d| d.due_at))
 }
 
-/// `距发布权威信息时限 1时12分` or `已超过发布权威信息时限 35分`, as of `at`.
+/// `距发布权威信息时限 1时12分`, `已超过发布权威信息时限 35分`, or `已到发布权威信息时限`
+/// in the first minute (never "超过 0分"), as of `at`.
 fn clock_phrase(deadline: &Deadline, at: Timestamp) -> String {
     let name = deadline.milestone.chinese();
     if let Some(met) = deadline.met_at {
         return format!("已于 {} 完成{name}", time::local(met));
     }
-    if at >= deadline.due_at {
-        format!("已超过{name}时限 {}", time::span(at - deadline.due_at))
+    let late = at - deadline.due_at;
+    if late >= Duration::minutes(1) {
+        format!("已超过{name}时限 {}", time::span(late))
+    } else if late >= Duration::zero() {
+        format!("已到{name}时限")
     } else {
         format!("距{name}时限 {}", time::span(deadline.due_at - at))
     }
@@ -300,11 +304,12 @@ fn body(notice: &Notice) -> MailContent {
             let late = incident
                 .deadline(*milestone)
                 .map(|d| {
-                    format!(
-                        "已于 {} 到期，至本通知发出时已超时 {}",
-                        time::local(d.due_at),
-                        time::span(at - d.due_at)
-                    )
+                    let due = format!("已于 {} 到期", time::local(d.due_at));
+                    if at - d.due_at < Duration::minutes(1) {
+                        due
+                    } else {
+                        format!("{due}，至本通知发出时已超时 {}", time::span(at - d.due_at))
+                    }
                 })
                 .unwrap_or_default();
             let every = Duration::try_seconds(
@@ -419,6 +424,7 @@ fn incident_details(body: &mut MailContent, incident: &Incident, at: Timestamp) 
             }
             DeadlineState::Overdue => format!("已逾期 {}", time::span(at - deadline.due_at)),
             DeadlineState::Pending => format!("剩余 {}", time::span(deadline.due_at - at)),
+            DeadlineState::Missed => "未完成".to_string(),
         };
         body.deadlines.push(DeadlineRow {
             milestone: deadline.milestone.chinese(),

@@ -13,7 +13,10 @@
 //! - `incident_due_rev`: `id ‖ milestone` → the `incident_due` key of that clock
 //! - `incident_open`: `primary topic \0 id` → [`OpenIndexRow`], for open incidents only
 //! - `incident_items`: `source \0 key` → `id`: which incident an item is attached to
-//! - `incident_meta`: `next_id` → u64; `ack \0 id` → (who, when) of the 签收
+//! - `incident_meta`: `next_id` → u64; `ack \0 id` → (who, when) of the 签收;
+//!   `overdue \0 id ‖ milestone` → u32, the overdue notices queued for a clock;
+//!   `wexp \0 ms ‖ id` → empty and `wexr \0 id` → ms: when an open watch incident is
+//!   filed unless a new item comes (`[policy] watch_expiry`)
 //! - `incident_summary`, `incident_open_when`: the list and grouping indexes
 //!   ([`super::ledger_index`])
 
@@ -184,6 +187,44 @@ fn open_prefix(topic: &str) -> Vec<u8> {
 fn ack_key(id: IncidentId) -> Vec<u8> {
     let mut k = b"ack\0".to_vec();
     k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// The watch-expiry index lives in `incident_meta` too: `wexp \0 ms id` (ordered by
+/// time) and its reverse `wexr \0 id` → ms.
+const WATCH_EXPIRY: &[u8] = b"wexp\0";
+const WATCH_EXPIRY_REV: &[u8] = b"wexr\0";
+
+fn watch_expiry_key(ms: u64, id: IncidentId) -> Vec<u8> {
+    let mut k = WATCH_EXPIRY.to_vec();
+    k.extend_from_slice(&ms.to_be_bytes());
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+fn watch_expiry_rev_key(id: IncidentId) -> Vec<u8> {
+    let mut k = WATCH_EXPIRY_REV.to_vec();
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// (time, incident) of a forward watch-expiry key.
+fn watch_expiry_from_key(k: &[u8]) -> Option<(Timestamp, IncidentId)> {
+    let rest = k.strip_prefix(WATCH_EXPIRY)?;
+    if rest.len() != 16 {
+        return None;
+    }
+    let ms = i64::try_from(u64::from_be_bytes(rest[..8].try_into().ok()?)).ok()?;
+    Some((
+        chrono::DateTime::from_timestamp_millis(ms)?,
+        u64::from_be_bytes(rest[8..].try_into().ok()?),
+    ))
+}
+
+/// The meta key counting the overdue notices queued for one clock.
+fn overdue_count_key(id: IncidentId, m: Milestone) -> Vec<u8> {
+    let mut k = b"overdue\0".to_vec();
+    k.extend_from_slice(&rev_key(id, m));
     k
 }
 
@@ -362,6 +403,48 @@ impl LedgerTx<'_> {
         Ok(())
     }
 
+    /// How many overdue notices of a clock were queued (what `（第N次提醒）` counts).
+    pub fn overdue_count(&self, id: IncidentId, milestone: Milestone) -> TxResult<u32> {
+        Ok(self
+            .meta
+            .get(overdue_count_key(id, milestone))?
+            .and_then(|v| v.as_ref().try_into().ok().map(u32::from_be_bytes))
+            .unwrap_or(0))
+    }
+
+    pub fn set_overdue_count(&self, id: IncidentId, milestone: Milestone, n: u32) -> TxResult<()> {
+        self.meta
+            .insert(overdue_count_key(id, milestone), &n.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Makes `at` the time a watch incident is filed unless a new item comes
+    /// (replacing an earlier time), or with `None` takes it off the watch-expiry index.
+    pub fn set_watch_expiry(&self, id: IncidentId, at: Option<Timestamp>) -> TxResult<()> {
+        if let Some(old) = self.meta.remove(watch_expiry_rev_key(id))? {
+            if let Ok(ms) = old.as_ref().try_into().map(u64::from_be_bytes) {
+                self.meta.remove(watch_expiry_key(ms, id))?;
+            }
+        }
+        if let Some(at) = at {
+            let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+            self.meta.insert(watch_expiry_key(ms, id), &[])?;
+            self.meta
+                .insert(watch_expiry_rev_key(id), &ms.to_be_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// When a watch incident is to be filed, if it is on the watch-expiry index.
+    pub fn watch_expiry(&self, id: IncidentId) -> TxResult<Option<Timestamp>> {
+        Ok(self
+            .meta
+            .get(watch_expiry_rev_key(id))?
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+            .and_then(|ms| i64::try_from(ms).ok())
+            .and_then(chrono::DateTime::from_timestamp_millis))
+    }
+
     /// Whether this exact due entry is still scheduled.
     pub fn is_scheduled(&self, entry: &DueEntry) -> TxResult<bool> {
         Ok(self.due.get(entry.key())?.is_some())
@@ -506,6 +589,34 @@ impl Store {
             .iter()
             .keys()
             .find_map(|k| k.ok().and_then(|k| DueEntry::from_key(&k))))
+    }
+
+    /// Watch incidents to be filed at or before `until`, earliest first, at most
+    /// `limit`, as (time, incident).
+    pub fn watch_expiries(
+        &self,
+        until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(Timestamp, IncidentId)>> {
+        let mut out = Vec::new();
+        for k in self.ledger.meta.scan_prefix(WATCH_EXPIRY).keys() {
+            let Some((at, id)) = watch_expiry_from_key(&k?) else {
+                continue;
+            };
+            if at > until || out.len() >= limit {
+                break;
+            }
+            out.push((at, id));
+        }
+        Ok(out)
+    }
+
+    /// The earliest time a watch incident is to be filed.
+    pub fn watch_expiry_first(&self) -> Result<Option<Timestamp>> {
+        Ok(self
+            .watch_expiries(Timestamp::MAX_UTC, 1)?
+            .first()
+            .map(|(at, _)| *at))
     }
 
     /// Due entries at or before `now`, earliest first, at most `limit`.
