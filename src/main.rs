@@ -87,6 +87,7 @@ fn run(config: Config) -> Result<(), CliError> {
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(yuqing::daemon::BLOCKING_THREADS)
         .build()
         .map_err(|e| CliError::failed(format!("无法启动异步运行时：{e}")))?;
     let result = runtime.block_on(yuqing::daemon::run(config));

@@ -227,11 +227,15 @@ impl Pipeline {
             }
         }
         let mut open = true;
+        let mut tally = Tally::default();
         loop {
             if *stopping.borrow() {
+                tally.log();
                 return;
             }
             let Some(item) = queue.pop() else {
+                // The queue ran dry: one line for the batch just handled.
+                tally.log();
                 if !open {
                     return;
                 }
@@ -251,7 +255,13 @@ impl Pipeline {
             loop {
                 tokio::select! {
                     biased;
-                    () = &mut work => break,
+                    outcome = &mut work => {
+                        tally.add(outcome);
+                        if tally.total() >= BATCH_LOG_ITEMS {
+                            tally.log();
+                        }
+                        break;
+                    }
                     item = items.recv(), if open && !queue.is_full() => match item {
                         Some(item) => queue.push(item),
                         None => open = false,
@@ -261,31 +271,94 @@ impl Pipeline {
         }
     }
 
-    async fn handle_logged(&self, item: Item) {
+    /// Handles one item on a blocking thread; details are logged at DEBUG (the
+    /// batch's counts at INFO, see [`Tally`]), failures at ERROR.
+    async fn handle_logged(&self, item: Item) -> Option<Handled> {
         let (source, key) = (item.source.clone(), item.key.clone());
         let pipeline = self.clone();
         let result =
             tokio::task::spawn_blocking(move || pipeline.handle(item, chrono::Utc::now())).await;
         match result {
-            Ok(Ok(Handled::Incident(IngestOutcome::Opened(id)))) => {
-                info!(%source, %key, incident = id, "incident opened")
+            Ok(Ok(handled)) => {
+                match &handled {
+                    Handled::Incident(IngestOutcome::Opened(id)) => {
+                        debug!(%source, %key, incident = id, "incident opened")
+                    }
+                    Handled::Incident(IngestOutcome::Joined(id)) => {
+                        debug!(%source, %key, incident = id, "item joined incident")
+                    }
+                    Handled::Response(done) => {
+                        // Rare and consequential (a milestone met without an officer):
+                        // each one at INFO.
+                        info!(%source, %key, incident = done.incident, response = done.n,
+                            milestone = ?done.milestone, opened = done.opened, "official response recognised")
+                    }
+                    Handled::Stale => {
+                        debug!(%source, %key, "flagged item is older than the incident window; recorded without an incident")
+                    }
+                    Handled::Routine => debug!(%source, %key, "item classified"),
+                }
+                Some(handled)
             }
-            Ok(Ok(Handled::Incident(IngestOutcome::Joined(id)))) => {
-                info!(%source, %key, incident = id, "item joined incident")
-            }
-            Ok(Ok(Handled::Response(done))) => {
-                info!(%source, %key, incident = done.incident, response = done.n,
-                    milestone = ?done.milestone, opened = done.opened, "official response recognised")
-            }
-            Ok(Ok(Handled::Stale)) => {
-                info!(%source, %key, "flagged item is older than the incident window; recorded without an incident")
-            }
-            Ok(Ok(Handled::Routine)) => debug!(%source, %key, "item classified"),
             Ok(Err(err)) => {
-                error!(%source, %key, error = %err, "item could not be processed; it stays pending for the next start")
+                error!(%source, %key, error = %err, "item could not be processed; it stays pending for the next start");
+                None
             }
-            Err(err) => error!(%source, %key, error = %err, "classification task failed"),
+            Err(err) => {
+                error!(%source, %key, error = %err, "classification task failed");
+                None
+            }
         }
+    }
+}
+
+/// A batch is logged after this many items even if the queue never runs dry.
+pub const BATCH_LOG_ITEMS: usize = 1000;
+
+/// What the pipeline did since its last INFO line: one line per batch (the queue ran
+/// dry, or [`BATCH_LOG_ITEMS`] items), not one per item.
+#[derive(Debug, Default, PartialEq)]
+struct Tally {
+    routine: usize,
+    stale: usize,
+    opened: usize,
+    joined: usize,
+    responses: usize,
+    failed: usize,
+}
+
+impl Tally {
+    fn add(&mut self, outcome: Option<Handled>) {
+        let count = match outcome {
+            Some(Handled::Routine) => &mut self.routine,
+            Some(Handled::Stale) => &mut self.stale,
+            Some(Handled::Incident(IngestOutcome::Opened(_))) => &mut self.opened,
+            Some(Handled::Incident(IngestOutcome::Joined(_))) => &mut self.joined,
+            Some(Handled::Response(_)) => &mut self.responses,
+            None => &mut self.failed,
+        };
+        *count += 1;
+    }
+
+    fn total(&self) -> usize {
+        self.routine + self.stale + self.opened + self.joined + self.responses + self.failed
+    }
+
+    /// Logs the counts (nothing for an empty batch) and starts a new batch.
+    fn log(&mut self) {
+        if self.total() > 0 {
+            info!(
+                items = self.total(),
+                routine = self.routine,
+                opened = self.opened,
+                joined = self.joined,
+                responses = self.responses,
+                stale = self.stale,
+                failed = self.failed,
+                "items classified"
+            );
+        }
+        *self = Tally::default();
     }
 }
 
@@ -317,6 +390,29 @@ mod tests {
             classification: None,
             incident: None,
         }
+    }
+
+    #[test]
+    fn a_tally_counts_each_outcome_and_starts_over_after_logging() {
+        let mut tally = Tally::default();
+        tally.add(Some(Handled::Routine));
+        tally.add(Some(Handled::Routine));
+        tally.add(Some(Handled::Incident(IngestOutcome::Opened(1))));
+        tally.add(Some(Handled::Incident(IngestOutcome::Joined(1))));
+        tally.add(Some(Handled::Stale));
+        tally.add(None);
+        let expected = Tally {
+            routine: 2,
+            stale: 1,
+            opened: 1,
+            joined: 1,
+            responses: 0,
+            failed: 1,
+        };
+        assert_eq!(tally, expected);
+        assert_eq!(tally.total(), 6);
+        tally.log();
+        assert_eq!(tally, Tally::default());
     }
 
     #[test]

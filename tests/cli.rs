@@ -243,6 +243,53 @@ async fn duty_officer_workflow_through_the_daemon() {
     assert!(table.contains("景芝镇"), "{table}");
     assert!(!table.contains('\x1b'), "no colors when piped: {table:?}");
 
+    // Paging and filters (issue 16.5): the page keeps the list order and says how
+    // many it left out; filters are answered by the daemon.
+    let ids = |list: &Value| -> Vec<u64> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_u64().unwrap())
+            .collect()
+    };
+    let page = ok(cfg, &["list", "--json", "--limit", "2"]).json();
+    assert_eq!(ids(&page), ids(&list)[..2], "{page}");
+    let short = ok(cfg, &["list", "--limit", "1"]).stdout;
+    assert!(
+        short.contains("还有 2 条，用 --limit 或 --since 查看"),
+        "{short}"
+    );
+    assert!(
+        !table.contains("还有"),
+        "a full page says nothing more: {table}"
+    );
+    let new = ok(cfg, &["list", "--json", "--status", "new"]).json();
+    assert_eq!(new.as_array().unwrap().len(), 3, "{new}");
+    let closed = ok(cfg, &["list", "--json", "--status", "closed"]).json();
+    assert_eq!(closed, Value::Array(Vec::new()));
+    let level = explosion["level"].as_str().unwrap();
+    let same_level = ok(cfg, &["list", "--json", "--level", level]).json();
+    assert!(
+        incident_titled(&same_level, EXPLOSION).is_some(),
+        "{same_level}"
+    );
+    assert!(
+        same_level
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["level"] == level),
+        "{same_level}"
+    );
+    let later = ok(cfg, &["list", "--since", "2999-01-01"]).stdout;
+    assert!(later.contains("没有符合条件的事件"), "{later}");
+    let since = ok(cfg, &["list", "--json", "--since", "2000-01-01 00:00"]).json();
+    assert_eq!(since.as_array().unwrap().len(), 3, "{since}");
+    refused(cfg, &["list", "--since", "上周"], 2, "--since");
+    refused(cfg, &["list", "--level", "V"], 2, "");
+    let future = ok(cfg, &["export", "--since", "2999-01-01"]).stdout;
+    assert!(future.is_empty(), "nothing changed after 2999: {future}");
+
     // show: JSON with items and audit; the readable block.
     let detail = ok(cfg, &["show", &sa, "--json"]).json();
     assert_incident_shape(&detail);
@@ -459,6 +506,8 @@ async fn duty_officer_workflow_through_the_daemon() {
     ok(cfg, &["assign", &sa, "景芝镇人民政府", "--by", "张三"]);
     let detail = ok(cfg, &["show", &sa, "--json"]).json();
     assert_eq!(detail["unit"], "景芝镇人民政府");
+    let of_unit = ok(cfg, &["list", "--json", "--unit", "景芝镇人民政府"]).json();
+    assert_eq!(ids(&of_unit), [a], "{of_unit}");
     assert_eq!(audit_by(&detail, "张三", "assign"), 1, "{detail}");
 
     ok(
@@ -515,6 +564,27 @@ async fn duty_officer_workflow_through_the_daemon() {
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect();
     assert_eq!(exported.len(), all.as_array().unwrap().len());
+    // Incremental: only what changed at or after --since (by updated_at).
+    // (JSON shows whole seconds, so every incident shown at or after the latest
+    // change is expected.)
+    let changed = |i: &Value| {
+        chrono::DateTime::parse_from_rfc3339(i["updated_at"].as_str().unwrap()).unwrap()
+    };
+    let last_change = exported.iter().map(changed).max().unwrap();
+    let expected = exported
+        .iter()
+        .filter(|i| changed(i) >= last_change)
+        .count();
+    let recent = ok(cfg, &["export", "--since", &last_change.to_rfc3339()]).stdout;
+    assert_eq!(recent.lines().count(), expected, "{last_change}: {recent}");
+    let mut csv_since = yuqing(cfg);
+    csv_since.args(["export", "--format", "csv", "--since", "2999-01-01"]);
+    let text = String::from_utf8(csv_since.output().unwrap().stdout).unwrap();
+    assert_eq!(
+        text.trim_end().split("\r\n").count(),
+        1,
+        "header only: {text}"
+    );
     for line in &exported {
         assert_incident_shape(line);
         assert!(line["audit"].is_array() && line["item_list"].is_array());

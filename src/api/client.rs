@@ -16,12 +16,12 @@ use serde::de::DeserializeOwned;
 use super::token::{Token, TokenError, token_path};
 use super::views::{
     AckRequest, AckResponse, AssignRequest, CloseRequest, DismissRequest, ErrorBody, IncidentView,
-    LevelRequest, MergeRequest, MilestoneRequest, UnlinkRequest,
+    LevelRequest, ListQuery, MergeRequest, MilestoneRequest, TOTAL_HEADER, UnlinkRequest,
 };
 #[cfg(doc)]
 use super::views::{IncidentDetail, StatusView};
 use crate::config::Config;
-use crate::model::IncidentId;
+use crate::model::{IncidentId, Timestamp};
 
 /// The environment variable that overrides the token file.
 pub const TOKEN_ENV: &str = "YUQING_TOKEN";
@@ -191,8 +191,20 @@ impl Client {
 
     /// Incidents, soonest deadline first: `Vec<IncidentView>`, or `serde_json::Value`
     /// to pass the daemon's JSON through untouched.
-    pub async fn list<T: DeserializeOwned>(&self, all: bool) -> Result<T, ClientError> {
-        self.get_json(&format!("/v1/incidents?all={all}")).await
+    pub async fn list<T: DeserializeOwned>(
+        &self,
+        query: &ListQuery,
+    ) -> Result<(T, usize), ClientError> {
+        let response = self
+            .send(self.get(&format!("/v1/incidents?{}", query.to_query())))
+            .await?;
+        let total = response
+            .headers()
+            .get(TOTAL_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let list: T = self.decode(response).await?;
+        Ok((list, total.unwrap_or(0)))
     }
 
     /// One incident: [`IncidentDetail`], or `serde_json::Value`.
@@ -273,9 +285,19 @@ impl Client {
     }
 
     /// The export, as the daemon rendered it (`jsonl` or `csv`).
-    pub async fn export(&self, format: &str) -> Result<Vec<u8>, ClientError> {
+    /// The ledger export; with `since`, only incidents changed at or after it.
+    pub async fn export(
+        &self,
+        format: &str,
+        since: Option<Timestamp>,
+    ) -> Result<Vec<u8>, ClientError> {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("format", format);
+        if let Some(since) = since {
+            query.append_pair("since", &crate::time::rfc3339(since));
+        }
         let response = self
-            .send(self.get(&format!("/v1/export?format={format}")))
+            .send(self.get(&format!("/v1/export?{}", query.finish())))
             .await?;
         response
             .bytes()

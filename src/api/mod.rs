@@ -52,12 +52,13 @@ use tokio::net::TcpListener;
 use crate::config::{ApiConfig, Config};
 use crate::ledger::{AckOutcome, Ledger, LedgerError};
 use crate::model::{IncidentId, Timestamp};
-use crate::store::{Store, StoreError};
+use crate::store::{ListFilter, Store, StoreError};
 pub use token::{Token, TokenError, token_path};
 use views::{
     AckRequest, AckResponse, AckResult, AssignRequest, AuditView, ChannelStatus, CloseRequest,
     DismissRequest, EffectView, ErrorBody, IncidentDetail, IncidentView, ItemView, LevelRequest,
-    MergeRequest, MilestoneRequest, SourceHealth, SourceStatus, StatusView, UnlinkRequest,
+    ListQuery, MergeRequest, MilestoneRequest, SourceHealth, SourceStatus, StatusView,
+    TOTAL_HEADER, UnlinkRequest,
 };
 
 /// Longest accepted officer name or unit.
@@ -456,25 +457,21 @@ async fn wrong_method() -> Response {
 type IdPath = Result<Path<IncidentId>, PathRejection>;
 type Body<T> = Result<Json<T>, JsonRejection>;
 
-#[derive(Debug, Deserialize)]
-struct ListQuery {
-    #[serde(default)]
-    all: bool,
-}
-
+/// The incidents a [`ListQuery`] selects, in list order, read from the list index
+/// (only the page's incidents are decoded); the match count is in [`TOTAL_HEADER`].
 async fn list(
     State(state): State<ApiState>,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Vec<IncidentView>>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(query) = query?;
-    let incidents = state.run(move |ledger| ledger.list(query.all)).await?;
+    let filter = query.filter();
+    let (incidents, total) = state.run(move |ledger| ledger.list_page(&filter)).await?;
     let now = Utc::now();
-    Ok(Json(
-        incidents
-            .iter()
-            .map(|i| IncidentView::new(i, now))
-            .collect(),
-    ))
+    let views: Vec<IncidentView> = incidents
+        .iter()
+        .map(|i| IncidentView::new(i, now))
+        .collect();
+    Ok(([(TOTAL_HEADER, total.to_string())], Json(views)).into_response())
 }
 
 async fn show(State(state): State<ApiState>, id: IdPath) -> Result<Json<IncidentDetail>, ApiError> {
@@ -641,6 +638,9 @@ enum ExportFormat {
 struct ExportQuery {
     #[serde(default)]
     format: ExportFormat,
+    /// Only incidents changed (`updated_at`) at or after this time (RFC 3339).
+    #[serde(default)]
+    since: Option<Timestamp>,
 }
 
 async fn export(
@@ -648,9 +648,16 @@ async fn export(
     query: Result<Query<ExportQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|_| {
-        ApiError::BadRequest("导出格式无效；可选 format=jsonl 或 format=csv".into())
+        ApiError::BadRequest(
+            "导出参数无效；format 可选 jsonl 或 csv，since 须为 RFC 3339 时间".into(),
+        )
     })?;
-    let mut incidents = state.run(|ledger| ledger.list(true)).await?;
+    let filter = ListFilter {
+        all: true,
+        since: query.since,
+        ..ListFilter::default()
+    };
+    let (mut incidents, _) = state.run(move |ledger| ledger.list_page(&filter)).await?;
     incidents.sort_by_key(|i| i.id);
     let now = Utc::now();
     let (body, content_type) = match query.format {
@@ -696,22 +703,17 @@ async fn export(
 async fn status(State(state): State<ApiState>) -> Result<Json<StatusView>, ApiError> {
     let store = state.store.clone();
     let (states, open) = state
-        .run(move |ledger| {
-            let states = store.source_states()?;
-            Ok((states, ledger.list(false)?.len()))
-        })
+        .run(move |_| Ok((store.source_states()?, store.open_incident_count())))
         .await?;
+    let last_poll_at = states.iter().filter_map(|(_, s)| s.last_poll_at).max();
+    let mut states: std::collections::HashMap<String, _> = states.into_iter().collect();
     let store = &state.store;
     let sources = state
         .config
         .sources
         .iter()
         .map(|source| {
-            let stored = states
-                .iter()
-                .find(|(id, _)| *id == source.id)
-                .map(|(_, s)| s.clone())
-                .unwrap_or_default();
+            let stored = states.remove(&source.id).unwrap_or_default();
             let health = if !source.enabled {
                 SourceHealth::Disabled
             } else if stored.last_poll_at.is_none() {
@@ -782,7 +784,7 @@ async fn status(State(state): State<ApiState>) -> Result<Json<StatusView>, ApiEr
         mail_failing: failures.failing,
         mail_last_error: failures.last_error,
         mail_next_retry_at: failures.next_retry_at,
-        last_poll_at: states.iter().filter_map(|(_, s)| s.last_poll_at).max(),
+        last_poll_at,
         sources,
         channels,
     }))

@@ -51,6 +51,73 @@ impl DeadlineView {
     }
 }
 
+/// The query of `GET /v1/incidents`: which incidents, how many (see
+/// [`crate::store::ListFilter`] for the rule). `since` also serves `GET /v1/export`.
+/// The answer carries the number of matches before `limit` in [`TOTAL_HEADER`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    pub all: bool,
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Changed at or after (RFC 3339).
+    #[serde(default)]
+    pub since: Option<Timestamp>,
+    #[serde(default)]
+    pub unit: Option<String>,
+    #[serde(default)]
+    pub level: Option<Level>,
+    #[serde(default)]
+    pub status: Option<Status>,
+}
+
+/// The response header of `GET /v1/incidents` with the number of matches before `limit`.
+pub const TOTAL_HEADER: &str = "x-yuqing-total";
+
+impl ListQuery {
+    pub fn filter(&self) -> crate::store::ListFilter {
+        crate::store::ListFilter {
+            all: self.all,
+            status: self.status,
+            level: self.level,
+            unit: self.unit.clone(),
+            since: self.since,
+            limit: self.limit,
+        }
+    }
+
+    /// The URL query string (`all=true&limit=…`), values percent-encoded.
+    pub fn to_query(&self) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("all", if self.all { "true" } else { "false" });
+        if let Some(limit) = self.limit {
+            query.append_pair("limit", &limit.to_string());
+        }
+        if let Some(since) = self.since {
+            query.append_pair("since", &crate::time::rfc3339(since));
+        }
+        if let Some(unit) = &self.unit {
+            query.append_pair("unit", unit);
+        }
+        if let Some(level) = self.level {
+            query.append_pair("level", &wire(&level));
+        }
+        if let Some(status) = self.status {
+            query.append_pair("status", &wire(&status));
+        }
+        query.finish()
+    }
+}
+
+/// A value's name on the wire (its serde name: `watch`, `acknowledged`).
+fn wire<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
 /// An incident as `list --json` prints it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IncidentView {

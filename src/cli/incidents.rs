@@ -22,8 +22,8 @@ use crate::api::client::{Client, ClientError};
 use crate::api::export::outcome;
 use crate::api::views::{
     AckRequest, AckResult, AssignRequest, CloseRequest, DeadlineView, DismissRequest,
-    IncidentDetail, IncidentView, LevelRequest, MergeRequest, MilestoneRequest, SourceHealth,
-    StatusView, UnlinkRequest,
+    IncidentDetail, IncidentView, LevelRequest, ListQuery, MergeRequest, MilestoneRequest,
+    SourceHealth, StatusView, UnlinkRequest,
 };
 use crate::api::{ApiError, check_by, check_reason};
 use crate::config::Config;
@@ -49,21 +49,46 @@ const NEAR_FRACTION: f64 = 0.2;
 const TITLE_COLUMNS: usize = 36;
 const UNIT_COLUMNS: usize = 16;
 
+/// Rows the `list` table shows when `--limit` is not given (JSON: no limit).
+pub const LIST_TABLE_LIMIT: usize = 100;
+
 pub fn list(config: &Config, args: &ListArgs) -> Result<(), CliError> {
+    let since = args.since.as_deref().map(parse_since).transpose()?;
+    let filtered = since.is_some() || args.unit.is_some() || args.level.is_some();
+    let query = ListQuery {
+        all: args.all,
+        limit: args.limit.or((!args.json).then_some(LIST_TABLE_LIMIT)),
+        since,
+        unit: args.unit.clone(),
+        level: args.level.map(Into::into),
+        status: args.status.map(Into::into),
+    };
     let client = connect(config)?;
     if args.json {
-        let value: serde_json::Value = block_on(client.list(args.all))??;
+        let (value, _): (serde_json::Value, _) = block_on(client.list(&query))??;
         return emit(&pretty(&value));
     }
-    let incidents: Vec<IncidentView> = block_on(client.list(args.all))??;
+    let (incidents, total): (Vec<IncidentView>, _) = block_on(client.list(&query))??;
     if incidents.is_empty() {
-        return emit(if args.all {
+        return emit(if filtered || query.status.is_some() {
+            "没有符合条件的事件。\n"
+        } else if args.all {
             "台账中还没有事件。\n"
         } else {
             "当前没有未办结的舆情事件。\n"
         });
     }
-    emit(&render_list(&incidents, Utc::now(), use_color()))
+    let mut text = render_list(&incidents, Utc::now(), use_color());
+    text.push_str(&more_line(total, incidents.len()));
+    emit(&text)
+}
+
+/// The line under a page that does not show every match.
+fn more_line(total: usize, shown: usize) -> String {
+    match total.checked_sub(shown) {
+        Some(more) if more > 0 => format!("还有 {more} 条，用 --limit 或 --since 查看\n"),
+        _ => String::new(),
+    }
 }
 
 pub fn show(config: &Config, args: &ShowArgs) -> Result<(), CliError> {
@@ -268,8 +293,9 @@ pub fn export(config: &Config, args: &ExportArgs) -> Result<(), CliError> {
         ExportFormat::Jsonl => "jsonl",
         ExportFormat::Csv => "csv",
     };
+    let since = args.since.as_deref().map(parse_since).transpose()?;
     let client = connect(config)?;
-    let bytes = block_on(client.export(format))??;
+    let bytes = block_on(client.export(format, since))??;
     emit_bytes(&bytes)
 }
 
@@ -287,10 +313,38 @@ pub fn status(config: &Config, args: &JsonFlag) -> Result<(), CliError> {
 /// `/` accepted) or RFC 3339. A time after `now` is refused: a milestone is recorded
 /// once it has happened.
 pub fn parse_at(text: &str, now: Timestamp) -> Result<Timestamp, CliError> {
+    let at = parse_time("--at", text)?;
+    if at > now {
+        return Err(CliError::usage(format!(
+            "--at {} 晚于当前时间 {}；只能记录已经完成的节点",
+            local(at),
+            local(now)
+        )));
+    }
+    Ok(at)
+}
+
+/// `--since`: a date alone (`2026-11-24`, Beijing midnight), or a time as
+/// [`parse_time`] reads it.
+pub fn parse_since(text: &str) -> Result<Timestamp, CliError> {
+    let date = ["%Y-%m-%d", "%Y/%m/%d"]
+        .iter()
+        .find_map(|format| chrono::NaiveDate::parse_from_str(text.trim(), format).ok())
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .and_then(|midnight| ZONE.from_local_datetime(&midnight).single());
+    match date {
+        Some(at) => Ok(at.with_timezone(&Utc)),
+        None => parse_time("--since", text),
+    }
+}
+
+/// Parses a time option (`flag` names it in the error): Beijing wall time
+/// (`2026-11-24 14:30`, seconds and `T` optional, `/` accepted) or RFC 3339.
+pub fn parse_time(flag: &str, text: &str) -> Result<Timestamp, CliError> {
     let text = text.trim();
     let bad = || {
         CliError::usage(format!(
-            "--at “{text}” 不是有效的时间；请写成 \"2026-11-24 14:30\"（北京时间）或 RFC 3339（如 2026-11-24T14:30:00+08:00）"
+            "{flag} “{text}” 不是有效的时间；请写成 \"2026-11-24 14:30\"（北京时间）或 RFC 3339（如 2026-11-24T14:30:00+08:00）"
         ))
     };
     let at = match chrono::DateTime::parse_from_rfc3339(text) {
@@ -313,13 +367,6 @@ pub fn parse_at(text: &str, now: Timestamp) -> Result<Timestamp, CliError> {
                 .with_timezone(&Utc)
         }
     };
-    if at > now {
-        return Err(CliError::usage(format!(
-            "--at {} 晚于当前时间 {}；只能记录已经完成的节点",
-            local(at),
-            local(now)
-        )));
-    }
     Ok(at)
 }
 
@@ -870,6 +917,33 @@ mod tests {
         for (text, expected) in cases {
             assert_eq!(parse_at(text, now()).unwrap(), at(expected), "{text}");
         }
+    }
+
+    #[test]
+    fn since_takes_a_date_a_beijing_time_or_rfc3339() {
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        let table = [
+            ("2026-11-24", t("2026-11-23T16:00:00Z")),
+            ("2026/11/24", t("2026-11-23T16:00:00Z")),
+            ("2026-11-24 08:30", t("2026-11-24T00:30:00Z")),
+            ("2026-11-24T08:30:00+08:00", t("2026-11-24T00:30:00Z")),
+        ];
+        for (text, expected) in table {
+            assert_eq!(parse_since(text).unwrap(), expected, "{text}");
+        }
+        let err = parse_since("上周").unwrap_err();
+        assert_eq!(err.code, 2);
+        assert!(err.message.contains("--since"), "{err}");
+    }
+
+    #[test]
+    fn the_more_line_counts_what_the_page_left_out() {
+        assert_eq!(
+            more_line(250, 100),
+            "还有 150 条，用 --limit 或 --since 查看\n"
+        );
+        assert_eq!(more_line(100, 100), "");
+        assert_eq!(more_line(0, 0), "");
     }
 
     #[test]

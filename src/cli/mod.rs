@@ -141,6 +141,72 @@ pub struct ListArgs {
     /// 输出 JSON
     #[arg(long)]
     pub json: bool,
+    /// 最多列出的事件数（表格默认 100；JSON 默认不限）
+    #[arg(long, value_name = "条数")]
+    pub limit: Option<usize>,
+    /// 只列出此后有变动的事件：日期（2026-11-24，北京时间零点）、北京时间或 RFC 3339
+    #[arg(long, value_name = "时间")]
+    pub since: Option<String>,
+    /// 只列出该责任单位的事件
+    #[arg(long, value_name = "单位")]
+    pub unit: Option<String>,
+    /// 只列出该等级的事件：I、II、III、IV 或 watch
+    #[arg(long, value_enum, value_name = "等级")]
+    pub level: Option<LevelArg>,
+    /// 只列出该状态的事件：new、acknowledged、responded、closed、dismissed、merged
+    #[arg(long, value_enum, value_name = "状态")]
+    pub status: Option<StatusArg>,
+}
+
+/// `--level` of `list`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LevelArg {
+    #[value(name = "I")]
+    I,
+    #[value(name = "II")]
+    Ii,
+    #[value(name = "III")]
+    Iii,
+    #[value(name = "IV")]
+    Iv,
+    #[value(name = "watch")]
+    Watch,
+}
+
+impl From<LevelArg> for crate::model::Level {
+    fn from(level: LevelArg) -> Self {
+        match level {
+            LevelArg::I => crate::model::Level::I,
+            LevelArg::Ii => crate::model::Level::II,
+            LevelArg::Iii => crate::model::Level::III,
+            LevelArg::Iv => crate::model::Level::IV,
+            LevelArg::Watch => crate::model::Level::Watch,
+        }
+    }
+}
+
+/// `--status` of `list`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StatusArg {
+    New,
+    Acknowledged,
+    Responded,
+    Closed,
+    Dismissed,
+    Merged,
+}
+
+impl From<StatusArg> for crate::model::Status {
+    fn from(status: StatusArg) -> Self {
+        match status {
+            StatusArg::New => crate::model::Status::New,
+            StatusArg::Acknowledged => crate::model::Status::Acknowledged,
+            StatusArg::Responded => crate::model::Status::Responded,
+            StatusArg::Closed => crate::model::Status::Closed,
+            StatusArg::Dismissed => crate::model::Status::Dismissed,
+            StatusArg::Merged => crate::model::Status::Merged,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -299,6 +365,9 @@ pub enum ExportFormat {
 pub struct ExportArgs {
     #[arg(long, value_enum, default_value = "jsonl")]
     pub format: ExportFormat,
+    /// 只导出此后有变动的事件（增量备份）：日期、北京时间或 RFC 3339
+    #[arg(long, value_name = "时间")]
+    pub since: Option<String>,
 }
 
 /// A failed command: what to print (Chinese, one line) and the exit code.

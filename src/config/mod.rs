@@ -87,7 +87,33 @@ pub struct Config {
     pub channels: Vec<ChannelConfig>,
     /// `[metrics]`: the Prometheus listener; `None` (the default) serves none.
     pub metrics: Option<MetricsConfig>,
+    pub store: StoreConfig,
     pub sources: Vec<SourceConfig>,
+}
+
+/// `[store]`: the database's memory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// The database's page cache, in bytes (sled's `cache_capacity`). It bounds what
+    /// the store keeps in memory: a smaller cache reads from disk more often (slower
+    /// `list --all`, digest and export over a large ledger), a larger one holds more
+    /// of the database in RAM. sled's own default is 1 GiB.
+    pub cache_bytes: u64,
+}
+
+/// The default `[store] cache_bytes`: 64 MiB, enough for a county's whole working
+/// set and a province's open incidents on one server.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// The smallest `cache_bytes` accepted.
+pub const MIN_CACHE_BYTES: u64 = 4 * 1024 * 1024;
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            cache_bytes: DEFAULT_CACHE_BYTES,
+        }
+    }
 }
 
 /// `[daemon]`: the daemon's own liveness check.
@@ -139,6 +165,7 @@ struct RawConfig {
     channel: Option<toml::Value>,
     #[serde(default)]
     metrics: Option<toml::Value>,
+    store: Option<toml::Value>,
 }
 
 fn default_feeds() -> PathBuf {
@@ -539,6 +566,16 @@ impl Config {
                 ),
             );
         }
+        let store: StoreConfig = section(&mut problems, &file, "store", raw.store);
+        if store.cache_bytes < MIN_CACHE_BYTES {
+            problem(
+                &mut problems,
+                format!(
+                    "[store] cache_bytes = {} 过小：数据库每次读取都要访问磁盘；请设为至少 {MIN_CACHE_BYTES}（4 MiB，默认 {DEFAULT_CACHE_BYTES}，即 64 MiB）",
+                    store.cache_bytes
+                ),
+            );
+        }
         if daemon.watchdog.as_duration() < std::time::Duration::from_secs(4) {
             problem(
                 &mut problems,
@@ -709,6 +746,7 @@ impl Config {
             daemon,
             channels,
             metrics,
+            store,
             sources,
         })
     }
@@ -946,6 +984,7 @@ impl Default for Config {
             daemon: DaemonConfig::default(),
             channels: Vec::new(),
             metrics: None,
+            store: StoreConfig::default(),
             sources: Vec::new(),
         }
     }
@@ -1086,6 +1125,29 @@ duty = ["not-an-address"]
         assert!(text.contains("信息源 a"), "{text}");
         assert!(text.contains("信息源 b"), "{text}");
         assert!(problems.len() >= 5, "{text}");
+    }
+
+    #[test]
+    fn store_cache_is_read_and_a_tiny_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "feeds.toml", "");
+        let config = write(dir.path(), "yuqing.toml", "");
+        let defaults = Config::load(&config).unwrap();
+        assert_eq!(defaults.store.cache_bytes, DEFAULT_CACHE_BYTES);
+        let config = write(
+            dir.path(),
+            "yuqing.toml",
+            "[store]\ncache_bytes = 268435456\n",
+        );
+        assert_eq!(Config::load(&config).unwrap().store.cache_bytes, 256 << 20);
+        let config = write(dir.path(), "yuqing.toml", "[store]\ncache_bytes = 1000\n");
+        let Err(ConfigError::Invalid(problems)) = Config::load(&config) else {
+            panic!("a 1000-byte cache is refused")
+        };
+        assert!(
+            problems[0].to_string().contains("cache_bytes = 1000"),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -142,11 +142,17 @@ impl Ledger {
     }
 
     /// The best open incident for an item, if any matches (see the module docs).
+    /// Candidates come from the grouping index (same topic, a shared place or none,
+    /// latest item within the window), so the cost does not grow with the number of
+    /// open incidents; the rule below decides as before.
     fn best_candidate(&self, facts: &ItemFacts) -> Result<Option<IncidentId>, LedgerError> {
         let window = self.config.policy.incident_window.as_chrono();
         let topic = facts.topics.first().map_or("", String::as_str);
         let mut best: Option<(f64, Timestamp, IncidentId)> = None;
-        for row in self.store.open_incidents_of_topic(topic)? {
+        let candidates = self
+            .store
+            .open_candidates(topic, &facts.places, facts.time, window)?;
+        for row in candidates {
             if !places_match(&facts.places, &row.places)
                 || (facts.time - row.last_item_at).abs() > window
             {

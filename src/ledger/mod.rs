@@ -41,7 +41,9 @@ use std::sync::{Arc, Mutex};
 use crate::clock::{self, due_entry, step_entry};
 use crate::config::Config;
 use crate::model::{AuditEntry, Incident, IncidentId, Item, Level, Milestone, Timestamp};
-use crate::store::{Abort, EffectDue, LedgerTx, OpenIndexRow, Store, StoreError, TxResult};
+use crate::store::{
+    Abort, EffectDue, LedgerTx, ListFilter, OpenIndexRow, Store, StoreError, TxResult,
+};
 use audit::entry;
 
 pub mod audit;
@@ -118,26 +120,27 @@ impl Ledger {
     /// Open incidents (all with `all`), soonest unmet deadline first; incidents without
     /// a running clock after them, newest first.
     pub fn list(&self, all: bool) -> Result<Vec<Incident>, LedgerError> {
-        let mut list = if all {
-            self.store.incidents().collect::<Result<Vec<_>, _>>()?
-        } else {
-            self.open_incidents()?
-        };
-        list.sort_by(|a, b| {
-            let due = |i: &Incident| {
-                i.status
-                    .is_open()
-                    .then(|| i.next_due().map(|d| d.due_at))
-                    .flatten()
-            };
-            match (due(a), due(b)) {
-                (Some(x), Some(y)) => x.cmp(&y).then(a.id.cmp(&b.id)),
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (None, None) => b.opened_at.cmp(&a.opened_at).then(b.id.cmp(&a.id)),
+        Ok(self
+            .list_page(&ListFilter {
+                all,
+                ..ListFilter::default()
+            })?
+            .0)
+    }
+
+    /// The incidents `filter` selects, in list order (see [`ListFilter`]), and how many
+    /// matched before its limit. Filters and order come from the list index; only the
+    /// returned incidents are read in full.
+    pub fn list_page(&self, filter: &ListFilter) -> Result<(Vec<Incident>, usize), LedgerError> {
+        let page = self.store.list_incidents(filter)?;
+        let mut list = Vec::with_capacity(page.ids.len());
+        for id in page.ids {
+            match self.store.incident(id)? {
+                Some(incident) => list.push(incident),
+                None => tracing::warn!(incident = id, "the list index names a missing incident"),
             }
-        });
-        Ok(list)
+        }
+        Ok((list, page.total))
     }
 
     pub fn get(&self, id: IncidentId) -> Result<Incident, LedgerError> {

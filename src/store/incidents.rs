@@ -20,11 +20,14 @@
 //!   `overdue \0 id ‖ milestone` → u32, the overdue notices queued for a clock;
 //!   `wexp \0 ms ‖ id` → empty and `wexr \0 id` → ms: when an open watch incident is
 //!   filed unless a new item comes (`[policy] watch_expiry`)
+//! - `incident_summary`, `incident_open_when`: the list and grouping indexes
+//!   ([`super::ledger_index`])
 
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::TransactionalTree;
 
+use super::ledger_index::{self, IncidentSummary};
 use super::tx::{self, Abort, TxResult};
 use super::{OutboxTx, Result, Store, StoreError, decode, encode};
 use crate::model::{AuditEntry, Incident, IncidentId, Level, Milestone, Timestamp};
@@ -41,6 +44,8 @@ pub(super) struct LedgerTrees {
     pub(super) open: sled::Tree,
     pub(super) attached: sled::Tree,
     pub(super) meta: sled::Tree,
+    pub(super) summary: sled::Tree,
+    pub(super) when: sled::Tree,
 }
 
 impl LedgerTrees {
@@ -53,7 +58,29 @@ impl LedgerTrees {
             open: db.open_tree("incident_open")?,
             attached: db.open_tree("incident_items")?,
             meta: db.open_tree("incident_meta")?,
+            summary: db.open_tree("incident_summary")?,
+            when: db.open_tree("incident_open_when")?,
         })
+    }
+
+    pub(super) fn summary_tree(&self) -> &sled::Tree {
+        &self.summary
+    }
+
+    pub(super) fn when_tree(&self) -> &sled::Tree {
+        &self.when
+    }
+
+    pub(super) fn open_tree(&self) -> &sled::Tree {
+        &self.open
+    }
+
+    /// The match-index row of open incident `id` of `topic`.
+    pub(super) fn open_row_of(&self, topic: &str, id: IncidentId) -> Result<Option<OpenIndexRow>> {
+        self.open
+            .get(open_key(topic, id))?
+            .map(|v| decode(&v, || format!("open index of incident {id}")))
+            .transpose()
     }
 
     /// For the audit chain's checks ([`super::audit_chain`]).
@@ -293,6 +320,8 @@ pub struct LedgerTx<'a> {
     open: &'a TransactionalTree,
     attached: &'a TransactionalTree,
     meta: &'a TransactionalTree,
+    summary: &'a TransactionalTree,
+    when: &'a TransactionalTree,
     /// The audit entries' integrity chain ([`super::audit_chain`]).
     chain: &'a TransactionalTree,
     outbox: OutboxTx<'a>,
@@ -320,9 +349,10 @@ impl LedgerTx<'_> {
         }
     }
 
-    /// Writes an incident. `open_row` is its match-index row while it is open;
-    /// `None` removes it from the index (closed, dismissed, merged). The primary
-    /// topic (the index key) never changes once an incident is open.
+    /// Writes an incident with its list summary. `open_row` is its match-index row
+    /// while it is open; `None` removes it from the index (closed, dismissed,
+    /// merged). The primary topic (the index key) never changes once an incident is
+    /// open. The grouping index's keys follow the row (its places and latest time).
     pub fn put_incident(
         &self,
         incident: &Incident,
@@ -330,13 +360,31 @@ impl LedgerTx<'_> {
     ) -> TxResult<()> {
         self.incidents
             .insert(&incident.id.to_be_bytes(), encode(incident))?;
+        self.summary.insert(
+            &ledger_index::summary_key(incident.id),
+            encode(&IncidentSummary::of(incident)),
+        )?;
         let topic = primary_topic(incident);
-        match open_row {
-            Some(row) => self
-                .open
-                .insert(open_key(topic, incident.id), encode(row))?,
-            None => self.open.remove(open_key(topic, incident.id))?,
+        let key = open_key(topic, incident.id);
+        let old = match open_row {
+            Some(row) => self.open.insert(key, encode(row))?,
+            None => self.open.remove(key)?,
         };
+        if let Some(old) = old {
+            match serde_json::from_slice::<OpenIndexRow>(&old) {
+                Ok(old) => {
+                    for k in ledger_index::when_keys(topic, &old) {
+                        self.when.remove(k)?;
+                    }
+                }
+                Err(e) => return corrupt(format!("open index of incident {}", incident.id), e),
+            }
+        }
+        if let Some(row) = open_row {
+            for k in ledger_index::when_keys(topic, row) {
+                self.when.insert(k, &[])?;
+            }
+        }
         Ok(())
     }
 
@@ -529,12 +577,27 @@ impl Store {
             &l.open,
             &l.attached,
             &l.meta,
+            &l.summary,
+            &l.when,
             &self.audit_chain,
             &self.outbox,
             &self.notice_keys,
         )
             .transaction(
-                |(incidents, audit, due, due_rev, open, attached, meta, chain, outbox, keys)| {
+                |(
+                    incidents,
+                    audit,
+                    due,
+                    due_rev,
+                    open,
+                    attached,
+                    meta,
+                    summary,
+                    when,
+                    chain,
+                    outbox,
+                    keys,
+                )| {
                     tx::to_sled(f(&LedgerTx {
                         incidents,
                         audit,
@@ -543,6 +606,8 @@ impl Store {
                         open,
                         attached,
                         meta,
+                        summary,
+                        when,
                         chain,
                         outbox: self.outbox_tx(outbox, keys),
                     }))
@@ -582,18 +647,6 @@ impl Store {
             .map(|entry| {
                 let (_, v) = entry?;
                 decode(&v, || format!("audit entry of incident {id}"))
-            })
-            .collect()
-    }
-
-    /// The open incidents whose primary topic is `topic`, with their match data.
-    pub fn open_incidents_of_topic(&self, topic: &str) -> Result<Vec<OpenIndexRow>> {
-        self.ledger
-            .open
-            .scan_prefix(open_prefix(topic))
-            .map(|entry| {
-                let (_, v) = entry?;
-                decode(&v, || format!("open index of topic {topic}"))
             })
             .collect()
     }

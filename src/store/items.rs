@@ -24,6 +24,13 @@ pub enum UpsertOutcome {
     Unchanged,
 }
 
+/// The `meta` key of the number of stored items.
+const ITEMS_COUNT: &[u8] = b"items_count";
+
+fn read_count(bytes: &[u8]) -> u64 {
+    bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
+}
+
 pub(super) fn item_key(source: &str, key: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(source.len() + 1 + key.len());
     k.extend_from_slice(source.as_bytes());
@@ -87,11 +94,16 @@ impl Store {
         }
     }
 
+    /// Stores an item and marks it pending; a new key also counts in `items_count`
+    /// (so `status` needs no scan of the items).
     fn write_pending(&self, key: &[u8], item: &Item) -> Result<()> {
         let value = encode(item);
-        (&self.items, &self.items_pending)
-            .transaction(|(items, pending)| {
-                items.insert(key, value.as_slice())?;
+        (&self.items, &self.items_pending, &self.meta)
+            .transaction(|(items, pending, meta)| {
+                if items.insert(key, value.as_slice())?.is_none() {
+                    let count = meta.get(ITEMS_COUNT)?.map_or(0, |v| read_count(&v));
+                    meta.insert(ITEMS_COUNT, &(count + 1).to_be_bytes())?;
+                }
                 pending.insert(key, &[])?;
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
@@ -180,8 +192,28 @@ impl Store {
         })
     }
 
+    /// How many items are stored, from the counter (no scan).
     pub fn item_count(&self) -> usize {
-        self.items.len()
+        let count = self.meta.get(ITEMS_COUNT).ok().flatten();
+        usize::try_from(count.map_or(0, |v| read_count(&v))).unwrap_or(usize::MAX)
+    }
+
+    /// Adds `n` newly written items to the counter (for writers outside
+    /// `write_pending`, such as `import`).
+    pub(super) fn count_new_items(&self, n: u64) -> Result<()> {
+        self.meta.update_and_fetch(ITEMS_COUNT, |old| {
+            Some((old.map_or(0, read_count) + n).to_be_bytes().to_vec())
+        })?;
+        Ok(())
+    }
+
+    /// Sets the item counter of a database written before it (one scan, once).
+    pub(super) fn ensure_item_count(&self) -> Result<()> {
+        if self.meta.get(ITEMS_COUNT)?.is_none() {
+            let count = self.items.len() as u64;
+            self.meta.insert(ITEMS_COUNT, &count.to_be_bytes())?;
+        }
+        Ok(())
     }
 }
 
@@ -219,7 +251,9 @@ mod tests {
             panic!("expected an update")
         };
         assert_eq!(item.revisions, 1);
-        assert_eq!(store.item_count(), 1);
+        assert_eq!(store.item_count(), 1, "an edit is not a new item");
+        store.upsert_item("t", up("标题", "正文"), now).unwrap();
+        assert_eq!(store.item_count(), 2);
         assert_eq!(store.item("s", "k").unwrap().unwrap().body, "更正后的正文");
     }
 
@@ -236,6 +270,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let pending = store.pending_items().unwrap();
         assert_eq!(pending.len(), 1, "survives a restart");
+        assert_eq!(store.item_count(), 1, "the counter survives too");
         store.item_done("s", "k").unwrap();
         assert_eq!(store.pending_count(), 0);
         store
@@ -250,6 +285,25 @@ mod tests {
             .upsert_item("s", up("标题", "新正文"), chrono::Utc::now())
             .unwrap();
         assert_eq!(store.pending_items().unwrap()[0].body, "新正文");
+    }
+
+    #[test]
+    fn an_old_database_gets_its_item_count_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            for key in ["a", "b", "c"] {
+                let item = ParsedItem {
+                    key: key.into(),
+                    ..up("标题", "正文")
+                };
+                store.upsert_item("s", item, chrono::Utc::now()).unwrap();
+            }
+            store.meta.remove(ITEMS_COUNT).unwrap();
+            assert_eq!(store.item_count(), 0);
+            store.flush_blocking().unwrap();
+        }
+        assert_eq!(Store::open(dir.path()).unwrap().item_count(), 3);
     }
 
     #[test]

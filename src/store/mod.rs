@@ -20,6 +20,7 @@ mod first_start;
 mod flusher;
 mod incidents;
 mod items;
+mod ledger_index;
 mod outbox;
 mod replies;
 mod restore;
@@ -33,6 +34,7 @@ use serde::de::DeserializeOwned;
 
 pub use incidents::{DueEntry, EffectDue, LedgerTx, OpenIndexRow};
 pub use items::UpsertOutcome;
+pub use ledger_index::{IncidentSummary, ListFilter, ListPage, list_order};
 pub use outbox::{
     ChannelRouter, DeadRow, MailFailures, NoticeRecord, OutboxRow, OutboxTx, record_key,
 };
@@ -141,7 +143,12 @@ impl Store {
     /// chain: a damaged ledger is refused ([`StoreError::Damaged`]) with what is
     /// damaged and how to restore it.
     pub fn open(data_dir: &Path) -> Result<Store> {
-        let store = Store::open_unchecked(data_dir)?;
+        Store::open_with_cache(data_dir, crate::config::DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`Store::open`] with a page cache of `cache_bytes` (`[store] cache_bytes`).
+    pub fn open_with_cache(data_dir: &Path, cache_bytes: u64) -> Result<Store> {
+        let store = Store::open_unchecked_with_cache(data_dir, cache_bytes)?;
         let report = store.verify_audit_guarded()?;
         if !report.intact() {
             return Err(StoreError::Damaged {
@@ -156,12 +163,16 @@ impl Store {
     /// which reports the damage). A database written before the audit chain gets
     /// its chain here (see [`audit_chain`]).
     pub fn open_unchecked(data_dir: &Path) -> Result<Store> {
+        Store::open_unchecked_with_cache(data_dir, crate::config::DEFAULT_CACHE_BYTES)
+    }
+
+    fn open_unchecked_with_cache(data_dir: &Path, cache_bytes: u64) -> Result<Store> {
         let path = data_dir.join("db");
         private_dir(data_dir).map_err(|source| StoreError::Permission {
             path: path.clone(),
             source,
         })?;
-        let db = guarded(&path, "打开", || open_db(&path))?;
+        let db = guarded(&path, "打开", || open_db(&path, cache_bytes))?;
         guarded(&path, "读取", || {
             upgrade_format(&db.open_tree("meta")?, &path)?;
             let store = Store::with_trees(db.clone(), path.clone(), Some(data_dir))?;
@@ -176,6 +187,14 @@ impl Store {
                 store
                     .meta
                     .insert(audit_chain::CHAIN_VERSION_KEY, &1u32.to_be_bytes())?;
+            }
+            store.ensure_item_count()?;
+            let indexed = store.ensure_ledger_indexes()?;
+            if indexed > 0 {
+                tracing::warn!(
+                    incidents = indexed,
+                    "ledger upgraded: list and grouping indexes built over the existing incidents"
+                );
             }
             restrict_files(&path);
             Ok(store)
@@ -299,10 +318,14 @@ fn upgrade_format(meta: &sled::Tree, path: &Path) -> Result<()> {
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Opens the sled database, waiting up to [`LOCK_WAIT`] for its file lock.
-fn open_db(path: &Path) -> Result<sled::Db> {
+fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db> {
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
-        match sled::Config::new().path(path).flush_every_ms(None).open() {
+        let config = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .flush_every_ms(None);
+        match config.open() {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(ref io))
                 if io.kind() == std::io::ErrorKind::WouldBlock

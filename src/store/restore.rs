@@ -141,6 +141,8 @@ impl Store {
             &l.open,
             &l.attached,
             &l.meta,
+            &l.summary,
+            &l.when,
             &self.audit_chain,
         ] {
             tree.clear()?;
@@ -164,15 +166,19 @@ impl Store {
     /// clocks, 签收 record and notices; the id counter moves past its id.
     pub fn restore_record(&self, record: &LedgerRecord) -> Result<()> {
         let id = record.incident.id;
+        let mut new_items = 0;
         for item in &record.items {
             let key = item_key(&item.source, &item.key);
-            self.items.insert(&key, encode(item))?;
+            if self.items.insert(&key, encode(item))?.is_none() {
+                new_items += 1;
+            }
             // An item whose text changed after its last classification goes through
             // the pipeline again, as it would have.
             if item.classification.is_none() {
                 self.items_pending.insert(&key, &[])?;
             }
         }
+        self.count_new_items(new_items)?;
         self.ledger_tx(|tx| {
             tx.put_incident(&record.incident, record.open_row.as_ref())?;
             for item in &record.items {

@@ -1,0 +1,185 @@
+//! The ledger at province scale (release build: `cargo bench --bench ledger`).
+//!
+//! 1. Opening an incident against the number of open incidents: open incidents are
+//!    added through `Ledger::ingest` on an on-disk store, all of one topic, spread
+//!    over 20 places and over time (one every 10 minutes of publication time, as
+//!    watch incidents pile up over months); at 1k, 10k and 50k open, 200 more items
+//!    that each open a new incident are timed (mean per open, issue 16 target
+//!    ≤ 0.5 ms at 50k, flat).
+//! 2. `list` at 50k incidents: a page of 100 open incidents, a filtered page
+//!    (unit and level), `--all` counted, and `export --since` selecting the last day
+//!    (issue 16 target: ≤ 100 ms).
+//! 3. The process's RSS and threads at the end, with the store's page cache at
+//!    `[store] cache_bytes`' default.
+//!
+//! `BENCH_OPEN` overrides the largest count (e.g. `BENCH_OPEN=10000` for a quick run).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use yuqing::config::{Config, DEFAULT_CACHE_BYTES};
+use yuqing::ledger::{IngestOutcome, Ledger};
+use yuqing::model::{Classification, DateQuality, Item, Level, Timestamp};
+use yuqing::store::{ListFilter, Store};
+
+const PLACES: usize = 20;
+const TIMED: usize = 200;
+const STEP_MINUTES: i64 = 10;
+
+fn config(dir: &std::path::Path) -> Arc<Config> {
+    std::fs::write(dir.join("feeds.toml"), "").unwrap();
+    let text = "[policy]\nspread_sources = 0\n";
+    Arc::new(Config::from_str(text, None, dir).unwrap())
+}
+
+/// A flagged item of topic `accident` in place `n % PLACES`, published at `at`,
+/// with key terms of its own (so it opens an incident rather than joining one).
+fn item(n: usize, at: Timestamp) -> (Item, Vec<String>) {
+    let item = Item {
+        source: "bench".into(),
+        key: format!("k{n}"),
+        title: format!("事故{n}"),
+        link: None,
+        body: String::new(),
+        published: Some(at),
+        date_quality: Some(DateQuality::Credible),
+        first_seen: at,
+        updated_at: at,
+        revisions: 0,
+        classification: Some(Classification {
+            flag: true,
+            topics: vec!["accident".into()],
+            places: vec![format!("镇{}", n % PLACES)],
+            severity: Some(Level::IV),
+            local: true,
+            unit: Some(format!("单位{}", n % 7)),
+            ..Default::default()
+        }),
+        incident: None,
+    };
+    let terms = vec![format!("词{n}a"), format!("词{n}b"), format!("词{n}c")];
+    (item, terms)
+}
+
+fn ingest(ledger: &Ledger, n: usize, at: Timestamp, now: Timestamp) {
+    let (item, terms) = item(n, at);
+    match ledger.ingest(&item, &terms, now).unwrap() {
+        Some(IngestOutcome::Opened(_)) => {}
+        other => panic!("item {n} should open an incident: {other:?}"),
+    }
+}
+
+fn proc_status(field: &str) -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .map(|l| l[field.len()..].trim().to_string())
+        .unwrap_or_else(|| "?".into())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let largest: usize = std::env::var("BENCH_OPEN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with_cache(&dir.path().join("data"), DEFAULT_CACHE_BYTES).unwrap();
+    let config = config(dir.path());
+    let ledger = Ledger::new(store.clone(), config, Arc::new(tokio::sync::Notify::new()));
+    let now = chrono::Utc::now();
+    // Publication times run back from now, one every STEP_MINUTES.
+    let at = |n: usize| now - chrono::Duration::minutes(STEP_MINUTES * (largest - n) as i64);
+
+    println!("opening an incident vs open incidents (mean of {TIMED} opens, ms):");
+    let mut filled = 0;
+    let mut next = largest;
+    for checkpoint in [1_000, 10_000, 50_000]
+        .into_iter()
+        .filter(|c| *c <= largest)
+    {
+        let began = Instant::now();
+        let from = filled;
+        while filled < checkpoint {
+            ingest(&ledger, filled, at(filled), now);
+            filled += 1;
+        }
+        let fill = began.elapsed();
+        let began = Instant::now();
+        for _ in 0..TIMED {
+            // Recent items: their window holds the newest open incidents.
+            ingest(&ledger, next, now, now);
+            next += 1;
+        }
+        let per_open = ms(began.elapsed()) / TIMED as f64;
+        filled += TIMED;
+        println!(
+            "  {checkpoint:>6} open: {per_open:.3} ms per open (filling took {:.1} s, {:.3} ms each)",
+            fill.as_secs_f64(),
+            ms(fill) / (checkpoint - from).max(1) as f64
+        );
+    }
+
+    println!("list at {} incidents (ms):", store.incident_count());
+    let time = |what: &str, filter: ListFilter| {
+        let began = Instant::now();
+        let (page, total) = ledger.list_page(&filter).unwrap();
+        println!(
+            "  {what:<44} {:>8.1} ms ({} shown of {total})",
+            ms(began.elapsed()),
+            page.len()
+        );
+    };
+    time(
+        "open, first page (limit 100)",
+        ListFilter {
+            limit: Some(100),
+            ..Default::default()
+        },
+    );
+    time(
+        "open, unit and level filter (limit 100)",
+        ListFilter {
+            unit: Some("单位3".into()),
+            level: Some(Level::IV),
+            limit: Some(100),
+            ..Default::default()
+        },
+    );
+    time(
+        "all, first page (limit 100)",
+        ListFilter {
+            all: true,
+            limit: Some(100),
+            ..Default::default()
+        },
+    );
+    time(
+        "export --since: changed in the last minute",
+        ListFilter {
+            all: true,
+            since: Some(chrono::Utc::now() - chrono::Duration::minutes(1)),
+            limit: Some(100),
+            ..Default::default()
+        },
+    );
+    let began = Instant::now();
+    let open = store.open_incident_count();
+    println!(
+        "  status: open incidents counted              {:>8.1} ms ({open})",
+        ms(began.elapsed())
+    );
+    store.flush_blocking().unwrap();
+    println!(
+        "process: RSS {} (peak {}), {} threads; store cache {} MiB, db {:.1} MB",
+        proc_status("VmRSS:"),
+        proc_status("VmHWM:"),
+        proc_status("Threads:"),
+        DEFAULT_CACHE_BYTES >> 20,
+        store.size_on_disk() as f64 / 1e6
+    );
+}
