@@ -63,6 +63,15 @@ pub const ITEM_QUEUE: usize = 1024;
 
 /// Runs the daemon until SIGINT or SIGTERM. Logging is set up by the caller.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    run_until(config, stop_signal()).await
+}
+
+/// Runs the daemon until `stop` completes (its output names the cause in the log):
+/// `yuqing run` passes the signals, `yuqing demo` the end of its script.
+pub async fn run_until(
+    config: Config,
+    stop_when: impl Future<Output = &'static str>,
+) -> anyhow::Result<()> {
     let store = Store::open_with_cache(&config.data_dir, config.store.cache_bytes)
         .with_context(|| format!("无法打开数据目录 {}", config.data_dir.display()))?;
     info!(
@@ -207,7 +216,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     info!("yuqing daemon ready");
 
     let early = tokio::select! {
-        signal = stop_signal() => {
+        signal = stop_when => {
             info!(signal, "stop requested; shutting down");
             None
         }

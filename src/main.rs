@@ -43,12 +43,17 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
     // `run` and `feeds check` need the sources; every other command needs only the
     // settings, so it works in a folder without `feeds.toml` (and the daemon's
     // commands, with YUQING_API and YUQING_TOKEN, without any configuration file).
+    // The demo writes its own configuration.
+    if let Command::Demo(args) = &cli.command {
+        return yuqing::cli::demo::run(args);
+    }
     let config = match cli.command {
         Command::Run | Command::Feeds(_) => Config::resolve(cli.config.as_deref())?,
         _ => Config::resolve_settings(cli.config.as_deref())?,
     };
     match cli.command {
         Command::Run => run(config),
+        Command::Demo(_) => unreachable!("handled above"),
 
         Command::Feeds(FeedsCommand::Check(args)) => yuqing::cli::feeds::check(&config, &args),
 

@@ -4,6 +4,7 @@
 
 pub mod calendar;
 pub mod classify;
+pub mod demo;
 pub mod digest;
 pub mod feeds;
 pub mod import;
@@ -30,6 +31,8 @@ pub struct Cli {
 pub enum Command {
     /// 运行守护进程：轮询、研判、台账、计时、发信、控制接口
     Run,
+    /// 离线演示：本机模拟信息源，压缩时限，约一分半钟走完立案、提醒、签收、官方回应、效果评估、日报
+    Demo(DemoArgs),
     /// 信息源
     #[command(subcommand)]
     Feeds(FeedsCommand),
@@ -70,6 +73,13 @@ pub enum Command {
     /// 官方节假日与工作日（国务院办公厅节假日安排，含调休；无需守护进程）
     #[command(subcommand)]
     Calendar(CalendarCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// 演示目录：配置、台账数据和邮件（mail/ 下的 .eml）都写在这里；须为空目录、新目录或上次的演示目录
+    #[arg(long, value_name = "目录", default_value = "demo")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
