@@ -538,12 +538,17 @@ async fn drive(config: &Config, watch: &mut Watch, fixture: &Fixture) -> Result<
         effect.after
     ));
 
+    // Today's digest (Beijing day, up to now), so it holds the demo's incident.
+    let today = crate::time::local_date(Utc::now()).format("%Y-%m-%d");
     let sent: SendOutcome = client
-        .post_json("/v1/digest/send", &serde_json::json!({}))
+        .post_json(
+            &format!("/v1/digest/send?date={today}"),
+            &serde_json::json!({}),
+        )
         .await
         .map_err(|e| CliError::failed(format!("日报发送失败：{e}")))?;
     say(&format!(
-        "手动发送今日舆情日报（与 yuqing digest --send 相同）：{}",
+        "手动发送今日舆情日报（与 yuqing digest --date {today} --send 相同）：{}",
         sent.subject
     ));
     watch
