@@ -405,13 +405,7 @@ fn replies_text(o: &mut String, replies: &super::ReplySummary) {
     section(o, "留言答复（自开始跟踪以来）");
     let rate = |r: Option<f64>| r.map_or_else(|| "—".to_string(), percent);
     for (first, rows) in [("留言板", &replies.boards), ("责任单位", &replies.units)] {
-        let w = rows
-            .iter()
-            .map(|r| r.name.width())
-            .chain([first.width()])
-            .max()
-            .unwrap_or(0)
-            + 2;
+        let w = column_width(first, rows.iter().map(|r| r.name.as_str()));
         let _ = writeln!(
             o,
             "{}留言  已答复  按时  超期未答  答复率  按时答复率",
@@ -459,14 +453,18 @@ fn more(o: &mut String, total: usize) {
     }
 }
 
-fn rate_table(o: &mut String, first: &str, rows: &[RateRow]) {
-    let w = rows
-        .iter()
-        .map(|r| r.name.width())
-        .chain([first.width()])
+/// The width of a name column: its widest cell (header included) plus two spaces.
+fn column_width<'a>(header: &str, names: impl Iterator<Item = &'a str>) -> usize {
+    names
+        .map(UnicodeWidthStr::width)
+        .chain([header.width()])
         .max()
         .unwrap_or(0)
-        + 2;
+        + 2
+}
+
+fn rate_table(o: &mut String, first: &str, rows: &[RateRow]) {
+    let w = column_width(first, rows.iter().map(|r| r.name.as_str()));
     let _ = writeln!(o, "{}到期  按时  超时完成  未完成  按时率", pad(first, w));
     for r in rows {
         let _ = writeln!(

@@ -63,6 +63,22 @@ impl LedgerTrees {
         })
     }
 
+    /// Every ledger tree: what `import --force` clears. A tree added to the ledger is
+    /// added here too (and to `ledger_tx`'s transaction).
+    pub(super) fn all(&self) -> [&sled::Tree; 9] {
+        [
+            &self.incidents,
+            &self.audit,
+            &self.due,
+            &self.due_rev,
+            &self.open,
+            &self.attached,
+            &self.meta,
+            &self.summary,
+            &self.when,
+        ]
+    }
+
     pub(super) fn summary_tree(&self) -> &sled::Tree {
         &self.summary
     }

@@ -132,19 +132,7 @@ impl Store {
     /// rows and keys), before `import --force`. Items, source state, digest and
     /// source notices stay.
     pub fn clear_ledger(&self) -> Result<()> {
-        let l = &self.ledger;
-        for tree in [
-            &l.incidents,
-            &l.audit,
-            &l.due,
-            &l.due_rev,
-            &l.open,
-            &l.attached,
-            &l.meta,
-            &l.summary,
-            &l.when,
-            &self.audit_chain,
-        ] {
+        for tree in self.ledger.all().into_iter().chain([&self.audit_chain]) {
             tree.clear()?;
         }
         for (seq, row) in self.outbox_page(None, usize::MAX)? {
