@@ -97,7 +97,9 @@ pub async fn run_until(
     let config = Arc::new(config);
     let (stop, stopping) = watch::channel(false);
     let (items_tx, items_rx) = mpsc::channel(ITEM_QUEUE);
-    let intake = Intake::new(&config, store.clone(), items_tx).context("无法启动信息源轮询")?;
+    // The holiday table is loaded once, above, and shared with the reply tracking.
+    let intake = Intake::with_calendar(&config, store.clone(), items_tx, Some(calendar))
+        .context("无法启动信息源轮询")?;
     let ledger = Ledger::new(store.clone(), config.clone(), Arc::default());
     // Control API (src/api): the CLI's way to the ledger. Token and port are taken
     // now, so a daemon that cannot serve its CLI fails at start with the reason.
