@@ -186,6 +186,18 @@ pub async fn run_until(
         daily.await;
         "digest schedule"
     }));
+    if let Some(keep_for) = config.retention.routine_items.period() {
+        let sweeper = crate::store::run_sweeper(
+            store.clone(),
+            keep_for,
+            config.retention.sweep_every.as_duration(),
+            stopped(&stopping),
+        );
+        tasks.spawn(async move {
+            sweeper.await;
+            "retention sweep"
+        });
+    }
     let api_stop = stopped(&stopping);
     tasks.spawn(monitored(liveness.clone(), Task::Api, async move {
         if let Err(err) = api.serve(api_stop).await {

@@ -8,6 +8,7 @@
 
 mod channels;
 mod duration;
+mod retention;
 mod sources;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use channels::check_channels;
 pub use channels::{ChannelConfig, ChannelKind, MetricsConfig};
 pub use duration::{HumanDuration, Window, parse_duration, parse_window};
+pub use retention::{Keep, RetentionConfig};
 pub use sources::{
     HtmlSpec, HttpMethod, JsonSpec, ReplySpec, SourceConfig, SourceKind, SourceRole,
     load_sources_str,
@@ -88,6 +90,8 @@ pub struct Config {
     /// `[metrics]`: the Prometheus listener; `None` (the default) serves none.
     pub metrics: Option<MetricsConfig>,
     pub store: StoreConfig,
+    /// `[retention]`: how long routine items are kept.
+    pub retention: RetentionConfig,
     pub sources: Vec<SourceConfig>,
 }
 
@@ -166,6 +170,8 @@ struct RawConfig {
     #[serde(default)]
     metrics: Option<toml::Value>,
     store: Option<toml::Value>,
+    #[serde(default)]
+    retention: Option<toml::Value>,
 }
 
 fn default_feeds() -> PathBuf {
@@ -571,6 +577,7 @@ impl Config {
             );
         }
         let store: StoreConfig = section(&mut problems, &file, "store", raw.store);
+        let retention: RetentionConfig = section(&mut problems, &file, "retention", raw.retention);
         if store.cache_bytes < MIN_CACHE_BYTES {
             problem(
                 &mut problems,
@@ -751,6 +758,7 @@ impl Config {
             channels,
             metrics,
             store,
+            retention,
             sources,
         })
     }
@@ -989,6 +997,7 @@ impl Default for Config {
             channels: Vec::new(),
             metrics: None,
             store: StoreConfig::default(),
+            retention: RetentionConfig::default(),
             sources: Vec::new(),
         }
     }
