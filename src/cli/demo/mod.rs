@@ -42,7 +42,7 @@ use sources::{BOARD, LATE_POST, PROMPT_POST, Sources};
 pub const MARKER: &str = ".yuqing-demo";
 /// The whole script must end within this (the promise is three minutes).
 const LIMIT: Duration = Duration::from_secs(170);
-/// How often the script looks at the ledger and the mail folder.
+/// How often the script looks at the ledger and the mails received.
 const TICK: Duration = Duration::from_millis(500);
 
 pub fn run(args: &DemoArgs) -> Result<(), CliError> {
@@ -605,8 +605,7 @@ async fn digest(watch: &mut Watch, client: &Client) -> Result<(), CliError> {
     ));
     watch
         .until("日报邮件", async |w| {
-            w.has_key(|k| matches!(k, NoticeKey::Digest { .. }))
-                .then_some(())
+            w.keys.contains(&sent.key).then_some(())
         })
         .await?;
     Ok(())

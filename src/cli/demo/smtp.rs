@@ -100,7 +100,7 @@ pub async fn serve(
                     Ok((stream, _)) => {
                         let mailbox = shared.clone();
                         tokio::spawn(async move {
-                            if let Err(err) = session(stream, &mailbox).await {
+                            if let Err(err) = session(stream, mailbox).await {
                                 tracing::debug!(%err, "demo SMTP session ended");
                             }
                         });
@@ -118,7 +118,7 @@ pub async fn serve(
 }
 
 /// One SMTP session (see the module docs).
-async fn session(stream: TcpStream, mailbox: &Mailbox) -> std::io::Result<()> {
+async fn session(stream: TcpStream, mailbox: Arc<Mailbox>) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     write
@@ -155,7 +155,11 @@ async fn session(stream: TcpStream, mailbox: &Mailbox) -> std::io::Result<()> {
                     .await?;
                 let data = read_data(&mut read).await?;
                 mail_from = false;
-                match mailbox.store(std::mem::take(&mut to), &data) {
+                let (mailbox, to) = (mailbox.clone(), std::mem::take(&mut to));
+                let stored = tokio::task::spawn_blocking(move || mailbox.store(to, &data))
+                    .await
+                    .unwrap_or_else(|err| Err(std::io::Error::other(err)));
+                match stored {
                     Ok(()) => b"250 2.0.0 OK\r\n",
                     Err(err) => {
                         tracing::warn!(%err, "demo SMTP server cannot write a mail");
