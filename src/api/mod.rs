@@ -694,7 +694,17 @@ async fn export(
                 .zip(records)
                 .map(|(detail, record)| export::ExportLine { detail, record })
                 .collect();
-            (export::jsonl(&lines), "application/x-ndjson; charset=utf-8")
+            // The reply ledger follows the incidents, whole (`since` selects incidents).
+            let store = state.store.clone();
+            let replies: Vec<_> = state
+                .run(move |_| Ok(store.reply_records()?))
+                .await?
+                .into_iter()
+                .map(|record| export::ReplyLine::new(record, now))
+                .collect();
+            let mut body = export::jsonl(&lines);
+            body.push_str(&export::jsonl(&replies));
+            (body, "application/x-ndjson; charset=utf-8")
         }
     };
     Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())

@@ -86,6 +86,11 @@ impl ReplyClocks {
         ReplyClocks { store, config }
     }
 
+    /// Notified when a reply clock step is scheduled (the intake schedules them).
+    pub fn wake(&self) -> Arc<tokio::sync::Notify> {
+        self.store.reply_signal()
+    }
+
     pub fn first_due(&self) -> Result<Option<Timestamp>, StoreError> {
         self.store.reply_due_first()
     }

@@ -40,7 +40,7 @@ pub use outbox::{
     ChannelRouter, DeadRow, MailFailures, NoticeRecord, OutboxRow, OutboxTx, record_key,
 };
 pub use replies::ReplyDue;
-pub use restore::{ClockRecord, LedgerRecord, NoticeState};
+pub use restore::{ClockRecord, LedgerRecord, NoticeState, ReplyRecord};
 pub use retention::{Holds, SweepReport, keeps, run_sweeper};
 pub use sources::SourceState;
 pub use tx::{Abort, TxError, TxResult};
@@ -132,6 +132,9 @@ pub struct Store {
     ledger: incidents::LedgerTrees,
     /// Notified after every commit that may have queued mail; the delivery worker waits on it.
     outbox_signal: std::sync::Arc<tokio::sync::Notify>,
+    /// Notified when a board post's reply clock is scheduled; the deadline task waits on
+    /// it (see [`replies`]).
+    reply_signal: std::sync::Arc<tokio::sync::Notify>,
     /// Which chat channels a queued notice also goes to (installed by the daemon).
     channel_router: std::sync::Arc<std::sync::OnceLock<Box<outbox::ChannelRouter>>>,
     /// The only code that flushes the database.
@@ -240,6 +243,7 @@ impl Store {
             ledger: incidents::LedgerTrees::open(&db)?,
             meta: db.open_tree("meta")?,
             outbox_signal: Default::default(),
+            reply_signal: Default::default(),
             channel_router: Default::default(),
             flusher: std::sync::Arc::new(flusher::Flusher::start(db.clone(), checkpoint)?),
             audit_chain,

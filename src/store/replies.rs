@@ -5,7 +5,8 @@
 //! reverse `reply_due_rev`, `source \0 key` → the `reply_due` key. Only the intake loop of
 //! the post's own source writes a board's records, so a read-modify-write needs no
 //! transaction; a due entry is removed only after its notice is queued, and a notice key
-//! is queued at most once, so firing an entry twice is harmless.
+//! is queued at most once, so firing an entry twice is harmless. Scheduling a step
+//! notifies [`Store::reply_signal`], so the deadline task wakes for it.
 
 use super::{Result, Store, decode, encode};
 use crate::model::Timestamp;
@@ -68,8 +69,17 @@ impl Store {
             let k = due_key(at, source, key);
             due.insert(&k, &step.to_be_bytes())?;
             rev.insert(post, k)?;
+            // The intake schedules without the ledger: wake the deadline task, which
+            // may be asleep until a later entry.
+            self.reply_signal.notify_one();
         }
         Ok(())
+    }
+
+    /// The signal the deadline task waits on besides the ledger's: notified whenever a
+    /// reply clock step is scheduled.
+    pub fn reply_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.reply_signal.clone()
     }
 
     /// Reply clock entries due at or before `now`, earliest first, at most `limit`.
@@ -101,6 +111,36 @@ impl Store {
             .first()?
             .and_then(|(k, v)| read_due(&k, &v))
             .map(|entry| entry.at))
+    }
+
+    /// The next step of a post's reply clock, if it runs.
+    pub fn reply_clock(&self, source: &str, key: &str) -> Result<Option<(Timestamp, u32)>> {
+        let Some(due_key) = self
+            .db
+            .open_tree("reply_due_rev")?
+            .get(post_key(source, key))?
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .db
+            .open_tree("reply_due")?
+            .get(&due_key)?
+            .and_then(|v| read_due(&due_key, &v))
+            .map(|entry| (entry.at, entry.step)))
+    }
+
+    /// How many board posts are tracked.
+    pub fn tracked_post_count(&self) -> Result<usize> {
+        Ok(self.replies_tree()?.len())
+    }
+
+    /// Forgets every tracked post and reply clock (`import --force`).
+    pub(super) fn clear_replies(&self) -> Result<()> {
+        for tree in [TREE, "reply_due", "reply_due_rev"] {
+            self.db.open_tree(tree)?.clear()?;
+        }
+        Ok(())
     }
 
     fn replies_tree(&self) -> Result<sled::Tree> {
