@@ -176,3 +176,57 @@ fn summary(backup: &Backup, data_dir: &Path) -> String {
         queued
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reply line as `export` writes it (the view fields are ignored by import).
+    fn reply_line(kind: &str, key: &str) -> String {
+        format!(
+            r#"{{"kind":"{kind}","key":"{key}","record":{{"post":{{"source":"board","key":"{key}","title":"路灯不亮","url":null,"unit":null,"posted_at":"2026-11-20T02:00:00Z","due_at":"2026-11-23T16:00:00Z","replied_at":null,"removed_at":null}},"clock":["2026-11-23T16:00:00Z",2],"notices":[]}}}}"#
+        )
+    }
+
+    fn read_text(text: &str) -> Result<Backup, CliError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("backup.jsonl");
+        std::fs::write(&path, text).unwrap();
+        read(&path)
+    }
+
+    #[test]
+    fn reply_lines_are_read_checked_and_counted() {
+        let backup = read_text(&[reply_line("reply", "1"), reply_line("reply", "2")].join("\n"))
+            .expect("a file of reply lines only is an export");
+        assert!(backup.incidents.is_empty());
+        assert_eq!(backup.replies.len(), 2);
+        assert_eq!(backup.replies[0].clock.map(|(_, step)| step), Some(2));
+        assert!(
+            summary(&backup, Path::new("/d")).starts_with("已导入 0 个事件、2 条跟踪中的留言"),
+            "{}",
+            summary(&backup, Path::new("/d"))
+        );
+
+        let Err(err) = read_text(&[reply_line("reply", "1"), reply_line("reply", "1")].join("\n"))
+        else {
+            panic!("a post listed twice is refused");
+        };
+        assert_eq!(err.code, 2);
+        assert!(
+            err.message.contains("留言 board/1 出现了两次"),
+            "{}",
+            err.message
+        );
+
+        let Err(err) = read_text(&reply_line("policy", "1")) else {
+            panic!("an unknown kind is refused");
+        };
+        assert_eq!(err.code, 2);
+        assert!(
+            err.message.contains("第 1 行的 kind 为 \"policy\""),
+            "{}",
+            err.message
+        );
+    }
+}
