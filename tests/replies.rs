@@ -200,8 +200,27 @@ async fn a_json_board_post_flips_from_pending_to_replied() {
             Some("2025-10-10 09:00"),
         ),
     ];
+    let queued_before = board.store.outbox_pending(100).unwrap().len();
+    assert!(
+        queued_before >= 12,
+        "no mail worker runs: {queued_before} still queued"
+    );
     poll(&server, &board, json_page(&second), "2025-10-10T04:00:00Z").await;
     let now = at("2025-10-10T04:00:00Z");
+    // The notices still queued for posts 1–3 are withdrawn, never sent: the posts no
+    // longer wait (answered, taken down).
+    assert!(
+        board.store.outbox_pending(100).unwrap().is_empty(),
+        "queued reply notices of answered or removed posts are withdrawn"
+    );
+    assert!(matches!(
+        board.store.notice_record("reply/board/2/overdue/3").unwrap(),
+        Some(yuqing::store::NoticeRecord::Superseded { by, .. }) if by == "replied"
+    ));
+    assert!(matches!(
+        board.store.notice_record("reply/board/3/80").unwrap(),
+        Some(yuqing::store::NoticeRecord::Superseded { by, .. }) if by == "removed"
+    ));
     let replied = post(&board, "1");
     assert_eq!(replied.state(now), ReplyState::Replied);
     assert_eq!(replied.replied_at, Some(at("2025-09-29T02:00:00Z")));

@@ -8,8 +8,8 @@
 //! is queued at most once, so firing an entry twice is harmless. Scheduling a step
 //! notifies [`Store::reply_signal`], so the deadline task wakes for it.
 
-use super::{Result, Store, decode, encode};
-use crate::model::Timestamp;
+use super::{NoticeRecord, Result, Store, decode, encode};
+use crate::model::{NoticeKey, Timestamp};
 use crate::replies::TrackedPost;
 
 const TREE: &str = "replies";
@@ -74,6 +74,48 @@ impl Store {
             self.reply_signal.notify_one();
         }
         Ok(())
+    }
+
+    /// Withdraws the queued notices of a post that no longer waits for a reply (answered
+    /// or removed at `at`, said by `why`): their rows leave the outbox unsent and their
+    /// keys are recorded `Superseded`, so a reminder queued before the answer, during a
+    /// mail outage or in the same minute, is never sent. Returns how many rows went.
+    pub fn withdraw_reply_notices(
+        &self,
+        source: &str,
+        key: &str,
+        at: Timestamp,
+        why: &str,
+    ) -> Result<usize> {
+        let mut withdrawn = 0;
+        for (seq, row) in self.outbox_page(None, usize::MAX)? {
+            let ours = matches!(
+                row.notice.key.parse::<NoticeKey>(),
+                Ok(NoticeKey::Reply { source: s, key: k, .. }) if s == source && k == key
+            );
+            if !ours {
+                continue;
+            }
+            let record = row.record_key();
+            self.with_outbox(|tx| {
+                tx.outbox
+                    .remove(&seq.to_be_bytes())
+                    .map_err(super::TxError::from)?;
+                tx.keys
+                    .insert(
+                        record.as_bytes(),
+                        encode(&NoticeRecord::Superseded {
+                            at,
+                            by: why.to_string(),
+                        }),
+                    )
+                    .map_err(super::TxError::from)?;
+                Ok::<_, super::Abort<super::StoreError>>(())
+            })?;
+            tracing::info!(key = %record, why, "queued reply notice withdrawn: the post no longer waits");
+            withdrawn += 1;
+        }
+        Ok(withdrawn)
     }
 
     /// The signal the deadline task waits on besides the ledger's: notified whenever a
