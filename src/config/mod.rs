@@ -347,6 +347,9 @@ pub struct Policy {
     pub remind_at: Vec<f64>,
     /// How often an overdue notice repeats until the milestone is met.
     pub overdue_repeat: HumanDuration,
+    /// Overdue notices one unanswered board post gets at most (docs/replies.md): a board
+    /// that never answers is reported in the digest, not mailed about forever.
+    pub reply_overdue_max: u32,
     /// Items about the same event within this window join one incident.
     pub incident_window: HumanDuration,
     /// A story carried by at least this many distinct sources …
@@ -372,6 +375,7 @@ impl Default for Policy {
             response: HumanDuration::from_secs(48 * 3600),
             remind_at: vec![0.6, 0.8],
             overdue_repeat: HumanDuration::from_secs(3600),
+            reply_overdue_max: 3,
             incident_window: HumanDuration::from_secs(72 * 3600),
             spread_sources: 5,
             spread_window: HumanDuration::from_secs(6 * 3600),

@@ -253,6 +253,32 @@ impl Store {
             .collect()
     }
 
+    /// Up to `limit` pending items after `after` (source, key), in key order: the
+    /// pipeline reads its backlog from the store in bounded chunks (the items a full
+    /// hand-over channel left behind, and those of an earlier run).
+    pub fn pending_items_after(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<Item>> {
+        let keys = match after {
+            Some((source, key)) => {
+                let from = item_key(source, key);
+                self.items_pending
+                    .range((std::ops::Bound::Excluded(from), std::ops::Bound::Unbounded))
+            }
+            None => self.items_pending.iter(),
+        };
+        keys.keys()
+            .filter_map(|key| match key {
+                Ok(key) => self.items.get(&key).transpose(),
+                Err(err) => Some(Err(err)),
+            })
+            .take(limit)
+            .map(|bytes| decode(&bytes?, || "pending item".to_string()))
+            .collect()
+    }
+
     /// The pipeline is finished with this item: take it off the pending list.
     pub fn item_done(&self, source: &str, key: &str) -> Result<()> {
         self.items_pending.remove(item_key(source, key))?;
