@@ -99,7 +99,9 @@ pub async fn run_until(
     let config = Arc::new(config);
     let (stop, stopping) = watch::channel(false);
     let (items_tx, items_rx) = mpsc::channel(ITEM_QUEUE);
-    let intake = Intake::new(&config, store.clone(), items_tx).context("无法启动信息源轮询")?;
+    // The holiday table is loaded once, above, and shared with the reply tracking.
+    let intake = Intake::with_calendar(&config, store.clone(), items_tx, Some(calendar))
+        .context("无法启动信息源轮询")?;
     let spill = crate::sources::Spill::default();
     intake.spill_to_store(spill.clone());
     let ledger = Ledger::new(store.clone(), config.clone(), Arc::default());
@@ -184,6 +186,18 @@ pub async fn run_until(
         daily.await;
         "digest schedule"
     }));
+    if let Some(keep_for) = config.retention.routine_items.period() {
+        let sweeper = crate::store::run_sweeper(
+            store.clone(),
+            keep_for,
+            config.retention.sweep_every.as_duration(),
+            stopped(&stopping),
+        );
+        tasks.spawn(async move {
+            sweeper.await;
+            "retention sweep"
+        });
+    }
     let api_stop = stopped(&stopping);
     tasks.spawn(monitored(liveness.clone(), Task::Api, async move {
         if let Err(err) = api.serve(api_stop).await {

@@ -787,7 +787,21 @@ async fn status(State(state): State<ApiState>) -> Result<Json<StatusView>, ApiEr
         last_poll_at,
         sources,
         channels,
+        retention: retention_status(&state.config, store.last_sweep()?),
     }))
+}
+
+/// The retention part of `status`.
+fn retention_status(
+    config: &Config,
+    last: Option<crate::store::SweepReport>,
+) -> views::RetentionStatus {
+    views::RetentionStatus {
+        routine_items: config.retention.routine_items.to_string(),
+        last_sweep_at: last.as_ref().map(|r| r.at),
+        last_removed: last.as_ref().map_or(0, |r| r.removed),
+        last_kept: last.as_ref().map_or(0, |r| r.kept),
+    }
 }
 
 #[cfg(test)]

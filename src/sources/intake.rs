@@ -92,7 +92,6 @@ impl Intake {
         store: Store,
         items: mpsc::Sender<Item>,
     ) -> Result<Intake, SourcesError> {
-        let fetcher = Fetcher::new(&config.intake).map_err(SourcesError::Client)?;
         let calendar = if config.sources.iter().any(|s| s.reply.is_some()) {
             Some(Arc::new(crate::calendar::Calendar::load(
                 &config.dictionaries,
@@ -100,6 +99,18 @@ impl Intake {
         } else {
             None
         };
+        Intake::with_calendar(config, store, items, calendar)
+    }
+
+    /// [`Intake::new`] with the holiday table the caller already loaded (the daemon
+    /// loads it once at start and shares it); `None` when no source tracks replies.
+    pub fn with_calendar(
+        config: &Config,
+        store: Store,
+        items: mpsc::Sender<Item>,
+        calendar: Option<Arc<crate::calendar::Calendar>>,
+    ) -> Result<Intake, SourcesError> {
+        let fetcher = Fetcher::new(&config.intake).map_err(SourcesError::Client)?;
         Ok(Intake {
             inner: Arc::new(Inner {
                 settings: config.intake.clone(),

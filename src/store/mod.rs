@@ -24,6 +24,7 @@ mod ledger_index;
 mod outbox;
 mod replies;
 mod restore;
+mod retention;
 mod sources;
 mod tx;
 
@@ -40,6 +41,7 @@ pub use outbox::{
 };
 pub use replies::ReplyDue;
 pub use restore::{ClockRecord, LedgerRecord, NoticeState};
+pub use retention::{Holds, SweepReport, keeps, run_sweeper};
 pub use sources::SourceState;
 pub use tx::{Abort, TxError, TxResult};
 
@@ -119,6 +121,10 @@ pub struct Store {
     audit_chain: sled::Tree,
     items: sled::Tree,
     items_pending: sled::Tree,
+    /// `first_seen_ms ‖ item key` → empty (see [`items`]).
+    items_by_time: sled::Tree,
+    /// What retention removed: key hash → text hash (see [`items`], [`retention`]).
+    items_swept: sled::Tree,
     sources: sled::Tree,
     outbox: sled::Tree,
     notice_keys: sled::Tree,
@@ -189,6 +195,13 @@ impl Store {
                     .insert(audit_chain::CHAIN_VERSION_KEY, &1u32.to_be_bytes())?;
             }
             store.ensure_item_count()?;
+            let timed = store.ensure_time_index()?;
+            if timed > 0 {
+                tracing::warn!(
+                    items = timed,
+                    "items upgraded: time index built over the existing items"
+                );
+            }
             let indexed = store.ensure_ledger_indexes()?;
             if indexed > 0 {
                 tracing::warn!(
@@ -218,6 +231,8 @@ impl Store {
         Ok(Store {
             items: db.open_tree("items")?,
             items_pending: db.open_tree("items_pending")?,
+            items_by_time: db.open_tree("items_by_time")?,
+            items_swept: db.open_tree("items_swept")?,
             sources: db.open_tree("source_state")?,
             outbox: db.open_tree("outbox")?,
             notice_keys: db.open_tree("notice_keys")?,

@@ -157,7 +157,7 @@ impl Store {
         let mut new_items = 0;
         for item in &record.items {
             let key = item_key(&item.source, &item.key);
-            if self.items.insert(&key, encode(item))?.is_none() {
+            if self.put_restored_item(&key, item)? {
                 new_items += 1;
             }
             // An item whose text changed after its last classification goes through
