@@ -317,8 +317,17 @@ impl Pipeline {
             .await;
             match read {
                 Ok(Ok(chunk)) if !chunk.is_empty() => {
-                    if backlog.after.is_none() {
-                        info!("reading items left pending in the store");
+                    // One line per pass; `items`: its first chunk (at most BACKLOG_CHUNK).
+                    match (backlog.after.is_none(), backlog.passes) {
+                        (false, _) => {}
+                        (true, 0) => info!(
+                            items = chunk.len(),
+                            "classifying items left pending by an earlier run"
+                        ),
+                        (true, _) => info!(
+                            items = chunk.len(),
+                            "reading items the intake left pending in the store"
+                        ),
                     }
                     let last = chunk.last().map(|i| (i.source.clone(), i.key.clone()));
                     backlog.after = Some(last);
@@ -326,15 +335,15 @@ impl Pipeline {
                     return true;
                 }
                 // The pass is over; a spill during it starts another at once.
-                Ok(Ok(_)) => backlog.after = None,
+                Ok(Ok(_)) => backlog.end_pass(),
                 Ok(Err(err)) => {
                     error!(error = %err, "could not read pending items; they wait for the next spill or start");
-                    backlog.after = None;
+                    backlog.end_pass();
                     return false;
                 }
                 Err(err) => {
                     error!(error = %err, "reading pending items failed");
-                    backlog.after = None;
+                    backlog.end_pass();
                     return false;
                 }
             }
@@ -387,6 +396,15 @@ impl Pipeline {
 #[derive(Debug, Default)]
 struct Backlog {
     after: Option<Option<(String, String)>>,
+    /// Passes finished (the first reads what an earlier run left).
+    passes: usize,
+}
+
+impl Backlog {
+    fn end_pass(&mut self) {
+        self.after = None;
+        self.passes += 1;
+    }
 }
 
 /// A batch is logged after this many items even if the queue never runs dry.

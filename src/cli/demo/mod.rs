@@ -580,7 +580,13 @@ async fn digest(watch: &mut Watch, client: &Client) -> Result<(), CliError> {
         .get_json(&format!("/v1/digest?date={today}"))
         .await
         .map_err(|e| CliError::failed(format!("无法生成日报：{e}")))?;
-    let rate = |rate: Option<f64>| rate.map_or("—".to_string(), |r| format!("{:.0}%", r * 100.0));
+    // As the digest shows it: 66.7%, 100%.
+    let rate = |rate: Option<f64>| {
+        rate.map_or("—".to_string(), |r| {
+            let text = format!("{:.1}", r * 100.0);
+            format!("{}%", text.strip_suffix(".0").unwrap_or(&text))
+        })
+    };
     for board in &report.replies.boards {
         say(&format!(
             "日报【留言答复】{}：留言 {} 条，已答复 {} 条，按时 {} 条，答复率 {}，按时答复率 {}。",
