@@ -257,7 +257,7 @@ fn main() {
         },
     );
     let began = Instant::now();
-    let open = store.open_incident_count();
+    let open = store.open_incident_count().unwrap();
     println!(
         "  status: open incidents counted              {:>8.1} ms ({open})",
         ms(began.elapsed())

@@ -713,7 +713,7 @@ async fn export(
 async fn status(State(state): State<ApiState>) -> Result<Json<StatusView>, ApiError> {
     let store = state.store.clone();
     let (states, open) = state
-        .run(move |_| Ok((store.source_states()?, store.open_incident_count())))
+        .run(move |_| Ok((store.source_states()?, store.open_incident_count()?)))
         .await?;
     let last_poll_at = states.iter().filter_map(|(_, s)| s.last_poll_at).max();
     let mut states: std::collections::HashMap<String, _> = states.into_iter().collect();

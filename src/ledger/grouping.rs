@@ -152,10 +152,10 @@ impl Ledger {
         let candidates = self
             .store
             .open_candidates(topic, &facts.places, facts.time, window)?;
+        // The index gives only incidents of the item's places (or of none, for an
+        // item naming none): grouping's place rule (`places_match`) holds for each.
         for row in candidates {
-            if !places_match(&facts.places, &row.places)
-                || (facts.time - row.last_item_at).abs() > window
-            {
+            if (facts.time - row.last_item_at).abs() > window {
                 continue;
             }
             let Some(score) = term_overlap(&facts.terms, &row.terms) else {

@@ -91,14 +91,6 @@ impl LedgerTrees {
         &self.open
     }
 
-    /// The match-index row of open incident `id` of `topic`.
-    pub(super) fn open_row_of(&self, topic: &str, id: IncidentId) -> Result<Option<OpenIndexRow>> {
-        self.open
-            .get(open_key(topic, id))?
-            .map(|v| decode(&v, || format!("open index of incident {id}")))
-            .transpose()
-    }
-
     /// For the audit chain's checks ([`super::audit_chain`]).
     pub(super) fn audit_tree(&self) -> &sled::Tree {
         &self.audit
@@ -376,10 +368,7 @@ impl LedgerTx<'_> {
     ) -> TxResult<()> {
         self.incidents
             .insert(&incident.id.to_be_bytes(), encode(incident))?;
-        self.summary.insert(
-            &ledger_index::summary_key(incident.id),
-            IncidentSummary::of(incident).to_bytes(),
-        )?;
+        ledger_index::put_summary(self.summary, &IncidentSummary::of(incident))?;
         let topic = primary_topic(incident);
         let key = open_key(topic, incident.id);
         let old = match open_row {
@@ -397,8 +386,9 @@ impl LedgerTx<'_> {
             }
         }
         if let Some(row) = open_row {
+            let value = ledger_index::when_value(row);
             for k in ledger_index::when_keys(topic, row) {
-                self.when.insert(k, &[])?;
+                self.when.insert(k, value.as_slice())?;
             }
         }
         Ok(())

@@ -35,7 +35,7 @@ use serde::de::DeserializeOwned;
 
 pub use incidents::{DueEntry, EffectDue, LedgerTx, OpenIndexRow};
 pub use items::UpsertOutcome;
-pub use ledger_index::{IncidentSummary, ListFilter, ListPage, list_order};
+pub use ledger_index::{Candidate, IncidentSummary, ListFilter, ListPage, list_order};
 pub use outbox::{
     ChannelRouter, DeadRow, MailFailures, NoticeRecord, OutboxRow, OutboxTx, record_key,
 };
