@@ -110,6 +110,7 @@ impl Deadlines {
     pub fn repair_schedule(&self, now: Timestamp) -> Result<usize, LedgerError> {
         let mut repaired = 0;
         for incident in self.ledger.open_incidents()? {
+            let incident = incident?;
             if incident.level == Level::Watch && self.ledger.repair_watch_expiry(incident.id)? {
                 tracing::warn!(
                     incident = incident.id,

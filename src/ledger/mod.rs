@@ -173,19 +173,25 @@ impl Ledger {
         self.wake.clone()
     }
 
-    /// The open incidents, read through the match index.
-    pub(crate) fn open_incidents(&self) -> Result<Vec<Incident>, LedgerError> {
-        let mut list = Vec::new();
-        for id in self.store.open_incident_ids()? {
-            match self.store.incident(id)? {
-                Some(incident) if incident.status.is_open() => list.push(incident),
-                _ => tracing::warn!(
-                    incident = id,
-                    "the open index names a missing or finished incident"
-                ),
-            }
-        }
-        Ok(list)
+    /// The open incidents, read through the match index one at a time (a caller
+    /// that walks them holds one in memory, not the whole open ledger).
+    pub(crate) fn open_incidents(
+        &self,
+    ) -> Result<impl Iterator<Item = Result<Incident, LedgerError>> + '_, LedgerError> {
+        let ids = self.store.open_incident_ids()?;
+        Ok(ids
+            .into_iter()
+            .filter_map(move |id| match self.store.incident(id) {
+                Ok(Some(incident)) if incident.status.is_open() => Some(Ok(incident)),
+                Ok(_) => {
+                    tracing::warn!(
+                        incident = id,
+                        "the open index names a missing or finished incident"
+                    );
+                    None
+                }
+                Err(e) => Some(Err(e.into())),
+            }))
     }
 
     /// Runs a ledger transaction and wakes the deadline task (the store wakes the outbox worker).

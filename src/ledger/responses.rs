@@ -152,7 +152,7 @@ impl Ledger {
         candidate: &EventFacts<'_>,
     ) -> Result<Option<IncidentId>, LedgerError> {
         let window = self.config.policy.incident_window.as_chrono();
-        let open = self.open_incidents()?;
+        let open = self.open_incidents()?.collect::<Result<Vec<_>, _>>()?;
         let weights = TermWeights::new(open.iter().map(|i| i.terms.as_slice()));
         let mut best: Option<(f64, Timestamp, IncidentId)> = None;
         for incident in &open {
