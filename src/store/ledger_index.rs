@@ -10,7 +10,8 @@
 //!   (below); a page of `list` is a merge of the ranges of the statuses it shows.
 //! - `f ‖ level ‖ unit ‖ status ‖ class ‖ order`: the same, per level and unit, for
 //!   `--level` and `--unit`.
-//! - `u ‖ updated ‖ id`: by last change, for `--since` (`export --since`).
+//! - `u ‖ updated ‖ id` → [`IncidentSummary`]: by last change, for `--since` (`export
+//!   --since`): the range from `since` holds the rows it selects.
 //! - `c ‖ status ‖ level ‖ unit` → u64: how many incidents have that status, level and
 //!   unit; gives `list`'s match count and the open count without reading a row, and
 //!   the (level, unit) ranges a filter merges.
@@ -38,6 +39,7 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
+use chrono::Timelike;
 use sled::transaction::TransactionalTree;
 
 use super::incidents::OpenIndexRow;
@@ -211,9 +213,8 @@ impl IncidentSummary {
         .concat()
     }
 
-    /// Its keys in the list index besides its row: ordered, ordered per level and
-    /// unit, by last change.
-    fn index_keys(&self) -> [Vec<u8>; 3] {
+    /// Its ordered keys in the list index: by status, and by level, unit and status.
+    fn index_keys(&self) -> [Vec<u8>; 2] {
         let status = byte_of(&STATUSES, &self.status);
         let level = byte_of(&LEVELS, &self.level);
         let order = self.order();
@@ -226,13 +227,17 @@ impl IncidentSummary {
                 &order,
             ]
             .concat(),
-            [
-                &[UPDATED][..],
-                &ordered_ms(self.updated_at),
-                &self.id.to_be_bytes(),
-            ]
-            .concat(),
         ]
+    }
+
+    /// Its key in the by-last-change range (the value is its row).
+    fn updated_key(&self) -> Vec<u8> {
+        [
+            &[UPDATED][..],
+            &ordered_ms(self.updated_at),
+            &self.id.to_be_bytes(),
+        ]
+        .concat()
     }
 
     fn count_key(&self) -> Vec<u8> {
@@ -256,12 +261,20 @@ fn ordered_id(key: &[u8]) -> Option<IncidentId> {
 /// Writes an incident's summary row and keeps its list keys and counts in step with
 /// it, inside the incident's transaction.
 pub(super) fn put_summary(tree: &TransactionalTree, new: &IncidentSummary) -> TxResult<()> {
+    let row = new.to_bytes();
     let old = tree
-        .insert(&row_key(new.id), new.to_bytes())?
+        .insert(&row_key(new.id), row.as_slice())?
         .and_then(|v| IncidentSummary::from_bytes(&v));
     if old.as_ref() == Some(new) {
         return Ok(());
     }
+    let updated = new.updated_key();
+    if let Some(old) = old.as_ref().map(IncidentSummary::updated_key) {
+        if old != updated {
+            tree.remove(old)?;
+        }
+    }
+    tree.insert(updated, row)?;
     let keys = new.index_keys();
     let old_keys = old.as_ref().map(IncidentSummary::index_keys);
     for k in old_keys.iter().flatten().filter(|k| !keys.contains(k)) {
@@ -304,7 +317,7 @@ pub struct ListFilter {
     pub status: Option<Status>,
     pub level: Option<Level>,
     pub unit: Option<String>,
-    /// Changed (`updated_at`) at or after this time.
+    /// Changed (`updated_at`) at or after this time, to the millisecond.
     pub since: Option<Timestamp>,
     /// At most this many, in list order.
     pub limit: Option<usize>,
@@ -472,18 +485,6 @@ impl Store {
         }
     }
 
-    /// The summary row of incident `id`.
-    fn summary_of(&self, id: IncidentId) -> Result<Option<IncidentSummary>> {
-        self.ledger
-            .summary_tree()
-            .get(row_key(id))?
-            .map(|v| {
-                IncidentSummary::from_bytes(&v)
-                    .ok_or_else(|| self.unreadable(format!("事件 {id} 的摘要索引行无法解析")))
-            })
-            .transpose()
-    }
-
     /// The counts `filter` lists (all but `since`): their total and their groups
     /// (`status ‖ level ‖ unit`).
     fn counted_groups(&self, filter: &ListFilter) -> Result<(usize, Vec<Vec<u8>>)> {
@@ -509,16 +510,29 @@ impl Store {
     /// by the `u` range, filtered and ordered in memory.
     pub fn list_incidents(&self, filter: &ListFilter) -> Result<ListPage> {
         if let Some(since) = filter.since {
-            let tree = self.ledger.summary_tree();
+            // Rows keep whole milliseconds: `since` is compared at that resolution.
+            let since = since
+                .with_nanosecond(since.timestamp_subsec_millis() * 1_000_000)
+                .unwrap_or(since);
             let start = [&[UPDATED][..], &ordered_ms(since)].concat();
             let mut rows = Vec::new();
-            for key in tree.range(start..[UPDATED + 1].to_vec()).keys() {
-                let key = key?;
-                let id = read_u64(&key, key.len().saturating_sub(8))
-                    .ok_or_else(|| self.unreadable("事件变更时间索引的一行无法解析".into()))?;
-                rows.extend(self.summary_of(id)?);
+            for value in self
+                .ledger
+                .summary_tree()
+                .range(start..[UPDATED + 1].to_vec())
+                .values()
+            {
+                let value = value?;
+                rows.push(
+                    IncidentSummary::from_bytes(&value)
+                        .ok_or_else(|| self.unreadable("事件变更时间索引的一行无法解析".into()))?,
+                );
             }
-            return Ok(page(rows, filter));
+            let filter = ListFilter {
+                since: Some(since),
+                ..filter.clone()
+            };
+            return Ok(page(rows, &filter));
         }
         let (total, groups) = self.counted_groups(filter)?;
         // Without a level or unit filter the per-status ranges suffice.
@@ -637,6 +651,7 @@ impl Store {
         for incident in self.incidents() {
             let row = IncidentSummary::of(&incident?);
             summary.insert(row_key(row.id), row.to_bytes())?;
+            summary.insert(row.updated_key(), row.to_bytes())?;
             for k in row.index_keys() {
                 summary.insert(k, &[])?;
             }
@@ -891,6 +906,30 @@ mod tests {
         );
         let earlier = when_key("安全生产", "景芝镇", t("2026-11-23T23:59:59.999Z"), 99);
         assert!(earlier < a[0], "time orders before id");
+    }
+
+    /// `since` is compared to the millisecond the rows keep: an incident changed at
+    /// exactly `since` is listed, one changed a millisecond before is not.
+    #[test]
+    fn since_selects_at_millisecond_resolution() {
+        let store = Store::temporary().unwrap();
+        let mut incident = crate::api::views::tests::incident(3, "化工厂爆炸");
+        incident.updated_at = t("2026-11-24T08:00:00.123456789Z");
+        store
+            .ledger_tx(|tx| {
+                Ok::<_, super::super::Abort<StoreError>>(tx.put_incident(&incident, None)?)
+            })
+            .unwrap();
+        let since = |at: &str| {
+            let filter = ListFilter {
+                since: Some(t(at)),
+                ..Default::default()
+            };
+            store.list_incidents(&filter).unwrap().ids
+        };
+        assert_eq!(since("2026-11-24T08:00:00.123456789Z"), [3]);
+        assert_eq!(since("2026-11-24T08:00:00.123999Z"), [3]);
+        assert!(since("2026-11-24T08:00:00.124Z").is_empty());
     }
 
     /// A grouping index entry gives back the time (to the nanosecond) and the terms it
