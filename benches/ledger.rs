@@ -11,6 +11,12 @@
 //!    (issue 16 target: ≤ 100 ms).
 //! 3. The process's RSS and threads at the end, with the store's page cache at
 //!    `[store] cache_bytes`' default.
+//! 4. Disk per stored item: `BENCH_ITEMS` (default 20,000) routine items of a
+//!    typical size go the daemon's way into a fresh on-disk store (upsert with its
+//!    pending mark and time index, classification stored, pending mark cleared),
+//!    then the database's growth per item beyond the item's own text (title, body,
+//!    link, key) is printed (issue 16 target ≤ 1 KB), and a retention sweep of all
+//!    of them is timed.
 //!
 //! `BENCH_OPEN` overrides the largest count (e.g. `BENCH_OPEN=10000` for a quick run).
 
@@ -19,7 +25,8 @@ use std::time::{Duration, Instant};
 
 use yuqing::config::{Config, DEFAULT_CACHE_BYTES};
 use yuqing::ledger::{IngestOutcome, Ledger};
-use yuqing::model::{Classification, DateQuality, Item, Level, Timestamp};
+use yuqing::model::{Classification, DateQuality, Item, Level, TermMatch, Timestamp};
+use yuqing::parse::ParsedItem;
 use yuqing::store::{ListFilter, Store};
 
 const PLACES: usize = 20;
@@ -82,7 +89,89 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// A routine news item of typical size: a 24-character title, a 600-character body
+/// (about 1.8 KB of UTF-8), a link; different text each time.
+fn routine(n: usize) -> ParsedItem {
+    let phrase = "县政府召开会议部署冬季安全生产和民生保障工作强调要落实责任";
+    let body: String = phrase.chars().cycle().skip(n % 29).take(600).collect();
+    ParsedItem {
+        key: format!("https://news.example.cn/2026/11/{n:08}.html"),
+        title: format!(
+            "{}{n}",
+            &phrase[..phrase.char_indices().nth(20).map_or(0, |(i, _)| i)]
+        ),
+        link: Some(format!("https://news.example.cn/2026/11/{n:08}.html")),
+        body,
+        published: Some(chrono::Utc::now()),
+        date_quality: Some(DateQuality::Credible),
+    }
+}
+
+/// Part 4: bytes on disk per stored item beyond its text, and a sweep of them all.
+fn disk_per_item(count: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with_cache(&dir.path().join("data"), DEFAULT_CACHE_BYTES).unwrap();
+    store.flush_blocking().unwrap();
+    let empty = store.size_on_disk();
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(200);
+    let mut text = 0usize;
+    let classification = Classification {
+        topics: vec!["livelihood".into()],
+        places: vec!["景芝镇".into()],
+        local: true,
+        score: 0.4,
+        confidence: 0.05,
+        matches: vec![TermMatch {
+            term: "民生".into(),
+            topic: "livelihood".into(),
+        }],
+        ..Default::default()
+    };
+    for n in 0..count {
+        let item = routine(n);
+        text += item.title.len()
+            + item.body.len()
+            + item.key.len()
+            + item.link.as_ref().map_or(0, String::len);
+        let key = item.key.clone();
+        store.upsert_item("county-news", item, long_ago).unwrap();
+        store
+            .set_classification("county-news", &key, classification.clone())
+            .unwrap();
+        store.item_done("county-news", &key).unwrap();
+    }
+    store.flush_blocking().unwrap();
+    let grown = store.size_on_disk().saturating_sub(empty);
+    let per_item = grown as f64 / count as f64;
+    let own = text as f64 / count as f64;
+    println!(
+        "disk per stored item ({count} routine items): {per_item:.0} B on disk, of which text {own:.0} B; beyond the text {:.0} B",
+        per_item - own
+    );
+    let began = Instant::now();
+    let report = store
+        .sweep_routine_items(
+            chrono::Utc::now() - chrono::Duration::days(90),
+            chrono::Utc::now(),
+            || {},
+        )
+        .unwrap();
+    store.flush_blocking().unwrap();
+    println!(
+        "retention sweep: {} removed in {:.0} ms ({:.1} µs each); db {:.1} MB after (sled reuses the space)",
+        report.removed,
+        ms(began.elapsed()),
+        began.elapsed().as_secs_f64() * 1e6 / report.removed.max(1) as f64,
+        store.size_on_disk() as f64 / 1e6
+    );
+}
+
 fn main() {
+    let items: usize = std::env::var("BENCH_ITEMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    disk_per_item(items);
     let largest: usize = std::env::var("BENCH_OPEN")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -198,6 +198,8 @@ fn main() -> ExitCode {
 
     let mut examples = Vec::new();
     let (mut outside, mut outside_flagged) = (0usize, 0usize);
+    // Flagged items without a candidate, per set: misses whatever the model learns.
+    let mut missed: std::collections::BTreeMap<&str, usize> = Default::default();
     for label in &labels {
         let text = &texts[&label.key()];
         match classifier.features(&text.title, &text.body) {
@@ -209,6 +211,7 @@ fn main() -> ExitCode {
             None => {
                 outside += 1;
                 outside_flagged += usize::from(label.flag);
+                *missed.entry(label.set.as_str()).or_default() += usize::from(label.flag);
             }
         }
     }
@@ -281,13 +284,27 @@ fn main() -> ExitCode {
             .map(|(p, _)| *p)
             .collect();
         let (p, r, f) = f1(&part, threshold);
+        // Recall over every flagged item of the set, candidates or not.
+        let found = part.iter().filter(|q| q.1 && q.0 >= threshold).count();
+        let flagged = part.iter().filter(|q| q.1).count()
+            + missed
+                .iter()
+                .filter(|(s, _)| set == "all" || **s == set)
+                .map(|(_, n)| n)
+                .sum::<usize>();
+        let recall = found as f64 / flagged.max(1) as f64;
+        let f_all = if p + recall > 0.0 {
+            2.0 * p * recall / (p + recall)
+        } else {
+            0.0
+        };
         let brier = part
             .iter()
             .map(|&(q, y)| (q - if y { 1.0 } else { 0.0 }).powi(2))
             .sum::<f64>()
             / part.len().max(1) as f64;
         println!(
-            "out-of-fold {set:<16} candidates {:<4} P={p:.3} R={r:.3} F1={f:.3} brier {brier:.3}",
+            "out-of-fold {set:<16} candidates {:<4} P={p:.3} R={r:.3} F1={f:.3} brier {brier:.3} | all {flagged} flagged: R={recall:.3} F1={f_all:.3}",
             part.len()
         );
     }

@@ -58,7 +58,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(4500);
 /// for another, so a full pool only queues work.
 pub const BLOCKING_THREADS: usize = 32;
 
-/// Items waiting between intake and the next stage. When full, the intake waits.
+/// Items waiting between intake and the next stage. When full, the intake does not
+/// wait: the items stay pending in the store and the pipeline reads them from there
+/// (`Intake::spill_to_store`, src/pipeline.rs), so a burst never delays the next polls.
 pub const ITEM_QUEUE: usize = 1024;
 
 /// Runs the daemon until SIGINT or SIGTERM. Logging is set up by the caller.
@@ -97,7 +99,11 @@ pub async fn run_until(
     let config = Arc::new(config);
     let (stop, stopping) = watch::channel(false);
     let (items_tx, items_rx) = mpsc::channel(ITEM_QUEUE);
-    let intake = Intake::new(&config, store.clone(), items_tx).context("无法启动信息源轮询")?;
+    // The holiday table is loaded once, above, and shared with the reply tracking.
+    let intake = Intake::with_calendar(&config, store.clone(), items_tx, Some(calendar))
+        .context("无法启动信息源轮询")?;
+    let spill = crate::sources::Spill::default();
+    intake.spill_to_store(spill.clone());
     let ledger = Ledger::new(store.clone(), config.clone(), Arc::default());
     // Control API (src/api): the CLI's way to the ledger. Token and port are taken
     // now, so a daemon that cannot serve its CLI fails at start with the reason.
@@ -106,7 +112,8 @@ pub async fn run_until(
         .context("无法启动控制接口")?
         .merge(crate::api::digest::routes(config.clone(), keywords.clone()))
         .merge(crate::api::replies::routes());
-    let pipeline = Pipeline::new(classifier, store.clone(), ledger.clone(), &config);
+    let pipeline =
+        Pipeline::new(classifier, store.clone(), ledger.clone(), &config).with_spill(spill);
 
     // Every long-running task reports its steps to the watchdog (src/watchdog.rs).
     let liveness = Arc::new(Liveness::default());
@@ -179,6 +186,18 @@ pub async fn run_until(
         daily.await;
         "digest schedule"
     }));
+    if let Some(keep_for) = config.retention.routine_items.period() {
+        let sweeper = crate::store::run_sweeper(
+            store.clone(),
+            keep_for,
+            config.retention.sweep_every.as_duration(),
+            stopped(&stopping),
+        );
+        tasks.spawn(async move {
+            sweeper.await;
+            "retention sweep"
+        });
+    }
     let api_stop = stopped(&stopping);
     tasks.spawn(monitored(liveness.clone(), Task::Api, async move {
         if let Err(err) = api.serve(api_stop).await {

@@ -14,9 +14,22 @@
 //! turn (round-robin): a source that delivers a thousand items delays another
 //! source's next item by at most one item of its own. Arrivals are taken from the
 //! intake's channel while an item is being classified, up to [`QUEUE_CAPACITY`]
-//! waiting items, so a burst delays classification, not the next polls; beyond it
-//! the channel fills and the intake waits (nothing is dropped). On shutdown the
-//! item in hand is finished; waiting items keep their pending mark for the next start.
+//! waiting items; beyond it the channel fills.
+//!
+//! # A burst delays classification, not the next polls
+//! Every item the intake hands on is already stored with its pending mark, so the
+//! store's pending list is the real queue and the channel only a fast path. In the
+//! daemon ([`Pipeline::with_spill`] and `Intake::spill_to_store`) a full channel does
+//! not make a poll wait: the intake leaves the item pending in the store and raises the
+//! shared [`Spill`] flag. When its queue and the channel are empty, the pipeline reads
+//! the pending list in key order, [`BACKLOG_CHUNK`] items at a time (memory stays
+//! bounded however large the backlog), until a pass finds nothing more; a spill during
+//! a pass starts another. Nothing is dropped: an item leaves the pending list only once
+//! handled. An item can be both read from the list and sent on the channel; it is then
+//! handled twice, which is harmless (the same classification is stored again, and the
+//! ledger ignores an item it already holds). The items an earlier run left pending are
+//! read the same way at start. On shutdown the item in hand is finished; waiting items
+//! keep their pending mark for the next start.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -29,6 +42,7 @@ use crate::config::{Config, SourceRole, TITLE_TEXT_BYTES};
 use crate::ledger::{IngestOutcome, Ledger, LedgerError, Responded};
 use crate::model::{Item, Timestamp};
 use crate::respond;
+use crate::sources::Spill;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -67,10 +81,15 @@ pub struct Pipeline {
     official_sources: Arc<HashSet<String>>,
     /// `[intake] max_text_bytes`: how much of an item classification reads.
     max_text: usize,
+    /// Raised by the intake when it left items pending in the store (channel full).
+    spill: Spill,
 }
 
 /// Items waiting for classification, beyond which the intake's channel fills.
 pub const QUEUE_CAPACITY: usize = 10_000;
+
+/// Pending items read from the store at a time when working off a backlog.
+pub const BACKLOG_CHUNK: usize = 1_000;
 
 /// The part of an item classification reads: the title up to [`TITLE_TEXT_BYTES`],
 /// then the body up to `max` bytes in all (each cut at a character boundary). A
@@ -156,7 +175,15 @@ impl Pipeline {
             local_sources: Arc::new(local_sources),
             official_sources: Arc::new(official_sources),
             max_text: config.intake.max_text_bytes,
+            spill: Spill::default(),
         }
+    }
+
+    /// Shares the intake's [`Spill`] flag (`Intake::spill_to_store`): items it left
+    /// pending in the store are read from there.
+    pub fn with_spill(mut self, spill: Spill) -> Pipeline {
+        self.spill = spill;
+        self
     }
 
     /// Classifies one stored item, records the result and hands it on. Blocking (CPU
@@ -213,19 +240,9 @@ impl Pipeline {
     /// left pending, then new ones as they come, each source in turn.
     pub async fn run(self, mut items: mpsc::Receiver<Item>, mut stopping: watch::Receiver<bool>) {
         let mut queue = FairQueue::default();
-        match self.store.pending_items() {
-            Ok(pending) if !pending.is_empty() => {
-                info!(
-                    items = pending.len(),
-                    "classifying items left pending by an earlier run"
-                );
-                pending.into_iter().for_each(|item| queue.push(item));
-            }
-            Ok(_) => {}
-            Err(err) => {
-                error!(error = %err, "could not read pending items; they wait for the next start")
-            }
-        }
+        // What an earlier run left pending is read from the store like a spill.
+        self.spill.raise();
+        let mut backlog = Backlog::default();
         let mut open = true;
         let mut tally = Tally::default();
         loop {
@@ -236,6 +253,17 @@ impl Pipeline {
             let Some(item) = queue.pop() else {
                 // The queue ran dry: one line for the batch just handled.
                 tally.log();
+                match items.try_recv() {
+                    Ok(item) => {
+                        queue.push(item);
+                        continue;
+                    }
+                    Err(mpsc::error::TryRecvError::Disconnected) => open = false,
+                    Err(mpsc::error::TryRecvError::Empty) => {}
+                }
+                if self.read_backlog(&mut backlog, &mut queue).await {
+                    continue;
+                }
                 if !open {
                     return;
                 }
@@ -266,6 +294,57 @@ impl Pipeline {
                         Some(item) => queue.push(item),
                         None => open = false,
                     },
+                }
+            }
+        }
+    }
+
+    /// Puts the next chunk of the store's pending list into `queue`; `false` when
+    /// there is nothing to read (no spill since the last pass ended).
+    async fn read_backlog(&self, backlog: &mut Backlog, queue: &mut FairQueue) -> bool {
+        loop {
+            let after = match &backlog.after {
+                Some(after) => after.clone(),
+                // Between passes: start one only if items were left in the store.
+                None if self.spill.take() => None,
+                None => return false,
+            };
+            let store = self.store.clone();
+            let read = tokio::task::spawn_blocking(move || {
+                let after = after.as_ref().map(|(s, k)| (s.as_str(), k.as_str()));
+                store.pending_items_after(after, BACKLOG_CHUNK)
+            })
+            .await;
+            match read {
+                Ok(Ok(chunk)) if !chunk.is_empty() => {
+                    // One line per pass; `items`: its first chunk (at most BACKLOG_CHUNK).
+                    match (backlog.after.is_none(), backlog.passes) {
+                        (false, _) => {}
+                        (true, 0) => info!(
+                            items = chunk.len(),
+                            "classifying items left pending by an earlier run"
+                        ),
+                        (true, _) => info!(
+                            items = chunk.len(),
+                            "reading items the intake left pending in the store"
+                        ),
+                    }
+                    let last = chunk.last().map(|i| (i.source.clone(), i.key.clone()));
+                    backlog.after = Some(last);
+                    chunk.into_iter().for_each(|item| queue.push(item));
+                    return true;
+                }
+                // The pass is over; a spill during it starts another at once.
+                Ok(Ok(_)) => backlog.end_pass(),
+                Ok(Err(err)) => {
+                    error!(error = %err, "could not read pending items; they wait for the next spill or start");
+                    backlog.end_pass();
+                    return false;
+                }
+                Err(err) => {
+                    error!(error = %err, "reading pending items failed");
+                    backlog.end_pass();
+                    return false;
                 }
             }
         }
@@ -309,6 +388,22 @@ impl Pipeline {
                 None
             }
         }
+    }
+}
+
+/// Where a pass over the store's pending list stands: `None` between passes,
+/// `Some(after)` during one (`after`: the last item read, `None` before the first).
+#[derive(Debug, Default)]
+struct Backlog {
+    after: Option<Option<(String, String)>>,
+    /// Passes finished (the first reads what an earlier run left).
+    passes: usize,
+}
+
+impl Backlog {
+    fn end_pass(&mut self) {
+        self.after = None;
+        self.passes += 1;
     }
 }
 

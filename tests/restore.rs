@@ -239,3 +239,197 @@ async fn export_import_round_trip_restores_the_ledger_without_resending() {
     assert!(twice.is_empty(), "sent again after the restore: {twice:?}");
     assert!(daemon.stop().success(), "clean stop of the restored daemon");
 }
+
+/// A JSON board post: `{"tid", "title", "date", "status"[, "replyTime"]}`, times in
+/// Beijing wall time.
+fn board_post(tid: u32, title: &str, date: &str, status: &str, reply: Option<&str>) -> String {
+    let reply = reply.map_or(String::new(), |r| format!(r#","replyTime":"{r}""#));
+    format!(r#"{{"tid":{tid},"title":"{title}","date":"{date}","status":"{status}"{reply}}}"#)
+}
+
+/// Serves `posts` as the board's only page, replacing what was served before.
+async fn serve_board(server: &wiremock::MockServer, posts: &[String]) {
+    server.reset().await;
+    wiremock::Mock::given(wiremock::matchers::path("/board"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .insert_header("content-type", "application/json; charset=utf-8")
+                .set_body_string(format!(r#"{{"list":[{}]}}"#, posts.join(","))),
+        )
+        .mount(server)
+        .await;
+}
+
+/// A site whose only source is the JSON board at `board`.
+fn board_site(board: &str, extra: &str) -> Site {
+    let site = Site::new(
+        Path::new(BIN),
+        &dictionaries(),
+        "http://127.0.0.1:9/unused",
+        extra,
+    );
+    let feeds = format!(
+        "[[source]]\nid = \"board\"\nname = \"领导留言板\"\nkind = \"json\"\nurl = \"{board}\"\n\
+         interval = \"10s\"\nlocal = true\nitems = \"/list\"\nitem_id = \"/tid\"\ntitle = \"/title\"\n\
+         date = \"/date\"\nreply_status = \"/status\"\nreply_date = \"/replyTime\"\n\
+         replied = [\"已回复\"]\nreply_within = \"72h\"\n"
+    );
+    std::fs::write(site.dir.path().join("feeds.toml"), feeds).unwrap();
+    site
+}
+
+/// `yuqing replies --all --json`, as printed.
+fn replies_json(site: &Site) -> String {
+    let (code, out, err) = cli(site, &["replies", "--all", "--json"]);
+    assert_eq!(code, 0, "replies: {err}");
+    out
+}
+
+/// Waits until `yuqing replies --all --json` lists the posts `key → state` of `want`.
+fn wait_for_replies(site: &Site, daemon: &mut Daemon, want: &[(&str, &str)]) {
+    let start = Instant::now();
+    loop {
+        daemon.assert_running("waiting for the board's posts");
+        let listed: Vec<Value> = serde_json::from_str(&replies_json(site)).unwrap();
+        let states: BTreeMap<String, String> = listed
+            .iter()
+            .map(|p| {
+                (
+                    p["key"].as_str().unwrap().into(),
+                    p["state"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        let want: BTreeMap<String, String> = want
+            .iter()
+            .map(|(k, s)| ((*k).into(), (*s).into()))
+            .collect();
+        if states == want {
+            return;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "posts {states:?}, want {want:?}\n{}",
+            tail(&daemon.log())
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// The reply ledger travels with the export (made by the real daemon polling a local JSON
+/// board twice): a post pending with its 80 % reminder sent, one answered late after an
+/// overdue notice, one taken down. Imported into a fresh data directory, a daemon on it
+/// lists the same posts byte for byte and sends no reply notice again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reply_ledger_survives_export_and_import() {
+    let server = wiremock::MockServer::start().await;
+    let collector = smtp::Collector::default();
+    let listener = smtp::listener();
+    let smtp_port = listener.local_addr().unwrap().port();
+    smtp::serve(listener, collector.clone());
+    // A 72 h answer window; overdue notices every 12 h, so a post 24 h past due on the
+    // first poll gets the current one (within `reply_overdue_max` × 12 h).
+    let extra = format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\nsecurity = \"none\"\ntimeout = \"5s\"\n\n\
+         [policy]\noverdue_repeat = \"12h\"\n"
+    );
+    let beijing = |hours_ago: i64| {
+        (chrono::Utc::now() + chrono::Duration::hours(8 - hours_ago))
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    };
+    // Post 1: 60 h of 72 h gone (its 80 % reminder is due), still due in 12 h.
+    let pending = board_post(1, "小区路灯不亮", &beijing(60), "未回复", None);
+    let late = |status: &str, reply: Option<&str>| {
+        board_post(2, "楼道积水无人处理", &beijing(96), status, reply)
+    };
+    let taken_down = board_post(3, "咨询公交线路调整", &beijing(10), "未回复", None);
+    serve_board(
+        &server,
+        &[pending.clone(), late("未回复", None), taken_down],
+    )
+    .await;
+    let board = format!("{}/board", server.uri());
+    let old = board_site(&board, &extra);
+    let mut daemon = Daemon::start(&old, &[]);
+    let api = Api::connect(&old, &mut daemon).await;
+    wait_for_replies(
+        &old,
+        &mut daemon,
+        &[("1", "pending"), ("2", "overdue"), ("3", "pending")],
+    );
+    // The reply clocks fire: post 1's reminder, post 2's current overdue notice.
+    let start = Instant::now();
+    while !["reply/board/1/80", "reply/board/2/overdue/"]
+        .iter()
+        .all(|key| collector.keys().iter().any(|k| k.starts_with(key)))
+    {
+        daemon.assert_running("waiting for the reply notices");
+        assert!(
+            start.elapsed() < PATIENCE,
+            "reply notices sent: {:?}\n{}",
+            collector.keys(),
+            tail(&daemon.log())
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Second page: post 2 answered an hour ago (a day late), post 3 gone.
+    let answered = beijing(1);
+    serve_board(&server, &[pending, late("已回复", Some(&answered))]).await;
+    wait_for_replies(
+        &old,
+        &mut daemon,
+        &[("1", "pending"), ("2", "replied"), ("3", "removed")],
+    );
+    settled(&api, &mut daemon, chrono::Utc::now()).await;
+
+    let (code, export, err) = cli(&old, &["export", "--format", "jsonl"]);
+    assert_eq!(code, 0, "export: {err}");
+    let reply_lines: Vec<Value> = export
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["kind"] == "reply")
+        .collect();
+    assert_eq!(reply_lines.len(), 3, "one line per tracked post:\n{export}");
+    assert!(
+        reply_lines
+            .iter()
+            .all(|l| l["record"]["post"]["key"] == l["key"])
+    );
+    let backup = old.dir.path().join("backup.jsonl");
+    std::fs::write(&backup, &export).unwrap();
+    let before = replies_json(&old);
+    assert!(daemon.stop().success(), "clean stop");
+    let sent_before = collector.keys();
+
+    let new = board_site(&board, &extra);
+    let (code, out, err) = cli(&new, &["import", backup.to_str().unwrap()]);
+    assert_eq!(code, 0, "import: {err}");
+    assert!(out.contains("3 条跟踪中的留言"), "{out}");
+    let restarted = chrono::Utc::now();
+    let mut daemon = Daemon::start(&new, &[]);
+    let api = Api::connect(&new, &mut daemon).await;
+    // The restored daemon polls the board (the second page) and drains its outbox.
+    settled(&api, &mut daemon, restarted).await;
+    assert_eq!(
+        replies_json(&new),
+        before,
+        "replies --all --json after import"
+    );
+
+    let mut sent: BTreeMap<String, usize> = BTreeMap::new();
+    for key in collector.keys() {
+        *sent.entry(key).or_default() += 1;
+    }
+    // The holiday-table warning is the installation's, not the ledger's (see above).
+    let twice: Vec<_> = sent
+        .iter()
+        .filter(|(key, n)| **n > 1 && !key.starts_with("calendar/"))
+        .collect();
+    assert!(twice.is_empty(), "sent again after the restore: {twice:?}");
+    assert!(
+        sent.len() >= sent_before.len(),
+        "{sent:?} / {sent_before:?}"
+    );
+    assert!(daemon.stop().success(), "clean stop of the restored daemon");
+}

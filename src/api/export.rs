@@ -30,7 +30,28 @@ pub struct ExportLine {
     pub record: crate::store::LedgerRecord,
 }
 
-/// One JSON object per line (each an [`ExportLine`], or the `show --json` shape).
+/// A line of the JSONL export after the incidents, one per tracked board post: `kind`
+/// `"reply"`, the `replies --json` shape, plus `record` ([`crate::store::ReplyRecord`]:
+/// the post, its reply clock and notices) that `yuqing import` restores.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReplyLine {
+    pub kind: &'static str,
+    #[serde(flatten)]
+    pub view: super::replies::ReplyView,
+    pub record: crate::store::ReplyRecord,
+}
+
+impl ReplyLine {
+    pub fn new(record: crate::store::ReplyRecord, now: crate::model::Timestamp) -> ReplyLine {
+        ReplyLine {
+            kind: "reply",
+            view: super::replies::ReplyView::new(&record.post, now),
+            record,
+        }
+    }
+}
+
+/// One JSON object per line (each an [`ExportLine`] or a [`ReplyLine`], or the `show --json` shape).
 pub fn jsonl<T: serde::Serialize>(incidents: &[T]) -> String {
     let mut out = String::new();
     for incident in incidents {

@@ -694,7 +694,17 @@ async fn export(
                 .zip(records)
                 .map(|(detail, record)| export::ExportLine { detail, record })
                 .collect();
-            (export::jsonl(&lines), "application/x-ndjson; charset=utf-8")
+            // The reply ledger follows the incidents, whole (`since` selects incidents).
+            let store = state.store.clone();
+            let replies: Vec<_> = state
+                .run(move |_| Ok(store.reply_records()?))
+                .await?
+                .into_iter()
+                .map(|record| export::ReplyLine::new(record, now))
+                .collect();
+            let mut body = export::jsonl(&lines);
+            body.push_str(&export::jsonl(&replies));
+            (body, "application/x-ndjson; charset=utf-8")
         }
     };
     Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
@@ -787,7 +797,21 @@ async fn status(State(state): State<ApiState>) -> Result<Json<StatusView>, ApiEr
         last_poll_at,
         sources,
         channels,
+        retention: retention_status(&state.config, store.last_sweep()?),
     }))
+}
+
+/// The retention part of `status`.
+fn retention_status(
+    config: &Config,
+    last: Option<crate::store::SweepReport>,
+) -> views::RetentionStatus {
+    views::RetentionStatus {
+        routine_items: config.retention.routine_items.to_string(),
+        last_sweep_at: last.as_ref().map(|r| r.at),
+        last_removed: last.as_ref().map_or(0, |r| r.removed),
+        last_kept: last.as_ref().map_or(0, |r| r.kept),
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,22 @@ pub struct ReplyView {
     pub replied_at: Option<Timestamp>,
 }
 
+impl ReplyView {
+    /// A tracked post as it stands at `now`.
+    pub fn new(post: &TrackedPost, now: Timestamp) -> ReplyView {
+        ReplyView {
+            state: post.state(now),
+            source: post.source.clone(),
+            key: post.key.clone(),
+            title: post.title.clone(),
+            url: post.url.clone(),
+            posted_at: post.posted_at,
+            due_at: post.due_at,
+            replied_at: post.replied_at,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct RepliesQuery {
     #[serde(default)]
@@ -61,17 +77,8 @@ pub fn views(posts: Vec<TrackedPost>, all: bool, now: Timestamp) -> Vec<ReplyVie
         ReplyState::Removed => 3,
     };
     let mut views: Vec<ReplyView> = posts
-        .into_iter()
-        .map(|post| ReplyView {
-            state: post.state(now),
-            source: post.source,
-            key: post.key,
-            title: post.title,
-            url: post.url,
-            posted_at: post.posted_at,
-            due_at: post.due_at,
-            replied_at: post.replied_at,
-        })
+        .iter()
+        .map(|post| ReplyView::new(post, now))
         .filter(|view| all || matches!(view.state, ReplyState::Pending | ReplyState::Overdue))
         .collect();
     views.sort_by_key(|view| (rank(view.state), view.due_at));

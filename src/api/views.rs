@@ -500,6 +500,24 @@ pub struct StatusView {
     /// Each `[[channel]]`, in configuration order.
     #[serde(default)]
     pub channels: Vec<ChannelStatus>,
+    /// Retention of routine items: the configured period and the last sweep.
+    #[serde(default)]
+    pub retention: RetentionStatus,
+}
+
+/// `status`'s retention figures (`[retention]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RetentionStatus {
+    /// `[retention] routine_items` as configured (`"90d"`, `"off"`).
+    pub routine_items: String,
+    /// When the last sweep finished, and what it did.
+    #[serde(default, serialize_with = "opt_ts")]
+    pub last_sweep_at: Option<Timestamp>,
+    #[serde(default)]
+    pub last_removed: u64,
+    /// Items older than the period kept by the last sweep (incident, pending, awaiting a reply).
+    #[serde(default)]
+    pub last_kept: u64,
 }
 
 /// One chat channel in `status`: like the mail lines, per channel.

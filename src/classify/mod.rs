@@ -215,13 +215,12 @@ impl<'t> Boundaries<'t> {
             .runs
             .entry(s)
             .or_insert_with(|| {
-                let mut cuts: Vec<usize> = jieba
-                    .cut(&text[s..e], false)
-                    .iter()
-                    .map(|t| s + t.byte_end)
-                    .collect();
+                // Tokens come in text order: their ends, after the run's start, are
+                // already sorted.
+                let tokens = jieba.cut(&text[s..e], false);
+                let mut cuts = Vec::with_capacity(tokens.len() + 1);
                 cuts.push(s);
-                cuts.sort_unstable();
+                cuts.extend(tokens.iter().map(|t| s + t.byte_end));
                 (e, cuts)
             })
             .1
@@ -475,7 +474,10 @@ impl Classifier {
             ..Evidence::default()
         };
         // Each distinct term counts once in the title and once in the body.
-        let mut seen: HashSet<(usize, bool)> = HashSet::new();
+        let mut seen: HashSet<(usize, bool)> = HashSet::with_capacity(hits.len());
+        // (topic, term string) of the matches listed so far: a match is built (two strings)
+        // only when it is new.
+        let mut listed: HashSet<(usize, usize)> = HashSet::with_capacity(hits.len());
         for hit in hits {
             let in_title = hit.start < title_end;
             if !seen.insert((hit.pattern, in_title)) {
@@ -496,12 +498,11 @@ impl Classifier {
                         if ev.topic_best[topic].is_none_or(|(best, _)| w > best) {
                             ev.topic_best[topic] = Some((w, term));
                         }
-                        let m = TermMatch {
-                            term: t.term.clone(),
-                            topic: self.dict.topics[topic].id.clone(),
-                        };
-                        if !ev.matches.contains(&m) {
-                            ev.matches.push(m);
+                        if listed.insert((topic, hit.pattern)) {
+                            ev.matches.push(TermMatch {
+                                term: t.term.clone(),
+                                topic: self.dict.topics[topic].id.clone(),
+                            });
                         }
                     }
                     Entry::Harm(w) => {

@@ -12,6 +12,18 @@ pub(crate) fn normalize_into(text: &str, out: &mut String) {
     // Set once a comment was found unclosed: no later one can close either, and
     // searching again for each `<!--` would make the pass quadratic.
     while let Some(c) = rest.chars().next() {
+        // Most text is characters that stay as they are: copy such a run at once.
+        let plain = plain_prefix(rest);
+        if plain > 0 {
+            if let Some(space) = pending_space.take() {
+                if !out.is_empty() && !out.ends_with('\n') {
+                    out.push(space);
+                }
+            }
+            out.push_str(&rest[..plain]);
+            rest = &rest[plain..];
+            continue;
+        }
         let mut len = c.len_utf8();
         let mapped: Option<char> = match c {
             // Markup and entities are read as `parse` reads them (one decoder).
@@ -52,6 +64,29 @@ pub(crate) fn normalize_into(text: &str, out: &mut String) {
     }
 }
 
+/// The length of the run at the start of `text` that normalization leaves as it is:
+/// no markup or entity start, no whitespace, nothing [`half_width`] maps. Decided by
+/// a character's leading byte: every character that is whitespace or mapped (U+0085,
+/// U+00A0, U+1680, U+2000–U+205F, U+3000, U+FEFF, U+FF01–U+FF5E) has a leading byte
+/// below 0x21 or one of C2, E1, E2, E3, EF, so those go the slow way (with the rest of
+/// their block, e.g. the CJK punctuation of E3).
+fn plain_prefix(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let len = match b {
+            b'<' | b'&' | 0..=0x20 => break,
+            0x21..=0x7F => 1,
+            0xC2 | 0xE1 | 0xE2 | 0xE3 | 0xEF => break,
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            _ => 4,
+        };
+        i += len;
+    }
+    i
+}
+
 /// Full-width ASCII forms (U+FF01–U+FF5E) and the ideographic space to half-width.
 fn half_width(c: char) -> char {
     match c {
@@ -85,6 +120,10 @@ mod tests {
             ("<!-- 注释 -->正文", "正文"),
             ("\u{FEFF}标题", "标题"),
             ("全角　空格", "全角 空格"),
+            ("甲\u{2003}乙\u{85}丙\u{1680}丁\u{202F}戊", "甲 乙 丙 丁 戊"),
+            ("ab <b>粗</b>", "ab 粗"),
+            ("“引号”（括号）", "“引号”(括号)"),
+            ("é ü ñ 𝄞", "é ü ñ 𝄞"),
         ];
         for (input, want) in cases {
             assert_eq!(norm(input), want, "input {input:?}");

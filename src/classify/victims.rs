@@ -11,6 +11,7 @@
 use std::path::Path;
 use std::sync::LazyLock;
 
+use aho_corasick::AhoCorasick;
 use regex::Regex;
 
 use super::ClassifyError;
@@ -20,16 +21,37 @@ use super::casualty::{Casualties, parse_count};
 #[derive(Debug, Clone, Default)]
 pub(crate) struct VictimWords {
     /// A death stated of one person: 身亡, 被害, 送了命.
-    single_death: Vec<String>,
+    single_death: Words,
     /// Words that make a death sentence not a single stated death: plurals (多人,
     /// 双双), negations (无人, 未造成), hypotheticals and advice (如果, 一旦, 谨防),
     /// near misses (险些, 获救), rates (死亡率).
-    not_single: Vec<String>,
+    not_single: Words,
     /// A count of people followed by a word that calls them light (12人轻伤,
     /// 20余名学生出现轻微中毒症状); words from `light.txt`.
     light: Option<Regex>,
     /// Words that state serious injury: 重伤, 伤势严重, 危重.
-    serious: Vec<String>,
+    serious: Words,
+}
+
+/// One word list as an automaton: whether a text holds any of the words is one scan,
+/// not one substring search per word.
+#[derive(Debug, Clone, Default)]
+struct Words(Option<AhoCorasick>);
+
+impl Words {
+    fn new(words: &[String]) -> Result<Words, ClassifyError> {
+        if words.is_empty() {
+            return Ok(Words(None));
+        }
+        AhoCorasick::new(words)
+            .map(|ac| Words(Some(ac)))
+            .map_err(|e| ClassifyError::Matcher(e.to_string()))
+    }
+
+    /// Whether `s` contains any of the words.
+    fn any_in(&self, s: &str) -> bool {
+        self.0.as_ref().is_some_and(|ac| ac.is_match(s))
+    }
 }
 
 /// A toll after the verb with no counting word, ending its clause: 遇难18，…,
@@ -73,15 +95,11 @@ fn light_pattern(light: &[String]) -> Option<Regex> {
 impl VictimWords {
     pub(crate) fn load(dir: &Path) -> Result<VictimWords, ClassifyError> {
         Ok(VictimWords {
-            single_death: words(dir, "single_death.txt")?,
-            not_single: words(dir, "not_single.txt")?,
+            single_death: Words::new(&words(dir, "single_death.txt")?)?,
+            not_single: Words::new(&words(dir, "not_single.txt")?)?,
             light: light_pattern(&words(dir, "light.txt")?),
-            serious: words(dir, "serious.txt")?,
+            serious: Words::new(&words(dir, "serious.txt")?)?,
         })
-    }
-
-    fn any(list: &[String], s: &str) -> bool {
-        list.iter().any(|w| s.contains(w.as_str()))
     }
 
     /// Adds what the patterns missed to the figures read from the (normalized) text.
@@ -102,9 +120,8 @@ impl VictimWords {
             {
                 after_verb = after_verb.max(Some(n));
             }
-            single |= deathly
-                && Self::any(&self.single_death, sentence)
-                && !Self::any(&self.not_single, sentence);
+            single |=
+                deathly && self.single_death.any_in(sentence) && !self.not_single.any_in(sentence);
             if let Some(re) = &self.light {
                 let n = re
                     .captures_iter(sentence)
@@ -121,7 +138,7 @@ impl VictimWords {
         }
         // Light only: the light figure covers every injury, and no serious one is stated.
         c.light_only = c.seriously_injured.is_none()
-            && !Self::any(&self.serious, text)
+            && !self.serious.any_in(text)
             && match (c.injured, light) {
                 (Some(i), Some(l)) => l >= i,
                 _ => false,

@@ -3,7 +3,9 @@
 //! Offline, like `verify`: the daemon must be stopped. Every line is read and checked
 //! before anything is written; a ledger that already holds incidents is refused
 //! unless `--force` (which replaces it). Afterwards the audit chain is verified.
-//! What a line must carry is [`crate::store::LedgerRecord`] (its `record` field).
+//! What a line must carry is [`crate::store::LedgerRecord`] (its `record` field); a
+//! line with `"kind": "reply"` carries a tracked board post,
+//! [`crate::store::ReplyRecord`] (exports from before the reply ledger have none).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -12,16 +14,29 @@ use serde::Deserialize;
 
 use super::{CliError, ImportArgs};
 use crate::config::Config;
-use crate::store::{LedgerRecord, NoticeRecord, Store, StoreError};
+use crate::store::{LedgerRecord, NoticeRecord, ReplyRecord, Store, StoreError};
+
+/// What kind of record an export line is: an incident (no `kind`) or a tracked board
+/// post (`"kind": "reply"`).
+#[derive(Deserialize)]
+struct Kind {
+    kind: Option<String>,
+}
 
 /// The part of an export line that import reads.
 #[derive(Deserialize)]
-struct Line {
-    record: Option<LedgerRecord>,
+struct Line<T> {
+    record: Option<T>,
+}
+
+/// Everything an export file restores.
+struct Backup {
+    incidents: Vec<LedgerRecord>,
+    replies: Vec<ReplyRecord>,
 }
 
 pub fn run(config: &Config, args: &ImportArgs) -> Result<(), CliError> {
-    let records = read(&args.file)?;
+    let backup = read(&args.file)?;
     let data_dir = args.data_dir.as_deref().unwrap_or(&config.data_dir);
     let store = Store::open(data_dir).map_err(|err| match err {
         StoreError::Locked { .. } => CliError::failed(format!(
@@ -30,31 +45,35 @@ pub fn run(config: &Config, args: &ImportArgs) -> Result<(), CliError> {
         other => CliError::failed(other.to_string()),
     })?;
     let failed = |e: StoreError| CliError::failed(format!("导入失败：{e}"));
-    if !store.ledger_is_empty() {
+    if !store.ledger_is_empty().map_err(failed)? {
         if !args.force {
             return Err(CliError::failed(format!(
-                "数据目录 {} 的台账已有 {} 个事件，导入会与现有记录混在一起，已拒绝。请导入到一个空的数据目录（--data-dir），或确认要用备份替换现有台账时加 --force",
+                "数据目录 {} 的台账已有 {} 个事件、{} 条跟踪中的留言，导入会与现有记录混在一起，已拒绝。请导入到一个空的数据目录（--data-dir），或确认要用备份替换现有台账时加 --force",
                 data_dir.display(),
-                store.incident_count()
+                store.incident_count(),
+                store.tracked_post_count().map_err(failed)?
             )));
         }
         store.clear_ledger().map_err(failed)?;
     }
-    for record in &records {
+    for record in &backup.incidents {
         store.restore_record(record).map_err(failed)?;
+    }
+    for record in &backup.replies {
+        store.restore_reply(record).map_err(failed)?;
     }
     store.flush_blocking().map_err(failed)?;
     let report = store.verify_audit_guarded().map_err(failed)?;
     if !report.intact() {
         return Err(CliError::failed(format!("导入后台账校验未通过：{report}")));
     }
-    println!("{}", summary(&records, data_dir));
+    println!("{}", summary(&backup, data_dir));
     println!("{report}");
     Ok(())
 }
 
-/// Reads and checks every line: JSON, a `record`, ids unique.
-fn read(path: &Path) -> Result<Vec<LedgerRecord>, CliError> {
+/// Reads and checks every line: JSON, a `record`, incident ids and board posts unique.
+fn read(path: &Path) -> Result<Backup, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         CliError::failed(format!(
             "无法读取导入文件 {}：{}",
@@ -63,25 +82,53 @@ fn read(path: &Path) -> Result<Vec<LedgerRecord>, CliError> {
         ))
     })?;
     let mut records = Vec::new();
+    let mut replies = Vec::new();
     let mut ids = BTreeSet::new();
+    let mut posts = BTreeSet::new();
     for (n, line) in text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
     {
         let n = n + 1;
-        let line: Line = serde_json::from_str(line).map_err(|e| {
+        let not_an_export = |e: serde_json::Error| {
             CliError::usage(format!(
                 "导入文件 {} 第 {n} 行不是 yuqing export --format jsonl 的记录（{e}）；未写入任何内容",
                 path.display()
             ))
-        })?;
-        let record = line.record.ok_or_else(|| {
+        };
+        let no_record = || {
             CliError::usage(format!(
                 "导入文件 {} 第 {n} 行没有 record 字段：它来自不带恢复记录的 yuqing 版本，或不是 export 的 JSONL 输出；未写入任何内容",
                 path.display()
             ))
-        })?;
+        };
+        let kind: Kind = serde_json::from_str(line).map_err(not_an_export)?;
+        match kind.kind.as_deref() {
+            None => {}
+            Some("reply") => {
+                let line: Line<ReplyRecord> = serde_json::from_str(line).map_err(not_an_export)?;
+                let record = line.record.ok_or_else(no_record)?;
+                if !posts.insert((record.post.source.clone(), record.post.key.clone())) {
+                    return Err(CliError::usage(format!(
+                        "导入文件 {} 第 {n} 行：留言 {}/{} 出现了两次；未写入任何内容",
+                        path.display(),
+                        record.post.source,
+                        record.post.key
+                    )));
+                }
+                replies.push(record);
+                continue;
+            }
+            Some(other) => {
+                return Err(CliError::usage(format!(
+                    "导入文件 {} 第 {n} 行的 kind 为 {other:?}，本版本只认识事件行（无 kind）和留言行（\"reply\"）：它可能来自更新的 yuqing 版本；未写入任何内容",
+                    path.display()
+                )));
+            }
+        }
+        let line: Line<LedgerRecord> = serde_json::from_str(line).map_err(not_an_export)?;
+        let record = line.record.ok_or_else(no_record)?;
         if !ids.insert(record.incident.id) {
             return Err(CliError::usage(format!(
                 "导入文件 {} 第 {n} 行：事件 {} 出现了两次；未写入任何内容",
@@ -91,33 +138,95 @@ fn read(path: &Path) -> Result<Vec<LedgerRecord>, CliError> {
         }
         records.push(record);
     }
-    if records.is_empty() {
+    if records.is_empty() && replies.is_empty() {
         return Err(CliError::usage(format!(
-            "导入文件 {} 里没有任何事件记录；未写入任何内容",
+            "导入文件 {} 里没有任何事件或留言记录；未写入任何内容",
             path.display()
         )));
     }
     records.sort_by_key(|r| r.incident.id);
-    Ok(records)
+    Ok(Backup {
+        incidents: records,
+        replies,
+    })
 }
 
 /// What was imported, in one Chinese line.
-fn summary(records: &[LedgerRecord], data_dir: &Path) -> String {
+fn summary(backup: &Backup, data_dir: &Path) -> String {
+    let records = &backup.incidents;
     let count = |f: fn(&LedgerRecord) -> usize| records.iter().map(f).sum::<usize>();
-    let queued = count(|r| {
-        r.notices
-            .iter()
-            .filter(|n| matches!(n.record, NoticeRecord::Queued { .. }))
-            .count()
-    });
+    let notices = records
+        .iter()
+        .flat_map(|r| &r.notices)
+        .chain(backup.replies.iter().flat_map(|r| &r.notices));
+    let queued = notices
+        .clone()
+        .filter(|n| matches!(n.record, NoticeRecord::Queued { .. }))
+        .count();
     format!(
-        "已导入 {} 个事件到 {}：信息 {} 条，操作记录 {} 条（校验链已重建），运行中的时限 {} 个，已记录的通知 {} 封（其中待发送 {} 封，已发送的不会重发）",
+        "已导入 {} 个事件、{} 条跟踪中的留言到 {}：信息 {} 条，操作记录 {} 条（校验链已重建），运行中的时限 {} 个（留言答复时限 {} 个），已记录的通知 {} 封（其中待发送 {} 封，已发送的不会重发）",
         records.len(),
+        backup.replies.len(),
         data_dir.display(),
         count(|r| r.items.len()),
         count(|r| r.audit.len()),
         count(|r| r.clocks.len()),
-        count(|r| r.notices.len()),
+        backup.replies.iter().filter(|r| r.clock.is_some()).count(),
+        notices.count(),
         queued
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reply line as `export` writes it (the view fields are ignored by import).
+    fn reply_line(kind: &str, key: &str) -> String {
+        format!(
+            r#"{{"kind":"{kind}","key":"{key}","record":{{"post":{{"source":"board","key":"{key}","title":"路灯不亮","url":null,"unit":null,"posted_at":"2026-11-20T02:00:00Z","due_at":"2026-11-23T16:00:00Z","replied_at":null,"removed_at":null}},"clock":["2026-11-23T16:00:00Z",2],"notices":[]}}}}"#
+        )
+    }
+
+    fn read_text(text: &str) -> Result<Backup, CliError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("backup.jsonl");
+        std::fs::write(&path, text).unwrap();
+        read(&path)
+    }
+
+    #[test]
+    fn reply_lines_are_read_checked_and_counted() {
+        let backup = read_text(&[reply_line("reply", "1"), reply_line("reply", "2")].join("\n"))
+            .expect("a file of reply lines only is an export");
+        assert!(backup.incidents.is_empty());
+        assert_eq!(backup.replies.len(), 2);
+        assert_eq!(backup.replies[0].clock.map(|(_, step)| step), Some(2));
+        assert!(
+            summary(&backup, Path::new("/d")).starts_with("已导入 0 个事件、2 条跟踪中的留言"),
+            "{}",
+            summary(&backup, Path::new("/d"))
+        );
+
+        let Err(err) = read_text(&[reply_line("reply", "1"), reply_line("reply", "1")].join("\n"))
+        else {
+            panic!("a post listed twice is refused");
+        };
+        assert_eq!(err.code, 2);
+        assert!(
+            err.message.contains("留言 board/1 出现了两次"),
+            "{}",
+            err.message
+        );
+
+        let Err(err) = read_text(&reply_line("policy", "1")) else {
+            panic!("an unknown kind is refused");
+        };
+        assert_eq!(err.code, 2);
+        assert!(
+            err.message.contains("第 1 行的 kind 为 \"policy\""),
+            "{}",
+            err.message
+        );
+    }
 }

@@ -23,7 +23,7 @@ use crate::api::export::outcome;
 use crate::api::views::{
     AckRequest, AckResult, AssignRequest, CloseRequest, DeadlineView, DismissRequest,
     IncidentDetail, IncidentView, LevelRequest, ListQuery, MergeRequest, MilestoneRequest,
-    SourceHealth, StatusView, UnlinkRequest,
+    RetentionStatus, SourceHealth, StatusView, UnlinkRequest,
 };
 use crate::api::{ApiError, check_by, check_reason};
 use crate::config::Config;
@@ -744,6 +744,29 @@ fn bytes_text(bytes: u64) -> String {
     }
 }
 
+/// `status`'s retention line: the period, and the last sweep.
+fn retention_line(retention: &RetentionStatus) -> String {
+    let period = match crate::config::parse_duration(&retention.routine_items) {
+        Ok(d) => format!(
+            "未进入事件的条目保留 {}",
+            span(chrono::Duration::from_std(d).unwrap_or(chrono::TimeDelta::MAX))
+        ),
+        Err(_) => "条目永久保留（[retention] routine_items = \"off\"）".to_string(),
+    };
+    let last = retention.last_sweep_at.map_or_else(
+        || "尚未清理".to_string(),
+        |at| {
+            format!(
+                "上次清理 {}，删除 {} 条，保留超期条目 {} 条（属于事件、待处理或待答复）",
+                local(at),
+                retention.last_removed,
+                retention.last_kept
+            )
+        },
+    );
+    format!("数据保留：{period}；{last}")
+}
+
 /// The `status` report.
 pub fn render_status(status: &StatusView, color: bool) -> String {
     let now = status.now;
@@ -764,6 +787,7 @@ pub fn render_status(status: &StatusView, color: bool) -> String {
         "条目：{} 条；未办结事件：{} 个",
         status.items, status.open_incidents
     );
+    let _ = writeln!(out, "{}", retention_line(&status.retention));
     let _ = writeln!(
         out,
         "最近轮询：{}",
@@ -1183,6 +1207,12 @@ mod tests {
                 last_error: Some("群机器人 duty-ding 未接收：HTTP 503".into()),
                 next_retry_at: Some(at("2026-11-24T09:31:00Z")),
             }],
+            retention: RetentionStatus {
+                routine_items: "90d".into(),
+                last_sweep_at: Some(at("2026-11-24T09:01:00Z")),
+                last_removed: 1234,
+                last_kept: 56,
+            },
         };
         let text = render_status(&status, false);
         for needle in [
@@ -1193,6 +1223,7 @@ mod tests {
             "待发送 1 封，无法投递 0 封",
             "0 个正常，1 个异常",
             "连续失败 3 次（自 2026-11-24 13:00 起）：HTTP 503",
+            "数据保留：未进入事件的条目保留 90天；上次清理 2026-11-24 17:01，删除 1234 条，保留超期条目 56 条",
             "群机器人 duty-ding（dingtalk）：待发送 2 条，2 条发送失败待重试；最近错误：群机器人 duty-ding 未接收：HTTP 503；下次重试：2026-11-24 17:31",
         ] {
             assert!(text.contains(needle), "missing {needle}:\n{text}");

@@ -4,7 +4,9 @@
 //! overdue notice every `overdue_repeat`, with the same catch-up rule), kept in the store's
 //! reply due index and fired by the same deadline task. Notices go to duty and the unit
 //! the post routes to (`ledger::Routing::reply`), keys `reply/SOURCE/KEY/PERCENT` and
-//! `reply/SOURCE/KEY/overdue/N`.
+//! `reply/SOURCE/KEY/overdue/N`. Unlike an incident's, a post's overdue notices stop after
+//! `[policy] reply_overdue_max` (N ≤ max): a board that never answers is then reported
+//! by the digest and `yuqing replies` only.
 
 use std::sync::Arc;
 
@@ -38,15 +40,38 @@ fn clock_of(post: &TrackedPost, policy: &Policy) -> (PolicySnapshot, Deadline) {
     (snapshot, deadline)
 }
 
+/// Whether step `index` of a post's clock is still sent: every reminder, and overdue
+/// notices up to `policy.reply_overdue_max`.
+fn within_cap(snapshot: &PolicySnapshot, policy: &Policy, index: u32) -> bool {
+    match step_kind(snapshot, index) {
+        StepKind::Fraction { .. } => true,
+        StepKind::Overdue { repeat } => repeat <= policy.reply_overdue_max,
+    }
+}
+
+/// Step `index` of a post's clock with its time, `None` past the overdue cap.
+fn scheduled(
+    snapshot: &PolicySnapshot,
+    deadline: &Deadline,
+    policy: &Policy,
+    index: u32,
+) -> Option<(Timestamp, u32)> {
+    within_cap(snapshot, policy, index).then(|| (step_at(snapshot, deadline, index), index))
+}
+
 /// The next step of a post's clock at `now` (catch-up rule), `None` once it is answered
-/// or removed.
+/// or removed, or once its overdue notices reached `[policy] reply_overdue_max`.
 pub fn next_step(post: &TrackedPost, policy: &Policy, now: Timestamp) -> Option<(Timestamp, u32)> {
     if matches!(post.state(now), ReplyState::Replied | ReplyState::Removed) {
         return None;
     }
     let (snapshot, deadline) = clock_of(post, policy);
-    let step = step_to_schedule(&snapshot, &deadline, now);
-    Some((step_at(&snapshot, &deadline, step), step))
+    scheduled(
+        &snapshot,
+        &deadline,
+        policy,
+        step_to_schedule(&snapshot, &deadline, now),
+    )
 }
 
 /// Fires due reply clock entries into the outbox.
@@ -59,6 +84,11 @@ pub struct ReplyClocks {
 impl ReplyClocks {
     pub fn new(store: Store, config: Arc<Config>) -> ReplyClocks {
         ReplyClocks { store, config }
+    }
+
+    /// Notified when a reply clock step is scheduled (the intake schedules them).
+    pub fn wake(&self) -> Arc<tokio::sync::Notify> {
+        self.store.reply_signal()
     }
 
     pub fn first_due(&self) -> Result<Option<Timestamp>, StoreError> {
@@ -83,15 +113,23 @@ impl ReplyClocks {
             let step = current_step(&snapshot, &deadline, now)
                 .unwrap_or(entry.step)
                 .max(entry.step);
+            if !within_cap(&snapshot, &self.config.policy, step) {
+                self.store.schedule_reply(&entry.source, &entry.key, None)?;
+                continue;
+            }
             let notice = self.notice(&post, step_kind(&snapshot, step), now)?;
             if self.store.enqueue_notice(&notice)? {
                 queued += 1;
             }
-            let next = step.saturating_add(1);
             self.store.schedule_reply(
                 &entry.source,
                 &entry.key,
-                Some((step_at(&snapshot, &deadline, next), next)),
+                scheduled(
+                    &snapshot,
+                    &deadline,
+                    &self.config.policy,
+                    step.saturating_add(1),
+                ),
             )?;
         }
         Ok((queued, entries.len() == limit))

@@ -9,8 +9,9 @@
 //!   `[policy] watch_expiry` (an index the ledger keeps in the same store), so filing
 //!   survives restarts and needs no scan.
 //! - Any ledger change that may move the earliest entry wakes it through the ledger's
-//!   `Notify`; otherwise it sleeps (`sleep_until`), at most [`MAX_SLEEP`] at a time
-//!   so that a stepped system clock or a suspend is noticed. There is no loop over
+//!   `Notify`, and a newly scheduled reply clock step through the store's
+//!   (`Store::reply_signal`); otherwise it sleeps (`sleep_until`), at most
+//!   [`MAX_SLEEP`] at a time so that a stepped system clock or a suspend is noticed. There is no loop over
 //!   incidents: an idle daemon costs nothing.
 //! - Each due entry fires in one transaction that queues its notice, removes the entry
 //!   and schedules the next step; after each pass the outbox worker is woken.
@@ -128,6 +129,13 @@ impl DeadlineTask {
             Err(err) => tracing::error!(error = %err, "could not check the due index at start"),
         }
         tracing::info!(entries = self.deadlines.len(), "deadline task started");
+        // Reply clocks are scheduled by the intake, which does not hold the ledger's
+        // `Notify`: it wakes the task through the store's signal.
+        let reply_wake = self
+            .replies
+            .as_ref()
+            .map(super::replies::ReplyClocks::wake)
+            .unwrap_or_default();
         loop {
             self.clock.resync();
             let failed = self.fire_all().await | self.fire_replies();
@@ -152,6 +160,7 @@ impl DeadlineTask {
             tokio::select! {
                 () = &mut shutdown => break,
                 () = self.wake.notified() => {}
+                () = reply_wake.notified() => {}
                 () = tokio::time::sleep_until(wake_at) => {}
             }
         }

@@ -8,6 +8,7 @@
 
 mod channels;
 mod duration;
+mod retention;
 mod sources;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use channels::check_channels;
 pub use channels::{ChannelConfig, ChannelKind, MetricsConfig};
 pub use duration::{HumanDuration, Window, parse_duration, parse_window};
+pub use retention::{Keep, RetentionConfig};
 pub use sources::{
     HtmlSpec, HttpMethod, JsonSpec, ReplySpec, SourceConfig, SourceKind, SourceRole,
     load_sources_str,
@@ -88,6 +90,8 @@ pub struct Config {
     /// `[metrics]`: the Prometheus listener; `None` (the default) serves none.
     pub metrics: Option<MetricsConfig>,
     pub store: StoreConfig,
+    /// `[retention]`: how long routine items are kept.
+    pub retention: RetentionConfig,
     pub sources: Vec<SourceConfig>,
 }
 
@@ -166,6 +170,8 @@ struct RawConfig {
     #[serde(default)]
     metrics: Option<toml::Value>,
     store: Option<toml::Value>,
+    #[serde(default)]
+    retention: Option<toml::Value>,
 }
 
 fn default_feeds() -> PathBuf {
@@ -341,6 +347,9 @@ pub struct Policy {
     pub remind_at: Vec<f64>,
     /// How often an overdue notice repeats until the milestone is met.
     pub overdue_repeat: HumanDuration,
+    /// Overdue notices one unanswered board post gets at most (docs/replies.md): a board
+    /// that never answers is reported in the digest, not mailed about forever.
+    pub reply_overdue_max: u32,
     /// Items about the same event within this window join one incident.
     pub incident_window: HumanDuration,
     /// A story carried by at least this many distinct sources …
@@ -366,6 +375,7 @@ impl Default for Policy {
             response: HumanDuration::from_secs(48 * 3600),
             remind_at: vec![0.6, 0.8],
             overdue_repeat: HumanDuration::from_secs(3600),
+            reply_overdue_max: 3,
             incident_window: HumanDuration::from_secs(72 * 3600),
             spread_sources: 5,
             spread_window: HumanDuration::from_secs(6 * 3600),
@@ -567,6 +577,7 @@ impl Config {
             );
         }
         let store: StoreConfig = section(&mut problems, &file, "store", raw.store);
+        let retention: RetentionConfig = section(&mut problems, &file, "retention", raw.retention);
         if store.cache_bytes < MIN_CACHE_BYTES {
             problem(
                 &mut problems,
@@ -747,6 +758,7 @@ impl Config {
             channels,
             metrics,
             store,
+            retention,
             sources,
         })
     }
@@ -985,6 +997,7 @@ impl Default for Config {
             channels: Vec::new(),
             metrics: None,
             store: StoreConfig::default(),
+            retention: RetentionConfig::default(),
             sources: Vec::new(),
         }
     }

@@ -134,16 +134,14 @@ pub fn gather(
     })
 }
 
-/// Items first seen in the period. A record that no longer decodes is skipped with a
+/// Items first seen in the period, read through the store's time index (only the
+/// period's items are decoded). A record that no longer decodes is skipped with a
 /// warning (the digest must still go out); storage errors fail.
 fn items_in(store: &Store, period: &Period) -> Result<Vec<Item>, DigestError> {
     let mut items = Vec::new();
-    for item in store.items() {
+    for item in store.items_first_seen_in(period.start, period.end)? {
         match item {
-            Ok(item) if period.start <= item.first_seen && item.first_seen < period.end => {
-                items.push(item)
-            }
-            Ok(_) => {}
+            Ok(item) => items.push(item),
             Err(err @ StoreError::Corrupt { .. }) => {
                 tracing::warn!(error = %err, "digest skips an unreadable item");
             }

@@ -200,3 +200,33 @@ fn only_a_post_within_the_page_is_removed_when_missing() {
         );
     }
 }
+
+#[test]
+fn overdue_notices_stop_at_the_cap() {
+    let post = post("2025-09-26T10:00:00Z");
+    let due = post.due_at;
+    let minutes = |m: i64| due + chrono::Duration::minutes(m);
+    let mut policy = crate::config::Policy::default(); // remind_at [0.6, 0.8], 1h, max 3
+    for (max, now, expected) in [
+        // Before the first reminder: the 60 % reminder is scheduled.
+        (3, post.posted_at, Some(0)),
+        // Overdue notice 1 (step 2) fires at the due time.
+        (3, minutes(30), Some(2)),
+        // Overdue notice 3 (step 4) is the last one.
+        (3, minutes(150), Some(4)),
+        // Notice 4 would exceed the cap: nothing more is scheduled.
+        (3, minutes(180), None),
+        // A post found long overdue (first poll of a board): digest only, no mail.
+        (3, minutes(60 * 24 * 30), None),
+        // Cap 0: reminders still go, no overdue notice at all.
+        (0, post.posted_at, Some(0)),
+        (0, due, None),
+    ] {
+        policy.reply_overdue_max = max;
+        assert_eq!(
+            crate::clock::replies::next_step(&post, &policy, now).map(|(_, step)| step),
+            expected,
+            "max {max}, {now}"
+        );
+    }
+}

@@ -82,6 +82,7 @@ pub fn observe_board(
         };
         if let Some(Change::Replied { .. }) = post.observe(&seen, rule, now) {
             report.replied += 1;
+            store.withdraw_reply_notices(source, &post.key, now, "replied")?;
         }
         if new || post != before {
             store.put_tracked_post(&post)?;
@@ -99,6 +100,7 @@ pub fn observe_board(
         if post.observe(&Observation::Missing, rule, now) == Some(Change::Removed) {
             tracing::info!(source, key = %post.key, "board post no longer listed: 已撤下");
             report.removed += 1;
+            store.withdraw_reply_notices(source, &post.key, now, "removed")?;
             store.put_tracked_post(&post)?;
             store.schedule_reply(source, &post.key, None)?;
         }

@@ -3,16 +3,20 @@
 //!
 //! # Output
 //! New and edited items leave on the `mpsc::Sender<Item>` given to [`Intake::new`],
-//! *after* they are stored. A full channel makes the intake wait (backpressure);
-//! nothing is dropped. An item that was stored but not yet handed on when the daemon
-//! stopped keeps `classification == None` in the store, so the next stage can find it.
+//! *after* they are stored (with their pending mark). By default a full channel makes
+//! the intake wait (backpressure). With [`Intake::spill_to_store`] (the daemon) a full
+//! channel does not hold up polling: the item is not sent, it stays pending in the
+//! store, and the shared [`Spill`] flag tells the next stage to read its backlog from
+//! the store's pending list. Either way nothing is dropped: an item that was stored
+//! but not yet handed on keeps its pending mark, so the next stage finds it.
 //!
 //! # Cancellation
 //! On shutdown a fetch in flight is abandoned (nothing has been written yet);
 //! storing and handing on a fetched document always run to the end.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rand::Rng;
@@ -45,6 +49,9 @@ struct Inner {
     /// Addresses that receive source-health notices.
     duty: Vec<String>,
     items: mpsc::Sender<Item>,
+    /// Set by [`Intake::spill_to_store`]: a full channel leaves items pending in the
+    /// store instead of waiting.
+    spill: OnceLock<Spill>,
     /// The official calendar, loaded when some board tracks replies (`reply_status`).
     calendar: Option<Arc<crate::calendar::Calendar>>,
     /// `[policy]`: the reply clocks' reminders and overdue repeats.
@@ -85,7 +92,6 @@ impl Intake {
         store: Store,
         items: mpsc::Sender<Item>,
     ) -> Result<Intake, SourcesError> {
-        let fetcher = Fetcher::new(&config.intake).map_err(SourcesError::Client)?;
         let calendar = if config.sources.iter().any(|s| s.reply.is_some()) {
             Some(Arc::new(crate::calendar::Calendar::load(
                 &config.dictionaries,
@@ -93,6 +99,18 @@ impl Intake {
         } else {
             None
         };
+        Intake::with_calendar(config, store, items, calendar)
+    }
+
+    /// [`Intake::new`] with the holiday table the caller already loaded (the daemon
+    /// loads it once at start and shares it); `None` when no source tracks replies.
+    pub fn with_calendar(
+        config: &Config,
+        store: Store,
+        items: mpsc::Sender<Item>,
+        calendar: Option<Arc<crate::calendar::Calendar>>,
+    ) -> Result<Intake, SourcesError> {
+        let fetcher = Fetcher::new(&config.intake).map_err(SourcesError::Client)?;
         Ok(Intake {
             inner: Arc::new(Inner {
                 settings: config.intake.clone(),
@@ -101,10 +119,18 @@ impl Intake {
                 fetcher,
                 duty: crate::ledger::Routing::new(config).duty(),
                 items,
+                spill: OnceLock::new(),
                 calendar,
                 policy: config.policy.clone(),
             }),
         })
+    }
+
+    /// From now on a full item channel does not make polls wait: the items stay
+    /// pending in the store (they already are) and `spill` is raised, so the next stage
+    /// reads them from there. A burst then delays classification, not the next polls.
+    pub fn spill_to_store(&self, spill: Spill) {
+        let _ = self.inner.spill.set(spill);
     }
 
     /// Polls every enabled source on its schedule until `shutdown` turns true.
@@ -353,12 +379,7 @@ impl Intake {
         .map_err(|err| PollError::Internal(err.to_string()))??;
 
         for item in outcome.items {
-            // Backpressure: wait for room rather than drop.
-            self.inner
-                .items
-                .send(item)
-                .await
-                .map_err(|_| PollError::Closed)?;
+            self.hand_on(item).await?;
         }
         if let Some(err) = outcome.error {
             return Err(err.into());
@@ -371,6 +392,27 @@ impl Intake {
             updated: outcome.updated,
             validators,
         })
+    }
+
+    /// Hands one stored item on: waits for room in the channel, or, spilling, leaves
+    /// it pending in the store when the channel is full (never dropped either way).
+    async fn hand_on(&self, item: Item) -> Result<(), PollError> {
+        let Some(spill) = self.inner.spill.get() else {
+            return self
+                .inner
+                .items
+                .send(item)
+                .await
+                .map_err(|_| PollError::Closed);
+        };
+        match self.inner.items.try_send(item) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                spill.raise();
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(PollError::Closed),
+        }
     }
 
     /// Updates and persists the source's state after a poll; returns the next poll time.
@@ -622,5 +664,23 @@ impl PollError {
             PollError::Fetch(err) => err.retry_after(),
             _ => None,
         }
+    }
+}
+
+/// Raised when stored items were left pending in the store instead of being handed on
+/// (the item channel was full); the next stage lowers it when it starts reading them
+/// from the store. Cheap to clone: both sides share one flag.
+#[derive(Debug, Clone, Default)]
+pub struct Spill(Arc<AtomicBool>);
+
+impl Spill {
+    /// Items are waiting in the store.
+    pub fn raise(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// Whether items were left in the store since the last call (lowers the flag).
+    pub fn take(&self) -> bool {
+        self.0.swap(false, Ordering::AcqRel)
     }
 }

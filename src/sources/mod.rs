@@ -23,7 +23,7 @@ mod intake;
 pub use backoff::{FailureKind, failure_delay, startup_spread, with_jitter};
 pub use check::{CheckReport, check};
 pub use fetch::{Body, FetchError, Fetched, Fetcher, Validators, parse_retry_after};
-pub use intake::{Ingested, Intake, PollReport};
+pub use intake::{Ingested, Intake, PollReport, Spill};
 
 use crate::config::SourceConfig;
 use crate::parse::ParseError;

@@ -378,7 +378,7 @@ impl LedgerTx<'_> {
             .insert(&incident.id.to_be_bytes(), encode(incident))?;
         self.summary.insert(
             &ledger_index::summary_key(incident.id),
-            encode(&IncidentSummary::of(incident)),
+            IncidentSummary::of(incident).to_bytes(),
         )?;
         let topic = primary_topic(incident);
         let key = open_key(topic, incident.id);

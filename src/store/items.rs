@@ -5,7 +5,19 @@
 //! transaction, and leaves it only when the pipeline has classified it and handed it
 //! to the ledger ([`Store::item_done`]). So an item stored just before a crash is
 //! still classified after the restart.
+//!
+//! Two more trees, written in the same transaction as a new item:
+//! - `items_by_time`: `first_seen_ms ‖ source \0 key` → empty, the items by the time
+//!   they were first seen, so the digest reads a period's items by key range instead
+//!   of decoding every stored item ([`Store::items_first_seen_in`]); built at open for
+//!   a database written before it;
+//! - `items_swept`: what retention removed (see [`super::retention`]): the first 16
+//!   bytes of SHA-256 of `source \0 key` → the first 8 bytes of SHA-256 of
+//!   `title \0 body`. A feed that still lists a swept item with the same text does not
+//!   bring it back (the upsert answers [`UpsertOutcome::Unchanged`]); with new text it is
+//!   stored again as a new item (as any edit is classified again).
 
+use sha2::{Digest, Sha256};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
@@ -25,10 +37,38 @@ pub enum UpsertOutcome {
 }
 
 /// The `meta` key of the number of stored items.
-const ITEMS_COUNT: &[u8] = b"items_count";
+pub(super) const ITEMS_COUNT: &[u8] = b"items_count";
 
-fn read_count(bytes: &[u8]) -> u64 {
+pub(super) fn read_count(bytes: &[u8]) -> u64 {
     bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
+}
+
+/// The `meta` key set once `items_by_time` covers every stored item.
+const TIME_INDEX_KEY: &[u8] = b"items_by_time_version";
+
+/// The `items_by_time` key of an item.
+pub(super) fn time_key(first_seen: Timestamp, item_key: &[u8]) -> Vec<u8> {
+    let ms = u64::try_from(first_seen.timestamp_millis()).unwrap_or(0);
+    [ms.to_be_bytes().as_slice(), item_key].concat()
+}
+
+/// The `items_swept` key of an item: a fixed 16 bytes, whatever the key's length.
+pub(super) fn swept_key(item_key: &[u8]) -> [u8; 16] {
+    let digest = Sha256::digest(item_key);
+    let mut out = [0; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
+}
+
+/// The `items_swept` value: a fingerprint of the item's text.
+pub(super) fn text_print(title: &str, body: &str) -> [u8; 8] {
+    let mut hasher = Sha256::new();
+    hasher.update(title.as_bytes());
+    hasher.update([0]);
+    hasher.update(body.as_bytes());
+    let mut out = [0; 8];
+    out.copy_from_slice(&hasher.finalize()[..8]);
+    out
 }
 
 pub(super) fn item_key(source: &str, key: &str) -> Vec<u8> {
@@ -37,6 +77,12 @@ pub(super) fn item_key(source: &str, key: &str) -> Vec<u8> {
     k.push(0);
     k.extend_from_slice(key.as_bytes());
     k
+}
+
+/// The one field of a stored item the time index needs.
+#[derive(serde::Deserialize)]
+struct FirstSeen {
+    first_seen: Timestamp,
 }
 
 impl Store {
@@ -73,6 +119,9 @@ impl Store {
                 self.write_pending(&key, &item)?;
                 Ok(UpsertOutcome::Updated(item))
             }
+            None if self.swept_unchanged(&key, &up.title, &up.body)? => {
+                Ok(UpsertOutcome::Unchanged)
+            }
             None => {
                 let item = Item {
                     source: source.to_string(),
@@ -94,20 +143,101 @@ impl Store {
         }
     }
 
-    /// Stores an item and marks it pending; a new key also counts in `items_count`
-    /// (so `status` needs no scan of the items).
+    /// Whether retention swept this item with this same text (see the module docs).
+    fn swept_unchanged(&self, key: &[u8], title: &str, body: &str) -> Result<bool> {
+        Ok(self
+            .items_swept
+            .get(swept_key(key))?
+            .is_some_and(|print| print.as_ref() == text_print(title, body)))
+    }
+
+    /// Stores an item and marks it pending; a new key also counts in `items_count`,
+    /// goes into `items_by_time` and leaves `items_swept` (so `status` needs no scan
+    /// of the items, and the digest reads its period by key range).
     fn write_pending(&self, key: &[u8], item: &Item) -> Result<()> {
         let value = encode(item);
-        (&self.items, &self.items_pending, &self.meta)
-            .transaction(|(items, pending, meta)| {
+        let by_time = time_key(item.first_seen, key);
+        let swept = swept_key(key);
+        (
+            &self.items,
+            &self.items_pending,
+            &self.meta,
+            &self.items_by_time,
+            &self.items_swept,
+        )
+            .transaction(|(items, pending, meta, times, swept_tree)| {
                 if items.insert(key, value.as_slice())?.is_none() {
                     let count = meta.get(ITEMS_COUNT)?.map_or(0, |v| read_count(&v));
                     meta.insert(ITEMS_COUNT, &(count + 1).to_be_bytes())?;
+                    times.insert(by_time.as_slice(), &[])?;
+                    swept_tree.remove(&swept)?;
                 }
                 pending.insert(key, &[])?;
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
             .map_err(super::tx::plain_error)
+    }
+
+    /// Writes an item as it was exported (for `import`): the item, its `items_by_time`
+    /// key and, for a new key, the counter's share. Returns whether the key was new.
+    pub(super) fn put_restored_item(&self, key: &[u8], item: &Item) -> Result<bool> {
+        let new = self.items.insert(key, encode(item))?.is_none();
+        if new {
+            self.items_by_time
+                .insert(time_key(item.first_seen, key), &[])?;
+        }
+        Ok(new)
+    }
+
+    /// Items first seen in `[start, end)`, in key order (source, then key), read
+    /// through `items_by_time`: only the period's items are decoded. A record that no
+    /// longer decodes is returned as its error, in place.
+    pub fn items_first_seen_in(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<Result<Item>>> {
+        if end <= start {
+            return Ok(Vec::new());
+        }
+        let from = time_key(start, &[]);
+        let to = time_key(end, &[]);
+        let mut keys = Vec::new();
+        for key in self.items_by_time.range(from..to).keys() {
+            let key = key?;
+            keys.push(key.get(8..).unwrap_or_default().to_vec());
+        }
+        keys.sort_unstable();
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(bytes) = self.items.get(&key)? {
+                out.push(decode(&bytes, || {
+                    format!("item {}", String::from_utf8_lossy(&key))
+                }));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Builds `items_by_time` for a database written before it (one scan, once).
+    /// Returns how many items were indexed.
+    pub(super) fn ensure_time_index(&self) -> Result<usize> {
+        if self.meta.get(TIME_INDEX_KEY)?.is_some() {
+            return Ok(0);
+        }
+        let mut count = 0;
+        for entry in self.items.iter() {
+            let (key, value) = entry?;
+            // Only the time is needed; a record that no longer decodes is left out
+            // (the digest skipped it before too).
+            if let Ok(seen) = serde_json::from_slice::<FirstSeen>(&value) {
+                self.items_by_time
+                    .insert(time_key(seen.first_seen, &key), &[])?;
+                count += 1;
+            }
+        }
+        self.meta.insert(TIME_INDEX_KEY, &1u32.to_be_bytes())?;
+        Ok(count)
     }
 
     /// Items stored but not yet through classification and the ledger, in key order.
@@ -119,6 +249,32 @@ impl Store {
                 Ok(key) => self.items.get(&key).transpose(),
                 Err(err) => Some(Err(err)),
             })
+            .map(|bytes| decode(&bytes?, || "pending item".to_string()))
+            .collect()
+    }
+
+    /// Up to `limit` pending items after `after` (source, key), in key order: the
+    /// pipeline reads its backlog from the store in bounded chunks (the items a full
+    /// hand-over channel left behind, and those of an earlier run).
+    pub fn pending_items_after(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<Item>> {
+        let keys = match after {
+            Some((source, key)) => {
+                let from = item_key(source, key);
+                self.items_pending
+                    .range((std::ops::Bound::Excluded(from), std::ops::Bound::Unbounded))
+            }
+            None => self.items_pending.iter(),
+        };
+        keys.keys()
+            .filter_map(|key| match key {
+                Ok(key) => self.items.get(&key).transpose(),
+                Err(err) => Some(Err(err)),
+            })
+            .take(limit)
             .map(|bytes| decode(&bytes?, || "pending item".to_string()))
             .collect()
     }
@@ -182,14 +338,6 @@ impl Store {
             }
         })?;
         failed.map_or(Ok(()), Err)
-    }
-
-    /// Every stored item, in key order (source, then key). For export and the digest.
-    pub fn items(&self) -> impl Iterator<Item = Result<Item>> + '_ {
-        self.items.iter().map(|entry| {
-            let (k, v) = entry?;
-            decode(&v, || format!("item {}", String::from_utf8_lossy(&k)))
-        })
     }
 
     /// How many items are stored, from the counter (no scan).
@@ -304,6 +452,65 @@ mod tests {
             store.flush_blocking().unwrap();
         }
         assert_eq!(Store::open(dir.path()).unwrap().item_count(), 3);
+    }
+
+    /// The period's items come from the time index: only they are decoded (a broken
+    /// record outside the period is never read), in key order; the index is built at
+    /// open for a database written before it.
+    #[test]
+    fn a_period_reads_only_its_items_and_the_index_is_built_at_open() {
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let period = |store: &Store| -> Vec<std::result::Result<String, String>> {
+            store
+                .items_first_seen_in(t("2026-11-23T16:00:00Z"), t("2026-11-24T16:00:00Z"))
+                .unwrap()
+                .into_iter()
+                .map(|r| r.map(|item| item.key).map_err(|e| e.to_string()))
+                .collect()
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            for (key, at) in [
+                ("b", "2026-11-24T01:00:00Z"),
+                ("a", "2026-11-24T15:59:59Z"),
+                ("before", "2026-11-23T15:59:59Z"),
+                ("at-end", "2026-11-24T16:00:00Z"),
+            ] {
+                let item = ParsedItem {
+                    key: key.into(),
+                    ..up("标题", "正文")
+                };
+                store.upsert_item("s", item, t(at)).unwrap();
+            }
+            // Broken records: "before" lies outside the period, "b" inside.
+            store
+                .items
+                .insert(item_key("s", "before"), b"{".to_vec())
+                .unwrap();
+            assert_eq!(period(&store), [Ok("a".to_string()), Ok("b".to_string())]);
+            store
+                .items
+                .insert(item_key("s", "b"), b"{".to_vec())
+                .unwrap();
+            let got = period(&store);
+            assert_eq!(got[0], Ok("a".to_string()));
+            assert!(
+                got[1].as_ref().is_err_and(|e| e.contains("item s")),
+                "{got:?}"
+            );
+            // As written before the index existed.
+            store.items_by_time.clear().unwrap();
+            store.meta.remove(TIME_INDEX_KEY).unwrap();
+            assert!(period(&store).is_empty());
+            store.flush_blocking().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            period(&store),
+            [Ok("a".to_string())],
+            "rebuilt at open; records that no longer decode are left out of it"
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod ledger_index;
 mod outbox;
 mod replies;
 mod restore;
+mod retention;
 mod sources;
 mod tx;
 
@@ -39,7 +40,8 @@ pub use outbox::{
     ChannelRouter, DeadRow, MailFailures, NoticeRecord, OutboxRow, OutboxTx, record_key,
 };
 pub use replies::ReplyDue;
-pub use restore::{ClockRecord, LedgerRecord, NoticeState};
+pub use restore::{ClockRecord, LedgerRecord, NoticeState, ReplyRecord};
+pub use retention::{Holds, SweepReport, keeps, run_sweeper};
 pub use sources::SourceState;
 pub use tx::{Abort, TxError, TxResult};
 
@@ -119,6 +121,10 @@ pub struct Store {
     audit_chain: sled::Tree,
     items: sled::Tree,
     items_pending: sled::Tree,
+    /// `first_seen_ms ‖ item key` → empty (see [`items`]).
+    items_by_time: sled::Tree,
+    /// What retention removed: key hash → text hash (see [`items`], [`retention`]).
+    items_swept: sled::Tree,
     sources: sled::Tree,
     outbox: sled::Tree,
     notice_keys: sled::Tree,
@@ -126,6 +132,9 @@ pub struct Store {
     ledger: incidents::LedgerTrees,
     /// Notified after every commit that may have queued mail; the delivery worker waits on it.
     outbox_signal: std::sync::Arc<tokio::sync::Notify>,
+    /// Notified when a board post's reply clock is scheduled; the deadline task waits on
+    /// it (see [`replies`]).
+    reply_signal: std::sync::Arc<tokio::sync::Notify>,
     /// Which chat channels a queued notice also goes to (installed by the daemon).
     channel_router: std::sync::Arc<std::sync::OnceLock<Box<outbox::ChannelRouter>>>,
     /// The only code that flushes the database.
@@ -189,6 +198,13 @@ impl Store {
                     .insert(audit_chain::CHAIN_VERSION_KEY, &1u32.to_be_bytes())?;
             }
             store.ensure_item_count()?;
+            let timed = store.ensure_time_index()?;
+            if timed > 0 {
+                tracing::warn!(
+                    items = timed,
+                    "items upgraded: time index built over the existing items"
+                );
+            }
             let indexed = store.ensure_ledger_indexes()?;
             if indexed > 0 {
                 tracing::warn!(
@@ -218,6 +234,8 @@ impl Store {
         Ok(Store {
             items: db.open_tree("items")?,
             items_pending: db.open_tree("items_pending")?,
+            items_by_time: db.open_tree("items_by_time")?,
+            items_swept: db.open_tree("items_swept")?,
             sources: db.open_tree("source_state")?,
             outbox: db.open_tree("outbox")?,
             notice_keys: db.open_tree("notice_keys")?,
@@ -225,6 +243,7 @@ impl Store {
             ledger: incidents::LedgerTrees::open(&db)?,
             meta: db.open_tree("meta")?,
             outbox_signal: Default::default(),
+            reply_signal: Default::default(),
             channel_router: Default::default(),
             flusher: std::sync::Arc::new(flusher::Flusher::start(db.clone(), checkpoint)?),
             audit_chain,

@@ -5,10 +5,11 @@
 //! reverse `reply_due_rev`, `source \0 key` → the `reply_due` key. Only the intake loop of
 //! the post's own source writes a board's records, so a read-modify-write needs no
 //! transaction; a due entry is removed only after its notice is queued, and a notice key
-//! is queued at most once, so firing an entry twice is harmless.
+//! is queued at most once, so firing an entry twice is harmless. Scheduling a step
+//! notifies [`Store::reply_signal`], so the deadline task wakes for it.
 
-use super::{Result, Store, decode, encode};
-use crate::model::Timestamp;
+use super::{NoticeRecord, Result, Store, decode, encode};
+use crate::model::{NoticeKey, Timestamp};
 use crate::replies::TrackedPost;
 
 const TREE: &str = "replies";
@@ -68,8 +69,59 @@ impl Store {
             let k = due_key(at, source, key);
             due.insert(&k, &step.to_be_bytes())?;
             rev.insert(post, k)?;
+            // The intake schedules without the ledger: wake the deadline task, which
+            // may be asleep until a later entry.
+            self.reply_signal.notify_one();
         }
         Ok(())
+    }
+
+    /// Withdraws the queued notices of a post that no longer waits for a reply (answered
+    /// or removed at `at`, said by `why`): their rows leave the outbox unsent and their
+    /// keys are recorded `Superseded`, so a reminder queued before the answer, during a
+    /// mail outage or in the same minute, is never sent. Returns how many rows went.
+    pub fn withdraw_reply_notices(
+        &self,
+        source: &str,
+        key: &str,
+        at: Timestamp,
+        why: &str,
+    ) -> Result<usize> {
+        let mut withdrawn = 0;
+        for (seq, row) in self.outbox_page(None, usize::MAX)? {
+            let ours = matches!(
+                row.notice.key.parse::<NoticeKey>(),
+                Ok(NoticeKey::Reply { source: s, key: k, .. }) if s == source && k == key
+            );
+            if !ours {
+                continue;
+            }
+            let record = row.record_key();
+            self.with_outbox(|tx| {
+                tx.outbox
+                    .remove(&seq.to_be_bytes())
+                    .map_err(super::TxError::from)?;
+                tx.keys
+                    .insert(
+                        record.as_bytes(),
+                        encode(&NoticeRecord::Superseded {
+                            at,
+                            by: why.to_string(),
+                        }),
+                    )
+                    .map_err(super::TxError::from)?;
+                Ok::<_, super::Abort<super::StoreError>>(())
+            })?;
+            tracing::info!(key = %record, why, "queued reply notice withdrawn: the post no longer waits");
+            withdrawn += 1;
+        }
+        Ok(withdrawn)
+    }
+
+    /// The signal the deadline task waits on besides the ledger's: notified whenever a
+    /// reply clock step is scheduled.
+    pub fn reply_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.reply_signal.clone()
     }
 
     /// Reply clock entries due at or before `now`, earliest first, at most `limit`.
@@ -101,6 +153,36 @@ impl Store {
             .first()?
             .and_then(|(k, v)| read_due(&k, &v))
             .map(|entry| entry.at))
+    }
+
+    /// The next step of a post's reply clock, if it runs.
+    pub fn reply_clock(&self, source: &str, key: &str) -> Result<Option<(Timestamp, u32)>> {
+        let Some(due_key) = self
+            .db
+            .open_tree("reply_due_rev")?
+            .get(post_key(source, key))?
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .db
+            .open_tree("reply_due")?
+            .get(&due_key)?
+            .and_then(|v| read_due(&due_key, &v))
+            .map(|entry| (entry.at, entry.step)))
+    }
+
+    /// How many board posts are tracked.
+    pub fn tracked_post_count(&self) -> Result<usize> {
+        Ok(self.replies_tree()?.len())
+    }
+
+    /// Forgets every tracked post and reply clock (`import --force`).
+    pub(super) fn clear_replies(&self) -> Result<()> {
+        for tree in [TREE, "reply_due", "reply_due_rev"] {
+            self.db.open_tree(tree)?.clear()?;
+        }
+        Ok(())
     }
 
     fn replies_tree(&self) -> Result<sled::Tree> {

@@ -12,6 +12,10 @@
 //! still queued with the notice itself), so nothing sent is sent again and nothing
 //! queued is lost.
 //!
+//! A [`ReplyRecord`] holds one tracked board post (docs/replies.md): the post as
+//! stored, the next step of its reply clock, and its notice keys (`reply/SOURCE/KEY/…`)
+//! with what became of them, so a restored reply clock resumes and sends nothing twice.
+//!
 //! Not carried (documented in docs/operations.md): items that belong to no incident
 //! (the seen set: they are read again and classified again, opening nothing new for
 //! an incident that already holds them), source state (polling restarts on schedule),
@@ -21,10 +25,13 @@ use serde::{Deserialize, Serialize};
 
 use super::incidents::{ack_key, open_key, primary_topic};
 use super::items::item_key;
+use super::outbox::OutboxTx;
 use super::{NoticeRecord, OpenIndexRow, Result, Store, StoreError, decode, encode};
+use crate::model::NoticeKey;
 use crate::model::{AuditEntry, Incident, IncidentId, Item, Milestone, Notice, Timestamp};
+use crate::replies::TrackedPost;
 use crate::store::incidents::{DueEntry, NEXT_ID};
-use crate::store::tx::{Abort, TxError};
+use crate::store::tx::{Abort, TxResult};
 
 /// One incident and everything the ledger keeps about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,7 +67,107 @@ pub struct NoticeState {
     pub queued: Option<Notice>,
 }
 
+/// One tracked board post, its reply clock and its notices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplyRecord {
+    pub post: TrackedPost,
+    /// The next step of its reply clock while it runs: due instant and step.
+    pub clock: Option<(Timestamp, u32)>,
+    /// Every notice key of the post (`reply/SOURCE/KEY/…`).
+    pub notices: Vec<NoticeState>,
+}
+
+/// Writes notice keys with what became of them; a queued one is queued again with its
+/// notice (a new queue number), the others are recorded so they are never queued again.
+fn restore_notices(outbox: &OutboxTx<'_>, notices: &[NoticeState]) -> TxResult<()> {
+    for notice in notices {
+        match &notice.queued {
+            Some(queued) => {
+                outbox.enqueue(queued)?;
+            }
+            None => {
+                outbox
+                    .keys
+                    .insert(notice.key.as_bytes(), encode(&notice.record))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Store {
+    /// The queued notices by queue number.
+    fn queued_notices(&self) -> Result<std::collections::HashMap<u64, Notice>> {
+        Ok(self
+            .outbox_page(None, usize::MAX)?
+            .into_iter()
+            .map(|(seq, row)| (seq, row.notice))
+            .collect())
+    }
+
+    /// A notice key's state, with its notice while it is queued.
+    fn notice_state(
+        key: String,
+        value: &[u8],
+        queued: &std::collections::HashMap<u64, Notice>,
+    ) -> Result<NoticeState> {
+        let record: NoticeRecord = decode(value, || format!("notice key {key}"))?;
+        let queued = match record {
+            NoticeRecord::Queued { seq, .. } => queued.get(&seq).cloned(),
+            _ => None,
+        };
+        Ok(NoticeState {
+            key,
+            record,
+            queued,
+        })
+    }
+
+    /// The records of every tracked board post, by source then key.
+    pub fn reply_records(&self) -> Result<Vec<ReplyRecord>> {
+        let queued = self.queued_notices()?;
+        let mut notices: std::collections::HashMap<(String, String), Vec<NoticeState>> =
+            std::collections::HashMap::new();
+        for entry in self.notice_keys.scan_prefix("reply/") {
+            let (k, v) = entry?;
+            let key = String::from_utf8_lossy(&k).into_owned();
+            let Ok(NoticeKey::Reply {
+                source, key: post, ..
+            }) = key.parse()
+            else {
+                continue;
+            };
+            notices
+                .entry((source, post))
+                .or_default()
+                .push(Self::notice_state(key, &v, &queued)?);
+        }
+        self.tracked_posts(None)?
+            .into_iter()
+            .map(|post| {
+                Ok(ReplyRecord {
+                    clock: self.reply_clock(&post.source, &post.key)?,
+                    notices: notices
+                        .remove(&(post.source.clone(), post.key.clone()))
+                        .unwrap_or_default(),
+                    post,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes one tracked post back: the post, its reply clock, then its notices in one
+    /// transaction.
+    pub fn restore_reply(&self, record: &ReplyRecord) -> Result<()> {
+        let post = &record.post;
+        self.put_tracked_post(post)?;
+        self.schedule_reply(&post.source, &post.key, record.clock)?;
+        self.with_outbox(|outbox| {
+            restore_notices(outbox, &record.notices)?;
+            Ok::<_, Abort<StoreError>>(())
+        })
+    }
+
     /// The records of one incident, `None` if it does not exist.
     pub fn ledger_record(&self, id: IncidentId) -> Result<Option<LedgerRecord>> {
         let Some(incident) = self.incident(id)? else {
@@ -91,25 +198,12 @@ impl Store {
             .get(open_key(primary_topic(&incident), id))?
             .map(|v| decode(&v, || format!("open index of incident {id}")))
             .transpose()?;
-        let queued: std::collections::HashMap<u64, Notice> = self
-            .outbox_page(None, usize::MAX)?
-            .into_iter()
-            .map(|(seq, row)| (seq, row.notice))
-            .collect();
+        let queued = self.queued_notices()?;
         let mut notices = Vec::new();
         for entry in self.notice_keys.scan_prefix(format!("{id}/")) {
             let (k, v) = entry?;
             let key = String::from_utf8_lossy(&k).into_owned();
-            let record: NoticeRecord = decode(&v, || format!("notice key {key}"))?;
-            let queued = match record {
-                NoticeRecord::Queued { seq, .. } => queued.get(&seq).cloned(),
-                _ => None,
-            };
-            notices.push(NoticeState {
-                key,
-                record,
-                queued,
-            });
+            notices.push(Self::notice_state(key, &v, &queued)?);
         }
         Ok(Some(LedgerRecord {
             audit: self.incident_audit(id)?,
@@ -122,27 +216,30 @@ impl Store {
         }))
     }
 
-    /// Whether the ledger holds no incident and no audit entry.
-    pub fn ledger_is_empty(&self) -> bool {
-        self.ledger.incidents.is_empty() && self.ledger.audit.is_empty()
+    /// Whether the ledger holds no incident, no audit entry and no tracked board post.
+    pub fn ledger_is_empty(&self) -> Result<bool> {
+        Ok(self.ledger.incidents.is_empty()
+            && self.ledger.audit.is_empty()
+            && self.tracked_post_count()? == 0)
     }
 
     /// Removes the whole ledger (incidents, audit entries and their chain, clocks,
-    /// indexes, 签收 records, the id counter) and the incidents' notices (queued
-    /// rows and keys), before `import --force`. Items, source state, digest and
-    /// source notices stay.
+    /// indexes, 签收 records, the id counter; the tracked board posts and their reply
+    /// clocks) and their notices (queued rows and keys), before `import --force`.
+    /// Items, source state, digest and source notices stay.
     pub fn clear_ledger(&self) -> Result<()> {
         for tree in self.ledger.all().into_iter().chain([&self.audit_chain]) {
             tree.clear()?;
         }
+        self.clear_replies()?;
         for (seq, row) in self.outbox_page(None, usize::MAX)? {
-            if incident_scoped(&row.notice.key) {
+            if ledger_scoped(&row.notice.key) {
                 self.outbox.remove(seq.to_be_bytes())?;
             }
         }
         for key in self.notice_keys.iter().keys() {
             let key = key?;
-            if incident_scoped(&String::from_utf8_lossy(&key)) {
+            if ledger_scoped(&String::from_utf8_lossy(&key)) {
                 self.notice_keys.remove(key)?;
             }
         }
@@ -157,7 +254,7 @@ impl Store {
         let mut new_items = 0;
         for item in &record.items {
             let key = item_key(&item.source, &item.key);
-            if self.items.insert(&key, encode(item))?.is_none() {
+            if self.put_restored_item(&key, item)? {
                 new_items += 1;
             }
             // An item whose text changed after its last classification goes through
@@ -181,19 +278,7 @@ impl Store {
             if let Some((by, at)) = &record.ack {
                 tx.set_ack_record(id, by, *at)?;
             }
-            for notice in &record.notices {
-                match &notice.queued {
-                    Some(queued) => {
-                        tx.outbox().enqueue(queued)?;
-                    }
-                    None => {
-                        tx.outbox()
-                            .keys
-                            .insert(notice.key.as_bytes(), encode(&notice.record))
-                            .map_err(TxError::from)?;
-                    }
-                }
-            }
+            restore_notices(tx.outbox(), &record.notices)?;
             Ok::<_, Abort<StoreError>>(())
         })?;
         let next = self
@@ -208,11 +293,14 @@ impl Store {
     }
 }
 
-/// Whether a notice key belongs to one incident (`<id>/…`).
-fn incident_scoped(key: &str) -> bool {
-    key.split('/')
-        .next()
-        .is_some_and(|head| !head.is_empty() && head.bytes().all(|b| b.is_ascii_digit()))
+/// Whether a notice key belongs to one incident (`<id>/…`) or one board post
+/// (`reply/…`).
+fn ledger_scoped(key: &str) -> bool {
+    key.starts_with("reply/")
+        || key
+            .split('/')
+            .next()
+            .is_some_and(|head| !head.is_empty() && head.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -321,9 +409,9 @@ mod tests {
         let record: LedgerRecord =
             serde_json::from_str(&serde_json::to_string(&record).unwrap()).unwrap();
         let new = Store::temporary().unwrap();
-        assert!(new.ledger_is_empty());
+        assert!(new.ledger_is_empty().unwrap());
         new.restore_record(&record).unwrap();
-        assert!(!new.ledger_is_empty());
+        assert!(!new.ledger_is_empty().unwrap());
         let restored = new.ledger_record(7).unwrap().unwrap();
         assert_eq!(comparable(restored), comparable(record));
         let report = new.verify_audit().unwrap();
@@ -355,7 +443,7 @@ mod tests {
     fn clearing_removes_the_ledger_and_its_notices_only() {
         let store = ledger();
         store.clear_ledger().unwrap();
-        assert!(store.ledger_is_empty());
+        assert!(store.ledger_is_empty().unwrap());
         assert_eq!(store.due_len(), 0);
         assert!(store.notice_record("7/opened").unwrap().is_none());
         assert!(store.notice_record("digest/2026-11-24").unwrap().is_some());
@@ -368,8 +456,102 @@ mod tests {
         assert_eq!(pending, ["digest/2026-11-24"]);
         assert!(store.item("a", "1").unwrap().is_some(), "items stay");
         assert!(store.verify_audit().unwrap().intact());
-        assert!(incident_scoped("12/press/overdue/3"));
-        assert!(!incident_scoped("source/a/failing/1"));
-        assert!(!incident_scoped("dead/7/opened"));
+        assert!(ledger_scoped("12/press/overdue/3"));
+        assert!(!ledger_scoped("source/a/failing/1"));
+        assert!(!ledger_scoped("dead/7/opened"));
+    }
+
+    /// Two tracked posts: one waiting with its 80 % reminder sent and its overdue notice
+    /// queued, its clock at step 2; one answered, its clock stopped.
+    fn replies() -> Store {
+        let store = Store::temporary().unwrap();
+        for (key, replied_at) in [("a/1", None), ("b", Some(at("2026-11-24T03:00:00Z")))] {
+            store
+                .put_tracked_post(&TrackedPost {
+                    source: "board".into(),
+                    key: key.into(),
+                    title: "路灯不亮".into(),
+                    url: None,
+                    unit: Some("县住建局".into()),
+                    posted_at: at("2026-11-20T02:00:00Z"),
+                    due_at: at("2026-11-23T16:00:00Z"),
+                    replied_at,
+                    removed_at: None,
+                })
+                .unwrap();
+        }
+        store
+            .schedule_reply("board", "a/1", Some((at("2026-11-24T17:00:00Z"), 2)))
+            .unwrap();
+        store.enqueue_notice(&notice("reply/board/a/1/80")).unwrap();
+        let (seq, _) = store.outbox_pending(1).unwrap()[0].clone();
+        store
+            .outbox_mark_sent(seq, "reply/board/a/1/80", at("2026-11-23T04:00:00Z"))
+            .unwrap();
+        store
+            .enqueue_notice(&notice("reply/board/a/1/overdue/1"))
+            .unwrap();
+        store.enqueue_notice(&notice("7/opened")).unwrap();
+        store
+    }
+
+    #[test]
+    fn reply_records_restore_posts_clocks_and_notices() {
+        let old = replies();
+        let records = old.reply_records().unwrap();
+        assert_eq!(records.len(), 2);
+        let keys: Vec<_> = records[0].notices.iter().map(|n| n.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["reply/board/a/1/80", "reply/board/a/1/overdue/1"],
+            "a post's own notices, not an incident's"
+        );
+        assert_eq!(records[0].clock, Some((at("2026-11-24T17:00:00Z"), 2)));
+        assert_eq!(records[1].clock, None);
+        assert!(records[1].notices.is_empty());
+
+        let text = serde_json::to_string(&records).unwrap();
+        let records: Vec<ReplyRecord> = serde_json::from_str(&text).unwrap();
+        let new = Store::temporary().unwrap();
+        for record in &records {
+            new.restore_reply(record).unwrap();
+        }
+        assert!(!new.ledger_is_empty().unwrap(), "tracked posts are ledger");
+        let blank = |records: Vec<ReplyRecord>| {
+            records
+                .into_iter()
+                .map(|mut r| {
+                    for n in &mut r.notices {
+                        if let NoticeRecord::Queued { seq, .. } = &mut n.record {
+                            *seq = 0;
+                        }
+                    }
+                    r
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(blank(new.reply_records().unwrap()), blank(records));
+        assert_eq!(
+            new.reply_due_first().unwrap(),
+            Some(at("2026-11-24T17:00:00Z"))
+        );
+        assert!(
+            !new.enqueue_notice(&notice("reply/board/a/1/80")).unwrap(),
+            "a sent reminder is never queued again"
+        );
+        let pending: Vec<_> = new
+            .outbox_pending(10)
+            .unwrap()
+            .into_iter()
+            .map(|(_, row)| row.notice.key)
+            .collect();
+        assert_eq!(pending, ["reply/board/a/1/overdue/1"]);
+
+        // `import --force` clears the reply ledger with the incidents' one.
+        new.clear_ledger().unwrap();
+        assert!(new.ledger_is_empty().unwrap());
+        assert_eq!(new.reply_due_first().unwrap(), None);
+        assert!(new.notice_record("reply/board/a/1/80").unwrap().is_none());
+        assert!(new.outbox_pending(10).unwrap().is_empty());
     }
 }
