@@ -87,13 +87,32 @@ impl Store {
         at: Timestamp,
         why: &str,
     ) -> Result<usize> {
+        self.withdraw_notices(
+            |notice| {
+                matches!(notice, NoticeKey::Reply { source: s, key: k, .. } if s == source && k == key)
+            },
+            at,
+            why,
+        )
+    }
+
+    /// Withdraws the queued notices whose keys `ours` selects (a clock that stopped at
+    /// `at`, said by `why`): their rows leave the outbox unsent and their keys are
+    /// recorded `Superseded`. Returns how many rows went.
+    pub(super) fn withdraw_notices(
+        &self,
+        ours: impl Fn(&NoticeKey) -> bool,
+        at: Timestamp,
+        why: &str,
+    ) -> Result<usize> {
         let mut withdrawn = 0;
         for (seq, row) in self.outbox_page(None, usize::MAX)? {
-            let ours = matches!(
-                row.notice.key.parse::<NoticeKey>(),
-                Ok(NoticeKey::Reply { source: s, key: k, .. }) if s == source && k == key
-            );
-            if !ours {
+            if !row
+                .notice
+                .key
+                .parse::<NoticeKey>()
+                .is_ok_and(|key| ours(&key))
+            {
                 continue;
             }
             let record = row.record_key();
@@ -112,7 +131,7 @@ impl Store {
                     .map_err(super::TxError::from)?;
                 Ok::<_, super::Abort<super::StoreError>>(())
             })?;
-            tracing::info!(key = %record, why, "queued reply notice withdrawn: the post no longer waits");
+            tracing::info!(key = %record, why, "queued notice withdrawn: its clock stopped");
             withdrawn += 1;
         }
         Ok(withdrawn)
