@@ -30,6 +30,7 @@ pub mod client;
 pub mod digest;
 pub mod export;
 pub mod listener;
+pub mod policies;
 pub mod replies;
 pub mod token;
 pub mod views;

@@ -22,6 +22,7 @@
 pub mod matching;
 #[cfg(test)]
 mod tests;
+pub mod track;
 
 use serde::{Deserialize, Serialize};
 

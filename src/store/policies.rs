@@ -290,7 +290,7 @@ mod tests {
         assert_eq!(store.tracked_documents(None).unwrap().len(), 2);
         assert_eq!(
             store.tracked_documents(Some("interpretation")).unwrap(),
-            [a.clone()]
+            std::slice::from_ref(&a)
         );
         assert_eq!(
             store.document_due_first().unwrap(),
