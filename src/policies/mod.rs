@@ -18,6 +18,10 @@
 //!   carries an answer word does not start the clock it would answer.
 //! - Flood guard: a document already on the source at its first poll whose window has
 //!   already run out is recorded as `backfilled`: listed, never reminded or overdue.
+//! - Order between sources does not matter: an answer that matches no document yet (its
+//!   source was polled before the document's) is remembered for [`REMEMBER_ANSWERS`];
+//!   a document that starts its clock within that time is matched against them
+//!   ([`RememberedAnswer`], `track`).
 
 pub mod matching;
 #[cfg(test)]
@@ -171,6 +175,27 @@ pub struct TrackedDocument {
     pub met_at: Option<Timestamp>,
     pub met_by: Option<MetBy>,
 }
+
+/// How long an answer that matched no document is kept for documents seen later.
+pub const REMEMBER_ANSWERS: chrono::Duration = chrono::Duration::days(7);
+
+/// An answer that matched no tracked document when it was seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RememberedAnswer {
+    /// The [`DocumentClock::id`] it answers.
+    pub clock: String,
+    pub source: String,
+    pub key: String,
+    pub title: String,
+    /// Its text, at most [`REMEMBERED_TEXT`] characters (where a 文号 is quoted).
+    pub text: String,
+    pub url: Option<String>,
+    /// When it was published (or first seen): the `met_at` it gives.
+    pub published_at: Timestamp,
+}
+
+/// How much of a remembered answer's text is kept.
+pub const REMEMBERED_TEXT: usize = 2000;
 
 /// Where a tracked document's clock stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

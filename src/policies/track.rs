@@ -7,13 +7,18 @@
 //! ([`DocumentClock::starts`]) tracks it, then every clock it answers
 //! ([`DocumentClock::answers`]) is matched against that clock's unmet documents
 //! ([`matching::match_answer`]); one match meets the document (its queued notices are
-//! withdrawn), none or an ambiguous one changes nothing. A document already tracked is
-//! never started again.
+//! withdrawn), none or an ambiguous one changes nothing but is remembered
+//! ([`super::RememberedAnswer`]): a document whose clock starts later (its source was
+//! polled after the answer's) is matched against the remembered answers, and met when
+//! one of them matches it. A document already tracked is never started again.
 
 use std::sync::Arc;
 
 use super::matching::{self, Answer, Candidate, DocNo, Match};
-use super::{DocumentClock, MetBy, TrackedDocument, backfilled};
+use super::{
+    DocumentClock, MetBy, REMEMBER_ANSWERS, REMEMBERED_TEXT, RememberedAnswer, TrackedDocument,
+    backfilled,
+};
 use crate::calendar::Calendar;
 use crate::clock::policies::next_step;
 use crate::config::{Config, Policy, SourceConfig};
@@ -41,9 +46,8 @@ enum Start {
     Known,
     /// Its due date falls in a year the calendar lacks.
     Uncovered,
-    Started {
-        backfilled: bool,
-    },
+    /// `met`: by a remembered answer.
+    Started { backfilled: bool, met: bool },
 }
 
 /// The document clocks in force, with what they need: the intake's handle.
@@ -54,12 +58,22 @@ pub struct DocumentTracking {
 }
 
 impl DocumentTracking {
-    /// `None` when no document clock is configured.
+    /// `None` when no configured source can start a document clock.
     pub fn new(config: &Config, calendar: Arc<Calendar>) -> Option<DocumentTracking> {
-        (!config.document_clocks.is_empty()).then(|| DocumentTracking {
+        DocumentTracking::needed(config).then(|| DocumentTracking {
             clocks: config.document_clocks.clone(),
             calendar,
             policy: config.policy.clone(),
+        })
+    }
+
+    /// Whether some configured source's documents can start a clock.
+    pub fn needed(config: &Config) -> bool {
+        config.document_clocks.iter().any(|c| {
+            config
+                .sources
+                .iter()
+                .any(|s| c.starts_on.roles.is_empty() || c.starts_on.roles.contains(&s.role))
         })
     }
 
@@ -104,9 +118,10 @@ impl DocumentTracking {
                 match self.start(store, clock, &source.id, item, first_poll, now)? {
                     Start::Known => {}
                     Start::Uncovered => report.uncovered += 1,
-                    Start::Started { backfilled } => {
+                    Start::Started { backfilled, met } => {
                         report.started += 1;
                         report.backfilled += usize::from(backfilled);
+                        report.met += usize::from(met);
                     }
                 }
             }
@@ -177,12 +192,26 @@ impl DocumentTracking {
             met_by: None,
         };
         store.put_tracked_document(&doc, next_step(&doc, &self.policy, now))?;
+        let mut met = false;
+        for answer in store.remembered_answers(&clock.id)? {
+            if self
+                .find(store, &answer)?
+                .is_some_and(|found| DocumentId::of(&found) == id)
+            {
+                self.meet(store, &id, &answer, now)?;
+                store.forget_answer(&answer)?;
+                met = true;
+                break;
+            }
+        }
         Ok(Start::Started {
             backfilled: doc.backfilled,
+            met,
         })
     }
 
-    /// Matches an answer to one unmet document of `clock`; returns whether it met one.
+    /// Matches a new answer to one unmet document of `clock` and meets it; one that
+    /// matches none is remembered. Returns whether it met one.
     fn answer(
         &self,
         store: &Store,
@@ -191,8 +220,35 @@ impl DocumentTracking {
         item: &ParsedItem,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let open: Vec<TrackedDocument> = store
-            .tracked_documents(Some(&clock.id))?
+        let answer = RememberedAnswer {
+            clock: clock.id.clone(),
+            source: source.to_string(),
+            key: item.key.clone(),
+            title: item.title.clone(),
+            text: item.body.chars().take(REMEMBERED_TEXT).collect(),
+            url: item.link.clone(),
+            published_at: published(item, now),
+        };
+        match self.find(store, &answer)? {
+            Some(doc) => {
+                self.meet(store, &DocumentId::of(&doc), &answer, now)?;
+                Ok(true)
+            }
+            None => {
+                store.remember_answer(&answer, now - REMEMBER_ANSWERS)?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// The one unmet document of the answer's clock that the answer matches.
+    fn find(
+        &self,
+        store: &Store,
+        answer: &RememberedAnswer,
+    ) -> Result<Option<TrackedDocument>, StoreError> {
+        let mut open: Vec<TrackedDocument> = store
+            .tracked_documents(Some(&answer.clock))?
             .into_iter()
             .filter(|d| d.met_at.is_none())
             .collect();
@@ -214,37 +270,45 @@ impl DocumentTracking {
                 doc_no: no.as_ref(),
             })
             .collect();
-        let answer = Answer {
-            source,
-            key: &item.key,
-            title: &item.title,
-            text: &item.body,
+        let read = Answer {
+            source: &answer.source,
+            key: &answer.key,
+            title: &answer.title,
+            text: &answer.text,
         };
-        let target = match matching::match_answer(&answer, &candidates) {
+        match matching::match_answer(&read, &candidates) {
             Match::One(i, tier) => {
-                tracing::info!(source, key = %item.key, clock = %clock.id, ?tier,
-                    document = %open[i].title, "answer matched a document");
-                &open[i]
+                tracing::info!(source = %answer.source, key = %answer.key, clock = %answer.clock,
+                    ?tier, document = %open[i].title, "answer matched a document");
+                Ok(Some(open.swap_remove(i)))
             }
             Match::Ambiguous(hits, tier) => {
-                tracing::debug!(source, key = %item.key, clock = %clock.id, ?tier,
-                    documents = hits.len(), "answer matches several documents: none is marked met");
-                return Ok(false);
+                tracing::debug!(source = %answer.source, key = %answer.key, clock = %answer.clock,
+                    ?tier, documents = hits.len(), "answer matches several documents: none is marked met");
+                Ok(None)
             }
-            Match::None => return Ok(false),
-        };
-        let id = DocumentId::of(target);
-        let met_at = published(item, now);
+            Match::None => Ok(None),
+        }
+    }
+
+    /// Marks document `id` met by `answer` and withdraws its queued notices.
+    fn meet(
+        &self,
+        store: &Store,
+        id: &DocumentId,
+        answer: &RememberedAnswer,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         let met_by = MetBy {
-            title: item.title.clone(),
-            url: item.link.clone(),
+            title: answer.title.clone(),
+            url: answer.url.clone(),
         };
-        store.meet_document(&id, |doc| {
-            doc.met_at = Some(met_at);
+        store.meet_document(id, |doc| {
+            doc.met_at = Some(answer.published_at);
             doc.met_by = Some(met_by.clone());
         })?;
-        store.withdraw_document_notices(&id, now)?;
-        Ok(true)
+        store.withdraw_document_notices(id, now)?;
+        Ok(())
     }
 }
 

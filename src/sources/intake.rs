@@ -95,7 +95,7 @@ impl Intake {
         items: mpsc::Sender<Item>,
     ) -> Result<Intake, SourcesError> {
         let calendar = if config.sources.iter().any(|s| s.reply.is_some())
-            || !config.document_clocks.is_empty()
+            || crate::policies::track::DocumentTracking::needed(config)
         {
             Some(Arc::new(crate::calendar::Calendar::load(
                 &config.dictionaries,

@@ -9,18 +9,21 @@
 //! another source, so that write is a transaction too. A due entry is removed only
 //! after its notice is queued, and a notice key is queued at most once, so firing an
 //! entry twice is harmless. Scheduling a step notifies [`Store::reply_signal`] (the
-//! deadline task's wake-up for the clocks the intake schedules).
+//! deadline task's wake-up for the clocks the intake schedules). Tree `policy_answers`,
+//! `clock \0 source \0 key` → [`RememberedAnswer`]: answers that matched nothing yet.
 
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use super::{Result, Store, StoreError, decode, encode, tx};
 use crate::model::{NoticeKey, Timestamp};
-use crate::policies::TrackedDocument;
+use crate::policies::{RememberedAnswer, TrackedDocument};
 
 const TREE: &str = "policies";
 const DUE: &str = "policy_due";
 const DUE_REV: &str = "policy_due_rev";
+/// Answers that matched no document yet: `clock \0 source \0 key` → [`RememberedAnswer`].
+const ANSWERS: &str = "policy_answers";
 
 /// Which document of which clock: the record's identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,6 +236,52 @@ impl Store {
             .first()?
             .and_then(|(k, v)| read_due(&k, &v))
             .map(|entry| entry.at))
+    }
+
+    /// Keeps an answer that matched no document, and forgets those published before
+    /// `cutoff`.
+    pub fn remember_answer(&self, answer: &RememberedAnswer, cutoff: Timestamp) -> Result<()> {
+        let tree = self.db.open_tree(ANSWERS)?;
+        for old in self.remembered_answers(&answer.clock)? {
+            if old.published_at < cutoff {
+                self.forget_answer(&old)?;
+            }
+        }
+        let id = DocumentId {
+            clock: answer.clock.clone(),
+            source: answer.source.clone(),
+            key: answer.key.clone(),
+        };
+        tree.insert(id.bytes(), encode(answer))?;
+        Ok(())
+    }
+
+    /// The remembered answers of clock `clock`.
+    pub fn remembered_answers(&self, clock: &str) -> Result<Vec<RememberedAnswer>> {
+        self.db
+            .open_tree(ANSWERS)?
+            .scan_prefix(format!("{clock}\0"))
+            .map(|row| {
+                let (k, v) = row?;
+                decode(&v, || {
+                    format!(
+                        "remembered answer {}",
+                        String::from_utf8_lossy(&k).replace('\0', "/")
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Forgets a remembered answer (it met a document, or it is too old).
+    pub fn forget_answer(&self, answer: &RememberedAnswer) -> Result<()> {
+        let id = DocumentId {
+            clock: answer.clock.clone(),
+            source: answer.source.clone(),
+            key: answer.key.clone(),
+        };
+        self.db.open_tree(ANSWERS)?.remove(id.bytes())?;
+        Ok(())
     }
 
     /// Withdraws the queued notices of a document whose clock was met at `at`: their
