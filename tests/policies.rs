@@ -316,6 +316,56 @@ async fn documents_start_clocks_answers_meet_them_and_the_unmet_one_goes_overdue
         0,
         "every clock stopped"
     );
+
+    // A later document never interpreted, and the digest's 文件时限 section.
+    poll(
+        &server,
+        &site,
+        "policy",
+        rss(&[(
+            "e",
+            "某某县人民政府关于印发某某县冬季清洁取暖工作方案的通知",
+            "某政发〔2025〕21号",
+            "Mon, 10 Nov 2025 09:00:00 +0800",
+        )]),
+        "2025-11-18T04:00:00Z",
+    )
+    .await;
+    let now = at("2025-11-18T05:00:00Z");
+    let no_keywords = |_: &str, _: usize| Vec::new();
+    let period = yuqing::digest::Period::scheduled(now);
+    let report =
+        yuqing::digest::build(&site.store, &site.config, &period, now, &no_keywords).unwrap();
+    let rows: Vec<_> = report
+        .document_clocks
+        .iter()
+        .map(|r| {
+            (
+                r.name.as_str(),
+                r.started,
+                r.met_on_time,
+                r.met_late,
+                r.pending,
+                r.overdue,
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [("政策解读", 4, 2, 1, 0, 1), ("意见征集情况", 1, 0, 1, 0, 0)],
+        "A and D in time, B late, E overdue; C (backfilled) left out"
+    );
+    let text = yuqing::digest::render_text(&report);
+    assert!(text.contains("【文件时限（自开始跟踪以来）】"), "{text}");
+    assert!(
+        text.contains(
+            "· 县政府规范性文件｜某某县人民政府关于印发某某县冬季清洁取暖工作方案的通知（某政发〔2025〕21号）｜应于 2025-11-14 00:00 前发布"
+        ),
+        "{text}"
+    );
+    let html = yuqing::digest::render_html(&report);
+    assert!(html.contains("文件时限（自开始跟踪以来）"), "{html}");
+    assert!(html.contains("超期未发布的文件（1件）"), "{html}");
 }
 
 /// The real daemon with a compressed window: one document interpreted in time, one
