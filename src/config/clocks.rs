@@ -48,7 +48,7 @@ impl<'de> Deserialize<'de> for ClockSwitch {
         }
         parse_window(&text)
             .map(ClockSwitch::On)
-            .map_err(serde::de::Error::custom)
+            .map_err(|err| serde::de::Error::custom(format!("{err}；不需要此时限时写 \"off\"")))
     }
 }
 
@@ -107,7 +107,49 @@ mod tests {
         assert_eq!(read("3 workdays").unwrap(), ClockSwitch::default());
         let err = read("3 working dayz").unwrap_err().to_string();
         assert!(err.contains("3 working dayz"), "{err}");
+        assert!(err.contains("off"), "{err}");
         assert_eq!(ClockSwitch::Off.to_string(), "off");
         assert_eq!(ClockSwitch::default().to_string(), "3 workdays");
+    }
+
+    #[test]
+    fn the_shorthand_comes_first_and_a_clash_with_it_is_a_problem() {
+        let own = |id: &str| {
+            let mut clock = DocumentClock::interpretation(Window::Workdays(5));
+            clock.id = id.into();
+            clock
+        };
+        let file = Path::new("yuqing.toml");
+        let mut problems = Vec::new();
+        let ids = |clocks: Vec<DocumentClock>| clocks.into_iter().map(|c| c.id).collect::<Vec<_>>();
+        let on = document_clocks(
+            &mut problems,
+            file,
+            ClockSwitch::default(),
+            vec![own("mine")],
+        );
+        assert_eq!(ids(on), ["interpretation", "mine"]);
+        let off = document_clocks(
+            &mut problems,
+            file,
+            ClockSwitch::Off,
+            vec![own("interpretation")],
+        );
+        assert_eq!(ids(off), ["interpretation"]);
+        assert!(problems.is_empty());
+        let clash = document_clocks(
+            &mut problems,
+            file,
+            ClockSwitch::default(),
+            vec![own("interpretation")],
+        );
+        assert!(clash.is_empty());
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0].message.contains("重复"),
+            "{}",
+            problems[0].message
+        );
+        assert_eq!(ids(default_clocks()), ["interpretation"]);
     }
 }

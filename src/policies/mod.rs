@@ -77,7 +77,9 @@ pub enum PolicyError {
     StartsOnEverything(String),
     #[error("文件时限“{0}”的 met_by 为空，任何文件都无法满足它；请写答复文件标题中的词，如 解读")]
     NoAnswerWords(String),
-    #[error("文件时限 id “{0}”重复；每个 [[document_clock]] 的 id 须不同")]
+    #[error(
+        "文件时限 id “{0}”重复；每个 [[document_clock]] 的 id 须不同（[policy] interpretation 未设为 \"off\" 时，id interpretation 已由默认的政策解读时限使用）"
+    )]
     DuplicateId(String),
 }
 
