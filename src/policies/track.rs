@@ -101,7 +101,7 @@ impl DocumentTracking {
         }
         let mut new = Vec::new();
         for item in items {
-            if store.item(&source.id, &item.key)?.is_none() {
+            if !store.knows_item(&source.id, &item.key)? {
                 new.push(item);
             }
         }

@@ -103,6 +103,15 @@ fn reschedule(
 }
 
 impl Store {
+    /// Whether the store has seen item `key` of `source`: it is stored, or retention
+    /// swept it (a feed that still lists a swept item does not make it new). Cheaper
+    /// than [`Store::item`]: nothing is decoded.
+    pub fn knows_item(&self, source: &str, key: &str) -> Result<bool> {
+        let k = super::items::item_key(source, key);
+        Ok(self.items.contains_key(&k)?
+            || self.items_swept.contains_key(super::items::swept_key(&k))?)
+    }
+
     fn policy_trees(&self) -> Result<[sled::Tree; 3]> {
         Ok([
             self.db.open_tree(TREE)?,
@@ -369,6 +378,26 @@ mod tests {
             ..id
         };
         assert_eq!(store.meet_document(&missing, |_| {}).unwrap(), None);
+    }
+
+    #[test]
+    fn an_item_is_known_once_stored() {
+        let store = Store::temporary().unwrap();
+        let item = crate::parse::ParsedItem {
+            key: "k/1".into(),
+            title: "关于印发某办法的通知".into(),
+            link: None,
+            body: String::new(),
+            published: None,
+            date_quality: None,
+        };
+        assert!(!store.knows_item("policy", "k/1").unwrap());
+        store
+            .upsert_item("policy", item, at("2026-06-12T02:00:00Z"))
+            .unwrap();
+        assert!(store.knows_item("policy", "k/1").unwrap());
+        assert!(!store.knows_item("policy2", "k/1").unwrap());
+        assert!(!store.knows_item("policy", "k").unwrap());
     }
 
     #[test]
