@@ -87,19 +87,19 @@ pub fn views(
     all: bool,
     now: Timestamp,
 ) -> Vec<DocumentView> {
-    let rank = |state: DocumentState| match state {
+    let rank = |view: &DocumentView| match view.state {
         DocumentState::Overdue => 0,
         DocumentState::Pending => 1,
         DocumentState::Met => 2,
         DocumentState::Backfilled => 3,
     };
-    let mut views: Vec<DocumentView> = docs
-        .iter()
-        .map(|doc| DocumentView::new(doc, &clock_name(&doc.clock), now))
-        .filter(|view| all || matches!(view.state, DocumentState::Pending | DocumentState::Overdue))
-        .collect();
-    views.sort_by_key(|view| (rank(view.state), view.due_at));
-    views
+    super::replies::listing(
+        docs.iter()
+            .map(|doc| DocumentView::new(doc, &clock_name(&doc.clock), now)),
+        all,
+        rank,
+        |view| view.due_at,
+    )
 }
 
 #[cfg(test)]

@@ -95,10 +95,15 @@ fn bracketed(chars: &[char], i: usize) -> Option<(DocNo, usize)> {
     if chars.get(at) == Some(&'第') {
         at += 1;
     }
+    numbered(chars, i, year, at)
+}
+
+/// The number at `at` ending in 号, of a 文号 of `year` that starts at `start`.
+fn numbered(chars: &[char], start: usize, year: u32, at: usize) -> Option<(DocNo, usize)> {
     let (number, after) = digits(chars, at)?;
     (chars.get(after) == Some(&'号')).then(|| {
         let doc = DocNo {
-            prefix: prefix_before(chars, i),
+            prefix: prefix_before(chars, start),
             year,
             number,
         };
@@ -118,15 +123,7 @@ fn yearly(chars: &[char], i: usize) -> Option<(DocNo, usize)> {
     {
         return None;
     }
-    let (number, after) = digits(chars, after_year + 2)?;
-    (chars.get(after) == Some(&'号')).then(|| {
-        let doc = DocNo {
-            prefix: prefix_before(chars, i),
-            year,
-            number,
-        };
-        (doc, after + 1)
-    })
+    numbered(chars, i, year, after_year + 2)
 }
 
 /// The titles quoted in 《…》 or 〈…〉, innermost quotes included, each at least 4

@@ -218,33 +218,12 @@ impl Store {
 
     /// Document clock entries due at or before `now`, earliest first, at most `limit`.
     pub fn documents_due(&self, now: Timestamp, limit: usize) -> Result<Vec<DocumentDue>> {
-        let end = u64::try_from(now.timestamp_millis())
-            .unwrap_or(0)
-            .saturating_add(1);
-        let mut out = Vec::new();
-        for row in self
-            .db
-            .open_tree(DUE)?
-            .range(..end.to_be_bytes().to_vec())
-            .take(limit)
-        {
-            let (k, v) = row?;
-            match read_due(&k, &v) {
-                Some(entry) => out.push(entry),
-                None => tracing::warn!("unreadable document clock due entry skipped"),
-            }
-        }
-        Ok(out)
+        super::replies::due_entries(&self.db.open_tree(DUE)?, now, limit, read_due)
     }
 
     /// The earliest document clock entry.
     pub fn document_due_first(&self) -> Result<Option<Timestamp>> {
-        Ok(self
-            .db
-            .open_tree(DUE)?
-            .first()?
-            .and_then(|(k, v)| read_due(&k, &v))
-            .map(|entry| entry.at))
+        super::replies::first_due(&self.db.open_tree(DUE)?, read_due, |entry| entry.at)
     }
 
     /// Keeps an answer that matched no document, and forgets those published before
