@@ -14,43 +14,26 @@ use serde::{Deserialize, Serialize};
 use super::replies::RepliesQuery;
 use super::{ApiError, ApiState};
 use crate::model::Timestamp;
-use crate::policies::{DocumentState, MetBy, TrackedDocument};
+use crate::policies::{DocumentState, TrackedDocument};
 
-/// One tracked document, as `yuqing policies --json` prints it (interface.md).
+/// One tracked document, as `yuqing policies --json` prints it (interface.md): the
+/// stored document's fields, its clock's name and its state now.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DocumentView {
-    /// The clock's id (`interpretation` …).
-    pub clock: String,
     /// The clock's Chinese name (政策解读 …).
     pub clock_name: String,
-    pub source: String,
-    pub key: String,
-    pub title: String,
-    pub url: Option<String>,
-    pub doc_no: Option<String>,
-    pub published_at: Timestamp,
-    pub due_at: Timestamp,
     pub state: DocumentState,
-    pub met_at: Option<Timestamp>,
-    pub met_by: Option<MetBy>,
+    #[serde(flatten)]
+    pub document: TrackedDocument,
 }
 
 impl DocumentView {
     /// A tracked document as it stands at `now`; `clock_name` is its clock's name.
     pub fn new(doc: &TrackedDocument, clock_name: &str, now: Timestamp) -> DocumentView {
         DocumentView {
-            clock: doc.clock.clone(),
             clock_name: clock_name.to_string(),
-            source: doc.source.clone(),
-            key: doc.key.clone(),
-            title: doc.title.clone(),
-            url: doc.url.clone(),
-            doc_no: doc.doc_no.clone(),
-            published_at: doc.published_at,
-            due_at: doc.due_at,
             state: doc.state(now),
-            met_at: doc.met_at,
-            met_by: doc.met_by.clone(),
+            document: doc.clone(),
         }
     }
 }
@@ -98,13 +81,14 @@ pub fn views(
             .map(|doc| DocumentView::new(doc, &clock_name(&doc.clock), now)),
         all,
         rank,
-        |view| view.due_at,
+        |view| view.document.due_at,
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policies::MetBy;
 
     #[test]
     fn waiting_documents_first_and_only_with_all_the_rest() {
@@ -137,7 +121,7 @@ mod tests {
         let keys = |all| {
             views(&docs, &name, all, now)
                 .into_iter()
-                .map(|v| v.key)
+                .map(|v| v.document.key)
                 .collect::<Vec<_>>()
         };
         assert_eq!(keys(false), ["late", "soon", "later"]);

@@ -46,11 +46,12 @@ fn table(docs: &[DocumentView], all: bool) -> String {
         format::pad("期限", 18),
     );
     let indent = " ".repeat(44);
-    for doc in docs {
+    for view in docs {
+        let doc = &view.document;
         out.push_str(&format!(
             "{}{}{}{}\n",
-            format::pad(state(doc.state), 12),
-            format::pad(&doc.clock_name, 14),
+            format::pad(state(view.state), 12),
+            format::pad(&view.clock_name, 14),
             format::pad(&time::local(doc.due_at), 18),
             format::title(&doc.title)
         ));
