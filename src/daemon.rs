@@ -200,10 +200,10 @@ pub async fn run_until(
             config.retention.sweep_every.as_duration(),
             stopped(&stopping),
         );
-        tasks.spawn(async move {
+        tasks.spawn(monitored(liveness.clone(), Task::Retention, async move {
             sweeper.await;
             "retention sweep"
-        });
+        }));
     }
     let api_stop = stopped(&stopping);
     tasks.spawn(monitored(liveness.clone(), Task::Api, async move {
