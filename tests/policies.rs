@@ -493,5 +493,75 @@ async fn the_daemon_mails_an_overdue_interpretation_and_lists_the_clocks() {
     let table = String::from_utf8(policies(&[])).unwrap();
     assert!(table.contains("已超期"), "{table}");
     assert!(table.contains("文号：某政发〔2025〕7号"), "{table}");
+
+    // The export carries the policy ledger; import restores it into a new data directory.
+    let out = site
+        .command()
+        .args(["export", "--format", "jsonl"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let export = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = export
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|l: &serde_json::Value| l["kind"] == "policy")
+        .collect();
+    assert_eq!(lines.len(), 2, "{export}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["record"]["document"]["clock"] == "interpretation")
+    );
+    assert!(lines.iter().any(|l| l["state"] == "met" && l["key"] == "a"));
+    let sent_overdue = lines
+        .iter()
+        .find(|l| l["key"] == "b")
+        .and_then(|l| l["record"]["notices"].as_array())
+        .is_some_and(|n| n.iter().any(|n| n["key"] == overdue));
+    assert!(sent_overdue, "{export}");
     daemon.stop();
+
+    let backup = site.dir.path().join("backup.jsonl");
+    std::fs::write(&backup, &export).unwrap();
+    let restored = tempfile::tempdir().unwrap();
+    let out = site
+        .command()
+        .arg("import")
+        .arg(&backup)
+        .arg("--data-dir")
+        .arg(restored.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("2 份计时的文件"), "{said}");
+    let old = Store::open(&site.data_dir())
+        .unwrap()
+        .policy_records()
+        .unwrap();
+    let new = Store::open(restored.path())
+        .unwrap()
+        .policy_records()
+        .unwrap();
+    let documents = |records: &[yuqing::store::PolicyRecord]| {
+        records
+            .iter()
+            .map(|r| (r.document.clone(), r.clock, r.notices.len()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(documents(&new), documents(&old));
+    let restored = Store::open(restored.path()).unwrap();
+    assert!(
+        restored.notice_record(overdue).unwrap().is_some(),
+        "a sent overdue notice is never sent again"
+    );
 }

@@ -49,17 +49,20 @@ pub fn routes() -> Router<ApiState> {
                 let docs = tokio::task::spawn_blocking(move || store.tracked_documents(None))
                     .await
                     .map_err(|err| ApiError::Internal(format!("内部错误：{err}")))??;
-                let clocks = &state.config().document_clocks;
-                let name = |id: &str| {
-                    clocks
-                        .iter()
-                        .find(|c| c.id == id)
-                        .map_or_else(|| id.to_string(), |c| c.name.clone())
-                };
+                let name = |id: &str| clock_name(state.config(), id);
                 Ok::<_, ApiError>(Json(views(&docs, &name, query.all, chrono::Utc::now())))
             },
         ),
     )
+}
+
+/// The name of clock `id` (its id when no longer configured).
+pub fn clock_name(config: &crate::config::Config, id: &str) -> String {
+    config
+        .document_clocks
+        .iter()
+        .find(|c| c.id == id)
+        .map_or_else(|| id.to_string(), |c| c.name.clone())
 }
 
 /// The listing order: overdue, pending, then (with `all`) met and backfilled; by due

@@ -42,7 +42,7 @@ pub use outbox::{
 };
 pub use policies::{DocumentDue, DocumentId};
 pub use replies::ReplyDue;
-pub use restore::{ClockRecord, LedgerRecord, NoticeState, ReplyRecord};
+pub use restore::{ClockRecord, LedgerRecord, NoticeState, PolicyRecord, ReplyRecord};
 pub use retention::{Holds, SweepReport, keeps, run_sweeper};
 pub use sources::SourceState;
 pub use tx::{Abort, TxError, TxResult};

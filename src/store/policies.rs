@@ -183,6 +183,27 @@ impl Store {
             .map_err(tx::plain_error)
     }
 
+    /// The next step of document `id`'s clock, if it runs.
+    pub fn document_clock(&self, id: &DocumentId) -> Result<Option<(Timestamp, u32)>> {
+        let [_, due, rev] = self.policy_trees()?;
+        let Some(due_key) = rev.get(id.bytes())? else {
+            return Ok(None);
+        };
+        Ok(due
+            .get(&due_key)?
+            .and_then(|v| read_due(&due_key, &v))
+            .map(|entry| (entry.at, entry.step)))
+    }
+
+    /// Forgets every tracked document, document clock and remembered answer
+    /// (`import --force`).
+    pub(super) fn clear_policies(&self) -> Result<()> {
+        for tree in [TREE, DUE, DUE_REV, ANSWERS] {
+            self.db.open_tree(tree)?.clear()?;
+        }
+        Ok(())
+    }
+
     /// The tracked document `id`, if tracked.
     pub fn tracked_document(&self, id: &DocumentId) -> Result<Option<TrackedDocument>> {
         self.db
