@@ -137,8 +137,9 @@ impl Store {
             &self.items_pending,
             &self.ledger.attached,
             &self.meta,
+            &self.items_class,
         )
-            .transaction(|(items, times, swept, pending, attached, meta)| {
+            .transaction(|(items, times, swept, pending, attached, meta, classes)| {
                 let (mut removed, mut kept) = (0u64, 0u64);
                 for (time, awaiting_reply) in keys.iter().zip(&awaiting) {
                     let key = time.get(8..).unwrap_or_default();
@@ -162,6 +163,7 @@ impl Store {
                         continue;
                     }
                     items.remove(key)?;
+                    classes.remove(key)?;
                     times.remove(time.as_slice())?;
                     swept.insert(
                         swept_key(key).as_slice(),
