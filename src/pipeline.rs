@@ -118,6 +118,15 @@ pub const QUEUE_CAPACITY: usize = 10_000;
 /// for the classifications of the batch (see [`Pipeline::handle_batch`]).
 pub const BATCH_ITEMS: usize = 256;
 
+/// Threads that classify a batch at most (the pipeline's blocking thread and scoped
+/// helpers for the batch's duration): the machine's cores, at most 4.
+static CLASSIFY_THREADS: std::sync::LazyLock<usize> =
+    std::sync::LazyLock::new(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)));
+
+/// A batch is split over threads only in parts of at least this many items (a thread
+/// costs about as much as classifying a short item).
+const MIN_ITEMS_PER_THREAD: usize = 32;
+
 /// A batch stops growing at this much text to classify (an item longer than it is a
 /// batch of its own), so that a long item neither holds up the short ones taken with
 /// it nor the shutdown for long.
@@ -265,10 +274,7 @@ impl Pipeline {
         items: Vec<Item>,
         now: Timestamp,
     ) -> Vec<Result<Handled, PipelineError>> {
-        let classified: Vec<Classified> = items
-            .into_iter()
-            .map(|item| self.classify(item, now))
-            .collect();
+        let classified = self.classify_all(items, now);
         let verdicts: Vec<Verdict<'_>> = classified
             .iter()
             .filter_map(|c| {
@@ -295,6 +301,45 @@ impl Pipeline {
                 None => self.hand_to_ledger(c, now),
             })
             .collect()
+    }
+
+    /// Classifies a batch, in order, on up to [`CLASSIFY_THREADS`] threads: this one
+    /// and scoped helpers that end with the batch (none for a small batch).
+    fn classify_all(&self, items: Vec<Item>, now: Timestamp) -> Vec<Classified> {
+        let threads = (*CLASSIFY_THREADS)
+            .min(items.len() / MIN_ITEMS_PER_THREAD)
+            .max(1);
+        if threads == 1 {
+            return items
+                .into_iter()
+                .map(|item| self.classify(item, now))
+                .collect();
+        }
+        let per_thread = items.len().div_ceil(threads);
+        let mut items = items.into_iter();
+        let mut chunks: Vec<Vec<Item>> = (0..threads)
+            .map(|_| items.by_ref().take(per_thread).collect())
+            .collect();
+        let first = chunks.remove(0);
+        let classify = |chunk: Vec<Item>| -> Vec<Classified> {
+            chunk.into_iter().map(|i| self.classify(i, now)).collect()
+        };
+        std::thread::scope(|scope| {
+            let helpers: Vec<_> = chunks
+                .into_iter()
+                .map(|chunk| scope.spawn(move || classify(chunk)))
+                .collect();
+            let mut all = classify(first);
+            for helper in helpers {
+                match helper.join() {
+                    Ok(part) => all.extend(part),
+                    // A panic in classification fails the batch as it would on this
+                    // thread (the blocking task ends; the items stay pending).
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            all
+        })
     }
 
     /// Classifies one item and decides whether it needs the ledger.
