@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
-use super::items::{ITEMS_COUNT, read_count, swept_key, text_print, time_key};
+use super::items::{ITEMS_COUNT, decode_item, read_count, swept_key, text_print, time_key};
 use super::{Result, Store, StoreError, decode, encode};
 use crate::model::{Item, Timestamp};
 
@@ -149,7 +149,7 @@ impl Store {
                         continue;
                     };
                     // A record that no longer decodes is kept for a person to look at.
-                    let Ok(item) = serde_json::from_slice::<Item>(&bytes) else {
+                    let Ok(item) = decode_item::<Item>(&bytes, String::new) else {
                         kept += 1;
                         continue;
                     };
