@@ -18,6 +18,8 @@
 //! reports. It prints items/s for each stage and for both together, and the
 //! database's growth per item (after a flush) beyond the item's own text (title,
 //! body, link, key), next to the size of the item's live records as JSON.
+//! Each stage also gives items per CPU-second of the process (all threads, from
+//! /proc/self/stat), the steadier figure on a shared machine.
 //! `BENCH_BATCH` sets the batch size (1: one item at a time, as before batching).
 
 use std::path::Path;
@@ -96,6 +98,27 @@ fn parsed(source: usize, n: usize, at: yuqing::model::Timestamp, alarms: bool) -
     }
 }
 
+/// CPU time of this process so far (every thread, user and system), from
+/// /proc/self/stat; 0 where it cannot be read. On a shared machine items per
+/// CPU-second say more than items per second.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends with ')'): utime and stime are the
+    // 12th and 13th, in clock ticks (100 per second on Linux).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -149,7 +172,7 @@ fn run(classifier: &Arc<Classifier>, count: usize, sources: usize, batch: usize,
         .sum();
     let count: usize = polls.iter().map(Vec::len).sum();
 
-    let began = Instant::now();
+    let (began, cpu) = (Instant::now(), cpu_secs());
     let mut stored = Vec::with_capacity(count);
     for (s, poll) in polls.into_iter().enumerate() {
         let source = format!("source-{s}");
@@ -160,12 +183,13 @@ fn run(classifier: &Arc<Classifier>, count: usize, sources: usize, batch: usize,
         }
     }
     let store_time = began.elapsed();
+    let store_cpu = cpu_secs() - cpu;
     let keys: Vec<(String, String)> = stored
         .iter()
         .map(|i| (i.source.clone(), i.key.clone()))
         .collect();
 
-    let began = Instant::now();
+    let (began, cpu) = (Instant::now(), cpu_secs());
     let mut flagged = 0;
     let mut queue = stored.into_iter().peekable();
     while queue.peek().is_some() {
@@ -177,6 +201,7 @@ fn run(classifier: &Arc<Classifier>, count: usize, sources: usize, batch: usize,
         }
     }
     let pipeline_time = began.elapsed();
+    let pipeline_cpu = cpu_secs() - cpu;
     assert_eq!(store.pending_count(), 0, "every item went through");
     store.flush_blocking().unwrap();
     let grown = store.size_on_disk().saturating_sub(empty) as f64 / count as f64;
@@ -199,14 +224,16 @@ fn run(classifier: &Arc<Classifier>, count: usize, sources: usize, batch: usize,
         store.incident_count()
     );
     println!(
-        "  store (one transaction per poll): {:.0} items/s ({:.0} ms)",
+        "  store (one transaction per poll): {:.0} items/s ({:.0} ms; {:.0} items per CPU-second)",
         rate(store_time.as_secs_f64()),
-        store_time.as_secs_f64() * 1e3
+        store_time.as_secs_f64() * 1e3,
+        rate(store_cpu)
     );
     println!(
-        "  pipeline (classify, store results, ledger): {:.0} items/s ({:.0} ms)",
+        "  pipeline (classify, store results, ledger): {:.0} items/s ({:.0} ms; {:.0} items per CPU-second)",
         rate(pipeline_time.as_secs_f64()),
-        pipeline_time.as_secs_f64() * 1e3
+        pipeline_time.as_secs_f64() * 1e3,
+        rate(pipeline_cpu)
     );
     println!(
         "  both: {:.0} items/s",
