@@ -53,6 +53,16 @@ pub enum UpsertOutcome {
     Unchanged,
 }
 
+/// One item as [`Store::upsert_items`] writes it, encoded before its transaction.
+struct Row<'a> {
+    key: &'a [u8],
+    value: Vec<u8>,
+    by_time: Vec<u8>,
+    swept: [u8; 16],
+    /// Its text replaced an earlier one: the stored classification goes.
+    replaced: bool,
+}
+
 /// One classified item for [`Store::record_classifications`].
 #[derive(Debug, Clone, Copy)]
 pub struct Verdict<'a> {
@@ -260,17 +270,14 @@ impl Store {
     /// needs no scan of the items, and the digest reads its period by key range); a
     /// replaced text (`true`) loses its stored classification.
     fn write_pending(&self, writes: &[(Vec<u8>, Item, bool)]) -> Result<()> {
-        let rows: Vec<(&[u8], Vec<u8>, Vec<u8>, [u8; 16], bool)> = writes
+        let rows: Vec<Row<'_>> = writes
             .iter()
-            .map(|(key, item, replaced)| {
-                let by_time = time_key(item.first_seen, key);
-                (
-                    key.as_slice(),
-                    encode_item(item),
-                    by_time,
-                    swept_key(key),
-                    *replaced,
-                )
+            .map(|(key, item, replaced)| Row {
+                key,
+                value: encode_item(item),
+                by_time: time_key(item.first_seen, key),
+                swept: swept_key(key),
+                replaced: *replaced,
             })
             .collect();
         (
@@ -283,16 +290,16 @@ impl Store {
         )
             .transaction(|(items, pending, meta, times, swept_tree, classes)| {
                 let mut added = 0u64;
-                for (key, value, by_time, swept, replaced) in &rows {
-                    if items.insert(*key, value.as_slice())?.is_none() {
+                for row in &rows {
+                    if items.insert(row.key, row.value.as_slice())?.is_none() {
                         added += 1;
-                        times.insert(by_time.as_slice(), &[])?;
-                        swept_tree.remove(swept)?;
+                        times.insert(row.by_time.as_slice(), &[])?;
+                        swept_tree.remove(&row.swept)?;
                     }
-                    if *replaced {
-                        classes.remove(*key)?;
+                    if row.replaced {
+                        classes.remove(row.key)?;
                     }
-                    pending.insert(*key, &[])?;
+                    pending.insert(row.key, &[])?;
                 }
                 if added > 0 {
                     let count = meta.get(ITEMS_COUNT)?.map_or(0, |v| read_count(&v));
