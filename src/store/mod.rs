@@ -22,6 +22,7 @@ mod incidents;
 mod items;
 mod ledger_index;
 mod outbox;
+mod policies;
 mod replies;
 mod restore;
 mod retention;
@@ -39,8 +40,9 @@ pub use ledger_index::{IncidentSummary, ListFilter, ListPage, list_order};
 pub use outbox::{
     ChannelRouter, DeadRow, MailFailures, NoticeRecord, OutboxRow, OutboxTx, record_key,
 };
+pub use policies::{DocumentDue, DocumentId};
 pub use replies::ReplyDue;
-pub use restore::{ClockRecord, LedgerRecord, NoticeState, ReplyRecord};
+pub use restore::{ClockRecord, LedgerRecord, NoticeState, PolicyRecord, ReplyRecord};
 pub use retention::{Holds, SweepReport, keeps, run_sweeper};
 pub use sources::SourceState;
 pub use tx::{Abort, TxError, TxResult};
@@ -138,8 +140,8 @@ pub struct Store {
     ledger: incidents::LedgerTrees,
     /// Notified after every commit that may have queued mail; the delivery worker waits on it.
     outbox_signal: std::sync::Arc<tokio::sync::Notify>,
-    /// Notified when a board post's reply clock is scheduled; the deadline task waits on
-    /// it (see [`replies`]).
+    /// Notified when a board post's reply clock or a document clock is scheduled; the
+    /// deadline task waits on it (see [`replies`], [`policies`]).
     reply_signal: std::sync::Arc<tokio::sync::Notify>,
     /// Which chat channels a queued notice also goes to (installed by the daemon).
     channel_router: std::sync::Arc<std::sync::OnceLock<Box<outbox::ChannelRouter>>>,
