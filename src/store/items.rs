@@ -857,6 +857,46 @@ mod tests {
         );
     }
 
+    /// A database of format 1 (items as plain JSON, classified in place) opens as
+    /// format 2 and its items read with their classifications, nothing rewritten.
+    #[test]
+    fn a_format_1_database_opens_with_its_classified_items() {
+        let dir = tempfile::tempdir().unwrap();
+        let class = Classification {
+            flag: true,
+            ..Default::default()
+        };
+        let plain = {
+            let store = Store::open(dir.path()).unwrap();
+            let UpsertOutcome::New(mut item) = store
+                .upsert_item("s", up("标题", "正文"), chrono::Utc::now())
+                .unwrap()
+            else {
+                panic!("new")
+            };
+            item.classification = Some(class.clone());
+            let plain = encode(&item);
+            store
+                .items
+                .insert(item_key("s", "k"), plain.clone())
+                .unwrap();
+            store.item_done("s", "k").unwrap();
+            store
+                .meta
+                .insert(super::super::FORMAT_KEY, &1u32.to_be_bytes())
+                .unwrap();
+            store.flush_blocking().unwrap();
+            plain
+        };
+        let store = Store::open(dir.path()).unwrap();
+        let format = store.meta.get(super::super::FORMAT_KEY).unwrap().unwrap();
+        assert_eq!(format.as_ref(), super::super::FORMAT_VERSION.to_be_bytes());
+        let item = store.item("s", "k").unwrap().unwrap();
+        assert_eq!(item.classification, Some(class));
+        let record = store.items.get(item_key("s", "k")).unwrap().unwrap();
+        assert_eq!(record.as_ref(), plain.as_slice(), "not rewritten");
+    }
+
     #[test]
     fn a_corrupt_item_is_left_in_place_and_reported() {
         let store = Store::temporary().unwrap();
