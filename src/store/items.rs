@@ -786,44 +786,6 @@ mod tests {
         assert_eq!((a.body.as_str(), a.classification), ("新正文", None));
     }
 
-    /// Format 1 kept the classification inside the item: such a record still reads
-    /// with it, and a newer classification in `items_class` wins.
-    #[test]
-    fn a_format_1_item_keeps_its_classification() {
-        let store = Store::temporary().unwrap();
-        let old = Classification {
-            flag: true,
-            ..Default::default()
-        };
-        let now = chrono::Utc::now();
-        let UpsertOutcome::New(mut item) = store.upsert_item("s", up("标题", "正文"), now).unwrap()
-        else {
-            panic!("new")
-        };
-        item.classification = Some(old.clone());
-        store
-            .items
-            .insert(item_key("s", "k"), encode(&item))
-            .unwrap();
-        assert_eq!(
-            store.item("s", "k").unwrap().unwrap().classification,
-            Some(old)
-        );
-        assert_eq!(
-            store.pending_items().unwrap()[0]
-                .classification
-                .as_ref()
-                .map(|c| c.flag),
-            Some(true)
-        );
-        let new = Classification::default();
-        store.set_classification("s", "k", new.clone()).unwrap();
-        assert_eq!(
-            store.item("s", "k").unwrap().unwrap().classification,
-            Some(new)
-        );
-    }
-
     /// An item is stored deflated, smaller than its JSON; a plain JSON record (format
     /// 1) is read as it is; a damaged deflated record is an error naming the item.
     #[test]
@@ -858,7 +820,8 @@ mod tests {
     }
 
     /// A database of format 1 (items as plain JSON, classified in place) opens as
-    /// format 2 and its items read with their classifications, nothing rewritten.
+    /// format 2 and its items read with their classifications, nothing rewritten; a
+    /// newer classification in `items_class` wins.
     #[test]
     fn a_format_1_database_opens_with_its_classified_items() {
         let dir = tempfile::tempdir().unwrap();
@@ -895,6 +858,12 @@ mod tests {
         assert_eq!(item.classification, Some(class));
         let record = store.items.get(item_key("s", "k")).unwrap().unwrap();
         assert_eq!(record.as_ref(), plain.as_slice(), "not rewritten");
+        let new = Classification::default();
+        store.set_classification("s", "k", new.clone()).unwrap();
+        assert_eq!(
+            store.item("s", "k").unwrap().unwrap().classification,
+            Some(new)
+        );
     }
 
     #[test]
