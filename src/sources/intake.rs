@@ -571,11 +571,12 @@ struct Stored {
     updated: usize,
     /// New and updated items, in document order, already stored.
     items: Vec<Item>,
-    /// A store failure part-way: the items before it are stored and still handed on.
+    /// A store failure: none of the document's items was stored (one transaction).
     error: Option<StoreError>,
 }
 
-/// Stores the items taken from a document; `found` is how many it held.
+/// Stores the items taken from a document, in one transaction; `found` is how many it
+/// held.
 fn store_items(
     store: &Store,
     source: &str,
@@ -591,21 +592,25 @@ fn store_items(
         items: Vec::new(),
         error: None,
     };
-    for item in parsed.items {
-        match store.upsert_item(source, item, now) {
-            Ok(UpsertOutcome::New(item)) => {
+    // One transaction for the poll's items: all of them stored, or none.
+    let outcomes = match store.upsert_items(source, parsed.items, now) {
+        Ok(outcomes) => outcomes,
+        Err(err) => {
+            stored.error = Some(err);
+            return stored;
+        }
+    };
+    for outcome in outcomes {
+        match outcome {
+            UpsertOutcome::New(item) => {
                 stored.new += 1;
                 stored.items.push(item);
             }
-            Ok(UpsertOutcome::Updated(item)) => {
+            UpsertOutcome::Updated(item) => {
                 stored.updated += 1;
                 stored.items.push(item);
             }
-            Ok(UpsertOutcome::Unchanged) => {}
-            Err(err) => {
-                stored.error = Some(err);
-                break;
-            }
+            UpsertOutcome::Unchanged => {}
         }
     }
     stored

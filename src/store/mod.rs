@@ -35,7 +35,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use incidents::{DueEntry, EffectDue, LedgerTx, OpenIndexRow};
-pub use items::UpsertOutcome;
+pub use items::{UpsertOutcome, Verdict};
 pub use ledger_index::{IncidentSummary, ListFilter, ListPage, list_order};
 pub use outbox::{
     ChannelRouter, DeadRow, MailFailures, NoticeRecord, OutboxRow, OutboxTx, record_key,
@@ -50,8 +50,12 @@ pub use tx::{Abort, TxError, TxResult};
 /// The data format this build writes. Bump it, with a step in [`upgrade_format`],
 /// when a layout changes.
 /// - 0: a database written before the version was recorded (same layout as 1);
-/// - 1: the current layout.
-pub const FORMAT_VERSION: u32 = 1;
+/// - 1: an item's classification inside the item record;
+/// - 2: classifications in their own tree `items_class` (an item is written once, see
+///   [`items`]); format 1's records are read as they are (a classification inside
+///   the record counts when `items_class` has none), so the upgrade changes no record.
+///   A release that knows only format 1 would miss the classifications: it refuses.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// `meta` key: the data format version (u32, big-endian).
 const FORMAT_KEY: &[u8] = b"schema_version";
@@ -127,6 +131,8 @@ pub struct Store {
     items_by_time: sled::Tree,
     /// What retention removed: key hash → text hash (see [`items`], [`retention`]).
     items_swept: sled::Tree,
+    /// item key → its classification (see [`items`]).
+    items_class: sled::Tree,
     sources: sled::Tree,
     outbox: sled::Tree,
     notice_keys: sled::Tree,
@@ -238,6 +244,7 @@ impl Store {
             items_pending: db.open_tree("items_pending")?,
             items_by_time: db.open_tree("items_by_time")?,
             items_swept: db.open_tree("items_swept")?,
+            items_class: db.open_tree("items_class")?,
             sources: db.open_tree("source_state")?,
             outbox: db.open_tree("outbox")?,
             notice_keys: db.open_tree("notice_keys")?,
@@ -298,7 +305,8 @@ impl Store {
 
 /// Checks the data format recorded in `meta`: a newer one is refused
 /// ([`StoreError::NewerFormat`]); an older one is upgraded step by step (no step
-/// changes any record yet: format 0 has the layout of 1) and the new version
+/// changes any record yet: format 0 has the layout of 1, and 2 reads 1's records as
+/// they are) and the new version
 /// written; a new database gets [`FORMAT_VERSION`]. Records this yuqing's version.
 fn upgrade_format(meta: &sled::Tree, path: &Path) -> Result<()> {
     // `None`: a new database, or one from before the version was recorded; both
