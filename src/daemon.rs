@@ -99,7 +99,8 @@ pub async fn run_until(
     let config = Arc::new(config);
     let (stop, stopping) = watch::channel(false);
     let (items_tx, items_rx) = mpsc::channel(ITEM_QUEUE);
-    // The holiday table is loaded once, above, and shared with the reply tracking.
+    // The holiday table is loaded once, above, and shared with the reply tracking and
+    // the document clocks.
     let intake = Intake::with_calendar(&config, store.clone(), items_tx, Some(calendar))
         .context("无法启动信息源轮询")?;
     let spill = crate::sources::Spill::default();
@@ -111,7 +112,8 @@ pub async fn run_until(
         .await
         .context("无法启动控制接口")?
         .merge(crate::api::digest::routes(config.clone(), keywords.clone()))
-        .merge(crate::api::replies::routes());
+        .merge(crate::api::replies::routes())
+        .merge(crate::api::policies::routes());
     let pipeline =
         Pipeline::new(classifier, store.clone(), ledger.clone(), &config).with_spill(spill);
 
@@ -123,10 +125,15 @@ pub async fn run_until(
         intake.run(intake_stop).await;
         "intake"
     }));
-    let deadlines =
-        DeadlineTask::new(store.clone(), ledger.clone(), TaskClock::system()).with_replies(
-            crate::clock::replies::ReplyClocks::new(store.clone(), config.clone()),
-        );
+    let deadlines = DeadlineTask::new(store.clone(), ledger.clone(), TaskClock::system())
+        .with_replies(crate::clock::replies::ReplyClocks::new(
+            store.clone(),
+            config.clone(),
+        ))
+        .with_side_clocks(crate::clock::policies::DocumentClocks::new(
+            store.clone(),
+            config.clone(),
+        ));
     let deadlines_stop = stopped(&stopping);
     tasks.spawn(monitored(liveness.clone(), Task::Deadlines, async move {
         deadlines.run(deadlines_stop).await;
@@ -193,10 +200,10 @@ pub async fn run_until(
             config.retention.sweep_every.as_duration(),
             stopped(&stopping),
         );
-        tasks.spawn(async move {
+        tasks.spawn(monitored(liveness.clone(), Task::Retention, async move {
             sweeper.await;
             "retention sweep"
-        });
+        }));
     }
     let api_stop = stopped(&stopping);
     tasks.spawn(monitored(liveness.clone(), Task::Api, async move {

@@ -23,6 +23,7 @@ pub mod notify;
 pub mod os_error;
 pub mod parse;
 pub mod pipeline;
+pub mod policies;
 pub mod replies;
 pub mod respond;
 pub mod sources;

@@ -74,6 +74,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
 
         Command::Digest(args) => digest::digest(&config, &args),
         Command::Replies(args) => yuqing::cli::replies::run(&config, &args),
+        Command::Policies(args) => yuqing::cli::policies::run(&config, &args),
 
         Command::Calendar(command) => yuqing::cli::calendar::run(&config, &command),
         Command::Verify => yuqing::cli::verify::run(&config),

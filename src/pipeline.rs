@@ -1,5 +1,6 @@
 //! The stage between intake and the ledger: every stored item is classified, its
-//! classification stored with it, and a flagged item handed to the ledger, which
+//! classification stored (in the store's `items_class`, beside the item), and a
+//! flagged item handed to the ledger, which
 //! opens or joins an incident. A response candidate (`crate::respond`: an item of an
 //! official source, or a 情况通报 … naming an official speaker) goes to the ledger's
 //! `respond` first: recorded on the incident it answers, it opens nothing; an official
@@ -7,13 +8,23 @@
 //! all of that succeeded, so a crash or an error means it is tried again at the
 //! next start, never skipped.
 //!
+//! # Batches
+//! Items are taken [`BATCH_ITEMS`] at a time (or what is waiting, or up to
+//! [`BATCH_TEXT_BYTES`] of text to classify): one blocking call
+//! classifies the batch, and one store transaction records the classifications of all
+//! of it and takes the items that need nothing more (routine, or flagged but stale)
+//! off the pending list ([`Pipeline::handle_batch`]). An item for the ledger (flagged,
+//! or a response candidate) stays pending until the ledger has taken it, in its own
+//! transaction as before. So an item is always either pending or classified and
+//! handled; a crash mid-batch loses nothing.
+//!
 //! # Bounded work per item, fair turns between sources
 //! Classification reads at most `[intake] max_text_bytes` of an item (the title's
 //! first [`TITLE_TEXT_BYTES`], then the start of the body), so no item, however
 //! long, holds the stage for long. Items wait in one queue per source, served in
-//! turn (round-robin): a source that delivers a thousand items delays another
-//! source's next item by at most one item of its own. Arrivals are taken from the
-//! intake's channel while an item is being classified, up to [`QUEUE_CAPACITY`]
+//! turn (round-robin, also within a batch): a source that delivers a thousand items
+//! delays another source's next item by at most one batch. Arrivals are taken from
+//! the intake's channel while a batch is being classified, up to [`QUEUE_CAPACITY`]
 //! waiting items; beyond it the channel fills.
 //!
 //! # A burst delays classification, not the next polls
@@ -28,7 +39,7 @@
 //! handled. An item can be both read from the list and sent on the channel; it is then
 //! handled twice, which is harmless (the same classification is stored again, and the
 //! ledger ignores an item it already holds). The items an earlier run left pending are
-//! read the same way at start. On shutdown the item in hand is finished; waiting items
+//! read the same way at start. On shutdown the batch in hand is finished; waiting items
 //! keep their pending mark for the next start.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -43,7 +54,7 @@ use crate::ledger::{IngestOutcome, Ledger, LedgerError, Responded};
 use crate::model::{Item, Timestamp};
 use crate::respond;
 use crate::sources::Spill;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Verdict};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -51,6 +62,21 @@ pub enum PipelineError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// The batch's classifications could not be stored (one transaction for all).
+    #[error("本批条目的分类结果未能保存（{0}）；这些条目仍待处理，下次启动时重新处理")]
+    Batch(String),
+}
+
+/// An item with its classification and what the pipeline decided for it.
+struct Classified {
+    item: Item,
+    terms: Vec<String>,
+    response: Option<respond::Form>,
+    flagged: bool,
+    official: bool,
+    stale: bool,
+    /// The outcome when the ledger has nothing to do with the item.
+    settled: Option<Handled>,
 }
 
 /// What happened to one item.
@@ -87,6 +113,24 @@ pub struct Pipeline {
 
 /// Items waiting for classification, beyond which the intake's channel fills.
 pub const QUEUE_CAPACITY: usize = 10_000;
+
+/// Items classified and stored together: one blocking call and one store transaction
+/// for the classifications of the batch (see [`Pipeline::handle_batch`]).
+pub const BATCH_ITEMS: usize = 256;
+
+/// Threads that classify a batch at most (the pipeline's blocking thread and scoped
+/// helpers for the batch's duration): the machine's cores, at most 4.
+static CLASSIFY_THREADS: std::sync::LazyLock<usize> =
+    std::sync::LazyLock::new(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)));
+
+/// A batch is split over threads only in parts of at least this many items (a thread
+/// costs about as much as classifying a short item).
+const MIN_ITEMS_PER_THREAD: usize = 32;
+
+/// A batch stops growing at this much text to classify (an item longer than it is a
+/// batch of its own), so that a long item neither holds up the short ones taken with
+/// it nor the shutdown for long.
+pub const BATCH_TEXT_BYTES: usize = 1 << 20;
 
 /// Pending items read from the store at a time when working off a backlog.
 pub const BACKLOG_CHUNK: usize = 1_000;
@@ -142,6 +186,32 @@ impl FairQueue {
         Some(item)
     }
 
+    /// The item [`FairQueue::pop`] would return.
+    fn peek(&self) -> Option<&Item> {
+        self.waiting.get(self.turns.front()?)?.front()
+    }
+
+    /// Up to `max_items` items, taking turns as [`FairQueue::pop`] does, while their
+    /// `size` stays within `max_bytes` (the first item is taken whatever its size).
+    fn pop_batch(
+        &mut self,
+        max_items: usize,
+        max_bytes: usize,
+        size: impl Fn(&Item) -> usize,
+    ) -> Vec<Item> {
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        while batch.len() < max_items {
+            let Some(next) = self.peek() else { break };
+            bytes += size(next);
+            if !batch.is_empty() && bytes > max_bytes {
+                break;
+            }
+            batch.extend(self.pop());
+        }
+        batch
+    }
+
     fn is_full(&self) -> bool {
         self.len >= QUEUE_CAPACITY
     }
@@ -188,45 +258,151 @@ impl Pipeline {
 
     /// Classifies one stored item, records the result and hands it on. Blocking (CPU
     /// and sled): call it from a blocking thread.
-    pub fn handle(&self, mut item: Item, now: Timestamp) -> Result<Handled, PipelineError> {
-        let store = &self.store;
+    pub fn handle(&self, item: Item, now: Timestamp) -> Result<Handled, PipelineError> {
+        let mut handled = self.handle_batch(vec![item], now);
+        handled.pop().expect("one result per item")
+    }
+
+    /// Classifies a batch of stored items and hands them on; one result per item, in
+    /// order. The classifications of the whole batch are stored in one transaction,
+    /// which also takes the items that need nothing more (routine, stale) off the
+    /// pending list; an item for the ledger (flagged, or a response candidate) stays
+    /// pending until the ledger has taken it. Blocking (CPU and sled): call it from a
+    /// blocking thread.
+    pub fn handle_batch(
+        &self,
+        items: Vec<Item>,
+        now: Timestamp,
+    ) -> Vec<Result<Handled, PipelineError>> {
+        let classified = self.classify_all(items, now);
+        let verdicts: Vec<Verdict<'_>> = classified
+            .iter()
+            .filter_map(|c| {
+                Some(Verdict {
+                    source: &c.item.source,
+                    key: &c.item.key,
+                    classification: c.item.classification.as_ref()?,
+                    done: c.settled.is_some(),
+                })
+            })
+            .collect();
+        if let Err(err) = self.store.record_classifications(&verdicts) {
+            // Nothing of the batch was stored: every item stays pending.
+            let err = err.to_string();
+            return classified
+                .iter()
+                .map(|_| Err(PipelineError::Batch(err.clone())))
+                .collect();
+        }
+        classified
+            .into_iter()
+            .map(|c| match c.settled {
+                Some(handled) => Ok(handled),
+                None => self.hand_to_ledger(c, now),
+            })
+            .collect()
+    }
+
+    /// Classifies a batch, in order, on up to [`CLASSIFY_THREADS`] threads: this one
+    /// and scoped helpers that end with the batch (none for a small batch).
+    fn classify_all(&self, items: Vec<Item>, now: Timestamp) -> Vec<Classified> {
+        let threads = (*CLASSIFY_THREADS)
+            .min(items.len() / MIN_ITEMS_PER_THREAD)
+            .max(1);
+        if threads == 1 {
+            return items
+                .into_iter()
+                .map(|item| self.classify(item, now))
+                .collect();
+        }
+        let per_thread = items.len().div_ceil(threads);
+        let mut items = items.into_iter();
+        let mut chunks: Vec<Vec<Item>> = (0..threads)
+            .map(|_| items.by_ref().take(per_thread).collect())
+            .collect();
+        let first = chunks.remove(0);
+        let classify = |chunk: Vec<Item>| -> Vec<Classified> {
+            chunk.into_iter().map(|i| self.classify(i, now)).collect()
+        };
+        std::thread::scope(|scope| {
+            let helpers: Vec<_> = chunks
+                .into_iter()
+                .map(|chunk| scope.spawn(move || classify(chunk)))
+                .collect();
+            let mut all = classify(first);
+            for helper in helpers {
+                match helper.join() {
+                    Ok(part) => all.extend(part),
+                    // A panic in classification fails the batch as it would on this
+                    // thread (the blocking task ends; the items stay pending).
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            all
+        })
+    }
+
+    /// Classifies one item and decides whether it needs the ledger.
+    fn classify(&self, mut item: Item, now: Timestamp) -> Classified {
         let local = self.local_sources.contains(&item.source);
         let (title, body) = text_to_classify(&item.title, &item.body, self.max_text);
         let started = std::time::Instant::now();
         let (classification, terms) = self.classifier.classify_with_key_terms(title, body, local);
         crate::metrics::METRICS.classified(&item.source, started.elapsed(), classification.flag);
-        store.set_classification(&item.source, &item.key, classification.clone())?;
         let flagged = classification.flag;
         item.classification = Some(classification);
         let official = self.official_sources.contains(&item.source);
         let stale = self.is_stale(&item, now);
-        let response = match respond::candidate(&item.title, &item.body, official) {
+        let response = respond::candidate(&item.title, &item.body, official);
+        let settled = match response {
+            Some(_) => None,
+            // An official item that answers nothing stays routine: the jurisdiction's
+            // own channel is no alarm.
+            None if !flagged || official => Some(Handled::Routine),
+            None if stale => Some(Handled::Stale),
+            None => None,
+        };
+        Classified {
+            item,
+            terms,
+            response,
+            flagged,
+            official,
+            stale,
+            settled,
+        }
+    }
+
+    /// The ledger's part for a classified item (a response, or an incident), then the
+    /// item leaves the pending list.
+    fn hand_to_ledger(&self, c: Classified, now: Timestamp) -> Result<Handled, PipelineError> {
+        let Classified { item, terms, .. } = &c;
+        let response = match c.response {
             Some(form) => {
                 let terms = if terms.is_empty() {
+                    let (title, body) = text_to_classify(&item.title, &item.body, self.max_text);
                     self.classifier.key_terms(title, body)
                 } else {
                     terms.clone()
                 };
                 self.ledger
-                    .respond(&item, form, &terms, flagged && !stale, now)?
+                    .respond(item, form, &terms, c.flagged && !c.stale, now)?
             }
             None => None,
         };
         let handled = if let Some(response) = response {
             Handled::Response(response)
-        } else if !flagged || official {
-            // An official item that answers nothing stays routine: the jurisdiction's
-            // own channel is no alarm.
+        } else if !c.flagged || c.official {
             Handled::Routine
-        } else if stale {
+        } else if c.stale {
             Handled::Stale
         } else {
-            match self.ledger.ingest(&item, &terms, now)? {
+            match self.ledger.ingest(item, terms, now)? {
                 Some(outcome) => Handled::Incident(outcome),
                 None => Handled::Routine,
             }
         };
-        store.item_done(&item.source, &item.key)?;
+        self.store.item_done(&item.source, &item.key)?;
         Ok(handled)
     }
 
@@ -250,7 +426,11 @@ impl Pipeline {
                 tally.log();
                 return;
             }
-            let Some(item) = queue.pop() else {
+            let batch = queue.pop_batch(BATCH_ITEMS, BATCH_TEXT_BYTES, |item| {
+                let (title, body) = text_to_classify(&item.title, &item.body, self.max_text);
+                title.len() + body.len()
+            });
+            if batch.is_empty() {
                 // The queue ran dry: one line for the batch just handled.
                 tally.log();
                 match items.try_recv() {
@@ -275,16 +455,16 @@ impl Pipeline {
                     },
                 }
                 continue;
-            };
-            // While the item is classified, keep taking arrivals: the intake never
+            }
+            // While the batch is classified, keep taking arrivals: the intake never
             // waits for classification unless the queue is full.
-            let work = self.handle_logged(item);
+            let work = self.handle_logged(batch);
             tokio::pin!(work);
             loop {
                 tokio::select! {
                     biased;
-                    outcome = &mut work => {
-                        tally.add(outcome);
+                    outcomes = &mut work => {
+                        outcomes.into_iter().for_each(|outcome| tally.add(outcome));
                         if tally.total() >= BATCH_LOG_ITEMS {
                             tally.log();
                         }
@@ -350,44 +530,60 @@ impl Pipeline {
         }
     }
 
-    /// Handles one item on a blocking thread; details are logged at DEBUG (the
-    /// batch's counts at INFO, see [`Tally`]), failures at ERROR.
-    async fn handle_logged(&self, item: Item) -> Option<Handled> {
-        let (source, key) = (item.source.clone(), item.key.clone());
+    /// Handles a batch on one blocking thread; details are logged at DEBUG (the
+    /// batch's counts at INFO, see [`Tally`]), failures at ERROR. One outcome per
+    /// item (`None`: failed, the item stays pending).
+    async fn handle_logged(&self, batch: Vec<Item>) -> Vec<Option<Handled>> {
+        let names: Vec<(String, String)> = batch
+            .iter()
+            .map(|i| (i.source.clone(), i.key.clone()))
+            .collect();
         let pipeline = self.clone();
         let result =
-            tokio::task::spawn_blocking(move || pipeline.handle(item, chrono::Utc::now())).await;
-        match result {
-            Ok(Ok(handled)) => {
-                match &handled {
-                    Handled::Incident(IngestOutcome::Opened(id)) => {
-                        debug!(%source, %key, incident = id, "incident opened")
-                    }
-                    Handled::Incident(IngestOutcome::Joined(id)) => {
-                        debug!(%source, %key, incident = id, "item joined incident")
-                    }
-                    Handled::Response(done) => {
-                        // Rare and consequential (a milestone met without an officer):
-                        // each one at INFO.
-                        info!(%source, %key, incident = done.incident, response = done.n,
-                            milestone = ?done.milestone, opened = done.opened, "official response recognised")
-                    }
-                    Handled::Stale => {
-                        debug!(%source, %key, "flagged item is older than the incident window; recorded without an incident")
-                    }
-                    Handled::Routine => debug!(%source, %key, "item classified"),
-                }
-                Some(handled)
-            }
-            Ok(Err(err)) => {
-                error!(%source, %key, error = %err, "item could not be processed; it stays pending for the next start");
-                None
-            }
+            tokio::task::spawn_blocking(move || pipeline.handle_batch(batch, chrono::Utc::now()))
+                .await;
+        let results = match result {
+            Ok(results) => results,
             Err(err) => {
-                error!(%source, %key, error = %err, "classification task failed");
-                None
+                error!(items = names.len(), error = %err, "classification task failed; the batch stays pending for the next start");
+                return names.iter().map(|_| None).collect();
             }
+        };
+        names
+            .into_iter()
+            .zip(results)
+            .map(|((source, key), result)| match result {
+                Ok(handled) => {
+                    log_handled(&source, &key, &handled);
+                    Some(handled)
+                }
+                Err(err) => {
+                    error!(%source, %key, error = %err, "item could not be processed; it stays pending for the next start");
+                    None
+                }
+            })
+            .collect()
+    }
+}
+
+/// One item's outcome: at DEBUG, except a recognised response (rare and consequential:
+/// a milestone met without an officer) at INFO.
+fn log_handled(source: &str, key: &str, handled: &Handled) {
+    match handled {
+        Handled::Incident(IngestOutcome::Opened(id)) => {
+            debug!(%source, %key, incident = id, "incident opened")
         }
+        Handled::Incident(IngestOutcome::Joined(id)) => {
+            debug!(%source, %key, incident = id, "item joined incident")
+        }
+        Handled::Response(done) => {
+            info!(%source, %key, incident = done.incident, response = done.n,
+                milestone = ?done.milestone, opened = done.opened, "official response recognised")
+        }
+        Handled::Stale => {
+            debug!(%source, %key, "flagged item is older than the incident window; recorded without an incident")
+        }
+        Handled::Routine => debug!(%source, %key, "item classified"),
     }
 }
 
@@ -534,6 +730,28 @@ mod tests {
         assert!(rest.iter().all(|i| i.source == "flood"));
         assert_eq!(rest.last().map(|i| i.key.as_str()), Some("1002"));
         assert!(queue.waiting.is_empty() && queue.turns.is_empty());
+    }
+
+    #[test]
+    fn a_batch_takes_turns_and_stops_at_its_size() {
+        let mut queue = FairQueue::default();
+        (0..300).for_each(|k| queue.push(item("flood", k)));
+        queue.push(item("county", 0));
+        let one = |_: &Item| 1;
+        let batch = queue.pop_batch(BATCH_ITEMS, usize::MAX, one);
+        assert_eq!(batch.len(), BATCH_ITEMS);
+        let keys: Vec<String> = batch[..3]
+            .iter()
+            .map(|i| format!("{}:{}", i.source, i.key))
+            .collect();
+        assert_eq!(keys, ["flood:0", "county:0", "flood:1"]);
+        // Items of 10 "bytes" against a limit of 25: two fit.
+        assert_eq!(queue.pop_batch(BATCH_ITEMS, 25, |_| 10).len(), 2);
+        // An item larger than the limit is a batch of its own.
+        assert_eq!(queue.pop_batch(BATCH_ITEMS, 5, |_| 10).len(), 1);
+        let rest = queue.pop_batch(BATCH_ITEMS, usize::MAX, one);
+        assert_eq!(rest.len(), 301 - BATCH_ITEMS - 3);
+        assert!(queue.pop_batch(BATCH_ITEMS, usize::MAX, one).is_empty());
     }
 
     #[test]

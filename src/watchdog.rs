@@ -45,6 +45,7 @@ pub enum Task {
     Mail,
     Api,
     Digest,
+    Retention,
 }
 
 impl Task {
@@ -57,6 +58,7 @@ impl Task {
             Task::Mail => "mail",
             Task::Api => "api",
             Task::Digest => "digest",
+            Task::Retention => "retention",
         }
     }
 }
@@ -76,6 +78,7 @@ fn describe(name: &str) -> (&'static str, &'static str) {
         ),
         "api" => ("控制接口", "值班人员的命令（签收、办结、导出等）无法执行"),
         "digest" => ("舆情日报定时任务", "舆情日报不会按时发出"),
+        "retention" => ("数据保留清理", "过期的常规信息不再被清理，数据库会持续增大"),
         "store" => ("数据库写入", "所有变更都无法写入磁盘"),
         _ => ("运行时", "守护进程整体停滞"),
     }

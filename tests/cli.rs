@@ -306,6 +306,12 @@ async fn duty_officer_workflow_through_the_daemon() {
     ] {
         assert!(block.contains(needle), "missing {needle}:\n{block}");
     }
+    // The daemon's own changes (opening the incident) read 系统, not the stored `system`.
+    let audit = &block[block.find("操作记录").unwrap()..];
+    assert!(
+        audit.contains("  系统  ") && !audit.contains("system"),
+        "{audit}"
+    );
 
     // A wrong token: exit 2, nothing changed.
     let mut wrong = yuqing(cfg);

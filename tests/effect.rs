@@ -164,7 +164,7 @@ async fn a_rising_verdict_after_the_window_is_shown_and_mailed_once_across_a_res
         .filter(|a| a["action"] == "effect")
         .collect();
     assert_eq!(audit.len(), 1, "{done}");
-    assert_eq!(audit[0]["by"], "系统");
+    assert_eq!(audit[0]["by"], "system");
     let text = cli(&site, &["show", &id.to_string()]);
     assert!(text.contains("效果评估：升温"), "{text}");
     let export = cli(&site, &["export", "--format", "csv"]);

@@ -1857,7 +1857,7 @@ fn a_rising_effect_is_recorded_once_at_the_window_end_and_mailed_once() {
     assert_eq!(recorded.window_secs, 7200);
     let audit = ledger.audit(id).unwrap();
     let line = audit.iter().find(|e| e.action == "effect").unwrap();
-    assert_eq!(line.by, "系统");
+    assert_eq!(line.by, "system");
     assert!(line.detail.contains("升温"), "{}", line.detail);
     let rising = format!("{id}/effect/rising");
     let keys = queued_keys(ledger.store());

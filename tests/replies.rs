@@ -458,7 +458,8 @@ async fn a_reply_board_with_a_broken_holiday_table_is_refused_at_start() {
         panic!("the intake started with a broken holiday table");
     };
     assert!(
-        err.to_string().contains("留言板答复时限需要官方节假日表"),
+        err.to_string()
+            .contains("留言板答复时限和文件时限（政策解读等）需要官方节假日表"),
         "{err}"
     );
 }

@@ -51,7 +51,35 @@ impl ReplyLine {
     }
 }
 
-/// One JSON object per line (each an [`ExportLine`] or a [`ReplyLine`], or the `show --json` shape).
+/// A line of the JSONL export after the board posts, one per tracked document of a
+/// document clock: `kind` `"policy"`, the `policies --json` shape, plus `record`
+/// ([`crate::store::PolicyRecord`]: the document, its clock and notices) that
+/// `yuqing import` restores.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PolicyLine {
+    pub kind: &'static str,
+    #[serde(flatten)]
+    pub view: super::policies::DocumentView,
+    pub record: crate::store::PolicyRecord,
+}
+
+impl PolicyLine {
+    /// `clock_name`: the name of the document's clock.
+    pub fn new(
+        record: crate::store::PolicyRecord,
+        clock_name: &str,
+        now: crate::model::Timestamp,
+    ) -> PolicyLine {
+        PolicyLine {
+            kind: "policy",
+            view: super::policies::DocumentView::new(&record.document, clock_name, now),
+            record,
+        }
+    }
+}
+
+/// One JSON object per line (each an [`ExportLine`], a [`ReplyLine`] or a [`PolicyLine`],
+/// or the `show --json` shape).
 pub fn jsonl<T: serde::Serialize>(incidents: &[T]) -> String {
     let mut out = String::new();
     for incident in incidents {

@@ -30,6 +30,7 @@ pub mod client;
 pub mod digest;
 pub mod export;
 pub mod listener;
+pub mod policies;
 pub mod replies;
 pub mod token;
 pub mod views;
@@ -702,8 +703,20 @@ async fn export(
                 .into_iter()
                 .map(|record| export::ReplyLine::new(record, now))
                 .collect();
+            // Then the tracked documents of the document clocks, whole.
+            let store = state.store.clone();
+            let policies: Vec<_> = state
+                .run(move |_| Ok(store.policy_records()?))
+                .await?
+                .into_iter()
+                .map(|record| {
+                    let name = policies::clock_name(&state.config, &record.document.clock);
+                    export::PolicyLine::new(record, &name, now)
+                })
+                .collect();
             let mut body = export::jsonl(&lines);
             body.push_str(&export::jsonl(&replies));
+            body.push_str(&export::jsonl(&policies));
             (body, "application/x-ndjson; charset=utf-8")
         }
     };

@@ -70,18 +70,30 @@ pub fn routes() -> Router<ApiState> {
 /// The listing order: overdue, pending, then (with `all`) replied and removed; by due
 /// time within each state.
 pub fn views(posts: Vec<TrackedPost>, all: bool, now: Timestamp) -> Vec<ReplyView> {
-    let rank = |state: ReplyState| match state {
+    let rank = |view: &ReplyView| match view.state {
         ReplyState::Overdue => 0,
         ReplyState::Pending => 1,
         ReplyState::Replied => 2,
         ReplyState::Removed => 3,
     };
-    let mut views: Vec<ReplyView> = posts
-        .iter()
-        .map(|post| ReplyView::new(post, now))
-        .filter(|view| all || matches!(view.state, ReplyState::Pending | ReplyState::Overdue))
-        .collect();
-    views.sort_by_key(|view| (rank(view.state), view.due_at));
+    listing(
+        posts.iter().map(|post| ReplyView::new(post, now)),
+        all,
+        rank,
+        |view| view.due_at,
+    )
+}
+
+/// A listing of clocks: by `rank` (0 overdue, 1 pending: waiting; higher: done, shown
+/// only with `all`), then by due time.
+pub(super) fn listing<V>(
+    views: impl Iterator<Item = V>,
+    all: bool,
+    rank: impl Fn(&V) -> u8,
+    due: impl Fn(&V) -> Timestamp,
+) -> Vec<V> {
+    let mut views: Vec<V> = views.filter(|view| all || rank(view) < 2).collect();
+    views.sort_by_key(|view| (rank(view), due(view)));
     views
 }
 

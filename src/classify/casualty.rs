@@ -83,15 +83,18 @@ const UPDATE: &str =
     r"(?:已经|已|共|累计)?(?:上升|增加|增|升|攀升|突破|超过|逾)?(?:至|到|为|达到|达)?";
 /// What may follow "死亡5人": when it is another fate (3人死亡5人受伤), the number
 /// belongs to that fate, not to the word before it.
-const OTHER_FATE: &str = r"(受伤|重伤|轻伤|伤|死亡|遇难|身亡|中毒|失联|失踪|被困)?";
+/// Missing persons included (14人遇难约30人生死不明: the 30 are missing, not dead).
+const OTHER_FATE: &str =
+    r"(受伤|重伤|轻伤|伤|死亡|遇难|身亡|中毒|失联|失踪|被困|生死不明|下落不明)?";
 /// Words for a victim total that includes the dead (N人伤亡, N人中毒 … 其中M人死亡).
 const TOTAL_WORD: &str =
     r"(伤亡|死伤|食物中毒|中毒|发病|不适|身体不适|恶心|呕吐|腹泻|腹痛|中毒症状|症状)";
 /// What may stand between two counts joined into one group (5名学生和2名老师): no
 /// digits, no clause break, no fate word.
 const GAP_PART: &str = r"[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？：:伤死亡毒]{0,12}?";
-/// A short run between a fate word and its number: 受伤的中国人已有14人.
-const GAP_BEFORE: &str = r"(?:的)?[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？、：:]{0,6}?";
+/// A short run between a fate word and its number: 受伤的中国人已有14人. A space ends
+/// it: titles separate clauses with spaces (致3学生死亡事故 校长等12人被问责).
+const GAP_BEFORE: &str = r"(?:的)?[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？、：: ]{0,6}?";
 
 struct Patterns {
     /// All of the patterns below in one automaton: a sentence none of them matches
@@ -773,6 +776,8 @@ mod tests {
                 c(None, Some(5), Some(2)),
             ),
             ("2人死亡，5人失联。", c(Some(2), None, None)),
+            ("14人遇难约30人生死不明", c(Some(14), None, None)),
+            ("致3学生死亡事故 校长等12人被问责", c(Some(3), None, None)),
             ("另有7人失踪，3人失联", c(None, None, None)),
             ("死亡人数已上升至23人", c(Some(23), None, None)),
             ("事故死亡3人、受伤12人", c(Some(3), Some(12), None)),

@@ -637,8 +637,10 @@ impl Classifier {
         let routine_wins = ev.routine >= problem || (ev.title_routine && !ev.title_problem);
         let rule_flag = !order.is_empty() && problem >= MIN_PROBLEM_SCORE && !routine_wins;
 
-        let mut casualties = casualty::extract(text);
-        self.victims.refine(text, &mut casualties);
+        // The event's figures: statistics over a period or many incidents are left out.
+        let event_text = self.victims.without_background(text);
+        let mut casualties = casualty::extract(&event_text);
+        self.victims.refine(&event_text, &mut casualties);
         let (places, any_local) = self.find_places(text, bounds);
         let government = self.town_government(&places);
         let unit = order.first().map(|&t| {

@@ -578,7 +578,51 @@ fn single_victims_and_tolls_after_the_verb() {
         ("一旦发生火灾，可能造成人员身亡。", None),
         ("男子落水险些丧命，被民警救起。", None),
         ("车祸致多人身亡。", None),
+        // Words without the usual death characters, and a bare 死 ending the clause.
+        ("民警盘查时遭车辆拖行碾压，因公殉职。", Some(1)),
+        ("大巴翻车 致13人死", Some(13)),
+        ("经120急救医生确认，该男子已死亡。", Some(1)),
+        ("三人死里逃生。", None),
     ] {
         assert_eq!(classify("事故", body).deaths, deaths, "{body}");
+    }
+}
+
+/// Issue 14: statistics over a period or over many incidents are background, not the
+/// event's figures (the worst single event is the one reported).
+#[test]
+fn statistics_are_not_the_event() {
+    for (body, deaths, injured) in [
+        (
+            "暴雨已造成13人死亡。今年前11个月，自然灾害已导致近200人死亡、140人受伤。",
+            Some(13),
+            None,
+        ),
+        (
+            "洪灾致5人遇难。该国去年全年有近400人因恶劣天气死亡。",
+            Some(5),
+            None,
+        ),
+        (
+            "男童被撞身亡。悬赏通告：457起车祸100人死亡。",
+            Some(1),
+            None,
+        ),
+        ("全市共发生交通事故92宗，其中1人死亡、3人受伤。", None, None),
+        // One pile-up of a few collisions is one event.
+        (
+            "4起交通事故先后涉及22台车，共造成5人死亡，1人重伤。",
+            Some(5),
+            Some(1),
+        ),
+        // A year in the event's own sentence is not a statistic.
+        (
+            "2018年12月8日晚发生追尾，造成2人死亡3人受伤。",
+            Some(2),
+            Some(3),
+        ),
+    ] {
+        let c = classify("事故", body);
+        assert_eq!((c.deaths, c.injured), (deaths, injured), "{body}");
     }
 }

@@ -4,10 +4,15 @@
 //! - a toll after the verb without a counting word (遇难18，另有3人失踪) is that toll;
 //! - injuries the text calls light (12人轻伤, 20余名学生轻微中毒) are not serious
 //!   injuries: 国务院令第493号 grades on 重伤, so such figures do not raise the level.
+//! - a toll ending its clause with a bare 死 (大巴翻车 致13人死) is that toll;
+//! - a sentence stating a statistic over a period (去年全年, 今年前11个月, 历年) or over
+//!   ten or more incidents (457起车祸100人死亡) is background, not the event's figures
+//!   (taxonomy.md: the figures of the event itself, the worst single one).
 //!
 //! Each list is optional: a dictionary folder without `casualty/` reads figures with the
 //! patterns alone.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::LazyLock;
 
@@ -16,6 +21,9 @@ use regex::Regex;
 
 use super::ClassifyError;
 use super::casualty::{Casualties, parse_count};
+
+/// Where `extract` ends a sentence: the same splits as [`super::casualty::extract`].
+const SENTENCE_END: [char; 8] = ['。', '!', '?', ';', '\n', '！', '？', '；'];
 
 /// The word lists (`dictionaries/casualty/*.txt`, one entry per line).
 #[derive(Debug, Clone, Default)]
@@ -31,6 +39,8 @@ pub(crate) struct VictimWords {
     light: Option<Regex>,
     /// Words that state serious injury: 重伤, 伤势严重, 危重.
     serious: Words,
+    /// Words that make a sentence a statistic over a period: 全年, 今年前, 历年.
+    background: Words,
 }
 
 /// One word list as an automaton: whether a text holds any of the words is one scan,
@@ -62,6 +72,22 @@ static COUNT_AFTER_VERB: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("valid pattern")
 });
+
+/// A toll ending its clause with a bare 死: 致13人死, 3人死，2人伤.
+static BARE_DEATH: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"([0-9]+|[一二两三四五六七八九十百千]+)(?:余|多)?(?:名|人)死(?:[,，、;；\s]|$)")
+        .expect("valid pattern")
+});
+
+/// A count of incidents (457起, 92宗): with ten or more, the sentence is a statistic.
+static INCIDENTS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"([0-9]+|[一二两三四五六七八九十百千万]+)(?:余|多)?(?:起|宗)")
+        .expect("valid pattern")
+});
+
+/// Fewest incidents a sentence must count to be a statistic rather than one event
+/// (4起交通事故先后涉及22台车 is one pile-up).
+const MIN_INCIDENTS: u32 = 10;
 
 fn words(dir: &Path, name: &str) -> Result<Vec<String>, ClassifyError> {
     let path = dir.join("casualty").join(name);
@@ -99,7 +125,28 @@ impl VictimWords {
             not_single: Words::new(&words(dir, "not_single.txt")?)?,
             light: light_pattern(&words(dir, "light.txt")?),
             serious: Words::new(&words(dir, "serious.txt")?)?,
+            background: Words::new(&words(dir, "background.txt")?)?,
         })
+    }
+
+    /// Whether a sentence states a statistic (a period total or many incidents).
+    fn is_background(&self, sentence: &str) -> bool {
+        self.background.any_in(sentence)
+            || sentence.contains(['起', '宗'])
+                && INCIDENTS
+                    .captures_iter(sentence)
+                    .filter_map(|caps| parse_count(caps.get(1)?.as_str()))
+                    .any(|n| n >= MIN_INCIDENTS)
+    }
+
+    /// The text without its background sentences, for reading the event's figures.
+    pub(crate) fn without_background<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let sentences = || text.split(SENTENCE_END);
+        if !sentences().any(|s| self.is_background(s)) {
+            return Cow::Borrowed(text);
+        }
+        let kept: Vec<&str> = sentences().filter(|s| !self.is_background(s)).collect();
+        Cow::Owned(kept.join("。"))
     }
 
     /// Adds what the patterns missed to the figures read from the (normalized) text.
@@ -107,21 +154,28 @@ impl VictimWords {
         let mut single = false;
         let mut after_verb: Option<u32> = None;
         let mut light: Option<u32> = None;
-        for sentence in text.split(['。', '!', '?', ';', '\n', '！', '？', '；']) {
-            // Cheap test first: most sentences state no death and no light injury.
-            let deathly = sentence.contains(['亡', '命', '害', '杀', '死', '难', '丧', '毙', '世']);
+        for sentence in text.split(SENTENCE_END) {
+            // Cheap test first: most sentences state no death and no light injury. A
+            // single-death word without these characters (殉职) is tested on its own.
+            let named = self.single_death.any_in(sentence);
+            let deathly =
+                named || sentence.contains(['亡', '命', '害', '杀', '死', '难', '丧', '毙', '世']);
             if !deathly && !sentence.contains('轻') {
                 continue;
             }
             if let Some(n) = COUNT_AFTER_VERB
                 .captures_iter(sentence)
                 .filter_map(|caps| caps.get(1)?.as_str().parse::<u32>().ok())
+                .chain(
+                    BARE_DEATH
+                        .captures_iter(sentence)
+                        .filter_map(|caps| parse_count(caps.get(1)?.as_str())),
+                )
                 .max()
             {
                 after_verb = after_verb.max(Some(n));
             }
-            single |=
-                deathly && self.single_death.any_in(sentence) && !self.not_single.any_in(sentence);
+            single |= named && !self.not_single.any_in(sentence);
             if let Some(re) = &self.light {
                 let n = re
                     .captures_iter(sentence)

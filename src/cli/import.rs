@@ -5,7 +5,9 @@
 //! unless `--force` (which replaces it). Afterwards the audit chain is verified.
 //! What a line must carry is [`crate::store::LedgerRecord`] (its `record` field); a
 //! line with `"kind": "reply"` carries a tracked board post,
-//! [`crate::store::ReplyRecord`] (exports from before the reply ledger have none).
+//! [`crate::store::ReplyRecord`] (exports from before the reply ledger have none), one
+//! with `"kind": "policy"` a tracked document of a document clock,
+//! [`crate::store::PolicyRecord`] (docs/policies.md; older exports have none).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -14,10 +16,10 @@ use serde::Deserialize;
 
 use super::{CliError, ImportArgs};
 use crate::config::Config;
-use crate::store::{LedgerRecord, NoticeRecord, ReplyRecord, Store, StoreError};
+use crate::store::{LedgerRecord, NoticeRecord, PolicyRecord, ReplyRecord, Store, StoreError};
 
-/// What kind of record an export line is: an incident (no `kind`) or a tracked board
-/// post (`"kind": "reply"`).
+/// What kind of record an export line is: an incident (no `kind`), a tracked board
+/// post (`"kind": "reply"`) or a tracked document (`"kind": "policy"`).
 #[derive(Deserialize)]
 struct Kind {
     kind: Option<String>,
@@ -33,6 +35,7 @@ struct Line<T> {
 struct Backup {
     incidents: Vec<LedgerRecord>,
     replies: Vec<ReplyRecord>,
+    policies: Vec<PolicyRecord>,
 }
 
 pub fn run(config: &Config, args: &ImportArgs) -> Result<(), CliError> {
@@ -62,6 +65,9 @@ pub fn run(config: &Config, args: &ImportArgs) -> Result<(), CliError> {
     for record in &backup.replies {
         store.restore_reply(record).map_err(failed)?;
     }
+    for record in &backup.policies {
+        store.restore_policy(record).map_err(failed)?;
+    }
     store.flush_blocking().map_err(failed)?;
     let report = store.verify_audit_guarded().map_err(failed)?;
     if !report.intact() {
@@ -83,6 +89,8 @@ fn read(path: &Path) -> Result<Backup, CliError> {
     })?;
     let mut records = Vec::new();
     let mut replies = Vec::new();
+    let mut policies = Vec::new();
+    let mut documents = BTreeSet::new();
     let mut ids = BTreeSet::new();
     let mut posts = BTreeSet::new();
     for (n, line) in text
@@ -120,9 +128,25 @@ fn read(path: &Path) -> Result<Backup, CliError> {
                 replies.push(record);
                 continue;
             }
+            Some("policy") => {
+                let line: Line<PolicyRecord> = serde_json::from_str(line).map_err(not_an_export)?;
+                let record = line.record.ok_or_else(no_record)?;
+                let doc = &record.document;
+                if !documents.insert((doc.clock.clone(), doc.source.clone(), doc.key.clone())) {
+                    return Err(CliError::usage(format!(
+                        "导入文件 {} 第 {n} 行：文件时限 {}/{}/{} 出现了两次；未写入任何内容",
+                        path.display(),
+                        doc.clock,
+                        doc.source,
+                        doc.key
+                    )));
+                }
+                policies.push(record);
+                continue;
+            }
             Some(other) => {
                 return Err(CliError::usage(format!(
-                    "导入文件 {} 第 {n} 行的 kind 为 {other:?}，本版本只认识事件行（无 kind）和留言行（\"reply\"）：它可能来自更新的 yuqing 版本；未写入任何内容",
+                    "导入文件 {} 第 {n} 行的 kind 为 {other:?}，本版本只认识事件行（无 kind）、留言行（\"reply\"）和文件时限行（\"policy\"）：它可能来自更新的 yuqing 版本；未写入任何内容",
                     path.display()
                 )));
             }
@@ -138,9 +162,9 @@ fn read(path: &Path) -> Result<Backup, CliError> {
         }
         records.push(record);
     }
-    if records.is_empty() && replies.is_empty() {
+    if records.is_empty() && replies.is_empty() && policies.is_empty() {
         return Err(CliError::usage(format!(
-            "导入文件 {} 里没有任何事件或留言记录；未写入任何内容",
+            "导入文件 {} 里没有任何事件、留言或文件时限记录；未写入任何内容",
             path.display()
         )));
     }
@@ -148,6 +172,7 @@ fn read(path: &Path) -> Result<Backup, CliError> {
     Ok(Backup {
         incidents: records,
         replies,
+        policies,
     })
 }
 
@@ -158,20 +183,23 @@ fn summary(backup: &Backup, data_dir: &Path) -> String {
     let notices = records
         .iter()
         .flat_map(|r| &r.notices)
-        .chain(backup.replies.iter().flat_map(|r| &r.notices));
+        .chain(backup.replies.iter().flat_map(|r| &r.notices))
+        .chain(backup.policies.iter().flat_map(|r| &r.notices));
     let queued = notices
         .clone()
         .filter(|n| matches!(n.record, NoticeRecord::Queued { .. }))
         .count();
     format!(
-        "已导入 {} 个事件、{} 条跟踪中的留言到 {}：信息 {} 条，操作记录 {} 条（校验链已重建），运行中的时限 {} 个（留言答复时限 {} 个），已记录的通知 {} 封（其中待发送 {} 封，已发送的不会重发）",
+        "已导入 {} 个事件、{} 条跟踪中的留言、{} 份计时的文件到 {}：信息 {} 条，操作记录 {} 条（校验链已重建），运行中的时限 {} 个（留言答复时限 {} 个，文件时限 {} 个），已记录的通知 {} 封（其中待发送 {} 封，已发送的不会重发）",
         records.len(),
         backup.replies.len(),
+        backup.policies.len(),
         data_dir.display(),
         count(|r| r.items.len()),
         count(|r| r.audit.len()),
         count(|r| r.clocks.len()),
         backup.replies.iter().filter(|r| r.clock.is_some()).count(),
+        backup.policies.iter().filter(|r| r.clock.is_some()).count(),
         notices.count(),
         queued
     )
@@ -203,7 +231,8 @@ mod tests {
         assert_eq!(backup.replies.len(), 2);
         assert_eq!(backup.replies[0].clock.map(|(_, step)| step), Some(2));
         assert!(
-            summary(&backup, Path::new("/d")).starts_with("已导入 0 个事件、2 条跟踪中的留言"),
+            summary(&backup, Path::new("/d"))
+                .starts_with("已导入 0 个事件、2 条跟踪中的留言、0 份计时的文件"),
             "{}",
             summary(&backup, Path::new("/d"))
         );
@@ -219,12 +248,41 @@ mod tests {
             err.message
         );
 
-        let Err(err) = read_text(&reply_line("policy", "1")) else {
+        let Err(err) = read_text(&reply_line("ballot", "1")) else {
             panic!("an unknown kind is refused");
         };
         assert_eq!(err.code, 2);
         assert!(
-            err.message.contains("第 1 行的 kind 为 \"policy\""),
+            err.message.contains("第 1 行的 kind 为 \"ballot\""),
+            "{}",
+            err.message
+        );
+    }
+
+    /// A policy line as `export` writes it (the view fields are ignored by import).
+    fn policy_line(key: &str) -> String {
+        format!(
+            r#"{{"kind":"policy","key":"{key}","record":{{"document":{{"clock":"interpretation","source":"policy","key":"{key}","title":"关于印发某办法的通知","url":null,"doc_no":"某政发〔2026〕3号","published_at":"2026-11-20T02:00:00Z","due_at":"2026-11-25T16:00:00Z","backfilled":false,"met_at":null,"met_by":null}},"clock":["2026-11-24T16:00:00Z",1],"notices":[]}}}}"#
+        )
+    }
+
+    #[test]
+    fn policy_lines_are_read_checked_and_counted() {
+        let backup =
+            read_text(&[reply_line("reply", "1"), policy_line("a"), policy_line("b")].join("\n"))
+                .expect("reply and policy lines are an export");
+        assert_eq!(backup.policies.len(), 2);
+        assert_eq!(backup.policies[1].document.key, "b");
+        let text = summary(&backup, Path::new("/d"));
+        assert!(text.contains("1 条跟踪中的留言、2 份计时的文件"), "{text}");
+        assert!(text.contains("文件时限 2 个"), "{text}");
+        let Err(err) = read_text(&[policy_line("a"), policy_line("a")].join("\n")) else {
+            panic!("a document listed twice is refused");
+        };
+        assert_eq!(err.code, 2);
+        assert!(
+            err.message
+                .contains("文件时限 interpretation/policy/a 出现了两次"),
             "{}",
             err.message
         );

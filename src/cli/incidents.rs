@@ -464,6 +464,15 @@ fn tone(deadline: &DeadlineView, event_at: Timestamp, now: Timestamp) -> Tone {
 
 /// Text from the outside world, made safe for a terminal: control characters
 /// (newlines, escape sequences) become spaces.
+/// Who made a change, as shown: the daemon's own changes read 系统.
+fn who(by: &str) -> String {
+    if by == crate::ledger::SYSTEM {
+        "系统".to_string()
+    } else {
+        clean(by)
+    }
+}
+
 fn clean(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -698,7 +707,7 @@ pub fn render_detail(detail: &IncidentDetail, now: Timestamp, color: bool) -> St
                 "     来源：{}，发布于 {}，{met}（{}）",
                 clean(&r.source),
                 local(r.published_at),
-                clean(&r.by)
+                who(&r.by)
             );
             if let Some(url) = &r.url {
                 let _ = writeln!(out, "     {}", clean(url));
@@ -710,7 +719,7 @@ pub fn render_detail(detail: &IncidentDetail, now: Timestamp, color: bool) -> St
     let by_width = detail
         .audit
         .iter()
-        .map(|a| clean(&a.by).width())
+        .map(|a| who(&a.by).width())
         .max()
         .unwrap_or(0);
     for entry in &detail.audit {
@@ -728,7 +737,7 @@ pub fn render_detail(detail: &IncidentDetail, now: Timestamp, color: bool) -> St
             out,
             "  {}  {}  {}{reason}",
             local(entry.at),
-            pad(&clean(&entry.by), by_width),
+            pad(&who(&entry.by), by_width),
             clean(what)
         );
     }

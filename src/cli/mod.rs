@@ -9,6 +9,7 @@ pub mod digest;
 pub mod feeds;
 pub mod import;
 pub mod incidents;
+pub mod policies;
 pub mod replies;
 pub mod verify;
 
@@ -70,6 +71,8 @@ pub enum Command {
     Import(ImportArgs),
     /// 留言板待答复的留言（超期的在前）
     Replies(ListArgs),
+    /// 文件时限：待发布政策解读等材料的文件（超期的在前）
+    Policies(PoliciesArgs),
     /// 官方节假日与工作日（国务院办公厅节假日安排，含调休；无需守护进程）
     #[command(subcommand)]
     Calendar(CalendarCommand),
@@ -138,6 +141,16 @@ pub struct ClassifyArgs {
 
 #[derive(Debug, Args)]
 pub struct JsonFlag {
+    /// 输出 JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PoliciesArgs {
+    /// 包括已发布和首次轮询前已超期的文件
+    #[arg(long)]
+    pub all: bool,
     /// 输出 JSON
     #[arg(long)]
     pub json: bool,

@@ -28,6 +28,7 @@
 pub mod effect;
 mod evaluate;
 pub mod fire;
+pub mod policies;
 pub mod replies;
 pub mod task;
 

@@ -20,43 +20,86 @@ use crate::replies::{ReplyState, TrackedPost};
 use crate::store::{Store, StoreError};
 use crate::time;
 
-/// A post's clock in the incident clocks' terms: the window is posting → due.
-fn clock_of(post: &TrackedPost, policy: &Policy) -> (PolicySnapshot, Deadline) {
-    let window = u64::try_from((post.due_at - post.posted_at).num_seconds()).unwrap_or(0);
-    let snapshot = PolicySnapshot {
-        ack_secs: 0,
-        statement_secs: 0,
-        press_secs: 0,
-        response_secs: window,
-        remind_at: policy.remind_at.clone(),
-        overdue_repeat_secs: policy.overdue_repeat.0.as_secs(),
-        effect_secs: policy.effect_window.0.as_secs(),
-    };
-    let deadline = Deadline {
-        milestone: Milestone::Response,
-        due_at: post.due_at,
-        met_at: None,
-    };
-    (snapshot, deadline)
+/// A one-milestone clock from `start` to `due` whose overdue notices stop after `cap`
+/// (a board post's reply clock, a document clock: `clock::policies`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct WindowClock {
+    pub start: Timestamp,
+    pub due: Timestamp,
+    pub cap: u32,
 }
 
-/// Whether step `index` of a post's clock is still sent: every reminder, and overdue
-/// notices up to `policy.reply_overdue_max`.
-fn within_cap(snapshot: &PolicySnapshot, policy: &Policy, index: u32) -> bool {
-    match step_kind(snapshot, index) {
-        StepKind::Fraction { .. } => true,
-        StepKind::Overdue { repeat } => repeat <= policy.reply_overdue_max,
+impl WindowClock {
+    /// The clock in the incident clocks' terms.
+    fn steps(&self, policy: &Policy) -> (PolicySnapshot, Deadline) {
+        let window = u64::try_from((self.due - self.start).num_seconds()).unwrap_or(0);
+        let snapshot = PolicySnapshot {
+            ack_secs: 0,
+            statement_secs: 0,
+            press_secs: 0,
+            response_secs: window,
+            remind_at: policy.remind_at.clone(),
+            overdue_repeat_secs: policy.overdue_repeat.0.as_secs(),
+            effect_secs: policy.effect_window.0.as_secs(),
+        };
+        let deadline = Deadline {
+            milestone: Milestone::Response,
+            due_at: self.due,
+            met_at: None,
+        };
+        (snapshot, deadline)
+    }
+
+    /// Step `index` with its time, `None` past the overdue cap (every reminder is sent,
+    /// overdue notices up to `cap`).
+    fn scheduled(
+        &self,
+        snapshot: &PolicySnapshot,
+        deadline: &Deadline,
+        index: u32,
+    ) -> Option<(Timestamp, u32)> {
+        let within = match step_kind(snapshot, index) {
+            StepKind::Fraction { .. } => true,
+            StepKind::Overdue { repeat } => repeat <= self.cap,
+        };
+        within.then(|| (step_at(snapshot, deadline, index), index))
+    }
+
+    /// The next step at `now` (catch-up rule), `None` past the cap.
+    pub fn next_step(&self, policy: &Policy, now: Timestamp) -> Option<(Timestamp, u32)> {
+        let (snapshot, deadline) = self.steps(policy);
+        self.scheduled(
+            &snapshot,
+            &deadline,
+            step_to_schedule(&snapshot, &deadline, now),
+        )
+    }
+
+    /// The step to send for a due entry scheduled as `entry_step` (the latest whose time
+    /// has come, catch-up rule) and the step to schedule after it; `None` past the cap.
+    pub fn fire(
+        &self,
+        policy: &Policy,
+        entry_step: u32,
+        now: Timestamp,
+    ) -> Option<(StepKind, Option<(Timestamp, u32)>)> {
+        let (snapshot, deadline) = self.steps(policy);
+        let step = current_step(&snapshot, &deadline, now)
+            .unwrap_or(entry_step)
+            .max(entry_step);
+        self.scheduled(&snapshot, &deadline, step)?;
+        let next = self.scheduled(&snapshot, &deadline, step.saturating_add(1));
+        Some((step_kind(&snapshot, step), next))
     }
 }
 
-/// Step `index` of a post's clock with its time, `None` past the overdue cap.
-fn scheduled(
-    snapshot: &PolicySnapshot,
-    deadline: &Deadline,
-    policy: &Policy,
-    index: u32,
-) -> Option<(Timestamp, u32)> {
-    within_cap(snapshot, policy, index).then(|| (step_at(snapshot, deadline, index), index))
+/// A post's reply clock.
+fn clock_of(post: &TrackedPost, policy: &Policy) -> WindowClock {
+    WindowClock {
+        start: post.posted_at,
+        due: post.due_at,
+        cap: policy.reply_overdue_max,
+    }
 }
 
 /// The next step of a post's clock at `now` (catch-up rule), `None` once it is answered
@@ -65,13 +108,21 @@ pub fn next_step(post: &TrackedPost, policy: &Policy, now: Timestamp) -> Option<
     if matches!(post.state(now), ReplyState::Replied | ReplyState::Removed) {
         return None;
     }
-    let (snapshot, deadline) = clock_of(post, policy);
-    scheduled(
-        &snapshot,
-        &deadline,
-        policy,
-        step_to_schedule(&snapshot, &deadline, now),
-    )
+    clock_of(post, policy).next_step(policy, now)
+}
+
+impl super::task::SideClocks for ReplyClocks {
+    fn name(&self) -> &'static str {
+        "reply"
+    }
+
+    fn first_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        ReplyClocks::first_due(self)
+    }
+
+    fn fire_due(&self, now: Timestamp, limit: usize) -> Result<(usize, bool), StoreError> {
+        ReplyClocks::fire_due(self, now, limit)
+    }
 }
 
 /// Fires due reply clock entries into the outbox.
@@ -84,11 +135,6 @@ pub struct ReplyClocks {
 impl ReplyClocks {
     pub fn new(store: Store, config: Arc<Config>) -> ReplyClocks {
         ReplyClocks { store, config }
-    }
-
-    /// Notified when a reply clock step is scheduled (the intake schedules them).
-    pub fn wake(&self) -> Arc<tokio::sync::Notify> {
-        self.store.reply_signal()
     }
 
     pub fn first_due(&self) -> Result<Option<Timestamp>, StoreError> {
@@ -109,28 +155,16 @@ impl ReplyClocks {
                 self.store.schedule_reply(&entry.source, &entry.key, None)?;
                 continue;
             }
-            let (snapshot, deadline) = clock_of(&post, &self.config.policy);
-            let step = current_step(&snapshot, &deadline, now)
-                .unwrap_or(entry.step)
-                .max(entry.step);
-            if !within_cap(&snapshot, &self.config.policy, step) {
+            let policy = &self.config.policy;
+            let Some((kind, next)) = clock_of(&post, policy).fire(policy, entry.step, now) else {
                 self.store.schedule_reply(&entry.source, &entry.key, None)?;
                 continue;
-            }
-            let notice = self.notice(&post, step_kind(&snapshot, step), now)?;
+            };
+            let notice = self.notice(&post, kind, now)?;
             if self.store.enqueue_notice(&notice)? {
                 queued += 1;
             }
-            self.store.schedule_reply(
-                &entry.source,
-                &entry.key,
-                scheduled(
-                    &snapshot,
-                    &deadline,
-                    &self.config.policy,
-                    step.saturating_add(1),
-                ),
-            )?;
+            self.store.schedule_reply(&entry.source, &entry.key, next)?;
         }
         Ok((queued, entries.len() == limit))
     }

@@ -9,8 +9,8 @@
 //!   `[policy] watch_expiry` (an index the ledger keeps in the same store), so filing
 //!   survives restarts and needs no scan.
 //! - Any ledger change that may move the earliest entry wakes it through the ledger's
-//!   `Notify`, and a newly scheduled reply clock step through the store's
-//!   (`Store::reply_signal`); otherwise it sleeps (`sleep_until`), at most
+//!   `Notify`, and a newly scheduled reply or document clock step (the intake
+//!   schedules them, see [`SideClocks`]) through the store's (`Store::reply_signal`); otherwise it sleeps (`sleep_until`), at most
 //!   [`MAX_SLEEP`] at a time so that a stepped system clock or a suspend is noticed. There is no loop over
 //!   incidents: an idle daemon costs nothing.
 //! - Each due entry fires in one transaction that queues its notice, removes the entry
@@ -30,7 +30,20 @@ use tokio::time::Instant;
 use super::{Deadlines, FireReport};
 use crate::ledger::Ledger;
 use crate::model::Timestamp;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
+
+/// Clocks kept outside the ledger, scheduled by the intake and fired by the deadline
+/// task's loop: board posts' reply clocks (`clock::replies`) and document clocks
+/// (`clock::policies`). Scheduling one notifies `Store::reply_signal`.
+pub trait SideClocks: Send + Sync {
+    /// What the log calls them.
+    fn name(&self) -> &'static str;
+    /// The earliest scheduled step.
+    fn first_due(&self) -> Result<Option<Timestamp>, StoreError>;
+    /// Fires at most `limit` entries due at `now`; returns how many notices were queued
+    /// and whether more entries may be due.
+    fn fire_due(&self, now: Timestamp, limit: usize) -> Result<(usize, bool), StoreError>;
+}
 
 /// The longest single sleep: the task re-reads the wall clock at least this often.
 pub const MAX_SLEEP: Duration = Duration::from_secs(600);
@@ -96,26 +109,35 @@ impl TaskClock {
 /// until shutdown.
 pub struct DeadlineTask {
     deadlines: Deadlines,
-    /// Board posts' reply clocks, fired by the same loop (`clock::replies`).
-    replies: Option<super::replies::ReplyClocks>,
+    /// Board posts' reply clocks and document clocks, fired by the same loop.
+    side: Vec<Box<dyn SideClocks>>,
+    /// Notified when the intake schedules a step of a [`SideClocks`].
+    side_wake: Arc<Notify>,
     wake: Arc<Notify>,
     clock: TaskClock,
 }
 
 impl DeadlineTask {
     pub fn new(store: Store, ledger: Ledger, clock: TaskClock) -> DeadlineTask {
+        let side_wake = store.reply_signal();
         let deadlines = Deadlines::new(store, ledger);
         DeadlineTask {
             wake: deadlines.wake(),
             deadlines,
-            replies: None,
+            side: Vec::new(),
+            side_wake,
             clock,
         }
     }
 
     /// Also fires the reply clocks of board posts.
-    pub fn with_replies(mut self, replies: super::replies::ReplyClocks) -> DeadlineTask {
-        self.replies = Some(replies);
+    pub fn with_replies(self, replies: super::replies::ReplyClocks) -> DeadlineTask {
+        self.with_side_clocks(replies)
+    }
+
+    /// Also fires `clocks` (reply clocks, document clocks).
+    pub fn with_side_clocks(mut self, clocks: impl SideClocks + 'static) -> DeadlineTask {
+        self.side.push(Box::new(clocks));
         self
     }
 
@@ -129,16 +151,12 @@ impl DeadlineTask {
             Err(err) => tracing::error!(error = %err, "could not check the due index at start"),
         }
         tracing::info!(entries = self.deadlines.len(), "deadline task started");
-        // Reply clocks are scheduled by the intake, which does not hold the ledger's
-        // `Notify`: it wakes the task through the store's signal.
-        let reply_wake = self
-            .replies
-            .as_ref()
-            .map(super::replies::ReplyClocks::wake)
-            .unwrap_or_default();
+        // Reply and document clocks are scheduled by the intake, which does not hold
+        // the ledger's `Notify`: it wakes the task through the store's signal.
+        let side_wake = self.side_wake.clone();
         loop {
             self.clock.resync();
-            let failed = self.fire_all().await | self.fire_replies();
+            let failed = self.fire_all().await | self.fire_side();
             let now = self.clock.now();
             let wake_at = match self.deadlines.next_at() {
                 Ok(Some(first)) if failed && first <= now => Instant::now() + RETRY_AFTER_FAILURE,
@@ -149,46 +167,52 @@ impl DeadlineTask {
                     Instant::now() + RETRY_AFTER_FAILURE
                 }
             };
-            let wake_at = match self.replies.as_ref().map(|r| r.first_due()) {
-                // After a failure, a reply entry already due waits for the retry too.
-                Some(Ok(Some(first))) if !(failed && first <= now) => {
-                    wake_at.min(self.clock.instant_at(first))
-                }
-                _ => wake_at,
-            };
+            let wake_at = self
+                .side
+                .iter()
+                .filter_map(|clocks| match clocks.first_due() {
+                    // After a failure, an entry already due waits for the retry too.
+                    Ok(Some(first)) if !(failed && first <= now) => {
+                        Some(self.clock.instant_at(first))
+                    }
+                    _ => None,
+                })
+                .fold(wake_at, Instant::min);
             let wake_at = wake_at.min(Instant::now() + MAX_SLEEP);
             tokio::select! {
                 () = &mut shutdown => break,
                 () = self.wake.notified() => {}
-                () = reply_wake.notified() => {}
+                () = side_wake.notified() => {}
                 () = tokio::time::sleep_until(wake_at) => {}
             }
         }
         tracing::info!("deadline task stopped");
     }
 
-    /// Fires the reply clocks that are due, a batch at a time. Returns whether it failed
-    /// (then the next pass retries).
-    fn fire_replies(&self) -> bool {
-        let Some(replies) = &self.replies else {
-            return false;
-        };
-        loop {
-            match blocking(|| replies.fire_due(self.clock.now(), BATCH)) {
-                Ok((queued, more)) => {
-                    if queued > 0 {
-                        tracing::debug!(queued, "reply notices queued");
+    /// Fires the reply and document clocks that are due, a batch at a time. Returns
+    /// whether some failed (then the next pass retries).
+    fn fire_side(&self) -> bool {
+        let mut failed = false;
+        for clocks in &self.side {
+            loop {
+                match blocking(|| clocks.fire_due(self.clock.now(), BATCH)) {
+                    Ok((queued, more)) => {
+                        if queued > 0 {
+                            tracing::debug!(queued, clocks = clocks.name(), "notices queued");
+                        }
+                        if !more {
+                            break;
+                        }
                     }
-                    if !more {
-                        return false;
+                    Err(err) => {
+                        tracing::error!(error = %err, clocks = clocks.name(), "could not fire due notices");
+                        failed = true;
+                        break;
                     }
-                }
-                Err(err) => {
-                    tracing::error!(error = %err, "could not fire due reply notices");
-                    return true;
                 }
             }
         }
+        failed
     }
 
     /// Fires everything due, a batch at a time. Returns whether some entry failed.

@@ -7,6 +7,7 @@
 //! never read from files, only from the environment variables the file names.
 
 mod channels;
+mod clocks;
 mod duration;
 mod retention;
 mod sources;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use channels::check_channels;
 pub use channels::{ChannelConfig, ChannelKind, MetricsConfig};
+pub use clocks::ClockSwitch;
 pub use duration::{HumanDuration, Window, parse_duration, parse_window};
 pub use retention::{Keep, RetentionConfig};
 pub use sources::{
@@ -92,6 +94,9 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[retention]`: how long routine items are kept.
     pub retention: RetentionConfig,
+    /// The working-day document clocks in force: `[policy] interpretation`'s 政策解读
+    /// clock, then the `[[document_clock]]` entries (docs/policies.md).
+    pub document_clocks: Vec<crate::policies::DocumentClock>,
     pub sources: Vec<SourceConfig>,
 }
 
@@ -172,6 +177,8 @@ struct RawConfig {
     store: Option<toml::Value>,
     #[serde(default)]
     retention: Option<toml::Value>,
+    #[serde(default)]
+    document_clock: Option<toml::Value>,
 }
 
 fn default_feeds() -> PathBuf {
@@ -350,6 +357,11 @@ pub struct Policy {
     /// Overdue notices one unanswered board post gets at most (docs/replies.md): a board
     /// that never answers is reported in the digest, not mailed about forever.
     pub reply_overdue_max: u32,
+    /// The 政策解读 window of documents on `role = "policy"` sources (docs/policies.md);
+    /// `"off"`: no such clock.
+    pub interpretation: ClockSwitch,
+    /// Overdue notices one unmet document clock (政策解读 …) gets at most.
+    pub document_overdue_max: u32,
     /// Items about the same event within this window join one incident.
     pub incident_window: HumanDuration,
     /// A story carried by at least this many distinct sources …
@@ -376,6 +388,8 @@ impl Default for Policy {
             remind_at: vec![0.6, 0.8],
             overdue_repeat: HumanDuration::from_secs(3600),
             reply_overdue_max: 3,
+            interpretation: ClockSwitch::default(),
+            document_overdue_max: 3,
             incident_window: HumanDuration::from_secs(72 * 3600),
             spread_sources: 5,
             spread_window: HumanDuration::from_secs(6 * 3600),
@@ -578,6 +592,9 @@ impl Config {
         }
         let store: StoreConfig = section(&mut problems, &file, "store", raw.store);
         let retention: RetentionConfig = section(&mut problems, &file, "retention", raw.retention);
+        let entries = section(&mut problems, &file, "document_clock", raw.document_clock);
+        let document_clocks =
+            clocks::document_clocks(&mut problems, &file, policy.interpretation, entries);
         if store.cache_bytes < MIN_CACHE_BYTES {
             problem(
                 &mut problems,
@@ -759,6 +776,7 @@ impl Config {
             metrics,
             store,
             retention,
+            document_clocks,
             sources,
         })
     }
@@ -998,6 +1016,7 @@ impl Default for Config {
             metrics: None,
             store: StoreConfig::default(),
             retention: RetentionConfig::default(),
+            document_clocks: clocks::default_clocks(),
             sources: Vec::new(),
         }
     }

@@ -46,6 +46,7 @@
 //! trend counts new incidents the same way over the period and the six periods of
 //! the same length before it.
 
+mod policies;
 mod render;
 mod replies;
 mod report;
@@ -59,6 +60,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{AuditEntry, Incident, IncidentId, Item, Level, Milestone, Status, Timestamp};
 use crate::store::SourceState;
 
+pub use policies::{DocumentClockRow, OverdueDocument};
 pub use render::{render_html, render_text, subject};
 pub use replies::{OverduePost, ReplyRates, ReplySummary};
 pub use report::compute;
@@ -216,6 +218,9 @@ pub struct DigestReport {
     /// 留言答复: board reply rates and overdue posts (empty without tracked boards).
     #[serde(default)]
     pub replies: ReplySummary,
+    /// 文件时限: one row per document clock with tracked documents (empty without).
+    #[serde(default)]
+    pub document_clocks: Vec<DocumentClockRow>,
 }
 
 /// Counts of incidents per level.

@@ -306,6 +306,7 @@ pub fn render_text(report: &DigestReport) -> String {
     }
 
     replies_text(o, &report.replies);
+    documents_text(o, &report.document_clocks);
 
     section(o, "近7日新增事件");
     let max = report.trend.iter().map(|d| d.total).max().unwrap_or(0);
@@ -437,6 +438,53 @@ fn replies_text(o: &mut String, replies: &super::ReplySummary) {
         );
     }
     more(o, replies.overdue.len());
+}
+
+/// 文件时限: one row per document clock, then the overdue documents; nothing without.
+fn documents_text(o: &mut String, rows: &[super::DocumentClockRow]) {
+    if rows.is_empty() {
+        return;
+    }
+    section(o, "文件时限（自开始跟踪以来）");
+    let w = column_width("时限", rows.iter().map(|r| r.name.as_str()));
+    let _ = writeln!(
+        o,
+        "{}文件  按时发布  逾期发布  待发布  超期未发布",
+        pad("时限", w)
+    );
+    for r in rows {
+        let _ = writeln!(
+            o,
+            "{}{:>4}  {:>8}  {:>8}  {:>6}  {:>10}",
+            pad(&r.name, w),
+            r.started,
+            r.met_on_time,
+            r.met_late,
+            r.pending,
+            r.overdue
+        );
+    }
+    for r in rows.iter().filter(|r| !r.overdue_documents.is_empty()) {
+        let _ = writeln!(o, "{}超期未发布的文件（{}件）：", r.name, r.overdue);
+        for d in r.overdue_documents.iter().take(MAX_ROWS) {
+            let _ = writeln!(
+                o,
+                "· {}｜{}{}｜应于 {} 前发布",
+                d.source,
+                d.title,
+                doc_no(&d.doc_no),
+                local(d.due_at)
+            );
+        }
+        more(o, r.overdue_documents.len());
+    }
+}
+
+/// A 文号 in brackets after a title, or nothing.
+fn doc_no(no: &Option<String>) -> String {
+    no.as_deref()
+        .map(|no| format!("（{no}）"))
+        .unwrap_or_default()
 }
 
 fn section(o: &mut String, title: &str) {
@@ -653,6 +701,22 @@ impl ReplyRow {
     }
 }
 
+struct DocumentRow {
+    name: String,
+    started: u32,
+    met_on_time: u32,
+    met_late: u32,
+    pending: u32,
+    overdue: u32,
+}
+
+struct DocumentOverdueRow {
+    clock: String,
+    source: String,
+    title: String,
+    due: String,
+}
+
 struct ReplyOverdueRow {
     board: String,
     title: String,
@@ -692,6 +756,9 @@ struct DigestHtml {
     /// 留言答复: board rows, then unit rows (empty without tracked boards).
     reply_rows: Vec<ReplyRow>,
     reply_overdue: Vec<ReplyOverdueRow>,
+    /// 文件时限: one row per document clock (empty without tracked documents).
+    document_rows: Vec<DocumentRow>,
+    document_overdue: Vec<DocumentOverdueRow>,
     failing: Vec<FailingRow>,
 }
 
@@ -814,6 +881,31 @@ impl DigestHtml {
                     due: local(o.due_at),
                     unit: unit(&o.unit).to_string(),
                 })
+                .collect(),
+            document_rows: report
+                .document_clocks
+                .iter()
+                .map(|r| DocumentRow {
+                    name: r.name.clone(),
+                    started: r.started,
+                    met_on_time: r.met_on_time,
+                    met_late: r.met_late,
+                    pending: r.pending,
+                    overdue: r.overdue,
+                })
+                .collect(),
+            document_overdue: report
+                .document_clocks
+                .iter()
+                .flat_map(|r| {
+                    r.overdue_documents.iter().map(move |d| DocumentOverdueRow {
+                        clock: r.name.clone(),
+                        source: d.source.clone(),
+                        title: format!("{}{}", d.title, doc_no(&d.doc_no)),
+                        due: local(d.due_at),
+                    })
+                })
+                .take(MAX_ROWS)
                 .collect(),
             failing: report
                 .sources

@@ -118,6 +118,7 @@ pub fn compute(input: &DigestInput) -> DigestReport {
         sources,
         trend,
         replies: Default::default(),
+        document_clocks: Vec::new(),
     };
     report.summary = summary(&report);
     report

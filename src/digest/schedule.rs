@@ -180,6 +180,13 @@ pub fn build(
             .map_or_else(|| id.to_string(), |s| s.name.clone())
     };
     report.replies = super::replies::summarize(&store.tracked_posts(None)?, board_name, now);
+    let clocks: Vec<(String, String)> = config
+        .document_clocks
+        .iter()
+        .map(|c| (c.id.clone(), c.name.clone()))
+        .collect();
+    report.document_clocks =
+        super::policies::summarize(&store.tracked_documents(None)?, &clocks, board_name, now);
     Ok(report)
 }
 

@@ -1,14 +1,11 @@
 //! Recording the 效果评估 (the rule: `crate::clock::effect`): once, when its window
 //! ends, audited, with the `ID/effect/rising` mail in the same transaction.
 
-use super::audit::entry;
+use super::audit::{SYSTEM, entry};
 use super::{Ledger, LedgerError, sync_effect};
 use crate::clock::effect;
 use crate::model::{Effect, IncidentId, Notice, NoticeKey, NoticeKind, Timestamp, Verdict};
 use crate::store::{EffectDue, LedgerTx, TxResult};
-
-/// Who the evaluation is audited as.
-pub const EVALUATOR: &str = "系统";
 
 impl Ledger {
     /// Records the effect evaluation `due` of its incident at `now`, from the times of
@@ -50,7 +47,7 @@ impl Ledger {
                 result.after
             );
             incident.effect = Some(result.clone());
-            tx.audit(&entry(incident.id, now, EVALUATOR, "effect", detail, None))?;
+            tx.audit(&entry(incident.id, now, SYSTEM, "effect", detail, None))?;
             self.save(tx, &mut incident, now)?;
             if result.verdict == Verdict::Rising {
                 self.queue_effect_rising(tx, &incident, now)?;

@@ -69,6 +69,12 @@ impl<'a> Routing<'a> {
         self.collect(&[Role::Duty], Some(unit))
     }
 
+    /// A document clock's reminder or overdue notice (政策解读 …, `clock::policies`):
+    /// duty and propaganda, who see to the missing document.
+    pub fn document(&self) -> Vec<String> {
+        self.collect(&[Role::Duty, Role::Propaganda], None)
+    }
+
     /// Notices about the system itself (a failing source, undeliverable mail): duty.
     pub fn duty(&self) -> Vec<String> {
         self.collect(&[Role::Duty], None)

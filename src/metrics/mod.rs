@@ -139,6 +139,9 @@ pub struct Gauges {
     pub queued: Vec<(String, u64)>,
     /// Items stored but not yet through the pipeline.
     pub backlog: u64,
+    /// The last retention sweep: when it finished (Unix seconds) and how many routine
+    /// items it removed; `None` before the first sweep.
+    pub last_sweep: Option<(f64, u64)>,
 }
 
 /// The exposition text of `counters` and `gauges`.
@@ -271,6 +274,31 @@ pub fn render(counters: &Counters, gauges: &Gauges) -> String {
         &[],
         &counters.classify_seconds,
     );
+    let (swept_at, removed) = gauges.last_sweep.unwrap_or_default();
+    family(
+        &mut out,
+        "yuqing_retention_last_sweep_timestamp_seconds",
+        "gauge",
+        "When the last retention sweep finished (Unix time); 0 before the first sweep.",
+    );
+    sample(
+        &mut out,
+        "yuqing_retention_last_sweep_timestamp_seconds",
+        &[],
+        swept_at,
+    );
+    family(
+        &mut out,
+        "yuqing_retention_last_sweep_removed_items",
+        "gauge",
+        "Routine items the last retention sweep removed.",
+    );
+    sample(
+        &mut out,
+        "yuqing_retention_last_sweep_removed_items",
+        &[],
+        removed as f64,
+    );
     out
 }
 
@@ -371,6 +399,7 @@ mod tests {
             overdue_by_milestone: vec![("ack", 1)],
             queued: vec![("mail".into(), 4), ("duty-ding".into(), 1)],
             backlog: 7,
+            last_sweep: Some((1_764_979_200.5, 12)),
         };
         let text = render(&metrics.snapshot(), &gauges);
         for line in [
@@ -394,6 +423,8 @@ mod tests {
             "yuqing_pipeline_backlog_items 7",
             "yuqing_classification_duration_seconds_bucket{le=\"0.001\"} 1",
             "yuqing_classification_duration_seconds_count 1",
+            "yuqing_retention_last_sweep_timestamp_seconds 1764979200.5",
+            "yuqing_retention_last_sweep_removed_items 12",
             "yuqing_build_info{version=\"",
         ] {
             assert!(text.contains(line), "{line} missing in:\n{text}");

@@ -126,5 +126,8 @@ fn gauges(store: &Store, config: &Config) -> Result<Gauges, StoreError> {
         overdue_by_milestone: milestones.iter().map(|m| m.as_str()).zip(overdue).collect(),
         queued,
         backlog: store.pending_count() as u64,
+        last_sweep: store
+            .last_sweep()?
+            .map(|sweep| (sweep.at.timestamp_millis() as f64 / 1000.0, sweep.removed)),
     })
 }

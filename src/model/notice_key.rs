@@ -15,6 +15,9 @@
 //!   (Beijing time the episode was detected).
 //! - `reply/<source>/<post key>/<percent>` and `reply/<source>/<post key>/overdue/<n>` — a
 //!   board post's reminder and its n-th overdue notice (the post key may contain `/`).
+//! - `policy/<clock id>/<source>/<document key>/<percent>` and
+//!   `policy/<clock id>/<source>/<document key>/overdue/<n>` — a document clock's
+//!   (政策解读 …, `crate::policies`) reminder and its n-th overdue notice.
 //!
 //! A key is queued at most once, ever (the outbox), so a key names one mail forever.
 
@@ -80,9 +83,16 @@ pub enum NoticeKey {
         key: String,
         step: ReplyStep,
     },
+    /// A step of a tracked document's clock (`clock` is the clock's id).
+    Document {
+        clock: String,
+        source: String,
+        key: String,
+        step: ReplyStep,
+    },
 }
 
-/// Which step of a post's reply clock a notice is.
+/// Which step of a post's reply clock (or a document clock) a notice is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplyStep {
     /// `percent` of the answer window elapsed.
@@ -145,6 +155,17 @@ impl fmt::Display for NoticeKey {
                 ReplyStep::Reminder(percent) => write!(f, "reply/{source}/{key}/{percent}"),
                 ReplyStep::Overdue(n) => write!(f, "reply/{source}/{key}/overdue/{n}"),
             },
+            NoticeKey::Document {
+                clock,
+                source,
+                key,
+                step,
+            } => match step {
+                ReplyStep::Reminder(percent) => {
+                    write!(f, "policy/{clock}/{source}/{key}/{percent}")
+                }
+                ReplyStep::Overdue(n) => write!(f, "policy/{clock}/{source}/{key}/overdue/{n}"),
+            },
         }
     }
 }
@@ -165,7 +186,21 @@ impl FromStr for NoticeKey {
             });
         }
         if let Some(rest) = s.strip_prefix("reply/") {
-            return reply_key(rest).ok_or_else(bad);
+            let (source, key, step) = step_key(rest).ok_or_else(bad)?;
+            return Ok(NoticeKey::Reply { source, key, step });
+        }
+        if let Some(rest) = s.strip_prefix("policy/") {
+            let (clock, rest) = rest.split_once('/').ok_or_else(bad)?;
+            let (source, key, step) = step_key(rest).ok_or_else(bad)?;
+            if clock.is_empty() {
+                return Err(bad());
+            }
+            return Ok(NoticeKey::Document {
+                clock: clock.to_string(),
+                source,
+                key,
+                step,
+            });
         }
         let parts: Vec<&str> = s.split('/').collect();
         let key = match parts.as_slice() {
@@ -211,19 +246,15 @@ impl FromStr for NoticeKey {
     }
 }
 
-/// `<source>/<post key>/<percent>` or `<source>/<post key>/overdue/<n>`.
-fn reply_key(rest: &str) -> Option<NoticeKey> {
+/// `<source>/<key>/<percent>` or `<source>/<key>/overdue/<n>`.
+fn step_key(rest: &str) -> Option<(String, String, ReplyStep)> {
     let (source, rest) = rest.split_once('/')?;
     let (head, last) = rest.rsplit_once('/')?;
     let (key, step) = match head.strip_suffix("/overdue") {
         Some(key) => (key, ReplyStep::Overdue(last.parse().ok()?)),
         None => (head, ReplyStep::Reminder(last.parse().ok()?)),
     };
-    (!source.is_empty() && !key.is_empty()).then(|| NoticeKey::Reply {
-        source: source.to_string(),
-        key: key.to_string(),
-        step,
-    })
+    (!source.is_empty() && !key.is_empty()).then(|| (source.to_string(), key.to_string(), step))
 }
 
 impl From<NoticeKey> for String {
@@ -309,6 +340,24 @@ mod tests {
                 },
                 "reply/gov-board/http://example.org/show.asp?id=8/overdue/2",
             ),
+            (
+                NoticeKey::Document {
+                    clock: "interpretation".into(),
+                    source: "policy".into(),
+                    key: "http://example.org/zc/1.html".into(),
+                    step: ReplyStep::Reminder(60),
+                },
+                "policy/interpretation/policy/http://example.org/zc/1.html/60",
+            ),
+            (
+                NoticeKey::Document {
+                    clock: "consultation".into(),
+                    source: "gov".into(),
+                    key: "7".into(),
+                    step: ReplyStep::Overdue(1),
+                },
+                "policy/consultation/gov/7/overdue/1",
+            ),
         ];
         for (key, text) in table {
             assert_eq!(key.to_string(), text);
@@ -326,6 +375,9 @@ mod tests {
             "reply/board/80",
             "reply/board/k/x",
             "reply//k/80",
+            "policy/interpretation/src/80",
+            "policy//src/k/80",
+            "policy/interpretation/src/k/x",
         ] {
             assert!(bad.parse::<NoticeKey>().is_err(), "{bad}");
         }

@@ -56,6 +56,8 @@ struct Inner {
     calendar: Option<Arc<crate::calendar::Calendar>>,
     /// `[policy]`: the reply clocks' reminders and overdue repeats.
     policy: crate::config::Policy,
+    /// The document clocks (政策解读 …, `crate::policies::track`); `None` without any.
+    documents: Option<Arc<crate::policies::track::DocumentTracking>>,
 }
 
 /// What one poll did.
@@ -92,7 +94,9 @@ impl Intake {
         store: Store,
         items: mpsc::Sender<Item>,
     ) -> Result<Intake, SourcesError> {
-        let calendar = if config.sources.iter().any(|s| s.reply.is_some()) {
+        let calendar = if config.sources.iter().any(|s| s.reply.is_some())
+            || crate::policies::track::DocumentTracking::needed(config)
+        {
             Some(Arc::new(crate::calendar::Calendar::load(
                 &config.dictionaries,
             )?))
@@ -103,7 +107,8 @@ impl Intake {
     }
 
     /// [`Intake::new`] with the holiday table the caller already loaded (the daemon
-    /// loads it once at start and shares it); `None` when no source tracks replies.
+    /// loads it once at start and shares it); `None` when no source tracks replies and
+    /// no document clock is configured.
     pub fn with_calendar(
         config: &Config,
         store: Store,
@@ -111,6 +116,10 @@ impl Intake {
         calendar: Option<Arc<crate::calendar::Calendar>>,
     ) -> Result<Intake, SourcesError> {
         let fetcher = Fetcher::new(&config.intake).map_err(SourcesError::Client)?;
+        let documents = calendar
+            .clone()
+            .and_then(|calendar| crate::policies::track::DocumentTracking::new(config, calendar))
+            .map(Arc::new);
         Ok(Intake {
             inner: Arc::new(Inner {
                 settings: config.intake.clone(),
@@ -122,6 +131,7 @@ impl Intake {
                 spill: OnceLock::new(),
                 calendar,
                 policy: config.policy.clone(),
+                documents,
             }),
         })
     }
@@ -351,6 +361,7 @@ impl Intake {
         let max_items = self.inner.settings.max_items_per_poll;
         let calendar = self.inner.calendar.clone();
         let policy = self.inner.policy.clone();
+        let documents = self.inner.documents.clone();
         let outcome = tokio::task::spawn_blocking(move || {
             let doc = Document {
                 bytes: &body.bytes,
@@ -372,6 +383,9 @@ impl Intake {
                     taken = max_items,
                     "document holds more items than [intake] max_items_per_poll; the rest were dropped"
                 );
+            }
+            if let Some(documents) = &documents {
+                documents.observe(&store, &for_parse, &parsed.items, now)?;
             }
             Ok::<_, PollError>(store_items(&store, &for_parse.id, parsed, found, now))
         })
@@ -557,11 +571,12 @@ struct Stored {
     updated: usize,
     /// New and updated items, in document order, already stored.
     items: Vec<Item>,
-    /// A store failure part-way: the items before it are stored and still handed on.
+    /// A store failure: none of the document's items was stored (one transaction).
     error: Option<StoreError>,
 }
 
-/// Stores the items taken from a document; `found` is how many it held.
+/// Stores the items taken from a document, in one transaction; `found` is how many it
+/// held.
 fn store_items(
     store: &Store,
     source: &str,
@@ -577,21 +592,25 @@ fn store_items(
         items: Vec::new(),
         error: None,
     };
-    for item in parsed.items {
-        match store.upsert_item(source, item, now) {
-            Ok(UpsertOutcome::New(item)) => {
+    // One transaction for the poll's items: all of them stored, or none.
+    let outcomes = match store.upsert_items(source, parsed.items, now) {
+        Ok(outcomes) => outcomes,
+        Err(err) => {
+            stored.error = Some(err);
+            return stored;
+        }
+    };
+    for outcome in outcomes {
+        match outcome {
+            UpsertOutcome::New(item) => {
                 stored.new += 1;
                 stored.items.push(item);
             }
-            Ok(UpsertOutcome::Updated(item)) => {
+            UpsertOutcome::Updated(item) => {
                 stored.updated += 1;
                 stored.items.push(item);
             }
-            Ok(UpsertOutcome::Unchanged) => {}
-            Err(err) => {
-                stored.error = Some(err);
-                break;
-            }
+            UpsertOutcome::Unchanged => {}
         }
     }
     stored

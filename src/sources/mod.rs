@@ -52,8 +52,9 @@ pub enum SourcesError {
     Client(FetchError),
     #[error("未知的信息源“{id}”；已配置的信息源：{known}")]
     UnknownSource { id: String, known: String },
-    /// A board tracks replies, and working-day deadlines need the official calendar.
-    #[error("留言板答复时限需要官方节假日表：{0}")]
+    /// A board tracks replies or a document clock runs, and working-day deadlines need
+    /// the official calendar.
+    #[error("留言板答复时限和文件时限（政策解读等）需要官方节假日表：{0}")]
     Calendar(#[from] crate::calendar::CalendarError),
 }
 

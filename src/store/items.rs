@@ -6,6 +6,21 @@
 //! to the ledger ([`Store::item_done`]). So an item stored just before a crash is
 //! still classified after the restart.
 //!
+//! An item is written once: a poll's new and changed items in one transaction
+//! ([`Store::upsert_items`]), and the classification later lands in `items_class`
+//! (item key → the classification's JSON) rather than rewriting the whole item with its
+//! text ([`Store::record_classifications`], one transaction per pipeline batch, which
+//! also clears the pending marks of the items that need nothing more). Reading an item
+//! takes its classification from `items_class`, else from the record itself (format 1
+//! kept it there; such records are read as they are, see `FORMAT_VERSION`). A changed
+//! text removes the stored classification in the transaction that stores the text.
+//!
+//! An item's record is its JSON deflated (miniz_oxide, level 1), marked by a first
+//! byte [`DEFLATED`] (a JSON record, as format 1 wrote them and tests may, starts with
+//! `{` and is read as it is): news text shrinks to about half, and sled's log rewrites
+//! fewer bytes with it ([`encode_item`], [`decode_item`]; the figures in
+//! docs/performance.md "Disk").
+//!
 //! Two more trees, written in the same transaction as a new item:
 //! - `items_by_time`: `first_seen_ms ‖ source \0 key` → empty, the items by the time
 //!   they were first seen, so the digest reads a period's items by key range instead
@@ -16,6 +31,8 @@
 //!   `title \0 body`. A feed that still lists a swept item with the same text does not
 //!   bring it back (the upsert answers [`UpsertOutcome::Unchanged`]); with new text it is
 //!   stored again as a new item (as any edit is classified again).
+
+use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 use sled::Transactional;
@@ -34,6 +51,67 @@ pub enum UpsertOutcome {
     Updated(Item),
     /// Seen, same text: nothing written.
     Unchanged,
+}
+
+/// One item as [`Store::upsert_items`] writes it, encoded before its transaction.
+struct Row<'a> {
+    key: &'a [u8],
+    value: Vec<u8>,
+    by_time: Vec<u8>,
+    swept: [u8; 16],
+    /// Its text replaced an earlier one: the stored classification goes.
+    replaced: bool,
+}
+
+/// One classified item for [`Store::record_classifications`].
+#[derive(Debug, Clone, Copy)]
+pub struct Verdict<'a> {
+    pub source: &'a str,
+    pub key: &'a str,
+    pub classification: &'a Classification,
+    /// Nothing more to do for the item (no ledger step): clear its pending mark.
+    pub done: bool,
+}
+
+/// First byte of a deflated item record.
+pub(super) const DEFLATED: u8 = 1;
+
+/// Deflate level of item records: the fastest, which takes most of the gain.
+const DEFLATE_LEVEL: u8 = 1;
+
+/// The largest item record inflated: far beyond any item the intake stores
+/// (`[intake] max_body_bytes`), so only a damaged record reaches it.
+const MAX_RECORD: usize = 1 << 30;
+
+/// An item's stored record: its JSON, deflated (see the module docs).
+pub(super) fn encode_item(item: &Item) -> Vec<u8> {
+    let json = encode(item);
+    let mut out = Vec::with_capacity(json.len() / 2 + 16);
+    out.push(DEFLATED);
+    out.extend(miniz_oxide::deflate::compress_to_vec(&json, DEFLATE_LEVEL));
+    out
+}
+
+/// Reads an item's stored record, deflated or plain JSON, naming it in the error.
+pub(super) fn decode_item<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    what: impl FnOnce() -> String,
+) -> Result<T> {
+    match bytes.split_first() {
+        Some((&DEFLATED, deflated)) => {
+            match miniz_oxide::inflate::decompress_to_vec_with_limit(deflated, MAX_RECORD) {
+                Ok(json) => decode(&json, what),
+                Err(err) => Err(StoreError::Corrupt {
+                    what: what(),
+                    source: serde_json::Error::io(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("deflated record: {err}"),
+                    )),
+                }),
+            }
+        }
+        _ => decode(bytes, what),
+    }
 }
 
 /// The `meta` key of the number of stored items.
@@ -93,18 +171,40 @@ impl Store {
         up: ParsedItem,
         now: Timestamp,
     ) -> Result<UpsertOutcome> {
-        let key = item_key(source, &up.key);
-        let existing: Option<Item> = self
-            .items
-            .get(&key)?
-            .map(|bytes| decode(&bytes, || format!("item {source}/{}", up.key)))
-            .transpose()?;
-        match existing {
-            Some(old) if old.title == up.title && old.body == up.body => {
-                Ok(UpsertOutcome::Unchanged)
-            }
-            Some(old) => {
-                let item = Item {
+        let mut outcomes = self.upsert_items(source, vec![up], now)?;
+        Ok(outcomes.pop().unwrap_or(UpsertOutcome::Unchanged))
+    }
+
+    /// Stores a poll's items, each unless it is already known with the same text, all
+    /// in one transaction (nothing of the poll is stored if it fails). One outcome per
+    /// item, in order; a key listed twice is compared with its first copy.
+    pub fn upsert_items(
+        &self,
+        source: &str,
+        items: Vec<ParsedItem>,
+        now: Timestamp,
+    ) -> Result<Vec<UpsertOutcome>> {
+        let mut outcomes = Vec::with_capacity(items.len());
+        // What the transaction writes: (key, item, whether the text replaced one).
+        let mut writes: Vec<(Vec<u8>, Item, bool)> = Vec::new();
+        let mut in_batch: HashMap<Vec<u8>, usize> = HashMap::new();
+        for up in items {
+            let key = item_key(source, &up.key);
+            let existing = match in_batch.get(&key) {
+                Some(&at) => Some(writes[at].1.clone()),
+                None => self
+                    .items
+                    .get(&key)?
+                    .map(|bytes| {
+                        decode_item::<Item>(&bytes, || format!("item {source}/{}", up.key))
+                    })
+                    .transpose()?,
+            };
+            let outcome = match existing {
+                Some(old) if old.title == up.title && old.body == up.body => {
+                    UpsertOutcome::Unchanged
+                }
+                Some(old) => UpsertOutcome::Updated(Item {
                     title: up.title,
                     body: up.body,
                     link: up.link.or(old.link),
@@ -115,15 +215,11 @@ impl Store {
                     // The text changed: classify again.
                     classification: None,
                     ..old
-                };
-                self.write_pending(&key, &item)?;
-                Ok(UpsertOutcome::Updated(item))
-            }
-            None if self.swept_unchanged(&key, &up.title, &up.body)? => {
-                Ok(UpsertOutcome::Unchanged)
-            }
-            None => {
-                let item = Item {
+                }),
+                None if self.swept_unchanged(&key, &up.title, &up.body)? => {
+                    UpsertOutcome::Unchanged
+                }
+                None => UpsertOutcome::New(Item {
                     source: source.to_string(),
                     key: up.key,
                     title: up.title,
@@ -136,11 +232,29 @@ impl Store {
                     revisions: 0,
                     classification: None,
                     incident: None,
-                };
-                self.write_pending(&key, &item)?;
-                Ok(UpsertOutcome::New(item))
+                }),
+            };
+            let (item, replaced) = match &outcome {
+                UpsertOutcome::New(item) => (item, false),
+                UpsertOutcome::Updated(item) => (item, true),
+                UpsertOutcome::Unchanged => {
+                    outcomes.push(outcome);
+                    continue;
+                }
+            };
+            match in_batch.get(&key) {
+                Some(&at) => writes[at] = (key, item.clone(), writes[at].2 || replaced),
+                None => {
+                    in_batch.insert(key.clone(), writes.len());
+                    writes.push((key, item.clone(), replaced));
+                }
             }
+            outcomes.push(outcome);
         }
+        if !writes.is_empty() {
+            self.write_pending(&writes)?;
+        }
+        Ok(outcomes)
     }
 
     /// Whether retention swept this item with this same text (see the module docs).
@@ -151,28 +265,46 @@ impl Store {
             .is_some_and(|print| print.as_ref() == text_print(title, body)))
     }
 
-    /// Stores an item and marks it pending; a new key also counts in `items_count`,
-    /// goes into `items_by_time` and leaves `items_swept` (so `status` needs no scan
-    /// of the items, and the digest reads its period by key range).
-    fn write_pending(&self, key: &[u8], item: &Item) -> Result<()> {
-        let value = encode(item);
-        let by_time = time_key(item.first_seen, key);
-        let swept = swept_key(key);
+    /// Stores items and marks them pending, in one transaction; a new key also counts
+    /// in `items_count`, goes into `items_by_time` and leaves `items_swept` (so `status`
+    /// needs no scan of the items, and the digest reads its period by key range); a
+    /// replaced text (`true`) loses its stored classification.
+    fn write_pending(&self, writes: &[(Vec<u8>, Item, bool)]) -> Result<()> {
+        let rows: Vec<Row<'_>> = writes
+            .iter()
+            .map(|(key, item, replaced)| Row {
+                key,
+                value: encode_item(item),
+                by_time: time_key(item.first_seen, key),
+                swept: swept_key(key),
+                replaced: *replaced,
+            })
+            .collect();
         (
             &self.items,
             &self.items_pending,
             &self.meta,
             &self.items_by_time,
             &self.items_swept,
+            &self.items_class,
         )
-            .transaction(|(items, pending, meta, times, swept_tree)| {
-                if items.insert(key, value.as_slice())?.is_none() {
-                    let count = meta.get(ITEMS_COUNT)?.map_or(0, |v| read_count(&v));
-                    meta.insert(ITEMS_COUNT, &(count + 1).to_be_bytes())?;
-                    times.insert(by_time.as_slice(), &[])?;
-                    swept_tree.remove(&swept)?;
+            .transaction(|(items, pending, meta, times, swept_tree, classes)| {
+                let mut added = 0u64;
+                for row in &rows {
+                    if items.insert(row.key, row.value.as_slice())?.is_none() {
+                        added += 1;
+                        times.insert(row.by_time.as_slice(), &[])?;
+                        swept_tree.remove(&row.swept)?;
+                    }
+                    if row.replaced {
+                        classes.remove(row.key)?;
+                    }
+                    pending.insert(row.key, &[])?;
                 }
-                pending.insert(key, &[])?;
+                if added > 0 {
+                    let count = meta.get(ITEMS_COUNT)?.map_or(0, |v| read_count(&v));
+                    meta.insert(ITEMS_COUNT, &(count + added).to_be_bytes())?;
+                }
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
             .map_err(super::tx::plain_error)
@@ -181,7 +313,9 @@ impl Store {
     /// Writes an item as it was exported (for `import`): the item, its `items_by_time`
     /// key and, for a new key, the counter's share. Returns whether the key was new.
     pub(super) fn put_restored_item(&self, key: &[u8], item: &Item) -> Result<bool> {
-        let new = self.items.insert(key, encode(item))?.is_none();
+        let new = self.items.insert(key, encode_item(item))?.is_none();
+        // The exported item carries its classification: a stored one is older.
+        self.items_class.remove(key)?;
         if new {
             self.items_by_time
                 .insert(time_key(item.first_seen, key), &[])?;
@@ -211,9 +345,7 @@ impl Store {
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
             if let Some(bytes) = self.items.get(&key)? {
-                out.push(decode(&bytes, || {
-                    format!("item {}", String::from_utf8_lossy(&key))
-                }));
+                out.push(self.read_item(&key, &bytes));
             }
         }
         Ok(out)
@@ -230,7 +362,7 @@ impl Store {
             let (key, value) = entry?;
             // Only the time is needed; a record that no longer decodes is left out
             // (the digest skipped it before too).
-            if let Ok(seen) = serde_json::from_slice::<FirstSeen>(&value) {
+            if let Ok(seen) = decode_item::<FirstSeen>(&value, String::new) {
                 self.items_by_time
                     .insert(time_key(seen.first_seen, &key), &[])?;
                 count += 1;
@@ -242,15 +374,7 @@ impl Store {
 
     /// Items stored but not yet through classification and the ledger, in key order.
     pub fn pending_items(&self) -> Result<Vec<Item>> {
-        self.items_pending
-            .iter()
-            .keys()
-            .filter_map(|key| match key {
-                Ok(key) => self.items.get(&key).transpose(),
-                Err(err) => Some(Err(err)),
-            })
-            .map(|bytes| decode(&bytes?, || "pending item".to_string()))
-            .collect()
+        self.pending_items_after(None, usize::MAX)
     }
 
     /// Up to `limit` pending items after `after` (source, key), in key order: the
@@ -269,14 +393,17 @@ impl Store {
             }
             None => self.items_pending.iter(),
         };
-        keys.keys()
-            .filter_map(|key| match key {
-                Ok(key) => self.items.get(&key).transpose(),
-                Err(err) => Some(Err(err)),
-            })
-            .take(limit)
-            .map(|bytes| decode(&bytes?, || "pending item".to_string()))
-            .collect()
+        let mut out = Vec::new();
+        for key in keys.keys() {
+            if out.len() >= limit {
+                break;
+            }
+            let key = key?;
+            if let Some(bytes) = self.items.get(&key)? {
+                out.push(self.read_item(&key, &bytes)?);
+            }
+        }
+        Ok(out)
     }
 
     /// The pipeline is finished with this item: take it off the pending list.
@@ -290,10 +417,22 @@ impl Store {
     }
 
     pub fn item(&self, source: &str, key: &str) -> Result<Option<Item>> {
+        let key = item_key(source, key);
         self.items
-            .get(item_key(source, key))?
-            .map(|bytes| decode(&bytes, || format!("item {source}/{key}")))
+            .get(&key)?
+            .map(|bytes| self.read_item(&key, &bytes))
             .transpose()
+    }
+
+    /// Decodes a stored item with its classification from `items_class` (a record of
+    /// format 1 may carry its own instead).
+    fn read_item(&self, key: &[u8], bytes: &[u8]) -> Result<Item> {
+        let what = || format!("item {}", String::from_utf8_lossy(key).replace('\0', "/"));
+        let mut item: Item = decode_item(bytes, what)?;
+        if let Some(class) = self.items_class.get(key)? {
+            item.classification = Some(decode(&class, || format!("classification of {}", what()))?);
+        }
+        Ok(item)
     }
 
     /// Records the classifier's verdict on a stored item.
@@ -303,9 +442,33 @@ impl Store {
         key: &str,
         classification: Classification,
     ) -> Result<()> {
-        self.update_item(source, key, |item| {
-            item.classification = Some(classification.clone())
-        })
+        self.record_classifications(&[Verdict {
+            source,
+            key,
+            classification: &classification,
+            done: false,
+        }])
+    }
+
+    /// Records a batch of the classifier's verdicts and clears the pending marks of
+    /// the items that need nothing more (`done`), in one transaction: an item is
+    /// either still pending or classified and off the list, never in between.
+    pub fn record_classifications(&self, verdicts: &[Verdict<'_>]) -> Result<()> {
+        let rows: Vec<(Vec<u8>, Vec<u8>, bool)> = verdicts
+            .iter()
+            .map(|v| (item_key(v.source, v.key), encode(v.classification), v.done))
+            .collect();
+        (&self.items_class, &self.items_pending)
+            .transaction(|(classes, pending)| {
+                for (key, class, done) in &rows {
+                    classes.insert(key.as_slice(), class.as_slice())?;
+                    if *done {
+                        pending.remove(key.as_slice())?;
+                    }
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(super::tx::plain_error)
     }
 
     /// Records the incident an item belongs to.
@@ -326,10 +489,10 @@ impl Store {
         self.items.fetch_and_update(&k, |old| {
             let old = old?;
             failed = None;
-            match decode::<Item>(old, || format!("item {source}/{key}")) {
+            match decode_item::<Item>(old, || format!("item {source}/{key}")) {
                 Ok(mut item) => {
                     change(&mut item);
-                    Some(encode(&item))
+                    Some(encode_item(&item))
                 }
                 Err(err) => {
                     failed = Some(err);
@@ -528,6 +691,179 @@ mod tests {
         let item = store.item("s", "k").unwrap().unwrap();
         assert_eq!(item.classification, Some(c));
         assert_eq!(item.incident, Some(7));
+    }
+
+    fn keyed(key: &str, body: &str) -> ParsedItem {
+        ParsedItem {
+            key: key.into(),
+            ..up("标题", body)
+        }
+    }
+
+    /// A poll's items go in together; a key listed twice is one item (its later text
+    /// an update of the first); unchanged ones are not written again.
+    #[test]
+    fn a_polls_items_are_stored_in_one_go() {
+        let store = Store::temporary().unwrap();
+        let now = chrono::Utc::now();
+        let outcomes = store
+            .upsert_items(
+                "s",
+                vec![
+                    keyed("a", "正文"),
+                    keyed("b", "正文"),
+                    keyed("a", "改过的正文"),
+                ],
+                now,
+            )
+            .unwrap();
+        assert!(matches!(&outcomes[0], UpsertOutcome::New(i) if i.key == "a"));
+        assert!(matches!(&outcomes[1], UpsertOutcome::New(i) if i.key == "b"));
+        assert!(
+            matches!(&outcomes[2], UpsertOutcome::Updated(i) if i.revisions == 1 && i.body == "改过的正文")
+        );
+        assert_eq!(store.item_count(), 2);
+        assert_eq!(store.pending_count(), 2);
+        assert_eq!(store.item("s", "a").unwrap().unwrap().body, "改过的正文");
+        assert_eq!(
+            store
+                .items_first_seen_in(now, now + chrono::Duration::seconds(1))
+                .unwrap()
+                .len(),
+            2
+        );
+        let again = store
+            .upsert_items("s", vec![keyed("a", "改过的正文"), keyed("b", "正文")], now)
+            .unwrap();
+        assert_eq!(again, [UpsertOutcome::Unchanged, UpsertOutcome::Unchanged]);
+        assert_eq!(store.item_count(), 2);
+    }
+
+    /// The classification lands beside the item: the item's record (its text) is not
+    /// written again. A verdict `done` clears the pending mark in the same
+    /// transaction; a new text drops the old classification.
+    #[test]
+    fn a_classification_does_not_rewrite_the_item() {
+        let store = Store::temporary().unwrap();
+        let now = chrono::Utc::now();
+        store
+            .upsert_items("s", vec![keyed("a", "正文"), keyed("b", "正文")], now)
+            .unwrap();
+        let record = |k: &str| store.items.get(item_key("s", k)).unwrap().unwrap();
+        let before = record("a");
+        let c = Classification {
+            flag: true,
+            score: 0.9,
+            ..Default::default()
+        };
+        let verdict = |key, done| Verdict {
+            source: "s",
+            key,
+            classification: &c,
+            done,
+        };
+        store
+            .record_classifications(&[verdict("a", true), verdict("b", false)])
+            .unwrap();
+        assert_eq!(record("a"), before, "the item's record is unchanged");
+        assert_eq!(
+            store.item("s", "a").unwrap().unwrap().classification,
+            Some(c.clone())
+        );
+        assert_eq!(
+            store.item("s", "b").unwrap().unwrap().classification,
+            Some(c.clone())
+        );
+        let pending: Vec<String> = store
+            .pending_items()
+            .unwrap()
+            .into_iter()
+            .map(|i| i.key)
+            .collect();
+        assert_eq!(pending, ["b"], "only the item marked done left the list");
+        store.upsert_item("s", keyed("a", "新正文"), now).unwrap();
+        let a = store.item("s", "a").unwrap().unwrap();
+        assert_eq!((a.body.as_str(), a.classification), ("新正文", None));
+    }
+
+    /// An item is stored deflated, smaller than its JSON; a plain JSON record (format
+    /// 1) is read as it is; a damaged deflated record is an error naming the item.
+    #[test]
+    fn an_item_record_is_deflated_and_plain_json_still_reads() {
+        let store = Store::temporary().unwrap();
+        let body = "县人社局开展就业援助月专项活动，为就业困难人员送政策、送岗位、送服务。\
+                    镇卫生院联合县医院专家开展义诊进社区活动，为居民提供慢病咨询和用药指导。";
+        let UpsertOutcome::New(item) = store
+            .upsert_item("s", up("标题", body), chrono::Utc::now())
+            .unwrap()
+        else {
+            panic!("new")
+        };
+        let record = store.items.get(item_key("s", "k")).unwrap().unwrap();
+        assert_eq!(record[0], DEFLATED);
+        assert!(record.len() < encode(&item).len(), "{} bytes", record.len());
+        assert_eq!(store.item("s", "k").unwrap().unwrap(), item);
+        store
+            .items
+            .insert(item_key("s", "k"), encode(&item))
+            .unwrap();
+        assert_eq!(store.item("s", "k").unwrap().unwrap(), item);
+        store
+            .items
+            .insert(item_key("s", "k"), vec![DEFLATED, 0xff, 0x00])
+            .unwrap();
+        let err = store.item("s", "k").unwrap_err();
+        assert!(
+            matches!(err, StoreError::Corrupt { .. }) && err.to_string().contains("item s/k"),
+            "{err}"
+        );
+    }
+
+    /// A database of format 1 (items as plain JSON, classified in place) opens as
+    /// format 2 and its items read with their classifications, nothing rewritten; a
+    /// newer classification in `items_class` wins.
+    #[test]
+    fn a_format_1_database_opens_with_its_classified_items() {
+        let dir = tempfile::tempdir().unwrap();
+        let class = Classification {
+            flag: true,
+            ..Default::default()
+        };
+        let plain = {
+            let store = Store::open(dir.path()).unwrap();
+            let UpsertOutcome::New(mut item) = store
+                .upsert_item("s", up("标题", "正文"), chrono::Utc::now())
+                .unwrap()
+            else {
+                panic!("new")
+            };
+            item.classification = Some(class.clone());
+            let plain = encode(&item);
+            store
+                .items
+                .insert(item_key("s", "k"), plain.clone())
+                .unwrap();
+            store.item_done("s", "k").unwrap();
+            store
+                .meta
+                .insert(super::super::FORMAT_KEY, &1u32.to_be_bytes())
+                .unwrap();
+            store.flush_blocking().unwrap();
+            plain
+        };
+        let store = Store::open(dir.path()).unwrap();
+        let format = store.meta.get(super::super::FORMAT_KEY).unwrap().unwrap();
+        assert_eq!(format.as_ref(), super::super::FORMAT_VERSION.to_be_bytes());
+        let item = store.item("s", "k").unwrap().unwrap();
+        assert_eq!(item.classification, Some(class));
+        let record = store.items.get(item_key("s", "k")).unwrap().unwrap();
+        assert_eq!(record.as_ref(), plain.as_slice(), "not rewritten");
+        let new = Classification::default();
+        store.set_classification("s", "k", new.clone()).unwrap();
+        assert_eq!(
+            store.item("s", "k").unwrap().unwrap().classification,
+            Some(new)
+        );
     }
 
     #[test]

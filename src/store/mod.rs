@@ -22,6 +22,7 @@ mod incidents;
 mod items;
 mod ledger_index;
 mod outbox;
+mod policies;
 mod replies;
 mod restore;
 mod retention;
@@ -34,13 +35,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use incidents::{DueEntry, EffectDue, LedgerTx, OpenIndexRow};
-pub use items::UpsertOutcome;
+pub use items::{UpsertOutcome, Verdict};
 pub use ledger_index::{Candidate, IncidentSummary, ListFilter, ListPage, list_order};
 pub use outbox::{
     ChannelRouter, DeadRow, MailFailures, NoticeRecord, OutboxRow, OutboxTx, record_key,
 };
+pub use policies::{DocumentDue, DocumentId};
 pub use replies::ReplyDue;
-pub use restore::{ClockRecord, LedgerRecord, NoticeState, ReplyRecord};
+pub use restore::{ClockRecord, LedgerRecord, NoticeState, PolicyRecord, ReplyRecord};
 pub use retention::{Holds, SweepReport, keeps, run_sweeper};
 pub use sources::SourceState;
 pub use tx::{Abort, TxError, TxResult};
@@ -48,8 +50,12 @@ pub use tx::{Abort, TxError, TxResult};
 /// The data format this build writes. Bump it, with a step in [`upgrade_format`],
 /// when a layout changes.
 /// - 0: a database written before the version was recorded (same layout as 1);
-/// - 1: the current layout.
-pub const FORMAT_VERSION: u32 = 1;
+/// - 1: an item's classification inside the item record;
+/// - 2: classifications in their own tree `items_class` (an item is written once, see
+///   [`items`]); format 1's records are read as they are (a classification inside
+///   the record counts when `items_class` has none), so the upgrade changes no record.
+///   A release that knows only format 1 would miss the classifications: it refuses.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// `meta` key: the data format version (u32, big-endian).
 const FORMAT_KEY: &[u8] = b"schema_version";
@@ -125,6 +131,8 @@ pub struct Store {
     items_by_time: sled::Tree,
     /// What retention removed: key hash → text hash (see [`items`], [`retention`]).
     items_swept: sled::Tree,
+    /// item key → its classification (see [`items`]).
+    items_class: sled::Tree,
     sources: sled::Tree,
     outbox: sled::Tree,
     notice_keys: sled::Tree,
@@ -132,8 +140,8 @@ pub struct Store {
     ledger: incidents::LedgerTrees,
     /// Notified after every commit that may have queued mail; the delivery worker waits on it.
     outbox_signal: std::sync::Arc<tokio::sync::Notify>,
-    /// Notified when a board post's reply clock is scheduled; the deadline task waits on
-    /// it (see [`replies`]).
+    /// Notified when a board post's reply clock or a document clock is scheduled; the
+    /// deadline task waits on it (see [`replies`], [`policies`]).
     reply_signal: std::sync::Arc<tokio::sync::Notify>,
     /// Which chat channels a queued notice also goes to (installed by the daemon).
     channel_router: std::sync::Arc<std::sync::OnceLock<Box<outbox::ChannelRouter>>>,
@@ -236,6 +244,7 @@ impl Store {
             items_pending: db.open_tree("items_pending")?,
             items_by_time: db.open_tree("items_by_time")?,
             items_swept: db.open_tree("items_swept")?,
+            items_class: db.open_tree("items_class")?,
             sources: db.open_tree("source_state")?,
             outbox: db.open_tree("outbox")?,
             notice_keys: db.open_tree("notice_keys")?,
@@ -296,7 +305,8 @@ impl Store {
 
 /// Checks the data format recorded in `meta`: a newer one is refused
 /// ([`StoreError::NewerFormat`]); an older one is upgraded step by step (no step
-/// changes any record yet: format 0 has the layout of 1) and the new version
+/// changes any record yet: format 0 has the layout of 1, and 2 reads 1's records as
+/// they are) and the new version
 /// written; a new database gets [`FORMAT_VERSION`]. Records this yuqing's version.
 fn upgrade_format(meta: &sled::Tree, path: &Path) -> Result<()> {
     // `None`: a new database, or one from before the version was recorded; both

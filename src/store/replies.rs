@@ -50,6 +50,39 @@ fn read_due(k: &[u8], v: &[u8]) -> Option<ReplyDue> {
     })
 }
 
+/// The entries of a due index (`due_ms ‖ …` keys) due at or before `now`, earliest
+/// first, at most `limit`; unreadable ones are logged and skipped.
+pub(super) fn due_entries<T>(
+    tree: &sled::Tree,
+    now: Timestamp,
+    limit: usize,
+    read: impl Fn(&[u8], &[u8]) -> Option<T>,
+) -> Result<Vec<T>> {
+    let end = u64::try_from(now.timestamp_millis())
+        .unwrap_or(0)
+        .saturating_add(1);
+    let mut out = Vec::new();
+    for row in tree.range(..end.to_be_bytes().to_vec()).take(limit) {
+        let (k, v) = row?;
+        match read(&k, &v) {
+            Some(entry) => out.push(entry),
+            None => {
+                tracing::warn!(tree = %String::from_utf8_lossy(&tree.name()), "unreadable due entry skipped")
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The time of the earliest entry of a due index.
+pub(super) fn first_due<T>(
+    tree: &sled::Tree,
+    read: impl Fn(&[u8], &[u8]) -> Option<T>,
+    at: impl Fn(T) -> Timestamp,
+) -> Result<Option<Timestamp>> {
+    Ok(tree.first()?.and_then(|(k, v)| read(&k, &v)).map(at))
+}
+
 impl Store {
     /// Sets the next step of a post's reply clock (`None`: the clock stopped), replacing
     /// the one scheduled before.
@@ -87,13 +120,32 @@ impl Store {
         at: Timestamp,
         why: &str,
     ) -> Result<usize> {
+        self.withdraw_notices(
+            |notice| {
+                matches!(notice, NoticeKey::Reply { source: s, key: k, .. } if s == source && k == key)
+            },
+            at,
+            why,
+        )
+    }
+
+    /// Withdraws the queued notices whose keys `ours` selects (a clock that stopped at
+    /// `at`, said by `why`): their rows leave the outbox unsent and their keys are
+    /// recorded `Superseded`. Returns how many rows went.
+    pub(super) fn withdraw_notices(
+        &self,
+        ours: impl Fn(&NoticeKey) -> bool,
+        at: Timestamp,
+        why: &str,
+    ) -> Result<usize> {
         let mut withdrawn = 0;
         for (seq, row) in self.outbox_page(None, usize::MAX)? {
-            let ours = matches!(
-                row.notice.key.parse::<NoticeKey>(),
-                Ok(NoticeKey::Reply { source: s, key: k, .. }) if s == source && k == key
-            );
-            if !ours {
+            if !row
+                .notice
+                .key
+                .parse::<NoticeKey>()
+                .is_ok_and(|key| ours(&key))
+            {
                 continue;
             }
             let record = row.record_key();
@@ -112,7 +164,7 @@ impl Store {
                     .map_err(super::TxError::from)?;
                 Ok::<_, super::Abort<super::StoreError>>(())
             })?;
-            tracing::info!(key = %record, why, "queued reply notice withdrawn: the post no longer waits");
+            tracing::info!(key = %record, why, "queued notice withdrawn: its clock stopped");
             withdrawn += 1;
         }
         Ok(withdrawn)
@@ -126,33 +178,12 @@ impl Store {
 
     /// Reply clock entries due at or before `now`, earliest first, at most `limit`.
     pub fn replies_due(&self, now: Timestamp, limit: usize) -> Result<Vec<ReplyDue>> {
-        let end = u64::try_from(now.timestamp_millis())
-            .unwrap_or(0)
-            .saturating_add(1);
-        let mut out = Vec::new();
-        for row in self
-            .db
-            .open_tree("reply_due")?
-            .range(..end.to_be_bytes().to_vec())
-            .take(limit)
-        {
-            let (k, v) = row?;
-            match read_due(&k, &v) {
-                Some(entry) => out.push(entry),
-                None => tracing::warn!("unreadable reply due entry skipped"),
-            }
-        }
-        Ok(out)
+        due_entries(&self.db.open_tree("reply_due")?, now, limit, read_due)
     }
 
     /// The earliest reply clock entry.
     pub fn reply_due_first(&self) -> Result<Option<Timestamp>> {
-        Ok(self
-            .db
-            .open_tree("reply_due")?
-            .first()?
-            .and_then(|(k, v)| read_due(&k, &v))
-            .map(|entry| entry.at))
+        first_due(&self.db.open_tree("reply_due")?, read_due, |entry| entry.at)
     }
 
     /// The next step of a post's reply clock, if it runs.

@@ -15,6 +15,8 @@
 //! A [`ReplyRecord`] holds one tracked board post (docs/replies.md): the post as
 //! stored, the next step of its reply clock, and its notice keys (`reply/SOURCE/KEY/…`)
 //! with what became of them, so a restored reply clock resumes and sends nothing twice.
+//! A [`PolicyRecord`] does the same for one tracked document of a document clock
+//! (docs/policies.md, keys `policy/CLOCK/SOURCE/KEY/…`).
 //!
 //! Not carried (documented in docs/operations.md): items that belong to no incident
 //! (the seen set: they are read again and classified again, opening nothing new for
@@ -29,6 +31,7 @@ use super::outbox::OutboxTx;
 use super::{NoticeRecord, OpenIndexRow, Result, Store, StoreError, decode, encode};
 use crate::model::NoticeKey;
 use crate::model::{AuditEntry, Incident, IncidentId, Item, Milestone, Notice, Timestamp};
+use crate::policies::TrackedDocument;
 use crate::replies::TrackedPost;
 use crate::store::incidents::{DueEntry, NEXT_ID};
 use crate::store::tx::{Abort, TxResult};
@@ -74,6 +77,16 @@ pub struct ReplyRecord {
     /// The next step of its reply clock while it runs: due instant and step.
     pub clock: Option<(Timestamp, u32)>,
     /// Every notice key of the post (`reply/SOURCE/KEY/…`).
+    pub notices: Vec<NoticeState>,
+}
+
+/// One tracked document of a document clock, its clock and its notices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyRecord {
+    pub document: TrackedDocument,
+    /// The next step of its clock while it runs: due instant and step.
+    pub clock: Option<(Timestamp, u32)>,
+    /// Every notice key of the document (`policy/CLOCK/SOURCE/KEY/…`).
     pub notices: Vec<NoticeState>,
 }
 
@@ -123,25 +136,35 @@ impl Store {
         })
     }
 
-    /// The records of every tracked board post, by source then key.
-    pub fn reply_records(&self) -> Result<Vec<ReplyRecord>> {
+    /// The notice keys under `prefix`, grouped by what `owner` says they belong to.
+    fn notices_by<K: std::hash::Hash + Eq>(
+        &self,
+        prefix: &str,
+        owner: impl Fn(NoticeKey) -> Option<K>,
+    ) -> Result<std::collections::HashMap<K, Vec<NoticeState>>> {
         let queued = self.queued_notices()?;
-        let mut notices: std::collections::HashMap<(String, String), Vec<NoticeState>> =
+        let mut notices: std::collections::HashMap<K, Vec<NoticeState>> =
             std::collections::HashMap::new();
-        for entry in self.notice_keys.scan_prefix("reply/") {
+        for entry in self.notice_keys.scan_prefix(prefix) {
             let (k, v) = entry?;
             let key = String::from_utf8_lossy(&k).into_owned();
-            let Ok(NoticeKey::Reply {
-                source, key: post, ..
-            }) = key.parse()
-            else {
+            let Some(owner) = key.parse().ok().and_then(&owner) else {
                 continue;
             };
             notices
-                .entry((source, post))
+                .entry(owner)
                 .or_default()
                 .push(Self::notice_state(key, &v, &queued)?);
         }
+        Ok(notices)
+    }
+
+    /// The records of every tracked board post, by source then key.
+    pub fn reply_records(&self) -> Result<Vec<ReplyRecord>> {
+        let mut notices = self.notices_by("reply/", |key| match key {
+            NoticeKey::Reply { source, key, .. } => Some((source, key)),
+            _ => None,
+        })?;
         self.tracked_posts(None)?
             .into_iter()
             .map(|post| {
@@ -154,6 +177,39 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The records of every tracked document, by clock, source, key.
+    pub fn policy_records(&self) -> Result<Vec<PolicyRecord>> {
+        let mut notices = self.notices_by("policy/", |key| match key {
+            NoticeKey::Document {
+                clock, source, key, ..
+            } => Some((clock, source, key)),
+            _ => None,
+        })?;
+        self.tracked_documents(None)?
+            .into_iter()
+            .map(|document| {
+                let id = super::DocumentId::of(&document);
+                Ok(PolicyRecord {
+                    clock: self.document_clock(&id)?,
+                    notices: notices
+                        .remove(&(id.clock, id.source, id.key))
+                        .unwrap_or_default(),
+                    document,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes one tracked document back: the document with its clock, then its notices
+    /// in one transaction.
+    pub fn restore_policy(&self, record: &PolicyRecord) -> Result<()> {
+        self.put_tracked_document(&record.document, record.clock)?;
+        self.with_outbox(|outbox| {
+            restore_notices(outbox, &record.notices)?;
+            Ok::<_, Abort<StoreError>>(())
+        })
     }
 
     /// Writes one tracked post back: the post, its reply clock, then its notices in one
@@ -225,13 +281,14 @@ impl Store {
 
     /// Removes the whole ledger (incidents, audit entries and their chain, clocks,
     /// indexes, 签收 records, the id counter; the tracked board posts and their reply
-    /// clocks) and their notices (queued rows and keys), before `import --force`.
+    /// clocks; the tracked documents and their clocks) and their notices (queued rows and keys), before `import --force`.
     /// Items, source state, digest and source notices stay.
     pub fn clear_ledger(&self) -> Result<()> {
         for tree in self.ledger.all().into_iter().chain([&self.audit_chain]) {
             tree.clear()?;
         }
         self.clear_replies()?;
+        self.clear_policies()?;
         for (seq, row) in self.outbox_page(None, usize::MAX)? {
             if ledger_scoped(&row.notice.key) {
                 self.outbox.remove(seq.to_be_bytes())?;
@@ -293,10 +350,11 @@ impl Store {
     }
 }
 
-/// Whether a notice key belongs to one incident (`<id>/…`) or one board post
-/// (`reply/…`).
+/// Whether a notice key belongs to one incident (`<id>/…`), one board post (`reply/…`)
+/// or one tracked document (`policy/…`).
 fn ledger_scoped(key: &str) -> bool {
     key.starts_with("reply/")
+        || key.starts_with("policy/")
         || key
             .split('/')
             .next()

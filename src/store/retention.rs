@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
-use super::items::{ITEMS_COUNT, read_count, swept_key, text_print, time_key};
+use super::items::{ITEMS_COUNT, decode_item, read_count, swept_key, text_print, time_key};
 use super::{Result, Store, StoreError, decode, encode};
 use crate::model::{Item, Timestamp};
 
@@ -137,8 +137,9 @@ impl Store {
             &self.items_pending,
             &self.ledger.attached,
             &self.meta,
+            &self.items_class,
         )
-            .transaction(|(items, times, swept, pending, attached, meta)| {
+            .transaction(|(items, times, swept, pending, attached, meta, classes)| {
                 let (mut removed, mut kept) = (0u64, 0u64);
                 for (time, awaiting_reply) in keys.iter().zip(&awaiting) {
                     let key = time.get(8..).unwrap_or_default();
@@ -148,7 +149,7 @@ impl Store {
                         continue;
                     };
                     // A record that no longer decodes is kept for a person to look at.
-                    let Ok(item) = serde_json::from_slice::<Item>(&bytes) else {
+                    let Ok(item) = decode_item::<Item>(&bytes, String::new) else {
                         kept += 1;
                         continue;
                     };
@@ -162,6 +163,7 @@ impl Store {
                         continue;
                     }
                     items.remove(key)?;
+                    classes.remove(key)?;
                     times.remove(time.as_slice())?;
                     swept.insert(
                         swept_key(key).as_slice(),

@@ -1,0 +1,247 @@
+//! Burst ingest benchmark (release build: `cargo bench --bench ingest`), issue 16
+//! rows "burst" (≥ 10,000 items/s through the pipeline) and "db growth per stored
+//! item" (≤ 1 KB beyond the item's own text).
+//!
+//! `BENCH_ITEMS` (default 20,000) generated items of realistic length (a 20–30
+//! character title, a 500–700 character body, a link; about one in twelve a casualty
+//! report in the second run, so the ledger opens and joins incidents) from `BENCH_SOURCES` (default
+//! 1,000) sources go the daemon's way through a fresh on-disk store, with the real
+//! dictionaries and ledger:
+//!
+//! 1. store: each source's items as one poll stores them (new items with their pending
+//!    mark, time index and counter);
+//! 2. pipeline: the pending items, in the pipeline's batches, classified, their
+//!    classifications stored and pending marks cleared, flagged ones handed to the
+//!    ledger.
+//!
+//! It runs twice, each on a fresh store: routine items only, then with the casualty
+//! reports. It prints items/s for each stage and for both together, and the
+//! database's growth per item (after a flush) beyond the item's own text (title,
+//! body, link, key), next to the size of the item's live records as JSON.
+//! Each stage also gives items per CPU-second of the process (all threads, from
+//! /proc/self/stat), the steadier figure on a shared machine.
+//! `BENCH_BATCH` sets the batch size (1: one item at a time, as before batching).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use yuqing::classify::Classifier;
+use yuqing::config::{Config, DEFAULT_CACHE_BYTES};
+use yuqing::ledger::Ledger;
+use yuqing::model::DateQuality;
+use yuqing::parse::ParsedItem;
+use yuqing::pipeline::Pipeline;
+use yuqing::store::{Store, UpsertOutcome};
+
+/// Places of the generated text (towns of a fictional county).
+const TOWNS: [&str; 6] = ["青石镇", "柳河镇", "东岭乡", "北关街道", "南湖镇", "西山乡"];
+
+/// Sentences of routine local news, combined per item (none twice in one item, so
+/// that a record's compression is that of real text, not of repeats).
+const SENTENCES: [&str; 16] = [
+    "为进一步做好冬季供暖保障工作，县住建局组织专人对全县供热管网进行了逐段巡查，及时处置了发现的问题。",
+    "近日，县农业农村局召开秋冬种生产推进会，要求各乡镇抓住有利时机，确保小麦播种面积稳定、质量提升。",
+    "县人社局开展“就业援助月”专项活动，为就业困难人员送政策、送岗位、送服务，帮助其尽快实现就业。",
+    "镇党委组织机关干部深入村组走访群众，面对面听取意见建议，现场解决群众反映的道路照明和饮水问题。",
+    "县市场监管局对辖区农贸市场开展食品安全检查，重点检查进货查验、索证索票和冷链食品管理制度落实情况。",
+    "为丰富群众文化生活，县文化馆组织文艺小分队送戏下乡，在各村文化广场演出地方戏曲和歌舞节目。",
+    "县教体局部署中小学校冬季安全教育工作，要求各校开展防火、防滑、防一氧化碳中毒等专题教育。",
+    "街道社区卫生服务中心为辖区六十五岁以上老年人免费体检，并建立健康档案，提供上门随访服务。",
+    "县交通运输局加快推进农村公路提档升级工程，目前已完成路基施工，预计年底前全线贯通。",
+    "县应急管理局组织开展森林防火应急演练，检验预案的可操作性，提高队伍协同作战和快速反应能力。",
+    "县图书馆新建的少儿阅览室正式对外开放，藏书两万余册，每周末还将举办亲子阅读和绘本讲读活动。",
+    "针对近期气温骤降，县气象台发布寒潮蓝色预警，提醒广大群众注意添衣保暖，设施农业做好防冻措施。",
+    "县税务局推出“非接触式”办税缴费服务，纳税人足不出户即可在网上办理申报、缴款和发票领用业务。",
+    "镇卫生院联合县医院专家开展义诊进社区活动，为居民提供血压血糖测量、慢病咨询和用药指导服务。",
+    "县供电公司对城区老旧小区配电设施实施改造，更换变压器和低压线路，有效解决了居民用电电压偏低问题。",
+    "县民政局开展冬季困难群众走访慰问，为低保户、特困供养人员和孤寡老人送去棉被、米面油等生活物资。",
+];
+
+/// A casualty report (the alarm one item in twelve carries).
+const ALARM: &str =
+    "一在建厂房发生坍塌事故，造成3人死亡、2人受伤，伤者已送医救治，事故原因正在调查。";
+
+/// Item `n` of source `source`; with `alarms`, one in twelve is a casualty report.
+fn parsed(source: usize, n: usize, at: yuqing::model::Timestamp, alarms: bool) -> ParsedItem {
+    let town = TOWNS[(source + n) % TOWNS.len()];
+    let alarm = alarms && (source * 7 + n) % 12 == 0;
+    let mut body = String::new();
+    if alarm {
+        body.push_str(town);
+        body.push_str(ALARM);
+    }
+    // 500–700 characters of routine sentences, starting at a different one per item.
+    let target = 500 + (source * 31 + n * 17) % 200;
+    let first = source + n * 3;
+    for i in first..first + SENTENCES.len() {
+        if body.chars().count() >= target {
+            break;
+        }
+        body.push_str(SENTENCES[i % SENTENCES.len()]);
+    }
+    let title = if alarm {
+        format!("{town}一在建厂房坍塌致3人死亡（第{n}号）")
+    } else {
+        let first = SENTENCES[(source + n) % SENTENCES.len()];
+        let head: String = first.chars().skip(5).take(18).collect();
+        format!("{town}{head}{n}")
+    };
+    let link = format!("https://news{source}.example.cn/2026/12/{n:06}.html");
+    ParsedItem {
+        key: link.clone(),
+        title,
+        link: Some(link),
+        body,
+        published: Some(at),
+        date_quality: Some(DateQuality::Credible),
+    }
+}
+
+/// CPU time of this process so far (every thread, user and system), from
+/// /proc/self/stat; 0 where it cannot be read. On a shared machine items per
+/// CPU-second say more than items per second.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends with ')'): utime and stime are the
+    // 12th and 13th, in clock ticks (100 per second on Linux).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let count = env_usize("BENCH_ITEMS", 20_000);
+    let sources = env_usize("BENCH_SOURCES", 1_000).max(1);
+    let batch = env_usize("BENCH_BATCH", yuqing::pipeline::BATCH_ITEMS).max(1);
+    let dictionaries = Path::new(env!("CARGO_MANIFEST_DIR")).join("dictionaries");
+    let classifier = Arc::new(Classifier::load(&dictionaries, &Default::default()).unwrap());
+    println!("routine items only (disk per item: the issue's figure):");
+    run(&classifier, count, sources, batch, false);
+    println!("one item in twelve a casualty report (the ledger opens and joins incidents):");
+    run(&classifier, count, sources, batch, true);
+}
+
+/// One measurement on a fresh on-disk store.
+fn run(classifier: &Arc<Classifier>, count: usize, sources: usize, batch: usize, alarms: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Arc::new(Config {
+        data_dir: dir.path().to_path_buf(),
+        dictionaries: Path::new(env!("CARGO_MANIFEST_DIR")).join("dictionaries"),
+        ..Config::default()
+    });
+    let store = Store::open_with_cache(&dir.path().join("data"), DEFAULT_CACHE_BYTES).unwrap();
+    let ledger = Ledger::new(store.clone(), config.clone(), Arc::default());
+    let pipeline = Pipeline::new(classifier.clone(), store.clone(), ledger, &config);
+    store.flush_blocking().unwrap();
+    let empty = store.size_on_disk();
+    let now = chrono::Utc::now();
+
+    // The polls' documents, built before timing.
+    let per_source = count.div_ceil(sources);
+    let polls: Vec<Vec<ParsedItem>> = (0..sources)
+        .map(|s| {
+            (0..per_source.min(count.saturating_sub(s * per_source)))
+                .map(|n| parsed(s, n, now - chrono::Duration::minutes(n as i64), alarms))
+                .collect()
+        })
+        .filter(|poll: &Vec<ParsedItem>| !poll.is_empty())
+        .collect();
+    let text: usize = polls
+        .iter()
+        .flatten()
+        .map(|i| {
+            i.title.len() + i.body.len() + i.key.len() + i.link.as_ref().map_or(0, String::len)
+        })
+        .sum();
+    let count: usize = polls.iter().map(Vec::len).sum();
+
+    let (began, cpu) = (Instant::now(), cpu_secs());
+    let mut stored = Vec::with_capacity(count);
+    for (s, poll) in polls.into_iter().enumerate() {
+        let source = format!("source-{s}");
+        for outcome in store.upsert_items(&source, poll, now).unwrap() {
+            if let UpsertOutcome::New(item) = outcome {
+                stored.push(item);
+            }
+        }
+    }
+    let store_time = began.elapsed();
+    let store_cpu = cpu_secs() - cpu;
+    let keys: Vec<(String, String)> = stored
+        .iter()
+        .map(|i| (i.source.clone(), i.key.clone()))
+        .collect();
+
+    let (began, cpu) = (Instant::now(), cpu_secs());
+    let mut flagged = 0;
+    let mut queue = stored.into_iter().peekable();
+    while queue.peek().is_some() {
+        let chunk: Vec<_> = queue.by_ref().take(batch).collect();
+        for handled in pipeline.handle_batch(chunk, now) {
+            if !matches!(handled.unwrap(), yuqing::pipeline::Handled::Routine) {
+                flagged += 1;
+            }
+        }
+    }
+    let pipeline_time = began.elapsed();
+    let pipeline_cpu = cpu_secs() - cpu;
+    assert_eq!(store.pending_count(), 0, "every item went through");
+    store.flush_blocking().unwrap();
+    let grown = store.size_on_disk().saturating_sub(empty) as f64 / count as f64;
+    let own = text as f64 / count as f64;
+
+    // The live records as JSON (the item's record is stored deflated): an item's JSON,
+    // its classification's JSON and their keys (in `items`, `items_class`,
+    // `items_by_time`).
+    let mut records = 0;
+    for (source, key) in &keys {
+        let mut item = store.item(source, key).unwrap().unwrap();
+        let class = serde_json::to_vec(&item.classification.take()).unwrap();
+        let item_key = source.len() + 1 + key.len();
+        records += serde_json::to_vec(&item).unwrap().len() + class.len() + 3 * item_key + 8;
+    }
+
+    let rate = |secs: f64| count as f64 / secs;
+    println!(
+        "  {count} items from {sources} sources, batch {batch}: {flagged} not routine, {} incidents",
+        store.incident_count()
+    );
+    println!(
+        "  store (one transaction per poll): {:.0} items/s ({:.0} ms; {:.0} items per CPU-second)",
+        rate(store_time.as_secs_f64()),
+        store_time.as_secs_f64() * 1e3,
+        rate(store_cpu)
+    );
+    println!(
+        "  pipeline (classify, store results, ledger): {:.0} items/s ({:.0} ms; {:.0} items per CPU-second)",
+        rate(pipeline_time.as_secs_f64()),
+        pipeline_time.as_secs_f64() * 1e3,
+        rate(pipeline_cpu)
+    );
+    println!(
+        "  both: {:.0} items/s",
+        rate((store_time + pipeline_time).as_secs_f64())
+    );
+    println!(
+        "  disk per item: {grown:.0} B, of which text {own:.0} B; beyond the text {:.0} B (live records as JSON {:.0} B)",
+        grown - own,
+        records as f64 / count as f64
+    );
+}
