@@ -383,6 +383,16 @@ pub(super) mod tests {
         }
     }
 
+    /// The notice keys waiting in the outbox, in queue order (first 10).
+    pub(in crate::store) fn pending_keys(store: &Store) -> Vec<String> {
+        store
+            .outbox_pending(10)
+            .unwrap()
+            .into_iter()
+            .map(|(_, row)| row.notice.key)
+            .collect()
+    }
+
     #[test]
     fn a_key_is_queued_once_ever() {
         let store = Store::temporary().unwrap();
@@ -476,12 +486,6 @@ pub(super) mod tests {
             .outbox_dead(*seq, &dead, Some(&notice("dead/2")))
             .unwrap();
         assert_eq!(store.dead_letter_count(), 1);
-        let keys: Vec<_> = store
-            .outbox_pending(10)
-            .unwrap()
-            .into_iter()
-            .map(|(_, r)| r.notice.key)
-            .collect();
-        assert_eq!(keys, ["1", "3", "dead/2"]);
+        assert_eq!(pending_keys(&store), ["1", "3", "dead/2"]);
     }
 }

@@ -365,7 +365,7 @@ fn ledger_scoped(key: &str) -> bool {
 mod tests {
     use super::*;
     use crate::api::views::tests::{at, incident};
-    use crate::store::outbox::tests::notice;
+    use crate::store::outbox::tests::{notice, pending_keys};
 
     /// Incident 7 with two items, three audit entries, a running clock, a 签收 record,
     /// one notice sent and one still queued; and a digest notice (not the incident's).
@@ -477,13 +477,7 @@ mod tests {
         assert_eq!(report.entries, 3);
         // The sent notice is known (never queued again), the queued one waits.
         assert!(!new.enqueue_notice(&notice("7/opened")).unwrap());
-        let pending: Vec<_> = new
-            .outbox_pending(10)
-            .unwrap()
-            .into_iter()
-            .map(|(_, row)| row.notice.key)
-            .collect();
-        assert_eq!(pending, ["7/statement/50"]);
+        assert_eq!(pending_keys(&new), ["7/statement/50"]);
         assert_eq!(new.item("a", "1").unwrap().unwrap().incident, Some(7));
         assert_eq!(
             new.pending_count(),
@@ -505,13 +499,7 @@ mod tests {
         assert_eq!(store.due_len(), 0);
         assert!(store.notice_record("7/opened").unwrap().is_none());
         assert!(store.notice_record("digest/2026-11-24").unwrap().is_some());
-        let pending: Vec<_> = store
-            .outbox_pending(10)
-            .unwrap()
-            .into_iter()
-            .map(|(_, row)| row.notice.key)
-            .collect();
-        assert_eq!(pending, ["digest/2026-11-24"]);
+        assert_eq!(pending_keys(&store), ["digest/2026-11-24"]);
         assert!(store.item("a", "1").unwrap().is_some(), "items stay");
         assert!(store.verify_audit().unwrap().intact());
         assert!(ledger_scoped("12/press/overdue/3"));
@@ -597,13 +585,7 @@ mod tests {
             !new.enqueue_notice(&notice("reply/board/a/1/80")).unwrap(),
             "a sent reminder is never queued again"
         );
-        let pending: Vec<_> = new
-            .outbox_pending(10)
-            .unwrap()
-            .into_iter()
-            .map(|(_, row)| row.notice.key)
-            .collect();
-        assert_eq!(pending, ["reply/board/a/1/overdue/1"]);
+        assert_eq!(pending_keys(&new), ["reply/board/a/1/overdue/1"]);
 
         // `import --force` clears the reply ledger with the incidents' one.
         new.clear_ledger().unwrap();
