@@ -233,31 +233,48 @@ impl<'t> Boundaries<'t> {
             .next_back()
             .filter(|&(_, &(e, _))| end <= e)
             .map(|(&s, &(e, _))| (s, e));
-        let (s, e) = known.unwrap_or_else(|| self.run_around(start, end));
+        let (s, e) = match known {
+            Some(run) => run,
+            None => {
+                let run = self.run_around(start, end);
+                // A candidate that is its whole run is aligned: segmentation always
+                // cuts at a run's edges. Its run need not be segmented.
+                if run == (start, end) {
+                    return true;
+                }
+                run
+            }
+        };
         let cuts = self.cuts(jieba, s, e);
         cuts.binary_search(&start).is_ok() && cuts.binary_search(&end).is_ok()
     }
 
     /// Every token of the text that lies in a word run, as byte ranges in text order:
     /// what segmenting the whole text gives, less the single non-word characters.
-    /// Runs already segmented for the boundary checks are not segmented again.
-    fn tokens(&mut self, jieba: &Jieba) -> Vec<(usize, usize)> {
+    /// Runs already segmented for the boundary checks are not segmented again; the
+    /// text between two of them is segmented in one call (jieba splits it at its
+    /// non-word characters itself, so each run in it gets the tokens it gets alone,
+    /// and the non-word characters come out as tokens of their own, left out here).
+    fn tokens(&self, jieba: &Jieba) -> Vec<(usize, usize)> {
         let text = self.text;
         let mut tokens = Vec::new();
-        let mut run_start = None;
-        let ends = text
-            .char_indices()
-            .map(|(i, c)| (i, is_word_char(c)))
-            .chain(std::iter::once((text.len(), false)));
-        for (i, word) in ends {
-            match (run_start, word) {
-                (None, true) => run_start = Some(i),
-                (Some(s), false) => {
-                    run_start = None;
-                    tokens.extend(self.cuts(jieba, s, i).windows(2).map(|w| (w[0], w[1])));
-                }
-                _ => {}
+        let mut from = 0;
+        let segmented = self
+            .runs
+            .iter()
+            .map(|(&s, (e, cuts))| (s, *e, cuts.as_slice()));
+        for (s, e, cuts) in segmented.chain(std::iter::once((text.len(), text.len(), &[][..]))) {
+            if from < s {
+                let stretch = jieba.cut(&text[from..s], false);
+                tokens.extend(
+                    stretch
+                        .iter()
+                        .filter(|t| t.word.starts_with(is_word_char))
+                        .map(|t| (from + t.byte_start, from + t.byte_end)),
+                );
             }
+            tokens.extend(cuts.windows(2).map(|w| (w[0], w[1])));
+            from = e;
         }
         tokens
     }
@@ -565,7 +582,7 @@ impl Classifier {
         let mut bounds = Boundaries::new(&text);
         let (classification, _) = self.classify_text(&text, title_end, &mut bounds, source_local);
         let terms = if classification.flag {
-            self.key_terms_of(&mut bounds)
+            self.key_terms_of(&bounds)
         } else {
             Vec::new()
         };
@@ -766,15 +783,16 @@ impl Classifier {
     /// whether two items report the same event.
     pub fn key_terms(&self, title: &str, body: &str) -> Vec<String> {
         let (text, _) = Self::normalized(title, body);
-        self.key_terms_of(&mut Boundaries::new(&text))
+        self.key_terms_of(&Boundaries::new(&text))
     }
 
-    fn key_terms_of(&self, bounds: &mut Boundaries<'_>) -> Vec<String> {
+    fn key_terms_of(&self, bounds: &Boundaries<'_>) -> Vec<String> {
         let text = bounds.text;
         let mut counts: HashMap<&str, (usize, usize)> = HashMap::new();
         for (i, (start, end)) in bounds.tokens(&self.jieba).into_iter().enumerate() {
             let w = &text[start..end];
-            if w.chars().count() < 2
+            // A single character (the test that needs no count of them all).
+            if w.chars().nth(1).is_none()
                 || self.stopwords.contains(w)
                 || !w.chars().any(|c| c.is_alphabetic())
             {

@@ -20,10 +20,7 @@ use aho_corasick::AhoCorasick;
 use regex::Regex;
 
 use super::ClassifyError;
-use super::casualty::{Casualties, parse_count};
-
-/// Where `extract` ends a sentence: the same splits as [`super::casualty::extract`].
-const SENTENCE_END: [char; 8] = ['。', '!', '?', ';', '\n', '！', '？', '；'];
+use super::casualty::{Casualties, SENTENCE_END, parse_count};
 
 /// The word lists (`dictionaries/casualty/*.txt`, one entry per line).
 #[derive(Debug, Clone, Default)]
@@ -37,6 +34,8 @@ pub(crate) struct VictimWords {
     /// A count of people followed by a word that calls them light (12人轻伤,
     /// 20余名学生出现轻微中毒症状); words from `light.txt`.
     light: Option<Regex>,
+    /// The words of `light` alone: a sentence without one is not read with `light`.
+    light_words: Words,
     /// Words that state serious injury: 重伤, 伤势严重, 危重.
     serious: Words,
     /// Words that make a sentence a statistic over a period: 全年, 今年前, 历年.
@@ -120,18 +119,22 @@ fn light_pattern(light: &[String]) -> Option<Regex> {
 
 impl VictimWords {
     pub(crate) fn load(dir: &Path) -> Result<VictimWords, ClassifyError> {
+        let light = words(dir, "light.txt")?;
         Ok(VictimWords {
             single_death: Words::new(&words(dir, "single_death.txt")?)?,
             not_single: Words::new(&words(dir, "not_single.txt")?)?,
-            light: light_pattern(&words(dir, "light.txt")?),
+            light: light_pattern(&light),
+            light_words: Words::new(&light)?,
             serious: Words::new(&words(dir, "serious.txt")?)?,
             background: Words::new(&words(dir, "background.txt")?)?,
         })
     }
 
     /// Whether a sentence states a statistic (a period total or many incidents).
-    fn is_background(&self, sentence: &str) -> bool {
-        self.background.any_in(sentence)
+    /// `words`: whether the whole text holds a background word (a sentence without
+    /// one in the text has none either, so no sentence is searched for it).
+    fn is_background(&self, sentence: &str, words: bool) -> bool {
+        words && self.background.any_in(sentence)
             || sentence.contains(['起', '宗'])
                 && INCIDENTS
                     .captures_iter(sentence)
@@ -141,11 +144,19 @@ impl VictimWords {
 
     /// The text without its background sentences, for reading the event's figures.
     pub(crate) fn without_background<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let sentences = || text.split(SENTENCE_END);
-        if !sentences().any(|s| self.is_background(s)) {
+        // One scan of the whole text decides for most texts: no background word and
+        // no incident count (起, 宗) in it means none in any of its sentences.
+        let words = self.background.any_in(text);
+        if !words && !text.contains(['起', '宗']) {
             return Cow::Borrowed(text);
         }
-        let kept: Vec<&str> = sentences().filter(|s| !self.is_background(s)).collect();
+        let sentences = || text.split(SENTENCE_END);
+        if !sentences().any(|s| self.is_background(s, words)) {
+            return Cow::Borrowed(text);
+        }
+        let kept: Vec<&str> = sentences()
+            .filter(|s| !self.is_background(s, words))
+            .collect();
         Cow::Owned(kept.join("。"))
     }
 
@@ -154,10 +165,15 @@ impl VictimWords {
         let mut single = false;
         let mut after_verb: Option<u32> = None;
         let mut light: Option<u32> = None;
+        // Word lists are searched in a sentence only when the whole text holds one of
+        // their words (one scan each instead of one per sentence; a sentence is a part
+        // of the text, so the result is the same).
+        let any_single = self.single_death.any_in(text);
+        let any_light = self.light_words.any_in(text);
         for sentence in text.split(SENTENCE_END) {
             // Cheap test first: most sentences state no death and no light injury. A
             // single-death word without these characters (殉职) is tested on its own.
-            let named = self.single_death.any_in(sentence);
+            let named = any_single && self.single_death.any_in(sentence);
             let deathly =
                 named || sentence.contains(['亡', '命', '害', '杀', '死', '难', '丧', '毙', '世']);
             if !deathly && !sentence.contains('轻') {
@@ -176,7 +192,12 @@ impl VictimWords {
                 after_verb = after_verb.max(Some(n));
             }
             single |= named && !self.not_single.any_in(sentence);
-            if let Some(re) = &self.light {
+            // The pattern ends in a light word: a sentence without one cannot match.
+            if let Some(re) = self
+                .light
+                .as_ref()
+                .filter(|_| any_light && self.light_words.any_in(sentence))
+            {
                 let n = re
                     .captures_iter(sentence)
                     .filter_map(|caps| parse_count(caps.get(1)?.as_str()))
