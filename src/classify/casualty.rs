@@ -634,9 +634,13 @@ fn casualty_char(c: char) -> bool {
 /// Where [`extract`] ends a sentence (and [`super::victims`] too: the same splits).
 pub(crate) const SENTENCE_END: [char; 8] = ['。', '!', '?', ';', '\n', '！', '？', '；'];
 
-/// The sentences of `text` (split at [`SENTENCE_END`]) that hold a [`casualty_char`],
-/// in text order: one pass over the characters does both the split and the test.
-fn casualty_sentences(text: &str) -> impl Iterator<Item = &str> {
+/// The sentences of `text` (split at [`SENTENCE_END`]) that hold a character `wanted`
+/// accepts, in text order: one pass over the characters does both the split and the
+/// test (empty sentences never come out).
+pub(crate) fn sentences_with(
+    text: &str,
+    wanted: impl Fn(char) -> bool,
+) -> impl Iterator<Item = &str> {
     let mut start = 0;
     let mut cue = false;
     text.char_indices()
@@ -647,7 +651,7 @@ fn casualty_sentences(text: &str) -> impl Iterator<Item = &str> {
                 start = i + c.len_utf8();
                 sentence
             } else {
-                cue |= casualty_char(c);
+                cue |= wanted(c);
                 None
             }
         })
@@ -684,7 +688,7 @@ pub fn extract(text: &str) -> Casualties {
     // once need not be read again: a text that repeats one sentence costs one reading.
     // Only sentences that may state casualties are remembered (hashed), most are not.
     let mut read: HashSet<&str> = HashSet::new();
-    for sentence in casualty_sentences(text) {
+    for sentence in sentences_with(text, casualty_char) {
         if !read.insert(sentence) || background(sentence) {
             continue;
         }
@@ -744,7 +748,7 @@ mod tests {
 
     /// The one-pass split gives what splitting and then testing each sentence gives.
     #[test]
-    fn casualty_sentences_are_the_split_sentences_with_a_casualty_char() {
+    fn sentences_with_are_the_split_sentences_holding_the_char() {
         let cases = [
             "",
             "。",
@@ -761,7 +765,7 @@ mod tests {
                 .filter(|s| s.chars().any(casualty_char))
                 .collect();
             assert_eq!(
-                casualty_sentences(text).collect::<Vec<_>>(),
+                sentences_with(text, casualty_char).collect::<Vec<_>>(),
                 want,
                 "{text:?}"
             );

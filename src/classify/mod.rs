@@ -436,8 +436,15 @@ impl Classifier {
     }
 
     /// Dictionary hits on word boundaries; the longest wins where hits overlap.
-    fn hits(&self, text: &str, bounds: &mut Boundaries<'_>) -> Vec<Hit> {
-        let hits: Vec<Hit> = self
+    ///
+    /// Only hits that can change the evidence have their boundaries checked (each
+    /// check may segment a run): evidence counts a term once in the title and once in
+    /// the body ([`Classifier::evidence`]), so a term already kept there is checked
+    /// again only when it holds another hit, which it would remove if kept. Every
+    /// other hit is kept exactly when checking all of them would keep it, in the same
+    /// order, so the evidence is the same.
+    fn hits(&self, text: &str, title_end: usize, bounds: &mut Boundaries<'_>) -> Vec<Hit> {
+        let mut hits: Vec<Hit> = self
             .terms
             .find_overlapping_iter(text)
             .map(|m| Hit {
@@ -452,34 +459,49 @@ impl Classifier {
         // Work titles are sorted and disjoint: the only one that can hold a hit is the
         // last one starting at or before it.
         let titles = work_titles(text);
-        let in_title = |h: &Hit| {
+        hits.retain(|h| {
             let i = titles.partition_point(|&(s, _)| s <= h.start);
-            i > 0 && h.end <= titles[i - 1].1
-        };
-        let mut keep = |h: &Hit| !in_title(h) && bounds.aligned(&self.jieba, h.start, h.end);
-        // Cues matter only beside a topic: check topic terms first, and skip the
-        // segmentation the cues would need when none survives (most items).
-        let (mut topical, mut cues): (Vec<Hit>, Vec<Hit>) =
-            hits.into_iter().partition(|h| self.topical[h.pattern]);
-        topical.retain(&mut keep);
-        if topical.is_empty() {
-            return topical;
+            !(i > 0 && h.end <= titles[i - 1].1)
+        });
+        // Cues matter only beside a topic: when no topic term is on word boundaries
+        // (most items), the cues need no segmentation.
+        let jieba = &self.jieba;
+        if !hits
+            .iter()
+            .any(|h| self.topical[h.pattern] && bounds.aligned(jieba, h.start, h.end))
+        {
+            return Vec::new();
         }
-        cues.retain(&mut keep);
-        topical.append(&mut cues);
-        let mut hits = topical;
         // The longest wins: drop every hit inside another one. In (start, longest
         // first) order, a hit lies inside an earlier one exactly when an earlier hit
         // reaches at least as far, so one sweep decides (no two hits share a span:
         // the automaton's patterns are distinct strings).
         hits.sort_unstable_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+        let mut kept = Vec::with_capacity(hits.len());
+        let mut counted: HashSet<(usize, bool)> = HashSet::with_capacity(hits.len());
         let mut reach = 0;
-        hits.retain(|h| {
-            let inside = reach >= h.end;
-            reach = reach.max(h.end);
-            !inside
-        });
-        hits
+        for (i, h) in hits.iter().enumerate() {
+            if reach >= h.end {
+                continue;
+            }
+            // The hits after this one that start inside it come next in this order.
+            let holds_another = || {
+                hits[i + 1..]
+                    .iter()
+                    .take_while(|g| g.start < h.end)
+                    .any(|g| g.end <= h.end)
+            };
+            let term = (h.pattern, h.start < title_end);
+            if counted.contains(&term) && !holds_another() {
+                continue;
+            }
+            if bounds.aligned(jieba, h.start, h.end) {
+                reach = h.end;
+                counted.insert(term);
+                kept.push(*h);
+            }
+        }
+        kept
     }
 
     fn evidence(&self, hits: &[Hit], title_end: usize) -> Evidence {
@@ -596,7 +618,7 @@ impl Classifier {
         bounds: &mut Boundaries<'_>,
         source_local: bool,
     ) -> (Classification, Option<Vec<model::Feature>>) {
-        let hits = self.hits(text, bounds);
+        let hits = self.hits(text, title_end, bounds);
         let ev = self.evidence(&hits, title_end);
 
         // Topics: strong enough, and not dwarfed by the best one. Field words (学生,
@@ -734,10 +756,13 @@ impl Classifier {
         let mut found: Vec<String> = Vec::new();
         let mut local = false;
         for m in self.places.find_iter(text) {
-            if !bounds.aligned(&self.jieba, m.start(), m.end()) {
+            let place = &self.dict.places[self.place_of[m.pattern().as_usize()]];
+            // A place already found changes nothing more (unless it is ours and none
+            // of ours was found yet): its boundaries need no check.
+            let known = found.contains(&place.name) && (local || !place.local);
+            if known || !bounds.aligned(&self.jieba, m.start(), m.end()) {
                 continue;
             }
-            let place = &self.dict.places[self.place_of[m.pattern().as_usize()]];
             // 山西省某县官庄镇 is not our 官庄镇: a place name right after another
             // province, city or county is that one's.
             if place.local && self.foreign_prefix(&text[..m.start()]) {

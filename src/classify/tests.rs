@@ -61,7 +61,7 @@ fn word_boundaries() {
     for (text, term, counts) in cases {
         let (normalized, title_end) = Classifier::normalized(text, "");
         let mut bounds = Boundaries::new(&normalized);
-        let hits = CLASSIFIER.hits(&normalized, &mut bounds);
+        let hits = CLASSIFIER.hits(&normalized, title_end, &mut bounds);
         let found = hits
             .iter()
             .any(|h| CLASSIFIER.term_strings[h.pattern] == term);
@@ -479,7 +479,7 @@ fn shared_segmentation_matches_whole_text_segmentation() {
         ),
     ];
     for (title, body) in items {
-        let (text, _) = Classifier::normalized(title, body);
+        let (text, title_end) = Classifier::normalized(title, body);
         let whole: Vec<(usize, usize)> = CLASSIFIER
             .jieba
             .cut(&text, false)
@@ -489,7 +489,7 @@ fn shared_segmentation_matches_whole_text_segmentation() {
             .collect();
         let mut bounds = Boundaries::new(&text);
         // Segment some runs first, as classification would, then ask for all tokens.
-        CLASSIFIER.hits(&text, &mut bounds);
+        CLASSIFIER.hits(&text, title_end, &mut bounds);
         assert_eq!(bounds.tokens(&CLASSIFIER.jieba), whole, "{title} {body}");
 
         let (c, key) = CLASSIFIER.classify_with_key_terms(title, body, false);

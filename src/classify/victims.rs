@@ -20,7 +20,7 @@ use aho_corasick::AhoCorasick;
 use regex::Regex;
 
 use super::ClassifyError;
-use super::casualty::{Casualties, SENTENCE_END, parse_count};
+use super::casualty::{Casualties, SENTENCE_END, parse_count, sentences_with};
 
 /// The word lists (`dictionaries/casualty/*.txt`, one entry per line).
 #[derive(Debug, Clone, Default)]
@@ -88,6 +88,23 @@ static INCIDENTS: LazyLock<Regex> = LazyLock::new(|| {
 /// (4起交通事故先后涉及22台车 is one pile-up).
 const MIN_INCIDENTS: u32 = 10;
 
+/// A character of most death statements (死亡, 丧命, 遇害, 去世 …).
+fn deathly_char(c: char) -> bool {
+    matches!(
+        c,
+        '亡' | '命' | '害' | '杀' | '死' | '难' | '丧' | '毙' | '世'
+    )
+}
+
+/// Whether `s` counts [`MIN_INCIDENTS`] or more incidents.
+fn many_incidents(s: &str) -> bool {
+    s.contains(['起', '宗'])
+        && INCIDENTS
+            .captures_iter(s)
+            .filter_map(|caps| parse_count(caps.get(1)?.as_str()))
+            .any(|n| n >= MIN_INCIDENTS)
+}
+
 fn words(dir: &Path, name: &str) -> Result<Vec<String>, ClassifyError> {
     let path = dir.join("casualty").join(name);
     match std::fs::read_to_string(&path) {
@@ -134,20 +151,17 @@ impl VictimWords {
     /// `words`: whether the whole text holds a background word (a sentence without
     /// one in the text has none either, so no sentence is searched for it).
     fn is_background(&self, sentence: &str, words: bool) -> bool {
-        words && self.background.any_in(sentence)
-            || sentence.contains(['起', '宗'])
-                && INCIDENTS
-                    .captures_iter(sentence)
-                    .filter_map(|caps| parse_count(caps.get(1)?.as_str()))
-                    .any(|n| n >= MIN_INCIDENTS)
+        words && self.background.any_in(sentence) || many_incidents(sentence)
     }
 
     /// The text without its background sentences, for reading the event's figures.
     pub(crate) fn without_background<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        // One scan of the whole text decides for most texts: no background word and
-        // no incident count (起, 宗) in it means none in any of its sentences.
+        // Two scans of the whole text decide for most texts: no background word and no
+        // count of ten or more incidents in it means none in any of its sentences (a
+        // sentence is a part of the text; neither a word nor a count spans a sentence
+        // end, so the text's matches are its sentences' matches).
         let words = self.background.any_in(text);
-        if !words && !text.contains(['起', '宗']) {
+        if !words && !many_incidents(text) {
             return Cow::Borrowed(text);
         }
         let sentences = || text.split(SENTENCE_END);
@@ -170,12 +184,13 @@ impl VictimWords {
         // of the text, so the result is the same).
         let any_single = self.single_death.any_in(text);
         let any_light = self.light_words.any_in(text);
-        for sentence in text.split(SENTENCE_END) {
-            // Cheap test first: most sentences state no death and no light injury. A
-            // single-death word without these characters (殉职) is tested on its own.
+        // Cheap test first: most sentences state no death and no light injury. A
+        // single-death word without these characters (殉职) is tested on its own, so
+        // with one in the text every sentence is read.
+        let sentences = sentences_with(text, |c| any_single || deathly_char(c) || c == '轻');
+        for sentence in sentences {
             let named = any_single && self.single_death.any_in(sentence);
-            let deathly =
-                named || sentence.contains(['亡', '命', '害', '杀', '死', '难', '丧', '毙', '世']);
+            let deathly = named || sentence.contains(deathly_char);
             if !deathly && !sentence.contains('轻') {
                 continue;
             }
