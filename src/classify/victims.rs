@@ -182,8 +182,9 @@ impl VictimWords {
         // Word lists are searched in a sentence only when the whole text holds one of
         // their words (one scan each instead of one per sentence; a sentence is a part
         // of the text, so the result is the same).
+        // (The light words' scan waits for the first sentence that needs it.)
         let any_single = self.single_death.any_in(text);
-        let any_light = self.light_words.any_in(text);
+        let mut any_light: Option<bool> = None;
         // Cheap test first: most sentences state no death and no light injury. A
         // single-death word without these characters (殉职) is tested on its own, so
         // with one in the text every sentence is read.
@@ -208,11 +209,10 @@ impl VictimWords {
             }
             single |= named && !self.not_single.any_in(sentence);
             // The pattern ends in a light word: a sentence without one cannot match.
-            if let Some(re) = self
-                .light
-                .as_ref()
-                .filter(|_| any_light && self.light_words.any_in(sentence))
-            {
+            if let Some(re) = self.light.as_ref().filter(|_| {
+                *any_light.get_or_insert_with(|| self.light_words.any_in(text))
+                    && self.light_words.any_in(sentence)
+            }) {
                 let n = re
                     .captures_iter(sentence)
                     .filter_map(|caps| parse_count(caps.get(1)?.as_str()))
@@ -226,12 +226,13 @@ impl VictimWords {
         if c.deaths.is_none() && single {
             c.deaths = Some(1);
         }
-        // Light only: the light figure covers every injury, and no serious one is stated.
+        // Light only: the light figure covers every injury, and no serious one is stated
+        // (the text is searched for one last, when the figures leave it open).
         c.light_only = c.seriously_injured.is_none()
-            && !self.serious.any_in(text)
             && match (c.injured, light) {
                 (Some(i), Some(l)) => l >= i,
                 _ => false,
-            };
+            }
+            && !self.serious.any_in(text);
     }
 }
