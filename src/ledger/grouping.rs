@@ -242,7 +242,7 @@ impl Ledger {
 
     /// Adds an item that is attached to no incident (the caller checked) to an open
     /// incident. Returns false when the incident is no longer open (the caller opens a
-    /// new one instead). The incident is read without its items and the item added
+    /// new one instead). The incident is read with its first item only and the item added
     /// by one key ([`LedgerTx::push_item`]), so a join costs the same however many
     /// items the incident has; its items are read only for a regrade's mail.
     fn join(

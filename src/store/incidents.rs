@@ -6,8 +6,8 @@
 //! it causes commit together or not at all.
 //!
 //! Layouts (numbers big-endian, so byte order is numeric order):
-//! - `incidents`: `id` → [`Incident`] without its items (`items` empty): the head,
-//!   whose size does not grow as items join
+//! - `incidents`: `id` → [`Incident`] with only its first item (the one that opened
+//!   it, with the lead): the head, whose size does not grow as items join
 //! - `incident_audit`: `id ‖ seq` → [`AuditEntry`] (append-only; `seq` grows)
 //! - `incident_due`: `due_ms ‖ id ‖ milestone ‖ step` → empty: the next notice of each
 //!   running clock, earliest first ([`DueEntry`])
@@ -18,11 +18,12 @@
 //! - `incident_open`: `primary topic \0 id` → [`OpenIndexRow`], for open incidents only
 //! - `incident_items`: `source \0 key` → `id`: which incident an item is attached to;
 //!   beside them (UTF-8 never has the bytes 0xFE and 0xFF, so no attachment key starts
-//!   with them) an incident's items: `0xFF ‖ id ‖ seq u32` → [`ItemRef`], in the order
-//!   they joined, and `0xFE ‖ id` → u32, how many. Joining an item writes one key and
-//!   the count, however many items the incident has (data format 3; format 2 kept the
-//!   items inside the incident record, moved out at open by
-//!   [`Store::ensure_incident_item_keys`])
+//!   with them) an incident's later items: `0xFF ‖ id ‖ seq u32` → [`ItemRef`] for
+//!   seq 1, 2, … in the order they joined, and `0xFE ‖ id` → u32, how many items it
+//!   has in all (absent: one, the first, in the head). Opening an incident writes no
+//!   such key; joining writes one and the count, however many items the incident has
+//!   (data format 3; format 2 kept every item inside the incident record, moved out at
+//!   open by [`Store::ensure_incident_item_keys`])
 //! - `incident_meta`: `next_id` → u64; `ack \0 id` → (who, when) of the 签收;
 //!   `overdue \0 id ‖ milestone` → u32, the overdue notices queued for a clock;
 //!   `wexp \0 ms ‖ id` → empty and `wexr \0 id` → ms: when an open watch incident is
@@ -70,15 +71,37 @@ fn item_count_key(id: IncidentId) -> [u8; 9] {
     k
 }
 
-/// The incident's record without its items (they have keys of their own).
+/// Writes the item keys of `incident`'s items from `stored` on (those beyond the ones
+/// already written) and its item count.
+fn write_later_items(
+    attached: &TransactionalTree,
+    incident: &Incident,
+    stored: usize,
+) -> TxResult<()> {
+    let id = incident.id;
+    if incident.items.len() <= stored.max(1) {
+        return Ok(());
+    }
+    for (seq, item) in (0u32..).zip(&incident.items).skip(stored.max(1)) {
+        attached.insert(&item_ref_key(id, seq), encode(item))?;
+    }
+    let count = u32::try_from(incident.items.len()).unwrap_or(u32::MAX);
+    attached.insert(&item_count_key(id), &count.to_be_bytes())?;
+    Ok(())
+}
+
+/// The incident's record with its first item only (the later ones have keys of their
+/// own).
 fn head_bytes(incident: &Incident) -> Vec<u8> {
-    if incident.items.is_empty() {
+    if incident.items.len() <= 1 {
         encode(incident)
     } else {
-        encode(&Incident {
+        let mut head = Incident {
             items: Vec::new(),
             ..incident.clone()
-        })
+        };
+        head.items.extend(incident.items.first().cloned());
+        encode(&head)
     }
 }
 
@@ -402,7 +425,7 @@ impl LedgerTx<'_> {
         };
         let count = self.item_count(id)?;
         incident.items.reserve(count as usize);
-        for seq in 0..count {
+        for seq in 1..count {
             let key = item_ref_key(id, seq);
             let Some(v) = self.attached.get(key)? else {
                 return Err(
@@ -417,9 +440,8 @@ impl LedgerTx<'_> {
         Ok(Some(incident))
     }
 
-    /// An incident without its items (`items` empty): what a change
-    /// that only adds items ([`LedgerTx::push_item`]) reads, in time that does not grow
-    /// with the incident.
+    /// An incident with its first item only: what a change that only adds items
+    /// ([`LedgerTx::push_item`]) reads, in time that does not grow with the incident.
     pub fn incident_head(&self, id: IncidentId) -> TxResult<Option<Incident>> {
         match self.incidents.get(id.to_be_bytes())? {
             None => Ok(None),
@@ -430,13 +452,13 @@ impl LedgerTx<'_> {
         }
     }
 
-    /// How many items an incident has.
+    /// How many items an incident has (one, its first, when no later item joined).
     pub fn item_count(&self, id: IncidentId) -> TxResult<u32> {
         Ok(self
             .attached
             .get(item_count_key(id))?
             .and_then(|v| v.as_ref().try_into().ok().map(u32::from_be_bytes))
-            .unwrap_or(0))
+            .unwrap_or(1))
     }
 
     /// Adds an item after the incident's last. Returns how many it has now. For an
@@ -458,26 +480,17 @@ impl LedgerTx<'_> {
     ///
     /// An incident's items only ever grow: `items` is either every item (an incident
     /// read with [`LedgerTx::incident`], or a new one), of which those beyond the
-    /// stored ones are added, or empty (read with [`LedgerTx::incident_head`]), which
-    /// leaves the stored items as they are.
+    /// stored ones are added, or the first only (read with
+    /// [`LedgerTx::incident_head`]), which leaves the later ones as they are.
     pub fn put_incident(
         &self,
         incident: &Incident,
         open_row: Option<&OpenIndexRow>,
     ) -> TxResult<()> {
-        let id = incident.id;
-        let stored = self.item_count(id)? as usize;
-        debug_assert!(
-            incident.items.is_empty() || incident.items.len() >= stored,
-            "incident {id}: items are all or none"
-        );
-        if incident.items.len() > stored {
-            for (seq, item) in (0u32..).zip(&incident.items).skip(stored) {
-                self.attached.insert(&item_ref_key(id, seq), encode(item))?;
-            }
-            let count = u32::try_from(incident.items.len()).unwrap_or(u32::MAX);
-            self.attached
-                .insert(&item_count_key(id), &count.to_be_bytes())?;
+        // A new incident has its one item in the head: nothing to read or add.
+        if incident.items.len() > 1 {
+            let stored = self.item_count(incident.id)? as usize;
+            write_later_items(self.attached, incident, stored)?;
         }
         self.incidents
             .insert(&incident.id.to_be_bytes(), head_bytes(incident))?;
@@ -786,17 +799,12 @@ impl Store {
                 tracing::warn!(key = ?k, "an incident record that does not decode was not upgraded");
                 continue;
             };
-            if incident.items.is_empty() {
+            if incident.items.len() <= 1 {
                 continue;
             }
-            let id = incident.id;
             (&self.ledger.incidents, &self.ledger.attached)
                 .transaction(|(incidents, attached)| {
-                    for (seq, item) in (0u32..).zip(&incident.items) {
-                        attached.insert(&item_ref_key(id, seq), encode(item))?;
-                    }
-                    let count = u32::try_from(incident.items.len()).unwrap_or(u32::MAX);
-                    attached.insert(&item_count_key(id), &count.to_be_bytes())?;
+                    write_later_items(attached, &incident, 1)?;
                     incidents.insert(&k, head_bytes(&incident))?;
                     Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
                 })
@@ -1119,10 +1127,7 @@ mod tests {
         );
         let head = store.ledger.incidents.get(7u64.to_be_bytes()).unwrap();
         let head: Incident = decode(&head.unwrap(), String::new).unwrap();
-        assert!(
-            head.items.is_empty(),
-            "the record no longer holds the items"
-        );
+        assert_eq!(head.items.len(), 1, "the record holds the first item only");
         assert_eq!(run(&store, |tx| tx.item_count(7)), 3);
 
         // A join adds one key; the head comes back without items and, written
@@ -1132,7 +1137,7 @@ mod tests {
         incident.items.push(joined);
         run(&store, |tx| {
             let head = tx.incident_head(7)?.unwrap();
-            assert!(head.items.is_empty());
+            assert_eq!(head.items.len(), 1);
             tx.put_incident(&head, None)
         });
         // A full incident with one more item (a merge) adds that one.
