@@ -240,8 +240,11 @@ impl Ledger {
         Ok(id)
     }
 
-    /// Adds an item to an open incident. Returns false when the incident is no longer
-    /// open (the caller opens a new one instead).
+    /// Adds an item that is attached to no incident (the caller checked) to an open
+    /// incident. Returns false when the incident is no longer open (the caller opens a
+    /// new one instead). The incident is read with its first item only and the item added
+    /// by one key ([`LedgerTx::push_item`]), so a join costs the same however many
+    /// items the incident has; its items are read only for a regrade's mail.
     fn join(
         &self,
         tx: &LedgerTx<'_>,
@@ -249,22 +252,22 @@ impl Ledger {
         facts: &ItemFacts,
         now: Timestamp,
     ) -> TxResult<bool> {
-        let Some(mut incident) = tx.incident(id)?.filter(|i| i.status.is_open()) else {
+        let Some(mut incident) = tx.incident_head(id)?.filter(|i| i.status.is_open()) else {
             return Ok(false);
         };
         let mut row = tx
             .open_row(&incident)?
             .unwrap_or_else(|| fallback_row(&incident));
         tx.attach(&facts.item_ref.source, &facts.item_ref.key, id)?;
-        if incident.items.contains(&facts.item_ref) {
-            return Ok(true);
-        }
         let new_source = incident.sources.insert(facts.item_ref.source.clone());
         // Only the item that opened the incident keeps its lead.
-        incident.items.push(ItemRef {
-            lead: None,
-            ..facts.item_ref.clone()
-        });
+        let items = tx.push_item(
+            id,
+            &ItemRef {
+                lead: None,
+                ..facts.item_ref.clone()
+            },
+        )?;
         add_source_time(&mut row.source_times, &facts.item_ref.source, facts.time);
         row.last_item_at = row.last_item_at.max(facts.time);
         let old_severity = row.severity;
@@ -288,7 +291,7 @@ impl Ledger {
                 if new_source { "来源的" } else { "" },
                 facts.title,
                 facts.item_ref.source,
-                incident.items.len(),
+                items,
                 incident.sources.len()
             ),
             None,
@@ -312,6 +315,8 @@ impl Ledger {
                     self.config.policy.spread_window
                 )
             };
+            // A regrade may announce the incident: its mail lists the items.
+            incident.items = tx.incident(id)?.map(|full| full.items).unwrap_or_default();
             self.set_level(tx, &mut incident, detected, SYSTEM, Some(&reason), now)?;
         } else if earlier_event {
             recompute_deadlines(&mut incident);

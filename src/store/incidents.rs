@@ -6,7 +6,8 @@
 //! it causes commit together or not at all.
 //!
 //! Layouts (numbers big-endian, so byte order is numeric order):
-//! - `incidents`: `id` → [`Incident`]
+//! - `incidents`: `id` → [`Incident`] with only its first item (the one that opened
+//!   it, with the lead): the head, whose size does not grow as items join
 //! - `incident_audit`: `id ‖ seq` → [`AuditEntry`] (append-only; `seq` grows)
 //! - `incident_due`: `due_ms ‖ id ‖ milestone ‖ step` → empty: the next notice of each
 //!   running clock, earliest first ([`DueEntry`])
@@ -15,7 +16,14 @@
 //! - `incident_due_rev`: `id ‖ milestone` → the `incident_due` key of that clock;
 //!   `id ‖ 0xFF` → the key of its effect evaluation
 //! - `incident_open`: `primary topic \0 id` → [`OpenIndexRow`], for open incidents only
-//! - `incident_items`: `source \0 key` → `id`: which incident an item is attached to
+//! - `incident_items`: `source \0 key` → `id`: which incident an item is attached to;
+//!   beside them (UTF-8 never has the bytes 0xFE and 0xFF, so no attachment key starts
+//!   with them) an incident's later items: `0xFF ‖ id ‖ seq u32` → [`ItemRef`] for
+//!   seq 1, 2, … in the order they joined, and `0xFE ‖ id` → u32, how many items it
+//!   has in all (absent: one, the first, in the head). Opening an incident writes no
+//!   such key; joining writes one and the count, however many items the incident has
+//!   (data format 3; format 2 kept every item inside the incident record, moved out at
+//!   open by [`Store::ensure_incident_item_keys`])
 //! - `incident_meta`: `next_id` → u64; `ack \0 id` → (who, when) of the 签收;
 //!   `overdue \0 id ‖ milestone` → u32, the overdue notices queued for a clock;
 //!   `wexp \0 ms ‖ id` → empty and `wexr \0 id` → ms: when an open watch incident is
@@ -30,9 +38,72 @@ use sled::transaction::TransactionalTree;
 use super::ledger_index::{self, IncidentSummary};
 use super::tx::{self, Abort, TxResult};
 use super::{OutboxTx, Result, Store, StoreError, decode, encode};
-use crate::model::{AuditEntry, Incident, IncidentId, Level, Milestone, Timestamp};
+use crate::model::{AuditEntry, Incident, IncidentId, ItemRef, Level, Milestone, Timestamp};
 
 pub(super) const NEXT_ID: &[u8] = b"next_id";
+
+/// The first byte of an incident's item keys and of its item count in
+/// `incident_items` (see the module docs).
+const ITEM_REF: u8 = 0xFF;
+const ITEM_COUNT: u8 = 0xFE;
+
+/// The `meta` key that records that incidents keep their items under keys of their own
+/// (absent in a database written before: [`Store::ensure_incident_item_keys`]).
+const ITEM_KEYS_VERSION_KEY: &[u8] = b"incident_item_keys";
+
+fn item_ref_prefix(id: IncidentId) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = ITEM_REF;
+    k[1..].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+fn item_ref_key(id: IncidentId, seq: u32) -> [u8; 13] {
+    let mut k = [0u8; 13];
+    k[..9].copy_from_slice(&item_ref_prefix(id));
+    k[9..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn item_count_key(id: IncidentId) -> [u8; 9] {
+    let mut k = item_ref_prefix(id);
+    k[0] = ITEM_COUNT;
+    k
+}
+
+/// Writes the item keys of `incident`'s items from `stored` on (those beyond the ones
+/// already written) and its item count.
+fn write_later_items(
+    attached: &TransactionalTree,
+    incident: &Incident,
+    stored: usize,
+) -> TxResult<()> {
+    let id = incident.id;
+    if incident.items.len() <= stored.max(1) {
+        return Ok(());
+    }
+    for (seq, item) in (0u32..).zip(&incident.items).skip(stored.max(1)) {
+        attached.insert(&item_ref_key(id, seq), encode(item))?;
+    }
+    let count = u32::try_from(incident.items.len()).unwrap_or(u32::MAX);
+    attached.insert(&item_count_key(id), &count.to_be_bytes())?;
+    Ok(())
+}
+
+/// The incident's record with its first item only (the later ones have keys of their
+/// own).
+fn head_bytes(incident: &Incident) -> Vec<u8> {
+    if incident.items.len() <= 1 {
+        encode(incident)
+    } else {
+        let mut head = Incident {
+            items: Vec::new(),
+            ..incident.clone()
+        };
+        head.items.extend(incident.items.first().cloned());
+        encode(&head)
+    }
+}
 
 /// The ledger trees, opened by [`Store`].
 #[derive(Clone)]
@@ -347,7 +418,31 @@ impl LedgerTx<'_> {
         Ok(id)
     }
 
+    /// An incident with all its items.
     pub fn incident(&self, id: IncidentId) -> TxResult<Option<Incident>> {
+        let Some(mut incident) = self.incident_head(id)? else {
+            return Ok(None);
+        };
+        let count = self.item_count(id)?;
+        incident.items.reserve(count as usize);
+        for seq in 1..count {
+            let key = item_ref_key(id, seq);
+            let Some(v) = self.attached.get(key)? else {
+                return Err(
+                    StoreError::Missing(format!("事件 {id} 的第 {} 条信息", seq + 1)).into(),
+                );
+            };
+            match serde_json::from_slice(&v) {
+                Ok(item) => incident.items.push(item),
+                Err(e) => return corrupt(format!("item {seq} of incident {id}"), e),
+            }
+        }
+        Ok(Some(incident))
+    }
+
+    /// An incident with its first item only: what a change that only adds items
+    /// ([`LedgerTx::push_item`]) reads, in time that does not grow with the incident.
+    pub fn incident_head(&self, id: IncidentId) -> TxResult<Option<Incident>> {
         match self.incidents.get(id.to_be_bytes())? {
             None => Ok(None),
             Some(v) => match serde_json::from_slice(&v) {
@@ -357,17 +452,48 @@ impl LedgerTx<'_> {
         }
     }
 
+    /// How many items an incident has (one, its first, when no later item joined).
+    pub fn item_count(&self, id: IncidentId) -> TxResult<u32> {
+        Ok(self
+            .attached
+            .get(item_count_key(id))?
+            .and_then(|v| v.as_ref().try_into().ok().map(u32::from_be_bytes))
+            .unwrap_or(1))
+    }
+
+    /// Adds an item after the incident's last. Returns how many it has now. For an
+    /// incident read with [`LedgerTx::incident_head`]; one read in full takes a new
+    /// item in its `items` instead (see [`LedgerTx::put_incident`]).
+    pub fn push_item(&self, id: IncidentId, item: &ItemRef) -> TxResult<u32> {
+        let count = self.item_count(id)?;
+        self.attached
+            .insert(&item_ref_key(id, count), encode(item))?;
+        self.attached
+            .insert(&item_count_key(id), &(count + 1).to_be_bytes())?;
+        Ok(count + 1)
+    }
+
     /// Writes an incident with its list summary. `open_row` is its match-index row
     /// while it is open; `None` removes it from the index (closed, dismissed,
     /// merged). The primary topic (the index key) never changes once an incident is
     /// open. The grouping index's keys follow the row (its places and latest time).
+    ///
+    /// An incident's items only ever grow: `items` is either every item (an incident
+    /// read with [`LedgerTx::incident`], or a new one), of which those beyond the
+    /// stored ones are added, or the first only (read with
+    /// [`LedgerTx::incident_head`]), which leaves the later ones as they are.
     pub fn put_incident(
         &self,
         incident: &Incident,
         open_row: Option<&OpenIndexRow>,
     ) -> TxResult<()> {
+        // A new incident has its one item in the head: nothing to read or add.
+        if incident.items.len() > 1 {
+            let stored = self.item_count(incident.id)? as usize;
+            write_later_items(self.attached, incident, stored)?;
+        }
         self.incidents
-            .insert(&incident.id.to_be_bytes(), encode(incident))?;
+            .insert(&incident.id.to_be_bytes(), head_bytes(incident))?;
         ledger_index::put_summary(self.summary, &IncidentSummary::of(incident))?;
         let topic = primary_topic(incident);
         let key = open_key(topic, incident.id);
@@ -635,20 +761,69 @@ impl Store {
             .unwrap();
     }
 
+    /// An incident with all its items.
     pub fn incident(&self, id: IncidentId) -> Result<Option<Incident>> {
         self.ledger
             .incidents
             .get(id.to_be_bytes())?
-            .map(|v| decode(&v, || format!("incident {id}")))
+            .map(|v| self.with_items(decode(&v, || format!("incident {id}"))?))
             .transpose()
     }
 
-    /// Every incident, by id.
+    /// Every incident, by id, with its items.
     pub fn incidents(&self) -> impl Iterator<Item = Result<Incident>> + '_ {
         self.ledger.incidents.iter().map(|entry| {
             let (k, v) = entry?;
-            decode(&v, || format!("incident {}", String::from_utf8_lossy(&k)))
+            self.with_items(decode(&v, || {
+                format!("incident {}", String::from_utf8_lossy(&k))
+            })?)
         })
+    }
+
+    /// An incident's record with its items read from their keys, in order.
+    fn with_items(&self, mut incident: Incident) -> Result<Incident> {
+        let id = incident.id;
+        for entry in self.ledger.attached.scan_prefix(item_ref_prefix(id)) {
+            let (_, v) = entry?;
+            incident
+                .items
+                .push(decode(&v, || format!("item of incident {id}"))?);
+        }
+        Ok(incident)
+    }
+
+    /// Moves the items of incidents written before they had keys of their own (data
+    /// format 2 and earlier: inside the incident record) to their keys, one incident
+    /// per transaction (a crash in between leaves each incident whole, in one layout
+    /// or the other; the next open finishes). A no-op once done. Returns how many
+    /// incidents were moved.
+    pub(super) fn ensure_incident_item_keys(&self) -> Result<usize> {
+        if self.meta.get(ITEM_KEYS_VERSION_KEY)?.is_some() {
+            return Ok(0);
+        }
+        let mut moved = 0;
+        for entry in self.ledger.incidents.iter() {
+            let (k, v) = entry?;
+            // A record that does not decode is left as it is: reading it reports it.
+            let Ok(incident) = serde_json::from_slice::<Incident>(&v) else {
+                tracing::warn!(key = ?k, "an incident record that does not decode was not upgraded");
+                continue;
+            };
+            if incident.items.len() <= 1 {
+                continue;
+            }
+            (&self.ledger.incidents, &self.ledger.attached)
+                .transaction(|(incidents, attached)| {
+                    write_later_items(attached, &incident, 1)?;
+                    incidents.insert(&k, head_bytes(&incident))?;
+                    Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
+                })
+                .map_err(super::tx::plain_error)?;
+            moved += 1;
+        }
+        self.meta
+            .insert(ITEM_KEYS_VERSION_KEY, &1u32.to_be_bytes())?;
+        Ok(moved)
     }
 
     pub fn incident_count(&self) -> usize {
@@ -907,6 +1082,94 @@ mod tests {
         assert!(!run(&store, |tx| tx.unschedule_effect(5)));
         assert_eq!(store.due_len(), 1);
         assert_eq!(store.due_first_at().unwrap(), Some(clock.at));
+    }
+
+    fn item(source: &str, key: &str) -> ItemRef {
+        ItemRef {
+            source: source.into(),
+            key: key.into(),
+            source_name: None,
+            link: Some(format!("https://{source}.example.cn/{key}")),
+            lead: None,
+        }
+    }
+
+    /// The item refs of incident `id` as stored (source, key and link: `ItemRef`'s
+    /// equality compares only source and key).
+    fn stored_items(incident: &Incident) -> Vec<(String, String, Option<String>)> {
+        let items = incident.items.iter();
+        items
+            .map(|r| (r.source.clone(), r.key.clone(), r.link.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn items_have_keys_of_their_own_and_older_records_are_moved_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut incident = crate::api::views::tests::incident(7, "景芝镇一化工厂发生爆炸");
+        incident.items.push(item("c", "3"));
+        incident.items[0].lead = Some(Box::new(crate::model::Lead {
+            excerpt: "化工厂发生爆炸".into(),
+            ..Default::default()
+        }));
+        {
+            // Format 2: the items inside the incident's record, no item keys.
+            let store = Store::open(dir.path()).unwrap();
+            let key = 7u64.to_be_bytes();
+            store
+                .ledger
+                .incidents
+                .insert(key, encode(&incident))
+                .unwrap();
+            store.meta.remove(ITEM_KEYS_VERSION_KEY).unwrap();
+            let format = super::super::FORMAT_KEY;
+            store.meta.insert(format, &2u32.to_be_bytes()).unwrap();
+            store.flush_blocking().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let read = store.incident(7).unwrap().unwrap();
+        assert_eq!(read, incident);
+        assert_eq!(stored_items(&read), stored_items(&incident));
+        assert_eq!(
+            read.lead(),
+            incident.lead(),
+            "the first item keeps its lead"
+        );
+        let head = store.ledger.incidents.get(7u64.to_be_bytes()).unwrap();
+        let head: Incident = decode(&head.unwrap(), String::new).unwrap();
+        assert_eq!(head.items.len(), 1, "the record holds the first item only");
+        assert_eq!(run(&store, |tx| tx.item_count(7)), 3);
+
+        // A join adds one key; the head comes back without items and, written
+        // again, leaves them as they are.
+        let joined = item("d", "4");
+        assert_eq!(run(&store, |tx| tx.push_item(7, &joined)), 4);
+        incident.items.push(joined);
+        run(&store, |tx| {
+            let head = tx.incident_head(7)?.unwrap();
+            assert_eq!(head.items.len(), 1);
+            tx.put_incident(&head, None)
+        });
+        // A full incident with one more item (a merge) adds that one.
+        let merged = item("e", "5");
+        run(&store, |tx| {
+            let mut full = tx.incident(7)?.unwrap();
+            full.items.push(merged.clone());
+            tx.put_incident(&full, None)
+        });
+        incident.items.push(merged);
+        let in_tx = run(&store, |tx| tx.incident(7)).unwrap();
+        assert_eq!(stored_items(&in_tx), stored_items(&incident));
+        let read = store.incident(7).unwrap().unwrap();
+        assert_eq!(stored_items(&read), stored_items(&incident));
+        assert_eq!(store.incidents().count(), 1, "item keys are not incidents");
+
+        // Upgraded once: the next open changes nothing.
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.ensure_incident_item_keys().unwrap(), 0);
+        let read = store.incidents().next().unwrap().unwrap();
+        assert_eq!(stored_items(&read), stored_items(&incident));
     }
 
     #[test]

@@ -55,7 +55,12 @@ pub use tx::{Abort, TxError, TxResult};
 ///   [`items`]); format 1's records are read as they are (a classification inside
 ///   the record counts when `items_class` has none), so the upgrade changes no record.
 ///   A release that knows only format 1 would miss the classifications: it refuses.
-pub const FORMAT_VERSION: u32 = 2;
+/// - 3: an incident's items under keys of their own beside its record (see
+///   [`incidents`]), so that an item joins in time that does not grow with the
+///   incident; the upgrade moves them out of each incident's record at open
+///   (`ensure_incident_item_keys`). A format 2 release would see incidents without
+///   items: it refuses.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// `meta` key: the data format version (u32, big-endian).
 const FORMAT_KEY: &[u8] = b"schema_version";
@@ -112,6 +117,8 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("数据库中缺少记录（{0}）；请用 yuqing verify 检查，用 export 备份后报告此问题")]
+    Missing(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -206,6 +213,13 @@ impl Store {
                     .insert(audit_chain::CHAIN_VERSION_KEY, &1u32.to_be_bytes())?;
             }
             store.ensure_item_count()?;
+            let moved = store.ensure_incident_item_keys()?;
+            if moved > 0 {
+                tracing::warn!(
+                    incidents = moved,
+                    "ledger upgraded: incidents' items moved to keys of their own"
+                );
+            }
             let timed = store.ensure_time_index()?;
             if timed > 0 {
                 tracing::warn!(
@@ -304,10 +318,12 @@ impl Store {
 }
 
 /// Checks the data format recorded in `meta`: a newer one is refused
-/// ([`StoreError::NewerFormat`]); an older one is upgraded step by step (no step
-/// changes any record yet: format 0 has the layout of 1, and 2 reads 1's records as
-/// they are) and the new version
-/// written; a new database gets [`FORMAT_VERSION`]. Records this yuqing's version.
+/// ([`StoreError::NewerFormat`]); an older one is upgraded step by step (format 0 has
+/// the layout of 1, and 2 reads 1's records as they are; the step to 3, moving
+/// incidents' items to keys of their own, runs after this in `open`, recorded by a
+/// `meta` key of its own so that an interrupted upgrade is finished at the next open)
+/// and the new version written; a new database gets [`FORMAT_VERSION`]. Records this
+/// yuqing's version.
 fn upgrade_format(meta: &sled::Tree, path: &Path) -> Result<()> {
     // `None`: a new database, or one from before the version was recorded; both
     // take the current format.
@@ -331,11 +347,7 @@ fn upgrade_format(meta: &sled::Tree, path: &Path) -> Result<()> {
     if let Some(found) = found
         && found < FORMAT_VERSION
     {
-        tracing::info!(
-            from = found,
-            to = FORMAT_VERSION,
-            "data format upgraded (no record changes)"
-        );
+        tracing::info!(from = found, to = FORMAT_VERSION, "data format upgraded");
     }
     meta.insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())?;
     meta.insert(WRITER_KEY, env!("CARGO_PKG_VERSION").as_bytes())?;
