@@ -13,7 +13,9 @@
 //!    gives exactly the tokens that segmenting the whole text would). A candidate
 //!    counts only when it starts and ends on token boundaries: 爆炸 in 爆炸性新闻,
 //!    死亡 in 死亡率 or 火灾 in 防火灾 do not count. Where candidates overlap, the
-//!    longest wins (交通事故 rather than 事故).
+//!    longest wins (交通事故 rather than 事故). Only candidates that can change the
+//!    evidence are checked: a term already counted in the title (or the body) holding
+//!    no other candidate, or a place already found, segments nothing.
 //! 4. Topic scores are the summed weights of distinct terms (title double). Topics
 //!    scoring at least [`MIN_TOPIC_SCORE`] and at least 30 % of the best are kept,
 //!    best first, except that cross-cutting topics (干部作风, 市场监管: a kind of wrong
