@@ -20,6 +20,7 @@
 //! patterns alone.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::LazyLock;
 
@@ -205,7 +206,13 @@ impl VictimWords {
         // One injured person (serious too) stated without a count, and a count after an
         // injury verb.
         let (mut hurt, mut hurt_serious, mut hurt_count) = (false, false, None::<u32>);
+        // Every figure below is a maximum or a flag over sentences: a repeated sentence
+        // is read once.
+        let mut read: HashSet<&str> = HashSet::new();
         for sentence in text.split(SENTENCE_END) {
+            if !read.insert(sentence) {
+                continue;
+            }
             // Cheap test first: most sentences state no death, no injury and no light
             // injury. A single-death word without these characters (殉职) is tested on
             // its own.
@@ -216,9 +223,9 @@ impl VictimWords {
             if !deathly && !hurtful && !sentence.contains('轻') {
                 continue;
             }
-            let plural = self.not_single.any_in(sentence);
+            let plural = || self.not_single.any_in(sentence);
             if hurtful {
-                self.read_hurt(sentence, named || plural, &mut hurt, &mut hurt_serious);
+                self.read_hurt(sentence, named, plural, &mut hurt, &mut hurt_serious);
                 hurt_count = hurt_count.max(self.count_after_injury_verb(sentence));
             }
             if deathly {
@@ -235,7 +242,7 @@ impl VictimWords {
                 {
                     after_verb = after_verb.max(Some(n));
                 }
-                single |= named && !plural;
+                single |= named && !plural();
             }
             if let Some(re) = &self.light {
                 let n = re
@@ -274,20 +281,33 @@ impl VictimWords {
     }
 
     /// Whether a sentence states one injured person without a count (行人被撞伤, 伤者,
-    /// 伤势严重), and whether seriously. `excluded`: the sentence states a death (the
-    /// hurt person died: 被撞伤后死亡) or a plural, hypothetical or negation.
-    fn read_hurt(&self, sentence: &str, excluded: bool, hurt: &mut bool, serious: &mut bool) {
-        if excluded || sentence.contains(['死', '亡']) {
+    /// 伤势严重), and whether seriously. Not when the sentence states a death (`named`, or
+    /// 死/亡: the hurt person died, 被撞伤后死亡) or a plural, hypothetical or negation
+    /// (`plural`, tested last: it is the costliest).
+    fn read_hurt(
+        &self,
+        sentence: &str,
+        named: bool,
+        plural: impl Fn() -> bool,
+        hurt: &mut bool,
+        serious: &mut bool,
+    ) {
+        if named || sentence.contains(['死', '亡']) {
             return;
         }
         let grave = self.serious.any_in(sentence);
-        *hurt |= grave || self.single_injury.any_in(sentence);
-        *serious |= grave;
+        if (grave || self.single_injury.any_in(sentence)) && !plural() {
+            *hurt = true;
+            *serious |= grave;
+        }
     }
 
     /// The largest count after an injury verb in a sentence (扎伤15名幼童, 伤3人); not
     /// after 死伤, 重伤, 轻伤 or 受伤, which the patterns read.
     fn count_after_injury_verb(&self, sentence: &str) -> Option<u32> {
+        if !sentence.contains('伤') {
+            return None;
+        }
         self.injured_after_verb
             .as_ref()?
             .captures_iter(sentence)
