@@ -382,9 +382,19 @@ fn injury_grade(word: &str) -> u8 {
 /// (3人受伤送医院经抢救无效死亡): they count only as deaths.
 fn dies_in_clause(rest: &str) -> bool {
     let clause = rest.split([',', '，', '、']).next().unwrap_or("");
-    ["抢救无效", "医治无效", "伤重不治", "不治身亡", "不治死亡"]
-        .iter()
-        .any(|w| clause.contains(w))
+    [
+        "抢救无效",
+        "医治无效",
+        "伤重不治",
+        "不治身亡",
+        "不治死亡",
+        "后死亡",
+        "后身亡",
+        "致其死亡",
+        "致死",
+    ]
+    .iter()
+    .any(|w| clause.contains(w))
 }
 
 /// Joins counts of one group (5名学生和2名老师受伤 → 7名学生受伤) and reads kin pairs

@@ -697,3 +697,72 @@ fn statistics_are_not_the_event() {
         assert_eq!((c.deaths, c.injured), (deaths, injured), "{body}");
     }
 }
+
+/// Issue 14: one injured person stated without a count, a count after an injury verb,
+/// a bare 死 before an event noun, and a hurt person who died is a death only.
+#[test]
+fn single_injured_and_counts_after_the_verb() {
+    for (title, body, want) in [
+        // One injured, serious when the sentence says so.
+        (
+            "男童遭碾压",
+            "男孩在路边玩耍，被撞伤送医。",
+            (None, Some(1), None),
+        ),
+        (
+            "车祸",
+            "摩托车驾驶员伤势严重，已送医院。",
+            (None, Some(1), Some(1)),
+        ),
+        (
+            "肇事逃逸",
+            "电动车肇事逃逸致人重伤。",
+            (None, Some(1), Some(1)),
+        ),
+        (
+            "伤医",
+            "一名医生在门诊被人持刀刺伤。",
+            (None, Some(1), None),
+        ),
+        // Plurals, negations and a hurt person who died are not one injured.
+        ("车祸", "车祸致多人被撞伤。", (None, None, None)),
+        (
+            "车祸",
+            "一名行人被车辆撞伤后死亡，肇事车辆逃逸。",
+            (Some(1), None, None),
+        ),
+        ("提醒", "如果被撞伤，应及时报警。", (None, None, None)),
+        // A count after an injury verb; 死伤 is a total, not injured.
+        (
+            "伤人",
+            "一男子闯入校园用美工刀划伤了5名小学生。",
+            (None, Some(5), None),
+        ),
+        ("幼儿园", "老师用利器扎伤15名幼童。", (None, Some(15), None)),
+        (
+            "倒车",
+            "男子倒车撞2车伤3人后弃车逃跑。",
+            (None, Some(3), None),
+        ),
+        // A bare 死 before an event noun.
+        (
+            "内蒙古致22人死矿难事故初步调查结果公布",
+            "",
+            (Some(22), None, None),
+        ),
+        // Single deaths stated with a verb of killing.
+        ("命案", "一名女子在出租屋内被捅死。", (Some(1), None, None)),
+        (
+            "车祸",
+            "次日中午，姜某医治无效死亡。",
+            (Some(1), None, None),
+        ),
+    ] {
+        let c = classify(title, body);
+        assert_eq!(
+            (c.deaths, c.injured, c.seriously_injured),
+            want,
+            "{title} {body}"
+        );
+    }
+}

@@ -4,7 +4,14 @@
 //! - a toll after the verb without a counting word (遇难18，另有3人失踪) is that toll;
 //! - injuries the text calls light (12人轻伤, 20余名学生轻微中毒) are not serious
 //!   injuries: 国务院令第493号 grades on 重伤, so such figures do not raise the level.
-//! - a toll ending its clause with a bare 死 (大巴翻车 致13人死) is that toll;
+//! - a toll ending its clause with a bare 死, or followed by an event noun (大巴翻车
+//!   致13人死, 致22人死矿难事故), is that toll;
+//! - a single injured person stated without a count (行人被撞伤, 致其受伤, 伤者) is one
+//!   injured, and one seriously injured when the sentence also says so (伤势严重), unless
+//!   the sentence states a death, a plural or a hypothetical, or the text states deaths
+//!   (the injury is then most often the dead victim's before death);
+//! - a count after an injury verb (扎伤15名幼童, 伤3人) is the injured unless the
+//!   patterns read more (死伤, 重伤, 轻伤, 受伤 are not such verbs: the patterns read them);
 //! - a sentence stating a statistic over a period (去年全年, 今年前11个月, 历年) or over
 //!   ten or more incidents (457起车祸100人死亡) is background, not the event's figures
 //!   (taxonomy.md: the figures of the event itself, the worst single one).
@@ -13,6 +20,7 @@
 //! patterns alone.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::LazyLock;
 
@@ -40,6 +48,13 @@ pub(crate) struct VictimWords {
     serious: Words,
     /// Words that make a sentence a statistic over a period: 全年, 今年前, 历年.
     background: Words,
+    /// One injured person stated without a count: 被撞伤, 致其受伤, 伤者.
+    single_injury: Words,
+    /// A count after an injury verb (扎伤15名幼童); verbs from `injury_verbs.txt`.
+    injured_after_verb: Option<Regex>,
+    /// A toll with a bare 死 ending its clause or followed by a noun of
+    /// `event_nouns.txt`: 致13人死, 致22人死矿难事故.
+    bare_death: Option<Regex>,
 }
 
 /// One word list as an automaton: whether a text holds any of the words is one scan,
@@ -72,11 +87,43 @@ static COUNT_AFTER_VERB: LazyLock<Regex> = LazyLock::new(|| {
     .expect("valid pattern")
 });
 
-/// A toll ending its clause with a bare 死: 致13人死, 3人死，2人伤.
-static BARE_DEATH: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"([0-9]+|[一二两三四五六七八九十百千]+)(?:余|多)?(?:名|人)死(?:[,，、;；\s]|$)")
-        .expect("valid pattern")
-});
+/// A count of people in the patterns below (Arabic or Chinese, 余/多 after it).
+const COUNT: &str = r"([0-9]+|[一二两三四五六七八九十百千]+)(?:余|多)?";
+
+/// Words as one alternation of a pattern.
+fn alternation(words: &[String]) -> String {
+    let words: Vec<String> = words.iter().map(|w| regex::escape(w)).collect();
+    words.join("|")
+}
+
+/// A toll with a bare 死 ending its clause, or followed by an event noun: 致13人死,
+/// 3人死，2人伤, 致22人死矿难事故.
+fn bare_death_pattern(event_nouns: &[String]) -> Option<Regex> {
+    let nouns = if event_nouns.is_empty() {
+        String::new()
+    } else {
+        format!("|{}", alternation(event_nouns))
+    };
+    Some(
+        Regex::new(&format!(r"{COUNT}(?:名|人)死(?:[,，、;；\s]|${nouns})"))
+            .expect("escaped words form a valid pattern"),
+    )
+}
+
+/// A count after an injury verb: 扎伤15名幼童, 划伤了5名小学生, 伤3人. Group 1 catches a
+/// 死/重/轻 before the verb (死伤12人, 重伤3人), which the patterns read instead.
+fn injured_after_verb_pattern(verbs: &[String]) -> Option<Regex> {
+    if verbs.is_empty() {
+        return None;
+    }
+    Some(
+        Regex::new(&format!(
+            r"([死重轻受])?(?:{})了?{COUNT}(?:名|人|位)",
+            alternation(verbs)
+        ))
+        .expect("escaped words form a valid pattern"),
+    )
+}
 
 /// A count of incidents (457起, 92宗): with ten or more, the sentence is a statistic.
 static INCIDENTS: LazyLock<Regex> = LazyLock::new(|| {
@@ -87,23 +134,6 @@ static INCIDENTS: LazyLock<Regex> = LazyLock::new(|| {
 /// Fewest incidents a sentence must count to be a statistic rather than one event
 /// (4起交通事故先后涉及22台车 is one pile-up).
 const MIN_INCIDENTS: u32 = 10;
-
-/// A character of most death statements (死亡, 丧命, 遇害, 去世 …).
-fn deathly_char(c: char) -> bool {
-    matches!(
-        c,
-        '亡' | '命' | '害' | '杀' | '死' | '难' | '丧' | '毙' | '世'
-    )
-}
-
-/// Whether `s` counts [`MIN_INCIDENTS`] or more incidents.
-fn many_incidents(s: &str) -> bool {
-    s.contains(['起', '宗'])
-        && INCIDENTS
-            .captures_iter(s)
-            .filter_map(|caps| parse_count(caps.get(1)?.as_str()))
-            .any(|n| n >= MIN_INCIDENTS)
-}
 
 fn words(dir: &Path, name: &str) -> Result<Vec<String>, ClassifyError> {
     let path = dir.join("casualty").join(name);
@@ -124,14 +154,35 @@ fn light_pattern(light: &[String]) -> Option<Regex> {
     if light.is_empty() {
         return None;
     }
-    let words: Vec<String> = light.iter().map(|w| regex::escape(w)).collect();
     Some(
         Regex::new(&format!(
-            r"([0-9]+|[一二两三四五六七八九十百千]+)(?:余|多)?(?:名|人|位)[^0-9一二两三四五六七八九十,，。;；、]{{0,8}}?(?:{})",
-            words.join("|")
+            r"{COUNT}(?:名|人|位)[^0-9一二两三四五六七八九十,，。;；、]{{0,8}}?(?:{})",
+            alternation(light)
         ))
         .expect("escaped words form a valid pattern"),
     )
+}
+
+/// A character of most injury statements (受伤, 重伤, 碾压, 撞倒 …).
+fn hurtful_char(c: char) -> bool {
+    matches!(c, '伤' | '重' | '碾' | '撞')
+}
+
+/// A character of most death statements (死亡, 丧命, 遇害, 去世 …).
+fn deathly_char(c: char) -> bool {
+    matches!(
+        c,
+        '亡' | '命' | '害' | '杀' | '死' | '难' | '丧' | '毙' | '世'
+    )
+}
+
+/// Whether `s` counts [`MIN_INCIDENTS`] or more incidents.
+fn many_incidents(s: &str) -> bool {
+    s.contains(['起', '宗'])
+        && INCIDENTS
+            .captures_iter(s)
+            .filter_map(|caps| parse_count(caps.get(1)?.as_str()))
+            .any(|n| n >= MIN_INCIDENTS)
 }
 
 impl VictimWords {
@@ -144,6 +195,9 @@ impl VictimWords {
             light_words: Words::new(&light)?,
             serious: Words::new(&words(dir, "serious.txt")?)?,
             background: Words::new(&words(dir, "background.txt")?)?,
+            single_injury: Words::new(&words(dir, "single_injury.txt")?)?,
+            injured_after_verb: injured_after_verb_pattern(&words(dir, "injury_verbs.txt")?),
+            bare_death: bare_death_pattern(&words(dir, "event_nouns.txt")?),
         })
     }
 
@@ -179,35 +233,55 @@ impl VictimWords {
         let mut single = false;
         let mut after_verb: Option<u32> = None;
         let mut light: Option<u32> = None;
+        // One injured person (serious too) stated without a count, and a count after an
+        // injury verb.
+        let (mut hurt, mut hurt_serious, mut hurt_count) = (false, false, None::<u32>);
+        // Every figure below is a maximum or a flag over sentences: a repeated sentence
+        // is read once.
+        let mut read: HashSet<&str> = HashSet::new();
         // Word lists are searched in a sentence only when the whole text holds one of
         // their words (one scan each instead of one per sentence; a sentence is a part
         // of the text, so the result is the same).
         // (The light words' scan waits for the first sentence that needs it.)
         let any_single = self.single_death.any_in(text);
         let mut any_light: Option<bool> = None;
-        // Cheap test first: most sentences state no death and no light injury. A
-        // single-death word without these characters (殉职) is tested on its own, so
-        // with one in the text every sentence is read.
-        let sentences = sentences_with(text, |c| any_single || deathly_char(c) || c == '轻');
+        // Cheap test first: most sentences state no death, no injury and no light
+        // injury. A single-death word without these characters (殉职) is tested on its
+        // own, so with one in the text every sentence is read.
+        let sentences = sentences_with(text, |c| {
+            any_single || deathly_char(c) || hurtful_char(c) || c == '轻'
+        });
         for sentence in sentences {
-            let named = any_single && self.single_death.any_in(sentence);
-            let deathly = named || sentence.contains(deathly_char);
-            if !deathly && !sentence.contains('轻') {
+            if !read.insert(sentence) {
                 continue;
             }
-            if let Some(n) = COUNT_AFTER_VERB
-                .captures_iter(sentence)
-                .filter_map(|caps| caps.get(1)?.as_str().parse::<u32>().ok())
-                .chain(
-                    BARE_DEATH
-                        .captures_iter(sentence)
-                        .filter_map(|caps| parse_count(caps.get(1)?.as_str())),
-                )
-                .max()
-            {
-                after_verb = after_verb.max(Some(n));
+            let named = any_single && self.single_death.any_in(sentence);
+            let deathly = named || sentence.contains(deathly_char);
+            let hurtful = sentence.contains(hurtful_char);
+            if !deathly && !hurtful && !sentence.contains('轻') {
+                continue;
             }
-            single |= named && !self.not_single.any_in(sentence);
+            let plural = || self.not_single.any_in(sentence);
+            if hurtful {
+                self.read_hurt(sentence, named, plural, &mut hurt, &mut hurt_serious);
+                hurt_count = hurt_count.max(self.count_after_injury_verb(sentence));
+            }
+            if deathly {
+                if let Some(n) = COUNT_AFTER_VERB
+                    .captures_iter(sentence)
+                    .filter_map(|caps| caps.get(1)?.as_str().parse::<u32>().ok())
+                    .chain(
+                        self.bare_death
+                            .iter()
+                            .flat_map(|re| re.captures_iter(sentence))
+                            .filter_map(|caps| parse_count(caps.get(1)?.as_str())),
+                    )
+                    .max()
+                {
+                    after_verb = after_verb.max(Some(n));
+                }
+                single |= named && !plural();
+            }
             // The pattern ends in a light word: a sentence without one cannot match.
             if let Some(re) = self.light.as_ref().filter(|_| {
                 *any_light.get_or_insert_with(|| self.light_words.any_in(text))
@@ -226,6 +300,19 @@ impl VictimWords {
         if c.deaths.is_none() && single {
             c.deaths = Some(1);
         }
+        // A count after an injury verb outweighs a single victim the patterns read
+        // (扎伤15名幼童 … 孩子受伤).
+        c.injured = c.injured.max(hurt_count);
+        // An uncounted injury in a text that states deaths is most often the dead
+        // victim's before death (撞成重伤 … 抢救无效死亡), or one of an uncounted many.
+        if c.deaths.is_none() {
+            if c.injured.is_none() && hurt {
+                c.injured = Some(1);
+            }
+            if c.injured == Some(1) && c.seriously_injured.is_none() && hurt_serious {
+                c.seriously_injured = Some(1);
+            }
+        }
         // Light only: the light figure covers every injury, and no serious one is stated
         // (the text is searched for one last, when the figures leave it open).
         c.light_only = c.seriously_injured.is_none()
@@ -234,5 +321,41 @@ impl VictimWords {
                 _ => false,
             }
             && !self.serious.any_in(text);
+    }
+
+    /// Whether a sentence states one injured person without a count (行人被撞伤, 伤者,
+    /// 伤势严重), and whether seriously. Not when the sentence states a death (`named`, or
+    /// 死/亡: the hurt person died, 被撞伤后死亡) or a plural, hypothetical or negation
+    /// (`plural`, tested last: it is the costliest).
+    fn read_hurt(
+        &self,
+        sentence: &str,
+        named: bool,
+        plural: impl Fn() -> bool,
+        hurt: &mut bool,
+        serious: &mut bool,
+    ) {
+        if named || sentence.contains(['死', '亡']) {
+            return;
+        }
+        let grave = self.serious.any_in(sentence);
+        if (grave || self.single_injury.any_in(sentence)) && !plural() {
+            *hurt = true;
+            *serious |= grave;
+        }
+    }
+
+    /// The largest count after an injury verb in a sentence (扎伤15名幼童, 伤3人); not
+    /// after 死伤, 重伤, 轻伤 or 受伤, which the patterns read.
+    fn count_after_injury_verb(&self, sentence: &str) -> Option<u32> {
+        if !sentence.contains('伤') {
+            return None;
+        }
+        self.injured_after_verb
+            .as_ref()?
+            .captures_iter(sentence)
+            .filter(|caps| caps.get(1).is_none())
+            .filter_map(|caps| parse_count(caps.get(2)?.as_str()))
+            .max()
     }
 }
