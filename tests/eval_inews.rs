@@ -73,7 +73,7 @@ fn independent_news_test_set_meets_its_thresholds() {
         "casualties exact {:.3}",
         all.casualties()
     );
-    assert!(all.primary() >= 0.68, "primary topic {:.3}", all.primary());
+    assert!(all.primary() >= 0.71, "primary topic {:.3}", all.primary());
     assert!(
         all.ece() <= 0.10,
         "confidence calibration error {:.3}",
