@@ -24,7 +24,8 @@
 //! Options: `--sources N` `--interval D` `--minutes M` `--items N` `--new N`
 //! `--advance D` `--every D` `--per-host N` (the daemon's `[intake] per_host`; default
 //! 64: every feed is on one host here, unlike in a real deployment) `--keep` (keep the
-//! data directory and the daemon's log) `--bin PATH`. Durations as in yuqing.toml
+//! data directory and the daemon's log) `--bin PATH` `--cache-bytes N` (the daemon's
+//! `[store] cache_bytes`; default: the daemon's default). Durations as in yuqing.toml
 //! ("60s", "5m").
 
 use std::io::Write as _;
@@ -50,6 +51,7 @@ struct Options {
     per_host: usize,
     keep: bool,
     bin: PathBuf,
+    cache_bytes: Option<usize>,
 }
 
 fn options() -> Result<Options, String> {
@@ -71,6 +73,7 @@ fn options() -> Result<Options, String> {
         per_host: 64,
         keep: false,
         bin: default_bin,
+        cache_bytes: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -91,6 +94,7 @@ fn options() -> Result<Options, String> {
             "--every" => o.every = duration()?,
             "--per-host" => o.per_host = number()?,
             "--bin" => o.bin = PathBuf::from(value),
+            "--cache-bytes" => o.cache_bytes = Some(number()?),
             _ => return Err(format!("unknown option {arg}")),
         }
     }
@@ -328,6 +332,9 @@ fn write_config(dir: &std::path::Path, o: &Options, feed_port: u16) -> (PathBuf,
         o.per_host
     )
     .expect("write yuqing.toml");
+    if let Some(bytes) = o.cache_bytes {
+        writeln!(f, "[store]\ncache_bytes = {bytes}").expect("write yuqing.toml");
+    }
     let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join("feeds.toml")).unwrap());
     let interval = format!("{}s", o.interval.as_secs().max(1));
     for n in 0..o.sources {

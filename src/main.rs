@@ -7,6 +7,13 @@ use clap::FromArgMatches;
 use yuqing::cli::{Cli, CliError, Command, FeedsCommand, digest, incidents};
 use yuqing::config::Config;
 
+/// jemalloc instead of glibc malloc: under the intake's write bursts glibc's heap
+/// grew and kept the memory (RSS +3.5 MiB per 1,000 items stored, never returned);
+/// jemalloc decays freed pages back to the system (docs/performance.md "Memory").
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = match yuqing::cli::command()
         .try_get_matches()
