@@ -71,13 +71,18 @@ impl Deadlines {
     pub fn fire_due(&self, now: Timestamp, limit: usize) -> Result<FireReport, LedgerError> {
         let mut report = FireReport::default();
         let entries = self.store.due_until(now, limit)?;
-        let batch = self.ledger.commit(|tx| {
-            let mut queued = 0;
-            for &entry in &entries {
-                queued += usize::from(self.fire_in(tx, entry, now)?);
-            }
-            Ok(queued)
-        });
+        // No empty transaction: a committed one wakes the deadline task again.
+        let batch = if entries.is_empty() {
+            Ok(0)
+        } else {
+            self.ledger.commit(|tx| {
+                let mut queued = 0;
+                for &entry in &entries {
+                    queued += usize::from(self.fire_in(tx, entry, now)?);
+                }
+                Ok(queued)
+            })
+        };
         match batch {
             Ok(queued) => report.queued += queued,
             Err(err) => {
