@@ -605,32 +605,56 @@ fn states_single_hurt(text: &str, start: usize, end: usize) -> bool {
 
 /// Cheap test before running the patterns: a sentence without any of these
 /// characters states no casualties.
-fn may_state_casualties(sentence: &str) -> bool {
+fn casualty_char(c: char) -> bool {
     // A `matches!` compiles to a few range tests per character, where a char-slice
     // pattern would compare each character with every entry.
-    sentence.chars().any(|c| {
-        matches!(
-            c,
-            '死' | '亡'
-                | '伤'
-                | '难'
-                | '丧'
-                | '毙'
-                | '殒'
-                | '害'
-                | '毒'
-                | '病'
-                | '适'
-                | '吐'
-                | '泻'
-                | '痛'
-                | '症'
-                | '恶'
-                | '患'
-                | '重'
-                | '骨'
-        )
-    })
+    matches!(
+        c,
+        '死' | '亡'
+            | '伤'
+            | '难'
+            | '丧'
+            | '毙'
+            | '殒'
+            | '害'
+            | '毒'
+            | '病'
+            | '适'
+            | '吐'
+            | '泻'
+            | '痛'
+            | '症'
+            | '恶'
+            | '患'
+            | '重'
+            | '骨'
+    )
+}
+
+/// Where [`extract`] ends a sentence (and [`super::victims`] too: the same splits).
+pub(crate) const SENTENCE_END: [char; 8] = ['。', '!', '?', ';', '\n', '！', '？', '；'];
+
+/// The sentences of `text` (split at [`SENTENCE_END`]) that hold a character `wanted`
+/// accepts, in text order: one pass over the characters does both the split and the
+/// test (empty sentences never come out).
+pub(crate) fn sentences_with(
+    text: &str,
+    wanted: impl Fn(char) -> bool,
+) -> impl Iterator<Item = &str> {
+    let mut start = 0;
+    let mut cue = false;
+    text.char_indices()
+        .chain(std::iter::once((text.len(), '\n')))
+        .filter_map(move |(i, c)| {
+            if SENTENCE_END.contains(&c) {
+                let sentence = (std::mem::take(&mut cue)).then(|| &text[start..i]);
+                start = i + c.len_utf8();
+                sentence
+            } else {
+                cue |= wanted(c);
+                None
+            }
+        })
 }
 
 /// A running total over years (自1947年以来已先后有5万多人丧生), not the event's toll.
@@ -662,9 +686,10 @@ pub fn extract(text: &str) -> Casualties {
     let poisoning = text.contains("中毒");
     // Every figure below is a maximum or a flag over sentences, so a sentence read
     // once need not be read again: a text that repeats one sentence costs one reading.
+    // Only sentences that may state casualties are remembered (hashed), most are not.
     let mut read: HashSet<&str> = HashSet::new();
-    for sentence in text.split(['。', '!', '?', ';', '\n', '！', '？', '；']) {
-        if !read.insert(sentence) || !may_state_casualties(sentence) || background(sentence) {
+    for sentence in sentences_with(text, casualty_char) {
+        if !read.insert(sentence) || background(sentence) {
             continue;
         }
         let s = read_sentence(sentence, poisoning);
@@ -720,6 +745,32 @@ pub fn extract(text: &str) -> Casualties {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-pass split gives what splitting and then testing each sentence gives.
+    #[test]
+    fn sentences_with_are_the_split_sentences_holding_the_char() {
+        let cases = [
+            "",
+            "。",
+            "死",
+            "3人死亡",
+            "发生火灾。3人死亡！\n无人受伤；现场清理?完毕",
+            "。。死亡;;伤\n",
+            "天气晴好。道路通畅",
+            "A!B?C;D\nE。F！G？H；重伤2人",
+        ];
+        for text in cases {
+            let want: Vec<&str> = text
+                .split(SENTENCE_END)
+                .filter(|s| s.chars().any(casualty_char))
+                .collect();
+            assert_eq!(
+                sentences_with(text, casualty_char).collect::<Vec<_>>(),
+                want,
+                "{text:?}"
+            );
+        }
+    }
 
     #[test]
     fn counts() {

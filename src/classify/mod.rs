@@ -233,31 +233,48 @@ impl<'t> Boundaries<'t> {
             .next_back()
             .filter(|&(_, &(e, _))| end <= e)
             .map(|(&s, &(e, _))| (s, e));
-        let (s, e) = known.unwrap_or_else(|| self.run_around(start, end));
+        let (s, e) = match known {
+            Some(run) => run,
+            None => {
+                let run = self.run_around(start, end);
+                // A candidate that is its whole run is aligned: segmentation always
+                // cuts at a run's edges. Its run need not be segmented.
+                if run == (start, end) {
+                    return true;
+                }
+                run
+            }
+        };
         let cuts = self.cuts(jieba, s, e);
         cuts.binary_search(&start).is_ok() && cuts.binary_search(&end).is_ok()
     }
 
     /// Every token of the text that lies in a word run, as byte ranges in text order:
     /// what segmenting the whole text gives, less the single non-word characters.
-    /// Runs already segmented for the boundary checks are not segmented again.
-    fn tokens(&mut self, jieba: &Jieba) -> Vec<(usize, usize)> {
+    /// Runs already segmented for the boundary checks are not segmented again; the
+    /// text between two of them is segmented in one call (jieba splits it at its
+    /// non-word characters itself, so each run in it gets the tokens it gets alone,
+    /// and the non-word characters come out as tokens of their own, left out here).
+    fn tokens(&self, jieba: &Jieba) -> Vec<(usize, usize)> {
         let text = self.text;
         let mut tokens = Vec::new();
-        let mut run_start = None;
-        let ends = text
-            .char_indices()
-            .map(|(i, c)| (i, is_word_char(c)))
-            .chain(std::iter::once((text.len(), false)));
-        for (i, word) in ends {
-            match (run_start, word) {
-                (None, true) => run_start = Some(i),
-                (Some(s), false) => {
-                    run_start = None;
-                    tokens.extend(self.cuts(jieba, s, i).windows(2).map(|w| (w[0], w[1])));
-                }
-                _ => {}
+        let mut from = 0;
+        let segmented = self
+            .runs
+            .iter()
+            .map(|(&s, (e, cuts))| (s, *e, cuts.as_slice()));
+        for (s, e, cuts) in segmented.chain(std::iter::once((text.len(), text.len(), &[][..]))) {
+            if from < s {
+                let stretch = jieba.cut(&text[from..s], false);
+                tokens.extend(
+                    stretch
+                        .iter()
+                        .filter(|t| t.word.starts_with(is_word_char))
+                        .map(|t| (from + t.byte_start, from + t.byte_end)),
+                );
             }
+            tokens.extend(cuts.windows(2).map(|w| (w[0], w[1])));
+            from = e;
         }
         tokens
     }
@@ -419,8 +436,15 @@ impl Classifier {
     }
 
     /// Dictionary hits on word boundaries; the longest wins where hits overlap.
-    fn hits(&self, text: &str, bounds: &mut Boundaries<'_>) -> Vec<Hit> {
-        let hits: Vec<Hit> = self
+    ///
+    /// Only hits that can change the evidence have their boundaries checked (each
+    /// check may segment a run): evidence counts a term once in the title and once in
+    /// the body ([`Classifier::evidence`]), so a term already kept there is checked
+    /// again only when it holds another hit, which it would remove if kept. Every
+    /// other hit is kept exactly when checking all of them would keep it, in the same
+    /// order, so the evidence is the same.
+    fn hits(&self, text: &str, title_end: usize, bounds: &mut Boundaries<'_>) -> Vec<Hit> {
+        let mut hits: Vec<Hit> = self
             .terms
             .find_overlapping_iter(text)
             .map(|m| Hit {
@@ -435,34 +459,49 @@ impl Classifier {
         // Work titles are sorted and disjoint: the only one that can hold a hit is the
         // last one starting at or before it.
         let titles = work_titles(text);
-        let in_title = |h: &Hit| {
+        hits.retain(|h| {
             let i = titles.partition_point(|&(s, _)| s <= h.start);
-            i > 0 && h.end <= titles[i - 1].1
-        };
-        let mut keep = |h: &Hit| !in_title(h) && bounds.aligned(&self.jieba, h.start, h.end);
-        // Cues matter only beside a topic: check topic terms first, and skip the
-        // segmentation the cues would need when none survives (most items).
-        let (mut topical, mut cues): (Vec<Hit>, Vec<Hit>) =
-            hits.into_iter().partition(|h| self.topical[h.pattern]);
-        topical.retain(&mut keep);
-        if topical.is_empty() {
-            return topical;
+            !(i > 0 && h.end <= titles[i - 1].1)
+        });
+        // Cues matter only beside a topic: when no topic term is on word boundaries
+        // (most items), the cues need no segmentation.
+        let jieba = &self.jieba;
+        if !hits
+            .iter()
+            .any(|h| self.topical[h.pattern] && bounds.aligned(jieba, h.start, h.end))
+        {
+            return Vec::new();
         }
-        cues.retain(&mut keep);
-        topical.append(&mut cues);
-        let mut hits = topical;
         // The longest wins: drop every hit inside another one. In (start, longest
         // first) order, a hit lies inside an earlier one exactly when an earlier hit
         // reaches at least as far, so one sweep decides (no two hits share a span:
         // the automaton's patterns are distinct strings).
         hits.sort_unstable_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+        let mut kept = Vec::with_capacity(hits.len());
+        let mut counted: HashSet<(usize, bool)> = HashSet::with_capacity(hits.len());
         let mut reach = 0;
-        hits.retain(|h| {
-            let inside = reach >= h.end;
-            reach = reach.max(h.end);
-            !inside
-        });
-        hits
+        for (i, h) in hits.iter().enumerate() {
+            if reach >= h.end {
+                continue;
+            }
+            // The hits after this one that start inside it come next in this order.
+            let holds_another = || {
+                hits[i + 1..]
+                    .iter()
+                    .take_while(|g| g.start < h.end)
+                    .any(|g| g.end <= h.end)
+            };
+            let term = (h.pattern, h.start < title_end);
+            if counted.contains(&term) && !holds_another() {
+                continue;
+            }
+            if bounds.aligned(jieba, h.start, h.end) {
+                reach = h.end;
+                counted.insert(term);
+                kept.push(*h);
+            }
+        }
+        kept
     }
 
     fn evidence(&self, hits: &[Hit], title_end: usize) -> Evidence {
@@ -565,7 +604,7 @@ impl Classifier {
         let mut bounds = Boundaries::new(&text);
         let (classification, _) = self.classify_text(&text, title_end, &mut bounds, source_local);
         let terms = if classification.flag {
-            self.key_terms_of(&mut bounds)
+            self.key_terms_of(&bounds)
         } else {
             Vec::new()
         };
@@ -579,7 +618,7 @@ impl Classifier {
         bounds: &mut Boundaries<'_>,
         source_local: bool,
     ) -> (Classification, Option<Vec<model::Feature>>) {
-        let hits = self.hits(text, bounds);
+        let hits = self.hits(text, title_end, bounds);
         let ev = self.evidence(&hits, title_end);
 
         // Topics: strong enough, and not dwarfed by the best one. Field words (学生,
@@ -717,10 +756,13 @@ impl Classifier {
         let mut found: Vec<String> = Vec::new();
         let mut local = false;
         for m in self.places.find_iter(text) {
-            if !bounds.aligned(&self.jieba, m.start(), m.end()) {
+            let place = &self.dict.places[self.place_of[m.pattern().as_usize()]];
+            // A place already found changes nothing more (unless it is ours and none
+            // of ours was found yet): its boundaries need no check.
+            let known = found.contains(&place.name) && (local || !place.local);
+            if known || !bounds.aligned(&self.jieba, m.start(), m.end()) {
                 continue;
             }
-            let place = &self.dict.places[self.place_of[m.pattern().as_usize()]];
             // 山西省某县官庄镇 is not our 官庄镇: a place name right after another
             // province, city or county is that one's.
             if place.local && self.foreign_prefix(&text[..m.start()]) {
@@ -766,15 +808,16 @@ impl Classifier {
     /// whether two items report the same event.
     pub fn key_terms(&self, title: &str, body: &str) -> Vec<String> {
         let (text, _) = Self::normalized(title, body);
-        self.key_terms_of(&mut Boundaries::new(&text))
+        self.key_terms_of(&Boundaries::new(&text))
     }
 
-    fn key_terms_of(&self, bounds: &mut Boundaries<'_>) -> Vec<String> {
+    fn key_terms_of(&self, bounds: &Boundaries<'_>) -> Vec<String> {
         let text = bounds.text;
         let mut counts: HashMap<&str, (usize, usize)> = HashMap::new();
         for (i, (start, end)) in bounds.tokens(&self.jieba).into_iter().enumerate() {
             let w = &text[start..end];
-            if w.chars().count() < 2
+            // A single character (the test that needs no count of them all).
+            if w.chars().nth(1).is_none()
                 || self.stopwords.contains(w)
                 || !w.chars().any(|c| c.is_alphabetic())
             {

@@ -61,7 +61,7 @@ fn word_boundaries() {
     for (text, term, counts) in cases {
         let (normalized, title_end) = Classifier::normalized(text, "");
         let mut bounds = Boundaries::new(&normalized);
-        let hits = CLASSIFIER.hits(&normalized, &mut bounds);
+        let hits = CLASSIFIER.hits(&normalized, title_end, &mut bounds);
         let found = hits
             .iter()
             .any(|h| CLASSIFIER.term_strings[h.pattern] == term);
@@ -479,7 +479,7 @@ fn shared_segmentation_matches_whole_text_segmentation() {
         ),
     ];
     for (title, body) in items {
-        let (text, _) = Classifier::normalized(title, body);
+        let (text, title_end) = Classifier::normalized(title, body);
         let whole: Vec<(usize, usize)> = CLASSIFIER
             .jieba
             .cut(&text, false)
@@ -489,7 +489,7 @@ fn shared_segmentation_matches_whole_text_segmentation() {
             .collect();
         let mut bounds = Boundaries::new(&text);
         // Segment some runs first, as classification would, then ask for all tokens.
-        CLASSIFIER.hits(&text, &mut bounds);
+        CLASSIFIER.hits(&text, title_end, &mut bounds);
         assert_eq!(bounds.tokens(&CLASSIFIER.jieba), whole, "{title} {body}");
 
         let (c, key) = CLASSIFIER.classify_with_key_terms(title, body, false);
@@ -511,6 +511,77 @@ fn shared_segmentation_matches_whole_text_segmentation() {
 
 /// Issue 11.5: injuries the text calls light are not serious injuries (国务院令第493号
 /// grades on 重伤), so they do not make an accident 较大.
+#[path = "../../tests/common/skip.rs"]
+mod skip;
+
+/// Titles and bodies of the shared corpus's news and message sets, or `None` (and a
+/// skip, a failure under `CI`) when it is not there.
+fn corpus_items() -> Option<Vec<(String, String)>> {
+    let dir = std::env::var("YUQING_CORPUS").map_or_else(
+        |_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"),
+        PathBuf::from,
+    );
+    let mut items = Vec::new();
+    for (set, body) in [
+        ("cec-emergencies", "body"),
+        ("teddy-messages", "body"),
+        ("liuyan-posts", "content"),
+    ] {
+        let Ok(text) = std::fs::read_to_string(dir.join(format!("{set}.jsonl"))) else {
+            skip::require_or_skip("segmentation on corpus text", "no shared corpus");
+            return None;
+        };
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).expect("corpus line is JSON");
+            let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+            items.push((field("title"), field(body)));
+        }
+    }
+    Some(items)
+}
+
+/// The boundary decisions and tokens `Boundaries` gives (runs segmented on demand,
+/// a candidate that is its whole run decided without segmenting, the text between
+/// segmented runs cut in one call) are those of segmenting the whole text, on every
+/// dictionary and place candidate of real text.
+#[test]
+fn boundaries_agree_with_whole_text_segmentation_on_the_corpus() {
+    let Some(items) = corpus_items() else {
+        return;
+    };
+    let (mut checked, mut whole_runs) = (0, 0);
+    for (title, body) in &items {
+        let (text, _) = Classifier::normalized(title, body);
+        let tokens: Vec<(usize, usize)> = CLASSIFIER
+            .jieba
+            .cut(&text, false)
+            .iter()
+            .map(|t| (t.byte_start, t.byte_end))
+            .filter(|&(s, e)| text[s..e].chars().any(is_word_char))
+            .collect();
+        let cuts: HashSet<usize> = tokens.iter().flat_map(|&(s, e)| [s, e]).collect();
+        let mut bounds = Boundaries::new(&text);
+        let candidates = CLASSIFIER
+            .terms
+            .find_overlapping_iter(&text)
+            .chain(CLASSIFIER.places.find_iter(&text));
+        for m in candidates {
+            let (s, e) = (m.start(), m.end());
+            whole_runs += usize::from(bounds.run_around(s, e) == (s, e));
+            let want = cuts.contains(&s) && cuts.contains(&e);
+            assert_eq!(
+                bounds.aligned(&CLASSIFIER.jieba, s, e),
+                want,
+                "{} in {title}",
+                &text[s..e]
+            );
+            checked += 1;
+        }
+        assert_eq!(bounds.tokens(&CLASSIFIER.jieba), tokens, "{title}");
+    }
+    assert!(checked > 10_000 && whole_runs > 0, "{checked} {whole_runs}");
+}
+
 #[test]
 fn light_injuries_do_not_raise_the_grade() {
     let c = classify("货车侧翻", "事故造成12人轻伤，无人员死亡。");

@@ -20,10 +20,7 @@ use aho_corasick::AhoCorasick;
 use regex::Regex;
 
 use super::ClassifyError;
-use super::casualty::{Casualties, parse_count};
-
-/// Where `extract` ends a sentence: the same splits as [`super::casualty::extract`].
-const SENTENCE_END: [char; 8] = ['。', '!', '?', ';', '\n', '！', '？', '；'];
+use super::casualty::{Casualties, SENTENCE_END, parse_count, sentences_with};
 
 /// The word lists (`dictionaries/casualty/*.txt`, one entry per line).
 #[derive(Debug, Clone, Default)]
@@ -37,6 +34,8 @@ pub(crate) struct VictimWords {
     /// A count of people followed by a word that calls them light (12人轻伤,
     /// 20余名学生出现轻微中毒症状); words from `light.txt`.
     light: Option<Regex>,
+    /// The words of `light` alone: a sentence without one is not read with `light`.
+    light_words: Words,
     /// Words that state serious injury: 重伤, 伤势严重, 危重.
     serious: Words,
     /// Words that make a sentence a statistic over a period: 全年, 今年前, 历年.
@@ -89,6 +88,23 @@ static INCIDENTS: LazyLock<Regex> = LazyLock::new(|| {
 /// (4起交通事故先后涉及22台车 is one pile-up).
 const MIN_INCIDENTS: u32 = 10;
 
+/// A character of most death statements (死亡, 丧命, 遇害, 去世 …).
+fn deathly_char(c: char) -> bool {
+    matches!(
+        c,
+        '亡' | '命' | '害' | '杀' | '死' | '难' | '丧' | '毙' | '世'
+    )
+}
+
+/// Whether `s` counts [`MIN_INCIDENTS`] or more incidents.
+fn many_incidents(s: &str) -> bool {
+    s.contains(['起', '宗'])
+        && INCIDENTS
+            .captures_iter(s)
+            .filter_map(|caps| parse_count(caps.get(1)?.as_str()))
+            .any(|n| n >= MIN_INCIDENTS)
+}
+
 fn words(dir: &Path, name: &str) -> Result<Vec<String>, ClassifyError> {
     let path = dir.join("casualty").join(name);
     match std::fs::read_to_string(&path) {
@@ -120,32 +136,41 @@ fn light_pattern(light: &[String]) -> Option<Regex> {
 
 impl VictimWords {
     pub(crate) fn load(dir: &Path) -> Result<VictimWords, ClassifyError> {
+        let light = words(dir, "light.txt")?;
         Ok(VictimWords {
             single_death: Words::new(&words(dir, "single_death.txt")?)?,
             not_single: Words::new(&words(dir, "not_single.txt")?)?,
-            light: light_pattern(&words(dir, "light.txt")?),
+            light: light_pattern(&light),
+            light_words: Words::new(&light)?,
             serious: Words::new(&words(dir, "serious.txt")?)?,
             background: Words::new(&words(dir, "background.txt")?)?,
         })
     }
 
     /// Whether a sentence states a statistic (a period total or many incidents).
-    fn is_background(&self, sentence: &str) -> bool {
-        self.background.any_in(sentence)
-            || sentence.contains(['起', '宗'])
-                && INCIDENTS
-                    .captures_iter(sentence)
-                    .filter_map(|caps| parse_count(caps.get(1)?.as_str()))
-                    .any(|n| n >= MIN_INCIDENTS)
+    /// `words`: whether the whole text holds a background word (a sentence without
+    /// one in the text has none either, so no sentence is searched for it).
+    fn is_background(&self, sentence: &str, words: bool) -> bool {
+        words && self.background.any_in(sentence) || many_incidents(sentence)
     }
 
     /// The text without its background sentences, for reading the event's figures.
     pub(crate) fn without_background<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let sentences = || text.split(SENTENCE_END);
-        if !sentences().any(|s| self.is_background(s)) {
+        // Two scans of the whole text decide for most texts: no background word and no
+        // count of ten or more incidents in it means none in any of its sentences (a
+        // sentence is a part of the text; neither a word nor a count spans a sentence
+        // end, so the text's matches are its sentences' matches).
+        let words = self.background.any_in(text);
+        if !words && !many_incidents(text) {
             return Cow::Borrowed(text);
         }
-        let kept: Vec<&str> = sentences().filter(|s| !self.is_background(s)).collect();
+        let sentences = || text.split(SENTENCE_END);
+        if !sentences().any(|s| self.is_background(s, words)) {
+            return Cow::Borrowed(text);
+        }
+        let kept: Vec<&str> = sentences()
+            .filter(|s| !self.is_background(s, words))
+            .collect();
         Cow::Owned(kept.join("。"))
     }
 
@@ -154,12 +179,19 @@ impl VictimWords {
         let mut single = false;
         let mut after_verb: Option<u32> = None;
         let mut light: Option<u32> = None;
-        for sentence in text.split(SENTENCE_END) {
-            // Cheap test first: most sentences state no death and no light injury. A
-            // single-death word without these characters (殉职) is tested on its own.
-            let named = self.single_death.any_in(sentence);
-            let deathly =
-                named || sentence.contains(['亡', '命', '害', '杀', '死', '难', '丧', '毙', '世']);
+        // Word lists are searched in a sentence only when the whole text holds one of
+        // their words (one scan each instead of one per sentence; a sentence is a part
+        // of the text, so the result is the same).
+        // (The light words' scan waits for the first sentence that needs it.)
+        let any_single = self.single_death.any_in(text);
+        let mut any_light: Option<bool> = None;
+        // Cheap test first: most sentences state no death and no light injury. A
+        // single-death word without these characters (殉职) is tested on its own, so
+        // with one in the text every sentence is read.
+        let sentences = sentences_with(text, |c| any_single || deathly_char(c) || c == '轻');
+        for sentence in sentences {
+            let named = any_single && self.single_death.any_in(sentence);
+            let deathly = named || sentence.contains(deathly_char);
             if !deathly && !sentence.contains('轻') {
                 continue;
             }
@@ -176,7 +208,11 @@ impl VictimWords {
                 after_verb = after_verb.max(Some(n));
             }
             single |= named && !self.not_single.any_in(sentence);
-            if let Some(re) = &self.light {
+            // The pattern ends in a light word: a sentence without one cannot match.
+            if let Some(re) = self.light.as_ref().filter(|_| {
+                *any_light.get_or_insert_with(|| self.light_words.any_in(text))
+                    && self.light_words.any_in(sentence)
+            }) {
                 let n = re
                     .captures_iter(sentence)
                     .filter_map(|caps| parse_count(caps.get(1)?.as_str()))
@@ -190,12 +226,13 @@ impl VictimWords {
         if c.deaths.is_none() && single {
             c.deaths = Some(1);
         }
-        // Light only: the light figure covers every injury, and no serious one is stated.
+        // Light only: the light figure covers every injury, and no serious one is stated
+        // (the text is searched for one last, when the figures leave it open).
         c.light_only = c.seriously_injured.is_none()
-            && !self.serious.any_in(text)
             && match (c.injured, light) {
                 (Some(i), Some(l)) => l >= i,
                 _ => false,
-            };
+            }
+            && !self.serious.any_in(text);
     }
 }

@@ -9,7 +9,7 @@
 use super::{StepKind, due_entry, step_entry};
 use crate::ledger::{Ledger, LedgerError};
 use crate::model::{Incident, Level, Milestone, Notice, NoticeKind, Timestamp};
-use crate::store::{DueEntry, Store};
+use crate::store::{DueEntry, LedgerTx, Store, TxResult};
 
 /// What one pass of [`Deadlines::fire_due`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -62,20 +62,37 @@ impl Deadlines {
     }
 
     /// Fires the due notices at or before `now`, at most `limit` of them, earliest first
-    /// (see `crate::clock` for the catch-up rule). Each fires in its own transaction:
-    /// the notice is queued, the entry removed and the clock's next step scheduled
-    /// together. An entry that fails is logged and left in place; the others still fire.
+    /// (see `crate::clock` for the catch-up rule). For each entry the notice is queued,
+    /// the entry removed and the clock's next step scheduled together. The whole batch
+    /// is one transaction: after downtime thousands of entries are due at once, and a
+    /// transaction per entry costs more than the work in it. When the batch fails, each
+    /// entry fires in its own transaction, so a broken entry is logged and left in place
+    /// and the others still fire.
     pub fn fire_due(&self, now: Timestamp, limit: usize) -> Result<FireReport, LedgerError> {
         let mut report = FireReport::default();
         let entries = self.store.due_until(now, limit)?;
-        for &entry in &entries {
-            match self.fire(entry, now) {
-                Ok(true) => report.queued += 1,
-                Ok(false) => {}
-                Err(err) => {
-                    tracing::error!(incident = entry.incident, milestone = %entry.milestone,
-                        error = %err, "could not fire a due notice; will retry");
-                    report.failed += 1;
+        let batch = self.ledger.commit(|tx| {
+            let mut queued = 0;
+            for &entry in &entries {
+                queued += usize::from(self.fire_in(tx, entry, now)?);
+            }
+            Ok(queued)
+        });
+        match batch {
+            Ok(queued) => report.queued += queued,
+            Err(err) => {
+                tracing::warn!(entries = entries.len(), error = %err,
+                    "a batch of due notices failed; firing them one at a time");
+                for &entry in &entries {
+                    match self.ledger.commit(|tx| Ok(self.fire_in(tx, entry, now)?)) {
+                        Ok(true) => report.queued += 1,
+                        Ok(false) => {}
+                        Err(err) => {
+                            tracing::error!(incident = entry.incident, milestone = %entry.milestone,
+                                error = %err, "could not fire a due notice; will retry");
+                            report.failed += 1;
+                        }
+                    }
                 }
             }
         }
@@ -148,49 +165,46 @@ impl Deadlines {
         Ok(repaired)
     }
 
-    fn fire(&self, entry: DueEntry, now: Timestamp) -> Result<bool, LedgerError> {
-        self.ledger.commit(|tx| {
-            if !tx.is_scheduled(&entry)? {
-                return Ok(false);
-            }
-            let incident = match tx.incident(entry.incident)? {
-                Some(i) if i.status.is_open() => i,
-                _ => {
-                    tx.unschedule(entry.incident, entry.milestone)?;
-                    return Ok(false);
-                }
-            };
-            let Some(deadline) = incident
-                .deadline(entry.milestone)
-                .filter(|d| d.met_at.is_none())
-            else {
+    /// Fires one due entry inside `tx`: whether a notice was queued.
+    fn fire_in(&self, tx: &LedgerTx<'_>, entry: DueEntry, now: Timestamp) -> TxResult<bool> {
+        if !tx.is_scheduled(&entry)? {
+            return Ok(false);
+        }
+        let incident = match tx.incident(entry.incident)? {
+            Some(i) if i.status.is_open() => i,
+            _ => {
                 tx.unschedule(entry.incident, entry.milestone)?;
                 return Ok(false);
-            };
-            let policy = &incident.policy;
-            let Some(current) = super::current_step(policy, deadline, now) else {
-                // The deadline moved later since this entry was written.
-                tx.schedule(due_entry(&incident, deadline, now))?;
-                return Ok(false);
-            };
-            let step = current.max(entry.step);
-            // An overdue notice says how many its recipients have had for this clock,
-            // counting those queued, not the repeat periods elapsed (the key's number).
-            let overdue = match super::step_kind(policy, step) {
-                StepKind::Overdue { .. } => {
-                    Some(tx.overdue_count(incident.id, entry.milestone)? + 1)
-                }
-                StepKind::Fraction { .. } => None,
-            };
-            let notice = self.step_notice(&incident, entry.milestone, step, overdue, now);
-            let queued = tx.outbox().enqueue(&notice)?;
-            if let (true, Some(n)) = (queued, overdue) {
-                tx.set_overdue_count(incident.id, entry.milestone, n)?;
             }
-            let next = step.saturating_add(1);
-            tx.schedule(step_entry(&incident, deadline, next))?;
-            Ok(queued)
-        })
+        };
+        let Some(deadline) = incident
+            .deadline(entry.milestone)
+            .filter(|d| d.met_at.is_none())
+        else {
+            tx.unschedule(entry.incident, entry.milestone)?;
+            return Ok(false);
+        };
+        let policy = &incident.policy;
+        let Some(current) = super::current_step(policy, deadline, now) else {
+            // The deadline moved later since this entry was written.
+            tx.schedule(due_entry(&incident, deadline, now))?;
+            return Ok(false);
+        };
+        let step = current.max(entry.step);
+        // An overdue notice says how many its recipients have had for this clock,
+        // counting those queued, not the repeat periods elapsed (the key's number).
+        let overdue = match super::step_kind(policy, step) {
+            StepKind::Overdue { .. } => Some(tx.overdue_count(incident.id, entry.milestone)? + 1),
+            StepKind::Fraction { .. } => None,
+        };
+        let notice = self.step_notice(&incident, entry.milestone, step, overdue, now);
+        let queued = tx.outbox().enqueue(&notice)?;
+        if let (true, Some(n)) = (queued, overdue) {
+            tx.set_overdue_count(incident.id, entry.milestone, n)?;
+        }
+        let next = step.saturating_add(1);
+        tx.schedule(step_entry(&incident, deadline, next))?;
+        Ok(queued)
     }
 
     fn step_notice(
@@ -225,5 +239,66 @@ impl Deadlines {
             created_at: now,
             kind: kind_value,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::model::{Classification, Item};
+
+    fn item(i: usize, now: Timestamp) -> Item {
+        Item {
+            source: "test".into(),
+            key: format!("k{i}"),
+            title: format!("事件{i}"),
+            link: None,
+            body: String::new(),
+            published: None,
+            date_quality: None,
+            first_seen: now,
+            updated_at: now,
+            revisions: 0,
+            classification: Some(Classification {
+                flag: true,
+                // One topic per item: one incident each.
+                topics: vec![format!("topic{i}")],
+                severity: Some(Level::IV),
+                local: true,
+                ..Default::default()
+            }),
+            incident: None,
+        }
+    }
+
+    #[test]
+    fn a_damaged_incident_does_not_hold_back_the_rest_of_a_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("feeds.toml"), "").unwrap();
+        let text = "[policy]\nack = \"30m\"\nspread_sources = 0\n";
+        let config = Arc::new(Config::from_str(text, None, dir.path()).unwrap());
+        let store = Store::open(dir.path()).unwrap();
+        let ledger = Ledger::new(store.clone(), config, Arc::default());
+        let start = chrono::Utc::now();
+        let terms = vec!["事故".to_string()];
+        for i in 0..3 {
+            ledger.ingest(&item(i, start), &terms, start).unwrap();
+        }
+        let deadlines = Deadlines::new(store.clone(), ledger);
+        let later = start + chrono::Duration::hours(3);
+        let due = |at| store.due_until(at, 100).unwrap();
+        let damaged = due(later)[1].incident;
+        store.damage_incident(damaged);
+
+        let report = deadlines.fire_due(later, 256).unwrap();
+        // The batch failed on the damaged record; the other two fired one at a time.
+        assert_eq!((report.queued, report.failed, report.more), (2, 1, false));
+        // The damaged incident's entry stays due, to be retried; the others moved on.
+        let left = due(later);
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert_eq!(left[0].incident, damaged);
     }
 }

@@ -751,6 +751,16 @@ impl Store {
         Ok(value)
     }
 
+    /// Overwrites incident `id`'s record with bytes that do not decode: for tests of
+    /// what callers do with a damaged record.
+    #[cfg(test)]
+    pub(crate) fn damage_incident(&self, id: IncidentId) {
+        self.ledger
+            .incidents
+            .insert(id.to_be_bytes(), b"{damaged".as_slice())
+            .unwrap();
+    }
+
     /// An incident with all its items.
     pub fn incident(&self, id: IncidentId) -> Result<Option<Incident>> {
         self.ledger
