@@ -279,6 +279,41 @@ fn unflagged_items_are_ignored() {
     assert_eq!(ledger.store().incident_count(), 0);
 }
 
+/// Joining reads the incident without its later items and adds one key (issue 16):
+/// every item is kept, in the order it joined, and each join's audit line counts them.
+#[test]
+fn many_joins_keep_every_item_in_order() {
+    let ledger = ledger();
+    let now = ts(T0);
+    let id = opened(ingest(&ledger, &EXPLOSION, now));
+    let keys = ["a2", "a3", "a4", "a5", "a6", "a7"];
+    for (n, key) in keys.into_iter().enumerate() {
+        let spec = Spec { key, ..EXPLOSION };
+        let at = now + chrono::Duration::minutes(n as i64 + 1);
+        assert_eq!(ingest(&ledger, &spec, at), IngestOutcome::Joined(id));
+    }
+    let incident = ledger.get(id).unwrap();
+    let held: Vec<&str> = incident.items.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(held, ["a1", "a2", "a3", "a4", "a5", "a6", "a7"]);
+    assert!(incident.items[0].lead.is_some());
+    assert!(incident.items[1..].iter().all(|r| r.lead.is_none()));
+    let joins: Vec<String> = ledger
+        .audit(id)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "item_added")
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(joins.len(), keys.len());
+    for (n, detail) in joins.iter().enumerate() {
+        assert!(detail.contains(&format!("共 {} 条", n + 2)), "{detail}");
+    }
+    assert_eq!(ledger.items_of(id).unwrap().len(), 7);
+    let every: Vec<_> = ledger.store().incidents().map(Result::unwrap).collect();
+    assert_eq!(every.len(), 1);
+    assert_eq!(every[0].items, incident.items);
+}
+
 #[test]
 fn reposts_across_sources_join_and_add_heat_once() {
     let ledger = ledger();
