@@ -371,6 +371,25 @@ impl Item {
             _ => None,
         }
     }
+
+    /// An item with only its identity and times, for unit tests to fill in.
+    #[cfg(test)]
+    pub(crate) fn bare(source: &str, key: &str, seen: Timestamp) -> Item {
+        Item {
+            source: source.into(),
+            key: key.into(),
+            title: String::new(),
+            link: None,
+            body: String::new(),
+            published: None,
+            date_quality: None,
+            first_seen: seen,
+            updated_at: seen,
+            revisions: 0,
+            classification: None,
+            incident: None,
+        }
+    }
 }
 
 /// A reference from an incident to one of its items: identified by source and key

@@ -666,21 +666,7 @@ mod tests {
     use super::*;
 
     fn item(source: &str, key: usize) -> Item {
-        let now = chrono::Utc::now();
-        Item {
-            source: source.into(),
-            key: key.to_string(),
-            title: String::new(),
-            link: None,
-            body: String::new(),
-            published: None,
-            date_quality: None,
-            first_seen: now,
-            updated_at: now,
-            revisions: 0,
-            classification: None,
-            incident: None,
-        }
+        Item::bare(source, &key.to_string(), chrono::Utc::now())
     }
 
     #[test]

@@ -450,6 +450,17 @@ fn a_county_drops_in_its_own_places() {
     );
 }
 
+/// The word tokens (byte ranges) of segmenting the whole of `text` at once.
+fn whole_text_tokens(text: &str) -> Vec<(usize, usize)> {
+    CLASSIFIER
+        .jieba
+        .cut(text, false)
+        .iter()
+        .map(|t| (t.byte_start, t.byte_end))
+        .filter(|&(s, e)| text[s..e].chars().any(is_word_char))
+        .collect()
+}
+
 /// Segmenting word run by word run, lazily, gives the tokens segmenting the whole
 /// text gives, so key terms are the same whether or not classification already
 /// segmented part of the text; and the daemon's one-pass path agrees with the two
@@ -480,13 +491,7 @@ fn shared_segmentation_matches_whole_text_segmentation() {
     ];
     for (title, body) in items {
         let (text, title_end) = Classifier::normalized(title, body);
-        let whole: Vec<(usize, usize)> = CLASSIFIER
-            .jieba
-            .cut(&text, false)
-            .iter()
-            .map(|t| (t.byte_start, t.byte_end))
-            .filter(|&(s, e)| text[s..e].chars().any(is_word_char))
-            .collect();
+        let whole = whole_text_tokens(&text);
         let mut bounds = Boundaries::new(&text);
         // Segment some runs first, as classification would, then ask for all tokens.
         CLASSIFIER.hits(&text, title_end, &mut bounds);
@@ -509,8 +514,6 @@ fn shared_segmentation_matches_whole_text_segmentation() {
     );
 }
 
-/// Issue 11.5: injuries the text calls light are not serious injuries (国务院令第493号
-/// grades on 重伤), so they do not make an accident 较大.
 #[path = "../../tests/common/skip.rs"]
 mod skip;
 
@@ -552,13 +555,7 @@ fn boundaries_agree_with_whole_text_segmentation_on_the_corpus() {
     let (mut checked, mut whole_runs) = (0, 0);
     for (title, body) in &items {
         let (text, _) = Classifier::normalized(title, body);
-        let tokens: Vec<(usize, usize)> = CLASSIFIER
-            .jieba
-            .cut(&text, false)
-            .iter()
-            .map(|t| (t.byte_start, t.byte_end))
-            .filter(|&(s, e)| text[s..e].chars().any(is_word_char))
-            .collect();
+        let tokens = whole_text_tokens(&text);
         let cuts: HashSet<usize> = tokens.iter().flat_map(|&(s, e)| [s, e]).collect();
         let mut bounds = Boundaries::new(&text);
         let candidates = CLASSIFIER
@@ -582,6 +579,8 @@ fn boundaries_agree_with_whole_text_segmentation_on_the_corpus() {
     assert!(checked > 10_000 && whole_runs > 0, "{checked} {whole_runs}");
 }
 
+/// Issue 11.5: injuries the text calls light are not serious injuries (国务院令第493号
+/// grades on 重伤), so they do not make an accident 较大.
 #[test]
 fn light_injuries_do_not_raise_the_grade() {
     let c = classify("货车侧翻", "事故造成12人轻伤，无人员死亡。");

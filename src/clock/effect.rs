@@ -217,18 +217,10 @@ mod tests {
 
     fn item(published: Option<&str>, quality: Option<DateQuality>, seen: &str) -> Item {
         Item {
-            source: "s".into(),
-            key: "k".into(),
             title: "t".into(),
-            link: None,
-            body: String::new(),
             published: published.map(ts),
             date_quality: quality,
-            first_seen: ts(seen),
-            updated_at: ts(seen),
-            revisions: 0,
-            classification: None,
-            incident: None,
+            ..Item::bare("s", "k", ts(seen))
         }
     }
 

@@ -257,16 +257,7 @@ mod tests {
 
     fn item(i: usize, now: Timestamp) -> Item {
         Item {
-            source: "test".into(),
-            key: format!("k{i}"),
             title: format!("事件{i}"),
-            link: None,
-            body: String::new(),
-            published: None,
-            date_quality: None,
-            first_seen: now,
-            updated_at: now,
-            revisions: 0,
             classification: Some(Classification {
                 flag: true,
                 // One topic per item: one incident each.
@@ -275,7 +266,7 @@ mod tests {
                 local: true,
                 ..Default::default()
             }),
-            incident: None,
+            ..Item::bare("test", &format!("k{i}"), now)
         }
     }
 
