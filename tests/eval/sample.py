@@ -42,6 +42,21 @@ LIUYAN_EXTRA_DOMAIN = {"金融": 10}
 LIUYAN_EXTRA_TYPE = {"咨询": 12, "建言": 10}
 TEDDY_EXCLUDE = {"37042"}  # id appears twice in the source with two labels
 
+# Third stratum (issue 14, boards): more message-board posts for tuning, weighted to where
+# board recall failed (complaints across domains, 干部作风, 劳动和社会保障, 城乡建设). Drawn with
+# its own seed from rows neither the strata above nor the held-out set (holdout.jsonl) took,
+# and appended after them, so every earlier index and the held-out selection stay as they
+# were (sample_holdout.py draws from `select()`, which does not include this stratum).
+BOARDS3_SEED = SEED + 3
+BOARDS3_TEDDY = {"劳动和社会保障": 35, "城乡建设": 35, "教育文体": 10, "卫生计生": 10, "商贸旅游": 10}
+BOARDS3_LIUYAN_COMPLAINT = {  # type 投诉/求助
+    "城建": 45, "政务": 25, "企业": 20, "就业": 15, "治安": 15, "环保": 12, "教育": 10,
+    "交通": 8, "三农": 8, "医疗": 6,
+}
+BOARDS3_LIUYAN_TYPE = {"咨询": 20, "建言": 16}
+# Teddy bodies of this stratum are shown up to this many characters (the first strata: 700; the first 25 of this stratum were read at 500).
+BOARDS3_TEDDY_CHARS = 200
+
 
 def load(name):
     with open(os.path.join(CORPUS, name), encoding="utf-8") as f:
@@ -95,6 +110,40 @@ def select():
     return out
 
 
+def holdout_keys():
+    """(set, id) of the held-out test set: ids only, its labels are not read."""
+    with open(os.path.join(HERE, "holdout.jsonl"), encoding="utf-8") as f:
+        return {(r["set"], r["id"]) for r in map(json.loads, f)}
+
+
+def select_boards3(first):
+    """The third stratum, drawn from the rows that `first` (the earlier strata) and the
+    held-out set did not take."""
+    taken = {(s, r["id"]) for s, rows in first.items() for r in rows} | holdout_keys()
+    rng = random.Random(BOARDS3_SEED)
+    out = {}
+    by = defaultdict(list)
+    for r in load("teddy-messages.jsonl"):
+        if r["id"] not in TEDDY_EXCLUDE and ("teddy-messages", r["id"]) not in taken:
+            by[r["label_raw"]].append(r)
+    out["teddy-messages"] = [r for k, n in BOARDS3_TEDDY.items() for r in pick(rng, by[k], n)]
+    liu = [r for r in load("liuyan-posts.jsonl") if ("liuyan-posts", r["id"]) not in taken]
+    sel = []
+    for k, n in BOARDS3_LIUYAN_COMPLAINT.items():
+        sel += pick(rng, [r for r in liu if r["type"] == "投诉/求助" and r["domain"] == k], n)
+    for k, n in BOARDS3_LIUYAN_TYPE.items():
+        sel += pick(rng, [r for r in liu if r["type"] == k], n)
+    out["liuyan-posts"] = sel
+    return out
+
+
+def select_all():
+    """The whole tuning selection: `select()` with the third stratum appended per set."""
+    first = select()
+    extra = select_boards3(first)
+    return {s: rows + extra.get(s, []) for s, rows in first.items()}
+
+
 def rss_items():
     path = os.path.join(CORPUS, "pages", "chinanews-scroll-news.rss.xml")
     with open(path, encoding="utf-8") as f:
@@ -122,7 +171,7 @@ def text_of(set_name, r, teddy_chars=700):
     return f"{r['title']}\n{r['body']}"
 
 
-def main(sel, teddy_chars=700):
+def main(sel, teddy_chars=700, teddy_chars_from=None):
     """The command line shared by both samplers: `ids`, or `show SET [START [END]]`."""
     if len(sys.argv) < 2 or sys.argv[1] == "ids":
         for s, rows in sel.items():
@@ -134,8 +183,11 @@ def main(sel, teddy_chars=700):
         start = int(sys.argv[3]) if len(sys.argv) > 3 else 0
         end = int(sys.argv[4]) if len(sys.argv) > 4 else len(sel[s])
         for i, r in enumerate(sel[s][start:end], start):
-            print(f"=== {i} id={r['id']}\n{text_of(s, r, teddy_chars)}\n")
+            chars = teddy_chars
+            if teddy_chars_from is not None and i >= teddy_chars_from:
+                chars = BOARDS3_TEDDY_CHARS
+            print(f"=== {i} id={r['id']}\n{text_of(s, r, chars)}\n")
 
 
 if __name__ == "__main__":
-    main(select())
+    main(select_all(), teddy_chars_from=len(select()["teddy-messages"]))
