@@ -69,16 +69,14 @@ pub fn severity(flag: bool, casualties: &Casualties) -> Option<Level> {
 /// A count, Arabic or Chinese, with the approximations news uses (十余, 数十, 20多).
 const NUM: &str = r"(数十|几十|数百|几百|上百|上千|数千|数|[0-9]+(?:\.[0-9]+)?万|[0-9]+|[零〇一二两三四五六七八九十百千万]+)(?:余|多)?";
 /// Counting words after a number of people (or the people themselves: 129员工).
-const UNIT: &str =
-    r"(?:名|人|位|口|例|学生|小学生|中学生|儿童|幼儿|孩子|员工|职工|工人|村民|游客|乘客|旅客|师生)";
+const UNIT: &str = r"(?:名|个人|人|位|口|例|学生|小学生|中学生|儿童|幼儿|孩子|员工|职工|工人|村民|游客|乘客|旅客|师生)";
 /// What may stand between "N人" and the verb: no digits, no clause break, no other
 /// casualty verb.
 const GAP_DEATH: &str = r"[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？、：:伤死亡]{0,8}?";
 /// Poisoning totals list symptoms first: 101名学生因恶心、呕吐等食物中毒症状.
 const GAP_TOTAL: &str = r"[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？：:伤死亡]{0,12}?";
 const GAP_INJURY: &str = r"[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？、：:伤死亡]{0,8}?";
-const DEATH_VERB: &str =
-    r"(?:死亡|遇难|身亡|丧生|罹难|殒命|丧命|毙命|遇害|烧死|撞死|砸死|炸死|淹死|溺亡|溺死|亡)";
+const DEATH_VERB: &str = r"(?:死亡|遇难|身亡|丧生|罹难|殒命|丧命|毙命|遇害|烧死|撞死|砸死|炸死|淹死|溺亡|溺死|捅死|刺死|砍死|杀死|杀害|掐死|勒死|毒死|亡)";
 const UPDATE: &str =
     r"(?:已经|已|共|累计)?(?:上升|增加|增|升|攀升|突破|超过|逾)?(?:至|到|为|达到|达)?";
 /// What may follow "死亡5人": when it is another fate (3人死亡5人受伤), the number
@@ -194,7 +192,7 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
             "{NUM}{UNIT}{GAP_DEATH}{DEATH_VERB}(?:{NUM}{UNIT}{OTHER_FATE})?"
         )),
         death_before: re(format!(
-            "(?:死亡|遇难|身亡|丧生|罹难|死者|遇难者|撞死|烧死|炸死|砸死){GAP_BEFORE}{UPDATE}{NUM}{UNIT}{OTHER_FATE}"
+            "(?:死亡|遇难|身亡|丧生|罹难|死者|遇难者|撞死|烧死|炸死|砸死|捅死|刺死|砍死|杀死|杀害){GAP_BEFORE}{UPDATE}{NUM}{UNIT}{OTHER_FATE}"
         )),
         death_count: re(format!(
             "(?:死亡|遇难|罹难)(?:人数|者){UPDATE}{NUM}{OTHER_FATE}"

@@ -756,6 +756,31 @@ fn single_injured_and_counts_after_the_verb() {
             "次日中午，姜某医治无效死亡。",
             (Some(1), None, None),
         ),
+        // Seventh session: an agent between 被/遭/将其 and the verb, 受伤 before the
+        // victim noun, counts with 个, killing verbs after a count (a kin pair is two).
+        (
+            "车祸",
+            "11岁男孩在上学路上被一辆疾驰的三轮车撞伤。",
+            (None, Some(1), None),
+        ),
+        ("男童遭碾压，肝脏破裂", "", (None, Some(1), None)),
+        (
+            "纠纷",
+            "邱某用木棍将其母身上多处打伤。",
+            (None, Some(1), None),
+        ),
+        (
+            "醉汉被碾",
+            "受伤男子被立即送往附近医院救治。",
+            (None, Some(1), None),
+        ),
+        ("相撞", "受困的司机只是双脚受了伤。", (None, Some(1), None)),
+        ("侧翻", "此次事故中只有两个人受伤。", (None, Some(2), None)),
+        ("命案", "母女俩在出租房内被捅死。", (Some(2), None, None)),
+        ("命案", "凶手砍死3人后自首。", (Some(3), None, None)),
+        // A plural or a hypothetical stays without a figure.
+        ("车祸", "多名行人被失控货车撞伤。", (None, None, None)),
+        ("提醒", "如果被狗咬伤，应及时接种疫苗。", (None, None, None)),
     ] {
         let c = classify(title, body);
         assert_eq!(

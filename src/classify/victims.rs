@@ -50,6 +50,9 @@ pub(crate) struct VictimWords {
     background: Words,
     /// One injured person stated without a count: 被撞伤, 致其受伤, 伤者.
     single_injury: Words,
+    /// The passive words of `single_injury` (被撞伤) with the agent between the marker
+    /// and the verb: 被一辆三轮车撞伤, 遭碾压, 将其母身上多处打伤.
+    agent_injury: Option<Regex>,
     /// A count after an injury verb (扎伤15名幼童); verbs from `injury_verbs.txt`.
     injured_after_verb: Option<Regex>,
     /// A toll with a bare 死 ending its clause or followed by a noun of
@@ -125,6 +128,28 @@ fn injured_after_verb_pattern(verbs: &[String]) -> Option<Regex> {
     )
 }
 
+/// The passive words of `single_injury` (被撞伤, 被碾压) read with an agent or a place
+/// between a marker (被, 遭, 将其, 把) and the verb: 被一辆疾驰的三轮车撞伤, 遭碾压,
+/// 被王某用土枪打伤, 用木棍将其母身上多处打伤. No digit and no clause break in between.
+fn agent_injury_pattern(single_injury: &[String]) -> Option<Regex> {
+    let verbs: Vec<String> = single_injury
+        .iter()
+        .filter_map(|w| w.strip_prefix('被'))
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .collect();
+    if verbs.is_empty() {
+        return None;
+    }
+    Some(
+        Regex::new(&format!(
+            r"(?:被|遭|将其|把)[^0-9,，。;；、:：!！?？\s]{{0,10}}?(?:{})",
+            alternation(&verbs)
+        ))
+        .expect("escaped words form a valid pattern"),
+    )
+}
+
 /// A count of incidents (457起, 92宗): with ten or more, the sentence is a statistic.
 static INCIDENTS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"([0-9]+|[一二两三四五六七八九十百千万]+)(?:余|多)?(?:起|宗)")
@@ -188,6 +213,7 @@ fn many_incidents(s: &str) -> bool {
 impl VictimWords {
     pub(crate) fn load(dir: &Path) -> Result<VictimWords, ClassifyError> {
         let light = words(dir, "light.txt")?;
+        let single_injury = words(dir, "single_injury.txt")?;
         Ok(VictimWords {
             single_death: Words::new(&words(dir, "single_death.txt")?)?,
             not_single: Words::new(&words(dir, "not_single.txt")?)?,
@@ -195,7 +221,8 @@ impl VictimWords {
             light_words: Words::new(&light)?,
             serious: Words::new(&words(dir, "serious.txt")?)?,
             background: Words::new(&words(dir, "background.txt")?)?,
-            single_injury: Words::new(&words(dir, "single_injury.txt")?)?,
+            agent_injury: agent_injury_pattern(&single_injury),
+            single_injury: Words::new(&single_injury)?,
             injured_after_verb: injured_after_verb_pattern(&words(dir, "injury_verbs.txt")?),
             bare_death: bare_death_pattern(&words(dir, "event_nouns.txt")?),
         })
@@ -339,7 +366,14 @@ impl VictimWords {
             return;
         }
         let grave = self.serious.any_in(sentence);
-        if (grave || self.single_injury.any_in(sentence)) && !plural() {
+        let stated = || {
+            self.single_injury.any_in(sentence)
+                || self
+                    .agent_injury
+                    .as_ref()
+                    .is_some_and(|re| re.is_match(sentence))
+        };
+        if (grave || stated()) && !plural() {
             *hurt = true;
             *serious |= grave;
         }
