@@ -2,7 +2,7 @@
 //! their lead units, one term list per topic, cue lists, place files, stopwords and
 //! the jieba user dictionary. Everything here runs once, at load.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -140,6 +140,25 @@ fn rows(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
     })
 }
 
+/// The line each term of one file was first written on. A term written twice in a
+/// file would be counted twice per occurrence in the text (every entry scores), which
+/// silently doubles its weight; the second line is refused instead, naming the first.
+#[derive(Default)]
+struct FirstLines<'a>(HashMap<&'a str, usize>);
+
+impl<'a> FirstLines<'a> {
+    fn check(&mut self, path: &Path, line: usize, term: &'a str) -> Result<(), ClassifyError> {
+        match self.0.insert(term, line) {
+            Some(first) => Err(format_error(
+                path,
+                line,
+                format!("“{term}”已在第 {first} 行出现；同一文件中每个词只写一行，请删去其中一行"),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 fn parse_weight(path: &Path, line: usize, text: &str) -> Result<f64, ClassifyError> {
     match text.parse::<f64>() {
         Ok(w) if w.is_finite() && w > 0.0 => Ok(w),
@@ -213,6 +232,7 @@ fn load_topic_table(dir: &Path) -> Result<Vec<Topic>, ClassifyError> {
 fn load_topic_terms(path: &Path) -> Result<Vec<TopicTerm>, ClassifyError> {
     let text = read(path)?;
     let mut terms = Vec::new();
+    let mut seen = FirstLines::default();
     for (line, cols) in rows(&text) {
         let (term, weight, kind, unit) = match cols[..] {
             [term, weight, kind] => (term, weight, kind, None),
@@ -236,9 +256,11 @@ fn load_topic_terms(path: &Path) -> Result<Vec<TopicTerm>, ClassifyError> {
                 ));
             }
         };
+        let weight = parse_weight(path, line, weight)?;
+        seen.check(path, line, term)?;
         terms.push(TopicTerm {
             term: term.to_string(),
-            weight: parse_weight(path, line, weight)?,
+            weight,
             kind,
             unit,
         });
@@ -249,13 +271,16 @@ fn load_topic_terms(path: &Path) -> Result<Vec<TopicTerm>, ClassifyError> {
 fn load_cues(path: &Path) -> Result<Vec<Cue>, ClassifyError> {
     let text = read(path)?;
     let mut cues = Vec::new();
+    let mut seen = FirstLines::default();
     for (line, cols) in rows(&text) {
         let [term, weight] = cols[..] else {
             return Err(format_error(path, line, "应为两列：词 权重"));
         };
+        let weight = parse_weight(path, line, weight)?;
+        seen.check(path, line, term)?;
         cues.push(Cue {
             term: term.to_string(),
-            weight: parse_weight(path, line, weight)?,
+            weight,
         });
     }
     Ok(cues)

@@ -381,6 +381,24 @@ fn load_errors_name_the_file_and_the_fix() {
     assert!(matches!(err, ClassifyError::Format { .. }), "{err}");
     assert!(err.to_string().contains("词频"), "{err}");
 
+    // A term written twice in one topic file would score twice: refused, naming both lines.
+    let dir = scratch_copy();
+    let market = dir.path().join("topics/market.txt");
+    let mut text = std::fs::read_to_string(&market).unwrap();
+    let first = text
+        .lines()
+        .position(|l| l.starts_with("售假"))
+        .expect("售假 in market.txt")
+        + 1;
+    let last = text.lines().count() + 1;
+    text.push_str("售假          1  event\n");
+    std::fs::write(&market, text).unwrap();
+    let err = Classifier::load(dir.path(), &Jurisdiction::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&format!("第 {first} 行出现")), "{err}");
+    assert!(err.contains(&last.to_string()), "{err}");
+
     // A jurisdiction without its place file.
     let dir = scratch_copy();
     let other = Jurisdiction {
