@@ -41,13 +41,14 @@ pub mod model;
 mod normalize;
 mod victims;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use jieba_rs::{Jieba, KeywordExtract, TfIdf};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::config::Jurisdiction;
 use crate::model::{Classification, TermMatch};
@@ -123,7 +124,8 @@ pub struct Classifier {
     /// Place names and aliases → index into `dict.places`.
     places: AhoCorasick,
     place_of: Vec<usize>,
-    stopwords: HashSet<String>,
+    /// FxHash: key terms look up every token of an item here.
+    stopwords: FxHashSet<String>,
     /// The learned alert decision (`model.txt`); without one the dictionary rule decides.
     model: Option<model::Model>,
     /// Casualty vocabulary (`casualty/*.txt`) for what the figure patterns miss.
@@ -369,7 +371,7 @@ impl Classifier {
             .build(&place_names)
             .map_err(|e| ClassifyError::Matcher(e.to_string()))?;
 
-        let stopwords: HashSet<String> = dict.stopwords.iter().cloned().collect();
+        let stopwords: FxHashSet<String> = dict.stopwords.iter().cloned().collect();
         let model = model::Model::load(dir)?;
         let victims = victims::VictimWords::load(dir)?;
 
@@ -480,7 +482,8 @@ impl Classifier {
         // the automaton's patterns are distinct strings).
         hits.sort_unstable_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
         let mut kept = Vec::with_capacity(hits.len());
-        let mut counted: HashSet<(usize, bool)> = HashSet::with_capacity(hits.len());
+        let mut counted: FxHashSet<(usize, bool)> =
+            FxHashSet::with_capacity_and_hasher(hits.len(), Default::default());
         let mut reach = 0;
         for (i, h) in hits.iter().enumerate() {
             if reach >= h.end {
@@ -514,11 +517,15 @@ impl Classifier {
             topic_best: vec![None; n],
             ..Evidence::default()
         };
-        // Each distinct term counts once in the title and once in the body.
-        let mut seen: HashSet<(usize, bool)> = HashSet::with_capacity(hits.len());
+        // Each distinct term counts once in the title and once in the body. (FxHash in
+        // these per-item sets and maps: their keys are small integers and words, never
+        // chosen to collide, and SipHash cost more than the lookups' work.)
+        let mut seen: FxHashSet<(usize, bool)> =
+            FxHashSet::with_capacity_and_hasher(hits.len(), Default::default());
         // (topic, term string) of the matches listed so far: a match is built (two strings)
         // only when it is new.
-        let mut listed: HashSet<(usize, usize)> = HashSet::with_capacity(hits.len());
+        let mut listed: FxHashSet<(usize, usize)> =
+            FxHashSet::with_capacity_and_hasher(hits.len(), Default::default());
         for hit in hits {
             let in_title = hit.start < title_end;
             if !seen.insert((hit.pattern, in_title)) {
@@ -578,10 +585,11 @@ impl Classifier {
     /// candidate topic (such an item is never flagged): what `examples/train.rs` learns
     /// from.
     pub fn features(&self, title: &str, body: &str) -> Option<Vec<model::Feature>> {
-        self.read(title, body, false).1
+        self.read(title, body, false).1.map(model::sorted)
     }
 
-    /// The classification and, for a candidate, the model's features.
+    /// The classification and, for a candidate, the model's features (as built: not
+    /// sorted, an index possibly repeated).
     fn read(
         &self,
         title: &str,
@@ -815,7 +823,7 @@ impl Classifier {
 
     fn key_terms_of(&self, bounds: &Boundaries<'_>) -> Vec<String> {
         let text = bounds.text;
-        let mut counts: HashMap<&str, (usize, usize)> = HashMap::new();
+        let mut counts: FxHashMap<&str, (usize, usize)> = FxHashMap::default();
         for (i, (start, end)) in bounds.tokens(&self.jieba).into_iter().enumerate() {
             let w = &text[start..end];
             // A single character (the test that needs no count of them all).

@@ -55,41 +55,49 @@ pub(crate) struct Signals<'a> {
     pub casualties: &'a Casualties,
 }
 
-/// FNV-1a over a feature name, kind byte first.
-fn hash(kind: u8, name: &[u8]) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for &b in std::iter::once(&kind).chain(name) {
+/// FNV-1a: the state `h` carried on over `bytes`.
+fn fnv(mut h: u32, bytes: &[u8]) -> u32 {
+    for &b in bytes {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);
     }
     h
 }
 
+/// FNV-1a over a feature name, kind byte first.
+fn hash(kind: u8, name: &[u8]) -> u32 {
+    fnv(fnv(0x811c_9dc5, &[kind]), name)
+}
+
 fn flag_value(b: bool) -> f32 {
     if b { 1.0 } else { 0.0 }
 }
 
-/// Bigrams of `chars` (digits folded to 0, whitespace skipped), each once.
+/// Bigrams of `chars` (digits folded to 0, whitespace skipped). A bigram's hash is
+/// `hash(kind, p c)`: the FNV state after the kind and the first character is kept from
+/// the step before, so each character is hashed twice, not four times.
 fn bigrams(kind: u8, chars: impl Iterator<Item = char>, out: &mut Vec<Feature>) {
-    let mut prev: Option<char> = None;
-    let mut buf = [0u8; 8];
+    let start = fnv(0x811c_9dc5, &[kind]);
+    // The state after the kind and the previous character.
+    let mut prev: Option<u32> = None;
+    let mut buf = [0u8; 4];
     for c in chars {
         let c = if c.is_ascii_digit() { '0' } else { c };
         if c.is_whitespace() {
             prev = None;
             continue;
         }
-        if let Some(p) = prev {
-            let n = p.encode_utf8(&mut buf[..4]).len();
-            let m = c.encode_utf8(&mut buf[n..]).len();
-            out.push((hash(kind, &buf[..n + m]), 1.0));
+        let bytes = c.encode_utf8(&mut buf).as_bytes();
+        if let Some(h) = prev {
+            out.push((fnv(h, bytes), 1.0));
         }
-        prev = Some(c);
+        prev = Some(fnv(start, bytes));
     }
 }
 
-/// The feature vector of one reading, unmasked (the model masks to its size), each
-/// index at most once.
+/// The feature vector of one reading, unmasked (the model masks to its size), in the
+/// order built: an index may come more than once (a repeated bigram). [`sorted`] gives
+/// each index once, in order; [`Model::probability`] takes it as it is.
 pub(crate) fn features(s: &Signals<'_>) -> Vec<Feature> {
     let title = &s.text[..s.title_end];
     let body = s.text.get(s.title_end + 1..).unwrap_or("");
@@ -120,16 +128,38 @@ pub(crate) fn features(s: &Signals<'_>) -> Vec<Feature> {
         flag_value(s.casualties.injured.is_some_and(|d| d > 0)),
     );
     named("short-body", flag_value(body.chars().nth(80).is_none()));
-    named("long-body", flag_value(body.chars().nth(3000).is_some()));
+    // More than 3,000 characters (a count of the bytes that start one, not a walk).
+    named(
+        "long-body",
+        flag_value(body.len() > 3000 && body.chars().count() > 3000),
+    );
     if let Some(primary) = s.topics.first() {
         named(&format!("primary={primary}"), 1.0);
     }
     for m in s.matches {
         out.push((hash(b'm', m.term.as_bytes()), 1.0));
     }
-    out.sort_unstable_by_key(|f| f.0);
-    out.dedup_by_key(|f| f.0);
     out
+}
+
+/// Features sorted by index, each index once (the first of equal ones kept).
+pub(crate) fn sorted(mut features: Vec<Feature>) -> Vec<Feature> {
+    features.sort_unstable_by_key(|f| f.0);
+    features.dedup_by_key(|f| f.0);
+    features
+}
+
+/// Sums the values of features with the same index; `features` sorted by index.
+fn merge(mut features: Vec<Feature>) -> Vec<Feature> {
+    features.dedup_by(|b, a| {
+        if a.0 == b.0 {
+            a.1 += b.1;
+            true
+        } else {
+            false
+        }
+    });
+    features
 }
 
 fn sigmoid(z: f64) -> f64 {
@@ -277,15 +307,7 @@ impl Model {
         let mask = (1u32 << self.bits) - 1;
         let mut out: Vec<Feature> = features.iter().map(|&(i, v)| (i & mask, v)).collect();
         out.sort_unstable_by_key(|f| f.0);
-        out.dedup_by(|b, a| {
-            if a.0 == b.0 {
-                a.1 += b.1;
-                true
-            } else {
-                false
-            }
-        });
-        out
+        merge(out)
     }
 
     /// The raw score z (before calibration) of masked features.
@@ -303,9 +325,23 @@ impl Model {
     }
 
     /// Calibrated probability that an item with these (unmasked) features warrants an
-    /// alert.
+    /// alert. `features` in any order, an index possibly repeated (as [`features`]
+    /// builds them): a repeated index counts once, as in [`sorted`].
+    ///
+    /// One sort instead of two (by index to drop repeats, then by masked index to merge
+    /// collisions): the key is the index rotated so that its masked bits come first, which
+    /// orders by masked index and, within one, by index. The score is summed in masked
+    /// index order, as [`Model::mask`] orders it.
     pub fn probability(&self, features: &[Feature]) -> f64 {
-        self.calibrate(self.score(&self.mask(features)))
+        let mut out = features.to_vec();
+        let rotation = u32::BITS - self.bits;
+        out.sort_unstable_by_key(|f| f.0.rotate_left(rotation));
+        out.dedup_by_key(|f| f.0);
+        let mask = (1u32 << self.bits) - 1;
+        for f in &mut out {
+            f.0 &= mask;
+        }
+        self.calibrate(self.score(&merge(out)))
     }
 
     pub fn threshold(&self) -> f64 {
@@ -345,6 +381,13 @@ mod tests {
         assert!((model.probability(&f) - back.probability(&f)).abs() < 1e-9);
         let z: f64 = -0.5 + 0.5 - 2.5;
         assert!((back.probability(&f) - sigmoid(1.5 * z + 0.25)).abs() < 1e-6);
+        // Any order, a repeated index counted once, collisions under the mask summed:
+        // as masking the sorted features.
+        let raw = [(9, 2.0), (3 + 16, 1.0), (3, 0.5), (9, 2.0), (3 + 16, 1.0)];
+        let want = back.calibrate(back.score(&back.mask(&sorted(raw.to_vec()))));
+        assert_eq!(back.probability(&raw), want);
+        let z: f64 = -0.5 + 0.5 * 1.5 - 2.5;
+        assert!((want - sigmoid(1.5 * z + 0.25)).abs() < 1e-6);
         assert_eq!(back.threshold(), 0.6);
         assert_eq!(back.prior(), 0.02);
     }

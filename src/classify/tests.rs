@@ -1,5 +1,6 @@
 //! Rule tables for the classifier, run against the shipped `dictionaries/`.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
