@@ -1,7 +1,9 @@
 //! The only module that touches sled.
 //!
 //! One database under `<data_dir>/db`, one tree per kind of record, values as JSON
-//! (readable with any tool after an export, and tolerant of added fields). Keys are
+//! (readable with any tool after an export, and tolerant of added fields), except the
+//! most numerous: items and their classifications, in a compact binary layout with a
+//! version byte ([`record`]; an export writes them as JSON). Keys are
 //! built so that sled's byte order is the order we need (big-endian numbers, `\0`
 //! separators). A `meta` tree carries the data format version ([`FORMAT_VERSION`]) and
 //! the yuqing version that last opened the database: an older format is upgraded at
