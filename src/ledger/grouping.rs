@@ -60,12 +60,8 @@ impl Ledger {
                 }
             }
         })?;
-        let id = match outcome {
-            IngestOutcome::Opened(id) | IngestOutcome::Joined(id) => id,
-        };
-        if item.incident != Some(id) {
-            self.store.set_item_incident(&item.source, &item.key, id)?;
-        }
+        // The attachment written in the transaction is the item's link to its
+        // incident (the store reads `Item::incident` from it): nothing more to write.
         Ok(Some(outcome))
     }
 

@@ -237,7 +237,7 @@ impl Ledger {
                 "不能把事件 {id} 合并到它自己；请给出另一个事件编号"
             )));
         }
-        let (target, moved) = self.commit(|tx| {
+        let target = self.commit(|tx| {
             let mut source = load_open(tx, id, "合并")?;
             let Some(mut target) = tx.incident(into)? else {
                 return Err(LedgerError::NotFound(into).into());
@@ -252,13 +252,11 @@ impl Ledger {
             let source_row = tx.open_row(&source)?;
             let target_row = tx.open_row(&target)?;
             let mut row = target_row.unwrap_or_else(|| fallback_row(&target));
-            let mut moved = Vec::new();
             for r in &source.items {
                 if !target.items.contains(r) {
                     target.items.push(r.clone());
                 }
                 tx.attach(&r.source, &r.key, into)?;
-                moved.push(r.clone());
             }
             target.sources.extend(source.sources.iter().cloned());
             union_into(&mut target.topics, &source.topics, usize::MAX);
@@ -307,11 +305,8 @@ impl Ledger {
             ))?;
             self.save(tx, &mut source, now)?;
             self.save_with_row(tx, &mut target, Some(&row), now)?;
-            Ok((target, moved))
+            Ok(target)
         })?;
-        for r in &moved {
-            self.store.set_item_incident(&r.source, &r.key, into)?;
-        }
         Ok(target)
     }
 

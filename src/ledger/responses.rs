@@ -135,12 +135,6 @@ impl Ledger {
                 opened,
             }))
         })?;
-        if let Some(done) = &outcome
-            && item.incident != Some(done.incident)
-        {
-            self.store
-                .set_item_incident(&item.source, &item.key, done.incident)?;
-        }
         Ok(outcome)
     }
 

@@ -8,18 +8,21 @@
 //!
 //! An item is written once: a poll's new and changed items in one transaction
 //! ([`Store::upsert_items`]), and the classification later lands in `items_class`
-//! (item key → the classification's JSON) rather than rewriting the whole item with its
-//! text ([`Store::record_classifications`], one transaction per pipeline batch, which
-//! also clears the pending marks of the items that need nothing more). Reading an item
-//! takes its classification from `items_class`, else from the record itself (format 1
-//! kept it there; such records are read as they are, see `FORMAT_VERSION`). A changed
-//! text removes the stored classification in the transaction that stores the text.
+//! (item key → the classification, binary) rather than rewriting the whole item with
+//! its text ([`Store::record_classifications`], one transaction per pipeline batch,
+//! which also clears the pending marks of the items that need nothing more). Reading
+//! an item takes its classification from `items_class`, else from the record itself
+//! (format 1 kept it there; such records are read as they are, see `FORMAT_VERSION`).
+//! A changed text removes the stored classification in the transaction that stores
+//! the text. Nor does joining an incident rewrite the item: the ledger's attachment
+//! (`incident_items`, written in the ledger's transaction) is what `Item::incident`
+//! is read from (records of formats 1–3 may also carry it, read when no attachment
+//! says otherwise).
 //!
-//! An item's record is its JSON deflated (miniz_oxide, level 1), marked by a first
-//! byte [`DEFLATED`] (a JSON record, as format 1 wrote them and tests may, starts with
-//! `{` and is read as it is): news text shrinks to about half, and sled's log rewrites
-//! fewer bytes with it ([`encode_item`], [`decode_item`]; the figures in
-//! docs/performance.md "Disk").
+//! An item's record is binary, its text in GB18030 and deflated where that pays (see
+//! [`super::record`], which also reads the JSON and deflated JSON records of formats
+//! 0–3 as they are): fewer bytes live, and fewer for sled's log to rewrite (the
+//! figures in docs/performance.md "Disk").
 //!
 //! Two more trees, written in the same transaction as a new item:
 //! - `items_by_time`: `first_seen_ms ‖ source \0 key` → empty, the items by the time
@@ -38,7 +41,8 @@ use sha2::{Digest, Sha256};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
-use super::{Result, Store, StoreError, decode, encode};
+use super::record::{decode_class, decode_item, encode_class, encode_item};
+use super::{Result, Store, StoreError};
 use crate::model::{Classification, IncidentId, Item, Timestamp};
 use crate::parse::ParsedItem;
 
@@ -71,47 +75,6 @@ pub struct Verdict<'a> {
     pub classification: &'a Classification,
     /// Nothing more to do for the item (no ledger step): clear its pending mark.
     pub done: bool,
-}
-
-/// First byte of a deflated item record.
-pub(super) const DEFLATED: u8 = 1;
-
-/// Deflate level of item records: the fastest, which takes most of the gain.
-const DEFLATE_LEVEL: u8 = 1;
-
-/// The largest item record inflated: far beyond any item the intake stores
-/// (`[intake] max_body_bytes`), so only a damaged record reaches it.
-const MAX_RECORD: usize = 1 << 30;
-
-/// An item's stored record: its JSON, deflated (see the module docs).
-pub(super) fn encode_item(item: &Item) -> Vec<u8> {
-    let json = encode(item);
-    let mut out = Vec::with_capacity(json.len() / 2 + 16);
-    out.push(DEFLATED);
-    out.extend(miniz_oxide::deflate::compress_to_vec(&json, DEFLATE_LEVEL));
-    out
-}
-
-/// Reads an item's stored record, deflated or plain JSON, naming it in the error.
-pub(super) fn decode_item<T: serde::de::DeserializeOwned>(
-    bytes: &[u8],
-    what: impl FnOnce() -> String,
-) -> Result<T> {
-    match bytes.split_first() {
-        Some((&DEFLATED, deflated)) => {
-            match miniz_oxide::inflate::decompress_to_vec_with_limit(deflated, MAX_RECORD) {
-                Ok(json) => decode(&json, what),
-                Err(err) => Err(StoreError::Corrupt {
-                    what: what(),
-                    source: serde_json::Error::io(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!("deflated record: {err}"),
-                    )),
-                }),
-            }
-        }
-        _ => decode(bytes, what),
-    }
 }
 
 /// The `meta` key of the number of stored items.
@@ -157,12 +120,6 @@ pub(super) fn item_key(source: &str, key: &str) -> Vec<u8> {
     k
 }
 
-/// The one field of a stored item the time index needs.
-#[derive(serde::Deserialize)]
-struct FirstSeen {
-    first_seen: Timestamp,
-}
-
 impl Store {
     /// Stores an item unless it is already known with the same text.
     pub fn upsert_item(
@@ -195,9 +152,7 @@ impl Store {
                 None => self
                     .items
                     .get(&key)?
-                    .map(|bytes| {
-                        decode_item::<Item>(&bytes, || format!("item {source}/{}", up.key))
-                    })
+                    .map(|bytes| decode_item(&key, &bytes, || format!("item {source}/{}", up.key)))
                     .transpose()?,
             };
             let outcome = match existing {
@@ -205,6 +160,7 @@ impl Store {
                     UpsertOutcome::Unchanged
                 }
                 Some(old) => UpsertOutcome::Updated(Item {
+                    incident: self.attached_incident(&key)?.or(old.incident),
                     title: up.title,
                     body: up.body,
                     link: up.link.or(old.link),
@@ -315,7 +271,10 @@ impl Store {
     pub(super) fn put_restored_item(&self, key: &[u8], item: &Item) -> Result<bool> {
         let new = self.items.insert(key, encode_item(item))?.is_none();
         // The exported item carries its classification: a stored one is older.
-        self.items_class.remove(key)?;
+        match &item.classification {
+            Some(class) => self.items_class.insert(key, encode_class(class))?,
+            None => self.items_class.remove(key)?,
+        };
         if new {
             self.items_by_time
                 .insert(time_key(item.first_seen, key), &[])?;
@@ -362,7 +321,7 @@ impl Store {
             let (key, value) = entry?;
             // Only the time is needed; a record that no longer decodes is left out
             // (the digest skipped it before too).
-            if let Ok(seen) = decode_item::<FirstSeen>(&value, String::new) {
+            if let Ok(seen) = decode_item(&key, &value, String::new) {
                 self.items_by_time
                     .insert(time_key(seen.first_seen, &key), &[])?;
                 count += 1;
@@ -424,15 +383,30 @@ impl Store {
             .transpose()
     }
 
-    /// Decodes a stored item with its classification from `items_class` (a record of
-    /// format 1 may carry its own instead).
+    /// Decodes a stored item with its classification from `items_class` and the
+    /// incident it belongs to from the ledger's `incident_items` (a record of format 1
+    /// may carry its own classification, one of formats 1–3 its incident).
     fn read_item(&self, key: &[u8], bytes: &[u8]) -> Result<Item> {
         let what = || format!("item {}", String::from_utf8_lossy(key).replace('\0', "/"));
-        let mut item: Item = decode_item(bytes, what)?;
+        let mut item = decode_item(key, bytes, what)?;
         if let Some(class) = self.items_class.get(key)? {
-            item.classification = Some(decode(&class, || format!("classification of {}", what()))?);
+            item.classification = Some(decode_class(&class, || {
+                format!("classification of {}", what())
+            })?);
+        }
+        if let Some(incident) = self.attached_incident(key)? {
+            item.incident = Some(incident);
         }
         Ok(item)
+    }
+
+    /// The incident the ledger attached an item to, if any.
+    fn attached_incident(&self, key: &[u8]) -> Result<Option<IncidentId>> {
+        Ok(self
+            .ledger
+            .attached
+            .get(key)?
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
     }
 
     /// Records the classifier's verdict on a stored item.
@@ -456,7 +430,13 @@ impl Store {
     pub fn record_classifications(&self, verdicts: &[Verdict<'_>]) -> Result<()> {
         let rows: Vec<(Vec<u8>, Vec<u8>, bool)> = verdicts
             .iter()
-            .map(|v| (item_key(v.source, v.key), encode(v.classification), v.done))
+            .map(|v| {
+                (
+                    item_key(v.source, v.key),
+                    encode_class(v.classification),
+                    v.done,
+                )
+            })
             .collect();
         (&self.items_class, &self.items_pending)
             .transaction(|(classes, pending)| {
@@ -469,38 +449,6 @@ impl Store {
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
             .map_err(super::tx::plain_error)
-    }
-
-    /// Records the incident an item belongs to.
-    pub fn set_item_incident(&self, source: &str, key: &str, incident: IncidentId) -> Result<()> {
-        self.update_item(source, key, |item| item.incident = Some(incident))
-    }
-
-    fn update_item(
-        &self,
-        source: &str,
-        key: &str,
-        mut change: impl FnMut(&mut Item),
-    ) -> Result<()> {
-        let k = item_key(source, key);
-        // A record that fails to decode is written back unchanged (returning `None`
-        // from the closure would delete it) and the decode error is reported.
-        let mut failed = None;
-        self.items.fetch_and_update(&k, |old| {
-            let old = old?;
-            failed = None;
-            match decode_item::<Item>(old, || format!("item {source}/{key}")) {
-                Ok(mut item) => {
-                    change(&mut item);
-                    Some(encode_item(&item))
-                }
-                Err(err) => {
-                    failed = Some(err);
-                    Some(old.to_vec())
-                }
-            }
-        })?;
-        failed.map_or(Ok(()), Err)
     }
 
     /// How many items are stored, from the counter (no scan).
@@ -687,7 +635,15 @@ mod tests {
             ..Default::default()
         };
         store.set_classification("s", "k", c.clone()).unwrap();
-        store.set_item_incident("s", "k", 7).unwrap();
+        let record = store.items.get(item_key("s", "k")).unwrap();
+        store
+            .ledger_tx(|tx| Ok::<_, super::super::Abort<StoreError>>(tx.attach("s", "k", 7)?))
+            .unwrap();
+        assert_eq!(
+            store.items.get(item_key("s", "k")).unwrap(),
+            record,
+            "attaching does not rewrite the item"
+        );
         let item = store.item("s", "k").unwrap().unwrap();
         assert_eq!(item.classification, Some(c));
         assert_eq!(item.incident, Some(7));
@@ -786,10 +742,11 @@ mod tests {
         assert_eq!((a.body.as_str(), a.classification), ("新正文", None));
     }
 
-    /// An item is stored deflated, smaller than its JSON; a plain JSON record (format
-    /// 1) is read as it is; a damaged deflated record is an error naming the item.
+    /// An item is stored binary (this short text in GB18030, not deflated: that would
+    /// not pay), a quarter smaller than its deflated JSON (the layout of formats 2–3); records of the older layouts (plain JSON, deflated
+    /// JSON) read as they are; a damaged record is an error naming the item.
     #[test]
-    fn an_item_record_is_deflated_and_plain_json_still_reads() {
+    fn an_item_record_is_binary_and_older_layouts_still_read() {
         let store = Store::temporary().unwrap();
         let body = "县人社局开展就业援助月专项活动，为就业困难人员送政策、送岗位、送服务。\
                     镇卫生院联合县医院专家开展义诊进社区活动，为居民提供慢病咨询和用药指导。";
@@ -800,22 +757,141 @@ mod tests {
             panic!("new")
         };
         let record = store.items.get(item_key("s", "k")).unwrap().unwrap();
-        assert_eq!(record[0], DEFLATED);
-        assert!(record.len() < encode(&item).len(), "{} bytes", record.len());
+        assert_eq!(record[0], super::super::record::BINARY);
+        let deflated_json = deflated_json(&item);
+        assert!(
+            record.len() * 4 < deflated_json.len() * 3,
+            "{} bytes, deflated JSON {}",
+            record.len(),
+            deflated_json.len()
+        );
         assert_eq!(store.item("s", "k").unwrap().unwrap(), item);
+        for old in [super::super::encode(&item), deflated_json] {
+            store.items.insert(item_key("s", "k"), old).unwrap();
+            assert_eq!(store.item("s", "k").unwrap().unwrap(), item);
+        }
         store
             .items
-            .insert(item_key("s", "k"), encode(&item))
-            .unwrap();
-        assert_eq!(store.item("s", "k").unwrap().unwrap(), item);
-        store
-            .items
-            .insert(item_key("s", "k"), vec![DEFLATED, 0xff, 0x00])
+            .insert(
+                item_key("s", "k"),
+                vec![super::super::record::DEFLATED, 0xff, 0x00],
+            )
             .unwrap();
         let err = store.item("s", "k").unwrap_err();
         assert!(
             matches!(err, StoreError::Corrupt { .. }) && err.to_string().contains("item s/k"),
             "{err}"
+        );
+    }
+
+    /// An item record as formats 2–3 wrote it: its JSON, deflated.
+    fn deflated_json(item: &Item) -> Vec<u8> {
+        let mut out = vec![super::super::record::DEFLATED];
+        out.extend(miniz_oxide::deflate::compress_to_vec(
+            &super::super::encode(item),
+            1,
+        ));
+        out
+    }
+
+    /// A database of format 3, its records built by hand as that format wrote them
+    /// (items as deflated JSON with their incident inside, classifications as JSON),
+    /// opens as the current format with nothing rewritten: its items read as they
+    /// were, an edit of one is stored in the binary layout and keeps its incident.
+    #[test]
+    fn a_format_3_database_reads_its_items_as_they_were() {
+        let dir = tempfile::tempdir().unwrap();
+        let now: Timestamp = "2026-12-01T08:00:00.5Z".parse().unwrap();
+        let class = Classification {
+            flag: true,
+            topics: vec!["safety.accident".into()],
+            score: 0.9,
+            ..Default::default()
+        };
+        let item = |key: &str, incident| Item {
+            source: "s".into(),
+            key: key.into(),
+            title: "标题".into(),
+            link: Some(format!("https://example.org/{key}")),
+            body: "镇卫生院联合县医院专家开展义诊进社区活动。".into(),
+            published: Some(now),
+            date_quality: Some(crate::model::DateQuality::Credible),
+            first_seen: now,
+            updated_at: now,
+            revisions: 0,
+            classification: None,
+            incident,
+        };
+        let (routine, flagged) = (item("a", None), item("b", Some(7)));
+        {
+            let store = Store::open(dir.path()).unwrap();
+            for it in [&routine, &flagged] {
+                let key = item_key("s", &it.key);
+                store.items.insert(&key, deflated_json(it)).unwrap();
+                store
+                    .items_class
+                    .insert(&key, super::super::encode(&class))
+                    .unwrap();
+                store
+                    .items_by_time
+                    .insert(time_key(now, &key), &[])
+                    .unwrap();
+            }
+            store.meta.insert(ITEMS_COUNT, &2u64.to_be_bytes()).unwrap();
+            store
+                .meta
+                .insert(super::super::FORMAT_KEY, &3u32.to_be_bytes())
+                .unwrap();
+            store.flush_blocking().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let format = store.meta.get(super::super::FORMAT_KEY).unwrap().unwrap();
+        assert_eq!(format.as_ref(), super::super::FORMAT_VERSION.to_be_bytes());
+        let classified = |it: &Item| Item {
+            classification: Some(class.clone()),
+            ..it.clone()
+        };
+        assert_eq!(store.item("s", "a").unwrap().unwrap(), classified(&routine));
+        assert_eq!(store.item("s", "b").unwrap().unwrap(), classified(&flagged));
+        assert_eq!(
+            store
+                .items_first_seen_in(now, now + chrono::Duration::seconds(1))
+                .unwrap()
+                .into_iter()
+                .map(|r| r.unwrap().key)
+                .collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        assert_eq!(
+            store
+                .items
+                .get(item_key("s", "a"))
+                .unwrap()
+                .unwrap()
+                .as_ref(),
+            deflated_json(&routine).as_slice(),
+            "not rewritten"
+        );
+        let edit = ParsedItem {
+            key: "b".into(),
+            ..up("标题", "更正后的正文")
+        };
+        let UpsertOutcome::Updated(edited) = store.upsert_item("s", edit, now).unwrap() else {
+            panic!("an update")
+        };
+        assert_eq!(edited.incident, Some(7));
+        let record = store.items.get(item_key("s", "b")).unwrap().unwrap();
+        assert!(
+            [
+                super::super::record::BINARY,
+                super::super::record::BINARY_DEFLATED
+            ]
+            .contains(&record[0])
+        );
+        let read = store.item("s", "b").unwrap().unwrap();
+        assert_eq!(
+            (read.body.as_str(), read.incident),
+            ("更正后的正文", Some(7))
         );
     }
 
@@ -838,7 +914,7 @@ mod tests {
                 panic!("new")
             };
             item.classification = Some(class.clone());
-            let plain = encode(&item);
+            let plain = super::super::encode(&item);
             store
                 .items
                 .insert(item_key("s", "k"), plain.clone())
@@ -863,24 +939,6 @@ mod tests {
         assert_eq!(
             store.item("s", "k").unwrap().unwrap().classification,
             Some(new)
-        );
-    }
-
-    #[test]
-    fn a_corrupt_item_is_left_in_place_and_reported() {
-        let store = Store::temporary().unwrap();
-        let garbage = b"{not json".to_vec();
-        store
-            .items
-            .insert(item_key("s", "k"), garbage.clone())
-            .unwrap();
-        let err = store.set_item_incident("s", "k", 7).unwrap_err();
-        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
-        assert!(err.to_string().contains("item s/k"), "{err}");
-        assert_eq!(
-            store.items.get(item_key("s", "k")).unwrap().as_deref(),
-            Some(garbage.as_slice()),
-            "the record is still there, unchanged"
         );
     }
 }

@@ -1,7 +1,9 @@
 //! The only module that touches sled.
 //!
 //! One database under `<data_dir>/db`, one tree per kind of record, values as JSON
-//! (readable with any tool after an export, and tolerant of added fields). Keys are
+//! (readable with any tool after an export, and tolerant of added fields), except the
+//! most numerous: items and their classifications, in a compact binary layout with a
+//! version byte ([`record`]; an export writes them as JSON). Keys are
 //! built so that sled's byte order is the order we need (big-endian numbers, `\0`
 //! separators). A `meta` tree carries the data format version ([`FORMAT_VERSION`]) and
 //! the yuqing version that last opened the database: an older format is upgraded at
@@ -23,6 +25,7 @@ mod items;
 mod ledger_index;
 mod outbox;
 mod policies;
+mod record;
 mod replies;
 mod restore;
 mod retention;
@@ -60,7 +63,12 @@ pub use tx::{Abort, TxError, TxResult};
 ///   incident; the upgrade moves them out of each incident's record at open
 ///   (`ensure_incident_item_keys`). A format 2 release would see incidents without
 ///   items: it refuses.
-pub const FORMAT_VERSION: u32 = 3;
+/// - 4: item records and classifications in a compact binary layout (see [`record`]),
+///   an item's incident read from the ledger's attachments instead of being written
+///   into its record. Records of formats 0–3 are read as they are (the upgrade changes
+///   no record); a format 3 release would take the binary records for damaged ones:
+///   it refuses.
+pub const FORMAT_VERSION: u32 = 4;
 
 /// `meta` key: the data format version (u32, big-endian).
 const FORMAT_KEY: &[u8] = b"schema_version";

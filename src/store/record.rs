@@ -1,0 +1,576 @@
+//! The compact binary records of items and classifications (data format 4).
+//!
+//! An item's record in `items` starts with a byte that names its layout:
+//! - `{`: the item's JSON (formats 0–1, and what tests may write);
+//! - [`DEFLATED`] (1): the item's JSON, deflated (formats 2–3);
+//! - [`BINARY`] (2): the binary layout below; [`BINARY_DEFLATED`] (3): the same,
+//!   deflated (miniz_oxide, level 1), written when that is smaller (news text shrinks
+//!   to about half; a short board post does not).
+//!
+//! The binary item leaves out what the record's key already says (the source and the
+//! item's key: the key is `source \0 key`, and a link equal to the key), and what
+//! lives in trees of its own (the classification in `items_class`; the incident an
+//! item belongs to in `incident_items`, which the ledger writes in the transaction
+//! that attaches it). Integers are LEB128 varints, times seconds (zigzag) and
+//! nanoseconds, strings a varint length and UTF-8:
+//!
+//! ```text
+//! flags u8: 1 link present, 2 link = key, 4 published present, 8 date quality
+//!           present, 16 date quality implausible, 32 updated_at ≠ first_seen,
+//!           64 incident present, 128 title and body in GB18030
+//! first_seen, [updated_at], [published], revisions, [incident],
+//! title, [link], body (the rest of the record, no length)
+//! ```
+//!
+//! Title and body are GB18030 when they round-trip through it exactly (nearly all
+//! text; encoding_rs's GB18030 cannot encode U+E5E5, and such an item stays UTF-8): a
+//! common Han character takes 2 bytes instead of UTF-8's 3, and the record deflates to
+//! about a fifth less (docs/performance.md, "Disk").
+//!
+//! A classification's record in `items_class` is its JSON (format 2–3, starts with
+//! `{`) or [`BINARY`] followed by:
+//!
+//! ```text
+//! flags u8: 1 flag, 2 local, 4 severity, 8 deaths, 16 injured, 32 seriously
+//!           injured, 64 unit, 128 government
+//! [severity rank u8], [deaths], [injured], [seriously injured],
+//! score f64, confidence f64 (little-endian), topics, places (a count, then strings),
+//! [unit], [government], matches (a count, then term and topic)
+//! ```
+//!
+//! A new field means a new first byte (4, …); readers keep every older layout.
+
+use chrono::DateTime;
+
+use super::{Result, StoreError, decode};
+use crate::model::{Classification, DateQuality, IncidentId, Item, Level, TermMatch, Timestamp};
+
+/// First byte of a deflated JSON item record (formats 2–3).
+pub(super) const DEFLATED: u8 = 1;
+/// First byte of a binary record (items and classifications).
+pub(super) const BINARY: u8 = 2;
+/// First byte of a deflated binary item record.
+pub(super) const BINARY_DEFLATED: u8 = 3;
+
+/// Deflate level of item records: the fastest, which takes most of the gain.
+const DEFLATE_LEVEL: u8 = 1;
+
+/// The largest item record inflated: far beyond any item the intake stores
+/// (`[intake] max_body_bytes`), so only a damaged record reaches it.
+const MAX_RECORD: usize = 1 << 30;
+
+const LINK: u8 = 1;
+const LINK_IS_KEY: u8 = 2;
+const PUBLISHED: u8 = 4;
+const QUALITY: u8 = 8;
+const IMPLAUSIBLE: u8 = 16;
+const UPDATED: u8 = 32;
+const INCIDENT: u8 = 64;
+const GB18030: u8 = 128;
+
+const FLAG: u8 = 1;
+const LOCAL: u8 = 2;
+const SEVERITY: u8 = 4;
+const DEATHS: u8 = 8;
+const INJURED: u8 = 16;
+const SERIOUSLY: u8 = 32;
+const UNIT: u8 = 64;
+const GOVERNMENT: u8 = 128;
+
+/// An item's stored record: binary, deflated when that is smaller. Its source and
+/// key are the record's key; its classification is not part of it (see the module
+/// docs).
+pub(super) fn encode_item(item: &Item) -> Vec<u8> {
+    let mut flags = 0;
+    if let Some(link) = &item.link {
+        flags |= if *link == item.key { LINK_IS_KEY } else { LINK };
+    }
+    if item.published.is_some() {
+        flags |= PUBLISHED;
+    }
+    match item.date_quality {
+        Some(DateQuality::Credible) => flags |= QUALITY,
+        Some(DateQuality::Implausible) => flags |= QUALITY | IMPLAUSIBLE,
+        None => {}
+    }
+    if item.updated_at != item.first_seen {
+        flags |= UPDATED;
+    }
+    if item.incident.is_some() {
+        flags |= INCIDENT;
+    }
+    let (title, body) = match (gb18030(&item.title), gb18030(&item.body)) {
+        (Some(title), Some(body)) => {
+            flags |= GB18030;
+            (title, body)
+        }
+        _ => (item.title.as_bytes().into(), item.body.as_bytes().into()),
+    };
+    let mut out = Vec::with_capacity(title.len() + body.len() + 48);
+    out.push(flags);
+    put_time(&mut out, item.first_seen);
+    if flags & UPDATED != 0 {
+        put_time(&mut out, item.updated_at);
+    }
+    if let Some(published) = item.published {
+        put_time(&mut out, published);
+    }
+    put_varint(&mut out, u64::from(item.revisions));
+    if let Some(incident) = item.incident {
+        put_varint(&mut out, incident);
+    }
+    put_bytes(&mut out, &title);
+    if flags & LINK != 0 {
+        put_str(&mut out, item.link.as_deref().unwrap_or_default());
+    }
+    out.extend_from_slice(&body);
+    let deflated = miniz_oxide::deflate::compress_to_vec(&out, DEFLATE_LEVEL);
+    let (tag, payload) = if deflated.len() < out.len() {
+        (BINARY_DEFLATED, deflated)
+    } else {
+        (BINARY, out)
+    };
+    let mut record = Vec::with_capacity(payload.len() + 1);
+    record.push(tag);
+    record.extend_from_slice(&payload);
+    record
+}
+
+/// `text` in GB18030, if it decodes back to exactly `text`.
+fn gb18030(text: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
+    let (bytes, _, unmappable) = encoding_rs::GB18030.encode(text);
+    let back = encoding_rs::GB18030.decode_without_bom_handling_and_without_replacement(&bytes);
+    (!unmappable && back.as_deref() == Some(text)).then_some(bytes)
+}
+
+/// Title or body as stored: GB18030 or UTF-8 (flag [`GB18030`]).
+fn text_of(bytes: &[u8], flags: u8) -> Option<String> {
+    if flags & GB18030 != 0 {
+        encoding_rs::GB18030
+            .decode_without_bom_handling_and_without_replacement(bytes)
+            .map(std::borrow::Cow::into_owned)
+    } else {
+        std::str::from_utf8(bytes).ok().map(str::to_string)
+    }
+}
+
+/// Reads an item's stored record of any layout; `key` is the record's key
+/// (`source \0 key`). The error names the item.
+pub(super) fn decode_item(key: &[u8], bytes: &[u8], what: impl Fn() -> String) -> Result<Item> {
+    match bytes.split_first() {
+        Some((&DEFLATED, deflated)) => decode(&inflate(deflated, &what)?, what),
+        Some((&BINARY, binary)) => binary_item(key, binary).ok_or_else(|| corrupt(what())),
+        Some((&BINARY_DEFLATED, deflated)) => {
+            binary_item(key, &inflate(deflated, &what)?).ok_or_else(|| corrupt(what()))
+        }
+        _ => decode(bytes, what),
+    }
+}
+
+fn inflate(deflated: &[u8], what: impl Fn() -> String) -> Result<Vec<u8>> {
+    miniz_oxide::inflate::decompress_to_vec_with_limit(deflated, MAX_RECORD)
+        .map_err(|err| invalid(what(), format!("deflated record: {err}")))
+}
+
+fn binary_item(key: &[u8], bytes: &[u8]) -> Option<Item> {
+    let key = std::str::from_utf8(key).ok()?;
+    let (source, item_key) = key.split_once('\0')?;
+    let mut r = Reader(bytes);
+    let flags = r.byte()?;
+    let first_seen = r.time()?;
+    let updated_at = if flags & UPDATED != 0 {
+        r.time()?
+    } else {
+        first_seen
+    };
+    let published = match flags & PUBLISHED {
+        0 => None,
+        _ => Some(r.time()?),
+    };
+    let revisions = u32::try_from(r.varint()?).ok()?;
+    let incident: Option<IncidentId> = match flags & INCIDENT {
+        0 => None,
+        _ => Some(r.varint()?),
+    };
+    let title = r.bytes()?;
+    let title = text_of(title, flags)?;
+    let link = if flags & LINK != 0 {
+        Some(r.str()?.to_string())
+    } else if flags & LINK_IS_KEY != 0 {
+        Some(item_key.to_string())
+    } else {
+        None
+    };
+    let body = text_of(r.0, flags)?;
+    let date_quality = match (flags & QUALITY != 0, flags & IMPLAUSIBLE != 0) {
+        (false, _) => None,
+        (true, false) => Some(DateQuality::Credible),
+        (true, true) => Some(DateQuality::Implausible),
+    };
+    Some(Item {
+        source: source.to_string(),
+        key: item_key.to_string(),
+        title,
+        link,
+        body,
+        published,
+        date_quality,
+        first_seen,
+        updated_at,
+        revisions,
+        classification: None,
+        incident,
+    })
+}
+
+/// A classification's stored record, binary (see the module docs).
+pub(super) fn encode_class(class: &Classification) -> Vec<u8> {
+    let mut flags = 0;
+    for (on, bit) in [
+        (class.flag, FLAG),
+        (class.local, LOCAL),
+        (class.severity.is_some(), SEVERITY),
+        (class.deaths.is_some(), DEATHS),
+        (class.injured.is_some(), INJURED),
+        (class.seriously_injured.is_some(), SERIOUSLY),
+        (class.unit.is_some(), UNIT),
+        (class.government.is_some(), GOVERNMENT),
+    ] {
+        if on {
+            flags |= bit;
+        }
+    }
+    let mut out = vec![BINARY, flags];
+    if let Some(level) = class.severity {
+        out.push(level.rank());
+    }
+    for n in [class.deaths, class.injured, class.seriously_injured]
+        .into_iter()
+        .flatten()
+    {
+        put_varint(&mut out, u64::from(n));
+    }
+    out.extend_from_slice(&class.score.to_le_bytes());
+    out.extend_from_slice(&class.confidence.to_le_bytes());
+    for list in [&class.topics, &class.places] {
+        put_varint(&mut out, list.len() as u64);
+        for s in list {
+            put_str(&mut out, s);
+        }
+    }
+    for s in [&class.unit, &class.government].into_iter().flatten() {
+        put_str(&mut out, s);
+    }
+    put_varint(&mut out, class.matches.len() as u64);
+    for m in &class.matches {
+        put_str(&mut out, &m.term);
+        put_str(&mut out, &m.topic);
+    }
+    out
+}
+
+/// Reads a classification's stored record, binary or JSON, naming it in the error.
+pub(super) fn decode_class(bytes: &[u8], what: impl FnOnce() -> String) -> Result<Classification> {
+    match bytes.split_first() {
+        Some((&BINARY, binary)) => binary_class(binary).ok_or_else(|| corrupt(what())),
+        _ => decode(bytes, what),
+    }
+}
+
+fn binary_class(bytes: &[u8]) -> Option<Classification> {
+    let mut r = Reader(bytes);
+    let flags = r.byte()?;
+    let severity = match flags & SEVERITY {
+        0 => None,
+        _ => Some(level_of_rank(r.byte()?)?),
+    };
+    let mut count = |bit: u8| -> Option<Option<u32>> {
+        if flags & bit == 0 {
+            return Some(None);
+        }
+        Some(Some(u32::try_from(r.varint()?).ok()?))
+    };
+    let (deaths, injured, seriously_injured) = (count(DEATHS)?, count(INJURED)?, count(SERIOUSLY)?);
+    let score = r.f64()?;
+    let confidence = r.f64()?;
+    let topics = r.strings()?;
+    let places = r.strings()?;
+    let unit = match flags & UNIT {
+        0 => None,
+        _ => Some(r.str()?.to_string()),
+    };
+    let government = match flags & GOVERNMENT {
+        0 => None,
+        _ => Some(r.str()?.to_string()),
+    };
+    let matches = (0..r.varint()?)
+        .map(|_| {
+            Some(TermMatch {
+                term: r.str()?.to_string(),
+                topic: r.str()?.to_string(),
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    r.0.is_empty().then_some(Classification {
+        flag: flags & FLAG != 0,
+        topics,
+        severity,
+        deaths,
+        injured,
+        seriously_injured,
+        places,
+        local: flags & LOCAL != 0,
+        unit,
+        government,
+        score,
+        confidence,
+        matches,
+    })
+}
+
+fn level_of_rank(rank: u8) -> Option<Level> {
+    [Level::Watch, Level::IV, Level::III, Level::II, Level::I]
+        .into_iter()
+        .find(|level| level.rank() == rank)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_bytes(out, s.as_bytes());
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+fn put_time(out: &mut Vec<u8>, t: Timestamp) {
+    let secs = t.timestamp();
+    put_varint(out, ((secs << 1) ^ (secs >> 63)) as u64);
+    put_varint(out, u64::from(t.timestamp_subsec_nanos()));
+}
+
+/// The unread rest of a binary record; every read is `None` past its end.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn byte(&mut self) -> Option<u8> {
+        let (&b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(b)
+    }
+
+    fn varint(&mut self) -> Option<u64> {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            n |= u64::from(b & 0x7f).checked_shl(shift)?;
+            if b & 0x80 == 0 {
+                return Some(n);
+            }
+        }
+        None
+    }
+
+    fn take(&mut self, len: usize) -> Option<&'a [u8]> {
+        let (head, rest) = (self.0.get(..len)?, self.0.get(len..)?);
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let len = usize::try_from(self.varint()?).ok()?;
+        self.take(len)
+    }
+
+    fn str(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.bytes()?).ok()
+    }
+
+    fn strings(&mut self) -> Option<Vec<String>> {
+        (0..self.varint()?)
+            .map(|_| self.str().map(str::to_string))
+            .collect()
+    }
+
+    fn f64(&mut self) -> Option<f64> {
+        Some(f64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn time(&mut self) -> Option<Timestamp> {
+        let zigzag = self.varint()?;
+        let secs = (zigzag >> 1) as i64 ^ -((zigzag & 1) as i64);
+        let nanos = u32::try_from(self.varint()?).ok()?;
+        DateTime::from_timestamp(secs, nanos)
+    }
+}
+
+/// A record that does not decode, as [`StoreError::Corrupt`].
+fn invalid(what: String, why: String) -> StoreError {
+    StoreError::Corrupt {
+        what,
+        source: serde_json::Error::io(std::io::Error::new(std::io::ErrorKind::InvalidData, why)),
+    }
+}
+
+fn corrupt(what: String) -> StoreError {
+    invalid(what, "binary record truncated or invalid".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::encode as json_class;
+
+    fn item(link: Option<&str>) -> Item {
+        let seen: Timestamp = "2026-12-06T08:00:00.123456789Z".parse().unwrap();
+        Item {
+            source: "s".into(),
+            key: "https://example.org/1".into(),
+            title: "县人社局开展就业援助月专项活动".into(),
+            link: link.map(str::to_string),
+            body: "为就业困难人员送政策、送岗位、送服务。".repeat(3),
+            published: Some("1999-01-01T00:00:00Z".parse().unwrap()),
+            date_quality: Some(DateQuality::Implausible),
+            first_seen: seen,
+            updated_at: seen + chrono::Duration::seconds(90),
+            revisions: 2,
+            classification: None,
+            incident: Some(300),
+        }
+    }
+
+    /// An item of a few bytes, whose record deflate would only make longer.
+    fn short() -> Item {
+        let seen = DateTime::from_timestamp(1_765_000_000, 0).unwrap();
+        Item {
+            title: "短".into(),
+            body: String::new(),
+            published: None,
+            date_quality: None,
+            first_seen: seen,
+            updated_at: seen,
+            revisions: 0,
+            incident: None,
+            ..item(None)
+        }
+    }
+
+    /// Every field comes back as it was, whatever the link, and a short record is
+    /// not deflated.
+    #[test]
+    fn an_item_round_trips_through_its_binary_record() {
+        let key = b"s\0https://example.org/1";
+        for link in [
+            Some("https://example.org/1"),
+            Some("https://example.org/other"),
+            None,
+        ] {
+            let item = item(link);
+            let record = encode_item(&item);
+            assert_eq!(decode_item(key, &record, String::new).unwrap(), item);
+        }
+        let short = short();
+        let record = encode_item(&short);
+        assert_eq!(record[0], BINARY, "{record:?}");
+        assert_eq!(decode_item(key, &record, String::new).unwrap(), short);
+        let long = encode_item(&item(None));
+        assert_eq!(long[0], BINARY_DEFLATED);
+    }
+
+    /// Chinese text is stored in GB18030, two bytes a common character; text that
+    /// GB18030 does not give back exactly stays UTF-8; either way every character
+    /// comes back.
+    #[test]
+    fn text_is_gb18030_when_it_round_trips() {
+        assert_eq!(gb18030("县人社局").as_deref().map(<[u8]>::len), Some(8));
+        assert!(gb18030("私用区\u{E5E5}").is_none());
+        let key = b"s\0https://example.org/1";
+        for body in [
+            "县人社局开展“就业援助月”专项活动",
+            "表情😀、欧元€、\u{80}与私用区\u{E5E5}",
+            "plain ASCII",
+            "",
+        ] {
+            for title in ["标题", "\u{E5E5}"] {
+                let item = Item {
+                    title: title.into(),
+                    body: body.into(),
+                    ..item(None)
+                };
+                let record = encode_item(&item);
+                assert_eq!(decode_item(key, &record, String::new).unwrap(), item);
+            }
+        }
+    }
+
+    #[test]
+    fn a_classification_round_trips_and_is_smaller_than_its_json() {
+        let full = Classification {
+            flag: true,
+            topics: vec!["safety.accident".into(), "labor".into()],
+            severity: Some(Level::II),
+            deaths: Some(3),
+            injured: Some(0),
+            seriously_injured: None,
+            places: vec!["青石镇".into()],
+            local: true,
+            unit: Some("县应急管理局".into()),
+            government: Some("青石镇人民政府".into()),
+            score: 0.875,
+            confidence: 0.61,
+            matches: vec![TermMatch {
+                term: "坍塌".into(),
+                topic: "safety.accident".into(),
+            }],
+        };
+        for class in [full, Classification::default()] {
+            let record = encode_class(&class);
+            assert!(record.len() * 2 < json_class(&class).len(), "{record:?}");
+            assert_eq!(decode_class(&record, String::new).unwrap(), class);
+            assert_eq!(
+                decode_class(&json_class(&class), String::new).unwrap(),
+                class
+            );
+        }
+    }
+
+    /// A record cut short, or with bytes left over, is an error naming it, never a
+    /// panic or a half-read value.
+    #[test]
+    fn damaged_binary_records_are_errors() {
+        let key = b"s\0https://example.org/1";
+        let whole = encode_item(&short());
+        assert_eq!(whole[0], BINARY);
+        for cut in 1..whole.len() {
+            let err = decode_item(key, &whole[..cut], || "item s/k".into());
+            assert!(
+                err.as_ref()
+                    .is_err_and(|e| e.to_string().contains("item s/k")),
+                "cut at {cut}: {err:?}"
+            );
+        }
+        assert!(decode_item(b"no separator", &whole, String::new).is_err());
+        let class = encode_class(&Classification {
+            unit: Some("县应急管理局".into()),
+            ..Default::default()
+        });
+        for cut in 1..class.len() {
+            assert!(
+                decode_class(&class[..cut], String::new).is_err(),
+                "cut at {cut}"
+            );
+        }
+        let mut longer = class.clone();
+        longer.push(0);
+        assert!(decode_class(&longer, String::new).is_err());
+        assert!(decode_class(&[BINARY, SEVERITY, 9], String::new).is_err());
+    }
+}
