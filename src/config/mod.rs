@@ -111,9 +111,11 @@ pub struct StoreConfig {
     pub cache_bytes: u64,
 }
 
-/// The default `[store] cache_bytes`: 64 MiB, enough for a county's whole working
-/// set and a province's open incidents on one server.
-pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// The default `[store] cache_bytes`: 16 MiB. The daemon's reads are of recent keys
+/// (new items, open incidents through their indexes), so a larger cache mostly holds
+/// pages that are written once and not read again: at 2,000 sources 64 MiB cost about
+/// 45 MiB of RSS more than 16 MiB for the same CPU (docs/performance.md "Memory").
+pub const DEFAULT_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 /// The smallest `cache_bytes` accepted.
 pub const MIN_CACHE_BYTES: u64 = 4 * 1024 * 1024;
 
@@ -599,8 +601,9 @@ impl Config {
             problem(
                 &mut problems,
                 format!(
-                    "[store] cache_bytes = {} 过小：数据库每次读取都要访问磁盘；请设为至少 {MIN_CACHE_BYTES}（4 MiB，默认 {DEFAULT_CACHE_BYTES}，即 64 MiB）",
-                    store.cache_bytes
+                    "[store] cache_bytes = {} 过小：数据库每次读取都要访问磁盘；请设为至少 {MIN_CACHE_BYTES}（4 MiB，默认 {DEFAULT_CACHE_BYTES}，即 {} MiB）",
+                    store.cache_bytes,
+                    DEFAULT_CACHE_BYTES >> 20
                 ),
             );
         }
