@@ -13,6 +13,9 @@
 //! - Python `jieba.lcut` on the same corpus, side by side, when `python3` with
 //!   `jieba` is installed (`benches/jieba_compare.py`; `pip install jieba`).
 
+#[path = "../tests/eval/harness.rs"]
+mod harness;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -21,15 +24,9 @@ use serde_json::Value;
 use yuqing::classify::Classifier;
 use yuqing::config::Jurisdiction;
 
+/// The shared corpus, found where the evaluation finds it, if it is there.
 fn corpus_dir() -> Option<PathBuf> {
-    if let Ok(dir) = std::env::var("YUQING_CORPUS") {
-        return Some(PathBuf::from(dir));
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    ["../shared/corpus", "../../shared/corpus"]
-        .iter()
-        .map(|p| root.join(p))
-        .find(|p| p.is_dir())
+    Some(harness::corpus_dir()).filter(|dir| dir.is_dir())
 }
 
 /// (title, body) of every item of the three sets.

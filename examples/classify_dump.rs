@@ -15,6 +15,9 @@
 //! the corpus joined into one text, its Han characters as one run, and a casualty
 //! sentence repeated. The output holds no text, only ids (file and line) and results.
 
+#[path = "../tests/eval/harness.rs"]
+mod harness;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -22,15 +25,9 @@ use serde_json::{Value, json};
 use yuqing::classify::Classifier;
 use yuqing::config::Jurisdiction;
 
+/// The shared corpus, found where the evaluation finds it, if it is there.
 fn corpus_dir() -> Option<PathBuf> {
-    if let Ok(dir) = std::env::var("YUQING_CORPUS") {
-        return Some(PathBuf::from(dir));
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    ["../shared/corpus", "../../shared/corpus"]
-        .iter()
-        .map(|p| root.join(p))
-        .find(|p| p.is_dir())
+    Some(harness::corpus_dir()).filter(|dir| dir.is_dir())
 }
 
 fn dump(classifier: &Classifier, id: &str, title: &str, body: &str) -> Result<()> {

@@ -452,14 +452,7 @@ mod tests {
         let seen = DateTime::from_timestamp(1_765_000_000, 0).unwrap();
         Item {
             title: "短".into(),
-            body: String::new(),
-            published: None,
-            date_quality: None,
-            first_seen: seen,
-            updated_at: seen,
-            revisions: 0,
-            incident: None,
-            ..item(None)
+            ..Item::bare("s", "https://example.org/1", seen)
         }
     }
 
