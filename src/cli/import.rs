@@ -47,6 +47,7 @@ pub fn run(config: &Config, args: &ImportArgs) -> Result<(), CliError> {
         )),
         other => CliError::failed(other.to_string()),
     })?;
+    super::report_upgrade(&store, data_dir);
     let failed = |e: StoreError| CliError::failed(format!("导入失败：{e}"));
     if !store.ledger_is_empty().map_err(failed)? {
         if !args.force {

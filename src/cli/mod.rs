@@ -431,6 +431,19 @@ impl From<crate::config::ConfigError> for CliError {
     }
 }
 
+/// Says on stderr that opening the database (offline: `verify`, `import`) upgraded its
+/// data format: from now on an older release refuses it, so a rollback needs the
+/// backup taken before the upgrade.
+fn report_upgrade(store: &crate::store::Store, data_dir: &std::path::Path) {
+    if let Some(from) = store.upgraded_from() {
+        eprintln!(
+            "注意：数据库 {} 的数据格式已从第 {from} 版升级为第 {} 版；此后旧版本的 yuqing 将拒绝打开它，需要回退时请换回升级前备份的数据目录（见 docs/operations.md“升级”）",
+            data_dir.join("db").display(),
+            crate::store::FORMAT_VERSION
+        );
+    }
+}
+
 /// The command line with Chinese help: clap's headings, its help and version flags and
 /// its usage line are English by default.
 pub fn command() -> clap::Command {

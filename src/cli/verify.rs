@@ -12,6 +12,7 @@ pub fn run(config: &Config) -> Result<(), CliError> {
         )),
         other => CliError::failed(other.to_string()),
     })?;
+    super::report_upgrade(&store, &config.data_dir);
     let report = store
         .verify_audit_guarded()
         .map_err(|e| CliError::failed(e.to_string()))?;

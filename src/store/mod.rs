@@ -162,6 +162,8 @@ pub struct Store {
     channel_router: std::sync::Arc<std::sync::OnceLock<Box<outbox::ChannelRouter>>>,
     /// The only code that flushes the database.
     flusher: std::sync::Arc<flusher::Flusher>,
+    /// The data format this open upgraded from, if it did (see [`Store::upgraded_from`]).
+    upgraded_from: Option<u32>,
 }
 
 impl std::fmt::Debug for Store {
@@ -206,8 +208,11 @@ impl Store {
         })?;
         let db = guarded(&path, "打开", || open_db(&path, cache_bytes))?;
         guarded(&path, "读取", || {
-            upgrade_format(&db.open_tree("meta")?, &path)?;
-            let store = Store::with_trees(db.clone(), path.clone(), Some(data_dir))?;
+            let upgraded_from = upgrade_format(&db.open_tree("meta")?, &path)?;
+            let store = Store {
+                upgraded_from,
+                ..Store::with_trees(db.clone(), path.clone(), Some(data_dir))?
+            };
             if store.meta.get(audit_chain::CHAIN_VERSION_KEY)?.is_none() {
                 let chained = store.build_audit_chain()?;
                 if chained > 0 {
@@ -247,6 +252,13 @@ impl Store {
         })
     }
 
+    /// The data format this open found and upgraded to [`FORMAT_VERSION`], if it was
+    /// older: from then on an older release refuses the database, so the commands that
+    /// open it offline say so (the daemon logs `data format upgraded`).
+    pub fn upgraded_from(&self) -> Option<u32> {
+        self.upgraded_from
+    }
+
     /// [`Store::verify_audit`], with a sled panic on damaged pages turned into an error.
     pub fn verify_audit_guarded(&self) -> Result<audit_chain::ChainReport> {
         guarded(&self.path, "校验", || self.verify_audit())
@@ -277,6 +289,7 @@ impl Store {
             reply_signal: Default::default(),
             channel_router: Default::default(),
             flusher: std::sync::Arc::new(flusher::Flusher::start(db.clone(), checkpoint)?),
+            upgraded_from: None,
             audit_chain,
             data_dir: data_dir.map(Path::to_path_buf),
             db,
@@ -331,8 +344,8 @@ impl Store {
 /// incidents' items to keys of their own, runs after this in `open`, recorded by a
 /// `meta` key of its own so that an interrupted upgrade is finished at the next open)
 /// and the new version written; a new database gets [`FORMAT_VERSION`]. Records this
-/// yuqing's version.
-fn upgrade_format(meta: &sled::Tree, path: &Path) -> Result<()> {
+/// yuqing's version. Returns the older format it upgraded from, if any.
+fn upgrade_format(meta: &sled::Tree, path: &Path) -> Result<Option<u32>> {
     // `None`: a new database, or one from before the version was recorded; both
     // take the current format.
     let found = meta
@@ -352,14 +365,13 @@ fn upgrade_format(meta: &sled::Tree, path: &Path) -> Result<()> {
             writer,
         });
     }
-    if let Some(found) = found
-        && found < FORMAT_VERSION
-    {
+    let upgraded = found.filter(|&found| found < FORMAT_VERSION);
+    if let Some(found) = upgraded {
         tracing::info!(from = found, to = FORMAT_VERSION, "data format upgraded");
     }
     meta.insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())?;
     meta.insert(WRITER_KEY, env!("CARGO_PKG_VERSION").as_bytes())?;
-    Ok(())
+    Ok(upgraded)
 }
 
 /// How long an open waits for a database lock held by a process that is exiting
@@ -577,8 +589,14 @@ mod tests {
         with_meta(dir.path(), &[(FORMAT_KEY, &0u32.to_be_bytes())]);
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(format_of(&store), FORMAT_VERSION);
+        assert_eq!(store.upgraded_from(), Some(0));
         let writer = store.meta.get(WRITER_KEY).unwrap().unwrap();
         assert_eq!(&writer[..], env!("CARGO_PKG_VERSION").as_bytes());
+        drop(store);
+        // Said once: the next open finds the current format.
+        assert_eq!(Store::open(dir.path()).unwrap().upgraded_from(), None);
+        let fresh = tempfile::tempdir().unwrap();
+        assert_eq!(Store::open(fresh.path()).unwrap().upgraded_from(), None);
     }
 
     /// Many writers flushing at once share one flusher: no deadlock, every write
