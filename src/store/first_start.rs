@@ -14,7 +14,7 @@ impl Store {
         let meta = self.db.open_tree("meta")?;
         let value = serde_json::to_vec(&now).map_err(|source| StoreError::Corrupt {
             what: "first_start".into(),
-            source,
+            source: source.into(),
         })?;
         let stored = match meta.compare_and_swap(FIRST_START_KEY, None::<&[u8]>, Some(value))? {
             Ok(()) => {
@@ -25,7 +25,7 @@ impl Store {
         };
         serde_json::from_slice(&stored).map_err(|source| StoreError::Corrupt {
             what: "first_start".into(),
-            source,
+            source: source.into(),
         })
     }
 }

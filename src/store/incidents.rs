@@ -387,7 +387,11 @@ pub struct OpenIndexRow {
 }
 
 fn corrupt<T>(what: String, source: serde_json::Error) -> TxResult<T> {
-    Err(StoreError::Corrupt { what, source }.into())
+    Err(StoreError::Corrupt {
+        what,
+        source: source.into(),
+    }
+    .into())
 }
 
 /// The ledger trees and the outbox inside one transaction.

@@ -122,8 +122,9 @@ pub enum StoreError {
     #[error("数据库中的记录无法解析（{what}）：{source}；请用 export 备份后报告此问题")]
     Corrupt {
         what: String,
+        /// Why it does not decode: JSON's error, or what a binary record lacks.
         #[source]
-        source: serde_json::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("数据库中缺少记录（{0}）；请用 yuqing verify 检查，用 export 备份后报告此问题")]
     Missing(String),
@@ -518,7 +519,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
 ) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
         what: what(),
-        source,
+        source: source.into(),
     })
 }
 

@@ -416,7 +416,7 @@ impl<'a> Reader<'a> {
 fn invalid(what: String, why: String) -> StoreError {
     StoreError::Corrupt {
         what,
-        source: serde_json::Error::io(std::io::Error::new(std::io::ErrorKind::InvalidData, why)),
+        source: why.into(),
     }
 }
 
