@@ -895,6 +895,71 @@ mod tests {
         );
     }
 
+    /// A database of format 4, built by hand as that format wrote it (binary item
+    /// records, classifications in format 4's binary layout), opens as the current
+    /// format, saying so, with nothing rewritten: its items read with their
+    /// classifications; a new classification is written in the compact layout.
+    #[test]
+    fn a_format_4_database_reads_its_classifications_as_they_were() {
+        use super::super::record::tests::{format_4_class, routine_class};
+        let dir = tempfile::tempdir().unwrap();
+        let now: Timestamp = "2026-12-01T08:00:00.5Z".parse().unwrap();
+        let class = routine_class();
+        let key = item_key("s", "https://example.org/a");
+        let item = Item {
+            title: "标题".into(),
+            body: "镇卫生院联合县医院专家开展义诊进社区活动。".into(),
+            link: Some("https://example.org/a".into()),
+            ..Item::bare("s", "https://example.org/a", now)
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.items.insert(&key, encode_item(&item)).unwrap();
+            store
+                .items_class
+                .insert(&key, format_4_class(&class))
+                .unwrap();
+            store
+                .items_by_time
+                .insert(time_key(now, &key), &[])
+                .unwrap();
+            store.meta.insert(ITEMS_COUNT, &1u64.to_be_bytes()).unwrap();
+            store
+                .meta
+                .insert(super::super::FORMAT_KEY, &4u32.to_be_bytes())
+                .unwrap();
+            store.flush_blocking().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.upgraded_from(), Some(4));
+        let format = store.meta.get(super::super::FORMAT_KEY).unwrap().unwrap();
+        assert_eq!(format.as_ref(), super::super::FORMAT_VERSION.to_be_bytes());
+        let read = store.item("s", "https://example.org/a").unwrap().unwrap();
+        assert_eq!(
+            read,
+            Item {
+                classification: Some(class.clone()),
+                ..item
+            }
+        );
+        assert_eq!(
+            store.items_class.get(&key).unwrap().unwrap().as_ref(),
+            format_4_class(&class).as_slice(),
+            "not rewritten"
+        );
+        let newer = Classification {
+            flag: true,
+            ..class
+        };
+        store
+            .set_classification("s", "https://example.org/a", newer.clone())
+            .unwrap();
+        let record = store.items_class.get(&key).unwrap().unwrap();
+        assert_eq!(record[0], super::super::record::CLASS_COMPACT);
+        let read = store.item("s", "https://example.org/a").unwrap().unwrap();
+        assert_eq!(read.classification, Some(newer));
+    }
+
     /// A database of format 1 (items as plain JSON, classified in place) opens as
     /// format 2 and its items read with their classifications, nothing rewritten; a
     /// newer classification in `items_class` wins.
