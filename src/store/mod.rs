@@ -68,11 +68,7 @@ pub use tx::{Abort, TxError, TxResult};
 ///   into its record. Records of formats 0–3 are read as they are (the upgrade changes
 ///   no record); a format 3 release would take the binary records for damaged ones:
 ///   it refuses.
-/// - 5: classifications in a more compact binary layout ([`record`]: a match's topic
-///   as an index into the record's topics, Chinese strings in GB18030). Format 4's
-///   classifications are read as they are (the upgrade changes no record); a format
-///   4 release would take the new ones for damaged records: it refuses.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// `meta` key: the data format version (u32, big-endian).
 const FORMAT_KEY: &[u8] = b"schema_version";
@@ -561,25 +557,6 @@ pub(crate) fn decode<T: DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Each tree's live keys and values, as stored.
-    #[test]
-    fn tree_usage_counts_each_trees_keys_and_values() {
-        let store = Store::temporary().unwrap();
-        store
-            .items_pending
-            .insert(b"abc", b"12345".to_vec())
-            .unwrap();
-        store.items_pending.insert(b"de", b"".to_vec()).unwrap();
-        let usage = store.tree_usage().unwrap();
-        let pending = usage.iter().find(|t| t.name == "items_pending").unwrap();
-        assert_eq!(
-            (pending.entries, pending.key_bytes, pending.value_bytes),
-            (2, 5, 5)
-        );
-        let items = usage.iter().find(|t| t.name == "items").unwrap();
-        assert_eq!(items.entries, 0);
-    }
 
     #[test]
     fn second_open_is_refused_clearly() {

@@ -27,27 +27,18 @@
 //! common Han character takes 2 bytes instead of UTF-8's 3, and the record deflates to
 //! about a fifth less (docs/performance.md, "Disk").
 //!
-//! A classification's record in `items_class` is its JSON (formats 2–3, starts with
-//! `{`), [`BINARY`] (format 4) or [`CLASS_COMPACT`] (format 5) followed by:
+//! A classification's record in `items_class` is its JSON (format 2–3, starts with
+//! `{`) or [`BINARY`] followed by:
 //!
 //! ```text
 //! flags u8: 1 flag, 2 local, 4 severity, 8 deaths, 16 injured, 32 seriously
 //!           injured, 64 unit, 128 government
-//! more u8 (format 5 only): 1 places, unit, government and terms in GB18030,
-//!           2 score present (else 0)
 //! [severity rank u8], [deaths], [injured], [seriously injured],
-//! [score f64] (format 4: always), confidence f64 (little-endian), topics,
-//! places (a count, then strings), [unit], [government],
-//! matches (a count, then term and topic)
+//! score f64, confidence f64 (little-endian), topics, places (a count, then strings),
+//! [unit], [government], matches (a count, then term and topic)
 //! ```
 //!
-//! In format 5 a match's topic is a varint: `i + 1` for the `i`-th of the record's
-//! topics (a match's topic is nearly always one of them), `0` followed by the topic
-//! spelled out otherwise. With the terms in GB18030 that halves a routine item's
-//! classification (a dozen matches: about 290 B in format 4), which had become the
-//! largest live record after the item's own (docs/performance.md, "Disk").
-//!
-//! A new field means a new first byte (5, …); readers keep every older layout.
+//! A new field means a new first byte (4, …); readers keep every older layout.
 
 use chrono::DateTime;
 
@@ -60,9 +51,6 @@ pub(super) const DEFLATED: u8 = 1;
 pub(super) const BINARY: u8 = 2;
 /// First byte of a deflated binary item record.
 pub(super) const BINARY_DEFLATED: u8 = 3;
-/// First byte of a classification with its match topics as indices and its Chinese
-/// strings in GB18030 (format 5).
-pub(super) const CLASS_COMPACT: u8 = 4;
 
 /// Deflate level of item records: the fastest, which takes most of the gain.
 const DEFLATE_LEVEL: u8 = 1;
@@ -88,9 +76,6 @@ const INJURED: u8 = 16;
 const SERIOUSLY: u8 = 32;
 const UNIT: u8 = 64;
 const GOVERNMENT: u8 = 128;
-
-const CLASS_GB18030: u8 = 1;
-const SCORE: u8 = 2;
 
 /// An item's stored record: binary, deflated when that is smaller. Its source and
 /// key are the record's key; its classification is not part of it (see the module
@@ -238,73 +223,8 @@ fn binary_item(key: &[u8], bytes: &[u8]) -> Option<Item> {
     })
 }
 
-/// A classification's stored record, [`CLASS_COMPACT`] (see the module docs).
+/// A classification's stored record, binary (see the module docs).
 pub(super) fn encode_class(class: &Classification) -> Vec<u8> {
-    let mut more = 0;
-    if class.score.to_bits() != 0 {
-        more |= SCORE;
-    }
-    // The strings read by people, in GB18030 when every one of them round-trips.
-    let chinese: Vec<&str> = class
-        .places
-        .iter()
-        .chain(&class.unit)
-        .chain(&class.government)
-        .chain(class.matches.iter().map(|m| &m.term))
-        .map(String::as_str)
-        .collect();
-    let encoded: Option<Vec<_>> = chinese.iter().map(|s| gb18030(s)).collect();
-    let mut texts: Vec<std::borrow::Cow<'_, [u8]>> = match encoded {
-        Some(encoded) => {
-            more |= CLASS_GB18030;
-            encoded
-        }
-        None => chinese.iter().map(|s| s.as_bytes().into()).collect(),
-    }
-    .into_iter()
-    .rev()
-    .collect();
-    let mut text = || texts.pop().unwrap_or_default();
-    let mut out = vec![CLASS_COMPACT, class_flags(class), more];
-    if let Some(level) = class.severity {
-        out.push(level.rank());
-    }
-    for n in [class.deaths, class.injured, class.seriously_injured]
-        .into_iter()
-        .flatten()
-    {
-        put_varint(&mut out, u64::from(n));
-    }
-    if more & SCORE != 0 {
-        out.extend_from_slice(&class.score.to_le_bytes());
-    }
-    out.extend_from_slice(&class.confidence.to_le_bytes());
-    put_varint(&mut out, class.topics.len() as u64);
-    for topic in &class.topics {
-        put_str(&mut out, topic);
-    }
-    put_varint(&mut out, class.places.len() as u64);
-    for _ in &class.places {
-        put_bytes(&mut out, &text());
-    }
-    for _ in [&class.unit, &class.government].into_iter().flatten() {
-        put_bytes(&mut out, &text());
-    }
-    put_varint(&mut out, class.matches.len() as u64);
-    for m in &class.matches {
-        put_bytes(&mut out, &text());
-        match class.topics.iter().position(|t| *t == m.topic) {
-            Some(i) => put_varint(&mut out, i as u64 + 1),
-            None => {
-                put_varint(&mut out, 0);
-                put_str(&mut out, &m.topic);
-            }
-        }
-    }
-    out
-}
-
-fn class_flags(class: &Classification) -> u8 {
     let mut flags = 0;
     for (on, bit) in [
         (class.flag, FLAG),
@@ -320,33 +240,46 @@ fn class_flags(class: &Classification) -> u8 {
             flags |= bit;
         }
     }
-    flags
+    let mut out = vec![BINARY, flags];
+    if let Some(level) = class.severity {
+        out.push(level.rank());
+    }
+    for n in [class.deaths, class.injured, class.seriously_injured]
+        .into_iter()
+        .flatten()
+    {
+        put_varint(&mut out, u64::from(n));
+    }
+    out.extend_from_slice(&class.score.to_le_bytes());
+    out.extend_from_slice(&class.confidence.to_le_bytes());
+    for list in [&class.topics, &class.places] {
+        put_varint(&mut out, list.len() as u64);
+        for s in list {
+            put_str(&mut out, s);
+        }
+    }
+    for s in [&class.unit, &class.government].into_iter().flatten() {
+        put_str(&mut out, s);
+    }
+    put_varint(&mut out, class.matches.len() as u64);
+    for m in &class.matches {
+        put_str(&mut out, &m.term);
+        put_str(&mut out, &m.topic);
+    }
+    out
 }
 
-/// Reads a classification's stored record, of any layout, naming it in the error.
+/// Reads a classification's stored record, binary or JSON, naming it in the error.
 pub(super) fn decode_class(bytes: &[u8], what: impl FnOnce() -> String) -> Result<Classification> {
     match bytes.split_first() {
-        Some((&BINARY, binary)) => binary_class(binary, false).ok_or_else(|| corrupt(what())),
-        Some((&CLASS_COMPACT, binary)) => binary_class(binary, true).ok_or_else(|| corrupt(what())),
+        Some((&BINARY, binary)) => binary_class(binary).ok_or_else(|| corrupt(what())),
         _ => decode(bytes, what),
     }
 }
 
-/// A binary classification: [`BINARY`] (format 4), or `compact` ([`CLASS_COMPACT`]).
-fn binary_class(bytes: &[u8], compact: bool) -> Option<Classification> {
+fn binary_class(bytes: &[u8]) -> Option<Classification> {
     let mut r = Reader(bytes);
     let flags = r.byte()?;
-    let more = if compact { r.byte()? } else { SCORE };
-    let text = |bytes: &[u8]| {
-        text_of(
-            bytes,
-            if more & CLASS_GB18030 != 0 {
-                GB18030
-            } else {
-                0
-            },
-        )
-    };
     let severity = match flags & SEVERITY {
         0 => None,
         _ => Some(level_of_rank(r.byte()?)?),
@@ -358,31 +291,24 @@ fn binary_class(bytes: &[u8], compact: bool) -> Option<Classification> {
         Some(Some(u32::try_from(r.varint()?).ok()?))
     };
     let (deaths, injured, seriously_injured) = (count(DEATHS)?, count(INJURED)?, count(SERIOUSLY)?);
-    let score = if more & SCORE != 0 { r.f64()? } else { 0.0 };
+    let score = r.f64()?;
     let confidence = r.f64()?;
     let topics = r.strings()?;
-    let places = (0..r.varint()?)
-        .map(|_| text(r.bytes()?))
-        .collect::<Option<Vec<_>>>()?;
-    let mut optional = |bit: u8| -> Option<Option<String>> {
-        match flags & bit {
-            0 => Some(None),
-            _ => Some(Some(text(r.bytes()?)?)),
-        }
+    let places = r.strings()?;
+    let unit = match flags & UNIT {
+        0 => None,
+        _ => Some(r.str()?.to_string()),
     };
-    let (unit, government) = (optional(UNIT)?, optional(GOVERNMENT)?);
+    let government = match flags & GOVERNMENT {
+        0 => None,
+        _ => Some(r.str()?.to_string()),
+    };
     let matches = (0..r.varint()?)
         .map(|_| {
-            let term = text(r.bytes()?)?;
-            let topic = if compact {
-                match r.varint()? {
-                    0 => r.str()?.to_string(),
-                    i => topics.get(usize::try_from(i - 1).ok()?)?.clone(),
-                }
-            } else {
-                r.str()?.to_string()
-            };
-            Some(TermMatch { term, topic })
+            Some(TermMatch {
+                term: r.str()?.to_string(),
+                topic: r.str()?.to_string(),
+            })
         })
         .collect::<Option<Vec<_>>>()?;
     r.0.is_empty().then_some(Classification {
@@ -499,7 +425,7 @@ fn corrupt(what: String) -> StoreError {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use super::*;
     use crate::store::encode as json_class;
 
@@ -578,123 +504,6 @@ pub(super) mod tests {
         }
     }
 
-    /// A classification as format 4 wrote it ([`BINARY`]: every string UTF-8, a
-    /// match's topic spelled out, the score always present).
-    pub(in crate::store) fn format_4_class(class: &Classification) -> Vec<u8> {
-        let mut out = vec![BINARY, class_flags(class)];
-        out.extend(class.severity.map(Level::rank));
-        for n in [class.deaths, class.injured, class.seriously_injured]
-            .into_iter()
-            .flatten()
-        {
-            put_varint(&mut out, u64::from(n));
-        }
-        out.extend_from_slice(&class.score.to_le_bytes());
-        out.extend_from_slice(&class.confidence.to_le_bytes());
-        for list in [&class.topics, &class.places] {
-            put_varint(&mut out, list.len() as u64);
-            list.iter().for_each(|s| put_str(&mut out, s));
-        }
-        for s in [&class.unit, &class.government].into_iter().flatten() {
-            put_str(&mut out, s);
-        }
-        put_varint(&mut out, class.matches.len() as u64);
-        for m in &class.matches {
-            put_str(&mut out, &m.term);
-            put_str(&mut out, &m.topic);
-        }
-        out
-    }
-
-    /// A routine news item's classification as the bench's text gets it: a dozen
-    /// matches over five topics, a unit.
-    pub(in crate::store) fn routine_class() -> Classification {
-        let matches = [
-            ("一氧化碳中毒", "accident"),
-            ("施工", "work_safety"),
-            ("应急管理局", "work_safety"),
-            ("卫生院", "health"),
-            ("医院", "health"),
-            ("小区", "real_estate"),
-            ("民政局", "hardship"),
-            ("困难群众", "hardship"),
-            ("低保户", "hardship"),
-            ("特困供养", "hardship"),
-            ("孤寡老人", "hardship"),
-            ("住建局", "real_estate"),
-        ];
-        Classification {
-            topics: [
-                "accident",
-                "hardship",
-                "health",
-                "work_safety",
-                "real_estate",
-            ]
-            .map(String::from)
-            .to_vec(),
-            unit: Some("市应急管理局".into()),
-            confidence: 0.008,
-            matches: matches
-                .map(|(term, topic)| TermMatch {
-                    term: term.into(),
-                    topic: topic.into(),
-                })
-                .to_vec(),
-            ..Default::default()
-        }
-    }
-
-    /// A routine item's classification takes about half of what format 4 wrote
-    /// (182 B against 340), and format 4's records read as they were.
-    #[test]
-    fn a_classification_takes_about_half_its_format_4_record() {
-        let class = routine_class();
-        let (compact, old) = (encode_class(&class), format_4_class(&class));
-        assert_eq!(compact[0], CLASS_COMPACT);
-        assert!(
-            compact.len() * 100 < old.len() * 55,
-            "{} bytes, format 4 {}",
-            compact.len(),
-            old.len()
-        );
-        assert_eq!(decode_class(&compact, String::new).unwrap(), class);
-        assert_eq!(decode_class(&old, String::new).unwrap(), class);
-    }
-
-    /// Whatever the strings and numbers: a match's topic that is not among the
-    /// topics, text GB18030 cannot give back (all strings then stay UTF-8), a score
-    /// of zero, minus zero or not, every layout gives the classification back.
-    #[test]
-    fn every_classification_round_trips_in_every_layout() {
-        let base = routine_class();
-        let odd_topic = Classification {
-            matches: vec![TermMatch {
-                term: "坍塌".into(),
-                topic: "not.listed".into(),
-            }],
-            ..base.clone()
-        };
-        let utf8_only = Classification {
-            places: vec!["青石镇".into(), "私用区\u{E5E5}".into()],
-            government: Some("青石镇人民政府".into()),
-            ..base.clone()
-        };
-        for class in [base, odd_topic, utf8_only] {
-            for score in [0.0, -0.0, 0.875] {
-                let class = Classification {
-                    score,
-                    ..class.clone()
-                };
-                for record in [encode_class(&class), format_4_class(&class)] {
-                    let back = decode_class(&record, String::new).unwrap();
-                    assert_eq!(back, class);
-                    assert_eq!(back.score.to_bits(), score.to_bits());
-                }
-            }
-        }
-    }
-
     #[test]
     fn a_classification_round_trips_and_is_smaller_than_its_json() {
         let full = Classification {
@@ -756,17 +565,5 @@ pub(super) mod tests {
         longer.push(0);
         assert!(decode_class(&longer, String::new).is_err());
         assert!(decode_class(&[BINARY, SEVERITY, 9], String::new).is_err());
-        let routine = encode_class(&routine_class());
-        for cut in 1..routine.len() {
-            assert!(
-                decode_class(&routine[..cut], String::new).is_err(),
-                "cut at {cut}"
-            );
-        }
-        // A match's topic past the record's topics.
-        let mut beyond = routine.clone();
-        let last = beyond.len() - 1;
-        beyond[last] = 6;
-        assert!(decode_class(&beyond, String::new).is_err());
     }
 }
