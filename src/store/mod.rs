@@ -558,6 +558,25 @@ pub(crate) fn decode<T: DeserializeOwned>(
 mod tests {
     use super::*;
 
+    /// Each tree's live keys and values, as stored.
+    #[test]
+    fn tree_usage_counts_each_trees_keys_and_values() {
+        let store = Store::temporary().unwrap();
+        store
+            .items_pending
+            .insert(b"abc", b"12345".to_vec())
+            .unwrap();
+        store.items_pending.insert(b"de", b"".to_vec()).unwrap();
+        let usage = store.tree_usage().unwrap();
+        let pending = usage.iter().find(|t| t.name == "items_pending").unwrap();
+        assert_eq!(
+            (pending.entries, pending.key_bytes, pending.value_bytes),
+            (2, 5, 5)
+        );
+        let items = usage.iter().find(|t| t.name == "items").unwrap();
+        assert_eq!(items.entries, 0);
+    }
+
     #[test]
     fn second_open_is_refused_clearly() {
         let dir = tempfile::tempdir().unwrap();
