@@ -14,6 +14,13 @@
 //! id) give out-of-fold scores, on which the calibration (Platt scaling) and the flag
 //! threshold (best mean F1 of message boards and news) are fitted; the final weights
 //! are trained on all candidates.
+//!
+//! First, the order of the kept topics (`topic_rank.txt`, beside the model file): for
+//! each labelled alert whose dictionaries keep two or more topics, the labelled primary
+//! among them, a softmax over the candidates' linear scores (`Ranker`), trained the same
+//! deterministic way; out-of-fold primary-topic accuracy is printed beside the
+//! dictionary rule's. The flag model is then trained on features read with the learned
+//! order (its `primary=` feature).
 
 #[path = "../tests/eval/harness.rs"]
 mod harness;
@@ -23,7 +30,7 @@ use std::process::ExitCode;
 
 use harness::{Label, Missing};
 use yuqing::classify::Classifier;
-use yuqing::classify::model::{Feature, Model};
+use yuqing::classify::model::{Feature, Model, Ranker};
 use yuqing::config::Jurisdiction;
 
 /// Feature space: 2^BITS weights.
@@ -36,6 +43,10 @@ const FOLDS: u64 = 5;
 const MIN_DOCS: usize = 3;
 /// Weights smaller than this are left out of the file.
 const MIN_WEIGHT: f32 = 0.002;
+/// The topic ranker: feature space, epochs, L2.
+const RANK_BITS: u32 = 18;
+const RANK_EPOCHS: usize = 300;
+const RANK_L2: f64 = 0.003;
 
 struct Example<'a> {
     label: &'a Label,
@@ -51,6 +62,31 @@ fn fnv(s: &str) -> u64 {
 
 fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
+}
+
+/// Writes a generated file; false (and a message) when it cannot.
+fn write(path: &std::path::Path, text: &str) -> bool {
+    std::fs::write(path, text)
+        .map_err(|e| eprintln!("无法写入 {}：{e}", path.display()))
+        .is_ok()
+}
+
+/// Adds `err` × each active feature's value to the gradient.
+fn accumulate(grad: &mut [f64], features: &[Feature], active: &[bool], err: f64) {
+    for &(i, v) in features {
+        if active[i as usize] {
+            grad[i as usize] += err * f64::from(v);
+        }
+    }
+}
+
+/// One AdaGrad step on the active weights: `grad` summed over `n` items, plus L2.
+fn adagrad(w: &mut [f64], g2: &mut [f64], grad: &[f64], active: &[bool], n: f64, l2: f64) {
+    for i in (0..w.len()).filter(|&i| active[i]) {
+        let g = grad[i] / n + l2 * w[i];
+        g2[i] += g * g;
+        w[i] -= STEP * g / g2[i].sqrt();
+    }
 }
 
 /// Logistic regression on masked features: (weights, bias).
@@ -82,22 +118,131 @@ fn fit(examples: &[&Example<'_>]) -> (Vec<f32>, f64) {
                     .sum::<f64>();
             let err = sigmoid(z) - if e.label.flag { 1.0 } else { 0.0 };
             gb += err;
-            for &(i, v) in &e.features {
-                if active[i as usize] {
-                    grad[i as usize] += err * f64::from(v);
-                }
-            }
+            accumulate(&mut grad, &e.features, &active, err);
         }
-        for i in (0..size).filter(|&i| active[i]) {
-            let g = grad[i] / n + L2 * w[i];
-            g2[i] += g * g;
-            w[i] -= STEP * g / g2[i].sqrt();
-        }
+        adagrad(&mut w, &mut g2, &grad, &active, n, L2);
         let g = gb / n;
         b2 += g * g;
         bias -= STEP * g / b2.sqrt();
     }
     (w.into_iter().map(|x| x as f32).collect(), bias)
+}
+
+/// A labelled alert with a choice of primary topic: each candidate's masked ranking
+/// features (rule order) and which one is the labelled primary.
+struct RankExample<'a> {
+    label: &'a Label,
+    candidates: Vec<Vec<Feature>>,
+    truth: usize,
+    fold: u64,
+}
+
+/// Softmax over each item's candidates, L2-regularized, full-batch AdaGrad from zero.
+fn fit_rank(examples: &[&RankExample<'_>]) -> Vec<f32> {
+    let size = 1usize << RANK_BITS;
+    let mut docs = vec![0usize; size];
+    for e in examples {
+        let mut seen: Vec<u32> = e.candidates.iter().flatten().map(|f| f.0).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        for i in seen {
+            docs[i as usize] += 1;
+        }
+    }
+    let active: Vec<bool> = docs.iter().map(|&d| d >= MIN_DOCS).collect();
+    let mut w = vec![0.0f64; size];
+    let mut g2 = vec![1e-8f64; size];
+    let mut grad = vec![0.0f64; size];
+    let n = examples.len().max(1) as f64;
+    for _ in 0..RANK_EPOCHS {
+        grad.iter_mut().for_each(|g| *g = 0.0);
+        for e in examples {
+            let scores: Vec<f64> = e
+                .candidates
+                .iter()
+                .map(|c| {
+                    c.iter()
+                        .filter(|f| active[f.0 as usize])
+                        .map(|&(i, v)| w[i as usize] * f64::from(v))
+                        .sum()
+                })
+                .collect();
+            let top = scores.iter().copied().fold(f64::MIN, f64::max);
+            let exp: Vec<f64> = scores.iter().map(|s| (s - top).exp()).collect();
+            let total: f64 = exp.iter().sum();
+            for (k, c) in e.candidates.iter().enumerate() {
+                let err = exp[k] / total - if k == e.truth { 1.0 } else { 0.0 };
+                accumulate(&mut grad, c, &active, err);
+            }
+        }
+        adagrad(&mut w, &mut g2, &grad, &active, n, RANK_L2);
+    }
+    w.into_iter().map(|x| x as f32).collect()
+}
+
+/// Trains the topic ranker; prints the dictionary rule's and the learned order's
+/// out-of-fold primary-topic accuracy, over the alerts with a choice and over all
+/// labelled alerts, per source family. Returns the ranker trained on every example.
+fn train_ranker(classifier: &Classifier, labels: &[Label], texts: &harness::Texts) -> Ranker {
+    let mask = (1u32 << RANK_BITS) - 1;
+    let mut examples = Vec::new();
+    // Labelled alerts whose primary the rule order gets right, and those with a choice
+    // but without the labelled primary among the candidates, per family (board, news).
+    let mut rule_right = [0usize; 2];
+    let mut alerts = [0usize; 2];
+    let mut absent = [0usize; 2];
+    for label in labels.iter().filter(|l| l.flag) {
+        let Some(primary) = label.topics.first() else {
+            continue;
+        };
+        let family = usize::from(!label.is_board());
+        alerts[family] += 1;
+        let text = &texts[&label.key()];
+        let got = classifier.classify(&text.title, &text.body, false);
+        rule_right[family] += usize::from(got.topics.first() == Some(primary));
+        let candidates = classifier.rank_candidates(&text.title, &text.body);
+        match candidates.iter().position(|(t, _)| t == primary) {
+            Some(truth) => examples.push(RankExample {
+                label,
+                candidates: candidates
+                    .into_iter()
+                    .map(|(_, f)| f.into_iter().map(|(i, v)| (i & mask, v)).collect())
+                    .collect(),
+                truth,
+                fold: fnv(&label.id) % FOLDS,
+            }),
+            None => absent[family] += usize::from(!candidates.is_empty()),
+        }
+    }
+    // Per family: (examples, rule right, learned right out of fold).
+    let mut choice = [(0usize, 0usize, 0usize); 2];
+    for fold in 0..FOLDS {
+        let train: Vec<&RankExample> = examples.iter().filter(|e| e.fold != fold).collect();
+        let part = Ranker::from_parts(RANK_BITS, fit_rank(&train));
+        for e in examples.iter().filter(|e| e.fold == fold) {
+            let c = &mut choice[usize::from(!e.label.is_board())];
+            c.0 += 1;
+            c.1 += usize::from(e.truth == 0);
+            c.2 += usize::from(part.order(&e.candidates)[0] == e.truth);
+        }
+    }
+    for (family, name) in [(0, "message boards"), (1, "news")] {
+        let (n, rule, learned) = choice[family];
+        let pct = |a: usize, b: usize| 100.0 * a as f64 / b.max(1) as f64;
+        let end = rule_right[family] - rule + learned;
+        println!(
+            "topic order, {name:<14}: {n} alerts with the labelled primary among 2+ candidates ({} more without it): rule {rule} ({:.1}%), learned out-of-fold {learned} ({:.1}%) | primary over all {} alerts: rule {} ({:.1}%), learned out-of-fold {end} ({:.1}%)",
+            absent[family],
+            pct(rule, n),
+            pct(learned, n),
+            alerts[family],
+            rule_right[family],
+            pct(rule_right[family], alerts[family]),
+            pct(end, alerts[family]),
+        );
+    }
+    let all: Vec<&RankExample> = examples.iter().collect();
+    Ranker::from_parts(RANK_BITS, fit_rank(&all))
 }
 
 /// Platt scaling on (raw score, truth): p = σ(a·z + c), fitted by Newton's method.
@@ -214,13 +359,35 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let classifier = match Classifier::load(&dict_dir, &Jurisdiction::default()) {
+    let mut classifier = match Classifier::load(&dict_dir, &Jurisdiction::default()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
+    // The topic order first: the flag model's features name the primary topic.
+    classifier.set_ranker(None);
+    let ranker = train_ranker(&classifier, &labels, &texts);
+    let rank_out = out.with_file_name("topic_rank.txt");
+    let rank_text = ranker.to_text(
+        &format!(
+            "The learned order of the kept topics; generated by `cargo run --release --example train`, do not edit.\n\
+             Softmax over each labelled alert's candidates (classify/model.rs rank_features), L2 {RANK_L2}, \
+             {RANK_EPOCHS} AdaGrad epochs, features in >= {MIN_DOCS} items."
+        ),
+        MIN_WEIGHT,
+    );
+    if !write(&rank_out, &rank_text) {
+        return ExitCode::from(2);
+    }
+    println!(
+        "wrote {} ({} KB)",
+        rank_out.display(),
+        rank_text.len() / 1024
+    );
+    classifier.set_ranker(Some(ranker));
+
     // Masking needs only the size: an empty model of BITS.
     let shape = Model::from_parts(BITS, vec![0.0; 1 << BITS], 0.0, (1.0, 0.0), 0.5, 0.0);
 
@@ -287,8 +454,7 @@ fn main() -> ExitCode {
         prior,
     );
     let text = model.to_text(&comment, MIN_WEIGHT);
-    if let Err(e) = std::fs::write(&out, &text) {
-        eprintln!("无法写入 {}：{e}", out.display());
+    if !write(&out, &text) {
         return ExitCode::from(2);
     }
 

@@ -21,6 +21,10 @@
 //!    best first, except that cross-cutting topics (干部作风, 市场监管: a kind of wrong
 //!    rather than a field) follow the field topics found beside them: 物业不作为 is
 //!    房地产 first, 医院乱收费 医疗卫生 first.
+//!    With two or more kept topics and a learned ranker (`topic_rank.txt`,
+//!    [`model::Ranker`]), that order is an input and the ranker's scores give the order
+//!    (the primary topic, and so the lead unit); which topics are kept stays the
+//!    dictionaries' decision.
 //! 5. The flag (taxonomy.md): a kept topic, and problem evidence (event terms of the
 //!    kept topics + harm cues + grievance cues) of at least [`MIN_PROBLEM_SCORE`], and
 //!    that evidence not outweighed by routine/positive context (表彰, 演练, 成功举办,
@@ -128,6 +132,9 @@ pub struct Classifier {
     stopwords: FxHashSet<String>,
     /// The learned alert decision (`model.txt`); without one the dictionary rule decides.
     model: Option<model::Model>,
+    /// The learned order of the kept topics (`topic_rank.txt`); without one the
+    /// dictionary rule's order stands.
+    ranker: Option<model::Ranker>,
     /// Casualty vocabulary (`casualty/*.txt`) for what the figure patterns miss.
     victims: victims::VictimWords,
 }
@@ -289,6 +296,8 @@ impl<'t> Boundaries<'t> {
 struct Evidence {
     topic_subject: Vec<f64>,
     topic_event: Vec<f64>,
+    /// Per topic: the weight of its terms in the title (for the learned order).
+    topic_title: Vec<f64>,
     /// Per topic: the strongest term seen (weighted), for the unit override.
     topic_best: Vec<Option<(f64, usize)>>,
     harm: f64,
@@ -373,6 +382,7 @@ impl Classifier {
 
         let stopwords: FxHashSet<String> = dict.stopwords.iter().cloned().collect();
         let model = model::Model::load(dir)?;
+        let ranker = model::Ranker::load(dir)?;
         let victims = victims::VictimWords::load(dir)?;
 
         Ok(Classifier {
@@ -390,6 +400,7 @@ impl Classifier {
             place_of,
             stopwords,
             model,
+            ranker,
             victims,
         })
     }
@@ -514,6 +525,7 @@ impl Classifier {
         let mut ev = Evidence {
             topic_subject: vec![0.0; n],
             topic_event: vec![0.0; n],
+            topic_title: vec![0.0; n],
             topic_best: vec![None; n],
             ..Evidence::default()
         };
@@ -537,6 +549,9 @@ impl Classifier {
                     Entry::Topic { topic, term } => {
                         let t = &self.dict.topics[topic].terms[term];
                         let w = t.weight * factor;
+                        if in_title {
+                            ev.topic_title[topic] += w;
+                        }
                         if t.kind == TermKind::Event {
                             ev.topic_event[topic] += w;
                             ev.title_problem |= in_title;
@@ -588,6 +603,22 @@ impl Classifier {
         self.read(title, body, false).1.map(model::sorted)
     }
 
+    /// The kept topics in the dictionary rule's order, each with its ranking features,
+    /// when there are two or more (else empty): what `examples/train.rs` learns the
+    /// topic order from.
+    pub fn rank_candidates(&self, title: &str, body: &str) -> Vec<(String, Vec<model::Feature>)> {
+        let (text, title_end) = Self::normalized(title, body);
+        let mut bounds = Boundaries::new(&text);
+        let mut out = Vec::new();
+        self.classify_text(&text, title_end, &mut bounds, false, Some(&mut out));
+        out
+    }
+
+    /// Replaces the topic ranker (training measures with and without one).
+    pub fn set_ranker(&mut self, ranker: Option<model::Ranker>) {
+        self.ranker = ranker;
+    }
+
     /// The classification and, for a candidate, the model's features (as built: not
     /// sorted, an index possibly repeated).
     fn read(
@@ -598,7 +629,7 @@ impl Classifier {
     ) -> (Classification, Option<Vec<model::Feature>>) {
         let (text, title_end) = Self::normalized(title, body);
         let mut bounds = Boundaries::new(&text);
-        self.classify_text(&text, title_end, &mut bounds, source_local)
+        self.classify_text(&text, title_end, &mut bounds, source_local, None)
     }
 
     /// Classifies one item and, when it is flagged, gives its key terms too (see
@@ -612,7 +643,8 @@ impl Classifier {
     ) -> (Classification, Vec<String>) {
         let (text, title_end) = Self::normalized(title, body);
         let mut bounds = Boundaries::new(&text);
-        let (classification, _) = self.classify_text(&text, title_end, &mut bounds, source_local);
+        let (classification, _) =
+            self.classify_text(&text, title_end, &mut bounds, source_local, None);
         let terms = if classification.flag {
             self.key_terms_of(&bounds)
         } else {
@@ -627,6 +659,7 @@ impl Classifier {
         title_end: usize,
         bounds: &mut Boundaries<'_>,
         source_local: bool,
+        rank_out: Option<&mut Vec<(String, Vec<model::Feature>)>>,
     ) -> (Classification, Option<Vec<model::Feature>>) {
         let hits = self.hits(text, title_end, bounds);
         let ev = self.evidence(&hits, title_end);
@@ -678,6 +711,37 @@ impl Classifier {
             if last > from {
                 let moved = order.remove(from);
                 order.insert(last, moved);
+            }
+        }
+        // The learned order (topic_rank.txt), when there is a choice: the dictionaries
+        // keep the topics and explain them, the ranker orders them.
+        if order.len() > 1 && (self.ranker.is_some() || rank_out.is_some()) {
+            let candidates: Vec<model::Candidate<'_>> = order
+                .iter()
+                .map(|&t| model::Candidate {
+                    topic: &self.dict.topics[t].id,
+                    event: ev.topic_event[t],
+                    subject: subject(t),
+                    title: ev.topic_title[t],
+                    cross: cross(t),
+                })
+                .collect();
+            let kept: Vec<&TermMatch> = ev
+                .matches
+                .iter()
+                .filter(|m| candidates.iter().any(|c| c.topic == m.topic))
+                .collect();
+            let features = model::rank_features(text, title_end, &candidates, &kept);
+            let ranked = self.ranker.as_ref().map(|r| r.order(&features));
+            if let Some(out) = rank_out {
+                *out = candidates
+                    .iter()
+                    .map(|c| c.topic.to_string())
+                    .zip(features)
+                    .collect();
+            }
+            if let Some(ranked) = ranked {
+                order = ranked.iter().map(|&k| order[k]).collect();
             }
         }
 

@@ -166,6 +166,136 @@ fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 
+/// A weight file as written by `examples/train.rs`: `#` comments, `key value…` header
+/// lines, then one `index weight` line per feature.
+struct WeightFile<'a> {
+    path: &'a Path,
+    header: HashMap<&'a str, (usize, Vec<f64>)>,
+    entries: Vec<(usize, u32, f32)>,
+}
+
+impl<'a> WeightFile<'a> {
+    fn err(&self, line: usize, message: String) -> ClassifyError {
+        ClassifyError::Format {
+            path: PathBuf::from(self.path),
+            line,
+            message,
+        }
+    }
+
+    /// Reads the lines; `keys` are the header keys the file may have (`expected` names
+    /// them in the error).
+    fn parse(
+        text: &'a str,
+        path: &'a Path,
+        keys: &[&str],
+        expected: &str,
+    ) -> Result<WeightFile<'a>, ClassifyError> {
+        let mut file = WeightFile {
+            path,
+            header: HashMap::new(),
+            entries: Vec::new(),
+        };
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let numbers = |cols: &[&str]| {
+                cols.iter()
+                    .map(|s| {
+                        s.parse::<f64>()
+                            .ok()
+                            .filter(|v| v.is_finite())
+                            .ok_or_else(|| file.err(n + 1, format!("“{s}”不是有效的数")))
+                    })
+                    .collect::<Result<Vec<f64>, _>>()
+            };
+            match cols[..] {
+                [key, ..] if keys.contains(&key) => {
+                    let values = numbers(&cols[1..])?;
+                    file.header.insert(key, (n + 1, values));
+                }
+                [index, weight] if index.bytes().all(|b| b.is_ascii_digit()) => {
+                    let index = index
+                        .parse::<u32>()
+                        .map_err(|_| file.err(n + 1, format!("特征序号“{index}”无效")))?;
+                    let weight = numbers(&[weight])?[0] as f32;
+                    file.entries.push((n + 1, index, weight));
+                }
+                _ => {
+                    return Err(file.err(
+                        n + 1,
+                        format!("应为 {expected} 行或“特征序号 权重”；该文件由 cargo run --release --example train 生成，请勿手改"),
+                    ));
+                }
+            }
+        }
+        Ok(file)
+    }
+
+    /// The `count` values of header line `key`.
+    fn get(&self, key: &str, count: usize) -> Result<Vec<f64>, ClassifyError> {
+        match self.header.get(key) {
+            Some((_, v)) if v.len() == count => Ok(v.clone()),
+            Some((line, _)) => Err(self.err(*line, format!("{key} 行应有 {count} 个数"))),
+            None => Err(self.err(
+                0,
+                format!("缺少 {key} 行；请用 cargo run --release --example train 重新生成"),
+            )),
+        }
+    }
+
+    /// The feature space (`bits`) and the weights placed in it.
+    fn weights(&self) -> Result<(u32, Vec<f32>), ClassifyError> {
+        let bits = self.get("bits", 1)?[0];
+        if !(1.0..=f64::from(MAX_BITS)).contains(&bits) || bits.fract() != 0.0 {
+            return Err(self.err(0, format!("bits 应为 1～{MAX_BITS} 的整数")));
+        }
+        let bits = bits as u32;
+        let mut weights = vec![0.0f32; 1 << bits];
+        for &(line, index, weight) in &self.entries {
+            let slot = weights
+                .get_mut(index as usize)
+                .ok_or_else(|| self.err(line, format!("特征序号 {index} 超出 2^{bits}")))?;
+            *slot = weight;
+        }
+        Ok((bits, weights))
+    }
+}
+
+/// Parses file `name` of the dictionary folder; `None` when the folder has none.
+fn read_optional<T>(
+    dir: &Path,
+    name: &str,
+    parse: fn(&str, &Path) -> Result<T, ClassifyError>,
+) -> Result<Option<T>, ClassifyError> {
+    let path = dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse(&text, &path).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ClassifyError::Read { path, source }),
+    }
+}
+
+/// Weights as file lines, those of magnitude below `min_weight` left out.
+fn weight_lines(weights: &[f32], min_weight: f32, out: &mut String) {
+    for (i, w) in weights.iter().enumerate() {
+        if w.abs() >= min_weight {
+            out.push_str(&format!("{i} {w:.4}\n"));
+        }
+    }
+}
+
+fn comment_lines(comment: &str, out: &mut String) {
+    for line in comment.lines() {
+        out.push_str("# ");
+        out.push_str(line);
+        out.push('\n');
+    }
+}
+
 /// A loaded model. See the module documentation for the file format.
 #[derive(Debug, Clone)]
 pub struct Model {
@@ -181,83 +311,25 @@ impl Model {
     /// Reads `model.txt` from the dictionary folder; `None` when the folder has none
     /// (the dictionary rule then decides alone).
     pub(crate) fn load(dir: &Path) -> Result<Option<Model>, ClassifyError> {
-        let path = dir.join("model.txt");
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Model::parse(&text, &path).map(Some),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(ClassifyError::Read { path, source }),
-        }
+        read_optional(dir, "model.txt", Model::parse)
     }
 
     fn parse(text: &str, path: &Path) -> Result<Model, ClassifyError> {
-        let err = |line: usize, message: String| ClassifyError::Format {
-            path: PathBuf::from(path),
-            line,
-            message,
-        };
-        let mut header: HashMap<&str, Vec<f64>> = HashMap::new();
-        let mut entries: Vec<(usize, u32, f32)> = Vec::new();
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            let number = |s: &str| {
-                s.parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite())
-                    .ok_or_else(|| err(n + 1, format!("“{s}”不是有效的数")))
-            };
-            match cols[..] {
-                [key @ ("bits" | "bias" | "threshold" | "prior"), v] => {
-                    header.insert(key, vec![number(v)?]);
-                }
-                ["platt", a, c] => {
-                    header.insert("platt", vec![number(a)?, number(c)?]);
-                }
-                [index, weight] if index.bytes().all(|b| b.is_ascii_digit()) => {
-                    let index = index
-                        .parse::<u32>()
-                        .map_err(|_| err(n + 1, format!("特征序号“{index}”无效")))?;
-                    entries.push((n + 1, index, number(weight)? as f32));
-                }
-                _ => {
-                    return Err(err(
-                        n + 1,
-                        "应为 bits/bias/platt/threshold/prior 行或“特征序号 权重”；该文件由 cargo run --release --example train 生成，请勿手改".into(),
-                    ));
-                }
-            }
-        }
-        let get = |key: &str| {
-            header.get(key).cloned().ok_or_else(|| {
-                err(
-                    0,
-                    format!("缺少 {key} 行；请用 cargo run --release --example train 重新生成"),
-                )
-            })
-        };
-        let bits = get("bits")?[0];
-        if !(1.0..=f64::from(MAX_BITS)).contains(&bits) || bits.fract() != 0.0 {
-            return Err(err(0, format!("bits 应为 1～{MAX_BITS} 的整数")));
-        }
-        let bits = bits as u32;
-        let mut weights = vec![0.0f32; 1 << bits];
-        for (line, index, weight) in entries {
-            let slot = weights
-                .get_mut(index as usize)
-                .ok_or_else(|| err(line, format!("特征序号 {index} 超出 2^{bits}")))?;
-            *slot = weight;
-        }
-        let platt = get("platt")?;
+        let file = WeightFile::parse(
+            text,
+            path,
+            &["bits", "bias", "threshold", "prior", "platt"],
+            "bits/bias/platt/threshold/prior",
+        )?;
+        let (bits, weights) = file.weights()?;
+        let platt = file.get("platt", 2)?;
         Ok(Model {
             bits,
             weights,
-            bias: get("bias")?[0],
+            bias: file.get("bias", 1)?[0],
             platt: (platt[0], platt[1]),
-            threshold: get("threshold")?[0],
-            prior: get("prior")?[0],
+            threshold: file.get("threshold", 1)?[0],
+            prior: file.get("prior", 1)?[0],
         })
     }
 
@@ -285,20 +357,12 @@ impl Model {
     /// The file text, weights of magnitude below `min_weight` left out.
     pub fn to_text(&self, comment: &str, min_weight: f32) -> String {
         let mut out = String::new();
-        for line in comment.lines() {
-            out.push_str("# ");
-            out.push_str(line);
-            out.push('\n');
-        }
+        comment_lines(comment, &mut out);
         out.push_str(&format!(
             "bits {}\nbias {:.6}\nplatt {:.6} {:.6}\nthreshold {:.4}\nprior {:.4}\n",
             self.bits, self.bias, self.platt.0, self.platt.1, self.threshold, self.prior
         ));
-        for (i, w) in self.weights.iter().enumerate() {
-            if w.abs() >= min_weight {
-                out.push_str(&format!("{i} {w:.4}\n"));
-            }
-        }
+        weight_lines(&self.weights, min_weight, &mut out);
         out
     }
 
@@ -351,6 +415,133 @@ impl Model {
     /// The confidence given to an item without a candidate topic.
     pub fn prior(&self) -> f64 {
         self.prior
+    }
+}
+
+/// A kept topic as the ranking model sees it (in the dictionary rule's order).
+pub(crate) struct Candidate<'a> {
+    pub topic: &'a str,
+    /// Event-term weight of the topic (title double).
+    pub event: f64,
+    /// Subject-term weight, capped as the rule caps it.
+    pub subject: f64,
+    /// Weight of the topic's terms in the title (counted double there).
+    pub title: f64,
+    /// Cross-cutting (市场监管, 干部作风 when the title names no official).
+    pub cross: bool,
+}
+
+/// Rule positions beyond this share one feature.
+const MAX_POSITION: usize = 3;
+
+/// The ranking features of each candidate, in the order given (unmasked; an index may
+/// repeat). Per candidate topic `t`: its rule position (alone and with `t`), `t`
+/// itself, its event, subject and title weights (alone and with `t`), whether it is
+/// cross-cutting, whether the title names it (with the position), each other candidate beside it (`t` with `u`), each matched term of
+/// the kept topics (with `t`), and the title and lede bigrams (with `t`). Features
+/// shared by all candidates would cancel out, so every one names the candidate.
+pub(crate) fn rank_features(
+    text: &str,
+    title_end: usize,
+    candidates: &[Candidate<'_>],
+    matches: &[&TermMatch],
+) -> Vec<Vec<Feature>> {
+    let title = &text[..title_end];
+    let body = text.get(title_end + 1..).unwrap_or("");
+    let mut grams = Vec::with_capacity(2 * (title.len() / 3 + BODY_CHARS));
+    bigrams(b'T', title.chars(), &mut grams);
+    bigrams(b'B', body.chars().take(BODY_CHARS), &mut grams);
+    let log = |x: f64| (1.0 + x.max(0.0)).ln() as f32;
+    candidates
+        .iter()
+        .enumerate()
+        .map(|(k, c)| {
+            let topic = fnv(fnv(0x811c_9dc5, b"r"), c.topic.as_bytes());
+            let with_topic = |kind: u8, name: &[u8]| fnv(fnv(topic, &[kind]), name);
+            let position = [k.min(MAX_POSITION) as u8];
+            let mut out: Vec<Feature> = Vec::with_capacity(grams.len() + matches.len() + 16);
+            out.push((hash(b'p', &position), 1.0));
+            out.push((with_topic(b'p', &position), 1.0));
+            out.push((with_topic(b'c', b""), 1.0));
+            out.push((hash(b'e', b""), log(c.event)));
+            out.push((with_topic(b'e', b""), log(c.event)));
+            out.push((hash(b's', b""), log(c.subject)));
+            out.push((with_topic(b's', b""), log(c.subject)));
+            out.push((hash(b't', b""), log(c.title)));
+            out.push((with_topic(b't', b""), log(c.title)));
+            out.push((hash(b'x', b""), flag_value(c.cross)));
+            out.push((hash(b'f', &position), flag_value(c.title > 0.0)));
+            for other in candidates.iter().filter(|o| o.topic != c.topic) {
+                out.push((with_topic(b'o', other.topic.as_bytes()), 1.0));
+            }
+            for m in matches {
+                let name = format!("{}|{}", m.topic, m.term);
+                out.push((with_topic(b'm', name.as_bytes()), 1.0));
+            }
+            for &(g, v) in &grams {
+                out.push((with_topic(b'g', &g.to_le_bytes()), v));
+            }
+            out
+        })
+        .collect()
+}
+
+/// The learned order of the kept topics (`topic_rank.txt`): a linear score per
+/// candidate over [`rank_features`], trained as a softmax over each item's candidates
+/// on the labelled primary topic. File format as `model.txt`: `#` comments, `bits N`,
+/// then one `index weight` line per feature.
+#[derive(Debug, Clone)]
+pub struct Ranker {
+    bits: u32,
+    weights: Vec<f32>,
+}
+
+impl Ranker {
+    /// Reads `topic_rank.txt` from the dictionary folder; `None` when the folder has
+    /// none (the dictionary rule's order stands).
+    pub(crate) fn load(dir: &Path) -> Result<Option<Ranker>, ClassifyError> {
+        read_optional(dir, "topic_rank.txt", Ranker::parse)
+    }
+
+    fn parse(text: &str, path: &Path) -> Result<Ranker, ClassifyError> {
+        let file = WeightFile::parse(text, path, &["bits"], "bits")?;
+        let (bits, weights) = file.weights()?;
+        Ok(Ranker { bits, weights })
+    }
+
+    /// A ranker from trained parts (for the training example; `weights` has 2^`bits`
+    /// entries).
+    pub fn from_parts(bits: u32, weights: Vec<f32>) -> Ranker {
+        assert_eq!(weights.len(), 1 << bits, "weights must have 2^bits entries");
+        Ranker { bits, weights }
+    }
+
+    /// The file text, weights of magnitude below `min_weight` left out.
+    pub fn to_text(&self, comment: &str, min_weight: f32) -> String {
+        let mut out = String::new();
+        comment_lines(comment, &mut out);
+        out.push_str(&format!("bits {}\n", self.bits));
+        weight_lines(&self.weights, min_weight, &mut out);
+        out
+    }
+
+    /// The score of one candidate's (unmasked) features; a repeated index counts each
+    /// time (a bigram twice in the title weighs twice).
+    pub fn score(&self, features: &[Feature]) -> f64 {
+        let mask = (1u32 << self.bits) - 1;
+        features
+            .iter()
+            .map(|&(i, v)| f64::from(self.weights[(i & mask) as usize] * v))
+            .sum()
+    }
+
+    /// The candidates' positions, highest score first; equal scores keep the rule's
+    /// order.
+    pub fn order(&self, features: &[Vec<Feature>]) -> Vec<usize> {
+        let scores: Vec<f64> = features.iter().map(|f| self.score(f)).collect();
+        let mut order: Vec<usize> = (0..features.len()).collect();
+        order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+        order
     }
 }
 
@@ -409,5 +600,64 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("缺少") && e.contains("重新生成"), "{e}");
+    }
+    #[test]
+    fn a_ranker_orders_candidates_as_its_weights_say() {
+        let text = "小区物业乱收费\n业主投诉物业公司违规收取停车费";
+        let title_end = "小区物业乱收费".len();
+        let candidates = [
+            Candidate {
+                topic: "real_estate",
+                event: 2.0,
+                subject: 3.0,
+                title: 2.0,
+                cross: false,
+            },
+            Candidate {
+                topic: "market",
+                event: 4.0,
+                subject: 0.0,
+                title: 4.0,
+                cross: true,
+            },
+        ];
+        let term = TermMatch {
+            term: "乱收费".into(),
+            topic: "market".into(),
+        };
+        let features = rank_features(text, title_end, &candidates, &[&term]);
+        assert_eq!(features.len(), 2);
+        // Each candidate's own features: only the shared position-free ones coincide.
+        let own = |k: usize| -> std::collections::BTreeSet<u32> {
+            features[k].iter().map(|f| f.0).collect()
+        };
+        assert!(own(0).intersection(&own(1)).count() <= 4);
+        // A hand-written file: no weights keep the rule's order; a weight on a
+        // candidate's own topic feature (third in its list) puts it first.
+        let mask = (1u32 << 12) - 1;
+        let topic_feature = |k: usize| features[k][2].0 & mask;
+        let file = |lines: &str| {
+            Ranker::parse(
+                &format!("# test\nbits 12\n{lines}"),
+                Path::new("topic_rank.txt"),
+            )
+            .unwrap()
+        };
+        assert_eq!(file("").order(&features), vec![0, 1]);
+        let market_first = file(&format!("{} 2.5\n", topic_feature(1)));
+        assert_eq!(market_first.order(&features), vec![1, 0]);
+        let both = file(&format!(
+            "{} 2.5\n{} 3.0\n",
+            topic_feature(1),
+            topic_feature(0)
+        ));
+        assert_eq!(both.order(&features), vec![0, 1]);
+        // The file round-trips.
+        let back = Ranker::parse(&market_first.to_text("again", 1e-6), Path::new("r")).unwrap();
+        assert_eq!(back.order(&features), vec![1, 0]);
+        let e = Ranker::parse("bits 4\nplatt 1 0\n", Path::new("r"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("第 2 行"), "{e}");
     }
 }

@@ -809,3 +809,38 @@ fn single_injured_and_counts_after_the_verb() {
         );
     }
 }
+
+#[test]
+fn a_topic_rank_file_reorders_the_kept_topics_only() {
+    let dir = scratch_copy();
+    let rank = dir.path().join("topic_rank.txt");
+    let _ = std::fs::remove_file(&rank);
+    let (title, body) = (
+        "超市销售过期食品还价格欺诈",
+        "消费者投诉超市销售过期食品，并存在价格欺诈",
+    );
+    let rule = Classifier::load(dir.path(), &Jurisdiction::default()).unwrap();
+    let before = rule.classify(title, body, false);
+    assert_eq!(before.topics, ["food_drug", "market"], "{before:?}");
+    // The candidates in the rule's order, with their features; a weight on market's own
+    // topic feature (the third) puts it first.
+    let candidates = rule.rank_candidates(title, body);
+    let ids: Vec<&str> = candidates.iter().map(|c| c.0.as_str()).collect();
+    assert_eq!(ids, ["food_drug", "market"]);
+    let index = candidates[1].1[2].0 & ((1 << 16) - 1);
+    std::fs::write(&rank, format!("# hand-made\nbits 16\n{index} 9\n")).unwrap();
+    let learned = Classifier::load(dir.path(), &Jurisdiction::default()).unwrap();
+    let after = learned.classify(title, body, false);
+    assert_eq!(after.topics, ["market", "food_drug"], "{after:?}");
+    assert_eq!(after.unit.as_deref(), learned.topic_unit("market"));
+    // Same candidates, same explanation: only the order moved.
+    assert_eq!(terms(&after), terms(&before));
+    // One kept topic: nothing to order.
+    let single = learned.classify("拖欠农民工工资", "老板拖欠农民工工资三个月", false);
+    assert_eq!(single.topics, ["wage_arrears"], "{single:?}");
+    assert!(
+        learned
+            .rank_candidates("拖欠农民工工资", "老板拖欠农民工工资三个月")
+            .is_empty()
+    );
+}

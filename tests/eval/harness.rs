@@ -236,6 +236,12 @@ pub struct Counts {
     pub topic: BTreeMap<String, (usize, usize, usize)>,
     /// Per excluded class (label `kind`): (items, flagged by the classifier).
     pub kinds: BTreeMap<String, (usize, usize)>,
+    /// Primary-topic misses of labelled alerts: the labelled primary is among the
+    /// classifier's topics but not first (a ranking error), or absent (a dictionary gap).
+    pub rank_miss: usize,
+    pub gap_miss: usize,
+    /// (labelled primary, classifier's primary or `-`) → misses.
+    pub confusion: BTreeMap<(String, String), usize>,
     /// Confidence reliability: (sum of squared errors, items) for the Brier score, and
     /// per tenth of confidence (items, labelled flagged, summed confidence).
     pub brier: (f64, usize),
@@ -279,6 +285,17 @@ impl Counts {
             self.flagged += 1;
             if got.topics.first() == label.topics.first() {
                 self.primary_ok += 1;
+            } else if let Some(want) = label.topics.first() {
+                if got.topics.contains(want) {
+                    self.rank_miss += 1;
+                } else {
+                    self.gap_miss += 1;
+                }
+                let got_primary = got.topics.first().map_or("-", String::as_str);
+                *self
+                    .confusion
+                    .entry((want.clone(), got_primary.to_string()))
+                    .or_default() += 1;
             }
         }
         self.severity_n += 1;
@@ -337,6 +354,11 @@ impl Counts {
         for (k, c) in &other.kinds {
             let e = self.kinds.entry(k.clone()).or_default();
             *e = (e.0 + c.0, e.1 + c.1);
+        }
+        self.rank_miss += other.rank_miss;
+        self.gap_miss += other.gap_miss;
+        for (k, c) in &other.confusion {
+            *self.confusion.entry(k.clone()).or_default() += c;
         }
         self.brier = (self.brier.0 + other.brier.0, self.brier.1 + other.brier.1);
         for (b, o) in self.bins.iter_mut().zip(&other.bins) {
@@ -415,6 +437,21 @@ impl Counts {
                     pct(*tp, tp + fn_)
                 );
             }
+        }
+        if self.rank_miss + self.gap_miss > 0 {
+            let mut pairs: Vec<(&(String, String), &usize)> = self.confusion.iter().collect();
+            pairs.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let row: Vec<String> = pairs
+                .iter()
+                .take(if per_topic { 20 } else { 6 })
+                .map(|((want, got), n)| format!("{want}→{got} {n}"))
+                .collect();
+            println!(
+                "  primary misses: {} ranking (labelled primary among the topics), {} missing; labelled→got: {}",
+                self.rank_miss,
+                self.gap_miss,
+                row.join("  ")
+            );
         }
         if !self.kinds.is_empty() {
             let row: Vec<String> = self
