@@ -739,7 +739,7 @@ fn retention_status(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::api::client::{Client, ClientError};
 
@@ -1079,7 +1079,7 @@ mod tests {
     /// Incidents 1..=n written as `import` writes them: each with two items of its own
     /// and an audit entry; every tenth with a notice still queued (the record carries
     /// the notice itself), every seventh closed (a finished incident is exported too).
-    pub(super) fn fill(store: &Store, n: u64) {
+    pub(crate) fn fill(store: &Store, n: u64) {
         use crate::api::views::tests::incident;
         use crate::store::{LedgerRecord, NoticeRecord, NoticeState};
         for id in 1..=n {

@@ -191,3 +191,104 @@ fn stdout_file() -> Option<(File, u64)> {
 fn stdout_file() -> Option<(File, u64)> {
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::export::PAGE;
+    use crate::api::{Server, Token, token_path};
+    use crate::config::ApiConfig;
+    use crate::ledger::Ledger;
+    use crate::store::Store;
+    use std::sync::Arc;
+
+    /// A daemon's control API on 127.0.0.1:0 over a ledger of `PAGE + 5` incidents,
+    /// served by its own runtime (the CLI code runs its own, as in the binary).
+    fn daemon(dir: &Path) -> (tokio::runtime::Runtime, Request, Store) {
+        let config = Arc::new(Config {
+            data_dir: dir.join("data"),
+            api: ApiConfig {
+                bind: "127.0.0.1:0".parse().unwrap(),
+                ..ApiConfig::default()
+            },
+            ..Config::default()
+        });
+        std::fs::create_dir_all(&config.data_dir).unwrap();
+        let store = Store::temporary().unwrap();
+        crate::api::tests::fill(&store, PAGE as u64 + 5);
+        let ledger = Ledger::new(
+            store.clone(),
+            config.clone(),
+            Arc::new(tokio::sync::Notify::new()),
+        );
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let server = runtime
+            .block_on(Server::bind(store.clone(), ledger, config.clone()))
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        runtime.spawn(server.serve(std::future::pending()));
+        let token = Token::read(&token_path(&config.data_dir)).unwrap();
+        let request = Request {
+            client: Client::with_token(addr, token).unwrap(),
+            format: "jsonl",
+            since: None,
+        };
+        (runtime, request, store)
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name != "data")
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn an_export_that_breaks_off_leaves_no_file_that_looks_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_runtime, request, store) = daemon(dir.path());
+
+        // Whole: `--output` ends with the file and nothing beside it.
+        let target = dir.path().join("台账.jsonl");
+        to_file(&request, &target).unwrap();
+        let whole = std::fs::read_to_string(&target).unwrap();
+        assert_eq!(whole.lines().count(), PAGE + 5);
+        assert_eq!(names(dir.path()), ["台账.jsonl"]);
+
+        // Broken off on the second page: an error, the earlier file untouched, the
+        // temporary file gone.
+        store.damage_incident(PAGE as u64 + 2);
+        let err = to_file(&request, &target).unwrap_err();
+        assert_eq!(err.code, 1, "{err}");
+        assert!(err.message.contains("导出中途断开"), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), whole);
+        assert_eq!(names(dir.path()), ["台账.jsonl"]);
+        let fresh = dir.path().join("新.jsonl");
+        assert_eq!(to_file(&request, &fresh).unwrap_err().code, 1);
+        assert!(!fresh.exists(), "no file where none was");
+        assert_eq!(names(dir.path()), ["台账.jsonl"]);
+
+        // Standard output appended to a file (`>> FILE`): the first page was written,
+        // then cut off again; what the file held before stays.
+        let appended = dir.path().join("追加.jsonl");
+        std::fs::write(&appended, "之前的内容\n").unwrap();
+        let file = File::options().append(true).open(&appended).unwrap();
+        let start = file.metadata().unwrap().len();
+        let err = into_file(&request, file, start).unwrap_err();
+        assert_eq!(err.code, 1, "{err}");
+        assert!(err.message.contains("已从输出文件中删除"), "{err}");
+        assert_eq!(std::fs::read_to_string(&appended).unwrap(), "之前的内容\n");
+    }
+
+    #[test]
+    fn the_temporary_file_sits_beside_the_target() {
+        let partial = partial_path(Path::new("/var/backups/台账.jsonl")).unwrap();
+        assert_eq!(partial.parent(), Some(Path::new("/var/backups")));
+        let name = partial.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with(".台账.jsonl.partial-"), "{name}");
+        assert_eq!(partial_path(Path::new("/")).unwrap_err().code, 2);
+    }
+}
