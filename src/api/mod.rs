@@ -634,16 +634,25 @@ async fn merge(
     Ok(Json(IncidentView::new(&incident, Utc::now())))
 }
 
+/// `GET /v1/status`. Read off the async threads: the mail figures walk the outbox,
+/// which holds thousands of rows while a backlog of notices is sent.
 async fn status(State(state): State<ApiState>) -> Result<Json<StatusView>, ApiError> {
-    let store = state.store.clone();
-    let (states, open) = state
-        .run(move |_| Ok((store.source_states()?, store.open_incident_count()?)))
+    let (store, config, started_at) = (state.store.clone(), state.config.clone(), state.started_at);
+    let view = state
+        .run(move |_| Ok(status_view(&store, &config, started_at)?))
         .await?;
+    Ok(Json(view))
+}
+
+fn status_view(
+    store: &Store,
+    config: &Config,
+    started_at: Timestamp,
+) -> Result<StatusView, StoreError> {
+    let (states, open) = (store.source_states()?, store.open_incident_count()?);
     let last_poll_at = states.iter().filter_map(|(_, s)| s.last_poll_at).max();
     let mut states: std::collections::HashMap<String, _> = states.into_iter().collect();
-    let store = &state.store;
-    let sources = state
-        .config
+    let sources = config
         .sources
         .iter()
         .map(|source| {
@@ -674,8 +683,7 @@ async fn status(State(state): State<ApiState>) -> Result<Json<StatusView>, ApiEr
         .collect();
     let mut by_destination = store.outbox_failures_by_destination()?;
     let failures = by_destination.remove(&None).unwrap_or_default();
-    let channels = state
-        .config
+    let channels = config
         .channels
         .iter()
         .map(|channel| {
@@ -705,11 +713,11 @@ async fn status(State(state): State<ApiState>) -> Result<Json<StatusView>, ApiEr
             next_retry_at: queue.next_retry_at,
         });
     let channels = channels.into_iter().chain(removed).collect();
-    Ok(Json(StatusView {
+    Ok(StatusView {
         version: env!("CARGO_PKG_VERSION").to_string(),
-        started_at: state.started_at,
+        started_at,
         now: Utc::now(),
-        data_dir: state.config.data_dir.display().to_string(),
+        data_dir: config.data_dir.display().to_string(),
         db_bytes: store.size_on_disk(),
         items: store.item_count(),
         open_incidents: open,
@@ -721,8 +729,8 @@ async fn status(State(state): State<ApiState>) -> Result<Json<StatusView>, ApiEr
         last_poll_at,
         sources,
         channels,
-        retention: retention_status(&state.config, store.last_sweep()?),
-    }))
+        retention: retention_status(config, store.last_sweep()?),
+    })
 }
 
 /// The retention part of `status`.
