@@ -31,8 +31,9 @@ use crate::model::{IncidentId, Timestamp};
 
 /// Longest a request may take, answer included (not the export, see [`Client::export`]).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
-/// Longest the daemon may send nothing while a request waits for or reads its answer.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest the daemon may send nothing while a request waits for or reads its answer
+/// (as long as [`REQUEST_TIMEOUT`], so an ordinary request keeps its 120 s).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The environment variable that overrides the token file.
 pub const TOKEN_ENV: &str = "YUQING_TOKEN";

@@ -1,7 +1,7 @@
 //! The duty officers' commands: `list`, `show`, `ack`, `milestone`, `level`, `assign`,
-//! `close`, `dismiss`, `merge`, `status` (`export` is [`super::export`]). Each talks to the running daemon
-//! through [`crate::api::client::Client`]; input is checked here first, so a usage
-//! mistake is reported (exit 2) even when the daemon is down.
+//! `close`, `dismiss`, `merge`, `status` (`export` is [`super::export`]). Each talks
+//! to the running daemon through [`crate::api::client::Client`]; input is checked here
+//! first, so a usage mistake is reported (exit 2) even when the daemon is down.
 //!
 //! Output is made to be read at 3 a.m.: Chinese headers, soonest deadline first,
 //! time left in hours and minutes, overdue rows in red and near-due rows in yellow
