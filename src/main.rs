@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::FromArgMatches;
-use yuqing::cli::{Cli, CliError, Command, FeedsCommand, digest, incidents};
+use yuqing::cli::{Cli, CliError, Command, FeedsCommand, digest, export, incidents};
 use yuqing::config::Config;
 
 /// jemalloc instead of glibc malloc: under the intake's write bursts glibc's heap
@@ -93,7 +93,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Dismiss(args) => incidents::dismiss(&config, &args),
         Command::Merge(args) => incidents::merge(&config, &args),
         Command::Unlink(args) => incidents::unlink(&config, &args),
-        Command::Export(args) => incidents::export(&config, &args),
+        Command::Export(args) => export::export(&config, &args),
         Command::Status(args) => incidents::status(&config, &args),
 
         Command::Digest(args) => digest::digest(&config, &args),

@@ -6,10 +6,16 @@
 //! [`ClientError`], which knows its exit code: 3 when the daemon cannot be reached
 //! (or has never started, so there is no token), 2 for a refused token or a request
 //! the daemon calls malformed, 1 when the operation itself was refused.
+//!
+//! Timeouts: a request and its answer must take at most [`REQUEST_TIMEOUT`], and the
+//! daemon may stay silent for at most [`READ_TIMEOUT`] at a time. The export has no
+//! total limit (a large ledger takes minutes): it fails only when no byte arrives for
+//! [`READ_TIMEOUT`].
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
+use axum::body::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -22,6 +28,12 @@ use super::views::{
 use super::views::{IncidentDetail, StatusView};
 use crate::config::Config;
 use crate::model::{IncidentId, Timestamp};
+
+/// Longest a request may take, answer included (not the export, see [`Client::export`]).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Longest the daemon may send nothing while a request waits for or reads its answer
+/// (as long as [`REQUEST_TIMEOUT`], so an ordinary request keeps its 120 s).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The environment variable that overrides the token file.
 pub const TOKEN_ENV: &str = "YUQING_TOKEN";
@@ -172,7 +184,9 @@ impl Client {
             // The daemon is local: never send its token through a proxy.
             .no_proxy()
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(120))
+            // The total limit is per request (`get`, `post_json`), so the export can
+            // run as long as it makes progress.
+            .read_timeout(READ_TIMEOUT)
             .user_agent(concat!("yuqing-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|err| ClientError::Usage(format!("无法创建 HTTP 客户端：{err}")))?;
@@ -284,26 +298,28 @@ impl Client {
             .await
     }
 
-    /// The export, as the daemon rendered it (`jsonl` or `csv`).
-    /// The ledger export; with `since`, only incidents changed at or after it.
+    /// The ledger export (`jsonl` or `csv`); with `since`, only incidents changed at or
+    /// after it. The daemon streams it: read it with [`Export::chunk`] as it arrives.
+    /// No total time limit, only [`READ_TIMEOUT`] between chunks.
     pub async fn export(
         &self,
         format: &str,
         since: Option<Timestamp>,
-    ) -> Result<Vec<u8>, ClientError> {
+    ) -> Result<Export<'_>, ClientError> {
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         query.append_pair("format", format);
         if let Some(since) = since {
             query.append_pair("since", &crate::time::rfc3339(since));
         }
-        let response = self
-            .send(self.get(&format!("/v1/export?{}", query.finish())))
-            .await?;
-        response
-            .bytes()
-            .await
-            .map(|b| b.to_vec())
-            .map_err(|err| self.transport(err))
+        let request = self
+            .http
+            .get(format!("{}/v1/export?{}", self.base, query.finish()))
+            .bearer_auth(self.token.as_str());
+        let response = self.send(request).await?;
+        Ok(Export {
+            response,
+            client: self,
+        })
     }
 
     /// Daemon health: [`StatusView`], or `serde_json::Value`.
@@ -327,6 +343,7 @@ impl Client {
             .http
             .post(format!("{}{path}", self.base))
             .bearer_auth(self.token.as_str())
+            .timeout(REQUEST_TIMEOUT)
             .json(body);
         let response = self.send(request).await?;
         self.decode(response).await
@@ -336,6 +353,7 @@ impl Client {
         self.http
             .get(format!("{}{path}", self.base))
             .bearer_auth(self.token.as_str())
+            .timeout(REQUEST_TIMEOUT)
     }
 
     /// Sends a request; maps transport failures and error answers.
@@ -403,6 +421,33 @@ impl Client {
                 self.endpoint
             ))
         }
+    }
+}
+
+/// An export being received ([`Client::export`]).
+pub struct Export<'a> {
+    response: reqwest::Response,
+    client: &'a Client,
+}
+
+impl Export<'_> {
+    /// The next piece of the export, `None` once the daemon has sent all of it. A
+    /// connection that breaks, or that the daemon aborts because the export failed
+    /// part-way, is an error (exit 1; exit 3 when the daemon went silent), never a
+    /// short end.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, ClientError> {
+        self.response.chunk().await.map_err(|err| {
+            if err.is_timeout() {
+                return self.client.transport(err);
+            }
+            ClientError::Refused {
+                code: "internal".into(),
+                message: format!(
+                    "导出中途断开（守护进程 {}）：{err}；导出不完整，守护进程的日志里有原因，请稍后重试",
+                    self.client.endpoint
+                ),
+            }
+        })
     }
 }
 

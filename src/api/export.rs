@@ -1,5 +1,12 @@
 //! The ledger export (台账): JSON lines for backup and scripts, CSV for Excel.
 //!
+//! `GET /v1/export` streams: the incidents' ids are read from the list index first
+//! (eight bytes each), then the incidents are read, encoded and sent [`PAGE`] at a
+//! time, each page one chunk of the response, the next read only when the connection
+//! has taken the last; so the daemon holds one page of the export, not the ledger.
+//! A failure part-way aborts the response (the connection closes without the chunked
+//! body's end), so the client sees an error, never a well-formed but short file.
+//!
 //! The CSV is written for Excel on a Chinese Windows desktop: UTF-8 with a byte-order
 //! mark (without it Excel guesses GBK and shows mojibake), CRLF line ends, RFC 4180
 //! quoting, Chinese headers, Beijing times, one row per incident with each milestone's
@@ -8,9 +15,25 @@
 //! for a formula (`=`, `+`, `-`, `@` first: titles come from the public) are prefixed
 //! with `'` so opening the file never runs anything.
 
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::Deserialize;
+
 use super::views::{DeadlineView, EffectView, IncidentDetail, IncidentView};
-use crate::model::{DeadlineState, Milestone, topic_name};
+use super::{ApiError, ApiState};
+use crate::ledger::LedgerError;
+use crate::model::{DeadlineState, IncidentId, Milestone, Timestamp, topic_name};
+use crate::store::ListFilter;
 use crate::time::local;
+
+/// Incidents read, encoded and sent as one chunk. A JSONL line carries the incident's
+/// items twice (the view and the record), a few KB for a routine incident: a page is
+/// about a megabyte.
+pub const PAGE: usize = 200;
 
 /// The milestones that get columns, in order.
 const MILESTONES: [Milestone; 4] = [
@@ -78,20 +101,16 @@ impl PolicyLine {
     }
 }
 
-/// One JSON object per line (each an [`ExportLine`], a [`ReplyLine`] or a [`PolicyLine`],
-/// or the `show --json` shape).
-pub fn jsonl<T: serde::Serialize>(incidents: &[T]) -> String {
-    let mut out = String::new();
-    for incident in incidents {
-        // Views are plain data with string keys: serializing cannot fail.
-        out.push_str(&serde_json::to_string(incident).unwrap_or_default());
-        out.push('\n');
-    }
-    out
+/// One JSON object and its line end (each an [`ExportLine`], a [`ReplyLine`] or a
+/// [`PolicyLine`]).
+fn push_line<T: serde::Serialize>(out: &mut String, line: &T) {
+    // Views are plain data with string keys: serializing cannot fail.
+    out.push_str(&serde_json::to_string(line).unwrap_or_default());
+    out.push('\n');
 }
 
-/// The CSV (with BOM and CRLF), one row per incident with its 效果评估 (if answered).
-pub fn csv(incidents: &[(IncidentView, Option<EffectView>)]) -> String {
+/// The CSV's start: the byte-order mark and the header row (with CRLF).
+pub fn csv_header() -> String {
     let mut header: Vec<String> = [
         "编号",
         "标题",
@@ -118,11 +137,15 @@ pub fn csv(incidents: &[(IncidentView, Option<EffectView>)]) -> String {
     for name in ["效果评估", "回应前条数", "回应后条数", "评估时段"] {
         header.push(name.into());
     }
-
-    let mut out = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer("\u{feff}".as_bytes().to_vec());
+    let mut out = csv_writer();
     write_row(&mut out, &header);
+    format!("\u{feff}{}", csv_text(out))
+}
+
+/// CSV rows (CRLF), one per incident with its 效果评估 (if answered); they follow
+/// [`csv_header`], a page at a time.
+pub fn csv_rows(incidents: &[(IncidentView, Option<EffectView>)]) -> String {
+    let mut out = csv_writer();
     for (incident, effect) in incidents {
         let topics = incident
             .topics
@@ -170,6 +193,16 @@ pub fn csv(incidents: &[(IncidentView, Option<EffectView>)]) -> String {
         }
         write_row(&mut out, &cells);
     }
+    csv_text(out)
+}
+
+fn csv_writer() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new())
+}
+
+fn csv_text(out: csv::Writer<Vec<u8>>) -> String {
     // Writing into memory cannot fail, and every cell is UTF-8.
     let bytes = out.into_inner().unwrap_or_default();
     String::from_utf8(bytes).unwrap_or_default()
@@ -198,6 +231,209 @@ fn write_row(out: &mut csv::Writer<Vec<u8>>, cells: &[String]) {
     });
     // An in-memory writer does not fail.
     let _ = out.write_record(guarded);
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum ExportFormat {
+    #[default]
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ExportQuery {
+    #[serde(default)]
+    format: ExportFormat,
+    /// Only incidents changed (`updated_at`) at or after this time (RFC 3339).
+    #[serde(default)]
+    since: Option<Timestamp>,
+}
+
+/// `GET /v1/export?format=jsonl|csv&since=…`: the incidents by id (all, or those
+/// changed since), then for JSONL the reply ledger and the tracked documents, whole.
+/// Errors before the first byte (a bad query, an unreadable index) are answered as
+/// usual; later ones abort the response.
+pub(super) async fn export(
+    State(state): State<ApiState>,
+    query: Result<Query<ExportQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|_| {
+        ApiError::BadRequest(
+            "导出参数无效；format 可选 jsonl 或 csv，since 须为 RFC 3339 时间".into(),
+        )
+    })?;
+    let filter = ListFilter {
+        all: true,
+        since: query.since,
+        ..ListFilter::default()
+    };
+    let store = state.store.clone();
+    let mut ids = state
+        .run(move |_| Ok(store.list_incidents(&filter)?.ids))
+        .await?;
+    ids.sort_unstable();
+    let (content_type, first) = match query.format {
+        ExportFormat::Csv => ("text/csv; charset=utf-8", Part::CsvHeader),
+        ExportFormat::Jsonl => ("application/x-ndjson; charset=utf-8", Part::Incidents),
+    };
+    tracing::info!(incidents = ids.len(), format = ?query.format, "export started");
+    let pages = Pages {
+        state,
+        format: query.format,
+        now: Utc::now(),
+        ids,
+        sent: 0,
+        part: first,
+    };
+    let body = Body::from_stream(futures_util::stream::try_unfold(pages, Pages::next));
+    Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+/// Which part of the export comes next.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Part {
+    CsvHeader,
+    Incidents,
+    Replies,
+    Policies,
+    Done,
+}
+
+/// The export's state between chunks: the ids to send and how far it got.
+struct Pages {
+    state: ApiState,
+    format: ExportFormat,
+    /// One instant for every view of the export.
+    now: Timestamp,
+    ids: Vec<IncidentId>,
+    /// How many of `ids` have been sent.
+    sent: usize,
+    part: Part,
+}
+
+impl Pages {
+    /// The next non-empty chunk, `None` at the end.
+    async fn next(mut self) -> Result<Option<(Bytes, Pages)>, std::io::Error> {
+        loop {
+            let chunk = match self.part {
+                Part::CsvHeader => {
+                    self.part = Part::Incidents;
+                    csv_header()
+                }
+                Part::Incidents if self.sent < self.ids.len() => {
+                    let end = (self.sent + PAGE).min(self.ids.len());
+                    let page = self.ids[self.sent..end].to_vec();
+                    self.sent = end;
+                    let format = self.format;
+                    self.read(move |state, now| match format {
+                        ExportFormat::Jsonl => incident_lines(state, &page, now),
+                        ExportFormat::Csv => csv_page(state, &page, now),
+                    })
+                    .await?
+                }
+                Part::Incidents => {
+                    self.part = match self.format {
+                        ExportFormat::Jsonl => Part::Replies,
+                        ExportFormat::Csv => Part::Done,
+                    };
+                    continue;
+                }
+                Part::Replies => {
+                    self.part = Part::Policies;
+                    self.read(reply_lines).await?
+                }
+                Part::Policies => {
+                    self.part = Part::Done;
+                    self.read(policy_lines).await?
+                }
+                Part::Done => {
+                    tracing::info!(incidents = self.ids.len(), "export sent");
+                    return Ok(None);
+                }
+            };
+            if !chunk.is_empty() {
+                return Ok(Some((Bytes::from(chunk), self)));
+            }
+        }
+    }
+
+    /// Runs `f` off the async threads (sled may block on IO); a failure is logged and
+    /// becomes the body's error, which aborts the response.
+    async fn read(
+        &self,
+        f: impl FnOnce(&ApiState, Timestamp) -> Result<String, LedgerError> + Send + 'static,
+    ) -> Result<String, std::io::Error> {
+        let state = self.state.clone();
+        let now = self.now;
+        let result = tokio::task::spawn_blocking(move || f(&state, now))
+            .await
+            .map_err(|err| err.to_string())
+            .and_then(|r| r.map_err(|err| err.to_string()));
+        result.map_err(|err| {
+            tracing::error!(%err, sent = self.sent, of = self.ids.len(),
+                "export failed part-way; the response is cut off");
+            std::io::Error::other(err)
+        })
+    }
+}
+
+/// The JSONL lines of `ids`: the `show --json` shape and the ledger's records, both
+/// from one read of each incident. An id the index names but the ledger lacks is
+/// skipped with a warning, as `list` does.
+fn incident_lines(
+    state: &ApiState,
+    ids: &[IncidentId],
+    now: Timestamp,
+) -> Result<String, LedgerError> {
+    let mut out = String::new();
+    for &id in ids {
+        let Some(record) = state.store.ledger_record(id)? else {
+            tracing::warn!(incident = id, "the list index names a missing incident");
+            continue;
+        };
+        let mut items: Vec<_> = record.items.iter().collect();
+        items.sort_by_key(|item| item.first_seen);
+        let detail = super::detail(&state.config, &record.incident, &items, &record.audit, now);
+        push_line(&mut out, &ExportLine { detail, record });
+    }
+    Ok(out)
+}
+
+/// The CSV rows of `ids` (missing ones skipped, as in [`incident_lines`]).
+fn csv_page(state: &ApiState, ids: &[IncidentId], now: Timestamp) -> Result<String, LedgerError> {
+    let mut rows = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let Some(incident) = state.store.incident(id)? else {
+            tracing::warn!(incident = id, "the list index names a missing incident");
+            continue;
+        };
+        let effect = state.ledger.effect(&incident, now)?;
+        rows.push((
+            IncidentView::new(&incident, now),
+            effect.as_ref().map(EffectView::from),
+        ));
+    }
+    Ok(csv_rows(&rows))
+}
+
+/// The reply ledger, whole (`since` selects incidents only).
+fn reply_lines(state: &ApiState, now: Timestamp) -> Result<String, LedgerError> {
+    let mut out = String::new();
+    for record in state.store.reply_records()? {
+        push_line(&mut out, &ReplyLine::new(record, now));
+    }
+    Ok(out)
+}
+
+/// The tracked documents of the document clocks, whole.
+fn policy_lines(state: &ApiState, now: Timestamp) -> Result<String, LedgerError> {
+    let mut out = String::new();
+    for record in state.store.policy_records()? {
+        let name = super::policies::clock_name(&state.config, &record.document.clock);
+        push_line(&mut out, &PolicyLine::new(record, &name, now));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -241,7 +477,7 @@ mod tests {
             ),
             (IncidentView::new(&tricky, at("2026-11-24T03:00:00Z")), None),
         ];
-        let text = csv(&views);
+        let text = csv_header() + &csv_rows(&views[..1]) + &csv_rows(&views[1..]);
         assert!(text.starts_with('\u{feff}'), "UTF-8 BOM first");
         assert!(text.ends_with("\r\n"));
         let rows = parse_csv(text.trim_start_matches('\u{feff}'));
@@ -290,10 +526,45 @@ mod tests {
         assert_eq!(outcomes, ["逾期完成", "未完成", "未完成"]);
         let json = serde_json::to_value(&view).unwrap();
         assert_eq!(json["deadlines"][2]["state"], "missed");
-        let rows = parse_csv(csv(&[(view, None)]).trim_start_matches('\u{feff}'));
+        let text = csv_header() + &csv_rows(&[(view, None)]);
+        let rows = parse_csv(text.trim_start_matches('\u{feff}'));
         let col = |name: &str| rows[0].iter().position(|h| h == name).unwrap();
         assert_eq!(rows[1][col("状态")], "已办结");
         assert_eq!(rows[1][col("举行新闻发布会情况")], "未完成");
+    }
+
+    /// The daemon holds a page at a time: the body is one chunk per page of [`PAGE`]
+    /// incidents (the last one the rest); an empty reply ledger adds nothing.
+    #[tokio::test]
+    async fn the_body_is_one_chunk_per_page() {
+        use futures_util::StreamExt;
+        let store = crate::store::Store::temporary().unwrap();
+        crate::api::tests::fill(&store, PAGE as u64 * 2 + 3);
+        let config = std::sync::Arc::new(crate::config::Config::default());
+        let ledger = crate::ledger::Ledger::new(
+            store.clone(),
+            config.clone(),
+            std::sync::Arc::new(tokio::sync::Notify::new()),
+        );
+        let state = ApiState::new(store, ledger, config, crate::api::Token::generate());
+        for (format, expected) in [
+            (ExportFormat::Jsonl, vec![PAGE, PAGE, 3]),
+            (ExportFormat::Csv, vec![1, PAGE, PAGE, 3]),
+        ] {
+            let query = ExportQuery {
+                format,
+                since: None,
+            };
+            let response = export(State(state.clone()), Ok(Query(query)))
+                .await
+                .unwrap();
+            let mut chunks = response.into_body().into_data_stream();
+            let mut lines = Vec::new();
+            while let Some(chunk) = chunks.next().await {
+                lines.push(chunk.unwrap().iter().filter(|b| **b == b'\n').count());
+            }
+            assert_eq!(lines, expected, "{format:?}");
+        }
     }
 
     #[test]
@@ -304,7 +575,9 @@ mod tests {
             audit: Vec::new(),
             effect: None,
         };
-        let text = jsonl(&[detail.clone(), detail]);
+        let mut text = String::new();
+        push_line(&mut text, &detail);
+        push_line(&mut text, &detail);
         let lines: Vec<_> = text.lines().collect();
         assert_eq!(lines.len(), 2);
         for line in lines {

@@ -1,7 +1,7 @@
 //! The duty officers' commands: `list`, `show`, `ack`, `milestone`, `level`, `assign`,
-//! `close`, `dismiss`, `merge`, `export`, `status`. Each talks to the running daemon
-//! through [`crate::api::client::Client`]; input is checked here first, so a usage
-//! mistake is reported (exit 2) even when the daemon is down.
+//! `close`, `dismiss`, `merge`, `status` (`export` is [`super::export`]). Each talks
+//! to the running daemon through [`crate::api::client::Client`]; input is checked here
+//! first, so a usage mistake is reported (exit 2) even when the daemon is down.
 //!
 //! Output is made to be read at 3 a.m.: Chinese headers, soonest deadline first,
 //! time left in hours and minutes, overdue rows in red and near-due rows in yellow
@@ -15,8 +15,8 @@ use chrono::{NaiveDateTime, TimeZone, Utc};
 use unicode_width::UnicodeWidthStr;
 
 use super::{
-    AckArgs, AssignArgs, CliError, CloseArgs, DismissArgs, ExportArgs, ExportFormat, JsonFlag,
-    LevelArgs, ListArgs, MergeArgs, MilestoneArg, MilestoneArgs, ShowArgs, UnlinkArgs,
+    AckArgs, AssignArgs, CliError, CloseArgs, DismissArgs, JsonFlag, LevelArgs, ListArgs,
+    MergeArgs, MilestoneArg, MilestoneArgs, ShowArgs, UnlinkArgs,
 };
 use crate::api::client::{Client, ClientError};
 use crate::api::export::outcome;
@@ -286,17 +286,6 @@ pub fn merge(config: &Config, args: &MergeArgs) -> Result<(), CliError> {
         "事件 {} 已并入事件 {}（现共 {} 条条目）\n",
         args.id, target.id, target.items
     ))
-}
-
-pub fn export(config: &Config, args: &ExportArgs) -> Result<(), CliError> {
-    let format = match args.format {
-        ExportFormat::Jsonl => "jsonl",
-        ExportFormat::Csv => "csv",
-    };
-    let since = args.since.as_deref().map(parse_since).transpose()?;
-    let client = connect(config)?;
-    let bytes = block_on(client.export(format, since))??;
-    emit_bytes(&bytes)
 }
 
 pub fn status(config: &Config, args: &JsonFlag) -> Result<(), CliError> {

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use super::incidents::{ack_key, open_key, primary_topic};
 use super::items::item_key;
 use super::outbox::OutboxTx;
-use super::{NoticeRecord, OpenIndexRow, Result, Store, StoreError, decode, encode};
+use super::{NoticeRecord, OpenIndexRow, OutboxRow, Result, Store, StoreError, decode, encode};
 use crate::model::NoticeKey;
 use crate::model::{AuditEntry, Incident, IncidentId, Item, Milestone, Notice, Timestamp};
 use crate::policies::TrackedDocument;
@@ -109,24 +109,27 @@ fn restore_notices(outbox: &OutboxTx<'_>, notices: &[NoticeState]) -> TxResult<(
 }
 
 impl Store {
-    /// The queued notices by queue number.
-    fn queued_notices(&self) -> Result<std::collections::HashMap<u64, Notice>> {
-        Ok(self
-            .outbox_page(None, usize::MAX)?
-            .into_iter()
-            .map(|(seq, row)| (seq, row.notice))
-            .collect())
+    /// The notice waiting in the outbox under queue number `seq`: one key read, so an
+    /// export of many incidents does not read the whole outbox for each of them. An
+    /// unreadable row is logged and treated as absent, as [`Store::outbox_page`] does.
+    fn queued_notice(&self, seq: u64) -> Result<Option<Notice>> {
+        let Some(value) = self.outbox.get(seq.to_be_bytes())? else {
+            return Ok(None);
+        };
+        match decode::<OutboxRow>(&value, || format!("outbox row {seq}")) {
+            Ok(row) => Ok(Some(row.notice)),
+            Err(err) => {
+                tracing::error!(seq, %err, "outbox row cannot be read; skipped");
+                Ok(None)
+            }
+        }
     }
 
     /// A notice key's state, with its notice while it is queued.
-    fn notice_state(
-        key: String,
-        value: &[u8],
-        queued: &std::collections::HashMap<u64, Notice>,
-    ) -> Result<NoticeState> {
+    fn notice_state(&self, key: String, value: &[u8]) -> Result<NoticeState> {
         let record: NoticeRecord = decode(value, || format!("notice key {key}"))?;
         let queued = match record {
-            NoticeRecord::Queued { seq, .. } => queued.get(&seq).cloned(),
+            NoticeRecord::Queued { seq, .. } => self.queued_notice(seq)?,
             _ => None,
         };
         Ok(NoticeState {
@@ -142,7 +145,6 @@ impl Store {
         prefix: &str,
         owner: impl Fn(NoticeKey) -> Option<K>,
     ) -> Result<std::collections::HashMap<K, Vec<NoticeState>>> {
-        let queued = self.queued_notices()?;
         let mut notices: std::collections::HashMap<K, Vec<NoticeState>> =
             std::collections::HashMap::new();
         for entry in self.notice_keys.scan_prefix(prefix) {
@@ -154,7 +156,7 @@ impl Store {
             notices
                 .entry(owner)
                 .or_default()
-                .push(Self::notice_state(key, &v, &queued)?);
+                .push(self.notice_state(key, &v)?);
         }
         Ok(notices)
     }
@@ -254,12 +256,11 @@ impl Store {
             .get(open_key(primary_topic(&incident), id))?
             .map(|v| decode(&v, || format!("open index of incident {id}")))
             .transpose()?;
-        let queued = self.queued_notices()?;
         let mut notices = Vec::new();
         for entry in self.notice_keys.scan_prefix(format!("{id}/")) {
             let (k, v) = entry?;
             let key = String::from_utf8_lossy(&k).into_owned();
-            notices.push(Self::notice_state(key, &v, &queued)?);
+            notices.push(self.notice_state(key, &v)?);
         }
         Ok(Some(LedgerRecord {
             audit: self.incident_audit(id)?,

@@ -1,0 +1,294 @@
+//! `yuqing export`: the ledger as the daemon streams it, written as it arrives (the
+//! CLI holds one chunk, not the export).
+//!
+//! Whatever goes wrong part-way (the daemon aborts the export, the connection breaks,
+//! the daemon sends nothing for [`READ_TIMEOUT`], the disk fills up), no file is left
+//! that looks like a whole export:
+//! - `--output FILE` writes a temporary file beside FILE (`.FILE.partial-PID`), syncs
+//!   it and renames it to FILE only once the whole export has arrived; on failure it
+//!   is removed and FILE is left as it was.
+//! - Standard output redirected to a file (`> FILE`, `>> FILE`): on failure the bytes
+//!   this export wrote are cut off again (the file keeps only what it held before).
+//! - A pipe or terminal cannot be taken back: the exit code (1, or 3 when the daemon
+//!   went silent) and the message on stderr say the export is incomplete.
+
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use super::incidents::{block_on, connect, parse_since};
+use super::{CliError, ExportArgs, ExportFormat};
+#[cfg(doc)]
+use crate::api::client::READ_TIMEOUT;
+use crate::api::client::{Client, ClientError};
+use crate::config::Config;
+use crate::model::Timestamp;
+use crate::os_error::describe;
+
+pub fn export(config: &Config, args: &ExportArgs) -> Result<(), CliError> {
+    let format = match args.format {
+        ExportFormat::Jsonl => "jsonl",
+        ExportFormat::Csv => "csv",
+    };
+    let since = args.since.as_deref().map(parse_since).transpose()?;
+    let request = Request {
+        client: connect(config)?,
+        format,
+        since,
+    };
+    match &args.output {
+        Some(path) => to_file(&request, path),
+        None => to_stdout(&request),
+    }
+}
+
+/// What to ask the daemon for.
+struct Request {
+    client: Client,
+    format: &'static str,
+    since: Option<Timestamp>,
+}
+
+/// Why an export stopped before its end.
+enum Failure {
+    Daemon(ClientError),
+    Write(io::Error),
+}
+
+impl Request {
+    /// Receives the export, handing each chunk to `write` as it arrives.
+    fn receive(&self, mut write: impl FnMut(&[u8]) -> io::Result<()>) -> Result<(), CliError> {
+        let received = block_on(async {
+            let mut export = self
+                .client
+                .export(self.format, self.since)
+                .await
+                .map_err(Failure::Daemon)?;
+            while let Some(chunk) = export.chunk().await.map_err(Failure::Daemon)? {
+                write(&chunk).map_err(Failure::Write)?;
+            }
+            Ok(())
+        })?;
+        received.map_err(|failure| match failure {
+            Failure::Daemon(err) => err.into(),
+            Failure::Write(err) => {
+                CliError::failed(format!("无法写出导出结果：{}；导出不完整", describe(&err)))
+            }
+        })
+    }
+}
+
+/// `--output FILE`: through a temporary file beside it, renamed once complete.
+fn to_file(request: &Request, path: &Path) -> Result<(), CliError> {
+    let partial = partial_path(path)?;
+    let mut file = File::options()
+        .write(true)
+        .create_new(true)
+        .open(&partial)
+        .map_err(|err| {
+            CliError::failed(format!(
+                "无法创建临时文件 {}：{}",
+                partial.display(),
+                describe(&err)
+            ))
+        })?;
+    let result = request
+        .receive(|bytes| file.write_all(bytes))
+        .and_then(|()| {
+            file.sync_all().map_err(|err| {
+                CliError::failed(format!(
+                    "无法写入 {}：{}；导出不完整",
+                    partial.display(),
+                    describe(&err)
+                ))
+            })
+        })
+        .and_then(|()| {
+            std::fs::rename(&partial, path).map_err(|err| {
+                CliError::failed(format!(
+                    "无法把 {} 改名为 {}：{}",
+                    partial.display(),
+                    path.display(),
+                    describe(&err)
+                ))
+            })
+        });
+    if result.is_err() {
+        // Best effort: the name already says it is partial.
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
+}
+
+/// `.NAME.partial-PID` in FILE's folder.
+fn partial_path(path: &Path) -> Result<PathBuf, CliError> {
+    let name = path.file_name().ok_or_else(|| {
+        CliError::usage(format!(
+            "--output {} 不是文件路径；请写出文件名，如 台账.jsonl",
+            path.display()
+        ))
+    })?;
+    let mut partial = std::ffi::OsString::from(".");
+    partial.push(name);
+    partial.push(format!(".partial-{}", std::process::id()));
+    Ok(path.with_file_name(partial))
+}
+
+/// Standard output; a regular file behind it is cut back to where it was on failure.
+fn to_stdout(request: &Request) -> Result<(), CliError> {
+    let Some((file, start)) = stdout_file() else {
+        let mut out = io::stdout().lock();
+        let mut reader_gone = false;
+        let result = request.receive(|bytes| {
+            let written = out.write_all(bytes).and_then(|()| out.flush());
+            reader_gone = matches!(&written, Err(e) if e.kind() == io::ErrorKind::BrokenPipe);
+            written
+        });
+        // A reader that went away (`| head`) is not an error.
+        return if reader_gone { Ok(()) } else { result };
+    };
+    into_file(request, file, start)
+}
+
+/// Appends the export to `file`; on failure cuts it back to `start` bytes.
+fn into_file(request: &Request, mut file: File, start: u64) -> Result<(), CliError> {
+    let Err(err) = request.receive(|bytes| file.write_all(bytes)) else {
+        return Ok(());
+    };
+    let cut = file
+        .set_len(start)
+        .and_then(|()| file.seek(SeekFrom::Start(start)).map(drop));
+    Err(CliError {
+        code: err.code,
+        message: match cut {
+            Ok(()) => format!("{}；已写出的部分已从输出文件中删除", err.message),
+            Err(cut) => format!(
+                "{}；已写出的部分无法从输出文件中删除（{}），该文件不完整",
+                err.message,
+                describe(&cut)
+            ),
+        },
+    })
+}
+
+/// Standard output as a file, when it is a regular one, with the length to cut back
+/// to: its length or position now, whichever is larger (`>>` appends after the
+/// length; `>` starts at 0).
+#[cfg(unix)]
+fn stdout_file() -> Option<(File, u64)> {
+    use std::os::fd::AsFd;
+    let mut file = File::from(io::stdout().as_fd().try_clone_to_owned().ok()?);
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let position = file.stream_position().ok()?;
+    Some((file, position.max(meta.len())))
+}
+
+/// Elsewhere standard output is never cut back.
+#[cfg(not(unix))]
+fn stdout_file() -> Option<(File, u64)> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::export::PAGE;
+    use crate::api::{Server, Token, token_path};
+    use crate::config::ApiConfig;
+    use crate::ledger::Ledger;
+    use crate::store::Store;
+    use std::sync::Arc;
+
+    /// A daemon's control API on 127.0.0.1:0 over a ledger of `PAGE + 5` incidents,
+    /// served by its own runtime (the CLI code runs its own, as in the binary).
+    fn daemon(dir: &Path) -> (tokio::runtime::Runtime, Request, Store) {
+        let config = Arc::new(Config {
+            data_dir: dir.join("data"),
+            api: ApiConfig {
+                bind: "127.0.0.1:0".parse().unwrap(),
+                ..ApiConfig::default()
+            },
+            ..Config::default()
+        });
+        std::fs::create_dir_all(&config.data_dir).unwrap();
+        let store = Store::temporary().unwrap();
+        crate::api::tests::fill(&store, PAGE as u64 + 5);
+        let ledger = Ledger::new(
+            store.clone(),
+            config.clone(),
+            Arc::new(tokio::sync::Notify::new()),
+        );
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let server = runtime
+            .block_on(Server::bind(store.clone(), ledger, config.clone()))
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        runtime.spawn(server.serve(std::future::pending()));
+        let token = Token::read(&token_path(&config.data_dir)).unwrap();
+        let request = Request {
+            client: Client::with_token(addr, token).unwrap(),
+            format: "jsonl",
+            since: None,
+        };
+        (runtime, request, store)
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name != "data")
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn an_export_that_breaks_off_leaves_no_file_that_looks_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_runtime, request, store) = daemon(dir.path());
+
+        // Whole: `--output` ends with the file and nothing beside it.
+        let target = dir.path().join("台账.jsonl");
+        to_file(&request, &target).unwrap();
+        let whole = std::fs::read_to_string(&target).unwrap();
+        assert_eq!(whole.lines().count(), PAGE + 5);
+        assert_eq!(names(dir.path()), ["台账.jsonl"]);
+
+        // Broken off on the second page: an error, the earlier file untouched, the
+        // temporary file gone.
+        store.damage_incident(PAGE as u64 + 2);
+        let err = to_file(&request, &target).unwrap_err();
+        assert_eq!(err.code, 1, "{err}");
+        assert!(err.message.contains("导出中途断开"), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), whole);
+        assert_eq!(names(dir.path()), ["台账.jsonl"]);
+        let fresh = dir.path().join("新.jsonl");
+        assert_eq!(to_file(&request, &fresh).unwrap_err().code, 1);
+        assert!(!fresh.exists(), "no file where none was");
+        assert_eq!(names(dir.path()), ["台账.jsonl"]);
+
+        // Standard output appended to a file (`>> FILE`): the first page was written,
+        // then cut off again; what the file held before stays.
+        let appended = dir.path().join("追加.jsonl");
+        std::fs::write(&appended, "之前的内容\n").unwrap();
+        let file = File::options().append(true).open(&appended).unwrap();
+        let start = file.metadata().unwrap().len();
+        let err = into_file(&request, file, start).unwrap_err();
+        assert_eq!(err.code, 1, "{err}");
+        assert!(err.message.contains("已从输出文件中删除"), "{err}");
+        assert_eq!(std::fs::read_to_string(&appended).unwrap(), "之前的内容\n");
+    }
+
+    #[test]
+    fn the_temporary_file_sits_beside_the_target() {
+        let partial = partial_path(Path::new("/var/backups/台账.jsonl")).unwrap();
+        assert_eq!(partial.parent(), Some(Path::new("/var/backups")));
+        let name = partial.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with(".台账.jsonl.partial-"), "{name}");
+        assert_eq!(partial_path(Path::new("/")).unwrap_err().code, 2);
+    }
+}
