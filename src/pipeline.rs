@@ -24,8 +24,9 @@
 //! long, holds the stage for long. Items wait in one queue per source, served in
 //! turn (round-robin, also within a batch): a source that delivers a thousand items
 //! delays another source's next item by at most one batch. Arrivals are taken from
-//! the intake's channel while a batch is being classified, up to [`QUEUE_CAPACITY`]
-//! waiting items; beyond it the channel fills.
+//! the intake's channel while a batch is being classified, up to [`QUEUE_BYTES`] of
+//! waiting items (their text and bookkeeping, [`queued_size`]); beyond it the channel
+//! fills, and then the items wait in the store (below), not in memory.
 //!
 //! # A burst delays classification, not the next polls
 //! Every item the intake hands on is already stored with its pending mark, so the
@@ -111,8 +112,24 @@ pub struct Pipeline {
     spill: Spill,
 }
 
-/// Items waiting for classification, beyond which the intake's channel fills.
-pub const QUEUE_CAPACITY: usize = 10_000;
+/// Items waiting for classification in memory, measured by [`queued_size`]: beyond
+/// this the intake's channel fills and further items wait in the store's pending list
+/// (before, up to 10,000 items: in a heap profile of a 2,000-source burst whose
+/// backlog reached 17,000, the queue's deques alone held 9.7 MiB at the peak, the
+/// items' text on top; docs/performance.md "Memory"). Four batches' worth of text
+/// ([`BATCH_TEXT_BYTES`]): the next batch is always ready while one is classified.
+pub const QUEUE_BYTES: usize = 4 * BATCH_TEXT_BYTES;
+
+/// What a waiting item holds in memory, as the queue counts it: its strings and the
+/// item itself.
+pub fn queued_size(item: &Item) -> usize {
+    std::mem::size_of::<Item>()
+        + item.source.len()
+        + item.key.len()
+        + item.title.len()
+        + item.body.len()
+        + item.link.as_ref().map_or(0, String::len)
+}
 
 /// Items classified and stored together: one blocking call and one store transaction
 /// for the classifications of the batch (see [`Pipeline::handle_batch`]).
@@ -159,17 +176,18 @@ struct FairQueue {
     waiting: HashMap<String, VecDeque<Item>>,
     /// Sources with waiting items, next to serve first.
     turns: VecDeque<String>,
-    len: usize,
+    /// The waiting items' [`queued_size`], summed.
+    bytes: usize,
 }
 
 impl FairQueue {
     fn push(&mut self, item: Item) {
+        self.bytes += queued_size(&item);
         let queue = self.waiting.entry(item.source.clone()).or_default();
         if queue.is_empty() {
             self.turns.push_back(item.source.clone());
         }
         queue.push_back(item);
-        self.len += 1;
     }
 
     /// The next item of the source whose turn it is.
@@ -182,7 +200,7 @@ impl FairQueue {
         } else {
             self.turns.push_back(source);
         }
-        self.len -= 1;
+        self.bytes -= queued_size(&item);
         Some(item)
     }
 
@@ -213,7 +231,7 @@ impl FairQueue {
     }
 
     fn is_full(&self) -> bool {
-        self.len >= QUEUE_CAPACITY
+        self.bytes >= QUEUE_BYTES
     }
 }
 
@@ -710,12 +728,39 @@ mod tests {
                 "flood:0", "county:0", "board:0", "flood:1", "county:1", "flood:2", "flood:3"
             ]
         );
-        assert_eq!(queue.len, 1006 - 7);
+        let waiting = queue.bytes;
         let rest: Vec<Item> = std::iter::from_fn(|| queue.pop()).collect();
-        assert_eq!(rest.len(), 999);
+        assert_eq!(rest.len(), 1006 - 7);
+        assert_eq!(waiting, rest.iter().map(queued_size).sum::<usize>());
+        assert_eq!(queue.bytes, 0);
         assert!(rest.iter().all(|i| i.source == "flood"));
         assert_eq!(rest.last().map(|i| i.key.as_str()), Some("1002"));
         assert!(queue.waiting.is_empty() && queue.turns.is_empty());
+    }
+
+    #[test]
+    fn the_queue_is_full_at_its_bytes_not_its_item_count() {
+        let mut queue = FairQueue::default();
+        let long = |key: usize| Item {
+            body: "正文".repeat(10_000),
+            ..item("long", key)
+        };
+        let size = queued_size(&long(0));
+        assert!(size > 60_000);
+        let fits = QUEUE_BYTES.div_ceil(size);
+        (0..fits - 1).for_each(|k| queue.push(long(k)));
+        assert!(!queue.is_full());
+        queue.push(long(fits));
+        assert!(
+            queue.is_full(),
+            "{fits} items of {size} B fill {QUEUE_BYTES} B"
+        );
+        queue.pop();
+        assert!(!queue.is_full());
+        // Short items: many more of them fit.
+        let mut short = FairQueue::default();
+        (0..fits * 10).for_each(|k| short.push(item("short", k)));
+        assert!(!short.is_full());
     }
 
     #[test]
