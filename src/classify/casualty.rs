@@ -128,7 +128,7 @@ struct Patterns {
     part_dead: Regex,
     /// 司机受轻伤: one person, named by a noun for a single person
     lone_injured: Regex,
-    /// 伤势较重 with no count: serious if the text has one injured person
+    /// 伤势较重 (受伤，较为严重) with no count: serious if the text has one injured person
     bare_serious: Regex,
     /// 我父亲在工地受伤, 把病人肠子烫伤, 右脚跟骨裂: one victim, named by a
     /// first-person or kin word, a single-person noun or a body part, with no count
@@ -227,7 +227,7 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
         poisoned_by: re(format!("(?:毒倒|放倒){NUM}{UNIT}?")),
         patients: re(format!("{NUM}{UNIT}(?:患者|病人|病患|患儿)")),
         died_later: re(format!(
-            "{NUM}{UNIT}[^0-9零〇一二两三四五六七八九十百千万,，。;；]{{0,10}}?(?:经抢救无效|抢救无效|医治无效|伤重不治|不治身亡|不治死亡)"
+            "{NUM}{UNIT}[^0-9零〇一二两三四五六七八九十百千万,，。;；]{{0,10}}?(?:经抢救无效|抢救无效|医治无效|救治无效|伤重不治|不治身亡|不治死亡)"
         )),
         part_dead: re(format!("其中{NUM}{UNIT}{GAP_DEATH}{DEATH_VERB}")),
         lone_injured: re(
@@ -235,7 +235,8 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
                 .to_string(),
         ),
         bare_serious: re(
-            "(?:伤势|伤情)(?:比较|较为|较|十分|非常)?(?:严重|较重)".to_string(),
+            "(?:伤势|伤情)(?:比较|较为|较|十分|非常)?(?:严重|较重)|受伤[,，](?:伤势)?(?:比较|较为|十分|非常)严重"
+                .to_string(),
         ),
         single_hurt: re(format!(
             "(?:{ONE_VICTIM}[^,，。;；!！?？、：:们伤]{{0,12}}?|[左右]?{BODY_PART}[^,，。;；!！?？、：:伤]{{0,6}}?){HURT}"
@@ -404,6 +405,7 @@ fn dies_in_clause(rest: &str) -> bool {
     [
         "抢救无效",
         "医治无效",
+        "救治无效",
         "伤重不治",
         "不治身亡",
         "不治死亡",
@@ -1067,6 +1069,15 @@ mod tests {
                 c(None, Some(1), Some(1)),
             ),
             ("3人受伤，伤势较重", c(None, Some(3), None)),
+            (
+                "两车相撞，一名骑车男子倒地受伤，较为严重",
+                c(None, Some(1), Some(1)),
+            ),
+            // 救治无效 like 抢救无效: the injured who died are deaths only.
+            (
+                "事故造成2人死亡，4人受伤送医后救治无效死亡",
+                c(Some(2), None, None),
+            ),
             // A background toll over years is not the event's.
             (
                 "昨日爆炸致3人死亡。自1990年以来当地已有2000多人在冲突中丧生。",
