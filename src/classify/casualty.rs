@@ -110,7 +110,7 @@ struct Patterns {
     total_before: Regex,
     /// 2死3伤, 两死一伤, 致1死, 2死3重伤
     compact: Regex,
-    /// 5人受伤, 3人重伤, 14人轻微伤, 6名伤者
+    /// 5人受伤, 3人重伤, 14人轻微伤, 6名伤者, 6人骨折
     injury_after: Regex,
     /// 受伤20人, 重伤人数为3人
     injury_before: Regex,
@@ -128,7 +128,7 @@ struct Patterns {
     part_dead: Regex,
     /// 司机受轻伤: one person, named by a noun for a single person
     lone_injured: Regex,
-    /// 伤势较重 with no count: serious if the text has one injured person
+    /// 伤势较重 (受伤，较为严重) with no count: serious if the text has one injured person
     bare_serious: Regex,
     /// 我父亲在工地受伤, 把病人肠子烫伤, 右脚跟骨裂: one victim, named by a
     /// first-person or kin word, a single-person noun or a body part, with no count
@@ -139,7 +139,7 @@ struct Patterns {
 struct Rewrites {
     /// 5名学生和2名老师, 3名乘客、1名司机: one group of 7 / 4.
     joined: Regex,
-    /// 祖孙俩, 母子俩: two people.
+    /// 祖孙俩, 母子俩, 一对父女, 一儿一女: two people.
     pair: Regex,
     /// 自1947年以来 (with a running total): a background toll, not the event's.
     background: Regex,
@@ -151,12 +151,20 @@ static REWRITES: LazyLock<Rewrites> = LazyLock::new(|| {
         joined: re(format!(
             "{NUM}{UNIT}{GAP_PART}(?:和|及|与|以及|、){NUM}{UNIT}"
         )),
-        pair: re(
-            "(?:祖孙|爷孙|婆孙|母子|母女|父子|父女|夫妻|兄弟|姐妹|兄妹|姐弟|师徒)俩".to_string(),
-        ),
+        pair: re(format!(
+            "(?:{KIN_PAIR}|夫妻|师徒)俩|一对(?:{KIN_PAIR}|夫妇|夫妻|情侣|男女)|一(?:儿|子|男)一女"
+        )),
         background: re("[0-9]{4}年[^,，。]{0,10}以来".to_string()),
     }
 });
+
+/// Two kin named together (母女俩, 一对父女).
+const KIN_PAIR: &str = "祖孙|爷孙|婆孙|母子|母女|父子|父女|兄弟|姐妹|兄妹|姐弟";
+
+/// Whether a text may name a pair of people ([`Rewrites::pair`]).
+fn may_name_pair(text: &str) -> bool {
+    text.contains('俩') || text.contains("一对") || text.contains("一女")
+}
 
 // Indexes of the patterns in `Patterns::any`: only the patterns the set found in a
 // sentence run again to read their numbers.
@@ -179,10 +187,10 @@ const SET_BARE_SERIOUS: usize = 14;
 /// Words for one victim in a first-person or kin story, or a single-person noun.
 const ONE_VICTIM: &str = r"(?:我|(?:我的?)?(?:父亲|母亲|爸爸|妈妈|爷爷|奶奶|外公|外婆|姥姥|姥爷|儿子|女儿|丈夫|妻子|老公|老婆|哥哥|姐姐|弟弟|妹妹|孩子|小孩)|老人|病人|患者|民工|农民工|工人)";
 /// Body parts: an injury of one person's body part is one victim (右脚跟骨裂).
-const BODY_PART: &str = r"(?:头部|头|脸部|面部|眼睛|手臂|胳膊|手指|手|腿部|腿|脚踝|脚跟|脚|腰部|腰椎|颈椎|背部|胸部|肋骨|髌骨|骨盆|肠子|肠道|皮肤)";
+const BODY_PART: &str = r"(?:头部|头|脸部|面部|眼睛|手臂|胳膊|手指|手|腿部|腿|脚踝|脚跟|脚|腰部|腰椎|颈椎|背部|胸部|肋骨|髌骨|骨盆|肠子|肠道|皮肤|鼻部|鼻子|鼻梁|颅骨|牙齿|门牙|眼角|嘴唇|下巴|锁骨|膝盖|手腕)";
 /// Injury verbs and nouns read for a single victim.
 const HURT: &str =
-    r"(?:受伤|摔伤|烫伤|烧伤|撞伤|砸伤|压伤|扭伤|划伤|割伤|咬伤|打伤|挫伤|骨折|骨裂)";
+    r"(?:受伤|摔伤|烫伤|烧伤|撞伤|砸伤|压伤|扭伤|划伤|割伤|咬伤|打伤|挫伤|骨折|骨裂|轻伤|轻微伤)";
 
 static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
     let re = |s: String| Regex::new(&s).expect("casualty patterns are valid");
@@ -205,7 +213,7 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
             "(致|造成|酿成|酿|导致|共|发生)?{NUM}死(?:{NUM}(重)?伤)?"
         )),
         injury_after: re(format!(
-            "{NUM}{UNIT}{GAP_INJURY}({SERIOUS}|受轻伤|轻伤|轻微伤|不同程度受伤|受伤|伤者|伤员|负伤|烧伤|烫伤|灼伤|砸伤|撞伤|压伤|摔伤|炸伤|咬伤|被打伤|刺伤|砍伤)"
+            "{NUM}{UNIT}{GAP_INJURY}({SERIOUS}|受轻伤|轻伤|轻微伤|不同程度受伤|受伤|伤者|伤员|负伤|烧伤|烫伤|灼伤|砸伤|撞伤|压伤|摔伤|炸伤|咬伤|被打伤|刺伤|砍伤|划伤|擦伤|割伤|扎伤|抓伤|挫伤|骨折)"
         )),
         injury_before: re(format!(
             "(受伤|{SERIOUS}|轻伤|伤者|伤员)(?:人数)?{GAP_BEFORE}{UPDATE}{NUM}{UNIT}{OTHER_FATE}"
@@ -219,7 +227,7 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
         poisoned_by: re(format!("(?:毒倒|放倒){NUM}{UNIT}?")),
         patients: re(format!("{NUM}{UNIT}(?:患者|病人|病患|患儿)")),
         died_later: re(format!(
-            "{NUM}{UNIT}[^0-9零〇一二两三四五六七八九十百千万,，。;；]{{0,10}}?(?:经抢救无效|抢救无效|医治无效|伤重不治|不治身亡|不治死亡)"
+            "{NUM}{UNIT}[^0-9零〇一二两三四五六七八九十百千万,，。;；]{{0,10}}?(?:经抢救无效|抢救无效|医治无效|救治无效|伤重不治|不治身亡|不治死亡)"
         )),
         part_dead: re(format!("其中{NUM}{UNIT}{GAP_DEATH}{DEATH_VERB}")),
         lone_injured: re(
@@ -227,7 +235,8 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
                 .to_string(),
         ),
         bare_serious: re(
-            "(?:伤势|伤情)(?:比较|较为|较|十分|非常)?(?:严重|较重)".to_string(),
+            "(?:伤势|伤情)(?:比较|较为|较|十分|非常)?(?:严重|较重)|受伤[,，](?:伤势)?(?:比较|较为|十分|非常)严重"
+                .to_string(),
         ),
         single_hurt: re(format!(
             "(?:{ONE_VICTIM}[^,，。;；!！?？、：:们伤]{{0,12}}?|[左右]?{BODY_PART}[^,，。;；!！?？、：:伤]{{0,6}}?){HURT}"
@@ -338,6 +347,8 @@ struct Sentence {
     total_injured: Option<u32>,
     serious: Option<u32>,
     light: Option<u32>,
+    /// Parts named by their injury (6人骨折), added to the other grades.
+    fractures: Option<u32>,
     /// A victim total that includes the dead (伤亡, 中毒).
     victims: Option<u32>,
     /// 伤者/伤员 counts: those taken away as injured, some of whom may have died.
@@ -349,6 +360,9 @@ struct Sentence {
     near_deaths: Option<u32>,
     /// One injured person named by a noun (司机受轻伤), used when nothing else is stated.
     lone_injured: bool,
+    /// One victim of a kin or body-part story (我父亲受伤, 头部受伤), used when nothing
+    /// else is stated and the text states no deaths.
+    single_hurt: bool,
     /// 伤势较重 stated with no count.
     bare_serious: bool,
 }
@@ -372,8 +386,16 @@ fn injury_grade(word: &str) -> u8 {
     match word {
         "受轻伤" | "轻伤" | "轻微伤" => 1,
         w if w.contains("重") => 2,
+        // 1人重伤，6人骨折，11人轻微伤: a part beside the grades, not a total.
+        "骨折" => 3,
         _ => 0,
     }
+}
+
+/// Whether the words between a count and its injury word deny the injury
+/// (2人均未受伤, 问两人有没有受伤).
+fn denied(gap: &str) -> bool {
+    gap.contains(['未', '没', '无'])
 }
 
 /// Whether the injured of a match died later in the same clause
@@ -383,6 +405,7 @@ fn dies_in_clause(rest: &str) -> bool {
     [
         "抢救无效",
         "医治无效",
+        "救治无效",
         "伤重不治",
         "不治身亡",
         "不治死亡",
@@ -400,7 +423,7 @@ fn dies_in_clause(rest: &str) -> bool {
 fn rewrite(text: &str) -> Cow<'_, str> {
     let r = &*REWRITES;
     let mut text = Cow::Borrowed(text);
-    if text.contains('俩') {
+    if may_name_pair(&text) {
         if let Cow::Owned(t) = r.pair.replace_all(&text, "两人") {
             text = Cow::Owned(t);
         }
@@ -437,12 +460,12 @@ fn read_sentence(text: &str, poisoning: bool) -> Sentence {
             .find_iter(text)
             .any(|m| states_single_hurt(text, m.start(), m.end()));
     let mut s = Sentence {
-        lone_injured: single_hurt,
+        single_hurt,
         ..Sentence::default()
     };
     let mut set = p.any.matches(text);
-    // Rewriting never creates a match except by reading a kin pair (祖孙俩中毒).
-    if !set.matched_any() && !text.contains('俩') {
+    // Rewriting never creates a match except by reading a pair (祖孙俩中毒).
+    if !set.matched_any() && !may_name_pair(text) {
         return s;
     }
     let rewritten = rewrite(text);
@@ -525,6 +548,7 @@ fn read_sentence(text: &str, poisoning: bool) -> Sentence {
             .max();
         let n = minus(n, later);
         match injury_grade(word) {
+            3 => s.fractures = max_opt(s.fractures, n),
             2 => s.serious = max_opt(s.serious, n),
             1 => s.light = max_opt(s.light, n),
             _ if word == "伤者" || word == "伤员" => s.wounded = max_opt(s.wounded, n),
@@ -533,10 +557,11 @@ fn read_sentence(text: &str, poisoning: bool) -> Sentence {
         }
     };
     for caps in run(SET_INJURY_AFTER, &p.injury_after) {
-        let Some(all) = caps.get(0) else { continue };
-        if !dies_in_clause(&text[all.end()..]) {
-            let word = caps.get(2).map_or("", |m| m.as_str());
-            injury(all.start(), count(&caps, 1), word);
+        let (Some(all), Some(n), Some(word)) = (caps.get(0), caps.get(1), caps.get(2)) else {
+            continue;
+        };
+        if !dies_in_clause(&text[all.end()..]) && !denied(&text[n.end()..word.start()]) {
+            injury(all.start(), count(&caps, 1), word.as_str());
         }
     }
     for (i, re) in [
@@ -687,7 +712,7 @@ fn minus(figure: Option<u32>, died: Option<u32>) -> Option<u32> {
 pub fn extract(text: &str) -> Casualties {
     let mut out = Casualties::default();
     let (mut victims, mut wounded, mut died_later, mut near) = (None, None, None, None);
-    let (mut lone_injured, mut bare_serious) = (false, false);
+    let (mut lone_injured, mut single_hurt, mut bare_serious) = (false, false, false);
     // (deaths, injured, seriously injured) of each sentence, for the update rule below.
     let mut stated = Vec::new();
     // In a poisoning report the patients are the poisoned (rule: the ill count as injured).
@@ -701,9 +726,9 @@ pub fn extract(text: &str) -> Casualties {
             continue;
         }
         let s = read_sentence(sentence, poisoning);
-        let split = match (s.serious, s.light) {
-            (None, None) => None,
-            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+        let split = match (s.serious, s.light, s.fractures) {
+            (None, None, None) => None,
+            (a, b, f) => Some(a.unwrap_or(0) + b.unwrap_or(0) + f.unwrap_or(0)),
         };
         out.deaths = max_opt(out.deaths, s.deaths);
         stated.push((s.deaths, max_opt(s.total_injured, split), s.serious));
@@ -712,6 +737,7 @@ pub fn extract(text: &str) -> Casualties {
         died_later = max_opt(died_later, s.died_later);
         near = max_opt(near, s.near_deaths);
         lone_injured |= s.lone_injured;
+        single_hurt |= s.single_hurt;
         bare_serious |= s.bare_serious;
     }
     // 近万 is refined by a precise figure just below it (九千二百余 → 9200); otherwise
@@ -742,7 +768,13 @@ pub fn extract(text: &str) -> Casualties {
             out.injured = max_opt(out.injured, Some(rest));
         }
     }
-    out.injured = out.injured.or(wounded).or(lone_injured.then_some(1));
+    // A kin or body-part injury in a text that states deaths is most often the dead
+    // victim's before death, or another story's (一儿一女殒命 … 七岁时头部受伤).
+    let single_hurt = single_hurt && out.deaths.is_none();
+    out.injured = out
+        .injured
+        .or(wounded)
+        .or((lone_injured || single_hurt).then_some(1));
     // "一人受伤 … 伤者伤势较重": the only injured person is the serious one.
     if out.injured == Some(1) && out.seriously_injured.is_none() && bare_serious {
         out.seriously_injured = Some(1);
@@ -925,6 +957,15 @@ mod tests {
             ("工人们在高温下作业，多人受伤的风险很大", none),
             ("工伤保险待遇如何申领", none),
             ("头部防护不到位", none),
+            // More body parts, and a light injury as the finding.
+            ("她面部、鼻部软组织挫伤，已报警", one),
+            ("送医后查出颅骨凹陷性骨折", one),
+            ("我哥哥经法医鉴定为轻伤", one),
+            // A text that states deaths: the story's other injury is not the event's.
+            (
+                "两名矿工遇难。其中一人的儿子小时候曾手臂骨折。",
+                c(Some(2), None, None),
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(extract(input), want, "input {input}");
@@ -943,6 +984,18 @@ mod tests {
             ("2人死亡和3人受伤", c(Some(2), Some(3), None)),
             // Kin pairs are two people.
             ("母女俩误食毒蘑菇中毒", c(None, Some(2), None)),
+            ("一对夫妇在家中被砍伤", c(None, Some(2), None)),
+            ("山体滑坡，一儿一女当场遇难", c(Some(2), None, None)),
+            // Fractures are a part beside the grades.
+            (
+                "共造成1人重伤，4人骨折，7人轻微伤",
+                c(None, Some(12), Some(1)),
+            ),
+            ("3人骨折", c(None, Some(3), None)),
+            ("两名路人被擦伤", c(None, Some(2), None)),
+            // A count whose injury is denied.
+            ("车上两人均未受伤", c(None, None, None)),
+            ("他下车询问两人有没有受伤", c(None, None, None)),
             // Serious injury phrasings.
             ("30余人受伤，其中3人受伤严重", c(None, Some(30), Some(3))),
             ("其中2名严重者已转院", c(None, Some(2), Some(2))),
@@ -1016,6 +1069,15 @@ mod tests {
                 c(None, Some(1), Some(1)),
             ),
             ("3人受伤，伤势较重", c(None, Some(3), None)),
+            (
+                "两车相撞，一名骑车男子倒地受伤，较为严重",
+                c(None, Some(1), Some(1)),
+            ),
+            // 救治无效 like 抢救无效: the injured who died are deaths only.
+            (
+                "事故造成2人死亡，4人受伤送医后救治无效死亡",
+                c(Some(2), None, None),
+            ),
             // A background toll over years is not the event's.
             (
                 "昨日爆炸致3人死亡。自1990年以来当地已有2000多人在冲突中丧生。",

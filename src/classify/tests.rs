@@ -672,6 +672,9 @@ fn single_victims_and_tolls_after_the_verb() {
         ("大巴翻车 致13人死", Some(13)),
         ("经120急救医生确认，该男子已死亡。", Some(1)),
         ("三人死里逃生。", None),
+        // A lethal dose, and a concession, are no deaths.
+        ("鼠药的半数致死量很低。", None),
+        ("骑手称就算撞死了人也不怕。", None),
     ] {
         assert_eq!(classify("事故", body).deaths, deaths, "{body}");
     }
@@ -797,6 +800,11 @@ fn single_injured_and_counts_after_the_verb() {
         ("侧翻", "此次事故中只有两个人受伤。", (None, Some(2), None)),
         ("命案", "母女俩在出租房内被捅死。", (Some(2), None, None)),
         ("命案", "凶手砍死3人后自首。", (Some(3), None, None)),
+        // An injury verb before one person; not before 他人, and not the bare 伤.
+        ("伤医", "男子在诊室刺伤医生后逃离。", (None, Some(1), None)),
+        ("抢劫", "歹徒挥拳打伤了他的脸。", (None, Some(1), None)),
+        ("斗殴", "男子打伤他人后逃逸。", (None, None, None)),
+        ("情感", "这句话伤了她的心。", (None, None, None)),
         // A plural or a hypothetical stays without a figure.
         ("车祸", "多名行人被失控货车撞伤。", (None, None, None)),
         ("提醒", "如果被狗咬伤，应及时接种疫苗。", (None, None, None)),

@@ -6,8 +6,8 @@
 //!   injuries: 国务院令第493号 grades on 重伤, so such figures do not raise the level.
 //! - a toll ending its clause with a bare 死, or followed by an event noun (大巴翻车
 //!   致13人死, 致22人死矿难事故), is that toll;
-//! - a single injured person stated without a count (行人被撞伤, 致其受伤, 伤者) is one
-//!   injured, and one seriously injured when the sentence also says so (伤势严重), unless
+//! - a single injured person stated without a count (行人被撞伤, 致其受伤, 伤者, or an
+//!   injury verb before one person: 刺伤医生, 打伤了他) is one injured, and one seriously injured when the sentence also says so (伤势严重), unless
 //!   the sentence states a death, a plural or a hypothetical, or the text states deaths
 //!   (the injury is then most often the dead victim's before death);
 //! - a count after an injury verb (扎伤15名幼童, 伤3人) is the injured unless the
@@ -55,6 +55,9 @@ pub(crate) struct VictimWords {
     agent_injury: Option<Regex>,
     /// A count after an injury verb (扎伤15名幼童); verbs from `injury_verbs.txt`.
     injured_after_verb: Option<Regex>,
+    /// One person after an injury verb (刺伤医生, 打伤了他): verbs from
+    /// `injury_verbs.txt`, people from `victim_nouns.txt`.
+    verb_victim: Option<Regex>,
     /// A toll with a bare 死 ending its clause or followed by a noun of
     /// `event_nouns.txt`: 致13人死, 致22人死矿难事故.
     bare_death: Option<Regex>,
@@ -127,6 +130,28 @@ fn injured_after_verb_pattern(verbs: &[String]) -> Option<Regex> {
         Regex::new(&format!(
             r"([死重轻受])?(?:{})了?{COUNT}(?:名|人|位)",
             alternation(verbs)
+        ))
+        .expect("escaped words form a valid pattern"),
+    )
+}
+
+/// An injury verb before one person: 刺伤医生, 打伤了他. The bare verb 伤 is left out
+/// (伤了他的心). Group 1 catches a 死/重/轻/受 before the verb (重伤医生 is read by the
+/// patterns), group 2 a 人/们 after the person (打伤他人, 刺伤医生们: not one person).
+fn verb_victim_pattern(verbs: &[String], people: &[String]) -> Option<Regex> {
+    let verbs: Vec<String> = verbs
+        .iter()
+        .filter(|v| v.as_str() != "伤")
+        .cloned()
+        .collect();
+    if verbs.is_empty() || people.is_empty() {
+        return None;
+    }
+    Some(
+        Regex::new(&format!(
+            r"([死重轻受])?(?:{})了?(?:{})([人们])?",
+            alternation(&verbs),
+            alternation(people)
         ))
         .expect("escaped words form a valid pattern"),
     )
@@ -218,6 +243,7 @@ impl VictimWords {
     pub(crate) fn load(dir: &Path) -> Result<VictimWords, ClassifyError> {
         let light = words(dir, "light.txt")?;
         let single_injury = words(dir, "single_injury.txt")?;
+        let injury_verbs = words(dir, "injury_verbs.txt")?;
         Ok(VictimWords {
             single_death: Words::new(&words(dir, "single_death.txt")?)?,
             not_single: Words::new(&words(dir, "not_single.txt")?)?,
@@ -227,7 +253,8 @@ impl VictimWords {
             background: Words::new(&words(dir, "background.txt")?)?,
             agent_injury: agent_injury_pattern(&single_injury),
             single_injury: Words::new(&single_injury)?,
-            injured_after_verb: injured_after_verb_pattern(&words(dir, "injury_verbs.txt")?),
+            verb_victim: verb_victim_pattern(&injury_verbs, &words(dir, "victim_nouns.txt")?),
+            injured_after_verb: injured_after_verb_pattern(&injury_verbs),
             bare_death: bare_death_pattern(&words(dir, "event_nouns.txt")?),
         })
     }
@@ -376,6 +403,10 @@ impl VictimWords {
                     .agent_injury
                     .as_ref()
                     .is_some_and(|re| re.is_match(sentence))
+                || self.verb_victim.as_ref().is_some_and(|re| {
+                    re.captures_iter(sentence)
+                        .any(|caps| caps.get(1).is_none() && caps.get(2).is_none())
+                })
         };
         if (grave || stated()) && !plural() {
             *hurt = true;
