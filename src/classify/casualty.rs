@@ -667,27 +667,43 @@ fn casualty_char(c: char) -> bool {
 /// Where [`extract`] ends a sentence (and [`super::victims`] too: the same splits).
 pub(crate) const SENTENCE_END: [char; 8] = ['。', '!', '?', ';', '\n', '！', '？', '；'];
 
+/// Whether `c` is one of [`SENTENCE_END`] (a `matches!`: a few range tests per
+/// character instead of eight comparisons).
+fn is_sentence_end(c: char) -> bool {
+    matches!(c, '。' | '!' | '?' | ';' | '\n' | '！' | '？' | '；')
+}
+
 /// The sentences of `text` (split at [`SENTENCE_END`]) that hold a character `wanted`
 /// accepts, in text order: one pass over the characters does both the split and the
-/// test (empty sentences never come out).
+/// test (empty sentences never come out). Once a sentence holds such a character, the
+/// rest of it is only searched for its end.
 pub(crate) fn sentences_with(
     text: &str,
     wanted: impl Fn(char) -> bool,
 ) -> impl Iterator<Item = &str> {
+    let mut chars = text.char_indices();
     let mut start = 0;
-    let mut cue = false;
-    text.char_indices()
-        .chain(std::iter::once((text.len(), '\n')))
-        .filter_map(move |(i, c)| {
-            if SENTENCE_END.contains(&c) {
-                let sentence = (std::mem::take(&mut cue)).then(|| &text[start..i]);
+    let mut done = false;
+    std::iter::from_fn(move || {
+        let mut cue = false;
+        for (i, c) in chars.by_ref() {
+            if is_sentence_end(c) {
+                let sentence = &text[start..i];
                 start = i + c.len_utf8();
-                sentence
-            } else {
-                cue |= wanted(c);
-                None
+                if cue {
+                    return Some(sentence);
+                }
+            } else if !cue {
+                cue = wanted(c);
             }
-        })
+        }
+        // The text's end closes the last sentence.
+        if done {
+            return None;
+        }
+        done = true;
+        cue.then(|| &text[start..])
+    })
 }
 
 /// A running total over years (自1947年以来已先后有5万多人丧生), not the event's toll.
@@ -809,6 +825,9 @@ mod tests {
                 want,
                 "{text:?}"
             );
+        }
+        for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
+            assert_eq!(is_sentence_end(c), SENTENCE_END.contains(&c), "{c:?}");
         }
     }
 
