@@ -63,7 +63,9 @@ fn independent_news_test_set_meets_its_thresholds() {
     // Thresholds sit two to three points under the measured figures: a regression guard,
     // not the target. Set on 2026-12-06 after the merged model (boards + news labels) was
     // run once: inews-random 0.816 / 0.756 (before: 0.825 / 0.786), inews-casualty
-    // 0.792 / 0.752 (before: 0.804 / 0.788); see tests/eval/README.md.
+    // 0.792 / 0.752 (before: 0.804 / 0.788); see tests/eval/README.md. The eighth
+    // session's merged files (learned topic order, casualty readings), run once on
+    // 2026-12-06, measured the same figures on both news sets.
     check("inews-random", &report.per_set["inews-random"], 0.79, 0.73);
     check(
         "inews-casualty",
@@ -94,14 +96,17 @@ fn held_out_message_boards_keep_their_recall() {
     };
     let boards = &report.boards;
     eprintln!("{}", boards.summary("message boards"));
-    // Measured 2026-12-06 with the merged model: P 0.882 R 0.838 (before 0.855 / 0.738).
+    // Measured 2026-12-06 with the merged model: P 0.882 R 0.838 (before 0.855 / 0.738);
+    // with the eighth session's files (learned topic order, casualty readings): P 0.903
+    // R 0.812 (65 of 80), so the recall guard moved from 0.81 to 0.79 (a measured drop of
+    // two alerts, stated in tests/eval/README.md) and the precision guard from 0.86 to 0.88.
     assert!(
-        boards.recall() >= 0.81,
+        boards.recall() >= 0.79,
         "board recall {:.3}",
         boards.recall()
     );
     assert!(
-        boards.precision() >= 0.86,
+        boards.precision() >= 0.88,
         "board precision {:.3}",
         boards.precision()
     );
