@@ -392,10 +392,23 @@ fn injury_grade(word: &str) -> u8 {
     }
 }
 
+/// Whether a clause opened by 其中 names the fractures (2人重伤，其中1人骨折): they are
+/// then some of the injured counted before it.
+fn fractures_within(sentence: &str) -> bool {
+    sentence.match_indices("其中").any(|(i, m)| {
+        sentence[i + m.len()..]
+            .split(['，', ',', '；', '、'])
+            .next()
+            .is_some_and(|clause| clause.contains("骨折"))
+    })
+}
+
 /// Whether the words between a count and its injury word deny the injury
-/// (2人均未受伤, 问两人有没有受伤).
+/// (2人均未受伤, 问两人有没有受伤). Only the words right before the injury word can:
+/// 未 and 无 inside a noun (5名未成年人受伤, 2名无辜群众受伤) deny nothing.
 fn denied(gap: &str) -> bool {
-    gap.contains(['未', '没', '无'])
+    let gap = gap.strip_suffix('受').unwrap_or(gap);
+    gap.ends_with(['未', '没', '无']) || gap.ends_with("没有")
 }
 
 /// Whether the injured of a match died later in the same clause
@@ -742,7 +755,10 @@ pub fn extract(text: &str) -> Casualties {
             continue;
         }
         let s = read_sentence(sentence, poisoning);
-        let split = match (s.serious, s.light, s.fractures) {
+        // Fractures in a 其中 clause of their own are some of the injured already
+        // counted (2人重伤，其中1人骨折), not a part beside them (其中1人重伤，6人骨折).
+        let fractures = s.fractures.filter(|_| !fractures_within(sentence));
+        let split = match (s.serious, s.light, fractures) {
             (None, None, None) => None,
             (a, b, f) => Some(a.unwrap_or(0) + b.unwrap_or(0) + f.unwrap_or(0)),
         };
@@ -1011,10 +1027,21 @@ mod tests {
                 c(None, Some(12), Some(1)),
             ),
             ("3人骨折", c(None, Some(3), None)),
+            // ... unless 其中 makes them some of the injured already counted.
+            ("造成2人重伤，其中1人骨折", c(None, Some(2), Some(2))),
+            ("3人受伤，其中1人骨折", c(None, Some(3), None)),
+            (
+                "伤者中，其中1人重伤，6人骨折，11人轻微伤",
+                c(None, Some(18), Some(1)),
+            ),
             ("两名路人被擦伤", c(None, Some(2), None)),
             // A count whose injury is denied.
             ("车上两人均未受伤", c(None, None, None)),
             ("他下车询问两人有没有受伤", c(None, None, None)),
+            ("两人都没受伤", c(None, None, None)),
+            // 未 and 无 inside a noun deny nothing.
+            ("造成5名未成年人受伤", c(None, Some(5), None)),
+            ("2名无辜群众受伤", c(None, Some(2), None)),
             // Serious injury phrasings.
             ("30余人受伤，其中3人受伤严重", c(None, Some(30), Some(3))),
             ("其中2名严重者已转院", c(None, Some(2), Some(2))),
