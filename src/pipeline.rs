@@ -34,8 +34,9 @@
 //! daemon ([`Pipeline::with_spill`] and `Intake::spill_to_store`) a full channel does
 //! not make a poll wait: the intake leaves the item pending in the store and raises the
 //! shared [`Spill`] flag. When its queue and the channel are empty, the pipeline reads
-//! the pending list in key order, [`BACKLOG_CHUNK`] items at a time (memory stays
-//! bounded however large the backlog), until a pass finds nothing more; a spill during
+//! the pending list in key order, [`BACKLOG_CHUNK`] items at a time, of which the
+//! queue keeps what fits in [`QUEUE_BYTES`] (memory stays bounded however large the
+//! backlog and its items), until a pass finds nothing more; a spill during
 //! a pass starts another. Nothing is dropped: an item leaves the pending list only once
 //! handled. An item can be both read from the list and sent on the channel; it is then
 //! handled twice, which is harmless (the same classification is stored again, and the
@@ -527,9 +528,17 @@ impl Pipeline {
                             "reading items the intake left pending in the store"
                         ),
                     }
-                    let last = chunk.last().map(|i| (i.source.clone(), i.key.clone()));
+                    // Up to the queue's bytes (it is empty here, so at least one item
+                    // goes in); the rest of the chunk is read again by the next call.
+                    let mut last = None;
+                    for item in chunk {
+                        if queue.is_full() {
+                            break;
+                        }
+                        last = Some((item.source.clone(), item.key.clone()));
+                        queue.push(item);
+                    }
                     backlog.after = Some(last);
-                    chunk.into_iter().for_each(|item| queue.push(item));
                     return true;
                 }
                 // The pass is over; a spill during it starts another at once.
