@@ -438,7 +438,12 @@ impl Export<'_> {
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, ClientError> {
         self.response.chunk().await.map_err(|err| {
             if err.is_timeout() {
-                return self.client.transport(err);
+                return match self.client.transport(err) {
+                    ClientError::Unreachable(message) => {
+                        ClientError::Unreachable(format!("{message}；导出不完整"))
+                    }
+                    other => other,
+                };
             }
             ClientError::Refused {
                 code: "internal".into(),

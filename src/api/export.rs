@@ -324,13 +324,16 @@ impl Pages {
                 Part::Incidents if self.sent < self.ids.len() => {
                     let end = (self.sent + PAGE).min(self.ids.len());
                     let page = self.ids[self.sent..end].to_vec();
-                    self.sent = end;
                     let format = self.format;
-                    self.read(move |state, now| match format {
-                        ExportFormat::Jsonl => incident_lines(state, &page, now),
-                        ExportFormat::Csv => csv_page(state, &page, now),
-                    })
-                    .await?
+                    let lines = self
+                        .read(move |state, now| match format {
+                            ExportFormat::Jsonl => incident_lines(state, &page, now),
+                            ExportFormat::Csv => csv_page(state, &page, now),
+                        })
+                        .await?;
+                    // Counted once read, so a failure's log names the incidents sent.
+                    self.sent = end;
+                    lines
                 }
                 Part::Incidents => {
                     self.part = match self.format {

@@ -392,7 +392,7 @@ pub struct ExportArgs {
     /// 只导出此后有变动的事件（增量备份）：日期、北京时间或 RFC 3339
     #[arg(long, value_name = "时间")]
     pub since: Option<String>,
-    /// 写入此文件（先写同目录下的临时文件，完整收到后才改名为此文件；中断时不留下文件）；默认写到标准输出
+    /// 写入此文件（先写同目录下的临时文件 .文件名.partial-进程号，完整收到后才改名为此文件；导出失败时删除临时文件，进程被强行终止时可能留下它）；默认写到标准输出
     #[arg(long, short, value_name = "文件")]
     pub output: Option<PathBuf>,
 }
