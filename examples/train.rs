@@ -386,7 +386,15 @@ fn main() -> ExitCode {
         rank_out.display(),
         rank_text.len() / 1024
     );
-    classifier.set_ranker(Some(ranker));
+    // The flag model learns from the order the daemon will use: the ranker as read
+    // back from its file (weights rounded, small ones left out), not the one in memory.
+    match Ranker::parse(&rank_text, &rank_out) {
+        Ok(served) => classifier.set_ranker(Some(served)),
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    }
 
     // Masking needs only the size: an empty model of BITS.
     let shape = Model::from_parts(BITS, vec![0.0; 1 << BITS], 0.0, (1.0, 0.0), 0.5, 0.0);

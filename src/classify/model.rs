@@ -503,7 +503,9 @@ impl Ranker {
         read_optional(dir, "topic_rank.txt", Ranker::parse)
     }
 
-    fn parse(text: &str, path: &Path) -> Result<Ranker, ClassifyError> {
+    /// A ranker from the text of its file (`path` names the file in errors): what the
+    /// daemon will use, weights rounded and small ones left out as written.
+    pub fn parse(text: &str, path: &Path) -> Result<Ranker, ClassifyError> {
         let file = WeightFile::parse(text, path, &["bits"], "bits")?;
         let (bits, weights) = file.weights()?;
         Ok(Ranker { bits, weights })

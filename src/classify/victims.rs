@@ -7,8 +7,9 @@
 //! - a toll ending its clause with a bare 死, or followed by an event noun (大巴翻车
 //!   致13人死, 致22人死矿难事故), is that toll;
 //! - a single injured person stated without a count (行人被撞伤, 致其受伤, 伤者, or an
-//!   injury verb before one person: 刺伤医生, 打伤了他) is one injured, and one seriously injured when the sentence also says so (伤势严重), unless
-//!   the sentence states a death, a plural or a hypothetical, or the text states deaths
+//!   injury verb before one person: 刺伤医生, 打伤了他) is one injured, and one
+//!   seriously injured when the sentence also says so (伤势严重), unless the
+//!   sentence states a death, a plural or a hypothetical, or the text states deaths
 //!   (the injury is then most often the dead victim's before death);
 //! - a count after an injury verb (扎伤15名幼童, 伤3人) is the injured unless the
 //!   patterns read more (死伤, 重伤, 轻伤, 受伤 are not such verbs: the patterns read them);
