@@ -73,8 +73,10 @@ const UNIT: &str = r"(?:名|个人|人|位|口|例|学生|小学生|中学生|�
 /// What may stand between "N人" and the verb: no digits, no clause break, no other
 /// casualty verb.
 const GAP_DEATH: &str = r"[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？、：:伤死亡]{0,8}?";
-/// Poisoning totals list symptoms first: 101名学生因恶心、呕吐等食物中毒症状.
-const GAP_TOTAL: &str = r"[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？：:伤死亡]{0,12}?";
+/// Poisoning totals list symptoms first: 101名学生因恶心、呕吐等食物中毒症状. The gas
+/// 一氧化碳 holds a numeral but is no count (3名工人一氧化碳中毒).
+const GAP_TOTAL: &str =
+    r"(?:[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？：:伤死亡]|一氧化碳){0,12}?";
 const GAP_INJURY: &str = r"[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？、：:伤死亡]{0,8}?";
 const DEATH_VERB: &str = r"(?:死亡|遇难|身亡|丧生|罹难|殒命|丧命|毙命|遇害|烧死|撞死|砸死|炸死|淹死|溺亡|溺死|捅死|刺死|砍死|杀死|杀害|掐死|勒死|毒死|亡)";
 const UPDATE: &str =
@@ -86,7 +88,7 @@ const OTHER_FATE: &str =
     r"(受伤|重伤|轻伤|伤|死亡|遇难|身亡|中毒|失联|失踪|被困|生死不明|下落不明)?";
 /// Words for a victim total that includes the dead (N人伤亡, N人中毒 … 其中M人死亡).
 const TOTAL_WORD: &str =
-    r"(伤亡|死伤|食物中毒|中毒|发病|不适|身体不适|恶心|呕吐|腹泻|腹痛|中毒症状|症状)";
+    r"(伤亡|死伤|食物中毒|中毒|发病|不适|身体不适|恶心|呕吐|腹泻|腹痛|胃肠炎|肠胃炎|中毒症状|症状)";
 /// What may stand between two counts joined into one group (5名学生和2名老师): no
 /// digits, no clause break, no fate word.
 const GAP_PART: &str = r"[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？：:伤死亡毒]{0,12}?";
@@ -187,7 +189,7 @@ const SET_BARE_SERIOUS: usize = 14;
 /// Words for one victim in a first-person or kin story, or a single-person noun.
 const ONE_VICTIM: &str = r"(?:我|(?:我的?)?(?:父亲|母亲|爸爸|妈妈|爷爷|奶奶|外公|外婆|姥姥|姥爷|儿子|女儿|丈夫|妻子|老公|老婆|哥哥|姐姐|弟弟|妹妹|孩子|小孩)|老人|病人|患者|民工|农民工|工人)";
 /// Body parts: an injury of one person's body part is one victim (右脚跟骨裂).
-const BODY_PART: &str = r"(?:头部|头|脸部|面部|眼睛|手臂|胳膊|手指|手|腿部|腿|脚踝|脚跟|脚|腰部|腰椎|颈椎|背部|胸部|肋骨|髌骨|骨盆|肠子|肠道|皮肤|鼻部|鼻子|鼻梁|颅骨|牙齿|门牙|眼角|嘴唇|下巴|锁骨|膝盖|手腕)";
+const BODY_PART: &str = r"(?:身体|全身|头部|头|脸部|面部|眼睛|手臂|胳膊|手指|手|腿部|腿|脚踝|脚跟|脚|腰部|腰椎|颈椎|背部|胸部|肋骨|髌骨|骨盆|肠子|肠道|皮肤|鼻部|鼻子|鼻梁|颅骨|牙齿|门牙|眼角|嘴唇|下巴|锁骨|膝盖|手腕)";
 /// Injury verbs and nouns read for a single victim.
 const HURT: &str =
     r"(?:受伤|摔伤|烫伤|烧伤|撞伤|砸伤|压伤|扭伤|划伤|割伤|咬伤|打伤|挫伤|骨折|骨裂|轻伤|轻微伤)";
@@ -559,13 +561,16 @@ fn read_sentence(text: &str, poisoning: bool) -> Sentence {
             .filter(|&&(pos, _)| pos > at)
             .map(|&(_, n)| n)
             .max();
+        // A victim total (10人烧伤，其中1人死亡) keeps its dead: they are taken from it
+        // once, with the final toll (3人受伤，其中1人经抢救无效死亡 → 2, not 1).
+        let total = n;
         let n = minus(n, later);
         match injury_grade(word) {
             3 => s.fractures = max_opt(s.fractures, n),
             2 => s.serious = max_opt(s.serious, n),
             1 => s.light = max_opt(s.light, n),
             _ if word == "伤者" || word == "伤员" => s.wounded = max_opt(s.wounded, n),
-            _ if includes_dead => s.victims = max_opt(s.victims, n),
+            _ if includes_dead => s.victims = max_opt(s.victims, total),
             _ => s.total_injured = max_opt(s.total_injured, n),
         }
     };
@@ -739,11 +744,21 @@ fn minus(figure: Option<u32>, died: Option<u32>) -> Option<u32> {
 
 /// Reads the casualty figures of a (normalized) text.
 pub fn extract(text: &str) -> Casualties {
+    extract_marked(text).0
+}
+
+/// [`extract`], and whether its injured figure is only the one victim of a kin or
+/// body-part injury read without a count (我母亲摔伤, 头部受伤): a death read later (by
+/// [`super::victims`]) makes that injury the dead victim's or another story's, as a
+/// death read here does.
+pub(crate) fn extract_marked(text: &str) -> (Casualties, bool) {
     let mut out = Casualties::default();
     let (mut victims, mut wounded, mut died_later, mut near) = (None, None, None, None);
     let (mut lone_injured, mut single_hurt, mut bare_serious) = (false, false, false);
-    // (deaths, injured, seriously injured) of each sentence, for the update rule below.
+    // (deaths, injured, seriously injured) of each sentence, for the update rule below,
+    // and the index in it of the first sentence saying injured people died later.
     let mut stated = Vec::new();
+    let mut first_died_later = None;
     // In a poisoning report the patients are the poisoned (rule: the ill count as injured).
     let poisoning = text.contains("中毒");
     // Every figure below is a maximum or a flag over sentences, so a sentence read
@@ -763,6 +778,9 @@ pub fn extract(text: &str) -> Casualties {
             (a, b, f) => Some(a.unwrap_or(0) + b.unwrap_or(0) + f.unwrap_or(0)),
         };
         out.deaths = max_opt(out.deaths, s.deaths);
+        if s.died_later.is_some() && first_died_later.is_none() {
+            first_died_later = Some(stated.len());
+        }
         stated.push((s.deaths, max_opt(s.total_injured, split), s.serious));
         victims = max_opt(victims, s.victims);
         wounded = max_opt(wounded, s.wounded);
@@ -783,11 +801,16 @@ pub fn extract(text: &str) -> Casualties {
         }
     }
     // A sentence stating fewer deaths than the final toll is an earlier snapshot: when
-    // the text says injured people died later, its injured figure still holds them.
+    // the text says injured people died later, its injured figure still holds them. So
+    // is a sentence stating injured and no deaths before the text's first word of those
+    // who died later (5人受伤。其中2人经抢救无效死亡); one after it may be a count of the
+    // survivors (目前2名伤者情况稳定).
     let deaths = out.deaths.unwrap_or(0);
-    for (d, injured, serious) in stated {
+    for (i, (d, injured, serious)) in stated.into_iter().enumerate() {
+        let before_died = first_died_later.is_some_and(|first| i < first);
         let moved = match (d, died_later) {
             (Some(d), Some(later)) if d < deaths => Some((deaths - d).min(later)),
+            (None, Some(later)) if deaths > 0 && before_died => Some(deaths.min(later)),
             _ => None,
         };
         out.injured = max_opt(out.injured, minus(injured, moved));
@@ -803,6 +826,7 @@ pub fn extract(text: &str) -> Casualties {
     // A kin or body-part injury in a text that states deaths is most often the dead
     // victim's before death, or another story's (一儿一女殒命 … 七岁时头部受伤).
     let single_hurt = single_hurt && out.deaths.is_none();
+    let uncounted = out.injured.is_none() && wounded.is_none() && !lone_injured && single_hurt;
     out.injured = out
         .injured
         .or(wounded)
@@ -811,7 +835,7 @@ pub fn extract(text: &str) -> Casualties {
     if out.injured == Some(1) && out.seriously_injured.is_none() && bare_serious {
         out.seriously_injured = Some(1);
     }
-    out
+    (out, uncounted)
 }
 
 #[cfg(test)]
@@ -961,6 +985,9 @@ mod tests {
             // N死M重伤: only serious injuries stated.
             ("两车相撞致2死3重伤", c(Some(2), Some(3), Some(3))),
             ("隧道塌方一死两重伤", c(Some(1), Some(2), Some(2))),
+            // The gas 一氧化碳 is no count; 胃肠炎 is a symptom of the poisoned.
+            ("3名工人在地下室一氧化碳中毒", c(None, Some(3), None)),
+            ("聚餐后27人患上急性胃肠炎", c(None, Some(27), None)),
         ];
         for (input, want) in cases {
             assert_eq!(extract(input), want, "input {input}");
@@ -1001,6 +1028,8 @@ mod tests {
                 "两名矿工遇难。其中一人的儿子小时候曾手臂骨折。",
                 c(Some(2), None, None),
             ),
+            // The whole body as the injured part.
+            ("男孩在锅炉房玩耍时全身多处烧伤", one),
         ];
         for (input, want) in cases {
             assert_eq!(extract(input), want, "input {input}");
@@ -1059,6 +1088,21 @@ mod tests {
             (
                 "病情严重者5人，其中1人经抢救无效死亡，其余4人仍在救治",
                 c(Some(1), Some(4), Some(4)),
+            ),
+            // A victim total with its dead who died later: they are taken out once.
+            (
+                "车辆起火致13人受伤，其中2人经抢救无效死亡",
+                c(Some(2), Some(11), None),
+            ),
+            // Injured stated before the first word of those who died later include them;
+            // injured stated after it do not.
+            (
+                "工地塌方致5人受伤。当晚，其中2人经抢救无效死亡。",
+                c(Some(2), Some(3), None),
+            ),
+            (
+                "3人受伤，其中1人经抢救无效死亡。目前2名伤者情况稳定。",
+                c(Some(1), Some(2), None),
             ),
             // A breakdown of the final toll is no update: 3 injured stay 3.
             (

@@ -753,8 +753,8 @@ impl Classifier {
 
         // The event's figures: statistics over a period or many incidents are left out.
         let event_text = self.victims.without_background(text);
-        let mut casualties = casualty::extract(&event_text);
-        self.victims.refine(&event_text, &mut casualties);
+        let (mut casualties, uncounted) = casualty::extract_marked(&event_text);
+        self.victims.refine(&event_text, &mut casualties, uncounted);
         let (places, any_local) = self.find_places(text, bounds);
         let government = self.town_government(&places);
         let unit = order.first().map(|&t| {

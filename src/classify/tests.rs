@@ -808,6 +808,43 @@ fn single_injured_and_counts_after_the_verb() {
         // A plural or a hypothetical stays without a figure.
         ("车祸", "多名行人被失控货车撞伤。", (None, None, None)),
         ("提醒", "如果被狗咬伤，应及时接种疫苗。", (None, None, None)),
+        // Ninth session: a death stated as 牺牲, a concession, one person hurt as an
+        // outcome or called the hurt one, a kin or body-part injury in a text whose
+        // death only the word lists read, an uncounted death after treatment.
+        (
+            "殉职",
+            "值班民警处置事故时被失控货车撞击，不幸牺牲。",
+            (Some(1), None, None),
+        ),
+        ("骑手", "即使撞死了人他也不在乎。", (None, None, None)),
+        (
+            "冲进超市",
+            "货车冲进超市，导致店员受伤。",
+            (None, Some(1), None),
+        ),
+        (
+            "打人",
+            "民警将受伤的环卫工送往医院。",
+            (None, Some(1), None),
+        ),
+        ("打人", "民警将受伤的老人们送往医院。", (None, None, None)),
+        ("车祸", "老人过马路时被车撞受伤。", (None, Some(1), None)),
+        (
+            "投诉",
+            "男子酒后打伤我，派出所不管。",
+            (None, Some(1), None),
+        ),
+        (
+            "命案",
+            "男子持刀杀害妻子。他幼年时曾头部受伤。",
+            (Some(1), None, None),
+        ),
+        // One of the injured counted before died later: a death only.
+        (
+            "工伤",
+            "两名工人在作业中受伤。次日，工人李某医治无效死亡。",
+            (Some(1), Some(1), None),
+        ),
     ] {
         let c = classify(title, body);
         assert_eq!(

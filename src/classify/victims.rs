@@ -59,6 +59,9 @@ pub(crate) struct VictimWords {
     /// One person after an injury verb (刺伤医生, 打伤了他): verbs from
     /// `injury_verbs.txt`, people from `victim_nouns.txt`.
     verb_victim: Option<Regex>,
+    /// One person hurt as the outcome of a cause (导致店员受伤, 致司机受轻伤) or named as
+    /// the one hurt (受伤的环卫工): people from `victim_nouns.txt`.
+    caused_victim: Option<Regex>,
     /// A toll with a bare 死 ending its clause or followed by a noun of
     /// `event_nouns.txt`: 致13人死, 致22人死矿难事故.
     bare_death: Option<Regex>,
@@ -97,6 +100,9 @@ static COUNT_AFTER_VERB: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("valid pattern")
 });
+
+/// Words of a death after treatment: the dead person was counted among the injured.
+const DIED_LATER: [&str; 5] = ["抢救无效", "医治无效", "救治无效", "伤重不治", "不治身亡"];
 
 /// A count of people in the patterns below (Arabic or Chinese, 余/多 after it).
 const COUNT: &str = r"([0-9]+|[一二两三四五六七八九十百千]+)(?:余|多)?";
@@ -153,6 +159,22 @@ fn verb_victim_pattern(verbs: &[String], people: &[String]) -> Option<Regex> {
             r"([死重轻受])?(?:{})了?(?:{})([人们])?",
             alternation(&verbs),
             alternation(people)
+        ))
+        .expect("escaped words form a valid pattern"),
+    )
+}
+
+/// One person of `victim_nouns.txt` hurt as an outcome (导致店员受伤, 造成司机受轻伤) or
+/// called the hurt one (受伤的环卫工). Group 1 catches a 人/们 after the person
+/// (受伤的老人们, 致他人受伤 does not match: 人 stands between 他 and 受伤).
+fn caused_victim_pattern(people: &[String]) -> Option<Regex> {
+    if people.is_empty() {
+        return None;
+    }
+    let people = alternation(people);
+    Some(
+        Regex::new(&format!(
+            r"(?:致|导致|造成)(?:{people})(?:受轻伤|受重伤|受伤|摔伤|烧伤|烫伤)|受伤的(?:{people})([人们])?"
         ))
         .expect("escaped words form a valid pattern"),
     )
@@ -247,6 +269,7 @@ impl VictimWords {
         let light = words(dir, "light.txt")?;
         let single_injury = words(dir, "single_injury.txt")?;
         let injury_verbs = words(dir, "injury_verbs.txt")?;
+        let victim_nouns = words(dir, "victim_nouns.txt")?;
         Ok(VictimWords {
             single_death: Words::new(&words(dir, "single_death.txt")?)?,
             not_single: Words::new(&words(dir, "not_single.txt")?)?,
@@ -256,7 +279,8 @@ impl VictimWords {
             background: Words::new(&words(dir, "background.txt")?)?,
             agent_injury: agent_injury_pattern(&single_injury),
             single_injury: Words::new(&single_injury)?,
-            verb_victim: verb_victim_pattern(&injury_verbs, &words(dir, "victim_nouns.txt")?),
+            verb_victim: verb_victim_pattern(&injury_verbs, &victim_nouns),
+            caused_victim: caused_victim_pattern(&victim_nouns),
             injured_after_verb: injured_after_verb_pattern(&injury_verbs),
             bare_death: bare_death_pattern(&words(dir, "event_nouns.txt")?),
         })
@@ -290,8 +314,12 @@ impl VictimWords {
     }
 
     /// Adds what the patterns missed to the figures read from the (normalized) text.
-    pub(crate) fn refine(&self, text: &str, c: &mut Casualties) {
+    /// `uncounted`: the injured figure is only a kin or body-part injury read without a
+    /// count ([`super::casualty::extract_marked`]); a death read here drops it.
+    pub(crate) fn refine(&self, text: &str, c: &mut Casualties, uncounted: bool) {
         let mut single = false;
+        // The single death is of one who was hurt first (姜某医治无效死亡).
+        let mut single_died_later = false;
         let mut after_verb: Option<u32> = None;
         let mut light: Option<u32> = None;
         // One injured person (serious too) stated without a count, and a count after an
@@ -341,7 +369,10 @@ impl VictimWords {
                 {
                     after_verb = after_verb.max(Some(n));
                 }
-                single |= named && !plural();
+                if named && !plural() {
+                    single = true;
+                    single_died_later |= DIED_LATER.iter().any(|w| sentence.contains(w));
+                }
             }
             // The pattern ends in a light word: a sentence without one cannot match.
             if let Some(re) = self.light.as_ref().filter(|_| {
@@ -360,6 +391,19 @@ impl VictimWords {
         }
         if c.deaths.is_none() && single {
             c.deaths = Some(1);
+            // One of the injured counted before died later: a death only (taxonomy.md:
+            // injured people who later died count only as deaths).
+            if single_died_later {
+                c.injured = c.injured.and_then(|n| n.checked_sub(1)).filter(|&n| n > 0);
+                c.seriously_injured = c.seriously_injured.min(c.injured);
+            }
+        }
+        // The kin or body-part injury of a text that states a death is the dead victim's
+        // before death, or another story's (杀害亲生母亲 … 7岁时头部受伤), as
+        // `extract_marked` rules when it reads the death itself.
+        if uncounted && c.deaths.is_some() {
+            c.injured = None;
+            c.seriously_injured = None;
         }
         // A count after an injury verb outweighs a single victim the patterns read
         // (扎伤15名幼童 … 孩子受伤).
@@ -410,6 +454,10 @@ impl VictimWords {
                     re.captures_iter(sentence)
                         .any(|caps| caps.get(1).is_none() && caps.get(2).is_none())
                 })
+                || self
+                    .caused_victim
+                    .as_ref()
+                    .is_some_and(|re| re.captures_iter(sentence).any(|caps| caps.get(1).is_none()))
         };
         if (grave || stated()) && !plural() {
             *hurt = true;
