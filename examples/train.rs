@@ -521,6 +521,45 @@ fn pick_threshold(calibrated: &[(f64, bool)], boards: &[bool]) -> (f64, f64) {
     (threshold, mean_f1(threshold))
 }
 
+/// The flag model's out-of-fold fit at one L2: calibration, threshold, the mean F1 of
+/// boards and news at it, and the calibrated scores with their labels.
+struct FlagFit<'a> {
+    l2: f64,
+    platt: (f64, f64),
+    threshold: f64,
+    mean_f1: f64,
+    calibrated: Vec<(f64, bool)>,
+    labels: Vec<&'a Label>,
+}
+
+/// Out-of-fold scores at L2 `l2`: fold k's model is trained on the other folds' items
+/// of `per_fold[k]` (features read with fold k's ranker) and scores fold k's.
+fn flag_out_of_fold<'a>(per_fold: &[Vec<Example<'a>>], l2: f64, prior: f64) -> FlagFit<'a> {
+    let mut oof: Vec<(f64, bool)> = Vec::new();
+    let mut labels: Vec<&Label> = Vec::new();
+    for (fold, examples) in (0..FOLDS).zip(per_fold) {
+        let train: Vec<&Example> = examples.iter().filter(|e| e.fold != fold).collect();
+        let (w, b) = fit(&train, l2);
+        let part = Model::from_parts(BITS, w, b, (1.0, 0.0), 0.5, prior);
+        for e in examples.iter().filter(|e| e.fold == fold) {
+            oof.push((part.score(&e.features), e.label.flag));
+            labels.push(e.label);
+        }
+    }
+    let (a, c) = platt(&oof);
+    let calibrated: Vec<(f64, bool)> = oof.iter().map(|&(z, y)| (sigmoid(a * z + c), y)).collect();
+    let boards: Vec<bool> = labels.iter().map(|l| l.is_board()).collect();
+    let (threshold, mean_f1) = pick_threshold(&calibrated, &boards);
+    FlagFit {
+        l2,
+        platt: (a, c),
+        threshold,
+        mean_f1,
+        calibrated,
+        labels,
+    }
+}
+
 fn main() -> ExitCode {
     let root = PathBuf::from(harness::ROOT);
     let mut label_files = Vec::new();
@@ -610,33 +649,26 @@ fn main() -> ExitCode {
             flag_examples(&classifier, &labels, &texts, &folds, &shape).0
         })
         .collect();
-    // Per L2: (mean F1, L2, Platt a and c, threshold, calibrated scores, their labels).
-    let mut best: Option<(f64, f64, f64, f64, f64, Vec<(f64, bool)>, Vec<&Label>)> = None;
+    let mut best: Option<FlagFit> = None;
     for l2 in L2S {
-        let mut oof: Vec<(f64, bool)> = Vec::new();
-        let mut oof_labels: Vec<&Label> = Vec::new();
-        for (fold, part_examples) in (0..FOLDS).zip(&per_fold) {
-            let train: Vec<&Example> = part_examples.iter().filter(|e| e.fold != fold).collect();
-            let (w, b) = fit(&train, l2);
-            let part = Model::from_parts(BITS, w, b, (1.0, 0.0), 0.5, prior);
-            for e in part_examples.iter().filter(|e| e.fold == fold) {
-                oof.push((part.score(&e.features), e.label.flag));
-                oof_labels.push(e.label);
-            }
-        }
-        let (a, c) = platt(&oof);
-        let calibrated: Vec<(f64, bool)> =
-            oof.iter().map(|&(z, y)| (sigmoid(a * z + c), y)).collect();
-        let boards: Vec<bool> = oof_labels.iter().map(|l| l.is_board()).collect();
-        let (threshold, mean) = pick_threshold(&calibrated, &boards);
+        let fit = flag_out_of_fold(&per_fold, l2, prior);
         println!(
-            "flag model, L2 {l2}: out-of-fold mean F1 of boards and news {mean:.3} at threshold {threshold:.2}"
+            "flag model, L2 {l2}: out-of-fold mean F1 of boards and news {:.3} at threshold {:.2}",
+            fit.mean_f1, fit.threshold
         );
-        if best.as_ref().is_none_or(|b| mean > b.0) {
-            best = Some((mean, l2, a, c, threshold, calibrated, oof_labels));
+        if best.as_ref().is_none_or(|b| fit.mean_f1 > b.mean_f1) {
+            best = Some(fit);
         }
     }
-    let Some((_, l2, a, c, threshold, calibrated, oof_labels)) = best else {
+    let Some(FlagFit {
+        l2,
+        platt: (a, c),
+        threshold,
+        calibrated,
+        labels: oof_labels,
+        ..
+    }) = best
+    else {
         unreachable!("L2S is not empty");
     };
     println!("flag model: L2 {l2} kept");
