@@ -888,8 +888,12 @@ impl Classifier {
 
     fn key_terms_of(&self, bounds: &Boundaries<'_>) -> Vec<String> {
         let text = bounds.text;
-        let mut counts: FxHashMap<&str, (usize, usize)> = FxHashMap::default();
-        for (i, (start, end)) in bounds.tokens(&self.jieba).into_iter().enumerate() {
+        let tokens = bounds.tokens(&self.jieba);
+        // Sized for every token up front: growing the map as words come cost more than
+        // counting them (rehashing was a twentieth of the daemon path's key terms).
+        let mut counts: FxHashMap<&str, (usize, usize)> =
+            FxHashMap::with_capacity_and_hasher(tokens.len(), Default::default());
+        for (i, (start, end)) in tokens.into_iter().enumerate() {
             let w = &text[start..end];
             // A single character (the test that needs no count of them all).
             if w.chars().nth(1).is_none()
@@ -901,7 +905,16 @@ impl Classifier {
             counts.entry(w).or_insert((0, i)).0 += 1;
         }
         let mut words: Vec<(&str, (usize, usize))> = counts.into_iter().collect();
-        words.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.1.1.cmp(&b.1.1)));
+        // Most frequent first, then first seen. No two words share a first position, so
+        // the order is total: the first MAX_KEY_TERMS are selected, and only they sorted.
+        let order = |a: &(&str, (usize, usize)), b: &(&str, (usize, usize))| {
+            b.1.0.cmp(&a.1.0).then(a.1.1.cmp(&b.1.1))
+        };
+        if words.len() > MAX_KEY_TERMS {
+            words.select_nth_unstable_by(MAX_KEY_TERMS, order);
+            words.truncate(MAX_KEY_TERMS);
+        }
+        words.sort_unstable_by(order);
         words
             .into_iter()
             .take(MAX_KEY_TERMS)

@@ -73,6 +73,29 @@ fn flag_value(b: bool) -> f32 {
     if b { 1.0 } else { 0.0 }
 }
 
+/// One FNV-1a step.
+fn fnv_byte(h: u32, b: u32) -> u32 {
+    (h ^ b).wrapping_mul(0x0100_0193)
+}
+
+/// FNV-1a: the state `h` carried on over the UTF-8 bytes of `c`, computed from the
+/// code point (the same value as [`fnv`] over `c.encode_utf8`, without the buffer and
+/// the byte loop: bigram hashing was 12 % of `classify`'s instructions that way).
+fn fnv_char(h: u32, c: char) -> u32 {
+    let c = u32::from(c);
+    if c < 0x80 {
+        fnv_byte(h, c)
+    } else if c < 0x800 {
+        fnv_byte(fnv_byte(h, 0xC0 | c >> 6), 0x80 | (c & 0x3F))
+    } else if c < 0x1_0000 {
+        let h = fnv_byte(h, 0xE0 | c >> 12);
+        fnv_byte(fnv_byte(h, 0x80 | (c >> 6 & 0x3F)), 0x80 | (c & 0x3F))
+    } else {
+        let h = fnv_byte(fnv_byte(h, 0xF0 | c >> 18), 0x80 | (c >> 12 & 0x3F));
+        fnv_byte(fnv_byte(h, 0x80 | (c >> 6 & 0x3F)), 0x80 | (c & 0x3F))
+    }
+}
+
 /// Bigrams of `chars` (digits folded to 0, whitespace skipped). A bigram's hash is
 /// `hash(kind, p c)`: the FNV state after the kind and the first character is kept from
 /// the step before, so each character is hashed twice, not four times.
@@ -80,18 +103,16 @@ fn bigrams(kind: u8, chars: impl Iterator<Item = char>, out: &mut Vec<Feature>) 
     let start = fnv(0x811c_9dc5, &[kind]);
     // The state after the kind and the previous character.
     let mut prev: Option<u32> = None;
-    let mut buf = [0u8; 4];
     for c in chars {
         let c = if c.is_ascii_digit() { '0' } else { c };
         if c.is_whitespace() {
             prev = None;
             continue;
         }
-        let bytes = c.encode_utf8(&mut buf).as_bytes();
         if let Some(h) = prev {
-            out.push((fnv(h, bytes), 1.0));
+            out.push((fnv_char(h, c), 1.0));
         }
-        prev = Some(fnv(start, bytes));
+        prev = Some(fnv_char(start, c));
     }
 }
 
@@ -550,6 +571,17 @@ impl Ranker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fnv_char_is_fnv_over_the_utf8_bytes() {
+        // Every char, from a state that is not the offset basis too.
+        for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
+            let mut buf = [0u8; 4];
+            let bytes = c.encode_utf8(&mut buf).as_bytes();
+            assert_eq!(fnv_char(0x811c_9dc5, c), fnv(0x811c_9dc5, bytes), "{c:?}");
+            assert_eq!(fnv_char(0x1234_5678, c), fnv(0x1234_5678, bytes), "{c:?}");
+        }
+    }
 
     #[test]
     fn bigrams_fold_digits_and_skip_spaces() {
