@@ -586,6 +586,15 @@ fn main() -> ExitCode {
         label_files.push(root.join("tests/eval/inews-tune.jsonl"));
         label_files.push(root.join("tests/eval/labels.jsonl"));
     }
+    // The test sets measure what this learns: refused by file and by set (the corpus
+    // holdout uses the corpus sets' names, so its file name is what marks it).
+    if let Some(p) = label_files.iter().find(|p| {
+        p.file_name()
+            .is_some_and(|n| n == "holdout.jsonl" || n == "inews-test.jsonl")
+    }) {
+        eprintln!("拒绝在测试集上训练（{}）：测试集只用于评测", p.display());
+        return ExitCode::from(2);
+    }
     let mut labels = match harness::load_label_files(&label_files) {
         Ok(l) => l,
         Err(e) => {

@@ -78,7 +78,7 @@ const GAP_DEATH: &str = r"[^0-9零〇一二两三四五六七八九十百千万,
 const GAP_TOTAL: &str =
     r"(?:[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？：:伤死亡]|一氧化碳){0,12}?";
 const GAP_INJURY: &str = r"[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？、：:伤死亡]{0,8}?";
-const DEATH_VERB: &str = r"(?:死亡|遇难|身亡|丧生|罹难|殒命|丧命|毙命|遇害|烧死|撞死|砸死|炸死|淹死|溺亡|溺死|捅死|刺死|砍死|杀死|杀害|掐死|勒死|毒死|亡)";
+const DEATH_VERB: &str = r"(?:因公牺牲|英勇牺牲|壮烈牺牲|不幸牺牲|光荣牺牲|殉职|死亡|遇难|身亡|丧生|罹难|殒命|丧命|毙命|遇害|烧死|撞死|砸死|炸死|淹死|溺亡|溺死|捅死|刺死|砍死|杀死|杀害|掐死|勒死|毒死|亡)";
 const UPDATE: &str =
     r"(?:已经|已|共|累计)?(?:上升|增加|增|升|攀升|突破|超过|逾)?(?:至|到|为|达到|达)?";
 /// What may follow "死亡5人": when it is another fate (3人死亡5人受伤), the number
@@ -612,8 +612,11 @@ fn states_single_hurt(text: &str, start: usize, end: usize) -> bool {
         .find(CLAUSE_BREAK)
         .map_or(text.len(), |i| end + i);
     let clause = &text[from..to];
-    const NOT_AN_INJURY: [&str; 37] = [
+    const NOT_AN_INJURY: [&str; 40] = [
         "防止",
+        "不受",
+        "免受",
+        "全身心",
         "预防",
         "避免",
         "以免",
@@ -667,6 +670,8 @@ fn casualty_char(c: char) -> bool {
             | '丧'
             | '毙'
             | '殒'
+            | '牲'
+            | '殉'
             | '害'
             | '毒'
             | '病'
@@ -799,6 +804,12 @@ pub(crate) fn extract_marked(text: &str) -> (Casualties, bool) {
         if !refines {
             out.deaths = max_opt(out.deaths, Some(x));
         }
+    }
+    // Those who died later are deaths even where no death pattern read them (3人受伤，
+    // 其中1名伤者经抢救无效死亡: the gap before 死亡 may not hold 伤), so that the
+    // single-death reading of `super::victims` does not take them from the injured again.
+    if out.deaths.is_none() {
+        out.deaths = died_later;
     }
     // A sentence stating fewer deaths than the final toll is an earlier snapshot: when
     // the text says injured people died later, its injured figure still holds them. So

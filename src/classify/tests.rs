@@ -889,3 +889,33 @@ fn a_topic_rank_file_reorders_the_kept_topics_only() {
             .is_empty()
     );
 }
+
+/// Review of the ninth session's casualty readings: each case a fault found there
+/// (deaths, injured, seriously injured).
+#[test]
+fn casualty_review_cases() {
+    for (body, want) in [
+        // A died-later count not read by the death patterns is taken from the injured
+        // once, not again by the single-death reading.
+        (
+            "事故造成3人受伤，其中1名伤者经抢救无效死亡。",
+            (Some(1), Some(2), None),
+        ),
+        // Deaths in the line of duty with a count are that count.
+        ("2名民警因公牺牲。", (Some(2), None, None)),
+        ("3名消防员英勇牺牲。", (Some(3), None, None)),
+        ("暴雨中5名干部殉职。", (Some(5), None, None)),
+        // 牺牲 alone is no death (giving up one's rest).
+        ("3名干部牺牲休息时间加班。", (None, None, None)),
+        // A victim noun that is a prefix of a longer one (环卫工 / 环卫工人).
+        ("民警将受伤的环卫工人送往医院。", (None, Some(1), None)),
+        ("货车撞伤环卫工人后逃逸。", (None, Some(1), None)),
+        // A place's people, prevention and 全身心 are no injured person.
+        ("外籍渔船撞伤我国渔民。", (None, None, None)),
+        ("穿戴护具保护身体不受伤害。", (None, None, None)),
+        ("医护人员全身心投入烧伤科救治工作。", (None, None, None)),
+    ] {
+        let c = classify("事故", body);
+        assert_eq!((c.deaths, c.injured, c.seriously_injured), want, "{body}");
+    }
+}

@@ -109,7 +109,11 @@ const COUNT: &str = r"([0-9]+|[一二两三四五六七八九十百千]+)(?:余|
 
 /// Words as one alternation of a pattern.
 fn alternation(words: &[String]) -> String {
-    let words: Vec<String> = words.iter().map(|w| regex::escape(w)).collect();
+    // Longest first: the regex takes the first alternative that matches, so 环卫工
+    // before 环卫工人 would leave 人 to the pattern's plural group.
+    let mut words: Vec<&String> = words.iter().collect();
+    words.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
+    let words: Vec<String> = words.into_iter().map(|w| regex::escape(w)).collect();
     words.join("|")
 }
 
@@ -144,7 +148,8 @@ fn injured_after_verb_pattern(verbs: &[String]) -> Option<Regex> {
 
 /// An injury verb before one person: 刺伤医生, 打伤了他. The bare verb 伤 is left out
 /// (伤了他的心). Group 1 catches a 死/重/轻/受 before the verb (重伤医生 is read by the
-/// patterns), group 2 a 人/们 after the person (打伤他人, 刺伤医生们: not one person).
+/// patterns), group 2 a 人/们 after the person (打伤他人, 刺伤医生们: not one person),
+/// or a 国/市/省/县/区 (撞伤我国渔民: 我 is a place's people there).
 fn verb_victim_pattern(verbs: &[String], people: &[String]) -> Option<Regex> {
     let verbs: Vec<String> = verbs
         .iter()
@@ -156,7 +161,7 @@ fn verb_victim_pattern(verbs: &[String], people: &[String]) -> Option<Regex> {
     }
     Some(
         Regex::new(&format!(
-            r"([死重轻受])?(?:{})了?(?:{})([人们])?",
+            r"([死重轻受])?(?:{})了?(?:{})([人们国市省县区])?",
             alternation(&verbs),
             alternation(people)
         ))
@@ -165,7 +170,7 @@ fn verb_victim_pattern(verbs: &[String], people: &[String]) -> Option<Regex> {
 }
 
 /// One person of `victim_nouns.txt` hurt as an outcome (导致店员受伤, 造成司机受轻伤) or
-/// called the hurt one (受伤的环卫工). Group 1 catches a 人/们 after the person
+/// called the hurt one (受伤的环卫工). Group 1 catches a 人/们 (or 国/市/省/县/区) after the person
 /// (受伤的老人们, 致他人受伤 does not match: 人 stands between 他 and 受伤).
 fn caused_victim_pattern(people: &[String]) -> Option<Regex> {
     if people.is_empty() {
@@ -174,7 +179,7 @@ fn caused_victim_pattern(people: &[String]) -> Option<Regex> {
     let people = alternation(people);
     Some(
         Regex::new(&format!(
-            r"(?:致|导致|造成)(?:{people})(?:受轻伤|受重伤|受伤|摔伤|烧伤|烫伤)|受伤的(?:{people})([人们])?"
+            r"(?:致|导致|造成)(?:{people})(?:受轻伤|受重伤|受伤|摔伤|烧伤|烫伤)|受伤的(?:{people})([人们国市省县区])?"
         ))
         .expect("escaped words form a valid pattern"),
     )
