@@ -883,6 +883,71 @@ mod tests {
     }
 
     #[test]
+    fn a_classified_batch_writes_nothing_until_it_is_stored() {
+        let store = Store::temporary().unwrap();
+        let config = Arc::new(Config {
+            dictionaries: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dictionaries"),
+            ..Config::default()
+        });
+        let classifier =
+            Arc::new(Classifier::load(&config.dictionaries, &Default::default()).unwrap());
+        let ledger = Ledger::new(store.clone(), config.clone(), Arc::default());
+        let pipeline = Pipeline::new(classifier, store.clone(), ledger, &config);
+        let now = chrono::Utc::now();
+        let parsed = |key: &str, title: &str, body: &str| crate::parse::ParsedItem {
+            key: key.into(),
+            title: title.into(),
+            link: None,
+            body: body.into(),
+            published: Some(now),
+            date_quality: Some(crate::model::DateQuality::Credible),
+        };
+        let polled = vec![
+            parsed(
+                "routine",
+                "县图书馆少儿阅览室开放",
+                "藏书两万余册，周末举办亲子阅读活动。",
+            ),
+            parsed(
+                "alarm",
+                "青石镇一在建厂房坍塌致3人死亡",
+                "青石镇一在建厂房发生坍塌事故，造成3人死亡、2人受伤，事故原因正在调查。",
+            ),
+        ];
+        let items: Vec<Item> = store
+            .upsert_items("county", polled, now)
+            .unwrap()
+            .into_iter()
+            .filter_map(|outcome| match outcome {
+                crate::store::UpsertOutcome::New(item) => Some(item),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(items.len(), 2);
+
+        // The first stage: classified in memory, nothing written, both still pending.
+        let batch = pipeline.classify_batch(items, now);
+        assert_eq!(store.pending_count(), 2);
+        for key in ["routine", "alarm"] {
+            let stored = store.item("county", key).unwrap().unwrap();
+            assert!(stored.classification.is_none(), "{key} not yet stored");
+        }
+        assert_eq!(store.incident_count(), 0);
+
+        // The second stage: stored, handed on, off the pending list.
+        let handled = pipeline.store_batch(batch);
+        assert!(matches!(handled[0], Ok(Handled::Routine)), "{handled:?}");
+        assert!(
+            matches!(handled[1], Ok(Handled::Incident(IngestOutcome::Opened(_)))),
+            "{handled:?}"
+        );
+        assert_eq!(store.pending_count(), 0);
+        assert_eq!(store.incident_count(), 1);
+        let alarm = store.item("county", "alarm").unwrap().unwrap();
+        assert!(alarm.classification.is_some_and(|c| c.flag));
+    }
+
+    #[test]
     fn the_classified_text_keeps_the_start_of_title_and_body() {
         let title = "某镇工地坍塌".repeat(100_000);
         let body = format!("事故造成3人死亡。{}", "后续报道。".repeat(100_000));
