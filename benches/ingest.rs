@@ -12,7 +12,11 @@
 //!    mark, time index and counter);
 //! 2. pipeline: the pending items, in the pipeline's batches, classified, their
 //!    classifications stored and pending marks cleared, flagged ones handed to the
-//!    ledger.
+//!    ledger. By default as the daemon runs it: `Pipeline::run` on a 2-worker runtime,
+//!    the items arriving on its channel, a batch classified while the one before is
+//!    stored. `BENCH_SERIAL=1`: one batch after the other on this thread
+//!    (`Pipeline::classify_batch`, then `Pipeline::store_batch`: what
+//!    `Pipeline::handle_batch` does), and the wall time of each stage is printed.
 //!
 //! It runs twice, each on a fresh store: routine items only, then with the casualty
 //! reports. It prints items/s for each stage and for both together, and the
@@ -21,11 +25,12 @@
 //! as stored: what the file holds beyond them is sled's log).
 //! Each stage also gives items per CPU-second of the process (all threads, from
 //! /proc/self/stat), the steadier figure on a shared machine.
-//! `BENCH_BATCH` sets the batch size (1: one item at a time, as before batching).
+//! `BENCH_BATCH` sets the batch size in the serial run (1: one item at a time, as
+//! before batching); the daemon's way takes the pipeline's own batches.
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use yuqing::classify::Classifier;
 use yuqing::config::{Config, DEFAULT_CACHE_BYTES};
@@ -131,16 +136,24 @@ fn main() {
     let count = env_usize("BENCH_ITEMS", 20_000);
     let sources = env_usize("BENCH_SOURCES", 1_000).max(1);
     let batch = env_usize("BENCH_BATCH", yuqing::pipeline::BATCH_ITEMS).max(1);
+    let serial = std::env::var("BENCH_SERIAL").is_ok_and(|v| v == "1");
     let dictionaries = Path::new(env!("CARGO_MANIFEST_DIR")).join("dictionaries");
     let classifier = Arc::new(Classifier::load(&dictionaries, &Default::default()).unwrap());
     println!("routine items only (disk per item: the issue's figure):");
-    run(&classifier, count, sources, batch, false);
+    run(&classifier, count, sources, batch, serial, false);
     println!("one item in twelve a casualty report (the ledger opens and joins incidents):");
-    run(&classifier, count, sources, batch, true);
+    run(&classifier, count, sources, batch, serial, true);
 }
 
 /// One measurement on a fresh on-disk store.
-fn run(classifier: &Arc<Classifier>, count: usize, sources: usize, batch: usize, alarms: bool) {
+fn run(
+    classifier: &Arc<Classifier>,
+    count: usize,
+    sources: usize,
+    batch: usize,
+    serial: bool,
+    alarms: bool,
+) {
     let dir = tempfile::tempdir().unwrap();
     let config = Arc::new(Config {
         data_dir: dir.path().to_path_buf(),
@@ -186,20 +199,25 @@ fn run(classifier: &Arc<Classifier>, count: usize, sources: usize, batch: usize,
     let store_time = began.elapsed();
     let store_cpu = cpu_secs() - cpu;
 
+    let names: Vec<(String, String)> = stored
+        .iter()
+        .map(|i| (i.source.clone(), i.key.clone()))
+        .collect();
     let (began, cpu) = (Instant::now(), cpu_secs());
-    let mut flagged = 0;
-    let mut queue = stored.into_iter().peekable();
-    while queue.peek().is_some() {
-        let chunk: Vec<_> = queue.by_ref().take(batch).collect();
-        for handled in pipeline.handle_batch(chunk, now) {
-            if !matches!(handled.unwrap(), yuqing::pipeline::Handled::Routine) {
-                flagged += 1;
-            }
-        }
-    }
+    let mode = if serial {
+        serial_pipeline(&pipeline, stored, batch, now)
+    } else {
+        daemon_pipeline(pipeline, stored);
+        "the daemon's way, two stages".to_string()
+    };
     let pipeline_time = began.elapsed();
     let pipeline_cpu = cpu_secs() - cpu;
     assert_eq!(store.pending_count(), 0, "every item went through");
+    let flagged = names
+        .iter()
+        .filter_map(|(source, key)| store.item(source, key).unwrap())
+        .filter(|item| item.classification.as_ref().is_some_and(|c| c.flag))
+        .count();
     store.flush_blocking().unwrap();
     let grown = store.size_on_disk().saturating_sub(empty) as f64 / count as f64;
     let own = text as f64 / count as f64;
@@ -212,7 +230,7 @@ fn run(classifier: &Arc<Classifier>, count: usize, sources: usize, batch: usize,
 
     let rate = |secs: f64| count as f64 / secs;
     println!(
-        "  {count} items from {sources} sources, batch {batch}: {flagged} not routine, {} incidents",
+        "  {count} items from {sources} sources: {flagged} flagged, {} incidents",
         store.incident_count()
     );
     println!(
@@ -222,7 +240,7 @@ fn run(classifier: &Arc<Classifier>, count: usize, sources: usize, batch: usize,
         rate(store_cpu)
     );
     println!(
-        "  pipeline (classify, store results, ledger): {:.0} items/s ({:.0} ms; {:.0} items per CPU-second)",
+        "  pipeline (classify, store results, ledger; {mode}): {:.0} items/s ({:.0} ms; {:.0} items per CPU-second)",
         rate(pipeline_time.as_secs_f64()),
         pipeline_time.as_secs_f64() * 1e3,
         rate(pipeline_cpu)
@@ -249,4 +267,50 @@ fn run(classifier: &Arc<Classifier>, count: usize, sources: usize, batch: usize,
             per_item(tree.value_bytes)
         );
     }
+}
+
+/// The pipeline one batch after the other on this thread, each batch classified, then
+/// stored; says where the wall time went.
+fn serial_pipeline(
+    pipeline: &Pipeline,
+    stored: Vec<yuqing::model::Item>,
+    batch: usize,
+    now: yuqing::model::Timestamp,
+) -> String {
+    let (mut classifying, mut storing) = (Duration::ZERO, Duration::ZERO);
+    let mut queue = stored.into_iter().peekable();
+    while queue.peek().is_some() {
+        let chunk: Vec<_> = queue.by_ref().take(batch).collect();
+        let began = Instant::now();
+        let classified = pipeline.classify_batch(chunk, now);
+        let stored = Instant::now();
+        for handled in pipeline.store_batch(classified) {
+            handled.unwrap();
+        }
+        storing += stored.elapsed();
+        classifying += stored - began;
+    }
+    format!(
+        "serial, batch {batch}: classification {:.0} ms, store and ledger {:.0} ms",
+        classifying.as_secs_f64() * 1e3,
+        storing.as_secs_f64() * 1e3
+    )
+}
+
+/// The pipeline as the daemon runs it (`Pipeline::run`, 2 runtime workers as on the
+/// 2-core machine), every item already waiting on its channel; returns when all are
+/// handled.
+fn daemon_pipeline(pipeline: Pipeline, stored: Vec<yuqing::model::Item>) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (send, receive) = tokio::sync::mpsc::channel(stored.len().max(1));
+    for item in stored {
+        send.try_send(item).unwrap();
+    }
+    drop(send);
+    let (_stop, stopping) = tokio::sync::watch::channel(false);
+    runtime.block_on(pipeline.run(receive, stopping));
 }

@@ -11,12 +11,23 @@
 //! # Batches
 //! Items are taken [`BATCH_ITEMS`] at a time (or what is waiting, or up to
 //! [`BATCH_TEXT_BYTES`] of text to classify): one blocking call
-//! classifies the batch, and one store transaction records the classifications of all
-//! of it and takes the items that need nothing more (routine, or flagged but stale)
-//! off the pending list ([`Pipeline::handle_batch`]). An item for the ledger (flagged,
-//! or a response candidate) stays pending until the ledger has taken it, in its own
-//! transaction as before. So an item is always either pending or classified and
-//! handled; a crash mid-batch loses nothing.
+//! classifies the batch ([`Pipeline::classify_batch`], no IO), and one store
+//! transaction records the classifications of all of it and takes the items that need
+//! nothing more (routine, or flagged but stale) off the pending list
+//! ([`Pipeline::store_batch`]). An item for the ledger (flagged, or a response
+//! candidate) stays pending until the ledger has taken it, in its own transaction as
+//! before. So an item is always either pending or classified and handled; a crash
+//! mid-batch loses nothing.
+//!
+//! # Two stages
+//! In [`Pipeline::run`] the two calls are stages that overlap: while batch N+1 is
+//! classified (on as many threads as the machine has cores, at most 4), batch N is
+//! stored and handed to the ledger (serial work, on one thread). At most one
+//! classified batch waits for its store stage, so memory stays bounded (one batch more
+//! than before); batches are stored one at a time in the order they were taken, so the
+//! ledger sees items in the same order as before. A classified batch not yet stored
+//! has written nothing: its items are still pending, and a crash then loses nothing
+//! either.
 //!
 //! # Bounded work per item, fair turns between sources
 //! Classification reads at most `[intake] max_text_bytes` of an item (the title's
@@ -41,8 +52,9 @@
 //! handled. An item can be both read from the list and sent on the channel; it is then
 //! handled twice, which is harmless (the same classification is stored again, and the
 //! ledger ignores an item it already holds). The items an earlier run left pending are
-//! read the same way at start. On shutdown the batch in hand is finished; waiting items
-//! keep their pending mark for the next start.
+//! read the same way at start. On shutdown the batches in hand are finished (the one
+//! being classified is stored too); waiting items keep their pending mark for the next
+//! start.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -79,6 +91,14 @@ struct Classified {
     stale: bool,
     /// The outcome when the ledger has nothing to do with the item.
     settled: Option<Handled>,
+}
+
+/// A batch classified by [`Pipeline::classify_batch`] and not yet stored: its items
+/// are still pending, nothing of it is written. [`Pipeline::store_batch`] does the rest.
+pub struct ClassifiedBatch {
+    items: Vec<Classified>,
+    /// The time the batch was classified at (staleness; the ledger's clock).
+    now: Timestamp,
 }
 
 /// What happened to one item.
@@ -283,17 +303,38 @@ impl Pipeline {
     }
 
     /// Classifies a batch of stored items and hands them on; one result per item, in
-    /// order. The classifications of the whole batch are stored in one transaction,
-    /// which also takes the items that need nothing more (routine, stale) off the
-    /// pending list; an item for the ledger (flagged, or a response candidate) stays
-    /// pending until the ledger has taken it. Blocking (CPU and sled): call it from a
-    /// blocking thread.
+    /// order: [`Pipeline::classify_batch`], then [`Pipeline::store_batch`]. Blocking
+    /// (CPU and sled): call it from a blocking thread.
     pub fn handle_batch(
         &self,
         items: Vec<Item>,
         now: Timestamp,
     ) -> Vec<Result<Handled, PipelineError>> {
-        let classified = self.classify_all(items, now);
+        self.store_batch(self.classify_batch(items, now))
+    }
+
+    /// The first stage of [`Pipeline::handle_batch`]: classifies a batch (on up to
+    /// 4 threads, the machine's cores) and decides what each item needs. No IO: the
+    /// items stay pending until [`Pipeline::store_batch`] has done their work, so this
+    /// may run while the batch before is being stored. Blocking (CPU).
+    pub fn classify_batch(&self, items: Vec<Item>, now: Timestamp) -> ClassifiedBatch {
+        ClassifiedBatch {
+            items: self.classify_all(items, now),
+            now,
+        }
+    }
+
+    /// The second stage of [`Pipeline::handle_batch`]; one result per item, in order.
+    /// The classifications of the whole batch are stored in one transaction, which
+    /// also takes the items that need nothing more (routine, stale) off the pending
+    /// list; an item for the ledger (flagged, or a response candidate) stays pending
+    /// until the ledger has taken it. Batches must be stored in the order they were
+    /// taken (the ledger sees items in that order). Blocking (sled).
+    pub fn store_batch(&self, batch: ClassifiedBatch) -> Vec<Result<Handled, PipelineError>> {
+        let ClassifiedBatch {
+            items: classified,
+            now,
+        } = batch;
         let verdicts: Vec<Verdict<'_>> = classified
             .iter()
             .filter_map(|c| {
@@ -433,6 +474,13 @@ impl Pipeline {
     /// Runs until the intake's channel closes (the intake stopped) and every waiting
     /// item is handled, or until `stopping` is set: first the items an earlier run
     /// left pending, then new ones as they come, each source in turn.
+    ///
+    /// Two stages: while one batch is classified, the batch classified before it is
+    /// stored and handed to the ledger ([`Pipeline::classify_batch`] and
+    /// [`Pipeline::store_batch`], each on a blocking thread), so the serial store work
+    /// no longer waits for classification, nor classification for it. At most one
+    /// classified batch waits for its store stage, and batches are stored in the order
+    /// they were taken.
     pub async fn run(self, mut items: mpsc::Receiver<Item>, mut stopping: watch::Receiver<bool>) {
         let mut queue = FairQueue::default();
         // What an earlier run left pending is read from the store like a spill.
@@ -440,8 +488,17 @@ impl Pipeline {
         let mut backlog = Backlog::default();
         let mut open = true;
         let mut tally = Tally::default();
+        // The batch classified last, not stored yet (its items are still pending).
+        let mut classified: Option<ClassifiedBatch> = None;
         loop {
             if *stopping.borrow() {
+                // The batch in hand is finished: the classified one is stored.
+                if let Some(batch) = classified.take() {
+                    self.store_logged(batch)
+                        .await
+                        .into_iter()
+                        .for_each(|outcome| tally.add(outcome));
+                }
                 tally.log();
                 return;
             }
@@ -449,7 +506,7 @@ impl Pipeline {
                 let (title, body) = text_to_classify(&item.title, &item.body, self.max_text);
                 title.len() + body.len()
             });
-            if batch.is_empty() {
+            if batch.is_empty() && classified.is_none() {
                 // The queue ran dry: one line for the batch just handled.
                 tally.log();
                 match items.try_recv() {
@@ -475,14 +532,31 @@ impl Pipeline {
                 }
                 continue;
             }
-            // While the batch is classified, keep taking arrivals: the intake never
-            // waits for classification unless the queue is full.
-            let work = self.handle_logged(batch);
+            // Classify this batch while the one before is stored; keep taking arrivals
+            // meanwhile: the intake never waits for the pipeline unless the queue is full.
+            let to_store = classified.take();
+            let work = async {
+                let classify = async {
+                    if batch.is_empty() {
+                        None
+                    } else {
+                        self.classify_logged(batch).await
+                    }
+                };
+                let store = async {
+                    match to_store {
+                        Some(batch) => self.store_logged(batch).await,
+                        None => Vec::new(),
+                    }
+                };
+                tokio::join!(classify, store)
+            };
             tokio::pin!(work);
             loop {
                 tokio::select! {
                     biased;
-                    outcomes = &mut work => {
+                    (next, outcomes) = &mut work => {
+                        classified = next;
                         outcomes.into_iter().for_each(|outcome| tally.add(outcome));
                         if tally.total() >= BATCH_LOG_ITEMS {
                             tally.log();
@@ -557,22 +631,36 @@ impl Pipeline {
         }
     }
 
-    /// Handles a batch on one blocking thread; details are logged at DEBUG (the
-    /// batch's counts at INFO, see [`Tally`]), failures at ERROR. One outcome per
-    /// item (`None`: failed, the item stays pending).
-    async fn handle_logged(&self, batch: Vec<Item>) -> Vec<Option<Handled>> {
-        let names: Vec<(String, String)> = batch
-            .iter()
-            .map(|i| (i.source.clone(), i.key.clone()))
-            .collect();
+    /// Classifies a batch on a blocking thread; `None` (logged at ERROR) if the task
+    /// failed: the batch stays pending for the next start.
+    async fn classify_logged(&self, batch: Vec<Item>) -> Option<ClassifiedBatch> {
+        let count = batch.len();
         let pipeline = self.clone();
         let result =
-            tokio::task::spawn_blocking(move || pipeline.handle_batch(batch, chrono::Utc::now()))
+            tokio::task::spawn_blocking(move || pipeline.classify_batch(batch, chrono::Utc::now()))
                 .await;
+        result
+            .inspect_err(|err| {
+                error!(items = count, error = %err, "classification task failed; the batch stays pending for the next start");
+            })
+            .ok()
+    }
+
+    /// Stores a classified batch on one blocking thread; details are logged at DEBUG
+    /// (the batch's counts at INFO, see [`Tally`]), failures at ERROR. One outcome per
+    /// item (`None`: failed, the item stays pending).
+    async fn store_logged(&self, batch: ClassifiedBatch) -> Vec<Option<Handled>> {
+        let names: Vec<(String, String)> = batch
+            .items
+            .iter()
+            .map(|c| (c.item.source.clone(), c.item.key.clone()))
+            .collect();
+        let pipeline = self.clone();
+        let result = tokio::task::spawn_blocking(move || pipeline.store_batch(batch)).await;
         let results = match result {
             Ok(results) => results,
             Err(err) => {
-                error!(items = names.len(), error = %err, "classification task failed; the batch stays pending for the next start");
+                error!(items = names.len(), error = %err, "storing the batch's classifications failed; the batch stays pending for the next start");
                 return names.iter().map(|_| None).collect();
             }
         };
@@ -792,6 +880,71 @@ mod tests {
         let rest = queue.pop_batch(BATCH_ITEMS, usize::MAX, one);
         assert_eq!(rest.len(), 301 - BATCH_ITEMS - 3);
         assert!(queue.pop_batch(BATCH_ITEMS, usize::MAX, one).is_empty());
+    }
+
+    #[test]
+    fn a_classified_batch_writes_nothing_until_it_is_stored() {
+        let store = Store::temporary().unwrap();
+        let config = Arc::new(Config {
+            dictionaries: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dictionaries"),
+            ..Config::default()
+        });
+        let classifier =
+            Arc::new(Classifier::load(&config.dictionaries, &Default::default()).unwrap());
+        let ledger = Ledger::new(store.clone(), config.clone(), Arc::default());
+        let pipeline = Pipeline::new(classifier, store.clone(), ledger, &config);
+        let now = chrono::Utc::now();
+        let parsed = |key: &str, title: &str, body: &str| crate::parse::ParsedItem {
+            key: key.into(),
+            title: title.into(),
+            link: None,
+            body: body.into(),
+            published: Some(now),
+            date_quality: Some(crate::model::DateQuality::Credible),
+        };
+        let polled = vec![
+            parsed(
+                "routine",
+                "县图书馆少儿阅览室开放",
+                "藏书两万余册，周末举办亲子阅读活动。",
+            ),
+            parsed(
+                "alarm",
+                "青石镇一在建厂房坍塌致3人死亡",
+                "青石镇一在建厂房发生坍塌事故，造成3人死亡、2人受伤，事故原因正在调查。",
+            ),
+        ];
+        let items: Vec<Item> = store
+            .upsert_items("county", polled, now)
+            .unwrap()
+            .into_iter()
+            .filter_map(|outcome| match outcome {
+                crate::store::UpsertOutcome::New(item) => Some(item),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(items.len(), 2);
+
+        // The first stage: classified in memory, nothing written, both still pending.
+        let batch = pipeline.classify_batch(items, now);
+        assert_eq!(store.pending_count(), 2);
+        for key in ["routine", "alarm"] {
+            let stored = store.item("county", key).unwrap().unwrap();
+            assert!(stored.classification.is_none(), "{key} not yet stored");
+        }
+        assert_eq!(store.incident_count(), 0);
+
+        // The second stage: stored, handed on, off the pending list.
+        let handled = pipeline.store_batch(batch);
+        assert!(matches!(handled[0], Ok(Handled::Routine)), "{handled:?}");
+        assert!(
+            matches!(handled[1], Ok(Handled::Incident(IngestOutcome::Opened(_)))),
+            "{handled:?}"
+        );
+        assert_eq!(store.pending_count(), 0);
+        assert_eq!(store.incident_count(), 1);
+        let alarm = store.item("county", "alarm").unwrap().unwrap();
+        assert!(alarm.classification.is_some_and(|c| c.flag));
     }
 
     #[test]
