@@ -150,9 +150,7 @@ impl Store {
             }
             let record = row.record_key();
             self.with_outbox(|tx| {
-                tx.outbox
-                    .remove(&seq.to_be_bytes())
-                    .map_err(super::TxError::from)?;
+                tx.remove_row(seq)?;
                 tx.keys
                     .insert(
                         record.as_bytes(),

@@ -292,7 +292,7 @@ impl Store {
         self.clear_policies()?;
         for (seq, row) in self.outbox_page(None, usize::MAX)? {
             if ledger_scoped(&row.notice.key) {
-                self.outbox.remove(seq.to_be_bytes())?;
+                self.with_outbox(|tx| Ok::<_, Abort<StoreError>>(tx.remove_row(seq)?))?;
             }
         }
         for key in self.notice_keys.iter().keys() {
