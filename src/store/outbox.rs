@@ -245,14 +245,13 @@ fn count_key(kind: u8, channel: Option<&str>) -> Vec<u8> {
 /// The retry index key of a failing row: destination, next attempt (nanoseconds,
 /// sign bit flipped, so byte order is time order), queue number.
 fn retry_key(row: &OutboxRow, seq: u64) -> Vec<u8> {
-    let nanos = row
-        .next_attempt_at
-        .timestamp_nanos_opt()
-        .unwrap_or(if row.next_attempt_at.timestamp() < 0 {
+    let nanos = row.next_attempt_at.timestamp_nanos_opt().unwrap_or(
+        if row.next_attempt_at.timestamp() < 0 {
             i64::MIN
         } else {
             i64::MAX
-        });
+        },
+    );
     [
         &count_key(RETRY, row.channel.as_deref())[..],
         &((nanos as u64) ^ (1 << 63)).to_be_bytes(),
@@ -265,7 +264,9 @@ fn retry_key(row: &OutboxRow, seq: u64) -> Vec<u8> {
 fn retry_time(key: &[u8]) -> Option<Timestamp> {
     let at = key.len().checked_sub(16)?;
     let bits = u64::from_be_bytes(key[at..at + 8].try_into().ok()?);
-    Some(chrono::DateTime::from_timestamp_nanos((bits ^ (1 << 63)) as i64))
+    Some(chrono::DateTime::from_timestamp_nanos(
+        (bits ^ (1 << 63)) as i64,
+    ))
 }
 
 fn read_u64(bytes: &[u8]) -> u64 {
@@ -676,15 +677,27 @@ pub(super) mod tests {
         counts_exact(&store, "first failures");
         let mail = &store.outbox_failures_by_destination().unwrap()[&None];
         assert_eq!((mail.pending, mail.failing), (5, 2));
-        assert_eq!(mail.last_error.as_deref(), Some("421 busy"), "retried latest");
+        assert_eq!(
+            mail.last_error.as_deref(),
+            Some("421 busy"),
+            "retried latest"
+        );
         fail(&store, "7/opened", None, 1, "421 again");
         counts_exact(&store, "a second failure of the same row");
         store
-            .outbox_mark_sent(seq_of(&store, "source/s/1"), "source/s/1", chrono::Utc::now())
+            .outbox_mark_sent(
+                seq_of(&store, "source/s/1"),
+                "source/s/1",
+                chrono::Utc::now(),
+            )
             .unwrap();
         counts_exact(&store, "a failing row delivered");
         store
-            .outbox_mark_sent(seq_of(&store, "reply/board/a/1/80"), "x", chrono::Utc::now())
+            .outbox_mark_sent(
+                seq_of(&store, "reply/board/a/1/80"),
+                "x",
+                chrono::Utc::now(),
+            )
             .unwrap();
         counts_exact(&store, "a fresh row delivered");
         let seq = seq_of(&store, "7/opened");
@@ -696,12 +709,16 @@ pub(super) mod tests {
             at: chrono::Utc::now(),
             channel: None,
         };
-        store.outbox_dead(seq, &dead, Some(&notice("dead/1"))).unwrap();
+        store
+            .outbox_dead(seq, &dead, Some(&notice("dead/1")))
+            .unwrap();
         counts_exact(&store, "dead letter and its report");
         assert_eq!(store.dead_letter_count(), 1);
         assert_eq!(store.outbox_supersede(chrono::Utc::now()).unwrap(), 2);
         counts_exact(&store, "supersede");
-        store.enqueue_notice(&notice("reply/board/a/1/overdue/1")).unwrap();
+        store
+            .enqueue_notice(&notice("reply/board/a/1/overdue/1"))
+            .unwrap();
         assert_eq!(
             store
                 .withdraw_reply_notices("board", "a/1", chrono::Utc::now(), "replied")
@@ -712,7 +729,10 @@ pub(super) mod tests {
         store.clear_ledger().unwrap();
         counts_exact(&store, "clearing the ledger for an import");
         let left = store.outbox_failures_by_destination().unwrap();
-        let pending: Vec<_> = left.iter().map(|(d, f)| (d.as_deref(), f.pending)).collect();
+        let pending: Vec<_> = left
+            .iter()
+            .map(|(d, f)| (d.as_deref(), f.pending))
+            .collect();
         assert_eq!(
             pending,
             [(None, 1), (Some("ding"), 1)],
