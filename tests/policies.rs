@@ -546,11 +546,11 @@ async fn the_daemon_mails_an_overdue_interpretation_and_lists_the_clocks() {
     assert!(said.contains("2 份计时的文件"), "{said}");
     let old = Store::open(&site.data_dir())
         .unwrap()
-        .policy_records()
+        .policy_records(None, usize::MAX)
         .unwrap();
     let new = Store::open(restored.path())
         .unwrap()
-        .policy_records()
+        .policy_records(None, usize::MAX)
         .unwrap();
     let documents = |records: &[yuqing::store::PolicyRecord]| {
         records

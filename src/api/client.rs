@@ -221,6 +221,29 @@ impl Client {
         Ok((list, total.unwrap_or(0)))
     }
 
+    /// Incidents as the daemon streams them: read them with [`Listing::next`] a batch
+    /// at a time (each element's JSON text), the match count before the limit from
+    /// [`Listing::total`]. No total time limit, only [`READ_TIMEOUT`] between chunks.
+    pub async fn list_stream(&self, query: &ListQuery) -> Result<Listing<'_>, ClientError> {
+        let request = self
+            .http
+            .get(format!("{}/v1/incidents?{}", self.base, query.to_query()))
+            .bearer_auth(self.token.as_str());
+        let response = self.send(request).await?;
+        let total = response
+            .headers()
+            .get(TOTAL_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        Ok(Listing {
+            response,
+            client: self,
+            total,
+            split: ArraySplit::default(),
+        })
+    }
+
     /// One incident: [`IncidentDetail`], or `serde_json::Value`.
     pub async fn show<T: DeserializeOwned>(&self, id: IncidentId) -> Result<T, ClientError> {
         self.get_json(&format!("/v1/incidents/{id}")).await
@@ -436,29 +459,181 @@ impl Export<'_> {
     /// part-way, is an error (exit 1; exit 3 when the daemon went silent), never a
     /// short end.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, ClientError> {
-        self.response.chunk().await.map_err(|err| {
-            if err.is_timeout() {
-                return match self.client.transport(err) {
-                    ClientError::Unreachable(message) => {
-                        ClientError::Unreachable(format!("{message}；导出不完整"))
+        next_chunk(&mut self.response, self.client, "导出").await
+    }
+}
+
+/// The next chunk of a streamed answer (`what`: 导出, 列表). A connection that breaks,
+/// or that the daemon aborts because the answer failed part-way, is an error (exit 1;
+/// exit 3 when the daemon went silent), never a short end.
+async fn next_chunk(
+    response: &mut reqwest::Response,
+    client: &Client,
+    what: &str,
+) -> Result<Option<Bytes>, ClientError> {
+    response.chunk().await.map_err(|err| {
+        if err.is_timeout() {
+            return match client.transport(err) {
+                ClientError::Unreachable(message) => {
+                    ClientError::Unreachable(format!("{message}；{what}不完整"))
+                }
+                other => other,
+            };
+        }
+        ClientError::Refused {
+            code: "internal".into(),
+            message: format!(
+                "{what}中途断开（守护进程 {}）：{err}；{what}不完整，守护进程的日志里有原因，请稍后重试",
+                client.endpoint
+            ),
+        }
+    })
+}
+
+/// A list being received ([`Client::list_stream`]).
+pub struct Listing<'a> {
+    response: reqwest::Response,
+    client: &'a Client,
+    total: usize,
+    split: ArraySplit,
+}
+
+impl Listing<'_> {
+    /// How many incidents matched before the limit.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// The elements the next chunk completes (possibly none): [`IncidentView`], or
+    /// `serde_json::Value`; `None` once the array has ended. A break part-way is an
+    /// error, as for the export.
+    pub async fn next<T: DeserializeOwned>(&mut self) -> Result<Option<Vec<T>>, ClientError> {
+        let client = self.client;
+        let malformed = |why: &str| ClientError::Refused {
+            code: "internal".into(),
+            message: format!(
+                "无法理解守护进程（{}）的应答：{why}；守护进程和命令行的版本是否一致？",
+                client.endpoint
+            ),
+        };
+        match next_chunk(&mut self.response, client, "列表").await? {
+            Some(bytes) => {
+                let elements = self.split.push(&bytes).map_err(malformed)?;
+                let decoded = elements
+                    .iter()
+                    .map(|element| serde_json::from_slice(element))
+                    .collect::<Result<Vec<T>, _>>();
+                decoded.map(Some).map_err(|err| malformed(&err.to_string()))
+            }
+            None if self.split.ended() => Ok(None),
+            None => Err(malformed("列表未结束")),
+        }
+    }
+}
+
+/// Cuts a JSON array arriving in pieces into its elements' texts, holding only the
+/// element not yet complete.
+#[derive(Debug, Default)]
+struct ArraySplit {
+    /// Bytes not yet handed out, from the start of the element being read.
+    buf: Vec<u8>,
+    /// Nesting depth at the end of `buf` (1: inside the array).
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    /// Whether the array's `]` arrived.
+    done: bool,
+}
+
+impl ArraySplit {
+    fn ended(&self) -> bool {
+        self.done
+    }
+
+    /// Takes the next bytes; returns the elements they complete.
+    fn push(&mut self, bytes: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
+        let mut out = Vec::new();
+        for &b in bytes {
+            if self.done {
+                if !b.is_ascii_whitespace() {
+                    return Err("数组结束后还有内容");
+                }
+                continue;
+            }
+            if self.in_string {
+                self.buf.push(b);
+                match (self.escaped, b) {
+                    (true, _) => self.escaped = false,
+                    (false, b'\\') => self.escaped = true,
+                    (false, b'"') => self.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match (self.depth, b) {
+                (_, b) if b.is_ascii_whitespace() => {
+                    if self.depth > 1 {
+                        self.buf.push(b);
                     }
-                    other => other,
-                };
+                }
+                (0, b'[') => self.depth = 1,
+                (0, _) => return Err("应答不是数组"),
+                (1, b',' | b']') => {
+                    if b == b']' {
+                        self.done = true;
+                    }
+                    if !self.buf.is_empty() {
+                        out.push(std::mem::take(&mut self.buf));
+                    } else if b == b',' {
+                        return Err("数组中有空元素");
+                    }
+                }
+                (depth, b) => {
+                    match b {
+                        b'{' | b'[' => self.depth += 1,
+                        b'}' | b']' => self.depth = depth - 1,
+                        b'"' => self.in_string = true,
+                        _ => {}
+                    }
+                    self.buf.push(b);
+                }
             }
-            ClientError::Refused {
-                code: "internal".into(),
-                message: format!(
-                    "导出中途断开（守护进程 {}）：{err}；导出不完整，守护进程的日志里有原因，请稍后重试",
-                    self.client.endpoint
-                ),
-            }
-        })
+        }
+        Ok(out)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every way of cutting an array into chunks gives its elements back whole.
+    #[test]
+    fn a_streamed_array_is_cut_into_its_elements_wherever_the_chunks_end() {
+        let array = r#"[{"a":"x,]}\"\\","b":[1,{"c":[]}]},{"t":"甲\n乙"} , 3,"s]",[]]"#;
+        let expected: Vec<serde_json::Value> = serde_json::from_str(array).unwrap();
+        let bytes = array.as_bytes();
+        for size in 1..=bytes.len() {
+            let mut split = ArraySplit::default();
+            let mut elements = Vec::new();
+            for chunk in bytes.chunks(size) {
+                elements.extend(split.push(chunk).unwrap());
+            }
+            assert!(split.ended(), "size {size}");
+            let values: Vec<serde_json::Value> = elements
+                .iter()
+                .map(|e| serde_json::from_slice(e).unwrap())
+                .collect();
+            assert_eq!(values, expected, "size {size}");
+        }
+        let mut empty = ArraySplit::default();
+        assert!(empty.push(b" [ ] ").unwrap().is_empty());
+        assert!(empty.ended());
+        let mut short = ArraySplit::default();
+        assert_eq!(short.push(br#"[{"a":1},{"b""#).unwrap().len(), 1);
+        assert!(!short.ended(), "a cut-off array has not ended");
+        assert!(ArraySplit::default().push(b"{}").is_err());
+    }
 
     #[test]
     fn wildcard_binds_are_reached_on_loopback() {

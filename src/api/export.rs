@@ -4,6 +4,8 @@
 //! (eight bytes each), then the incidents are read, encoded and sent [`PAGE`] at a
 //! time, each page one chunk of the response, the next read only when the connection
 //! has taken the last; so the daemon holds one page of the export, not the ledger.
+//! The board posts and the tracked documents follow, [`PAGE`] at a time too (read by
+//! key from where the last page ended).
 //! A failure part-way aborts the response (the connection closes without the chunked
 //! body's end), so the client sees an error, never a well-formed but short file.
 //!
@@ -27,7 +29,7 @@ use super::views::{DeadlineView, EffectView, IncidentDetail, IncidentView};
 use super::{ApiError, ApiState};
 use crate::ledger::LedgerError;
 use crate::model::{DeadlineState, IncidentId, Milestone, Timestamp, topic_name};
-use crate::store::ListFilter;
+use crate::store::{DocumentId, ListFilter};
 use crate::time::local;
 
 /// Incidents read, encoded and sent as one chunk. A JSONL line carries the incident's
@@ -285,6 +287,8 @@ pub(super) async fn export(
         ids,
         sent: 0,
         part: first,
+        reply_after: None,
+        policy_after: None,
     };
     let body = Body::from_stream(futures_util::stream::try_unfold(pages, Pages::next));
     Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
@@ -310,6 +314,10 @@ struct Pages {
     /// How many of `ids` have been sent.
     sent: usize,
     part: Part,
+    /// The last board post sent (`(source, key)`), the next page's start.
+    reply_after: Option<(String, String)>,
+    /// The last tracked document sent.
+    policy_after: Option<DocumentId>,
 }
 
 impl Pages {
@@ -343,12 +351,26 @@ impl Pages {
                     continue;
                 }
                 Part::Replies => {
-                    self.part = Part::Policies;
-                    self.read(reply_lines).await?
+                    let after = self.reply_after.clone();
+                    let (lines, last) = self
+                        .read(move |state, now| reply_lines(state, after, now))
+                        .await?;
+                    match last {
+                        Some(last) => self.reply_after = Some(last),
+                        None => self.part = Part::Policies,
+                    }
+                    lines
                 }
                 Part::Policies => {
-                    self.part = Part::Done;
-                    self.read(policy_lines).await?
+                    let after = self.policy_after.clone();
+                    let (lines, last) = self
+                        .read(move |state, now| policy_lines(state, after, now))
+                        .await?;
+                    match last {
+                        Some(last) => self.policy_after = Some(last),
+                        None => self.part = Part::Done,
+                    }
+                    lines
                 }
                 Part::Done => {
                     tracing::info!(incidents = self.ids.len(), "export sent");
@@ -363,22 +385,30 @@ impl Pages {
 
     /// Runs `f` off the async threads (sled may block on IO); a failure is logged and
     /// becomes the body's error, which aborts the response.
-    async fn read(
+    async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&ApiState, Timestamp) -> Result<String, LedgerError> + Send + 'static,
-    ) -> Result<String, std::io::Error> {
-        let state = self.state.clone();
+        f: impl FnOnce(&ApiState, Timestamp) -> Result<T, LedgerError> + Send + 'static,
+    ) -> Result<T, std::io::Error> {
         let now = self.now;
-        let result = tokio::task::spawn_blocking(move || f(&state, now))
-            .await
-            .map_err(|err| err.to_string())
-            .and_then(|r| r.map_err(|err| err.to_string()));
+        let result = read_off_thread(&self.state, move |state| f(state, now)).await;
         result.map_err(|err| {
             tracing::error!(%err, sent = self.sent, of = self.ids.len(),
                 "export failed part-way; the response is cut off");
             std::io::Error::other(err)
         })
     }
+}
+
+/// Runs a chunk's reads off the async threads (sled may block on IO); the error as text.
+pub(super) async fn read_off_thread<T: Send + 'static>(
+    state: &ApiState,
+    f: impl FnOnce(&ApiState) -> Result<T, LedgerError> + Send + 'static,
+) -> Result<T, String> {
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || f(&state))
+        .await
+        .map_err(|err| err.to_string())
+        .and_then(|r| r.map_err(|err| err.to_string()))
 }
 
 /// The JSONL lines of `ids`: the `show --json` shape and the ledger's records, both
@@ -420,23 +450,44 @@ fn csv_page(state: &ApiState, ids: &[IncidentId], now: Timestamp) -> Result<Stri
     Ok(csv_rows(&rows))
 }
 
-/// The reply ledger, whole (`since` selects incidents only).
-fn reply_lines(state: &ApiState, now: Timestamp) -> Result<String, LedgerError> {
+/// A page of the reply ledger (every board post, whatever `since` says: it selects
+/// incidents only): [`PAGE`] posts after `after`, and the last one's `(source, key)`
+/// when there may be more (`None`: the reply ledger is done).
+fn reply_lines(
+    state: &ApiState,
+    after: Option<(String, String)>,
+    now: Timestamp,
+) -> Result<(String, Option<(String, String)>), LedgerError> {
+    let after = after.as_ref().map(|(s, k)| (s.as_str(), k.as_str()));
+    let records = state.store.reply_records(after, PAGE)?;
+    let last = (records.len() == PAGE)
+        .then(|| records.last())
+        .flatten()
+        .map(|r| (r.post.source.clone(), r.post.key.clone()));
     let mut out = String::new();
-    for record in state.store.reply_records()? {
+    for record in records {
         push_line(&mut out, &ReplyLine::new(record, now));
     }
-    Ok(out)
+    Ok((out, last))
 }
 
-/// The tracked documents of the document clocks, whole.
-fn policy_lines(state: &ApiState, now: Timestamp) -> Result<String, LedgerError> {
+/// A page of the tracked documents of the document clocks, as [`reply_lines`].
+fn policy_lines(
+    state: &ApiState,
+    after: Option<DocumentId>,
+    now: Timestamp,
+) -> Result<(String, Option<DocumentId>), LedgerError> {
+    let records = state.store.policy_records(after.as_ref(), PAGE)?;
+    let last = (records.len() == PAGE)
+        .then(|| records.last())
+        .flatten()
+        .map(|r| DocumentId::of(&r.document));
     let mut out = String::new();
-    for record in state.store.policy_records()? {
+    for record in records {
         let name = super::policies::clock_name(&state.config, &record.document.clock);
         push_line(&mut out, &PolicyLine::new(record, &name, now));
     }
-    Ok(out)
+    Ok((out, last))
 }
 
 #[cfg(test)]
@@ -537,7 +588,8 @@ mod tests {
     }
 
     /// The daemon holds a page at a time: the body is one chunk per page of [`PAGE`]
-    /// incidents (the last one the rest); an empty reply ledger adds nothing.
+    /// incidents (the last one the rest), then of board posts, then of tracked
+    /// documents, each once, in order, with its own notices.
     #[tokio::test]
     async fn the_body_is_one_chunk_per_page() {
         use futures_util::StreamExt;
@@ -549,9 +601,53 @@ mod tests {
             config.clone(),
             std::sync::Arc::new(tokio::sync::Notify::new()),
         );
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        for i in 0..=PAGE {
+            store
+                .put_tracked_post(&crate::replies::TrackedPost {
+                    source: "board".into(),
+                    key: format!("p{i:04}"),
+                    title: "路灯不亮".into(),
+                    url: None,
+                    unit: None,
+                    posted_at: at("2026-11-20T02:00:00Z"),
+                    due_at: at("2026-11-23T16:00:00Z"),
+                    replied_at: None,
+                    removed_at: None,
+                })
+                .unwrap();
+            let document = crate::policies::TrackedDocument {
+                clock: "interpretation".into(),
+                source: "policy".into(),
+                key: format!("d{i:04}"),
+                title: "关于印发某办法的通知".into(),
+                url: None,
+                doc_no: None,
+                published_at: at("2026-06-12T02:00:00Z"),
+                due_at: at("2026-06-17T16:00:00Z"),
+                backfilled: false,
+                met_at: None,
+                met_by: None,
+            };
+            store.put_tracked_document(&document, None).unwrap();
+        }
+        // The last post's notice travels with it, on the last page of posts.
+        let last = format!("reply/board/p{PAGE:04}/overdue/1");
+        let notice = crate::model::Notice {
+            key: last,
+            to: vec!["duty@localhost".into()],
+            created_at: at("2026-11-24T02:00:00Z"),
+            kind: crate::model::NoticeKind::Bulletin {
+                subject: "s".into(),
+                paragraphs: vec![],
+                commands: vec![],
+            },
+        };
+        store.enqueue_notice(&notice).unwrap();
         let state = ApiState::new(store, ledger, config, crate::api::Token::generate());
+        // JSONL: the incidents, then the posts, then the documents, a page at a time.
         for (format, expected) in [
-            (ExportFormat::Jsonl, vec![PAGE, PAGE, 3]),
+            (ExportFormat::Jsonl, vec![PAGE, PAGE, 3, PAGE, 1, PAGE, 1]),
             (ExportFormat::Csv, vec![1, PAGE, PAGE, 3]),
         ] {
             let query = ExportQuery {
@@ -563,10 +659,35 @@ mod tests {
                 .unwrap();
             let mut chunks = response.into_body().into_data_stream();
             let mut lines = Vec::new();
+            let mut text = Vec::new();
             while let Some(chunk) = chunks.next().await {
-                lines.push(chunk.unwrap().iter().filter(|b| **b == b'\n').count());
+                let chunk = chunk.unwrap();
+                lines.push(chunk.iter().filter(|b| **b == b'\n').count());
+                text.extend_from_slice(&chunk);
             }
             assert_eq!(lines, expected, "{format:?}");
+            if format == ExportFormat::Jsonl {
+                let keys: Vec<(String, usize)> = String::from_utf8(text)
+                    .unwrap()
+                    .lines()
+                    .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+                    .filter(|line| line["kind"] == "reply" || line["kind"] == "policy")
+                    .map(|line| {
+                        let record = &line["record"];
+                        let key = record["post"]["key"]
+                            .as_str()
+                            .or(record["document"]["key"].as_str())
+                            .unwrap()
+                            .to_string();
+                        (key, record["notices"].as_array().unwrap().len())
+                    })
+                    .collect();
+                let expected: Vec<(String, usize)> = (0..=PAGE)
+                    .map(|i| (format!("p{i:04}"), usize::from(i == PAGE)))
+                    .chain((0..=PAGE).map(|i| (format!("d{i:04}"), 0)))
+                    .collect();
+                assert_eq!(keys, expected, "each post and document once, in order");
+            }
         }
     }
 

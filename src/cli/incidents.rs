@@ -65,10 +65,9 @@ pub fn list(config: &Config, args: &ListArgs) -> Result<(), CliError> {
     };
     let client = connect(config)?;
     if args.json {
-        let (value, _): (serde_json::Value, _) = block_on(client.list(&query))??;
-        return emit(&pretty(&value));
+        return block_on(print_json_list(&client, &query))?;
     }
-    let (incidents, total): (Vec<IncidentView>, _) = block_on(client.list(&query))??;
+    let (incidents, total) = block_on(read_list(&client, &query))??;
     if incidents.is_empty() {
         return emit(if filtered || query.status.is_some() {
             "没有符合条件的事件。\n"
@@ -81,6 +80,49 @@ pub fn list(config: &Config, args: &ListArgs) -> Result<(), CliError> {
     let mut text = render_list(&incidents, Utc::now(), use_color());
     text.push_str(&more_line(total, incidents.len()));
     emit(&text)
+}
+
+/// `list --json`: each batch of incidents printed as it arrives (see [`json_batch`]).
+async fn print_json_list(client: &Client, query: &ListQuery) -> Result<(), CliError> {
+    let mut listing = client.list_stream(query).await?;
+    let mut first = true;
+    while let Some(values) = listing.next::<serde_json::Value>().await? {
+        emit(&json_batch(&values, &mut first))?;
+    }
+    emit(if first { "[]\n" } else { "\n]\n" })
+}
+
+/// A batch of a pretty-printed array's elements, at the array's indent, each after
+/// `[` (the `first`) or a comma: with `]` at the end, the same text as pretty-printing
+/// the whole array (JSON text has no raw line breaks, so indenting each line of an
+/// element's own pretty form is exact).
+fn json_batch(values: &[serde_json::Value], first: &mut bool) -> String {
+    let mut text = String::new();
+    for value in values {
+        text.push_str(if *first { "[\n" } else { ",\n" });
+        *first = false;
+        for (i, line) in pretty(value).lines().enumerate() {
+            if i > 0 {
+                text.push('\n');
+            }
+            text.push_str("  ");
+            text.push_str(line);
+        }
+    }
+    text
+}
+
+/// The table's incidents, decoded as they arrive, and the match count.
+async fn read_list(
+    client: &Client,
+    query: &ListQuery,
+) -> Result<(Vec<IncidentView>, usize), ClientError> {
+    let mut listing = client.list_stream(query).await?;
+    let mut incidents = Vec::new();
+    while let Some(batch) = listing.next().await? {
+        incidents.extend(batch);
+    }
+    Ok((incidents, listing.total()))
 }
 
 /// The line under a page that does not show every match.
@@ -901,6 +943,30 @@ pub fn render_status(status: &StatusView, color: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `list --json` printed batch by batch is `pretty` of the whole array, however the
+    /// batches fall (empty ones included), and of an empty array.
+    #[test]
+    fn json_printed_in_batches_is_the_whole_array_pretty_printed() {
+        let values: Vec<serde_json::Value> = (0..5)
+            .map(|i| {
+                serde_json::json!({"id": i, "title": "甲\n\"乙\"", "deadlines": [{"a": []}, {}], "unit": null})
+            })
+            .collect();
+        let whole = pretty(&serde_json::Value::Array(values.clone()));
+        for cuts in [vec![5], vec![1, 4], vec![0, 2, 0, 3], vec![1, 1, 1, 1, 1]] {
+            let (mut text, mut first, mut at) = (String::new(), true, 0);
+            for n in cuts {
+                text.push_str(&json_batch(&values[at..at + n], &mut first));
+                at += n;
+            }
+            text.push_str(if first { "[]\n" } else { "\n]\n" });
+            assert_eq!(text, whole);
+        }
+        let mut first = true;
+        assert!(json_batch(&[], &mut first).is_empty() && first);
+        assert_eq!(pretty(&serde_json::json!([])), "[]\n");
+    }
 
     #[test]
     fn exit_codes_follow_the_contract() {

@@ -68,7 +68,12 @@ pub use tx::{Abort, TxError, TxResult};
 ///   into its record. Records of formats 0–3 are read as they are (the upgrade changes
 ///   no record); a format 3 release would take the binary records for damaged ones:
 ///   it refuses.
-pub const FORMAT_VERSION: u32 = 4;
+/// - 5: the outbox's counts (queued and failing rows per destination, the retry index,
+///   dead letters) kept in `notice_keys` beside the rows they count, in the same
+///   transactions (see [`outbox`]), so `status` reads no row; built at open for an
+///   older database (`ensure_outbox_counts`). A format 4 release would change the
+///   outbox without them and leave them wrong: it refuses.
+pub const FORMAT_VERSION: u32 = 5;
 
 /// `meta` key: the data format version (u32, big-endian).
 const FORMAT_KEY: &[u8] = b"schema_version";
@@ -227,6 +232,12 @@ impl Store {
                     .insert(audit_chain::CHAIN_VERSION_KEY, &1u32.to_be_bytes())?;
             }
             store.ensure_item_count()?;
+            if let Some(rows) = store.ensure_outbox_counts()? {
+                tracing::warn!(
+                    rows,
+                    "outbox upgraded: counts built over the queued notices and dead letters"
+                );
+            }
             let moved = store.ensure_incident_item_keys()?;
             if moved > 0 {
                 tracing::warn!(

@@ -225,16 +225,26 @@ impl Store {
             Some(clock) => tree.scan_prefix(format!("{clock}\0")),
             None => tree.iter(),
         };
-        rows.map(|row| {
-            let (k, v) = row?;
-            decode(&v, || {
-                format!(
-                    "tracked document {}",
-                    String::from_utf8_lossy(&k).replace('\0', "/")
-                )
-            })
-        })
-        .collect()
+        rows.map(decode_document).collect()
+    }
+
+    /// At most `limit` tracked documents after `after` (from the first with `None`), by
+    /// clock, source, key: a page of the export.
+    pub(super) fn tracked_documents_after(
+        &self,
+        after: Option<&DocumentId>,
+        limit: usize,
+    ) -> Result<Vec<TrackedDocument>> {
+        let start = match after {
+            Some(id) => std::ops::Bound::Excluded(id.bytes()),
+            None => std::ops::Bound::Unbounded,
+        };
+        self.db
+            .open_tree(TREE)?
+            .range::<Vec<u8>, _>((start, std::ops::Bound::Unbounded))
+            .take(limit)
+            .map(decode_document)
+            .collect()
     }
 
     /// Document clock entries due at or before `now`, earliest first, at most `limit`.
@@ -305,6 +315,16 @@ impl Store {
             "met",
         )
     }
+}
+
+fn decode_document(row: sled::Result<(sled::IVec, sled::IVec)>) -> Result<TrackedDocument> {
+    let (k, v) = row?;
+    decode(&v, || {
+        format!(
+            "tracked document {}",
+            String::from_utf8_lossy(&k).replace('\0', "/")
+        )
+    })
 }
 
 #[cfg(test)]

@@ -150,9 +150,7 @@ impl Store {
             }
             let record = row.record_key();
             self.with_outbox(|tx| {
-                tx.outbox
-                    .remove(&seq.to_be_bytes())
-                    .map_err(super::TxError::from)?;
+                tx.remove_row(seq)?;
                 tx.keys
                     .insert(
                         record.as_bytes(),
@@ -242,17 +240,36 @@ impl Store {
             Some(source) => tree.scan_prefix(post_key(source, "")),
             None => tree.iter(),
         };
-        rows.map(|row| {
-            let (k, v) = row?;
-            decode(&v, || {
-                format!(
-                    "tracked post {}",
-                    String::from_utf8_lossy(&k).replace('\0', "/")
-                )
-            })
-        })
-        .collect()
+        rows.map(decode_post).collect()
     }
+
+    /// At most `limit` tracked posts after post `after` (`(source, key)`; from the first
+    /// with `None`), by source then key: a page of the export.
+    pub(super) fn tracked_posts_after(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<TrackedPost>> {
+        let tree = self.replies_tree()?;
+        let start = match after {
+            Some((source, key)) => std::ops::Bound::Excluded(post_key(source, key)),
+            None => std::ops::Bound::Unbounded,
+        };
+        tree.range::<Vec<u8>, _>((start, std::ops::Bound::Unbounded))
+            .take(limit)
+            .map(decode_post)
+            .collect()
+    }
+}
+
+fn decode_post(row: sled::Result<(sled::IVec, sled::IVec)>) -> Result<TrackedPost> {
+    let (k, v) = row?;
+    decode(&v, || {
+        format!(
+            "tracked post {}",
+            String::from_utf8_lossy(&k).replace('\0', "/")
+        )
+    })
 }
 
 #[cfg(test)]

@@ -139,65 +139,67 @@ impl Store {
         })
     }
 
-    /// The notice keys under `prefix`, grouped by what `owner` says they belong to.
-    fn notices_by<K: std::hash::Hash + Eq>(
+    /// The notice keys under `prefix` that `ours` says belong to the record, in key order.
+    fn notices_of(
         &self,
         prefix: &str,
-        owner: impl Fn(NoticeKey) -> Option<K>,
-    ) -> Result<std::collections::HashMap<K, Vec<NoticeState>>> {
-        let mut notices: std::collections::HashMap<K, Vec<NoticeState>> =
-            std::collections::HashMap::new();
+        ours: impl Fn(&NoticeKey) -> bool,
+    ) -> Result<Vec<NoticeState>> {
+        let mut notices = Vec::new();
         for entry in self.notice_keys.scan_prefix(prefix) {
             let (k, v) = entry?;
             let key = String::from_utf8_lossy(&k).into_owned();
-            let Some(owner) = key.parse().ok().and_then(&owner) else {
-                continue;
-            };
-            notices
-                .entry(owner)
-                .or_default()
-                .push(self.notice_state(key, &v)?);
+            if key.parse().is_ok_and(|parsed| ours(&parsed)) {
+                notices.push(self.notice_state(key, &v)?);
+            }
         }
         Ok(notices)
     }
 
-    /// The records of every tracked board post, by source then key.
-    pub fn reply_records(&self) -> Result<Vec<ReplyRecord>> {
-        let mut notices = self.notices_by("reply/", |key| match key {
-            NoticeKey::Reply { source, key, .. } => Some((source, key)),
-            _ => None,
-        })?;
-        self.tracked_posts(None)?
+    /// The records of at most `limit` tracked board posts after post `after`
+    /// (`(source, key)`; from the first with `None`), by source then key: a page of the
+    /// export, each post with its clock and notices.
+    pub fn reply_records(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<ReplyRecord>> {
+        self.tracked_posts_after(after, limit)?
             .into_iter()
             .map(|post| {
+                let prefix = format!("reply/{}/{}/", post.source, post.key);
+                let notices = self.notices_of(&prefix, |key| {
+                    matches!(key, NoticeKey::Reply { source, key, .. }
+                        if *source == post.source && *key == post.key)
+                })?;
                 Ok(ReplyRecord {
                     clock: self.reply_clock(&post.source, &post.key)?,
-                    notices: notices
-                        .remove(&(post.source.clone(), post.key.clone()))
-                        .unwrap_or_default(),
+                    notices,
                     post,
                 })
             })
             .collect()
     }
 
-    /// The records of every tracked document, by clock, source, key.
-    pub fn policy_records(&self) -> Result<Vec<PolicyRecord>> {
-        let mut notices = self.notices_by("policy/", |key| match key {
-            NoticeKey::Document {
-                clock, source, key, ..
-            } => Some((clock, source, key)),
-            _ => None,
-        })?;
-        self.tracked_documents(None)?
+    /// The records of at most `limit` tracked documents after `after` (from the first
+    /// with `None`), by clock, source, key: a page of the export.
+    pub fn policy_records(
+        &self,
+        after: Option<&super::DocumentId>,
+        limit: usize,
+    ) -> Result<Vec<PolicyRecord>> {
+        self.tracked_documents_after(after, limit)?
             .into_iter()
             .map(|document| {
                 let id = super::DocumentId::of(&document);
+                let prefix = format!("policy/{}/{}/{}/", id.clock, id.source, id.key);
+                let notices = self.notices_of(&prefix, |key| {
+                    matches!(key, NoticeKey::Document { clock, source, key, .. }
+                        if *clock == id.clock && *source == id.source && *key == id.key)
+                })?;
                 Ok(PolicyRecord {
                     clock: self.document_clock(&id)?,
-                    notices: notices
-                        .remove(&(id.clock, id.source, id.key))
-                        .unwrap_or_default(),
+                    notices,
                     document,
                 })
             })
@@ -292,7 +294,7 @@ impl Store {
         self.clear_policies()?;
         for (seq, row) in self.outbox_page(None, usize::MAX)? {
             if ledger_scoped(&row.notice.key) {
-                self.outbox.remove(seq.to_be_bytes())?;
+                self.with_outbox(|tx| Ok::<_, Abort<StoreError>>(tx.remove_row(seq)?))?;
             }
         }
         for key in self.notice_keys.iter().keys() {
@@ -545,7 +547,7 @@ mod tests {
     #[test]
     fn reply_records_restore_posts_clocks_and_notices() {
         let old = replies();
-        let records = old.reply_records().unwrap();
+        let records = old.reply_records(None, usize::MAX).unwrap();
         assert_eq!(records.len(), 2);
         let keys: Vec<_> = records[0].notices.iter().map(|n| n.key.as_str()).collect();
         assert_eq!(
@@ -577,7 +579,10 @@ mod tests {
                 })
                 .collect::<Vec<_>>()
         };
-        assert_eq!(blank(new.reply_records().unwrap()), blank(records));
+        assert_eq!(
+            blank(new.reply_records(None, usize::MAX).unwrap()),
+            blank(records)
+        );
         assert_eq!(
             new.reply_due_first().unwrap(),
             Some(at("2026-11-24T17:00:00Z"))
