@@ -39,7 +39,7 @@ use serde::de::DeserializeOwned;
 
 pub use incidents::{DueEntry, EffectDue, LedgerTx, OpenIndexRow};
 pub use items::{UpsertOutcome, Verdict};
-pub use ledger_index::{Candidate, IncidentSummary, ListFilter, ListPage, list_order};
+pub use ledger_index::{Candidate, IncidentSummary, ListFilter, ListPage, MatchRow, list_order};
 pub use outbox::{
     ChannelRouter, DeadRow, MailFailures, NoticeRecord, OutboxRow, OutboxTx, record_key,
 };
@@ -68,7 +68,12 @@ pub use tx::{Abort, TxError, TxResult};
 ///   into its record. Records of formats 0–3 are read as they are (the upgrade changes
 ///   no record); a format 3 release would take the binary records for damaged ones:
 ///   it refuses.
-pub const FORMAT_VERSION: u32 = 4;
+/// - 5: the response-match index and the key terms' document frequencies in
+///   `incident_summary` (see [`ledger_index`]), built at the first open by
+///   `ensure_ledger_indexes` (index version 4, idempotent: an interrupted build is
+///   done again at the next open). No record changes; a format 4 release would change
+///   incidents without keeping them: it refuses.
+pub const FORMAT_VERSION: u32 = 5;
 
 /// `meta` key: the data format version (u32, big-endian).
 const FORMAT_KEY: &[u8] = b"schema_version";
@@ -245,7 +250,7 @@ impl Store {
             if indexed > 0 {
                 tracing::warn!(
                     incidents = indexed,
-                    "ledger upgraded: list and grouping indexes built over the existing incidents"
+                    "ledger upgraded: list, grouping and response-match indexes built over the existing incidents"
                 );
             }
             restrict_files(&path);
