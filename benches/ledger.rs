@@ -6,6 +6,11 @@
 //!    watch incidents pile up over months); at 1k, 10k and 50k open, 200 more items
 //!    that each open a new incident are timed (mean per open, issue 16 target
 //!    ≤ 0.5 ms at 50k, flat), in wall time and in the CPU time of the opening thread.
+//!    Each incident is filled as if processed when published (its last change is its
+//!    publication time), as a ledger that grew over months is. Then 200 official items
+//!    (response candidates, `Ledger::respond`) of the same topic and places, published
+//!    now, about no open incident, are timed the same way: matching a response reads
+//!    the incidents active within the incident window, not every open one.
 //! 2. `list` at 50k incidents: a page of 100 open incidents, a filtered page
 //!    (unit and level), `--all` counted (issue 16 target: ≤ 100 ms), and `export
 //!    --since` selecting every incident and none.
@@ -29,6 +34,7 @@ use yuqing::config::{Config, DEFAULT_CACHE_BYTES};
 use yuqing::ledger::{IngestOutcome, Ledger};
 use yuqing::model::{Classification, DateQuality, Item, Level, TermMatch, Timestamp};
 use yuqing::parse::ParsedItem;
+use yuqing::respond::Form;
 use yuqing::store::{ListFilter, Store};
 
 const PLACES: usize = 20;
@@ -209,7 +215,7 @@ fn main() {
         let began = Instant::now();
         let from = filled;
         while filled < checkpoint {
-            ingest(&ledger, filled, at(filled), now);
+            ingest(&ledger, filled, at(filled), at(filled));
             filled += 1;
         }
         let fill = began.elapsed();
@@ -227,6 +233,26 @@ fn main() {
             "  {checkpoint:>6} open: {per_open:.3} ms per open, {cpu_per_open:.3} ms on its thread's CPU (filling took {:.1} s, {:.3} ms each)",
             fill.as_secs_f64(),
             ms(fill) / (checkpoint - from).max(1) as f64
+        );
+        let began = Instant::now();
+        let cpu = thread_cpu_ns();
+        for _ in 0..TIMED {
+            // An official item with key terms of its own: about no open incident.
+            let (mut official, terms) = item(next, now);
+            official.source = "official".into();
+            let matched = ledger
+                .respond(&official, Form::Release, &terms, false, now)
+                .unwrap();
+            assert_eq!(
+                matched, None,
+                "official item {next} should match no incident"
+            );
+            next += 1;
+        }
+        println!(
+            "  {checkpoint:>6} open: {:.3} ms per response candidate, {:.3} ms on its thread's CPU",
+            ms(began.elapsed()) / TIMED as f64,
+            (thread_cpu_ns() - cpu) as f64 / 1e6 / TIMED as f64
         );
     }
 
@@ -264,13 +290,14 @@ fn main() {
             ..Default::default()
         },
     );
-    // Every incident here last changed at `now`: `--since` then selects all of them
-    // (the worst case, linear in the selection) or none.
+    // Every incident here last changed at or after `at(0)` (the first filled, the
+    // oldest), none after `now`: `--since` selects all of them (the worst case, linear
+    // in the selection) or none.
     time(
         "export --since: every incident changed since",
         ListFilter {
             all: true,
-            since: Some(now),
+            since: Some(at(0)),
             ..Default::default()
         },
     );

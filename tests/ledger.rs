@@ -2013,3 +2013,148 @@ fn a_quiet_or_dismissed_incident_is_evaluated_accordingly() {
     ledger.fire_due(day(1000), 100).unwrap();
     assert!(ledger.get(gone).unwrap().effect.is_none());
 }
+
+/// An official item for the response-matching comparison below.
+fn official(n: usize, published: Timestamp, places: &[&str], topic: &str) -> Item {
+    Item {
+        source: "county-board".into(),
+        key: format!("r{n}"),
+        title: format!("情况通报{n}"),
+        link: None,
+        body: String::new(),
+        published: Some(published),
+        date_quality: Some(DateQuality::Credible),
+        first_seen: published,
+        updated_at: published,
+        revisions: 0,
+        classification: Some(Classification {
+            flag: true,
+            topics: vec![topic.into()],
+            places: places.iter().map(|p| p.to_string()).collect(),
+            local: true,
+            ..Default::default()
+        }),
+        incident: None,
+    }
+}
+
+/// What response matching picked before the store kept an index for it: every open
+/// incident read, `respond::same_event`, `TermWeights::new` over all of them, the best
+/// rank, then the most recently active, then the smallest id.
+fn full_scan_match(
+    store: &Store,
+    item: &Item,
+    terms: &[String],
+    window: chrono::Duration,
+) -> Option<u64> {
+    use yuqing::respond::{self, EventFacts, TermWeights};
+    let class = item.classification.clone().unwrap();
+    let time = item.published.unwrap();
+    // `terms` are distinct; the report vocabulary is set aside, as `Ledger::respond` does.
+    let terms = respond::event_terms(terms);
+    let terms = terms.as_slice();
+    let candidate = EventFacts {
+        time,
+        latest: time,
+        places: &class.places,
+        topics: &class.topics,
+        terms,
+    };
+    let open: Vec<Incident> = store
+        .open_incident_ids()
+        .unwrap()
+        .into_iter()
+        .filter_map(|id| store.incident(id).unwrap())
+        .filter(|i| i.status.is_open())
+        .collect();
+    let weights = TermWeights::new(open.iter().map(|i| i.terms.as_slice()));
+    let mut best: Option<(f64, Timestamp, u64)> = None;
+    for incident in &open {
+        let facts = EventFacts {
+            time: incident.event_at,
+            latest: incident.updated_at.max(incident.event_at),
+            places: &incident.places,
+            topics: &incident.topics,
+            terms: &incident.terms,
+        };
+        if respond::same_event(&candidate, &facts, window).is_none() {
+            continue;
+        }
+        let rank = weights.rank(terms, &incident.terms);
+        if best.is_none_or(|(r, last, _)| rank > r || (rank == r && facts.latest > last)) {
+            best = Some((rank, facts.latest, incident.id));
+        }
+    }
+    best.map(|(_, _, id)| id)
+}
+
+/// Issue 16: response matching through the store's response-match index and term
+/// counts picks the incident the full scan picked, on a seeded random ledger (three
+/// places and none, two topics, a small vocabulary so that ranks tie and terms are
+/// shared by many incidents, some incidents dismissed) for 150 random official items,
+/// each compared before it is recorded (a recorded response changes the incident).
+#[test]
+fn response_matching_picks_what_the_full_scan_picked() {
+    use rand::{Rng, SeedableRng};
+    use yuqing::respond::Form;
+    const VOCABULARY: [&str; 10] = [
+        "化工厂",
+        "爆炸",
+        "起火",
+        "消防",
+        "学生",
+        "中毒",
+        "高速",
+        "车祸",
+        "矿山",
+        "透水",
+    ];
+    const PLACES: [&[&str]; 4] = [&[], &["景芝镇"], &["石埠子镇"], &["景芝镇", "石埠子镇"]];
+    const TOPICS: [&str; 2] = ["work_safety", "accident"];
+    let ledger = ledger();
+    let window = yuqing::config::Policy::default()
+        .incident_window
+        .as_chrono();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(16);
+    let t0 = ts(T0);
+    let mut now = t0;
+    let random_terms = |rng: &mut rand::rngs::StdRng| -> Vec<String> {
+        let n = rng.random_range(2..6);
+        let picked: std::collections::BTreeSet<&str> = (0..n)
+            .map(|_| VOCABULARY[rng.random_range(0..VOCABULARY.len())])
+            .collect();
+        picked.into_iter().map(str::to_string).collect()
+    };
+    let mut opened = Vec::new();
+    for n in 0..80 {
+        now += chrono::Duration::minutes(7);
+        let published = t0 - chrono::Duration::hours(rng.random_range(0..200));
+        let places = PLACES[rng.random_range(0..PLACES.len())];
+        let mut item = official(n, published, places, TOPICS[rng.random_range(0..2)]);
+        item.source = "news-a".into();
+        if let Some(IngestOutcome::Opened(id)) =
+            ledger.ingest(&item, &random_terms(&mut rng), now).unwrap()
+        {
+            opened.push(id);
+        }
+    }
+    for id in opened.iter().step_by(5) {
+        ledger.dismiss(*id, "值班员", "误报", now).unwrap();
+    }
+    let mut matched = 0;
+    for n in 0..150 {
+        now += chrono::Duration::minutes(3);
+        let published = t0 - chrono::Duration::hours(rng.random_range(0..200));
+        let places = PLACES[rng.random_range(0..PLACES.len())];
+        let item = official(1000 + n, published, places, TOPICS[rng.random_range(0..2)]);
+        let terms = random_terms(&mut rng);
+        let expected = full_scan_match(ledger.store(), &item, &terms, window);
+        let got = ledger
+            .respond(&item, Form::Statement, &terms, false, now)
+            .unwrap()
+            .map(|r| r.incident);
+        assert_eq!(got, expected, "official item {n}");
+        matched += usize::from(got.is_some());
+    }
+    assert!(matched > 30, "too few matches to compare: {matched}");
+}

@@ -18,6 +18,8 @@
 //!   for the record), the milestone it met reopens and its clock runs again from where
 //!   it stands now (a window already past sends its overdue notice), audited with the reason.
 
+use std::collections::BTreeSet;
+
 use super::audit::entry;
 use super::grouping::distinct;
 use super::lifecycle::{load_open, meet, meetable, record_ack, required};
@@ -140,30 +142,44 @@ impl Ledger {
 
     /// The open incident a candidate is about, if any: among those
     /// `respond::same_event` admits, the one `TermWeights::rank` puts first, then the
-    /// most recently active.
+    /// most recently active, then the smallest id. Reads the response-match index
+    /// under the candidate's places from the rule's time bound on
+    /// (`Store::response_candidates`) and the document
+    /// frequencies of the candidate's terms (`Store::open_term_counts`): no open
+    /// incident is decoded, and the cost follows the incidents of those places active
+    /// within the window, not all the open ones.
     fn best_response_match(
         &self,
         candidate: &EventFacts<'_>,
     ) -> Result<Option<IncidentId>, LedgerError> {
         let window = self.config.policy.incident_window.as_chrono();
-        let open = self.open_incidents()?.collect::<Result<Vec<_>, _>>()?;
-        let weights = TermWeights::new(open.iter().map(|i| i.terms.as_slice()));
+        let rows = self
+            .store
+            .response_candidates(candidate.places, candidate.time, window)?;
+        let admitted: Vec<_> = rows
+            .iter()
+            .filter(|row| {
+                let facts = EventFacts {
+                    time: row.event_at,
+                    latest: row.latest,
+                    places: &row.places,
+                    topics: &row.topics,
+                    terms: &row.terms,
+                };
+                respond::same_event(candidate, &facts, window).is_some()
+            })
+            .collect();
+        if admitted.is_empty() {
+            return Ok(None);
+        }
+        let terms: BTreeSet<&str> = candidate.terms.iter().map(String::as_str).collect();
+        let (incidents, counts) = self.store.open_term_counts(terms)?;
+        let weights = TermWeights::from_counts(incidents, counts);
         let mut best: Option<(f64, Timestamp, IncidentId)> = None;
-        for incident in &open {
-            let facts = EventFacts {
-                time: incident.event_at,
-                latest: incident.updated_at.max(incident.event_at),
-                places: &incident.places,
-                topics: &incident.topics,
-                terms: &incident.terms,
-            };
-            if respond::same_event(candidate, &facts, window).is_none() {
-                continue;
-            }
-            let rank = weights.rank(candidate.terms, &incident.terms);
-            let latest = facts.latest;
-            if best.is_none_or(|(r, last, _)| rank > r || (rank == r && latest > last)) {
-                best = Some((rank, latest, incident.id));
+        for row in admitted {
+            let rank = weights.rank(candidate.terms, &row.terms);
+            if best.is_none_or(|(r, last, _)| rank > r || (rank == r && row.latest > last)) {
+                best = Some((rank, row.latest, row.id));
             }
         }
         Ok(best.map(|(_, _, id)| id))

@@ -338,6 +338,23 @@ impl TermWeights {
         weights
     }
 
+    /// From counts kept by the store (`Store::open_term_counts`): `incidents` open
+    /// incidents and, for each term given, how many of them have it (a term not given
+    /// counts as none): the same weights as [`TermWeights::new`] over those incidents
+    /// for every term given.
+    pub fn from_counts<'a>(
+        incidents: usize,
+        counts: impl IntoIterator<Item = (&'a str, usize)>,
+    ) -> TermWeights {
+        TermWeights {
+            counts: counts
+                .into_iter()
+                .map(|(term, n)| (term.to_string(), n))
+                .collect(),
+            incidents,
+        }
+    }
+
     /// `ln((1 + incidents) / (1 + incidents with the term)) + 1`.
     pub fn weight(&self, term: &str) -> f64 {
         let with = self.counts.get(term).copied().unwrap_or(0);

@@ -28,14 +28,14 @@
 //!   `overdue \0 id ‖ milestone` → u32, the overdue notices queued for a clock;
 //!   `wexp \0 ms ‖ id` → empty and `wexr \0 id` → ms: when an open watch incident is
 //!   filed unless a new item comes (`[policy] watch_expiry`)
-//! - `incident_summary`, `incident_open_when`: the list and grouping indexes
-//!   ([`super::ledger_index`])
+//! - `incident_summary`, `incident_open_when`: the list, grouping and response-match
+//!   indexes ([`super::ledger_index`])
 
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::TransactionalTree;
 
-use super::ledger_index::{self, IncidentSummary};
+use super::ledger_index::{self, IncidentSummary, MatchRow};
 use super::tx::{self, Abort, TxResult};
 use super::{OutboxTx, Result, Store, StoreError, decode, encode};
 use crate::model::{AuditEntry, Incident, IncidentId, ItemRef, Level, Milestone, Timestamp};
@@ -480,7 +480,9 @@ impl LedgerTx<'_> {
     /// Writes an incident with its list summary. `open_row` is its match-index row
     /// while it is open; `None` removes it from the index (closed, dismissed,
     /// merged). The primary topic (the index key) never changes once an incident is
-    /// open. The grouping index's keys follow the row (its places and latest time).
+    /// open. The grouping index's keys follow the row (its places and latest time);
+    /// the response-match index and its term counts follow the incident while it is
+    /// open and has a row ([`ledger_index::put_match`]).
     ///
     /// An incident's items only ever grow: `items` is either every item (an incident
     /// read with [`LedgerTx::incident`], or a new one), of which those beyond the
@@ -499,6 +501,10 @@ impl LedgerTx<'_> {
         self.incidents
             .insert(&incident.id.to_be_bytes(), head_bytes(incident))?;
         ledger_index::put_summary(self.summary, &IncidentSummary::of(incident))?;
+        let matched = open_row
+            .filter(|_| incident.status.is_open())
+            .map(|_| MatchRow::of(incident));
+        ledger_index::put_match(self.summary, incident.id, matched.as_ref())?;
         let topic = primary_topic(incident);
         let key = open_key(topic, incident.id);
         let old = match open_row {

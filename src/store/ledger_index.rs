@@ -15,6 +15,18 @@
 //! - `c ‖ status ‖ level ‖ unit` → u64: how many incidents have that status, level and
 //!   unit; gives `list`'s match count and the open count without reading a row, and
 //!   the (level, unit) ranges a filter merges.
+//! - `l ‖ place \0 ‖ latest ‖ id` → [`MatchRow`] (event time, latest time, places,
+//!   topics, key terms), one key per place of an open incident (that has a grouping
+//!   row; the empty place when it names none), and `m ‖ id` → the same row: the
+//!   response-match index, where `latest` is the later of its last change and its
+//!   event time. Response matching reads, for each place of the candidate (grouping's
+//!   place rule), the range from its rule's time bound (`latest ≥ candidate time −
+//!   window`) instead of every open incident.
+//! - `t ‖ term` → u64: how many of those incidents have the term among their key terms
+//!   (its document frequency for `crate::respond::TermWeights`), and `n` → u64: how
+//!   many incidents the index holds. Kept in the incident's transaction by
+//!   [`put_match`] from the difference between its old and new row, so they are exact
+//!   after every change and after a crash (a transaction commits whole or not at all).
 //!
 //! `class ‖ order` is `0 ‖ next_due ‖ id` for an open incident with an unmet deadline,
 //! else `1 ‖ !opened ‖ !id` (bitwise not: newest first), so the byte order of the keys
@@ -50,8 +62,9 @@ use crate::model::{Incident, IncidentId, Level, Status, Timestamp};
 /// The meta key of the index layout version; absent in databases written before it.
 const INDEX_VERSION_KEY: &[u8] = b"ledger_index_version";
 /// 1: summary rows as JSON; 2: summary rows fixed-width ([`IncidentSummary::to_bytes`]);
-/// 3: ordered list keys and counts, grouping values with time and terms.
-const INDEX_VERSION: u32 = 3;
+/// 3: ordered list keys and counts, grouping values with time and terms; 4: the
+/// response-match index and the key terms' document frequencies.
+const INDEX_VERSION: u32 = 4;
 
 /// The first byte of each record kind in `incident_summary` (see the module docs).
 const ROW: u8 = b'r';
@@ -477,6 +490,193 @@ impl Candidate {
     }
 }
 
+/// The first byte of the response-match records in `incident_summary` (module docs).
+const MATCH: u8 = b'l';
+const MATCH_REV: u8 = b'm';
+const TERM_COUNT: u8 = b't';
+/// The key of how many incidents the response-match index holds.
+const MATCH_COUNT: &[u8] = b"n";
+
+/// What response matching (`crate::respond::same_event` and its term weights) needs
+/// to know about an open incident, read from the response-match index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchRow {
+    pub id: IncidentId,
+    pub event_at: Timestamp,
+    /// The later of its last change and its event time.
+    pub latest: Timestamp,
+    pub places: Vec<String>,
+    pub topics: Vec<String>,
+    pub terms: Vec<String>,
+}
+
+fn put_time(v: &mut Vec<u8>, at: Timestamp) {
+    v.extend_from_slice(&at.timestamp().to_be_bytes());
+    v.extend_from_slice(&at.timestamp_subsec_nanos().to_be_bytes());
+}
+
+fn put_strings(v: &mut Vec<u8>, list: &[String]) {
+    v.extend_from_slice(&u32::try_from(list.len()).unwrap_or(u32::MAX).to_be_bytes());
+    for s in list {
+        v.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_be_bytes());
+        v.extend_from_slice(s.as_bytes());
+    }
+}
+
+fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn read_time(bytes: &[u8], at: &mut usize) -> Option<Timestamp> {
+    let secs = read_i64(bytes, *at)?;
+    let nanos = read_u32(bytes, *at + 8)?;
+    *at += 12;
+    chrono::DateTime::from_timestamp(secs, nanos)
+}
+
+fn read_strings(bytes: &[u8], at: &mut usize) -> Option<Vec<String>> {
+    let n = usize::try_from(read_u32(bytes, *at)?).ok()?;
+    *at += 4;
+    let mut list = Vec::with_capacity(n.min(256));
+    for _ in 0..n {
+        let len = usize::try_from(read_u32(bytes, *at)?).ok()?;
+        let s = bytes.get(*at + 4..*at + 4 + len)?;
+        list.push(std::str::from_utf8(s).ok()?.to_string());
+        *at += 4 + len;
+    }
+    Some(list)
+}
+
+impl MatchRow {
+    /// The row of an open incident.
+    pub fn of(incident: &Incident) -> MatchRow {
+        MatchRow {
+            id: incident.id,
+            event_at: incident.event_at,
+            latest: incident.updated_at.max(incident.event_at),
+            places: incident.places.clone(),
+            topics: incident.topics.clone(),
+            terms: incident.terms.clone(),
+        }
+    }
+
+    /// Its keys, `l ‖ place \0 ‖ ordered latest ms ‖ id`, one for each place it is
+    /// filed under: within a place, byte order is the order of `latest`.
+    fn keys(&self) -> Vec<Vec<u8>> {
+        let latest = ordered_ms(self.latest);
+        places_of(&self.places)
+            .map(|place| match_key(place, &latest, self.id))
+            .collect()
+    }
+
+    /// `event_at ‖ latest` (seconds i64 ‖ nanoseconds u32 each), then places, topics
+    /// and terms, each a count u32 and every string as `len u32 ‖ UTF-8`.
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(64);
+        put_time(&mut v, self.event_at);
+        put_time(&mut v, self.latest);
+        put_strings(&mut v, &self.places);
+        put_strings(&mut v, &self.topics);
+        put_strings(&mut v, &self.terms);
+        v
+    }
+
+    fn from_bytes(id: IncidentId, bytes: &[u8]) -> Option<MatchRow> {
+        let mut at = 0;
+        let event_at = read_time(bytes, &mut at)?;
+        let latest = read_time(bytes, &mut at)?;
+        let places = read_strings(bytes, &mut at)?;
+        let topics = read_strings(bytes, &mut at)?;
+        let terms = read_strings(bytes, &mut at)?;
+        (at == bytes.len()).then_some(MatchRow {
+            id,
+            event_at,
+            latest,
+            places,
+            topics,
+            terms,
+        })
+    }
+
+    /// Its distinct terms: what the document frequencies count.
+    fn distinct_terms(&self) -> BTreeSet<&str> {
+        self.terms.iter().map(String::as_str).collect()
+    }
+}
+
+/// `l ‖ place \0`: the start of a place's range of the response-match index.
+fn match_prefix(place: &str) -> Vec<u8> {
+    [&[MATCH][..], place.as_bytes(), &[0]].concat()
+}
+
+fn match_key(place: &str, ordered_latest: &[u8; 8], id: IncidentId) -> Vec<u8> {
+    [&match_prefix(place), &ordered_latest[..], &id.to_be_bytes()].concat()
+}
+
+fn match_rev_key(id: IncidentId) -> [u8; 9] {
+    let mut k = [MATCH_REV; 9];
+    k[1..].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+fn term_count_key(term: &str) -> Vec<u8> {
+    [&[TERM_COUNT][..], term.as_bytes()].concat()
+}
+
+/// Writes incident `id`'s response-match row (`None`: it is not open, or not in the
+/// grouping index) and keeps the document frequencies and the count exact: one more
+/// for each term it gains, one fewer for each it loses.
+pub(super) fn put_match(
+    tree: &TransactionalTree,
+    id: IncidentId,
+    new: Option<&MatchRow>,
+) -> TxResult<()> {
+    let rev = match_rev_key(id);
+    let old = match tree.get(rev)? {
+        Some(v) => Some(
+            MatchRow::from_bytes(id, &v)
+                .ok_or_else(|| StoreError::Missing(format!("事件 {id} 的回应匹配索引")))?,
+        ),
+        None => None,
+    };
+    if old.as_ref() == new {
+        return Ok(());
+    }
+    let new_keys = new.map(MatchRow::keys).unwrap_or_default();
+    for key in old.iter().flat_map(MatchRow::keys) {
+        if !new_keys.contains(&key) {
+            tree.remove(key)?;
+        }
+    }
+    match new {
+        Some(row) => {
+            let value = row.to_bytes();
+            for key in new_keys {
+                tree.insert(key, value.as_slice())?;
+            }
+            tree.insert(&rev, value)?;
+        }
+        None => {
+            tree.remove(&rev)?;
+        }
+    }
+    let old_terms = old
+        .as_ref()
+        .map(MatchRow::distinct_terms)
+        .unwrap_or_default();
+    let new_terms = new.map(MatchRow::distinct_terms).unwrap_or_default();
+    for term in old_terms.difference(&new_terms) {
+        add_count(tree, &term_count_key(term), false)?;
+    }
+    for term in new_terms.difference(&old_terms) {
+        add_count(tree, &term_count_key(term), true)?;
+    }
+    if old.is_some() != new.is_some() {
+        add_count(tree, MATCH_COUNT, new.is_some())?;
+    }
+    Ok(())
+}
+
 impl Store {
     fn unreadable(&self, what: String) -> StoreError {
         StoreError::Unreadable {
@@ -592,6 +792,59 @@ impl Store {
         Ok(())
     }
 
+    /// The open incidents response matching may admit for a candidate at `at` with
+    /// `places`: those filed under one of its places (or, with none, under no place:
+    /// grouping's place rule) whose latest time (last change or event time, the later)
+    /// is at or after `at - window`, the rule's own bound (`crate::respond::same_event`),
+    /// read by key ranges and ordered by id. The rest of the rule is the caller's.
+    pub fn response_candidates(
+        &self,
+        places: &[String],
+        at: Timestamp,
+        window: chrono::Duration,
+    ) -> Result<Vec<MatchRow>> {
+        let from = at.checked_sub_signed(window).map_or([0; 8], ordered_ms);
+        let mut found = BTreeMap::new();
+        for place in places_of(places) {
+            let prefix = match_prefix(place);
+            let start = [prefix.as_slice(), &from].concat();
+            let mut end = prefix;
+            // The prefix ends in `\0`: with `\x01` instead, it bounds the place's range.
+            end.pop();
+            end.push(1);
+            for entry in self.ledger.summary_tree().range(start..end) {
+                let (key, value) = entry?;
+                let row = read_u64(&key, key.len().saturating_sub(8))
+                    .and_then(|id| MatchRow::from_bytes(id, &value))
+                    .ok_or_else(|| self.unreadable("回应匹配索引的一行无法解析".into()))?;
+                found.entry(row.id).or_insert(row);
+            }
+        }
+        Ok(found.into_values().collect())
+    }
+
+    /// How many incidents the response-match index holds (the open ones), and for each
+    /// of `terms` how many of them have it among their key terms: the document
+    /// frequencies of `crate::respond::TermWeights`, without reading an incident.
+    pub fn open_term_counts<'t>(
+        &self,
+        terms: impl IntoIterator<Item = &'t str>,
+    ) -> Result<(usize, Vec<(&'t str, usize)>)> {
+        let tree = self.ledger.summary_tree();
+        let count = |key: &[u8]| -> Result<usize> {
+            Ok(tree
+                .get(key)?
+                .and_then(|v| read_u64(&v, 0))
+                .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)))
+        };
+        let incidents = count(MATCH_COUNT)?;
+        let mut counts = Vec::new();
+        for term in terms {
+            counts.push((term, count(&term_count_key(term))?));
+        }
+        Ok((incidents, counts))
+    }
+
     /// How many incidents are open (from the counts; no row is read).
     pub fn open_incident_count(&self) -> Result<usize> {
         Ok(self.counted_groups(&ListFilter::default())?.0)
@@ -661,6 +914,8 @@ impl Store {
         for (k, n) in counts {
             summary.insert(k, &n.to_be_bytes())?;
         }
+        let mut terms: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+        let mut matched_count = 0u64;
         for entry in self.ledger.open_tree().iter() {
             let (key, value) = entry?;
             let row: OpenIndexRow = decode(&value, || "open index row".to_string())?;
@@ -670,6 +925,24 @@ impl Store {
             for k in when_keys(&topic, &row) {
                 when.insert(k, value.as_slice())?;
             }
+            if let Some(incident) = self.incident(row.id)?.filter(|i| i.status.is_open()) {
+                let matched = MatchRow::of(&incident);
+                let value = matched.to_bytes();
+                for k in matched.keys() {
+                    summary.insert(k, value.as_slice())?;
+                }
+                summary.insert(match_rev_key(row.id), value)?;
+                for term in matched.distinct_terms() {
+                    *terms.entry(term_count_key(term)).or_default() += 1;
+                }
+                matched_count += 1;
+            }
+        }
+        for (k, n) in terms {
+            summary.insert(k, &n.to_be_bytes())?;
+        }
+        if matched_count > 0 {
+            summary.insert(MATCH_COUNT, &matched_count.to_be_bytes())?;
         }
         self.meta
             .insert(INDEX_VERSION_KEY, &INDEX_VERSION.to_be_bytes())?;
@@ -1120,5 +1393,153 @@ mod tests {
         }
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(find(&store), (vec![7], vec![7]));
+    }
+
+    /// An incident for the response-match test: its primary topic fixed by its id (it
+    /// never changes while the incident is open), the rest random; with `true` when
+    /// it is written with a grouping row.
+    fn random_matched(rng: &mut rand::rngs::StdRng, id: IncidentId) -> (Incident, bool) {
+        use rand::Rng;
+        const PLACES: [&str; 3] = ["景芝镇", "石埠子镇", "安丘市"];
+        let mut incident = random_incident(rng, id);
+        incident.topics = vec![["accident", "health", "safety"][id as usize % 3].to_string()];
+        if rng.random_bool(0.5) {
+            incident.topics.push("work_safety".into());
+        }
+        incident.places = PLACES
+            .iter()
+            .filter(|_| rng.random_bool(0.4))
+            .map(|p| p.to_string())
+            .collect();
+        // A term may repeat: it counts once per incident.
+        incident.terms = (0..rng.random_range(0..6))
+            .map(|_| MATCH_VOCABULARY[rng.random_range(0..7)].to_string())
+            .collect();
+        incident.event_at =
+            incident.opened_at - chrono::Duration::minutes(rng.random_range(0..600));
+        (incident, rng.random_bool(0.85))
+    }
+
+    /// The last term is never given to an incident.
+    const MATCH_VOCABULARY: [&str; 8] = [
+        "化工厂",
+        "爆炸",
+        "景芝镇",
+        "救援",
+        "学生",
+        "",
+        "起火",
+        "无人有",
+    ];
+
+    /// Response matching before the index: every open incident (a grouping row and an
+    /// open status), the rows from the rule's time bound on, and the term weights of
+    /// `TermWeights::new` over all of them; the index and its counts must give the same.
+    fn check_match_index(store: &Store, ledger: &BTreeMap<IncidentId, (Incident, bool)>) {
+        use crate::respond::TermWeights;
+        let open: Vec<&Incident> = ledger
+            .values()
+            .filter(|(i, row)| *row && i.status.is_open())
+            .map(|(i, _)| i)
+            .collect();
+        let window = chrono::Duration::hours(3);
+        let places: [&[&str]; 4] = [&[], &["景芝镇"], &["石埠子镇", "安丘市"], &["别处"]];
+        for hours in [-1000, 0, 2, 5, 9, 1000] {
+            let at = t("2026-11-01T00:00:00Z") + chrono::Duration::hours(hours);
+            for places in places {
+                let places: Vec<String> = places.iter().map(|p| p.to_string()).collect();
+                let expected: Vec<MatchRow> = open
+                    .iter()
+                    .filter(|i| i.updated_at.max(i.event_at) >= at - window)
+                    .filter(|i| crate::ledger::places_match(&places, &i.places))
+                    .map(|i| MatchRow::of(i))
+                    .collect();
+                let got = store.response_candidates(&places, at, window).unwrap();
+                assert_eq!(got, expected, "{places:?} at {at}");
+            }
+        }
+        let scanned = TermWeights::new(open.iter().map(|i| i.terms.as_slice()));
+        let (incidents, counts) = store.open_term_counts(MATCH_VOCABULARY).unwrap();
+        assert_eq!(incidents, open.len());
+        let kept = TermWeights::from_counts(incidents, counts);
+        for term in MATCH_VOCABULARY {
+            assert_eq!(kept.weight(term), scanned.weight(term), "{term}");
+        }
+    }
+
+    fn put_matched(store: &Store, (incident, row): &(Incident, bool)) {
+        let row = row.then(|| OpenIndexRow {
+            id: incident.id,
+            places: incident.places.clone(),
+            terms: incident.terms.clone(),
+            last_item_at: incident.updated_at,
+            source_times: Vec::new(),
+            severity: Level::IV,
+        });
+        store
+            .ledger_tx(|tx| {
+                Ok::<_, super::super::Abort<StoreError>>(tx.put_incident(incident, row.as_ref())?)
+            })
+            .unwrap();
+    }
+
+    /// The response-match index and its counts agree with the full scan (above) on a
+    /// random ledger after each of 300 random changes (status, terms, places, times,
+    /// the grouping row removed or added, a transaction that fails after writing),
+    /// across a restart half-way, and after the index is rebuilt at open.
+    #[test]
+    fn response_match_index_agrees_with_a_full_scan() {
+        use rand::{Rng, SeedableRng};
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1616);
+        let mut ledger: BTreeMap<IncidentId, (Incident, bool)> = BTreeMap::new();
+        let mut store = Store::open(dir.path()).unwrap();
+        for id in 1..=120 {
+            let incident = random_matched(&mut rng, id);
+            put_matched(&store, &incident);
+            ledger.insert(id, incident);
+        }
+        check_match_index(&store, &ledger);
+        for step in 0..300 {
+            let id = rng.random_range(1..=120);
+            if step % 25 == 0 {
+                let mut lost = ledger[&id].0.clone();
+                lost.terms = vec!["无人有".into()];
+                lost.status = Status::Closed;
+                let failed = store.ledger_tx(|tx| {
+                    tx.put_incident(&lost, None)?;
+                    Err::<(), _>(super::super::Abort::Refused(StoreError::Missing(
+                        "aborted on purpose".into(),
+                    )))
+                });
+                assert!(failed.is_err());
+                check_match_index(&store, &ledger);
+            }
+            let (changed, changed_row) = random_matched(&mut rng, id);
+            let (incident, row) = ledger.get_mut(&id).unwrap();
+            incident.updated_at = changed.updated_at;
+            match rng.random_range(0..6) {
+                0 => incident.status = changed.status,
+                1 => incident.terms = changed.terms,
+                2 => incident.places = changed.places,
+                3 => incident.event_at = changed.event_at,
+                4 => *row = changed_row,
+                _ => (*incident, *row) = (changed, changed_row),
+            }
+            put_matched(&store, &ledger[&id]);
+            check_match_index(&store, &ledger);
+            if step == 150 {
+                store.flush_blocking().unwrap();
+                drop(store);
+                store = Store::open(dir.path()).unwrap();
+                check_match_index(&store, &ledger);
+            }
+        }
+        store.meta.remove(INDEX_VERSION_KEY).unwrap();
+        store.ledger.summary_tree().clear().unwrap();
+        store.flush_blocking().unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        check_match_index(&store, &ledger);
     }
 }

@@ -39,7 +39,7 @@ use serde::de::DeserializeOwned;
 
 pub use incidents::{DueEntry, EffectDue, LedgerTx, OpenIndexRow};
 pub use items::{UpsertOutcome, Verdict};
-pub use ledger_index::{Candidate, IncidentSummary, ListFilter, ListPage, list_order};
+pub use ledger_index::{Candidate, IncidentSummary, ListFilter, ListPage, MatchRow, list_order};
 pub use outbox::{
     ChannelRouter, DeadRow, MailFailures, NoticeRecord, OutboxRow, OutboxTx, record_key,
 };
@@ -70,9 +70,13 @@ pub use tx::{Abort, TxError, TxResult};
 ///   it refuses.
 /// - 5: the outbox's counts (queued and failing rows per destination, the retry index,
 ///   dead letters) kept in `notice_keys` beside the rows they count, in the same
-///   transactions (see [`outbox`]), so `status` reads no row; built at open for an
-///   older database (`ensure_outbox_counts`). A format 4 release would change the
-///   outbox without them and leave them wrong: it refuses.
+///   transactions (see [`outbox`]), so `status` reads no row; and the response-match
+///   index with the key terms' document frequencies in `incident_summary` (see
+///   [`ledger_index`]). Both are built at open for an older database
+///   (`ensure_outbox_counts`; `ensure_ledger_indexes`, index version 4), idempotently:
+///   an interrupted build is done again at the next open. No record changes; a format 4
+///   release would change the outbox and incidents without them and leave them wrong: it
+///   refuses.
 pub const FORMAT_VERSION: u32 = 5;
 
 /// `meta` key: the data format version (u32, big-endian).
@@ -256,7 +260,7 @@ impl Store {
             if indexed > 0 {
                 tracing::warn!(
                     incidents = indexed,
-                    "ledger upgraded: list and grouping indexes built over the existing incidents"
+                    "ledger upgraded: list, grouping and response-match indexes built over the existing incidents"
                 );
             }
             restrict_files(&path);
