@@ -728,7 +728,7 @@ mod tests {
 
     /// Every enabled source has a task for the daemon's life, mostly asleep: what it
     /// keeps between polls is its future, so the poll's own state must not be part of
-    /// it (it was about 2.8 KB a source, 28 MiB at 10,000 sources).
+    /// it (2,784 bytes a source before it was boxed, 28 MiB at 10,000 sources; 392 now).
     #[test]
     fn a_sleeping_source_task_is_small() {
         let dir = tempfile::tempdir().unwrap();
