@@ -101,7 +101,7 @@ pub async fn run_until(
     let (items_tx, items_rx) = mpsc::channel(ITEM_QUEUE);
     // The holiday table is loaded once, above, and shared with the reply tracking and
     // the document clocks.
-    let intake = Intake::with_calendar(&config, store.clone(), items_tx, Some(calendar))
+    let intake = Intake::with_calendar(config.clone(), store.clone(), items_tx, Some(calendar))
         .context("无法启动信息源轮询")?;
     let spill = crate::sources::Spill::default();
     intake.spill_to_store(spill.clone());

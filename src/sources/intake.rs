@@ -43,7 +43,9 @@ pub struct Intake {
 
 struct Inner {
     settings: IntakeConfig,
-    sources: Vec<Arc<SourceConfig>>,
+    /// The daemon's configuration, shared: the source tasks read their source's
+    /// settings from it ([`Source`]) instead of each holding a copy.
+    config: Arc<Config>,
     store: Store,
     fetcher: Fetcher,
     /// Addresses that receive source-health notices.
@@ -103,14 +105,14 @@ impl Intake {
         } else {
             None
         };
-        Intake::with_calendar(config, store, items, calendar)
+        Intake::with_calendar(Arc::new(config.clone()), store, items, calendar)
     }
 
     /// [`Intake::new`] with the holiday table the caller already loaded (the daemon
     /// loads it once at start and shares it); `None` when no source tracks replies and
     /// no document clock is configured.
     pub fn with_calendar(
-        config: &Config,
+        config: Arc<Config>,
         store: Store,
         items: mpsc::Sender<Item>,
         calendar: Option<Arc<crate::calendar::Calendar>>,
@@ -118,20 +120,20 @@ impl Intake {
         let fetcher = Fetcher::new(&config.intake).map_err(SourcesError::Client)?;
         let documents = calendar
             .clone()
-            .and_then(|calendar| crate::policies::track::DocumentTracking::new(config, calendar))
+            .and_then(|calendar| crate::policies::track::DocumentTracking::new(&config, calendar))
             .map(Arc::new);
         Ok(Intake {
             inner: Arc::new(Inner {
                 settings: config.intake.clone(),
-                sources: config.sources.iter().cloned().map(Arc::new).collect(),
                 store,
                 fetcher,
-                duty: crate::ledger::Routing::new(config).duty(),
+                duty: crate::ledger::Routing::new(&config).duty(),
                 items,
                 spill: OnceLock::new(),
                 calendar,
                 policy: config.policy.clone(),
                 documents,
+                config,
             }),
         })
     }
@@ -147,16 +149,10 @@ impl Intake {
     /// Returns once shutdown was signalled and every source task has stopped (a
     /// dropped sender without a signal is not a stop request).
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
-        let enabled: Vec<_> = self
-            .inner
-            .sources
-            .iter()
-            .filter(|s| s.enabled)
-            .cloned()
-            .collect();
+        let enabled: Vec<_> = self.sources().filter(|s| s.enabled).collect();
         info!(
             enabled = enabled.len(),
-            disabled = self.inner.sources.len() - enabled.len(),
+            disabled = self.inner.config.sources.len() - enabled.len(),
             "intake starting"
         );
         let mut tasks = JoinSet::new();
@@ -198,12 +194,9 @@ impl Intake {
     /// (state, schedule, health) as the scheduler would. `now` is the poll time.
     pub async fn poll_source(&self, id: &str, now: Timestamp) -> Result<PollReport, SourcesError> {
         let source = self
-            .inner
-            .sources
-            .iter()
+            .sources()
             .find(|s| s.id == id)
-            .cloned()
-            .ok_or_else(|| SourcesError::unknown(id, self.inner.sources.iter().map(|s| &**s)))?;
+            .ok_or_else(|| SourcesError::unknown(id, &self.inner.config.sources))?;
         Ok(self
             .poll(&source, now, None)
             .await
@@ -215,7 +208,15 @@ impl Intake {
         &self.inner.store
     }
 
-    async fn source_loop(self, source: Arc<SourceConfig>, mut shutdown: watch::Receiver<bool>) {
+    /// Every configured source, enabled or not.
+    fn sources(&self) -> impl Iterator<Item = Source> + '_ {
+        (0..self.inner.config.sources.len()).map(|index| Source {
+            config: self.inner.config.clone(),
+            index,
+        })
+    }
+
+    async fn source_loop(self, source: Source, mut shutdown: watch::Receiver<bool>) {
         let now = chrono::Utc::now();
         let mut next = match self.inner.store.source_state(&source.id) {
             Ok(state) => self.first_poll_at(&source, &state, now),
@@ -223,7 +224,7 @@ impl Intake {
                 error!(source = %source.id, error = %err, "cannot read source state; polling on the default schedule");
                 now + span(random_within(startup_spread(
                     source.interval.as_duration(),
-                    self.inner.sources.len(),
+                    self.inner.config.sources.len(),
                 )))
             }
         };
@@ -234,10 +235,10 @@ impl Intake {
                 () = cancelled(&mut shutdown) => return,
                 () = tokio::time::sleep(wait) => {}
             }
-            match self
-                .poll(&source, chrono::Utc::now(), Some(&mut shutdown))
-                .await
-            {
+            // Boxed: a poll's state (the HTTP exchange, the hand-over) is large and lives
+            // only while polling, so a sleeping task keeps just this pointer's room
+            // (10,000 sleeping tasks held 28 MiB of poll state otherwise).
+            match Box::pin(self.poll(&source, chrono::Utc::now(), Some(&mut shutdown))).await {
                 None => return,
                 Some(PollReport {
                     result: Err(PollError::Closed),
@@ -262,7 +263,7 @@ impl Intake {
             state.consecutive_failures > 0,
             now,
             source.interval.as_duration(),
-            self.inner.sources.len(),
+            self.inner.config.sources.len(),
             &self.inner.settings,
             rand::rng().random::<f64>(),
         )
@@ -271,7 +272,7 @@ impl Intake {
     /// One poll. `None` when shutdown interrupted the fetch (nothing was written).
     async fn poll(
         &self,
-        source: &Arc<SourceConfig>,
+        source: &Source,
         now: Timestamp,
         shutdown: Option<&mut watch::Receiver<bool>>,
     ) -> Option<PollReport> {
@@ -350,7 +351,7 @@ impl Intake {
     /// Parse, store, hand on. Parsing and sled writes run on a blocking thread.
     async fn ingest(
         &self,
-        source: &Arc<SourceConfig>,
+        source: &Source,
         body: Body,
         now: Timestamp,
     ) -> Result<Ingested, PollError> {
@@ -563,6 +564,23 @@ impl Intake {
     }
 }
 
+/// One configured source as the intake's tasks hold it: the shared configuration and
+/// the source's place in it (a copy of every source's settings for its task was
+/// 0.6 KB a source, 6 MiB at 10,000). Dereferences to the source's settings.
+#[derive(Clone)]
+struct Source {
+    config: Arc<Config>,
+    index: usize,
+}
+
+impl std::ops::Deref for Source {
+    type Target = SourceConfig;
+
+    fn deref(&self) -> &SourceConfig {
+        &self.config.sources[self.index]
+    }
+}
+
 /// What storing one document's items produced.
 struct Stored {
     encoding: &'static str,
@@ -701,5 +719,33 @@ impl Spill {
     /// Whether items were left in the store since the last call (lowers the flag).
     pub fn take(&self) -> bool {
         self.0.swap(false, Ordering::AcqRel)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every enabled source has a task for the daemon's life, mostly asleep: what it
+    /// keeps between polls is its future, so the poll's own state must not be part of
+    /// it (2,784 bytes a source before it was boxed, 28 MiB at 10,000 sources; 392 now).
+    #[test]
+    fn a_sleeping_source_task_is_small() {
+        let dir = tempfile::tempdir().unwrap();
+        let feeds = "[[source]]\nid = \"a\"\nname = \"测试源\"\nkind = \"feed\"\nurl = \"http://127.0.0.1:9/feed.xml\"\ninterval = \"1m\"\n";
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            sources: crate::config::load_sources_str(feeds, std::path::Path::new("feeds.toml"))
+                .unwrap(),
+            ..Config::default()
+        };
+        let store = Store::open(dir.path()).unwrap();
+        let (items, _rx) = mpsc::channel(1);
+        let intake = Intake::new(&config, store, items).unwrap();
+        let (_stop, shutdown) = watch::channel(false);
+        let source = intake.sources().next().unwrap();
+        let task = intake.clone().source_loop(source, shutdown);
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 512, "a source task's future is {size} bytes");
     }
 }
