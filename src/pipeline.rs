@@ -343,6 +343,7 @@ impl Pipeline {
                     key: &c.item.key,
                     classification: c.item.classification.as_ref()?,
                     done: c.settled.is_some(),
+                    text: Some((&c.item.title, &c.item.body)),
                 })
             })
             .collect();
@@ -462,7 +463,7 @@ impl Pipeline {
                 None => Handled::Routine,
             }
         };
-        self.store.item_done(&item.source, &item.key)?;
+        self.store.item_handled(&item)?;
         Ok(handled)
     }
 

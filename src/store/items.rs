@@ -3,8 +3,11 @@
 //!
 //! Every new or changed item is also put on the `items_pending` list in the same
 //! transaction, and leaves it only when the pipeline has classified it and handed it
-//! to the ledger ([`Store::item_done`]). So an item stored just before a crash is
-//! still classified after the restart.
+//! to the ledger ([`Store::item_handled`]). So an item stored just before a crash is
+//! still classified after the restart. The mark holds a print of the text it was set
+//! for ([`text_print`]; empty in databases written before it): a verdict or a ledger
+//! hand-off on an older text leaves the mark of a newer one in place, so a text that
+//! changes while its predecessor is being classified is classified in its turn.
 //!
 //! An item is written once: a poll's new and changed items in one transaction
 //! ([`Store::upsert_items`]), and the classification later lands in `items_class`
@@ -65,6 +68,8 @@ struct Row<'a> {
     swept: [u8; 16],
     /// Its text replaced an earlier one: the stored classification goes.
     replaced: bool,
+    /// The pending mark: the print of this text.
+    print: [u8; 8],
 }
 
 /// One classified item for [`Store::record_classifications`].
@@ -75,6 +80,10 @@ pub struct Verdict<'a> {
     pub classification: &'a Classification,
     /// Nothing more to do for the item (no ledger step): clear its pending mark.
     pub done: bool,
+    /// The title and body that were classified, when known: if the item's text has
+    /// changed since (its pending mark is another text's), the verdict is dropped and
+    /// the mark stays for the new text.
+    pub text: Option<(&'a str, &'a str)>,
 }
 
 /// The `meta` key of the number of stored items.
@@ -110,6 +119,12 @@ pub(super) fn text_print(title: &str, body: &str) -> [u8; 8] {
     let mut out = [0; 8];
     out.copy_from_slice(&hasher.finalize()[..8]);
     out
+}
+
+/// Whether a pending mark was set for this text: its print, or empty (marks written
+/// before they held one are taken as the stored text's).
+fn mark_is_for(mark: &[u8], title: &str, body: &str) -> bool {
+    mark.is_empty() || mark == text_print(title, body)
 }
 
 pub(super) fn item_key(source: &str, key: &str) -> Vec<u8> {
@@ -234,6 +249,7 @@ impl Store {
                 by_time: time_key(item.first_seen, key),
                 swept: swept_key(key),
                 replaced: *replaced,
+                print: text_print(&item.title, &item.body),
             })
             .collect();
         (
@@ -255,7 +271,7 @@ impl Store {
                     if row.replaced {
                         classes.remove(row.key)?;
                     }
-                    pending.insert(row.key, &[])?;
+                    pending.insert(row.key, &row.print)?;
                 }
                 if added > 0 {
                     let count = meta.get(ITEMS_COUNT)?.map_or(0, |v| read_count(&v));
@@ -365,9 +381,27 @@ impl Store {
         Ok(out)
     }
 
-    /// The pipeline is finished with this item: take it off the pending list.
+    /// Takes an item off the pending list, whatever text it was marked for.
     pub fn item_done(&self, source: &str, key: &str) -> Result<()> {
         self.items_pending.remove(item_key(source, key))?;
+        Ok(())
+    }
+
+    /// The pipeline is finished with this item's text: its pending mark goes if it is
+    /// still this text's (or an unprinted mark of an older database). A mark set for a
+    /// newer text since stays, atomically (compare and swap), so that text is
+    /// classified in its turn.
+    pub fn item_handled(&self, item: &Item) -> Result<()> {
+        let key = item_key(&item.source, &item.key);
+        let Some(mark) = self.items_pending.get(&key)? else {
+            return Ok(());
+        };
+        if mark_is_for(&mark, &item.title, &item.body) {
+            // A failed swap means a newer text marked the item meanwhile: it stays.
+            let _ = self
+                .items_pending
+                .compare_and_swap(&key, Some(mark), None::<&[u8]>)?;
+        }
         Ok(())
     }
 
@@ -421,26 +455,35 @@ impl Store {
             key,
             classification: &classification,
             done: false,
+            text: None,
         }])
     }
 
     /// Records a batch of the classifier's verdicts and clears the pending marks of
     /// the items that need nothing more (`done`), in one transaction: an item is
-    /// either still pending or classified and off the list, never in between.
+    /// either still pending or classified and off the list, never in between. A
+    /// verdict on a text the item no longer has (see [`Verdict::text`]) is dropped.
     pub fn record_classifications(&self, verdicts: &[Verdict<'_>]) -> Result<()> {
-        let rows: Vec<(Vec<u8>, Vec<u8>, bool)> = verdicts
+        let rows: Vec<(Vec<u8>, Vec<u8>, bool, Option<(&str, &str)>)> = verdicts
             .iter()
             .map(|v| {
                 (
                     item_key(v.source, v.key),
                     encode_class(v.classification),
                     v.done,
+                    v.text,
                 )
             })
             .collect();
         (&self.items_class, &self.items_pending)
             .transaction(|(classes, pending)| {
-                for (key, class, done) in &rows {
+                for (key, class, done, text) in &rows {
+                    if let Some((title, body)) = text
+                        && let Some(mark) = pending.get(key.as_slice())?
+                        && !mark_is_for(&mark, title, body)
+                    {
+                        continue;
+                    }
                     classes.insert(key.as_slice(), class.as_slice())?;
                     if *done {
                         pending.remove(key.as_slice())?;
@@ -544,6 +587,58 @@ mod tests {
             .upsert_item("s", up("标题", "新正文"), chrono::Utc::now())
             .unwrap();
         assert_eq!(store.pending_items().unwrap()[0].body, "新正文");
+    }
+
+    /// A text that changes while its predecessor is being classified keeps its
+    /// pending mark: the verdict on the old text and its hand-off are dropped, and
+    /// the new text is classified in its turn (a race the pipeline's overlapping
+    /// stages widen: classified, then stored a batch later).
+    #[test]
+    fn a_verdict_on_an_older_text_leaves_the_newer_pending() {
+        let store = Store::temporary().unwrap();
+        let now = chrono::Utc::now();
+        store.upsert_item("s", up("标题", "旧正文"), now).unwrap();
+        let old = store.pending_items().unwrap().remove(0);
+        store.upsert_item("s", up("标题", "新正文"), now).unwrap();
+        let class = Classification::default();
+        fn verdict<'a>(item: &'a Item, class: &'a Classification) -> Verdict<'a> {
+            Verdict {
+                source: "s",
+                key: "k",
+                classification: class,
+                done: true,
+                text: Some((&item.title, &item.body)),
+            }
+        }
+        store
+            .record_classifications(&[verdict(&old, &class)])
+            .unwrap();
+        assert_eq!(store.pending_count(), 1, "the new text is still pending");
+        let new = store.pending_items().unwrap().remove(0);
+        assert_eq!(new.body, "新正文");
+        assert!(
+            new.classification.is_none(),
+            "the old verdict is not stored"
+        );
+        store.item_handled(&old).unwrap();
+        assert_eq!(store.pending_count(), 1, "nor does its hand-off clear it");
+        store
+            .record_classifications(&[verdict(&new, &class)])
+            .unwrap();
+        assert_eq!(store.pending_count(), 0);
+        assert!(
+            store
+                .item("s", "k")
+                .unwrap()
+                .unwrap()
+                .classification
+                .is_some()
+        );
+        // An unprinted mark (a database from before prints) is any text's.
+        store.upsert_item("s", up("标题", "第三版"), now).unwrap();
+        store.items_pending.insert(item_key("s", "k"), &[]).unwrap();
+        store.item_handled(&old).unwrap();
+        assert_eq!(store.pending_count(), 0);
     }
 
     #[test]
@@ -717,6 +812,7 @@ mod tests {
             key,
             classification: &c,
             done,
+            text: None,
         };
         store
             .record_classifications(&[verdict("a", true), verdict("b", false)])
