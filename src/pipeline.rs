@@ -463,7 +463,7 @@ impl Pipeline {
                 None => Handled::Routine,
             }
         };
-        self.store.item_handled(&item)?;
+        self.store.item_handled(item)?;
         Ok(handled)
     }
 

@@ -464,28 +464,21 @@ impl Store {
     /// either still pending or classified and off the list, never in between. A
     /// verdict on a text the item no longer has (see [`Verdict::text`]) is dropped.
     pub fn record_classifications(&self, verdicts: &[Verdict<'_>]) -> Result<()> {
-        let rows: Vec<(Vec<u8>, Vec<u8>, bool, Option<(&str, &str)>)> = verdicts
+        let rows: Vec<(Vec<u8>, Vec<u8>, &Verdict<'_>)> = verdicts
             .iter()
-            .map(|v| {
-                (
-                    item_key(v.source, v.key),
-                    encode_class(v.classification),
-                    v.done,
-                    v.text,
-                )
-            })
+            .map(|v| (item_key(v.source, v.key), encode_class(v.classification), v))
             .collect();
         (&self.items_class, &self.items_pending)
             .transaction(|(classes, pending)| {
-                for (key, class, done, text) in &rows {
-                    if let Some((title, body)) = text
+                for (key, class, verdict) in &rows {
+                    if let Some((title, body)) = verdict.text
                         && let Some(mark) = pending.get(key.as_slice())?
                         && !mark_is_for(&mark, title, body)
                     {
                         continue;
                     }
                     classes.insert(key.as_slice(), class.as_slice())?;
-                    if *done {
+                    if verdict.done {
                         pending.remove(key.as_slice())?;
                     }
                 }
