@@ -63,7 +63,10 @@ pub const BLOCKING_THREADS: usize = 32;
 /// (`Intake::spill_to_store`, src/pipeline.rs), so a burst never delays the next polls.
 pub const ITEM_QUEUE: usize = 1024;
 
-/// Runs the daemon until SIGINT or SIGTERM. Logging is set up by the caller.
+/// Runs the daemon until SIGINT or SIGTERM. Logging is set up by the caller. The
+/// signals are taken from the first moment: one that arrives while the daemon is still
+/// starting (opening the store, loading the dictionaries) stops it cleanly once it is
+/// up, instead of killing it by the signal's default action.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     run_until(config, stop_signal()).await
 }
@@ -286,26 +289,44 @@ fn stopped(stopping: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send 
     }
 }
 
-/// SIGINT (Ctrl-C) or SIGTERM, whichever comes first.
-async fn stop_signal() -> &'static str {
+/// SIGINT (Ctrl-C) or SIGTERM, whichever comes first. Not an `async fn`: the handlers
+/// are installed when this is called, not when the future is first polled (after
+/// start-up), so a signal during start-up is kept for then.
+fn stop_signal() -> impl Future<Output = &'static str> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            },
-            Err(err) => {
-                warn!(error = %err, "cannot listen for SIGTERM; only SIGINT stops the daemon");
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => tokio::select! {
+                    _ = interrupt.recv() => "SIGINT",
+                    _ = terminate.recv() => "SIGTERM",
+                },
+                (Ok(mut interrupt), Err(err)) => {
+                    warn!(error = %err, "cannot listen for SIGTERM; only SIGINT stops the daemon");
+                    interrupt.recv().await;
+                    "SIGINT"
+                }
+                (Err(err), Ok(mut terminate)) => {
+                    warn!(error = %err, "cannot listen for SIGINT; only SIGTERM stops the daemon");
+                    terminate.recv().await;
+                    "SIGTERM"
+                }
+                (Err(err), Err(_)) => {
+                    warn!(error = %err, "cannot listen for SIGINT or SIGTERM; the daemon stops only when killed");
+                    std::future::pending().await
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
+        let interrupt = tokio::signal::ctrl_c();
+        async move {
+            let _ = interrupt.await;
+            "Ctrl-C"
+        }
     }
 }

@@ -124,3 +124,33 @@ async fn sigterm_during_a_long_classification_exits_within_the_stop_timeout() {
     }
     daemon.kill();
 }
+
+/// A stop asked for while the daemon is still starting (its store open, its
+/// dictionaries loading) is kept and taken when it is up: exit 0, not a kill by
+/// SIGTERM's default action (which a restart by systemd during start-up would be).
+#[test]
+fn sigterm_during_start_up_exits_cleanly() {
+    let site = Site::new(
+        Path::new(BIN),
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("dictionaries"),
+        "http://127.0.0.1:9/feed.xml",
+        "",
+    );
+    let mut daemon = Daemon::start(&site, &[]);
+    // "starting" is logged once the store is open, before the dictionaries load
+    // (a tenth of a second and more); the signal lands in between.
+    let deadline = Instant::now() + PATIENCE;
+    while !daemon.log().contains("yuqing daemon starting") {
+        daemon.assert_running("starting");
+        assert!(
+            Instant::now() < deadline,
+            "no start:\n{}",
+            tail(&daemon.log())
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let status = daemon.stop();
+    let log = std::fs::read_to_string(site.dir.path().join("daemon.log")).unwrap_or_default();
+    assert!(status.success(), "exit {status}:\n{}", tail(&log));
+    assert!(log.contains("signal=\"SIGTERM\""), "{}", tail(&log));
+}
