@@ -86,6 +86,15 @@ pub struct Verdict<'a> {
     pub text: Option<(&'a str, &'a str)>,
 }
 
+/// A verdict as [`Store::record_classifications`] writes it.
+struct ClassRow {
+    key: Vec<u8>,
+    class: Vec<u8>,
+    done: bool,
+    /// The print of the text classified, when the verdict names it.
+    print: Option<[u8; 8]>,
+}
+
 /// The `meta` key of the number of stored items.
 pub(super) const ITEMS_COUNT: &[u8] = b"items_count";
 
@@ -121,10 +130,10 @@ pub(super) fn text_print(title: &str, body: &str) -> [u8; 8] {
     out
 }
 
-/// Whether a pending mark was set for this text: its print, or empty (marks written
-/// before they held one are taken as the stored text's).
-fn mark_is_for(mark: &[u8], title: &str, body: &str) -> bool {
-    mark.is_empty() || mark == text_print(title, body)
+/// Whether a pending mark was set for the text of this print ([`text_print`]), or is
+/// empty (marks written before they held one are taken as the stored text's).
+fn mark_is_for(mark: &[u8], print: &[u8; 8]) -> bool {
+    mark.is_empty() || mark == print
 }
 
 pub(super) fn item_key(source: &str, key: &str) -> Vec<u8> {
@@ -396,7 +405,7 @@ impl Store {
         let Some(mark) = self.items_pending.get(&key)? else {
             return Ok(());
         };
-        if mark_is_for(&mark, &item.title, &item.body) {
+        if mark_is_for(&mark, &text_print(&item.title, &item.body)) {
             // A failed swap means a newer text marked the item meanwhile: it stays.
             let _ = self
                 .items_pending
@@ -464,21 +473,34 @@ impl Store {
     /// either still pending or classified and off the list, never in between. A
     /// verdict on a text the item no longer has (see [`Verdict::text`]) is dropped.
     pub fn record_classifications(&self, verdicts: &[Verdict<'_>]) -> Result<()> {
-        let rows: Vec<(Vec<u8>, Vec<u8>, &Verdict<'_>)> = verdicts
+        // Keys, records and prints are made once, outside the transaction (its closure
+        // runs again on a conflict).
+        let rows: Vec<ClassRow> = verdicts
             .iter()
-            .map(|v| (item_key(v.source, v.key), encode_class(v.classification), v))
+            .map(|v| ClassRow {
+                key: item_key(v.source, v.key),
+                class: encode_class(v.classification),
+                done: v.done,
+                print: v.text.map(|(title, body)| text_print(title, body)),
+            })
             .collect();
         (&self.items_class, &self.items_pending)
             .transaction(|(classes, pending)| {
-                for (key, class, verdict) in &rows {
-                    if let Some((title, body)) = verdict.text
+                for ClassRow {
+                    key,
+                    class,
+                    done,
+                    print,
+                } in &rows
+                {
+                    if let Some(print) = print
                         && let Some(mark) = pending.get(key.as_slice())?
-                        && !mark_is_for(&mark, title, body)
+                        && !mark_is_for(&mark, print)
                     {
                         continue;
                     }
                     classes.insert(key.as_slice(), class.as_slice())?;
-                    if verdict.done {
+                    if *done {
                         pending.remove(key.as_slice())?;
                     }
                 }
