@@ -497,24 +497,6 @@ pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
-/// Creates (or truncates) a file readable by its owner only (0600), whatever the umask.
-pub(crate) fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let file = options.open(path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(file)
-}
-
 /// sled creates its files with the process umask: make the database directory 0700
 /// and its files 0600. A failure is logged, not fatal (the data directory is 0700).
 fn restrict_files(db_dir: &Path) {
