@@ -616,22 +616,6 @@ const LIST_HEADERS: [&str; 7] = [
     "剩余",
 ];
 
-const LEVELS: [Level; 5] = [Level::I, Level::II, Level::III, Level::IV, Level::Watch];
-const STATUSES: [Status; 6] = [
-    Status::New,
-    Status::Acknowledged,
-    Status::Responded,
-    Status::Closed,
-    Status::Dismissed,
-    Status::Merged,
-];
-const MILESTONES: [Milestone; 4] = [
-    Milestone::Ack,
-    Milestone::Statement,
-    Milestone::Press,
-    Milestone::Response,
-];
-
 /// The `list` table, laid out before its first row arrives: each column as wide as
 /// the widest value its field can take (the largest id listed; the widest level,
 /// status and milestone names; titles and units cut to [`TITLE_COLUMNS`] and
@@ -648,16 +632,16 @@ impl ListTable {
         let widest = |widths: &mut dyn Iterator<Item = usize>| widths.max().unwrap_or(0);
         let fields = [
             max_id.to_string().len(),
-            widest(&mut LEVELS.iter().map(|&l| level_text(l).width())),
+            widest(&mut Level::ALL.iter().map(|&l| level_text(l).width())),
             widest(
-                &mut STATUSES
+                &mut Status::ALL
                     .iter()
-                    .flat_map(|&s| LEVELS.map(|l| s.label(l).width())),
+                    .flat_map(|&s| Level::ALL.map(|l| s.label(l).width())),
             ),
             TITLE_COLUMNS,
             UNIT_COLUMNS,
             // `发布权威信息 11-24 15:00`, see [`next_due_cell`].
-            widest(&mut MILESTONES.iter().map(|m| m.chinese().width())) + " 11-24 15:00".len(),
+            widest(&mut Milestone::ALL.iter().map(|m| m.chinese().width())) + " 11-24 15:00".len(),
             0,
         ];
         let mut widths = [0; 7];
@@ -1163,9 +1147,9 @@ mod tests {
         let header = table.header();
         let left = |line: &str, needle: &str| line[..line.rfind(needle).unwrap()].width();
         let start = left(&header, "剩余");
-        for level in LEVELS {
-            for status in STATUSES {
-                for milestone in MILESTONES {
+        for level in Level::ALL {
+            for status in Status::ALL {
+                for milestone in Milestone::ALL {
                     let mut inc = incident(99_999, &"长".repeat(40));
                     inc.level = level;
                     inc.status = status;
