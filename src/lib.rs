@@ -8,6 +8,7 @@
 //! [`metrics`] (Prometheus) and [`daemon`] (wiring and shutdown). See ARCHITECTURE.md.
 
 pub mod api;
+pub mod atomic_file;
 pub mod calendar;
 pub mod classify;
 pub mod cli;

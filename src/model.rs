@@ -60,6 +60,10 @@ pub enum Level {
 }
 
 impl Level {
+    /// Every level, most severe first. The ledger's summary rows store a level as its
+    /// index here: append only.
+    pub const ALL: [Level; 5] = [Level::I, Level::II, Level::III, Level::IV, Level::Watch];
+
     /// Higher is more severe: I = 4 … IV = 1, watch = 0.
     pub fn rank(self) -> u8 {
         match self {
@@ -165,6 +169,17 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, the open ones first. The ledger's summary rows store a status as
+    /// its index here: append only.
+    pub const ALL: [Status; 6] = [
+        Status::New,
+        Status::Acknowledged,
+        Status::Responded,
+        Status::Closed,
+        Status::Dismissed,
+        Status::Merged,
+    ];
+
     /// Still open: clocks run and it is listed by default.
     pub fn is_open(self) -> bool {
         matches!(self, Status::New | Status::Acknowledged | Status::Responded)
@@ -225,6 +240,14 @@ pub enum Milestone {
 }
 
 impl Milestone {
+    /// Every milestone, in the order of a level's clocks and of the export's columns.
+    pub const ALL: [Milestone; 4] = [
+        Milestone::Ack,
+        Milestone::Statement,
+        Milestone::Press,
+        Milestone::Response,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Milestone::Ack => "ack",

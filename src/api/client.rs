@@ -22,7 +22,8 @@ use serde::de::DeserializeOwned;
 use super::token::{Token, TokenError, token_path};
 use super::views::{
     AckRequest, AckResponse, AssignRequest, CloseRequest, DismissRequest, ErrorBody, IncidentView,
-    LevelRequest, ListQuery, MergeRequest, MilestoneRequest, TOTAL_HEADER, UnlinkRequest,
+    LevelRequest, ListQuery, MAX_ID_HEADER, MergeRequest, MilestoneRequest, TOTAL_HEADER,
+    UnlinkRequest,
 };
 #[cfg(doc)]
 use super::views::{IncidentDetail, StatusView};
@@ -230,16 +231,16 @@ impl Client {
             .get(format!("{}/v1/incidents?{}", self.base, query.to_query()))
             .bearer_auth(self.token.as_str());
         let response = self.send(request).await?;
-        let total = response
-            .headers()
-            .get(TOTAL_HEADER)
-            .and_then(|v| v.to_str().ok())
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
+        let total = header(TOTAL_HEADER)
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
+        let max_id = header(MAX_ID_HEADER).and_then(|v| v.parse().ok());
         Ok(Listing {
             response,
             client: self,
             total,
+            max_id,
             split: ArraySplit::default(),
         })
     }
@@ -495,6 +496,7 @@ pub struct Listing<'a> {
     response: reqwest::Response,
     client: &'a Client,
     total: usize,
+    max_id: Option<IncidentId>,
     split: ArraySplit,
 }
 
@@ -502,6 +504,11 @@ impl Listing<'_> {
     /// How many incidents matched before the limit.
     pub fn total(&self) -> usize {
         self.total
+    }
+
+    /// The largest id listed, when the daemon said (one before this header did not).
+    pub fn max_id(&self) -> Option<IncidentId> {
+        self.max_id
     }
 
     /// The elements the next chunk completes (possibly none): [`IncidentView`], or

@@ -38,12 +38,7 @@ use crate::time::local;
 pub const PAGE: usize = 200;
 
 /// The milestones that get columns, in order.
-const MILESTONES: [Milestone; 4] = [
-    Milestone::Ack,
-    Milestone::Statement,
-    Milestone::Press,
-    Milestone::Response,
-];
+const MILESTONES: [Milestone; 4] = Milestone::ALL;
 
 /// One line of the JSONL export: the `show --json` shape, plus `record`, the
 /// ledger's own records of the incident that `yuqing import` restores from

@@ -3,7 +3,8 @@
 //! [`TOTAL_HEADER`], from its counts), then the incidents are read and encoded [`PAGE`]
 //! at a time, each page one chunk of the JSON array, the next read only when the
 //! connection has taken the last; so the daemon holds one page, not the answer, however
-//! many incidents match. The bytes are those of the whole array built at once. A
+//! many incidents match; the largest id listed goes ahead in [`MAX_ID_HEADER`] (the
+//! table's column width). The bytes are those of the whole array built at once. A
 //! failure part-way aborts the response (no closing `]`, no chunked end), as the
 //! export does, so the client sees an error, never a short but well-formed list.
 
@@ -15,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
 use super::export::{PAGE, read_off_thread};
-use super::views::{IncidentView, ListQuery, TOTAL_HEADER};
+use super::views::{IncidentView, ListQuery, MAX_ID_HEADER, TOTAL_HEADER};
 use super::{ApiError, ApiState};
 use crate::ledger::LedgerError;
 use crate::model::{IncidentId, Timestamp};
@@ -32,6 +33,7 @@ pub(super) async fn list(
     let page = state
         .run(move |_| Ok(store.list_incidents(&filter)?))
         .await?;
+    let max_id = page.ids.iter().max().copied();
     let pages = Pages {
         state,
         now: Utc::now(),
@@ -41,7 +43,7 @@ pub(super) async fn list(
         any: false,
     };
     let body = Body::from_stream(futures_util::stream::try_unfold(pages, Pages::next));
-    Ok((
+    let mut response = (
         [
             (header::CONTENT_TYPE, "application/json".to_string()),
             (
@@ -51,7 +53,14 @@ pub(super) async fn list(
         ],
         body,
     )
-        .into_response())
+        .into_response();
+    if let Some(max_id) = max_id {
+        response.headers_mut().insert(
+            header::HeaderName::from_static(MAX_ID_HEADER),
+            header::HeaderValue::from(max_id),
+        );
+    }
+    Ok(response)
 }
 
 /// The list's state between chunks.

@@ -1291,6 +1291,13 @@ pub(crate) mod tests {
             }
             assert_eq!(read, views, "{query:?}");
             assert_eq!(listing.total(), expected_total);
+            // The table's id column is sized before the first row: the largest id
+            // listed comes ahead of the body (none when nothing matched).
+            assert_eq!(
+                listing.max_id(),
+                views.iter().map(|v| v.id).max(),
+                "{query:?}"
+            );
         }
     }
 

@@ -2,7 +2,6 @@
 //! created once with mode 0600 and reused on every later start, so the CLI of the
 //! same user (or `YUQING_TOKEN`) keeps working across restarts.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rand::RngCore;
@@ -107,37 +106,12 @@ impl Token {
         };
         std::fs::create_dir_all(data_dir).map_err(write_err)?;
         let token = Token::generate();
-        let tmp = data_dir.join(format!(".{TOKEN_FILE}.{}.tmp", std::process::id()));
-        let written = (|| {
-            let mut file = private_file(&tmp)?;
-            file.write_all(token.0.as_bytes())?;
-            file.write_all(b"\n")?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        })();
-        if let Err(err) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(write_err(err));
-        }
+        let text = format!("{}\n", token.0);
+        crate::atomic_file::write(&path, text.as_bytes(), crate::atomic_file::Access::Private)
+            .map_err(|err| write_err(err.into_io()))?;
         tracing::info!(path = %path.display(), "created control API token");
         Ok(token)
     }
-}
-
-#[cfg(unix)]
-fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::File::create(path)
 }
 
 /// A token file others can read is fixed to 0600, with a warning.

@@ -74,6 +74,10 @@ pub struct ListQuery {
 /// The response header of `GET /v1/incidents` with the number of matches before `limit`.
 pub const TOTAL_HEADER: &str = "x-yuqing-total";
 
+/// The response header of `GET /v1/incidents` with the largest id it lists (absent when
+/// it lists none): the width of the table's 编号 column before the first row arrives.
+pub const MAX_ID_HEADER: &str = "x-yuqing-max-id";
+
 impl ListQuery {
     pub fn filter(&self) -> crate::store::ListFilter {
         crate::store::ListFilter {

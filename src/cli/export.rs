@@ -4,9 +4,10 @@
 //! Whatever goes wrong part-way (the daemon aborts the export, the connection breaks,
 //! the daemon sends nothing for [`READ_TIMEOUT`], the disk fills up), no file is left
 //! that looks like a whole export:
-//! - `--output FILE` writes a temporary file beside FILE (`.FILE.partial-PID`), syncs
-//!   it and renames it to FILE only once the whole export has arrived; on failure it
-//!   is removed and FILE is left as it was.
+//! - `--output FILE` writes a temporary file beside FILE (`.FILE.partial-PID-N`,
+//!   [`AtomicFile`]), syncs it and renames it to FILE only once the whole export has
+//!   arrived (then syncs the folder); on failure it is removed and FILE is left as it
+//!   was.
 //! - Standard output redirected to a file (`> FILE`, `>> FILE`): on failure the bytes
 //!   this export wrote are cut off again (the file keeps only what it held before).
 //! - A pipe or terminal cannot be taken back: the exit code (1, or 3 when the daemon
@@ -14,13 +15,14 @@
 
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::incidents::{block_on, connect, parse_since};
 use super::{CliError, ExportArgs, ExportFormat};
 #[cfg(doc)]
 use crate::api::client::READ_TIMEOUT;
 use crate::api::client::{Client, ClientError};
+use crate::atomic_file::{Access, AtomicFile};
 use crate::config::Config;
 use crate::model::Timestamp;
 use crate::os_error::describe;
@@ -78,60 +80,20 @@ impl Request {
     }
 }
 
-/// `--output FILE`: through a temporary file beside it, renamed once complete.
+/// `--output FILE`: through a temporary file beside it ([`AtomicFile`]), renamed once
+/// complete; on failure the temporary file is removed and FILE left as it was.
 fn to_file(request: &Request, path: &Path) -> Result<(), CliError> {
-    let partial = partial_path(path)?;
-    let mut file = File::options()
-        .write(true)
-        .create_new(true)
-        .open(&partial)
-        .map_err(|err| {
-            CliError::failed(format!(
-                "无法创建临时文件 {}：{}",
-                partial.display(),
-                describe(&err)
-            ))
-        })?;
-    let result = request
-        .receive(|bytes| file.write_all(bytes))
-        .and_then(|()| {
-            file.sync_all().map_err(|err| {
-                CliError::failed(format!(
-                    "无法写入 {}：{}；导出不完整",
-                    partial.display(),
-                    describe(&err)
-                ))
-            })
-        })
-        .and_then(|()| {
-            std::fs::rename(&partial, path).map_err(|err| {
-                CliError::failed(format!(
-                    "无法把 {} 改名为 {}：{}",
-                    partial.display(),
-                    path.display(),
-                    describe(&err)
-                ))
-            })
-        });
-    if result.is_err() {
-        // Best effort: the name already says it is partial.
-        let _ = std::fs::remove_file(&partial);
-    }
-    result
-}
-
-/// `.NAME.partial-PID` in FILE's folder.
-fn partial_path(path: &Path) -> Result<PathBuf, CliError> {
-    let name = path.file_name().ok_or_else(|| {
-        CliError::usage(format!(
+    if path.file_name().is_none() {
+        return Err(CliError::usage(format!(
             "--output {} 不是文件路径；请写出文件名，如 台账.jsonl",
             path.display()
-        ))
-    })?;
-    let mut partial = std::ffi::OsString::from(".");
-    partial.push(name);
-    partial.push(format!(".partial-{}", std::process::id()));
-    Ok(path.with_file_name(partial))
+        )));
+    }
+    let mut file = AtomicFile::create(path, Access::Default)
+        .map_err(|err| CliError::failed(err.to_string()))?;
+    request.receive(|bytes| file.write_all(bytes))?;
+    file.commit()
+        .map_err(|err| CliError::failed(format!("{err}；导出未完成")))
 }
 
 /// Standard output; a regular file behind it is cut back to where it was on failure.
@@ -284,11 +246,11 @@ mod tests {
     }
 
     #[test]
-    fn the_temporary_file_sits_beside_the_target() {
-        let partial = partial_path(Path::new("/var/backups/台账.jsonl")).unwrap();
-        assert_eq!(partial.parent(), Some(Path::new("/var/backups")));
-        let name = partial.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(name.starts_with(".台账.jsonl.partial-"), "{name}");
-        assert_eq!(partial_path(Path::new("/")).unwrap_err().code, 2);
+    fn an_output_without_a_file_name_is_a_usage_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_runtime, request, _store) = daemon(dir.path());
+        let err = to_file(&request, Path::new("/")).unwrap_err();
+        assert_eq!(err.code, 2, "{err}");
+        assert!(err.message.contains("不是文件路径"), "{err}");
     }
 }

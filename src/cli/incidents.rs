@@ -28,7 +28,7 @@ use crate::api::views::{
 use crate::api::{ApiError, check_by, check_reason};
 use crate::config::Config;
 use crate::format::{self, LevelStyle, pad, truncate_columns};
-use crate::model::{DeadlineState, Level, Milestone, Timestamp, topic_name};
+use crate::model::{DeadlineState, IncidentId, Level, Milestone, Status, Timestamp, topic_name};
 use crate::time::{ZONE, local, span, time_left};
 
 /// The CLI's exit code and message for a failed control-API call.
@@ -67,19 +67,50 @@ pub fn list(config: &Config, args: &ListArgs) -> Result<(), CliError> {
     if args.json {
         return block_on(print_json_list(&client, &query))?;
     }
-    let (incidents, total) = block_on(read_list(&client, &query))??;
-    if incidents.is_empty() {
-        return emit(if filtered || query.status.is_some() {
-            "没有符合条件的事件。\n"
-        } else if args.all {
-            "台账中还没有事件。\n"
-        } else {
-            "当前没有未办结的舆情事件。\n"
+    let nothing = if filtered || query.status.is_some() {
+        "没有符合条件的事件。\n"
+    } else if args.all {
+        "台账中还没有事件。\n"
+    } else {
+        "当前没有未办结的舆情事件。\n"
+    };
+    block_on(print_table(&client, &query, nothing, use_color()))?
+}
+
+/// The `list` table, each batch of rows printed as it arrives, in the daemon's order
+/// (the list order: soonest deadline first, incidents without a running clock last),
+/// aligned by [`ListTable`]'s fixed widths; then the line saying how many were left
+/// out, or `nothing` when no incident matched. Stops reading when the reader went away.
+async fn print_table(
+    client: &Client,
+    query: &ListQuery,
+    nothing: &str,
+    color: bool,
+) -> Result<(), CliError> {
+    let mut listing = client.list_stream(query).await?;
+    let now = Utc::now();
+    let mut table: Option<ListTable> = None;
+    let mut shown = 0;
+    while let Some(batch) = listing.next::<IncidentView>().await? {
+        let Some(widest) = batch.iter().map(|i| i.id).max() else {
+            continue;
+        };
+        let mut text = String::new();
+        let table = table.get_or_insert_with(|| {
+            let table = ListTable::new(listing.max_id().unwrap_or(widest), now, color);
+            text.push_str(&table.header());
+            table
         });
+        text.push_str(&table.rows(&batch));
+        shown += batch.len();
+        if !emit_streamed(&text)? {
+            return Ok(());
+        }
     }
-    let mut text = render_list(&incidents, Utc::now(), use_color());
-    text.push_str(&more_line(total, incidents.len()));
-    emit(&text)
+    if shown == 0 {
+        return emit(nothing);
+    }
+    emit(&more_line(listing.total(), shown))
 }
 
 /// `list --json`: each batch of incidents printed as it arrives (see [`json_batch`]).
@@ -87,7 +118,9 @@ async fn print_json_list(client: &Client, query: &ListQuery) -> Result<(), CliEr
     let mut listing = client.list_stream(query).await?;
     let mut first = true;
     while let Some(values) = listing.next::<serde_json::Value>().await? {
-        emit(&json_batch(&values, &mut first))?;
+        if !emit_streamed(&json_batch(&values, &mut first))? {
+            return Ok(());
+        }
     }
     emit(if first { "[]\n" } else { "\n]\n" })
 }
@@ -110,19 +143,6 @@ fn json_batch(values: &[serde_json::Value], first: &mut bool) -> String {
         }
     }
     text
-}
-
-/// The table's incidents, decoded as they arrive, and the match count.
-async fn read_list(
-    client: &Client,
-    query: &ListQuery,
-) -> Result<(Vec<IncidentView>, usize), ClientError> {
-    let mut listing = client.list_stream(query).await?;
-    let mut incidents = Vec::new();
-    while let Some(batch) = listing.next().await? {
-        incidents.extend(batch);
-    }
-    Ok((incidents, listing.total()))
 }
 
 /// The line under a page that does not show every match.
@@ -430,12 +450,22 @@ pub(super) fn emit(text: &str) -> Result<(), CliError> {
 
 /// Writes to stdout; a reader that went away (`| head`) is not an error.
 fn emit_bytes(bytes: &[u8]) -> Result<(), CliError> {
+    write_out(bytes).map(drop)
+}
+
+/// A part of a streamed answer, as [`emit`]: `false` when the reader went away, so the
+/// rest need not be read.
+fn emit_streamed(text: &str) -> Result<bool, CliError> {
+    write_out(text.as_bytes())
+}
+
+/// Writes to stdout: `true` when written, `false` when the reader went away.
+fn write_out(bytes: &[u8]) -> Result<bool, CliError> {
     let mut out = std::io::stdout().lock();
     match out.write_all(bytes).and_then(|()| out.flush()) {
-        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(CliError::failed(format!("无法写出结果：{err}")))
-        }
-        _ => Ok(()),
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(err) => Err(CliError::failed(format!("无法写出结果：{err}"))),
     }
 }
 
@@ -519,35 +549,36 @@ fn table(headers: &[&str], rows: &[(Vec<String>, Tone)], color: bool) -> String 
             *w = (*w).max(cell.width());
         }
     }
-    let line = |cells: &[String]| {
-        let last = cells.len().saturating_sub(1);
-        cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if i == last {
-                    c.clone()
-                } else {
-                    pad(c, widths[i])
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("  ")
-    };
-    let header: Vec<String> = headers.iter().map(ToString::to_string).collect();
-    let mut out = String::new();
-    let header = line(&header);
-    if color {
-        let _ = writeln!(out, "\x1b[1m{header}\x1b[0m");
-    } else {
-        out.push_str(&header);
-        out.push('\n');
-    }
+    let mut out = header_line(headers, &widths, color);
     for (cells, tone) in rows {
-        out.push_str(&tone.paint(&line(cells), color));
+        out.push_str(&tone.paint(&line(cells, &widths), color));
         out.push('\n');
     }
     out
+}
+
+/// The header row of a table (bold on a terminal), with its line end.
+fn header_line(headers: &[&str], widths: &[usize], color: bool) -> String {
+    let cells: Vec<String> = headers.iter().map(ToString::to_string).collect();
+    let header = line(&cells, widths);
+    if color {
+        format!("\x1b[1m{header}\x1b[0m\n")
+    } else {
+        format!("{header}\n")
+    }
+}
+
+/// One row: each cell padded to its column's width but the last (no trailing blanks),
+/// two spaces between.
+fn line(cells: &[String], widths: &[usize]) -> String {
+    let last = cells.len().saturating_sub(1);
+    cells
+        .iter()
+        .zip(widths)
+        .enumerate()
+        .map(|(i, (c, &w))| if i == last { c.clone() } else { pad(c, w) })
+        .collect::<Vec<_>>()
+        .join("  ")
 }
 
 fn level_text(level: Level) -> String {
@@ -574,20 +605,62 @@ fn next_due_text(incident: &IncidentView, now: Timestamp) -> Option<String> {
     })
 }
 
-/// The `list` table: soonest deadline first, incidents without a running clock last.
-pub fn render_list(incidents: &[IncidentView], now: Timestamp, color: bool) -> String {
-    let mut sorted: Vec<&IncidentView> = incidents.iter().collect();
-    sorted.sort_by_key(|i| {
-        (
-            i.next_due().map(|d| d.due_at).is_none(),
-            i.next_due().map(|d| d.due_at),
-        )
-    });
-    let rows: Vec<(Vec<String>, Tone)> = sorted
-        .iter()
-        .map(|incident| {
+/// The `list` table's headers.
+const LIST_HEADERS: [&str; 7] = [
+    "编号",
+    "等级",
+    "状态",
+    "标题",
+    "责任单位",
+    "下一时限",
+    "剩余",
+];
+
+/// The `list` table, laid out before its first row arrives: each column as wide as
+/// the widest value its field can take (the largest id listed; the widest level,
+/// status and milestone names; titles and units cut to [`TITLE_COLUMNS`] and
+/// [`UNIT_COLUMNS`]), so rows printed batch by batch line up with the header. The
+/// last column (剩余) is not padded.
+struct ListTable {
+    widths: [usize; 7],
+    now: Timestamp,
+    color: bool,
+}
+
+impl ListTable {
+    fn new(max_id: IncidentId, now: Timestamp, color: bool) -> ListTable {
+        let widest = |widths: &mut dyn Iterator<Item = usize>| widths.max().unwrap_or(0);
+        let fields = [
+            max_id.to_string().len(),
+            widest(&mut Level::ALL.iter().map(|&l| level_text(l).width())),
+            widest(
+                &mut Status::ALL
+                    .iter()
+                    .flat_map(|&s| Level::ALL.map(|l| s.label(l).width())),
+            ),
+            TITLE_COLUMNS,
+            UNIT_COLUMNS,
+            // `发布权威信息 11-24 15:00`, see [`next_due_cell`].
+            widest(&mut Milestone::ALL.iter().map(|m| m.chinese().width())) + " 11-24 15:00".len(),
+            0,
+        ];
+        let mut widths = [0; 7];
+        for (i, width) in widths.iter_mut().enumerate() {
+            *width = LIST_HEADERS[i].width().max(fields[i]);
+        }
+        ListTable { widths, now, color }
+    }
+
+    fn header(&self) -> String {
+        header_line(&LIST_HEADERS, &self.widths, self.color)
+    }
+
+    /// The rows of `incidents`, in the order given, each with its line end.
+    fn rows(&self, incidents: &[IncidentView]) -> String {
+        let mut out = String::new();
+        for incident in incidents {
             let next = incident.next_due();
-            let cells = vec![
+            let cells = [
                 incident.id.to_string(),
                 level_text(incident.level),
                 incident.status.label(incident.level).to_string(),
@@ -597,25 +670,14 @@ pub fn render_list(incidents: &[IncidentView], now: Timestamp, color: bool) -> S
                     UNIT_COLUMNS,
                 ),
                 next.map_or_else(|| "—".to_string(), next_due_cell),
-                next.map_or_else(|| "—".to_string(), |d| time_left(d.due_at, now)),
+                next.map_or_else(|| "—".to_string(), |d| time_left(d.due_at, self.now)),
             ];
-            let tone = next.map_or(Tone::Plain, |d| tone(d, incident.event_at, now));
-            (cells, tone)
-        })
-        .collect();
-    table(
-        &[
-            "编号",
-            "等级",
-            "状态",
-            "标题",
-            "责任单位",
-            "下一时限",
-            "剩余",
-        ],
-        &rows,
-        color,
-    )
+            let tone = next.map_or(Tone::Plain, |d| tone(d, incident.event_at, self.now));
+            out.push_str(&tone.paint(&line(&cells, &self.widths), self.color));
+            out.push('\n');
+        }
+        out
+    }
 }
 
 /// The `show` block: facts, deadlines, items with sources and links, audit trail.
@@ -1070,6 +1132,40 @@ mod tests {
         assert_eq!(clean("第一行\n第二行\x1b[31m"), "第一行 第二行 [31m");
     }
 
+    /// The table as `list` prints it, every row in one batch.
+    fn render_list(incidents: &[IncidentView], now: Timestamp, color: bool) -> String {
+        let max_id = incidents.iter().map(|i| i.id).max().unwrap_or(0);
+        let table = ListTable::new(max_id, now, color);
+        table.header() + &table.rows(incidents)
+    }
+
+    /// Each column is as wide as the widest value its field can take, so a row that
+    /// arrives later never pushes the columns after it out of line.
+    #[test]
+    fn list_columns_fit_every_level_status_and_milestone() {
+        let table = ListTable::new(99_999, now(), false);
+        let header = table.header();
+        let left = |line: &str, needle: &str| line[..line.rfind(needle).unwrap()].width();
+        let start = left(&header, "剩余");
+        for level in Level::ALL {
+            for status in Status::ALL {
+                for milestone in Milestone::ALL {
+                    let mut inc = incident(99_999, &"长".repeat(40));
+                    inc.level = level;
+                    inc.status = status;
+                    inc.unit = Some("单".repeat(20));
+                    inc.deadlines.retain(|d| d.milestone == Milestone::Ack);
+                    inc.deadlines[0].milestone = milestone;
+                    inc.deadlines[0].met_at = None;
+                    let row = table.rows(&[IncidentView::new(&inc, now())]);
+                    let last = if status.is_open() { "已超时" } else { "—" };
+                    assert_eq!(left(&row, last), start, "{header}{row}");
+                }
+            }
+        }
+        assert!(header.starts_with("编号   等级"), "{header}");
+    }
+
     #[test]
     fn table_columns_line_up_with_chinese_text() {
         let mut long = incident(
@@ -1081,12 +1177,18 @@ mod tests {
         watch.level = Level::Watch;
         watch.deadlines.clear();
         watch.unit = None;
+        // In the daemon's (list) order, as `list` receives them.
         let views = [
-            IncidentView::new(&watch, now()),
-            IncidentView::new(&long, now()),
             IncidentView::new(&incident(7, "化工厂爆炸"), now()),
+            IncidentView::new(&long, now()),
+            IncidentView::new(&watch, now()),
         ];
         let text = render_list(&views, now(), false);
+        // Printed batch by batch, the rows line up the same: the widths come before
+        // the rows.
+        let table = ListTable::new(12, now(), false);
+        let batches = table.header() + &table.rows(&views[..1]) + &table.rows(&views[1..]);
+        assert_eq!(batches, text);
         assert!(!text.contains('\x1b'), "no colors when not a terminal");
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4);

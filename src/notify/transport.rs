@@ -20,6 +20,7 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::{NotifyError, key_token};
+use crate::atomic_file::Access;
 use crate::config::{Config, SmtpConfig, SmtpSecurity};
 
 /// How a delivery attempt failed.
@@ -134,16 +135,19 @@ impl Transport {
                 let path = eml_path(dir, key);
                 let bytes = message.formatted();
                 let target = path.clone();
-                tokio::task::spawn_blocking(move || write_atomically(&target, &bytes))
-                    .await
-                    .map_err(|err| SendError {
-                        failure: Failure::Unreachable,
-                        message: format!("写入邮件文件的任务失败：{err}"),
-                    })?
-                    .map_err(|err| SendError {
-                        failure: Failure::Unreachable,
-                        message: format!("无法写入邮件文件 {}：{err}", path.display()),
-                    })?;
+                tokio::task::spawn_blocking(move || {
+                    // A reader never sees half a mail.
+                    crate::atomic_file::write(&target, &bytes, Access::Private)
+                })
+                .await
+                .map_err(|err| SendError {
+                    failure: Failure::Unreachable,
+                    message: format!("写入邮件文件的任务失败：{err}"),
+                })?
+                .map_err(|err| SendError {
+                    failure: Failure::Unreachable,
+                    message: format!("无法写入邮件文件：{err}"),
+                })?;
                 tracing::info!(key, path = %path.display(), "no [smtp] configured: mail written as a file");
                 Ok(())
             }
@@ -154,22 +158,6 @@ impl Transport {
 /// The file a notice is written to: one per key, so a re-send overwrites it.
 pub fn eml_path(dir: &Path, key: &str) -> PathBuf {
     dir.join(format!("{}.eml", key_token(key)))
-}
-
-/// Writes a temporary file beside `path`, syncs it, then renames it over `path`:
-/// a reader never sees half a mail.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.tmp"));
-    let mut file = crate::store::private_file(&temp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&temp, path)
 }
 
 /// Authentication replies: the configuration is wrong, not the mail.

@@ -22,8 +22,10 @@
 //! the most telling terms wins ([`TermWeights::rank`]: terms weighted by how few open
 //! incidents have them), then the most recent:
 //! - time: the candidate's time (credible publication, else detection) lies between
-//!   the incident's event time minus the incident window and its latest item plus
-//!   the window;
+//!   the incident's event time minus the incident window and its latest change plus
+//!   the window (its `updated_at`, or its event time if later: a new item, and also a
+//!   duty officer's action such as 签收 or 定级, keeps an incident answerable, since
+//!   the officers are still working on it);
 //! - place: the grouping rule (`ledger::places_match`: a shared place name, or
 //!   neither names one);
 //! - topic: when both have topics, they share one;
@@ -279,7 +281,8 @@ pub fn event_terms(terms: &[String]) -> Vec<String> {
 pub struct EventFacts<'a> {
     /// Candidate: its time. Incident: its event time.
     pub time: Timestamp,
-    /// Incident: its latest item's time (a candidate: the same as `time`).
+    /// Incident: its latest change (`updated_at`, or `time` if later: an officer's
+    /// action moves it as a new item does); a candidate: the same as `time`.
     pub latest: Timestamp,
     pub places: &'a [String],
     pub topics: &'a [String],

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use sled::transaction::TransactionalTree;
 
 use super::{Result, Store};
+use crate::atomic_file::{Access, AtomicFileError};
 
 /// The meta key marking a database whose audit entries are chained.
 pub(super) const CHAIN_VERSION_KEY: &[u8] = b"audit_chain_version";
@@ -182,15 +183,11 @@ pub(super) fn read_count(path: &Path) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
-/// Writes the count file atomically (temporary file, fsync, rename), mode 0600.
+/// Writes the count file whole (`crate::atomic_file`: temporary file, fsync, rename,
+/// directory fsync), mode 0600.
 pub(super) fn write_count(path: &Path, count: u64) -> std::io::Result<()> {
-    let tmp = path.with_extension("count.tmp");
-    {
-        let mut file = super::private_file(&tmp)?;
-        std::io::Write::write_all(&mut file, format!("{count}\n").as_bytes())?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
+    crate::atomic_file::write(path, format!("{count}\n").as_bytes(), Access::Private)
+        .map_err(AtomicFileError::into_io)
 }
 
 /// The number of chained audit entries (the sum of the heads of `chain`). Cheap: one

@@ -92,15 +92,8 @@ pub struct IncidentSummary {
 
 /// The byte of each status and level in a summary row (their index here). Append
 /// only: a stored row keeps its meaning.
-const STATUSES: [Status; 6] = [
-    Status::New,
-    Status::Acknowledged,
-    Status::Responded,
-    Status::Closed,
-    Status::Dismissed,
-    Status::Merged,
-];
-const LEVELS: [Level; 5] = [Level::I, Level::II, Level::III, Level::IV, Level::Watch];
+const STATUSES: [Status; 6] = Status::ALL;
+const LEVELS: [Level; 5] = Level::ALL;
 
 /// Length of a summary row without its unit: id 8, status 1, level 1, three times
 /// of 8 (milliseconds, `i64::MIN` for no deadline), unit flag 1.

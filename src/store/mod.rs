@@ -114,7 +114,7 @@ pub enum StoreError {
         report: audit_chain::ChainReport,
     },
     #[error(
-        "数据库 {path} 的数据格式为第 {found} 版（由 yuqing {writer} 写入），本程序 yuqing {ours} 只支持到第 {supported} 版，拒绝打开以免误读；请安装 yuqing {writer} 或更新的版本后再启动，或换回升级前备份的数据目录（详见 docs/operations.md“升级”）",
+        "数据库 {path} 的数据格式为第 {found} 版（由 yuqing {writer} 写入），本程序 yuqing {ours} 只能读写第 {supported} 版及更早的数据格式，拒绝打开以免误读；请安装能读写第 {found} 版数据格式的 yuqing（版本号 0.{found}.x 或更新）后再启动，或换回升级前备份的数据目录（详见 docs/operations.md“升级”）",
         ours = env!("CARGO_PKG_VERSION")
     )]
     NewerFormat {
@@ -497,24 +497,6 @@ pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
-/// Creates (or truncates) a file readable by its owner only (0600), whatever the umask.
-pub(crate) fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let file = options.open(path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(file)
-}
-
 /// sled creates its files with the process umask: make the database directory 0700
 /// and its files 0600. A failure is logged, not fatal (the data directory is 0700).
 fn restrict_files(db_dir: &Path) {
@@ -629,11 +611,40 @@ mod tests {
             text.contains(&format!("第 {} 版", FORMAT_VERSION + 1)),
             "{text}"
         );
-        assert!(text.contains("yuqing 9.1.0 或更新的版本"), "{text}");
-        assert!(text.contains(env!("CARGO_PKG_VERSION")), "{text}");
+        // The formats are named, so the message holds even when both builds carry
+        // one version number (the writer's is only what it recorded).
+        assert!(text.contains("由 yuqing 9.1.0 写入"), "{text}");
+        assert!(
+            text.contains(&format!(
+                "本程序 yuqing {} 只能读写第 {FORMAT_VERSION} 版及更早的数据格式",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{text}"
+        );
+        let next = FORMAT_VERSION + 1;
+        assert!(
+            text.contains(&format!(
+                "能读写第 {next} 版数据格式的 yuqing（版本号 0.{next}.x 或更新）"
+            )),
+            "{text}"
+        );
         // Refused, not rewritten: the newer build still finds its own format.
         let err = Store::open_unchecked(dir.path()).unwrap_err();
         assert!(matches!(err, StoreError::NewerFormat { .. }), "{err:?}");
+    }
+
+    /// The versioning rule (docs/operations.md, "Upgrade"): yuqing 0.N reads and writes
+    /// data format N, so the refusal above can name the version that reads a format.
+    #[test]
+    fn the_minor_version_is_the_data_format() {
+        assert_eq!(
+            (
+                env!("CARGO_PKG_VERSION_MAJOR"),
+                env!("CARGO_PKG_VERSION_MINOR").parse::<u32>().unwrap()
+            ),
+            ("0", FORMAT_VERSION),
+            "data format {FORMAT_VERSION} is yuqing 0.{FORMAT_VERSION}.x: set `version = \"0.{FORMAT_VERSION}.0\"` in Cargo.toml"
+        );
     }
 
     #[test]

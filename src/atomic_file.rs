@@ -1,0 +1,309 @@
+//! Files replaced whole: the one way yuqing writes a file outside its database (the
+//! control API's token, `audit.count`, mail written as `.eml` files, `export --output`).
+//!
+//! [`AtomicFile`] writes a temporary file beside the target (`.NAME.partial-PID-N`,
+//! created new, never an existing file followed), and [`AtomicFile::commit`] syncs it,
+//! renames it over the target and syncs the directory: a reader, or the next start
+//! after a crash or a power cut, finds the old file or the new one, never half of one.
+//! (A rename is only durable once its directory is synced; the file's own sync makes
+//! its bytes durable, not its name.) A failure at any step, or an [`AtomicFile`]
+//! dropped without its commit, removes the temporary file and leaves the target as it
+//! was. Errors say in Chinese which step failed on which path ([`AtomicFileError`]).
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::os_error::describe;
+
+/// Who may read the new file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// The owner only (mode 0600 on Unix): secrets and the daemon's own files.
+    Private,
+    /// The process's default (0666 less the umask): files a person asked for.
+    Default,
+}
+
+/// Which step of replacing a file failed, on which path; the cause in Chinese.
+#[derive(Debug, thiserror::Error)]
+pub enum AtomicFileError {
+    #[error("无法写入 {target}：路径没有文件名")]
+    NoFileName { target: PathBuf },
+    #[error("无法在 {} 中创建临时文件 {}：{}；请检查该目录是否存在、是否可写", dir.display(), temp.display(), describe(source))]
+    Create {
+        dir: PathBuf,
+        temp: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("无法写入临时文件 {}：{}", temp.display(), describe(source))]
+    Write {
+        temp: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("无法把临时文件 {} 改名为 {}：{}", temp.display(), target.display(), describe(source))]
+    Rename {
+        temp: PathBuf,
+        target: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{} 已写入，但无法把目录 {} 同步到磁盘：{}；断电后这次写入可能丢失", target.display(), dir.display(), describe(source))]
+    SyncDir {
+        target: PathBuf,
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl AtomicFileError {
+    /// The operating system's error, for callers that report an `io::Error`.
+    pub fn into_io(self) -> io::Error {
+        match self {
+            AtomicFileError::NoFileName { .. } => {
+                io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name")
+            }
+            AtomicFileError::Create { source, .. }
+            | AtomicFileError::Write { source, .. }
+            | AtomicFileError::Rename { source, .. }
+            | AtomicFileError::SyncDir { source, .. } => source,
+        }
+    }
+}
+
+/// Numbers the temporary files of one process, so two writers of one target never
+/// share a temporary file.
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+/// A file being written in place of `target`; see the module docs.
+#[derive(Debug)]
+pub struct AtomicFile {
+    target: PathBuf,
+    temp: PathBuf,
+    file: File,
+    /// Set once renamed: the temporary file is no longer ours to remove.
+    committed: bool,
+}
+
+impl AtomicFile {
+    /// Creates the temporary file beside `target`.
+    pub fn create(target: &Path, access: Access) -> Result<AtomicFile, AtomicFileError> {
+        let name = target
+            .file_name()
+            .ok_or_else(|| AtomicFileError::NoFileName {
+                target: target.to_path_buf(),
+            })?;
+        loop {
+            let mut temp_name = std::ffi::OsString::from(".");
+            temp_name.push(name);
+            temp_name.push(format!(
+                ".partial-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            let temp = target.with_file_name(temp_name);
+            match open_new(&temp, access) {
+                Ok(file) => {
+                    return Ok(AtomicFile {
+                        target: target.to_path_buf(),
+                        temp,
+                        file,
+                        committed: false,
+                    });
+                }
+                // Left by a killed process that had our process id: take the next name.
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(source) => {
+                    return Err(AtomicFileError::Create {
+                        dir: directory(target).to_path_buf(),
+                        temp,
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The temporary file's path.
+    pub fn temp_path(&self) -> &Path {
+        &self.temp
+    }
+
+    /// Syncs the temporary file, renames it over the target and syncs the directory.
+    /// On failure the temporary file is removed (unless the rename happened: then the
+    /// target is the new file, but a power cut may still lose the rename).
+    pub fn commit(mut self) -> Result<(), AtomicFileError> {
+        self.file
+            .sync_all()
+            .map_err(|source| AtomicFileError::Write {
+                temp: self.temp.clone(),
+                source,
+            })?;
+        std::fs::rename(&self.temp, &self.target).map_err(|source| AtomicFileError::Rename {
+            temp: self.temp.clone(),
+            target: self.target.clone(),
+            source,
+        })?;
+        self.committed = true;
+        let dir = directory(&self.target);
+        sync_directory(dir).map_err(|source| AtomicFileError::SyncDir {
+            target: self.target.clone(),
+            dir: dir.to_path_buf(),
+            source,
+        })
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.file.write(bytes)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Best effort: the name already says the file is partial.
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+/// Replaces `target` with `bytes` (see the module docs).
+pub fn write(target: &Path, bytes: &[u8], access: Access) -> Result<(), AtomicFileError> {
+    let mut file = AtomicFile::create(target, access)?;
+    file.write_all(bytes)
+        .map_err(|source| AtomicFileError::Write {
+            temp: file.temp.clone(),
+            source,
+        })?;
+    file.commit()
+}
+
+/// The folder `target` is in (`.` for a bare file name).
+fn directory(target: &Path) -> &Path {
+    match target.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+fn open_new(path: &Path, access: Access) -> io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    if access == Access::Private {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = access;
+    options.open(path)
+}
+
+/// Makes a rename in `dir` durable.
+#[cfg(unix)]
+fn sync_directory(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Elsewhere a directory cannot be opened to sync it; the rename is left to the system.
+#[cfg(not(unix))]
+fn sync_directory(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names in `dir`, sorted.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_file_is_replaced_whole_and_nothing_is_left_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("api.token");
+        write(&target, b"first\n", Access::Private).unwrap();
+        write(&target, b"second\n", Access::Private).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "second\n");
+        assert_eq!(names(dir.path()), ["api.token"]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&target).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        }
+    }
+
+    #[test]
+    fn the_temporary_file_sits_beside_the_target_and_goes_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("台账.jsonl");
+        std::fs::write(&target, "之前的备份\n").unwrap();
+        let mut first = AtomicFile::create(&target, Access::Default).unwrap();
+        let second = AtomicFile::create(&target, Access::Default).unwrap();
+        assert_ne!(first.temp_path(), second.temp_path(), "one per writer");
+        assert_eq!(first.temp_path().parent(), Some(dir.path()));
+        let name = first.temp_path().file_name().unwrap().to_string_lossy();
+        assert!(name.starts_with(".台账.jsonl.partial-"), "{name}");
+        first.write_all(b"half an export").unwrap();
+        assert_eq!(names(dir.path()).len(), 3);
+        drop(first);
+        drop(second);
+        assert_eq!(names(dir.path()), ["台账.jsonl"]);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "之前的备份\n");
+    }
+
+    #[test]
+    fn a_missing_directory_is_named_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("mail").join("42-opened.eml");
+        let err = write(&target, b"x", Access::Private).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("无法在"), "{text}");
+        assert!(
+            text.contains(&dir.path().join("mail").display().to_string()),
+            "{text}"
+        );
+        assert!(text.contains("文件或目录不存在"), "{text}");
+        assert_eq!(err.into_io().kind(), io::ErrorKind::NotFound);
+        assert!(names(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_failed_rename_leaves_the_target_and_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory with something in it cannot be renamed over, even by root.
+        let target = dir.path().join("audit.count");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("keep"), "").unwrap();
+        let err = write(&target, b"7\n", Access::Private).unwrap_err();
+        assert!(matches!(err, AtomicFileError::Rename { .. }), "{err:?}");
+        assert!(err.to_string().contains("改名为"), "{err}");
+        assert_eq!(names(dir.path()), ["audit.count"]);
+        assert_eq!(names(&target), ["keep"]);
+    }
+
+    #[test]
+    fn a_path_without_a_file_name_is_refused() {
+        let err = AtomicFile::create(Path::new("/"), Access::Default).unwrap_err();
+        assert!(matches!(err, AtomicFileError::NoFileName { .. }), "{err:?}");
+        assert_eq!(directory(Path::new("x.csv")), Path::new("."));
+    }
+}
