@@ -498,19 +498,29 @@ impl LedgerTx<'_> {
             let stored = self.item_count(incident.id)? as usize;
             write_later_items(self.attached, incident, stored)?;
         }
-        self.incidents
+        let old_record = self
+            .incidents
             .insert(&incident.id.to_be_bytes(), head_bytes(incident))?;
         ledger_index::put_summary(self.summary, &IncidentSummary::of(incident))?;
-        let matched = open_row
-            .filter(|_| incident.status.is_open())
-            .map(|_| MatchRow::of(incident));
-        ledger_index::put_match(self.summary, incident.id, matched.as_ref())?;
         let topic = primary_topic(incident);
         let key = open_key(topic, incident.id);
         let old = match open_row {
             Some(row) => self.open.insert(key, encode(row))?,
             None => self.open.remove(key)?,
         };
+        // The response-match row it had: written from its record when it had a
+        // grouping row and was open (a new incident had none: nothing to decode).
+        let old_match = match (&old, &old_record) {
+            (Some(_), Some(record)) => match MatchRow::of_record(record) {
+                Ok(row) => row,
+                Err(e) => return corrupt(format!("incident {}", incident.id), e),
+            },
+            _ => None,
+        };
+        let matched = open_row
+            .filter(|_| incident.status.is_open())
+            .map(|_| MatchRow::of(incident));
+        ledger_index::put_match(self.summary, old_match.as_ref(), matched.as_ref())?;
         if let Some(old) = old {
             match serde_json::from_slice::<OpenIndexRow>(&old) {
                 Ok(old) => {
@@ -528,6 +538,31 @@ impl LedgerTx<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Rewrites incident `id`'s response-match row under `key`, whose value does not
+    /// decode, from the incident's record ([`ledger_index::repair_match`]): the row
+    /// is in the index while the incident is open and has a grouping row.
+    pub(super) fn repair_match_row(
+        &self,
+        id: IncidentId,
+        key: &[u8],
+    ) -> TxResult<Option<MatchRow>> {
+        let row = match self.incidents.get(id.to_be_bytes())? {
+            None => None,
+            Some(record) => match MatchRow::of_record(&record) {
+                Ok(row) => row,
+                Err(e) => return corrupt(format!("incident {id}"), e),
+            },
+        };
+        let row = match row {
+            Some(row) => {
+                let topic = row.topics.first().map_or("", String::as_str);
+                self.open.get(open_key(topic, id))?.is_some().then_some(row)
+            }
+            None => None,
+        };
+        ledger_index::repair_match(self.summary, id, key, row)
     }
 
     /// The match-index row of an open incident.
