@@ -31,6 +31,9 @@
 //! - `incident_summary`, `incident_open_when`: the list, grouping and response-match
 //!   indexes ([`super::ledger_index`])
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::TransactionalTree;
@@ -386,6 +389,11 @@ pub struct OpenIndexRow {
     pub severity: Level,
 }
 
+/// The response-match row an incident's record gives ([`MatchRow::of_record`]).
+fn record_row(incident: &Incident) -> Option<MatchRow> {
+    incident.status.is_open().then(|| MatchRow::of(incident))
+}
+
 fn corrupt<T>(what: String, source: serde_json::Error) -> TxResult<T> {
     Err(StoreError::Corrupt {
         what,
@@ -408,6 +416,10 @@ pub struct LedgerTx<'a> {
     /// The audit entries' integrity chain ([`super::audit_chain`]).
     chain: &'a TransactionalTree,
     outbox: OutboxTx<'a>,
+    /// The response-match row each incident's record as this transaction sees it
+    /// gives (`None`: finished), noted when the record is decoded or written, so that
+    /// [`LedgerTx::put_incident`] does not decode it again.
+    record_rows: RefCell<HashMap<IncidentId, Option<MatchRow>>>,
 }
 
 impl LedgerTx<'_> {
@@ -449,8 +461,13 @@ impl LedgerTx<'_> {
     pub fn incident_head(&self, id: IncidentId) -> TxResult<Option<Incident>> {
         match self.incidents.get(id.to_be_bytes())? {
             None => Ok(None),
-            Some(v) => match serde_json::from_slice(&v) {
-                Ok(incident) => Ok(Some(incident)),
+            Some(v) => match serde_json::from_slice::<Incident>(&v) {
+                Ok(incident) => {
+                    self.record_rows
+                        .borrow_mut()
+                        .insert(id, record_row(&incident));
+                    Ok(Some(incident))
+                }
                 Err(e) => corrupt(format!("incident {id}"), e),
             },
         }
@@ -510,8 +527,13 @@ impl LedgerTx<'_> {
         };
         // The response-match row it had: written from its record when it had a
         // grouping row and was open (a new incident had none: nothing to decode).
-        let old_match = match (&old, &old_record) {
-            (Some(_), Some(record)) => match MatchRow::of_record(record) {
+        let noted = self
+            .record_rows
+            .borrow_mut()
+            .insert(incident.id, record_row(incident));
+        let old_match = match (&old, &old_record, noted) {
+            (Some(_), Some(_), Some(row)) => row,
+            (Some(_), Some(record), None) => match MatchRow::of_record(record) {
                 Ok(row) => row,
                 Err(e) => return corrupt(format!("incident {}", incident.id), e),
             },
@@ -594,6 +616,12 @@ impl LedgerTx<'_> {
     /// Makes `entry` the next notice of its clock, replacing any earlier one.
     pub fn schedule(&self, entry: DueEntry) -> TxResult<()> {
         self.unschedule(entry.incident, entry.milestone)?;
+        self.schedule_first(entry)
+    }
+
+    /// The first notice of a clock that has none scheduled (an incident opened in this
+    /// transaction): [`LedgerTx::schedule`] without looking for an earlier one.
+    pub fn schedule_first(&self, entry: DueEntry) -> TxResult<()> {
         let key = entry.key();
         self.due.insert(&key, &[])?;
         self.due_rev
@@ -787,6 +815,7 @@ impl Store {
                         when,
                         chain,
                         outbox: self.outbox_tx(outbox, keys),
+                        record_rows: RefCell::default(),
                     }))
                 },
             );

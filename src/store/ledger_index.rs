@@ -17,11 +17,15 @@
 //!   the (level, unit) ranges a filter merges.
 //! - `l ‖ place \0 ‖ latest ‖ id` → [`MatchRow`] (event time, latest time, places,
 //!   topics, key terms), one key per place of an open incident (that has a grouping
-//!   row; the empty place when it names none), and `m ‖ id` → the same row: the
-//!   response-match index, where `latest` is the later of its last change and its
-//!   event time. Response matching reads, for each place of the candidate (grouping's
-//!   place rule), the range from its rule's time bound (`latest ≥ candidate time −
-//!   window`) instead of every open incident.
+//!   row; the empty place when it names none): the response-match index, where
+//!   `latest` is the later of its last change and its event time. Response matching
+//!   reads, for each place of the candidate (grouping's place rule), the range from
+//!   its rule's time bound (`latest ≥ candidate time − window`) instead of every open
+//!   incident. The row is written from the incident's record, so the row a change
+//!   replaces is read from the record it replaces ([`MatchRow::of_record`], index
+//!   version 5; version 4 kept a second copy under `m ‖ id`): a write reads no index
+//!   row, and a row that does not decode is rebuilt from the record when a candidate
+//!   reads it ([`Store::response_candidates`], logged as an ERROR).
 //! - `t ‖ term` → u64: how many of those incidents have the term among their key terms
 //!   (its document frequency for `crate::respond::TermWeights`), and `n` → u64: how
 //!   many incidents the index holds. Kept in the incident's transaction by
