@@ -229,7 +229,7 @@ impl Ledger {
             ),
             None,
         ))?;
-        self.save_with_row(tx, &mut incident, Some(&row), now)?;
+        self.save_new(tx, &mut incident, &row, now)?;
         if announce && level != Level::Watch {
             self.queue_opened(tx, &incident, now)?;
         }

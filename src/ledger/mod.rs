@@ -227,12 +227,43 @@ impl Ledger {
         row: Option<&OpenIndexRow>,
         now: Timestamp,
     ) -> TxResult<()> {
+        self.write_incident(tx, incident, row, now, false)
+    }
+
+    /// [`Ledger::save_with_row`] for an incident opened in this transaction (its id
+    /// fresh from `next_id`): it has no 签收, no clock, effect evaluation or
+    /// watch-expiry entry yet, so none is read or removed (each such read is a tree
+    /// lookup, each removal a write at commit).
+    fn save_new(
+        &self,
+        tx: &LedgerTx<'_>,
+        incident: &mut Incident,
+        row: &OpenIndexRow,
+        now: Timestamp,
+    ) -> TxResult<()> {
+        self.write_incident(tx, incident, Some(row), now, true)
+    }
+
+    fn write_incident(
+        &self,
+        tx: &LedgerTx<'_>,
+        incident: &mut Incident,
+        row: Option<&OpenIndexRow>,
+        now: Timestamp,
+        new: bool,
+    ) -> TxResult<()> {
         incident.updated_at = now;
-        incident.settle_status(tx.ack_record(incident.id)?.is_some());
+        let acknowledged = !new && tx.ack_record(incident.id)?.is_some();
+        incident.settle_status(acknowledged);
         let open = incident.status.is_open();
         tx.put_incident(incident, row.filter(|_| open))?;
         let expiry = self.watch_expiry_at(incident, row);
-        if tx.watch_expiry(incident.id)? != expiry {
+        let current = if new {
+            None
+        } else {
+            tx.watch_expiry(incident.id)?
+        };
+        if current != expiry {
             tx.set_watch_expiry(incident.id, expiry)?;
         }
         for milestone in ALL_MILESTONES {
@@ -240,6 +271,7 @@ impl Ledger {
                 .deadline(milestone)
                 .filter(|d| open && d.met_at.is_none());
             match running {
+                Some(d) if new => tx.schedule_first(due_entry(incident, d, now))?,
                 Some(d) => {
                     let wanted = due_entry(incident, d, now);
                     // Keep an entry that already points at the right step: rescheduling
@@ -252,10 +284,14 @@ impl Ledger {
                         tx.schedule(wanted)?;
                     }
                 }
+                None if new => {}
                 None => {
                     tx.unschedule(incident.id, milestone)?;
                 }
             }
+        }
+        if new && clock::effect::evaluation_at(incident).is_none() {
+            return Ok(());
         }
         sync_effect(tx, incident)
     }

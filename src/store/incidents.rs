@@ -31,6 +31,9 @@
 //! - `incident_summary`, `incident_open_when`: the list, grouping and response-match
 //!   indexes ([`super::ledger_index`])
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::TransactionalTree;
@@ -386,6 +389,11 @@ pub struct OpenIndexRow {
     pub severity: Level,
 }
 
+/// The response-match row an incident's record gives ([`MatchRow::of_record`]).
+fn record_row(incident: &Incident) -> Option<MatchRow> {
+    incident.status.is_open().then(|| MatchRow::of(incident))
+}
+
 fn corrupt<T>(what: String, source: serde_json::Error) -> TxResult<T> {
     Err(StoreError::Corrupt {
         what,
@@ -408,6 +416,10 @@ pub struct LedgerTx<'a> {
     /// The audit entries' integrity chain ([`super::audit_chain`]).
     chain: &'a TransactionalTree,
     outbox: OutboxTx<'a>,
+    /// The response-match row each incident's record as this transaction sees it
+    /// gives (`None`: finished), noted when the record is decoded or written, so that
+    /// [`LedgerTx::put_incident`] does not decode it again.
+    record_rows: RefCell<HashMap<IncidentId, Option<MatchRow>>>,
 }
 
 impl LedgerTx<'_> {
@@ -449,8 +461,13 @@ impl LedgerTx<'_> {
     pub fn incident_head(&self, id: IncidentId) -> TxResult<Option<Incident>> {
         match self.incidents.get(id.to_be_bytes())? {
             None => Ok(None),
-            Some(v) => match serde_json::from_slice(&v) {
-                Ok(incident) => Ok(Some(incident)),
+            Some(v) => match serde_json::from_slice::<Incident>(&v) {
+                Ok(incident) => {
+                    self.record_rows
+                        .borrow_mut()
+                        .insert(id, record_row(&incident));
+                    Ok(Some(incident))
+                }
                 Err(e) => corrupt(format!("incident {id}"), e),
             },
         }
@@ -498,19 +515,34 @@ impl LedgerTx<'_> {
             let stored = self.item_count(incident.id)? as usize;
             write_later_items(self.attached, incident, stored)?;
         }
-        self.incidents
+        let old_record = self
+            .incidents
             .insert(&incident.id.to_be_bytes(), head_bytes(incident))?;
         ledger_index::put_summary(self.summary, &IncidentSummary::of(incident))?;
-        let matched = open_row
-            .filter(|_| incident.status.is_open())
-            .map(|_| MatchRow::of(incident));
-        ledger_index::put_match(self.summary, incident.id, matched.as_ref())?;
         let topic = primary_topic(incident);
         let key = open_key(topic, incident.id);
         let old = match open_row {
             Some(row) => self.open.insert(key, encode(row))?,
             None => self.open.remove(key)?,
         };
+        // The response-match row it had: written from its record when it had a
+        // grouping row and was open (a new incident had none: nothing to decode).
+        let noted = self
+            .record_rows
+            .borrow_mut()
+            .insert(incident.id, record_row(incident));
+        let old_match = match (&old, &old_record, noted) {
+            (Some(_), Some(_), Some(row)) => row,
+            (Some(_), Some(record), None) => match MatchRow::of_record(record) {
+                Ok(row) => row,
+                Err(e) => return corrupt(format!("incident {}", incident.id), e),
+            },
+            _ => None,
+        };
+        let matched = open_row
+            .filter(|_| incident.status.is_open())
+            .map(|_| MatchRow::of(incident));
+        ledger_index::put_match(self.summary, old_match.as_ref(), matched.as_ref())?;
         if let Some(old) = old {
             match serde_json::from_slice::<OpenIndexRow>(&old) {
                 Ok(old) => {
@@ -528,6 +560,31 @@ impl LedgerTx<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Rewrites incident `id`'s response-match row under `key`, whose value does not
+    /// decode, from the incident's record ([`ledger_index::repair_match`]): the row
+    /// is in the index while the incident is open and has a grouping row.
+    pub(super) fn repair_match_row(
+        &self,
+        id: IncidentId,
+        key: &[u8],
+    ) -> TxResult<Option<MatchRow>> {
+        let row = match self.incidents.get(id.to_be_bytes())? {
+            None => None,
+            Some(record) => match MatchRow::of_record(&record) {
+                Ok(row) => row,
+                Err(e) => return corrupt(format!("incident {id}"), e),
+            },
+        };
+        let row = match row {
+            Some(row) => {
+                let topic = row.topics.first().map_or("", String::as_str);
+                self.open.get(open_key(topic, id))?.is_some().then_some(row)
+            }
+            None => None,
+        };
+        ledger_index::repair_match(self.summary, id, key, row)
     }
 
     /// The match-index row of an open incident.
@@ -559,6 +616,12 @@ impl LedgerTx<'_> {
     /// Makes `entry` the next notice of its clock, replacing any earlier one.
     pub fn schedule(&self, entry: DueEntry) -> TxResult<()> {
         self.unschedule(entry.incident, entry.milestone)?;
+        self.schedule_first(entry)
+    }
+
+    /// The first notice of a clock that has none scheduled (an incident opened in this
+    /// transaction): [`LedgerTx::schedule`] without looking for an earlier one.
+    pub fn schedule_first(&self, entry: DueEntry) -> TxResult<()> {
         let key = entry.key();
         self.due.insert(&key, &[])?;
         self.due_rev
@@ -752,6 +815,7 @@ impl Store {
                         when,
                         chain,
                         outbox: self.outbox_tx(outbox, keys),
+                        record_rows: RefCell::default(),
                     }))
                 },
             );

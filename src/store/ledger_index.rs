@@ -17,11 +17,15 @@
 //!   the (level, unit) ranges a filter merges.
 //! - `l ‖ place \0 ‖ latest ‖ id` → [`MatchRow`] (event time, latest time, places,
 //!   topics, key terms), one key per place of an open incident (that has a grouping
-//!   row; the empty place when it names none), and `m ‖ id` → the same row: the
-//!   response-match index, where `latest` is the later of its last change and its
-//!   event time. Response matching reads, for each place of the candidate (grouping's
-//!   place rule), the range from its rule's time bound (`latest ≥ candidate time −
-//!   window`) instead of every open incident.
+//!   row; the empty place when it names none): the response-match index, where
+//!   `latest` is the later of its last change and its event time. Response matching
+//!   reads, for each place of the candidate (grouping's place rule), the range from
+//!   its rule's time bound (`latest ≥ candidate time − window`) instead of every open
+//!   incident. The row is written from the incident's record, so the row a change
+//!   replaces is read from the record it replaces ([`MatchRow::of_record`], index
+//!   version 5; version 4 kept a second copy under `m ‖ id`): a write reads no index
+//!   row, and a row that does not decode is rebuilt from the record when a candidate
+//!   reads it ([`Store::response_candidates`], logged as an ERROR).
 //! - `t ‖ term` → u64: how many of those incidents have the term among their key terms
 //!   (its document frequency for `crate::respond::TermWeights`), and `n` → u64: how
 //!   many incidents the index holds. Kept in the incident's transaction by
@@ -63,8 +67,10 @@ use crate::model::{Incident, IncidentId, Level, Status, Timestamp};
 const INDEX_VERSION_KEY: &[u8] = b"ledger_index_version";
 /// 1: summary rows as JSON; 2: summary rows fixed-width ([`IncidentSummary::to_bytes`]);
 /// 3: ordered list keys and counts, grouping values with time and terms; 4: the
-/// response-match index and the key terms' document frequencies.
-const INDEX_VERSION: u32 = 4;
+/// response-match index and the key terms' document frequencies; 5: the same without
+/// the row under the incident's id (`m ‖ id`): the row a change replaces comes from
+/// the incident's stored record.
+const INDEX_VERSION: u32 = 5;
 
 /// The first byte of each record kind in `incident_summary` (see the module docs).
 const ROW: u8 = b'r';
@@ -485,7 +491,6 @@ impl Candidate {
 
 /// The first byte of the response-match records in `incident_summary` (module docs).
 const MATCH: u8 = b'l';
-const MATCH_REV: u8 = b'm';
 const TERM_COUNT: u8 = b't';
 /// The key of how many incidents the response-match index holds.
 const MATCH_COUNT: &[u8] = b"n";
@@ -606,57 +611,36 @@ fn match_key(place: &str, ordered_latest: &[u8; 8], id: IncidentId) -> Vec<u8> {
     [&match_prefix(place), &ordered_latest[..], &id.to_be_bytes()].concat()
 }
 
-fn match_rev_key(id: IncidentId) -> [u8; 9] {
-    let mut k = [MATCH_REV; 9];
-    k[1..].copy_from_slice(&id.to_be_bytes());
-    k
-}
-
 fn term_count_key(term: &str) -> Vec<u8> {
     [&[TERM_COUNT][..], term.as_bytes()].concat()
 }
 
-/// Writes incident `id`'s response-match row (`None`: it is not open, or not in the
-/// grouping index) and keeps the document frequencies and the count exact: one more
-/// for each term it gains, one fewer for each it loses.
+/// Writes an incident's response-match row (`new`; `None`: it is not open, or not in
+/// the grouping index) in place of `old`, the row it had (from its stored record,
+/// [`MatchRow::of_record`]), and keeps the document frequencies and the count exact:
+/// one more for each term it gains, one fewer for each it loses. No index row is read,
+/// so a damaged one never stops a write (the write replaces it).
 pub(super) fn put_match(
     tree: &TransactionalTree,
-    id: IncidentId,
+    old: Option<&MatchRow>,
     new: Option<&MatchRow>,
 ) -> TxResult<()> {
-    let rev = match_rev_key(id);
-    let old = match tree.get(rev)? {
-        Some(v) => Some(
-            MatchRow::from_bytes(id, &v)
-                .ok_or_else(|| StoreError::Missing(format!("事件 {id} 的回应匹配索引")))?,
-        ),
-        None => None,
-    };
-    if old.as_ref() == new {
+    if old == new {
         return Ok(());
     }
     let new_keys = new.map(MatchRow::keys).unwrap_or_default();
-    for key in old.iter().flat_map(MatchRow::keys) {
+    for key in old.iter().flat_map(|row| row.keys()) {
         if !new_keys.contains(&key) {
             tree.remove(key)?;
         }
     }
-    match new {
-        Some(row) => {
-            let value = row.to_bytes();
-            for key in new_keys {
-                tree.insert(key, value.as_slice())?;
-            }
-            tree.insert(&rev, value)?;
-        }
-        None => {
-            tree.remove(&rev)?;
+    if let Some(row) = new {
+        let value = row.to_bytes();
+        for key in new_keys {
+            tree.insert(key, value.as_slice())?;
         }
     }
-    let old_terms = old
-        .as_ref()
-        .map(MatchRow::distinct_terms)
-        .unwrap_or_default();
+    let old_terms = old.map(MatchRow::distinct_terms).unwrap_or_default();
     let new_terms = new.map(MatchRow::distinct_terms).unwrap_or_default();
     for term in old_terms.difference(&new_terms) {
         add_count(tree, &term_count_key(term), false)?;
@@ -668,6 +652,63 @@ pub(super) fn put_match(
         add_count(tree, MATCH_COUNT, new.is_some())?;
     }
     Ok(())
+}
+
+/// Puts `row` (incident `id`'s response-match row from its record, `None` when it is
+/// not in the index) under `key`, a key of that incident whose value did not decode,
+/// if `key` is one of the row's; else removes `key` (stale). The counts are left as
+/// they are: they follow the incident's record, which this does not change. A value
+/// that decodes by now (repaired meanwhile) is returned as it is.
+pub(super) fn repair_match(
+    tree: &TransactionalTree,
+    id: IncidentId,
+    key: &[u8],
+    row: Option<MatchRow>,
+) -> TxResult<Option<MatchRow>> {
+    let current = tree.get(key)?;
+    if let Some(stored) = current.and_then(|v| MatchRow::from_bytes(id, &v)) {
+        return Ok(Some(stored));
+    }
+    match row.filter(|row| row.keys().iter().any(|k| k == key)) {
+        Some(row) => {
+            tree.insert(key, row.to_bytes())?;
+            Ok(Some(row))
+        }
+        None => {
+            tree.remove(key)?;
+            Ok(None)
+        }
+    }
+}
+
+/// The part of an incident's stored record its response-match row is made of; the
+/// rest of the record is skipped, not decoded.
+#[derive(serde::Deserialize)]
+struct MatchFields {
+    id: IncidentId,
+    status: Status,
+    topics: Vec<String>,
+    places: Vec<String>,
+    event_at: Timestamp,
+    updated_at: Timestamp,
+    terms: Vec<String>,
+}
+
+impl MatchRow {
+    /// The row of an incident as its stored record (JSON) gives it: what was written to
+    /// the index with that record when it had a grouping row; `None` when the record
+    /// is of a finished incident.
+    pub(super) fn of_record(record: &[u8]) -> serde_json::Result<Option<MatchRow>> {
+        let f: MatchFields = serde_json::from_slice(record)?;
+        Ok(f.status.is_open().then(|| MatchRow {
+            id: f.id,
+            event_at: f.event_at,
+            latest: f.updated_at.max(f.event_at),
+            places: f.places,
+            topics: f.topics,
+            terms: f.terms,
+        }))
+    }
 }
 
 impl Store {
@@ -798,6 +839,7 @@ impl Store {
     ) -> Result<Vec<MatchRow>> {
         let from = at.checked_sub_signed(window).map_or([0; 8], ordered_ms);
         let mut found = BTreeMap::new();
+        let mut damaged = Vec::new();
         for place in places_of(places) {
             let prefix = match_prefix(place);
             let start = [prefix.as_slice(), &from].concat();
@@ -807,13 +849,49 @@ impl Store {
             end.push(1);
             for entry in self.ledger.summary_tree().range(start..end) {
                 let (key, value) = entry?;
-                let row = read_u64(&key, key.len().saturating_sub(8))
-                    .and_then(|id| MatchRow::from_bytes(id, &value))
+                let id = read_u64(&key, key.len().saturating_sub(8))
                     .ok_or_else(|| self.unreadable("回应匹配索引的一行无法解析".into()))?;
+                match MatchRow::from_bytes(id, &value) {
+                    Some(row) => {
+                        found.entry(row.id).or_insert(row);
+                    }
+                    None => damaged.push((id, key)),
+                }
+            }
+        }
+        for (id, key) in damaged {
+            if let Some(row) = self.repair_match_row(id, &key)? {
                 found.entry(row.id).or_insert(row);
             }
         }
         Ok(found.into_values().collect())
+    }
+
+    /// Rebuilds a response-match row that does not decode from its incident's record
+    /// (in a transaction of its own, [`LedgerTx::repair_match_row`]) and logs it: the
+    /// row the key should hold, or the key removed when it is not one of the
+    /// incident's. Returns the row. Only when the record itself does not decode is
+    /// this an error.
+    ///
+    /// [`LedgerTx::repair_match_row`]: super::LedgerTx::repair_match_row
+    fn repair_match_row(&self, id: IncidentId, key: &[u8]) -> Result<Option<MatchRow>> {
+        let repaired = self.ledger_tx(|tx| {
+            tx.repair_match_row(id, key)
+                .map_err(super::Abort::<StoreError>::from)
+        });
+        match &repaired {
+            Ok(row) => tracing::error!(
+                incident = id,
+                rebuilt = row.is_some(),
+                "a response-match index row did not decode: rebuilt from the incident's record (removed if the incident is not in the index); nothing else was changed"
+            ),
+            Err(e) => tracing::error!(
+                incident = id,
+                error = %e,
+                "a response-match index row did not decode and the incident's record does not either: responses in its places cannot be matched until the record is restored (docs/operations.md, \"Backup and restore\")"
+            ),
+        }
+        repaired
     }
 
     /// How many incidents the response-match index holds (the open ones), and for each
@@ -924,7 +1002,6 @@ impl Store {
                 for k in matched.keys() {
                     summary.insert(k, value.as_slice())?;
                 }
-                summary.insert(match_rev_key(row.id), value)?;
                 for term in matched.distinct_terms() {
                     *terms.entry(term_count_key(term)).or_default() += 1;
                 }
@@ -1534,5 +1611,150 @@ mod tests {
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         check_match_index(&store, &ledger);
+    }
+
+    /// The incident keys of the response-match index (`l ‖ place \0 ‖ latest ‖ id`)
+    /// of incident `id`, as stored.
+    fn match_keys_of(store: &Store, id: IncidentId) -> Vec<sled::IVec> {
+        store
+            .ledger
+            .summary_tree()
+            .scan_prefix([MATCH])
+            .keys()
+            .map(Result::unwrap)
+            .filter(|k| k.ends_with(&id.to_be_bytes()))
+            .collect()
+    }
+
+    /// A response-match row that does not decode (the store's bytes overwritten) is
+    /// rebuilt from the incident's record when a candidate reads it, a stale key of
+    /// that kind is removed, a write to the incident is not stopped by it, and the
+    /// candidates, weights and counts stay those of the full scan; the incidents'
+    /// records are untouched.
+    #[test]
+    fn damaged_response_match_rows_are_rebuilt_and_stop_no_write() {
+        use rand::{Rng, SeedableRng};
+        let store = Store::temporary().unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1617);
+        let mut ledger: BTreeMap<IncidentId, (Incident, bool)> = BTreeMap::new();
+        for id in 1..=60 {
+            let mut incident = random_matched(&mut rng, id);
+            incident.0.status = Status::New;
+            incident.1 = true;
+            put_matched(&store, &incident);
+            ledger.insert(id, incident);
+        }
+        let records = |store: &Store| -> Vec<Incident> {
+            store.incidents().map(Result::unwrap).collect::<Vec<_>>()
+        };
+        let before = records(&store);
+        let summary = store.ledger.summary_tree();
+        let damaged: Vec<IncidentId> = (1..=60).filter(|id| id % 7 == 0).collect();
+        for id in &damaged {
+            let keys = match_keys_of(&store, *id);
+            assert!(!keys.is_empty());
+            for key in keys {
+                summary.insert(key, b"\xff garbage".as_slice()).unwrap();
+            }
+        }
+        // A stale key of incident 3 (a place it does not name), damaged too.
+        let stale = match_key("别处镇", &ordered_ms(t("2026-11-01T00:00:00Z")), 3);
+        summary.insert(&stale, b"\x00".as_slice()).unwrap();
+        check_match_index(&store, &ledger);
+        for id in &damaged {
+            for key in match_keys_of(&store, *id) {
+                let value = summary.get(&key).unwrap().unwrap();
+                assert!(MatchRow::from_bytes(*id, &value).is_some(), "{id} rebuilt");
+            }
+        }
+        let places = ["别处镇".to_string()];
+        let far_back = t("2026-11-01T00:00:00Z");
+        let window = chrono::Duration::days(30);
+        assert!(
+            store
+                .response_candidates(&places, far_back, window)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(summary.get(&stale).unwrap(), None, "stale key removed");
+        assert_eq!(records(&store), before, "no record changed");
+        // Damaged again, then written: the write replaces the rows and keeps the counts.
+        for id in &damaged {
+            for key in match_keys_of(&store, *id) {
+                summary.insert(key, b"\xff".as_slice()).unwrap();
+            }
+            let (changed, _) = random_matched(&mut rng, *id);
+            let (incident, _) = ledger.get_mut(id).unwrap();
+            incident.terms = changed.terms;
+            incident.updated_at = changed.updated_at;
+            if rng.random_bool(0.5) {
+                incident.status = Status::Closed;
+            }
+            put_matched(&store, &ledger[id]);
+        }
+        check_match_index(&store, &ledger);
+    }
+
+    /// A format 5 database (index version 4: every row also under `m ‖ id`) opened by
+    /// this build: the index is rebuilt without those rows, the format recorded as 6,
+    /// and the candidates and counts are those of the full scan; an open that stopped
+    /// half-way through the rebuild (the index version not yet written) is finished at
+    /// the next one.
+    #[test]
+    fn format_5_match_index_is_upgraded_at_open() {
+        use rand::SeedableRng;
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1618);
+        let mut ledger: BTreeMap<IncidentId, (Incident, bool)> = BTreeMap::new();
+        let rev_keys = |store: &Store| store.ledger.summary_tree().scan_prefix(b"m").count();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            for id in 1..=80 {
+                let incident = random_matched(&mut rng, id);
+                put_matched(&store, &incident);
+                if incident.1 && incident.0.status.is_open() {
+                    // Format 5 kept each row under `m ‖ id` as well.
+                    let row = MatchRow::of(&incident.0);
+                    let mut key = vec![b'm'];
+                    key.extend_from_slice(&id.to_be_bytes());
+                    store
+                        .ledger
+                        .summary_tree()
+                        .insert(key, row.to_bytes())
+                        .unwrap();
+                }
+                ledger.insert(id, incident);
+            }
+            assert!(rev_keys(&store) > 0);
+            store
+                .meta
+                .insert(INDEX_VERSION_KEY, &4u32.to_be_bytes())
+                .unwrap();
+            store
+                .meta
+                .insert(super::super::FORMAT_KEY, &5u32.to_be_bytes())
+                .unwrap();
+            store.flush_blocking().unwrap();
+        }
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(store.upgraded_from(), Some(5));
+            assert_eq!(rev_keys(&store), 0, "no row under the id is left");
+            check_match_index(&store, &ledger);
+            // As if the open had stopped in the rebuild: version not written, the
+            // summary tree half cleared.
+            store.meta.remove(INDEX_VERSION_KEY).unwrap();
+            let summary = store.ledger.summary_tree();
+            let keys: Vec<sled::IVec> = summary.iter().keys().map(Result::unwrap).collect();
+            for key in keys.iter().step_by(2) {
+                summary.remove(key).unwrap();
+            }
+            store.flush_blocking().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.upgraded_from(), None);
+        check_match_index(&store, &ledger);
+        let format = store.meta.get(super::super::FORMAT_KEY).unwrap().unwrap();
+        assert_eq!(format.as_ref(), 6u32.to_be_bytes());
     }
 }

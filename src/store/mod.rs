@@ -77,7 +77,13 @@ pub use tx::{Abort, TxError, TxResult};
 ///   an interrupted build is done again at the next open. No record changes; a format 4
 ///   release would change the outbox and incidents without them and leave them wrong: it
 ///   refuses.
-pub const FORMAT_VERSION: u32 = 5;
+/// - 6: the response-match index without a second copy of each row under the
+///   incident's id: the row a change replaces is read from the incident's record
+///   (see [`ledger_index`]), one key fewer per open incident and per change. Rebuilt
+///   at open (`ensure_ledger_indexes`, index version 5), idempotently. No record
+///   changes; a format 5 release would find no row under the id, add rows without
+///   removing the old ones and count terms twice: it refuses.
+pub const FORMAT_VERSION: u32 = 6;
 
 /// `meta` key: the data format version (u32, big-endian).
 const FORMAT_KEY: &[u8] = b"schema_version";
