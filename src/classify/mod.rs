@@ -317,19 +317,27 @@ impl Classifier {
     pub fn load(dir: &Path, jurisdiction: &Jurisdiction) -> Result<Classifier, ClassifyError> {
         let dict = Dictionaries::load(dir, jurisdiction)?;
 
-        let mut jieba = Jieba::new();
-        jieba
-            .load_dict(&mut dict.userdict.as_bytes())
-            .map_err(|e| ClassifyError::UserDict(e.to_string()))?;
-        // Place names must come out of segmentation whole, or the boundary check
-        // would reject them.
-        for place in &dict.places {
-            for name in std::iter::once(&place.name).chain(&place.aliases) {
-                if !jieba.has_word(name) {
-                    jieba.add_word(name, None, Some("ns"));
+        let jieba = {
+            let mut jieba = Jieba::new();
+            jieba
+                .load_dict(&mut dict.userdict.as_bytes())
+                .map_err(|e| ClassifyError::UserDict(e.to_string()))?;
+            // Place names must come out of segmentation whole, or the boundary check
+            // would reject them.
+            for place in &dict.places {
+                for name in std::iter::once(&place.name).chain(&place.aliases) {
+                    if !jieba.has_word(name) {
+                        jieba.add_word(name, None, Some("ns"));
+                    }
                 }
             }
-        }
+            // `Jieba::new` sizes its word tables for the bundled dictionary exactly, so
+            // the first word added above doubled them (16 MiB allocated for 8 used). A
+            // clone allocates only what is used; the grown original is freed here.
+            // The same dictionary, so the same segmentation (docs/performance.md
+            // "Memory", round 5).
+            jieba.clone()
+        };
 
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut term_strings: Vec<String> = Vec::new();

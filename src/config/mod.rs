@@ -111,11 +111,12 @@ pub struct StoreConfig {
     pub cache_bytes: u64,
 }
 
-/// The default `[store] cache_bytes`: 16 MiB. The daemon's reads are of recent keys
+/// The default `[store] cache_bytes`: 8 MiB. The daemon's reads are of recent keys
 /// (new items, open incidents through their indexes), so a larger cache mostly holds
 /// pages that are written once and not read again: at 2,000 sources 64 MiB cost about
-/// 45 MiB of RSS more than 16 MiB for the same CPU (docs/performance.md "Memory").
-pub const DEFAULT_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+/// 45 MiB of RSS more than 16 MiB for the same CPU, and 16 MiB 3-18 MiB more at the
+/// first polls' peak than 8 MiB (docs/performance.md "Memory", rounds 2 and 5).
+pub const DEFAULT_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 /// The smallest `cache_bytes` accepted.
 pub const MIN_CACHE_BYTES: u64 = 4 * 1024 * 1024;
 
