@@ -220,6 +220,7 @@ impl Store {
             batch.insert(head_key(&id), encode_head(count, &last));
         }
         self.audit_chain.apply_batch(batch)?;
+        self.audit_changed();
         Ok(chained)
     }
 

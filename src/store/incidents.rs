@@ -820,7 +820,8 @@ impl Store {
                 },
             );
         let value = tx::flatten(value)?;
-        // Any ledger change may have queued mail.
+        // Any ledger change may have appended audit entries and queued mail.
+        self.audit_changed();
         self.outbox_signal.notify_one();
         Ok(value)
     }

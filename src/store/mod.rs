@@ -178,6 +178,9 @@ pub struct Store {
     channel_router: std::sync::Arc<std::sync::OnceLock<Box<outbox::ChannelRouter>>>,
     /// The only code that flushes the database.
     flusher: std::sync::Arc<flusher::Flusher>,
+    /// Bumped after every commit that may have appended audit entries: the flusher
+    /// recounts the audit chain only when it moved (see `flusher::Checkpoint`).
+    audit_changes: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The data format this open upgraded from, if it did (see [`Store::upgraded_from`]).
     upgraded_from: Option<u32>,
 }
@@ -286,13 +289,21 @@ impl Store {
         guarded(&self.path, "校验", || self.verify_audit())
     }
 
+    /// Tells the flusher that audit entries may have been appended (after the commit).
+    fn audit_changed(&self) {
+        self.audit_changes
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
     fn with_trees(db: sled::Db, path: PathBuf, data_dir: Option<&Path>) -> Result<Store> {
         let audit_chain = db.open_tree("audit_chain")?;
+        let audit_changes = std::sync::Arc::default();
         let checkpoint = data_dir.map(|dir| {
             let chain = audit_chain.clone();
             flusher::Checkpoint {
                 path: audit_chain::count_path(dir),
                 count: Box::new(move || audit_chain::chained_entries(&chain)),
+                changes: std::sync::Arc::clone(&audit_changes),
             }
         });
         Ok(Store {
@@ -312,6 +323,7 @@ impl Store {
             channel_router: Default::default(),
             flusher: std::sync::Arc::new(flusher::Flusher::start(db.clone(), checkpoint)?),
             upgraded_from: None,
+            audit_changes,
             audit_chain,
             data_dir: data_dir.map(Path::to_path_buf),
             db,
