@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use regex::{Regex, RegexSet, RegexSetBuilder};
 
 use crate::model::Level;
@@ -158,6 +159,26 @@ static REWRITES: LazyLock<Rewrites> = LazyLock::new(|| {
         )),
         background: re("[0-9]{4}年[^,，。]{0,10}以来".to_string()),
     }
+});
+
+/// Words one of which every pattern of [`Patterns::any`] and [`Patterns::single_hurt`]
+/// must match (the anchors derived from the patterns): a fate word of
+/// [`DEATH_VERB`] and the death patterns (死, 亡, 遇难 …), of [`TOTAL_WORD`] (中毒,
+/// 发病, 不适 …), of the injury patterns and [`SERIOUS`] (伤, 骨, 严重, 较重, 危重,
+/// 重症), of `poisoned_by`, `patients` and `died_later`. A sentence holding none of
+/// them, and no pair that [`rewrite`] could read, matches no pattern and is not read.
+/// `casualty::tests::every_pattern_holds_an_anchor` checks each pattern's words.
+const ANCHORS: &str = "死 亡 伤 骨 牺牲 殉职 遇难 丧生 罹难 殒命 丧命 毙命 遇害 杀害 中毒 发病 不适 \
+    恶心 呕吐 腹泻 腹痛 胃肠炎 肠胃炎 症状 严重 较重 危重 重症 毒倒 放倒 患者 病人 病患 患儿 抢救无效 \
+    医治无效 救治无效";
+
+/// [`ANCHORS`] as one automaton (leftmost-first, so that its SIMD prefilter applies:
+/// it is only asked whether a sentence holds any).
+static ANCHOR_WORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .match_kind(MatchKind::LeftmostFirst)
+        .build(ANCHORS.split_whitespace())
+        .expect("the anchor words form an automaton")
 });
 
 /// Two kin named together (母女俩, 一对父女).
@@ -467,6 +488,11 @@ fn rewrite(text: &str) -> Cow<'_, str> {
 }
 
 fn read_sentence(text: &str, poisoning: bool) -> Sentence {
+    // Most sentences with a casualty character (重要, 病, 灾害) hold no anchor: no pattern
+    // can match them, so neither the set nor the single-hurt pattern runs.
+    if !may_name_pair(text) && !ANCHOR_WORDS.is_match(text) {
+        return Sentence::default();
+    }
     let p = &*PATTERNS;
     // Run apart from the set: its long gap after 我 or 病人 would multiply the states
     // of the set's DFA, and only sentences with 伤 or 骨 need it.
@@ -880,6 +906,73 @@ mod tests {
         for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
             assert_eq!(is_sentence_end(c), SENTENCE_END.contains(&c), "{c:?}");
         }
+    }
+
+    /// The anchors hold for every word the patterns end in, and for every string of
+    /// this module, the victim words' and the classifier's tests that a pattern matches.
+    #[test]
+    fn every_pattern_holds_an_anchor() {
+        let holds = |w: &str| ANCHOR_WORDS.is_match(w);
+        let alternatives = |list: &'static str| {
+            list.trim_start_matches("(?:")
+                .trim_start_matches('(')
+                .trim_end_matches(')')
+                .split('|')
+        };
+        for list in [DEATH_VERB, TOTAL_WORD, HURT] {
+            for word in alternatives(list) {
+                assert!(holds(word), "{word}");
+            }
+        }
+        // SERIOUS's alternatives at the top level; one with groups must end in a
+        // required group of anchors (情况较为严重).
+        let mut depth = 0;
+        let mut from = 0;
+        let mut top = Vec::new();
+        for (i, c) in SERIOUS.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                '|' if depth == 0 => {
+                    top.push(&SERIOUS[from..i]);
+                    from = i + 1;
+                }
+                _ => {}
+            }
+        }
+        top.push(&SERIOUS[from..]);
+        for word in top {
+            match word.rfind("(?:") {
+                Some(last) => {
+                    assert!(word.ends_with(')'), "{word}");
+                    for w in alternatives(&word[last..]) {
+                        assert!(holds(w), "{word}: {w}");
+                    }
+                }
+                None => assert!(holds(word), "{word}"),
+            }
+        }
+        let p = &*PATTERNS;
+        let mut matched = 0;
+        let sources = [
+            include_str!("casualty.rs"),
+            include_str!("victims.rs"),
+            include_str!("tests.rs"),
+        ];
+        // Every piece between quotes (the string literals, and the code and comments
+        // between them: the property holds for any text).
+        for source in sources {
+            for text in source.split('"') {
+                let text = text.replace("\\n", "\n");
+                for sentence in text.split(SENTENCE_END) {
+                    if p.any.is_match(sentence) || p.single_hurt.is_match(sentence) {
+                        matched += 1;
+                        assert!(holds(sentence), "{sentence}");
+                    }
+                }
+            }
+        }
+        assert!(matched >= 50, "only {matched} test strings match a pattern");
     }
 
     #[test]

@@ -722,6 +722,13 @@ impl Classifier {
                 order.insert(last, moved);
             }
         }
+        // The title and lede bigrams, of both the ranker's and the model's features:
+        // only a candidate (a kept topic) needs them.
+        let grams = if order.is_empty() {
+            Vec::new()
+        } else {
+            model::lede_bigrams(text, title_end)
+        };
         // The learned order (topic_rank.txt), when there is a choice: the dictionaries
         // keep the topics and explain them, the ranker orders them.
         if order.len() > 1 && (self.ranker.is_some() || rank_out.is_some()) {
@@ -740,7 +747,7 @@ impl Classifier {
                 .iter()
                 .filter(|m| candidates.iter().any(|c| c.topic == m.topic))
                 .collect();
-            let features = model::rank_features(text, title_end, &candidates, &kept);
+            let features = model::rank_features(&grams, &candidates, &kept);
             let ranked = self.ranker.as_ref().map(|r| r.order(&features));
             if let Some(out) = rank_out {
                 *out = candidates
@@ -792,6 +799,7 @@ impl Classifier {
             model::features(&model::Signals {
                 text,
                 title_end,
+                grams: &grams,
                 problem,
                 harm: ev.harm,
                 grievance: ev.grievance,

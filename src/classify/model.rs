@@ -37,6 +37,8 @@ pub(crate) struct Signals<'a> {
     /// Normalized title, `\n`, normalized body.
     pub text: &'a str,
     pub title_end: usize,
+    /// The bigrams of the title and the lede ([`lede_bigrams`] of `text`).
+    pub grams: &'a [Feature],
     /// Event terms of the kept topics + harm + grievance cues.
     pub problem: f64,
     pub harm: f64,
@@ -116,15 +118,25 @@ fn bigrams(kind: u8, chars: impl Iterator<Item = char>, out: &mut Vec<Feature>) 
     }
 }
 
+/// The bigrams of the title and of the body's first [`BODY_CHARS`] characters
+/// (`text`: title, `\n`, body): the text features of the alert model and, named with
+/// each candidate, of the topic ranker. Built once per item for both.
+pub(crate) fn lede_bigrams(text: &str, title_end: usize) -> Vec<Feature> {
+    let title = &text[..title_end];
+    let body = text.get(title_end + 1..).unwrap_or("");
+    let mut grams = Vec::with_capacity(2 * (title.len() / 3 + BODY_CHARS));
+    bigrams(b'T', title.chars(), &mut grams);
+    bigrams(b'B', body.chars().take(BODY_CHARS), &mut grams);
+    grams
+}
+
 /// The feature vector of one reading, unmasked (the model masks to its size), in the
 /// order built: an index may come more than once (a repeated bigram). [`sorted`] gives
 /// each index once, in order; [`Model::probability`] takes it as it is.
 pub(crate) fn features(s: &Signals<'_>) -> Vec<Feature> {
-    let title = &s.text[..s.title_end];
     let body = s.text.get(s.title_end + 1..).unwrap_or("");
-    let mut out: Vec<Feature> = Vec::with_capacity(2 * (title.len() / 3 + BODY_CHARS) + 64);
-    bigrams(b'T', title.chars(), &mut out);
-    bigrams(b'B', body.chars().take(BODY_CHARS), &mut out);
+    let mut out: Vec<Feature> = Vec::with_capacity(s.grams.len() + 64);
+    out.extend_from_slice(s.grams);
     let mut named = |name: &str, value: f32| out.push((hash(b'd', name.as_bytes()), value));
     let log = |x: f64| (1.0 + x.max(0.0)).ln() as f32;
     named("bias-candidate", 1.0);
@@ -459,19 +471,14 @@ const MAX_POSITION: usize = 3;
 /// repeat). Per candidate topic `t`: its rule position (alone and with `t`), `t`
 /// itself, its event, subject and title weights (alone and with `t`), whether it is
 /// cross-cutting, whether the title names it (with the position), each other candidate beside it (`t` with `u`), each matched term of
-/// the kept topics (with `t`), and the title and lede bigrams (with `t`). Features
-/// shared by all candidates would cancel out, so every one names the candidate.
+/// the kept topics (with `t`), and the title and lede bigrams (`grams`, as
+/// [`lede_bigrams`] gives them; with `t`). Features shared by all candidates would
+/// cancel out, so every one names the candidate.
 pub(crate) fn rank_features(
-    text: &str,
-    title_end: usize,
+    grams: &[Feature],
     candidates: &[Candidate<'_>],
     matches: &[&TermMatch],
 ) -> Vec<Vec<Feature>> {
-    let title = &text[..title_end];
-    let body = text.get(title_end + 1..).unwrap_or("");
-    let mut grams = Vec::with_capacity(2 * (title.len() / 3 + BODY_CHARS));
-    bigrams(b'T', title.chars(), &mut grams);
-    bigrams(b'B', body.chars().take(BODY_CHARS), &mut grams);
     let log = |x: f64| (1.0 + x.max(0.0)).ln() as f32;
     candidates
         .iter()
@@ -495,12 +502,16 @@ pub(crate) fn rank_features(
             for other in candidates.iter().filter(|o| o.topic != c.topic) {
                 out.push((with_topic(b'o', other.topic.as_bytes()), 1.0));
             }
+            // The name `topic|term` hashed in parts (FNV-1a is a left fold over the
+            // bytes), without building the string.
+            let term = fnv(topic, b"m");
             for m in matches {
-                let name = format!("{}|{}", m.topic, m.term);
-                out.push((with_topic(b'm', name.as_bytes()), 1.0));
+                let name = fnv(fnv(term, m.topic.as_bytes()), b"|");
+                out.push((fnv(name, m.term.as_bytes()), 1.0));
             }
-            for &(g, v) in &grams {
-                out.push((with_topic(b'g', &g.to_le_bytes()), v));
+            let gram = fnv(topic, b"g");
+            for &(g, v) in grams {
+                out.push((fnv(gram, &g.to_le_bytes()), v));
             }
             out
         })
@@ -659,13 +670,19 @@ mod tests {
             term: "乱收费".into(),
             topic: "market".into(),
         };
-        let features = rank_features(text, title_end, &candidates, &[&term]);
+        let grams = lede_bigrams(text, title_end);
+        let features = rank_features(&grams, &candidates, &[&term]);
         assert_eq!(features.len(), 2);
         // Each candidate's own features: only the shared position-free ones coincide.
         let own = |k: usize| -> std::collections::BTreeSet<u32> {
             features[k].iter().map(|f| f.0).collect()
         };
         assert!(own(0).intersection(&own(1)).count() <= 4);
+        // The matched term's feature is the hash of `topic|term` named with the
+        // candidate (after its 11 fixed features and the one other candidate).
+        let topic = fnv(fnv(0x811c_9dc5, b"r"), b"real_estate");
+        let named = fnv(fnv(topic, b"m"), "market|乱收费".as_bytes());
+        assert_eq!(features[0][12], (named, 1.0));
         // A hand-written file: no weights keep the rule's order; a weight on a
         // candidate's own topic feature (third in its list) puts it first.
         let mask = (1u32 << 12) - 1;
