@@ -925,6 +925,56 @@ mod tests {
         );
     }
 
+    /// A stored news item of source `s`, titled 标题, first seen and published at `now`.
+    fn news(key: &str, body: &str, now: Timestamp, incident: Option<IncidentId>) -> Item {
+        Item {
+            source: "s".into(),
+            key: key.into(),
+            title: "标题".into(),
+            link: Some(format!("https://example.org/{key}")),
+            body: body.into(),
+            published: Some(now),
+            date_quality: Some(crate::model::DateQuality::Credible),
+            first_seen: now,
+            updated_at: now,
+            revisions: 0,
+            classification: None,
+            incident,
+        }
+    }
+
+    /// A database in `dir` as data format `format` left it: `items` (of source `s`,
+    /// first seen at their `first_seen`) stored as `record` writes them, with their
+    /// time keys and count, then whatever `more` writes; flushed and closed.
+    fn older_database(
+        dir: &std::path::Path,
+        format: u32,
+        items: &[&Item],
+        record: fn(&Item) -> Vec<u8>,
+        more: impl FnOnce(&Store),
+    ) {
+        let store = Store::open(dir).unwrap();
+        for it in items {
+            let key = item_key("s", &it.key);
+            store.items.insert(&key, record(it)).unwrap();
+            store
+                .items_by_time
+                .insert(time_key(it.first_seen, &key), &[])
+                .unwrap();
+        }
+        let count = items.len() as u64;
+        store
+            .meta
+            .insert(ITEMS_COUNT, &count.to_be_bytes())
+            .unwrap();
+        more(&store);
+        store
+            .meta
+            .insert(super::super::FORMAT_KEY, &format.to_be_bytes())
+            .unwrap();
+        store.flush_blocking().unwrap();
+    }
+
     /// An item record as formats 2–3 wrote it: its JSON, deflated.
     fn deflated_json(item: &Item) -> Vec<u8> {
         let mut out = vec![super::super::record::DEFLATED];
@@ -949,42 +999,29 @@ mod tests {
             score: 0.9,
             ..Default::default()
         };
-        let item = |key: &str, incident| Item {
-            source: "s".into(),
-            key: key.into(),
-            title: "标题".into(),
-            link: Some(format!("https://example.org/{key}")),
-            body: "镇卫生院联合县医院专家开展义诊进社区活动。".into(),
-            published: Some(now),
-            date_quality: Some(crate::model::DateQuality::Credible),
-            first_seen: now,
-            updated_at: now,
-            revisions: 0,
-            classification: None,
-            incident,
+        let item = |key, incident| {
+            news(
+                key,
+                "镇卫生院联合县医院专家开展义诊进社区活动。",
+                now,
+                incident,
+            )
         };
         let (routine, flagged) = (item("a", None), item("b", Some(7)));
-        {
-            let store = Store::open(dir.path()).unwrap();
-            for it in [&routine, &flagged] {
-                let key = item_key("s", &it.key);
-                store.items.insert(&key, deflated_json(it)).unwrap();
-                store
-                    .items_class
-                    .insert(&key, super::super::encode(&class))
-                    .unwrap();
-                store
-                    .items_by_time
-                    .insert(time_key(now, &key), &[])
-                    .unwrap();
-            }
-            store.meta.insert(ITEMS_COUNT, &2u64.to_be_bytes()).unwrap();
-            store
-                .meta
-                .insert(super::super::FORMAT_KEY, &3u32.to_be_bytes())
-                .unwrap();
-            store.flush_blocking().unwrap();
-        }
+        older_database(
+            dir.path(),
+            3,
+            &[&routine, &flagged],
+            deflated_json,
+            |store| {
+                for key in ["a", "b"] {
+                    store
+                        .items_class
+                        .insert(item_key("s", key), super::super::encode(&class))
+                        .unwrap();
+                }
+            },
+        );
         let store = Store::open(dir.path()).unwrap();
         let format = store.meta.get(super::super::FORMAT_KEY).unwrap().unwrap();
         assert_eq!(format.as_ref(), super::super::FORMAT_VERSION.to_be_bytes());
@@ -1049,50 +1086,28 @@ mod tests {
         let body = &"县人社局开展就业援助月专项活动，为就业困难人员送政策、送岗位、送服务。\
                      镇卫生院联合县医院专家开展义诊进社区活动，为居民提供慢病咨询和用药指导。"
             .repeat(3);
-        let item = |key: &str| Item {
-            source: "s".into(),
-            key: key.into(),
-            title: "标题".into(),
-            link: Some(key.into()),
-            body: body.into(),
-            published: Some(now),
-            date_quality: Some(crate::model::DateQuality::Credible),
-            first_seen: now,
-            updated_at: now,
-            revisions: 0,
-            classification: None,
-            incident: None,
-        };
+        let item = |key| news(key, body, now, None);
         let (classified, pending) = (item("a"), item("b"));
         let class = Classification {
             score: 0.1,
             ..Default::default()
         };
-        {
-            let store = Store::open(dir.path()).unwrap();
-            for it in [&classified, &pending] {
-                let key = item_key("s", &it.key);
-                store.items.insert(&key, deflated_record(it)).unwrap();
+        older_database(
+            dir.path(),
+            5,
+            &[&classified, &pending],
+            deflated_record,
+            |store| {
                 store
-                    .items_by_time
-                    .insert(time_key(now, &key), &[])
+                    .items_class
+                    .insert(item_key("s", "a"), encode_class(&class))
                     .unwrap();
-            }
-            store
-                .items_class
-                .insert(item_key("s", "a"), encode_class(&class))
-                .unwrap();
-            store
-                .items_pending
-                .insert(item_key("s", "b"), &text_print("标题", body))
-                .unwrap();
-            store.meta.insert(ITEMS_COUNT, &2u64.to_be_bytes()).unwrap();
-            store
-                .meta
-                .insert(super::super::FORMAT_KEY, &5u32.to_be_bytes())
-                .unwrap();
-            store.flush_blocking().unwrap();
-        }
+                store
+                    .items_pending
+                    .insert(item_key("s", "b"), &text_print("标题", body))
+                    .unwrap();
+            },
+        );
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.upgraded_from(), Some(5));
         let stored = |key: &str| store.items.get(item_key("s", key)).unwrap().unwrap();
@@ -1107,7 +1122,6 @@ mod tests {
         assert_eq!(store.pending_items().unwrap(), [pending]);
         let edit = ParsedItem {
             key: "a".into(),
-            link: Some("a".into()),
             ..up("标题", &format!("{body}（更正）"))
         };
         assert!(matches!(

@@ -8,8 +8,9 @@
 //! - [`BINARY_DEFLATED`] (3): the same, deflated (miniz_oxide, level 1; formats 4–5);
 //! - [`BINARY_ZSTD`] (4): the same, compressed with zstd (level [`ZSTD_LEVEL`], one
 //!   frame with its content size; format 6): what a news item's record is now. It
-//!   compresses a news item's record in a third of deflate's CPU, to 2–3 % more bytes
-//!   (docs/performance.md "Load", round 6), and decompresses in half the time.
+//!   compresses a news item's record in a third of deflate's CPU, to about 4 % more
+//!   bytes (docs/performance.md "Load", round 6), and decompresses in about a third of
+//!   inflate's time.
 //!
 //! The binary item leaves out what the record's key already says (the source and the
 //! item's key: the key is `source \0 key`, and a link equal to the key), and what
