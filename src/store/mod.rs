@@ -78,10 +78,10 @@ pub use tx::{Abort, TxError, TxResult};
 ///   release would change the outbox and incidents without them and leave them wrong: it
 ///   refuses.
 /// - 6 (the item records' zstd step): news items' records compressed with zstd instead
-///   of deflate (see [`record`], first byte 4): a third of deflate's CPU per record, a
-///   quarter less for the intake's store stage. Records of formats 0–5 are read as they
-///   are (the upgrade changes no record); a format 5 release would take the zstd
-///   records for damaged ones: it refuses.
+///   of deflate (see [`record`], first byte 4): a third of deflate's CPU per record,
+///   a seventh to a quarter less for the intake's store stage. Records of formats 0–5
+///   are read as they are (the upgrade changes no record); a format 5 release would
+///   take the zstd records for damaged ones: it refuses.
 pub const FORMAT_VERSION: u32 = 6;
 
 /// `meta` key: the data format version (u32, big-endian).
