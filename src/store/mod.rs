@@ -79,7 +79,7 @@ pub use tx::{Abort, TxError, TxResult};
 ///   refuses.
 /// - 6 (the item records' zstd step): news items' records compressed with zstd instead
 ///   of deflate (see [`record`], first byte 4): a third of deflate's CPU per record,
-///   a seventh to a quarter less for the intake's store stage. Records of formats 0–5
+///   10–30 % less for the intake's store stage. Records of formats 0–5
 ///   are read as they are (the upgrade changes no record); a format 5 release would
 ///   take the zstd records for damaged ones: it refuses.
 pub const FORMAT_VERSION: u32 = 6;
