@@ -22,10 +22,11 @@
 //! is read from (records of formats 1–3 may also carry it, read when no attachment
 //! says otherwise).
 //!
-//! An item's record is binary, its text in GB18030 and deflated where that pays (see
-//! [`super::record`], which also reads the JSON and deflated JSON records of formats
-//! 0–3 as they are): fewer bytes live, and fewer for sled's log to rewrite (the
-//! figures in docs/performance.md "Disk").
+//! An item's record is binary, its text in GB18030 and compressed (zstd) where that
+//! pays (see [`super::record`], which also reads the JSON and deflated records of
+//! formats 0–5 as they are): fewer bytes live, and fewer for sled's log to rewrite
+//! (the figures in docs/performance.md "Disk"). A poll's records are encoded before
+//! its transaction with one compression context.
 //!
 //! Two more trees, written in the same transaction as a new item:
 //! - `items_by_time`: `first_seen_ms ‖ source \0 key` → empty, the items by the time
@@ -44,7 +45,7 @@ use sha2::{Digest, Sha256};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
-use super::record::{decode_class, decode_item, encode_class, encode_item};
+use super::record::{ItemEncoder, decode_class, decode_item, encode_class, encode_item};
 use super::{Result, Store, StoreError};
 use crate::model::{Classification, IncidentId, Item, Timestamp};
 use crate::parse::ParsedItem;
@@ -60,12 +61,24 @@ pub enum UpsertOutcome {
     Unchanged,
 }
 
+/// One item [`Store::upsert_items`] is to write.
+struct Write {
+    key: Vec<u8>,
+    item: Item,
+    /// Its text replaced an earlier one: the stored classification goes.
+    replaced: bool,
+    /// Retention's record of the key may exist (a swept item back with new text, or
+    /// an edit, which retention may sweep meanwhile): removed if the key is new.
+    swept: bool,
+}
+
 /// One item as [`Store::upsert_items`] writes it, encoded before its transaction.
 struct Row<'a> {
     key: &'a [u8],
     value: Vec<u8>,
     by_time: Vec<u8>,
-    swept: [u8; 16],
+    /// The `items_swept` key to remove if the item is new, when there may be one.
+    swept: Option<[u8; 16]>,
     /// Its text replaced an earlier one: the stored classification goes.
     replaced: bool,
     /// The pending mark: the print of this text.
@@ -166,13 +179,14 @@ impl Store {
         now: Timestamp,
     ) -> Result<Vec<UpsertOutcome>> {
         let mut outcomes = Vec::with_capacity(items.len());
-        // What the transaction writes: (key, item, whether the text replaced one).
-        let mut writes: Vec<(Vec<u8>, Item, bool)> = Vec::new();
+        // What the transaction writes.
+        let mut writes: Vec<Write> = Vec::new();
         let mut in_batch: HashMap<Vec<u8>, usize> = HashMap::new();
         for up in items {
             let key = item_key(source, &up.key);
+            let mut swept = false;
             let existing = match in_batch.get(&key) {
-                Some(&at) => Some(writes[at].1.clone()),
+                Some(&at) => Some(writes[at].item.clone()),
                 None => self
                     .items
                     .get(&key)?
@@ -196,23 +210,28 @@ impl Store {
                     classification: None,
                     ..old
                 }),
-                None if self.swept_unchanged(&key, &up.title, &up.body)? => {
-                    UpsertOutcome::Unchanged
-                }
-                None => UpsertOutcome::New(Item {
-                    source: source.to_string(),
-                    key: up.key,
-                    title: up.title,
-                    link: up.link,
-                    body: up.body,
-                    published: up.published,
-                    date_quality: up.date_quality,
-                    first_seen: now,
-                    updated_at: now,
-                    revisions: 0,
-                    classification: None,
-                    incident: None,
-                }),
+                None => match self.swept_print(&key)? {
+                    Some(print) if print.as_ref() == text_print(&up.title, &up.body) => {
+                        UpsertOutcome::Unchanged
+                    }
+                    found => {
+                        swept = found.is_some();
+                        UpsertOutcome::New(Item {
+                            source: source.to_string(),
+                            key: up.key,
+                            title: up.title,
+                            link: up.link,
+                            body: up.body,
+                            published: up.published,
+                            date_quality: up.date_quality,
+                            first_seen: now,
+                            updated_at: now,
+                            revisions: 0,
+                            classification: None,
+                            incident: None,
+                        })
+                    }
+                },
             };
             let (item, replaced) = match &outcome {
                 UpsertOutcome::New(item) => (item, false),
@@ -223,10 +242,19 @@ impl Store {
                 }
             };
             match in_batch.get(&key) {
-                Some(&at) => writes[at] = (key, item.clone(), writes[at].2 || replaced),
+                Some(&at) => {
+                    let earlier = &mut writes[at];
+                    earlier.item = item.clone();
+                    earlier.replaced |= replaced;
+                }
                 None => {
                     in_batch.insert(key.clone(), writes.len());
-                    writes.push((key, item.clone(), replaced));
+                    writes.push(Write {
+                        key,
+                        item: item.clone(),
+                        replaced,
+                        swept: swept || replaced,
+                    });
                 }
             }
             outcomes.push(outcome);
@@ -237,28 +265,28 @@ impl Store {
         Ok(outcomes)
     }
 
-    /// Whether retention swept this item with this same text (see the module docs).
-    fn swept_unchanged(&self, key: &[u8], title: &str, body: &str) -> Result<bool> {
-        Ok(self
-            .items_swept
-            .get(swept_key(key))?
-            .is_some_and(|print| print.as_ref() == text_print(title, body)))
+    /// The print of the text retention swept this item with, if it did (see the
+    /// module docs).
+    fn swept_print(&self, key: &[u8]) -> Result<Option<sled::IVec>> {
+        Ok(self.items_swept.get(swept_key(key))?)
     }
 
     /// Stores items and marks them pending, in one transaction; a new key also counts
-    /// in `items_count`, goes into `items_by_time` and leaves `items_swept` (so `status`
-    /// needs no scan of the items, and the digest reads its period by key range); a
-    /// replaced text (`true`) loses its stored classification.
-    fn write_pending(&self, writes: &[(Vec<u8>, Item, bool)]) -> Result<()> {
+    /// in `items_count`, goes into `items_by_time` and leaves `items_swept` where it
+    /// may be there (so `status` needs no scan of the items, and the digest reads its
+    /// period by key range); a replaced text loses its stored classification. The
+    /// records are encoded first, with one compressor for all of them.
+    fn write_pending(&self, writes: &[Write]) -> Result<()> {
+        let mut encoder = ItemEncoder::new();
         let rows: Vec<Row<'_>> = writes
             .iter()
-            .map(|(key, item, replaced)| Row {
-                key,
-                value: encode_item(item),
-                by_time: time_key(item.first_seen, key),
-                swept: swept_key(key),
-                replaced: *replaced,
-                print: text_print(&item.title, &item.body),
+            .map(|write| Row {
+                key: &write.key,
+                value: encoder.encode(&write.item),
+                by_time: time_key(write.item.first_seen, &write.key),
+                swept: write.swept.then(|| swept_key(&write.key)),
+                replaced: write.replaced,
+                print: text_print(&write.item.title, &write.item.body),
             })
             .collect();
         (
@@ -275,7 +303,9 @@ impl Store {
                     if items.insert(row.key, row.value.as_slice())?.is_none() {
                         added += 1;
                         times.insert(row.by_time.as_slice(), &[])?;
-                        swept_tree.remove(&row.swept)?;
+                        if let Some(swept) = &row.swept {
+                            swept_tree.remove(swept)?;
+                        }
                     }
                     if row.replaced {
                         classes.remove(row.key)?;
@@ -895,6 +925,56 @@ mod tests {
         );
     }
 
+    /// A stored news item of source `s`, titled 标题, first seen and published at `now`.
+    fn news(key: &str, body: &str, now: Timestamp, incident: Option<IncidentId>) -> Item {
+        Item {
+            source: "s".into(),
+            key: key.into(),
+            title: "标题".into(),
+            link: Some(format!("https://example.org/{key}")),
+            body: body.into(),
+            published: Some(now),
+            date_quality: Some(crate::model::DateQuality::Credible),
+            first_seen: now,
+            updated_at: now,
+            revisions: 0,
+            classification: None,
+            incident,
+        }
+    }
+
+    /// A database in `dir` as data format `format` left it: `items` (of source `s`,
+    /// first seen at their `first_seen`) stored as `record` writes them, with their
+    /// time keys and count, then whatever `more` writes; flushed and closed.
+    fn older_database(
+        dir: &std::path::Path,
+        format: u32,
+        items: &[&Item],
+        record: fn(&Item) -> Vec<u8>,
+        more: impl FnOnce(&Store),
+    ) {
+        let store = Store::open(dir).unwrap();
+        for it in items {
+            let key = item_key("s", &it.key);
+            store.items.insert(&key, record(it)).unwrap();
+            store
+                .items_by_time
+                .insert(time_key(it.first_seen, &key), &[])
+                .unwrap();
+        }
+        let count = items.len() as u64;
+        store
+            .meta
+            .insert(ITEMS_COUNT, &count.to_be_bytes())
+            .unwrap();
+        more(&store);
+        store
+            .meta
+            .insert(super::super::FORMAT_KEY, &format.to_be_bytes())
+            .unwrap();
+        store.flush_blocking().unwrap();
+    }
+
     /// An item record as formats 2–3 wrote it: its JSON, deflated.
     fn deflated_json(item: &Item) -> Vec<u8> {
         let mut out = vec![super::super::record::DEFLATED];
@@ -919,42 +999,29 @@ mod tests {
             score: 0.9,
             ..Default::default()
         };
-        let item = |key: &str, incident| Item {
-            source: "s".into(),
-            key: key.into(),
-            title: "标题".into(),
-            link: Some(format!("https://example.org/{key}")),
-            body: "镇卫生院联合县医院专家开展义诊进社区活动。".into(),
-            published: Some(now),
-            date_quality: Some(crate::model::DateQuality::Credible),
-            first_seen: now,
-            updated_at: now,
-            revisions: 0,
-            classification: None,
-            incident,
+        let item = |key, incident| {
+            news(
+                key,
+                "镇卫生院联合县医院专家开展义诊进社区活动。",
+                now,
+                incident,
+            )
         };
         let (routine, flagged) = (item("a", None), item("b", Some(7)));
-        {
-            let store = Store::open(dir.path()).unwrap();
-            for it in [&routine, &flagged] {
-                let key = item_key("s", &it.key);
-                store.items.insert(&key, deflated_json(it)).unwrap();
-                store
-                    .items_class
-                    .insert(&key, super::super::encode(&class))
-                    .unwrap();
-                store
-                    .items_by_time
-                    .insert(time_key(now, &key), &[])
-                    .unwrap();
-            }
-            store.meta.insert(ITEMS_COUNT, &2u64.to_be_bytes()).unwrap();
-            store
-                .meta
-                .insert(super::super::FORMAT_KEY, &3u32.to_be_bytes())
-                .unwrap();
-            store.flush_blocking().unwrap();
-        }
+        older_database(
+            dir.path(),
+            3,
+            &[&routine, &flagged],
+            deflated_json,
+            |store| {
+                for key in ["a", "b"] {
+                    store
+                        .items_class
+                        .insert(item_key("s", key), super::super::encode(&class))
+                        .unwrap();
+                }
+            },
+        );
         let store = Store::open(dir.path()).unwrap();
         let format = store.meta.get(super::super::FORMAT_KEY).unwrap().unwrap();
         assert_eq!(format.as_ref(), super::super::FORMAT_VERSION.to_be_bytes());
@@ -995,7 +1062,7 @@ mod tests {
         assert!(
             [
                 super::super::record::BINARY,
-                super::super::record::BINARY_DEFLATED
+                super::super::record::BINARY_ZSTD
             ]
             .contains(&record[0])
         );
@@ -1003,6 +1070,89 @@ mod tests {
         assert_eq!(
             (read.body.as_str(), read.incident),
             ("更正后的正文", Some(7))
+        );
+    }
+
+    /// A database of format 5 (news items' records deflated) opens as the current
+    /// format with nothing rewritten: its records read as they were, pending and
+    /// classified alike; an edit and a new item are stored in zstd; a second open
+    /// changes nothing more.
+    #[test]
+    fn a_format_5_database_reads_its_deflated_items() {
+        use super::super::record::{BINARY_DEFLATED, BINARY_ZSTD, deflated_record};
+        let dir = tempfile::tempdir().unwrap();
+        let now: Timestamp = "2026-12-07T03:00:00Z".parse().unwrap();
+        // Long enough for its record to be compressed (news, not a short post).
+        let body = &"县人社局开展就业援助月专项活动，为就业困难人员送政策、送岗位、送服务。\
+                     镇卫生院联合县医院专家开展义诊进社区活动，为居民提供慢病咨询和用药指导。"
+            .repeat(3);
+        let item = |key| news(key, body, now, None);
+        let (classified, pending) = (item("a"), item("b"));
+        let class = Classification {
+            score: 0.1,
+            ..Default::default()
+        };
+        older_database(
+            dir.path(),
+            5,
+            &[&classified, &pending],
+            deflated_record,
+            |store| {
+                store
+                    .items_class
+                    .insert(item_key("s", "a"), encode_class(&class))
+                    .unwrap();
+                store
+                    .items_pending
+                    .insert(item_key("s", "b"), &text_print("标题", body))
+                    .unwrap();
+            },
+        );
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.upgraded_from(), Some(5));
+        let stored = |key: &str| store.items.get(item_key("s", key)).unwrap().unwrap();
+        assert_eq!(stored("a")[0], BINARY_DEFLATED, "not rewritten");
+        assert_eq!(
+            store.item("s", "a").unwrap().unwrap(),
+            Item {
+                classification: Some(class),
+                ..classified
+            }
+        );
+        assert_eq!(store.pending_items().unwrap(), [pending]);
+        let edit = ParsedItem {
+            key: "a".into(),
+            ..up("标题", &format!("{body}（更正）"))
+        };
+        assert!(matches!(
+            store.upsert_item("s", edit, now).unwrap(),
+            UpsertOutcome::Updated(_)
+        ));
+        let new = ParsedItem {
+            key: "c".into(),
+            ..up("标题", body)
+        };
+        assert!(matches!(
+            store.upsert_item("s", new, now).unwrap(),
+            UpsertOutcome::New(_)
+        ));
+        assert_eq!((stored("a")[0], stored("c")[0]), (BINARY_ZSTD, BINARY_ZSTD));
+        assert!(
+            store
+                .item("s", "a")
+                .unwrap()
+                .unwrap()
+                .body
+                .ends_with("（更正）")
+        );
+        assert_eq!(store.item_count(), 3);
+        store.flush_blocking().unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.upgraded_from(), None);
+        assert_eq!(
+            store.items.get(item_key("s", "b")).unwrap().unwrap()[0],
+            BINARY_DEFLATED
         );
     }
 

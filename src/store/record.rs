@@ -1,11 +1,16 @@
-//! The compact binary records of items and classifications (data format 4).
+//! The compact binary records of items and classifications (data formats 4 and 6).
 //!
 //! An item's record in `items` starts with a byte that names its layout:
 //! - `{`: the item's JSON (formats 0–1, and what tests may write);
 //! - [`DEFLATED`] (1): the item's JSON, deflated (formats 2–3);
-//! - [`BINARY`] (2): the binary layout below; [`BINARY_DEFLATED`] (3): the same,
-//!   deflated (miniz_oxide, level 1), written when that is smaller (news text shrinks
-//!   to about half; a short board post does not).
+//! - [`BINARY`] (2): the binary layout below, written when compressing it does not
+//!   make it smaller (a short board post);
+//! - [`BINARY_DEFLATED`] (3): the same, deflated (miniz_oxide, level 1; formats 4–5);
+//! - [`BINARY_ZSTD`] (4): the same, compressed with zstd (level [`ZSTD_LEVEL`], one
+//!   frame with its content size; format 6): what a news item's record is now. It
+//!   compresses a news item's record in a third of deflate's CPU, to about 4 % more
+//!   bytes (docs/performance.md "Load", round 6), and decompresses in about a third of
+//!   inflate's time.
 //!
 //! The binary item leaves out what the record's key already says (the source and the
 //! item's key: the key is `source \0 key`, and a link equal to the key), and what
@@ -24,8 +29,8 @@
 //!
 //! Title and body are GB18030 when they round-trip through it exactly (nearly all
 //! text; encoding_rs's GB18030 cannot encode U+E5E5, and such an item stays UTF-8): a
-//! common Han character takes 2 bytes instead of UTF-8's 3, and the record deflates to
-//! about a fifth less (docs/performance.md, "Disk").
+//! common Han character takes 2 bytes instead of UTF-8's 3, and the record compresses
+//! to about a fifth less (docs/performance.md, "Disk").
 //!
 //! A classification's record in `items_class` is its JSON (format 2–3, starts with
 //! `{`) or [`BINARY`] followed by:
@@ -38,7 +43,7 @@
 //! [unit], [government], matches (a count, then term and topic)
 //! ```
 //!
-//! A new field means a new first byte (4, …); readers keep every older layout.
+//! A new field means a new first byte (5, …); readers keep every older layout.
 
 use chrono::DateTime;
 
@@ -49,13 +54,17 @@ use crate::model::{Classification, DateQuality, IncidentId, Item, Level, TermMat
 pub(super) const DEFLATED: u8 = 1;
 /// First byte of a binary record (items and classifications).
 pub(super) const BINARY: u8 = 2;
-/// First byte of a deflated binary item record.
+/// First byte of a deflated binary item record (formats 4–5).
 pub(super) const BINARY_DEFLATED: u8 = 3;
+/// First byte of a zstd-compressed binary item record (format 6).
+pub(super) const BINARY_ZSTD: u8 = 4;
 
-/// Deflate level of item records: the fastest, which takes most of the gain.
-const DEFLATE_LEVEL: u8 = 1;
+/// zstd level of item records. On the ingest bench's news items (docs/performance.md
+/// "Load", round 6) level 1 gives 1,053 B a record, 2 gives 1,028 B, 3 1,025 B, at
+/// 1.0, 1.15 and 1.4 times level 1's CPU; deflate (level 1) gave 979 B at 3 times it.
+const ZSTD_LEVEL: i32 = 2;
 
-/// The largest item record inflated: far beyond any item the intake stores
+/// The largest item record decompressed: far beyond any item the intake stores
 /// (`[intake] max_body_bytes`), so only a damaged record reaches it.
 const MAX_RECORD: usize = 1 << 30;
 
@@ -77,10 +86,62 @@ const SERIOUSLY: u8 = 32;
 const UNIT: u8 = 64;
 const GOVERNMENT: u8 = 128;
 
-/// An item's stored record: binary, deflated when that is smaller. Its source and
+/// An item's stored record: binary, compressed when that is smaller. Its source and
 /// key are the record's key; its classification is not part of it (see the module
-/// docs).
+/// docs). One record: [`ItemEncoder`] encodes many with one compression context.
 pub(super) fn encode_item(item: &Item) -> Vec<u8> {
+    ItemEncoder::new().encode(item)
+}
+
+/// Encodes item records with one zstd compression context, made once for a poll's
+/// items rather than once per item.
+pub(super) struct ItemEncoder {
+    /// `None` if zstd could not make a context (out of memory): records are then
+    /// stored uncompressed, which every reader takes.
+    compressor: Option<zstd::bulk::Compressor<'static>>,
+}
+
+impl ItemEncoder {
+    pub(super) fn new() -> ItemEncoder {
+        ItemEncoder {
+            compressor: zstd::bulk::Compressor::new(ZSTD_LEVEL).ok(),
+        }
+    }
+
+    /// An item's stored record, as [`encode_item`]: [`BINARY_ZSTD`] when the frame
+    /// is shorter than the binary layout, else [`BINARY`].
+    pub(super) fn encode(&mut self, item: &Item) -> Vec<u8> {
+        let binary = binary_record(item);
+        // Room for a frame shorter than the layout only: one that would not be stops
+        // at the end of the room (an error), and the layout is stored as it is.
+        let mut frame = Vec::with_capacity(binary.len().saturating_sub(1));
+        let packed = self
+            .compressor
+            .as_mut()
+            .is_some_and(|c| c.compress_to_buffer(&binary, &mut frame).is_ok())
+            && frame.len() < binary.len();
+        let (tag, payload) = if packed {
+            (BINARY_ZSTD, frame)
+        } else {
+            (BINARY, binary)
+        };
+        let mut record = Vec::with_capacity(payload.len() + 1);
+        record.push(tag);
+        record.extend_from_slice(&payload);
+        record
+    }
+}
+
+/// An item's record as formats 4–5 wrote it (binary, deflated), for the tests that
+/// read such records.
+#[cfg(test)]
+pub(super) fn deflated_record(item: &Item) -> Vec<u8> {
+    let deflated = miniz_oxide::deflate::compress_to_vec(&binary_record(item), 1);
+    [&[BINARY_DEFLATED], deflated.as_slice()].concat()
+}
+
+/// An item's binary layout (the module docs), before compression.
+fn binary_record(item: &Item) -> Vec<u8> {
     let mut flags = 0;
     if let Some(link) = &item.link {
         flags |= if *link == item.key { LINK_IS_KEY } else { LINK };
@@ -124,16 +185,7 @@ pub(super) fn encode_item(item: &Item) -> Vec<u8> {
         put_str(&mut out, item.link.as_deref().unwrap_or_default());
     }
     out.extend_from_slice(&body);
-    let deflated = miniz_oxide::deflate::compress_to_vec(&out, DEFLATE_LEVEL);
-    let (tag, payload) = if deflated.len() < out.len() {
-        (BINARY_DEFLATED, deflated)
-    } else {
-        (BINARY, out)
-    };
-    let mut record = Vec::with_capacity(payload.len() + 1);
-    record.push(tag);
-    record.extend_from_slice(&payload);
-    record
+    out
 }
 
 /// `text` in GB18030, if it decodes back to exactly `text`.
@@ -163,6 +215,9 @@ pub(super) fn decode_item(key: &[u8], bytes: &[u8], what: impl Fn() -> String) -
         Some((&BINARY_DEFLATED, deflated)) => {
             binary_item(key, &inflate(deflated, &what)?).ok_or_else(|| corrupt(what()))
         }
+        Some((&BINARY_ZSTD, frame)) => {
+            binary_item(key, &unzstd(frame, &what)?).ok_or_else(|| corrupt(what()))
+        }
         _ => decode(bytes, what),
     }
 }
@@ -170,6 +225,29 @@ pub(super) fn decode_item(key: &[u8], bytes: &[u8], what: impl Fn() -> String) -
 fn inflate(deflated: &[u8], what: impl Fn() -> String) -> Result<Vec<u8>> {
     miniz_oxide::inflate::decompress_to_vec_with_limit(deflated, MAX_RECORD)
         .map_err(|err| invalid(what(), format!("deflated record: {err}")))
+}
+
+/// A zstd frame's content, of the size its header states (at most [`MAX_RECORD`]).
+fn unzstd(frame: &[u8], what: impl Fn() -> String) -> Result<Vec<u8>> {
+    let size = match zstd::zstd_safe::get_frame_content_size(frame) {
+        Ok(Some(size)) => usize::try_from(size).unwrap_or(usize::MAX),
+        _ => return Err(invalid(what(), "zstd record: no content size".into())),
+    };
+    if size > MAX_RECORD {
+        return Err(invalid(what(), format!("zstd record: {size} bytes")));
+    }
+    let mut out = Vec::with_capacity(size);
+    match zstd::zstd_safe::decompress(&mut out, frame) {
+        Ok(n) if n == size => Ok(out),
+        Ok(n) => Err(invalid(
+            what(),
+            format!("zstd record: {n} bytes, header says {size}"),
+        )),
+        Err(code) => Err(invalid(
+            what(),
+            format!("zstd record: {}", zstd::zstd_safe::get_error_name(code)),
+        )),
+    }
 }
 
 fn binary_item(key: &[u8], bytes: &[u8]) -> Option<Item> {
@@ -447,7 +525,7 @@ mod tests {
         }
     }
 
-    /// An item of a few bytes, whose record deflate would only make longer.
+    /// An item of a few bytes, whose record compression would only make longer.
     fn short() -> Item {
         let seen = DateTime::from_timestamp(1_765_000_000, 0).unwrap();
         Item {
@@ -457,7 +535,7 @@ mod tests {
     }
 
     /// Every field comes back as it was, whatever the link, and a short record is
-    /// not deflated.
+    /// not compressed.
     #[test]
     fn an_item_round_trips_through_its_binary_record() {
         let key = b"s\0https://example.org/1";
@@ -475,7 +553,59 @@ mod tests {
         assert_eq!(record[0], BINARY, "{record:?}");
         assert_eq!(decode_item(key, &record, String::new).unwrap(), short);
         let long = encode_item(&item(None));
-        assert_eq!(long[0], BINARY_DEFLATED);
+        assert_eq!(long[0], BINARY_ZSTD);
+    }
+
+    /// One encoder for many records writes each as a fresh one would: compressed
+    /// when that is smaller, whatever the record before it was; each reads back.
+    #[test]
+    fn an_encoder_reused_writes_what_a_fresh_one_writes() {
+        let key = b"s\0https://example.org/1";
+        let long = Item {
+            body: "县人社局开展就业援助月专项活动，为就业困难人员送政策、送岗位。".repeat(40),
+            ..item(None)
+        };
+        let mut encoder = ItemEncoder::new();
+        let items = [
+            item(None),
+            short(),
+            long,
+            item(Some("https://example.org/2")),
+            short(),
+        ];
+        let records: Vec<Vec<u8>> = items.iter().map(|i| encoder.encode(i)).collect();
+        let tags: Vec<u8> = records.iter().map(|r| r[0]).collect();
+        assert_eq!(
+            tags,
+            [BINARY_ZSTD, BINARY, BINARY_ZSTD, BINARY_ZSTD, BINARY]
+        );
+        for (item, record) in items.iter().zip(&records) {
+            assert_eq!(record, &encode_item(item));
+            assert_eq!(&decode_item(key, record, String::new).unwrap(), item);
+        }
+    }
+
+    /// The deflated binary records of formats 4–5 read as they were written; a
+    /// damaged zstd record is an error naming the item, never a panic.
+    #[test]
+    fn deflated_records_read_and_damaged_frames_are_errors() {
+        let key = b"s\0https://example.org/1";
+        let item = item(None);
+        let deflated = deflated_record(&item);
+        assert_eq!(decode_item(key, &deflated, String::new).unwrap(), item);
+        let record = encode_item(&item);
+        let what = || "item s/1".to_string();
+        for damaged in [
+            record[..record.len() / 2].to_vec(),
+            vec![BINARY_ZSTD],
+            vec![BINARY_ZSTD, 0x28, 0xb5, 0x2f, 0xfd],
+        ] {
+            let err = decode_item(key, &damaged, what).unwrap_err();
+            assert!(
+                matches!(err, StoreError::Corrupt { .. }) && err.to_string().contains("item s/1"),
+                "{err}"
+            );
+        }
     }
 
     /// Chinese text is stored in GB18030, two bytes a common character; text that
