@@ -761,9 +761,9 @@ pub(crate) fn extract_marked(text: &str) -> (Casualties, bool) {
     let (mut victims, mut wounded, mut died_later, mut near) = (None, None, None, None);
     let (mut lone_injured, mut single_hurt, mut bare_serious) = (false, false, false);
     // (deaths, injured, seriously injured) of each sentence, for the update rule below,
-    // and the index in it of the first sentence saying injured people died later.
+    // and the index in it of the last sentence saying injured people died later.
     let mut stated = Vec::new();
-    let mut first_died_later = None;
+    let mut last_died_later = None;
     // In a poisoning report the patients are the poisoned (rule: the ill count as injured).
     let poisoning = text.contains("中毒");
     // Every figure below is a maximum or a flag over sentences, so a sentence read
@@ -783,8 +783,8 @@ pub(crate) fn extract_marked(text: &str) -> (Casualties, bool) {
             (a, b, f) => Some(a.unwrap_or(0) + b.unwrap_or(0) + f.unwrap_or(0)),
         };
         out.deaths = max_opt(out.deaths, s.deaths);
-        if s.died_later.is_some() && first_died_later.is_none() {
-            first_died_later = Some(stated.len());
+        if s.died_later.is_some() {
+            last_died_later = Some(stated.len());
         }
         stated.push((s.deaths, max_opt(s.total_injured, split), s.serious));
         victims = max_opt(victims, s.victims);
@@ -813,12 +813,13 @@ pub(crate) fn extract_marked(text: &str) -> (Casualties, bool) {
     }
     // A sentence stating fewer deaths than the final toll is an earlier snapshot: when
     // the text says injured people died later, its injured figure still holds them. So
-    // is a sentence stating injured and no deaths before the text's first word of those
-    // who died later (5人受伤。其中2人经抢救无效死亡); one after it may be a count of the
-    // survivors (目前2名伤者情况稳定).
+    // is a sentence stating injured and no deaths before the text's last word of those
+    // who died later (5人受伤。其中2人经抢救无效死亡; 两名重伤者送入重症监护室 … 但两名
+    // 重伤者经救治无效死亡, after a first report of the deaths); one after it may be a
+    // count of the survivors (目前2名伤者情况稳定).
     let deaths = out.deaths.unwrap_or(0);
     for (i, (d, injured, serious)) in stated.into_iter().enumerate() {
-        let before_died = first_died_later.is_some_and(|first| i < first);
+        let before_died = last_died_later.is_some_and(|last| i < last);
         let moved = match (d, died_later) {
             (Some(d), Some(later)) if d < deaths => Some((deaths - d).min(later)),
             (None, Some(later)) if deaths > 0 && before_died => Some(deaths.min(later)),
@@ -1114,6 +1115,13 @@ mod tests {
             (
                 "3人受伤，其中1人经抢救无效死亡。目前2名伤者情况稳定。",
                 c(Some(1), Some(2), None),
+            ),
+            // ... up to the last word of those who died later: the seriously injured
+            // sent to intensive care after a first report of the deaths are the ones
+            // who died.
+            (
+                "校车事故造成13人受伤，其中2人经抢救无效死亡。两名重伤者被送入重症监护室抢救。但两名重伤者经救治无效死亡。11名轻伤者病情稳定。",
+                c(Some(2), Some(11), None),
             ),
             // A breakdown of the final toll is no update: 3 injured stay 3.
             (
