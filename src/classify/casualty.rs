@@ -188,6 +188,9 @@ const SET_BARE_SERIOUS: usize = 14;
 
 /// Words for one victim in a first-person or kin story, or a single-person noun.
 const ONE_VICTIM: &str = r"(?:我|(?:我的?)?(?:父亲|母亲|爸爸|妈妈|爷爷|奶奶|外公|外婆|姥姥|姥爷|儿子|女儿|丈夫|妻子|老公|老婆|哥哥|姐姐|弟弟|妹妹|孩子|小孩)|老人|病人|患者|民工|农民工|工人)";
+/// One person named by a surname and 某 (康某, 张某某): news names a single victim or
+/// suspect so, never a group.
+pub(crate) const NAMED_PERSON: &str = r"[\p{Han}]某{1,2}";
 /// Body parts: an injury of one person's body part is one victim (右脚跟骨裂).
 const BODY_PART: &str = r"(?:身体|全身|头部|头|脸部|面部|眼睛|手臂|胳膊|手指|手|腿部|腿|脚踝|脚跟|脚|腰部|腰椎|颈椎|背部|胸部|肋骨|髌骨|骨盆|肠子|肠道|皮肤|鼻部|鼻子|鼻梁|颅骨|牙齿|门牙|眼角|嘴唇|下巴|锁骨|膝盖|手腕)";
 /// Injury verbs and nouns read for a single victim.
@@ -241,7 +244,7 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
                 .to_string(),
         ),
         single_hurt: re(format!(
-            "(?:{ONE_VICTIM}[^,，。;；!！?？、：:们伤]{{0,12}}?|[左右]?{BODY_PART}[^,，。;；!！?？、：:伤]{{0,6}}?){HURT}"
+            "(?:(?:{ONE_VICTIM}|{NAMED_PERSON})[^,，。;；!！?？、：:们伤]{{0,12}}?|[左右]?{BODY_PART}[^,，。;；!！?？、：:伤]{{0,6}}?){HURT}"
         )),
     };
     // In the order of the `SET_*` indexes.
@@ -1042,6 +1045,10 @@ mod tests {
             ),
             // The whole body as the injured part.
             ("男孩在锅炉房玩耍时全身多处烧伤", one),
+            // A person named by a surname and 某 is one victim.
+            ("醉驾车辆冲入民房，造成村民康某受伤", one),
+            ("张某某在工地被钢管砸伤", one),
+            ("在某工地，多名工人受伤", none),
         ];
         for (input, want) in cases {
             assert_eq!(extract(input), want, "input {input}");

@@ -10,7 +10,8 @@
 //!   injury verb before one person: 刺伤医生, 打伤了他) is one injured, and one
 //!   seriously injured when the sentence also says so (伤势严重), unless the
 //!   sentence states a death, a plural or a hypothetical, or the text states deaths
-//!   (the injury is then most often the dead victim's before death);
+//!   (the injury is then most often the dead victim's before death); a person named
+//!   by a surname and 某 (打伤李某, 受伤的王某) is one person, like the listed nouns;
 //! - a count after an injury verb (扎伤15名幼童, 伤3人) is the injured unless the
 //!   patterns read more (死伤, 重伤, 轻伤, 受伤 are not such verbs: the patterns read them);
 //! - a sentence stating a statistic over a period (去年全年, 今年前11个月, 历年) or over
@@ -29,7 +30,7 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use regex::Regex;
 
 use super::ClassifyError;
-use super::casualty::{Casualties, SENTENCE_END, parse_count, sentences_with};
+use super::casualty::{Casualties, NAMED_PERSON, SENTENCE_END, parse_count, sentences_with};
 
 /// The word lists (`dictionaries/casualty/*.txt`, one entry per line).
 #[derive(Debug, Clone, Default)]
@@ -161,7 +162,7 @@ fn verb_victim_pattern(verbs: &[String], people: &[String]) -> Option<Regex> {
     }
     Some(
         Regex::new(&format!(
-            r"([死重轻受])?(?:{})了?(?:{})([人们国市省县区])?",
+            r"([死重轻受])?(?:{})了?(?:{}|{NAMED_PERSON})([人们国市省县区])?",
             alternation(&verbs),
             alternation(people)
         ))
@@ -176,7 +177,7 @@ fn caused_victim_pattern(people: &[String]) -> Option<Regex> {
     if people.is_empty() {
         return None;
     }
-    let people = alternation(people);
+    let people = format!("{}|{NAMED_PERSON}", alternation(people));
     Some(
         Regex::new(&format!(
             r"(?:致|导致|造成)(?:{people})(?:受轻伤|受重伤|受伤|摔伤|烧伤|烫伤)|受伤的(?:{people})([人们国市省县区])?"
