@@ -1,6 +1,8 @@
 //! Casualty readings the figure patterns of [`super::casualty`] leave out, with their
 //! vocabulary in `dictionaries/casualty/` (words there, grammar here):
-//! - a single victim stated without a count (…当场身亡, 女子被害, 送了命) is one death;
+//! - a single victim stated without a count (…当场身亡, 女子被害, 送了命) is one death,
+//!   unless the word is conceded (就是撞死了人也…); after a count the same words are the
+//!   toll (其中1名船员在获救后已无生命体征);
 //! - a toll after the verb without a counting word (遇难18，另有3人失踪) is that toll;
 //! - injuries the text calls light (12人轻伤, 20余名学生轻微中毒) are not serious
 //!   injuries: 国务院令第493号 grades on 重伤, so such figures do not raise the level.
@@ -66,6 +68,10 @@ pub(crate) struct VictimWords {
     /// A toll with a bare 死 ending its clause or followed by a noun of
     /// `event_nouns.txt`: 致13人死, 致22人死矿难事故.
     bare_death: Option<Regex>,
+    /// A single-death word conceded (就是撞死了人也…, 死了也): no death stated.
+    conceded: Option<Regex>,
+    /// A count before a word of `single_death.txt` (1名船员在获救后已无生命体征): the toll.
+    counted_death: Option<Regex>,
 }
 
 /// One word list as an automaton: whether a text holds any of the words is one scan,
@@ -85,6 +91,13 @@ impl Words {
             .build(words)
             .map(|ac| Words(Some(ac)))
             .map_err(|e| ClassifyError::Matcher(e.to_string()))
+    }
+
+    /// Whether `s` ends with one of the words (险些 in 2人险些丧命).
+    fn ends(&self, s: &str) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|ac| ac.find_iter(s).any(|m| m.end() == s.len()))
     }
 
     /// Whether `s` contains any of the words.
@@ -208,6 +221,37 @@ fn agent_injury_pattern(single_injury: &[String]) -> Option<Regex> {
     )
 }
 
+/// A single-death word followed in its clause by 也 (就是撞死了人也跟我没关系, 死了也不怕):
+/// a concession, no death stated.
+fn conceded_pattern(single_death: &[String]) -> Option<Regex> {
+    if single_death.is_empty() {
+        return None;
+    }
+    Some(
+        Regex::new(&format!(
+            r"(?:{})[^,，。;；!！?？、：:\s]{{0,2}}也",
+            alternation(single_death)
+        ))
+        .expect("escaped words form a valid pattern"),
+    )
+}
+
+/// A count of people before a single-death word, with a short gap: 1名船员在获救后已无
+/// 生命体征, 2名女子被害. Group 2 is the gap (a near miss or negation ending it, 险些,
+/// undoes it), group 3 a 人/者 after the word (5名被害人: victims, not the dead).
+fn counted_death_pattern(single_death: &[String]) -> Option<Regex> {
+    if single_death.is_empty() {
+        return None;
+    }
+    Some(
+        Regex::new(&format!(
+            r"{COUNT}(?:名|人|位|个人)([^0-9一二两三四五六七八九十,，。;；!！?？、：:]{{0,8}}?)(?:{})([人者])?",
+            alternation(single_death)
+        ))
+        .expect("escaped words form a valid pattern"),
+    )
+}
+
 /// A count of incidents (457起, 92宗): with ten or more, the sentence is a statistic.
 static INCIDENTS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"([0-9]+|[一二两三四五六七八九十百千万]+)(?:余|多)?(?:起|宗)")
@@ -276,8 +320,9 @@ impl VictimWords {
         let single_injury = words(dir, "single_injury.txt")?;
         let injury_verbs = words(dir, "injury_verbs.txt")?;
         let victim_nouns = words(dir, "victim_nouns.txt")?;
+        let single_death = words(dir, "single_death.txt")?;
         Ok(VictimWords {
-            single_death: Words::new(&words(dir, "single_death.txt")?)?,
+            single_death: Words::new(&single_death)?,
             not_single: Words::new(&words(dir, "not_single.txt")?)?,
             light: light_pattern(&light),
             light_words: Words::new(&light)?,
@@ -289,6 +334,8 @@ impl VictimWords {
             caused_victim: caused_victim_pattern(&victim_nouns),
             injured_after_verb: injured_after_verb_pattern(&injury_verbs),
             bare_death: bare_death_pattern(&words(dir, "event_nouns.txt")?),
+            counted_death: counted_death_pattern(&single_death),
+            conceded: conceded_pattern(&single_death),
         })
     }
 
@@ -375,7 +422,27 @@ impl VictimWords {
                 {
                     after_verb = after_verb.max(Some(n));
                 }
-                if named && !plural() {
+                if named {
+                    let counted = self
+                        .counted_death
+                        .iter()
+                        .flat_map(|re| re.captures_iter(sentence))
+                        .filter(|caps| {
+                            caps.get(3).is_none()
+                                && !caps
+                                    .get(2)
+                                    .is_some_and(|gap| self.not_single.ends(gap.as_str()))
+                        })
+                        .filter_map(|caps| parse_count(caps.get(1)?.as_str()))
+                        .max();
+                    after_verb = after_verb.max(counted);
+                }
+                let conceded = || {
+                    self.conceded
+                        .as_ref()
+                        .is_some_and(|re| re.is_match(sentence))
+                };
+                if named && !plural() && !conceded() {
                     single = true;
                     single_died_later |= DIED_LATER.iter().any(|w| sentence.contains(w));
                 }
