@@ -209,6 +209,9 @@ const SET_BARE_SERIOUS: usize = 14;
 
 /// Words for one victim in a first-person or kin story, or a single-person noun.
 const ONE_VICTIM: &str = r"(?:我|(?:我的?)?(?:父亲|母亲|爸爸|妈妈|爷爷|奶奶|外公|外婆|姥姥|姥爷|儿子|女儿|丈夫|妻子|老公|老婆|哥哥|姐姐|弟弟|妹妹|孩子|小孩)|老人|病人|患者|民工|农民工|工人)";
+/// One person named by a surname and 某 (康某, 张某某): news names a single victim or
+/// suspect so, never a group.
+pub(crate) const NAMED_PERSON: &str = r"[\p{Han}]某{1,2}";
 /// Body parts: an injury of one person's body part is one victim (右脚跟骨裂).
 const BODY_PART: &str = r"(?:身体|全身|头部|头|脸部|面部|眼睛|手臂|胳膊|手指|手|腿部|腿|脚踝|脚跟|脚|腰部|腰椎|颈椎|背部|胸部|肋骨|髌骨|骨盆|肠子|肠道|皮肤|鼻部|鼻子|鼻梁|颅骨|牙齿|门牙|眼角|嘴唇|下巴|锁骨|膝盖|手腕)";
 /// Injury verbs and nouns read for a single victim.
@@ -262,7 +265,7 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
                 .to_string(),
         ),
         single_hurt: re(format!(
-            "(?:{ONE_VICTIM}[^,，。;；!！?？、：:们伤]{{0,12}}?|[左右]?{BODY_PART}[^,，。;；!！?？、：:伤]{{0,6}}?){HURT}"
+            "(?:(?:{ONE_VICTIM}|{NAMED_PERSON})[^,，。;；!！?？、：:们伤]{{0,12}}?|[左右]?{BODY_PART}[^,，。;；!！?？、：:伤]{{0,6}}?){HURT}"
         )),
     };
     // In the order of the `SET_*` indexes.
@@ -787,9 +790,9 @@ pub(crate) fn extract_marked(text: &str) -> (Casualties, bool) {
     let (mut victims, mut wounded, mut died_later, mut near) = (None, None, None, None);
     let (mut lone_injured, mut single_hurt, mut bare_serious) = (false, false, false);
     // (deaths, injured, seriously injured) of each sentence, for the update rule below,
-    // and the index in it of the first sentence saying injured people died later.
+    // and the index in it of the last sentence saying injured people died later.
     let mut stated = Vec::new();
-    let mut first_died_later = None;
+    let mut last_died_later = None;
     // In a poisoning report the patients are the poisoned (rule: the ill count as injured).
     let poisoning = text.contains("中毒");
     // Every figure below is a maximum or a flag over sentences, so a sentence read
@@ -809,8 +812,8 @@ pub(crate) fn extract_marked(text: &str) -> (Casualties, bool) {
             (a, b, f) => Some(a.unwrap_or(0) + b.unwrap_or(0) + f.unwrap_or(0)),
         };
         out.deaths = max_opt(out.deaths, s.deaths);
-        if s.died_later.is_some() && first_died_later.is_none() {
-            first_died_later = Some(stated.len());
+        if s.died_later.is_some() {
+            last_died_later = Some(stated.len());
         }
         stated.push((s.deaths, max_opt(s.total_injured, split), s.serious));
         victims = max_opt(victims, s.victims);
@@ -839,12 +842,13 @@ pub(crate) fn extract_marked(text: &str) -> (Casualties, bool) {
     }
     // A sentence stating fewer deaths than the final toll is an earlier snapshot: when
     // the text says injured people died later, its injured figure still holds them. So
-    // is a sentence stating injured and no deaths before the text's first word of those
-    // who died later (5人受伤。其中2人经抢救无效死亡); one after it may be a count of the
-    // survivors (目前2名伤者情况稳定).
+    // is a sentence stating injured and no deaths before the text's last word of those
+    // who died later (5人受伤。其中2人经抢救无效死亡; 两名重伤者送入重症监护室 … 但两名
+    // 重伤者经救治无效死亡, after a first report of the deaths); one after it may be a
+    // count of the survivors (目前2名伤者情况稳定).
     let deaths = out.deaths.unwrap_or(0);
     for (i, (d, injured, serious)) in stated.into_iter().enumerate() {
-        let before_died = first_died_later.is_some_and(|first| i < first);
+        let before_died = last_died_later.is_some_and(|last| i < last);
         let moved = match (d, died_later) {
             (Some(d), Some(later)) if d < deaths => Some((deaths - d).min(later)),
             (None, Some(later)) if deaths > 0 && before_died => Some(deaths.min(later)),
@@ -1134,6 +1138,10 @@ mod tests {
             ),
             // The whole body as the injured part.
             ("男孩在锅炉房玩耍时全身多处烧伤", one),
+            // A person named by a surname and 某 is one victim.
+            ("醉驾车辆冲入民房，造成村民康某受伤", one),
+            ("张某某在工地被钢管砸伤", one),
+            ("在某工地，多名工人受伤", none),
         ];
         for (input, want) in cases {
             assert_eq!(extract(input), want, "input {input}");
@@ -1207,6 +1215,13 @@ mod tests {
             (
                 "3人受伤，其中1人经抢救无效死亡。目前2名伤者情况稳定。",
                 c(Some(1), Some(2), None),
+            ),
+            // ... up to the last word of those who died later: the seriously injured
+            // sent to intensive care after a first report of the deaths are the ones
+            // who died.
+            (
+                "校车事故造成13人受伤，其中2人经抢救无效死亡。两名重伤者被送入重症监护室抢救。但两名重伤者经救治无效死亡。11名轻伤者病情稳定。",
+                c(Some(2), Some(11), None),
             ),
             // A breakdown of the final toll is no update: 3 injured stay 3.
             (

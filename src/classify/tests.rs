@@ -919,3 +919,28 @@ fn casualty_review_cases() {
         assert_eq!((c.deaths, c.injured, c.seriously_injured), want, "{body}");
     }
 }
+
+/// Tenth session's casualty readings (issue 14, the dev half's misses by cause): a count
+/// before a single-death word, a conceded death, a person named by 某
+/// (deaths, injured, seriously injured).
+#[test]
+fn counted_conceded_and_named_victims() {
+    for (body, want) in [
+        // A count before a word of single_death.txt is the toll, unless a near miss ends
+        // the gap.
+        (
+            "货船沉没，救起3名船员，其中1名船员在获救后已无生命体征。",
+            (Some(1), None, None),
+        ),
+        ("2名游客落水险些丢了性命。", (None, None, None)),
+        // A death word followed by 也 in its clause is a concession.
+        ("外卖员称就是撞死了人也跟他没关系。", (None, None, None)),
+        ("老人被货车撞死，家属也赶到现场。", (Some(1), None, None)),
+        // A person named by 某 after an injury verb, or as the one hurt.
+        ("男子用木棍打伤李某后逃离。", (None, Some(1), None)),
+        ("民警将受伤的王某送往医院。", (None, Some(1), None)),
+    ] {
+        let c = classify("事故", body);
+        assert_eq!((c.deaths, c.injured, c.seriously_injured), want, "{body}");
+    }
+}

@@ -1,6 +1,8 @@
 //! Casualty readings the figure patterns of [`super::casualty`] leave out, with their
 //! vocabulary in `dictionaries/casualty/` (words there, grammar here):
-//! - a single victim stated without a count (…当场身亡, 女子被害, 送了命) is one death;
+//! - a single victim stated without a count (…当场身亡, 女子被害, 送了命) is one death,
+//!   unless the word is conceded (就是撞死了人也…); after a count the same words are the
+//!   toll (其中1名船员在获救后已无生命体征);
 //! - a toll after the verb without a counting word (遇难18，另有3人失踪) is that toll;
 //! - injuries the text calls light (12人轻伤, 20余名学生轻微中毒) are not serious
 //!   injuries: 国务院令第493号 grades on 重伤, so such figures do not raise the level.
@@ -10,7 +12,8 @@
 //!   injury verb before one person: 刺伤医生, 打伤了他) is one injured, and one
 //!   seriously injured when the sentence also says so (伤势严重), unless the
 //!   sentence states a death, a plural or a hypothetical, or the text states deaths
-//!   (the injury is then most often the dead victim's before death);
+//!   (the injury is then most often the dead victim's before death); a person named
+//!   by a surname and 某 (打伤李某, 受伤的王某) is one person, like the listed nouns;
 //! - a count after an injury verb (扎伤15名幼童, 伤3人) is the injured unless the
 //!   patterns read more (死伤, 重伤, 轻伤, 受伤 are not such verbs: the patterns read them);
 //! - a sentence stating a statistic over a period (去年全年, 今年前11个月, 历年) or over
@@ -29,7 +32,7 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use regex::Regex;
 
 use super::ClassifyError;
-use super::casualty::{Casualties, SENTENCE_END, parse_count, sentences_with};
+use super::casualty::{Casualties, NAMED_PERSON, SENTENCE_END, parse_count, sentences_with};
 
 /// The word lists (`dictionaries/casualty/*.txt`, one entry per line).
 #[derive(Debug, Clone, Default)]
@@ -65,6 +68,10 @@ pub(crate) struct VictimWords {
     /// A toll with a bare 死 ending its clause or followed by a noun of
     /// `event_nouns.txt`: 致13人死, 致22人死矿难事故.
     bare_death: Option<Regex>,
+    /// A single-death word conceded (就是撞死了人也…, 死了也): no death stated.
+    conceded: Option<Regex>,
+    /// A count before a word of `single_death.txt` (1名船员在获救后已无生命体征): the toll.
+    counted_death: Option<Regex>,
 }
 
 /// One word list as an automaton: whether a text holds any of the words is one scan,
@@ -84,6 +91,13 @@ impl Words {
             .build(words)
             .map(|ac| Words(Some(ac)))
             .map_err(|e| ClassifyError::Matcher(e.to_string()))
+    }
+
+    /// Whether `s` ends with one of the words (险些 in 2人险些丧命).
+    fn ends(&self, s: &str) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|ac| ac.find_iter(s).any(|m| m.end() == s.len()))
     }
 
     /// Whether `s` contains any of the words.
@@ -161,7 +175,7 @@ fn verb_victim_pattern(verbs: &[String], people: &[String]) -> Option<Regex> {
     }
     Some(
         Regex::new(&format!(
-            r"([死重轻受])?(?:{})了?(?:{})([人们国市省县区])?",
+            r"([死重轻受])?(?:{})了?(?:{}|{NAMED_PERSON})([人们国市省县区])?",
             alternation(&verbs),
             alternation(people)
         ))
@@ -176,7 +190,7 @@ fn caused_victim_pattern(people: &[String]) -> Option<Regex> {
     if people.is_empty() {
         return None;
     }
-    let people = alternation(people);
+    let people = format!("{}|{NAMED_PERSON}", alternation(people));
     Some(
         Regex::new(&format!(
             r"(?:致|导致|造成)(?:{people})(?:受轻伤|受重伤|受伤|摔伤|烧伤|烫伤)|受伤的(?:{people})([人们国市省县区])?"
@@ -202,6 +216,37 @@ fn agent_injury_pattern(single_injury: &[String]) -> Option<Regex> {
         Regex::new(&format!(
             r"(?:被|遭|将其|把)[^0-9,，。;；、:：!！?？\s]{{0,10}}?(?:{})",
             alternation(&verbs)
+        ))
+        .expect("escaped words form a valid pattern"),
+    )
+}
+
+/// A single-death word followed in its clause by 也 (就是撞死了人也跟我没关系, 死了也不怕):
+/// a concession, no death stated.
+fn conceded_pattern(single_death: &[String]) -> Option<Regex> {
+    if single_death.is_empty() {
+        return None;
+    }
+    Some(
+        Regex::new(&format!(
+            r"(?:{})[^,，。;；!！?？、：:\s]{{0,2}}也",
+            alternation(single_death)
+        ))
+        .expect("escaped words form a valid pattern"),
+    )
+}
+
+/// A count of people before a single-death word, with a short gap: 1名船员在获救后已无
+/// 生命体征, 2名女子被害. Group 2 is the gap (a near miss or negation ending it, 险些,
+/// undoes it), group 3 a 人/者 after the word (5名被害人: victims, not the dead).
+fn counted_death_pattern(single_death: &[String]) -> Option<Regex> {
+    if single_death.is_empty() {
+        return None;
+    }
+    Some(
+        Regex::new(&format!(
+            r"{COUNT}(?:名|人|位|个人)([^0-9一二两三四五六七八九十,，。;；!！?？、：:]{{0,8}}?)(?:{})([人者])?",
+            alternation(single_death)
         ))
         .expect("escaped words form a valid pattern"),
     )
@@ -275,8 +320,9 @@ impl VictimWords {
         let single_injury = words(dir, "single_injury.txt")?;
         let injury_verbs = words(dir, "injury_verbs.txt")?;
         let victim_nouns = words(dir, "victim_nouns.txt")?;
+        let single_death = words(dir, "single_death.txt")?;
         Ok(VictimWords {
-            single_death: Words::new(&words(dir, "single_death.txt")?)?,
+            single_death: Words::new(&single_death)?,
             not_single: Words::new(&words(dir, "not_single.txt")?)?,
             light: light_pattern(&light),
             light_words: Words::new(&light)?,
@@ -288,6 +334,8 @@ impl VictimWords {
             caused_victim: caused_victim_pattern(&victim_nouns),
             injured_after_verb: injured_after_verb_pattern(&injury_verbs),
             bare_death: bare_death_pattern(&words(dir, "event_nouns.txt")?),
+            counted_death: counted_death_pattern(&single_death),
+            conceded: conceded_pattern(&single_death),
         })
     }
 
@@ -374,7 +422,27 @@ impl VictimWords {
                 {
                     after_verb = after_verb.max(Some(n));
                 }
-                if named && !plural() {
+                if named {
+                    let counted = self
+                        .counted_death
+                        .iter()
+                        .flat_map(|re| re.captures_iter(sentence))
+                        .filter(|caps| {
+                            caps.get(3).is_none()
+                                && !caps
+                                    .get(2)
+                                    .is_some_and(|gap| self.not_single.ends(gap.as_str()))
+                        })
+                        .filter_map(|caps| parse_count(caps.get(1)?.as_str()))
+                        .max();
+                    after_verb = after_verb.max(counted);
+                }
+                let conceded = || {
+                    self.conceded
+                        .as_ref()
+                        .is_some_and(|re| re.is_match(sentence))
+                };
+                if named && !plural() && !conceded() {
                     single = true;
                     single_died_later |= DIED_LATER.iter().any(|w| sentence.contains(w));
                 }
