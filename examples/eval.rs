@@ -1,6 +1,6 @@
 //! Evaluation of detection against the hand labels.
 //!
-//! `cargo run --release --example eval -- [LABELS…] [--errors] [--half dev|check] [--dictionaries DIR]`
+//! `cargo run --release --example eval -- [LABELS…] [--errors] [--half dev|check] [--coverage] [--dictionaries DIR]`
 //!
 //! LABELS defaults to `tests/eval/labels.jsonl`; several files are scored together. The
 //! texts come from the shared corpus (`../shared/corpus`, or `$YUQING_CORPUS`) and, for
@@ -13,27 +13,102 @@
 //! `--errors` lists every item the classifier got wrong. `--half dev` or `--half check`
 //! scores only that half of the labels (`harness::half`: the first hex digit of SHA-256
 //! of the id below 8 is `dev`): rules are developed on the errors of `dev`, and `check`
-//! tells whether they carry to text they were not developed on.
+//! tells whether they carry to text they were not developed on. `--coverage` adds the
+//! dictionaries' candidate coverage, model-free, per report group: of the labelled alerts,
+//! how many keep their labelled primary topic (at any rank), any labelled topic, any topic
+//! at all (the model can flag only these); of the other items, how many have a candidate
+//! (the items the model must turn down).
 
 #[path = "../tests/eval/harness.rs"]
 mod harness;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use harness::{Counts, Missing};
+use harness::{Counts, Label, Missing, Texts};
 use yuqing::classify::Classifier;
 use yuqing::config::Jurisdiction;
+
+/// Candidate coverage of one report group (see `--coverage`).
+#[derive(Default)]
+struct Coverage {
+    alerts: usize,
+    primary_kept: usize,
+    labelled_kept: usize,
+    any_kept: usize,
+    others: usize,
+    others_kept: usize,
+}
+
+impl Coverage {
+    fn add(&mut self, label: &Label, topics: &[String]) {
+        if label.flag {
+            self.alerts += 1;
+            let primary = label.topics.first().is_some_and(|p| topics.contains(p));
+            self.primary_kept += usize::from(primary);
+            self.labelled_kept += usize::from(label.topics.iter().any(|t| topics.contains(t)));
+            self.any_kept += usize::from(!topics.is_empty());
+        } else {
+            self.others += 1;
+            self.others_kept += usize::from(!topics.is_empty());
+        }
+    }
+
+    fn print(&self, name: &str) {
+        let pct = |a: usize, b: usize| 100.0 * a as f64 / b.max(1) as f64;
+        println!(
+            "{name:<16} candidates: alerts {} primary kept {} ({:.1}%) a labelled topic {} ({:.1}%) any topic {} ({:.1}%); other items {} with a candidate {} ({:.1}%)",
+            self.alerts,
+            self.primary_kept,
+            pct(self.primary_kept, self.alerts),
+            self.labelled_kept,
+            pct(self.labelled_kept, self.alerts),
+            self.any_kept,
+            pct(self.any_kept, self.alerts),
+            self.others,
+            self.others_kept,
+            pct(self.others_kept, self.others),
+        );
+    }
+}
+
+/// Prints the candidate coverage of all items, the message boards and each set.
+fn print_coverage(classifier: &Classifier, labels: &[Label], texts: &Texts) {
+    let mut all = Coverage::default();
+    let mut boards = Coverage::default();
+    let mut per_set: BTreeMap<&str, Coverage> = BTreeMap::new();
+    for label in labels {
+        let Some(text) = texts.get(&label.key()) else {
+            continue;
+        };
+        let topics = classifier.classify(&text.title, &text.body, false).topics;
+        all.add(label, &topics);
+        if label.is_board() {
+            boards.add(label, &topics);
+        }
+        per_set.entry(&label.set).or_default().add(label, &topics);
+    }
+    all.print("all");
+    if boards.alerts + boards.others > 0 {
+        boards.print("message boards");
+    }
+    for (set, coverage) in &per_set {
+        coverage.print(set);
+    }
+}
 
 fn main() -> ExitCode {
     let mut label_files = Vec::new();
     let mut dict_dir = PathBuf::from(harness::ROOT).join("dictionaries");
     let mut errors = false;
+    let mut coverage = false;
     let mut half = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--errors" => errors = true,
+            "--coverage" => coverage = true,
             "--half" => match args.next().as_deref() {
                 Some(h @ ("dev" | "check")) => half = Some(h.to_string()),
                 _ => {
@@ -109,6 +184,9 @@ fn main() -> ExitCode {
     }
     for (set, counts) in &report.per_set {
         counts.print(set, false);
+    }
+    if coverage {
+        print_coverage(&classifier, &labels, &texts);
     }
     ExitCode::SUCCESS
 }
