@@ -417,6 +417,26 @@ pub(super) mod tests {
         assert!(text.contains("事件 2 的第 3 条"), "{text}");
     }
 
+    /// The count file follows the chain: up after entries are added, down to 0 after
+    /// `import --force` clears the ledger (the flusher does not keep its last count).
+    #[test]
+    fn the_count_file_follows_appends_and_a_cleared_ledger() {
+        let (dir, store) = with_entries(5);
+        let path = count_path(dir.path());
+        assert_eq!(read_count(&path), Some(15));
+        store
+            .ledger_tx(|tx| {
+                Ok::<_, super::super::Abort<super::super::StoreError>>(tx.audit(&entry(1, "more"))?)
+            })
+            .unwrap();
+        store.flush_blocking().unwrap();
+        assert_eq!(read_count(&path), Some(16));
+        store.clear_ledger().unwrap();
+        store.flush_blocking().unwrap();
+        assert_eq!(read_count(&path), Some(0));
+        assert!(store.verify_audit().unwrap().intact());
+    }
+
     #[test]
     fn fewer_entries_than_the_count_file_is_a_rollback() {
         let (dir, store) = with_entries(5);

@@ -294,7 +294,8 @@ impl Store {
         guarded(&self.path, "校验", || self.verify_audit())
     }
 
-    /// Tells the flusher that audit entries may have been appended (after the commit).
+    /// Tells the flusher that the audit chain may have changed (after the commit): every
+    /// write to the audit entries or their chain outside [`Store::ledger_tx`] calls it.
     fn audit_changed(&self) {
         self.audit_changes
             .fetch_add(1, std::sync::atomic::Ordering::Release);

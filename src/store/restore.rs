@@ -290,6 +290,8 @@ impl Store {
         for tree in self.ledger.all().into_iter().chain([&self.audit_chain]) {
             tree.clear()?;
         }
+        // The chain is empty now: the flusher must count it again, not keep its last count.
+        self.audit_changed();
         self.clear_replies()?;
         self.clear_policies()?;
         for (seq, row) in self.outbox_page(None, usize::MAX)? {
