@@ -521,10 +521,26 @@ impl LedgerTx<'_> {
         ledger_index::put_summary(self.summary, &IncidentSummary::of(incident))?;
         let topic = primary_topic(incident);
         let key = open_key(topic, incident.id);
-        let old = match open_row {
+        let mut old = match open_row {
             Some(row) => self.open.insert(key, encode(row))?,
             None => self.open.remove(key)?,
         };
+        // The grouping row is kept under the first topic, which changes only when an
+        // incident without topics takes the first of an item or an incident merged into
+        // it: then its row is under the old topic, and it (with its time and match keys)
+        // is what this change replaces. Only read when no row was under the new topic.
+        let mut moved_from = None;
+        if let (None, Some(record)) = (&old, &old_record) {
+            let old_topic = match MatchRow::first_topic_of_record(record) {
+                Ok(t) => t,
+                Err(e) => return corrupt(format!("incident {}", incident.id), e),
+            };
+            if old_topic != topic {
+                old = self.open.remove(open_key(&old_topic, incident.id))?;
+                moved_from = Some(old_topic);
+            }
+        }
+        let old_key_topic = moved_from.as_deref().unwrap_or(topic);
         // The response-match row it had: written from its record when it had a
         // grouping row and was open (a new incident had none: nothing to decode).
         let noted = self
@@ -546,7 +562,7 @@ impl LedgerTx<'_> {
         if let Some(old) = old {
             match serde_json::from_slice::<OpenIndexRow>(&old) {
                 Ok(old) => {
-                    for k in ledger_index::when_keys(topic, &old) {
+                    for k in ledger_index::when_keys(old_key_topic, &old) {
                         self.when.remove(k)?;
                     }
                 }

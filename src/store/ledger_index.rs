@@ -698,6 +698,12 @@ impl MatchRow {
     /// The row of an incident as its stored record (JSON) gives it: what was written to
     /// the index with that record when it had a grouping row; `None` when the record
     /// is of a finished incident.
+    /// The first topic of a stored record (the topic its grouping row is kept under).
+    pub(super) fn first_topic_of_record(record: &[u8]) -> serde_json::Result<String> {
+        let f: MatchFields = serde_json::from_slice(record)?;
+        Ok(f.topics.into_iter().next().unwrap_or_default())
+    }
+
     pub(super) fn of_record(record: &[u8]) -> serde_json::Result<Option<MatchRow>> {
         let f: MatchFields = serde_json::from_slice(record)?;
         Ok(f.status.is_open().then(|| MatchRow {
@@ -1611,6 +1617,38 @@ mod tests {
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         check_match_index(&store, &ledger);
+    }
+
+    /// An incident without topics that takes a first topic (an item that joins it, an
+    /// incident merged into it) has its grouping row, time keys and match rows replaced,
+    /// not left under the old topic with its terms counted twice.
+    #[test]
+    fn an_incident_taking_its_first_topic_leaves_no_rows_behind() {
+        use rand::SeedableRng;
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let store = Store::open(dir.path()).unwrap();
+        let mut ledger: BTreeMap<IncidentId, (Incident, bool)> = BTreeMap::new();
+        let (mut incident, _) = random_matched(&mut rng, 1);
+        incident.topics.clear();
+        incident.terms = vec!["化工厂".into(), "爆炸".into()];
+        incident.places = vec!["景芝镇".into()];
+        ledger.insert(1, (incident.clone(), true));
+        put_matched(&store, &ledger[&1]);
+        check_match_index(&store, &ledger);
+        let rows = |store: &Store| {
+            (
+                store.ledger.open_tree().len(),
+                store.ledger.when_tree().len(),
+            )
+        };
+        let before = rows(&store);
+        incident.topics = vec!["accident".into()];
+        incident.updated_at += chrono::Duration::hours(1);
+        ledger.insert(1, (incident, true));
+        put_matched(&store, &ledger[&1]);
+        check_match_index(&store, &ledger);
+        assert_eq!(rows(&store), before, "the rows moved to the new topic");
     }
 
     /// The incident keys of the response-match index (`l ‖ place \0 ‖ latest ‖ id`)
