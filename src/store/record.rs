@@ -236,7 +236,16 @@ fn unzstd(frame: &[u8], what: impl Fn() -> String) -> Result<Vec<u8>> {
     if size > MAX_RECORD {
         return Err(invalid(what(), format!("zstd record: {size} bytes")));
     }
-    let mut out = Vec::with_capacity(size);
+    // The size comes from the frame's header: a damaged one may claim up to
+    // MAX_RECORD, so the buffer is reserved fallibly (an error, not an abort, where
+    // memory is limited).
+    let mut out = Vec::new();
+    if out.try_reserve_exact(size).is_err() {
+        return Err(invalid(
+            what(),
+            format!("zstd record: header says {size} bytes, more than can be reserved"),
+        ));
+    }
     match zstd::zstd_safe::decompress(&mut out, frame) {
         Ok(n) if n == size => Ok(out),
         Ok(n) => Err(invalid(
