@@ -209,10 +209,23 @@ fn open_new(path: &Path, access: Access) -> io::Result<File> {
     options.open(path)
 }
 
-/// Makes a rename in `dir` durable.
+/// Makes a rename in `dir` durable. Where the directory cannot be synced at all — it
+/// cannot be opened for reading (a drop folder of mode 0333: EACCES) or the file
+/// system has no directory sync (some FUSE and network file systems: EINVAL, EBADF,
+/// ENOTSUP) — the rename stands as the system keeps it, with a warning: the file is
+/// whole, and reporting a failed write would retry mail or fail an export for nothing.
 #[cfg(unix)]
 fn sync_directory(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    /// EBADF, EACCES, EINVAL, ENOTSUP (Linux numbering, as on the platforms we ship).
+    const UNSYNCABLE: [i32; 4] = [9, 13, 22, 95];
+    match File::open(dir).and_then(|d| d.sync_all()) {
+        Err(err) if err.raw_os_error().is_some_and(|c| UNSYNCABLE.contains(&c)) => {
+            tracing::warn!(dir = %dir.display(), error = %err,
+                "directory cannot be synced: the rename is left to the file system");
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// Elsewhere a directory cannot be opened to sync it; the rename is left to the system.
