@@ -78,26 +78,27 @@ pub(crate) struct VictimWords {
 /// not one substring search per word. Leftmost-first: whether there is a match is the
 /// same for every match kind, and this one lets the automaton skip ahead with its SIMD
 /// prefilter (the standard kind has only byte prefilters, useless on Chinese text).
+/// The words themselves are kept for [`Words::ends`].
 #[derive(Debug, Clone, Default)]
-struct Words(Option<AhoCorasick>);
+struct Words(Option<AhoCorasick>, Vec<String>);
 
 impl Words {
     fn new(words: &[String]) -> Result<Words, ClassifyError> {
         if words.is_empty() {
-            return Ok(Words(None));
+            return Ok(Words(None, Vec::new()));
         }
         AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostFirst)
             .build(words)
-            .map(|ac| Words(Some(ac)))
+            .map(|ac| Words(Some(ac), words.to_vec()))
             .map_err(|e| ClassifyError::Matcher(e.to_string()))
     }
 
-    /// Whether `s` ends with one of the words (险些 in 2人险些丧命).
+    /// Whether `s` ends with one of the words (险些 in 2人险些丧命). Each word is tested
+    /// at the end: the automaton's non-overlapping matches would let an earlier word
+    /// overlapping the last one hide it (周年 in 周年前 hides 年前).
     fn ends(&self, s: &str) -> bool {
-        self.0
-            .as_ref()
-            .is_some_and(|ac| ac.find_iter(s).any(|m| m.end() == s.len()))
+        self.1.iter().any(|w| s.ends_with(w.as_str()))
     }
 
     /// Whether `s` contains any of the words.
@@ -550,5 +551,26 @@ impl VictimWords {
             .filter(|caps| caps.get(1).is_none())
             .filter_map(|caps| parse_count(caps.get(2)?.as_str()))
             .max()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Words;
+
+    #[test]
+    fn ends_sees_a_suffix_overlapped_by_an_earlier_word() {
+        let words = Words::new(&[
+            "周年".to_string(),
+            "年前".to_string(),
+            "无一".to_string(),
+            "一旦".to_string(),
+        ])
+        .expect("words build");
+        assert!(words.ends("船员周年前"));
+        assert!(words.ends("无一旦"));
+        assert!(words.ends("十周年"));
+        assert!(!words.ends("周年前夕"));
+        assert!(!Words::default().ends("年前"));
     }
 }
