@@ -944,3 +944,19 @@ fn counted_conceded_and_named_victims() {
         assert_eq!((c.deaths, c.injured, c.seriously_injured), want, "{body}");
     }
 }
+
+/// A near miss before a passive marker ends the gap between a count and a single-death
+/// word: no death (获救 does not end it: the toll).
+#[test]
+fn a_near_miss_before_a_passive_marker_is_no_death() {
+    for (body, want) in [
+        ("3名工人差点被压死。", None),
+        ("两名儿童险些被轧死。", None),
+        (
+            "货船沉没，救起3名船员，其中1名船员在获救后已无生命体征。",
+            Some(1),
+        ),
+    ] {
+        assert_eq!(classify("事故", body).deaths, want, "{body}");
+    }
+}

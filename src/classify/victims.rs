@@ -253,6 +253,9 @@ fn counted_death_pattern(single_death: &[String]) -> Option<Regex> {
     )
 }
 
+/// Passive markers before a death verb (被压死, 遭杀害, 给轧死).
+const PASSIVE_MARKERS: [char; 3] = ['被', '遭', '给'];
+
 /// A count of incidents (457起, 92宗): with ten or more, the sentence is a statistic.
 static INCIDENTS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"([0-9]+|[一二两三四五六七八九十百千万]+)(?:余|多)?(?:起|宗)")
@@ -432,7 +435,7 @@ impl VictimWords {
                             caps.get(3).is_none()
                                 && !caps
                                     .get(2)
-                                    .is_some_and(|gap| self.not_single.ends(gap.as_str()))
+                                    .is_some_and(|gap| self.refuses_count(gap.as_str()))
                         })
                         .filter_map(|caps| parse_count(caps.get(1)?.as_str()))
                         .max();
@@ -500,6 +503,14 @@ impl VictimWords {
                 _ => false,
             }
             && !self.serious.any_in(text);
+    }
+
+    /// Whether the gap between a count and a single-death word undoes the count as the
+    /// toll: a near miss or negation ends it, before a passive marker too (2人险些丧命,
+    /// 3名工人差点被压死).
+    fn refuses_count(&self, gap: &str) -> bool {
+        let bare = gap.trim_end_matches(PASSIVE_MARKERS);
+        self.not_single.ends(gap) || self.not_single.ends(bare)
     }
 
     /// Whether a sentence states one injured person without a count (行人被撞伤, 伤者,
