@@ -960,3 +960,12 @@ fn a_near_miss_before_a_passive_marker_is_no_death() {
         assert_eq!(classify("事故", body).deaths, want, "{body}");
     }
 }
+
+/// A count before an agent construction is of the attackers, not the toll: the single
+/// death.
+#[test]
+fn the_attackers_count_is_not_the_toll() {
+    for body in ["3名男子将其殴打致死。", "3名歹徒将其枪杀。"] {
+        assert_eq!(classify("事故", body).deaths, Some(1), "{body}");
+    }
+}

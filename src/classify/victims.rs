@@ -256,6 +256,10 @@ fn counted_death_pattern(single_death: &[String]) -> Option<Regex> {
 /// Passive markers before a death verb (被压死, 遭杀害, 给轧死).
 const PASSIVE_MARKERS: [char; 3] = ['被', '遭', '给'];
 
+/// Markers of an agent construction (将其殴打致死, 把他砍死, 持刀, 用刀): a count
+/// before them is of the attackers.
+const AGENT_MARKERS: [char; 6] = ['将', '把', '对', '向', '持', '用'];
+
 /// A count of incidents (457起, 92宗): with ten or more, the sentence is a statistic.
 static INCIDENTS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"([0-9]+|[一二两三四五六七八九十百千万]+)(?:余|多)?(?:起|宗)")
@@ -507,10 +511,11 @@ impl VictimWords {
 
     /// Whether the gap between a count and a single-death word undoes the count as the
     /// toll: a near miss or negation ends it, before a passive marker too (2人险些丧命,
-    /// 3名工人差点被压死).
+    /// 3名工人差点被压死), or it holds an agent construction, so the count is of the
+    /// attackers (3名男子将其殴打致死, 3名歹徒持刀砍死).
     fn refuses_count(&self, gap: &str) -> bool {
         let bare = gap.trim_end_matches(PASSIVE_MARKERS);
-        self.not_single.ends(gap) || self.not_single.ends(bare)
+        self.not_single.ends(gap) || self.not_single.ends(bare) || gap.contains(AGENT_MARKERS)
     }
 
     /// Whether a sentence states one injured person without a count (行人被撞伤, 伤者,
