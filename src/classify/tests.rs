@@ -969,3 +969,14 @@ fn the_attackers_count_is_not_the_toll() {
         assert_eq!(classify("事故", body).deaths, Some(1), "{body}");
     }
 }
+
+/// A plain death before 也 is stated; 就是 … 也 is a concession.
+#[test]
+fn a_plain_death_before_ye_is_stated() {
+    for (body, want) in [
+        ("老人被困电梯身亡也引发业主不满。", Some(1)),
+        ("外卖员称就是撞死了人也跟他没关系。", None),
+    ] {
+        assert_eq!(classify("事故", body).deaths, want, "{body}");
+    }
+}

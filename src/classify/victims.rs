@@ -222,16 +222,17 @@ fn agent_injury_pattern(single_injury: &[String]) -> Option<Regex> {
     )
 }
 
-/// A single-death word followed in its clause by 也 (就是撞死了人也跟我没关系, 死了也不怕):
-/// a concession, no death stated.
+/// A single-death word conceded: after 就是 and followed in its clause by 也
+/// (就是撞死了人也跟我没关系), or followed by 了/人/了人 and 也 (撞死了人也不管). A plain
+/// death before 也 (老人被困电梯身亡也引发业主不满) is stated, not conceded.
 fn conceded_pattern(single_death: &[String]) -> Option<Regex> {
     if single_death.is_empty() {
         return None;
     }
+    let words = alternation(single_death);
     Some(
         Regex::new(&format!(
-            r"(?:{})[^,，。;；!！?？、：:\s]{{0,2}}也",
-            alternation(single_death)
+            r"(?:{words})(?:了人?|人)也|就是[^,，。;；!！?？、：:\s]{{0,6}}?(?:{words})[^,，。;；!！?？、：:\s]{{0,2}}也"
         ))
         .expect("escaped words form a valid pattern"),
     )
