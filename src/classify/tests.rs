@@ -980,3 +980,20 @@ fn a_plain_death_before_ye_is_stated() {
         assert_eq!(classify("事故", body).deaths, want, "{body}");
     }
 }
+
+/// 某 after a function or time word, or before 些/工厂, is "a certain", not a name
+/// (injured).
+#[test]
+fn a_certain_is_not_a_name() {
+    for (body, want) in [
+        ("今天上午某工厂发生爆炸造成人员受伤。", None),
+        ("男子持刀砍伤了某些村民。", None),
+        ("该市某工厂发生爆炸造成人员受伤。", None),
+        ("冲突造成村民康某受伤。", Some(1)),
+        ("男子用木棍打伤李某后逃离。", Some(1)),
+        ("民警将受伤的王某送往医院。", Some(1)),
+        ("张某某骑车摔伤。", Some(1)),
+    ] {
+        assert_eq!(classify("事故", body).injured, want, "{body}");
+    }
+}

@@ -32,7 +32,9 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use regex::Regex;
 
 use super::ClassifyError;
-use super::casualty::{Casualties, NAMED_PERSON, SENTENCE_END, parse_count, sentences_with};
+use super::casualty::{
+    Casualties, NAMED_PERSON, NOT_NAME_AFTER, SENTENCE_END, parse_count, sentences_with,
+};
 
 /// The word lists (`dictionaries/casualty/*.txt`, one entry per line).
 #[derive(Debug, Clone, Default)]
@@ -164,7 +166,8 @@ fn injured_after_verb_pattern(verbs: &[String]) -> Option<Regex> {
 /// An injury verb before one person: 刺伤医生, 打伤了他. The bare verb 伤 is left out
 /// (伤了他的心). Group 1 catches a 死/重/轻/受 before the verb (重伤医生 is read by the
 /// patterns), group 2 a 人/们 after the person (打伤他人, 刺伤医生们: not one person),
-/// or a 国/市/省/县/区 (撞伤我国渔民: 我 is a place's people there).
+/// or a 国/市/省/县/区 (撞伤我国渔民: 我 is a place's people there), or a word of
+/// [`NOT_NAME_AFTER`] (某些: 某 is "a certain" there).
 fn verb_victim_pattern(verbs: &[String], people: &[String]) -> Option<Regex> {
     let verbs: Vec<String> = verbs
         .iter()
@@ -176,7 +179,7 @@ fn verb_victim_pattern(verbs: &[String], people: &[String]) -> Option<Regex> {
     }
     Some(
         Regex::new(&format!(
-            r"([死重轻受])?(?:{})了?(?:{}|{NAMED_PERSON})([人们国市省县区])?",
+            r"([死重轻受])?(?:{})了?(?:{}|{NAMED_PERSON})([人们国市省县区]|{NOT_NAME_AFTER})?",
             alternation(&verbs),
             alternation(people)
         ))
@@ -185,7 +188,8 @@ fn verb_victim_pattern(verbs: &[String], people: &[String]) -> Option<Regex> {
 }
 
 /// One person of `victim_nouns.txt` hurt as an outcome (导致店员受伤, 造成司机受轻伤) or
-/// called the hurt one (受伤的环卫工). Group 1 catches a 人/们 (or 国/市/省/县/区) after the person
+/// called the hurt one (受伤的环卫工). Group 1 catches a 人/们 (or 国/市/省/县/区, or a word
+/// of [`NOT_NAME_AFTER`]) after the person
 /// (受伤的老人们, 致他人受伤 does not match: 人 stands between 他 and 受伤).
 fn caused_victim_pattern(people: &[String]) -> Option<Regex> {
     if people.is_empty() {
@@ -194,7 +198,7 @@ fn caused_victim_pattern(people: &[String]) -> Option<Regex> {
     let people = format!("{}|{NAMED_PERSON}", alternation(people));
     Some(
         Regex::new(&format!(
-            r"(?:致|导致|造成)(?:{people})(?:受轻伤|受重伤|受伤|摔伤|烧伤|烫伤)|受伤的(?:{people})([人们国市省县区])?"
+            r"(?:致|导致|造成)(?:{people})(?:受轻伤|受重伤|受伤|摔伤|烧伤|烫伤)|受伤的(?:{people})([人们国市省县区]|{NOT_NAME_AFTER})?"
         ))
         .expect("escaped words form a valid pattern"),
     )
