@@ -210,8 +210,13 @@ const SET_BARE_SERIOUS: usize = 14;
 /// Words for one victim in a first-person or kin story, or a single-person noun.
 const ONE_VICTIM: &str = r"(?:我|(?:我的?)?(?:父亲|母亲|爸爸|妈妈|爷爷|奶奶|外公|外婆|姥姥|姥爷|儿子|女儿|丈夫|妻子|老公|老婆|哥哥|姐姐|弟弟|妹妹|孩子|小孩)|老人|病人|患者|民工|农民工|工人)";
 /// One person named by a surname and 某 (康某, 张某某): news names a single victim or
-/// suspect so, never a group.
-pub(crate) const NAMED_PERSON: &str = r"[\p{Han}]某{1,2}";
+/// suspect so, never a group. The character before 某 is not a function or time word
+/// (在某, 了某些, 午某工厂: 某 is "a certain" there); see also [`NOT_NAME_AFTER`].
+pub(crate) const NAMED_PERSON: &str = r"[\p{Han}--[在于对向据是该了日午上下中前后的某一这那每各其等与和及被把将给让从到为有个名位家本此另若当]]某{1,2}";
+/// Words after 某 that make it "a certain" rather than a name (某些, 某地, 某公司): a
+/// pattern with [`NAMED_PERSON`] refuses a match followed by one.
+pub(crate) const NOT_NAME_AFTER: &str =
+    "些|地|处|单位|公司|小区|工厂|厂|医院|学校|企业|部门|机构|商场|酒店|银行|平台|网站|品牌";
 /// Body parts: an injury of one person's body part is one victim (右脚跟骨裂).
 const BODY_PART: &str = r"(?:身体|全身|头部|头|脸部|面部|眼睛|手臂|胳膊|手指|手|腿部|腿|脚踝|脚跟|脚|腰部|腰椎|颈椎|背部|胸部|肋骨|髌骨|骨盆|肠子|肠道|皮肤|鼻部|鼻子|鼻梁|颅骨|牙齿|门牙|眼角|嘴唇|下巴|锁骨|膝盖|手腕)";
 /// Injury verbs and nouns read for a single victim.
@@ -626,6 +631,18 @@ fn read_sentence(text: &str, poisoning: bool) -> Sentence {
     s
 }
 
+/// Whether a match starting with a [`NAMED_PERSON`] (X某…) has a word of
+/// [`NOT_NAME_AFTER`] after its 某: 某工厂 is "a certain factory", not a person.
+fn names_no_person(m: &str) -> bool {
+    static AFTER: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(&format!("^(?:{NOT_NAME_AFTER})")).expect("valid pattern"));
+    let mut chars = m.chars();
+    if chars.next().is_none() || chars.next() != Some('某') {
+        return false;
+    }
+    AFTER.is_match(chars.as_str().trim_start_matches('某'))
+}
+
 /// Whether a [`Patterns::single_hurt`] match at `start..end` states a real injury: its
 /// clause names no group (多人, 他们), and is not a hypothetical, a question, a
 /// prevention, a negation or an insurance topic (防止烫伤, 受伤了怎么办, 未受伤,
@@ -641,6 +658,9 @@ fn states_single_hurt(text: &str, start: usize, end: usize) -> bool {
         .find(CLAUSE_BREAK)
         .map_or(text.len(), |i| end + i);
     let clause = &text[from..to];
+    if names_no_person(&text[start..end]) {
+        return false;
+    }
     const NOT_AN_INJURY: [&str; 40] = [
         "防止",
         "不受",

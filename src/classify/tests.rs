@@ -944,3 +944,56 @@ fn counted_conceded_and_named_victims() {
         assert_eq!((c.deaths, c.injured, c.seriously_injured), want, "{body}");
     }
 }
+
+/// A near miss before a passive marker ends the gap between a count and a single-death
+/// word: no death (获救 does not end it: the toll).
+#[test]
+fn a_near_miss_before_a_passive_marker_is_no_death() {
+    for (body, want) in [
+        ("3名工人差点被压死。", None),
+        ("两名儿童险些被轧死。", None),
+        (
+            "货船沉没，救起3名船员，其中1名船员在获救后已无生命体征。",
+            Some(1),
+        ),
+    ] {
+        assert_eq!(classify("事故", body).deaths, want, "{body}");
+    }
+}
+
+/// A count before an agent construction is of the attackers, not the toll: the single
+/// death.
+#[test]
+fn the_attackers_count_is_not_the_toll() {
+    for body in ["3名男子将其殴打致死。", "3名歹徒将其枪杀。"] {
+        assert_eq!(classify("事故", body).deaths, Some(1), "{body}");
+    }
+}
+
+/// A plain death before 也 is stated; 就是 … 也 is a concession.
+#[test]
+fn a_plain_death_before_ye_is_stated() {
+    for (body, want) in [
+        ("老人被困电梯身亡也引发业主不满。", Some(1)),
+        ("外卖员称就是撞死了人也跟他没关系。", None),
+    ] {
+        assert_eq!(classify("事故", body).deaths, want, "{body}");
+    }
+}
+
+/// 某 after a function or time word, or before 些/工厂, is "a certain", not a name
+/// (injured).
+#[test]
+fn a_certain_is_not_a_name() {
+    for (body, want) in [
+        ("今天上午某工厂发生爆炸造成人员受伤。", None),
+        ("男子持刀砍伤了某些村民。", None),
+        ("该市某工厂发生爆炸造成人员受伤。", None),
+        ("冲突造成村民康某受伤。", Some(1)),
+        ("男子用木棍打伤李某后逃离。", Some(1)),
+        ("民警将受伤的王某送往医院。", Some(1)),
+        ("张某某骑车摔伤。", Some(1)),
+    ] {
+        assert_eq!(classify("事故", body).injured, want, "{body}");
+    }
+}

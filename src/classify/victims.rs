@@ -32,7 +32,9 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use regex::Regex;
 
 use super::ClassifyError;
-use super::casualty::{Casualties, NAMED_PERSON, SENTENCE_END, parse_count, sentences_with};
+use super::casualty::{
+    Casualties, NAMED_PERSON, NOT_NAME_AFTER, SENTENCE_END, parse_count, sentences_with,
+};
 
 /// The word lists (`dictionaries/casualty/*.txt`, one entry per line).
 #[derive(Debug, Clone, Default)]
@@ -78,26 +80,27 @@ pub(crate) struct VictimWords {
 /// not one substring search per word. Leftmost-first: whether there is a match is the
 /// same for every match kind, and this one lets the automaton skip ahead with its SIMD
 /// prefilter (the standard kind has only byte prefilters, useless on Chinese text).
+/// The words themselves are kept for [`Words::ends`].
 #[derive(Debug, Clone, Default)]
-struct Words(Option<AhoCorasick>);
+struct Words(Option<AhoCorasick>, Vec<String>);
 
 impl Words {
     fn new(words: &[String]) -> Result<Words, ClassifyError> {
         if words.is_empty() {
-            return Ok(Words(None));
+            return Ok(Words(None, Vec::new()));
         }
         AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostFirst)
             .build(words)
-            .map(|ac| Words(Some(ac)))
+            .map(|ac| Words(Some(ac), words.to_vec()))
             .map_err(|e| ClassifyError::Matcher(e.to_string()))
     }
 
-    /// Whether `s` ends with one of the words (险些 in 2人险些丧命).
+    /// Whether `s` ends with one of the words (险些 in 2人险些丧命). Each word is tested
+    /// at the end: the automaton's non-overlapping matches would let an earlier word
+    /// overlapping the last one hide it (周年 in 周年前 hides 年前).
     fn ends(&self, s: &str) -> bool {
-        self.0
-            .as_ref()
-            .is_some_and(|ac| ac.find_iter(s).any(|m| m.end() == s.len()))
+        self.1.iter().any(|w| s.ends_with(w.as_str()))
     }
 
     /// Whether `s` contains any of the words.
@@ -163,7 +166,8 @@ fn injured_after_verb_pattern(verbs: &[String]) -> Option<Regex> {
 /// An injury verb before one person: 刺伤医生, 打伤了他. The bare verb 伤 is left out
 /// (伤了他的心). Group 1 catches a 死/重/轻/受 before the verb (重伤医生 is read by the
 /// patterns), group 2 a 人/们 after the person (打伤他人, 刺伤医生们: not one person),
-/// or a 国/市/省/县/区 (撞伤我国渔民: 我 is a place's people there).
+/// or a 国/市/省/县/区 (撞伤我国渔民: 我 is a place's people there), or a word of
+/// [`NOT_NAME_AFTER`] (某些: 某 is "a certain" there).
 fn verb_victim_pattern(verbs: &[String], people: &[String]) -> Option<Regex> {
     let verbs: Vec<String> = verbs
         .iter()
@@ -175,7 +179,7 @@ fn verb_victim_pattern(verbs: &[String], people: &[String]) -> Option<Regex> {
     }
     Some(
         Regex::new(&format!(
-            r"([死重轻受])?(?:{})了?(?:{}|{NAMED_PERSON})([人们国市省县区])?",
+            r"([死重轻受])?(?:{})了?(?:{}|{NAMED_PERSON})([人们国市省县区]|{NOT_NAME_AFTER})?",
             alternation(&verbs),
             alternation(people)
         ))
@@ -184,7 +188,8 @@ fn verb_victim_pattern(verbs: &[String], people: &[String]) -> Option<Regex> {
 }
 
 /// One person of `victim_nouns.txt` hurt as an outcome (导致店员受伤, 造成司机受轻伤) or
-/// called the hurt one (受伤的环卫工). Group 1 catches a 人/们 (or 国/市/省/县/区) after the person
+/// called the hurt one (受伤的环卫工). Group 1 catches a 人/们 (or 国/市/省/县/区, or a word
+/// of [`NOT_NAME_AFTER`]) after the person
 /// (受伤的老人们, 致他人受伤 does not match: 人 stands between 他 and 受伤).
 fn caused_victim_pattern(people: &[String]) -> Option<Regex> {
     if people.is_empty() {
@@ -193,7 +198,7 @@ fn caused_victim_pattern(people: &[String]) -> Option<Regex> {
     let people = format!("{}|{NAMED_PERSON}", alternation(people));
     Some(
         Regex::new(&format!(
-            r"(?:致|导致|造成)(?:{people})(?:受轻伤|受重伤|受伤|摔伤|烧伤|烫伤)|受伤的(?:{people})([人们国市省县区])?"
+            r"(?:致|导致|造成)(?:{people})(?:受轻伤|受重伤|受伤|摔伤|烧伤|烫伤)|受伤的(?:{people})([人们国市省县区]|{NOT_NAME_AFTER})?"
         ))
         .expect("escaped words form a valid pattern"),
     )
@@ -221,16 +226,17 @@ fn agent_injury_pattern(single_injury: &[String]) -> Option<Regex> {
     )
 }
 
-/// A single-death word followed in its clause by 也 (就是撞死了人也跟我没关系, 死了也不怕):
-/// a concession, no death stated.
+/// A single-death word conceded: after 就是 and followed in its clause by 也
+/// (就是撞死了人也跟我没关系), or followed by 了/人/了人 and 也 (撞死了人也不管). A plain
+/// death before 也 (老人被困电梯身亡也引发业主不满) is stated, not conceded.
 fn conceded_pattern(single_death: &[String]) -> Option<Regex> {
     if single_death.is_empty() {
         return None;
     }
+    let words = alternation(single_death);
     Some(
         Regex::new(&format!(
-            r"(?:{})[^,，。;；!！?？、：:\s]{{0,2}}也",
-            alternation(single_death)
+            r"(?:{words})(?:了人?|人)也|就是[^,，。;；!！?？、：:\s]{{0,6}}?(?:{words})[^,，。;；!！?？、：:\s]{{0,2}}也"
         ))
         .expect("escaped words form a valid pattern"),
     )
@@ -251,6 +257,13 @@ fn counted_death_pattern(single_death: &[String]) -> Option<Regex> {
         .expect("escaped words form a valid pattern"),
     )
 }
+
+/// Passive markers before a death verb (被压死, 遭杀害, 给轧死).
+const PASSIVE_MARKERS: [char; 3] = ['被', '遭', '给'];
+
+/// Markers of an agent construction (将其殴打致死, 把他砍死, 持刀, 用刀): a count
+/// before them is of the attackers.
+const AGENT_MARKERS: [char; 6] = ['将', '把', '对', '向', '持', '用'];
 
 /// A count of incidents (457起, 92宗): with ten or more, the sentence is a statistic.
 static INCIDENTS: LazyLock<Regex> = LazyLock::new(|| {
@@ -431,7 +444,7 @@ impl VictimWords {
                             caps.get(3).is_none()
                                 && !caps
                                     .get(2)
-                                    .is_some_and(|gap| self.not_single.ends(gap.as_str()))
+                                    .is_some_and(|gap| self.refuses_count(gap.as_str()))
                         })
                         .filter_map(|caps| parse_count(caps.get(1)?.as_str()))
                         .max();
@@ -501,6 +514,15 @@ impl VictimWords {
             && !self.serious.any_in(text);
     }
 
+    /// Whether the gap between a count and a single-death word undoes the count as the
+    /// toll: a near miss or negation ends it, before a passive marker too (2人险些丧命,
+    /// 3名工人差点被压死), or it holds an agent construction, so the count is of the
+    /// attackers (3名男子将其殴打致死, 3名歹徒持刀砍死).
+    fn refuses_count(&self, gap: &str) -> bool {
+        let bare = gap.trim_end_matches(PASSIVE_MARKERS);
+        self.not_single.ends(gap) || self.not_single.ends(bare) || gap.contains(AGENT_MARKERS)
+    }
+
     /// Whether a sentence states one injured person without a count (行人被撞伤, 伤者,
     /// 伤势严重), and whether seriously. Not when the sentence states a death (`named`, or
     /// 死/亡: the hurt person died, 被撞伤后死亡) or a plural, hypothetical or negation
@@ -550,5 +572,26 @@ impl VictimWords {
             .filter(|caps| caps.get(1).is_none())
             .filter_map(|caps| parse_count(caps.get(2)?.as_str()))
             .max()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Words;
+
+    #[test]
+    fn ends_sees_a_suffix_overlapped_by_an_earlier_word() {
+        let words = Words::new(&[
+            "周年".to_string(),
+            "年前".to_string(),
+            "无一".to_string(),
+            "一旦".to_string(),
+        ])
+        .expect("words build");
+        assert!(words.ends("船员周年前"));
+        assert!(words.ends("无一旦"));
+        assert!(words.ends("十周年"));
+        assert!(!words.ends("周年前夕"));
+        assert!(!Words::default().ends("年前"));
     }
 }
