@@ -419,9 +419,22 @@ pub struct TreeUsage {
 fn upgrade_format(meta: &sled::Tree, path: &Path) -> Result<Option<u32>> {
     // `None`: a new database, or one from before the version was recorded; both
     // take the current format.
-    let found = meta
-        .get(FORMAT_KEY)?
-        .map(|v| u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0xff; 4])));
+    let found = match meta.get(FORMAT_KEY)? {
+        None => None,
+        Some(v) => match <[u8; 4]>::try_from(v.as_ref()) {
+            Ok(bytes) => Some(u32::from_be_bytes(bytes)),
+            // Not a format number at all: damage, not a newer release.
+            Err(_) => {
+                return Err(StoreError::Unreadable {
+                    path: path.to_path_buf(),
+                    what: format!(
+                        "记录数据格式版本的键 schema_version 应为 4 字节，实际为 {} 字节",
+                        v.len()
+                    ),
+                });
+            }
+        },
+    };
     if let Some(found) = found
         && found > FORMAT_VERSION
     {
@@ -618,6 +631,22 @@ mod tests {
     fn format_of(store: &Store) -> u32 {
         let v = store.meta.get(FORMAT_KEY).unwrap().unwrap();
         u32::from_be_bytes(v.as_ref().try_into().unwrap())
+    }
+
+    /// A format key that is not 4 bytes is damage, named as such (not read as format
+    /// 4294967295 and refused as a newer release).
+    #[test]
+    fn a_damaged_format_key_is_named_as_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        with_meta(dir.path(), &[(FORMAT_KEY, b"\x00\x06")]);
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::Unreadable { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("schema_version 应为 4 字节，实际为 2 字节"),
+            "{text}"
+        );
+        assert!(text.contains("恢复办法"), "{text}");
     }
 
     #[test]
