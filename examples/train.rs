@@ -37,7 +37,7 @@ mod harness;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use harness::{Label, Missing};
+use harness::{Label, Missing, percent};
 use yuqing::classify::Classifier;
 use yuqing::classify::model::{Feature, Model, Ranker};
 use yuqing::config::Jurisdiction;
@@ -261,10 +261,6 @@ fn served(weights: Vec<f32>, l2: f64) -> (Ranker, String) {
     (ranker, text)
 }
 
-fn pct(a: usize, b: usize) -> f64 {
-    100.0 * a as f64 / b.max(1) as f64
-}
-
 /// The trained topic order: the ranker trained on every example (and its file text),
 /// and one per fold trained without that fold (as served), for the flag model's and
 /// the primary topic's out-of-fold figures.
@@ -329,8 +325,8 @@ fn train_ranker(
             .map(|((name, &(n, rule, learned)), absent)| {
                 format!(
                     "{name} {n} (+{absent} without the primary): rule {rule} ({:.1}%), learned {learned} ({:.1}%)",
-                    pct(rule, n),
-                    pct(learned, n)
+                    percent(rule, n),
+                    percent(learned, n)
                 )
             })
             .collect();
@@ -419,9 +415,9 @@ fn primary_out_of_fold(
             "primary topic, {name:<14}: {} alerts: rule {} ({:.1}%), learned out of fold {} ({:.1}%); misses {} ranking, {} gaps: {}",
             t.n,
             t.rule,
-            pct(t.rule, t.n),
+            percent(t.rule, t.n),
             t.learned,
-            pct(t.learned, t.n),
+            percent(t.learned, t.n),
             t.ranking,
             t.gaps,
             top.join("  ")
