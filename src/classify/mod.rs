@@ -768,8 +768,12 @@ impl Classifier {
 
         // The event's figures: statistics over a period or many incidents are left out.
         let event_text = self.victims.without_background(text);
-        let (mut casualties, uncounted) = casualty::extract_marked(&event_text);
-        self.victims.refine(&event_text, &mut casualties, uncounted);
+        // One split for both readings: each sentence is read once.
+        let every = self.victims.reads_every_sentence(&event_text);
+        let sentences = casualty::split_marked(&event_text, every);
+        let (mut casualties, uncounted) = casualty::extract_marked(&event_text, &sentences);
+        self.victims
+            .refine(&event_text, &sentences, every, &mut casualties, uncounted);
         let (places, any_local) = self.find_places(text, bounds);
         let government = self.town_government(&places);
         let unit = order.first().map(|&t| {
