@@ -791,12 +791,12 @@ impl Classifier {
             .iter()
             .map(|&t| self.dict.topics[t].id.clone())
             .collect();
-        // Explanation: the terms of the kept topics only.
+        // Explanation: the terms of the kept topics only (moved out of the evidence,
+        // which needs them no more).
         let matches: Vec<TermMatch> = ev
             .matches
-            .iter()
+            .into_iter()
             .filter(|m| topics.contains(&m.topic))
-            .cloned()
             .collect();
         // The decision: the learned model for a candidate, else the dictionary rule.
         let features = (!order.is_empty()).then(|| {
