@@ -32,7 +32,9 @@
 //!    统计, 招聘, 比赛 …). A routine cue in the title with no problem word beside it
 //!    also clears the flag.
 //! 6. Casualties (see [`casualty`]) and the severity grade; flagged items without
-//!    casualties are IV, unflagged items have none.
+//!    casualties are IV, unflagged items have none. The text is split into sentences
+//!    once for both readings (the patterns and the victim words), each sentence marked
+//!    with the characters the readings look for, each distinct sentence read once.
 //! 7. Routing (谁主管谁负责, 属地管理): `unit` is the lead unit of the primary topic
 //!    (a term may name a more specific unit, e.g. 交通事故 → 市公安局, 养老院 →
 //!    市民政局); the places found go to `places`, and [`Classifier::place_government`]
