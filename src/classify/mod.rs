@@ -300,6 +300,9 @@ struct Evidence {
     topic_title: Vec<f64>,
     /// Per topic: the strongest term seen (weighted), for the unit override.
     topic_best: Vec<Option<(f64, usize)>>,
+    /// Per topic: the byte offset of its first counted term (for the learned order:
+    /// the topic the title opens with).
+    topic_first: Vec<usize>,
     harm: f64,
     grievance: f64,
     routine: f64,
@@ -536,6 +539,7 @@ impl Classifier {
             topic_event: vec![0.0; n],
             topic_title: vec![0.0; n],
             topic_best: vec![None; n],
+            topic_first: vec![usize::MAX; n],
             ..Evidence::default()
         };
         // Each distinct term counts once in the title and once in the body. (FxHash in
@@ -567,6 +571,7 @@ impl Classifier {
                         } else {
                             ev.topic_subject[topic] += w;
                         }
+                        ev.topic_first[topic] = ev.topic_first[topic].min(hit.start);
                         if ev.topic_best[topic].is_none_or(|(best, _)| w > best) {
                             ev.topic_best[topic] = Some((w, term));
                         }
@@ -739,6 +744,7 @@ impl Classifier {
                     event: ev.topic_event[t],
                     subject: subject(t),
                     title: ev.topic_title[t],
+                    first: ev.topic_first[t],
                     cross: cross(t),
                 })
                 .collect();
