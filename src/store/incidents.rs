@@ -467,12 +467,7 @@ impl LedgerTx<'_> {
                 Err(e) => return corrupt(format!("item {seq} of incident {id}"), e),
             }
         }
-        incident.sources = self
-            .sources()
-            .all(id)?
-            .into_iter()
-            .map(|(s, _)| s)
-            .collect();
+        incident.sources = self.sources().names(id)?.into_iter().collect();
         Ok(Some(incident))
     }
 

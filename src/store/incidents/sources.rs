@@ -272,12 +272,27 @@ impl SourceKeys<'_> {
     /// The first `count` sources of incident `id`, with their first times.
     fn first(&self, id: IncidentId, count: u32) -> TxResult<Vec<(String, i64)>> {
         let mut out = Vec::with_capacity(count as usize);
+        for source in self.names_of(id, count)? {
+            let at = self
+                .first_time(id, &source)?
+                .ok_or_else(|| StoreError::Missing(format!("事件 {id} 的来源 {source} 的时间")))?;
+            out.push((source, at));
+        }
+        Ok(out)
+    }
+
+    /// The sources of incident `id`, without their times (what its record held).
+    pub(in crate::store) fn names(&self, id: IncidentId) -> TxResult<Vec<String>> {
+        let count = self.stats(id)?.map_or(0, |s| s.count);
+        self.names_of(id, count)
+    }
+
+    fn names_of(&self, id: IncidentId, count: u32) -> TxResult<Vec<String>> {
+        let mut out = Vec::with_capacity(count as usize);
         for seq in 0..count {
             let missing = || StoreError::Missing(format!("事件 {id} 的第 {} 个来源", seq + 1));
             let source = self.0.get(seq_key(id, seq))?.ok_or_else(missing)?;
-            let source = String::from_utf8_lossy(&source).into_owned();
-            let at = self.first_time(id, &source)?.ok_or_else(missing)?;
-            out.push((source, at));
+            out.push(String::from_utf8_lossy(&source).into_owned());
         }
         Ok(out)
     }
@@ -626,6 +641,171 @@ mod tests {
                 firsts[id as usize - 1].keys().cloned().collect::<Vec<_>>()
             );
         }
+    }
+
+    use super::super::{SOURCE_KEYS_VERSION_KEY, open_key, primary_topic};
+    use crate::api::views::IncidentView;
+    use crate::model::Incident;
+    use crate::store::{LedgerRecord, OpenIndexRow, encode};
+
+    /// Incident `id` with `sources` sources (`s000`, `s001`, …), each first seen a
+    /// minute apart in an order that is not the names' (so the row's order shows).
+    fn many_sources(id: IncidentId, sources: usize) -> (Incident, Vec<(String, Timestamp)>) {
+        let mut incident = crate::api::views::tests::incident(id, "景芝镇一化工厂发生爆炸");
+        let times: Vec<(String, Timestamp)> = (0..sources)
+            .map(|i| {
+                let name = format!("s{:03}", (i * 7) % sources);
+                (
+                    name,
+                    incident.event_at + chrono::Duration::minutes(i as i64),
+                )
+            })
+            .collect();
+        incident.sources = times.iter().map(|(s, _)| s.clone()).collect();
+        (incident, times)
+    }
+
+    fn row(incident: &Incident, times: &[(String, Timestamp)]) -> OpenIndexRow {
+        OpenIndexRow {
+            id: incident.id,
+            places: incident.places.clone(),
+            terms: incident.terms.clone(),
+            last_item_at: incident.updated_at,
+            source_times: times.to_vec(),
+            severity: incident.detected_level,
+        }
+    }
+
+    /// Rewrites incident `incident` as data format 6 kept it: the sources in its
+    /// record, their first times in its grouping row (`times`, when open), no keys.
+    fn to_format_6(store: &Store, incident: &Incident, times: Option<&[(String, Timestamp)]>) {
+        let l = &store.ledger;
+        let id = incident.id;
+        let head = Incident {
+            items: incident.items[..1].to_vec(),
+            ..incident.clone()
+        };
+        l.incidents.insert(id.to_be_bytes(), encode(&head)).unwrap();
+        if let Some(times) = times {
+            let key = open_key(primary_topic(incident), id);
+            l.open.insert(key, encode(&row(incident, times))).unwrap();
+        }
+        for kind in SOURCE_STATS..=SOURCE_TIME {
+            for key in l.attached.scan_prefix(prefix(kind, id)).keys() {
+                l.attached.remove(key.unwrap()).unwrap();
+            }
+        }
+    }
+
+    /// What every reader of an incident's sources shows: its JSON (the record of an
+    /// export, the digest's and the notices' source), its `show --json` view, and
+    /// its export record's grouping row.
+    fn shown(store: &Store, id: IncidentId) -> (String, String, String) {
+        let now: Timestamp = "2026-11-24T03:00:00Z".parse().unwrap();
+        let incident = store.incident(id).unwrap().unwrap();
+        let record: LedgerRecord = store.ledger_record(id).unwrap().unwrap();
+        (
+            serde_json::to_string(&incident).unwrap(),
+            serde_json::to_string(&IncidentView::new(&incident, now)).unwrap(),
+            serde_json::to_string(&record.open_row).unwrap(),
+        )
+    }
+
+    /// A format 6 ledger (incident 1 open with 400 sources, 2 closed with 30, 3 open
+    /// with one) is upgraded at open: every incident reads, shows and exports as its
+    /// format 6 record and row said, byte for byte; the records and rows no longer
+    /// hold the sources; an upgrade stopped after some incidents is finished at the
+    /// next open; export and import give the same again; a join after it counts.
+    #[test]
+    fn format_6_sources_move_to_keys_at_open_and_read_as_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, one_times) = many_sources(1, 400);
+        let (mut two, _) = many_sources(2, 30);
+        two.status = crate::model::Status::Closed;
+        let (three, three_times) = many_sources(3, 1);
+        let expected = |incident: &Incident, times: Option<&[(String, Timestamp)]>| {
+            let now: Timestamp = "2026-11-24T03:00:00Z".parse().unwrap();
+            (
+                serde_json::to_string(incident).unwrap(),
+                serde_json::to_string(&IncidentView::new(incident, now)).unwrap(),
+                serde_json::to_string(&times.map(|t| row(incident, t))).unwrap(),
+            )
+        };
+        let before = [
+            expected(&one, Some(&one_times)),
+            expected(&two, None),
+            expected(&three, Some(&three_times)),
+        ];
+        let format_6 = |store: &Store| {
+            to_format_6(store, &one, Some(&one_times));
+            to_format_6(store, &two, None);
+            to_format_6(store, &three, Some(&three_times));
+            store.meta.remove(SOURCE_KEYS_VERSION_KEY).unwrap();
+            let format = crate::store::FORMAT_KEY;
+            store.meta.insert(format, &6u32.to_be_bytes()).unwrap();
+            store.flush_blocking().unwrap();
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            tx(&store, |k| k.add(1, one_times.clone()));
+            tx(&store, |k| k.add(3, three_times.clone()));
+            store
+                .ledger_tx(|tx| {
+                    tx.put_incident(&one, Some(&row(&one, &[])))?;
+                    tx.put_incident(&two, None)?;
+                    tx.put_incident(&three, Some(&row(&three, &[])))?;
+                    Ok::<_, crate::store::Abort<StoreError>>(())
+                })
+                .unwrap();
+            format_6(&store);
+        }
+        let check = |store: &Store| {
+            for (id, before) in (1..=3).zip(&before) {
+                assert_eq!(&shown(store, id), before, "incident {id}");
+                let record = store.ledger.incidents.get(id.to_be_bytes()).unwrap();
+                let record: Incident = serde_json::from_slice(&record.unwrap()).unwrap();
+                assert!(record.sources.is_empty(), "the record holds no source");
+            }
+            for row in store.ledger.open.iter().values() {
+                let row: OpenIndexRow = serde_json::from_slice(&row.unwrap()).unwrap();
+                assert!(row.source_times.is_empty(), "the row holds no time");
+            }
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(store.upgraded_from(), Some(6));
+            check(&store);
+            // As if the upgrade had stopped after incident 2: 1 and 2 moved, 3 not.
+            to_format_6(&store, &three, Some(&three_times));
+            store.meta.remove(SOURCE_KEYS_VERSION_KEY).unwrap();
+            store.flush_blocking().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        check(&store);
+        assert_eq!(store.ensure_incident_source_keys().unwrap(), 0, "done once");
+
+        // Export and import: the same records again.
+        let copy = Store::temporary().unwrap();
+        for id in 1..=3 {
+            let record = store.ledger_record(id).unwrap().unwrap();
+            copy.restore_record(&record).unwrap();
+        }
+        for (id, before) in (1..=3).zip(&before) {
+            assert_eq!(&shown(&copy, id), before, "imported incident {id}");
+        }
+
+        // A join after the upgrade: one source more, where the keys say.
+        let (n, window) = (5, chrono::Duration::hours(6));
+        let late = one.event_at + chrono::Duration::days(30);
+        let joined = tx(&store, |k| k.join(1, "new", late, None, n, window));
+        assert_eq!((joined.new, joined.count), (true, 401));
+        let spread_before = crate::ledger::spread(&one_times, n, window);
+        assert_eq!(joined.spread, spread_before);
+        let record = store.ledger_record(1).unwrap().unwrap();
+        let times = record.open_row.unwrap().source_times;
+        assert_eq!(times[..400], one_times[..]);
+        assert_eq!(times[400], ("new".to_string(), late));
+        assert!(store.incident(1).unwrap().unwrap().sources.contains("new"));
     }
 
     #[test]
