@@ -147,9 +147,9 @@ struct Rewrites {
 /// must match: the anchors derived from the grammar's own words (死, 亡, 伤, 骨, 严重,
 /// 较重, 危重, 重症 of [`SERIOUS`] and the compact and poisoning patterns), to which
 /// [`Reader::load`] adds every word of the fate lists (`death_verbs.txt`, `hurt.txt`
-/// …). A sentence holding none of them, and no pair that [`Reader::rewrite`] could
-/// read, matches no pattern and is not read. `casualty::tests::every_pattern_holds_an_anchor`
-/// checks each pattern's words.
+/// …) that holds none of them. A sentence holding none of them, and no pair that
+/// [`Reader::rewrite`] could read, matches no pattern and is not read.
+/// `casualty::tests::every_pattern_holds_an_anchor` checks each pattern's words.
 const ANCHORS: &str = "死 亡 伤 骨 牺牲 殉职 遇难 丧生 罹难 殒命 丧命 毙命 遇害 杀害 中毒 发病 不适 \
     恶心 呕吐 腹泻 腹痛 胃肠炎 肠胃炎 症状 严重 较重 危重 重症 毒倒 放倒 患者 病人 病患 患儿 抢救无效 \
     医治无效 救治无效";
@@ -423,15 +423,26 @@ impl Reader {
             ))?,
             background: re("[0-9]{4}年[^,，。]{0,10}以来".to_string())?,
         };
-        let anchors = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostFirst)
-            .build(
-                ANCHORS
-                    .split_whitespace()
-                    .map(str::to_string)
-                    .chain(l.anchors),
-            )
-            .map_err(|e| ClassifyError::Matcher(e.to_string()))?;
+        let automaton = |words: Vec<String>| {
+            AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostFirst)
+                .build(words)
+                .map_err(|e| ClassifyError::Matcher(e.to_string()))
+        };
+        let fixed: Vec<String> = ANCHORS.split_whitespace().map(str::to_string).collect();
+        let base = automaton(fixed.clone())?;
+        // Only the list words that hold no fixed anchor are added (none of the shipped
+        // ones): a larger automaton would scan every sentence more slowly for nothing.
+        let extra: Vec<String> = l
+            .anchors
+            .into_iter()
+            .filter(|w| !base.is_match(w))
+            .collect();
+        let anchors = if extra.is_empty() {
+            base
+        } else {
+            automaton(fixed.into_iter().chain(extra).collect())?
+        };
         Ok(Reader {
             patterns: p,
             rewrites,
