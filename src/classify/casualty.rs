@@ -216,6 +216,8 @@ struct Lists {
     not_name_after: String,
     /// `not_an_injury.txt`: words that undo a single victim's injury in its clause.
     not_an_injury: Vec<String>,
+    /// `killing_verbs.txt`: verbs whose subject is the killer (杀害, 枪杀, 打死).
+    killing: Vec<String>,
     /// The words of the fate lists, added to [`ANCHORS`].
     anchors: Vec<String>,
 }
@@ -277,6 +279,7 @@ impl Lists {
                 .collect(),
             not_name_after: words("not_name_after.txt")?,
             not_an_injury: victims::List::required(dir, "not_an_injury.txt")?.strings(),
+            killing: victims::List::required(dir, "killing_verbs.txt")?.strings(),
             anchors,
         })
     }
@@ -294,6 +297,8 @@ pub struct Reader {
     not_name_after: Regex,
     /// `not_an_injury.txt`.
     not_an_injury: Vec<String>,
+    /// `killing_verbs.txt` (see [`counts_killers`]); used by [`super::victims`] too.
+    pub(crate) killing: Vec<String>,
     /// One person named by a surname and 某 (康某, 张某某): news names a single victim
     /// or suspect so, never a group. The character before 某 is not one of
     /// `not_surname.txt` (在某, 了某些, 午某工厂: 某 is "a certain" there); see also
@@ -308,6 +313,23 @@ impl std::fmt::Debug for Reader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reader").finish_non_exhaustive()
     }
+}
+
+/// Whether the count of a match (`matched`, followed in its text by `rest`) is of the
+/// killers, not the toll: the match ends in a killing verb (`killing`) followed by its
+/// object, 了 and a person or count (3名歹徒杀害了一名店主, 2名男子枪杀了店主) or a
+/// pronoun (砍死他), and holds no passive marker (3人被撞死了: the victims).
+pub(crate) fn counts_killers(killing: &[String], matched: &str, rest: &str) -> bool {
+    if matched.contains(['被', '遭']) || !killing.iter().any(|w| matched.ends_with(w.as_str())) {
+        return false;
+    }
+    let (rest, after_le) = rest.strip_prefix('了').map_or((rest, false), |r| (r, true));
+    let Some(c) = rest.chars().next() else {
+        return false;
+    };
+    matches!(c, '他' | '她' | '其')
+        || rest.starts_with("对方")
+        || after_le && c.is_alphanumeric() && !matches!(c, '也' | '都' | '还' | '的')
 }
 
 /// Words as one alternation of a pattern, longest first: the regex takes the first
@@ -449,6 +471,7 @@ impl Reader {
             anchors,
             not_name_after: re(format!("^(?:{})", l.not_name_after))?,
             not_an_injury: l.not_an_injury,
+            killing: l.killing,
             named_person,
             not_name_after_words: l.not_name_after,
         })
@@ -680,6 +703,12 @@ impl Reader {
         let run =
             |i: usize, re: &'s Regex| on(i).then(|| re.captures_iter(text)).into_iter().flatten();
         for caps in run(SET_DEATH_AFTER, &p.death_after) {
+            // "3名歹徒杀害了一名店主": the count is of the killers.
+            if let (Some(all), None) = (caps.get(0), caps.get(2)) {
+                if counts_killers(&self.killing, all.as_str(), &text[all.end()..]) {
+                    continue;
+                }
+            }
             // "确诊732例死亡23例": the number after the verb is the deaths, unless another
             // fate follows it ("3人死亡5人受伤").
             let n = match (caps.get(2), caps.get(3)) {

@@ -2,7 +2,8 @@
 //! vocabulary in `dictionaries/casualty/` (words there, grammar here):
 //! - a single victim stated without a count (…当场身亡, 女子被害, 送了命) is one death,
 //!   unless the word is conceded (就是撞死了人也…); after a count the same words are the
-//!   toll (其中1名船员在获救后已无生命体征);
+//!   toll (其中1名船员在获救后已无生命体征), unless the word is a killing verb with its
+//!   object after it (3名歹徒枪杀了一名店主: the count is of the killers);
 //! - a toll after the verb without a counting word (遇难18，另有3人失踪) is that toll;
 //! - injuries the text calls light (12人轻伤, 20余名学生轻微中毒) are not serious
 //!   injuries: 国务院令第493号 grades on 重伤, so such figures do not raise the level.
@@ -32,7 +33,9 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use regex::Regex;
 
 use super::ClassifyError;
-use super::casualty::{Casualties, Reader, SENTENCE_END, alternation, parse_count, sentences_with};
+use super::casualty::{
+    Casualties, Reader, SENTENCE_END, alternation, counts_killers, parse_count, sentences_with,
+};
 
 /// The word lists (`dictionaries/casualty/*.txt`, one entry per line).
 #[derive(Debug, Clone, Default)]
@@ -72,6 +75,9 @@ pub(crate) struct VictimWords {
     conceded: Option<Regex>,
     /// A count before a word of `single_death.txt` (1名船员在获救后已无生命体征): the toll.
     counted_death: Option<Regex>,
+    /// The killing verbs of `casualty/killing_verbs.txt`: a count before one with its
+    /// object after it is of the killers.
+    killing: Vec<String>,
 }
 
 /// One word list as an automaton: whether a text holds any of the words is one scan,
@@ -388,6 +394,7 @@ impl VictimWords {
             bare_death: bare_death_pattern(&words(dir, "event_nouns.txt")?),
             counted_death: counted_death_pattern(&single_death),
             conceded: conceded_pattern(&single_death),
+            killing: names.killing.clone(),
         })
     }
 
@@ -484,6 +491,9 @@ impl VictimWords {
                                 && !caps
                                     .get(2)
                                     .is_some_and(|gap| self.refuses_count(gap.as_str()))
+                                && !caps.get(0).is_some_and(|m| {
+                                    counts_killers(&self.killing, m.as_str(), &sentence[m.end()..])
+                                })
                         })
                         .filter_map(|caps| parse_count(caps.get(1)?.as_str()))
                         .max();
