@@ -100,6 +100,10 @@ pub enum ClassifyError {
     UserDict(String),
     #[error("词典过大，无法建立匹配器：{0}")]
     Matcher(String),
+    #[error(
+        "词表 {0} 没有词；伤亡人数的句式由它的词组成，请从发行包的 dictionaries/casualty/ 恢复该文件"
+    )]
+    EmptyList(PathBuf),
 }
 
 /// What a matched dictionary string stands for (one string may stand for several).
@@ -137,6 +141,8 @@ pub struct Classifier {
     ranker: Option<model::Ranker>,
     /// Casualty vocabulary (`casualty/*.txt`) for what the figure patterns miss.
     victims: victims::VictimWords,
+    /// The casualty figure patterns, built from `casualty/*.txt`.
+    casualty: casualty::Reader,
 }
 
 impl std::fmt::Debug for Classifier {
@@ -395,7 +401,8 @@ impl Classifier {
         let stopwords: FxHashSet<String> = dict.stopwords.iter().cloned().collect();
         let model = model::Model::load(dir)?;
         let ranker = model::Ranker::load(dir)?;
-        let victims = victims::VictimWords::load(dir)?;
+        let casualty = casualty::Reader::load(dir)?;
+        let victims = victims::VictimWords::load(dir, &casualty)?;
 
         Ok(Classifier {
             dict,
@@ -414,6 +421,7 @@ impl Classifier {
             model,
             ranker,
             victims,
+            casualty,
         })
     }
 
@@ -774,7 +782,7 @@ impl Classifier {
 
         // The event's figures: statistics over a period or many incidents are left out.
         let event_text = self.victims.without_background(text);
-        let (mut casualties, uncounted) = casualty::extract_marked(&event_text);
+        let (mut casualties, uncounted) = self.casualty.extract_marked(&event_text);
         self.victims.refine(&event_text, &mut casualties, uncounted);
         let (places, any_local) = self.find_places(text, bounds);
         let government = self.town_government(&places);
