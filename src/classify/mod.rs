@@ -112,6 +112,10 @@ pub enum ClassifyError {
     UserDict(String),
     #[error("词典过大，无法建立匹配器：{0}")]
     Matcher(String),
+    #[error(
+        "词表 {0} 没有词；伤亡人数的句式由它的词组成，请从发行包的 dictionaries/casualty/ 恢复该文件"
+    )]
+    EmptyList(PathBuf),
 }
 
 /// What a matched dictionary string stands for (one string may stand for several).
@@ -149,6 +153,8 @@ pub struct Classifier {
     ranker: Option<model::Ranker>,
     /// Casualty vocabulary (`casualty/*.txt`) for what the figure patterns miss.
     victims: victims::VictimWords,
+    /// The casualty figure patterns, built from `casualty/*.txt`.
+    casualty: casualty::Reader,
 }
 
 impl std::fmt::Debug for Classifier {
@@ -312,6 +318,9 @@ struct Evidence {
     topic_title: Vec<f64>,
     /// Per topic: the strongest term seen (weighted), for the unit override.
     topic_best: Vec<Option<(f64, usize)>>,
+    /// Per topic: the byte offset of its first counted term (for the learned order:
+    /// the topic the title opens with).
+    topic_first: Vec<usize>,
     harm: f64,
     grievance: f64,
     routine: f64,
@@ -404,7 +413,8 @@ impl Classifier {
         let stopwords: FxHashSet<String> = dict.stopwords.iter().cloned().collect();
         let model = model::Model::load(dir)?;
         let ranker = model::Ranker::load(dir)?;
-        let victims = victims::VictimWords::load(dir)?;
+        let casualty = casualty::Reader::load(dir)?;
+        let victims = victims::VictimWords::load(dir, &casualty)?;
 
         Ok(Classifier {
             dict,
@@ -423,6 +433,7 @@ impl Classifier {
             model,
             ranker,
             victims,
+            casualty,
         })
     }
 
@@ -575,6 +586,7 @@ impl Classifier {
             topic_event: vec![0.0; n],
             topic_title: vec![0.0; n],
             topic_best: vec![None; n],
+            topic_first: vec![usize::MAX; n],
             ..Evidence::default()
         };
         // Each distinct term counts once in the title and once in the body. (FxHash in
@@ -606,6 +618,7 @@ impl Classifier {
                         } else {
                             ev.topic_subject[topic] += w;
                         }
+                        ev.topic_first[topic] = ev.topic_first[topic].min(hit.start);
                         if ev.topic_best[topic].is_none_or(|(best, _)| w > best) {
                             ev.topic_best[topic] = Some((w, term));
                         }
@@ -781,6 +794,7 @@ impl Classifier {
                     event: ev.topic_event[t],
                     subject: subject(t),
                     title: ev.topic_title[t],
+                    first: ev.topic_first[t],
                     cross: cross(t),
                 })
                 .collect();
@@ -813,7 +827,7 @@ impl Classifier {
         // One split for both readings: each sentence is read once.
         let every = self.victims.reads_every_sentence(&event_text);
         let sentences = casualty::split_marked(&event_text, every);
-        let (mut casualties, uncounted) = casualty::extract_marked(&event_text, &sentences);
+        let (mut casualties, uncounted) = self.casualty.extract_marked(&event_text, &sentences);
         self.victims
             .refine(&event_text, &sentences, every, &mut casualties, uncounted);
         let (places, any_local) = self.find_places(text, bounds);
