@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::LazyLock;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex::{Regex, RegexSet, RegexSetBuilder};
@@ -880,43 +881,111 @@ fn casualty_char(c: char) -> bool {
 /// Where [`Reader::extract`] ends a sentence (and [`super::victims`] too: the same splits).
 pub(crate) const SENTENCE_END: [char; 8] = ['。', '!', '?', ';', '\n', '！', '？', '；'];
 
-/// Whether `c` is one of [`SENTENCE_END`] (a `matches!`: a few range tests per
-/// character instead of eight comparisons).
-fn is_sentence_end(c: char) -> bool {
-    matches!(c, '。' | '!' | '?' | ';' | '\n' | '！' | '？' | '；')
+/// [`Marked::marks`]: the sentence holds a [`casualty_char`] (read by [`extract_marked`]).
+pub(crate) const CASUALTY: u8 = 1;
+/// [`Marked::marks`]: the sentence holds a character of most death statements
+/// (`victims::deathly_char`).
+pub(crate) const DEATHLY: u8 = 2;
+/// [`Marked::marks`]: the sentence holds a character of most injury statements
+/// (`victims::hurtful_char`).
+pub(crate) const HURTFUL: u8 = 4;
+/// [`Marked::marks`]: the sentence holds 轻 (a light injury).
+pub(crate) const LIGHT: u8 = 8;
+
+/// First code point of [`MARK_TABLE`] (CJK Unified Ideographs); every marked character
+/// lies in `MARK_FIRST..MARK_END` (`tests::marked_chars_are_in_the_table`).
+const MARK_FIRST: u32 = 0x4E00;
+const MARK_END: u32 = 0xA000;
+
+/// The marks of each character of `MARK_FIRST..MARK_END`: one table lookup per
+/// character instead of four `matches!`.
+static MARK_TABLE: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    (MARK_FIRST..MARK_END)
+        .map(|c| char::from_u32(c).map_or(0, char_marks))
+        .collect()
+});
+
+/// The marks of one character (what [`MARK_TABLE`] holds).
+fn char_marks(c: char) -> u8 {
+    let mut marks = 0;
+    if casualty_char(c) {
+        marks |= CASUALTY;
+    }
+    if super::victims::deathly_char(c) {
+        marks |= DEATHLY;
+    }
+    if super::victims::hurtful_char(c) {
+        marks |= HURTFUL;
+    }
+    if c == '轻' {
+        marks |= LIGHT;
+    }
+    marks
 }
 
-/// The sentences of `text` (split at [`SENTENCE_END`]) that hold a character `wanted`
-/// accepts, in text order: one pass over the characters does both the split and the
-/// test (empty sentences never come out). Once a sentence holds such a character, the
-/// rest of it is only searched for its end.
-pub(crate) fn sentences_with(
-    text: &str,
-    wanted: impl Fn(char) -> bool,
-) -> impl Iterator<Item = &str> {
-    let mut chars = text.char_indices();
-    let mut start = 0;
-    let mut done = false;
-    std::iter::from_fn(move || {
-        let mut cue = false;
-        for (i, c) in chars.by_ref() {
-            if is_sentence_end(c) {
-                let sentence = &text[start..i];
-                start = i + c.len_utf8();
-                if cue {
-                    return Some(sentence);
+/// A sentence of a text and the marks of the characters it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Marked<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) marks: u8,
+}
+
+/// The sentences of `text` (split at [`SENTENCE_END`]) that hold a marked character
+/// (every non-empty one with `every`), each with its marks, in text order, each
+/// distinct sentence once (its first time): one pass over the text for both the
+/// casualty patterns ([`extract_marked`]) and the victim words ([`super::victims`]).
+/// Every figure read from sentences is a maximum or a flag over them, so a repeated
+/// sentence need not be read again: a text that repeats one sentence costs one reading.
+pub(crate) fn split_marked(text: &str, every: bool) -> Vec<Marked<'_>> {
+    let table = MARK_TABLE.as_slice();
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    // Only the sentences kept are remembered (hashed); with no mark, most are not.
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut keep = |start: usize, end: usize, marks: u8| {
+        let sentence = &text[start..end];
+        if start < end && (every || marks != 0) && seen.insert(sentence) {
+            out.push(Marked {
+                text: sentence,
+                marks,
+            });
+        }
+    };
+    let (mut start, mut marks, mut i) = (0, 0, 0);
+    // Byte by byte: a character's width comes from its first byte (the text is valid
+    // UTF-8); only three-byte characters can be marked or end a sentence beyond ASCII.
+    while let Some(&b) = bytes.get(i) {
+        let (width, end) = if b < 0x80 {
+            (1, matches!(b, b'!' | b'?' | b';' | b'\n'))
+        } else if b < 0xE0 {
+            (2, false)
+        } else if b < 0xF0 {
+            let c = u32::from(b & 0x0F) << 12
+                | u32::from(bytes[i + 1] & 0x3F) << 6
+                | u32::from(bytes[i + 2] & 0x3F);
+            match c
+                .checked_sub(MARK_FIRST)
+                .and_then(|k| table.get(k as usize))
+            {
+                Some(&m) => {
+                    marks |= m;
+                    (3, false)
                 }
-            } else if !cue {
-                cue = wanted(c);
+                None => (3, matches!(c, 0x3002 | 0xFF01 | 0xFF1F | 0xFF1B)),
             }
+        } else {
+            (4, false)
+        };
+        if end {
+            keep(start, i, marks);
+            start = i + width;
+            marks = 0;
         }
-        // The text's end closes the last sentence.
-        if done {
-            return None;
-        }
-        done = true;
-        cue.then(|| &text[start..])
-    })
+        i += width;
+    }
+    // The text's end closes the last sentence.
+    keep(start, text.len(), marks);
+    out
 }
 
 /// A running total over years (自1947年以来已先后有5万多人丧生), not the event's toll.
@@ -942,14 +1011,19 @@ fn minus(figure: Option<u32>, died: Option<u32>) -> Option<u32> {
 impl Reader {
     /// Reads the casualty figures of a (normalized) text.
     pub fn extract(&self, text: &str) -> Casualties {
-        self.extract_marked(text).0
+        self.extract_marked(text, &split_marked(text, false)).0
     }
 
     /// [`Reader::extract`], and whether its injured figure is only the one victim of a kin or
     /// body-part injury read without a count (我母亲摔伤, 头部受伤): a death read later (by
     /// [`super::victims`]) makes that injury the dead victim's or another story's, as a
     /// death read here does.
-    pub(crate) fn extract_marked(&self, text: &str) -> (Casualties, bool) {
+    /// `sentences`: the text's [`split_marked`] sentences.
+    pub(crate) fn extract_marked(
+        &self,
+        text: &str,
+        sentences: &[Marked<'_>],
+    ) -> (Casualties, bool) {
         let mut out = Casualties::default();
         let (mut victims, mut wounded, mut died_later, mut near) = (None, None, None, None);
         let (mut lone_injured, mut single_hurt, mut bare_serious) = (false, false, false);
@@ -959,12 +1033,14 @@ impl Reader {
         let mut last_died_later = None;
         // In a poisoning report the patients are the poisoned (rule: the ill count as injured).
         let poisoning = text.contains("中毒");
-        // Every figure below is a maximum or a flag over sentences, so a sentence read
-        // once need not be read again: a text that repeats one sentence costs one reading.
-        // Only sentences that may state casualties are remembered (hashed), most are not.
-        let mut read: HashSet<&str> = HashSet::new();
-        for sentence in sentences_with(text, casualty_char) {
-            if !read.insert(sentence) || self.background(sentence) {
+        // Every figure below is a maximum or a flag over sentences: each distinct sentence
+        // is read once (`split_marked`).
+        for sentence in sentences
+            .iter()
+            .filter(|s| s.marks & CASUALTY != 0)
+            .map(|s| s.text)
+        {
+            if self.background(sentence) {
                 continue;
             }
             let s = self.read_sentence(sentence, poisoning);
@@ -1060,9 +1136,10 @@ mod tests {
         READER.extract(text)
     }
 
-    /// The one-pass split gives what splitting and then testing each sentence gives.
+    /// The one-pass split gives what splitting, testing each sentence and keeping each
+    /// distinct one once gives.
     #[test]
-    fn sentences_with_are_the_split_sentences_holding_the_char() {
+    fn split_marked_is_the_split_sentences_with_their_marks() {
         let cases = [
             "",
             "。",
@@ -1072,20 +1149,33 @@ mod tests {
             "。。死亡;;伤\n",
             "天气晴好。道路通畅",
             "A!B?C;D\nE。F！G？H；重伤2人",
+            "轻伤1人。撞车。撞车。轻伤1人。café 𠀀死。天气晴好。天气晴好",
+            "丧命;遇害。重要会议！碾压\n世界",
         ];
         for text in cases {
-            let want: Vec<&str> = text
-                .split(SENTENCE_END)
-                .filter(|s| s.chars().any(casualty_char))
-                .collect();
-            assert_eq!(
-                sentences_with(text, casualty_char).collect::<Vec<_>>(),
-                want,
-                "{text:?}"
-            );
+            for every in [false, true] {
+                let mut seen = HashSet::new();
+                let want: Vec<Marked<'_>> = text
+                    .split(SENTENCE_END)
+                    .map(|s| Marked {
+                        text: s,
+                        marks: s.chars().fold(0, |m, c| m | char_marks(c)),
+                    })
+                    .filter(|s| !s.text.is_empty() && (every || s.marks != 0))
+                    .filter(|s| seen.insert(s.text))
+                    .collect();
+                assert_eq!(split_marked(text, every), want, "{text:?} {every}");
+            }
         }
+    }
+
+    /// Every marked character is in [`MARK_TABLE`]'s range, and no sentence end is.
+    #[test]
+    fn marked_chars_are_in_the_table() {
         for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
-            assert_eq!(is_sentence_end(c), SENTENCE_END.contains(&c), "{c:?}");
+            let inside = (MARK_FIRST..MARK_END).contains(&u32::from(c));
+            assert!(inside || char_marks(c) == 0, "{c:?}");
+            assert!(!(inside && SENTENCE_END.contains(&c)), "{c:?}");
         }
     }
 

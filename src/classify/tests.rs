@@ -1011,3 +1011,28 @@ fn a_certain_is_not_a_name() {
         assert_eq!(classify("事故", body).injured, want, "{body}");
     }
 }
+
+/// Items read one after another on a thread share its text buffer, cleared for each;
+/// a read inside a read (the buffer in use) normalizes into a text of its own.
+#[test]
+fn normalized_text_buffer() {
+    let first = Classifier::with_normalized("长标题长标题", "正文　一", |text, end| {
+        (text.to_string(), end)
+    });
+    assert_eq!(
+        first,
+        ("长标题长标题\n正文 一".to_string(), "长标题长标题".len())
+    );
+    let nested = Classifier::with_normalized("标题", "正文", |text, end| {
+        let inner = Classifier::with_normalized("ＡＢ", "", |t, e| (t.to_string(), e));
+        (text.to_string(), end, inner)
+    });
+    assert_eq!(
+        nested,
+        (
+            "标题\n正文".to_string(),
+            "标题".len(),
+            ("AB\n".to_string(), 2)
+        )
+    );
+}

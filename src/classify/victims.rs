@@ -25,7 +25,6 @@
 //! the figure patterns of [`super::casualty`] are built from are required.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
@@ -34,7 +33,8 @@ use regex::Regex;
 
 use super::ClassifyError;
 use super::casualty::{
-    Casualties, Reader, SENTENCE_END, alternation, counts_killers, parse_count, sentences_with,
+    Casualties, DEATHLY, HURTFUL, LIGHT, Marked, Reader, SENTENCE_END, alternation, counts_killers,
+    parse_count,
 };
 
 /// The word lists (`dictionaries/casualty/*.txt`, one entry per line).
@@ -348,12 +348,12 @@ fn light_pattern(light: &[String]) -> Option<Regex> {
 }
 
 /// A character of most injury statements (受伤, 重伤, 碾压, 撞倒 …).
-fn hurtful_char(c: char) -> bool {
+pub(super) fn hurtful_char(c: char) -> bool {
     matches!(c, '伤' | '重' | '碾' | '撞')
 }
 
 /// A character of most death statements (死亡, 丧命, 遇害, 去世 …).
-fn deathly_char(c: char) -> bool {
+pub(super) fn deathly_char(c: char) -> bool {
     matches!(
         c,
         '亡' | '命' | '害' | '杀' | '死' | '难' | '丧' | '毙' | '世'
@@ -425,10 +425,26 @@ impl VictimWords {
         Cow::Owned(kept.join("。"))
     }
 
+    /// Whether the text holds a single-death word: then [`VictimWords::refine`] reads
+    /// every sentence (殉职 holds no marked character), and
+    /// [`super::casualty::split_marked`] must keep them all.
+    pub(crate) fn reads_every_sentence(&self, text: &str) -> bool {
+        self.single_death.any_in(text)
+    }
+
     /// Adds what the patterns missed to the figures read from the (normalized) text.
     /// `uncounted`: the injured figure is only a kin or body-part injury read without a
     /// count ([`super::casualty::extract_marked`]); a death read here drops it.
-    pub(crate) fn refine(&self, text: &str, c: &mut Casualties, uncounted: bool) {
+    /// `sentences`: the text's [`super::casualty::split_marked`] sentences, every one
+    /// kept when [`VictimWords::reads_every_sentence`] (`any_single`).
+    pub(crate) fn refine(
+        &self,
+        text: &str,
+        sentences: &[Marked<'_>],
+        any_single: bool,
+        c: &mut Casualties,
+        uncounted: bool,
+    ) {
         let mut single = false;
         // The single death is of one who was hurt first (姜某医治无效死亡).
         let mut single_died_later = false;
@@ -437,29 +453,25 @@ impl VictimWords {
         // One injured person (serious too) stated without a count, and a count after an
         // injury verb.
         let (mut hurt, mut hurt_serious, mut hurt_count) = (false, false, None::<u32>);
-        // Every figure below is a maximum or a flag over sentences: a repeated sentence
-        // is read once.
-        let mut read: HashSet<&str> = HashSet::new();
+        // Every figure below is a maximum or a flag over sentences: each distinct
+        // sentence is read once (`split_marked`).
         // Word lists are searched in a sentence only when the whole text holds one of
         // their words (one scan each instead of one per sentence; a sentence is a part
         // of the text, so the result is the same).
         // (The light words' scan waits for the first sentence that needs it.)
-        let any_single = self.single_death.any_in(text);
         let mut any_light: Option<bool> = None;
-        // Cheap test first: most sentences state no death, no injury and no light
-        // injury. A single-death word without these characters (殉职) is tested on its
-        // own, so with one in the text every sentence is read.
-        let sentences = sentences_with(text, |c| {
-            any_single || deathly_char(c) || hurtful_char(c) || c == '轻'
-        });
-        for sentence in sentences {
-            if !read.insert(sentence) {
-                continue;
-            }
+        // Cheap test first (the marks): most sentences state no death, no injury and no
+        // light injury. A single-death word without these characters (殉职) is tested on
+        // its own, so with one in the text every sentence is read.
+        for &Marked {
+            text: sentence,
+            marks,
+        } in sentences
+        {
             let named = any_single && self.single_death.any_in(sentence);
-            let deathly = named || sentence.contains(deathly_char);
-            let hurtful = sentence.contains(hurtful_char);
-            if !deathly && !hurtful && !sentence.contains('轻') {
+            let deathly = named || marks & DEATHLY != 0;
+            let hurtful = marks & HURTFUL != 0;
+            if !deathly && !hurtful && marks & LIGHT == 0 {
                 continue;
             }
             let plural = || self.not_single.any_in(sentence);
