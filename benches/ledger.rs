@@ -23,6 +23,14 @@
 //!    link, key) is printed (issue 16 target ≤ 1 KB), and a retention sweep of all
 //!    of them is timed.
 //!
+//! 5. Joining one incident against its distinct sources (issue 16 burst row, data
+//!    format 7): items of one event from new sources join one incident (published
+//!    over the last day, out of order, so first times land between earlier ones);
+//!    at 1k, 10k and 50k sources, 200 joins from new sources and 200 from known ones
+//!    are timed (mean per join, wall and the joining thread's CPU), under the
+//!    default spread rule (5 sources within 6 hours). `BENCH_JOIN` sets the largest
+//!    count (0: skip).
+//!
 //! `BENCH_OPEN` overrides the largest count (e.g. `BENCH_OPEN=10000` for a quick run);
 //! `BENCH_KEEP=DIR` builds the ledger in `DIR/data` and leaves it there (the daemon's
 //! RSS on it: docs/performance.md, "Ledger").
@@ -184,6 +192,76 @@ fn disk_per_item(count: usize) {
     );
 }
 
+/// An item of one event (the same topic, place and key terms) from source `source`,
+/// published at `at`: it joins the incident the first one opened.
+fn event_item(source: usize, n: usize, at: Timestamp) -> (Item, Vec<String>) {
+    let (mut item, _) = item(0, at);
+    item.source = format!("src{source}");
+    item.key = format!("e{n}");
+    let terms = vec!["化工厂".into(), "爆炸".into(), "景芝镇".into()];
+    (item, terms)
+}
+
+/// Part 5: joins against the incident's distinct sources.
+fn joins(largest: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with_cache(&dir.path().join("data"), DEFAULT_CACHE_BYTES).unwrap();
+    std::fs::write(dir.path().join("feeds.toml"), "").unwrap();
+    let config = Arc::new(Config::from_str("", None, dir.path()).unwrap());
+    let ledger = Ledger::new(store, config, Arc::new(tokio::sync::Notify::new()));
+    let now = chrono::Utc::now();
+    // Over the last day, in an order that is not the time order.
+    let at = |n: usize| now - chrono::Duration::seconds(((n * 7919) % 86_400) as i64);
+    let mut n = 0;
+    let mut join = |source: usize| {
+        let (item, terms) = event_item(source, n, at(n));
+        n += 1;
+        ledger.ingest(&item, &terms, now).unwrap()
+    };
+    assert!(matches!(join(0), Some(IngestOutcome::Opened(1))));
+    println!("joining one incident vs its distinct sources (mean of {TIMED} joins, ms):");
+    let mut sources = 1;
+    for checkpoint in [1_000, 10_000, 50_000]
+        .into_iter()
+        .filter(|c| *c <= largest)
+    {
+        let began = Instant::now();
+        let from = sources;
+        while sources < checkpoint {
+            join(sources);
+            sources += 1;
+        }
+        let fill = began.elapsed();
+        let began = Instant::now();
+        let cpu = thread_cpu_ns();
+        for _ in 0..TIMED {
+            assert_eq!(join(sources), Some(IngestOutcome::Joined(1)));
+            sources += 1;
+        }
+        let new = (ms(began.elapsed()), (thread_cpu_ns() - cpu) as f64 / 1e6);
+        let began = Instant::now();
+        let cpu = thread_cpu_ns();
+        for k in 0..TIMED {
+            assert_eq!(join(k * 3), Some(IngestOutcome::Joined(1)));
+        }
+        let known = (ms(began.elapsed()), (thread_cpu_ns() - cpu) as f64 / 1e6);
+        let per = |(wall, cpu): (f64, f64)| {
+            format!(
+                "{:.3} ms, {:.3} ms on its thread's CPU",
+                wall / TIMED as f64,
+                cpu / TIMED as f64
+            )
+        };
+        println!(
+            "  {checkpoint:>6} sources: a new source {}; a known one {} (filling took {:.1} s, {:.3} ms each)",
+            per(new),
+            per(known),
+            fill.as_secs_f64(),
+            ms(fill) / (checkpoint - from).max(1) as f64
+        );
+    }
+}
+
 fn main() {
     let items: usize = std::env::var("BENCH_ITEMS")
         .ok()
@@ -324,4 +402,9 @@ fn main() {
         DEFAULT_CACHE_BYTES >> 20,
         store.size_on_disk() as f64 / 1e6
     );
+    let largest_join: usize = std::env::var("BENCH_JOIN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
+    joins(largest_join);
 }

@@ -188,6 +188,60 @@ pub fn write(target: &Path, bytes: &[u8], access: Access) -> Result<(), AtomicFi
     file.commit()
 }
 
+/// Removes the temporary files that processes killed between [`AtomicFile::create`]
+/// and its commit or drop left in `dir` (`.NAME.partial-PID-N` whose process `PID` no
+/// longer runs), and returns how many. A temporary file of a running process, ours
+/// included, is kept: it may be one being written now (an export into the same folder,
+/// the daemon writing a mail). Liveness is read from `/proc`; where there is none,
+/// nothing is removed. A file that cannot be removed is left with a warning; only a
+/// folder that cannot be listed is an error.
+pub fn remove_stale(dir: &Path) -> io::Result<usize> {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return Ok(0);
+    }
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temp_owner) else {
+            continue;
+        };
+        if pid == std::process::id() || proc.join(pid.to_string()).exists() {
+            continue;
+        }
+        match std::fs::remove_file(entry.path()) {
+            Ok(()) => removed += 1,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => tracing::warn!(path = %entry.path().display(), error = %err,
+                "a stale temporary file could not be removed"),
+        }
+    }
+    Ok(removed)
+}
+
+/// [`remove_stale`] with a log line instead of a result: what the daemon does for its
+/// data folder once it holds the store's lock, and for the outbox folder.
+pub fn sweep(dir: &Path) {
+    match remove_stale(dir) {
+        Ok(0) => {}
+        Ok(removed) => {
+            tracing::info!(dir = %dir.display(), removed, "stale temporary files removed")
+        }
+        Err(err) => tracing::warn!(dir = %dir.display(), error = %err,
+            "could not look for stale temporary files"),
+    }
+}
+
+/// The process id in a temporary file's name (`.NAME.partial-PID-N`, as
+/// [`AtomicFile::create`] makes them); `None` for any other name.
+fn temp_owner(name: &str) -> Option<u32> {
+    let (_, rest) = name.strip_prefix('.')?.rsplit_once(".partial-")?;
+    let (pid, n) = rest.split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(pid) && digits(n)).then(|| pid.parse().ok())?
+}
+
 /// The folder `target` is in (`.` for a bare file name).
 fn directory(target: &Path) -> &Path {
     match target.parent() {
@@ -318,5 +372,66 @@ mod tests {
         let err = AtomicFile::create(Path::new("/"), Access::Default).unwrap_err();
         assert!(matches!(err, AtomicFileError::NoFileName { .. }), "{err:?}");
         assert_eq!(directory(Path::new("x.csv")), Path::new("."));
+    }
+    #[test]
+    fn temporary_names_give_their_process() {
+        assert_eq!(temp_owner(".api.token.partial-42-0"), Some(42));
+        assert_eq!(temp_owner(".a.partial-b.partial-7-12"), Some(7));
+        for other in [
+            "api.token",
+            "api.token.partial-42-0",
+            ".partial-42-0",
+            ".a.partial-42",
+            ".a.partial-x-0",
+            ".a.partial-42-",
+            ".a.partial--0",
+            ".a.partial-99999999999-0",
+        ] {
+            assert_eq!(temp_owner(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn only_temporary_files_of_dead_processes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        // Above the kernel's largest process id (2^22): never running.
+        let dead = ".api.token.partial-4194305-0";
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let alive = format!(".export.jsonl.partial-{}-0", child.id());
+        let ours = format!(".audit.count.partial-{}-3", std::process::id());
+        for name in [
+            dead,
+            &alive,
+            &ours,
+            "api.token",
+            ".hidden",
+            "x.partial-4194305-0",
+        ] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        assert_eq!(remove_stale(dir.path()).unwrap(), 1);
+        let mut kept = vec![
+            alive.clone(),
+            ours.clone(),
+            "api.token".to_string(),
+            ".hidden".to_string(),
+            "x.partial-4194305-0".to_string(),
+        ];
+        kept.sort();
+        assert_eq!(names(dir.path()), kept);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(remove_stale(dir.path()).unwrap(), 1);
+        assert!(!dir.path().join(&alive).exists());
+        assert!(dir.path().join(&ours).exists());
+    }
+
+    #[test]
+    fn a_missing_folder_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(remove_stale(&dir.path().join("nowhere")).is_err());
     }
 }

@@ -79,6 +79,8 @@ pub async fn run_until(
 ) -> anyhow::Result<()> {
     let store = Store::open_with_cache(&config.data_dir, config.store.cache_bytes)
         .with_context(|| format!("无法打开数据目录 {}", config.data_dir.display()))?;
+    // The store's lock is ours: temporary files of killed processes can go.
+    crate::atomic_file::sweep(&config.data_dir);
     info!(
         data_dir = %config.data_dir.display(),
         config = ?config.path,

@@ -8,11 +8,13 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::path::Path;
 use std::sync::LazyLock;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex::{Regex, RegexSet, RegexSetBuilder};
 
+use super::{ClassifyError, victims};
 use crate::model::Level;
 
 /// Casualties stated in a text; `None` where it states nothing of that kind.
@@ -69,8 +71,6 @@ pub fn severity(flag: bool, casualties: &Casualties) -> Option<Level> {
 
 /// A count, Arabic or Chinese, with the approximations news uses (十余, 数十, 20多).
 const NUM: &str = r"(数十|几十|数百|几百|上百|上千|数千|数|[0-9]+(?:\.[0-9]+)?万|[0-9]+|[零〇一二两三四五六七八九十百千万]+)(?:余|多)?";
-/// Counting words after a number of people (or the people themselves: 129员工).
-const UNIT: &str = r"(?:名|个人|人|位|口|例|学生|小学生|中学生|儿童|幼儿|孩子|员工|职工|工人|村民|游客|乘客|旅客|师生)";
 /// What may stand between "N人" and the verb: no digits, no clause break, no other
 /// casualty verb.
 const GAP_DEATH: &str = r"[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？、：:伤死亡]{0,8}?";
@@ -79,7 +79,6 @@ const GAP_DEATH: &str = r"[^0-9零〇一二两三四五六七八九十百千万,
 const GAP_TOTAL: &str =
     r"(?:[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？：:伤死亡]|一氧化碳){0,12}?";
 const GAP_INJURY: &str = r"[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？、：:伤死亡]{0,8}?";
-const DEATH_VERB: &str = r"(?:因公牺牲|英勇牺牲|壮烈牺牲|不幸牺牲|光荣牺牲|殉职|死亡|遇难|身亡|丧生|罹难|殒命|丧命|毙命|遇害|烧死|撞死|砸死|炸死|淹死|溺亡|溺死|捅死|刺死|砍死|杀死|杀害|掐死|勒死|毒死|亡)";
 const UPDATE: &str =
     r"(?:已经|已|共|累计)?(?:上升|增加|增|升|攀升|突破|超过|逾)?(?:至|到|为|达到|达)?";
 /// What may follow "死亡5人": when it is another fate (3人死亡5人受伤), the number
@@ -87,9 +86,6 @@ const UPDATE: &str =
 /// Missing persons included (14人遇难约30人生死不明: the 30 are missing, not dead).
 const OTHER_FATE: &str =
     r"(受伤|重伤|轻伤|伤|死亡|遇难|身亡|中毒|失联|失踪|被困|生死不明|下落不明)?";
-/// Words for a victim total that includes the dead (N人伤亡, N人中毒 … 其中M人死亡).
-const TOTAL_WORD: &str =
-    r"(伤亡|死伤|食物中毒|中毒|发病|不适|身体不适|恶心|呕吐|腹泻|腹痛|胃肠炎|肠胃炎|中毒症状|症状)";
 /// What may stand between two counts joined into one group (5名学生和2名老师): no
 /// digits, no clause break, no fate word.
 const GAP_PART: &str = r"[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？：:伤死亡毒]{0,12}?";
@@ -148,41 +144,16 @@ struct Rewrites {
     background: Regex,
 }
 
-static REWRITES: LazyLock<Rewrites> = LazyLock::new(|| {
-    let re = |s: String| Regex::new(&s).expect("casualty patterns are valid");
-    Rewrites {
-        joined: re(format!(
-            "{NUM}{UNIT}{GAP_PART}(?:和|及|与|以及|、){NUM}{UNIT}"
-        )),
-        pair: re(format!(
-            "(?:{KIN_PAIR}|夫妻|师徒)俩|一对(?:{KIN_PAIR}|夫妇|夫妻|情侣|男女)|一(?:儿|子|男)一女"
-        )),
-        background: re("[0-9]{4}年[^,，。]{0,10}以来".to_string()),
-    }
-});
-
 /// Words one of which every pattern of [`Patterns::any`] and [`Patterns::single_hurt`]
-/// must match (the anchors derived from the patterns): a fate word of
-/// [`DEATH_VERB`] and the death patterns (死, 亡, 遇难 …), of [`TOTAL_WORD`] (中毒,
-/// 发病, 不适 …), of the injury patterns and [`SERIOUS`] (伤, 骨, 严重, 较重, 危重,
-/// 重症), of `poisoned_by`, `patients` and `died_later`. A sentence holding none of
-/// them, and no pair that [`rewrite`] could read, matches no pattern and is not read.
+/// must match: the anchors derived from the grammar's own words (死, 亡, 伤, 骨, 严重,
+/// 较重, 危重, 重症 of [`SERIOUS`] and the compact and poisoning patterns), to which
+/// [`Reader::load`] adds every word of the fate lists (`death_verbs.txt`, `hurt.txt`
+/// …) that holds none of them. A sentence holding none of them, and no pair that
+/// [`Reader::rewrite`] could read, matches no pattern and is not read.
 /// `casualty::tests::every_pattern_holds_an_anchor` checks each pattern's words.
 const ANCHORS: &str = "死 亡 伤 骨 牺牲 殉职 遇难 丧生 罹难 殒命 丧命 毙命 遇害 杀害 中毒 发病 不适 \
     恶心 呕吐 腹泻 腹痛 胃肠炎 肠胃炎 症状 严重 较重 危重 重症 毒倒 放倒 患者 病人 病患 患儿 抢救无效 \
     医治无效 救治无效";
-
-/// [`ANCHORS`] as one automaton (leftmost-first, so that its SIMD prefilter applies:
-/// it is only asked whether a sentence holds any).
-static ANCHOR_WORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    AhoCorasick::builder()
-        .match_kind(MatchKind::LeftmostFirst)
-        .build(ANCHORS.split_whitespace())
-        .expect("the anchor words form an automaton")
-});
-
-/// Two kin named together (母女俩, 一对父女).
-const KIN_PAIR: &str = "祖孙|爷孙|婆孙|母子|母女|父子|父女|兄弟|姐妹|兄妹|姐弟";
 
 /// Whether a text may name a pair of people ([`Rewrites::pair`]).
 fn may_name_pair(text: &str) -> bool {
@@ -207,100 +178,306 @@ const SET_DIED_LATER: usize = 12;
 const SET_LONE_INJURED: usize = 13;
 const SET_BARE_SERIOUS: usize = 14;
 
-/// Words for one victim in a first-person or kin story, or a single-person noun.
-const ONE_VICTIM: &str = r"(?:我|(?:我的?)?(?:父亲|母亲|爸爸|妈妈|爷爷|奶奶|外公|外婆|姥姥|姥爷|儿子|女儿|丈夫|妻子|老公|老婆|哥哥|姐姐|弟弟|妹妹|孩子|小孩)|老人|病人|患者|民工|农民工|工人)";
-/// One person named by a surname and 某 (康某, 张某某): news names a single victim or
-/// suspect so, never a group. The character before 某 is not a function or time word
-/// (在某, 了某些, 午某工厂: 某 is "a certain" there); see also [`NOT_NAME_AFTER`].
-pub(crate) const NAMED_PERSON: &str = r"[\p{Han}--[在于对向据是该了日午上下中前后的某一这那每各其等与和及被把将给让从到为有个名位家本此另若当]]某{1,2}";
-/// Words after 某 that make it "a certain" rather than a name (某些, 某地, 某公司): a
-/// pattern with [`NAMED_PERSON`] refuses a match followed by one.
-pub(crate) const NOT_NAME_AFTER: &str =
-    "些|地|处|单位|公司|小区|工厂|厂|医院|学校|企业|部门|机构|商场|酒店|银行|平台|网站|品牌";
-/// Body parts: an injury of one person's body part is one victim (右脚跟骨裂).
-const BODY_PART: &str = r"(?:身体|全身|头部|头|脸部|面部|眼睛|手臂|胳膊|手指|手|腿部|腿|脚踝|脚跟|脚|腰部|腰椎|颈椎|背部|胸部|肋骨|髌骨|骨盆|肠子|肠道|皮肤|鼻部|鼻子|鼻梁|颅骨|牙齿|门牙|眼角|嘴唇|下巴|锁骨|膝盖|手腕)";
-/// Injury verbs and nouns read for a single victim.
-const HURT: &str =
-    r"(?:受伤|摔伤|烫伤|烧伤|撞伤|砸伤|压伤|扭伤|划伤|割伤|咬伤|打伤|挫伤|骨折|骨裂|轻伤|轻微伤)";
+/// The word lists of `dictionaries/casualty/` the figure patterns are built from (the
+/// words; the grammar is the patterns). Every one is required and must hold a word.
+struct Lists {
+    /// `count_units.txt`: counting words after a number of people (名, 人, 位, 员工 …).
+    units: String,
+    /// `death_verbs.txt`: deaths after a count (6人死亡, 3名矿工遇难).
+    death_verbs: String,
+    /// `death_before.txt`: deaths before a count (死亡3人, 撞死4人).
+    death_before: String,
+    /// `total_words.txt`: a victim total after a count, the dead included (10人伤亡).
+    total_words: String,
+    /// `total_before.txt`: a victim total before a count (收治中毒患者24人).
+    total_before: String,
+    /// `injury_words.txt`: injuries after a count (5人受伤, 6名伤者, 6人骨折).
+    injury_words: String,
+    /// `injury_before.txt`: injuries before a count (受伤20人).
+    injury_before: String,
+    /// `patient_nouns.txt`: the ill after a count (24名患者).
+    patient_nouns: String,
+    /// `died_later.txt`: injured people who died later (经抢救无效).
+    died_later: String,
+    /// `lone_persons.txt`: one person before 受伤 (司机受轻伤).
+    lone_persons: String,
+    /// `kin.txt`: kin words, after an optional 我/我的 (我父亲).
+    kin: String,
+    /// `one_victim.txt`: single-person nouns (农民工, 患者).
+    one_victim: String,
+    /// `kin_pairs.txt`: two kin named together (母女俩, 一对父女).
+    kin_pairs: String,
+    /// `body_parts.txt`: an injured body part (右脚跟骨裂).
+    body_parts: String,
+    /// `hurt.txt`: injury words after one victim (我母亲摔伤).
+    hurt: String,
+    /// `not_surname.txt`: characters before 某 that make it "a certain" (在某工地).
+    not_surname: String,
+    /// `not_name_after.txt`: words after 某 that make it "a certain" (某些, 某公司).
+    not_name_after: String,
+    /// `not_an_injury.txt`: words that undo a single victim's injury in its clause.
+    not_an_injury: Vec<String>,
+    /// `killing_verbs.txt`: verbs whose subject is the killer (杀害, 枪杀, 打死).
+    killing: Vec<String>,
+    /// The words of the fate lists, added to [`ANCHORS`].
+    anchors: Vec<String>,
+}
 
-static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
-    let re = |s: String| Regex::new(&s).expect("casualty patterns are valid");
-    let mut p = Patterns {
-        any: RegexSet::empty(),
-        death_after: re(format!(
-            "{NUM}{UNIT}{GAP_DEATH}{DEATH_VERB}(?:{NUM}{UNIT}{OTHER_FATE})?"
-        )),
-        death_before: re(format!(
-            "(?:死亡|遇难|身亡|丧生|罹难|死者|遇难者|撞死|烧死|炸死|砸死|捅死|刺死|砍死|杀死|杀害){GAP_BEFORE}{UPDATE}{NUM}{UNIT}{OTHER_FATE}"
-        )),
-        death_count: re(format!(
-            "(?:死亡|遇难|罹难)(?:人数|者){UPDATE}{NUM}{OTHER_FATE}"
-        )),
-        total: re(format!("{NUM}{UNIT}{GAP_TOTAL}{TOTAL_WORD}")),
-        total_before: re(format!(
-            "(?:中毒患者|中毒者|中毒人员|中毒人数|发病人数|发病者|伤亡人数|死伤人数|死伤){GAP_BEFORE}{UPDATE}{NUM}{UNIT}?"
-        )),
-        compact: re(format!(
-            "(致|造成|酿成|酿|导致|共|发生)?{NUM}死(?:{NUM}(重)?伤)?"
-        )),
-        injury_after: re(format!(
-            "{NUM}{UNIT}{GAP_INJURY}({SERIOUS}|受轻伤|轻伤|轻微伤|不同程度受伤|受伤|伤者|伤员|负伤|烧伤|烫伤|灼伤|砸伤|撞伤|压伤|摔伤|炸伤|咬伤|被打伤|刺伤|砍伤|划伤|擦伤|割伤|扎伤|抓伤|挫伤|骨折)"
-        )),
-        injury_before: re(format!(
-            "(受伤|{SERIOUS}|轻伤|伤者|伤员)(?:人数)?{GAP_BEFORE}{UPDATE}{NUM}{UNIT}{OTHER_FATE}"
-        )),
-        injury_count: re(format!(
-            "(受伤|伤者|伤员)人数{GAP_BEFORE}{UPDATE}{NUM}{OTHER_FATE}"
-        )),
-        total_clause: re(format!(
-            "{NUM}{UNIT}{GAP_TOTAL}[,，](?:陆续|先后|相继|均|都|纷纷)?(?:有人)?(?:出现|发生){GAP_TOTAL}{TOTAL_WORD}"
-        )),
-        poisoned_by: re(format!("(?:毒倒|放倒){NUM}{UNIT}?")),
-        patients: re(format!("{NUM}{UNIT}(?:患者|病人|病患|患儿)")),
-        died_later: re(format!(
-            "{NUM}{UNIT}[^0-9零〇一二两三四五六七八九十百千万,，。;；]{{0,10}}?(?:经抢救无效|抢救无效|医治无效|救治无效|伤重不治|不治身亡|不治死亡)"
-        )),
-        part_dead: re(format!("其中{NUM}{UNIT}{GAP_DEATH}{DEATH_VERB}")),
-        lone_injured: re(
-            "(?:司机|驾驶员|驾驶人|男子|女子|老人|老妇|男童|女童|男孩|女孩|孕妇)(?:受轻伤|受重伤|受伤|被烧伤|被撞伤)"
-                .to_string(),
-        ),
-        bare_serious: re(
-            "(?:伤势|伤情)(?:比较|较为|较|十分|非常)?(?:严重|较重)|受伤[,，](?:伤势)?(?:比较|较为|十分|非常)严重"
-                .to_string(),
-        ),
-        single_hurt: re(format!(
-            "(?:(?:{ONE_VICTIM}|{NAMED_PERSON})[^,，。;；!！?？、：:们伤]{{0,12}}?|[左右]?{BODY_PART}[^,，。;；!！?？、：:伤]{{0,6}}?){HURT}"
-        )),
+impl Lists {
+    fn load(dir: &Path) -> Result<Lists, ClassifyError> {
+        let mut anchors = Vec::new();
+        let mut fate = |name: &str| -> Result<String, ClassifyError> {
+            let list = victims::List::required(dir, name)?;
+            anchors.extend(list.strings());
+            Ok(alternation(&list.strings()))
+        };
+        let lists = (
+            fate("death_verbs.txt")?,
+            fate("death_before.txt")?,
+            fate("total_words.txt")?,
+            fate("total_before.txt")?,
+            fate("injury_words.txt")?,
+            fate("injury_before.txt")?,
+            fate("patient_nouns.txt")?,
+            fate("died_later.txt")?,
+            fate("hurt.txt")?,
+        );
+        let words = |name: &str| -> Result<String, ClassifyError> {
+            Ok(alternation(&victims::List::required(dir, name)?.strings()))
+        };
+        let not_surname = victims::List::required(dir, "not_surname.txt")?;
+        if let Some((line, word)) = not_surname
+            .words
+            .iter()
+            .find(|(_, w)| w.chars().count() != 1)
+        {
+            return Err(ClassifyError::Format {
+                path: not_surname.path.clone(),
+                line: *line,
+                message: format!("“{word}”不是单个字；这个表一行只写一个字"),
+            });
+        }
+        Ok(Lists {
+            units: words("count_units.txt")?,
+            death_verbs: lists.0,
+            death_before: lists.1,
+            total_words: lists.2,
+            total_before: lists.3,
+            injury_words: lists.4,
+            injury_before: lists.5,
+            patient_nouns: lists.6,
+            died_later: lists.7,
+            hurt: lists.8,
+            lone_persons: words("lone_persons.txt")?,
+            kin: words("kin.txt")?,
+            one_victim: words("one_victim.txt")?,
+            kin_pairs: words("kin_pairs.txt")?,
+            body_parts: words("body_parts.txt")?,
+            not_surname: not_surname
+                .strings()
+                .iter()
+                .map(|c| regex::escape(c))
+                .collect(),
+            not_name_after: words("not_name_after.txt")?,
+            not_an_injury: victims::List::required(dir, "not_an_injury.txt")?.strings(),
+            killing: victims::List::required(dir, "killing_verbs.txt")?.strings(),
+            anchors,
+        })
+    }
+}
+
+/// The casualty reader: the figure patterns, built at load from the word lists of
+/// `dictionaries/casualty/`. Load once (with the [`super::Classifier`]).
+pub struct Reader {
+    patterns: Patterns,
+    rewrites: Rewrites,
+    /// [`ANCHORS`] and the fate lists' words as one automaton (leftmost-first, so that
+    /// its SIMD prefilter applies: it is only asked whether a sentence holds any).
+    anchors: AhoCorasick,
+    /// A word of `not_name_after.txt` at the start of a text.
+    not_name_after: Regex,
+    /// `not_an_injury.txt`.
+    not_an_injury: Vec<String>,
+    /// `killing_verbs.txt` (see [`counts_killers`]); used by [`super::victims`] too.
+    pub(crate) killing: Vec<String>,
+    /// One person named by a surname and 某 (康某, 张某某): news names a single victim
+    /// or suspect so, never a group. The character before 某 is not one of
+    /// `not_surname.txt` (在某, 了某些, 午某工厂: 某 is "a certain" there); see also
+    /// [`Reader::not_name_after_words`]. Used by [`super::victims`] too.
+    pub(crate) named_person: String,
+    /// The words of `not_name_after.txt` as one alternation (某些, 某地, 某公司): a
+    /// pattern with [`Reader::named_person`] refuses a match followed by one.
+    pub(crate) not_name_after_words: String,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader").finish_non_exhaustive()
+    }
+}
+
+/// Whether the count of a match (`matched`, followed in its text by `rest`) is of the
+/// killers, not the toll: the match ends in a killing verb (`killing`) followed by its
+/// object, 了 and a person or count (3名歹徒杀害了一名店主, 2名男子枪杀了店主) or a
+/// pronoun (砍死他), and holds no passive marker (3人被撞死了: the victims).
+pub(crate) fn counts_killers(killing: &[String], matched: &str, rest: &str) -> bool {
+    if matched.contains(['被', '遭']) || !killing.iter().any(|w| matched.ends_with(w.as_str())) {
+        return false;
+    }
+    let (rest, after_le) = rest.strip_prefix('了').map_or((rest, false), |r| (r, true));
+    let Some(c) = rest.chars().next() else {
+        return false;
     };
-    // In the order of the `SET_*` indexes.
-    p.any = RegexSetBuilder::new(
-        [
-            &p.death_after,
-            &p.death_before,
-            &p.death_count,
-            &p.total,
-            &p.total_before,
-            &p.compact,
-            &p.injury_after,
-            &p.injury_before,
-            &p.injury_count,
-            &p.total_clause,
-            &p.poisoned_by,
-            &p.patients,
-            &p.died_later,
-            &p.lone_injured,
-            &p.bare_serious,
-        ]
-        .map(Regex::as_str),
-    )
-    // The set's lazy DFA has many states (bounded gaps in 15 patterns): with the
-    // default cache it is rebuilt over and over on news text.
-    .dfa_size_limit(32 << 20)
-    .build()
-    .expect("casualty patterns are valid");
-    p
-});
+    matches!(c, '他' | '她' | '其')
+        || rest.starts_with("对方")
+        || after_le && c.is_alphanumeric() && !matches!(c, '也' | '都' | '还' | '的')
+}
+
+/// Words as one alternation of a pattern, longest first: the regex takes the first
+/// alternative that matches, so 头 before 头部 would leave 部 to the gap after it.
+pub(crate) fn alternation(words: &[String]) -> String {
+    let mut words: Vec<&String> = words.iter().collect();
+    words.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
+    let words: Vec<String> = words.into_iter().map(|w| regex::escape(w)).collect();
+    words.join("|")
+}
+
+impl Reader {
+    /// Builds the patterns from the lists of `dir/casualty/`. A missing or empty list,
+    /// or a malformed word, is a [`ClassifyError`] naming the file (and the line).
+    pub fn load(dir: &Path) -> Result<Reader, ClassifyError> {
+        let l = Lists::load(dir)?;
+        let re = |s: String| {
+            Regex::new(&s).map_err(|e| ClassifyError::Matcher(format!("伤亡句式：{e}")))
+        };
+        let unit = format!("(?:{})", l.units);
+        let death_verb = format!("(?:{})", l.death_verbs);
+        let total_word = format!("({})", l.total_words);
+        let kin_pairs = &l.kin_pairs;
+        let one_victim = format!("(?:我|(?:我的?)?(?:{})|{})", l.kin, l.one_victim);
+        let named_person = format!(r"[\p{{Han}}--[{}]]某{{1,2}}", l.not_surname);
+        let body_part = format!("(?:{})", l.body_parts);
+        let hurt = format!("(?:{})", l.hurt);
+        let mut p = Patterns {
+            any: RegexSet::empty(),
+            death_after: re(format!(
+                "{NUM}{unit}{GAP_DEATH}{death_verb}(?:{NUM}{unit}{OTHER_FATE})?"
+            ))?,
+            death_before: re(format!(
+                "(?:{}){GAP_BEFORE}{UPDATE}{NUM}{unit}{OTHER_FATE}",
+                l.death_before
+            ))?,
+            death_count: re(format!(
+                "(?:死亡|遇难|罹难)(?:人数|者){UPDATE}{NUM}{OTHER_FATE}"
+            ))?,
+            total: re(format!("{NUM}{unit}{GAP_TOTAL}{total_word}"))?,
+            total_before: re(format!(
+                "(?:{}){GAP_BEFORE}{UPDATE}{NUM}{unit}?",
+                l.total_before
+            ))?,
+            compact: re(format!(
+                "(致|造成|酿成|酿|导致|共|发生)?{NUM}死(?:{NUM}(重)?伤)?"
+            ))?,
+            injury_after: re(format!(
+                "{NUM}{unit}{GAP_INJURY}({SERIOUS}|{})",
+                l.injury_words
+            ))?,
+            injury_before: re(format!(
+                "({}|{SERIOUS})(?:人数)?{GAP_BEFORE}{UPDATE}{NUM}{unit}{OTHER_FATE}",
+                l.injury_before
+            ))?,
+            injury_count: re(format!(
+                "(受伤|伤者|伤员)人数{GAP_BEFORE}{UPDATE}{NUM}{OTHER_FATE}"
+            ))?,
+            total_clause: re(format!(
+                "{NUM}{unit}{GAP_TOTAL}[,，](?:陆续|先后|相继|均|都|纷纷)?(?:有人)?(?:出现|发生){GAP_TOTAL}{total_word}"
+            ))?,
+            poisoned_by: re(format!("(?:毒倒|放倒){NUM}{unit}?"))?,
+            patients: re(format!("{NUM}{unit}(?:{})", l.patient_nouns))?,
+            died_later: re(format!(
+                "{NUM}{unit}[^0-9零〇一二两三四五六七八九十百千万,，。;；]{{0,10}}?(?:{})",
+                l.died_later
+            ))?,
+            part_dead: re(format!("其中{NUM}{unit}{GAP_DEATH}{death_verb}"))?,
+            lone_injured: re(format!(
+                "(?:{})(?:受轻伤|受重伤|受伤|被烧伤|被撞伤)",
+                l.lone_persons
+            ))?,
+            bare_serious: re(
+                "(?:伤势|伤情)(?:比较|较为|较|十分|非常)?(?:严重|较重)|受伤[,，](?:伤势)?(?:比较|较为|十分|非常)严重"
+                    .to_string(),
+            )?,
+            single_hurt: re(format!(
+                "(?:(?:{one_victim}|{named_person})[^,，。;；!！?？、：:们伤]{{0,12}}?|[左右]?{body_part}[^,，。;；!！?？、：:伤]{{0,6}}?){hurt}"
+            ))?,
+        };
+        // In the order of the `SET_*` indexes.
+        p.any = RegexSetBuilder::new(
+            [
+                &p.death_after,
+                &p.death_before,
+                &p.death_count,
+                &p.total,
+                &p.total_before,
+                &p.compact,
+                &p.injury_after,
+                &p.injury_before,
+                &p.injury_count,
+                &p.total_clause,
+                &p.poisoned_by,
+                &p.patients,
+                &p.died_later,
+                &p.lone_injured,
+                &p.bare_serious,
+            ]
+            .map(Regex::as_str),
+        )
+        // The set's lazy DFA has many states (bounded gaps in 15 patterns): with the
+        // default cache it is rebuilt over and over on news text.
+        .dfa_size_limit(32 << 20)
+        .build()
+        .map_err(|e| ClassifyError::Matcher(format!("伤亡句式：{e}")))?;
+        let rewrites = Rewrites {
+            joined: re(format!(
+                "{NUM}{unit}{GAP_PART}(?:和|及|与|以及|、){NUM}{unit}"
+            ))?,
+            pair: re(format!(
+                "(?:{kin_pairs}|夫妻|师徒)俩|一对(?:{kin_pairs}|夫妇|夫妻|情侣|男女)|一(?:儿|子|男)一女"
+            ))?,
+            background: re("[0-9]{4}年[^,，。]{0,10}以来".to_string())?,
+        };
+        let automaton = |words: Vec<String>| {
+            AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostFirst)
+                .build(words)
+                .map_err(|e| ClassifyError::Matcher(e.to_string()))
+        };
+        let fixed: Vec<String> = ANCHORS.split_whitespace().map(str::to_string).collect();
+        let base = automaton(fixed.clone())?;
+        // Only the list words that hold no fixed anchor are added (none of the shipped
+        // ones): a larger automaton would scan every sentence more slowly for nothing.
+        let extra: Vec<String> = l
+            .anchors
+            .into_iter()
+            .filter(|w| !base.is_match(w))
+            .collect();
+        let anchors = if extra.is_empty() {
+            base
+        } else {
+            automaton(fixed.into_iter().chain(extra).collect())?
+        };
+        Ok(Reader {
+            patterns: p,
+            rewrites,
+            anchors,
+            not_name_after: re(format!("^(?:{})", l.not_name_after))?,
+            not_an_injury: l.not_an_injury,
+            killing: l.killing,
+            named_person,
+            not_name_after_words: l.not_name_after,
+        })
+    }
+}
 
 /// Parses a count as captured by [`NUM`] (without the 余/多 suffix, which the regex
 /// leaves outside the group): "23", "二十三", "两", "十", "数十" → 20.
@@ -464,246 +641,211 @@ fn dies_in_clause(rest: &str) -> bool {
 
 /// Joins counts of one group (5名学生和2名老师受伤 → 7名学生受伤) and reads kin pairs
 /// (祖孙俩 → 两人), so that the patterns see one count before the fate word.
-fn rewrite(text: &str) -> Cow<'_, str> {
-    let r = &*REWRITES;
-    let mut text = Cow::Borrowed(text);
-    if may_name_pair(&text) {
-        if let Cow::Owned(t) = r.pair.replace_all(&text, "两人") {
-            text = Cow::Owned(t);
-        }
-    }
-    // Repeat so that three parts (A、B和C) join too; each pass removes one count.
-    if !text.contains(['和', '及', '与', '、']) {
-        return text;
-    }
-    while let Some(caps) = r.joined.captures(&text) {
-        let (Some(a), Some(b)) = (count(&caps, 1), count(&caps, 2)) else {
-            break;
-        };
-        let (Some(all), Some(second)) = (caps.get(0), caps.get(2)) else {
-            break;
-        };
-        // The sum takes the place of the second count, nearest the fate word.
-        let joined = format!(
-            "{}{}{}",
-            &text[..all.start()],
-            a.saturating_add(b),
-            &text[second.end()..]
-        );
-        text = Cow::Owned(joined);
-    }
-    text
-}
-
-fn read_sentence(text: &str, poisoning: bool) -> Sentence {
-    // Most sentences with a casualty character (重要, 病, 灾害) hold no anchor: no pattern
-    // can match them, so neither the set nor the single-hurt pattern runs.
-    if !may_name_pair(text) && !ANCHOR_WORDS.is_match(text) {
-        return Sentence::default();
-    }
-    let p = &*PATTERNS;
-    // Run apart from the set: its long gap after 我 or 病人 would multiply the states
-    // of the set's DFA, and only sentences with 伤 or 骨 need it.
-    let single_hurt = text.contains(['伤', '骨'])
-        && p.single_hurt
-            .find_iter(text)
-            .any(|m| states_single_hurt(text, m.start(), m.end()));
-    let mut s = Sentence {
-        single_hurt,
-        ..Sentence::default()
-    };
-    let mut set = p.any.matches(text);
-    // Rewriting never creates a match except by reading a pair (祖孙俩中毒).
-    if !set.matched_any() && !may_name_pair(text) {
-        return s;
-    }
-    let rewritten = rewrite(text);
-    if let Cow::Owned(t) = &rewritten {
-        set = p.any.matches(t);
-    }
-    let text = &*rewritten;
-    let on = |i: usize| set.matched(i);
-    let run =
-        |i: usize, re: &'static Regex| on(i).then(|| re.captures_iter(text)).into_iter().flatten();
-    for caps in run(SET_DEATH_AFTER, &p.death_after) {
-        // "确诊732例死亡23例": the number after the verb is the deaths, unless another
-        // fate follows it ("3人死亡5人受伤").
-        let n = match (caps.get(2), caps.get(3)) {
-            (Some(_), None) => count(&caps, 2),
-            _ => count(&caps, 1),
-        };
-        let near = caps
-            .get(0)
-            .is_some_and(|m| text[..m.start()].ends_with('近'));
-        if near {
-            s.near_deaths = max_opt(s.near_deaths, n);
-        } else {
-            s.deaths = max_opt(s.deaths, n);
-        }
-    }
-    s.lone_injured |= on(SET_LONE_INJURED);
-    s.bare_serious = on(SET_BARE_SERIOUS);
-    for (i, re) in [
-        (SET_DEATH_BEFORE, &p.death_before),
-        (SET_DEATH_COUNT, &p.death_count),
-    ] {
-        for caps in run(i, re) {
-            if caps.get(2).is_none() {
-                s.deaths = max_opt(s.deaths, count(&caps, 1));
+impl Reader {
+    fn rewrite<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let r = &self.rewrites;
+        let mut text = Cow::Borrowed(text);
+        if may_name_pair(&text) {
+            if let Cow::Owned(t) = r.pair.replace_all(&text, "两人") {
+                text = Cow::Owned(t);
             }
         }
+        // Repeat so that three parts (A、B和C) join too; each pass removes one count.
+        if !text.contains(['和', '及', '与', '、']) {
+            return text;
+        }
+        while let Some(caps) = r.joined.captures(&text) {
+            let (Some(a), Some(b)) = (count(&caps, 1), count(&caps, 2)) else {
+                break;
+            };
+            let (Some(all), Some(second)) = (caps.get(0), caps.get(2)) else {
+                break;
+            };
+            // The sum takes the place of the second count, nearest the fate word.
+            let joined = format!(
+                "{}{}{}",
+                &text[..all.start()],
+                a.saturating_add(b),
+                &text[second.end()..]
+            );
+            text = Cow::Owned(joined);
+        }
+        text
     }
-    for (i, re) in [
-        (SET_TOTAL, &p.total),
-        (SET_TOTAL_BEFORE, &p.total_before),
-        (SET_TOTAL_CLAUSE, &p.total_clause),
-        (SET_POISONED_BY, &p.poisoned_by),
-        (SET_PATIENTS, &p.patients),
-    ] {
-        // In a poisoning report the patients are the poisoned; elsewhere not victims.
-        if i == SET_PATIENTS && !poisoning {
-            continue;
+
+    fn read_sentence<'s>(&'s self, text: &str, poisoning: bool) -> Sentence {
+        // Most sentences with a casualty character (重要, 病, 灾害) hold no anchor: no pattern
+        // can match them, so neither the set nor the single-hurt pattern runs.
+        if !may_name_pair(text) && !self.anchors.is_match(text) {
+            return Sentence::default();
         }
-        for caps in run(i, re) {
-            s.victims = max_opt(s.victims, count(&caps, 1));
-        }
-    }
-    for caps in run(SET_COMPACT, &p.compact) {
-        let prefixed = caps.get(1).is_some();
-        let injured = count(&caps, 3);
-        // "九死一生" and the like: only a prefix (致, 造成) or a 伤 part makes it a count.
-        if !prefixed && injured.is_none() {
-            continue;
-        }
-        s.deaths = max_opt(s.deaths, count(&caps, 2));
-        s.total_injured = max_opt(s.total_injured, injured);
-        // "2死3重伤": only serious injuries stated, so they are also the injured total.
-        if caps.get(4).is_some() {
-            s.serious = max_opt(s.serious, injured);
-        }
-    }
-    let died: Vec<(usize, u32)> = run(SET_DIED_LATER, &p.died_later)
-        .filter_map(|caps| Some((caps.get(0)?.start(), count(&caps, 1)?)))
-        .collect();
-    s.died_later = died.iter().map(|&(_, n)| n).max();
-    // "10人烧伤，其中1人死亡": the injured figure is a victim total including the dead.
-    let includes_dead = text.contains("其中") && p.part_dead.is_match(text);
-    let mut injury = |at: usize, n: Option<u32>, word: &str| {
-        // "重伤7人，目前2人抢救无效死亡": those who died after the figure are deaths only.
-        let later = died
-            .iter()
-            .filter(|&&(pos, _)| pos > at)
-            .map(|&(_, n)| n)
-            .max();
-        // A victim total (10人烧伤，其中1人死亡) keeps its dead: they are taken from it
-        // once, with the final toll (3人受伤，其中1人经抢救无效死亡 → 2, not 1).
-        let total = n;
-        let n = minus(n, later);
-        match injury_grade(word) {
-            3 => s.fractures = max_opt(s.fractures, n),
-            2 => s.serious = max_opt(s.serious, n),
-            1 => s.light = max_opt(s.light, n),
-            _ if word == "伤者" || word == "伤员" => s.wounded = max_opt(s.wounded, n),
-            _ if includes_dead => s.victims = max_opt(s.victims, total),
-            _ => s.total_injured = max_opt(s.total_injured, n),
-        }
-    };
-    for caps in run(SET_INJURY_AFTER, &p.injury_after) {
-        let (Some(all), Some(n), Some(word)) = (caps.get(0), caps.get(1), caps.get(2)) else {
-            continue;
+        let p = &self.patterns;
+        // Run apart from the set: its long gap after 我 or 病人 would multiply the states
+        // of the set's DFA, and only sentences with 伤 or 骨 need it.
+        let single_hurt = text.contains(['伤', '骨'])
+            && p.single_hurt
+                .find_iter(text)
+                .any(|m| self.states_single_hurt(text, m.start(), m.end()));
+        let mut s = Sentence {
+            single_hurt,
+            ..Sentence::default()
         };
-        if !dies_in_clause(&text[all.end()..]) && !denied(&text[n.end()..word.start()]) {
-            injury(all.start(), count(&caps, 1), word.as_str());
+        let mut set = p.any.matches(text);
+        // Rewriting never creates a match except by reading a pair (祖孙俩中毒).
+        if !set.matched_any() && !may_name_pair(text) {
+            return s;
         }
-    }
-    for (i, re) in [
-        (SET_INJURY_BEFORE, &p.injury_before),
-        (SET_INJURY_COUNT, &p.injury_count),
-    ] {
-        for caps in run(i, re) {
-            let Some(all) = caps.get(0) else { continue };
-            if caps.get(3).is_none() {
-                let word = caps.get(1).map_or("", |m| m.as_str());
-                injury(all.start(), count(&caps, 2), word);
+        let rewritten = self.rewrite(text);
+        if let Cow::Owned(t) = &rewritten {
+            set = p.any.matches(t);
+        }
+        let text = &*rewritten;
+        let on = |i: usize| set.matched(i);
+        let run =
+            |i: usize, re: &'s Regex| on(i).then(|| re.captures_iter(text)).into_iter().flatten();
+        for caps in run(SET_DEATH_AFTER, &p.death_after) {
+            // "3名歹徒杀害了一名店主": the count is of the killers.
+            if let (Some(all), None) = (caps.get(0), caps.get(2)) {
+                if counts_killers(&self.killing, all.as_str(), &text[all.end()..]) {
+                    continue;
+                }
+            }
+            // "确诊732例死亡23例": the number after the verb is the deaths, unless another
+            // fate follows it ("3人死亡5人受伤").
+            let n = match (caps.get(2), caps.get(3)) {
+                (Some(_), None) => count(&caps, 2),
+                _ => count(&caps, 1),
+            };
+            let near = caps
+                .get(0)
+                .is_some_and(|m| text[..m.start()].ends_with('近'));
+            if near {
+                s.near_deaths = max_opt(s.near_deaths, n);
+            } else {
+                s.deaths = max_opt(s.deaths, n);
             }
         }
+        s.lone_injured |= on(SET_LONE_INJURED);
+        s.bare_serious = on(SET_BARE_SERIOUS);
+        for (i, re) in [
+            (SET_DEATH_BEFORE, &p.death_before),
+            (SET_DEATH_COUNT, &p.death_count),
+        ] {
+            for caps in run(i, re) {
+                if caps.get(2).is_none() {
+                    s.deaths = max_opt(s.deaths, count(&caps, 1));
+                }
+            }
+        }
+        for (i, re) in [
+            (SET_TOTAL, &p.total),
+            (SET_TOTAL_BEFORE, &p.total_before),
+            (SET_TOTAL_CLAUSE, &p.total_clause),
+            (SET_POISONED_BY, &p.poisoned_by),
+            (SET_PATIENTS, &p.patients),
+        ] {
+            // In a poisoning report the patients are the poisoned; elsewhere not victims.
+            if i == SET_PATIENTS && !poisoning {
+                continue;
+            }
+            for caps in run(i, re) {
+                s.victims = max_opt(s.victims, count(&caps, 1));
+            }
+        }
+        for caps in run(SET_COMPACT, &p.compact) {
+            let prefixed = caps.get(1).is_some();
+            let injured = count(&caps, 3);
+            // "九死一生" and the like: only a prefix (致, 造成) or a 伤 part makes it a count.
+            if !prefixed && injured.is_none() {
+                continue;
+            }
+            s.deaths = max_opt(s.deaths, count(&caps, 2));
+            s.total_injured = max_opt(s.total_injured, injured);
+            // "2死3重伤": only serious injuries stated, so they are also the injured total.
+            if caps.get(4).is_some() {
+                s.serious = max_opt(s.serious, injured);
+            }
+        }
+        let died: Vec<(usize, u32)> = run(SET_DIED_LATER, &p.died_later)
+            .filter_map(|caps| Some((caps.get(0)?.start(), count(&caps, 1)?)))
+            .collect();
+        s.died_later = died.iter().map(|&(_, n)| n).max();
+        // "10人烧伤，其中1人死亡": the injured figure is a victim total including the dead.
+        let includes_dead = text.contains("其中") && p.part_dead.is_match(text);
+        let mut injury = |at: usize, n: Option<u32>, word: &str| {
+            // "重伤7人，目前2人抢救无效死亡": those who died after the figure are deaths only.
+            let later = died
+                .iter()
+                .filter(|&&(pos, _)| pos > at)
+                .map(|&(_, n)| n)
+                .max();
+            // A victim total (10人烧伤，其中1人死亡) keeps its dead: they are taken from it
+            // once, with the final toll (3人受伤，其中1人经抢救无效死亡 → 2, not 1).
+            let total = n;
+            let n = minus(n, later);
+            match injury_grade(word) {
+                3 => s.fractures = max_opt(s.fractures, n),
+                2 => s.serious = max_opt(s.serious, n),
+                1 => s.light = max_opt(s.light, n),
+                _ if word == "伤者" || word == "伤员" => s.wounded = max_opt(s.wounded, n),
+                _ if includes_dead => s.victims = max_opt(s.victims, total),
+                _ => s.total_injured = max_opt(s.total_injured, n),
+            }
+        };
+        for caps in run(SET_INJURY_AFTER, &p.injury_after) {
+            let (Some(all), Some(n), Some(word)) = (caps.get(0), caps.get(1), caps.get(2)) else {
+                continue;
+            };
+            if !dies_in_clause(&text[all.end()..]) && !denied(&text[n.end()..word.start()]) {
+                injury(all.start(), count(&caps, 1), word.as_str());
+            }
+        }
+        for (i, re) in [
+            (SET_INJURY_BEFORE, &p.injury_before),
+            (SET_INJURY_COUNT, &p.injury_count),
+        ] {
+            for caps in run(i, re) {
+                let Some(all) = caps.get(0) else { continue };
+                if caps.get(3).is_none() {
+                    let word = caps.get(1).map_or("", |m| m.as_str());
+                    injury(all.start(), count(&caps, 2), word);
+                }
+            }
+        }
+        s
     }
-    s
-}
 
-/// Whether a match starting with a [`NAMED_PERSON`] (X某…) has a word of
-/// [`NOT_NAME_AFTER`] after its 某: 某工厂 is "a certain factory", not a person.
-fn names_no_person(m: &str) -> bool {
-    static AFTER: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(&format!("^(?:{NOT_NAME_AFTER})")).expect("valid pattern"));
-    let mut chars = m.chars();
-    if chars.next().is_none() || chars.next() != Some('某') {
-        return false;
+    /// Whether a match starting with a [`Reader::named_person`] (X某…) has a word of
+    /// `not_name_after.txt` after its 某: 某工厂 is "a certain factory", not a person.
+    fn names_no_person(&self, m: &str) -> bool {
+        let mut chars = m.chars();
+        if chars.next().is_none() || chars.next() != Some('某') {
+            return false;
+        }
+        self.not_name_after
+            .is_match(chars.as_str().trim_start_matches('某'))
     }
-    AFTER.is_match(chars.as_str().trim_start_matches('某'))
-}
 
-/// Whether a [`Patterns::single_hurt`] match at `start..end` states a real injury: its
-/// clause names no group (多人, 他们), and is not a hypothetical, a question, a
-/// prevention, a negation or an insurance topic (防止烫伤, 受伤了怎么办, 未受伤,
-/// 工伤保险).
-fn states_single_hurt(text: &str, start: usize, end: usize) -> bool {
-    const CLAUSE_BREAK: [char; 4] = [',', '，', '、', ' '];
-    let from = text[..start]
-        .char_indices()
-        .rev()
-        .find(|&(_, c)| CLAUSE_BREAK.contains(&c))
-        .map_or(0, |(i, c)| i + c.len_utf8());
-    let to = text[end..]
-        .find(CLAUSE_BREAK)
-        .map_or(text.len(), |i| end + i);
-    let clause = &text[from..to];
-    if names_no_person(&text[start..end]) {
-        return false;
+    /// Whether a [`Patterns::single_hurt`] match at `start..end` states a real injury: its
+    /// clause names no group (多人, 他们), and is not a hypothetical, a question, a
+    /// prevention, a negation or an insurance topic (防止烫伤, 受伤了怎么办, 未受伤,
+    /// 工伤保险).
+    fn states_single_hurt(&self, text: &str, start: usize, end: usize) -> bool {
+        const CLAUSE_BREAK: [char; 4] = [',', '，', '、', ' '];
+        let from = text[..start]
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| CLAUSE_BREAK.contains(&c))
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        let to = text[end..]
+            .find(CLAUSE_BREAK)
+            .map_or(text.len(), |i| end + i);
+        let clause = &text[from..to];
+        if self.names_no_person(&text[start..end]) {
+            return false;
+        }
+        !self.not_an_injury.iter().any(|w| clause.contains(w))
     }
-    const NOT_AN_INJURY: [&str; 40] = [
-        "防止",
-        "不受",
-        "免受",
-        "全身心",
-        "预防",
-        "避免",
-        "以免",
-        "防范",
-        "谨防",
-        "小心",
-        "注意",
-        "如果",
-        "假如",
-        "万一",
-        "一旦",
-        "若是",
-        "是否",
-        "怎么",
-        "如何",
-        "吗",
-        "会不会",
-        "能否",
-        "可能",
-        "容易",
-        "易",
-        "担心",
-        "害怕",
-        "风险",
-        "保险",
-        "未",
-        "没",
-        "无",
-        "免于",
-        "幸免",
-        "多人",
-        "多名",
-        "数人",
-        "一些",
-        "部分",
-        "们",
-    ];
-    !NOT_AN_INJURY.iter().any(|w| clause.contains(w))
 }
 
 /// Cheap test before running the patterns: a sentence without any of these
@@ -736,56 +878,126 @@ fn casualty_char(c: char) -> bool {
     )
 }
 
-/// Where [`extract`] ends a sentence (and [`super::victims`] too: the same splits).
+/// Where [`Reader::extract`] ends a sentence (and [`super::victims`] too: the same splits).
 pub(crate) const SENTENCE_END: [char; 8] = ['。', '!', '?', ';', '\n', '！', '？', '；'];
 
-/// Whether `c` is one of [`SENTENCE_END`] (a `matches!`: a few range tests per
-/// character instead of eight comparisons).
-fn is_sentence_end(c: char) -> bool {
-    matches!(c, '。' | '!' | '?' | ';' | '\n' | '！' | '？' | '；')
+/// [`Marked::marks`]: the sentence holds a [`casualty_char`] (read by [`extract_marked`]).
+pub(crate) const CASUALTY: u8 = 1;
+/// [`Marked::marks`]: the sentence holds a character of most death statements
+/// (`victims::deathly_char`).
+pub(crate) const DEATHLY: u8 = 2;
+/// [`Marked::marks`]: the sentence holds a character of most injury statements
+/// (`victims::hurtful_char`).
+pub(crate) const HURTFUL: u8 = 4;
+/// [`Marked::marks`]: the sentence holds 轻 (a light injury).
+pub(crate) const LIGHT: u8 = 8;
+
+/// First code point of [`MARK_TABLE`] (CJK Unified Ideographs); every marked character
+/// lies in `MARK_FIRST..MARK_END` (`tests::marked_chars_are_in_the_table`).
+const MARK_FIRST: u32 = 0x4E00;
+const MARK_END: u32 = 0xA000;
+
+/// The marks of each character of `MARK_FIRST..MARK_END`: one table lookup per
+/// character instead of four `matches!`.
+static MARK_TABLE: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    (MARK_FIRST..MARK_END)
+        .map(|c| char::from_u32(c).map_or(0, char_marks))
+        .collect()
+});
+
+/// The marks of one character (what [`MARK_TABLE`] holds).
+fn char_marks(c: char) -> u8 {
+    let mut marks = 0;
+    if casualty_char(c) {
+        marks |= CASUALTY;
+    }
+    if super::victims::deathly_char(c) {
+        marks |= DEATHLY;
+    }
+    if super::victims::hurtful_char(c) {
+        marks |= HURTFUL;
+    }
+    if c == '轻' {
+        marks |= LIGHT;
+    }
+    marks
 }
 
-/// The sentences of `text` (split at [`SENTENCE_END`]) that hold a character `wanted`
-/// accepts, in text order: one pass over the characters does both the split and the
-/// test (empty sentences never come out). Once a sentence holds such a character, the
-/// rest of it is only searched for its end.
-pub(crate) fn sentences_with(
-    text: &str,
-    wanted: impl Fn(char) -> bool,
-) -> impl Iterator<Item = &str> {
-    let mut chars = text.char_indices();
-    let mut start = 0;
-    let mut done = false;
-    std::iter::from_fn(move || {
-        let mut cue = false;
-        for (i, c) in chars.by_ref() {
-            if is_sentence_end(c) {
-                let sentence = &text[start..i];
-                start = i + c.len_utf8();
-                if cue {
-                    return Some(sentence);
+/// A sentence of a text and the marks of the characters it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Marked<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) marks: u8,
+}
+
+/// The sentences of `text` (split at [`SENTENCE_END`]) that hold a marked character
+/// (every non-empty one with `every`), each with its marks, in text order, each
+/// distinct sentence once (its first time): one pass over the text for both the
+/// casualty patterns ([`extract_marked`]) and the victim words ([`super::victims`]).
+/// Every figure read from sentences is a maximum or a flag over them, so a repeated
+/// sentence need not be read again: a text that repeats one sentence costs one reading.
+pub(crate) fn split_marked(text: &str, every: bool) -> Vec<Marked<'_>> {
+    let table = MARK_TABLE.as_slice();
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    // Only the sentences kept are remembered (hashed); with no mark, most are not.
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut keep = |start: usize, end: usize, marks: u8| {
+        let sentence = &text[start..end];
+        if start < end && (every || marks != 0) && seen.insert(sentence) {
+            out.push(Marked {
+                text: sentence,
+                marks,
+            });
+        }
+    };
+    let (mut start, mut marks, mut i) = (0, 0, 0);
+    // Byte by byte: a character's width comes from its first byte (the text is valid
+    // UTF-8); only three-byte characters can be marked or end a sentence beyond ASCII.
+    while let Some(&b) = bytes.get(i) {
+        let (width, end) = if b < 0x80 {
+            (1, matches!(b, b'!' | b'?' | b';' | b'\n'))
+        } else if b < 0xE0 {
+            (2, false)
+        } else if b < 0xF0 {
+            let c = u32::from(b & 0x0F) << 12
+                | u32::from(bytes[i + 1] & 0x3F) << 6
+                | u32::from(bytes[i + 2] & 0x3F);
+            match c
+                .checked_sub(MARK_FIRST)
+                .and_then(|k| table.get(k as usize))
+            {
+                Some(&m) => {
+                    marks |= m;
+                    (3, false)
                 }
-            } else if !cue {
-                cue = wanted(c);
+                None => (3, matches!(c, 0x3002 | 0xFF01 | 0xFF1F | 0xFF1B)),
             }
+        } else {
+            (4, false)
+        };
+        if end {
+            keep(start, i, marks);
+            start = i + width;
+            marks = 0;
         }
-        // The text's end closes the last sentence.
-        if done {
-            return None;
-        }
-        done = true;
-        cue.then(|| &text[start..])
-    })
+        i += width;
+    }
+    // The text's end closes the last sentence.
+    keep(start, text.len(), marks);
+    out
 }
 
 /// A running total over years (自1947年以来已先后有5万多人丧生), not the event's toll.
 /// "1990年以来最严重的火灾，造成5人死亡" is the event's own sentence.
-fn background(sentence: &str) -> bool {
-    sentence.contains("以来")
-        && ["先后", "累计", "共有", "已有", "总计"]
-            .iter()
-            .any(|w| sentence.contains(w))
-        && REWRITES.background.is_match(sentence)
+impl Reader {
+    fn background(&self, sentence: &str) -> bool {
+        sentence.contains("以来")
+            && ["先后", "累计", "共有", "已有", "总计"]
+                .iter()
+                .any(|w| sentence.contains(w))
+            && self.rewrites.background.is_match(sentence)
+    }
 }
 
 /// Subtracts the injured who died later from an injured figure; nothing left is `None`.
@@ -796,116 +1008,138 @@ fn minus(figure: Option<u32>, died: Option<u32>) -> Option<u32> {
     }
 }
 
-/// Reads the casualty figures of a (normalized) text.
-pub fn extract(text: &str) -> Casualties {
-    extract_marked(text).0
-}
+impl Reader {
+    /// Reads the casualty figures of a (normalized) text.
+    pub fn extract(&self, text: &str) -> Casualties {
+        self.extract_marked(text, &split_marked(text, false)).0
+    }
 
-/// [`extract`], and whether its injured figure is only the one victim of a kin or
-/// body-part injury read without a count (我母亲摔伤, 头部受伤): a death read later (by
-/// [`super::victims`]) makes that injury the dead victim's or another story's, as a
-/// death read here does.
-pub(crate) fn extract_marked(text: &str) -> (Casualties, bool) {
-    let mut out = Casualties::default();
-    let (mut victims, mut wounded, mut died_later, mut near) = (None, None, None, None);
-    let (mut lone_injured, mut single_hurt, mut bare_serious) = (false, false, false);
-    // (deaths, injured, seriously injured) of each sentence, for the update rule below,
-    // and the index in it of the last sentence saying injured people died later.
-    let mut stated = Vec::new();
-    let mut last_died_later = None;
-    // In a poisoning report the patients are the poisoned (rule: the ill count as injured).
-    let poisoning = text.contains("中毒");
-    // Every figure below is a maximum or a flag over sentences, so a sentence read
-    // once need not be read again: a text that repeats one sentence costs one reading.
-    // Only sentences that may state casualties are remembered (hashed), most are not.
-    let mut read: HashSet<&str> = HashSet::new();
-    for sentence in sentences_with(text, casualty_char) {
-        if !read.insert(sentence) || background(sentence) {
-            continue;
+    /// [`Reader::extract`], and whether its injured figure is only the one victim of a kin or
+    /// body-part injury read without a count (我母亲摔伤, 头部受伤): a death read later (by
+    /// [`super::victims`]) makes that injury the dead victim's or another story's, as a
+    /// death read here does.
+    /// `sentences`: the text's [`split_marked`] sentences.
+    pub(crate) fn extract_marked(
+        &self,
+        text: &str,
+        sentences: &[Marked<'_>],
+    ) -> (Casualties, bool) {
+        let mut out = Casualties::default();
+        let (mut victims, mut wounded, mut died_later, mut near) = (None, None, None, None);
+        let (mut lone_injured, mut single_hurt, mut bare_serious) = (false, false, false);
+        // (deaths, injured, seriously injured) of each sentence, for the update rule below,
+        // and the index in it of the last sentence saying injured people died later.
+        let mut stated = Vec::new();
+        let mut last_died_later = None;
+        // In a poisoning report the patients are the poisoned (rule: the ill count as injured).
+        let poisoning = text.contains("中毒");
+        // Every figure below is a maximum or a flag over sentences: each distinct sentence
+        // is read once (`split_marked`).
+        for sentence in sentences
+            .iter()
+            .filter(|s| s.marks & CASUALTY != 0)
+            .map(|s| s.text)
+        {
+            if self.background(sentence) {
+                continue;
+            }
+            let s = self.read_sentence(sentence, poisoning);
+            // Fractures in a 其中 clause of their own are some of the injured already
+            // counted (2人重伤，其中1人骨折), not a part beside them (其中1人重伤，6人骨折).
+            let fractures = s.fractures.filter(|_| !fractures_within(sentence));
+            let split = match (s.serious, s.light, fractures) {
+                (None, None, None) => None,
+                (a, b, f) => Some(a.unwrap_or(0) + b.unwrap_or(0) + f.unwrap_or(0)),
+            };
+            out.deaths = max_opt(out.deaths, s.deaths);
+            if s.died_later.is_some() {
+                last_died_later = Some(stated.len());
+            }
+            stated.push((s.deaths, max_opt(s.total_injured, split), s.serious));
+            victims = max_opt(victims, s.victims);
+            wounded = max_opt(wounded, s.wounded);
+            died_later = max_opt(died_later, s.died_later);
+            near = max_opt(near, s.near_deaths);
+            lone_injured |= s.lone_injured;
+            single_hurt |= s.single_hurt;
+            bare_serious |= s.bare_serious;
         }
-        let s = read_sentence(sentence, poisoning);
-        // Fractures in a 其中 clause of their own are some of the injured already
-        // counted (2人重伤，其中1人骨折), not a part beside them (其中1人重伤，6人骨折).
-        let fractures = s.fractures.filter(|_| !fractures_within(sentence));
-        let split = match (s.serious, s.light, fractures) {
-            (None, None, None) => None,
-            (a, b, f) => Some(a.unwrap_or(0) + b.unwrap_or(0) + f.unwrap_or(0)),
-        };
-        out.deaths = max_opt(out.deaths, s.deaths);
-        if s.died_later.is_some() {
-            last_died_later = Some(stated.len());
+        // 近万 is refined by a precise figure just below it (九千二百余 → 9200); otherwise
+        // it counts as its round number.
+        if let Some(x) = near {
+            let refines = out
+                .deaths
+                .is_some_and(|d| d < x && u64::from(d) * 5 >= u64::from(x) * 4);
+            if !refines {
+                out.deaths = max_opt(out.deaths, Some(x));
+            }
         }
-        stated.push((s.deaths, max_opt(s.total_injured, split), s.serious));
-        victims = max_opt(victims, s.victims);
-        wounded = max_opt(wounded, s.wounded);
-        died_later = max_opt(died_later, s.died_later);
-        near = max_opt(near, s.near_deaths);
-        lone_injured |= s.lone_injured;
-        single_hurt |= s.single_hurt;
-        bare_serious |= s.bare_serious;
-    }
-    // 近万 is refined by a precise figure just below it (九千二百余 → 9200); otherwise
-    // it counts as its round number.
-    if let Some(x) = near {
-        let refines = out
-            .deaths
-            .is_some_and(|d| d < x && u64::from(d) * 5 >= u64::from(x) * 4);
-        if !refines {
-            out.deaths = max_opt(out.deaths, Some(x));
+        // Those who died later are deaths even where no death pattern read them (3人受伤，
+        // 其中1名伤者经抢救无效死亡: the gap before 死亡 may not hold 伤), so that the
+        // single-death reading of `super::victims` does not take them from the injured again.
+        if out.deaths.is_none() {
+            out.deaths = died_later;
         }
-    }
-    // Those who died later are deaths even where no death pattern read them (3人受伤，
-    // 其中1名伤者经抢救无效死亡: the gap before 死亡 may not hold 伤), so that the
-    // single-death reading of `super::victims` does not take them from the injured again.
-    if out.deaths.is_none() {
-        out.deaths = died_later;
-    }
-    // A sentence stating fewer deaths than the final toll is an earlier snapshot: when
-    // the text says injured people died later, its injured figure still holds them. So
-    // is a sentence stating injured and no deaths before the text's last word of those
-    // who died later (5人受伤。其中2人经抢救无效死亡; 两名重伤者送入重症监护室 … 但两名
-    // 重伤者经救治无效死亡, after a first report of the deaths); one after it may be a
-    // count of the survivors (目前2名伤者情况稳定).
-    let deaths = out.deaths.unwrap_or(0);
-    for (i, (d, injured, serious)) in stated.into_iter().enumerate() {
-        let before_died = last_died_later.is_some_and(|last| i < last);
-        let moved = match (d, died_later) {
-            (Some(d), Some(later)) if d < deaths => Some((deaths - d).min(later)),
-            (None, Some(later)) if deaths > 0 && before_died => Some(deaths.min(later)),
-            _ => None,
-        };
-        out.injured = max_opt(out.injured, minus(injured, moved));
-        out.seriously_injured = max_opt(out.seriously_injured, minus(serious, moved));
-    }
-    // A victim total (N人伤亡, N人中毒) includes the dead: the rest are the injured.
-    if let Some(v) = victims {
-        let rest = v.saturating_sub(out.deaths.unwrap_or(0));
-        if rest > 0 {
-            out.injured = max_opt(out.injured, Some(rest));
+        // A sentence stating fewer deaths than the final toll is an earlier snapshot: when
+        // the text says injured people died later, its injured figure still holds them. So
+        // is a sentence stating injured and no deaths before the text's last word of those
+        // who died later (5人受伤。其中2人经抢救无效死亡; 两名重伤者送入重症监护室 … 但两名
+        // 重伤者经救治无效死亡, after a first report of the deaths); one after it may be a
+        // count of the survivors (目前2名伤者情况稳定).
+        let deaths = out.deaths.unwrap_or(0);
+        for (i, (d, injured, serious)) in stated.into_iter().enumerate() {
+            let before_died = last_died_later.is_some_and(|last| i < last);
+            let moved = match (d, died_later) {
+                (Some(d), Some(later)) if d < deaths => Some((deaths - d).min(later)),
+                (None, Some(later)) if deaths > 0 && before_died => Some(deaths.min(later)),
+                _ => None,
+            };
+            out.injured = max_opt(out.injured, minus(injured, moved));
+            out.seriously_injured = max_opt(out.seriously_injured, minus(serious, moved));
         }
+        // A victim total (N人伤亡, N人中毒) includes the dead: the rest are the injured.
+        if let Some(v) = victims {
+            let rest = v.saturating_sub(out.deaths.unwrap_or(0));
+            if rest > 0 {
+                out.injured = max_opt(out.injured, Some(rest));
+            }
+        }
+        // A kin or body-part injury in a text that states deaths is most often the dead
+        // victim's before death, or another story's (一儿一女殒命 … 七岁时头部受伤).
+        let single_hurt = single_hurt && out.deaths.is_none();
+        let uncounted = out.injured.is_none() && wounded.is_none() && !lone_injured && single_hurt;
+        out.injured = out
+            .injured
+            .or(wounded)
+            .or((lone_injured || single_hurt).then_some(1));
+        // "一人受伤 … 伤者伤势较重": the only injured person is the serious one.
+        if out.injured == Some(1) && out.seriously_injured.is_none() && bare_serious {
+            out.seriously_injured = Some(1);
+        }
+        (out, uncounted)
     }
-    // A kin or body-part injury in a text that states deaths is most often the dead
-    // victim's before death, or another story's (一儿一女殒命 … 七岁时头部受伤).
-    let single_hurt = single_hurt && out.deaths.is_none();
-    let uncounted = out.injured.is_none() && wounded.is_none() && !lone_injured && single_hurt;
-    out.injured = out
-        .injured
-        .or(wounded)
-        .or((lone_injured || single_hurt).then_some(1));
-    // "一人受伤 … 伤者伤势较重": the only injured person is the serious one.
-    if out.injured == Some(1) && out.seriously_injured.is_none() && bare_serious {
-        out.seriously_injured = Some(1);
-    }
-    (out, uncounted)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::LazyLock;
+
     use super::*;
 
-    /// The one-pass split gives what splitting and then testing each sentence gives.
+    /// The reader of the shipped dictionaries.
+    static READER: LazyLock<Reader> = LazyLock::new(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("dictionaries");
+        Reader::load(&dir).expect("the shipped casualty lists load")
+    });
+
+    fn extract(text: &str) -> Casualties {
+        READER.extract(text)
+    }
+
+    /// The one-pass split gives what splitting, testing each sentence and keeping each
+    /// distinct one once gives.
     #[test]
-    fn sentences_with_are_the_split_sentences_holding_the_char() {
+    fn split_marked_is_the_split_sentences_with_their_marks() {
         let cases = [
             "",
             "。",
@@ -915,39 +1149,48 @@ mod tests {
             "。。死亡;;伤\n",
             "天气晴好。道路通畅",
             "A!B?C;D\nE。F！G？H；重伤2人",
+            "轻伤1人。撞车。撞车。轻伤1人。café 𠀀死。天气晴好。天气晴好",
+            "丧命;遇害。重要会议！碾压\n世界",
         ];
         for text in cases {
-            let want: Vec<&str> = text
-                .split(SENTENCE_END)
-                .filter(|s| s.chars().any(casualty_char))
-                .collect();
-            assert_eq!(
-                sentences_with(text, casualty_char).collect::<Vec<_>>(),
-                want,
-                "{text:?}"
-            );
-        }
-        for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
-            assert_eq!(is_sentence_end(c), SENTENCE_END.contains(&c), "{c:?}");
+            for every in [false, true] {
+                let mut seen = HashSet::new();
+                let want: Vec<Marked<'_>> = text
+                    .split(SENTENCE_END)
+                    .map(|s| Marked {
+                        text: s,
+                        marks: s.chars().fold(0, |m, c| m | char_marks(c)),
+                    })
+                    .filter(|s| !s.text.is_empty() && (every || s.marks != 0))
+                    .filter(|s| seen.insert(s.text))
+                    .collect();
+                assert_eq!(split_marked(text, every), want, "{text:?} {every}");
+            }
         }
     }
 
-    /// The anchors hold for every word the patterns end in, and for every string of
-    /// this module, the victim words' and the classifier's tests that a pattern matches.
+    /// Every marked character is in [`MARK_TABLE`]'s range, and no sentence end is.
+    #[test]
+    fn marked_chars_are_in_the_table() {
+        for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
+            let inside = (MARK_FIRST..MARK_END).contains(&u32::from(c));
+            assert!(inside || char_marks(c) == 0, "{c:?}");
+            assert!(!(inside && SENTENCE_END.contains(&c)), "{c:?}");
+        }
+    }
+
+    /// The anchors hold for every word the patterns end in (the fate lists' words are
+    /// anchors themselves), and for every string of this module, the victim words' and
+    /// the classifier's tests that a pattern matches.
     #[test]
     fn every_pattern_holds_an_anchor() {
-        let holds = |w: &str| ANCHOR_WORDS.is_match(w);
+        let holds = |w: &str| READER.anchors.is_match(w);
         let alternatives = |list: &'static str| {
             list.trim_start_matches("(?:")
                 .trim_start_matches('(')
                 .trim_end_matches(')')
                 .split('|')
         };
-        for list in [DEATH_VERB, TOTAL_WORD, HURT] {
-            for word in alternatives(list) {
-                assert!(holds(word), "{word}");
-            }
-        }
         // SERIOUS's alternatives at the top level; one with groups must end in a
         // required group of anchors (情况较为严重).
         let mut depth = 0;
@@ -976,7 +1219,7 @@ mod tests {
                 None => assert!(holds(word), "{word}"),
             }
         }
-        let p = &*PATTERNS;
+        let p = &READER.patterns;
         let mut matched = 0;
         let sources = [
             include_str!("casualty.rs"),
@@ -997,6 +1240,96 @@ mod tests {
             }
         }
         assert!(matched >= 50, "only {matched} test strings match a pattern");
+    }
+
+    /// A scratch copy of the shipped `casualty/` lists, `edit` applied to one of them.
+    fn scratch(name: &str, edit: impl Fn(String) -> String) -> tempfile::TempDir {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("dictionaries/casualty");
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let to = dir.path().join("casualty");
+        std::fs::create_dir(&to).expect("the casualty folder");
+        for entry in std::fs::read_dir(&shipped).expect("the shipped lists") {
+            let path = entry.expect("a list").path();
+            let file = path.file_name().expect("a file name").to_owned();
+            let text = std::fs::read_to_string(&path).expect("a list's text");
+            let text = if file == name { edit(text) } else { text };
+            std::fs::write(to.join(file), text).expect("a list written");
+        }
+        dir
+    }
+
+    /// The patterns are built from the lists: a word added to one changes a reading.
+    #[test]
+    fn a_word_added_to_a_list_is_read() {
+        let add = |word: &'static str| move |text: String| format!("{text}{word}\n");
+        let cases = [
+            // A counting word (3矿工: no 名 or 人 between the count and the people).
+            (
+                "count_units.txt",
+                "矿工",
+                "井下透水，3矿工遇难",
+                c(Some(3), None, None),
+            ),
+            // A kin word: one victim of a kin story.
+            ("kin.txt", "舅舅", "舅舅在工地摔伤", c(None, Some(1), None)),
+            // A death word after a count.
+            (
+                "death_verbs.txt",
+                "殒身",
+                "3名消防员殒身火海",
+                c(Some(3), None, None),
+            ),
+            // A character that is no surname: 曾某 is then not a person.
+            (
+                "not_surname.txt",
+                "曾",
+                "曾某在工地被钢管砸伤",
+                c(None, None, None),
+            ),
+        ];
+        for (list, word, text, want) in cases {
+            assert_ne!(
+                extract(text),
+                want,
+                "{list} {word}: read before the word was added"
+            );
+            let dir = scratch(list, add(word));
+            let reader = Reader::load(dir.path()).expect("the edited lists load");
+            assert_eq!(reader.extract(text), want, "{list} {word}");
+        }
+    }
+
+    /// A missing or empty list, a line with two words and a many-character entry of
+    /// `not_surname.txt` are load errors naming the file (and the line), not panics.
+    #[test]
+    fn bad_lists_are_load_errors() {
+        let dir = scratch("death_verbs.txt", |_| "# 死亡说法\n\n".to_string());
+        let err = Reader::load(dir.path()).unwrap_err();
+        assert!(matches!(err, ClassifyError::EmptyList(_)), "{err}");
+        assert!(err.to_string().contains("death_verbs.txt"), "{err}");
+
+        let dir = scratch("hurt.txt", |text| format!("{text}摔伤 扭伤\n"));
+        let line = std::fs::read_to_string(dir.path().join("casualty/hurt.txt"))
+            .expect("the edited list")
+            .lines()
+            .count();
+        let err = Reader::load(dir.path()).unwrap_err();
+        assert!(
+            matches!(&err, ClassifyError::Format { line: l, .. } if *l == line),
+            "{err}"
+        );
+        assert!(err.to_string().contains("hurt.txt"), "{err}");
+
+        let dir = scratch("not_surname.txt", |text| format!("{text}在于\n"));
+        let err = Reader::load(dir.path()).unwrap_err();
+        assert!(matches!(err, ClassifyError::Format { .. }), "{err}");
+        assert!(err.to_string().contains("单个字"), "{err}");
+
+        let dir = scratch("kin.txt", |text| text);
+        std::fs::remove_file(dir.path().join("casualty/kin.txt")).expect("removed");
+        let err = Reader::load(dir.path()).unwrap_err();
+        assert!(matches!(err, ClassifyError::Read { .. }), "{err}");
+        assert!(err.to_string().contains("kin.txt"), "{err}");
     }
 
     #[test]

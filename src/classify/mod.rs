@@ -1,6 +1,7 @@
 //! Detection: topics, the alert decision (flag), casualties and severity, places and
 //! the responsible unit, from an item's title and body. Pure after [`Classifier::load`]:
-//! no IO, no global state; share one classifier through an `Arc`.
+//! no IO, no global state (a thread's buffer for the normalized text is reused from
+//! item to item and holds nothing between calls); share one classifier through an `Arc`.
 //!
 //! How a text is read:
 //! 1. Normalize (HTML remnants and entities out, full-width ASCII to half-width,
@@ -31,7 +32,9 @@
 //!    统计, 招聘, 比赛 …). A routine cue in the title with no problem word beside it
 //!    also clears the flag.
 //! 6. Casualties (see [`casualty`]) and the severity grade; flagged items without
-//!    casualties are IV, unflagged items have none.
+//!    casualties are IV, unflagged items have none. The text is split into sentences
+//!    once for both readings (the patterns and the victim words), each sentence marked
+//!    with the characters the readings look for, each distinct sentence read once.
 //! 7. Routing (谁主管谁负责, 属地管理): `unit` is the lead unit of the primary topic
 //!    (a term may name a more specific unit, e.g. 交通事故 → 市公安局, 养老院 →
 //!    市民政局); the places found go to `places`, and [`Classifier::place_government`]
@@ -45,6 +48,7 @@ pub mod model;
 mod normalize;
 mod victims;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -75,6 +79,14 @@ const SUBJECT_CAP: f64 = 4.0;
 const TOPIC_RATIO: f64 = 0.3;
 /// Most key terms returned by [`Classifier::key_terms`].
 const MAX_KEY_TERMS: usize = 32;
+/// Largest normalized-text buffer a thread keeps for its next item (what a longer item
+/// grew it to is freed after that item).
+const KEPT_TEXT_BYTES: usize = 256 * 1024;
+
+thread_local! {
+    /// The normalized text of the item being read, reused for the thread's next item.
+    static TEXT: RefCell<String> = const { RefCell::new(String::new()) };
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClassifyError {
@@ -100,6 +112,10 @@ pub enum ClassifyError {
     UserDict(String),
     #[error("词典过大，无法建立匹配器：{0}")]
     Matcher(String),
+    #[error(
+        "词表 {0} 没有词；伤亡人数的句式由它的词组成，请从发行包的 dictionaries/casualty/ 恢复该文件"
+    )]
+    EmptyList(PathBuf),
 }
 
 /// What a matched dictionary string stands for (one string may stand for several).
@@ -137,6 +153,8 @@ pub struct Classifier {
     ranker: Option<model::Ranker>,
     /// Casualty vocabulary (`casualty/*.txt`) for what the figure patterns miss.
     victims: victims::VictimWords,
+    /// The casualty figure patterns, built from `casualty/*.txt`.
+    casualty: casualty::Reader,
 }
 
 impl std::fmt::Debug for Classifier {
@@ -300,6 +318,9 @@ struct Evidence {
     topic_title: Vec<f64>,
     /// Per topic: the strongest term seen (weighted), for the unit override.
     topic_best: Vec<Option<(f64, usize)>>,
+    /// Per topic: the byte offset of its first counted term (for the learned order:
+    /// the topic the title opens with).
+    topic_first: Vec<usize>,
     harm: f64,
     grievance: f64,
     routine: f64,
@@ -392,7 +413,8 @@ impl Classifier {
         let stopwords: FxHashSet<String> = dict.stopwords.iter().cloned().collect();
         let model = model::Model::load(dir)?;
         let ranker = model::Ranker::load(dir)?;
-        let victims = victims::VictimWords::load(dir)?;
+        let casualty = casualty::Reader::load(dir)?;
+        let victims = victims::VictimWords::load(dir, &casualty)?;
 
         Ok(Classifier {
             dict,
@@ -411,6 +433,7 @@ impl Classifier {
             model,
             ranker,
             victims,
+            casualty,
         })
     }
 
@@ -452,11 +475,38 @@ impl Classifier {
 
     fn normalized(title: &str, body: &str) -> (String, usize) {
         let mut text = String::with_capacity(title.len() + body.len() + 1);
-        normalize::normalize_into(title, &mut text);
+        let title_end = Self::normalize_item(title, body, &mut text);
+        (text, title_end)
+    }
+
+    /// Appends the item's normalized title, `\n` and normalized body to `text`; gives
+    /// where the title ends.
+    fn normalize_item(title: &str, body: &str, text: &mut String) -> usize {
+        normalize::normalize_into(title, text);
         let title_end = text.len();
         text.push('\n');
-        normalize::normalize_into(body, &mut text);
-        (text, title_end)
+        normalize::normalize_into(body, text);
+        title_end
+    }
+
+    /// Runs `read` on the item's normalized text and where its title ends, normalized
+    /// into the thread's reused buffer ([`TEXT`]): no allocation per item for it.
+    fn with_normalized<R>(title: &str, body: &str, read: impl FnOnce(&str, usize) -> R) -> R {
+        TEXT.with(|buffer| {
+            // Only a read inside a read on the same thread finds the buffer in use:
+            // that one gets a text of its own.
+            let Ok(mut text) = buffer.try_borrow_mut() else {
+                let (text, title_end) = Self::normalized(title, body);
+                return read(&text, title_end);
+            };
+            text.clear();
+            let title_end = Self::normalize_item(title, body, &mut text);
+            let out = read(&text, title_end);
+            if text.capacity() > KEPT_TEXT_BYTES {
+                *text = String::new();
+            }
+            out
+        })
     }
 
     /// Dictionary hits on word boundaries; the longest wins where hits overlap.
@@ -536,6 +586,7 @@ impl Classifier {
             topic_event: vec![0.0; n],
             topic_title: vec![0.0; n],
             topic_best: vec![None; n],
+            topic_first: vec![usize::MAX; n],
             ..Evidence::default()
         };
         // Each distinct term counts once in the title and once in the body. (FxHash in
@@ -567,6 +618,7 @@ impl Classifier {
                         } else {
                             ev.topic_subject[topic] += w;
                         }
+                        ev.topic_first[topic] = ev.topic_first[topic].min(hit.start);
                         if ev.topic_best[topic].is_none_or(|(best, _)| w > best) {
                             ev.topic_best[topic] = Some((w, term));
                         }
@@ -616,11 +668,12 @@ impl Classifier {
     /// when there are two or more (else empty): what `examples/train.rs` learns the
     /// topic order from.
     pub fn rank_candidates(&self, title: &str, body: &str) -> Vec<(String, Vec<model::Feature>)> {
-        let (text, title_end) = Self::normalized(title, body);
-        let mut bounds = Boundaries::new(&text);
-        let mut out = Vec::new();
-        self.classify_text(&text, title_end, &mut bounds, false, Some(&mut out));
-        out
+        Self::with_normalized(title, body, |text, title_end| {
+            let mut bounds = Boundaries::new(text);
+            let mut out = Vec::new();
+            self.classify_text(text, title_end, &mut bounds, false, Some(&mut out));
+            out
+        })
     }
 
     /// Replaces the topic ranker (training measures with and without one).
@@ -636,9 +689,10 @@ impl Classifier {
         body: &str,
         source_local: bool,
     ) -> (Classification, Option<Vec<model::Feature>>) {
-        let (text, title_end) = Self::normalized(title, body);
-        let mut bounds = Boundaries::new(&text);
-        self.classify_text(&text, title_end, &mut bounds, source_local, None)
+        Self::with_normalized(title, body, |text, title_end| {
+            let mut bounds = Boundaries::new(text);
+            self.classify_text(text, title_end, &mut bounds, source_local, None)
+        })
     }
 
     /// Classifies one item and, when it is flagged, gives its key terms too (see
@@ -650,16 +704,17 @@ impl Classifier {
         body: &str,
         source_local: bool,
     ) -> (Classification, Vec<String>) {
-        let (text, title_end) = Self::normalized(title, body);
-        let mut bounds = Boundaries::new(&text);
-        let (classification, _) =
-            self.classify_text(&text, title_end, &mut bounds, source_local, None);
-        let terms = if classification.flag {
-            self.key_terms_of(&bounds)
-        } else {
-            Vec::new()
-        };
-        (classification, terms)
+        Self::with_normalized(title, body, |text, title_end| {
+            let mut bounds = Boundaries::new(text);
+            let (classification, _) =
+                self.classify_text(text, title_end, &mut bounds, source_local, None);
+            let terms = if classification.flag {
+                self.key_terms_of(&bounds)
+            } else {
+                Vec::new()
+            };
+            (classification, terms)
+        })
     }
 
     fn classify_text(
@@ -739,6 +794,7 @@ impl Classifier {
                     event: ev.topic_event[t],
                     subject: subject(t),
                     title: ev.topic_title[t],
+                    first: ev.topic_first[t],
                     cross: cross(t),
                 })
                 .collect();
@@ -768,8 +824,12 @@ impl Classifier {
 
         // The event's figures: statistics over a period or many incidents are left out.
         let event_text = self.victims.without_background(text);
-        let (mut casualties, uncounted) = casualty::extract_marked(&event_text);
-        self.victims.refine(&event_text, &mut casualties, uncounted);
+        // One split for both readings: each sentence is read once.
+        let every = self.victims.reads_every_sentence(&event_text);
+        let sentences = casualty::split_marked(&event_text, every);
+        let (mut casualties, uncounted) = self.casualty.extract_marked(&event_text, &sentences);
+        self.victims
+            .refine(&event_text, &sentences, every, &mut casualties, uncounted);
         let (places, any_local) = self.find_places(text, bounds);
         let government = self.town_government(&places);
         let unit = order.first().map(|&t| {
@@ -787,12 +847,12 @@ impl Classifier {
             .iter()
             .map(|&t| self.dict.topics[t].id.clone())
             .collect();
-        // Explanation: the terms of the kept topics only.
+        // Explanation: the terms of the kept topics only (moved out of the evidence,
+        // which needs them no more).
         let matches: Vec<TermMatch> = ev
             .matches
-            .iter()
+            .into_iter()
             .filter(|m| topics.contains(&m.topic))
-            .cloned()
             .collect();
         // The decision: the learned model for a candidate, else the dictionary rule.
         let features = (!order.is_empty()).then(|| {
@@ -898,8 +958,9 @@ impl Classifier {
     /// removed), most frequent first, at most 32: what the ledger compares to decide
     /// whether two items report the same event.
     pub fn key_terms(&self, title: &str, body: &str) -> Vec<String> {
-        let (text, _) = Self::normalized(title, body);
-        self.key_terms_of(&Boundaries::new(&text))
+        Self::with_normalized(title, body, |text, _| {
+            self.key_terms_of(&Boundaries::new(text))
+        })
     }
 
     fn key_terms_of(&self, bounds: &Boundaries<'_>) -> Vec<String> {

@@ -460,6 +460,8 @@ pub(crate) struct Candidate<'a> {
     pub subject: f64,
     /// Weight of the topic's terms in the title (counted double there).
     pub title: f64,
+    /// Byte offset of the topic's first term in the text (title first).
+    pub first: usize,
     /// Cross-cutting (市场监管, 干部作风 when the title names no official).
     pub cross: bool,
 }
@@ -472,14 +474,23 @@ const MAX_POSITION: usize = 3;
 /// itself, its event, subject and title weights (alone and with `t`), whether it is
 /// cross-cutting, whether the title names it (with the position), each other candidate beside it (`t` with `u`), each matched term of
 /// the kept topics (with `t`), and the title and lede bigrams (`grams`, as
-/// [`lede_bigrams`] gives them; with `t`). Features shared by all candidates would
-/// cancel out, so every one names the candidate.
+/// [`lede_bigrams`] gives them; with `t`). Where the text names it: how many
+/// candidates' terms come before its first term (alone and with `t`), and `t` with the
+/// candidate named first (the event the title opens with: 工厂爆炸 names work_safety
+/// before accident); how many distinct terms of `t` matched (alone and with `t`).
+/// Features shared by all candidates would cancel out, so every one names the
+/// candidate.
 pub(crate) fn rank_features(
     grams: &[Feature],
     candidates: &[Candidate<'_>],
     matches: &[&TermMatch],
 ) -> Vec<Vec<Feature>> {
     let log = |x: f64| (1.0 + x.max(0.0)).ln() as f32;
+    // The candidate named first (the rule's order breaks a tie).
+    let leader = candidates
+        .iter()
+        .min_by_key(|c| c.first)
+        .map_or("", |c| c.topic);
     candidates
         .iter()
         .enumerate()
@@ -499,6 +510,14 @@ pub(crate) fn rank_features(
             out.push((with_topic(b't', b""), log(c.title)));
             out.push((hash(b'x', b""), flag_value(c.cross)));
             out.push((hash(b'f', &position), flag_value(c.title > 0.0)));
+            let before = candidates.iter().filter(|o| o.first < c.first).count();
+            let appearance = [before.min(MAX_POSITION) as u8];
+            out.push((hash(b'a', &appearance), 1.0));
+            out.push((with_topic(b'a', &appearance), 1.0));
+            out.push((with_topic(b'l', leader.as_bytes()), 1.0));
+            let terms = matches.iter().filter(|m| m.topic == c.topic).count();
+            out.push((hash(b'n', b""), log(terms as f64)));
+            out.push((with_topic(b'n', b""), log(terms as f64)));
             for other in candidates.iter().filter(|o| o.topic != c.topic) {
                 out.push((with_topic(b'o', other.topic.as_bytes()), 1.0));
             }
@@ -656,6 +675,7 @@ mod tests {
                 event: 2.0,
                 subject: 3.0,
                 title: 2.0,
+                first: 0,
                 cross: false,
             },
             Candidate {
@@ -663,6 +683,7 @@ mod tests {
                 event: 4.0,
                 subject: 0.0,
                 title: 4.0,
+                first: 6,
                 cross: true,
             },
         ];
@@ -677,12 +698,26 @@ mod tests {
         let own = |k: usize| -> std::collections::BTreeSet<u32> {
             features[k].iter().map(|f| f.0).collect()
         };
-        assert!(own(0).intersection(&own(1)).count() <= 4);
+        assert!(own(0).intersection(&own(1)).count() <= 5);
+        // Named first (real_estate at 0, market at 6): appearance 0 and 1, and both
+        // carry real_estate as the candidate named first.
+        assert!(own(0).contains(&hash(b'a', &[0])) && own(1).contains(&hash(b'a', &[1])));
+        let leader = |t: &[u8]| fnv(fnv(fnv(fnv(0x811c_9dc5, b"r"), t), b"l"), b"real_estate");
+        assert!(own(0).contains(&leader(b"real_estate")) && own(1).contains(&leader(b"market")));
+        // One matched term: market has 1 distinct term, real_estate none.
+        let terms = |k: usize| {
+            features[k]
+                .iter()
+                .find(|f| f.0 == hash(b'n', b""))
+                .unwrap()
+                .1
+        };
+        assert_eq!((terms(0), terms(1)), (0.0, 2f64.ln() as f32));
         // The matched term's feature is the hash of `topic|term` named with the
-        // candidate (after its 11 fixed features and the one other candidate).
+        // candidate (after its 16 fixed features and the one other candidate).
         let topic = fnv(fnv(0x811c_9dc5, b"r"), b"real_estate");
         let named = fnv(fnv(topic, b"m"), "market|乱收费".as_bytes());
-        assert_eq!(features[0][12], (named, 1.0));
+        assert_eq!(features[0][17], (named, 1.0));
         // A hand-written file: no weights keep the rule's order; a weight on a
         // candidate's own topic feature (third in its list) puts it first.
         let mask = (1u32 << 12) - 1;

@@ -65,11 +65,12 @@ pub(crate) fn normalize_into(text: &str, out: &mut String) {
 }
 
 /// The length of the run at the start of `text` that normalization leaves as it is:
-/// no markup or entity start, no whitespace, nothing [`half_width`] maps. Decided by
-/// a character's leading byte: every character that is whitespace or mapped (U+0085,
-/// U+00A0, U+1680, U+2000–U+205F, U+3000, U+FEFF, U+FF01–U+FF5E) has a leading byte
-/// below 0x21 or one of C2, E1, E2, E3, EF, so those go the slow way (with the rest of
-/// their block, e.g. the CJK punctuation of E3).
+/// no markup or entity start, no whitespace, nothing [`half_width`] maps. Every
+/// character that is whitespace or mapped (U+0085, U+00A0, U+1680, U+2000–U+200A,
+/// U+2028, U+2029, U+202F, U+205F, U+3000, U+FEFF, U+FF01–U+FF5E) has a leading byte
+/// below 0x21 or one of C2, E1, E2, E3, EF; a three-byte one is told by its other two
+/// bytes, so that the CJK punctuation beside them (。、“”…《》) stays in the run.
+/// `tests::plain_prefix_stops_at_every_changed_character` checks every character.
 fn plain_prefix(text: &str) -> usize {
     let bytes = text.as_bytes();
     let mut i = 0;
@@ -77,14 +78,42 @@ fn plain_prefix(text: &str) -> usize {
         let len = match b {
             b'<' | b'&' | 0..=0x20 => break,
             0x21..=0x7F => 1,
-            0xC2 | 0xE1 | 0xE2 | 0xE3 | 0xEF => break,
+            0xC2 => break,
             0xC0..=0xDF => 2,
+            0xE1 | 0xE2 | 0xE3 | 0xEF => {
+                // The text is valid UTF-8: a leading byte of three is followed by two.
+                if changed_3(b, bytes[i + 1], bytes[i + 2]) {
+                    break;
+                }
+                3
+            }
             0xE0..=0xEF => 3,
             _ => 4,
         };
         i += len;
     }
     i
+}
+
+/// Whether the three-byte character `b0 b1 b2` (leading byte E1, E2, E3 or EF) is
+/// whitespace or mapped by [`half_width`].
+fn changed_3(b0: u8, b1: u8, b2: u8) -> bool {
+    match (b0, b1) {
+        // U+1680
+        (0xE1, 0x9A) => b2 == 0x80,
+        // U+2000–U+200A, U+2028, U+2029, U+202F
+        (0xE2, 0x80) => matches!(b2, 0x80..=0x8A | 0xA8 | 0xA9 | 0xAF),
+        // U+205F
+        (0xE2, 0x81) => b2 == 0x9F,
+        // U+3000
+        (0xE3, 0x80) => b2 == 0x80,
+        // U+FEFF
+        (0xEF, 0xBB) => b2 == 0xBF,
+        // U+FF01–U+FF3F, U+FF40–U+FF5E
+        (0xEF, 0xBC) => b2 >= 0x81,
+        (0xEF, 0xBD) => b2 <= 0x9E,
+        _ => false,
+    }
 }
 
 /// Full-width ASCII forms (U+FF01–U+FF5E) and the ideographic space to half-width.
@@ -104,6 +133,21 @@ mod tests {
         let mut out = String::new();
         normalize_into(s, &mut out);
         out
+    }
+
+    /// Every character normalization changes (whitespace, mapped, a markup or entity
+    /// start) ends a plain run; the CJK punctuation of news text does not.
+    #[test]
+    fn plain_prefix_stops_at_every_changed_character() {
+        for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
+            let changed =
+                c.is_whitespace() || c == '\u{FEFF}' || half_width(c) != c || c == '<' || c == '&';
+            if changed {
+                assert_eq!(plain_prefix(&c.to_string()), 0, "{c:?}");
+            }
+        }
+        let punctuation = "。、“”‘’…—《》「」『』【】〈〉";
+        assert_eq!(plain_prefix(punctuation), punctuation.len());
     }
 
     #[test]

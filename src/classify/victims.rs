@@ -2,7 +2,8 @@
 //! vocabulary in `dictionaries/casualty/` (words there, grammar here):
 //! - a single victim stated without a count (…当场身亡, 女子被害, 送了命) is one death,
 //!   unless the word is conceded (就是撞死了人也…); after a count the same words are the
-//!   toll (其中1名船员在获救后已无生命体征);
+//!   toll (其中1名船员在获救后已无生命体征), unless the word is a killing verb with its
+//!   object after it (3名歹徒枪杀了一名店主: the count is of the killers);
 //! - a toll after the verb without a counting word (遇难18，另有3人失踪) is that toll;
 //! - injuries the text calls light (12人轻伤, 20余名学生轻微中毒) are not serious
 //!   injuries: 国务院令第493号 grades on 重伤, so such figures do not raise the level.
@@ -20,12 +21,11 @@
 //!   ten or more incidents (457起车祸100人死亡) is background, not the event's figures
 //!   (taxonomy.md: the figures of the event itself, the worst single one).
 //!
-//! Each list is optional: a dictionary folder without `casualty/` reads figures with the
-//! patterns alone.
+//! Each of these lists is optional: without one, its reading is left out. The lists
+//! the figure patterns of [`super::casualty`] are built from are required.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 use aho_corasick::{AhoCorasick, MatchKind};
@@ -33,7 +33,8 @@ use regex::Regex;
 
 use super::ClassifyError;
 use super::casualty::{
-    Casualties, NAMED_PERSON, NOT_NAME_AFTER, SENTENCE_END, parse_count, sentences_with,
+    Casualties, DEATHLY, HURTFUL, LIGHT, Marked, Reader, SENTENCE_END, alternation, counts_killers,
+    parse_count,
 };
 
 /// The word lists (`dictionaries/casualty/*.txt`, one entry per line).
@@ -74,6 +75,9 @@ pub(crate) struct VictimWords {
     conceded: Option<Regex>,
     /// A count before a word of `single_death.txt` (1名船员在获救后已无生命体征): the toll.
     counted_death: Option<Regex>,
+    /// The killing verbs of `casualty/killing_verbs.txt`: a count before one with its
+    /// object after it is of the killers.
+    killing: Vec<String>,
 }
 
 /// One word list as an automaton: whether a text holds any of the words is one scan,
@@ -124,16 +128,6 @@ const DIED_LATER: [&str; 5] = ["抢救无效", "医治无效", "救治无效", "
 /// A count of people in the patterns below (Arabic or Chinese, 余/多 after it).
 const COUNT: &str = r"([0-9]+|[一二两三四五六七八九十百千]+)(?:余|多)?";
 
-/// Words as one alternation of a pattern.
-fn alternation(words: &[String]) -> String {
-    // Longest first: the regex takes the first alternative that matches, so 环卫工
-    // before 环卫工人 would leave 人 to the pattern's plural group.
-    let mut words: Vec<&String> = words.iter().collect();
-    words.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
-    let words: Vec<String> = words.into_iter().map(|w| regex::escape(w)).collect();
-    words.join("|")
-}
-
 /// A toll with a bare 死 ending its clause, or followed by an event noun: 致13人死,
 /// 3人死，2人伤, 致22人死矿难事故.
 fn bare_death_pattern(event_nouns: &[String]) -> Option<Regex> {
@@ -167,8 +161,8 @@ fn injured_after_verb_pattern(verbs: &[String]) -> Option<Regex> {
 /// (伤了他的心). Group 1 catches a 死/重/轻/受 before the verb (重伤医生 is read by the
 /// patterns), group 2 a 人/们 after the person (打伤他人, 刺伤医生们: not one person),
 /// or a 国/市/省/县/区 (撞伤我国渔民: 我 is a place's people there), or a word of
-/// [`NOT_NAME_AFTER`] (某些: 某 is "a certain" there).
-fn verb_victim_pattern(verbs: &[String], people: &[String]) -> Option<Regex> {
+/// `not_name_after.txt` (某些: 某 is "a certain" there).
+fn verb_victim_pattern(verbs: &[String], people: &[String], names: &Reader) -> Option<Regex> {
     let verbs: Vec<String> = verbs
         .iter()
         .filter(|v| v.as_str() != "伤")
@@ -179,9 +173,11 @@ fn verb_victim_pattern(verbs: &[String], people: &[String]) -> Option<Regex> {
     }
     Some(
         Regex::new(&format!(
-            r"([死重轻受])?(?:{})了?(?:{}|{NAMED_PERSON})([人们国市省县区]|{NOT_NAME_AFTER})?",
+            r"([死重轻受])?(?:{})了?(?:{}|{})([人们国市省县区]|{})?",
             alternation(&verbs),
-            alternation(people)
+            alternation(people),
+            names.named_person,
+            names.not_name_after_words
         ))
         .expect("escaped words form a valid pattern"),
     )
@@ -189,16 +185,17 @@ fn verb_victim_pattern(verbs: &[String], people: &[String]) -> Option<Regex> {
 
 /// One person of `victim_nouns.txt` hurt as an outcome (导致店员受伤, 造成司机受轻伤) or
 /// called the hurt one (受伤的环卫工). Group 1 catches a 人/们 (or 国/市/省/县/区, or a word
-/// of [`NOT_NAME_AFTER`]) after the person
+/// of `not_name_after.txt`) after the person
 /// (受伤的老人们, 致他人受伤 does not match: 人 stands between 他 and 受伤).
-fn caused_victim_pattern(people: &[String]) -> Option<Regex> {
+fn caused_victim_pattern(people: &[String], names: &Reader) -> Option<Regex> {
     if people.is_empty() {
         return None;
     }
-    let people = format!("{}|{NAMED_PERSON}", alternation(people));
+    let people = format!("{}|{}", alternation(people), names.named_person);
+    let not_name_after = &names.not_name_after_words;
     Some(
         Regex::new(&format!(
-            r"(?:致|导致|造成)(?:{people})(?:受轻伤|受重伤|受伤|摔伤|烧伤|烫伤)|受伤的(?:{people})([人们国市省县区]|{NOT_NAME_AFTER})?"
+            r"(?:致|导致|造成)(?:{people})(?:受轻伤|受重伤|受伤|摔伤|烧伤|烫伤)|受伤的(?:{people})([人们国市省县区]|{not_name_after})?"
         ))
         .expect("escaped words form a valid pattern"),
     )
@@ -275,18 +272,65 @@ static INCIDENTS: LazyLock<Regex> = LazyLock::new(|| {
 /// (4起交通事故先后涉及22台车 is one pile-up).
 const MIN_INCIDENTS: u32 = 10;
 
-fn words(dir: &Path, name: &str) -> Result<Vec<String>, ClassifyError> {
-    let path = dir.join("casualty").join(name);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(str::to_string)
-            .collect()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(source) => Err(ClassifyError::Read { path, source }),
+/// One list of `dictionaries/casualty/`: its words with their line numbers.
+pub(crate) struct List {
+    pub(crate) path: PathBuf,
+    pub(crate) words: Vec<(usize, String)>,
+}
+
+impl List {
+    /// The list `name`; `None` when there is no such file.
+    fn read(dir: &Path, name: &str) -> Result<Option<List>, ClassifyError> {
+        let path = dir.join("casualty").join(name);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let words = text
+                    .lines()
+                    .enumerate()
+                    .map(|(i, l)| (i + 1, l.trim()))
+                    .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+                    .map(|(i, l)| (i, l.to_string()))
+                    .collect();
+                Ok(Some(List { path, words }))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(ClassifyError::Read { path, source }),
+        }
     }
+
+    /// A list the casualty patterns are built from: it must exist, hold a word, and
+    /// hold one word a line (a word with a space in it is two words run together).
+    pub(crate) fn required(dir: &Path, name: &str) -> Result<List, ClassifyError> {
+        let path = dir.join("casualty").join(name);
+        let list = List::read(dir, name)?.ok_or_else(|| ClassifyError::Read {
+            path: path.clone(),
+            source: std::io::ErrorKind::NotFound.into(),
+        })?;
+        if list.words.is_empty() {
+            return Err(ClassifyError::EmptyList(path));
+        }
+        if let Some((line, word)) = list
+            .words
+            .iter()
+            .find(|(_, w)| w.contains(char::is_whitespace))
+        {
+            return Err(ClassifyError::Format {
+                path,
+                line: *line,
+                message: format!("“{word}”中有空格；一行只写一个词"),
+            });
+        }
+        Ok(list)
+    }
+
+    pub(crate) fn strings(&self) -> Vec<String> {
+        self.words.iter().map(|(_, w)| w.clone()).collect()
+    }
+}
+
+/// The words of an optional list (none when the file is missing).
+fn words(dir: &Path, name: &str) -> Result<Vec<String>, ClassifyError> {
+    Ok(List::read(dir, name)?.map_or_else(Vec::new, |l| l.strings()))
 }
 
 /// `light` as one pattern: a count of people, a short gap, a light word.
@@ -304,12 +348,12 @@ fn light_pattern(light: &[String]) -> Option<Regex> {
 }
 
 /// A character of most injury statements (受伤, 重伤, 碾压, 撞倒 …).
-fn hurtful_char(c: char) -> bool {
+pub(super) fn hurtful_char(c: char) -> bool {
     matches!(c, '伤' | '重' | '碾' | '撞')
 }
 
 /// A character of most death statements (死亡, 丧命, 遇害, 去世 …).
-fn deathly_char(c: char) -> bool {
+pub(super) fn deathly_char(c: char) -> bool {
     matches!(
         c,
         '亡' | '命' | '害' | '杀' | '死' | '难' | '丧' | '毙' | '世'
@@ -328,7 +372,8 @@ fn many_incidents(s: &str) -> bool {
 }
 
 impl VictimWords {
-    pub(crate) fn load(dir: &Path) -> Result<VictimWords, ClassifyError> {
+    /// The lists of `dir/casualty/`; `names` gives the persons named by a surname and 某.
+    pub(crate) fn load(dir: &Path, names: &Reader) -> Result<VictimWords, ClassifyError> {
         let light = words(dir, "light.txt")?;
         let single_injury = words(dir, "single_injury.txt")?;
         let injury_verbs = words(dir, "injury_verbs.txt")?;
@@ -343,12 +388,13 @@ impl VictimWords {
             background: Words::new(&words(dir, "background.txt")?)?,
             agent_injury: agent_injury_pattern(&single_injury),
             single_injury: Words::new(&single_injury)?,
-            verb_victim: verb_victim_pattern(&injury_verbs, &victim_nouns),
-            caused_victim: caused_victim_pattern(&victim_nouns),
+            verb_victim: verb_victim_pattern(&injury_verbs, &victim_nouns, names),
+            caused_victim: caused_victim_pattern(&victim_nouns, names),
             injured_after_verb: injured_after_verb_pattern(&injury_verbs),
             bare_death: bare_death_pattern(&words(dir, "event_nouns.txt")?),
             counted_death: counted_death_pattern(&single_death),
             conceded: conceded_pattern(&single_death),
+            killing: names.killing.clone(),
         })
     }
 
@@ -379,10 +425,26 @@ impl VictimWords {
         Cow::Owned(kept.join("。"))
     }
 
+    /// Whether the text holds a single-death word: then [`VictimWords::refine`] reads
+    /// every sentence (殉职 holds no marked character), and
+    /// [`super::casualty::split_marked`] must keep them all.
+    pub(crate) fn reads_every_sentence(&self, text: &str) -> bool {
+        self.single_death.any_in(text)
+    }
+
     /// Adds what the patterns missed to the figures read from the (normalized) text.
     /// `uncounted`: the injured figure is only a kin or body-part injury read without a
     /// count ([`super::casualty::extract_marked`]); a death read here drops it.
-    pub(crate) fn refine(&self, text: &str, c: &mut Casualties, uncounted: bool) {
+    /// `sentences`: the text's [`super::casualty::split_marked`] sentences, every one
+    /// kept when [`VictimWords::reads_every_sentence`] (`any_single`).
+    pub(crate) fn refine(
+        &self,
+        text: &str,
+        sentences: &[Marked<'_>],
+        any_single: bool,
+        c: &mut Casualties,
+        uncounted: bool,
+    ) {
         let mut single = false;
         // The single death is of one who was hurt first (姜某医治无效死亡).
         let mut single_died_later = false;
@@ -391,29 +453,25 @@ impl VictimWords {
         // One injured person (serious too) stated without a count, and a count after an
         // injury verb.
         let (mut hurt, mut hurt_serious, mut hurt_count) = (false, false, None::<u32>);
-        // Every figure below is a maximum or a flag over sentences: a repeated sentence
-        // is read once.
-        let mut read: HashSet<&str> = HashSet::new();
+        // Every figure below is a maximum or a flag over sentences: each distinct
+        // sentence is read once (`split_marked`).
         // Word lists are searched in a sentence only when the whole text holds one of
         // their words (one scan each instead of one per sentence; a sentence is a part
         // of the text, so the result is the same).
         // (The light words' scan waits for the first sentence that needs it.)
-        let any_single = self.single_death.any_in(text);
         let mut any_light: Option<bool> = None;
-        // Cheap test first: most sentences state no death, no injury and no light
-        // injury. A single-death word without these characters (殉职) is tested on its
-        // own, so with one in the text every sentence is read.
-        let sentences = sentences_with(text, |c| {
-            any_single || deathly_char(c) || hurtful_char(c) || c == '轻'
-        });
-        for sentence in sentences {
-            if !read.insert(sentence) {
-                continue;
-            }
+        // Cheap test first (the marks): most sentences state no death, no injury and no
+        // light injury. A single-death word without these characters (殉职) is tested on
+        // its own, so with one in the text every sentence is read.
+        for &Marked {
+            text: sentence,
+            marks,
+        } in sentences
+        {
             let named = any_single && self.single_death.any_in(sentence);
-            let deathly = named || sentence.contains(deathly_char);
-            let hurtful = sentence.contains(hurtful_char);
-            if !deathly && !hurtful && !sentence.contains('轻') {
+            let deathly = named || marks & DEATHLY != 0;
+            let hurtful = marks & HURTFUL != 0;
+            if !deathly && !hurtful && marks & LIGHT == 0 {
                 continue;
             }
             let plural = || self.not_single.any_in(sentence);
@@ -445,6 +503,9 @@ impl VictimWords {
                                 && !caps
                                     .get(2)
                                     .is_some_and(|gap| self.refuses_count(gap.as_str()))
+                                && !caps.get(0).is_some_and(|m| {
+                                    counts_killers(&self.killing, m.as_str(), &sentence[m.end()..])
+                                })
                         })
                         .filter_map(|caps| parse_count(caps.get(1)?.as_str()))
                         .max();

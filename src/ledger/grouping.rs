@@ -11,7 +11,7 @@ use crate::model::{
     Classification, Incident, IncidentId, Item, ItemRef, Lead, Level, PolicySnapshot, Status,
     Timestamp,
 };
-use crate::store::{LedgerTx, OpenIndexRow, TxResult};
+use crate::store::{LedgerTx, OpenIndexRow, SourcePlacement, TxResult};
 
 /// At least this share of an item's distinct key terms must be among the incident's.
 pub const JOIN_MIN_CONTAINMENT: f64 = 0.5;
@@ -47,11 +47,20 @@ impl Ledger {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let facts = self.facts(item, class, terms, now);
         let candidate = self.best_candidate(&facts)?;
+        // Where the item's source and time fall among the candidate's sources (read
+        // here under the lock, like the candidates; checked in the transaction).
+        let (n, window) = self.spread_rule();
+        let placement = candidate
+            .map(|id| {
+                let source = &facts.item_ref.source;
+                self.store.place_source(id, source, facts.time, n, window)
+            })
+            .transpose()?;
         let outcome = self.commit(|tx| match tx.attached(&item.source, &item.key)? {
             Some(id) => Ok(IngestOutcome::Joined(id)),
             None => {
                 let joined = match candidate {
-                    Some(id) => self.join(tx, id, &facts, now)?,
+                    Some(id) => self.join(tx, id, &facts, placement.as_ref(), now)?,
                     None => false,
                 };
                 match (joined, candidate) {
@@ -120,21 +129,19 @@ impl Ledger {
             .any(|s| s.id == source && s.local)
     }
 
-    /// The level the items alone give.
-    fn detected_level(&self, row: &OpenIndexRow, local: bool) -> Level {
+    /// The level the items alone give: their highest `severity`, one higher when the
+    /// spread rule holds (`spread`, kept by the store with the incident's sources).
+    fn detected_level(&self, severity: Level, spread: bool, local: bool) -> Level {
         if !local && self.config.jurisdiction.outside_as_watch {
             return Level::Watch;
         }
+        if spread { severity.raised() } else { severity }
+    }
+
+    /// The spread rule's `n` and window (`[policy] spread_sources`, `spread_window`).
+    fn spread_rule(&self) -> (u32, chrono::Duration) {
         let policy = &self.config.policy;
-        if spread(
-            &row.source_times,
-            policy.spread_sources,
-            policy.spread_window.as_chrono(),
-        ) {
-            row.severity.raised()
-        } else {
-            row.severity
-        }
+        (policy.spread_sources, policy.spread_window.as_chrono())
     }
 
     /// The best open incident for an item, if any matches (see the module docs).
@@ -186,10 +193,12 @@ impl Ledger {
                 .cloned()
                 .collect(),
             last_item_at: facts.time,
-            source_times: vec![(facts.item_ref.source.clone(), facts.time)],
+            source_times: Vec::new(),
             severity: facts.severity,
         };
-        let level = self.detected_level(&row, facts.local);
+        let (n, window) = self.spread_rule();
+        let spread = tx.open_sources(id, &facts.item_ref.source, facts.time, n, window)?;
+        let level = self.detected_level(row.severity, spread, facts.local);
         let policy = PolicySnapshot::from(&self.config.policy);
         let deadlines = clock::deadlines_for(level, &policy, facts.time, now, &[]);
         let mut incident = Incident {
@@ -238,14 +247,18 @@ impl Ledger {
 
     /// Adds an item that is attached to no incident (the caller checked) to an open
     /// incident. Returns false when the incident is no longer open (the caller opens a
-    /// new one instead). The incident is read with its first item only and the item added
-    /// by one key ([`LedgerTx::push_item`]), so a join costs the same however many
-    /// items the incident has; its items are read only for a regrade's mail.
+    /// new one instead). The incident is read with its first item only and no sources,
+    /// the item added by one key ([`LedgerTx::push_item`]) and its source by a few
+    /// ([`LedgerTx::join_source`], with the spread rule's answer), so a join costs the
+    /// same however many items and sources the incident has; its items and sources are
+    /// read only for a regrade's mail. `placement`: what the store read outside the
+    /// transaction about the item's source among the incident's.
     fn join(
         &self,
         tx: &LedgerTx<'_>,
         id: IncidentId,
         facts: &ItemFacts,
+        placement: Option<&SourcePlacement>,
         now: Timestamp,
     ) -> TxResult<bool> {
         let Some(mut incident) = tx.incident_head(id)?.filter(|i| i.status.is_open()) else {
@@ -255,7 +268,9 @@ impl Ledger {
             .open_row(&incident)?
             .unwrap_or_else(|| fallback_row(&incident));
         tx.attach(&facts.item_ref.source, &facts.item_ref.key, id)?;
-        let new_source = incident.sources.insert(facts.item_ref.source.clone());
+        let (n, window) = self.spread_rule();
+        let source = &facts.item_ref.source;
+        let sources = tx.join_source(id, source, facts.time, placement, n, window)?;
         // Only the item that opened the incident keeps its lead.
         let items = tx.push_item(
             id,
@@ -264,7 +279,6 @@ impl Ledger {
                 ..facts.item_ref.clone()
             },
         )?;
-        add_source_time(&mut row.source_times, &facts.item_ref.source, facts.time);
         row.last_item_at = row.last_item_at.max(facts.time);
         let old_severity = row.severity;
         row.severity = row.severity.max(facts.severity);
@@ -284,11 +298,11 @@ impl Ledger {
             "item_added",
             format!(
                 "新增{}信息《{}》（来源 {}，共 {} 条、{} 个来源）",
-                if new_source { "来源的" } else { "" },
+                if sources.new { "来源的" } else { "" },
                 facts.title,
                 facts.item_ref.source,
                 items,
-                incident.sources.len()
+                sources.count
             ),
             None,
         ))?;
@@ -296,7 +310,7 @@ impl Ledger {
         if earlier_event {
             move_event_time(tx, &mut incident, facts.time, SYSTEM, now)?;
         }
-        let detected = self.detected_level(&row, incident.local);
+        let detected = self.detected_level(row.severity, sources.spread, incident.local);
         let previous_detected = incident.detected_level;
         incident.detected_level = detected.max(previous_detected);
         if detected.rank() > previous_detected.rank() && detected.rank() > incident.level.rank() {
@@ -307,12 +321,14 @@ impl Ledger {
             } else {
                 format!(
                     "{} 个来源在 {} 内转载",
-                    row.source_times.len(),
-                    self.config.policy.spread_window
+                    sources.count, self.config.policy.spread_window
                 )
             };
-            // A regrade may announce the incident: its mail lists the items.
-            incident.items = tx.incident(id)?.map(|full| full.items).unwrap_or_default();
+            // A regrade may announce the incident: its mail lists the items and sources.
+            if let Some(full) = tx.incident(id)? {
+                incident.items = full.items;
+                incident.sources = full.sources;
+            }
             self.set_level(tx, &mut incident, detected, SYSTEM, Some(&reason), now)?;
         } else if earlier_event {
             recompute_deadlines(&mut incident);
@@ -401,13 +417,6 @@ pub(super) fn union_into(into: &mut Vec<String>, more: &[String], cap: usize) {
     }
 }
 
-pub(super) fn add_source_time(times: &mut Vec<(String, Timestamp)>, source: &str, at: Timestamp) {
-    match times.iter_mut().find(|(s, _)| s == source) {
-        Some((_, t)) => *t = (*t).min(at),
-        None => times.push((source.to_string(), at)),
-    }
-}
-
 /// A match-index row rebuilt from the incident alone (for an index row that is missing).
 pub(super) fn fallback_row(incident: &Incident) -> OpenIndexRow {
     OpenIndexRow {
@@ -415,11 +424,7 @@ pub(super) fn fallback_row(incident: &Incident) -> OpenIndexRow {
         places: incident.places.clone(),
         terms: incident.terms.clone(),
         last_item_at: incident.updated_at,
-        source_times: incident
-            .sources
-            .iter()
-            .map(|s| (s.clone(), incident.event_at))
-            .collect(),
+        source_times: Vec::new(),
         severity: incident.detected_level.max(Level::IV),
     }
 }

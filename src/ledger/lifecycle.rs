@@ -3,7 +3,7 @@
 //! entry, brings its clocks in line and queues the mails it causes.
 
 use super::audit::{SYSTEM, entry};
-use super::grouping::{MAX_INCIDENT_TERMS, add_source_time, fallback_row, union_into};
+use super::grouping::{MAX_INCIDENT_TERMS, fallback_row, union_into};
 use super::{Ledger, LedgerError, move_event_time, recompute_deadlines};
 use crate::format::{self, LevelStyle};
 use crate::model::{
@@ -258,6 +258,9 @@ impl Ledger {
                 }
                 tx.attach(&r.source, &r.key, into)?;
             }
+            // The source's sources with their first times (the target keeps the
+            // earlier of two); the spread rule is counted again at its next join.
+            tx.add_sources(into, tx.source_times(id)?)?;
             target.sources.extend(source.sources.iter().cloned());
             union_into(&mut target.topics, &source.topics, usize::MAX);
             union_into(&mut target.places, &source.places, usize::MAX);
@@ -267,9 +270,6 @@ impl Ledger {
                 target.unit.clone_from(&source.unit);
             }
             let source_row = source_row.unwrap_or_else(|| fallback_row(&source));
-            for (s, t) in source_row.source_times {
-                add_source_time(&mut row.source_times, &s, t);
-            }
             row.last_item_at = row.last_item_at.max(source_row.last_item_at);
             row.severity = row.severity.max(source_row.severity);
             union_into(&mut row.places, &source_row.places, usize::MAX);

@@ -108,6 +108,7 @@ impl Transport {
             path: dir.to_path_buf(),
             source,
         })?;
+        crate::atomic_file::sweep(dir);
         Ok(Transport::Files {
             dir: dir.to_path_buf(),
         })

@@ -38,6 +38,11 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::TransactionalTree;
 
+mod sources;
+
+use sources::SourceKeys;
+pub use sources::{SourceJoin, SourcePlacement};
+
 use super::ledger_index::{self, IncidentSummary, MatchRow};
 use super::tx::{self, Abort, TxResult};
 use super::{OutboxTx, Result, Store, StoreError, decode, encode};
@@ -53,6 +58,10 @@ const ITEM_COUNT: u8 = 0xFE;
 /// The `meta` key that records that incidents keep their items under keys of their own
 /// (absent in a database written before: [`Store::ensure_incident_item_keys`]).
 const ITEM_KEYS_VERSION_KEY: &[u8] = b"incident_item_keys";
+
+/// The `meta` key that records that incidents keep their sources under keys of their
+/// own (absent in a database written before: [`Store::ensure_incident_source_keys`]).
+const SOURCE_KEYS_VERSION_KEY: &[u8] = b"incident_source_keys";
 
 fn item_ref_prefix(id: IncidentId) -> [u8; 9] {
     let mut k = [0u8; 9];
@@ -93,14 +102,15 @@ fn write_later_items(
     Ok(())
 }
 
-/// The incident's record with its first item only (the later ones have keys of their
-/// own).
+/// The incident's record with its first item only and without its sources (the later
+/// items and the sources have keys of their own).
 fn head_bytes(incident: &Incident) -> Vec<u8> {
-    if incident.items.len() <= 1 {
+    if incident.items.len() <= 1 && incident.sources.is_empty() {
         encode(incident)
     } else {
         let mut head = Incident {
             items: Vec::new(),
+            sources: Default::default(),
             ..incident.clone()
         };
         head.items.extend(incident.items.first().cloned());
@@ -383,7 +393,11 @@ pub struct OpenIndexRow {
     pub terms: Vec<String>,
     /// The time of its latest item (credible publication, else detection).
     pub last_item_at: Timestamp,
-    /// Distinct sources and the time each first carried the story.
+    /// Distinct sources and the time each first carried the story, in the order they
+    /// came: only in an export's record (`LedgerRecord::open_row`); the ledger keeps
+    /// them as keys of their own (data format 7, `incidents/sources.rs`), the stored
+    /// row has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub source_times: Vec<(String, Timestamp)>,
     /// The highest item severity, before the jurisdiction and spread adjustments.
     pub severity: Level,
@@ -453,11 +467,61 @@ impl LedgerTx<'_> {
                 Err(e) => return corrupt(format!("item {seq} of incident {id}"), e),
             }
         }
+        incident.sources = self.sources().names(id)?.into_iter().collect();
         Ok(Some(incident))
     }
 
-    /// An incident with its first item only: what a change that only adds items
-    /// ([`LedgerTx::push_item`]) reads, in time that does not grow with the incident.
+    fn sources(&self) -> SourceKeys<'_> {
+        SourceKeys(self.attached)
+    }
+
+    /// The first source of an incident opened in this transaction, at time `at`.
+    /// Returns whether the spread rule (`n` sources within `window`) holds.
+    pub fn open_sources(
+        &self,
+        id: IncidentId,
+        source: &str,
+        at: Timestamp,
+        n: u32,
+        window: chrono::Duration,
+    ) -> TxResult<bool> {
+        self.sources().open(id, source, at, n, window)
+    }
+
+    /// A joining item's source at time `at`: a new source, or an earlier first time
+    /// for a known one. `placement` is what [`Store::place_source`] read for it.
+    pub fn join_source(
+        &self,
+        id: IncidentId,
+        source: &str,
+        at: Timestamp,
+        placement: Option<&SourcePlacement>,
+        n: u32,
+        window: chrono::Duration,
+    ) -> TxResult<SourceJoin> {
+        self.sources().join(id, source, at, placement, n, window)
+    }
+
+    /// An incident's sources with the time each first carried the story, in the
+    /// order they came.
+    pub fn source_times(&self, id: IncidentId) -> TxResult<Vec<(String, Timestamp)>> {
+        let all = self.sources().all(id)?.into_iter();
+        Ok(all.map(|(s, t)| (s, sources::timestamp(t))).collect())
+    }
+
+    /// Adds sources with their first times to incident `id` (each keeps the earlier
+    /// of its times): a merge.
+    pub fn add_sources(
+        &self,
+        id: IncidentId,
+        sources: impl IntoIterator<Item = (String, Timestamp)>,
+    ) -> TxResult<()> {
+        self.sources().add(id, sources)
+    }
+
+    /// An incident with its first item only and no sources: what a join reads (its
+    /// item added by [`LedgerTx::push_item`], its source by [`LedgerTx::join_source`]),
+    /// in time that does not grow with the incident.
     pub fn incident_head(&self, id: IncidentId) -> TxResult<Option<Incident>> {
         match self.incidents.get(id.to_be_bytes())? {
             None => Ok(None),
@@ -515,6 +579,10 @@ impl LedgerTx<'_> {
             let stored = self.item_count(incident.id)? as usize;
             write_later_items(self.attached, incident, stored)?;
         }
+        // Sources have keys of their own: an incident read whole has them all (each
+        // looked up; none is missing unless added without `add_sources`), one read by
+        // its head none.
+        self.sources().ensure(incident)?;
         let old_record = self
             .incidents
             .insert(&incident.id.to_be_bytes(), head_bytes(incident))?;
@@ -871,9 +939,11 @@ impl Store {
         })
     }
 
-    /// An incident's record with its items read from their keys, in order.
+    /// An incident's record with its items read from their keys, in order, and its
+    /// sources from theirs.
     fn with_items(&self, mut incident: Incident) -> Result<Incident> {
         let id = incident.id;
+        incident.sources = self.source_names(id)?.into_iter().collect();
         for entry in self.ledger.attached.scan_prefix(item_ref_prefix(id)) {
             let (_, v) = entry?;
             incident
@@ -906,7 +976,12 @@ impl Store {
             (&self.ledger.incidents, &self.ledger.attached)
                 .transaction(|(incidents, attached)| {
                     write_later_items(attached, &incident, 1)?;
-                    incidents.insert(&k, head_bytes(&incident))?;
+                    // Its sources stay for their own step (format 7).
+                    let head = Incident {
+                        items: incident.items[..1].to_vec(),
+                        ..incident.clone()
+                    };
+                    incidents.insert(&k, encode(&head))?;
                     Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
                 })
                 .map_err(super::tx::plain_error)?;
@@ -914,6 +989,68 @@ impl Store {
         }
         self.meta
             .insert(ITEM_KEYS_VERSION_KEY, &1u32.to_be_bytes())?;
+        Ok(moved)
+    }
+
+    /// Data format 7's upgrade step (the ledger's sources): moves each incident's
+    /// sources out of its record (`sources`) and their first times out of its grouping
+    /// row (`source_times`) to their keys (`incidents/sources.rs`), one incident per
+    /// transaction: a crash in between leaves each incident whole in one layout or the
+    /// other, and the next open finishes (a record with no `sources` is done). The
+    /// sources keep the row's order and times; one the row lacks (a closed incident has
+    /// no row) takes the event time, as a row rebuilt from the record gave it. A no-op
+    /// once done. Returns how many incidents were moved.
+    pub(super) fn ensure_incident_source_keys(&self) -> Result<usize> {
+        if self.meta.get(SOURCE_KEYS_VERSION_KEY)?.is_some() {
+            return Ok(0);
+        }
+        let l = &self.ledger;
+        let mut moved = 0;
+        for entry in l.incidents.iter() {
+            let (k, v) = entry?;
+            // A record that does not decode is left as it is: reading it reports it.
+            let Ok(incident) = serde_json::from_slice::<Incident>(&v) else {
+                tracing::warn!(key = ?k, "an incident record that does not decode was not upgraded");
+                continue;
+            };
+            if incident.sources.is_empty() {
+                continue;
+            }
+            let row_key = open_key(primary_topic(&incident), incident.id);
+            (&l.incidents, &l.attached, &l.open)
+                .transaction(|(incidents, attached, open)| {
+                    let row = match open.get(&row_key)? {
+                        Some(v) => serde_json::from_slice::<OpenIndexRow>(&v).ok(),
+                        None => None,
+                    };
+                    let keys = SourceKeys(attached);
+                    if let Some(row) = &row {
+                        let known = row
+                            .source_times
+                            .iter()
+                            .filter(|(s, _)| incident.sources.contains(s));
+                        keys.add(incident.id, known.cloned())?;
+                        let stored = OpenIndexRow {
+                            source_times: Vec::new(),
+                            ..row.clone()
+                        };
+                        open.insert(row_key.as_slice(), encode(&stored))?;
+                    }
+                    keys.ensure(&incident)?;
+                    // Only the sources leave the record (its items are the
+                    // item step's).
+                    let record = Incident {
+                        sources: Default::default(),
+                        ..incident.clone()
+                    };
+                    incidents.insert(&k, encode(&record))?;
+                    Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
+                })
+                .map_err(super::tx::plain_error)?;
+            moved += 1;
+        }
+        self.meta
+            .insert(SOURCE_KEYS_VERSION_KEY, &1u32.to_be_bytes())?;
         Ok(moved)
     }
 
@@ -1213,6 +1350,7 @@ mod tests {
                 .insert(key, encode(&incident))
                 .unwrap();
             store.meta.remove(ITEM_KEYS_VERSION_KEY).unwrap();
+            store.meta.remove(SOURCE_KEYS_VERSION_KEY).unwrap();
             let format = super::super::FORMAT_KEY;
             store.meta.insert(format, &2u32.to_be_bytes()).unwrap();
             store.flush_blocking().unwrap();

@@ -64,7 +64,9 @@ pub enum UpsertOutcome {
 /// One item [`Store::upsert_items`] is to write.
 struct Write {
     key: Vec<u8>,
-    item: Item,
+    /// Where its outcome (which holds the item, new or updated) is in the list the
+    /// upsert returns: the item is written from there, not copied.
+    at: usize,
     /// Its text replaced an earlier one: the stored classification goes.
     replaced: bool,
     /// Retention's record of the key may exist (a swept item back with new text, or
@@ -72,11 +74,13 @@ struct Write {
     swept: bool,
 }
 
-/// One item as [`Store::upsert_items`] writes it, encoded before its transaction.
-struct Row<'a> {
-    key: &'a [u8],
-    value: Vec<u8>,
-    by_time: Vec<u8>,
+/// One item as [`Store::upsert_items`] writes it, encoded before its transaction
+/// (the keys and record as sled's own buffers, made once: the transaction's writes
+/// share them, and its closure may run again on a conflict).
+struct Row {
+    key: sled::IVec,
+    value: sled::IVec,
+    by_time: sled::IVec,
     /// The `items_swept` key to remove if the item is new, when there may be one.
     swept: Option<[u8; 16]>,
     /// Its text replaced an earlier one: the stored classification goes.
@@ -99,10 +103,11 @@ pub struct Verdict<'a> {
     pub text: Option<(&'a str, &'a str)>,
 }
 
-/// A verdict as [`Store::record_classifications`] writes it.
+/// A verdict as [`Store::record_classifications`] writes it (key and record as
+/// sled's own buffers, made once and shared by the transaction's writes).
 struct ClassRow {
-    key: Vec<u8>,
-    class: Vec<u8>,
+    key: sled::IVec,
+    class: sled::IVec,
     done: bool,
     /// The print of the text classified, when the verdict names it.
     print: Option<[u8; 8]>,
@@ -149,6 +154,14 @@ fn mark_is_for(mark: &[u8], print: &[u8; 8]) -> bool {
     mark.is_empty() || mark == print
 }
 
+/// The item an upsert's outcome wrote (new or updated), if it wrote one.
+fn written(outcomes: &[UpsertOutcome], at: usize) -> Option<&Item> {
+    match outcomes.get(at)? {
+        UpsertOutcome::New(item) | UpsertOutcome::Updated(item) => Some(item),
+        UpsertOutcome::Unchanged => None,
+    }
+}
+
 pub(super) fn item_key(source: &str, key: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(source.len() + 1 + key.len());
     k.extend_from_slice(source.as_bytes());
@@ -186,7 +199,7 @@ impl Store {
             let key = item_key(source, &up.key);
             let mut swept = false;
             let existing = match in_batch.get(&key) {
-                Some(&at) => Some(writes[at].item.clone()),
+                Some(&at) => written(&outcomes, writes[at].at).cloned(),
                 None => self
                     .items
                     .get(&key)?
@@ -233,25 +246,26 @@ impl Store {
                     }
                 },
             };
-            let (item, replaced) = match &outcome {
-                UpsertOutcome::New(item) => (item, false),
-                UpsertOutcome::Updated(item) => (item, true),
+            let replaced = match &outcome {
+                UpsertOutcome::New(_) => false,
+                UpsertOutcome::Updated(_) => true,
                 UpsertOutcome::Unchanged => {
                     outcomes.push(outcome);
                     continue;
                 }
             };
+            let at = outcomes.len();
             match in_batch.get(&key) {
-                Some(&at) => {
-                    let earlier = &mut writes[at];
-                    earlier.item = item.clone();
+                Some(&earlier) => {
+                    let earlier = &mut writes[earlier];
+                    earlier.at = at;
                     earlier.replaced |= replaced;
                 }
                 None => {
                     in_batch.insert(key.clone(), writes.len());
                     writes.push(Write {
                         key,
-                        item: item.clone(),
+                        at,
                         replaced,
                         swept: swept || replaced,
                     });
@@ -260,7 +274,7 @@ impl Store {
             outcomes.push(outcome);
         }
         if !writes.is_empty() {
-            self.write_pending(&writes)?;
+            self.write_pending(&writes, &outcomes)?;
         }
         Ok(outcomes)
     }
@@ -276,17 +290,20 @@ impl Store {
     /// may be there (so `status` needs no scan of the items, and the digest reads its
     /// period by key range); a replaced text loses its stored classification. The
     /// records are encoded first, with one compressor for all of them.
-    fn write_pending(&self, writes: &[Write]) -> Result<()> {
+    fn write_pending(&self, writes: &[Write], outcomes: &[UpsertOutcome]) -> Result<()> {
         let mut encoder = ItemEncoder::new();
-        let rows: Vec<Row<'_>> = writes
+        let rows: Vec<Row> = writes
             .iter()
-            .map(|write| Row {
-                key: &write.key,
-                value: encoder.encode(&write.item),
-                by_time: time_key(write.item.first_seen, &write.key),
-                swept: write.swept.then(|| swept_key(&write.key)),
-                replaced: write.replaced,
-                print: text_print(&write.item.title, &write.item.body),
+            .filter_map(|write| {
+                let item = written(outcomes, write.at)?;
+                Some(Row {
+                    key: write.key.as_slice().into(),
+                    value: encoder.encode(item).into(),
+                    by_time: time_key(item.first_seen, &write.key).into(),
+                    swept: write.swept.then(|| swept_key(&write.key)),
+                    replaced: write.replaced,
+                    print: text_print(&item.title, &item.body),
+                })
             })
             .collect();
         (
@@ -300,17 +317,17 @@ impl Store {
             .transaction(|(items, pending, meta, times, swept_tree, classes)| {
                 let mut added = 0u64;
                 for row in &rows {
-                    if items.insert(row.key, row.value.as_slice())?.is_none() {
+                    if items.insert(row.key.clone(), row.value.clone())?.is_none() {
                         added += 1;
-                        times.insert(row.by_time.as_slice(), &[])?;
+                        times.insert(row.by_time.clone(), &[])?;
                         if let Some(swept) = &row.swept {
                             swept_tree.remove(swept)?;
                         }
                     }
                     if row.replaced {
-                        classes.remove(row.key)?;
+                        classes.remove(row.key.clone())?;
                     }
-                    pending.insert(row.key, &row.print)?;
+                    pending.insert(row.key.clone(), &row.print)?;
                 }
                 if added > 0 {
                     let count = meta.get(ITEMS_COUNT)?.map_or(0, |v| read_count(&v));
@@ -508,8 +525,8 @@ impl Store {
         let rows: Vec<ClassRow> = verdicts
             .iter()
             .map(|v| ClassRow {
-                key: item_key(v.source, v.key),
-                class: encode_class(v.classification),
+                key: item_key(v.source, v.key).into(),
+                class: encode_class(v.classification).into(),
                 done: v.done,
                 print: v.text.map(|(title, body)| text_print(title, body)),
             })
@@ -524,14 +541,14 @@ impl Store {
                 } in &rows
                 {
                     if let Some(print) = print
-                        && let Some(mark) = pending.get(key.as_slice())?
+                        && let Some(mark) = pending.get(key)?
                         && !mark_is_for(&mark, print)
                     {
                         continue;
                     }
-                    classes.insert(key.as_slice(), class.as_slice())?;
+                    classes.insert(key.clone(), class.clone())?;
                     if *done {
-                        pending.remove(key.as_slice())?;
+                        pending.remove(key.clone())?;
                     }
                 }
                 Ok::<_, ConflictableTransactionError<StoreError>>(())

@@ -1793,6 +1793,6 @@ mod tests {
         assert_eq!(store.upgraded_from(), None);
         check_match_index(&store, &ledger);
         let format = store.meta.get(super::super::FORMAT_KEY).unwrap().unwrap();
-        assert_eq!(format.as_ref(), 6u32.to_be_bytes());
+        assert_eq!(format.as_ref(), super::super::FORMAT_VERSION.to_be_bytes());
     }
 }

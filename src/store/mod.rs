@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use incidents::{DueEntry, EffectDue, LedgerTx, OpenIndexRow};
+pub use incidents::{DueEntry, EffectDue, LedgerTx, OpenIndexRow, SourceJoin, SourcePlacement};
 pub use items::{UpsertOutcome, Verdict};
 pub use ledger_index::{Candidate, IncidentSummary, ListFilter, ListPage, MatchRow, list_order};
 pub use outbox::{
@@ -88,7 +88,16 @@ pub use tx::{Abort, TxError, TxResult};
 ///   10–30 % less for the intake's store stage. Records of formats 0–5
 ///   are read as they are (the upgrade changes no record); a format 5 release would
 ///   also take the zstd records for damaged ones.
-pub const FORMAT_VERSION: u32 = 6;
+/// - 7 (the ledger's sources step): an incident's distinct sources and the time each
+///   first carried the story under keys of their own beside its items (see
+///   [`incidents`], `incidents/sources.rs`), with the spread rule's count of fitting
+///   windows, so that a join reads and writes a few small keys however many sources
+///   the incident has; format 6 kept them in the incident's record (`sources`) and in
+///   its grouping row (`source_times`). The upgrade moves them out of every record and
+///   row at open (`ensure_incident_source_keys`, one incident per transaction,
+///   idempotent: an interrupted upgrade is finished at the next open). A format 6
+///   release would read incidents without sources: it refuses.
+pub const FORMAT_VERSION: u32 = 7;
 
 /// `meta` key: the data format version (u32, big-endian).
 const FORMAT_KEY: &[u8] = b"schema_version";
@@ -261,6 +270,13 @@ impl Store {
                 tracing::warn!(
                     incidents = moved,
                     "ledger upgraded: incidents' items moved to keys of their own"
+                );
+            }
+            let moved = store.ensure_incident_source_keys()?;
+            if moved > 0 {
+                tracing::warn!(
+                    incidents = moved,
+                    "ledger upgraded: incidents' sources and their first times moved to keys of their own"
                 );
             }
             let timed = store.ensure_time_index()?;

@@ -256,7 +256,14 @@ impl Store {
             .ledger
             .open
             .get(open_key(primary_topic(&incident), id))?
-            .map(|v| decode(&v, || format!("open index of incident {id}")))
+            .map(|v| decode::<OpenIndexRow>(&v, || format!("open index of incident {id}")))
+            .transpose()?
+            .map(|row| -> Result<OpenIndexRow> {
+                Ok(OpenIndexRow {
+                    source_times: self.source_times(id)?,
+                    ..row
+                })
+            })
             .transpose()?;
         let mut notices = Vec::new();
         for entry in self.notice_keys.scan_prefix(format!("{id}/")) {
@@ -327,6 +334,10 @@ impl Store {
         }
         self.count_new_items(new_items)?;
         self.ledger_tx(|tx| {
+            // The sources' first times, then (at the event time) any the row lacks.
+            if let Some(row) = &record.open_row {
+                tx.add_sources(id, row.source_times.iter().cloned())?;
+            }
             tx.put_incident(&record.incident, record.open_row.as_ref())?;
             for item in &record.items {
                 tx.attach(&item.source, &item.key, item.incident.unwrap_or(id))?;

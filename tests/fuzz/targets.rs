@@ -132,10 +132,16 @@ pub fn dates(bytes: &[u8]) {
     }
 }
 
+/// The casualty reader of the shipped dictionaries.
+static CASUALTY: LazyLock<yuqing::classify::casualty::Reader> = LazyLock::new(|| {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("dictionaries");
+    yuqing::classify::casualty::Reader::load(&dir).expect("the shipped casualty lists load")
+});
+
 /// Casualty extraction and the grade it gives.
 pub fn casualty(bytes: &[u8]) {
     let text = String::from_utf8_lossy(bytes);
-    let found = yuqing::classify::casualty::extract(&text);
+    let found = CASUALTY.extract(&text);
     let _ = yuqing::classify::casualty::severity(true, &found);
 }
 
