@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use harness::{Counts, Label, Missing, Texts};
+use harness::{Counts, Label, Missing, Texts, percent};
 use yuqing::classify::Classifier;
 use yuqing::config::Jurisdiction;
 
@@ -56,19 +56,18 @@ impl Coverage {
     }
 
     fn print(&self, name: &str) {
-        let pct = |a: usize, b: usize| 100.0 * a as f64 / b.max(1) as f64;
         println!(
             "{name:<16} candidates: alerts {} primary kept {} ({:.1}%) a labelled topic {} ({:.1}%) any topic {} ({:.1}%); other items {} with a candidate {} ({:.1}%)",
             self.alerts,
             self.primary_kept,
-            pct(self.primary_kept, self.alerts),
+            percent(self.primary_kept, self.alerts),
             self.labelled_kept,
-            pct(self.labelled_kept, self.alerts),
+            percent(self.labelled_kept, self.alerts),
             self.any_kept,
-            pct(self.any_kept, self.alerts),
+            percent(self.any_kept, self.alerts),
             self.others,
             self.others_kept,
-            pct(self.others_kept, self.others),
+            percent(self.others_kept, self.others),
         );
     }
 }

@@ -261,11 +261,16 @@ pub struct Counts {
     pub bins: [(usize, usize, f64); 10],
 }
 
+/// `a` as a percentage of `b` (0 when `b` is 0).
+pub fn percent(a: usize, b: usize) -> f64 {
+    100.0 * a as f64 / b.max(1) as f64
+}
+
 fn pct(a: usize, b: usize) -> String {
     if b == 0 {
         "   -  ".to_string()
     } else {
-        format!("{:5.1}%", 100.0 * a as f64 / b as f64)
+        format!("{:5.1}%", percent(a, b))
     }
 }
 
