@@ -334,11 +334,21 @@ impl Store {
         }
         self.count_new_items(new_items)?;
         self.ledger_tx(|tx| {
-            // The sources' first times, then (at the event time) any the row lacks.
+            // The sources' first times (of the record's sources only, as the format 7
+            // upgrade keeps them), then (at the event time) any the row lacks. The row
+            // is stored without them: they are keys of their own (data format 7).
             if let Some(row) = &record.open_row {
-                tx.add_sources(id, row.source_times.iter().cloned())?;
+                let known = row
+                    .source_times
+                    .iter()
+                    .filter(|(s, _)| record.incident.sources.contains(s));
+                tx.add_sources(id, known.cloned())?;
             }
-            tx.put_incident(&record.incident, record.open_row.as_ref())?;
+            let stored = record.open_row.as_ref().map(|row| OpenIndexRow {
+                source_times: Vec::new(),
+                ..row.clone()
+            });
+            tx.put_incident(&record.incident, stored.as_ref())?;
             for item in &record.items {
                 tx.attach(&item.source, &item.key, item.incident.unwrap_or(id))?;
             }
