@@ -193,8 +193,11 @@ pub fn write(target: &Path, bytes: &[u8], access: Access) -> Result<(), AtomicFi
 /// longer runs), and returns how many. A temporary file of a running process, ours
 /// included, is kept: it may be one being written now (an export into the same folder,
 /// the daemon writing a mail). Liveness is read from `/proc`; where there is none,
-/// nothing is removed. A file that cannot be removed is left with a warning; only a
-/// folder that cannot be listed is an error.
+/// nothing is removed. `/proc` may also hide a live process (`hidepid`, systemd's
+/// `ProtectProc=invisible`, another PID namespace sharing the folder), so a file is
+/// removed only once it has been left untouched for [`STALE_AGE`] too. A file that
+/// cannot be removed is left with a warning; only a folder that cannot be listed is an
+/// error.
 pub fn remove_stale(dir: &Path) -> io::Result<usize> {
     let proc = Path::new("/proc");
     if !proc.join("self").exists() {
@@ -210,6 +213,13 @@ pub fn remove_stale(dir: &Path) -> io::Result<usize> {
         if pid == std::process::id() || proc.join(pid.to_string()).exists() {
             continue;
         }
+        let untouched = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|at| at.elapsed().is_ok_and(|age| age >= STALE_AGE));
+        if !untouched {
+            continue;
+        }
         match std::fs::remove_file(entry.path()) {
             Ok(()) => removed += 1,
             Err(err) if err.kind() == io::ErrorKind::NotFound => {}
@@ -219,6 +229,11 @@ pub fn remove_stale(dir: &Path) -> io::Result<usize> {
     }
     Ok(removed)
 }
+
+/// How long [`remove_stale`] leaves a temporary file whose process `/proc` does not
+/// show: a file being written is touched as it grows, so one left this long is not
+/// being written.
+pub const STALE_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// [`remove_stale`] with a log line instead of a result: what the daemon does for its
 /// data folder once it holds the store's lock, and for the outbox folder.
@@ -402,6 +417,9 @@ mod tests {
             .unwrap();
         let alive = format!(".export.jsonl.partial-{}-0", child.id());
         let ours = format!(".audit.count.partial-{}-3", std::process::id());
+        // A dead (or hidden) process's file written a moment ago: kept.
+        let recent = ".mail.eml.partial-4194306-0";
+        let old = std::time::SystemTime::now() - STALE_AGE - std::time::Duration::from_secs(60);
         for name in [
             dead,
             &alive,
@@ -409,8 +427,14 @@ mod tests {
             "api.token",
             ".hidden",
             "x.partial-4194305-0",
+            recent,
         ] {
-            std::fs::write(dir.path().join(name), b"x").unwrap();
+            let path = dir.path().join(name);
+            std::fs::write(&path, b"x").unwrap();
+            if name != recent {
+                let file = std::fs::File::options().write(true).open(&path).unwrap();
+                file.set_modified(old).unwrap();
+            }
         }
         assert_eq!(remove_stale(dir.path()).unwrap(), 1);
         let mut kept = vec![
@@ -419,6 +443,7 @@ mod tests {
             "api.token".to_string(),
             ".hidden".to_string(),
             "x.partial-4194305-0".to_string(),
+            recent.to_string(),
         ];
         kept.sort();
         assert_eq!(names(dir.path()), kept);
