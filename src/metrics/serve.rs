@@ -130,7 +130,8 @@ fn gauges(store: &Store, config: &Config) -> Result<Gauges, StoreError> {
 /// Overdue deadlines of open incidents, per milestone ([`Milestone::ALL`]'s order). An
 /// open incident has one exactly when its soonest unmet deadline has passed, and the
 /// list order puts those first (soonest deadline first): the incidents are read in that
-/// order until the first without one, in pages that grow fourfold. (An incident
+/// order until the first without one due after `now`'s millisecond (the order's
+/// precision), in pages that grow fourfold. (An incident
 /// changed between two pages may be counted twice or missed at a page boundary; the
 /// next scrape reads it right.)
 fn overdue_deadlines(store: &Store, now: Timestamp) -> Result<[u64; 4], StoreError> {
@@ -157,7 +158,16 @@ fn overdue_deadlines(store: &Store, now: Timestamp) -> Result<[u64; 4], StoreErr
                     any = true;
                 }
             }
-            if !any {
+            // Later incidents are due no sooner, to the millisecond of the list order:
+            // once this one's soonest unmet deadline is past `now`'s millisecond, none
+            // of them is overdue (within that millisecond, one may still be).
+            let soonest = incident
+                .deadlines
+                .iter()
+                .filter(|d| d.met_at.is_none())
+                .map(|d| d.due_at.timestamp_millis())
+                .min();
+            if !any && soonest.is_none_or(|ms| ms > now.timestamp_millis()) {
                 return Ok(overdue);
             }
         }
@@ -241,5 +251,33 @@ mod tests {
                 "seed {seed}"
             );
         }
+    }
+
+    /// Two incidents due in one millisecond, listed by id: the first due after `now`,
+    /// the second before it. The second is still counted.
+    #[test]
+    fn a_deadline_in_the_same_millisecond_as_a_later_one_is_counted() {
+        let ms: Timestamp = "2026-12-07T05:00:00.123Z".parse().unwrap();
+        let now = ms + chrono::Duration::microseconds(500);
+        let store = Store::temporary().unwrap();
+        for (id, offset) in [(1, 700), (2, 300)] {
+            let mut incident = crate::api::views::tests::incident(id, "事件");
+            // The helper's incident has 签收 met; its other two deadlines are unmet.
+            for deadline in incident.deadlines.iter_mut().filter(|d| d.met_at.is_none()) {
+                deadline.due_at = if deadline.milestone == Milestone::Statement {
+                    ms + chrono::Duration::microseconds(offset)
+                } else {
+                    ms + chrono::Duration::hours(1)
+                };
+            }
+            store
+                .ledger_tx(|tx| Ok::<_, Abort<StoreError>>(tx.put_incident(&incident, None)?))
+                .unwrap();
+        }
+        assert_eq!(full_scan(&store, now).1.iter().sum::<u64>(), 1);
+        assert_eq!(
+            overdue_deadlines(&store, now).unwrap(),
+            full_scan(&store, now).1
+        );
     }
 }
