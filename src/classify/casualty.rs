@@ -934,8 +934,11 @@ pub(crate) struct Marked<'a> {
 /// (every non-empty one with `every`), each with its marks, in text order, each
 /// distinct sentence once (its first time): one pass over the text for both the
 /// casualty patterns ([`extract_marked`]) and the victim words ([`super::victims`]).
-/// Every figure read from sentences is a maximum or a flag over them, so a repeated
-/// sentence need not be read again: a text that repeats one sentence costs one reading.
+/// A text that repeats one sentence costs one reading. The figures are maxima and flags
+/// over the sentences, except the update rule of [`Reader::extract_marked`], which
+/// looks at order: a sentence repeated after the last "died later" one counts at its
+/// first place only (3人受伤。其中2人经抢救无效死亡。3人受伤。: 1 injured, where reading
+/// the repeat would keep 3). The readings before the shared split dropped repeats too.
 pub(crate) fn split_marked(text: &str, every: bool) -> Vec<Marked<'_>> {
     let table = MARK_TABLE.as_slice();
     let bytes = text.as_bytes();
@@ -1033,8 +1036,7 @@ impl Reader {
         let mut last_died_later = None;
         // In a poisoning report the patients are the poisoned (rule: the ill count as injured).
         let poisoning = text.contains("中毒");
-        // Every figure below is a maximum or a flag over sentences: each distinct sentence
-        // is read once (`split_marked`).
+        // Each distinct sentence is read once, at its first place (`split_marked`).
         for sentence in sentences
             .iter()
             .filter(|s| s.marks & CASUALTY != 0)

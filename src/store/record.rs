@@ -136,8 +136,10 @@ impl ItemEncoder {
             None
         };
         binary_record(item, text, &mut self.layout);
-        // Room for a frame shorter than the layout only: one that would not be stops
-        // at the end of the room (an error), and the layout is stored as it is.
+        // Room for a frame shorter than the layout at least (the buffer is reused, so
+        // it may hold more from an earlier record): a frame that would not fit stops at
+        // the end of the room (an error); one that fits but is not shorter than the
+        // layout is not kept either, and the layout is stored as it is.
         self.frame.clear();
         self.frame.reserve(self.layout.len().saturating_sub(1));
         let packed = self
