@@ -146,11 +146,11 @@ fn overdue_deadlines(store: &Store, now: Timestamp) -> Result<[u64; 4], StoreErr
         let page = store.list_incidents(&filter)?;
         for id in page.ids.iter().skip(read) {
             read += 1;
-            let Some(incident) = store.incident(*id)? else {
+            let Some(deadlines) = store.incident_deadlines(*id)? else {
                 continue;
             };
             let mut any = false;
-            for deadline in &incident.deadlines {
+            for deadline in &deadlines {
                 if deadline.state(now) == DeadlineState::Overdue
                     && let Some(i) = Milestone::ALL.iter().position(|m| *m == deadline.milestone)
                 {
@@ -161,8 +161,7 @@ fn overdue_deadlines(store: &Store, now: Timestamp) -> Result<[u64; 4], StoreErr
             // Later incidents are due no sooner, to the millisecond of the list order:
             // once this one's soonest unmet deadline is past `now`'s millisecond, none
             // of them is overdue (within that millisecond, one may still be).
-            let soonest = incident
-                .deadlines
+            let soonest = deadlines
                 .iter()
                 .filter(|d| d.met_at.is_none())
                 .map(|d| d.due_at.timestamp_millis())

@@ -46,7 +46,9 @@ pub use sources::{SourceJoin, SourcePlacement};
 use super::ledger_index::{self, IncidentSummary, MatchRow};
 use super::tx::{self, Abort, TxResult};
 use super::{OutboxTx, Result, Store, StoreError, decode, encode};
-use crate::model::{AuditEntry, Incident, IncidentId, ItemRef, Level, Milestone, Timestamp};
+use crate::model::{
+    AuditEntry, Deadline, Incident, IncidentId, ItemRef, Level, Milestone, Timestamp,
+};
 
 pub(super) const NEXT_ID: &[u8] = b"next_id";
 
@@ -927,6 +929,21 @@ impl Store {
             .get(id.to_be_bytes())?
             .map(|v| self.with_items(decode(&v, || format!("incident {id}"))?))
             .transpose()
+    }
+
+    /// An incident's deadlines alone, read from its record without its items, sources
+    /// or the rest of its fields (the `/metrics` overdue count reads thousands).
+    pub fn incident_deadlines(&self, id: IncidentId) -> Result<Option<Vec<Deadline>>> {
+        #[derive(Deserialize)]
+        struct Deadlines {
+            deadlines: Vec<Deadline>,
+        }
+        self.ledger
+            .incidents
+            .get(id.to_be_bytes())?
+            .map(|v| decode::<Deadlines>(&v, || format!("deadlines of incident {id}")))
+            .transpose()
+            .map(|d| d.map(|d| d.deadlines))
     }
 
     /// Every incident, by id, with its items.
