@@ -57,6 +57,16 @@ BOARDS3_LIUYAN_TYPE = {"咨询": 20, "建言": 16}
 # Teddy bodies of this stratum are shown up to this many characters (the first strata: 700; the first 25 of this stratum were read at 500).
 BOARDS3_TEDDY_CHARS = 200
 
+# Fourth stratum (issue 14, boards, the thirteenth session): more board posts as a fresh
+# check, drawn uniformly over the rows left, so it measures the boards as they come (not
+# weighted to failures). Its own seed, from the rows that no stratum above and not the
+# held-out set took, appended per set after the third.
+BOARDS4_SEED = SEED + 4
+BOARDS4_TEDDY = 100
+BOARDS4_LIUYAN = 300
+# Teddy bodies of this stratum are shown up to this many characters.
+BOARDS4_TEDDY_CHARS = 300
+
 
 def load(name):
     with open(os.path.join(CORPUS, name), encoding="utf-8") as f:
@@ -137,11 +147,32 @@ def select_boards3(first):
     return out
 
 
-def select_all():
-    """The whole tuning selection: `select()` with the third stratum appended per set."""
-    first = select()
-    extra = select_boards3(first)
+def select_boards4(earlier):
+    """The fourth stratum: uniform samples of the rows that `earlier` (the first three
+    strata) and the held-out set did not take."""
+    taken = {(s, r["id"]) for s, rows in earlier.items() for r in rows} | holdout_keys()
+    rng = random.Random(BOARDS4_SEED)
+    teddy = [
+        r for r in load("teddy-messages.jsonl")
+        if r["id"] not in TEDDY_EXCLUDE and ("teddy-messages", r["id"]) not in taken
+    ]
+    liu = [r for r in load("liuyan-posts.jsonl") if ("liuyan-posts", r["id"]) not in taken]
+    return {
+        "teddy-messages": pick(rng, teddy, BOARDS4_TEDDY),
+        "liuyan-posts": pick(rng, liu, BOARDS4_LIUYAN),
+    }
+
+
+def append(first, extra):
     return {s: rows + extra.get(s, []) for s, rows in first.items()}
+
+
+def select_all():
+    """The whole tuning selection: `select()` with the third and fourth strata appended
+    per set."""
+    first = select()
+    three = append(first, select_boards3(first))
+    return append(three, select_boards4(three))
 
 
 def rss_items():
@@ -171,8 +202,11 @@ def text_of(set_name, r, teddy_chars=700):
     return f"{r['title']}\n{r['body']}"
 
 
-def main(sel, teddy_chars=700, teddy_chars_from=None):
-    """The command line shared by both samplers: `ids`, or `show SET [START [END]]`."""
+def main(sel, teddy_chars=700, teddy_chars_from=None, teddy_chars4_from=None):
+    """The command line shared by both samplers: `ids`, or `show SET [START [END]]`.
+    Teddy bodies are cut at `teddy_chars`, from index `teddy_chars_from` (the third
+    stratum) at BOARDS3_TEDDY_CHARS and from `teddy_chars4_from` (the fourth) at
+    BOARDS4_TEDDY_CHARS."""
     if len(sys.argv) < 2 or sys.argv[1] == "ids":
         for s, rows in sel.items():
             for r in rows:
@@ -186,8 +220,12 @@ def main(sel, teddy_chars=700, teddy_chars_from=None):
             chars = teddy_chars
             if teddy_chars_from is not None and i >= teddy_chars_from:
                 chars = BOARDS3_TEDDY_CHARS
+            if teddy_chars4_from is not None and i >= teddy_chars4_from:
+                chars = BOARDS4_TEDDY_CHARS
             print(f"=== {i} id={r['id']}\n{text_of(s, r, chars)}\n")
 
 
 if __name__ == "__main__":
-    main(select_all(), teddy_chars_from=len(select()["teddy-messages"]))
+    first = select()
+    three = len(first["teddy-messages"]) + len(select_boards3(first)["teddy-messages"])
+    main(select_all(), teddy_chars_from=len(first["teddy-messages"]), teddy_chars4_from=three)
