@@ -130,48 +130,65 @@ pub(crate) fn lede_bigrams(text: &str, title_end: usize) -> Vec<Feature> {
     grams
 }
 
-/// The feature vector of one reading, unmasked (the model masks to its size), in the
-/// order built: an index may come more than once (a repeated bigram). [`sorted`] gives
-/// each index once, in order; [`Model::probability`] takes it as it is.
-pub(crate) fn features(s: &Signals<'_>) -> Vec<Feature> {
+/// Gives `add` each feature of one reading, unmasked (the model masks to its size), in
+/// the order [`features`] lists them: an index may come more than once (a repeated
+/// bigram). What both the training's feature vector and the daemon's score are built
+/// from.
+fn each_feature(s: &Signals<'_>, mut add: impl FnMut(u32, f32)) {
     let body = s.text.get(s.title_end + 1..).unwrap_or("");
-    let mut out: Vec<Feature> = Vec::with_capacity(s.grams.len() + 64);
-    out.extend_from_slice(s.grams);
-    let mut named = |name: &str, value: f32| out.push((hash(b'd', name.as_bytes()), value));
+    for &(i, v) in s.grams {
+        add(i, v);
+    }
+    let named = |name: &[u8]| hash(b'd', name);
     let log = |x: f64| (1.0 + x.max(0.0)).ln() as f32;
-    named("bias-candidate", 1.0);
-    named("problem", log(s.problem));
-    named("harm", log(s.harm));
-    named("grievance", log(s.grievance));
-    named("routine", log(s.routine));
-    named("best", log(s.best));
-    named("routine>=problem", flag_value(s.routine >= s.problem));
-    named("title-problem", flag_value(s.title_problem));
-    named("title-routine", flag_value(s.title_routine));
-    named("official", flag_value(s.official));
-    named("title-official", flag_value(s.title_official));
-    named("rule-flag", flag_value(s.rule_flag));
-    named("topics", s.topics.len() as f32);
-    named(
-        "deaths",
+    add(named(b"bias-candidate"), 1.0);
+    add(named(b"problem"), log(s.problem));
+    add(named(b"harm"), log(s.harm));
+    add(named(b"grievance"), log(s.grievance));
+    add(named(b"routine"), log(s.routine));
+    add(named(b"best"), log(s.best));
+    add(
+        named(b"routine>=problem"),
+        flag_value(s.routine >= s.problem),
+    );
+    add(named(b"title-problem"), flag_value(s.title_problem));
+    add(named(b"title-routine"), flag_value(s.title_routine));
+    add(named(b"official"), flag_value(s.official));
+    add(named(b"title-official"), flag_value(s.title_official));
+    add(named(b"rule-flag"), flag_value(s.rule_flag));
+    add(named(b"topics"), s.topics.len() as f32);
+    add(
+        named(b"deaths"),
         flag_value(s.casualties.deaths.is_some_and(|d| d > 0)),
     );
-    named(
-        "injured",
+    add(
+        named(b"injured"),
         flag_value(s.casualties.injured.is_some_and(|d| d > 0)),
     );
-    named("short-body", flag_value(body.chars().nth(80).is_none()));
+    add(
+        named(b"short-body"),
+        flag_value(body.chars().nth(80).is_none()),
+    );
     // More than 3,000 characters (a count of the bytes that start one, not a walk).
-    named(
-        "long-body",
+    add(
+        named(b"long-body"),
         flag_value(body.len() > 3000 && body.chars().count() > 3000),
     );
     if let Some(primary) = s.topics.first() {
-        named(&format!("primary={primary}"), 1.0);
+        // The name `primary=<topic>` hashed in parts (FNV-1a is a left fold over the
+        // bytes), without building the string.
+        add(fnv(named(b"primary="), primary.as_bytes()), 1.0);
     }
     for m in s.matches {
-        out.push((hash(b'm', m.term.as_bytes()), 1.0));
+        add(hash(b'm', m.term.as_bytes()), 1.0);
     }
+}
+
+/// The feature vector of one reading ([`each_feature`], in that order). [`sorted`]
+/// gives each index once, in order; [`Model::probability`] takes it as it is.
+pub(crate) fn features(s: &Signals<'_>) -> Vec<Feature> {
+    let mut out: Vec<Feature> = Vec::with_capacity(s.grams.len() + 64);
+    each_feature(s, |i, v| out.push((i, v)));
     out
 }
 
@@ -424,21 +441,50 @@ impl Model {
     /// Calibrated probability that an item with these (unmasked) features warrants an
     /// alert. `features` in any order, an index possibly repeated (as [`features`]
     /// builds them): a repeated index counts once, as in [`sorted`].
+    pub fn probability(&self, features: &[Feature]) -> f64 {
+        let mut kept = Vec::with_capacity(features.len());
+        kept.extend(features.iter().filter(|f| self.weighs(f.0)));
+        self.calibrate(self.weighed_score(kept))
+    }
+
+    /// The raw score z of one reading's [`features`] ([`Model::calibrate`] gives its
+    /// probability, that of [`Model::probability`] to the last bit), without building
+    /// them: the daemon's path.
+    pub(crate) fn score_of(&self, s: &Signals<'_>) -> f64 {
+        let mut kept = Vec::with_capacity(s.grams.len() + 64);
+        each_feature(s, |i, v| {
+            if self.weighs(i) {
+                kept.push((i, v));
+            }
+        });
+        self.weighed_score(kept)
+    }
+
+    /// Whether the feature index `i` has a weight other than zero.
+    fn weighs(&self, i: u32) -> bool {
+        self.weights[(i & ((1u32 << self.bits) - 1)) as usize] != 0.0
+    }
+
+    /// The raw score z of the features with a weight ([`Model::weighs`]). Leaving out
+    /// the others changes nothing, to the last bit: a weight is per masked index, so a
+    /// feature left out shares its masked index (and so its merge) with no kept one,
+    /// and its term w·v is ±0, which leaves a sum of other terms as it is (a zero sum
+    /// is at most a zero of the other sign, which the bias, added last, and the
+    /// calibration turn into the same probability).
     ///
     /// One sort instead of two (by index to drop repeats, then by masked index to merge
     /// collisions): the key is the index rotated so that its masked bits come first, which
     /// orders by masked index and, within one, by index. The score is summed in masked
     /// index order, as [`Model::mask`] orders it.
-    pub fn probability(&self, features: &[Feature]) -> f64 {
-        let mut out = features.to_vec();
+    fn weighed_score(&self, mut kept: Vec<Feature>) -> f64 {
         let rotation = u32::BITS - self.bits;
-        out.sort_unstable_by_key(|f| f.0.rotate_left(rotation));
-        out.dedup_by_key(|f| f.0);
+        kept.sort_unstable_by_key(|f| f.0.rotate_left(rotation));
+        kept.dedup_by_key(|f| f.0);
         let mask = (1u32 << self.bits) - 1;
-        for f in &mut out {
+        for f in &mut kept {
             f.0 &= mask;
         }
-        self.calibrate(self.score(&merge(out)))
+        self.score(&merge(kept))
     }
 
     pub fn threshold(&self) -> f64 {
@@ -645,6 +691,72 @@ mod tests {
         assert!((want - sigmoid(1.5 * z + 0.25)).abs() < 1e-6);
         assert_eq!(back.threshold(), 0.6);
         assert_eq!(back.prior(), 0.02);
+    }
+
+    #[test]
+    fn the_daemons_score_is_the_training_features_score_to_the_bit() {
+        // A small space (2^6): bigrams repeat and collide under the mask, and about a
+        // third of the slots have no weight; the weights span twelve orders of magnitude,
+        // so a sum in another order would differ in its last bits.
+        let bits = 6;
+        let weights: Vec<f32> = (0..1u32 << bits)
+            .map(|i| {
+                if i % 3 == 0 {
+                    0.0
+                } else {
+                    (i as f32 * 0.7311).sin() * 10f32.powi((i % 4) as i32 * 4 - 12)
+                }
+            })
+            .collect();
+        let model = Model::from_parts(bits, weights, -0.277646, (0.85, 0.106), 0.34, 0.04);
+        let text = "县城小区供暖不热居民投诉多次无果\n多名居民反映，小区供暖温度长期不达标，\
+                    3人因受冻就医，物业称供热公司管网老化，供热公司称已派人检修，居民投诉至今无果。";
+        let title_end = text.find('\n').unwrap();
+        let grams = lede_bigrams(text, title_end);
+        let casualties = Casualties {
+            injured: Some(3),
+            ..Casualties::default()
+        };
+        let topics = ["heating".to_string(), "housing".to_string()];
+        let matches = [
+            TermMatch {
+                term: "供暖".into(),
+                topic: "heating".into(),
+            },
+            TermMatch {
+                term: "投诉".into(),
+                topic: "heating".into(),
+            },
+        ];
+        let signals = Signals {
+            text,
+            title_end,
+            grams: &grams,
+            problem: 5.5,
+            harm: 1.25,
+            grievance: 2.0,
+            routine: 0.3,
+            best: 4.5,
+            title_problem: true,
+            title_routine: false,
+            official: false,
+            title_official: false,
+            rule_flag: true,
+            topics: &topics,
+            matches: &matches,
+            casualties: &casualties,
+        };
+        let features = features(&signals);
+        let mask = (1u32 << bits) - 1;
+        let slots: std::collections::BTreeSet<u32> = features.iter().map(|f| f.0 & mask).collect();
+        assert!(slots.len() < features.len(), "collisions under the mask");
+        assert!(slots.iter().any(|&i| i % 3 == 0), "a slot without weight");
+        let z = model.score(&model.mask(&sorted(features.clone())));
+        assert_eq!(model.score_of(&signals).to_bits(), z.to_bits());
+        let want = model.calibrate(z);
+        assert_eq!(model.probability(&features).to_bits(), want.to_bits());
+        // The primary topic's feature is the hash of its whole name.
+        assert!(features.contains(&(hash(b'd', b"primary=heating"), 1.0)));
     }
 
     #[test]
