@@ -812,9 +812,12 @@ impl Classifier {
                 .iter()
                 .filter(|m| candidates.iter().any(|c| c.topic == m.topic))
                 .collect();
-            let features = model::rank_features(&grams, &candidates, &kept);
-            let ranked = self.ranker.as_ref().map(|r| r.order(&features));
+            let ranked = self
+                .ranker
+                .as_ref()
+                .map(|r| r.order_of(&grams, &candidates, &kept));
             if let Some(out) = rank_out {
+                let features = model::rank_features(&grams, &candidates, &kept);
                 *out = candidates
                     .iter()
                     .map(|c| c.topic.to_string())

@@ -684,56 +684,67 @@ pub(crate) fn rank_features(
     candidates: &[Candidate<'_>],
     matches: &[&TermMatch],
 ) -> Vec<Vec<Feature>> {
+    (0..candidates.len())
+        .map(|k| {
+            let mut out: Vec<Feature> = Vec::with_capacity(grams.len() + matches.len() + 16);
+            each_rank_feature(grams, candidates, matches, k, |i, v| out.push((i, v)));
+            out
+        })
+        .collect()
+}
+
+/// Gives `add` each ranking feature of candidate `k`, in the order [`rank_features`]
+/// lists them: what both the training's features and the daemon's order are built from.
+fn each_rank_feature(
+    grams: &[Feature],
+    candidates: &[Candidate<'_>],
+    matches: &[&TermMatch],
+    k: usize,
+    mut add: impl FnMut(u32, f32),
+) {
     let log = |x: f64| (1.0 + x.max(0.0)).ln() as f32;
     // The candidate named first (the rule's order breaks a tie).
     let leader = candidates
         .iter()
         .min_by_key(|c| c.first)
         .map_or("", |c| c.topic);
-    candidates
-        .iter()
-        .enumerate()
-        .map(|(k, c)| {
-            let topic = fnv(fnv(0x811c_9dc5, b"r"), c.topic.as_bytes());
-            let with_topic = |kind: u8, name: &[u8]| fnv(fnv(topic, &[kind]), name);
-            let position = [k.min(MAX_POSITION) as u8];
-            let mut out: Vec<Feature> = Vec::with_capacity(grams.len() + matches.len() + 16);
-            out.push((hash(b'p', &position), 1.0));
-            out.push((with_topic(b'p', &position), 1.0));
-            out.push((with_topic(b'c', b""), 1.0));
-            out.push((hash(b'e', b""), log(c.event)));
-            out.push((with_topic(b'e', b""), log(c.event)));
-            out.push((hash(b's', b""), log(c.subject)));
-            out.push((with_topic(b's', b""), log(c.subject)));
-            out.push((hash(b't', b""), log(c.title)));
-            out.push((with_topic(b't', b""), log(c.title)));
-            out.push((hash(b'x', b""), flag_value(c.cross)));
-            out.push((hash(b'f', &position), flag_value(c.title > 0.0)));
-            let before = candidates.iter().filter(|o| o.first < c.first).count();
-            let appearance = [before.min(MAX_POSITION) as u8];
-            out.push((hash(b'a', &appearance), 1.0));
-            out.push((with_topic(b'a', &appearance), 1.0));
-            out.push((with_topic(b'l', leader.as_bytes()), 1.0));
-            let terms = matches.iter().filter(|m| m.topic == c.topic).count();
-            out.push((hash(b'n', b""), log(terms as f64)));
-            out.push((with_topic(b'n', b""), log(terms as f64)));
-            for other in candidates.iter().filter(|o| o.topic != c.topic) {
-                out.push((with_topic(b'o', other.topic.as_bytes()), 1.0));
-            }
-            // The name `topic|term` hashed in parts (FNV-1a is a left fold over the
-            // bytes), without building the string.
-            let term = fnv(topic, b"m");
-            for m in matches {
-                let name = fnv(fnv(term, m.topic.as_bytes()), b"|");
-                out.push((fnv(name, m.term.as_bytes()), 1.0));
-            }
-            let gram = fnv(topic, b"g");
-            for &(g, v) in grams {
-                out.push((fnv(gram, &g.to_le_bytes()), v));
-            }
-            out
-        })
-        .collect()
+    let c = &candidates[k];
+    let topic = fnv(fnv(0x811c_9dc5, b"r"), c.topic.as_bytes());
+    let with_topic = |kind: u8, name: &[u8]| fnv(fnv(topic, &[kind]), name);
+    let position = [k.min(MAX_POSITION) as u8];
+    add(hash(b'p', &position), 1.0);
+    add(with_topic(b'p', &position), 1.0);
+    add(with_topic(b'c', b""), 1.0);
+    add(hash(b'e', b""), log(c.event));
+    add(with_topic(b'e', b""), log(c.event));
+    add(hash(b's', b""), log(c.subject));
+    add(with_topic(b's', b""), log(c.subject));
+    add(hash(b't', b""), log(c.title));
+    add(with_topic(b't', b""), log(c.title));
+    add(hash(b'x', b""), flag_value(c.cross));
+    add(hash(b'f', &position), flag_value(c.title > 0.0));
+    let before = candidates.iter().filter(|o| o.first < c.first).count();
+    let appearance = [before.min(MAX_POSITION) as u8];
+    add(hash(b'a', &appearance), 1.0);
+    add(with_topic(b'a', &appearance), 1.0);
+    add(with_topic(b'l', leader.as_bytes()), 1.0);
+    let terms = matches.iter().filter(|m| m.topic == c.topic).count();
+    add(hash(b'n', b""), log(terms as f64));
+    add(with_topic(b'n', b""), log(terms as f64));
+    for other in candidates.iter().filter(|o| o.topic != c.topic) {
+        add(with_topic(b'o', other.topic.as_bytes()), 1.0);
+    }
+    // The name `topic|term` hashed in parts (FNV-1a is a left fold over the bytes),
+    // without building the string.
+    let term = fnv(topic, b"m");
+    for m in matches {
+        let name = fnv(fnv(term, m.topic.as_bytes()), b"|");
+        add(fnv(name, m.term.as_bytes()), 1.0);
+    }
+    let gram = fnv(topic, b"g");
+    for &(g, v) in grams {
+        add(fnv(gram, &g.to_le_bytes()), v);
+    }
 }
 
 /// The learned order of the kept topics (`topic_rank.txt`): a linear score per
@@ -787,14 +798,51 @@ impl Ranker {
             .sum()
     }
 
+    /// [`Ranker::score`] of candidate `k`'s [`rank_features`], to the last bit, without
+    /// building them: the terms are added as they come, as the sum of an iterator adds
+    /// them (from its start, the sum of none).
+    fn score_of(
+        &self,
+        grams: &[Feature],
+        candidates: &[Candidate<'_>],
+        matches: &[&TermMatch],
+        k: usize,
+    ) -> f64 {
+        let mask = (1u32 << self.bits) - 1;
+        let mut z: f64 = std::iter::empty::<f64>().sum();
+        each_rank_feature(grams, candidates, matches, k, |i, v| {
+            z += f64::from(self.weights[(i & mask) as usize] * v);
+        });
+        z
+    }
+
     /// The candidates' positions, highest score first; equal scores keep the rule's
     /// order.
     pub fn order(&self, features: &[Vec<Feature>]) -> Vec<usize> {
-        let scores: Vec<f64> = features.iter().map(|f| self.score(f)).collect();
-        let mut order: Vec<usize> = (0..features.len()).collect();
-        order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
-        order
+        order_by(features.iter().map(|f| self.score(f)).collect())
     }
+
+    /// [`Ranker::order`] of the candidates' [`rank_features`] (arguments as it takes
+    /// them), without building them: the daemon's path.
+    pub(crate) fn order_of(
+        &self,
+        grams: &[Feature],
+        candidates: &[Candidate<'_>],
+        matches: &[&TermMatch],
+    ) -> Vec<usize> {
+        order_by(
+            (0..candidates.len())
+                .map(|k| self.score_of(grams, candidates, matches, k))
+                .collect(),
+        )
+    }
+}
+
+/// Positions by score, highest first; equal scores in position order.
+fn order_by(scores: Vec<f64>) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    order
 }
 
 #[cfg(test)]
@@ -1069,6 +1117,16 @@ mod tests {
             topic_feature(0)
         ));
         assert_eq!(both.order(&features), vec![0, 1]);
+        // The daemon's scores, from the features not built, are those of the features,
+        // to the last bit.
+        for ranker in [&market_first, &both] {
+            for (k, f) in features.iter().enumerate() {
+                let z = ranker.score_of(&grams, &candidates, &[&term], k);
+                assert_eq!(z.to_bits(), ranker.score(f).to_bits());
+            }
+            let order = ranker.order_of(&grams, &candidates, &[&term]);
+            assert_eq!(order, ranker.order(&features));
+        }
         // The file round-trips.
         let back = Ranker::parse(&market_first.to_text("again", 1e-6), Path::new("r")).unwrap();
         assert_eq!(back.order(&features), vec![1, 0]);
