@@ -615,8 +615,9 @@ impl Slots {
     /// the terms' magnitudes add up to at most 2^52·u, every partial sum is below
     /// 2^53·u (with room for this sum's own rounding) and so exactly an f64: no
     /// addition rounds, and every order gives the exact sum. Zero terms are left out
-    /// (adding ±0 changes no sum but a zero's sign). With weights of 10⁻⁴ and more
-    /// and values near 1 the bound holds by about 2^20.
+    /// (adding ±0 changes no sum but a zero's sign). The bound is about 2^29 times the
+    /// smallest term: above 50,000 with terms of 10⁻⁴ and more, against sums of a few
+    /// tens.
     fn exact_sum(&self, weights: &[f32]) -> Option<f64> {
         if self.irregular {
             return None;
