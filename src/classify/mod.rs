@@ -654,14 +654,14 @@ impl Classifier {
     /// Classifies one item. `source_local`: the item comes from a source configured
     /// as local (everything from it concerns the jurisdiction).
     pub fn classify(&self, title: &str, body: &str, source_local: bool) -> Classification {
-        self.read(title, body, source_local).0
+        self.read(title, body, source_local, false).0
     }
 
     /// The learned model's input for one item, or `None` when the dictionaries find no
     /// candidate topic (such an item is never flagged): what `examples/train.rs` learns
     /// from.
     pub fn features(&self, title: &str, body: &str) -> Option<Vec<model::Feature>> {
-        self.read(title, body, false).1.map(model::sorted)
+        self.read(title, body, false, true).1.map(model::sorted)
     }
 
     /// The kept topics in the dictionary rule's order, each with its ranking features,
@@ -671,7 +671,7 @@ impl Classifier {
         Self::with_normalized(title, body, |text, title_end| {
             let mut bounds = Boundaries::new(text);
             let mut out = Vec::new();
-            self.classify_text(text, title_end, &mut bounds, false, Some(&mut out));
+            self.classify_text(text, title_end, &mut bounds, false, false, Some(&mut out));
             out
         })
     }
@@ -681,17 +681,25 @@ impl Classifier {
         self.ranker = ranker;
     }
 
-    /// The classification and, for a candidate, the model's features (as built: not
-    /// sorted, an index possibly repeated).
+    /// The classification and, for a candidate when `want_features`, the model's
+    /// features (as built: not sorted, an index possibly repeated).
     fn read(
         &self,
         title: &str,
         body: &str,
         source_local: bool,
+        want_features: bool,
     ) -> (Classification, Option<Vec<model::Feature>>) {
         Self::with_normalized(title, body, |text, title_end| {
             let mut bounds = Boundaries::new(text);
-            self.classify_text(text, title_end, &mut bounds, source_local, None)
+            self.classify_text(
+                text,
+                title_end,
+                &mut bounds,
+                source_local,
+                want_features,
+                None,
+            )
         })
     }
 
@@ -707,7 +715,7 @@ impl Classifier {
         Self::with_normalized(title, body, |text, title_end| {
             let mut bounds = Boundaries::new(text);
             let (classification, _) =
-                self.classify_text(text, title_end, &mut bounds, source_local, None);
+                self.classify_text(text, title_end, &mut bounds, source_local, false, None);
             let terms = if classification.flag {
                 self.key_terms_of(&bounds)
             } else {
@@ -723,6 +731,7 @@ impl Classifier {
         title_end: usize,
         bounds: &mut Boundaries<'_>,
         source_local: bool,
+        want_features: bool,
         rank_out: Option<&mut Vec<(String, Vec<model::Feature>)>>,
     ) -> (Classification, Option<Vec<model::Feature>>) {
         let hits = self.hits(text, title_end, bounds);
@@ -803,9 +812,12 @@ impl Classifier {
                 .iter()
                 .filter(|m| candidates.iter().any(|c| c.topic == m.topic))
                 .collect();
-            let features = model::rank_features(&grams, &candidates, &kept);
-            let ranked = self.ranker.as_ref().map(|r| r.order(&features));
+            let ranked = self
+                .ranker
+                .as_ref()
+                .map(|r| r.order_of(&grams, &candidates, &kept));
             if let Some(out) = rank_out {
+                let features = model::rank_features(&grams, &candidates, &kept);
                 *out = candidates
                     .iter()
                     .map(|c| c.topic.to_string())
@@ -855,34 +867,35 @@ impl Classifier {
             .filter(|m| topics.contains(&m.topic))
             .collect();
         // The decision: the learned model for a candidate, else the dictionary rule.
-        let features = (!order.is_empty()).then(|| {
-            model::features(&model::Signals {
-                text,
-                title_end,
-                grams: &grams,
-                problem,
-                harm: ev.harm,
-                grievance: ev.grievance,
-                routine: ev.routine,
-                best,
-                title_problem: ev.title_problem,
-                title_routine: ev.title_routine,
-                official: ev.official,
-                title_official: ev.title_official,
-                rule_flag,
-                topics: &topics,
-                matches: &matches,
-                casualties: &casualties,
-            })
+        let signals = (!order.is_empty()).then(|| model::Signals {
+            text,
+            title_end,
+            grams: &grams,
+            problem,
+            harm: ev.harm,
+            grievance: ev.grievance,
+            routine: ev.routine,
+            best,
+            title_problem: ev.title_problem,
+            title_routine: ev.title_routine,
+            official: ev.official,
+            title_official: ev.title_official,
+            rule_flag,
+            topics: &topics,
+            matches: &matches,
+            casualties: &casualties,
         });
-        let (flag, confidence) = match (&self.model, &features) {
-            (Some(m), Some(f)) => {
-                let p = m.probability(f);
+        let (flag, confidence) = match (&self.model, &signals) {
+            (Some(m), Some(s)) => {
+                let p = m.calibrate(m.score_of(s));
                 (p >= m.threshold(), p)
             }
             (Some(m), None) => (false, m.prior()),
             (None, _) => (rule_flag, if rule_flag { 1.0 } else { 0.0 }),
         };
+        let features = signals
+            .filter(|_| want_features)
+            .map(|s| model::features(&s));
         let classification = Classification {
             flag,
             severity: casualty::severity(flag, &casualties),

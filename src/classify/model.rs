@@ -16,6 +16,7 @@
 //! `threshold T` (flag when p ≥ T), `prior P` (the confidence of an item with no
 //! candidate topic), then one `index weight` line per feature.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -130,48 +131,65 @@ pub(crate) fn lede_bigrams(text: &str, title_end: usize) -> Vec<Feature> {
     grams
 }
 
-/// The feature vector of one reading, unmasked (the model masks to its size), in the
-/// order built: an index may come more than once (a repeated bigram). [`sorted`] gives
-/// each index once, in order; [`Model::probability`] takes it as it is.
-pub(crate) fn features(s: &Signals<'_>) -> Vec<Feature> {
+/// Gives `add` each feature of one reading, unmasked (the model masks to its size), in
+/// the order [`features`] lists them: an index may come more than once (a repeated
+/// bigram). What both the training's feature vector and the daemon's score are built
+/// from.
+fn each_feature(s: &Signals<'_>, mut add: impl FnMut(u32, f32)) {
     let body = s.text.get(s.title_end + 1..).unwrap_or("");
-    let mut out: Vec<Feature> = Vec::with_capacity(s.grams.len() + 64);
-    out.extend_from_slice(s.grams);
-    let mut named = |name: &str, value: f32| out.push((hash(b'd', name.as_bytes()), value));
+    for &(i, v) in s.grams {
+        add(i, v);
+    }
+    let named = |name: &[u8]| hash(b'd', name);
     let log = |x: f64| (1.0 + x.max(0.0)).ln() as f32;
-    named("bias-candidate", 1.0);
-    named("problem", log(s.problem));
-    named("harm", log(s.harm));
-    named("grievance", log(s.grievance));
-    named("routine", log(s.routine));
-    named("best", log(s.best));
-    named("routine>=problem", flag_value(s.routine >= s.problem));
-    named("title-problem", flag_value(s.title_problem));
-    named("title-routine", flag_value(s.title_routine));
-    named("official", flag_value(s.official));
-    named("title-official", flag_value(s.title_official));
-    named("rule-flag", flag_value(s.rule_flag));
-    named("topics", s.topics.len() as f32);
-    named(
-        "deaths",
+    add(named(b"bias-candidate"), 1.0);
+    add(named(b"problem"), log(s.problem));
+    add(named(b"harm"), log(s.harm));
+    add(named(b"grievance"), log(s.grievance));
+    add(named(b"routine"), log(s.routine));
+    add(named(b"best"), log(s.best));
+    add(
+        named(b"routine>=problem"),
+        flag_value(s.routine >= s.problem),
+    );
+    add(named(b"title-problem"), flag_value(s.title_problem));
+    add(named(b"title-routine"), flag_value(s.title_routine));
+    add(named(b"official"), flag_value(s.official));
+    add(named(b"title-official"), flag_value(s.title_official));
+    add(named(b"rule-flag"), flag_value(s.rule_flag));
+    add(named(b"topics"), s.topics.len() as f32);
+    add(
+        named(b"deaths"),
         flag_value(s.casualties.deaths.is_some_and(|d| d > 0)),
     );
-    named(
-        "injured",
+    add(
+        named(b"injured"),
         flag_value(s.casualties.injured.is_some_and(|d| d > 0)),
     );
-    named("short-body", flag_value(body.chars().nth(80).is_none()));
+    add(
+        named(b"short-body"),
+        flag_value(body.chars().nth(80).is_none()),
+    );
     // More than 3,000 characters (a count of the bytes that start one, not a walk).
-    named(
-        "long-body",
+    add(
+        named(b"long-body"),
         flag_value(body.len() > 3000 && body.chars().count() > 3000),
     );
     if let Some(primary) = s.topics.first() {
-        named(&format!("primary={primary}"), 1.0);
+        // The name `primary=<topic>` hashed in parts (FNV-1a is a left fold over the
+        // bytes), without building the string.
+        add(fnv(named(b"primary="), primary.as_bytes()), 1.0);
     }
     for m in s.matches {
-        out.push((hash(b'm', m.term.as_bytes()), 1.0));
+        add(hash(b'm', m.term.as_bytes()), 1.0);
     }
+}
+
+/// The feature vector of one reading ([`each_feature`], in that order). [`sorted`]
+/// gives each index once, in order; [`Model::probability`] takes it as it is.
+pub(crate) fn features(s: &Signals<'_>) -> Vec<Feature> {
+    let mut out: Vec<Feature> = Vec::with_capacity(s.grams.len() + 64);
+    each_feature(s, |i, v| out.push((i, v)));
     out
 }
 
@@ -424,21 +442,69 @@ impl Model {
     /// Calibrated probability that an item with these (unmasked) features warrants an
     /// alert. `features` in any order, an index possibly repeated (as [`features`]
     /// builds them): a repeated index counts once, as in [`sorted`].
+    pub fn probability(&self, features: &[Feature]) -> f64 {
+        let mut kept = Vec::with_capacity(features.len());
+        kept.extend(features.iter().filter(|f| self.weighs(f.0)));
+        self.calibrate(self.weighed_score(kept))
+    }
+
+    /// The raw score z of one reading's [`features`] ([`Model::calibrate`] gives its
+    /// probability, that of [`Model::probability`] to the last bit), without building
+    /// them: the daemon's path. The weighed features are gathered per masked index in
+    /// the thread's [`SLOTS`] table and summed in the table's order when that sum is
+    /// provably exact ([`Slots::exact_sum`]), else sorted as [`Model::probability`]
+    /// sorts them.
+    pub(crate) fn score_of(&self, s: &Signals<'_>) -> f64 {
+        let exact = SLOTS.with(|slots| {
+            let mut slots = slots.try_borrow_mut().ok()?;
+            slots.start(s.grams.len() + s.matches.len() + 64);
+            let mask = (1u32 << self.bits) - 1;
+            each_feature(s, |i, v| {
+                if self.weighs(i) {
+                    slots.add(i & mask, i, v);
+                }
+            });
+            slots.exact_sum(&self.weights)
+        });
+        match exact {
+            Some(sum) => self.bias + sum,
+            None => {
+                let mut kept = Vec::with_capacity(s.grams.len() + 64);
+                each_feature(s, |i, v| {
+                    if self.weighs(i) {
+                        kept.push((i, v));
+                    }
+                });
+                self.weighed_score(kept)
+            }
+        }
+    }
+
+    /// Whether the feature index `i` has a weight other than zero.
+    fn weighs(&self, i: u32) -> bool {
+        self.weights[(i & ((1u32 << self.bits) - 1)) as usize] != 0.0
+    }
+
+    /// The raw score z of the features with a weight ([`Model::weighs`]). Leaving out
+    /// the others changes nothing, to the last bit: a weight is per masked index, so a
+    /// feature left out shares its masked index (and so its merge) with no kept one,
+    /// and its term w·v is ±0, which leaves a sum of other terms as it is (a zero sum
+    /// is at most a zero of the other sign, which the bias, added last, and the
+    /// calibration turn into the same probability).
     ///
     /// One sort instead of two (by index to drop repeats, then by masked index to merge
     /// collisions): the key is the index rotated so that its masked bits come first, which
     /// orders by masked index and, within one, by index. The score is summed in masked
     /// index order, as [`Model::mask`] orders it.
-    pub fn probability(&self, features: &[Feature]) -> f64 {
-        let mut out = features.to_vec();
+    fn weighed_score(&self, mut kept: Vec<Feature>) -> f64 {
         let rotation = u32::BITS - self.bits;
-        out.sort_unstable_by_key(|f| f.0.rotate_left(rotation));
-        out.dedup_by_key(|f| f.0);
+        kept.sort_unstable_by_key(|f| f.0.rotate_left(rotation));
+        kept.dedup_by_key(|f| f.0);
         let mask = (1u32 << self.bits) - 1;
-        for f in &mut out {
+        for f in &mut kept {
             f.0 &= mask;
         }
-        self.calibrate(self.score(&merge(out)))
+        self.score(&merge(kept))
     }
 
     pub fn threshold(&self) -> f64 {
@@ -448,6 +514,140 @@ impl Model {
     /// The confidence given to an item without a candidate topic.
     pub fn prior(&self) -> f64 {
         self.prior
+    }
+}
+
+thread_local! {
+    /// [`Model::score_of`]'s table, reused from item to item.
+    static SLOTS: RefCell<Slots> = RefCell::new(Slots::default());
+}
+
+/// A table larger than this (entries), grown for an item with a title of thousands of
+/// characters, is replaced by one of the size needed at the next item; the usual item
+/// needs 1,024.
+const KEPT_SLOTS: usize = 4096;
+
+/// The weighed features of one masked index: the distinct unmasked indexes seen there
+/// (at most two are kept apart) and the value of each.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    /// The masked index + 1; 0 marks a free entry.
+    key: u32,
+    raws: [u32; 2],
+    values: [f32; 2],
+    count: u8,
+}
+
+/// An open-addressing table of [`Slot`]s by masked index, for one reading at a time.
+#[derive(Debug, Default)]
+struct Slots {
+    table: Vec<Slot>,
+    /// Positions of the entries in use, in the order filled.
+    used: Vec<u32>,
+    /// Set when the features leave the table's sum unproven: a third unmasked index
+    /// under one masked index (its merge would be summed in index order), an index
+    /// repeated with another value (which one the sort keeps is not told), a full table.
+    irregular: bool,
+}
+
+impl Slots {
+    /// Empties the table (the entries in use only) for a reading of at most `features`
+    /// features, sized to stay at most half full.
+    fn start(&mut self, features: usize) {
+        let capacity = (2 * features).next_power_of_two();
+        if self.table.len() < capacity || self.table.len() > KEPT_SLOTS.max(capacity) {
+            self.table = vec![Slot::default(); capacity];
+        } else {
+            for &p in &self.used {
+                self.table[p as usize].key = 0;
+            }
+        }
+        self.used.clear();
+        self.irregular = false;
+    }
+
+    /// Adds feature `raw` (`value`) under its masked index `slot`.
+    fn add(&mut self, slot: u32, raw: u32, value: f32) {
+        let mask = self.table.len() - 1;
+        if 2 * self.used.len() >= self.table.len() {
+            self.irregular = true;
+            return;
+        }
+        let key = slot + 1;
+        // The product's high bits (the table has 2^k entries, k ≥ 1).
+        let shift = u32::BITS - self.table.len().trailing_zeros();
+        let mut p = (key.wrapping_mul(0x9E37_79B1) >> shift) as usize;
+        loop {
+            let entry = &mut self.table[p];
+            if entry.key == 0 {
+                *entry = Slot {
+                    key,
+                    raws: [raw, 0],
+                    values: [value, 0.0],
+                    count: 1,
+                };
+                self.used.push(p as u32);
+                return;
+            }
+            if entry.key == key {
+                let n = usize::from(entry.count);
+                match entry.raws[..n].iter().position(|&r| r == raw) {
+                    Some(k) => self.irregular |= entry.values[k] != value,
+                    None if n == 1 => {
+                        entry.raws[1] = raw;
+                        entry.values[1] = value;
+                        entry.count = 2;
+                    }
+                    None => self.irregular = true,
+                }
+                return;
+            }
+            p = (p + 1) & mask;
+        }
+    }
+
+    /// The sum of the terms w·v (w the weight of the masked index, v the sum of its
+    /// features' values), when it is the sum [`Model::score`] gives in masked index
+    /// order, to the last bit; else `None`.
+    ///
+    /// Each term is an f32 product, a multiple of its own unit in the last place; so
+    /// every partial sum, in any order, is a multiple of the smallest such unit u. When
+    /// the terms' magnitudes add up to at most 2^52·u, every partial sum is below
+    /// 2^53·u (with room for this sum's own rounding) and so exactly an f64: no
+    /// addition rounds, and every order gives the exact sum. Zero terms are left out
+    /// (adding ±0 changes no sum but a zero's sign). The bound is about 2^29 times the
+    /// smallest term: above 50,000 with terms of 10⁻⁴ and more, against sums of a few
+    /// tens.
+    fn exact_sum(&self, weights: &[f32]) -> Option<f64> {
+        if self.irregular {
+            return None;
+        }
+        let mut sum = 0.0f64;
+        let mut magnitude = 0.0f64;
+        // The smallest biased exponent of a term: its unit in the last place is
+        // 2^(e − 150) (1 for a subnormal).
+        let mut lowest = u32::MAX;
+        for &p in &self.used {
+            let entry = &self.table[p as usize];
+            let value = if entry.count == 2 {
+                entry.values[0] + entry.values[1]
+            } else {
+                entry.values[0]
+            };
+            let term = weights[(entry.key - 1) as usize] * value;
+            if term == 0.0 {
+                continue;
+            }
+            lowest = lowest.min((term.to_bits() >> 23 & 0xFF).max(1));
+            sum += f64::from(term);
+            magnitude += f64::from(term.abs());
+        }
+        if lowest == u32::MAX {
+            return Some(sum);
+        }
+        // 2^52·u = 2^(e − 98), e in 1..=255: a normal f64.
+        let bound = f64::from_bits(u64::from(lowest + 1023 - 98) << 52);
+        (magnitude <= bound).then_some(sum)
     }
 }
 
@@ -485,56 +685,67 @@ pub(crate) fn rank_features(
     candidates: &[Candidate<'_>],
     matches: &[&TermMatch],
 ) -> Vec<Vec<Feature>> {
+    (0..candidates.len())
+        .map(|k| {
+            let mut out: Vec<Feature> = Vec::with_capacity(grams.len() + matches.len() + 16);
+            each_rank_feature(grams, candidates, matches, k, |i, v| out.push((i, v)));
+            out
+        })
+        .collect()
+}
+
+/// Gives `add` each ranking feature of candidate `k`, in the order [`rank_features`]
+/// lists them: what both the training's features and the daemon's order are built from.
+fn each_rank_feature(
+    grams: &[Feature],
+    candidates: &[Candidate<'_>],
+    matches: &[&TermMatch],
+    k: usize,
+    mut add: impl FnMut(u32, f32),
+) {
     let log = |x: f64| (1.0 + x.max(0.0)).ln() as f32;
     // The candidate named first (the rule's order breaks a tie).
     let leader = candidates
         .iter()
         .min_by_key(|c| c.first)
         .map_or("", |c| c.topic);
-    candidates
-        .iter()
-        .enumerate()
-        .map(|(k, c)| {
-            let topic = fnv(fnv(0x811c_9dc5, b"r"), c.topic.as_bytes());
-            let with_topic = |kind: u8, name: &[u8]| fnv(fnv(topic, &[kind]), name);
-            let position = [k.min(MAX_POSITION) as u8];
-            let mut out: Vec<Feature> = Vec::with_capacity(grams.len() + matches.len() + 16);
-            out.push((hash(b'p', &position), 1.0));
-            out.push((with_topic(b'p', &position), 1.0));
-            out.push((with_topic(b'c', b""), 1.0));
-            out.push((hash(b'e', b""), log(c.event)));
-            out.push((with_topic(b'e', b""), log(c.event)));
-            out.push((hash(b's', b""), log(c.subject)));
-            out.push((with_topic(b's', b""), log(c.subject)));
-            out.push((hash(b't', b""), log(c.title)));
-            out.push((with_topic(b't', b""), log(c.title)));
-            out.push((hash(b'x', b""), flag_value(c.cross)));
-            out.push((hash(b'f', &position), flag_value(c.title > 0.0)));
-            let before = candidates.iter().filter(|o| o.first < c.first).count();
-            let appearance = [before.min(MAX_POSITION) as u8];
-            out.push((hash(b'a', &appearance), 1.0));
-            out.push((with_topic(b'a', &appearance), 1.0));
-            out.push((with_topic(b'l', leader.as_bytes()), 1.0));
-            let terms = matches.iter().filter(|m| m.topic == c.topic).count();
-            out.push((hash(b'n', b""), log(terms as f64)));
-            out.push((with_topic(b'n', b""), log(terms as f64)));
-            for other in candidates.iter().filter(|o| o.topic != c.topic) {
-                out.push((with_topic(b'o', other.topic.as_bytes()), 1.0));
-            }
-            // The name `topic|term` hashed in parts (FNV-1a is a left fold over the
-            // bytes), without building the string.
-            let term = fnv(topic, b"m");
-            for m in matches {
-                let name = fnv(fnv(term, m.topic.as_bytes()), b"|");
-                out.push((fnv(name, m.term.as_bytes()), 1.0));
-            }
-            let gram = fnv(topic, b"g");
-            for &(g, v) in grams {
-                out.push((fnv(gram, &g.to_le_bytes()), v));
-            }
-            out
-        })
-        .collect()
+    let c = &candidates[k];
+    let topic = fnv(fnv(0x811c_9dc5, b"r"), c.topic.as_bytes());
+    let with_topic = |kind: u8, name: &[u8]| fnv(fnv(topic, &[kind]), name);
+    let position = [k.min(MAX_POSITION) as u8];
+    add(hash(b'p', &position), 1.0);
+    add(with_topic(b'p', &position), 1.0);
+    add(with_topic(b'c', b""), 1.0);
+    add(hash(b'e', b""), log(c.event));
+    add(with_topic(b'e', b""), log(c.event));
+    add(hash(b's', b""), log(c.subject));
+    add(with_topic(b's', b""), log(c.subject));
+    add(hash(b't', b""), log(c.title));
+    add(with_topic(b't', b""), log(c.title));
+    add(hash(b'x', b""), flag_value(c.cross));
+    add(hash(b'f', &position), flag_value(c.title > 0.0));
+    let before = candidates.iter().filter(|o| o.first < c.first).count();
+    let appearance = [before.min(MAX_POSITION) as u8];
+    add(hash(b'a', &appearance), 1.0);
+    add(with_topic(b'a', &appearance), 1.0);
+    add(with_topic(b'l', leader.as_bytes()), 1.0);
+    let terms = matches.iter().filter(|m| m.topic == c.topic).count();
+    add(hash(b'n', b""), log(terms as f64));
+    add(with_topic(b'n', b""), log(terms as f64));
+    for other in candidates.iter().filter(|o| o.topic != c.topic) {
+        add(with_topic(b'o', other.topic.as_bytes()), 1.0);
+    }
+    // The name `topic|term` hashed in parts (FNV-1a is a left fold over the bytes),
+    // without building the string.
+    let term = fnv(topic, b"m");
+    for m in matches {
+        let name = fnv(fnv(term, m.topic.as_bytes()), b"|");
+        add(fnv(name, m.term.as_bytes()), 1.0);
+    }
+    let gram = fnv(topic, b"g");
+    for &(g, v) in grams {
+        add(fnv(gram, &g.to_le_bytes()), v);
+    }
 }
 
 /// The learned order of the kept topics (`topic_rank.txt`): a linear score per
@@ -588,14 +799,51 @@ impl Ranker {
             .sum()
     }
 
+    /// [`Ranker::score`] of candidate `k`'s [`rank_features`], to the last bit, without
+    /// building them: the terms are added as they come, as the sum of an iterator adds
+    /// them (from its start, the sum of none).
+    fn score_of(
+        &self,
+        grams: &[Feature],
+        candidates: &[Candidate<'_>],
+        matches: &[&TermMatch],
+        k: usize,
+    ) -> f64 {
+        let mask = (1u32 << self.bits) - 1;
+        let mut z: f64 = std::iter::empty::<f64>().sum();
+        each_rank_feature(grams, candidates, matches, k, |i, v| {
+            z += f64::from(self.weights[(i & mask) as usize] * v);
+        });
+        z
+    }
+
     /// The candidates' positions, highest score first; equal scores keep the rule's
     /// order.
     pub fn order(&self, features: &[Vec<Feature>]) -> Vec<usize> {
-        let scores: Vec<f64> = features.iter().map(|f| self.score(f)).collect();
-        let mut order: Vec<usize> = (0..features.len()).collect();
-        order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
-        order
+        order_by(features.iter().map(|f| self.score(f)).collect())
     }
+
+    /// [`Ranker::order`] of the candidates' [`rank_features`] (arguments as it takes
+    /// them), without building them: the daemon's path.
+    pub(crate) fn order_of(
+        &self,
+        grams: &[Feature],
+        candidates: &[Candidate<'_>],
+        matches: &[&TermMatch],
+    ) -> Vec<usize> {
+        order_by(
+            (0..candidates.len())
+                .map(|k| self.score_of(grams, candidates, matches, k))
+                .collect(),
+        )
+    }
+}
+
+/// Positions by score, highest first; equal scores in position order.
+fn order_by(scores: Vec<f64>) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    order
 }
 
 #[cfg(test)]
@@ -645,6 +893,138 @@ mod tests {
         assert!((want - sigmoid(1.5 * z + 0.25)).abs() < 1e-6);
         assert_eq!(back.threshold(), 0.6);
         assert_eq!(back.prior(), 0.02);
+    }
+
+    #[test]
+    fn the_daemons_score_is_the_training_features_score_to_the_bit() {
+        // A small space (2^6): bigrams repeat and collide under the mask, and about a
+        // third of the slots have no weight; the weights span twelve orders of magnitude,
+        // so a sum in another order would differ in its last bits.
+        let bits = 6;
+        let weights: Vec<f32> = (0..1u32 << bits)
+            .map(|i| {
+                if i % 3 == 0 {
+                    0.0
+                } else {
+                    (i as f32 * 0.7311).sin() * 10f32.powi((i % 4) as i32 * 4 - 12)
+                }
+            })
+            .collect();
+        let model = Model::from_parts(bits, weights, -0.277646, (0.85, 0.106), 0.34, 0.04);
+        let text = "县城小区供暖不热居民投诉多次无果\n多名居民反映，小区供暖温度长期不达标，\
+                    3人因受冻就医，物业称供热公司管网老化，供热公司称已派人检修，居民投诉至今无果。";
+        let title_end = text.find('\n').unwrap();
+        let grams = lede_bigrams(text, title_end);
+        let casualties = Casualties {
+            injured: Some(3),
+            ..Casualties::default()
+        };
+        let topics = ["heating".to_string(), "housing".to_string()];
+        let matches = [
+            TermMatch {
+                term: "供暖".into(),
+                topic: "heating".into(),
+            },
+            TermMatch {
+                term: "投诉".into(),
+                topic: "heating".into(),
+            },
+        ];
+        let signals = Signals {
+            text,
+            title_end,
+            grams: &grams,
+            problem: 5.5,
+            harm: 1.25,
+            grievance: 2.0,
+            routine: 0.3,
+            best: 4.5,
+            title_problem: true,
+            title_routine: false,
+            official: false,
+            title_official: false,
+            rule_flag: true,
+            topics: &topics,
+            matches: &matches,
+            casualties: &casualties,
+        };
+        let features = features(&signals);
+        let mask = (1u32 << bits) - 1;
+        let slots: std::collections::BTreeSet<u32> = features.iter().map(|f| f.0 & mask).collect();
+        assert!(slots.len() < features.len(), "collisions under the mask");
+        assert!(slots.iter().any(|&i| i % 3 == 0), "a slot without weight");
+        let z = model.score(&model.mask(&sorted(features.clone())));
+        assert_eq!(model.score_of(&signals).to_bits(), z.to_bits());
+        let want = model.calibrate(z);
+        assert_eq!(model.probability(&features).to_bits(), want.to_bits());
+        // The table's sum is not proven exact with weights that far apart: sorted.
+        let table_sum = |model: &Model| {
+            let mut slots = Slots::default();
+            slots.start(features.len());
+            let mask = (1u32 << model.bits) - 1;
+            for &(i, v) in features.iter().filter(|f| model.weighs(f.0)) {
+                slots.add(i & mask, i, v);
+            }
+            (slots.exact_sum(&model.weights), slots)
+        };
+        assert_eq!(table_sum(&model).0, None);
+        // Weights of 10⁻⁴ to 1 in a space of 2^10: the table's sum, with two features
+        // merged under one masked index.
+        let bits = 10;
+        let weights: Vec<f32> = (0..1u32 << bits)
+            .map(|i| {
+                if i % 3 == 0 {
+                    0.0
+                } else {
+                    (i as f32 * 0.7311).sin() * 10f32.powi((i % 5) as i32 - 4)
+                }
+            })
+            .collect();
+        let model = Model::from_parts(bits, weights, -0.277646, (0.85, 0.106), 0.34, 0.04);
+        let (sum, slots) = table_sum(&model);
+        assert!(sum.is_some());
+        assert!(
+            slots
+                .used
+                .iter()
+                .any(|&p| slots.table[p as usize].count == 2)
+        );
+        let z = model.score(&model.mask(&sorted(features.clone())));
+        assert_eq!(model.score_of(&signals).to_bits(), z.to_bits());
+        assert_eq!(model.bias + sum.unwrap(), z);
+        // The primary topic's feature is the hash of its whole name.
+        assert!(features.contains(&(hash(b'd', b"primary=heating"), 1.0)));
+    }
+
+    #[test]
+    fn the_table_gives_up_where_the_sort_would_decide() {
+        let weights = [0.5f32; 8];
+        let sum = |features: &[(u32, u32, f32)]| {
+            let mut slots = Slots::default();
+            slots.start(features.len());
+            for &(slot, raw, value) in features {
+                slots.add(slot, raw, value);
+            }
+            slots.exact_sum(&weights)
+        };
+        // A repeat counts once; two indexes under one masked index are merged.
+        assert_eq!(sum(&[(5, 5, 1.0), (5, 5, 1.0), (2, 10, 2.0)]), Some(1.5));
+        assert_eq!(sum(&[(5, 5, 1.0), (5, 13, 2.0), (5, 5, 1.0)]), Some(1.5));
+        // A third index under one masked index, a repeat with another value: unproven.
+        assert_eq!(sum(&[(5, 5, 1.0), (5, 13, 1.0), (5, 21, 1.0)]), None);
+        assert_eq!(sum(&[(5, 5, 1.0), (5, 5, 2.0)]), None);
+        // A full table (more features than it was started for) gives up too.
+        let many: Vec<(u32, u32, f32)> = (0..8).map(|i| (i, i, 1.0)).collect();
+        let mut slots = Slots::default();
+        slots.start(2);
+        for &(slot, raw, value) in &many {
+            slots.add(slot, raw, value);
+        }
+        assert_eq!(slots.exact_sum(&weights), None);
+        // Reused: started again, it holds only the new reading.
+        slots.start(2);
+        slots.add(1, 1, 1.0);
+        assert_eq!(slots.exact_sum(&weights), Some(0.5));
     }
 
     #[test]
@@ -738,6 +1118,16 @@ mod tests {
             topic_feature(0)
         ));
         assert_eq!(both.order(&features), vec![0, 1]);
+        // The daemon's scores, from the features not built, are those of the features,
+        // to the last bit.
+        for ranker in [&market_first, &both] {
+            for (k, f) in features.iter().enumerate() {
+                let z = ranker.score_of(&grams, &candidates, &[&term], k);
+                assert_eq!(z.to_bits(), ranker.score(f).to_bits());
+            }
+            let order = ranker.order_of(&grams, &candidates, &[&term]);
+            assert_eq!(order, ranker.order(&features));
+        }
         // The file round-trips.
         let back = Ranker::parse(&market_first.to_text("again", 1e-6), Path::new("r")).unwrap();
         assert_eq!(back.order(&features), vec![1, 0]);
