@@ -449,7 +449,8 @@ impl Model {
     }
 
     /// The raw score z of one reading's [`features`] ([`Model::calibrate`] gives its
-    /// probability, that of [`Model::probability`] to the last bit), without building
+    /// probability, that of [`Model::probability`] to the last bit; z itself too, but
+    /// for the sign of a zero sum), without building
     /// them: the daemon's path. The weighed features are gathered per masked index in
     /// the thread's [`SLOTS`] table and summed in the table's order when that sum is
     /// provably exact ([`Slots::exact_sum`]), else sorted as [`Model::probability`]
@@ -464,7 +465,9 @@ impl Model {
                     slots.add(i & mask, i, v);
                 }
             });
-            slots.exact_sum(&self.weights)
+            let sum = slots.exact_sum(&self.weights);
+            slots.release_if_large();
+            sum
         });
         match exact {
             Some(sum) => self.bias + sum,
@@ -523,8 +526,7 @@ thread_local! {
 }
 
 /// A table larger than this (entries), grown for an item with a title of thousands of
-/// characters, is replaced by one of the size needed at the next item; the usual item
-/// needs 1,024.
+/// characters, is freed once its item is scored; the usual item needs 1,024.
 const KEPT_SLOTS: usize = 4096;
 
 /// The weighed features of one masked index: the distinct unmasked indexes seen there
@@ -564,6 +566,15 @@ impl Slots {
         }
         self.used.clear();
         self.irregular = false;
+    }
+
+    /// Frees a table grown past [`KEPT_SLOTS`] for one long item, so that a worker
+    /// thread does not keep it (24 bytes an entry) until its next item.
+    fn release_if_large(&mut self) {
+        if self.table.len() > KEPT_SLOTS {
+            self.table = Vec::new();
+            self.used = Vec::new();
+        }
     }
 
     /// Adds feature `raw` (`value`) under its masked index `slot`.
@@ -615,8 +626,8 @@ impl Slots {
     /// the terms' magnitudes add up to at most 2^52·u, every partial sum is below
     /// 2^53·u (with room for this sum's own rounding) and so exactly an f64: no
     /// addition rounds, and every order gives the exact sum. Zero terms are left out
-    /// (adding ±0 changes no sum but a zero's sign). The bound is about 2^29 times the
-    /// smallest term: above 50,000 with terms of 10⁻⁴ and more, against sums of a few
+    /// (adding ±0 changes no sum but a zero's sign). The bound is 2^28 to 2^29 times the
+    /// smallest term: above 30,000 with terms of 10⁻⁴ and more, against sums of a few
     /// tens.
     fn exact_sum(&self, weights: &[f32]) -> Option<f64> {
         if self.irregular {
@@ -994,6 +1005,22 @@ mod tests {
         assert_eq!(model.bias + sum.unwrap(), z);
         // The primary topic's feature is the hash of its whole name.
         assert!(features.contains(&(hash(b'd', b"primary=heating"), 1.0)));
+    }
+
+    #[test]
+    fn a_table_grown_for_a_long_item_is_freed_after_it() {
+        let mut slots = Slots::default();
+        slots.start(100);
+        slots.release_if_large();
+        assert_eq!(slots.table.len(), 256, "a usual table is kept");
+        slots.start(KEPT_SLOTS);
+        assert!(slots.table.len() > KEPT_SLOTS);
+        slots.release_if_large();
+        assert!(slots.table.is_empty());
+        // The next item gets a table again.
+        slots.start(100);
+        slots.add(3, 3, 1.0);
+        assert_eq!(slots.exact_sum(&[0.5; 8]), Some(0.5));
     }
 
     #[test]
