@@ -67,6 +67,15 @@ BOARDS4_LIUYAN = 300
 # Teddy bodies of this stratum are shown up to this many characters.
 BOARDS4_TEDDY_CHARS = 300
 
+# Fifth stratum (issue 14, the fourteenth session): a fresh check for the boards and for
+# emergency reports, drawn like the fourth (uniformly, its own seed, from the rows that no
+# stratum above and not the held-out set took) and appended per set after it: 100 more
+# Teddy and 300 more Liuyan posts, and every cec-emergencies row left (92), in a seeded
+# order. Teddy bodies are shown up to BOARDS4_TEDDY_CHARS as in the fourth.
+BOARDS5_SEED = SEED + 5
+BOARDS5_TEDDY = 100
+BOARDS5_LIUYAN = 300
+
 
 def load(name):
     with open(os.path.join(CORPUS, name), encoding="utf-8") as f:
@@ -163,16 +172,38 @@ def select_boards4(earlier):
     }
 
 
+def select_fifth(earlier):
+    """The fifth stratum: uniform samples of the board rows, and all the cec-emergencies
+    rows, that `earlier` (the first four strata) and the held-out set did not take."""
+    taken = {(s, r["id"]) for s, rows in earlier.items() for r in rows} | holdout_keys()
+
+    def left(set_name):
+        return [
+            r for r in load(f"{set_name}.jsonl")
+            if (set_name, r["id"]) not in taken
+            and not (set_name == "teddy-messages" and r["id"] in TEDDY_EXCLUDE)
+        ]
+
+    rng = random.Random(BOARDS5_SEED)
+    cec = left("cec-emergencies")
+    return {
+        "teddy-messages": pick(rng, left("teddy-messages"), BOARDS5_TEDDY),
+        "liuyan-posts": pick(rng, left("liuyan-posts"), BOARDS5_LIUYAN),
+        "cec-emergencies": pick(rng, cec, len(cec)),
+    }
+
+
 def append(first, extra):
     return {s: rows + extra.get(s, []) for s, rows in first.items()}
 
 
 def select_all():
-    """The whole tuning selection: `select()` with the third and fourth strata appended
+    """The whole selection: `select()` with the third, fourth and fifth strata appended
     per set."""
     first = select()
     three = append(first, select_boards3(first))
-    return append(three, select_boards4(three))
+    four = append(three, select_boards4(three))
+    return append(four, select_fifth(four))
 
 
 def rss_items():
