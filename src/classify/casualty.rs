@@ -126,6 +126,9 @@ struct Patterns {
     patients: Regex,
     /// 1人经抢救无效死亡: an injured person who died later
     died_later: Regex,
+    /// 12名学生被送往医院: in a poisoning report, the ill (outside [`Patterns::any`]:
+    /// read only in poisoning reports)
+    hospitalised: Regex,
     /// 其中1人死亡: the dead are part of the total just stated
     part_dead: Regex,
     /// 司机受轻伤: one person, named by a noun for a single person
@@ -200,6 +203,8 @@ struct Lists {
     injury_before: String,
     /// `patient_nouns.txt`: the ill after a count (24名患者).
     patient_nouns: String,
+    /// `hospital.txt`: taken to or kept in hospital after a count (12名学生被送医).
+    hospital: String,
     /// `died_later.txt`: injured people who died later (经抢救无效).
     died_later: String,
     /// `lone_persons.txt`: one person before 受伤 (司机受轻伤).
@@ -272,6 +277,7 @@ impl Lists {
             died_later: lists.7,
             hurt: lists.8,
             lone_persons: words("lone_persons.txt")?,
+            hospital: words("hospital.txt")?,
             kin: words("kin.txt")?,
             one_victim: words("one_victim.txt")?,
             kin_pairs: words("kin_pairs.txt")?,
@@ -401,6 +407,7 @@ impl Reader {
                 "{NUM}{unit}[^0-9零〇一二两三四五六七八九十百千万,，。;；]{{0,10}}?(?:{})",
                 l.died_later
             ))?,
+            hospitalised: re(format!("{NUM}{unit}{GAP_DEATH}(?:{})", l.hospital))?,
             part_dead: re(format!("其中{NUM}{unit}{GAP_DEATH}{death_verb}"))?,
             lone_injured: re(format!(
                 "(?:{})(?:受轻伤|受重伤|受伤|被烧伤|被撞伤)",
@@ -708,6 +715,16 @@ impl Reader {
             single_hurt,
             ..Sentence::default()
         };
+        // In a poisoning report those taken to hospital are the ill, so the poisoned
+        // (taxonomy: the number poisoned or ill counts as injured): like 伤者, a count of
+        // those taken away, used when no injury figure is stated.
+        if poisoning {
+            s.wounded = p
+                .hospitalised
+                .captures_iter(text)
+                .filter_map(|caps| count(&caps, 1))
+                .max();
+        }
         let mut set = p.any.matches(text);
         // Rewriting never creates a match except by reading a pair (祖孙俩中毒).
         if !set.matched_any() && !may_name_pair(text) {
@@ -1299,6 +1316,13 @@ mod tests {
                 "3名消防员殒身火海",
                 c(Some(3), None, None),
             ),
+            // A hospital word: in a poisoning report, the ill.
+            (
+                "hospital.txt",
+                "留观",
+                "疑似食物中毒，8名工人留观",
+                c(None, Some(8), None),
+            ),
             // A character that is no surname: 曾某 is then not a person.
             (
                 "not_surname.txt",
@@ -1500,6 +1524,36 @@ mod tests {
             // One group still joins, also after a pair that is not one.
             ("2人遇难、3名乘客和1名司机受伤", c(Some(2), Some(4), None)),
             ("3名乘客、2名司机和1名行人受伤", c(None, Some(6), None)),
+        ];
+        for (input, want) in cases {
+            assert_eq!(extract(input), want, "input {input}");
+        }
+    }
+
+    /// In a poisoning report those taken to or kept in hospital are the ill, so injured
+    /// (taxonomy: the poisoned or ill count), when no other figure is stated; in other
+    /// reports a hospital count states no injury (rule 7: taken to hospital is null).
+    #[test]
+    fn hospital_counts_in_poisoning_reports() {
+        let cases = [
+            (
+                "学校食堂疑似食物中毒，12名学生被送往医院治疗。",
+                c(None, Some(12), None),
+            ),
+            (
+                "员工聚餐后食物中毒，20余人被送医。",
+                c(None, Some(20), None),
+            ),
+            // No number, no figure (多名 is null).
+            ("疑似食物中毒，多名学生被送医。", c(None, None, None)),
+            // A count of the ill wins over those of them kept in hospital.
+            (
+                "食物中毒事件共导致30名学生出现不适，其中5人住院。",
+                c(None, Some(30), None),
+            ),
+            ("共有12人中毒，5人住院治疗。", c(None, Some(12), None)),
+            // Not a poisoning report: no figure.
+            ("两车相撞，车上3人被送往医院。", c(None, None, None)),
         ];
         for (input, want) in cases {
             assert_eq!(extract(input), want, "input {input}");
