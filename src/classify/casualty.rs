@@ -86,6 +86,9 @@ const UPDATE: &str =
 /// Missing persons included (14人遇难约30人生死不明: the 30 are missing, not dead).
 const OTHER_FATE: &str =
     r"(受伤|重伤|轻伤|伤|死亡|遇难|身亡|中毒|失联|失踪|被困|生死不明|下落不明)?";
+/// Missing persons: a fate of their own, never deaths or injuries (the words of
+/// [`OTHER_FATE`] that are no anchor).
+const MISSING: [&str; 5] = ["失踪", "失联", "被困", "生死不明", "下落不明"];
 /// What may stand between two counts joined into one group (5名学生和2名老师): no
 /// digits, no clause break, no fate word.
 const GAP_PART: &str = r"[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？：:伤死亡毒]{0,12}?";
@@ -123,6 +126,9 @@ struct Patterns {
     patients: Regex,
     /// 1人经抢救无效死亡: an injured person who died later
     died_later: Regex,
+    /// 12名学生被送往医院: in a poisoning report, the ill (outside [`Patterns::any`]:
+    /// read only in poisoning reports)
+    hospitalised: Regex,
     /// 其中1人死亡: the dead are part of the total just stated
     part_dead: Regex,
     /// 司机受轻伤: one person, named by a noun for a single person
@@ -197,6 +203,8 @@ struct Lists {
     injury_before: String,
     /// `patient_nouns.txt`: the ill after a count (24名患者).
     patient_nouns: String,
+    /// `hospital.txt`: taken to or kept in hospital after a count (12名学生被送医).
+    hospital: String,
     /// `died_later.txt`: injured people who died later (经抢救无效).
     died_later: String,
     /// `lone_persons.txt`: one person before 受伤 (司机受轻伤).
@@ -269,6 +277,7 @@ impl Lists {
             died_later: lists.7,
             hurt: lists.8,
             lone_persons: words("lone_persons.txt")?,
+            hospital: words("hospital.txt")?,
             kin: words("kin.txt")?,
             one_victim: words("one_victim.txt")?,
             kin_pairs: words("kin_pairs.txt")?,
@@ -398,6 +407,7 @@ impl Reader {
                 "{NUM}{unit}[^0-9零〇一二两三四五六七八九十百千万,，。;；]{{0,10}}?(?:{})",
                 l.died_later
             ))?,
+            hospitalised: re(format!("{NUM}{unit}{GAP_DEATH}(?:{})", l.hospital))?,
             part_dead: re(format!("其中{NUM}{unit}{GAP_DEATH}{death_verb}"))?,
             lone_injured: re(format!(
                 "(?:{})(?:受轻伤|受重伤|受伤|被烧伤|被撞伤)",
@@ -654,13 +664,22 @@ impl Reader {
         if !text.contains(['和', '及', '与', '、']) {
             return text;
         }
-        while let Some(caps) = r.joined.captures(&text) {
+        // Where the search resumes after a pair that is not one group.
+        let mut from = 0;
+        while let Some(caps) = r.joined.captures_at(&text, from) {
             let (Some(a), Some(b)) = (count(&caps, 1), count(&caps, 2)) else {
                 break;
             };
-            let (Some(all), Some(second)) = (caps.get(0), caps.get(2)) else {
+            let (Some(all), Some(first), Some(second)) = (caps.get(0), caps.get(1), caps.get(2))
+            else {
                 break;
             };
+            // 3人遇难、5人受伤: two fates, not one group (the gap's class leaves out only
+            // 死, 亡, 伤 and 毒; 遇难, 丧生, 失踪 hold none of them).
+            if self.fate_in(&text[first.end()..second.start()]) {
+                from = second.start();
+                continue;
+            }
             // The sum takes the place of the second count, nearest the fate word.
             let joined = format!(
                 "{}{}{}",
@@ -671,6 +690,12 @@ impl Reader {
             text = Cow::Owned(joined);
         }
         text
+    }
+
+    /// Whether `gap` names a fate: a word of the anchors (遇难, 丧生, 中毒 …) or a
+    /// missing person (失踪, 被困).
+    fn fate_in(&self, gap: &str) -> bool {
+        self.anchors.is_match(gap) || MISSING.iter().any(|w| gap.contains(w))
     }
 
     fn read_sentence<'s>(&'s self, text: &str, poisoning: bool) -> Sentence {
@@ -690,6 +715,16 @@ impl Reader {
             single_hurt,
             ..Sentence::default()
         };
+        // In a poisoning report those taken to hospital are the ill, so the poisoned
+        // (taxonomy: the number poisoned or ill counts as injured): like 伤者, a count of
+        // those taken away, used when no injury figure is stated.
+        if poisoning {
+            s.wounded = p
+                .hospitalised
+                .captures_iter(text)
+                .filter_map(|caps| count(&caps, 1))
+                .max();
+        }
         let mut set = p.any.matches(text);
         // Rewriting never creates a match except by reading a pair (祖孙俩中毒).
         if !set.matched_any() && !may_name_pair(text) {
@@ -1281,6 +1316,13 @@ mod tests {
                 "3名消防员殒身火海",
                 c(Some(3), None, None),
             ),
+            // A hospital word: in a poisoning report, the ill.
+            (
+                "hospital.txt",
+                "留观",
+                "疑似食物中毒，8名工人留观",
+                c(None, Some(8), None),
+            ),
             // A character that is no surname: 曾某 is then not a person.
             (
                 "not_surname.txt",
@@ -1451,6 +1493,67 @@ mod tests {
             // The gas 一氧化碳 is no count; 胃肠炎 is a symptom of the poisoned.
             ("3名工人在地下室一氧化碳中毒", c(None, Some(3), None)),
             ("聚餐后27人患上急性胃肠炎", c(None, Some(27), None)),
+        ];
+        for (input, want) in cases {
+            assert_eq!(extract(input), want, "input {input}");
+        }
+    }
+
+    /// Two fates listed with 、 or 和 are two figures, not one group of people: the join of
+    /// counts (5名学生和2名老师) stops at a fate word its gap's characters let through
+    /// (遇难, 丧生, 遇害, 失踪 hold none of 死, 亡, 伤, 毒). Before, 3人遇难、5人受伤 was
+    /// read as 8 injured and no death.
+    #[test]
+    fn two_fates_are_not_one_group() {
+        let cases = [
+            ("事故造成3人遇难、5人受伤。", c(Some(3), Some(5), None)),
+            (
+                "踩踏事件造成36人遇难、49人受伤",
+                c(Some(36), Some(49), None),
+            ),
+            ("袭击造成12人丧生、30多人受伤", c(Some(12), Some(30), None)),
+            ("爆炸致3人罹难和10余人受伤", c(Some(3), Some(10), None)),
+            ("枪击造成2人遇害、4人受伤", c(Some(2), Some(4), None)),
+            // Missing persons are neither dead nor injured, before or after the toll.
+            ("洪灾致5人遇难、2人失联。", c(Some(5), None, None)),
+            ("山洪致3人失踪、2人遇难。", c(Some(2), None, None)),
+            (
+                "大桥垮塌造成3人遇难、5人失踪、12人受伤",
+                c(Some(3), Some(12), None),
+            ),
+            // One group still joins, also after a pair that is not one.
+            ("2人遇难、3名乘客和1名司机受伤", c(Some(2), Some(4), None)),
+            ("3名乘客、2名司机和1名行人受伤", c(None, Some(6), None)),
+        ];
+        for (input, want) in cases {
+            assert_eq!(extract(input), want, "input {input}");
+        }
+    }
+
+    /// In a poisoning report those taken to or kept in hospital are the ill, so injured
+    /// (taxonomy: the poisoned or ill count), when no other figure is stated; in other
+    /// reports a hospital count states no injury (rule 7: taken to hospital is null).
+    #[test]
+    fn hospital_counts_in_poisoning_reports() {
+        let cases = [
+            (
+                "学校食堂疑似食物中毒，12名学生被送往医院治疗。",
+                c(None, Some(12), None),
+            ),
+            (
+                "员工聚餐后食物中毒，20余人被送医。",
+                c(None, Some(20), None),
+            ),
+            // No number, no figure (多名 is null).
+            ("疑似食物中毒，多名学生被送医。", c(None, None, None)),
+            // A count of the ill wins over those of them kept in hospital.
+            (
+                "食物中毒事件共导致30名学生出现不适，其中5人住院。",
+                c(None, Some(30), None),
+            ),
+            ("共有12人中毒，5人住院治疗。", c(None, Some(12), None)),
+            // Not a poisoning report: no figure.
+            ("两车相撞，车上3人被送往医院。", c(None, None, None)),
         ];
         for (input, want) in cases {
             assert_eq!(extract(input), want, "input {input}");

@@ -945,6 +945,27 @@ fn counted_conceded_and_named_victims() {
     }
 }
 
+/// A forensic finding of a light injury (法医鉴定为轻微伤, 构成轻伤二级) states one injured
+/// person, like the other single-injury words, in a clause that names no one (fourteenth
+/// session, issue 14: the dev half's miss `train-2694`); a finding of 重伤 is serious.
+#[test]
+fn a_forensic_finding_is_one_injured() {
+    for (body, want) in [
+        (
+            "被打的老人被送到医院急救，法医鉴定为轻微伤。",
+            (None, Some(1), None),
+        ),
+        ("经鉴定，其伤情构成轻伤二级。", (None, Some(1), None)),
+        ("经法医鉴定为重伤二级。", (None, Some(1), Some(1))),
+        // A count still wins; a death makes the finding the dead victim's.
+        ("3名保安被打伤，经鉴定为轻微伤。", (None, Some(3), None)),
+        ("男子被砍死。此前他曾被鉴定为轻伤。", (Some(1), None, None)),
+    ] {
+        let c = classify("事故", body);
+        assert_eq!((c.deaths, c.injured, c.seriously_injured), want, "{body}");
+    }
+}
+
 /// A near miss before a passive marker ends the gap between a count and a single-death
 /// word: no death (获救 does not end it: the toll).
 #[test]
