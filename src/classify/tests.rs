@@ -371,6 +371,36 @@ fn scratch_copy() -> tempfile::TempDir {
 }
 
 #[test]
+fn a_board_post_is_decided_with_the_boards_threshold() {
+    // The shipped model with board lines whose threshold flags every candidate: the same
+    // text is flagged as a board post and not as news (a field word and a complaint, no
+    // problem word).
+    let (title, body) = ("小区门口的事", "想问问物业这个事情怎么处理");
+    let news = classify(title, body);
+    assert!(!news.flag && !news.topics.is_empty(), "{news:?}");
+    let dir = scratch_copy();
+    let model = dir.path().join("model.txt");
+    let mut text = std::fs::read_to_string(&model).unwrap();
+    text.push_str("platt_board 1 0\nthreshold_board 0\n");
+    std::fs::write(&model, text).unwrap();
+    let c = Classifier::load(dir.path(), &Jurisdiction::default()).unwrap();
+    let board = c.classify_as(title, body, false, ReportKind::Board);
+    assert!(board.flag, "{board:?}");
+    assert_eq!(board.severity, Some(Level::IV));
+    assert_eq!(board.topics, news.topics);
+    let (daemon, terms) = c.classify_with_key_terms(title, body, false, ReportKind::Board);
+    assert_eq!(daemon, board);
+    assert!(!terms.is_empty());
+    // As news, with the same file: the news threshold, as before.
+    assert_eq!(c.classify(title, body, false), news);
+    // Without board lines (the shipped file until retrained) a board post is news.
+    assert_eq!(
+        CLASSIFIER.classify_as(title, body, false, ReportKind::Board),
+        news
+    );
+}
+
+#[test]
 fn load_errors_name_the_file_and_the_fix() {
     // A user-dictionary entry without a frequency would never be chosen: refused.
     let dir = scratch_copy();
@@ -516,7 +546,7 @@ fn shared_segmentation_matches_whole_text_segmentation() {
         CLASSIFIER.hits(&text, title_end, &mut bounds);
         assert_eq!(bounds.tokens(&CLASSIFIER.jieba), whole, "{title} {body}");
 
-        let (c, key) = CLASSIFIER.classify_with_key_terms(title, body, false);
+        let (c, key) = CLASSIFIER.classify_with_key_terms(title, body, false, ReportKind::News);
         assert_eq!(c, classify(title, body), "{title}");
         let expected = if c.flag {
             CLASSIFIER.key_terms(title, body)
@@ -527,7 +557,7 @@ fn shared_segmentation_matches_whole_text_segmentation() {
     }
     assert!(
         CLASSIFIER
-            .classify_with_key_terms("景芝镇化工厂发生爆炸", "", false)
+            .classify_with_key_terms("景芝镇化工厂发生爆炸", "", false, ReportKind::News)
             .0
             .flag
     );
