@@ -65,6 +65,14 @@ pub use casualty::Casualties;
 use dict::{Dictionaries, TermKind, TopicRole};
 pub use model::ReportKind;
 
+/// Where an item comes from, as its reading needs it: a local source (everything from it
+/// concerns the jurisdiction) and the report kind that decides it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Origin {
+    local: bool,
+    kind: ReportKind,
+}
+
 /// Evidence in the title counts this many times its weight.
 pub const TITLE_WEIGHT: f64 = 2.0;
 /// A topic is kept when its score reaches this (one event term, or a subject term in
@@ -692,8 +700,7 @@ impl Classifier {
                 text,
                 title_end,
                 &mut bounds,
-                false,
-                ReportKind::News,
+                Origin::default(),
                 false,
                 Some(&mut out),
             );
@@ -722,8 +729,10 @@ impl Classifier {
                 text,
                 title_end,
                 &mut bounds,
-                source_local,
-                kind,
+                Origin {
+                    local: source_local,
+                    kind,
+                },
                 want_features,
                 None,
             )
@@ -747,8 +756,10 @@ impl Classifier {
                 text,
                 title_end,
                 &mut bounds,
-                source_local,
-                kind,
+                Origin {
+                    local: source_local,
+                    kind,
+                },
                 false,
                 None,
             );
@@ -766,8 +777,7 @@ impl Classifier {
         text: &str,
         title_end: usize,
         bounds: &mut Boundaries<'_>,
-        source_local: bool,
-        kind: ReportKind,
+        origin: Origin,
         want_features: bool,
         rank_out: Option<&mut Vec<(String, Vec<model::Feature>)>>,
     ) -> (Classification, Option<Vec<model::Feature>>) {
@@ -923,7 +933,7 @@ impl Classifier {
             casualties: &casualties,
         });
         let (flag, confidence) = match (&self.model, &signals) {
-            (Some(m), Some(s)) => m.decide(kind, m.score_of(s)),
+            (Some(m), Some(s)) => m.decide(origin.kind, m.score_of(s)),
             (Some(m), None) => (false, m.prior()),
             (None, _) => (rule_flag, if rule_flag { 1.0 } else { 0.0 }),
         };
@@ -938,7 +948,7 @@ impl Classifier {
             seriously_injured: casualties.seriously_injured,
             topics,
             places,
-            local: source_local || any_local,
+            local: origin.local || any_local,
             government,
             unit,
             score,
