@@ -25,7 +25,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use yuqing::classify::Classifier;
+use yuqing::classify::{Classifier, ReportKind};
 use yuqing::config::Jurisdiction;
 
 /// The shared corpus, found where the evaluation finds it, if it is there.
@@ -148,7 +148,12 @@ fn main() {
     let daemon = best(5, || {
         for _ in 0..passes {
             for (t, b) in &items {
-                std::hint::black_box(classifier.classify_with_key_terms(t, b, false));
+                std::hint::black_box(classifier.classify_with_key_terms(
+                    t,
+                    b,
+                    false,
+                    ReportKind::News,
+                ));
             }
         }
     });

@@ -220,6 +220,7 @@ fn source(id: String, url: String, interval: u64) -> SourceConfig {
         role: SourceRole::News,
         kind: SourceKind::Feed,
         reply: None,
+        board: false,
     }
 }
 

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
-use yuqing::classify::Classifier;
+use yuqing::classify::{Classifier, ReportKind};
 use yuqing::config::Jurisdiction;
 
 /// The shared corpus, found where the evaluation finds it, if it is there.
@@ -34,7 +34,7 @@ fn dump(classifier: &Classifier, id: &str, title: &str, body: &str) -> Result<()
     let classification = classifier.classify(title, body, false);
     let features = classifier.features(title, body);
     let key_terms = classifier.key_terms(title, body);
-    let daemon = classifier.classify_with_key_terms(title, body, false);
+    let daemon = classifier.classify_with_key_terms(title, body, false, ReportKind::News);
     let line = json!({
         "id": id,
         "classification": classification,

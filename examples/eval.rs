@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use harness::{Counts, Label, Missing, Texts, percent};
-use yuqing::classify::Classifier;
+use yuqing::classify::{Classifier, ReportKind};
 use yuqing::config::Jurisdiction;
 
 /// Candidate coverage of one report group (see `--coverage`).
@@ -161,7 +161,11 @@ fn main() -> ExitCode {
         }
     };
 
-    let report = harness::evaluate(|t, b| classifier.classify(t, b, false), &labels, &texts);
+    let report = harness::evaluate(
+        |t, b, board| classifier.classify_as(t, b, false, ReportKind::from_board(board)),
+        &labels,
+        &texts,
+    );
     if errors {
         for line in &report.errors {
             println!("{line}");

@@ -62,7 +62,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info};
 
-use crate::classify::Classifier;
+use crate::classify::{Classifier, ReportKind};
 use crate::config::{Config, SourceRole, TITLE_TEXT_BYTES};
 use crate::ledger::{IngestOutcome, Ledger, LedgerError, Responded};
 use crate::model::{Item, Timestamp};
@@ -127,6 +127,8 @@ pub struct Pipeline {
     /// The jurisdiction's own channels (`role = "official"`): their items are responses,
     /// never alarms.
     official_sources: Arc<HashSet<String>>,
+    /// Message boards (`board`): their posts are decided as board posts.
+    board_sources: Arc<HashSet<String>>,
     /// `[intake] max_text_bytes`: how much of an item classification reads.
     max_text: usize,
     /// Raised by the intake when it left items pending in the store (channel full).
@@ -276,6 +278,12 @@ impl Pipeline {
             .filter(|s| s.role == SourceRole::Official)
             .map(|s| s.id.clone())
             .collect();
+        let board_sources = config
+            .sources
+            .iter()
+            .filter(|s| s.board)
+            .map(|s| s.id.clone())
+            .collect();
         Pipeline {
             classifier,
             store,
@@ -283,6 +291,7 @@ impl Pipeline {
             incident_window: config.policy.incident_window.as_chrono(),
             local_sources: Arc::new(local_sources),
             official_sources: Arc::new(official_sources),
+            board_sources: Arc::new(board_sources),
             max_text: config.intake.max_text_bytes,
             spill: Spill::default(),
         }
@@ -408,7 +417,10 @@ impl Pipeline {
         let local = self.local_sources.contains(&item.source);
         let (title, body) = text_to_classify(&item.title, &item.body, self.max_text);
         let started = std::time::Instant::now();
-        let (classification, terms) = self.classifier.classify_with_key_terms(title, body, local);
+        let kind = ReportKind::from_board(self.board_sources.contains(&item.source));
+        let (classification, terms) = self
+            .classifier
+            .classify_with_key_terms(title, body, local, kind);
         crate::metrics::METRICS.classified(&item.source, started.elapsed(), classification.flag);
         let flagged = classification.flag;
         item.classification = Some(classification);

@@ -13,7 +13,7 @@ mod harness;
 use std::path::Path;
 
 use harness::{Counts, Missing, Report};
-use yuqing::classify::Classifier;
+use yuqing::classify::{Classifier, ReportKind};
 use yuqing::config::Jurisdiction;
 
 fn run(file: &str) -> Option<Report> {
@@ -39,7 +39,7 @@ fn run(file: &str) -> Option<Report> {
     )
     .unwrap();
     Some(harness::evaluate(
-        |t, b| classifier.classify(t, b, false),
+        |t, b, board| classifier.classify_as(t, b, false, ReportKind::from_board(board)),
         &labels,
         &texts,
     ))

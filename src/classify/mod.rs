@@ -63,6 +63,15 @@ use crate::model::{Classification, TermMatch};
 
 pub use casualty::Casualties;
 use dict::{Dictionaries, TermKind, TopicRole};
+pub use model::ReportKind;
+
+/// Where an item comes from, as its reading needs it: a local source (everything from it
+/// concerns the jurisdiction) and the report kind that decides it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Origin {
+    local: bool,
+    kind: ReportKind,
+}
 
 /// Evidence in the title counts this many times its weight.
 pub const TITLE_WEIGHT: f64 = 2.0;
@@ -651,17 +660,33 @@ impl Classifier {
         ev
     }
 
-    /// Classifies one item. `source_local`: the item comes from a source configured
-    /// as local (everything from it concerns the jurisdiction).
+    /// Classifies one item as news ([`ReportKind::News`]). `source_local`: the item
+    /// comes from a source configured as local (everything from it concerns the
+    /// jurisdiction).
     pub fn classify(&self, title: &str, body: &str, source_local: bool) -> Classification {
-        self.read(title, body, source_local, false).0
+        self.classify_as(title, body, source_local, ReportKind::News)
+    }
+
+    /// Classifies one item of `kind`: a message-board post is decided with the model's
+    /// board calibration and threshold, when it has them. Only `flag`, `confidence` and
+    /// `severity` (none unless flagged) depend on the kind.
+    pub fn classify_as(
+        &self,
+        title: &str,
+        body: &str,
+        source_local: bool,
+        kind: ReportKind,
+    ) -> Classification {
+        self.read(title, body, source_local, kind, false).0
     }
 
     /// The learned model's input for one item, or `None` when the dictionaries find no
     /// candidate topic (such an item is never flagged): what `examples/train.rs` learns
     /// from.
     pub fn features(&self, title: &str, body: &str) -> Option<Vec<model::Feature>> {
-        self.read(title, body, false, true).1.map(model::sorted)
+        self.read(title, body, false, ReportKind::News, true)
+            .1
+            .map(model::sorted)
     }
 
     /// The kept topics in the dictionary rule's order, each with its ranking features,
@@ -671,7 +696,14 @@ impl Classifier {
         Self::with_normalized(title, body, |text, title_end| {
             let mut bounds = Boundaries::new(text);
             let mut out = Vec::new();
-            self.classify_text(text, title_end, &mut bounds, false, false, Some(&mut out));
+            self.classify_text(
+                text,
+                title_end,
+                &mut bounds,
+                Origin::default(),
+                false,
+                Some(&mut out),
+            );
             out
         })
     }
@@ -688,6 +720,7 @@ impl Classifier {
         title: &str,
         body: &str,
         source_local: bool,
+        kind: ReportKind,
         want_features: bool,
     ) -> (Classification, Option<Vec<model::Feature>>) {
         Self::with_normalized(title, body, |text, title_end| {
@@ -696,7 +729,10 @@ impl Classifier {
                 text,
                 title_end,
                 &mut bounds,
-                source_local,
+                Origin {
+                    local: source_local,
+                    kind,
+                },
                 want_features,
                 None,
             )
@@ -706,16 +742,27 @@ impl Classifier {
     /// Classifies one item and, when it is flagged, gives its key terms too (see
     /// [`Classifier::key_terms`]): the text is normalized and segmented once for both,
     /// the daemon's path. An unflagged item gets no key terms (nothing groups it).
+    /// `kind` as for [`Classifier::classify_as`].
     pub fn classify_with_key_terms(
         &self,
         title: &str,
         body: &str,
         source_local: bool,
+        kind: ReportKind,
     ) -> (Classification, Vec<String>) {
         Self::with_normalized(title, body, |text, title_end| {
             let mut bounds = Boundaries::new(text);
-            let (classification, _) =
-                self.classify_text(text, title_end, &mut bounds, source_local, false, None);
+            let (classification, _) = self.classify_text(
+                text,
+                title_end,
+                &mut bounds,
+                Origin {
+                    local: source_local,
+                    kind,
+                },
+                false,
+                None,
+            );
             let terms = if classification.flag {
                 self.key_terms_of(&bounds)
             } else {
@@ -730,7 +777,7 @@ impl Classifier {
         text: &str,
         title_end: usize,
         bounds: &mut Boundaries<'_>,
-        source_local: bool,
+        origin: Origin,
         want_features: bool,
         rank_out: Option<&mut Vec<(String, Vec<model::Feature>)>>,
     ) -> (Classification, Option<Vec<model::Feature>>) {
@@ -886,10 +933,7 @@ impl Classifier {
             casualties: &casualties,
         });
         let (flag, confidence) = match (&self.model, &signals) {
-            (Some(m), Some(s)) => {
-                let p = m.calibrate(m.score_of(s));
-                (p >= m.threshold(), p)
-            }
+            (Some(m), Some(s)) => m.decide(origin.kind, m.score_of(s)),
             (Some(m), None) => (false, m.prior()),
             (None, _) => (rule_flag, if rule_flag { 1.0 } else { 0.0 }),
         };
@@ -904,7 +948,7 @@ impl Classifier {
             seriously_injured: casualties.seriously_injured,
             topics,
             places,
-            local: source_local || any_local,
+            local: origin.local || any_local,
             government,
             unit,
             score,

@@ -1,4 +1,6 @@
-//! `yuqing classify [--json] [FILE]`: classify items line by line, without the daemon.
+//! `yuqing classify [--json] [--board] [FILE]`: classify items line by line, without the
+//! daemon. `--board` decides them as message-board posts (the model's board calibration
+//! and threshold), as the daemon does for a source with `board = true`.
 //!
 //! Input (FILE or stdin), one item per line: a JSON object `{"id", "title", "body"}`
 //! (all optional; `id` may be any JSON value and is echoed back) or a plain text line,
@@ -15,7 +17,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{ClassifyArgs, CliError};
-use crate::classify::Classifier;
+use crate::classify::{Classifier, ReportKind};
 use crate::config::Config;
 use crate::model::{Classification, topic_name};
 
@@ -133,7 +135,8 @@ pub fn run(config: &Config, args: &ClassifyArgs) -> Result<(), CliError> {
     };
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    match classify_stream(&classifier, input, &mut out, args.json) {
+    let kind = ReportKind::from_board(args.board);
+    match classify_stream(&classifier, input, &mut out, args.json, kind) {
         Ok(0) => Ok(()),
         Ok(bad) => Err(CliError::failed(format!(
             "有 {bad} 行无法解析（输出中已逐行标出）；请检查这些行的 JSON 格式"
@@ -144,12 +147,14 @@ pub fn run(config: &Config, args: &ClassifyArgs) -> Result<(), CliError> {
     }
 }
 
-/// Classifies every line of `input` onto `out`; returns how many lines were bad.
+/// Classifies every line of `input` onto `out`, each as a report of `kind`; returns how
+/// many lines were bad.
 pub fn classify_stream(
     classifier: &Classifier,
     mut input: impl BufRead,
     out: &mut impl Write,
     json: bool,
+    kind: ReportKind,
 ) -> io::Result<u64> {
     let mut raw = Vec::new();
     let mut number = 0u64;
@@ -164,7 +169,7 @@ pub fn classify_stream(
         let line = line.trim_end_matches(['\n', '\r']);
         match read_item(line, number) {
             Input::Item { id, title, body } => {
-                let c = classifier.classify(&title, &body, false);
+                let c = classifier.classify_as(&title, &body, false, kind);
                 if json {
                     serde_json::to_writer(
                         &mut *out,

@@ -30,6 +30,10 @@ pub struct SourceConfig {
     pub kind: SourceKind,
     /// A message board whose posts are tracked until answered (`reply_status` …).
     pub reply: Option<ReplySpec>,
+    /// Residents' posts (a message board, `board = true`; by default a source whose
+    /// replies are tracked): classified with the learned model's board calibration and
+    /// threshold (`classify::ReportKind::Board`).
+    pub board: bool,
 }
 
 /// Board reply tracking (`reply_status`, `replied`, `reply_date`, `reply_within`): where a
@@ -134,6 +138,7 @@ struct RawSource {
     encoding: Option<String>,
     #[serde(default)]
     role: SourceRole,
+    board: Option<bool>,
     // html
     item: Option<String>,
     title: Option<String>,
@@ -252,6 +257,7 @@ pub fn load_sources_str(text: &str, file: &Path) -> Result<Vec<SourceConfig>, Ve
                 encoding: raw.encoding,
                 role: raw.role,
                 kind,
+                board: raw.board.unwrap_or(reply.is_some()),
                 reply,
             });
         }
@@ -550,6 +556,23 @@ reply_within = "5工作日"
         assert_eq!(reply.replied, ["已回复", "已办结"]);
         assert_eq!(reply.date.as_deref(), Some("/replyTime"));
         assert_eq!(reply.within, Window::Workdays(5));
+    }
+
+    #[test]
+    fn a_board_is_marked_or_known_by_its_reply_tracking() {
+        let base = "[[source]]\nid = \"b\"\nurl = \"https://example.org/\"\n";
+        let json = "kind = \"json\"\nitems = \"/l\"\ntitle = \"/t\"\n";
+        let reply = "reply_status = \"/s\"\nreplied = [\"已回复\"]\nreply_within = \"5工作日\"\n";
+        let board = |extra: &str| {
+            load_sources_str(&format!("{base}{json}{extra}"), Path::new("feeds.toml")).unwrap()[0]
+                .board
+        };
+        assert!(!board(""));
+        assert!(board("board = true\n"));
+        assert!(board(reply));
+        assert!(!board(&format!("{reply}board = false\n")));
+        let feed = format!("{base}kind = \"feed\"\nboard = true\n");
+        assert!(load_sources_str(&feed, Path::new("feeds.toml")).unwrap()[0].board);
     }
 
     #[test]

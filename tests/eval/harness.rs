@@ -492,8 +492,10 @@ pub struct Report {
     pub errors: Vec<String>,
 }
 
+/// Scores `classify` (title, body, and whether the item is a message-board post, which
+/// the daemon decides with the boards' calibration and threshold) against `labels`.
 pub fn evaluate(
-    classify: impl Fn(&str, &str) -> Classification,
+    classify: impl Fn(&str, &str, bool) -> Classification,
     labels: &[Label],
     texts: &Texts,
 ) -> Report {
@@ -502,7 +504,7 @@ pub fn evaluate(
         let Some(text) = texts.get(&label.key()) else {
             continue;
         };
-        let got = classify(&text.title, &text.body);
+        let got = classify(&text.title, &text.body, label.is_board());
         report.all.add(label, &got);
         report
             .per_set
