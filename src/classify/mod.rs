@@ -149,6 +149,9 @@ pub struct Classifier {
     entries: Vec<Vec<Entry>>,
     /// Whether a pattern is (also) a topic term.
     topical: Vec<bool>,
+    /// Whether a pattern is only an official cue (names an office or official, and
+    /// nothing else): once one is counted, another adds nothing but its title flag.
+    official_only: Vec<bool>,
     term_strings: Vec<String>,
     /// Place names and aliases → index into `dict.places`.
     places: AhoCorasick,
@@ -434,6 +437,10 @@ impl Classifier {
                 .iter()
                 .map(|e| e.iter().any(|e| matches!(e, Entry::Topic { .. })))
                 .collect(),
+            official_only: entries
+                .iter()
+                .map(|e| e.iter().all(|e| matches!(e, Entry::Official)))
+                .collect(),
             entries,
             term_strings,
             places,
@@ -523,9 +530,11 @@ impl Classifier {
     /// Only hits that can change the evidence have their boundaries checked (each
     /// check may segment a run): evidence counts a term once in the title and once in
     /// the body ([`Classifier::evidence`]), so a term already kept there is checked
-    /// again only when it holds another hit, which it would remove if kept. Every
-    /// other hit is kept exactly when checking all of them would keep it, in the same
-    /// order, so the evidence is the same.
+    /// again only when it holds another hit, which it would remove if kept. Likewise a
+    /// hit that is only an official cue, once an official cue is kept (in the title,
+    /// for a hit in the title): its evidence is a flag already set. Every other hit is
+    /// kept exactly when checking all of them would keep it, in the same order, so the
+    /// evidence is the same.
     fn hits(&self, text: &str, title_end: usize, bounds: &mut Boundaries<'_>) -> Vec<Hit> {
         let mut hits: Vec<Hit> = self
             .terms
@@ -564,6 +573,8 @@ impl Classifier {
         let mut counted: FxHashSet<(usize, bool)> =
             FxHashSet::with_capacity_and_hasher(hits.len(), Default::default());
         let mut reach = 0;
+        // An official cue kept so far (anywhere, in the title).
+        let (mut official, mut title_official) = (false, false);
         for (i, h) in hits.iter().enumerate() {
             if reach >= h.end {
                 continue;
@@ -575,14 +586,27 @@ impl Classifier {
                     .take_while(|g| g.start < h.end)
                     .any(|g| g.end <= h.end)
             };
-            let term = (h.pattern, h.start < title_end);
-            if counted.contains(&term) && !holds_another() {
+            let in_title = h.start < title_end;
+            let term = (h.pattern, in_title);
+            // What keeping it would add to the evidence is there already. (Not kept, it
+            // moves `reach` no further; only a hit inside it would see that, and then
+            // it holds another.)
+            let adds_nothing = counted.contains(&term)
+                || (self.official_only[h.pattern] && official && (title_official || !in_title));
+            if adds_nothing && !holds_another() {
                 continue;
             }
             if bounds.aligned(jieba, h.start, h.end) {
                 reach = h.end;
                 counted.insert(term);
                 kept.push(*h);
+                if self.entries[h.pattern]
+                    .iter()
+                    .any(|e| matches!(e, Entry::Official))
+                {
+                    official = true;
+                    title_official |= in_title;
+                }
             }
         }
         kept

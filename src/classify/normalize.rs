@@ -74,26 +74,45 @@ pub(crate) fn normalize_into(text: &str, out: &mut String) {
 fn plain_prefix(text: &str) -> usize {
     let bytes = text.as_bytes();
     let mut i = 0;
+    // One table load per character (the class of its leading byte) instead of a chain
+    // of range tests: most of the text is plain Han characters.
     while let Some(&b) = bytes.get(i) {
-        let len = match b {
-            b'<' | b'&' | 0..=0x20 => break,
-            0x21..=0x7F => 1,
-            0xC2 => break,
-            0xC0..=0xDF => 2,
-            0xE1 | 0xE2 | 0xE3 | 0xEF => {
-                // The text is valid UTF-8: a leading byte of three is followed by two.
-                if changed_3(b, bytes[i + 1], bytes[i + 2]) {
-                    break;
-                }
-                3
-            }
-            0xE0..=0xEF => 3,
-            _ => 4,
+        let len = match LEAD[usize::from(b)] {
+            STOP => break,
+            // The text is valid UTF-8: a leading byte of three is followed by two.
+            CHECK_3 if changed_3(b, bytes[i + 1], bytes[i + 2]) => break,
+            CHECK_3 => 3,
+            len => len,
         };
-        i += len;
+        i += usize::from(len);
     }
     i
 }
+
+/// [`LEAD`]: the character changes (whitespace, markup or entity start, U+0080–U+00BF).
+const STOP: u8 = 0;
+/// [`LEAD`]: a three-byte character that [`changed_3`] decides.
+const CHECK_3: u8 = 0xFF;
+
+/// What a character's leading byte says to [`plain_prefix`]: [`STOP`], [`CHECK_3`],
+/// or the length of a character left as it is.
+const LEAD: [u8; 256] = {
+    let mut table = [STOP; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = match b as u8 {
+            b'<' | b'&' | 0..=0x20 => STOP,
+            0x21..=0x7F => 1,
+            0xC2 => STOP,
+            0xC0..=0xDF => 2,
+            0xE1 | 0xE2 | 0xE3 | 0xEF => CHECK_3,
+            0xE0..=0xEF => 3,
+            _ => 4,
+        };
+        b += 1;
+    }
+    table
+};
 
 /// Whether the three-byte character `b0 b1 b2` (leading byte E1, E2, E3 or EF) is
 /// whitespace or mapped by [`half_width`].
@@ -148,6 +167,48 @@ mod tests {
         }
         let punctuation = "。、“”‘’…—《》「」『』【】〈〉";
         assert_eq!(plain_prefix(punctuation), punctuation.len());
+    }
+
+    /// The leading-byte classes as range tests, what [`LEAD`] was built from.
+    fn plain_prefix_by_ranges(text: &str) -> usize {
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            let len = match b {
+                b'<' | b'&' | 0..=0x20 => break,
+                0x21..=0x7F => 1,
+                0xC2 => break,
+                0xC0..=0xDF => 2,
+                0xE1 | 0xE2 | 0xE3 | 0xEF => {
+                    if changed_3(b, bytes[i + 1], bytes[i + 2]) {
+                        break;
+                    }
+                    3
+                }
+                0xE0..=0xEF => 3,
+                _ => 4,
+            };
+            i += len;
+        }
+        i
+    }
+
+    /// The table gives the run the range tests give: for every character, alone and
+    /// after a run of Han text, and on mixed text.
+    #[test]
+    fn lead_table_agrees_with_the_ranges() {
+        for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
+            for text in [c.to_string(), format!("火灾现场{c}救援")] {
+                assert_eq!(plain_prefix(&text), plain_prefix_by_ranges(&text), "{c:?}");
+            }
+        }
+        let mixed = "标题：ＡＢＣ 3人<p>死亡&amp;受伤</p>\u{3000}é𝄞。“引号”";
+        for (i, _) in mixed.char_indices() {
+            assert_eq!(
+                plain_prefix(&mixed[i..]),
+                plain_prefix_by_ranges(&mixed[i..])
+            );
+        }
     }
 
     #[test]

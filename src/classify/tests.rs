@@ -655,6 +655,100 @@ fn boundaries_agree_with_whole_text_segmentation_on_the_corpus() {
     assert!(checked > 10_000 && whole_runs > 0, "{checked} {whole_runs}");
 }
 
+/// `hits` without its shortcuts: every hit's boundaries checked, the longest kept
+/// where kept hits overlap.
+fn hits_checking_all(text: &str) -> Vec<Hit> {
+    let mut bounds = Boundaries::new(text);
+    let titles = work_titles(text);
+    let mut hits: Vec<Hit> = CLASSIFIER
+        .terms
+        .find_overlapping_iter(text)
+        .map(|m| Hit {
+            pattern: m.pattern().as_usize(),
+            start: m.start(),
+            end: m.end(),
+        })
+        .filter(|h| !titles.iter().any(|&(s, e)| s <= h.start && h.end <= e))
+        .collect();
+    if !hits
+        .iter()
+        .any(|h| CLASSIFIER.topical[h.pattern] && bounds.aligned(&CLASSIFIER.jieba, h.start, h.end))
+    {
+        return Vec::new();
+    }
+    hits.sort_unstable_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let mut reach = 0;
+    hits.retain(|h| {
+        let keep = reach < h.end && bounds.aligned(&CLASSIFIER.jieba, h.start, h.end);
+        if keep {
+            reach = h.end;
+        }
+        keep
+    });
+    hits
+}
+
+/// The hits whose boundaries `hits` leaves unchecked (a term already counted on its
+/// side, an official cue once one is counted) change no evidence: the evidence is
+/// that of checking every hit, on hand cases and on every corpus item.
+#[test]
+fn unchecked_hits_change_no_evidence() {
+    let mut items: Vec<(String, String)> = [
+        (
+            "房管局干部到场",
+            "居民楼发生火灾，房管局干部到场。人社局表示将妥善安置。房管局",
+        ),
+        ("", "居民楼发生火灾。人社局表示关注，人社局、房管局到场"),
+        (
+            "镇政府回应",
+            "居民楼发生火灾，镇政府表示，火灾已扑灭，镇政府",
+        ),
+    ]
+    .iter()
+    .map(|&(t, b)| (t.to_string(), b.to_string()))
+    .collect();
+    items.extend(corpus_items().unwrap_or_default());
+    let mut skipped = 0;
+    for (title, body) in &items {
+        let (text, title_end) = Classifier::normalized(title, body);
+        let mut bounds = Boundaries::new(&text);
+        let hits = CLASSIFIER.hits(&text, title_end, &mut bounds);
+        let all = hits_checking_all(&text);
+        skipped += all.len() - hits.len();
+        assert_eq!(
+            format!("{:?}", CLASSIFIER.evidence(&hits, title_end)),
+            format!("{:?}", CLASSIFIER.evidence(&all, title_end)),
+            "{title}"
+        );
+    }
+    assert!(skipped > 0);
+}
+
+/// A second official cue in the body, alone in its word run, is not checked: its run
+/// is not segmented (the first cue already set the flag it would set).
+#[test]
+fn a_second_official_cue_segments_nothing() {
+    let text = "\n居民楼发生火灾，房管局到场。人社局表示关注";
+    let pattern = |word: &str| CLASSIFIER.term_strings.iter().position(|t| t == word);
+    let (housing, labour) = (pattern("房管局").unwrap(), pattern("人社局").unwrap());
+    assert!(CLASSIFIER.official_only[housing] && CLASSIFIER.official_only[labour]);
+    let mut bounds = Boundaries::new(text);
+    let hits = CLASSIFIER.hits(text, 0, &mut bounds);
+    assert!(hits.iter().any(|h| h.pattern == housing));
+    let run = text.find("人社局").unwrap();
+    // Nothing else the automaton finds is in that run.
+    assert!(
+        CLASSIFIER
+            .terms
+            .find_overlapping_iter(&text[run..])
+            .all(|m| m.pattern().as_usize() == labour),
+        "the test's run holds another candidate"
+    );
+    assert!(!bounds.runs.contains_key(&run));
+    let ev = CLASSIFIER.evidence(&hits, 0);
+    assert!(ev.official && !ev.title_official);
+}
+
 /// Issue 11.5: injuries the text calls light are not serious injuries (国务院令第493号
 /// grades on 重伤), so they do not make an accident 较大.
 #[test]
