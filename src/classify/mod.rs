@@ -748,11 +748,25 @@ impl Classifier {
         body: &str,
         source_local: bool,
     ) -> (Classification, Vec<String>) {
+        self.classify_with_key_terms_if(title, body, source_local, |c| c.flag)
+    }
+
+    /// [`Classifier::classify_with_key_terms`], the key terms given when `wanted` says
+    /// so of the classification (else none): the pipeline wants them for a response
+    /// candidate, flagged or not, and gets them from the segmentation classification
+    /// began instead of normalizing and segmenting the text again.
+    pub fn classify_with_key_terms_if(
+        &self,
+        title: &str,
+        body: &str,
+        source_local: bool,
+        wanted: impl FnOnce(&Classification) -> bool,
+    ) -> (Classification, Vec<String>) {
         Self::with_normalized(title, body, |text, title_end| {
             let mut bounds = Boundaries::new(text);
             let (classification, _) =
                 self.classify_text(text, title_end, &mut bounds, source_local, false, None);
-            let terms = if classification.flag {
+            let terms = if wanted(&classification) {
                 self.key_terms_of(&bounds)
             } else {
                 Vec::new()
