@@ -26,7 +26,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use yuqing::classify::Classifier;
 use yuqing::config::Jurisdiction;
 

@@ -211,7 +211,7 @@ fn top_by_count<T>(mut items: Vec<(T, usize)>, n: usize) -> Vec<(T, usize)> {
         });
     }
     items.truncate(n);
-    items.sort_by(|a, b| b.1.cmp(&a.1));
+    items.sort_by_key(|&(_, c)| std::cmp::Reverse(c));
     items
 }
 

@@ -652,7 +652,7 @@ fn top_by_count_is_the_stable_sort_s_head() {
         let items: Vec<(usize, usize)> = (0..len).map(|i| (i, rng.random_range(0..most))).collect();
         let n = rng.random_range(0..40);
         let mut want = items.clone();
-        want.sort_by(|a, b| b.1.cmp(&a.1));
+        want.sort_by_key(|&(_, c)| std::cmp::Reverse(c));
         want.truncate(n);
         assert_eq!(top_by_count(items.clone(), n), want, "{items:?} {n}");
     }
