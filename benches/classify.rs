@@ -17,6 +17,8 @@
 //! `BENCH_PASSES` times (default 4, about 300 ms on an idle machine: one pass of 70–85
 //! ms spread ±5 % between runs on the shared machine).
 
+#[path = "support/corpus.rs"]
+mod corpus;
 #[path = "../tests/eval/harness.rs"]
 mod harness;
 
@@ -24,33 +26,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use yuqing::classify::{Classifier, ReportKind};
 use yuqing::config::Jurisdiction;
 
 /// The shared corpus, found where the evaluation finds it, if it is there.
 fn corpus_dir() -> Option<PathBuf> {
     Some(harness::corpus_dir()).filter(|dir| dir.is_dir())
-}
-
-/// (title, body) of every item of the three sets.
-fn items(dir: &Path) -> std::io::Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for (set, body) in [
-        ("cec-emergencies", "body"),
-        ("teddy-messages", "body"),
-        ("liuyan-posts", "content"),
-    ] {
-        let text = std::fs::read_to_string(dir.join(format!("{set}.jsonl")))?;
-        for line in text.lines() {
-            let Ok(v) = serde_json::from_str::<Value>(line) else {
-                continue;
-            };
-            let field = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-            out.push((field("title"), field(body)));
-        }
-    }
-    Ok(out)
 }
 
 /// Best of `runs` timings of `f`.
@@ -82,7 +63,7 @@ fn main() {
         println!("语料目录不存在（../shared/corpus 或 $YUQING_CORPUS），跳过基准测试");
         return;
     };
-    let items = match items(&dir) {
+    let items = match corpus::items(&dir) {
         Ok(items) => items,
         Err(err) => {
             println!("无法读取语料（{err}），跳过基准测试");

@@ -28,7 +28,7 @@
 //! `BENCH_BATCH` sets the batch size in the serial run (1: one item at a time, as
 //! before batching); the daemon's way takes the pipeline's own batches.
 
-#[path = "common/news.rs"]
+#[path = "support/news.rs"]
 mod news;
 
 use std::path::Path;
@@ -45,7 +45,7 @@ use yuqing::store::{Store, UpsertOutcome};
 
 /// Item `n` of source `source`; with `alarms`, one in twelve is a casualty report.
 fn parsed(source: usize, n: usize, at: yuqing::model::Timestamp, alarms: bool) -> ParsedItem {
-    let (title, body) = news::news_item(source, n, alarms);
+    let (title, body, _) = news::item(source, n, alarms);
     let link = format!("https://news{source}.example.cn/2026/12/{n:06}.html");
     ParsedItem {
         key: link.clone(),

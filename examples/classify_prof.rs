@@ -1,106 +1,82 @@
-//! A steady loop over one classification workload, for instruction counts
-//! (docs/performance.md, "Classification"): run it under callgrind once with 1 pass and
-//! once with 2, and the difference is one steady pass without the dictionaries' load.
+//! A steady loop over one classification workload, for counting instructions:
 //!
 //! ```text
 //! cargo build --release --example classify_prof
-//! valgrind --tool=callgrind target/release/examples/classify_prof routine 1
-//! valgrind --tool=callgrind target/release/examples/classify_prof routine 2
+//! valgrind --tool=callgrind target/release/examples/classify_prof WORKLOAD 1
+//! valgrind --tool=callgrind target/release/examples/classify_prof WORKLOAD 2
 //! ```
 //!
-//! Workloads:
-//! - `corpus`: `classify` of every item of the shared corpus's three sets, as
-//!   `benches/classify.rs` reads them (`../shared/corpus` or `$YUQING_CORPUS`);
-//! - `routine`: the daemon path (`classify_with_key_terms`) over the 2,200 routine items
-//!   of `benches/ingest.rs`' generator (2,400 items from 1,000 sources, the casualty
-//!   reports left out);
-//! - `casualty`: the daemon path over the 200 casualty reports of the same 2,400.
+//! The second run less the first is one pass in steady state (the dictionaries' load,
+//! the corpus's reading and the first pass's warm-up cancel out). Workloads:
+//! - `corpus`: `classify` over the classification bench's corpus items (2,488 items of
+//!   cec-emergencies, teddy-messages and liuyan-posts: `benches/support/corpus.rs`);
+//! - `corpus-daemon`: the daemon's path (`classify_with_key_terms`) over the same items;
+//! - `routine`: the daemon's path over the ingest bench's routine items (2,200 items of
+//!   500–700 characters of county news, none flagged: `benches/support/news.rs`);
+//! - `casualty`: the daemon's path over its casualty reports (the 200 items among the
+//!   same 2,400 that carry the casualty sentence, all flagged).
 //!
-//! It prints how many items were flagged, so a run that reads nothing shows.
+//! It prints how many items were flagged and how many key terms were given, so that two
+//! builds can be seen to do the same work. docs/performance.md ("Classification") has
+//! the counts of each round.
 
+#[path = "../benches/support/corpus.rs"]
+mod corpus;
 #[path = "../tests/eval/harness.rs"]
 mod harness;
-
-#[path = "../benches/common/news.rs"]
+#[path = "../benches/support/news.rs"]
 mod news;
 
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
-use yuqing::classify::Classifier;
+use yuqing::classify::{Classifier, ReportKind};
 use yuqing::config::Jurisdiction;
 
-/// Items and sources of the generated workloads (one in twelve a casualty report).
-const ITEMS: usize = 2_400;
-const SOURCES: usize = 1_000;
-
-/// (title, body) of every item of the corpus's three sets, as the classify bench reads.
-fn corpus() -> Result<Vec<(String, String)>> {
-    let dir = harness::corpus_dir();
-    let mut out = Vec::new();
-    for (set, body) in [
-        ("cec-emergencies", "body"),
-        ("teddy-messages", "body"),
-        ("liuyan-posts", "content"),
-    ] {
-        let path = dir.join(format!("{set}.jsonl"));
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("无法读取语料 {}", path.display()))?;
-        for line in text.lines() {
-            let Ok(v) = serde_json::from_str::<Value>(line) else {
-                continue;
-            };
-            let field = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-            out.push((field("title"), field(body)));
-        }
-    }
-    Ok(out)
-}
-
-/// The generated items that are (`alarms`) or are not casualty reports.
-fn generated(alarms: bool) -> Vec<(String, String)> {
-    let per_source = ITEMS.div_ceil(SOURCES);
-    (0..SOURCES)
-        .flat_map(|s| {
-            (0..per_source.min(ITEMS.saturating_sub(s * per_source))).map(move |n| (s, n))
-        })
-        .map(|(s, n)| news::news_item(s, n, true))
-        .filter(|(_, body)| body.contains("坍塌") == alarms)
-        .collect()
-}
+/// Sources and items per source of the ingest bench's generator read here: 2,400 items,
+/// one in twelve a casualty report.
+const SOURCES: usize = 120;
+const PER_SOURCE: usize = 20;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (workload, passes) = match args.as_slice() {
-        [w, p] => (w.as_str(), p.parse::<usize>().context("遍数应为正整数")?),
-        [w] => (w.as_str(), 1),
-        _ => bail!("用法：classify_prof corpus|routine|casualty [遍数]"),
+    let (Some(workload), Some(passes)) = (args.first(), args.get(1)) else {
+        bail!("用法：classify_prof corpus|corpus-daemon|routine|casualty 遍数");
+    };
+    let passes: usize = passes
+        .parse()
+        .with_context(|| format!("遍数应为正整数，而不是 {passes}"))?;
+    let items: Vec<(String, String)> = match workload.as_str() {
+        "corpus" | "corpus-daemon" => corpus::items(&harness::corpus_dir())
+            .context("无法读取语料（../shared/corpus 或 $YUQING_CORPUS）")?,
+        "routine" | "casualty" => {
+            let alarms = workload == "casualty";
+            (0..SOURCES)
+                .flat_map(|s| (0..PER_SOURCE).map(move |n| news::item(s, n, true)))
+                .filter(|&(_, _, alarm)| alarm == alarms)
+                .map(|(title, body, _)| (title, body))
+                .collect()
+        }
+        other => bail!("未知的负载 {other}；可选 corpus、corpus-daemon、routine、casualty"),
     };
     let dict = Path::new(env!("CARGO_MANIFEST_DIR")).join("dictionaries");
     let classifier = Classifier::load(&dict, &Jurisdiction::default())?;
-    let (items, daemon) = match workload {
-        "corpus" => (corpus()?, false),
-        "routine" => (generated(false), true),
-        "casualty" => (generated(true), true),
-        other => bail!("未知的负载 {other}：应为 corpus、routine 或 casualty"),
-    };
-    let mut flagged = 0;
+    let daemon = workload != "corpus";
+    let (mut flagged, mut terms) = (0, 0);
     for _ in 0..passes {
-        flagged = 0;
+        (flagged, terms) = (0, 0);
         for (title, body) in &items {
-            let flag = if daemon {
-                std::hint::black_box(classifier.classify_with_key_terms(title, body, false))
-                    .0
-                    .flag
+            if daemon {
+                let (c, t) = classifier.classify_with_key_terms(title, body, false, ReportKind::News);
+                flagged += usize::from(c.flag);
+                terms += t.len();
             } else {
-                std::hint::black_box(classifier.classify(title, body, false)).flag
-            };
-            flagged += usize::from(flag);
+                flagged += usize::from(classifier.classify(title, body, false).flag);
+            }
         }
     }
     println!(
-        "{workload}: {} items, {flagged} flagged, {passes} passes",
+        "{workload}: {} items, {flagged} flagged, {terms} key terms, {passes} passes",
         items.len()
     );
     Ok(())

@@ -84,6 +84,7 @@ pub enum PipelineError {
 /// An item with its classification and what the pipeline decided for it.
 struct Classified {
     item: Item,
+    /// Key terms of a flagged item or a response candidate (else none).
     terms: Vec<String>,
     response: Option<respond::Form>,
     flagged: bool,
@@ -416,17 +417,23 @@ impl Pipeline {
     fn classify(&self, mut item: Item, now: Timestamp) -> Classified {
         let local = self.local_sources.contains(&item.source);
         let (title, body) = text_to_classify(&item.title, &item.body, self.max_text);
+        let official = self.official_sources.contains(&item.source);
+        // A response candidate's key terms are matched against the incidents, flagged or
+        // not: they come from classification's own reading of the text.
+        let response = respond::candidate(&item.title, &item.body, official);
         let started = std::time::Instant::now();
         let kind = ReportKind::from_board(self.board_sources.contains(&item.source));
-        let (classification, terms) = self
-            .classifier
-            .classify_with_key_terms(title, body, local, kind);
+        let (classification, terms) = self.classifier.classify_with_key_terms_if(
+            title,
+            body,
+            local,
+            kind,
+            |c| c.flag || response.is_some(),
+        );
         crate::metrics::METRICS.classified(&item.source, started.elapsed(), classification.flag);
         let flagged = classification.flag;
         item.classification = Some(classification);
-        let official = self.official_sources.contains(&item.source);
         let stale = self.is_stale(&item, now);
-        let response = respond::candidate(&item.title, &item.body, official);
         let settled = match response {
             Some(_) => None,
             // An official item that answers nothing stays routine: the jurisdiction's
@@ -451,16 +458,9 @@ impl Pipeline {
     fn hand_to_ledger(&self, c: Classified, now: Timestamp) -> Result<Handled, PipelineError> {
         let Classified { item, terms, .. } = &c;
         let response = match c.response {
-            Some(form) => {
-                let terms = if terms.is_empty() {
-                    let (title, body) = text_to_classify(&item.title, &item.body, self.max_text);
-                    self.classifier.key_terms(title, body)
-                } else {
-                    terms.clone()
-                };
-                self.ledger
-                    .respond(item, form, &terms, c.flagged && !c.stale, now)?
-            }
+            Some(form) => self
+                .ledger
+                .respond(item, form, terms, c.flagged && !c.stale, now)?,
             None => None,
         };
         let handled = if let Some(response) = response {
@@ -958,6 +958,41 @@ mod tests {
         assert_eq!(store.incident_count(), 1);
         let alarm = store.item("county", "alarm").unwrap().unwrap();
         assert!(alarm.classification.is_some_and(|c| c.flag));
+    }
+
+    /// A response candidate's key terms come with its classification, flagged or not
+    /// (the ledger matches them against the incidents): the same terms `key_terms`
+    /// gives, without reading the text a second time.
+    #[test]
+    fn a_response_candidate_is_classified_with_its_key_terms() {
+        let store = Store::temporary().unwrap();
+        let config = Arc::new(Config {
+            dictionaries: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dictionaries"),
+            ..Config::default()
+        });
+        let classifier =
+            Arc::new(Classifier::load(&config.dictionaries, &Default::default()).unwrap());
+        let ledger = Ledger::new(store.clone(), config.clone(), Arc::default());
+        let pipeline = Pipeline::new(classifier.clone(), store, ledger, &config);
+        let now = chrono::Utc::now();
+        let mut statement = item("county", 1);
+        statement.title = "县住建局关于冬季供暖保障工作的情况通报".into();
+        statement.body = "县住建局通报：全县供热管网已逐段巡查，供暖运行平稳。".into();
+        let mut news = item("county", 2);
+        news.title = "县图书馆少儿阅览室开放".into();
+        news.body = "藏书两万余册，周末举办亲子阅读活动。".into();
+
+        let c = pipeline.classify(statement.clone(), now);
+        assert!(
+            c.response.is_some() && !c.flagged,
+            "a statement, not an alarm"
+        );
+        let expected = classifier.key_terms(&statement.title, &statement.body);
+        assert!(expected.contains(&"供暖".to_string()), "{expected:?}");
+        assert_eq!(c.terms, expected);
+        // Neither flagged nor a candidate: no key terms.
+        let c = pipeline.classify(news, now);
+        assert!(c.response.is_none() && !c.flagged && c.terms.is_empty());
     }
 
     #[test]

@@ -198,6 +198,35 @@ fn is_word_char(c: char) -> bool {
         || matches!(c, '+' | '#' | '&' | '.' | '_' | '%' | '-')
 }
 
+/// Whether `c` is a letter ([`char::is_alphabetic`]), answering for the CJK Unified
+/// Ideographs without the general lookup (every one of them is a letter:
+/// `tests::cjk_ideographs_are_letters`).
+fn is_letter(c: char) -> bool {
+    matches!(c, '\u{4E00}'..='\u{9FFF}') || c.is_alphabetic()
+}
+
+/// The first `n` of `items` (in their order) by count, highest first, ties in their
+/// order: what a stable sort by count, highest first, then the first `n`, gives. Only
+/// the items kept are sorted: the `n`-th highest count is found first, and every item
+/// above it and the first ones at it are kept.
+fn top_by_count<T>(mut items: Vec<(T, usize)>, n: usize) -> Vec<(T, usize)> {
+    if items.len() > n && n > 0 {
+        let mut counts: Vec<usize> = items.iter().map(|&(_, c)| c).collect();
+        let (_, &mut last, _) = counts.select_nth_unstable_by(n - 1, |a, b| b.cmp(a));
+        let mut at_last = n - items.iter().filter(|&&(_, c)| c > last).count();
+        items.retain(|&(_, c)| {
+            c > last
+                || (c == last && at_last > 0 && {
+                    at_last -= 1;
+                    true
+                })
+        });
+    }
+    items.truncate(n);
+    items.sort_by_key(|&(_, c)| std::cmp::Reverse(c));
+    items
+}
+
 /// Byte spans inside 《…》 (titles of films, books, programmes: 《唐山大地震》 is not
 /// an earthquake). Only short, closed spans on one line count.
 fn work_titles(text: &str) -> Vec<(usize, usize)> {
@@ -296,9 +325,9 @@ impl<'t> Boundaries<'t> {
     /// text between two of them is segmented in one call (jieba splits it at its
     /// non-word characters itself, so each run in it gets the tokens it gets alone,
     /// and the non-word characters come out as tokens of their own, left out here).
-    fn tokens(&self, jieba: &Jieba) -> Vec<(usize, usize)> {
+    /// Given to `token` one by one: key terms count them as they come, with no list.
+    fn each_token(&self, jieba: &Jieba, mut token: impl FnMut(usize, usize)) {
         let text = self.text;
-        let mut tokens = Vec::new();
         let mut from = 0;
         let segmented = self
             .runs
@@ -306,17 +335,24 @@ impl<'t> Boundaries<'t> {
             .map(|(&s, (e, cuts))| (s, *e, cuts.as_slice()));
         for (s, e, cuts) in segmented.chain(std::iter::once((text.len(), text.len(), &[][..]))) {
             if from < s {
-                let stretch = jieba.cut(&text[from..s], false);
-                tokens.extend(
-                    stretch
-                        .iter()
-                        .filter(|t| t.word.starts_with(is_word_char))
-                        .map(|t| (from + t.byte_start, from + t.byte_end)),
-                );
+                for t in jieba.cut(&text[from..s], false) {
+                    if t.word.starts_with(is_word_char) {
+                        token(from + t.byte_start, from + t.byte_end);
+                    }
+                }
             }
-            tokens.extend(cuts.windows(2).map(|w| (w[0], w[1])));
+            for w in cuts.windows(2) {
+                token(w[0], w[1]);
+            }
             from = e;
         }
+    }
+
+    /// [`Boundaries::each_token`] as a list.
+    #[cfg(test)]
+    fn tokens(&self, jieba: &Jieba) -> Vec<(usize, usize)> {
+        let mut tokens = Vec::new();
+        self.each_token(jieba, |s, e| tokens.push((s, e)));
         tokens
     }
 }
@@ -774,6 +810,21 @@ impl Classifier {
         source_local: bool,
         kind: ReportKind,
     ) -> (Classification, Vec<String>) {
+        self.classify_with_key_terms_if(title, body, source_local, kind, |c| c.flag)
+    }
+
+    /// [`Classifier::classify_with_key_terms`], the key terms given when `wanted` says
+    /// so of the classification (else none): the pipeline wants them for a response
+    /// candidate, flagged or not, and gets them from the segmentation classification
+    /// began instead of normalizing and segmenting the text again.
+    pub fn classify_with_key_terms_if(
+        &self,
+        title: &str,
+        body: &str,
+        source_local: bool,
+        kind: ReportKind,
+        wanted: impl FnOnce(&Classification) -> bool,
+    ) -> (Classification, Vec<String>) {
         Self::with_normalized(title, body, |text, title_end| {
             let mut bounds = Boundaries::new(text);
             let (classification, _) = self.classify_text(
@@ -787,7 +838,7 @@ impl Classifier {
                 false,
                 None,
             );
-            let terms = if classification.flag {
+            let terms = if wanted(&classification) {
                 self.key_terms_of(&bounds)
             } else {
                 Vec::new()
@@ -1046,36 +1097,30 @@ impl Classifier {
 
     fn key_terms_of(&self, bounds: &Boundaries<'_>) -> Vec<String> {
         let text = bounds.text;
-        let tokens = bounds.tokens(&self.jieba);
-        // Sized for every token up front: growing the map as words come cost more than
-        // counting them (rehashing was a twentieth of the daemon path's key terms).
-        let mut counts: FxHashMap<&str, (usize, usize)> =
-            FxHashMap::with_capacity_and_hasher(tokens.len(), Default::default());
-        for (i, (start, end)) in tokens.into_iter().enumerate() {
+        // The words of two characters or more, each once, in order of first appearance,
+        // with their counts; `index` finds a word's place. A word is hashed once per
+        // time it comes; whether it is a stopword or holds no letter is asked once per
+        // distinct word, below (the answer is the word's, wherever it stands).
+        let mut index: FxHashMap<&str, usize> =
+            FxHashMap::with_capacity_and_hasher(text.len() / 8, Default::default());
+        let mut words: Vec<(&str, usize)> = Vec::with_capacity(text.len() / 8);
+        bounds.each_token(&self.jieba, |start, end| {
             let w = &text[start..end];
             // A single character (the test that needs no count of them all).
-            if w.chars().nth(1).is_none()
-                || self.stopwords.contains(w)
-                || !w.chars().any(|c| c.is_alphabetic())
-            {
-                continue;
+            if w.chars().nth(1).is_none() {
+                return;
             }
-            counts.entry(w).or_insert((0, i)).0 += 1;
-        }
-        let mut words: Vec<(&str, (usize, usize))> = counts.into_iter().collect();
-        // Most frequent first, then first seen. No two words share a first position, so
-        // the order is total: the first MAX_KEY_TERMS are selected, and only they sorted.
-        let order = |a: &(&str, (usize, usize)), b: &(&str, (usize, usize))| {
-            b.1.0.cmp(&a.1.0).then(a.1.1.cmp(&b.1.1))
-        };
-        if words.len() > MAX_KEY_TERMS {
-            words.select_nth_unstable_by(MAX_KEY_TERMS, order);
-            words.truncate(MAX_KEY_TERMS);
-        }
-        words.sort_unstable_by(order);
-        words
+            let next = words.len();
+            let at = *index.entry(w).or_insert(next);
+            if at == next {
+                words.push((w, 1));
+            } else {
+                words[at].1 += 1;
+            }
+        });
+        words.retain(|&(w, _)| !self.stopwords.contains(w) && w.chars().any(is_letter));
+        top_by_count(words, MAX_KEY_TERMS)
             .into_iter()
-            .take(MAX_KEY_TERMS)
             .map(|(w, _)| w.to_string())
             .collect()
     }

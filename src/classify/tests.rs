@@ -1,6 +1,6 @@
 //! Rule tables for the classifier, run against the shipped `dictionaries/`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
@@ -537,6 +537,30 @@ fn whole_text_tokens(text: &str) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// Key terms the plain way: every word token of the whole text (`tokens`: its
+/// [`whole_text_tokens`]), each tested, counted, all sorted by count (highest first),
+/// then by first place.
+fn plain_key_terms(text: &str, tokens: &[(usize, usize)]) -> Vec<String> {
+    let mut counts: HashMap<&str, (usize, usize)> = HashMap::new();
+    for (i, &(s, e)) in tokens.iter().enumerate() {
+        let w = &text[s..e];
+        if w.chars().count() < 2
+            || CLASSIFIER.stopwords.contains(w)
+            || !w.chars().any(char::is_alphabetic)
+        {
+            continue;
+        }
+        counts.entry(w).or_insert((0, i)).0 += 1;
+    }
+    let mut words: Vec<(&str, (usize, usize))> = counts.into_iter().collect();
+    words.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.1.1.cmp(&b.1.1)));
+    words
+        .into_iter()
+        .take(MAX_KEY_TERMS)
+        .map(|(w, _)| w.to_string())
+        .collect()
+}
+
 /// Segmenting word run by word run, lazily, gives the tokens segmenting the whole
 /// text gives, so key terms are the same whether or not classification already
 /// segmented part of the text; and the daemon's one-pass path agrees with the two
@@ -572,6 +596,9 @@ fn shared_segmentation_matches_whole_text_segmentation() {
         // Segment some runs first, as classification would, then ask for all tokens.
         CLASSIFIER.hits(&text, title_end, &mut bounds);
         assert_eq!(bounds.tokens(&CLASSIFIER.jieba), whole, "{title} {body}");
+        let plain = plain_key_terms(&text, &whole);
+        assert_eq!(CLASSIFIER.key_terms_of(&bounds), plain, "{title} {body}");
+        assert_eq!(CLASSIFIER.key_terms(title, body), plain, "{title} {body}");
 
         let (c, key) = CLASSIFIER.classify_with_key_terms(title, body, false, ReportKind::News);
         assert_eq!(c, classify(title, body), "{title}");
@@ -651,6 +678,12 @@ fn boundaries_agree_with_whole_text_segmentation_on_the_corpus() {
             checked += 1;
         }
         assert_eq!(bounds.tokens(&CLASSIFIER.jieba), tokens, "{title}");
+        // Key terms from the shared segmentation are those of the plain count.
+        assert_eq!(
+            CLASSIFIER.key_terms_of(&bounds),
+            plain_key_terms(&text, &tokens),
+            "{title}"
+        );
     }
     assert!(checked > 10_000 && whole_runs > 0, "{checked} {whole_runs}");
 }
@@ -747,6 +780,33 @@ fn a_second_official_cue_segments_nothing() {
     assert!(!bounds.runs.contains_key(&run));
     let ev = CLASSIFIER.evidence(&hits, 0);
     assert!(ev.official && !ev.title_official);
+}
+
+/// Key terms' letter test answers for the CJK ideographs without the general lookup:
+/// it must be [`char::is_alphabetic`] for every character.
+#[test]
+fn cjk_ideographs_are_letters() {
+    for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+        assert_eq!(is_letter(c), c.is_alphabetic(), "U+{:04X}", u32::from(c));
+    }
+}
+
+/// `top_by_count` keeps what a stable sort by count (highest first) keeps, in that
+/// order, on random lists with many ties.
+#[test]
+fn top_by_count_is_the_stable_sort_s_head() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(16);
+    for _ in 0..5_000 {
+        let len = rng.random_range(0..80);
+        let most = rng.random_range(1..6);
+        let items: Vec<(usize, usize)> = (0..len).map(|i| (i, rng.random_range(0..most))).collect();
+        let n = rng.random_range(0..40);
+        let mut want = items.clone();
+        want.sort_by_key(|&(_, c)| std::cmp::Reverse(c));
+        want.truncate(n);
+        assert_eq!(top_by_count(items.clone(), n), want, "{items:?} {n}");
+    }
 }
 
 /// Issue 11.5: injuries the text calls light are not serious injuries (国务院令第493号

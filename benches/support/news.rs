@@ -1,7 +1,7 @@
-//! The generated local news of `benches/ingest.rs`, shared with `examples/classify_prof.rs`
-//! (both include this file with `#[path]`): a 20–30 character title and a 500–700
-//! character body of routine county news, one item in twelve a casualty report when
-//! asked.
+//! The ingest bench's generated news items (`benches/ingest.rs`), shared with the
+//! classification profile (`examples/classify_prof.rs`) so that both read the same text:
+//! routine county news of 500–700 characters, one item in twelve a casualty report when
+//! asked for.
 
 /// Places of the generated text (towns of a fictional county).
 const TOWNS: [&str; 6] = ["青石镇", "柳河镇", "东岭乡", "北关街道", "南湖镇", "西山乡"];
@@ -31,9 +31,9 @@ const SENTENCES: [&str; 16] = [
 const ALARM: &str =
     "一在建厂房发生坍塌事故，造成3人死亡、2人受伤，伤者已送医救治，事故原因正在调查。";
 
-/// Item `n` of source `source` as (title, body); with `alarms`, one in twelve is a
-/// casualty report.
-pub fn news_item(source: usize, n: usize, alarms: bool) -> (String, String) {
+/// Title and body of item `n` of source `source`, and whether it is a casualty report
+/// (with `alarms`, one in twelve is).
+pub fn item(source: usize, n: usize, alarms: bool) -> (String, String, bool) {
     let town = TOWNS[(source + n) % TOWNS.len()];
     let alarm = alarms && (source * 7 + n) % 12 == 0;
     let mut body = String::new();
@@ -57,5 +57,5 @@ pub fn news_item(source: usize, n: usize, alarms: bool) -> (String, String) {
         let head: String = first.chars().skip(5).take(18).collect();
         format!("{town}{head}{n}")
     };
-    (title, body)
+    (title, body, alarm)
 }
