@@ -67,7 +67,8 @@ fn main() -> Result<()> {
         (flagged, terms) = (0, 0);
         for (title, body) in &items {
             if daemon {
-                let (c, t) = classifier.classify_with_key_terms(title, body, false, ReportKind::News);
+                let (c, t) =
+                    classifier.classify_with_key_terms(title, body, false, ReportKind::News);
                 flagged += usize::from(c.flag);
                 terms += t.len();
             } else {

@@ -423,13 +423,11 @@ impl Pipeline {
         let response = respond::candidate(&item.title, &item.body, official);
         let started = std::time::Instant::now();
         let kind = ReportKind::from_board(self.board_sources.contains(&item.source));
-        let (classification, terms) = self.classifier.classify_with_key_terms_if(
-            title,
-            body,
-            local,
-            kind,
-            |c| c.flag || response.is_some(),
-        );
+        let (classification, terms) =
+            self.classifier
+                .classify_with_key_terms_if(title, body, local, kind, |c| {
+                    c.flag || response.is_some()
+                });
         crate::metrics::METRICS.classified(&item.source, started.elapsed(), classification.flag);
         let flagged = classification.flag;
         item.classification = Some(classification);
