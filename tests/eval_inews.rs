@@ -71,6 +71,8 @@ fn independent_news_test_set_meets_its_thresholds() {
     // 0.816 / 0.756), inews-casualty 0.736 / 0.736 (down from 0.830 / 0.780: 14 false
     // flags against 8), so the casualty set's precision guard was lowered from 0.77 to
     // 0.73, the measured figure less a little, and the drop is reported, not tuned away.
+    // The fourteenth session's merged files, run once on 2026-12-07: inews-random 0.800 /
+    // 0.762, inews-casualty 0.800 / 0.777, casualties 29 of 42: every guard held.
     check("inews-random", &report.per_set["inews-random"], 0.79, 0.73);
     check(
         "inews-casualty",
@@ -105,8 +107,11 @@ fn held_out_message_boards_keep_their_recall() {
     // with the eighth session's files (learned topic order, casualty readings): P 0.903
     // R 0.812 (65 of 80), so the recall guard moved from 0.81 to 0.79 (a measured drop of
     // two alerts, stated in tests/eval/README.md) and the precision guard from 0.86 to 0.88.
+    // The fourteenth session's merged files (a calibration and threshold of their own for
+    // board posts, retrained with 793 more board labels), run once on 2026-12-07: P 0.896
+    // R 0.863 (69 of 80), over the 0.85 recall; the recall guard moved to 0.84.
     assert!(
-        boards.recall() >= 0.79,
+        boards.recall() >= 0.84,
         "board recall {:.3}",
         boards.recall()
     );
