@@ -893,8 +893,9 @@ mod tests {
         assert!(queue.pop_batch(BATCH_ITEMS, usize::MAX, one).is_empty());
     }
 
-    #[test]
-    fn a_classified_batch_writes_nothing_until_it_is_stored() {
+    /// A pipeline over a temporary store with the shipped dictionaries and the default
+    /// configuration.
+    fn test_pipeline() -> (Store, Arc<Classifier>, Pipeline) {
         let store = Store::temporary().unwrap();
         let config = Arc::new(Config {
             dictionaries: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dictionaries"),
@@ -903,7 +904,13 @@ mod tests {
         let classifier =
             Arc::new(Classifier::load(&config.dictionaries, &Default::default()).unwrap());
         let ledger = Ledger::new(store.clone(), config.clone(), Arc::default());
-        let pipeline = Pipeline::new(classifier, store.clone(), ledger, &config);
+        let pipeline = Pipeline::new(classifier.clone(), store.clone(), ledger, &config);
+        (store, classifier, pipeline)
+    }
+
+    #[test]
+    fn a_classified_batch_writes_nothing_until_it_is_stored() {
+        let (store, _, pipeline) = test_pipeline();
         let now = chrono::Utc::now();
         let parsed = |key: &str, title: &str, body: &str| crate::parse::ParsedItem {
             key: key.into(),
@@ -963,15 +970,7 @@ mod tests {
     /// gives, without reading the text a second time.
     #[test]
     fn a_response_candidate_is_classified_with_its_key_terms() {
-        let store = Store::temporary().unwrap();
-        let config = Arc::new(Config {
-            dictionaries: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dictionaries"),
-            ..Config::default()
-        });
-        let classifier =
-            Arc::new(Classifier::load(&config.dictionaries, &Default::default()).unwrap());
-        let ledger = Ledger::new(store.clone(), config.clone(), Arc::default());
-        let pipeline = Pipeline::new(classifier.clone(), store, ledger, &config);
+        let (_, classifier, pipeline) = test_pipeline();
         let now = chrono::Utc::now();
         let mut statement = item("county", 1);
         statement.title = "县住建局关于冬季供暖保障工作的情况通报".into();

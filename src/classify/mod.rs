@@ -783,9 +783,25 @@ impl Classifier {
         kind: ReportKind,
         want_features: bool,
     ) -> (Classification, Option<Vec<model::Feature>>) {
+        self.read_then(title, body, source_local, kind, want_features, |_, read| {
+            read
+        })
+    }
+
+    /// [`Classifier::read`], handing the reading and the segmentation it made to `then`
+    /// (the key terms reuse the runs the boundary checks segmented).
+    fn read_then<R>(
+        &self,
+        title: &str,
+        body: &str,
+        source_local: bool,
+        kind: ReportKind,
+        want_features: bool,
+        then: impl FnOnce(&Boundaries<'_>, (Classification, Option<Vec<model::Feature>>)) -> R,
+    ) -> R {
         Self::with_normalized(title, body, |text, title_end| {
             let mut bounds = Boundaries::new(text);
-            self.classify_text(
+            let read = self.classify_text(
                 text,
                 title_end,
                 &mut bounds,
@@ -795,7 +811,8 @@ impl Classifier {
                 },
                 want_features,
                 None,
-            )
+            );
+            then(&bounds, read)
         })
     }
 
@@ -825,26 +842,21 @@ impl Classifier {
         kind: ReportKind,
         wanted: impl FnOnce(&Classification) -> bool,
     ) -> (Classification, Vec<String>) {
-        Self::with_normalized(title, body, |text, title_end| {
-            let mut bounds = Boundaries::new(text);
-            let (classification, _) = self.classify_text(
-                text,
-                title_end,
-                &mut bounds,
-                Origin {
-                    local: source_local,
-                    kind,
-                },
-                false,
-                None,
-            );
-            let terms = if wanted(&classification) {
-                self.key_terms_of(&bounds)
-            } else {
-                Vec::new()
-            };
-            (classification, terms)
-        })
+        self.read_then(
+            title,
+            body,
+            source_local,
+            kind,
+            false,
+            |bounds, (classification, _)| {
+                let terms = if wanted(&classification) {
+                    self.key_terms_of(bounds)
+                } else {
+                    Vec::new()
+                };
+                (classification, terms)
+            },
+        )
     }
 
     fn classify_text(
