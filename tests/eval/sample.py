@@ -76,6 +76,13 @@ BOARDS5_SEED = SEED + 5
 BOARDS5_TEDDY = 100
 BOARDS5_LIUYAN = 300
 
+# Sixth stratum (issue 14, the fifteenth session): a fresh check for the boards, drawn like
+# the fifth (uniformly, its own seed, from the rows no stratum above and not the held-out
+# set took) and appended per set after it: every Teddy row left (33) and 300 of the 662
+# Liuyan rows left.
+BOARDS6_SEED = SEED + 6
+BOARDS6_LIUYAN = 300
+
 
 def load(name):
     with open(os.path.join(CORPUS, name), encoding="utf-8") as f:
@@ -172,24 +179,37 @@ def select_boards4(earlier):
     }
 
 
+def rows_left(earlier, set_name):
+    """The rows of `set_name` that `earlier` (the strata drawn so far) and the held-out set
+    did not take, less the excluded Teddy id."""
+    taken = {(s, r["id"]) for s, rows in earlier.items() for r in rows} | holdout_keys()
+    return [
+        r for r in load(f"{set_name}.jsonl")
+        if (set_name, r["id"]) not in taken
+        and not (set_name == "teddy-messages" and r["id"] in TEDDY_EXCLUDE)
+    ]
+
+
 def select_fifth(earlier):
     """The fifth stratum: uniform samples of the board rows, and all the cec-emergencies
     rows, that `earlier` (the first four strata) and the held-out set did not take."""
-    taken = {(s, r["id"]) for s, rows in earlier.items() for r in rows} | holdout_keys()
-
-    def left(set_name):
-        return [
-            r for r in load(f"{set_name}.jsonl")
-            if (set_name, r["id"]) not in taken
-            and not (set_name == "teddy-messages" and r["id"] in TEDDY_EXCLUDE)
-        ]
-
     rng = random.Random(BOARDS5_SEED)
-    cec = left("cec-emergencies")
+    cec = rows_left(earlier, "cec-emergencies")
     return {
-        "teddy-messages": pick(rng, left("teddy-messages"), BOARDS5_TEDDY),
-        "liuyan-posts": pick(rng, left("liuyan-posts"), BOARDS5_LIUYAN),
+        "teddy-messages": pick(rng, rows_left(earlier, "teddy-messages"), BOARDS5_TEDDY),
+        "liuyan-posts": pick(rng, rows_left(earlier, "liuyan-posts"), BOARDS5_LIUYAN),
         "cec-emergencies": pick(rng, cec, len(cec)),
+    }
+
+
+def select_sixth(earlier):
+    """The sixth stratum: every Teddy row and a uniform sample of the Liuyan rows that
+    `earlier` (the first five strata) and the held-out set did not take."""
+    rng = random.Random(BOARDS6_SEED)
+    teddy = rows_left(earlier, "teddy-messages")
+    return {
+        "teddy-messages": pick(rng, teddy, len(teddy)),
+        "liuyan-posts": pick(rng, rows_left(earlier, "liuyan-posts"), BOARDS6_LIUYAN),
     }
 
 
@@ -198,12 +218,12 @@ def append(first, extra):
 
 
 def select_all():
-    """The whole selection: `select()` with the third, fourth and fifth strata appended
-    per set."""
+    """The whole selection: `select()` with the third to sixth strata appended per set."""
     first = select()
     three = append(first, select_boards3(first))
     four = append(three, select_boards4(three))
-    return append(four, select_fifth(four))
+    five = append(four, select_fifth(four))
+    return append(five, select_sixth(five))
 
 
 def rss_items():
