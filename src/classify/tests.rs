@@ -236,6 +236,21 @@ fn flag_decisions() {
     }
 }
 
+/// 干部作风 is kept only when an office or official is named (`cues/official.txt`): an act
+/// only an official commits (挪用公款, 暴力执法, 受贿) names one, with no other cue in the
+/// text (fifteenth session). Each of these lacked 干部作风 before those words were cues.
+#[test]
+fn official_acts_name_an_official() {
+    for (title, body) in [
+        ("国企经理挪用公款被立案", ""),
+        ("暴力执法打伤摊贩", "摊贩被推倒在地。"),
+        ("收费站站长受贿被查", ""),
+    ] {
+        let c = classify(title, body);
+        assert!(c.topics.iter().any(|t| t == "conduct"), "{title}: {c:?}");
+    }
+}
+
 #[test]
 fn severity_end_to_end() {
     let cases = [
