@@ -735,7 +735,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut classifier = match Classifier::load(&dict_dir, &Jurisdiction::default()) {
+    // The dictionaries alone: the learned files are what this writes.
+    let mut classifier = match Classifier::load_rules(&dict_dir, &Jurisdiction::default()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -744,7 +745,6 @@ fn main() -> ExitCode {
     };
     // The topic order first: the flag model's features name the primary topic.
     let folds = folds(&labels, &texts);
-    classifier.set_ranker(None);
     let ranking = train_ranker(&classifier, &labels, &texts, &folds);
     let rank_out = out.with_file_name("topic_rank.txt");
     if !write(&rank_out, &ranking.text) {

@@ -384,6 +384,25 @@ impl Classifier {
     /// Loads the dictionary folder for a jurisdiction. The folder's layout and file
     /// formats are described in `dictionaries/README.md`.
     pub fn load(dir: &Path, jurisdiction: &Jurisdiction) -> Result<Classifier, ClassifyError> {
+        Classifier::build(dir, jurisdiction, true)
+    }
+
+    /// [`Classifier::load`] without the learned files (`model.txt`, `topic_rank.txt`):
+    /// the dictionary rule decides and orders. What `examples/train.rs` reads the
+    /// features with before it writes those files, so that a file it is to replace (of
+    /// an older feature layout, which `load` refuses) does not stop it.
+    pub fn load_rules(
+        dir: &Path,
+        jurisdiction: &Jurisdiction,
+    ) -> Result<Classifier, ClassifyError> {
+        Classifier::build(dir, jurisdiction, false)
+    }
+
+    fn build(
+        dir: &Path,
+        jurisdiction: &Jurisdiction,
+        learned: bool,
+    ) -> Result<Classifier, ClassifyError> {
         let dict = Dictionaries::load(dir, jurisdiction)?;
 
         let jieba = {
@@ -459,8 +478,11 @@ impl Classifier {
             .map_err(|e| ClassifyError::Matcher(e.to_string()))?;
 
         let stopwords: FxHashSet<String> = dict.stopwords.iter().cloned().collect();
-        let model = model::Model::load(dir)?;
-        let ranker = model::Ranker::load(dir)?;
+        let (model, ranker) = if learned {
+            (model::Model::load(dir)?, model::Ranker::load(dir)?)
+        } else {
+            (None, None)
+        };
         let casualty = casualty::Reader::load(dir)?;
         let victims = victims::VictimWords::load(dir, &casualty)?;
 

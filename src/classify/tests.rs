@@ -1111,7 +1111,11 @@ fn a_topic_rank_file_reorders_the_kept_topics_only() {
     let ids: Vec<&str> = candidates.iter().map(|c| c.0.as_str()).collect();
     assert_eq!(ids, ["food_drug", "market"]);
     let index = candidates[1].1[2].0 & ((1 << 16) - 1);
-    std::fs::write(&rank, format!("# hand-made\nbits 16\n{index} 9\n")).unwrap();
+    std::fs::write(
+        &rank,
+        format!("# hand-made\nfeatures 2\nbits 16\n{index} 9\n"),
+    )
+    .unwrap();
     let learned = Classifier::load(dir.path(), &Jurisdiction::default()).unwrap();
     let after = learned.classify(title, body, false);
     assert_eq!(after.topics, ["market", "food_drug"], "{after:?}");
