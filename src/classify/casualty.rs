@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 
 use aho_corasick::packed;
 use aho_corasick::{AhoCorasick, MatchKind, Span};
+use memchr::memmem;
 use regex::{Regex, RegexSet, RegexSetBuilder};
 use rustc_hash::FxHashSet;
 
@@ -1137,6 +1138,10 @@ impl Reader {
     }
 }
 
+/// 中毒 for [`Reader::extract_marked`]: memmem skips to two of its bytes at once, where
+/// `str::contains` stops at every byte like its first or last, common in Chinese text.
+static POISONING: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new("中毒"));
+
 /// Subtracts the injured who died later from an injured figure; nothing left is `None`.
 fn minus(figure: Option<u32>, died: Option<u32>) -> Option<u32> {
     match (figure, died) {
@@ -1169,7 +1174,8 @@ impl Reader {
         let mut stated = Vec::new();
         let mut last_died_later = None;
         // In a poisoning report the patients are the poisoned (rule: the ill count as injured).
-        let poisoning = text.contains("中毒");
+        // Searched for when a sentence is read (most texts have none to read).
+        let mut poisoning = None;
         // Each distinct sentence is read once, at its first place (`split_marked`).
         for sentence in sentences
             .iter()
@@ -1179,6 +1185,8 @@ impl Reader {
             if self.background(sentence) {
                 continue;
             }
+            let poisoning =
+                *poisoning.get_or_insert_with(|| POISONING.find(text.as_bytes()).is_some());
             let s = self.read_sentence(sentence, poisoning);
             // Fractures in a 其中 clause of their own are some of the injured already
             // counted (2人重伤，其中1人骨折), not a part beside them (其中1人重伤，6人骨折).
