@@ -1007,7 +1007,7 @@ pub(crate) fn split_marked(text: &str, every: bool) -> Vec<Marked<'_>> {
 
 /// Where [`split_marked`] stops: a sentence end, or a marked character and its marks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Stop {
+enum Stop {
     End,
     Marks(u8),
 }
@@ -1018,14 +1018,14 @@ const ASCII_ENDS: [u8; 4] = [b'!', b'?', b';', b'\n'];
 
 /// The three-byte stops (the marked characters of [`MARK_TABLE`] and the three-byte
 /// sentence ends) for a packed (SIMD) search, and what each pattern is.
-pub(super) struct WideStops {
+struct WideStops {
     searcher: packed::Searcher,
     stops: Vec<Stop>,
 }
 
 /// `None` where the packed searcher is unavailable (no SSSE3 or NEON): then the
 /// split reads byte by byte ([`stops_by_bytes`]).
-pub(super) static WIDE_STOPS: LazyLock<Option<WideStops>> = LazyLock::new(|| {
+static WIDE_STOPS: LazyLock<Option<WideStops>> = LazyLock::new(|| {
     let marked = MARK_TABLE
         .iter()
         .zip(MARK_FIRST..)
@@ -1052,11 +1052,10 @@ fn each_stop(text: &str, on: impl FnMut(usize, usize, Stop)) {
     }
 }
 
-/// [`each_stop`] with the packed search: it skips to the next three-byte stop (a few
-/// instructions per 16 bytes) and memchr to the next one-byte end, where the byte loop
-/// decodes every character. The last bytes, too few for the packed search, are read
-/// byte by byte.
-pub(super) fn stops_packed(wide: &WideStops, text: &str, mut on: impl FnMut(usize, usize, Stop)) {
+/// [`each_stop`] with the packed search: it skips to the next three-byte stop, and
+/// memchr to the next one-byte end, where the byte loop decodes every character. The
+/// last bytes, too few for the packed search, are read byte by byte.
+fn stops_packed(wide: &WideStops, text: &str, mut on: impl FnMut(usize, usize, Stop)) {
     let bytes = text.as_bytes();
     let [a, b, c, d] = ASCII_ENDS;
     let mut ascii = memchr::memchr3_iter(a, b, c, bytes).peekable();
@@ -1093,7 +1092,7 @@ pub(super) fn stops_packed(wide: &WideStops, text: &str, mut on: impl FnMut(usiz
 /// [`each_stop`] byte by byte from `from` (a character boundary): a character's width
 /// comes from its first byte (the text is valid UTF-8); only three-byte characters can
 /// be marked or end a sentence beyond ASCII.
-pub(super) fn stops_by_bytes(text: &str, from: usize, mut on: impl FnMut(usize, usize, Stop)) {
+fn stops_by_bytes(text: &str, from: usize, mut on: impl FnMut(usize, usize, Stop)) {
     let table = MARK_TABLE.as_slice();
     let bytes = text.as_bytes();
     let mut i = from;
@@ -1337,11 +1336,20 @@ mod tests {
         assert!(SENTENCE_END.iter().all(|c| matches!(c.len_utf8(), 1 | 3)));
     }
 
-    /// The stops of the packed search and of the byte loop, which must agree.
-    fn both_stops(text: &str) -> [Vec<(usize, usize, Stop)>; 2] {
+    /// The packed search, which x86_64 and aarch64 have (SSSE3 or AVX2, NEON); `None`
+    /// elsewhere, where the split does not use it.
+    fn packed_search() -> Option<&'static WideStops> {
         let wide = WIDE_STOPS.as_ref();
-        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-        let wide = wide.expect("the packed search is available on this machine");
+        let simd = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+        assert!(
+            wide.is_some() || !simd,
+            "no packed search on x86_64 or aarch64"
+        );
+        wide
+    }
+
+    /// The stops of the packed search and of the byte loop, which must agree.
+    fn both_stops(wide: &WideStops, text: &str) -> [Vec<(usize, usize, Stop)>; 2] {
         let (mut packed, mut bytes) = (Vec::new(), Vec::new());
         stops_packed(wide, text, |at, width, stop| packed.push((at, width, stop)));
         stops_by_bytes(text, 0, |at, width, stop| bytes.push((at, width, stop)));
@@ -1356,8 +1364,11 @@ mod tests {
     #[test]
     fn packed_and_byte_stops_agree() {
         use rand::{Rng, SeedableRng};
+        let Some(wide) = packed_search() else {
+            return;
+        };
         let agree = |text: &str| {
-            let [packed, bytes] = both_stops(text);
+            let [packed, bytes] = both_stops(wide, text);
             assert_eq!(packed, bytes, "{text:?}");
             packed.len()
         };
@@ -1407,14 +1418,15 @@ mod tests {
     /// item, as it comes and normalized.
     #[test]
     fn packed_and_byte_stops_agree_on_the_corpus() {
-        let Some(items) = super::super::tests::corpus_items() else {
+        let (Some(wide), Some(items)) = (packed_search(), super::super::tests::corpus_items())
+        else {
             return;
         };
         let mut stops = 0;
         for (title, body) in &items {
             let (text, _) = super::super::Classifier::normalized(title, body);
             for text in [title, body, &text] {
-                let [packed, bytes] = both_stops(text);
+                let [packed, bytes] = both_stops(wide, text);
                 assert_eq!(packed, bytes, "{title}");
                 stops += packed.len();
             }
