@@ -10,7 +10,9 @@ use std::borrow::Cow;
 use std::path::Path;
 use std::sync::LazyLock;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::packed;
+use aho_corasick::{AhoCorasick, MatchKind, Span};
+use memchr::memmem;
 use regex::{Regex, RegexSet, RegexSetBuilder};
 use rustc_hash::FxHashSet;
 
@@ -975,8 +977,6 @@ pub(crate) struct Marked<'a> {
 /// first place only (3人受伤。其中2人经抢救无效死亡。3人受伤。: 1 injured, where reading
 /// the repeat would keep 3). The readings before the shared split dropped repeats too.
 pub(crate) fn split_marked(text: &str, every: bool) -> Vec<Marked<'_>> {
-    let table = MARK_TABLE.as_slice();
-    let bytes = text.as_bytes();
     let mut out = Vec::new();
     // Only the sentences kept are remembered (hashed); with no mark, most are not.
     // FxHash: a sentence's bytes are hashed eight at a time (SipHash cost a sixth of
@@ -991,14 +991,119 @@ pub(crate) fn split_marked(text: &str, every: bool) -> Vec<Marked<'_>> {
             });
         }
     };
-    let (mut start, mut marks, mut i) = (0, 0, 0);
-    // Byte by byte: a character's width comes from its first byte (the text is valid
-    // UTF-8); only three-byte characters can be marked or end a sentence beyond ASCII.
+    let (mut start, mut marks) = (0, 0);
+    each_stop(text, |at, width, stop| match stop {
+        Stop::Marks(m) => marks |= m,
+        Stop::End => {
+            keep(start, at, marks);
+            start = at + width;
+            marks = 0;
+        }
+    });
+    // The text's end closes the last sentence.
+    keep(start, text.len(), marks);
+    out
+}
+
+/// Where [`split_marked`] stops: a sentence end, or a marked character and its marks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    End,
+    Marks(u8),
+}
+
+/// The one-byte sentence ends of [`SENTENCE_END`]; the others take three bytes
+/// (`tests::sentence_ends_take_one_or_three_bytes`).
+const ASCII_ENDS: [u8; 4] = [b'!', b'?', b';', b'\n'];
+
+/// The three-byte stops (the marked characters of [`MARK_TABLE`] and the three-byte
+/// sentence ends) for a packed (SIMD) search, and what each pattern is.
+struct WideStops {
+    searcher: packed::Searcher,
+    stops: Vec<Stop>,
+}
+
+/// `None` where the packed searcher is unavailable (no SSSE3 or NEON): then the
+/// split reads byte by byte ([`stops_by_bytes`]).
+static WIDE_STOPS: LazyLock<Option<WideStops>> = LazyLock::new(|| {
+    let marked = MARK_TABLE
+        .iter()
+        .zip(MARK_FIRST..)
+        .filter(|&(&m, _)| m != 0);
+    let marked = marked.filter_map(|(&m, c)| Some((char::from_u32(c)?, Stop::Marks(m))));
+    let ends = SENTENCE_END
+        .iter()
+        .filter(|c| !c.is_ascii())
+        .map(|&c| (c, Stop::End));
+    let (chars, stops): (Vec<char>, Vec<Stop>) = marked.chain(ends).unzip();
+    let searcher = packed::Config::new()
+        .builder()
+        .extend(chars.iter().map(|c| c.to_string()))
+        .build()?;
+    Some(WideStops { searcher, stops })
+});
+
+/// Calls `on(at, width, stop)` for every stop of `text` in order: the packed search
+/// where it is available, else byte by byte.
+fn each_stop(text: &str, on: impl FnMut(usize, usize, Stop)) {
+    match WIDE_STOPS.as_ref() {
+        Some(wide) => stops_packed(wide, text, on),
+        None => stops_by_bytes(text, 0, on),
+    }
+}
+
+/// [`each_stop`] with the packed search: it skips to the next three-byte stop, and
+/// memchr to the next one-byte end, where the byte loop decodes every character. The
+/// last bytes, too few for the packed search, are read byte by byte.
+fn stops_packed(wide: &WideStops, text: &str, mut on: impl FnMut(usize, usize, Stop)) {
+    let bytes = text.as_bytes();
+    let [a, b, c, d] = ASCII_ENDS;
+    let mut ascii = memchr::memchr3_iter(a, b, c, bytes).peekable();
+    let mut lines = memchr::memchr_iter(d, bytes).peekable();
+    // The one-byte ends before `to`, in order.
+    let mut ascii_before = |to: usize, on: &mut dyn FnMut(usize, usize, Stop)| loop {
+        let next = match (ascii.peek(), lines.peek()) {
+            (Some(&x), Some(&y)) => x.min(y),
+            (Some(&x), None) => x,
+            (None, Some(&y)) => y,
+            (None, None) => break,
+        };
+        if next >= to {
+            break;
+        }
+        ascii.next_if_eq(&next);
+        lines.next_if_eq(&next);
+        on(next, 1, Stop::End);
+    };
+    let mut at = 0;
+    while bytes.len() - at >= wide.searcher.minimum_len() {
+        let Some(m) = wide.searcher.find_in(bytes, Span::from(at..bytes.len())) else {
+            ascii_before(bytes.len(), &mut on);
+            return;
+        };
+        ascii_before(m.start(), &mut on);
+        on(m.start(), 3, wide.stops[m.pattern().as_usize()]);
+        at = m.end();
+    }
+    ascii_before(at, &mut on);
+    stops_by_bytes(text, at, on);
+}
+
+/// [`each_stop`] byte by byte from `from` (a character boundary): a character's width
+/// comes from its first byte (the text is valid UTF-8); only three-byte characters can
+/// be marked or end a sentence beyond ASCII.
+fn stops_by_bytes(text: &str, from: usize, mut on: impl FnMut(usize, usize, Stop)) {
+    let table = MARK_TABLE.as_slice();
+    let bytes = text.as_bytes();
+    let mut i = from;
     while let Some(&b) = bytes.get(i) {
-        let (width, end) = if b < 0x80 {
-            (1, matches!(b, b'!' | b'?' | b';' | b'\n'))
+        let width = if b < 0x80 {
+            if ASCII_ENDS.contains(&b) {
+                on(i, 1, Stop::End);
+            }
+            1
         } else if b < 0xE0 {
-            (2, false)
+            2
         } else if b < 0xF0 {
             let c = u32::from(b & 0x0F) << 12
                 | u32::from(bytes[i + 1] & 0x3F) << 6
@@ -1007,25 +1112,17 @@ pub(crate) fn split_marked(text: &str, every: bool) -> Vec<Marked<'_>> {
                 .checked_sub(MARK_FIRST)
                 .and_then(|k| table.get(k as usize))
             {
-                Some(&m) => {
-                    marks |= m;
-                    (3, false)
-                }
-                None => (3, matches!(c, 0x3002 | 0xFF01 | 0xFF1F | 0xFF1B)),
+                Some(&m) if m != 0 => on(i, 3, Stop::Marks(m)),
+                Some(_) => {}
+                None if matches!(c, 0x3002 | 0xFF01 | 0xFF1F | 0xFF1B) => on(i, 3, Stop::End),
+                None => {}
             }
+            3
         } else {
-            (4, false)
+            4
         };
-        if end {
-            keep(start, i, marks);
-            start = i + width;
-            marks = 0;
-        }
         i += width;
     }
-    // The text's end closes the last sentence.
-    keep(start, text.len(), marks);
-    out
 }
 
 /// A running total over years (自1947年以来已先后有5万多人丧生), not the event's toll.
@@ -1039,6 +1136,10 @@ impl Reader {
             && self.rewrites.background.is_match(sentence)
     }
 }
+
+/// 中毒 for [`Reader::extract_marked`]: memmem skips to two of its bytes at once, where
+/// `str::contains` stops at every byte like its first or last, common in Chinese text.
+static POISONING: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new("中毒"));
 
 /// Subtracts the injured who died later from an injured figure; nothing left is `None`.
 fn minus(figure: Option<u32>, died: Option<u32>) -> Option<u32> {
@@ -1072,7 +1173,8 @@ impl Reader {
         let mut stated = Vec::new();
         let mut last_died_later = None;
         // In a poisoning report the patients are the poisoned (rule: the ill count as injured).
-        let poisoning = text.contains("中毒");
+        // Searched for when a sentence is read (most texts have none to read).
+        let mut poisoning = None;
         // Each distinct sentence is read once, at its first place (`split_marked`).
         for sentence in sentences
             .iter()
@@ -1082,6 +1184,8 @@ impl Reader {
             if self.background(sentence) {
                 continue;
             }
+            let poisoning =
+                *poisoning.get_or_insert_with(|| POISONING.find(text.as_bytes()).is_some());
             let s = self.read_sentence(sentence, poisoning);
             // Fractures in a 其中 clause of their own are some of the injured already
             // counted (2人重伤，其中1人骨折), not a part beside them (其中1人重伤，6人骨折).
@@ -1217,6 +1321,117 @@ mod tests {
             assert!(inside || char_marks(c) == 0, "{c:?}");
             assert!(!(inside && SENTENCE_END.contains(&c)), "{c:?}");
         }
+    }
+
+    /// [`ASCII_ENDS`] are the one-byte sentence ends; every other takes three bytes (the
+    /// packed search looks for three-byte stops only).
+    #[test]
+    fn sentence_ends_take_one_or_three_bytes() {
+        let ascii: Vec<u8> = SENTENCE_END
+            .iter()
+            .filter(|c| c.is_ascii())
+            .map(|&c| c as u8)
+            .collect();
+        assert_eq!(ascii, ASCII_ENDS);
+        assert!(SENTENCE_END.iter().all(|c| matches!(c.len_utf8(), 1 | 3)));
+    }
+
+    /// The packed search, which x86_64 and aarch64 have (SSSE3 or AVX2, NEON); `None`
+    /// elsewhere, where the split does not use it.
+    fn packed_search() -> Option<&'static WideStops> {
+        let wide = WIDE_STOPS.as_ref();
+        let simd = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+        assert!(
+            wide.is_some() || !simd,
+            "no packed search on x86_64 or aarch64"
+        );
+        wide
+    }
+
+    /// The stops of the packed search and of the byte loop, which must agree.
+    fn both_stops(wide: &WideStops, text: &str) -> [Vec<(usize, usize, Stop)>; 2] {
+        let (mut packed, mut bytes) = (Vec::new(), Vec::new());
+        stops_packed(wide, text, |at, width, stop| packed.push((at, width, stop)));
+        stops_by_bytes(text, 0, |at, width, stop| bytes.push((at, width, stop)));
+        [packed, bytes]
+    }
+
+    /// The packed search and the byte loop stop at the same places on hard text: every
+    /// character of the Basic Multilingual Plane and beyond in one text; each stop
+    /// alone at every offset around the packed search's shortest haystack; random
+    /// strings of stops, their near misses (a character differing in one byte) and
+    /// characters of one, two and four bytes.
+    #[test]
+    fn packed_and_byte_stops_agree() {
+        use rand::{Rng, SeedableRng};
+        let Some(wide) = packed_search() else {
+            return;
+        };
+        let agree = |text: &str| {
+            let [packed, bytes] = both_stops(wide, text);
+            assert_eq!(packed, bytes, "{text:?}");
+            packed.len()
+        };
+        let stops: Vec<char> = SENTENCE_END
+            .iter()
+            .copied()
+            .chain((MARK_FIRST..MARK_END).filter_map(char::from_u32))
+            .filter(|&c| SENTENCE_END.contains(&c) || char_marks(c) != 0)
+            .collect();
+        let all: String = (0..0x30000).filter_map(char::from_u32).collect();
+        assert_eq!(agree(&all), stops.len());
+        for &stop in &stops {
+            for filler in ["a", "é", "中", "𠀀"] {
+                for before in 0..=24 {
+                    for after in [0, 1, 30] {
+                        let text =
+                            format!("{}{stop}{}", filler.repeat(before), filler.repeat(after));
+                        assert_eq!(agree(&text), 1, "{text:?}");
+                    }
+                }
+            }
+        }
+        let near: Vec<char> = stops
+            .iter()
+            .flat_map(|&c| {
+                let c = u32::from(c);
+                [c ^ 1, c ^ 0x40, c ^ 0x1000, c.wrapping_sub(1), c + 1]
+            })
+            .filter_map(char::from_u32)
+            .collect();
+        let others = ['a', ' ', 'é', '中', '𠀀', '，', '\u{FFFF}'];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(16);
+        for _ in 0..3000 {
+            let len = rng.random_range(0..160);
+            let text: String = (0..len)
+                .map(|_| match rng.random_range(0..3) {
+                    0 => stops[rng.random_range(0..stops.len())],
+                    1 => near[rng.random_range(0..near.len())],
+                    _ => others[rng.random_range(0..others.len())],
+                })
+                .collect();
+            agree(&text);
+        }
+    }
+
+    /// The packed search and the byte loop stop at the same places in every corpus
+    /// item, as it comes and normalized.
+    #[test]
+    fn packed_and_byte_stops_agree_on_the_corpus() {
+        let (Some(wide), Some(items)) = (packed_search(), super::super::tests::corpus_items())
+        else {
+            return;
+        };
+        let mut stops = 0;
+        for (title, body) in &items {
+            let (text, _) = super::super::Classifier::normalized(title, body);
+            for text in [title, body, &text] {
+                let [packed, bytes] = both_stops(wide, text);
+                assert_eq!(packed, bytes, "{title}");
+                stops += packed.len();
+            }
+        }
+        assert!(stops > 10_000, "{stops}");
     }
 
     /// The anchors hold for every word the patterns end in (the fate lists' words are

@@ -649,7 +649,7 @@ mod skip;
 
 /// Titles and bodies of the shared corpus's news and message sets, or `None` (and a
 /// skip, a failure under `CI`) when it is not there.
-fn corpus_items() -> Option<Vec<(String, String)>> {
+pub(super) fn corpus_items() -> Option<Vec<(String, String)>> {
     let dir = std::env::var("YUQING_CORPUS").map_or_else(
         |_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"),
         PathBuf::from,
