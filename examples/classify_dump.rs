@@ -32,7 +32,7 @@ fn corpus_dir() -> Option<PathBuf> {
 
 fn dump(classifier: &Classifier, id: &str, title: &str, body: &str) -> Result<()> {
     let classification = classifier.classify(title, body, false);
-    let features = classifier.features(title, body, ReportKind::News);
+    let features = classifier.features(title, body);
     let key_terms = classifier.key_terms(title, body);
     let daemon = classifier.classify_with_key_terms(title, body, false, ReportKind::News);
     let line = json!({

@@ -52,8 +52,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use harness::{Label, Missing, percent};
+use yuqing::classify::Classifier;
 use yuqing::classify::model::{Decision, Feature, Model, Ranker};
-use yuqing::classify::{Classifier, ReportKind};
 use yuqing::config::Jurisdiction;
 
 /// The flag model's feature space: 2^BITS weights.
@@ -473,11 +473,7 @@ fn flag_examples<'a>(
     let mut outside = Vec::new();
     for (label, &fold) in labels.iter().zip(folds) {
         let text = &texts[&label.key()];
-        match classifier.features(
-            &text.title,
-            &text.body,
-            ReportKind::from_board(label.is_board()),
-        ) {
+        match classifier.features(&text.title, &text.body) {
             Some(f) => examples.push(Example {
                 label,
                 features: shape.mask(&f),

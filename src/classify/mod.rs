@@ -743,13 +743,8 @@ impl Classifier {
     /// The learned model's input for one item, or `None` when the dictionaries find no
     /// candidate topic (such an item is never flagged): what `examples/train.rs` learns
     /// from.
-    pub fn features(
-        &self,
-        title: &str,
-        body: &str,
-        kind: ReportKind,
-    ) -> Option<Vec<model::Feature>> {
-        self.read(title, body, false, kind, true)
+    pub fn features(&self, title: &str, body: &str) -> Option<Vec<model::Feature>> {
+        self.read(title, body, false, ReportKind::News, true)
             .1
             .map(model::sorted)
     }
@@ -1023,7 +1018,6 @@ impl Classifier {
             topics: &topics,
             matches: &matches,
             casualties: &casualties,
-            kind: origin.kind,
         });
         let (flag, confidence) = match (&self.model, &signals) {
             (Some(m), Some(s)) => m.decide(origin.kind, m.score_of(s)),

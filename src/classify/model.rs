@@ -59,8 +59,6 @@ pub(crate) struct Signals<'a> {
     pub topics: &'a [String],
     pub matches: &'a [TermMatch],
     pub casualties: &'a Casualties,
-    /// News or a message-board post: the dense features are learned per kind too.
-    pub kind: ReportKind,
 }
 
 /// FNV-1a: the state `h` carried on over `bytes`.
@@ -141,34 +139,11 @@ pub(crate) fn lede_bigrams(text: &str, title_end: usize) -> Vec<Feature> {
 /// bigram). What both the training's feature vector and the daemon's score are built
 /// from.
 fn each_feature(s: &Signals<'_>, mut add: impl FnMut(u32, f32)) {
+    let body = s.text.get(s.title_end + 1..).unwrap_or("");
     for &(i, v) in s.grams {
         add(i, v);
     }
-    dense_features(s, SHARED, &mut add);
-    if s.kind == ReportKind::Board {
-        dense_features(s, BOARD, &mut add);
-    }
-}
-
-/// The kind bytes of the dense features (named features, matched terms) that every
-/// item has.
-const SHARED: [u8; 2] = [b'd', b'm'];
-/// The kind bytes of a message-board post's own copy of its dense features (issue 14,
-/// fifteenth session): the dictionary evidence means more on a board, where four in
-/// five candidates are complaints, than in news, where one in four is, and one weight
-/// per cue fitted on both let the boards pull the news weights. With a board copy the
-/// shared weight is the news weight and the copy the board's difference from it
-/// (Daumé, "Frustratingly easy domain adaptation", 2007). News items, the daemon's
-/// bulk, hash nothing more; the bigrams stay shared (a copy would double a board
-/// post's hashing).
-const BOARD: [u8; 2] = [b'D', b'M'];
-
-/// The features of the dictionary reading (evidence, primary topic, matched terms),
-/// hashed with the kind bytes `seeds` (named features, matched terms): [`SHARED`] or
-/// [`BOARD`].
-fn dense_features(s: &Signals<'_>, seeds: [u8; 2], add: &mut impl FnMut(u32, f32)) {
-    let body = s.text.get(s.title_end + 1..).unwrap_or("");
-    let named = |name: &[u8]| hash(seeds[0], name);
+    let named = |name: &[u8]| hash(b'd', name);
     let log = |x: f64| (1.0 + x.max(0.0)).ln() as f32;
     add(named(b"bias-candidate"), 1.0);
     add(named(b"problem"), log(s.problem));
@@ -209,14 +184,14 @@ fn dense_features(s: &Signals<'_>, seeds: [u8; 2], add: &mut impl FnMut(u32, f32
         add(fnv(named(b"primary="), primary.as_bytes()), 1.0);
     }
     for m in s.matches {
-        add(hash(seeds[1], m.term.as_bytes()), 1.0);
+        add(hash(b'm', m.term.as_bytes()), 1.0);
     }
 }
 
 /// The feature vector of one reading ([`each_feature`], in that order). [`sorted`]
 /// gives each index once, in order; [`Model::probability`] takes it as it is.
 pub(crate) fn features(s: &Signals<'_>) -> Vec<Feature> {
-    let mut out: Vec<Feature> = Vec::with_capacity(s.grams.len() + 2 * (s.matches.len() + 32));
+    let mut out: Vec<Feature> = Vec::with_capacity(s.grams.len() + 64);
     each_feature(s, |i, v| out.push((i, v)));
     out
 }
@@ -597,8 +572,7 @@ impl Model {
     pub(crate) fn score_of(&self, s: &Signals<'_>) -> f64 {
         let exact = SLOTS.with(|slots| {
             let mut slots = slots.try_borrow_mut().ok()?;
-            // Two copies of the dense features for a board post.
-            slots.start(s.grams.len() + 2 * (s.matches.len() + 32));
+            slots.start(s.grams.len() + s.matches.len() + 64);
             let mask = (1u32 << self.bits) - 1;
             each_feature(s, |i, v| {
                 if self.weighs(i) {
@@ -612,7 +586,7 @@ impl Model {
         match exact {
             Some(sum) => self.bias + sum,
             None => {
-                let mut kept = Vec::with_capacity(s.grams.len() + 2 * (s.matches.len() + 32));
+                let mut kept = Vec::with_capacity(s.grams.len() + 64);
                 each_feature(s, |i, v| {
                     if self.weighs(i) {
                         kept.push((i, v));
@@ -1154,7 +1128,6 @@ mod tests {
             topics: &topics,
             matches: &matches,
             casualties: &casualties,
-            kind: ReportKind::News,
         };
         let features = features(&signals);
         let mask = (1u32 << bits) - 1;
@@ -1202,62 +1175,6 @@ mod tests {
         assert_eq!(model.bias + sum.unwrap(), z);
         // The primary topic's feature is the hash of its whole name.
         assert!(features.contains(&(hash(b'd', b"primary=heating"), 1.0)));
-    }
-
-    #[test]
-    fn a_board_post_has_its_own_copy_of_the_dense_features() {
-        let text = "小区垃圾堆放多日无人清理\n居民多次投诉，物业至今未处理。";
-        let title_end = text.find('\n').unwrap();
-        let grams = lede_bigrams(text, title_end);
-        let casualties = Casualties::default();
-        let topics = ["environment".to_string()];
-        let matches = [TermMatch {
-            term: "垃圾".into(),
-            topic: "environment".into(),
-        }];
-        let signals = |kind| Signals {
-            text,
-            title_end,
-            grams: &grams,
-            problem: 3.0,
-            harm: 0.0,
-            grievance: 1.0,
-            routine: 0.0,
-            best: 3.0,
-            title_problem: true,
-            title_routine: false,
-            official: false,
-            title_official: false,
-            rule_flag: true,
-            topics: &topics,
-            matches: &matches,
-            casualties: &casualties,
-            kind,
-        };
-        let news = features(&signals(ReportKind::News));
-        let board = features(&signals(ReportKind::Board));
-        // The board post: every news feature, then a copy of each dense one (the
-        // dictionary evidence, the primary topic, the matched terms) under its own name.
-        assert_eq!(board[..news.len()], news[..]);
-        let dense = news.len() - grams.len();
-        assert_eq!(board.len(), news.len() + dense);
-        assert!(news.contains(&(hash(b'd', b"rule-flag"), 1.0)));
-        assert!(!news.contains(&(hash(b'D', b"rule-flag"), 1.0)));
-        assert!(board.contains(&(hash(b'D', b"rule-flag"), 1.0)));
-        assert!(board.contains(&(hash(b'D', b"primary=environment"), 1.0)));
-        assert!(board.contains(&(hash(b'M', "垃圾".as_bytes()), 1.0)));
-        // A weight on the board copy moves a board post's score, not a news item's;
-        // the daemon's score is the training features' score for both kinds.
-        let bits = 16;
-        let mut weights = vec![0.0f32; 1 << bits];
-        weights[(hash(b'D', b"rule-flag") & ((1 << bits) - 1)) as usize] = 2.0;
-        let model = Model::from_parts(bits, weights, 0.0, (1.0, 0.0), 0.5, 0.0);
-        for (kind, want) in [(ReportKind::News, 0.0), (ReportKind::Board, 2.0)] {
-            let s = signals(kind);
-            let z = model.score(&model.mask(&sorted(features(&s))));
-            assert_eq!(z, want);
-            assert_eq!(model.score_of(&s).to_bits(), z.to_bits());
-        }
     }
 
     #[test]
