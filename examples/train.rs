@@ -1,11 +1,14 @@
 //! Trains the learned alert decision (`dictionaries/model.txt`).
 //!
 //! `cargo run --release --example train -- [LABELS…] [--out FILE] [--dictionaries DIR]
-//! [--l2 A,B,…] [--epochs N] [--step S] [--bits N]`
+//! [--l2 A,B,…] [--epochs N] [--step S] [--bits N] [--scores FILE]`
 //!
 //! `--l2`, `--epochs`, `--step` and `--bits` replace the flag model's defaults (`L2S`,
 //! `EPOCHS`, `STEP`, `BITS`), to compare settings out of fold; the shipped model is
-//! trained with the defaults.
+//! trained with the defaults. `--scores FILE` writes the kept L2's out-of-fold decision
+//! of every labelled item (JSON lines: set, id, half, label, kind, confidence, flag; an
+//! item without a candidate has no confidence), to compare two runs item by item (a
+//! paired count of the decisions that changed) or to read one half's errors.
 //!
 //! LABELS default to `tests/eval/inews-tune.jsonl` (independent news, tuning split) and
 //! `tests/eval/labels.jsonl` (the corpus development set). The test sets
@@ -638,11 +641,38 @@ fn flag_out_of_fold<'a>(
     }
 }
 
+/// The out-of-fold decision of every labelled item as JSON lines (`--scores`): the
+/// candidates' calibrated confidence and flag, then the items without a candidate (no
+/// confidence, never flagged).
+fn scores_text(fit: &FlagFit<'_>, outside: &[&Label]) -> String {
+    let line = |label: &Label, confidence: Option<f64>, flag: bool| {
+        serde_json::json!({
+            "set": label.set,
+            "id": label.id,
+            "half": harness::half(&label.id),
+            "label": label.flag,
+            "kind": label.kind,
+            "confidence": confidence.map(|p| (p * 1000.0).round() / 1000.0),
+            "flag": flag,
+        })
+        .to_string()
+            + "\n"
+    };
+    let candidates = fit
+        .calibrated
+        .iter()
+        .zip(&fit.labels)
+        .map(|(&(p, _), label)| line(label, Some(p), p >= fit.decision(label).threshold));
+    let others = outside.iter().map(|label| line(label, None, false));
+    candidates.chain(others).collect()
+}
+
 fn main() -> ExitCode {
     let root = PathBuf::from(harness::ROOT);
     let mut label_files = Vec::new();
     let mut out = root.join("dictionaries/model.txt");
     let mut dict_dir = root.join("dictionaries");
+    let mut scores_out: Option<PathBuf> = None;
     let mut schedule = Schedule {
         l2s: L2S.to_vec(),
         epochs: EPOCHS,
@@ -678,23 +708,24 @@ fn main() -> ExitCode {
             }
             "--help" | "-h" => {
                 println!(
-                    "cargo run --release --example train -- [LABELS…] [--out FILE] [--dictionaries DIR] [--l2 A,B,…] [--epochs N] [--step S] [--bits N]\n\
+                    "cargo run --release --example train -- [LABELS…] [--out FILE] [--dictionaries DIR] [--l2 A,B,…] [--epochs N] [--step S] [--bits N] [--scores FILE]\n\
                      LABELS: tests/eval/inews-tune.jsonl tests/eval/labels.jsonl unless given (test sets refused).\n\
                      --out: the flag model (default dictionaries/model.txt); topic_rank.txt is written beside it.\n\
                      --l2, --epochs, --step, --bits: the flag model's L2 strengths tried (default {L2S:?}), \
-                     AdaGrad epochs ({EPOCHS}) and step ({STEP}), feature space 2^bits ({BITS})."
+                     AdaGrad epochs ({EPOCHS}) and step ({STEP}), feature space 2^bits ({BITS}).\n\
+                     --scores: writes the kept L2's out-of-fold confidence and flag of every labelled item (JSON lines)."
                 );
                 return ExitCode::SUCCESS;
             }
-            "--out" | "--dictionaries" => {
+            "--out" | "--dictionaries" | "--scores" => {
                 let Some(v) = args.next() else {
                     eprintln!("{arg} 需要一个路径");
                     return ExitCode::from(2);
                 };
-                if arg == "--out" {
-                    out = PathBuf::from(v);
-                } else {
-                    dict_dir = PathBuf::from(v);
+                match arg.as_str() {
+                    "--out" => out = PathBuf::from(v),
+                    "--dictionaries" => dict_dir = PathBuf::from(v),
+                    _ => scores_out = Some(PathBuf::from(v)),
                 }
             }
             other => label_files.push(PathBuf::from(other)),
@@ -893,6 +924,11 @@ fn main() -> ExitCode {
             "out-of-fold {name:<16} candidates {:<4} P={p:.3} R={r:.3} F1={f:.3} brier {brier:.3} | all {flagged} flagged: R={recall:.3} F1={f_all:.3}",
             part.len()
         );
+    }
+    if let Some(path) = &scores_out
+        && !write(path, &scores_text(&best, &outside))
+    {
+        return ExitCode::from(2);
     }
     // False flags out of fold per excluded class (inews `kind`), over all such labels.
     let mut kinds: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
