@@ -927,7 +927,12 @@ impl Reader {
                 3 => s.fractures = max_opt(s.fractures, n),
                 2 => s.serious = max_opt(s.serious, n),
                 1 => s.light = max_opt(s.light, n),
-                _ if word == "伤者" || word == "伤员" => s.wounded = max_opt(s.wounded, n),
+                // A count of those taken away as injured, unless a 其中 breakdown follows
+                // it (收治5名伤员，其中4人为呼吸道灼伤，一人为骨折): the breakdown makes it
+                // the injured total, the dead of it taken out like any total's.
+                _ if (word == "伤者" || word == "伤员") && !text[at..].contains("其中") => {
+                    s.wounded = max_opt(s.wounded, n);
+                }
                 _ if includes_dead => s.victims = max_opt(s.victims, total),
                 _ => s.total_injured = max_opt(s.total_injured, n),
             }
@@ -1688,6 +1693,28 @@ mod tests {
             ("3名乘客和司机们受伤", c(None, Some(3), None)),
             ("司机死亡、2名乘客受伤", c(None, Some(2), None)),
             ("2人遇难、司机受伤", c(Some(2), Some(1), None)),
+        ];
+        for (input, want) in cases {
+            assert_eq!(extract(input), want, "input {input}");
+        }
+    }
+
+    /// A count of 伤员/伤者 followed by a 其中 breakdown is the injured total (fifteenth
+    /// session, issue 14: the `dev` half's shoe-factory fire, 5 伤员 read as 4 after 其中4人为
+    /// 呼吸道灼伤，一人为骨折); without one it is used only when no injury figure is stated.
+    #[test]
+    fn the_wounded_with_a_breakdown_are_the_injured_total() {
+        let cases = [
+            (
+                "医院收治5名伤员，其中4人为呼吸道灼伤，一人为骨折。",
+                c(None, Some(5), None),
+            ),
+            ("现场6名伤者，其中2人伤势严重", c(None, Some(6), Some(2))),
+            // The dead of the breakdown are taken out.
+            ("现场6名伤者，其中2人死亡", c(Some(2), Some(4), None)),
+            // Without a breakdown: used only when no injury figure is stated.
+            ("6名伤者已送医", c(None, Some(6), None)),
+            ("3人受伤。6名伤者已送医", c(None, Some(3), None)),
         ];
         for (input, want) in cases {
             assert_eq!(extract(input), want, "input {input}");

@@ -1215,6 +1215,21 @@ fn who_of_an_injury_verbs_count_died_is_a_death_only() {
     }
 }
 
+/// 丢了一条命 and 丢掉性命 state one death like 丢了性命 (fifteenth session, issue 14: the
+/// `dev` half's title 弹了弹烟灰丢了一条命 was read as its body's other, lesser injury)
+/// (deaths, injured).
+#[test]
+fn a_life_lost_is_one_death() {
+    for (body, want) in [
+        ("司机弹烟灰丢了一条命。后排乘客头部受伤。", (Some(1), None)),
+        ("男子酒后下河游泳丢掉性命。", (Some(1), None)),
+        ("男子差点丢了一条命。", (None, None)),
+    ] {
+        let c = classify("事故", body);
+        assert_eq!((c.deaths, c.injured), want, "{body}");
+    }
+}
+
 /// A near miss before a passive marker ends the gap between a count and a single-death
 /// word: no death (获救 does not end it: the toll).
 #[test]
