@@ -8,7 +8,8 @@
 //! `tests/eval/README.md`); no text is stored in the repository. Prints, for all items,
 //! per set and for the message-board sets: flag precision/recall/F1, primary-topic
 //! accuracy on flagged items, severity accuracy, exact casualty matches on items whose
-//! label states casualties, the Brier score and calibration error of `confidence`, and
+//! label states casualties (and how many of them have deaths, injured and seriously
+//! injured each right), the Brier score and calibration error of `confidence`, and
 //! how often each excluded class was flagged; per-topic precision/recall for all items.
 //! `--errors` lists every item the classifier got wrong. `--half dev` or `--half check`
 //! scores only that half of the labels (`harness::half`: the first hex digit of SHA-256

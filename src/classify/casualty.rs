@@ -94,6 +94,17 @@ const MISSING: [&str; 5] = ["失踪", "失联", "被困", "生死不明", "下�
 /// What may stand between two counts joined into one group (5名学生和2名老师): no
 /// digits, no clause break, no fate word.
 const GAP_PART: &str = r"[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？：:伤死亡毒]{0,12}?";
+/// What may stand between one person named by a noun, its join and a count (大巴司机和
+/// 车上2名乘客): no digits, no clause break, no fate word, and no word of a total (司机和
+/// 乘客共3人: the 3 include the driver).
+const GAP_LONE: &str =
+    r"[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？、：:伤死亡毒共等计]{0,4}?";
+/// A numeral or a vague count: where one stands shortly before a person's noun, the
+/// noun may be counted (两名男子和一名女子, 四个中学生模样的男孩和一位老人, 多名司机) and
+/// is not one person.
+fn numeral(c: char) -> bool {
+    c.is_ascii_digit() || "零〇一二两三四五六七八九十百千万几多数".contains(c)
+}
 /// A short run between a fate word and its number: 受伤的中国人已有14人. A space ends
 /// it: titles separate clauses with spaces (致3学生死亡事故 校长等12人被问责).
 const GAP_BEFORE: &str = r"(?:的)?[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？、：: ]{0,6}?";
@@ -146,6 +157,12 @@ struct Patterns {
 struct Rewrites {
     /// 5名学生和2名老师, 3名乘客、1名司机: one group of 7 / 4.
     joined: Regex,
+    /// 大巴司机和2名乘客: one person named by a noun (`lone_persons.txt`), then a count:
+    /// one group of 3. Group 1 is the count.
+    lone_then_count: Regex,
+    /// 2名乘客和司机: a count, then one person named by a noun. Group 1 is the count,
+    /// group 2 the join and the person, group 3 a plural after the person (司机们).
+    count_then_lone: Regex,
     /// 祖孙俩, 母子俩, 一对父女, 一儿一女: two people.
     pair: Regex,
     /// 自1947年以来 (with a running total): a background toll, not the event's.
@@ -209,7 +226,8 @@ struct Lists {
     hospital: String,
     /// `died_later.txt`: injured people who died later (经抢救无效).
     died_later: String,
-    /// `lone_persons.txt`: one person before 受伤 (司机受轻伤).
+    /// `lone_persons.txt`: one person before 受伤 (司机受轻伤), or joined with a count
+    /// (司机和2名乘客受伤).
     lone_persons: String,
     /// `kin.txt`: kin words, after an optional 我/我的 (我父亲).
     kin: String,
@@ -453,6 +471,14 @@ impl Reader {
             joined: re(format!(
                 "{NUM}{unit}{GAP_PART}(?:和|及|与|以及|、){NUM}{unit}"
             ))?,
+            lone_then_count: re(format!(
+                "(?:{lone})(?:和|及|与|以及|、){GAP_LONE}{NUM}{unit}",
+                lone = l.lone_persons
+            ))?,
+            count_then_lone: re(format!(
+                "{NUM}{unit}{GAP_PART}((?:和|及|与|以及|、)(?:{lone}))([们等])?",
+                lone = l.lone_persons
+            ))?,
             pair: re(format!(
                 "(?:{kin_pairs}|夫妻|师徒)俩|一对(?:{kin_pairs}|夫妇|夫妻|情侣|男女)|一(?:儿|子|男)一女"
             ))?,
@@ -605,6 +631,8 @@ const SERIOUS: &str = r"受重伤|重伤|受伤严重|严重受伤|(?:伤势|伤
 fn injury_grade(word: &str) -> u8 {
     match word {
         "受轻伤" | "轻伤" | "轻微伤" => 1,
+        // 5人轻重伤: both grades named, so a total (no serious figure stated).
+        w if w.contains('轻') && w.contains('重') => 0,
         w if w.contains("重") => 2,
         // 1人重伤，6人骨折，11人轻微伤: a part beside the grades, not a total.
         "骨折" => 3,
@@ -651,6 +679,16 @@ fn dies_in_clause(rest: &str) -> bool {
     .any(|w| clause.contains(w))
 }
 
+/// Whether a person's noun may be counted by what stands before it in its clause: a
+/// numeral among the last eight characters (两名男子, 四个中学生模样的男孩).
+fn counted_before(before: &str) -> bool {
+    let clause = before
+        .rsplit([',', '，', '。', ';', '；', '、', ' '])
+        .next()
+        .unwrap_or("");
+    clause.chars().rev().take(8).any(numeral)
+}
+
 /// Joins counts of one group (5名学生和2名老师受伤 → 7名学生受伤) and reads kin pairs
 /// (祖孙俩 → 两人), so that the patterns see one count before the fate word.
 impl Reader {
@@ -662,10 +700,13 @@ impl Reader {
                 text = Cow::Owned(t);
             }
         }
-        // Repeat so that three parts (A、B和C) join too; each pass removes one count.
         if !text.contains(['和', '及', '与', '、']) {
             return text;
         }
+        if let Cow::Owned(t) = self.join_lone(&text) {
+            text = Cow::Owned(t);
+        }
+        // Repeat so that three parts (A、B和C) join too; each pass removes one count.
         // Where the search resumes after a pair that is not one group.
         let mut from = 0;
         while let Some(caps) = r.joined.captures_at(&text, from) {
@@ -692,6 +733,70 @@ impl Reader {
             text = Cow::Owned(joined);
         }
         text
+    }
+
+    /// Joins one person named by a noun with a count beside it (大巴司机和2名乘客受伤 →
+    /// 3名乘客受伤; 2名乘客和司机受伤 → 3名乘客受伤): the person is one of the group. Not
+    /// when the noun may be counted itself (a numeral shortly before it in its clause:
+    /// 两名男子和一名女子, which the join of counts reads), is plural (司机们), or a fate
+    /// word stands between (司机遇难、2名乘客受伤 is not matched: the noun must touch
+    /// the join).
+    fn join_lone<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let r = &self.rewrites;
+        let mut text = Cow::Borrowed(text);
+        let mut from = 0;
+        while let Some(caps) = r.lone_then_count.captures_at(&text, from) {
+            let (Some(all), Some(n), Some(k)) = (caps.get(0), caps.get(1), count(&caps, 1)) else {
+                break;
+            };
+            if counted_before(&text[..all.start()]) || self.fate_in(&text[all.start()..n.start()]) {
+                from = n.start();
+                continue;
+            }
+            from = all.start();
+            text = Cow::Owned(format!(
+                "{}{}{}",
+                &text[..all.start()],
+                k.saturating_add(1),
+                &text[n.end()..]
+            ));
+        }
+        let mut from = 0;
+        while let Some(caps) = r.count_then_lone.captures_at(&text, from) {
+            let (Some(n), Some(lone), Some(k)) = (caps.get(1), caps.get(2), count(&caps, 1)) else {
+                break;
+            };
+            if caps.get(3).is_some() || self.fate_in(&text[n.end()..lone.start()]) {
+                from = lone.end();
+                continue;
+            }
+            from = n.start();
+            text = Cow::Owned(format!(
+                "{}{}{}{}",
+                &text[..n.start()],
+                k.saturating_add(1),
+                &text[n.end()..lone.start()],
+                &text[lone.end()..]
+            ));
+        }
+        text
+    }
+
+    /// How many of a count stated just before `rest` (in its sentence) died: a 其中 part
+    /// stated dead (捅伤2人，其中1人死亡) or injured who died later (其中1人因伤势过重经抢救
+    /// 无效死亡). They count only as deaths, so a reading outside the patterns takes them
+    /// from its count as [`Reader::read_sentence`] does from an injury figure.
+    pub(crate) fn dead_among(&self, rest: &str) -> u32 {
+        let p = &self.patterns;
+        let part = rest
+            .contains("其中")
+            .then(|| p.part_dead.captures_iter(rest))
+            .into_iter()
+            .flatten();
+        part.chain(p.died_later.captures_iter(rest))
+            .filter_map(|caps| count(&caps, 1))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Whether `gap` names a fate: a word of the anchors (遇难, 丧生, 中毒 …) or a
@@ -824,7 +929,12 @@ impl Reader {
                 3 => s.fractures = max_opt(s.fractures, n),
                 2 => s.serious = max_opt(s.serious, n),
                 1 => s.light = max_opt(s.light, n),
-                _ if word == "伤者" || word == "伤员" => s.wounded = max_opt(s.wounded, n),
+                // A count of those taken away as injured, unless a 其中 breakdown follows
+                // it (收治5名伤员，其中4人为呼吸道灼伤，一人为骨折): the breakdown makes it
+                // the injured total, the dead of it taken out like any total's.
+                _ if (word == "伤者" || word == "伤员") && !text[at..].contains("其中") => {
+                    s.wounded = max_opt(s.wounded, n);
+                }
                 _ if includes_dead => s.victims = max_opt(s.victims, total),
                 _ => s.total_injured = max_opt(s.total_injured, n),
             }
@@ -1772,6 +1882,73 @@ mod tests {
             ("共有12人中毒，5人住院治疗。", c(None, Some(12), None)),
             // Not a poisoning report: no figure.
             ("两车相撞，车上3人被送往医院。", c(None, None, None)),
+        ];
+        for (input, want) in cases {
+            assert_eq!(extract(input), want, "input {input}");
+        }
+    }
+
+    /// One person named by a noun (`lone_persons.txt`) joined with a count is one of the
+    /// group (fifteenth session, issue 14: 大巴司机和2名乘客受伤 was read 2). Not when the
+    /// noun is counted itself, plural, or a fate stands between.
+    #[test]
+    fn a_lone_person_joined_with_a_count_is_one_of_the_group() {
+        let cases = [
+            ("大巴司机和2名乘客受伤。", c(None, Some(3), None)),
+            ("事故造成司机及车上3名乘客受伤", c(None, Some(4), None)),
+            ("2名乘客和司机受伤", c(None, Some(3), None)),
+            ("一名女子和两名孩子遇难", c(Some(3), None, None)),
+            ("司机、2名乘客和1名行人受伤", c(None, Some(4), None)),
+            // A count of both states the total (共3人: the driver among them).
+            ("司机和乘客共3人受伤", c(None, Some(3), None)),
+            // The noun counted itself: the join of counts reads it (2 + 1).
+            ("两名男子和一名女子受伤", c(None, Some(3), None)),
+            ("四个中学生模样的男孩和一位老人受伤", c(None, Some(1), None)),
+            // Plural, or two fates.
+            ("3名乘客和司机们受伤", c(None, Some(3), None)),
+            ("司机死亡、2名乘客受伤", c(None, Some(2), None)),
+            ("2人遇难、司机受伤", c(Some(2), Some(1), None)),
+        ];
+        for (input, want) in cases {
+            assert_eq!(extract(input), want, "input {input}");
+        }
+    }
+
+    /// A count of 伤员/伤者 followed by a 其中 breakdown is the injured total (fifteenth
+    /// session, issue 14: the `dev` half's shoe-factory fire, 5 伤员 read as 4 after 其中4人为
+    /// 呼吸道灼伤，一人为骨折); without one it is used only when no injury figure is stated.
+    #[test]
+    fn the_wounded_with_a_breakdown_are_the_injured_total() {
+        let cases = [
+            (
+                "医院收治5名伤员，其中4人为呼吸道灼伤，一人为骨折。",
+                c(None, Some(5), None),
+            ),
+            ("现场6名伤者，其中2人伤势严重", c(None, Some(6), Some(2))),
+            // The dead of the breakdown are taken out.
+            ("现场6名伤者，其中2人死亡", c(Some(2), Some(4), None)),
+            // Without a breakdown: used only when no injury figure is stated.
+            ("6名伤者已送医", c(None, Some(6), None)),
+            ("3人受伤。6名伤者已送医", c(None, Some(3), None)),
+        ];
+        for (input, want) in cases {
+            assert_eq!(extract(input), want, "input {input}");
+        }
+    }
+
+    /// 轻重伤 names both grades: a total of the injured, no serious figure (fifteenth
+    /// session, issue 14: 致5人轻重伤 was read as 5 seriously injured).
+    #[test]
+    fn light_and_serious_together_is_a_total() {
+        let cases = [
+            ("车祸致5人轻重伤。", c(None, Some(5), None)),
+            (
+                "造成3人死亡、12人不同程度轻重伤",
+                c(Some(3), Some(12), None),
+            ),
+            ("轻重伤8人", c(None, Some(8), None)),
+            ("致5人轻重伤，其中2人重伤", c(None, Some(5), Some(2))),
+            ("致5人重伤", c(None, Some(5), Some(5))),
         ];
         for (input, want) in cases {
             assert_eq!(extract(input), want, "input {input}");

@@ -1005,8 +1005,14 @@ impl Classifier {
         let every = self.victims.reads_every_sentence(&event_text);
         let sentences = casualty::split_marked(&event_text, every);
         let (mut casualties, uncounted) = self.casualty.extract_marked(&event_text, &sentences);
-        self.victims
-            .refine(&event_text, &sentences, every, &mut casualties, uncounted);
+        self.victims.refine(
+            &self.casualty,
+            &event_text,
+            &sentences,
+            every,
+            &mut casualties,
+            uncounted,
+        );
         let (places, any_local) = self.find_places(text, bounds);
         let government = self.town_government(&places);
         let unit = order.first().map(|&t| {

@@ -1208,6 +1208,47 @@ fn a_forensic_finding_is_one_injured() {
     }
 }
 
+/// Of a count after an injury verb, those the sentence says died count only as deaths
+/// (fifteenth session, issue 14: 捅伤2人，其中1人…死亡 was read 1 dead, 2 injured), as of
+/// an injury count the patterns read (3人受伤，其中1人经抢救无效死亡)
+/// (deaths, injured, seriously injured).
+#[test]
+fn who_of_an_injury_verbs_count_died_is_a_death_only() {
+    for (body, want) in [
+        (
+            "男子持刀捅伤2人，其中1人经抢救无效死亡。",
+            (Some(1), Some(1), None),
+        ),
+        ("男子捅伤2人，其中1人死亡。", (Some(1), Some(1), None)),
+        (
+            "歹徒砍伤5名路人，其中1人因伤势过重经抢救无效死亡。",
+            (Some(1), Some(4), None),
+        ),
+        ("男子砍伤3人，1人经医治无效死亡。", (Some(1), Some(2), None)),
+        // Those still alive stay injured; a 其中 part not dead is some of them.
+        ("男子砍伤3人，其中1人伤势严重。", (None, Some(3), Some(1))),
+        ("扎伤15名幼童。", (None, Some(15), None)),
+    ] {
+        let c = classify("事故", body);
+        assert_eq!((c.deaths, c.injured, c.seriously_injured), want, "{body}");
+    }
+}
+
+/// 丢了一条命 and 丢掉性命 state one death like 丢了性命 (fifteenth session, issue 14: the
+/// `dev` half's title 弹了弹烟灰丢了一条命 was read as its body's other, lesser injury)
+/// (deaths, injured).
+#[test]
+fn a_life_lost_is_one_death() {
+    for (body, want) in [
+        ("司机弹烟灰丢了一条命。后排乘客头部受伤。", (Some(1), None)),
+        ("男子酒后下河游泳丢掉性命。", (Some(1), None)),
+        ("男子差点丢了一条命。", (None, None)),
+    ] {
+        let c = classify("事故", body);
+        assert_eq!((c.deaths, c.injured), want, "{body}");
+    }
+}
+
 /// A near miss before a passive marker ends the gap between a count and a single-death
 /// word: no death (获救 does not end it: the toll).
 #[test]

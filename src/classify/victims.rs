@@ -444,9 +444,11 @@ impl VictimWords {
     /// `uncounted`: the injured figure is only a kin or body-part injury read without a
     /// count ([`super::casualty::extract_marked`]); a death read here drops it.
     /// `sentences`: the text's [`super::casualty::split_marked`] sentences, every one
-    /// kept when [`VictimWords::reads_every_sentence`] (`any_single`).
+    /// kept when [`VictimWords::reads_every_sentence`] (`any_single`). `reader`: the
+    /// patterns the figures were read with (who of a count died, [`Reader::dead_among`]).
     pub(crate) fn refine(
         &self,
+        reader: &Reader,
         text: &str,
         sentences: &[Marked<'_>],
         any_single: bool,
@@ -485,7 +487,7 @@ impl VictimWords {
             let plural = || self.not_single.any_in(sentence);
             if hurtful {
                 self.read_hurt(sentence, named, plural, &mut hurt, &mut hurt_serious);
-                hurt_count = hurt_count.max(self.count_after_injury_verb(sentence));
+                hurt_count = hurt_count.max(self.count_after_injury_verb(reader, sentence));
             }
             if deathly {
                 if let Some(n) = COUNT_AFTER_VERB
@@ -630,8 +632,9 @@ impl VictimWords {
     }
 
     /// The largest count after an injury verb in a sentence (扎伤15名幼童, 伤3人); not
-    /// after 死伤, 重伤, 轻伤 or 受伤, which the patterns read.
-    fn count_after_injury_verb(&self, sentence: &str) -> Option<u32> {
+    /// after 死伤, 重伤, 轻伤 or 受伤, which the patterns read. Those of the count the
+    /// sentence then says died (捅伤2人，其中1人死亡) count only as deaths: 1 injured.
+    fn count_after_injury_verb(&self, reader: &Reader, sentence: &str) -> Option<u32> {
         if !sentence.contains('伤') {
             return None;
         }
@@ -639,7 +642,11 @@ impl VictimWords {
             .as_ref()?
             .captures_iter(sentence)
             .filter(|caps| caps.get(1).is_none())
-            .filter_map(|caps| parse_count(caps.get(2)?.as_str()))
+            .filter_map(|caps| {
+                let n = parse_count(caps.get(2)?.as_str())?;
+                let dead = reader.dead_among(&sentence[caps.get(0)?.end()..]);
+                n.checked_sub(dead).filter(|&n| n > 0)
+            })
             .max()
     }
 }

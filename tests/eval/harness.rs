@@ -246,6 +246,9 @@ pub struct Counts {
     pub severity_ok: usize,
     pub casualty_n: usize,
     pub casualty_ok: usize,
+    /// Of the `casualty_n` items, how many have each field right: deaths, injured,
+    /// seriously injured (null and 0 distinct, as in [`casualties_match`]).
+    pub casualty_fields: [usize; 3],
     pub topic: BTreeMap<String, (usize, usize, usize)>,
     /// Per excluded class (label `kind`): (items, flagged by the classifier).
     pub kinds: BTreeMap<String, (usize, usize)>,
@@ -325,6 +328,14 @@ impl Counts {
             if casualties_match(label, got) {
                 self.casualty_ok += 1;
             }
+            let fields = [
+                label.deaths == got.deaths,
+                label.injured == got.injured,
+                label.seriously_injured == got.seriously_injured,
+            ];
+            for (n, right) in self.casualty_fields.iter_mut().zip(fields) {
+                *n += usize::from(right);
+            }
         }
         let got_topics: &[String] = if got.flag { &got.topics } else { &[] };
         let mut union: Vec<&String> = label.topics.iter().chain(got_topics).collect();
@@ -365,6 +376,9 @@ impl Counts {
         self.severity_ok += other.severity_ok;
         self.casualty_n += other.casualty_n;
         self.casualty_ok += other.casualty_ok;
+        for (n, o) in self.casualty_fields.iter_mut().zip(other.casualty_fields) {
+            *n += o;
+        }
         for (t, c) in &other.topic {
             let e = self.topic.entry(t.clone()).or_default();
             *e = (e.0 + c.0, e.1 + c.1, e.2 + c.2);
@@ -421,7 +435,7 @@ impl Counts {
 
     pub fn summary(&self, name: &str) -> String {
         format!(
-            "{name:<16} n={:<4} flag P={:.3} R={:.3} F1={:.3} (tp {} fp {} fn {})  primary {} of {} = {}  severity {}  casualties {} of {} = {}  brier {:.3} ece {:.3}",
+            "{name:<16} n={:<4} flag P={:.3} R={:.3} F1={:.3} (tp {} fp {} fn {})  primary {} of {} = {}  severity {}  casualties {} of {} = {} (deaths {} injured {} serious {})  brier {:.3} ece {:.3}",
             self.n,
             self.precision(),
             self.recall(),
@@ -436,6 +450,9 @@ impl Counts {
             self.casualty_ok,
             self.casualty_n,
             pct(self.casualty_ok, self.casualty_n),
+            self.casualty_fields[0],
+            self.casualty_fields[1],
+            self.casualty_fields[2],
             self.brier.0 / self.brier.1.max(1) as f64,
             self.ece(),
         )
