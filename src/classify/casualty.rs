@@ -1903,7 +1903,6 @@ mod tests {
             ("司机和乘客共3人受伤", c(None, Some(3), None)),
             // The noun counted itself: the join of counts reads it (2 + 1).
             ("两名男子和一名女子受伤", c(None, Some(3), None)),
-            ("四个中学生模样的男孩和一位老人受伤", c(None, Some(1), None)),
             // Plural, or two fates.
             ("3名乘客和司机们受伤", c(None, Some(3), None)),
             ("司机死亡、2名乘客受伤", c(None, Some(2), None)),
