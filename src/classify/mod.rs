@@ -592,6 +592,16 @@ impl Classifier {
         })
     }
 
+    /// Every match of a topic term or cue in `text`, overlapping ones included, in the
+    /// automaton's order (before any boundary check).
+    fn term_hits<'t>(&'t self, text: &'t str) -> impl Iterator<Item = Hit> + 't {
+        self.terms.find_overlapping_iter(text).map(|m| Hit {
+            pattern: m.pattern().as_usize(),
+            start: m.start(),
+            end: m.end(),
+        })
+    }
+
     /// Dictionary hits on word boundaries; the longest wins where hits overlap.
     ///
     /// Only hits that can change the evidence have their boundaries checked (each
@@ -603,15 +613,7 @@ impl Classifier {
     /// kept exactly when checking all of them would keep it, in the same order, so the
     /// evidence is the same.
     fn hits(&self, text: &str, title_end: usize, bounds: &mut Boundaries<'_>) -> Vec<Hit> {
-        let mut hits: Vec<Hit> = self
-            .terms
-            .find_overlapping_iter(text)
-            .map(|m| Hit {
-                pattern: m.pattern().as_usize(),
-                start: m.start(),
-                end: m.end(),
-            })
-            .collect();
+        let mut hits: Vec<Hit> = self.term_hits(text).collect();
         if hits.is_empty() {
             return hits;
         }

@@ -721,13 +721,7 @@ fn hits_checking_all(text: &str) -> Vec<Hit> {
     let mut bounds = Boundaries::new(text);
     let titles = work_titles(text);
     let mut hits: Vec<Hit> = CLASSIFIER
-        .terms
-        .find_overlapping_iter(text)
-        .map(|m| Hit {
-            pattern: m.pattern().as_usize(),
-            start: m.start(),
-            end: m.end(),
-        })
+        .term_hits(text)
         .filter(|h| !titles.iter().any(|&(s, e)| s <= h.start && h.end <= e))
         .collect();
     if !hits

@@ -288,9 +288,16 @@ pub fn want_severity(label: &Label) -> Option<Level> {
 }
 
 pub fn casualties_match(label: &Label, got: &Classification) -> bool {
-    label.deaths == got.deaths
-        && label.injured == got.injured
-        && label.seriously_injured == got.seriously_injured
+    casualty_fields(label, got).iter().all(|&right| right)
+}
+
+/// Whether each casualty field is right: deaths, injured, seriously injured.
+fn casualty_fields(label: &Label, got: &Classification) -> [bool; 3] {
+    [
+        label.deaths == got.deaths,
+        label.injured == got.injured,
+        label.seriously_injured == got.seriously_injured,
+    ]
 }
 
 impl Counts {
@@ -325,14 +332,8 @@ impl Counts {
         }
         if label.has_casualties() {
             self.casualty_n += 1;
-            if casualties_match(label, got) {
-                self.casualty_ok += 1;
-            }
-            let fields = [
-                label.deaths == got.deaths,
-                label.injured == got.injured,
-                label.seriously_injured == got.seriously_injured,
-            ];
+            let fields = casualty_fields(label, got);
+            self.casualty_ok += usize::from(fields.iter().all(|&right| right));
             for (n, right) in self.casualty_fields.iter_mut().zip(fields) {
                 *n += usize::from(right);
             }
