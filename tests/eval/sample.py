@@ -83,6 +83,11 @@ BOARDS5_LIUYAN = 300
 BOARDS6_SEED = SEED + 6
 BOARDS6_LIUYAN = 300
 
+# Seventh stratum (issue 14, the sixteenth session): a fresh check for the boards, the last
+# one the corpus allows: every Liuyan row that no stratum above and not the held-out set
+# took, in an order drawn with its own seed, appended after the sixth.
+BOARDS7_SEED = SEED + 7
+
 
 def load(name):
     with open(os.path.join(CORPUS, name), encoding="utf-8") as f:
@@ -213,17 +218,26 @@ def select_sixth(earlier):
     }
 
 
+def select_seventh(earlier):
+    """The seventh stratum: every Liuyan row that `earlier` (the first six strata) and the
+    held-out set did not take, in a seeded order."""
+    rng = random.Random(BOARDS7_SEED)
+    liuyan = rows_left(earlier, "liuyan-posts")
+    return {"liuyan-posts": pick(rng, liuyan, len(liuyan))}
+
+
 def append(first, extra):
     return {s: rows + extra.get(s, []) for s, rows in first.items()}
 
 
 def select_all():
-    """The whole selection: `select()` with the third to sixth strata appended per set."""
+    """The whole selection: `select()` with the third to seventh strata appended per set."""
     first = select()
     three = append(first, select_boards3(first))
     four = append(three, select_boards4(three))
     five = append(four, select_fifth(four))
-    return append(five, select_sixth(five))
+    six = append(five, select_sixth(five))
+    return append(six, select_seventh(six))
 
 
 def rss_items():
