@@ -82,7 +82,10 @@ fn print_coverage(classifier: &Classifier, labels: &[Label], texts: &Texts) {
         let Some(text) = texts.get(&label.key()) else {
             continue;
         };
-        let topics = classifier.classify(&text.title, &text.body, false).topics;
+        let kind = ReportKind::from_board(label.is_board());
+        let topics = classifier
+            .classify_as(&text.title, &text.body, false, kind)
+            .topics;
         all.add(label, &topics);
         if label.is_board() {
             boards.add(label, &topics);
