@@ -433,3 +433,153 @@ async fn the_reply_ledger_survives_export_and_import() {
     );
     assert!(daemon.stop().success(), "clean stop of the restored daemon");
 }
+
+/// The board posts of an export: `key → record` (queue numbers blanked: a restore
+/// queues anew), in the export's order.
+fn reply_records(export: &str) -> Vec<(String, Value)> {
+    export
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["kind"] == "reply")
+        .map(|mut l| {
+            for notice in l["record"]["notices"].as_array_mut().unwrap() {
+                if notice["record"]["seq"].is_u64() {
+                    notice["record"]["seq"] = 0.into();
+                }
+            }
+            (l["key"].as_str().unwrap().to_string(), l["record"].take())
+        })
+        .collect()
+}
+
+/// Nightly backups with the real binary: after a full export, `export --since` its
+/// start carries no board post while nothing changed (polls that find the board as it
+/// was change nothing), then only the posts that changed (one answered, one taken
+/// down, one new; not the one still waiting). `import FULL INCREMENTAL` into a fresh
+/// data directory restores the reply ledger a full export shows at that time, and a
+/// daemon on it lists the same posts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incremental_export_carries_the_changed_posts_and_restores_over_the_full_one() {
+    let server = wiremock::MockServer::start().await;
+    let collector = smtp::Collector::default();
+    let listener = smtp::listener();
+    let smtp_port = listener.local_addr().unwrap().port();
+    smtp::serve(listener, collector.clone());
+    let extra = format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\nsecurity = \"none\"\ntimeout = \"5s\"\n\n\
+         [policy]\noverdue_repeat = \"12h\"\n"
+    );
+    let beijing = |hours_ago: i64| {
+        (chrono::Utc::now() + chrono::Duration::hours(8 - hours_ago))
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    };
+    let waiting = board_post(1, "小区路灯不亮", &beijing(60), "未回复", None);
+    let late = |status: &str, reply: Option<&str>| {
+        board_post(2, "楼道积水无人处理", &beijing(96), status, reply)
+    };
+    let taken_down = board_post(3, "咨询公交线路调整", &beijing(10), "未回复", None);
+    serve_board(
+        &server,
+        &[waiting.clone(), late("未回复", None), taken_down],
+    )
+    .await;
+    let board = format!("{}/board", server.uri());
+    let old = board_site(&board, &extra);
+    let mut daemon = Daemon::start(&old, &[]);
+    let api = Api::connect(&old, &mut daemon).await;
+    wait_for_replies(
+        &old,
+        &mut daemon,
+        &[("1", "pending"), ("2", "overdue"), ("3", "pending")],
+    );
+    let start = Instant::now();
+    while !["reply/board/1/80", "reply/board/2/overdue/"]
+        .iter()
+        .all(|key| collector.keys().iter().any(|k| k.starts_with(key)))
+    {
+        daemon.assert_running("waiting for the reply notices");
+        assert!(start.elapsed() < PATIENCE, "{}", tail(&daemon.log()));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    settled(&api, &mut daemon, chrono::Utc::now()).await;
+
+    // The CLI sends `--since` in whole seconds: one boundary after the last change.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let since = chrono::Utc::now().to_rfc3339();
+    let full = old.dir.path().join("full.jsonl");
+    let (code, _, err) = cli(&old, &["export", "-o", full.to_str().unwrap()]);
+    assert_eq!(code, 0, "export: {err}");
+    assert_eq!(
+        reply_records(&std::fs::read_to_string(&full).unwrap()).len(),
+        3
+    );
+    // At least one more poll of the unchanged board, then: nothing to carry.
+    settled(&api, &mut daemon, chrono::Utc::now()).await;
+    let (code, export, err) = cli(&old, &["export", "--since", &since]);
+    assert_eq!(code, 0, "export --since: {err}");
+    assert!(
+        reply_records(&export).is_empty(),
+        "nothing changed since {since}:\n{export}"
+    );
+
+    // Post 2 answered an hour ago, post 3 gone, post 4 new.
+    let new_post = board_post(4, "噪音扰民请求处理", &beijing(2), "未回复", None);
+    serve_board(
+        &server,
+        &[waiting, late("已回复", Some(&beijing(1))), new_post],
+    )
+    .await;
+    wait_for_replies(
+        &old,
+        &mut daemon,
+        &[
+            ("1", "pending"),
+            ("2", "replied"),
+            ("3", "removed"),
+            ("4", "pending"),
+        ],
+    );
+    settled(&api, &mut daemon, chrono::Utc::now()).await;
+    let incremental = old.dir.path().join("incremental.jsonl");
+    let (code, _, err) = cli(
+        &old,
+        &[
+            "export",
+            "--since",
+            &since,
+            "-o",
+            incremental.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "export --since: {err}");
+    let changed: Vec<String> = reply_records(&std::fs::read_to_string(&incremental).unwrap())
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    assert_eq!(changed, ["2", "3", "4"], "only the posts that changed");
+    let (code, now, err) = cli(&old, &["export"]);
+    assert_eq!(code, 0, "export: {err}");
+    let before = replies_json(&old);
+    assert!(daemon.stop().success(), "clean stop");
+
+    let new = board_site(&board, &extra);
+    let (code, out, err) = cli(
+        &new,
+        &[
+            "import",
+            full.to_str().unwrap(),
+            incremental.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "import: {err}");
+    assert!(out.contains("4 条跟踪中的留言"), "{out}");
+    let mut daemon = Daemon::start(&new, &[]);
+    let api = Api::connect(&new, &mut daemon).await;
+    settled(&api, &mut daemon, chrono::Utc::now()).await;
+    let (code, restored, err) = cli(&new, &["export"]);
+    assert_eq!(code, 0, "export: {err}");
+    assert_eq!(reply_records(&restored), reply_records(&now));
+    assert_eq!(replies_json(&new), before, "replies --all --json");
+    assert!(daemon.stop().success(), "clean stop of the restored daemon");
+}

@@ -4,8 +4,9 @@
 //! (eight bytes each), then the incidents are read, encoded and sent [`PAGE`] at a
 //! time, each page one chunk of the response, the next read only when the connection
 //! has taken the last; so the daemon holds one page of the export, not the ledger.
-//! The board posts and the tracked documents follow, [`PAGE`] at a time too (read by
-//! key from where the last page ended).
+//! The board posts and the tracked documents follow, [`PAGE`] at a time too: all of
+//! them read by key from where the last page ended, or with `since` those changed
+//! since then, their keys read from the store's change index when the export starts.
 //! A failure part-way aborts the response (the connection closes without the chunked
 //! body's end), so the client sees an error, never a well-formed but short file.
 //!
@@ -29,7 +30,7 @@ use super::views::{DeadlineView, EffectView, IncidentDetail, IncidentView};
 use super::{ApiError, ApiState};
 use crate::ledger::LedgerError;
 use crate::model::{DeadlineState, IncidentId, Milestone, Timestamp, topic_name};
-use crate::store::{DocumentId, ListFilter};
+use crate::store::{DocumentId, ListFilter, RecordKey};
 use crate::time::local;
 
 /// Incidents read, encoded and sent as one chunk. A JSONL line carries the incident's
@@ -248,7 +249,8 @@ pub(super) struct ExportQuery {
 }
 
 /// `GET /v1/export?format=jsonl|csv&since=…`: the incidents by id (all, or those
-/// changed since), then for JSONL the reply ledger and the tracked documents, whole.
+/// changed since), then for JSONL the board posts and the tracked documents (all, or
+/// those changed since, by key).
 /// Errors before the first byte (a bad query, an unreadable index) are answered as
 /// usual; later ones abort the response.
 pub(super) async fn export(
@@ -266,8 +268,19 @@ pub(super) async fn export(
         ..ListFilter::default()
     };
     let store = state.store.clone();
-    let mut ids = state
-        .run(move |_| Ok(store.list_incidents(&filter)?.ids))
+    let since = query.since.filter(|_| query.format == ExportFormat::Jsonl);
+    let (mut ids, replies, policies) = state
+        .run(move |_| {
+            let ids = store.list_incidents(&filter)?.ids;
+            let (replies, policies) = match since {
+                Some(since) => (
+                    Selection::changed(store.changed_posts(since)?),
+                    Selection::changed(store.changed_documents(since)?),
+                ),
+                None => (Selection::all(), Selection::all()),
+            };
+            Ok((ids, replies, policies))
+        })
         .await?;
     ids.sort_unstable();
     let (content_type, first) = match query.format {
@@ -282,8 +295,8 @@ pub(super) async fn export(
         ids,
         sent: 0,
         part: first,
-        reply_after: None,
-        policy_after: None,
+        replies,
+        policies,
     };
     let body = Body::from_stream(futures_util::stream::try_unfold(pages, Pages::next));
     Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
@@ -309,10 +322,65 @@ struct Pages {
     /// How many of `ids` have been sent.
     sent: usize,
     part: Part,
-    /// The last board post sent (`(source, key)`), the next page's start.
-    reply_after: Option<(String, String)>,
-    /// The last tracked document sent.
-    policy_after: Option<DocumentId>,
+    /// The board posts still to send, by `(source, key)`.
+    replies: Selection<(String, String)>,
+    /// The tracked documents still to send.
+    policies: Selection<DocumentId>,
+}
+
+/// Which board posts (or tracked documents) of the export are still to be sent.
+enum Selection<Id> {
+    /// Every one, by key, after `after` (from the first with `None`); `done` once a
+    /// page came back short.
+    All { after: Option<Id>, done: bool },
+    /// Those changed since `since` (their keys read when the export started, so a
+    /// record that changes meanwhile is sent once), `sent` of them already.
+    Changed { keys: Vec<RecordKey>, sent: usize },
+}
+
+/// One page of a [`Selection`] to read.
+enum Page<Id> {
+    After(Option<Id>),
+    Of(Vec<RecordKey>),
+}
+
+impl<Id: Clone> Selection<Id> {
+    fn all() -> Selection<Id> {
+        Selection::All {
+            after: None,
+            done: false,
+        }
+    }
+
+    fn changed(keys: Vec<RecordKey>) -> Selection<Id> {
+        Selection::Changed { keys, sent: 0 }
+    }
+
+    /// The next page to read, `None` when every record was sent.
+    fn page(&mut self) -> Option<Page<Id>> {
+        match self {
+            Selection::All { done: true, .. } => None,
+            Selection::All { after, .. } => Some(Page::After(after.clone())),
+            Selection::Changed { keys, sent } if *sent < keys.len() => {
+                let end = (*sent + PAGE).min(keys.len());
+                let page = keys[*sent..end].to_vec();
+                *sent = end;
+                Some(Page::Of(page))
+            }
+            Selection::Changed { .. } => None,
+        }
+    }
+
+    /// After reading a page: `last`, its last record when it was full (`None`: none
+    /// follows).
+    fn advance(&mut self, last: Option<Id>) {
+        if let Selection::All { after, done } = self {
+            match last {
+                Some(last) => *after = Some(last),
+                None => *done = true,
+            }
+        }
+    }
 }
 
 impl Pages {
@@ -346,25 +414,25 @@ impl Pages {
                     continue;
                 }
                 Part::Replies => {
-                    let after = self.reply_after.clone();
+                    let Some(page) = self.replies.page() else {
+                        self.part = Part::Policies;
+                        continue;
+                    };
                     let (lines, last) = self
-                        .read(move |state, now| reply_lines(state, after, now))
+                        .read(move |state, now| reply_lines(state, page, now))
                         .await?;
-                    match last {
-                        Some(last) => self.reply_after = Some(last),
-                        None => self.part = Part::Policies,
-                    }
+                    self.replies.advance(last);
                     lines
                 }
                 Part::Policies => {
-                    let after = self.policy_after.clone();
+                    let Some(page) = self.policies.page() else {
+                        self.part = Part::Done;
+                        continue;
+                    };
                     let (lines, last) = self
-                        .read(move |state, now| policy_lines(state, after, now))
+                        .read(move |state, now| policy_lines(state, page, now))
                         .await?;
-                    match last {
-                        Some(last) => self.policy_after = Some(last),
-                        None => self.part = Part::Done,
-                    }
+                    self.policies.advance(last);
                     lines
                 }
                 Part::Done => {
@@ -445,16 +513,21 @@ fn csv_page(state: &ApiState, ids: &[IncidentId], now: Timestamp) -> Result<Stri
     Ok(csv_rows(&rows))
 }
 
-/// A page of the reply ledger (every board post, whatever `since` says: it selects
-/// incidents only): [`PAGE`] posts after `after`, and the last one's `(source, key)`
-/// when there may be more (`None`: the reply ledger is done).
+/// A page of the reply ledger: [`PAGE`] board posts after a post, or the posts of
+/// the keys given; and the last one's `(source, key)` when there may be more after it
+/// (`None`: no more).
 fn reply_lines(
     state: &ApiState,
-    after: Option<(String, String)>,
+    page: Page<(String, String)>,
     now: Timestamp,
 ) -> Result<(String, Option<(String, String)>), LedgerError> {
-    let after = after.as_ref().map(|(s, k)| (s.as_str(), k.as_str()));
-    let records = state.store.reply_records(after, PAGE)?;
+    let records = match page {
+        Page::After(after) => {
+            let after = after.as_ref().map(|(s, k)| (s.as_str(), k.as_str()));
+            state.store.reply_records(after, PAGE)?
+        }
+        Page::Of(keys) => state.store.reply_records_of(&keys)?,
+    };
     let last = (records.len() == PAGE)
         .then(|| records.last())
         .flatten()
@@ -469,10 +542,13 @@ fn reply_lines(
 /// A page of the tracked documents of the document clocks, as [`reply_lines`].
 fn policy_lines(
     state: &ApiState,
-    after: Option<DocumentId>,
+    page: Page<DocumentId>,
     now: Timestamp,
 ) -> Result<(String, Option<DocumentId>), LedgerError> {
-    let records = state.store.policy_records(after.as_ref(), PAGE)?;
+    let records = match page {
+        Page::After(after) => state.store.policy_records(after.as_ref(), PAGE)?,
+        Page::Of(keys) => state.store.policy_records_of(&keys)?,
+    };
     let last = (records.len() == PAGE)
         .then(|| records.last())
         .flatten()

@@ -167,8 +167,16 @@ mod tests {
     /// A daemon's control API on 127.0.0.1:0 over a ledger of `PAGE + 5` incidents,
     /// served by its own runtime (the CLI code runs its own, as in the binary).
     fn daemon(dir: &Path) -> (tokio::runtime::Runtime, Request, Store) {
+        let store = Store::temporary().unwrap();
+        crate::api::tests::fill(&store, PAGE as u64 + 5);
+        let (runtime, request) = serve(&dir.join("data"), &store);
+        (runtime, request, store)
+    }
+
+    /// A daemon's control API on 127.0.0.1:0 over `store`, its token in `data_dir`.
+    fn serve(data_dir: &Path, store: &Store) -> (tokio::runtime::Runtime, Request) {
         let config = Arc::new(Config {
-            data_dir: dir.join("data"),
+            data_dir: data_dir.to_path_buf(),
             api: ApiConfig {
                 bind: "127.0.0.1:0".parse().unwrap(),
                 ..ApiConfig::default()
@@ -176,8 +184,6 @@ mod tests {
             ..Config::default()
         });
         std::fs::create_dir_all(&config.data_dir).unwrap();
-        let store = Store::temporary().unwrap();
-        crate::api::tests::fill(&store, PAGE as u64 + 5);
         let ledger = Ledger::new(
             store.clone(),
             config.clone(),
@@ -195,7 +201,7 @@ mod tests {
             format: "jsonl",
             since: None,
         };
-        (runtime, request, store)
+        (runtime, request)
     }
 
     fn names(dir: &Path) -> Vec<String> {
@@ -243,6 +249,191 @@ mod tests {
         assert_eq!(err.code, 1, "{err}");
         assert!(err.message.contains("已从输出文件中删除"), "{err}");
         assert_eq!(std::fs::read_to_string(&appended).unwrap(), "之前的内容\n");
+    }
+
+    /// The export's lines as JSON, queue numbers blanked (a restore queues anew).
+    fn comparable(text: &str) -> Vec<serde_json::Value> {
+        fn blank(value: &mut serde_json::Value) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    if let Some(seq) = map.get_mut("seq") {
+                        *seq = 0.into();
+                    }
+                    map.values_mut().for_each(blank);
+                }
+                serde_json::Value::Array(values) => values.iter_mut().for_each(blank),
+                _ => {}
+            }
+        }
+        text.lines()
+            .map(|line| {
+                let mut value = serde_json::from_str(line).unwrap();
+                blank(&mut value);
+                value
+            })
+            .collect()
+    }
+
+    /// The board posts' and documents' keys of an export, in its order.
+    fn tracked_keys(text: &str) -> (Vec<String>, Vec<String>) {
+        let lines = comparable(text);
+        let keys = |kind: &str| -> Vec<String> {
+            lines
+                .iter()
+                .filter(|line| line["kind"] == kind)
+                .map(|line| line["key"].as_str().unwrap().to_string())
+                .collect()
+        };
+        (keys("reply"), keys("policy"))
+    }
+
+    /// Nightly backups: a full export, changes to the reply and policy ledgers (a post
+    /// answered, a reminder sent, a post added, a document met, a document's clock
+    /// moved, a document added), then `export --since` the full one's start carries
+    /// those posts and documents only; `import FULL INCREMENTAL` into a fresh data
+    /// directory gives the ledger a full export of the original gives now.
+    #[test]
+    fn a_full_and_an_incremental_export_import_as_the_full_one() {
+        use crate::policies::TrackedDocument;
+        use crate::replies::TrackedPost;
+        use crate::store::DocumentId;
+        use chrono::Timelike;
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let old_dir = dir.path().join("old");
+        let store = Store::open(&old_dir).unwrap();
+        crate::api::tests::fill(&store, 12);
+        let post = |key: String| TrackedPost {
+            source: "board".into(),
+            key,
+            title: "路灯不亮".into(),
+            url: None,
+            unit: Some("县住建局".into()),
+            posted_at: at("2026-11-20T02:00:00Z"),
+            due_at: at("2099-11-23T16:00:00Z"),
+            replied_at: None,
+            removed_at: None,
+        };
+        let document = |key: String| TrackedDocument {
+            clock: "interpretation".into(),
+            source: "policy".into(),
+            key,
+            title: "关于印发某办法的通知".into(),
+            url: None,
+            doc_no: None,
+            published_at: at("2026-06-12T02:00:00Z"),
+            due_at: at("2099-06-17T16:00:00Z"),
+            backfilled: false,
+            met_at: None,
+            met_by: None,
+        };
+        let reminder = |key: &str| crate::model::Notice {
+            key: format!("reply/board/{key}/80"),
+            to: vec!["duty@localhost".into()],
+            created_at: at("2026-11-23T04:00:00Z"),
+            kind: crate::model::NoticeKind::Bulletin {
+                subject: "s".into(),
+                paragraphs: vec![],
+                commands: vec![],
+            },
+        };
+        // More posts than a page, each with its clock; a reminder queued for two.
+        for i in 0..PAGE + 3 {
+            let key = format!("p{i:04}");
+            store.put_tracked_post(&post(key.clone())).unwrap();
+            store
+                .schedule_reply("board", &key, Some((at("2099-11-23T04:00:00Z"), 0)))
+                .unwrap();
+        }
+        for key in ["p0001", "p0002"] {
+            store.enqueue_notice(&reminder(key)).unwrap();
+        }
+        for i in 0..5 {
+            let doc = document(format!("d{i}"));
+            let next = Some((at("2099-06-16T16:00:00Z"), 0));
+            store.put_tracked_document(&doc, next).unwrap();
+        }
+        let (runtime, mut request) = serve(&old_dir, &store);
+        let full = dir.path().join("full.jsonl");
+        to_file(&request, &full).unwrap();
+        let full_text = std::fs::read_to_string(&full).unwrap();
+        assert_eq!(
+            tracked_keys(&full_text).0.len(),
+            PAGE + 3,
+            "every post in the full export"
+        );
+
+        // Nothing changed since: no post, no document. (The client sends whole
+        // seconds: `since` is the next one.)
+        let since = chrono::Utc::now().with_nanosecond(0).unwrap() + chrono::Duration::seconds(1);
+        std::thread::sleep((since - chrono::Utc::now()).to_std().unwrap());
+        request.since = Some(since);
+        let incremental = dir.path().join("incremental.jsonl");
+        to_file(&request, &incremental).unwrap();
+        let text = std::fs::read_to_string(&incremental).unwrap();
+        assert_eq!(text, "", "nothing changed, nothing exported");
+
+        let mut answered = post("p0003".into());
+        answered.replied_at = Some(at("2026-11-22T02:00:00Z"));
+        store.put_tracked_post(&answered).unwrap();
+        store.schedule_reply("board", "p0003", None).unwrap();
+        let queued = store.outbox_pending(10).unwrap();
+        let (seq, row) = queued
+            .iter()
+            .find(|(_, row)| row.notice.key == "reply/board/p0002/80")
+            .unwrap();
+        store
+            .outbox_mark_sent(*seq, &row.notice.key, at("2026-11-23T04:01:00Z"))
+            .unwrap();
+        store.put_tracked_post(&post("p9999".into())).unwrap();
+        store
+            .meet_document(&DocumentId::of(&document("d1".into())), |doc| {
+                doc.met_at = Some(at("2026-06-15T02:00:00Z"));
+            })
+            .unwrap();
+        store
+            .schedule_document(
+                &DocumentId::of(&document("d3".into())),
+                Some((at("2099-06-17T16:00:00Z"), 1)),
+            )
+            .unwrap();
+        store
+            .put_tracked_document(&document("d9".into()), None)
+            .unwrap();
+
+        to_file(&request, &incremental).unwrap();
+        let text = std::fs::read_to_string(&incremental).unwrap();
+        assert_eq!(
+            tracked_keys(&text),
+            (
+                vec!["p0002".into(), "p0003".into(), "p9999".into()],
+                vec!["d1".into(), "d3".into(), "d9".into()]
+            ),
+            "only what changed, by key"
+        );
+        assert_eq!(text.lines().count(), 6, "no incident changed: {text}");
+        request.since = None;
+        let now = dir.path().join("now.jsonl");
+        to_file(&request, &now).unwrap();
+        let expected = comparable(&std::fs::read_to_string(&now).unwrap());
+        drop(runtime);
+
+        let new_dir = dir.path().join("new");
+        let args = crate::cli::ImportArgs {
+            files: vec![full, incremental],
+            data_dir: Some(new_dir.clone()),
+            force: false,
+        };
+        crate::cli::import::run(&Config::default(), &args).unwrap();
+        let restored = Store::open(&new_dir).unwrap();
+        let (_runtime, request) = serve(&new_dir, &restored);
+        let again = dir.path().join("again.jsonl");
+        to_file(&request, &again).unwrap();
+        let got = comparable(&std::fs::read_to_string(&again).unwrap());
+        assert_eq!(got.len(), expected.len());
+        for (got, expected) in got.iter().zip(&expected) {
+            assert_eq!(got, expected);
+        }
     }
 
     #[test]

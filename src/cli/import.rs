@@ -1,21 +1,27 @@
-//! `yuqing import FILE [--data-dir DIR] [--force]`: rebuilds the ledger from a
-//! `yuqing export --format jsonl` file (the restore path of a damaged database).
-//! Offline, like `verify`: the daemon must be stopped. Every line is read and checked
-//! before anything is written; a ledger that already holds incidents is refused
-//! unless `--force` (which replaces it). Afterwards the audit chain is verified.
+//! `yuqing import FILE… [--data-dir DIR] [--force]`: rebuilds the ledger from a
+//! `yuqing export --format jsonl` file (the restore path of a damaged database), or
+//! from a full export followed by the incremental ones (`export --since`) taken after
+//! it, in that order: a record in a later file replaces the same incident, board post
+//! or tracked document of an earlier one (nothing is ever removed from the ledger, so
+//! the last state of each record is the ledger).
+//! Offline, like `verify`: the daemon must be stopped. Every line of every file is read
+//! and checked before anything is written; a ledger that already holds incidents is
+//! refused unless `--force` (which replaces it). Afterwards the audit chain is verified.
 //! What a line must carry is [`crate::store::LedgerRecord`] (its `record` field); a
 //! line with `"kind": "reply"` carries a tracked board post,
 //! [`crate::store::ReplyRecord`] (exports from before the reply ledger have none), one
 //! with `"kind": "policy"` a tracked document of a document clock,
 //! [`crate::store::PolicyRecord`] (docs/policies.md; older exports have none).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::path::Path;
 
 use serde::Deserialize;
 
 use super::{CliError, ImportArgs};
 use crate::config::Config;
+use crate::model::IncidentId;
 use crate::store::{LedgerRecord, NoticeRecord, PolicyRecord, ReplyRecord, Store, StoreError};
 
 /// What kind of record an export line is: an incident (no `kind`), a tracked board
@@ -31,15 +37,40 @@ struct Line<T> {
     record: Option<T>,
 }
 
-/// Everything an export file restores.
+/// Everything export files restore, each record under its identity: an incident's
+/// id, a board post's `(source, key)`, a document's `(clock, source, key)`.
+#[derive(Default)]
 struct Backup {
-    incidents: Vec<LedgerRecord>,
-    replies: Vec<ReplyRecord>,
-    policies: Vec<PolicyRecord>,
+    incidents: BTreeMap<IncidentId, LedgerRecord>,
+    replies: BTreeMap<(String, String), ReplyRecord>,
+    policies: BTreeMap<(String, String, String), PolicyRecord>,
+}
+
+impl Backup {
+    fn is_empty(&self) -> bool {
+        self.incidents.is_empty() && self.replies.is_empty() && self.policies.is_empty()
+    }
+
+    /// Takes the records of a later export over those of this one.
+    fn update(&mut self, later: Backup) {
+        self.incidents.extend(later.incidents);
+        self.replies.extend(later.replies);
+        self.policies.extend(later.policies);
+    }
 }
 
 pub fn run(config: &Config, args: &ImportArgs) -> Result<(), CliError> {
-    let backup = read(&args.file)?;
+    let mut backup = Backup::default();
+    for file in &args.files {
+        backup.update(read(file)?);
+    }
+    if backup.is_empty() {
+        let files: Vec<_> = args.files.iter().map(|f| f.display().to_string()).collect();
+        return Err(CliError::usage(format!(
+            "导入文件 {} 里没有任何事件、留言或文件时限记录；未写入任何内容",
+            files.join("、")
+        )));
+    }
     let data_dir = args.data_dir.as_deref().unwrap_or(&config.data_dir);
     let store = Store::open(data_dir).map_err(|err| match err {
         StoreError::Locked { .. } => CliError::failed(format!(
@@ -60,13 +91,13 @@ pub fn run(config: &Config, args: &ImportArgs) -> Result<(), CliError> {
         }
         store.clear_ledger().map_err(failed)?;
     }
-    for record in &backup.incidents {
+    for record in backup.incidents.values() {
         store.restore_record(record).map_err(failed)?;
     }
-    for record in &backup.replies {
+    for record in backup.replies.values() {
         store.restore_reply(record).map_err(failed)?;
     }
-    for record in &backup.policies {
+    for record in backup.policies.values() {
         store.restore_policy(record).map_err(failed)?;
     }
     store.flush_blocking().map_err(failed)?;
@@ -79,7 +110,9 @@ pub fn run(config: &Config, args: &ImportArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Reads and checks every line: JSON, a `record`, incident ids and board posts unique.
+/// Reads and checks every line of one file: JSON, a `record`, incidents, board posts
+/// and documents each once. A file without any record (an incremental export when
+/// nothing changed) is an empty backup.
 fn read(path: &Path) -> Result<Backup, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         CliError::failed(format!(
@@ -88,12 +121,7 @@ fn read(path: &Path) -> Result<Backup, CliError> {
             crate::os_error::describe(&e)
         ))
     })?;
-    let mut records = Vec::new();
-    let mut replies = Vec::new();
-    let mut policies = Vec::new();
-    let mut documents = BTreeSet::new();
-    let mut ids = BTreeSet::new();
-    let mut posts = BTreeSet::new();
+    let mut backup = Backup::default();
     for (n, line) in text
         .lines()
         .enumerate()
@@ -118,22 +146,24 @@ fn read(path: &Path) -> Result<Backup, CliError> {
             Some("reply") => {
                 let line: Line<ReplyRecord> = serde_json::from_str(line).map_err(not_an_export)?;
                 let record = line.record.ok_or_else(no_record)?;
-                if !posts.insert((record.post.source.clone(), record.post.key.clone())) {
+                let post = (record.post.source.clone(), record.post.key.clone());
+                let Entry::Vacant(entry) = backup.replies.entry(post) else {
                     return Err(CliError::usage(format!(
                         "导入文件 {} 第 {n} 行：留言 {}/{} 出现了两次；未写入任何内容",
                         path.display(),
                         record.post.source,
                         record.post.key
                     )));
-                }
-                replies.push(record);
+                };
+                entry.insert(record);
                 continue;
             }
             Some("policy") => {
                 let line: Line<PolicyRecord> = serde_json::from_str(line).map_err(not_an_export)?;
                 let record = line.record.ok_or_else(no_record)?;
                 let doc = &record.document;
-                if !documents.insert((doc.clock.clone(), doc.source.clone(), doc.key.clone())) {
+                let id = (doc.clock.clone(), doc.source.clone(), doc.key.clone());
+                let Entry::Vacant(entry) = backup.policies.entry(id) else {
                     return Err(CliError::usage(format!(
                         "导入文件 {} 第 {n} 行：文件时限 {}/{}/{} 出现了两次；未写入任何内容",
                         path.display(),
@@ -141,8 +171,8 @@ fn read(path: &Path) -> Result<Backup, CliError> {
                         doc.source,
                         doc.key
                     )));
-                }
-                policies.push(record);
+                };
+                entry.insert(record);
                 continue;
             }
             Some(other) => {
@@ -154,38 +184,27 @@ fn read(path: &Path) -> Result<Backup, CliError> {
         }
         let line: Line<LedgerRecord> = serde_json::from_str(line).map_err(not_an_export)?;
         let record = line.record.ok_or_else(no_record)?;
-        if !ids.insert(record.incident.id) {
+        let Entry::Vacant(entry) = backup.incidents.entry(record.incident.id) else {
             return Err(CliError::usage(format!(
                 "导入文件 {} 第 {n} 行：事件 {} 出现了两次；未写入任何内容",
                 path.display(),
                 record.incident.id
             )));
-        }
-        records.push(record);
+        };
+        entry.insert(record);
     }
-    if records.is_empty() && replies.is_empty() && policies.is_empty() {
-        return Err(CliError::usage(format!(
-            "导入文件 {} 里没有任何事件、留言或文件时限记录；未写入任何内容",
-            path.display()
-        )));
-    }
-    records.sort_by_key(|r| r.incident.id);
-    Ok(Backup {
-        incidents: records,
-        replies,
-        policies,
-    })
+    Ok(backup)
 }
 
 /// What was imported, in one Chinese line.
 fn summary(backup: &Backup, data_dir: &Path) -> String {
     let records = &backup.incidents;
-    let count = |f: fn(&LedgerRecord) -> usize| records.iter().map(f).sum::<usize>();
+    let count = |f: fn(&LedgerRecord) -> usize| records.values().map(f).sum::<usize>();
     let notices = records
-        .iter()
+        .values()
         .flat_map(|r| &r.notices)
-        .chain(backup.replies.iter().flat_map(|r| &r.notices))
-        .chain(backup.policies.iter().flat_map(|r| &r.notices));
+        .chain(backup.replies.values().flat_map(|r| &r.notices))
+        .chain(backup.policies.values().flat_map(|r| &r.notices));
     let queued = notices
         .clone()
         .filter(|n| matches!(n.record, NoticeRecord::Queued { .. }))
@@ -199,8 +218,16 @@ fn summary(backup: &Backup, data_dir: &Path) -> String {
         count(|r| r.items.len()),
         count(|r| r.audit.len()),
         count(|r| r.clocks.len()),
-        backup.replies.iter().filter(|r| r.clock.is_some()).count(),
-        backup.policies.iter().filter(|r| r.clock.is_some()).count(),
+        backup
+            .replies
+            .values()
+            .filter(|r| r.clock.is_some())
+            .count(),
+        backup
+            .policies
+            .values()
+            .filter(|r| r.clock.is_some())
+            .count(),
         notices.count(),
         queued
     )
@@ -230,7 +257,8 @@ mod tests {
             .expect("a file of reply lines only is an export");
         assert!(backup.incidents.is_empty());
         assert_eq!(backup.replies.len(), 2);
-        assert_eq!(backup.replies[0].clock.map(|(_, step)| step), Some(2));
+        let first = &backup.replies[&("board".to_string(), "1".to_string())];
+        assert_eq!(first.clock.map(|(_, step)| step), Some(2));
         assert!(
             summary(&backup, Path::new("/d"))
                 .starts_with("已导入 0 个事件、2 条跟踪中的留言、0 份计时的文件"),
@@ -273,7 +301,8 @@ mod tests {
             read_text(&[reply_line("reply", "1"), policy_line("a"), policy_line("b")].join("\n"))
                 .expect("reply and policy lines are an export");
         assert_eq!(backup.policies.len(), 2);
-        assert_eq!(backup.policies[1].document.key, "b");
+        let keys: Vec<_> = backup.policies.values().map(|r| &r.document.key).collect();
+        assert_eq!(keys, ["a", "b"]);
         let text = summary(&backup, Path::new("/d"));
         assert!(text.contains("1 条跟踪中的留言、2 份计时的文件"), "{text}");
         assert!(text.contains("文件时限 2 个"), "{text}");

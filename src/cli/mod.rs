@@ -88,9 +88,9 @@ pub struct DemoArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// `yuqing export --format jsonl` 的输出文件
-    #[arg(value_name = "文件")]
-    pub file: PathBuf,
+    /// `yuqing export --format jsonl` 的输出文件；可给多个：先给全量备份，再按时间顺序给其后的增量备份（export --since），后面文件中的事件、留言和文件记录替换前面文件中的同一条
+    #[arg(value_name = "文件", required = true)]
+    pub files: Vec<PathBuf>,
     /// 导入到这个数据目录（默认：配置中的 data_dir）
     #[arg(long, value_name = "目录")]
     pub data_dir: Option<PathBuf>,
@@ -392,7 +392,7 @@ pub enum ExportFormat {
 pub struct ExportArgs {
     #[arg(long, value_enum, default_value = "jsonl")]
     pub format: ExportFormat,
-    /// 只导出此后有变动的事件（增量备份）：日期、北京时间或 RFC 3339
+    /// 只导出此后有变动的事件、留言和文件记录（增量备份）：日期、北京时间或 RFC 3339
     #[arg(long, value_name = "时间")]
     pub since: Option<String>,
     /// 写入此文件（先写同目录下的临时文件 .文件名.partial-进程号，完整收到后才改名为此文件；导出失败时删除临时文件，进程被强行终止时可能留下它）；默认写到标准输出

@@ -873,6 +873,7 @@ impl Store {
             &self.audit_chain,
             &self.outbox,
             &self.notice_keys,
+            &self.tracked_changes,
         )
             .transaction(
                 |(
@@ -888,6 +889,7 @@ impl Store {
                     chain,
                     outbox,
                     keys,
+                    changes,
                 )| {
                     tx::to_sled(f(&LedgerTx {
                         incidents,
@@ -900,7 +902,7 @@ impl Store {
                         summary,
                         when,
                         chain,
-                        outbox: self.outbox_tx(outbox, keys),
+                        outbox: self.outbox_tx(outbox, keys, changes),
                         record_rows: RefCell::default(),
                     }))
                 },

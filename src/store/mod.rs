@@ -17,6 +17,7 @@
 //! in flight at any time (several racing flushes deadlock sled 0.34.7).
 
 pub mod audit_chain;
+mod changes;
 mod delivery;
 mod first_start;
 mod flusher;
@@ -37,6 +38,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use changes::RecordKey;
 pub use incidents::{DueEntry, EffectDue, LedgerTx, OpenIndexRow, SourceJoin, SourcePlacement};
 pub use items::{UpsertOutcome, Verdict};
 pub use ledger_index::{Candidate, IncidentSummary, ListFilter, ListPage, MatchRow, list_order};
@@ -97,7 +99,16 @@ pub use tx::{Abort, TxError, TxResult};
 ///   row at open (`ensure_incident_source_keys`, one incident per transaction,
 ///   idempotent: an interrupted upgrade is finished at the next open). A format 6
 ///   release would read incidents without sources: it refuses.
-pub const FORMAT_VERSION: u32 = 7;
+/// - 8: when each tracked board post and tracked document last changed (its record,
+///   its clock or one of its notices), in tree `tracked_changes` by time (see
+///   [`changes`]), written in the transaction of the change, so that `export --since`
+///   reads only the posts and documents changed since then. The upgrade stamps every
+///   post and document with the time of the upgrade (`ensure_tracked_changes`,
+///   idempotent: an interrupted upgrade is done again at the next open), so an
+///   incremental export from before it carries them all. No record changes; a format 7
+///   release would change posts, documents and notices without their stamps and an
+///   incremental export would miss them: it refuses.
+pub const FORMAT_VERSION: u32 = 8;
 
 /// `meta` key: the data format version (u32, big-endian).
 const FORMAT_KEY: &[u8] = b"schema_version";
@@ -182,6 +193,8 @@ pub struct Store {
     outbox: sled::Tree,
     notice_keys: sled::Tree,
     dead: sled::Tree,
+    /// When each tracked post and document last changed (see [`changes`]).
+    tracked_changes: sled::Tree,
     ledger: incidents::LedgerTrees,
     /// Notified after every commit that may have queued mail; the delivery worker waits on it.
     outbox_signal: std::sync::Arc<tokio::sync::Notify>,
@@ -286,6 +299,13 @@ impl Store {
                     "items upgraded: time index built over the existing items"
                 );
             }
+            let stamped = store.ensure_tracked_changes()?;
+            if stamped > 0 {
+                tracing::warn!(
+                    records = stamped,
+                    "reply and policy ledgers upgraded: change index built over the existing posts and documents"
+                );
+            }
             let indexed = store.ensure_ledger_indexes()?;
             if indexed > 0 {
                 tracing::warn!(
@@ -338,6 +358,7 @@ impl Store {
             outbox: db.open_tree("outbox")?,
             notice_keys: db.open_tree("notice_keys")?,
             dead: db.open_tree("dead_letters")?,
+            tracked_changes: db.open_tree(changes::TREE)?,
             ledger: incidents::LedgerTrees::open(&db)?,
             meta: db.open_tree("meta")?,
             outbox_signal: Default::default(),

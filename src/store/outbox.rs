@@ -111,6 +111,9 @@ pub enum NoticeRecord {
 pub struct OutboxTx<'a> {
     pub(super) outbox: &'a TransactionalTree,
     pub(super) keys: &'a TransactionalTree,
+    /// The reply and policy ledgers' change index: a notice key of a board post or a
+    /// tracked document is part of its record (see [`super::changes`]).
+    pub(super) changes: &'a TransactionalTree,
     pub(super) channels: Option<&'a ChannelRouter>,
 }
 
@@ -141,15 +144,25 @@ impl OutboxTx<'_> {
             channel,
         };
         self.outbox.insert(&seq.to_be_bytes(), encode(&row))?;
-        self.keys.insert(
-            key.as_bytes(),
-            encode(&NoticeRecord::Queued {
+        self.record(
+            &key,
+            &NoticeRecord::Queued {
                 seq,
                 at: notice.created_at,
-            }),
+            },
         )?;
         self.count(&row, 1)?;
         Ok(true)
+    }
+
+    /// Records what became of notice record key `key`; a key of a board post or a
+    /// tracked document stamps that record as changed ([`super::changes`]).
+    pub(super) fn record(&self, key: &str, record: &NoticeRecord) -> TxResult<()> {
+        self.keys.insert(key.as_bytes(), encode(record))?;
+        if let Some((kind, id)) = super::changes::owner(key) {
+            super::changes::touch(self.changes, kind, &id)?;
+        }
+        Ok(())
     }
 
     /// Takes row `seq` out of the outbox (sent, dead, superseded or withdrawn) and out
@@ -299,10 +312,12 @@ impl Store {
         &'a self,
         outbox: &'a TransactionalTree,
         keys: &'a TransactionalTree,
+        changes: &'a TransactionalTree,
     ) -> OutboxTx<'a> {
         OutboxTx {
             outbox,
             keys,
+            changes,
             channels: self.channel_router.get().map(|router| &**router),
         }
     }
@@ -314,8 +329,9 @@ impl Store {
         f: impl Fn(&OutboxTx<'_>) -> std::result::Result<T, Abort<E>>,
     ) -> std::result::Result<T, E> {
         let value = tx::flatten(
-            (&self.outbox, &self.notice_keys)
-                .transaction(|(outbox, keys)| tx::to_sled(f(&self.outbox_tx(outbox, keys)))),
+            (&self.outbox, &self.notice_keys, &self.tracked_changes).transaction(
+                |(outbox, keys, changes)| tx::to_sled(f(&self.outbox_tx(outbox, keys, changes))),
+            ),
         )?;
         self.outbox_signal.notify_one();
         Ok(value)
@@ -335,10 +351,11 @@ impl Store {
     /// The server accepted it: remove the row and remember its record key
     /// ([`OutboxRow::record_key`]) as sent.
     pub fn outbox_mark_sent(&self, seq: u64, key: &str, at: Timestamp) -> Result<()> {
-        (&self.outbox, &self.notice_keys)
-            .transaction(|(outbox, keys)| {
-                self.outbox_tx(outbox, keys).remove_row(seq)?;
-                keys.insert(key.as_bytes(), encode(&NoticeRecord::Sent { at }))?;
+        (&self.outbox, &self.notice_keys, &self.tracked_changes)
+            .transaction(|(outbox, keys, changes)| {
+                let tx = self.outbox_tx(outbox, keys, changes);
+                tx.remove_row(seq)?;
+                tx.record(key, &NoticeRecord::Sent { at })?;
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
             .map_err(tx::plain_error)
@@ -347,9 +364,10 @@ impl Store {
     /// A transient failure: keep the row with its new attempt count and time.
     /// A row that left the outbox meanwhile (superseded) stays gone.
     pub fn outbox_retry(&self, seq: u64, row: &OutboxRow) -> Result<()> {
-        (&self.outbox, &self.notice_keys)
-            .transaction(|(outbox, keys)| {
-                self.outbox_tx(outbox, keys).replace_row(seq, row)?;
+        (&self.outbox, &self.notice_keys, &self.tracked_changes)
+            .transaction(|(outbox, keys, changes)| {
+                self.outbox_tx(outbox, keys, changes)
+                    .replace_row(seq, row)?;
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
             .map_err(tx::plain_error)
@@ -358,18 +376,24 @@ impl Store {
     /// A permanent failure: move the row to the dead letters, and queue `report`
     /// (the dead-letter notice to duty) in the same transaction.
     pub fn outbox_dead(&self, seq: u64, dead: &DeadRow, report: Option<&Notice>) -> Result<()> {
-        (&self.outbox, &self.notice_keys, &self.dead)
-            .transaction(|(outbox, keys, deadtree)| {
-                self.outbox_tx(outbox, keys).remove_row(seq)?;
-                keys.insert(
-                    record_key(&dead.notice.key, dead.channel.as_deref()).as_bytes(),
-                    encode(&NoticeRecord::Dead { at: dead.at }),
+        (
+            &self.outbox,
+            &self.notice_keys,
+            &self.dead,
+            &self.tracked_changes,
+        )
+            .transaction(|(outbox, keys, deadtree, changes)| {
+                let tx = self.outbox_tx(outbox, keys, changes);
+                tx.remove_row(seq)?;
+                tx.record(
+                    &record_key(&dead.notice.key, dead.channel.as_deref()),
+                    &NoticeRecord::Dead { at: dead.at },
                 )?;
                 if deadtree.insert(&seq.to_be_bytes(), encode(dead))?.is_none() {
                     add(keys, DEAD, 1)?;
                 }
                 if let Some(report) = report {
-                    self.outbox_tx(outbox, keys).enqueue(report)?;
+                    tx.enqueue(report)?;
                 }
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
@@ -415,13 +439,11 @@ impl Store {
             })
             .collect();
         for (seq, key, by) in &older {
-            (&self.outbox, &self.notice_keys)
-                .transaction(|(outbox, keys)| {
-                    self.outbox_tx(outbox, keys).remove_row(*seq)?;
-                    keys.insert(
-                        key.as_bytes(),
-                        encode(&NoticeRecord::Superseded { at, by: by.clone() }),
-                    )?;
+            (&self.outbox, &self.notice_keys, &self.tracked_changes)
+                .transaction(|(outbox, keys, changes)| {
+                    let tx = self.outbox_tx(outbox, keys, changes);
+                    tx.remove_row(*seq)?;
+                    tx.record(key, &NoticeRecord::Superseded { at, by: by.clone() })?;
                     Ok::<_, ConflictableTransactionError<StoreError>>(())
                 })
                 .map_err(tx::plain_error)?;

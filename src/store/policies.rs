@@ -6,7 +6,9 @@
 //! `policy_due` key. A document and its next step are written in one transaction
 //! ([`Store::put_tracked_document`]), so a document is never stored without its clock
 //! or scheduled without its record. An answer on any source may meet a document of
-//! another source, so that write is a transaction too. A due entry is removed only
+//! another source, so that write is a transaction too. Every write that changes a
+//! document or its clock stamps it in the change index ([`super::changes`]) in the same
+//! transaction. A due entry is removed only
 //! after its notice is queued, and a notice key is queued at most once, so firing an
 //! entry twice is harmless. Scheduling a step notifies [`Store::reply_signal`] (the
 //! deadline task's wake-up for the clocks the intake schedules). Tree `policy_answers`,
@@ -15,11 +17,12 @@
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
+use super::changes::{Tracked, touch};
 use super::{Result, Store, StoreError, decode, encode, tx};
 use crate::model::{NoticeKey, Timestamp};
 use crate::policies::{RememberedAnswer, TrackedDocument};
 
-const TREE: &str = "policies";
+pub(super) const TREE: &str = "policies";
 const DUE: &str = "policy_due";
 const DUE_REV: &str = "policy_due_rev";
 /// Answers that matched no document yet: `clock \0 source \0 key` → [`RememberedAnswer`].
@@ -42,7 +45,7 @@ impl DocumentId {
         }
     }
 
-    fn bytes(&self) -> Vec<u8> {
+    pub(super) fn bytes(&self) -> Vec<u8> {
         [&self.clock, &self.source, &self.key]
             .map(String::as_str)
             .join("\0")
@@ -83,23 +86,36 @@ fn read_due(k: &[u8], v: &[u8]) -> Option<DocumentDue> {
     })
 }
 
-/// Replaces a document's scheduled step inside a transaction.
+/// Replaces a document's scheduled step inside a transaction. Returns whether it
+/// changed.
 fn reschedule(
     due: &TransactionalTree,
     rev: &TransactionalTree,
     id: &DocumentId,
     next: Option<(Timestamp, u32)>,
-) -> std::result::Result<(), ConflictableTransactionError<StoreError>> {
+) -> std::result::Result<bool, ConflictableTransactionError<StoreError>> {
     let id_bytes = id.bytes();
-    if let Some(old) = rev.remove(id_bytes.as_slice())? {
+    let new = next.map(|(at, step)| (due_key(at, id), step.to_be_bytes()));
+    let old = rev.get(id_bytes.as_slice())?;
+    let old_step = old.as_ref().map(|k| due.get(k)).transpose()?.flatten();
+    match (&old, &new) {
+        (None, None) => return Ok(false),
+        (Some(old), Some((k, step)))
+            if old.as_ref() == k.as_slice() && old_step.as_deref() == Some(&step[..]) =>
+        {
+            return Ok(false);
+        }
+        _ => {}
+    }
+    if let Some(old) = old {
+        rev.remove(id_bytes.as_slice())?;
         due.remove(old)?;
     }
-    if let Some((at, step)) = next {
-        let k = due_key(at, id);
-        due.insert(k.as_slice(), &step.to_be_bytes())?;
+    if let Some((k, step)) = new {
+        due.insert(k.as_slice(), &step[..])?;
         rev.insert(id_bytes, k)?;
     }
-    Ok(())
+    Ok(true)
 }
 
 impl Store {
@@ -112,11 +128,12 @@ impl Store {
             || self.items_swept.contains_key(super::items::swept_key(&k))?)
     }
 
-    fn policy_trees(&self) -> Result<[sled::Tree; 3]> {
+    fn policy_trees(&self) -> Result<[sled::Tree; 4]> {
         Ok([
             self.db.open_tree(TREE)?,
             self.db.open_tree(DUE)?,
             self.db.open_tree(DUE_REV)?,
+            self.tracked_changes.clone(),
         ])
     }
 
@@ -127,13 +144,17 @@ impl Store {
         doc: &TrackedDocument,
         next: Option<(Timestamp, u32)>,
     ) -> Result<()> {
-        let [docs, due, rev] = self.policy_trees()?;
+        let [docs, due, rev, changes] = self.policy_trees()?;
         let id = DocumentId::of(doc);
         let value = encode(doc);
-        (&docs, &due, &rev)
-            .transaction(|(docs, due, rev)| {
-                docs.insert(id.bytes(), value.as_slice())?;
-                reschedule(due, rev, &id, next)
+        (&docs, &due, &rev, &changes)
+            .transaction(|(docs, due, rev, changes)| {
+                let old = docs.insert(id.bytes(), value.as_slice())?;
+                let moved = reschedule(due, rev, &id, next)?;
+                if moved || old.as_deref() != Some(&value[..]) {
+                    touch(changes, Tracked::Document, &id.bytes())?;
+                }
+                Ok(())
             })
             .map_err(tx::plain_error)?;
         if next.is_some() {
@@ -146,9 +167,14 @@ impl Store {
     /// Sets the next step of a document's clock (`None`: stopped), replacing the one
     /// scheduled before.
     pub fn schedule_document(&self, id: &DocumentId, next: Option<(Timestamp, u32)>) -> Result<()> {
-        let [_, due, rev] = self.policy_trees()?;
-        (&due, &rev)
-            .transaction(|(due, rev)| reschedule(due, rev, id, next))
+        let [_, due, rev, changes] = self.policy_trees()?;
+        (&due, &rev, &changes)
+            .transaction(|(due, rev, changes)| {
+                if reschedule(due, rev, id, next)? {
+                    touch(changes, Tracked::Document, &id.bytes())?;
+                }
+                Ok(())
+            })
             .map_err(tx::plain_error)?;
         if next.is_some() {
             self.reply_signal.notify_one();
@@ -163,9 +189,9 @@ impl Store {
         id: &DocumentId,
         met: impl Fn(&mut TrackedDocument),
     ) -> Result<Option<TrackedDocument>> {
-        let [docs, due, rev] = self.policy_trees()?;
-        (&docs, &due, &rev)
-            .transaction(|(docs, due, rev)| {
+        let [docs, due, rev, changes] = self.policy_trees()?;
+        (&docs, &due, &rev, &changes)
+            .transaction(|(docs, due, rev, changes)| {
                 let Some(bytes) = docs.get(id.bytes())? else {
                     return Ok(None);
                 };
@@ -177,6 +203,7 @@ impl Store {
                     met(&mut doc);
                     docs.insert(id.bytes(), encode(&doc))?;
                     reschedule(due, rev, id, None)?;
+                    touch(changes, Tracked::Document, &id.bytes())?;
                 }
                 Ok(Some(doc))
             })
@@ -185,7 +212,7 @@ impl Store {
 
     /// The next step of document `id`'s clock, if it runs.
     pub fn document_clock(&self, id: &DocumentId) -> Result<Option<(Timestamp, u32)>> {
-        let [_, due, rev] = self.policy_trees()?;
+        let [_, due, rev, _] = self.policy_trees()?;
         let Some(due_key) = rev.get(id.bytes())? else {
             return Ok(None);
         };
@@ -245,6 +272,15 @@ impl Store {
             .take(limit)
             .map(decode_document)
             .collect()
+    }
+
+    /// The tracked documents of `ids` (from the change index) that are still tracked,
+    /// in the order given: a page of an incremental export.
+    pub(super) fn tracked_documents_of(
+        &self,
+        ids: &[super::changes::RecordKey],
+    ) -> Result<Vec<TrackedDocument>> {
+        super::changes::read_ids(&self.db.open_tree(TREE)?, ids, decode_document)
     }
 
     /// Document clock entries due at or before `now`, earliest first, at most `limit`.

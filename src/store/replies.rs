@@ -4,17 +4,23 @@
 //! due index `reply_due`, `due_ms ‖ source \0 key` → step (u32), earliest first, and its
 //! reverse `reply_due_rev`, `source \0 key` → the `reply_due` key. Only the intake loop of
 //! the post's own source writes a board's records, so a read-modify-write needs no
-//! transaction; a due entry is removed only after its notice is queued, and a notice key
+//! transaction; a write that changes a post or its clock stamps it in the change index
+//! ([`super::changes`]) in the same transaction. A due entry is removed only after its notice is queued, and a notice key
 //! is queued at most once, so firing an entry twice is harmless. Scheduling a step
 //! notifies [`Store::reply_signal`], so the deadline task wakes for it.
 
-use super::{NoticeRecord, Result, Store, decode, encode};
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError;
+
+use super::changes::{Tracked, touch};
+use super::{NoticeRecord, Result, Store, StoreError, decode, encode, tx};
 use crate::model::{NoticeKey, Timestamp};
 use crate::replies::TrackedPost;
 
-const TREE: &str = "replies";
+pub(super) const TREE: &str = "replies";
 
-fn post_key(source: &str, key: &str) -> Vec<u8> {
+/// A post's identity in its trees: `source \0 key`.
+pub(super) fn post_key(source: &str, key: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(source.len() + 1 + key.len());
     k.extend_from_slice(source.as_bytes());
     k.push(0);
@@ -95,13 +101,34 @@ impl Store {
         let due = self.db.open_tree("reply_due")?;
         let rev = self.db.open_tree("reply_due_rev")?;
         let post = post_key(source, key);
-        if let Some(old) = rev.remove(&post)? {
-            due.remove(old)?;
-        }
-        if let Some((at, step)) = next {
-            let k = due_key(at, source, key);
-            due.insert(&k, &step.to_be_bytes())?;
-            rev.insert(post, k)?;
+        let new = next.map(|(at, step)| (due_key(at, source, key), step.to_be_bytes()));
+        (&due, &rev, &self.tracked_changes)
+            .transaction(|(due, rev, changes)| {
+                let old = rev.get(&post)?;
+                let old_step = old.as_ref().map(|k| due.get(k)).transpose()?.flatten();
+                let unchanged = match (&old, &new) {
+                    (None, None) => true,
+                    (Some(old), Some((k, step))) => {
+                        old.as_ref() == k.as_slice() && old_step.as_deref() == Some(&step[..])
+                    }
+                    _ => false,
+                };
+                if unchanged {
+                    return Ok(());
+                }
+                if let Some(old) = old {
+                    rev.remove(post.as_slice())?;
+                    due.remove(old)?;
+                }
+                if let Some((k, step)) = &new {
+                    due.insert(k.as_slice(), &step[..])?;
+                    rev.insert(post.as_slice(), k.as_slice())?;
+                }
+                touch(changes, Tracked::Post, &post)?;
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(tx::plain_error)?;
+        if next.is_some() {
             // The intake schedules without the ledger: wake the deadline task, which
             // may be asleep until a later entry.
             self.reply_signal.notify_one();
@@ -151,15 +178,13 @@ impl Store {
             let record = row.record_key();
             self.with_outbox(|tx| {
                 tx.remove_row(seq)?;
-                tx.keys
-                    .insert(
-                        record.as_bytes(),
-                        encode(&NoticeRecord::Superseded {
-                            at,
-                            by: why.to_string(),
-                        }),
-                    )
-                    .map_err(super::TxError::from)?;
+                tx.record(
+                    &record,
+                    &NoticeRecord::Superseded {
+                        at,
+                        by: why.to_string(),
+                    },
+                )?;
                 Ok::<_, super::Abort<super::StoreError>>(())
             })?;
             tracing::info!(key = %record, why, "queued notice withdrawn: its clock stopped");
@@ -206,6 +231,15 @@ impl Store {
         Ok(self.replies_tree()?.len())
     }
 
+    /// The tracked posts of `ids` (`source \0 key`, from the change index) that are
+    /// still tracked, in the order given: a page of an incremental export.
+    pub(super) fn tracked_posts_of(
+        &self,
+        ids: &[super::changes::RecordKey],
+    ) -> Result<Vec<TrackedPost>> {
+        super::changes::read_ids(&self.replies_tree()?, ids, decode_post)
+    }
+
     /// Forgets every tracked post and reply clock (`import --force`).
     pub(super) fn clear_replies(&self) -> Result<()> {
         for tree in [TREE, "reply_due", "reply_due_rev"] {
@@ -226,11 +260,19 @@ impl Store {
             .transpose()
     }
 
-    /// Saves a tracked post (new or changed).
+    /// Saves a tracked post (new or changed; stamped in the change index unless it is
+    /// stored as it was).
     pub fn put_tracked_post(&self, post: &TrackedPost) -> Result<()> {
-        self.replies_tree()?
-            .insert(post_key(&post.source, &post.key), encode(post))?;
-        Ok(())
+        let k = post_key(&post.source, &post.key);
+        let value = encode(post);
+        (&self.replies_tree()?, &self.tracked_changes)
+            .transaction(|(posts, changes)| {
+                if posts.insert(k.as_slice(), value.as_slice())?.as_deref() != Some(&value[..]) {
+                    touch(changes, Tracked::Post, &k)?;
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(tx::plain_error)
     }
 
     /// Every tracked post of `source` (all boards with `None`), by source then key.

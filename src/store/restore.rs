@@ -25,10 +25,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::changes::RecordKey;
 use super::incidents::{ack_key, open_key, primary_topic};
 use super::items::item_key;
 use super::outbox::OutboxTx;
-use super::{NoticeRecord, OpenIndexRow, OutboxRow, Result, Store, StoreError, decode, encode};
+use super::{NoticeRecord, OpenIndexRow, OutboxRow, Result, Store, StoreError, decode};
 use crate::model::NoticeKey;
 use crate::model::{AuditEntry, Incident, IncidentId, Item, Milestone, Notice, Timestamp};
 use crate::policies::TrackedDocument;
@@ -98,11 +99,7 @@ fn restore_notices(outbox: &OutboxTx<'_>, notices: &[NoticeState]) -> TxResult<(
             Some(queued) => {
                 outbox.enqueue(queued)?;
             }
-            None => {
-                outbox
-                    .keys
-                    .insert(notice.key.as_bytes(), encode(&notice.record))?;
-            }
+            None => outbox.record(&notice.key, &notice.record)?,
         }
     }
     Ok(())
@@ -166,19 +163,31 @@ impl Store {
     ) -> Result<Vec<ReplyRecord>> {
         self.tracked_posts_after(after, limit)?
             .into_iter()
-            .map(|post| {
-                let prefix = format!("reply/{}/{}/", post.source, post.key);
-                let notices = self.notices_of(&prefix, |key| {
-                    matches!(key, NoticeKey::Reply { source, key, .. }
-                        if *source == post.source && *key == post.key)
-                })?;
-                Ok(ReplyRecord {
-                    clock: self.reply_clock(&post.source, &post.key)?,
-                    notices,
-                    post,
-                })
-            })
+            .map(|post| self.reply_record(post))
             .collect()
+    }
+
+    /// The records of the tracked board posts `ids` ([`Store::changed_posts`]) that are
+    /// still tracked: a page of an incremental export.
+    pub fn reply_records_of(&self, ids: &[RecordKey]) -> Result<Vec<ReplyRecord>> {
+        self.tracked_posts_of(ids)?
+            .into_iter()
+            .map(|post| self.reply_record(post))
+            .collect()
+    }
+
+    /// A tracked post with its clock and notices.
+    fn reply_record(&self, post: TrackedPost) -> Result<ReplyRecord> {
+        let prefix = format!("reply/{}/{}/", post.source, post.key);
+        let notices = self.notices_of(&prefix, |key| {
+            matches!(key, NoticeKey::Reply { source, key, .. }
+                if *source == post.source && *key == post.key)
+        })?;
+        Ok(ReplyRecord {
+            clock: self.reply_clock(&post.source, &post.key)?,
+            notices,
+            post,
+        })
     }
 
     /// The records of at most `limit` tracked documents after `after` (from the first
@@ -190,20 +199,32 @@ impl Store {
     ) -> Result<Vec<PolicyRecord>> {
         self.tracked_documents_after(after, limit)?
             .into_iter()
-            .map(|document| {
-                let id = super::DocumentId::of(&document);
-                let prefix = format!("policy/{}/{}/{}/", id.clock, id.source, id.key);
-                let notices = self.notices_of(&prefix, |key| {
-                    matches!(key, NoticeKey::Document { clock, source, key, .. }
-                        if *clock == id.clock && *source == id.source && *key == id.key)
-                })?;
-                Ok(PolicyRecord {
-                    clock: self.document_clock(&id)?,
-                    notices,
-                    document,
-                })
-            })
+            .map(|document| self.policy_record(document))
             .collect()
+    }
+
+    /// The records of the tracked documents `ids` ([`Store::changed_documents`]) that
+    /// are still tracked: a page of an incremental export.
+    pub fn policy_records_of(&self, ids: &[RecordKey]) -> Result<Vec<PolicyRecord>> {
+        self.tracked_documents_of(ids)?
+            .into_iter()
+            .map(|document| self.policy_record(document))
+            .collect()
+    }
+
+    /// A tracked document with its clock and notices.
+    fn policy_record(&self, document: TrackedDocument) -> Result<PolicyRecord> {
+        let id = super::DocumentId::of(&document);
+        let prefix = format!("policy/{}/{}/{}/", id.clock, id.source, id.key);
+        let notices = self.notices_of(&prefix, |key| {
+            matches!(key, NoticeKey::Document { clock, source, key, .. }
+                if *clock == id.clock && *source == id.source && *key == id.key)
+        })?;
+        Ok(PolicyRecord {
+            clock: self.document_clock(&id)?,
+            notices,
+            document,
+        })
     }
 
     /// Writes one tracked document back: the document with its clock, then its notices
@@ -291,7 +312,7 @@ impl Store {
 
     /// Removes the whole ledger (incidents, audit entries and their chain, clocks,
     /// indexes, 签收 records, the id counter; the tracked board posts and their reply
-    /// clocks; the tracked documents and their clocks) and their notices (queued rows and keys), before `import --force`.
+    /// clocks; the tracked documents and their clocks; their change index) and their notices (queued rows and keys), before `import --force`.
     /// Items, source state, digest and source notices stay.
     pub fn clear_ledger(&self) -> Result<()> {
         for tree in self.ledger.all().into_iter().chain([&self.audit_chain]) {
@@ -301,6 +322,7 @@ impl Store {
         self.audit_changed();
         self.clear_replies()?;
         self.clear_policies()?;
+        self.tracked_changes.clear()?;
         for (seq, row) in self.outbox_page(None, usize::MAX)? {
             if ledger_scoped(&row.notice.key) {
                 self.with_outbox(|tx| Ok::<_, Abort<StoreError>>(tx.remove_row(seq)?))?;
@@ -391,6 +413,7 @@ fn ledger_scoped(key: &str) -> bool {
 mod tests {
     use super::*;
     use crate::api::views::tests::{at, incident};
+    use crate::store::encode;
     use crate::store::outbox::tests::{notice, pending_keys};
 
     /// Incident 7 with two items, three audit entries, a running clock, a 签收 record,

@@ -1,0 +1,418 @@
+//! When each tracked board post and tracked document last changed (data format 8), so
+//! that `export --since` reads the records changed since then and not the whole reply
+//! and policy ledgers.
+//!
+//! Layout: tree `tracked_changes`, two kinds of key per record, the record's kind
+//! ([`Tracked`]) and identity (a post's `source \0 key`, a document's
+//! `clock \0 source \0 key`) at their end:
+//! - `t ‖ kind ‖ ms ‖ id` → empty: by last change (milliseconds since the epoch,
+//!   big-endian, sign bit flipped: byte order is time order), so the records changed
+//!   since a time are one range;
+//! - `l ‖ kind ‖ id` → ms: the record's entry in that range, replaced at each change.
+//!
+//! A record changes with its exported parts ([`super::ReplyRecord`],
+//! [`super::PolicyRecord`]): the post or document, its clock's next step, and its
+//! notice keys (queued, sent, dead, superseded: written through
+//! [`super::OutboxTx::record`]). Each is stamped in the transaction that writes it,
+//! with the time of the write, so a crash never keeps a change without its stamp.
+//! A database from before format 8 gets a stamp, the time of the upgrade, for every
+//! record it holds ([`Store::ensure_tracked_changes`]): an incremental export from
+//! before the upgrade carries them all.
+
+use sled::transaction::TransactionalTree;
+
+use super::tx::TxResult;
+use super::{Result, Store};
+use crate::model::{NoticeKey, Timestamp};
+
+pub(super) const TREE: &str = "tracked_changes";
+const BY_TIME: u8 = b't';
+const LATEST: u8 = b'l';
+/// `meta` key set once every record of a database older than format 8 is stamped.
+const VERSION_KEY: &[u8] = b"tracked_changes_version";
+/// Records stamped per batch by the upgrade: a batch of all of them would hold the
+/// whole index in memory (about 1 GiB for 100,000 records in sled).
+const UPGRADE_BATCH: usize = 2_000;
+
+/// Which ledger a record belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Tracked {
+    /// A board post tracked for a reply (`replies`).
+    Post,
+    /// A tracked document of a document clock (`policies`).
+    Document,
+}
+
+impl Tracked {
+    fn byte(self) -> u8 {
+        match self {
+            Tracked::Post => b'r',
+            Tracked::Document => b'p',
+        }
+    }
+}
+
+/// Milliseconds in key order: big-endian with the sign bit flipped.
+fn ordered_ms(ms: i64) -> [u8; 8] {
+    let mut k = ms.to_be_bytes();
+    k[0] ^= 0x80;
+    k
+}
+
+fn latest_key(kind: Tracked, id: &[u8]) -> Vec<u8> {
+    [&[LATEST, kind.byte()][..], id].concat()
+}
+
+fn time_key(kind: Tracked, ms: &[u8], id: &[u8]) -> Vec<u8> {
+    [&[BY_TIME, kind.byte()][..], ms, id].concat()
+}
+
+/// Stamps record `id` of `kind` as changed now, inside the transaction that changes it.
+pub(super) fn touch(tree: &TransactionalTree, kind: Tracked, id: &[u8]) -> TxResult<()> {
+    let ms = ordered_ms(chrono::Utc::now().timestamp_millis());
+    let latest = latest_key(kind, id);
+    if let Some(old) = tree.insert(latest.as_slice(), &ms)? {
+        if old.as_ref() == ms {
+            return Ok(());
+        }
+        tree.remove(time_key(kind, &old, id))?;
+    }
+    tree.insert(time_key(kind, &ms, id), &[])?;
+    Ok(())
+}
+
+/// The records of `ids` that `tree` still holds, in the order given, read by `decode`
+/// (a page of an incremental export).
+pub(super) fn read_ids<T>(
+    tree: &sled::Tree,
+    ids: &[RecordKey],
+    decode: impl Fn(sled::Result<(sled::IVec, sled::IVec)>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut records = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(value) = tree.get(&id.0)? {
+            records.push(decode(Ok((id.0.as_slice().into(), value)))?);
+        }
+    }
+    Ok(records)
+}
+
+/// The record a notice key belongs to, for the reply and policy ledgers' keys
+/// (`reply/SOURCE/KEY/…`, `policy/CLOCK/SOURCE/KEY/…`); `None` for any other key.
+pub(super) fn owner(key: &str) -> Option<(Tracked, Vec<u8>)> {
+    if !key.starts_with("reply/") && !key.starts_with("policy/") {
+        return None;
+    }
+    match key.parse().ok()? {
+        NoticeKey::Reply { source, key, .. } => {
+            Some((Tracked::Post, super::replies::post_key(&source, &key)))
+        }
+        NoticeKey::Document {
+            clock, source, key, ..
+        } => Some((
+            Tracked::Document,
+            super::DocumentId { clock, source, key }.bytes(),
+        )),
+        _ => None,
+    }
+}
+
+/// A tracked post's or document's identity as its trees key it, from
+/// [`Store::changed_posts`] or [`Store::changed_documents`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RecordKey(pub(super) Vec<u8>);
+
+impl Store {
+    /// The board posts changed at or after `since` (`export --since`), in key order.
+    pub fn changed_posts(&self, since: Timestamp) -> Result<Vec<RecordKey>> {
+        self.changed_since(Tracked::Post, since)
+    }
+
+    /// The tracked documents changed at or after `since`, in key order.
+    pub fn changed_documents(&self, since: Timestamp) -> Result<Vec<RecordKey>> {
+        self.changed_since(Tracked::Document, since)
+    }
+
+    /// The identities of the records of `kind` changed at or after `since` (compared at
+    /// the millisecond the stamps keep, as `list --since` compares incidents), in key
+    /// order: one range of the index, however many records are unchanged.
+    fn changed_since(&self, kind: Tracked, since: Timestamp) -> Result<Vec<RecordKey>> {
+        let start = time_key(kind, &ordered_ms(since.timestamp_millis()), &[]);
+        let end = [BY_TIME, kind.byte() + 1];
+        let mut ids = Vec::new();
+        for key in self.tracked_changes.range(start..end.to_vec()).keys() {
+            ids.push(RecordKey(key?[2 + 8..].to_vec()));
+        }
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// Stamps every tracked post and document of a database from before the index
+    /// (data format 8) with the time of this open, over an emptied index (nothing else
+    /// writes while the store opens) in batches of [`UPGRADE_BATCH`] records, then
+    /// records that it is done: an interrupted pass is run again at the next open.
+    /// Returns how many records it stamped.
+    pub(super) fn ensure_tracked_changes(&self) -> Result<usize> {
+        if self.meta.get(VERSION_KEY)?.is_some() {
+            return Ok(0);
+        }
+        self.tracked_changes.clear()?;
+        let ms = ordered_ms(chrono::Utc::now().timestamp_millis());
+        let mut batch = sled::Batch::default();
+        let mut stamped = 0;
+        for (kind, tree) in [
+            (Tracked::Post, super::replies::TREE),
+            (Tracked::Document, super::policies::TREE),
+        ] {
+            for id in self.db.open_tree(tree)?.iter().keys() {
+                let id = id?;
+                batch.insert(latest_key(kind, &id), &ms);
+                batch.insert(time_key(kind, &ms, &id), &[]);
+                stamped += 1;
+                if stamped % UPGRADE_BATCH == 0 {
+                    self.tracked_changes
+                        .apply_batch(std::mem::take(&mut batch))?;
+                }
+            }
+        }
+        self.tracked_changes.apply_batch(batch)?;
+        self.meta.insert(VERSION_KEY, &1u32.to_be_bytes())?;
+        Ok(stamped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Notice, NoticeKind};
+    use crate::policies::TrackedDocument;
+    use crate::replies::TrackedPost;
+    use crate::store::DocumentId;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn post(key: &str) -> TrackedPost {
+        TrackedPost {
+            source: "board".into(),
+            key: key.into(),
+            title: "路灯不亮".into(),
+            url: None,
+            unit: None,
+            posted_at: at("2026-11-20T02:00:00Z"),
+            due_at: at("2026-11-23T16:00:00Z"),
+            replied_at: None,
+            removed_at: None,
+        }
+    }
+
+    fn document(key: &str) -> TrackedDocument {
+        TrackedDocument {
+            clock: "interpretation".into(),
+            source: "policy".into(),
+            key: key.into(),
+            title: "关于印发某办法的通知".into(),
+            url: None,
+            doc_no: None,
+            published_at: at("2026-06-12T02:00:00Z"),
+            due_at: at("2026-06-17T16:00:00Z"),
+            backfilled: false,
+            met_at: None,
+            met_by: None,
+        }
+    }
+
+    fn notice(key: &str) -> Notice {
+        Notice {
+            key: key.into(),
+            to: vec!["duty@localhost".into()],
+            created_at: at("2026-11-23T04:00:00Z"),
+            kind: NoticeKind::Bulletin {
+                subject: "s".into(),
+                paragraphs: vec![],
+                commands: vec![],
+            },
+        }
+    }
+
+    /// A time after every stamp so far, before every later one.
+    fn mark() -> Timestamp {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let now = chrono::Utc::now();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        now
+    }
+
+    fn posts(store: &Store, since: Timestamp) -> Vec<String> {
+        let keys = store.changed_posts(since).unwrap();
+        store
+            .reply_records_of(&keys)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.post.key)
+            .collect()
+    }
+
+    fn documents(store: &Store, since: Timestamp) -> Vec<String> {
+        let keys = store.changed_documents(since).unwrap();
+        store
+            .policy_records_of(&keys)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.document.key)
+            .collect()
+    }
+
+    /// A post or document is listed since a time when it, its clock or one of its
+    /// notices changed at or after it: only those, in key order; writing it as it
+    /// was is no change.
+    #[test]
+    fn a_record_is_stamped_by_every_change_to_what_it_exports() {
+        let store = Store::temporary().unwrap();
+        let start = mark();
+        for key in ["c", "a", "b"] {
+            store.put_tracked_post(&post(key)).unwrap();
+            store
+                .put_tracked_document(&document(key), Some((at("2026-06-17T16:00:00Z"), 0)))
+                .unwrap();
+        }
+        assert_eq!(posts(&store, start), ["a", "b", "c"]);
+        assert_eq!(documents(&store, start), ["a", "b", "c"]);
+        let t = mark();
+        assert!(posts(&store, t).is_empty() && documents(&store, t).is_empty());
+
+        // Unchanged writes stamp nothing.
+        store.put_tracked_post(&post("a")).unwrap();
+        store.schedule_reply("board", "a", None).unwrap();
+        store
+            .put_tracked_document(&document("a"), Some((at("2026-06-17T16:00:00Z"), 0)))
+            .unwrap();
+        let id = |key: &str| DocumentId::of(&document(key));
+        store
+            .schedule_document(&id("a"), Some((at("2026-06-17T16:00:00Z"), 0)))
+            .unwrap();
+        assert!(posts(&store, t).is_empty() && documents(&store, t).is_empty());
+
+        // The clock, the record, a notice queued: each a change.
+        store
+            .schedule_reply("board", "b", Some((at("2026-11-23T04:00:00Z"), 1)))
+            .unwrap();
+        assert_eq!(posts(&store, t), ["b"]);
+        store
+            .schedule_document(&id("c"), Some((at("2026-06-18T16:00:00Z"), 1)))
+            .unwrap();
+        assert_eq!(documents(&store, t), ["c"]);
+        store.enqueue_notice(&notice("reply/board/c/80")).unwrap();
+        store
+            .enqueue_notice(&notice("policy/interpretation/policy/b/overdue/1"))
+            .unwrap();
+        assert_eq!(posts(&store, t), ["b", "c"]);
+        assert_eq!(documents(&store, t), ["b", "c"]);
+
+        // Sent, dead, withdrawn: changes of the notice's post or document only.
+        let t = mark();
+        store.enqueue_notice(&notice("7/opened")).unwrap();
+        assert!(posts(&store, t).is_empty() && documents(&store, t).is_empty());
+        let queued = store.outbox_pending(10).unwrap();
+        let (seq, row) = queued
+            .iter()
+            .find(|(_, row)| row.notice.key == "reply/board/c/80")
+            .unwrap();
+        store
+            .outbox_mark_sent(*seq, &row.notice.key, at("2026-11-23T04:01:00Z"))
+            .unwrap();
+        assert_eq!(posts(&store, t), ["c"]);
+        assert!(documents(&store, t).is_empty());
+        store
+            .withdraw_document_notices(&id("b"), at("2026-06-18T02:00:00Z"))
+            .unwrap();
+        assert_eq!(documents(&store, t), ["b"]);
+        let t = mark();
+        store
+            .meet_document(&id("a"), |doc| {
+                doc.met_at = Some(at("2026-06-15T02:00:00Z"))
+            })
+            .unwrap();
+        let mut replied = post("a");
+        replied.replied_at = Some(at("2026-11-22T02:00:00Z"));
+        store.put_tracked_post(&replied).unwrap();
+        assert_eq!(posts(&store, t), ["a"]);
+        assert_eq!(documents(&store, t), ["a"]);
+
+        // Each record is listed once, however often it changed.
+        assert_eq!(posts(&store, start), ["a", "b", "c"]);
+        assert_eq!(
+            store.tracked_changes.len(),
+            2 * 6,
+            "one time key and one latest key per record"
+        );
+    }
+
+    /// `since` is compared at the millisecond the stamps keep, as for incidents: a
+    /// record stamped in the millisecond of `since` is listed, whatever `since`'s
+    /// fraction of it.
+    #[test]
+    fn since_is_compared_at_millisecond_resolution() {
+        let store = Store::temporary().unwrap();
+        store.put_tracked_post(&post("a")).unwrap();
+        let latest = store
+            .tracked_changes
+            .get(latest_key(Tracked::Post, b"board\0a"))
+            .unwrap()
+            .unwrap();
+        let mut ms = <[u8; 8]>::try_from(latest.as_ref()).unwrap();
+        ms[0] ^= 0x80;
+        let stamped = chrono::DateTime::from_timestamp_millis(i64::from_be_bytes(ms)).unwrap();
+        let within = stamped + chrono::Duration::microseconds(999);
+        assert_eq!(posts(&store, within), ["a"]);
+        assert!(posts(&store, stamped + chrono::Duration::milliseconds(1)).is_empty());
+    }
+
+    /// A database of data format 7 (posts, documents and notices, no change index) is
+    /// upgraded at open: every record is stamped with the time of the upgrade, so an
+    /// incremental export since before it carries them all and one since after it
+    /// none; an upgrade interrupted before its end is done again at the next open.
+    #[test]
+    fn format_7_records_are_stamped_at_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let format_7 = |store: &Store| {
+            store.tracked_changes.clear().unwrap();
+            store.meta.remove(VERSION_KEY).unwrap();
+            let format = crate::store::FORMAT_KEY;
+            store.meta.insert(format, &7u32.to_be_bytes()).unwrap();
+            store.flush_blocking().unwrap();
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            for key in ["a", "b"] {
+                store.put_tracked_post(&post(key)).unwrap();
+                store.put_tracked_document(&document(key), None).unwrap();
+            }
+            store.enqueue_notice(&notice("reply/board/a/80")).unwrap();
+            format_7(&store);
+        }
+        let before = mark();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(store.upgraded_from(), Some(7));
+            assert_eq!(posts(&store, before), ["a", "b"]);
+            assert_eq!(documents(&store, before), ["a", "b"]);
+            let after = mark();
+            assert!(posts(&store, after).is_empty() && documents(&store, after).is_empty());
+            // Records read as they were written.
+            assert_eq!(store.tracked_post("board", "a").unwrap(), Some(post("a")));
+            let records = store.reply_records(None, 10).unwrap();
+            assert_eq!(records[0].notices.len(), 1);
+            // As if the upgrade had stopped before recording that it was done.
+            store.tracked_changes.clear().unwrap();
+            store.meta.remove(VERSION_KEY).unwrap();
+            store.flush_blocking().unwrap();
+        }
+        let again = mark();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(posts(&store, again), ["a", "b"]);
+        assert_eq!(documents(&store, again), ["a", "b"]);
+        assert_eq!(store.ensure_tracked_changes().unwrap(), 0, "done once");
+    }
+}
