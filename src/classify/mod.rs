@@ -144,8 +144,12 @@ pub struct Classifier {
     /// Built on first use of [`Classifier::keywords`]: its IDF table costs load time
     /// that `classify` does not need.
     tfidf: OnceLock<TfIdf>,
-    /// Every topic term and cue, as one automaton; `entries[pattern]` says what it is.
-    terms: AhoCorasick,
+    /// Every topic term, cue and place name (and alias), as one automaton: one pass
+    /// over a text finds the terms and the places ([`Classifier::scan`]), where an
+    /// automaton of each read every text twice. Patterns below `term_strings.len()` are
+    /// the terms and cues, `entries[pattern]` says what each is; a place name that is
+    /// not also a term comes after them. `place_of[pattern]` names a pattern's place.
+    dictionary: AhoCorasick,
     entries: Vec<Vec<Entry>>,
     /// Whether a pattern is (also) a topic term.
     topical: Vec<bool>,
@@ -153,9 +157,10 @@ pub struct Classifier {
     /// nothing else): once one is counted, another adds nothing but its title flag.
     official_only: Vec<bool>,
     term_strings: Vec<String>,
-    /// Place names and aliases → index into `dict.places`.
-    places: AhoCorasick,
-    place_of: Vec<usize>,
+    /// Pattern → the place (index into `dict.places`) it names, if any. A name given
+    /// to two places names the first (the place automaton this replaces reported the
+    /// lowest of equal patterns).
+    place_of: Vec<Option<usize>>,
     /// FxHash: key terms look up every token of an item here.
     stopwords: FxHashSet<String>,
     /// The learned alert decision (`model.txt`); without one the dictionary rule decides.
@@ -185,6 +190,25 @@ struct Hit {
     pattern: usize,
     start: usize,
     end: usize,
+}
+
+/// A place name or alias found in a text, before any boundary check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PlaceHit {
+    /// Index into the dictionaries' places.
+    place: usize,
+    start: usize,
+    end: usize,
+}
+
+/// What one pass of the dictionary automaton finds in a text ([`Classifier::scan`]).
+struct Scan {
+    /// Every topic term and cue, overlapping ones included, in the automaton's order.
+    terms: Vec<Hit>,
+    /// The place names as a leftmost-longest search finds them: in text order, none
+    /// overlapping, where names overlap the one that starts first, and of those the
+    /// longest.
+    places: Vec<PlaceHit>,
 }
 
 /// Is `c` part of a run jieba segments as a unit (its RE_HAN_DEFAULT class)?
@@ -464,26 +488,27 @@ impl Classifier {
         for cue in &dict.official {
             add(&cue.term, Entry::Official);
         }
+        // The place names after the terms; one that is also a term keeps its pattern.
+        let term_count = term_strings.len();
+        let mut patterns = term_strings.clone();
+        let mut place_of: Vec<Option<usize>> = vec![None; term_count];
+        for (i, place) in dict.places.iter().enumerate() {
+            for name in std::iter::once(&place.name).chain(&place.aliases) {
+                let pattern = *index.entry(name.clone()).or_insert_with(|| {
+                    patterns.push(name.clone());
+                    place_of.push(None);
+                    patterns.len() - 1
+                });
+                place_of[pattern].get_or_insert(i);
+            }
+        }
         // A full DFA: one table lookup per byte of every text, where the contiguous NFA
         // follows failure transitions on most Chinese bytes (docs/performance.md, fifth
         // round: the pass at about half the time, for about 3.5 MB more memory).
-        let terms = AhoCorasickBuilder::new()
+        let dictionary = AhoCorasickBuilder::new()
             .match_kind(MatchKind::Standard)
             .kind(Some(AhoCorasickKind::DFA))
-            .build(&term_strings)
-            .map_err(|e| ClassifyError::Matcher(e.to_string()))?;
-
-        let mut place_names = Vec::new();
-        let mut place_of = Vec::new();
-        for (i, place) in dict.places.iter().enumerate() {
-            for name in std::iter::once(&place.name).chain(&place.aliases) {
-                place_names.push(name.clone());
-                place_of.push(i);
-            }
-        }
-        let places = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(&place_names)
+            .build(&patterns)
             .map_err(|e| ClassifyError::Matcher(e.to_string()))?;
 
         let stopwords: FxHashSet<String> = dict.stopwords.iter().cloned().collect();
@@ -499,7 +524,7 @@ impl Classifier {
             dict,
             jieba,
             tfidf: OnceLock::new(),
-            terms,
+            dictionary,
             topical: entries
                 .iter()
                 .map(|e| e.iter().any(|e| matches!(e, Entry::Topic { .. })))
@@ -510,7 +535,6 @@ impl Classifier {
                 .collect(),
             entries,
             term_strings,
-            places,
             place_of,
             stopwords,
             model,
@@ -592,14 +616,38 @@ impl Classifier {
         })
     }
 
-    /// Every match of a topic term or cue in `text`, overlapping ones included, in the
-    /// automaton's order (before any boundary check).
-    fn term_hits<'t>(&'t self, text: &'t str) -> impl Iterator<Item = Hit> + 't {
-        self.terms.find_overlapping_iter(text).map(|m| Hit {
-            pattern: m.pattern().as_usize(),
-            start: m.start(),
-            end: m.end(),
-        })
+    /// The terms and places in `text`, by one pass of the dictionary automaton. Its
+    /// overlapping matches hold every occurrence of every place name, so the
+    /// leftmost-longest ones are picked from them as that search would: in order of
+    /// start, the longest first, each one that starts at or after the end of the last
+    /// one taken. (`tests::one_scan_finds_what_two_automata_find`.)
+    fn scan(&self, text: &str) -> Scan {
+        let mut terms = Vec::new();
+        let mut places = Vec::new();
+        for m in self.dictionary.find_overlapping_iter(text) {
+            let (pattern, start, end) = (m.pattern().as_usize(), m.start(), m.end());
+            if pattern < self.term_strings.len() {
+                terms.push(Hit {
+                    pattern,
+                    start,
+                    end,
+                });
+            }
+            if let Some(place) = self.place_of[pattern] {
+                places.push(PlaceHit { place, start, end });
+            }
+        }
+        // No two place hits share a span: the automaton's patterns are distinct.
+        places.sort_unstable_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+        let mut reach = 0;
+        places.retain(|p| {
+            let take = p.start >= reach;
+            if take {
+                reach = p.end;
+            }
+            take
+        });
+        Scan { terms, places }
     }
 
     /// Dictionary hits on word boundaries; the longest wins where hits overlap.
@@ -612,8 +660,14 @@ impl Classifier {
     /// for a hit in the title): its evidence is a flag already set. Every other hit is
     /// kept exactly when checking all of them would keep it, in the same order, so the
     /// evidence is the same.
-    fn hits(&self, text: &str, title_end: usize, bounds: &mut Boundaries<'_>) -> Vec<Hit> {
-        let mut hits: Vec<Hit> = self.term_hits(text).collect();
+    /// `hits`: the terms of [`Classifier::scan`].
+    fn hits(
+        &self,
+        text: &str,
+        title_end: usize,
+        bounds: &mut Boundaries<'_>,
+        mut hits: Vec<Hit>,
+    ) -> Vec<Hit> {
         if hits.is_empty() {
             return hits;
         }
@@ -901,7 +955,8 @@ impl Classifier {
         want_features: bool,
         rank_out: Option<&mut Vec<(String, Vec<model::Feature>)>>,
     ) -> (Classification, Option<Vec<model::Feature>>) {
-        let hits = self.hits(text, title_end, bounds);
+        let scan = self.scan(text);
+        let hits = self.hits(text, title_end, bounds, scan.terms);
         let ev = self.evidence(&hits, title_end);
 
         // Topics: strong enough, and not dwarfed by the best one. Field words (学生,
@@ -1015,7 +1070,7 @@ impl Classifier {
             &mut casualties,
             uncounted,
         );
-        let (places, any_local) = self.find_places(text, bounds);
+        let (places, any_local) = self.find_places(text, bounds, &scan.places);
         let government = self.town_government(&places);
         let unit = order.first().map(|&t| {
             let topic = &self.dict.topics[t];
@@ -1085,21 +1140,26 @@ impl Classifier {
     }
 
     /// Place names found (canonical names, first appearance first) and whether any
-    /// of them is in the jurisdiction.
-    fn find_places(&self, text: &str, bounds: &mut Boundaries<'_>) -> (Vec<String>, bool) {
+    /// of them is in the jurisdiction. `hits`: the places of [`Classifier::scan`].
+    fn find_places(
+        &self,
+        text: &str,
+        bounds: &mut Boundaries<'_>,
+        hits: &[PlaceHit],
+    ) -> (Vec<String>, bool) {
         let mut found: Vec<String> = Vec::new();
         let mut local = false;
-        for m in self.places.find_iter(text) {
-            let place = &self.dict.places[self.place_of[m.pattern().as_usize()]];
+        for m in hits {
+            let place = &self.dict.places[m.place];
             // A place already found changes nothing more (unless it is ours and none
             // of ours was found yet): its boundaries need no check.
             let known = found.contains(&place.name) && (local || !place.local);
-            if known || !bounds.aligned(&self.jieba, m.start(), m.end()) {
+            if known || !bounds.aligned(&self.jieba, m.start, m.end) {
                 continue;
             }
             // 山西省某县官庄镇 is not our 官庄镇: a place name right after another
             // province, city or county is that one's.
-            if place.local && self.foreign_prefix(&text[..m.start()]) {
+            if place.local && self.foreign_prefix(&text[..m.start]) {
                 continue;
             }
             local |= place.local;

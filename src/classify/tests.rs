@@ -19,6 +19,11 @@ fn classify(title: &str, body: &str) -> Classification {
     CLASSIFIER.classify(title, body, false)
 }
 
+/// [`Classifier::hits`] of the terms [`Classifier::scan`] finds in `text`.
+fn scanned_hits(text: &str, title_end: usize, bounds: &mut Boundaries<'_>) -> Vec<Hit> {
+    CLASSIFIER.hits(text, title_end, bounds, CLASSIFIER.scan(text).terms)
+}
+
 fn terms(c: &Classification) -> Vec<&str> {
     c.matches.iter().map(|m| m.term.as_str()).collect()
 }
@@ -62,7 +67,7 @@ fn word_boundaries() {
     for (text, term, counts) in cases {
         let (normalized, title_end) = Classifier::normalized(text, "");
         let mut bounds = Boundaries::new(&normalized);
-        let hits = CLASSIFIER.hits(&normalized, title_end, &mut bounds);
+        let hits = scanned_hits(&normalized, title_end, &mut bounds);
         let found = hits
             .iter()
             .any(|h| CLASSIFIER.term_strings[h.pattern] == term);
@@ -650,7 +655,7 @@ fn shared_segmentation_matches_whole_text_segmentation() {
         let whole = whole_text_tokens(&text);
         let mut bounds = Boundaries::new(&text);
         // Segment some runs first, as classification would, then ask for all tokens.
-        CLASSIFIER.hits(&text, title_end, &mut bounds);
+        scanned_hits(&text, title_end, &mut bounds);
         assert_eq!(bounds.tokens(&CLASSIFIER.jieba), whole, "{title} {body}");
         let plain = plain_key_terms(&text, &whole);
         assert_eq!(CLASSIFIER.key_terms_of(&bounds), plain, "{title} {body}");
@@ -717,12 +722,9 @@ fn boundaries_agree_with_whole_text_segmentation_on_the_corpus() {
         let tokens = whole_text_tokens(&text);
         let cuts: HashSet<usize> = tokens.iter().flat_map(|&(s, e)| [s, e]).collect();
         let mut bounds = Boundaries::new(&text);
-        let candidates = CLASSIFIER
-            .terms
-            .find_overlapping_iter(&text)
-            .chain(CLASSIFIER.places.find_iter(&text));
-        for m in candidates {
-            let (s, e) = (m.start(), m.end());
+        let scan = CLASSIFIER.scan(&text);
+        let candidates = scan.terms.iter().map(|h| (h.start, h.end));
+        for (s, e) in candidates.chain(scan.places.iter().map(|p| (p.start, p.end))) {
             whole_runs += usize::from(bounds.run_around(s, e) == (s, e));
             let want = cuts.contains(&s) && cuts.contains(&e);
             assert_eq!(
@@ -750,7 +752,9 @@ fn hits_checking_all(text: &str) -> Vec<Hit> {
     let mut bounds = Boundaries::new(text);
     let titles = work_titles(text);
     let mut hits: Vec<Hit> = CLASSIFIER
-        .term_hits(text)
+        .scan(text)
+        .terms
+        .into_iter()
         .filter(|h| !titles.iter().any(|&(s, e)| s <= h.start && h.end <= e))
         .collect();
     if !hits
@@ -795,7 +799,7 @@ fn unchecked_hits_change_no_evidence() {
     for (title, body) in &items {
         let (text, title_end) = Classifier::normalized(title, body);
         let mut bounds = Boundaries::new(&text);
-        let hits = CLASSIFIER.hits(&text, title_end, &mut bounds);
+        let hits = scanned_hits(&text, title_end, &mut bounds);
         let all = hits_checking_all(&text);
         skipped += all.len() - hits.len();
         assert_eq!(
@@ -816,15 +820,16 @@ fn a_second_official_cue_segments_nothing() {
     let (housing, labour) = (pattern("房管局").unwrap(), pattern("人社局").unwrap());
     assert!(CLASSIFIER.official_only[housing] && CLASSIFIER.official_only[labour]);
     let mut bounds = Boundaries::new(text);
-    let hits = CLASSIFIER.hits(text, 0, &mut bounds);
+    let hits = scanned_hits(text, 0, &mut bounds);
     assert!(hits.iter().any(|h| h.pattern == housing));
     let run = text.find("人社局").unwrap();
     // Nothing else the automaton finds is in that run.
     assert!(
         CLASSIFIER
+            .scan(&text[run..])
             .terms
-            .find_overlapping_iter(&text[run..])
-            .all(|m| m.pattern().as_usize() == labour),
+            .iter()
+            .all(|h| h.pattern == labour),
         "the test's run holds another candidate"
     );
     assert!(!bounds.runs.contains_key(&run));
@@ -1362,4 +1367,83 @@ fn normalized_text_buffer() {
             ("AB\n".to_string(), 2)
         )
     );
+}
+
+/// The terms and places one pass of the merged automaton gives
+/// ([`Classifier::scan`]) are those of an automaton of each, as the classifier built
+/// them before: the terms' every overlapping match, the places' leftmost-longest
+/// matches (with the place each names). On every corpus item, and on texts of every
+/// term and place name, with the shipped dictionaries and with a jurisdiction whose
+/// extra places repeat a town (景芝镇), are a term (火灾) and overlap others (景芝,
+/// 芝镇). Fails when the merged automaton drops a term or a place, or picks another
+/// place for a name.
+#[test]
+fn one_scan_finds_what_two_automata_find() {
+    let dir = scratch_copy();
+    let extra = Jurisdiction {
+        places: ["景芝镇", "火灾", "景芝", "芝镇"]
+            .map(String::from)
+            .to_vec(),
+        ..Jurisdiction::default()
+    };
+    let extended = Classifier::load(dir.path(), &extra).unwrap();
+    let corpus = corpus_items().unwrap_or_default();
+    for c in [&*CLASSIFIER, &extended] {
+        let terms = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .build(&c.term_strings)
+            .unwrap();
+        let (mut names, mut place_of) = (Vec::new(), Vec::new());
+        for (i, place) in c.dict.places.iter().enumerate() {
+            for name in std::iter::once(&place.name).chain(&place.aliases) {
+                names.push(name.as_str());
+                place_of.push(i);
+            }
+        }
+        let places = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&names)
+            .unwrap();
+        let mut texts: Vec<String> = corpus
+            .iter()
+            .map(|(title, body)| Classifier::normalized(title, body).0)
+            .collect();
+        let words: Vec<&str> = c
+            .term_strings
+            .iter()
+            .map(String::as_str)
+            .chain(names.iter().copied())
+            .collect();
+        texts.push(words.join("，"));
+        texts.push(words.concat());
+        texts.push(names.concat());
+        let (mut term_count, mut place_count) = (0, 0);
+        for text in &texts {
+            let scan = c.scan(text);
+            let mut want: Vec<(usize, usize, usize)> = terms
+                .find_overlapping_iter(text)
+                .map(|m| (m.pattern().as_usize(), m.start(), m.end()))
+                .collect();
+            let mut got: Vec<(usize, usize, usize)> = scan
+                .terms
+                .iter()
+                .map(|h| (h.pattern, h.start, h.end))
+                .collect();
+            want.sort_unstable();
+            got.sort_unstable();
+            assert_eq!(got, want);
+            let want: Vec<PlaceHit> = places
+                .find_iter(text)
+                .map(|m| PlaceHit {
+                    place: place_of[m.pattern().as_usize()],
+                    start: m.start(),
+                    end: m.end(),
+                })
+                .collect();
+            assert_eq!(scan.places, want);
+            term_count += got.len();
+            place_count += want.len();
+        }
+        assert!(term_count > c.term_strings.len() && place_count > names.len());
+    }
 }
