@@ -21,6 +21,7 @@
 
 use sled::transaction::TransactionalTree;
 
+use super::ledger_index::ordered_ms;
 use super::tx::TxResult;
 use super::{Result, Store};
 use crate::model::{NoticeKey, Timestamp};
@@ -52,13 +53,6 @@ impl Tracked {
     }
 }
 
-/// Milliseconds in key order: big-endian with the sign bit flipped.
-fn ordered_ms(ms: i64) -> [u8; 8] {
-    let mut k = ms.to_be_bytes();
-    k[0] ^= 0x80;
-    k
-}
-
 fn latest_key(kind: Tracked, id: &[u8]) -> Vec<u8> {
     [&[LATEST, kind.byte()][..], id].concat()
 }
@@ -69,7 +63,7 @@ fn time_key(kind: Tracked, ms: &[u8], id: &[u8]) -> Vec<u8> {
 
 /// Stamps record `id` of `kind` as changed now, inside the transaction that changes it.
 pub(super) fn touch(tree: &TransactionalTree, kind: Tracked, id: &[u8]) -> TxResult<()> {
-    let ms = ordered_ms(chrono::Utc::now().timestamp_millis());
+    let ms = ordered_ms(chrono::Utc::now());
     let latest = latest_key(kind, id);
     if let Some(old) = tree.insert(latest.as_slice(), &ms)? {
         if old.as_ref() == ms {
@@ -137,7 +131,7 @@ impl Store {
     /// the millisecond the stamps keep, as `list --since` compares incidents), in key
     /// order: one range of the index, however many records are unchanged.
     fn changed_since(&self, kind: Tracked, since: Timestamp) -> Result<Vec<RecordKey>> {
-        let start = time_key(kind, &ordered_ms(since.timestamp_millis()), &[]);
+        let start = time_key(kind, &ordered_ms(since), &[]);
         let end = [BY_TIME, kind.byte() + 1];
         let mut ids = Vec::new();
         for key in self.tracked_changes.range(start..end.to_vec()).keys() {
@@ -157,7 +151,7 @@ impl Store {
             return Ok(0);
         }
         self.tracked_changes.clear()?;
-        let ms = ordered_ms(chrono::Utc::now().timestamp_millis());
+        let ms = ordered_ms(chrono::Utc::now());
         let mut batch = sled::Batch::default();
         let mut stamped = 0;
         for (kind, tree) in [

@@ -121,8 +121,9 @@ fn read_u64(bytes: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
 }
 
-/// A time as 8 bytes whose byte order is time order (milliseconds, sign bit flipped).
-fn ordered_ms(at: Timestamp) -> [u8; 8] {
+/// A time as 8 bytes whose byte order is time order (milliseconds, big-endian, sign bit
+/// flipped); the ledger index and the tracked records' change index (`changes`) key by it.
+pub(super) fn ordered_ms(at: Timestamp) -> [u8; 8] {
     let mut k = at.timestamp_millis().to_be_bytes();
     k[0] ^= 0x80;
     k
