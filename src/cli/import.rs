@@ -67,7 +67,7 @@ pub fn run(config: &Config, args: &ImportArgs) -> Result<(), CliError> {
     if backup.is_empty() {
         let files: Vec<_> = args.files.iter().map(|f| f.display().to_string()).collect();
         return Err(CliError::usage(format!(
-            "导入文件 {} 里没有任何事件、留言或文件时限记录；未写入任何内容",
+            "导入文件 {} 里没有任何事件、留言或文件时限记录；未写入任何内容。无变动时的增量备份（export --since）是空文件：请把全量备份作为第一个文件一起导入",
             files.join("、")
         )));
     }
@@ -83,10 +83,11 @@ pub fn run(config: &Config, args: &ImportArgs) -> Result<(), CliError> {
     if !store.ledger_is_empty().map_err(failed)? {
         if !args.force {
             return Err(CliError::failed(format!(
-                "数据目录 {} 的台账已有 {} 个事件、{} 条跟踪中的留言，导入会与现有记录混在一起，已拒绝。请导入到一个空的数据目录（--data-dir），或确认要用备份替换现有台账时加 --force",
+                "数据目录 {} 的台账已有 {} 个事件、{} 条跟踪中的留言、{} 份跟踪中的文件，导入会与现有记录混在一起，已拒绝。请导入到一个空的数据目录（--data-dir），或确认要用备份替换现有台账时加 --force",
                 data_dir.display(),
                 store.incident_count(),
-                store.tracked_post_count().map_err(failed)?
+                store.tracked_post_count().map_err(failed)?,
+                store.tracked_document_count().map_err(failed)?
             )));
         }
         store.clear_ledger().map_err(failed)?;

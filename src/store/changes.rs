@@ -135,9 +135,16 @@ impl Store {
         let end = [BY_TIME, kind.byte() + 1];
         let mut ids = Vec::new();
         for key in self.tracked_changes.range(start..end.to_vec()).keys() {
-            ids.push(RecordKey(key?[2 + 8..].to_vec()));
+            let key = key?;
+            match key.get(2 + 8..) {
+                Some(id) => ids.push(RecordKey(id.to_vec())),
+                None => tracing::warn!(key = ?key, "change index key too short; skipped"),
+            }
         }
+        // Each record has one time key; dedup keeps a damaged index (two keys for one
+        // record) from exporting it twice, which `import` would refuse.
         ids.sort_unstable();
+        ids.dedup();
         Ok(ids)
     }
 

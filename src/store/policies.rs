@@ -274,6 +274,11 @@ impl Store {
             .collect()
     }
 
+    /// How many documents are tracked (one read of the tree's length).
+    pub fn tracked_document_count(&self) -> Result<usize> {
+        Ok(self.db.open_tree(TREE)?.len())
+    }
+
     /// The tracked documents of `ids` (from the change index) that are still tracked,
     /// in the order given: a page of an incremental export.
     pub(super) fn tracked_documents_of(

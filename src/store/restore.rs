@@ -303,11 +303,13 @@ impl Store {
         }))
     }
 
-    /// Whether the ledger holds no incident, no audit entry and no tracked board post.
+    /// Whether the ledger holds no incident, no audit entry, no tracked board post and
+    /// no tracked document.
     pub fn ledger_is_empty(&self) -> Result<bool> {
         Ok(self.ledger.incidents.is_empty()
             && self.ledger.audit.is_empty()
-            && self.tracked_post_count()? == 0)
+            && self.tracked_post_count()? == 0
+            && self.tracked_document_count()? == 0)
     }
 
     /// Removes the whole ledger (incidents, audit entries and their chain, clocks,
