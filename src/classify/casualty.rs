@@ -213,6 +213,9 @@ struct Lists {
     /// `count_units.txt` and `victim_nouns.txt` (their words of two or more characters),
     /// of `lone_persons.txt` and of `one_victim.txt`.
     persons: String,
+    /// The nouns of one person among them (`victim_nouns.txt`, `lone_persons.txt`,
+    /// `one_victim.txt`): [`Reader::single_persons`].
+    single_persons: Vec<String>,
     /// `death_verbs.txt`: deaths after a count (6人死亡, 3名矿工遇难).
     death_verbs: String,
     /// `death_before.txt`: deaths before a count (死亡3人, 撞死4人).
@@ -293,18 +296,23 @@ impl Lists {
         let units = victims::List::required(dir, "count_units.txt")?.strings();
         let lone_persons = victims::List::required(dir, "lone_persons.txt")?.strings();
         let one_victim = victims::List::required(dir, "one_victim.txt")?.strings();
-        let victim_nouns = victims::words(dir, "victim_nouns.txt")?;
+        // Nouns of two or more characters: 他 would match in 其他, 名 in 个名.
+        let single_persons: Vec<String> = victims::words(dir, "victim_nouns.txt")?
+            .into_iter()
+            .chain(lone_persons.iter().cloned())
+            .chain(one_victim.iter().cloned())
+            .filter(|w| w.chars().count() > 1)
+            .collect();
         let persons: Vec<String> = units
             .iter()
-            .chain(&victim_nouns)
             .filter(|w| w.chars().count() > 1)
-            .chain(&lone_persons)
-            .chain(&one_victim)
+            .chain(&single_persons)
             .cloned()
             .collect();
         Ok(Lists {
             units: alternation(&units),
             persons: alternation(&persons),
+            single_persons,
             death_verbs: lists.0,
             death_before: lists.1,
             total_words: lists.2,
@@ -360,6 +368,9 @@ pub struct Reader {
     persons_hurt: Regex,
     /// [`Reader::named_person`] as a pattern, for [`Reader::points_back`].
     named: Regex,
+    /// Nouns of one person of two or more characters (司机, 男子, 患者: `victim_nouns.txt`,
+    /// `lone_persons.txt`, `one_victim.txt`); used by [`super::victims`] (司机死亡).
+    pub(crate) single_persons: Vec<String>,
 }
 
 impl std::fmt::Debug for Reader {
@@ -532,6 +543,7 @@ impl Reader {
         let named = re(named_person.clone())?;
         Ok(Reader {
             named,
+            single_persons: l.single_persons,
             patterns: p,
             rewrites,
             anchors,

@@ -263,9 +263,11 @@ fn counted_death_pattern(single_death: &[String]) -> Option<Regex> {
 }
 
 /// One person named by a noun of `lone_persons.txt`, `victim_nouns.txt` or
-/// `one_victim.txt` (司机, 男子, 患者), by a surname and 某 or by 其, then 死亡: one death
+/// `one_victim.txt` ([`Reader::single_persons`]: 司机, 男子, 患者), by a surname and 某
+/// or by 其, then 死亡: one death
 /// (the noun alone is one person, as in 司机受轻伤). Group 1 catches 人数 or 率 after it.
-fn person_died_pattern(people: &[String], names: &Reader) -> Option<Regex> {
+fn person_died_pattern(names: &Reader) -> Option<Regex> {
+    let people = &names.single_persons;
     if people.is_empty() {
         return None;
     }
@@ -435,16 +437,6 @@ impl VictimWords {
         let injury_verbs = words(dir, "injury_verbs.txt")?;
         let victim_nouns = words(dir, "victim_nouns.txt")?;
         let single_death = words(dir, "single_death.txt")?;
-        // Nouns of two or more characters: 他 would match in 其他.
-        let people: Vec<String> = [
-            words(dir, "lone_persons.txt")?,
-            words(dir, "one_victim.txt")?,
-            victim_nouns.clone(),
-        ]
-        .concat()
-        .into_iter()
-        .filter(|w| w.chars().count() > 1)
-        .collect();
         Ok(VictimWords {
             single_death: Words::new(&single_death)?,
             not_single: Words::new(&words(dir, "not_single.txt")?)?,
@@ -459,7 +451,7 @@ impl VictimWords {
             injured_after_verb: injured_after_verb_pattern(&injury_verbs),
             bare_death: bare_death_pattern(&words(dir, "event_nouns.txt")?),
             counted_death: counted_death_pattern(&single_death),
-            person_died: person_died_pattern(&people, names),
+            person_died: person_died_pattern(names),
             conceded: conceded_pattern(&single_death),
             killing: names.killing.clone(),
         })
