@@ -208,6 +208,14 @@ const SET_BARE_SERIOUS: usize = 14;
 struct Lists {
     /// `count_units.txt`: counting words after a number of people (名, 人, 位, 员工 …).
     units: String,
+    /// The people a count may name after the classifier 个 (四个中学生, 两个男孩), and
+    /// whose hurt and death may be one person's ([`Reader::points_back`]): the nouns of
+    /// `count_units.txt` and `victim_nouns.txt` (their words of two or more characters),
+    /// of `lone_persons.txt` and of `one_victim.txt`.
+    persons: String,
+    /// The nouns of one person among them (`victim_nouns.txt`, `lone_persons.txt`,
+    /// `one_victim.txt`): [`Reader::single_persons`].
+    single_persons: Vec<String>,
     /// `death_verbs.txt`: deaths after a count (6人死亡, 3名矿工遇难).
     death_verbs: String,
     /// `death_before.txt`: deaths before a count (死亡3人, 撞死4人).
@@ -285,8 +293,26 @@ impl Lists {
                 message: format!("“{word}”不是单个字；这个表一行只写一个字"),
             });
         }
+        let units = victims::List::required(dir, "count_units.txt")?.strings();
+        let lone_persons = victims::List::required(dir, "lone_persons.txt")?.strings();
+        let one_victim = victims::List::required(dir, "one_victim.txt")?.strings();
+        // Nouns of two or more characters: 他 would match in 其他, 名 in 个名.
+        let single_persons: Vec<String> = victims::words(dir, "victim_nouns.txt")?
+            .into_iter()
+            .chain(lone_persons.iter().cloned())
+            .chain(one_victim.iter().cloned())
+            .filter(|w| w.chars().count() > 1)
+            .collect();
+        let persons: Vec<String> = units
+            .iter()
+            .filter(|w| w.chars().count() > 1)
+            .chain(&single_persons)
+            .cloned()
+            .collect();
         Ok(Lists {
-            units: words("count_units.txt")?,
+            units: alternation(&units),
+            persons: alternation(&persons),
+            single_persons,
             death_verbs: lists.0,
             death_before: lists.1,
             total_words: lists.2,
@@ -296,10 +322,10 @@ impl Lists {
             patient_nouns: lists.6,
             died_later: lists.7,
             hurt: lists.8,
-            lone_persons: words("lone_persons.txt")?,
+            lone_persons: alternation(&lone_persons),
             hospital: words("hospital.txt")?,
             kin: words("kin.txt")?,
-            one_victim: words("one_victim.txt")?,
+            one_victim: alternation(&one_victim),
             kin_pairs: words("kin_pairs.txt")?,
             body_parts: words("body_parts.txt")?,
             not_surname: not_surname
@@ -337,6 +363,14 @@ pub struct Reader {
     /// The words of `not_name_after.txt` as one alternation (某些, 某地, 某公司): a
     /// pattern with [`Reader::named_person`] refuses a match followed by one.
     pub(crate) not_name_after_words: String,
+    /// A person's noun ([`Lists::persons`], group 1) hurt in its clause (两名工人在作业中
+    /// 受伤), for [`Reader::points_back`].
+    persons_hurt: Regex,
+    /// [`Reader::named_person`] as a pattern, for [`Reader::points_back`].
+    named: Regex,
+    /// Nouns of one person of two or more characters (司机, 男子, 患者: `victim_nouns.txt`,
+    /// `lone_persons.txt`, `one_victim.txt`); used by [`super::victims`] (司机死亡).
+    pub(crate) single_persons: Vec<String>,
 }
 
 impl std::fmt::Debug for Reader {
@@ -379,7 +413,9 @@ impl Reader {
         let re = |s: String| {
             Regex::new(&s).map_err(|e| ClassifyError::Matcher(format!("伤亡句式：{e}")))
         };
-        let unit = format!("(?:{})", l.units);
+        // 个 counts people only before a person's noun (四个中学生模样的男孩, 两个孩子): as a
+        // counting word of its own it would count hours (三个小时后死亡).
+        let unit = format!("(?:{}|个(?:{}))", l.units, l.persons);
         let death_verb = format!("(?:{})", l.death_verbs);
         let total_word = format!("({})", l.total_words);
         let kin_pairs = &l.kin_pairs;
@@ -504,7 +540,10 @@ impl Reader {
         } else {
             automaton(fixed.into_iter().chain(extra).collect())?
         };
+        let named = re(named_person.clone())?;
         Ok(Reader {
+            named,
+            single_persons: l.single_persons,
             patterns: p,
             rewrites,
             anchors,
@@ -513,6 +552,10 @@ impl Reader {
             killing: l.killing,
             named_person,
             not_name_after_words: l.not_name_after,
+            persons_hurt: re(format!(
+                r"({})[^,，。;；、:：\s]{{0,10}}?(?:伤|骨折|中毒)",
+                l.persons
+            ))?,
         })
     }
 }
@@ -602,6 +645,15 @@ struct Sentence {
     wounded: Option<u32>,
     /// Injured people who died later (经抢救无效死亡): counted only as deaths.
     died_later: Option<u32>,
+    /// Where the first of them is stated with no count of the sentence before it
+    /// (当晚，其中2人经抢救无效死亡): the sentence up to its died-later word, which
+    /// [`Reader::points_back`] reads for a link to the injured of another sentence. A
+    /// died-later count after a count of its own sentence (3人死亡，其中1人经抢救无效
+    /// 死亡) is some of that count.
+    died_free: Option<String>,
+    /// The injury figure before those who died later were taken out, or the victim total:
+    /// a sentence stating the same injured figure restates it (a title and its body).
+    raw_injured: Option<u32>,
     /// Deaths stated as 近X: an upper bound that a precise figure refines.
     near_deaths: Option<u32>,
     /// One injured person named by a noun (司机受轻伤), used when nothing else is stated.
@@ -612,6 +664,21 @@ struct Sentence {
     /// 伤势较重 stated with no count.
     bare_serious: bool,
 }
+
+/// The figures one sentence states, for [`Reader::extract_marked`]'s update rule.
+struct Stated<'t> {
+    sentence: &'t str,
+    deaths: Option<u32>,
+    injured: Option<u32>,
+    serious: Option<u32>,
+    died_later: Option<u32>,
+    died_free: Option<String>,
+    raw_injured: Option<u32>,
+}
+
+/// Words by which those who died later point back to injured counted in another sentence
+/// (其中2人经抢救无效死亡, 1名伤者经抢救无效死亡, 受伤的李某医治无效死亡).
+const POINTS_BACK: [&str; 4] = ["其中", "伤者", "伤员", "受伤的"];
 
 fn max_opt(a: Option<u32>, b: Option<u32>) -> Option<u32> {
     match (a, b) {
@@ -660,23 +727,36 @@ fn denied(gap: &str) -> bool {
 }
 
 /// Whether the injured of a match died later in the same clause
-/// (3人受伤送医院经抢救无效死亡): they count only as deaths.
+/// (3人受伤送医院经抢救无效死亡), or in the next one when it goes on with their outcome,
+/// opened by 最终, 最后, 终因, 但 or 却 and holding no count (两个孩子伤势严重，最终都没能
+/// 挽回生命): they count only as deaths.
 fn dies_in_clause(rest: &str) -> bool {
-    let clause = rest.split([',', '，', '、']).next().unwrap_or("");
-    [
-        "抢救无效",
-        "医治无效",
-        "救治无效",
-        "伤重不治",
-        "不治身亡",
-        "不治死亡",
-        "后死亡",
-        "后身亡",
-        "致其死亡",
-        "致死",
-    ]
-    .iter()
-    .any(|w| clause.contains(w))
+    let mut clauses = rest.split([',', '，', '、']);
+    let clause = clauses.next().unwrap_or("");
+    let outcome = clauses.next().filter(|next| {
+        ["最终", "最后", "终因", "但", "却"]
+            .iter()
+            .any(|w| next.starts_with(w))
+            && !next.chars().any(numeral)
+    });
+    [Some(clause), outcome].into_iter().flatten().any(|clause| {
+        [
+            "抢救无效",
+            "医治无效",
+            "救治无效",
+            "伤重不治",
+            "不治身亡",
+            "不治死亡",
+            "后死亡",
+            "后身亡",
+            "致其死亡",
+            "致死",
+            "没能挽回",
+            "未能挽回",
+        ]
+        .iter()
+        .any(|w| clause.contains(w))
+    })
 }
 
 /// Whether a person's noun may be counted by what stands before it in its clause: a
@@ -799,6 +879,28 @@ impl Reader {
             .unwrap_or(0)
     }
 
+    /// Whether those who died later, stated at the end of `died` (a sentence up to their
+    /// words, with no count of its own before them), are of the injured `earlier` states:
+    /// `died` points back to them (其中, 伤者, 伤员, 受伤的: [`POINTS_BACK`]) or names a
+    /// person `earlier` names hurt in one clause (两名工人在作业中受伤 … 工人李某医治无效
+    /// 死亡; the nouns of [`Lists::persons`]), or names a person by a surname and 某 whom
+    /// `earlier`, stating an injury, names too (姜某驾车带吴某…致二人倒地受伤 … 姜某医治
+    /// 无效死亡). Another person (3名民警受伤 … 另一男子经
+    /// 抢救无效死亡) is another victim, not one of them.
+    pub(crate) fn points_back(&self, died: &str, earlier: &str) -> bool {
+        POINTS_BACK.iter().any(|w| died.contains(w))
+            || earlier.contains('伤')
+                && self
+                    .named
+                    .find_iter(died)
+                    .any(|m| earlier.contains(m.as_str()))
+            || self
+                .persons_hurt
+                .captures_iter(earlier)
+                .filter_map(|caps| caps.get(1))
+                .any(|m| died.contains(m.as_str()))
+    }
+
     /// Whether `gap` names a fate: a word of the anchors (遇难, 丧生, 中毒 …) or a
     /// missing person (失踪, 被困).
     fn fate_in(&self, gap: &str) -> bool {
@@ -845,6 +947,9 @@ impl Reader {
         let on = |i: usize| set.matched(i);
         let run =
             |i: usize, re: &'s Regex| on(i).then(|| re.captures_iter(text)).into_iter().flatten();
+        // Where the sentence states deaths: a 其中 part dead after them is some of those
+        // deaths, not of an injured figure between (3人死亡，9人受伤，其中一人在获救后死亡).
+        let mut death_at = Vec::new();
         for caps in run(SET_DEATH_AFTER, &p.death_after) {
             // "3名歹徒杀害了一名店主": the count is of the killers.
             if let (Some(all), None) = (caps.get(0), caps.get(2)) {
@@ -852,6 +957,7 @@ impl Reader {
                     continue;
                 }
             }
+            death_at.extend(caps.get(0).map(|m| m.start()));
             // "确诊732例死亡23例": the number after the verb is the deaths, unless another
             // fate follows it ("3人死亡5人受伤").
             let n = match (caps.get(2), caps.get(3)) {
@@ -876,6 +982,7 @@ impl Reader {
             for caps in run(i, re) {
                 if caps.get(2).is_none() {
                     s.deaths = max_opt(s.deaths, count(&caps, 1));
+                    death_at.extend(caps.get(0).map(|m| m.start()));
                 }
             }
         }
@@ -902,6 +1009,7 @@ impl Reader {
                 continue;
             }
             s.deaths = max_opt(s.deaths, count(&caps, 2));
+            death_at.extend(caps.get(0).map(|m| m.start()));
             s.total_injured = max_opt(s.total_injured, injured);
             // "2死3重伤": only serious injuries stated, so they are also the injured total.
             if caps.get(4).is_some() {
@@ -912,9 +1020,18 @@ impl Reader {
             .filter_map(|caps| Some((caps.get(0)?.start(), count(&caps, 1)?)))
             .collect();
         s.died_later = died.iter().map(|&(_, n)| n).max();
-        // "10人烧伤，其中1人死亡": the injured figure is a victim total including the dead.
+        s.died_free = run(SET_DIED_LATER, &p.died_later)
+            .filter_map(|caps| caps.get(0))
+            .find(|m| !p.any.is_match(&text[..m.start()]))
+            .map(|m| text[..m.end()].to_string());
+        // "10人烧伤，其中1人死亡": the injured figure is a victim total including the dead,
+        // unless the sentence states deaths before it (3人死亡，9人受伤，其中一人…死亡:
+        // the part is of the deaths).
         let includes_dead = text.contains("其中") && p.part_dead.is_match(text);
+        let mut raw = None;
         let mut injury = |at: usize, n: Option<u32>, word: &str| {
+            let includes_dead = includes_dead && !death_at.iter().any(|&d| d < at);
+            raw = max_opt(raw, n);
             // "重伤7人，目前2人抢救无效死亡": those who died after the figure are deaths only.
             let later = died
                 .iter()
@@ -959,6 +1076,7 @@ impl Reader {
                 }
             }
         }
+        s.raw_injured = max_opt(raw, s.victims);
         s
     }
 
@@ -1027,6 +1145,22 @@ fn casualty_char(c: char) -> bool {
 
 /// Where [`Reader::extract`] ends a sentence (and [`super::victims`] too: the same splits).
 pub(crate) const SENTENCE_END: [char; 8] = ['。', '!', '?', ';', '\n', '！', '？', '；'];
+
+/// The sentence of `text` after `sentence`, one of its sentences (a slice of it, as
+/// [`split_marked`] gives them): from after its end to the next [`SENTENCE_END`]; empty
+/// at the text's end or when `sentence` is not a slice of `text`.
+pub(crate) fn next_sentence<'a>(text: &'a str, sentence: &str) -> &'a str {
+    let start = (sentence.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+    let Some(after) = start
+        .checked_add(sentence.len())
+        .and_then(|end| text.get(end..))
+    else {
+        return "";
+    };
+    let mut chars = after.chars();
+    chars.next();
+    chars.as_str().split(SENTENCE_END).next().unwrap_or("")
+}
 
 /// [`Marked::marks`]: the sentence holds a [`casualty_char`] (read by [`extract_marked`]).
 pub(crate) const CASUALTY: u8 = 1;
@@ -1278,10 +1412,8 @@ impl Reader {
         let mut out = Casualties::default();
         let (mut victims, mut wounded, mut died_later, mut near) = (None, None, None, None);
         let (mut lone_injured, mut single_hurt, mut bare_serious) = (false, false, false);
-        // (deaths, injured, seriously injured) of each sentence, for the update rule below,
-        // and the index in it of the last sentence saying injured people died later.
+        // The figures of each sentence, for the update rule below.
         let mut stated = Vec::new();
-        let mut last_died_later = None;
         // In a poisoning report the patients are the poisoned (rule: the ill count as injured).
         // Searched for when a sentence is read (most texts have none to read).
         let mut poisoning = None;
@@ -1305,10 +1437,15 @@ impl Reader {
                 (a, b, f) => Some(a.unwrap_or(0) + b.unwrap_or(0) + f.unwrap_or(0)),
             };
             out.deaths = max_opt(out.deaths, s.deaths);
-            if s.died_later.is_some() {
-                last_died_later = Some(stated.len());
-            }
-            stated.push((s.deaths, max_opt(s.total_injured, split), s.serious));
+            stated.push(Stated {
+                sentence,
+                deaths: s.deaths,
+                injured: max_opt(s.total_injured, split),
+                serious: s.serious,
+                died_later: s.died_later,
+                died_free: s.died_free,
+                raw_injured: s.raw_injured,
+            });
             victims = max_opt(victims, s.victims);
             wounded = max_opt(wounded, s.wounded);
             died_later = max_opt(died_later, s.died_later);
@@ -1334,21 +1471,41 @@ impl Reader {
             out.deaths = died_later;
         }
         // A sentence stating fewer deaths than the final toll is an earlier snapshot: when
-        // the text says injured people died later, its injured figure still holds them. So
-        // is a sentence stating injured and no deaths before the text's last word of those
-        // who died later (5人受伤。其中2人经抢救无效死亡; 两名重伤者送入重症监护室 … 但两名
-        // 重伤者经救治无效死亡, after a first report of the deaths); one after it may be a
-        // count of the survivors (目前2名伤者情况稳定).
+        // another sentence says injured people died later, with no count of its own before
+        // them, its injured figure still holds them. So is a sentence stating injured and
+        // no deaths before a word of those who died later that points back to them (5人
+        // 受伤。其中2人经抢救无效死亡; 两名重伤者送入重症监护室 … 但两名重伤者经救治无效
+        // 死亡, after a first report of the deaths), or before a sentence restating its
+        // figure with them (a title's 13人受伤, the body's 13人受伤，其中2人经抢救无效死亡);
+        // one after it may be a count of the survivors (目前2名伤者情况稳定), and another
+        // victim (3名民警受伤。另一男子经抢救无效死亡) or a count's own dead (乙地3人死亡，
+        // 其中1人经抢救无效死亡) are not of its injured.
         let deaths = out.deaths.unwrap_or(0);
-        for (i, (d, injured, serious)) in stated.into_iter().enumerate() {
-            let before_died = last_died_later.is_some_and(|last| i < last);
-            let moved = match (d, died_later) {
-                (Some(d), Some(later)) if d < deaths => Some((deaths - d).min(later)),
-                (None, Some(later)) if deaths > 0 && before_died => Some(deaths.min(later)),
+        // The most of the injured of sentence `i` who died later, by the sentences after it
+        // (`after`) or any other, pointing back by their words (`words`) or by position.
+        let later = |i: usize, after: bool, words: bool| {
+            let of = &stated[i];
+            stated
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i && (!after || j > i))
+                .filter_map(|(_, o)| {
+                    let linked = match &o.died_free {
+                        Some(died) => !words || self.points_back(died, of.sentence),
+                        None => o.raw_injured.is_some() && o.raw_injured == of.injured,
+                    };
+                    o.died_later.filter(|_| linked)
+                })
+                .max()
+        };
+        for (i, of) in stated.iter().enumerate() {
+            let moved = match of.deaths {
+                Some(d) if d < deaths => later(i, false, false).map(|n| (deaths - d).min(n)),
+                None if deaths > 0 => later(i, true, true).map(|n| deaths.min(n)),
                 _ => None,
             };
-            out.injured = max_opt(out.injured, minus(injured, moved));
-            out.seriously_injured = max_opt(out.seriously_injured, minus(serious, moved));
+            out.injured = max_opt(out.injured, minus(of.injured, moved));
+            out.seriously_injured = max_opt(out.seriously_injured, minus(of.serious, moved));
         }
         // A victim total (N人伤亡, N人中毒) includes the dead: the rest are the injured.
         if let Some(v) = victims {

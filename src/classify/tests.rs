@@ -1369,6 +1369,7 @@ fn normalized_text_buffer() {
     );
 }
 
+<<<<<<< HEAD
 /// The terms and places one pass of the merged automaton gives
 /// ([`Classifier::scan`]) are those of an automaton of each, as the classifier built
 /// them before: the terms' every overlapping match, the places' leftmost-longest
@@ -1445,5 +1446,74 @@ fn one_scan_finds_what_two_automata_find() {
             place_count += want.len();
         }
         assert!(term_count > c.term_strings.len() && place_count > names.len());
+=======
+/// Sixteenth session (issue 14 point 4, the carried faults): counts with 个 before a
+/// person's noun, one person dying without a count, those who died later taken from an
+/// injured count only when they are of it, and a 其中 part after a separate toll
+/// (deaths, injured, seriously injured).
+#[test]
+fn counted_persons_lone_deaths_and_who_died_later() {
+    for (body, want) in [
+        // 个 before a person's noun counts, a descriptive modifier between (was 1: the
+        // old man only).
+        (
+            "四个中学生模样的男孩和一位老人受伤。",
+            (None, Some(5), None),
+        ),
+        ("两个孩子在事故中受伤。", (None, Some(2), None)),
+        // One person named by a noun dying: one death (was none without 当场).
+        ("事故造成驾驶员死亡。", (Some(1), None, None)),
+        ("货车司机不幸死亡，车辆损毁。", (Some(1), None, None)),
+        // ... not a figure, a negation, a prevention or a hypothetical.
+        ("事故无人死亡。", (None, None, None)),
+        ("司机死亡人数尚不清楚。", (None, None, None)),
+        ("要防止司机死亡。", (None, None, None)),
+        ("如果司机死亡，保险怎么赔？", (None, None, None)),
+        // Those the next sentence says died, pointing back with 其中 or 伤者中, are taken
+        // from an injury verb's count (was 2 injured).
+        (
+            "男子持刀捅伤2人。其中1人经抢救无效死亡。",
+            (Some(1), Some(1), None),
+        ),
+        (
+            "男子持刀捅伤2人。伤者中1人经抢救无效死亡。",
+            (Some(1), Some(1), None),
+        ),
+        // A death after treatment of another person, or of another count, is not of the
+        // injured counted before (were 2 and 4).
+        (
+            "3名民警在抓捕中受伤。另一男子经抢救无效死亡。",
+            (Some(1), Some(3), None),
+        ),
+        ("5人受伤。另有1人经抢救无效死亡。", (Some(1), Some(5), None)),
+        (
+            "甲地爆炸致5人受伤。乙地矿难致3人死亡，其中1人经抢救无效死亡。",
+            (Some(3), Some(5), None),
+        ),
+        (
+            "甲地爆炸致2人死亡5人受伤。乙地矿难致3人死亡，其中1人经抢救无效死亡。",
+            (Some(3), Some(5), None),
+        ),
+        // ... a person named by 某 in the sentence of the injury is one of them.
+        (
+            "姜某驾车带吴某行驶时撞上路牙，致二人倒地受伤。次日，姜某医治无效死亡。",
+            (Some(1), Some(1), None),
+        ),
+        // A 其中 part dead after the sentence's own toll is of the toll (was 6 injured).
+        (
+            "事故造成3人死亡，9人受伤，其中一人在获救后死亡。",
+            (Some(3), Some(9), None),
+        ),
+        // Serious injuries whose next clause says they could not be saved are deaths
+        // only (was 3 seriously injured).
+        (
+            "车祸致3人死亡。3名乘客伤势严重，最终没能挽回生命。",
+            (Some(3), None, None),
+        ),
+        ("3名乘客伤势严重，但已脱离危险。", (None, Some(3), Some(3))),
+    ] {
+        let c = classify("事故", body);
+        assert_eq!((c.deaths, c.injured, c.seriously_injured), want, "{body}");
+>>>>>>> i14-casualty5
     }
 }

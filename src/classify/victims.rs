@@ -4,6 +4,9 @@
 //!   unless the word is conceded (就是撞死了人也…); after a count the same words are the
 //!   toll (其中1名船员在获救后已无生命体征), unless the word is a killing verb with its
 //!   object after it (3名歹徒枪杀了一名店主: the count is of the killers);
+//! - one person named by a noun, X某 or 其, then 死亡 (事故造成驾驶员死亡) is one death;
+//!   a single death after treatment (李某医治无效死亡) is of the injured counted before
+//!   only when the text links them ([`Reader::points_back`]);
 //! - a toll after the verb without a counting word (遇难18，另有3人失踪) is that toll;
 //! - injuries the text calls light (12人轻伤, 20余名学生轻微中毒) are not serious
 //!   injuries: 国务院令第493号 grades on 重伤, so such figures do not raise the level.
@@ -35,7 +38,7 @@ use regex::Regex;
 use super::ClassifyError;
 use super::casualty::{
     Casualties, DEATHLY, HURTFUL, LIGHT, Marked, Reader, SENTENCE_END, alternation, counts_killers,
-    parse_count,
+    next_sentence, parse_count,
 };
 
 /// The word lists (`dictionaries/casualty/*.txt`, one entry per line).
@@ -76,6 +79,9 @@ pub(crate) struct VictimWords {
     conceded: Option<Regex>,
     /// A count before a word of `single_death.txt` (1名船员在获救后已无生命体征): the toll.
     counted_death: Option<Regex>,
+    /// One person named by a noun dying without a count (司机死亡, 该男子不幸死亡, 王某
+    /// 死亡): group 1 catches a 人数/率 after it (司机死亡人数: a figure, not a death).
+    person_died: Option<Regex>,
     /// The killing verbs of `casualty/killing_verbs.txt`: a count before one with its
     /// object after it is of the killers.
     killing: Vec<String>,
@@ -256,6 +262,50 @@ fn counted_death_pattern(single_death: &[String]) -> Option<Regex> {
     )
 }
 
+/// One person named by a noun of `lone_persons.txt`, `victim_nouns.txt` or
+/// `one_victim.txt` ([`Reader::single_persons`]: 司机, 男子, 患者), by a surname and 某
+/// or by 其, then 死亡: one death
+/// (the noun alone is one person, as in 司机受轻伤). Group 1 catches 人数 or 率 after it.
+fn person_died_pattern(names: &Reader) -> Option<Regex> {
+    let people = &names.single_persons;
+    if people.is_empty() {
+        return None;
+    }
+    Some(
+        Regex::new(&format!(
+            r"(?:{}|{}|其)(?:不幸)?死亡(人数|率)?",
+            alternation(people),
+            names.named_person
+        ))
+        .expect("escaped words form a valid pattern"),
+    )
+}
+
+/// Whether the single death after treatment stated in `sentences[k]` (李某医治无效死亡) is
+/// of one of the injured stated before it, in its sentence or an earlier one: its words
+/// point back to them or name a person hurt there ([`Reader::points_back`]). Another
+/// person (3名民警受伤 … 另一男子经抢救无效死亡) is another victim.
+fn died_of_counted(reader: &Reader, sentences: &[Marked<'_>], k: usize) -> bool {
+    let sentence = sentences[k].text;
+    let Some(end) = DIED_LATER
+        .iter()
+        .filter_map(|w| sentence.find(w).map(|at| at + w.len()))
+        .min()
+    else {
+        return false;
+    };
+    let died = &sentence[..end];
+    sentences[..k]
+        .iter()
+        .map(|m| m.text)
+        .chain([died])
+        .any(|earlier| reader.points_back(died, earlier))
+}
+
+/// Words by which a sentence points back to the count of the sentence before it
+/// ([`VictimWords::count_after_injury_verb`]).
+const NEXT_POINTS_BACK: [&str; 3] = ["其中", "伤者中", "伤员中"];
+
 /// Passive markers before a death verb (被压死, 遭杀害, 给轧死).
 const PASSIVE_MARKERS: [char; 3] = ['被', '遭', '给'];
 
@@ -330,7 +380,7 @@ impl List {
 }
 
 /// The words of an optional list (none when the file is missing).
-fn words(dir: &Path, name: &str) -> Result<Vec<String>, ClassifyError> {
+pub(crate) fn words(dir: &Path, name: &str) -> Result<Vec<String>, ClassifyError> {
     Ok(List::read(dir, name)?.map_or_else(Vec::new, |l| l.strings()))
 }
 
@@ -401,6 +451,7 @@ impl VictimWords {
             injured_after_verb: injured_after_verb_pattern(&injury_verbs),
             bare_death: bare_death_pattern(&words(dir, "event_nouns.txt")?),
             counted_death: counted_death_pattern(&single_death),
+            person_died: person_died_pattern(names),
             conceded: conceded_pattern(&single_death),
             killing: names.killing.clone(),
         })
@@ -473,12 +524,16 @@ impl VictimWords {
         // Cheap test first (the marks): most sentences state no death, no injury and no
         // light injury. A single-death word without these characters (殉职) is tested on
         // its own, so with one in the text every sentence is read.
-        for &Marked {
-            text: sentence,
-            marks,
-        } in sentences
+        for (
+            k,
+            &Marked {
+                text: sentence,
+                marks,
+            },
+        ) in sentences.iter().enumerate()
         {
-            let named = any_single && self.single_death.any_in(sentence);
+            let named = any_single && self.single_death.any_in(sentence)
+                || marks & DEATHLY != 0 && self.person_died(sentence);
             let deathly = named || marks & DEATHLY != 0;
             let hurtful = marks & HURTFUL != 0;
             if !deathly && !hurtful && marks & LIGHT == 0 {
@@ -487,7 +542,8 @@ impl VictimWords {
             let plural = || self.not_single.any_in(sentence);
             if hurtful {
                 self.read_hurt(sentence, named, plural, &mut hurt, &mut hurt_serious);
-                hurt_count = hurt_count.max(self.count_after_injury_verb(reader, sentence));
+                let next = next_sentence(text, sentence);
+                hurt_count = hurt_count.max(self.count_after_injury_verb(reader, sentence, next));
             }
             if deathly {
                 if let Some(n) = COUNT_AFTER_VERB
@@ -528,7 +584,7 @@ impl VictimWords {
                 };
                 if named && !plural() && !conceded() {
                     single = true;
-                    single_died_later |= DIED_LATER.iter().any(|w| sentence.contains(w));
+                    single_died_later |= died_of_counted(reader, sentences, k);
                 }
             }
             // The pattern ends in a light word: a sentence without one cannot match.
@@ -585,6 +641,17 @@ impl VictimWords {
             && !self.serious.any_in(text);
     }
 
+    /// Whether a sentence names one person dying without a count ([`VictimWords::person_died`]).
+    /// Most sentences marked deathly hold no 死亡 (世, 命 … mark them too): the pattern,
+    /// which has no literal prefix to skip to, runs only on those that do.
+    fn person_died(&self, sentence: &str) -> bool {
+        sentence.contains("死亡")
+            && self
+                .person_died
+                .as_ref()
+                .is_some_and(|re| re.captures_iter(sentence).any(|caps| caps.get(1).is_none()))
+    }
+
     /// Whether the gap between a count and a single-death word undoes the count as the
     /// toll: a near miss or negation ends it, before a passive marker too (2人险些丧命,
     /// 3名工人差点被压死), or it holds an agent construction, so the count is of the
@@ -633,8 +700,10 @@ impl VictimWords {
 
     /// The largest count after an injury verb in a sentence (扎伤15名幼童, 伤3人); not
     /// after 死伤, 重伤, 轻伤 or 受伤, which the patterns read. Those of the count the
-    /// sentence then says died (捅伤2人，其中1人死亡) count only as deaths: 1 injured.
-    fn count_after_injury_verb(&self, reader: &Reader, sentence: &str) -> Option<u32> {
+    /// sentence then says died (捅伤2人，其中1人死亡) count only as deaths: 1 injured; so
+    /// do those the `next` sentence says died when it points back to the count with 其中,
+    /// 伤者中 or 伤员中 (捅伤2人。其中1人经抢救无效死亡。).
+    fn count_after_injury_verb(&self, reader: &Reader, sentence: &str, next: &str) -> Option<u32> {
         if !sentence.contains('伤') {
             return None;
         }
@@ -644,7 +713,13 @@ impl VictimWords {
             .filter(|caps| caps.get(1).is_none())
             .filter_map(|caps| {
                 let n = parse_count(caps.get(2)?.as_str())?;
-                let dead = reader.dead_among(&sentence[caps.get(0)?.end()..]);
+                let dead = reader.dead_among(&sentence[caps.get(0)?.end()..]).max(
+                    if NEXT_POINTS_BACK.iter().any(|w| next.contains(w)) {
+                        reader.dead_among(next)
+                    } else {
+                        0
+                    },
+                );
                 n.checked_sub(dead).filter(|&n| n > 0)
             })
             .max()
