@@ -86,9 +86,9 @@ fn flag_value(b: bool) -> f32 {
 }
 
 /// The index of bigram `a b` of one part of the text (`kind`: `T` the title, `B` the
-/// lede) starts as this key: the kind and the first code point `a` (21 bits) in a u64,
-/// the second code point below them ([`bigram_index`]).
-fn bigram_key(kind: u8, a: u32) -> u64 {
+/// lede) starts as this key: the kind and the first code point (a char has 21 bits) in a
+/// u64, the second code point below them ([`bigram_index`]).
+fn bigram_key(kind: u8, a: char) -> u64 {
     u64::from(kind) << 42 | u64::from(a) << 21
 }
 
@@ -102,46 +102,18 @@ fn bigram_key(kind: u8, a: u32) -> u64 {
 /// (random 12,207). The product's bits 32–49 instead collided 30,329 times on the latter:
 /// below bit 42 they do not depend on the kind. The test
 /// `bigram_indexes_spread_at_least_as_a_random_function` checks both.
-fn bigram_index(key: u64, b: u32) -> u32 {
+fn bigram_index(key: u64, b: char) -> u32 {
     ((key | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as u32
 }
 
-/// Bigrams of the first `limit` characters of `text` (digits folded to 0, whitespace
-/// skipped), indexed by [`bigram_index`]. A loop over the UTF-8 bytes, each
-/// character's length and code point read from its leading byte (the text is valid
-/// UTF-8), whitespace asked of `char::is_whitespace` only below U+3001 (none lies above
-/// U+3000): `chars()`, the Unicode lookup for every character and the push's check of
-/// the capacity cost some 50 instructions a character (docs/performance.md,
-/// Classification, round 12). `tests::bigrams_by_bytes_are_those_by_chars` holds it to
-/// the reading by `chars()` on every character up to U+2FFFF and on the corpus.
-fn bigrams(kind: u8, text: &str, limit: usize, out: &mut Vec<Feature>) {
-    let bytes = text.as_bytes();
-    let continuation = |i: usize| u32::from(bytes[i] & 0x3F);
+/// Bigrams of `chars` (digits folded to 0, whitespace skipped), indexed by
+/// [`bigram_index`].
+fn bigrams(kind: u8, chars: impl Iterator<Item = char>, out: &mut Vec<Feature>) {
     // The key of the bigram that the previous character starts.
     let mut prev: Option<u64> = None;
-    let mut i = 0;
-    for _ in 0..limit {
-        let Some(&lead) = bytes.get(i) else {
-            break;
-        };
-        let (c, len) = match lead {
-            b'0'..=b'9' => (u32::from(b'0'), 1),
-            0..=0x7F => (u32::from(lead), 1),
-            0xC0..=0xDF => (u32::from(lead & 0x1F) << 6 | continuation(i + 1), 2),
-            0xE0..=0xEF => (
-                u32::from(lead & 0x0F) << 12 | continuation(i + 1) << 6 | continuation(i + 2),
-                3,
-            ),
-            _ => (
-                u32::from(lead & 0x07) << 18
-                    | continuation(i + 1) << 12
-                    | continuation(i + 2) << 6
-                    | continuation(i + 3),
-                4,
-            ),
-        };
-        i += len;
-        if c <= 0x3000 && char::from_u32(c).is_some_and(char::is_whitespace) {
+    for c in chars {
+        let c = if c.is_ascii_digit() { '0' } else { c };
+        if c.is_whitespace() {
             prev = None;
             continue;
         }
@@ -159,8 +131,8 @@ pub(crate) fn lede_bigrams(text: &str, title_end: usize) -> Vec<Feature> {
     let title = &text[..title_end];
     let body = text.get(title_end + 1..).unwrap_or("");
     let mut grams = Vec::with_capacity(2 * (title.len() / 3 + BODY_CHARS));
-    bigrams(b'T', title, usize::MAX, &mut grams);
-    bigrams(b'B', body, BODY_CHARS, &mut grams);
+    bigrams(b'T', title.chars(), &mut grams);
+    bigrams(b'B', body.chars().take(BODY_CHARS), &mut grams);
     grams
 }
 
@@ -1039,7 +1011,7 @@ mod tests {
                 for &a in chars {
                     for &b in chars {
                         *count
-                            .entry(bigram_index(bigram_key(kind, a.into()), b.into()) & mask)
+                            .entry(bigram_index(bigram_key(kind, a), b) & mask)
                             .or_default() += 1;
                     }
                 }
@@ -1063,7 +1035,7 @@ mod tests {
 
     #[test]
     fn bigram_indexes_tell_the_parts_and_the_order_apart() {
-        let index = |kind: u8, a: char, b: char| bigram_index(bigram_key(kind, a.into()), b.into());
+        let index = |kind: u8, a: char, b: char| bigram_index(bigram_key(kind, a), b);
         let (t, b) = (index(b'T', '死', '亡'), index(b'B', '死', '亡'));
         assert_ne!(t, b);
         assert_ne!(t, index(b'T', '亡', '死'));
@@ -1071,64 +1043,19 @@ mod tests {
         let key = 0x54u64 << 42 | 0x6B7Bu64 << 21 | 0x4EA1;
         assert_eq!(u64::from(t), key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40);
         let mut grams = Vec::new();
-        bigrams(b'B', "死亡", usize::MAX, &mut grams);
+        bigrams(b'B', "死亡".chars(), &mut grams);
         assert_eq!(grams, [(b, 1.0)]);
     }
 
     #[test]
     fn bigrams_fold_digits_and_skip_spaces() {
         let mut a = Vec::new();
-        bigrams(b'T', "致3人 死亡", usize::MAX, &mut a);
+        bigrams(b'T', "致3人 死亡".chars(), &mut a);
         let mut b = Vec::new();
-        bigrams(b'T', "致7人 死亡", usize::MAX, &mut b);
+        bigrams(b'T', "致7人 死亡".chars(), &mut b);
         assert_eq!(a, b);
         // 致3, 3人, 死亡: the space breaks the run.
         assert_eq!(a.len(), 3);
-    }
-
-    /// The bigrams as the loop over `chars()` read them before the byte loop (round
-    /// 12): the reference [`bigrams`] is held to.
-    fn bigrams_by_chars(kind: u8, text: &str, limit: usize) -> Vec<Feature> {
-        let mut out = Vec::new();
-        let mut prev: Option<u64> = None;
-        for c in text.chars().take(limit) {
-            let c = if c.is_ascii_digit() { '0' } else { c };
-            if c.is_whitespace() {
-                prev = None;
-                continue;
-            }
-            if let Some(key) = prev {
-                out.push((bigram_index(key, c.into()), 1.0));
-            }
-            prev = Some(bigram_key(kind, c.into()));
-        }
-        out
-    }
-
-    /// The byte loop gives the bigrams of the `chars()` loop: on every character up to
-    /// U+2FFFF (each beside a Han character, a digit and a space), at every limit of a
-    /// short mixed text, and on every corpus item's title and lede.
-    #[test]
-    fn bigrams_by_bytes_are_those_by_chars() {
-        let check = |text: &str, limit: usize| {
-            let mut got = Vec::new();
-            bigrams(b'B', text, limit, &mut got);
-            assert_eq!(got, bigrams_by_chars(b'B', text, limit), "{text:?} {limit}");
-        };
-        let every: String = (0..=0x2FFFF)
-            .filter_map(char::from_u32)
-            .flat_map(|c| [c, '亡', c, '7', c, ' ', c, '\u{3000}'])
-            .collect();
-        check(&every, usize::MAX);
-        let mixed = "致3人\u{a0}死亡 ab\t9é\u{2003}😀中\u{3000}文\n";
-        for limit in 0..=mixed.chars().count() + 1 {
-            check(mixed, limit);
-        }
-        for (title, body) in crate::classify::tests::corpus_items().unwrap_or_default() {
-            let (text, title_end) = crate::classify::Classifier::normalized(&title, &body);
-            check(&text[..title_end], usize::MAX);
-            check(&text[title_end + 1..], BODY_CHARS);
-        }
     }
 
     #[test]
