@@ -1357,7 +1357,6 @@ fn normalized_text_buffer() {
     );
 }
 
-<<<<<<< HEAD
 /// The terms and places one pass of the merged automaton gives
 /// ([`Classifier::scan`]) are those of an automaton of each, as the classifier built
 /// them before: the terms' every overlapping match, the places' leftmost-longest
@@ -1434,7 +1433,9 @@ fn one_scan_finds_what_two_automata_find() {
             place_count += want.len();
         }
         assert!(term_count > c.term_strings.len() && place_count > names.len());
-=======
+    }
+}
+
 /// Sixteenth session (issue 14 point 4, the carried faults): counts with 个 before a
 /// person's noun, one person dying without a count, those who died later taken from an
 /// injured count only when they are of it, and a 其中 part after a separate toll
@@ -1502,6 +1503,5 @@ fn counted_persons_lone_deaths_and_who_died_later() {
     ] {
         let c = classify("事故", body);
         assert_eq!((c.deaths, c.injured, c.seriously_injured), want, "{body}");
->>>>>>> i14-casualty5
     }
 }
