@@ -1017,6 +1017,8 @@ mod tests {
             ("小区停车难", "物业乱收停车费，业主意见很大"),
             ("小区电梯又坏了", "物业说在修，已经一个星期了"),
             ("小区门口的事", "物业不管，业主反映多次没有回音"),
+            ("小区门口的事", "想问问物业这个事情怎么处理，业主很有意见"),
+            ("小区门口的事", "物业一直不处理"),
         ];
         let decided = complaints.iter().map(|&(title, body)| {
             let as_board = classifier.classify_as(title, body, false, ReportKind::Board);

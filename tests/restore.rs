@@ -285,6 +285,90 @@ fn replies_json(site: &Site) -> String {
     out
 }
 
+/// A time `hours_ago` as the test board shows it (Beijing time, to the minute).
+fn beijing(hours_ago: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(8 - hours_ago))
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+/// Post 2 of [`reply_scene`]'s board: 96 h old on a 72 h answer window, in `status`.
+fn late_post(status: &str, reply: Option<&str>) -> String {
+    board_post(2, "楼道积水无人处理", &beijing(96), status, reply)
+}
+
+/// Where the reply-ledger backup tests start: a board of three posts polled by a daemon
+/// that mails a real SMTP server, once post 1's 80 % reminder and post 2's overdue notice
+/// are sent.
+struct ReplyScene {
+    server: wiremock::MockServer,
+    collector: smtp::Collector,
+    /// The board's address and the site's extra configuration, for a second site.
+    board: String,
+    extra: String,
+    site: Site,
+    daemon: Daemon,
+    api: Api,
+    /// Post 1 as served: 60 h of 72 h gone (its 80 % reminder is due), due in 12 h.
+    waiting: String,
+}
+
+/// Serves [`ReplyScene`]'s board (post 1 waiting, post 2 ([`late_post`]) 24 h overdue,
+/// post 3 new) and waits for the daemon's reply notices. Overdue notices repeat every
+/// 12 h, so post 2, 24 h past due on the first poll, gets the current one (within
+/// `reply_overdue_max` × 12 h).
+async fn reply_scene() -> ReplyScene {
+    let server = wiremock::MockServer::start().await;
+    let collector = smtp::Collector::default();
+    let listener = smtp::listener();
+    let smtp_port = listener.local_addr().unwrap().port();
+    smtp::serve(listener, collector.clone());
+    let extra = format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\nsecurity = \"none\"\ntimeout = \"5s\"\n\n\
+         [policy]\noverdue_repeat = \"12h\"\n"
+    );
+    let waiting = board_post(1, "小区路灯不亮", &beijing(60), "未回复", None);
+    let taken_down = board_post(3, "咨询公交线路调整", &beijing(10), "未回复", None);
+    serve_board(
+        &server,
+        &[waiting.clone(), late_post("未回复", None), taken_down],
+    )
+    .await;
+    let board = format!("{}/board", server.uri());
+    let site = board_site(&board, &extra);
+    let mut daemon = Daemon::start(&site, &[]);
+    let api = Api::connect(&site, &mut daemon).await;
+    wait_for_replies(
+        &site,
+        &mut daemon,
+        &[("1", "pending"), ("2", "overdue"), ("3", "pending")],
+    );
+    let start = Instant::now();
+    while !["reply/board/1/80", "reply/board/2/overdue/"]
+        .iter()
+        .all(|key| collector.keys().iter().any(|k| k.starts_with(key)))
+    {
+        daemon.assert_running("waiting for the reply notices");
+        assert!(
+            start.elapsed() < PATIENCE,
+            "reply notices sent: {:?}\n{}",
+            collector.keys(),
+            tail(&daemon.log())
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    ReplyScene {
+        server,
+        collector,
+        board,
+        extra,
+        site,
+        daemon,
+        api,
+        waiting,
+    }
+}
+
 /// Waits until `yuqing replies --all --json` lists the posts `key → state` of `want`.
 fn wait_for_replies(site: &Site, daemon: &mut Daemon, want: &[(&str, &str)]) {
     let start = Instant::now();
@@ -322,60 +406,19 @@ fn wait_for_replies(site: &Site, daemon: &mut Daemon, want: &[(&str, &str)]) {
 /// lists the same posts byte for byte and sends no reply notice again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reply_ledger_survives_export_and_import() {
-    let server = wiremock::MockServer::start().await;
-    let collector = smtp::Collector::default();
-    let listener = smtp::listener();
-    let smtp_port = listener.local_addr().unwrap().port();
-    smtp::serve(listener, collector.clone());
-    // A 72 h answer window; overdue notices every 12 h, so a post 24 h past due on the
-    // first poll gets the current one (within `reply_overdue_max` × 12 h).
-    let extra = format!(
-        "[smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\nsecurity = \"none\"\ntimeout = \"5s\"\n\n\
-         [policy]\noverdue_repeat = \"12h\"\n"
-    );
-    let beijing = |hours_ago: i64| {
-        (chrono::Utc::now() + chrono::Duration::hours(8 - hours_ago))
-            .format("%Y-%m-%d %H:%M")
-            .to_string()
-    };
-    // Post 1: 60 h of 72 h gone (its 80 % reminder is due), still due in 12 h.
-    let pending = board_post(1, "小区路灯不亮", &beijing(60), "未回复", None);
-    let late = |status: &str, reply: Option<&str>| {
-        board_post(2, "楼道积水无人处理", &beijing(96), status, reply)
-    };
-    let taken_down = board_post(3, "咨询公交线路调整", &beijing(10), "未回复", None);
-    serve_board(
-        &server,
-        &[pending.clone(), late("未回复", None), taken_down],
-    )
-    .await;
-    let board = format!("{}/board", server.uri());
-    let old = board_site(&board, &extra);
-    let mut daemon = Daemon::start(&old, &[]);
-    let api = Api::connect(&old, &mut daemon).await;
-    wait_for_replies(
-        &old,
-        &mut daemon,
-        &[("1", "pending"), ("2", "overdue"), ("3", "pending")],
-    );
-    // The reply clocks fire: post 1's reminder, post 2's current overdue notice.
-    let start = Instant::now();
-    while !["reply/board/1/80", "reply/board/2/overdue/"]
-        .iter()
-        .all(|key| collector.keys().iter().any(|k| k.starts_with(key)))
-    {
-        daemon.assert_running("waiting for the reply notices");
-        assert!(
-            start.elapsed() < PATIENCE,
-            "reply notices sent: {:?}\n{}",
-            collector.keys(),
-            tail(&daemon.log())
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let ReplyScene {
+        server,
+        collector,
+        board,
+        extra,
+        site: old,
+        mut daemon,
+        api,
+        waiting: pending,
+    } = reply_scene().await;
     // Second page: post 2 answered an hour ago (a day late), post 3 gone.
     let answered = beijing(1);
-    serve_board(&server, &[pending, late("已回复", Some(&answered))]).await;
+    serve_board(&server, &[pending, late_post("已回复", Some(&answered))]).await;
     wait_for_replies(
         &old,
         &mut daemon,
@@ -460,48 +503,16 @@ fn reply_records(export: &str) -> Vec<(String, Value)> {
 /// daemon on it lists the same posts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incremental_export_carries_the_changed_posts_and_restores_over_the_full_one() {
-    let server = wiremock::MockServer::start().await;
-    let collector = smtp::Collector::default();
-    let listener = smtp::listener();
-    let smtp_port = listener.local_addr().unwrap().port();
-    smtp::serve(listener, collector.clone());
-    let extra = format!(
-        "[smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\nsecurity = \"none\"\ntimeout = \"5s\"\n\n\
-         [policy]\noverdue_repeat = \"12h\"\n"
-    );
-    let beijing = |hours_ago: i64| {
-        (chrono::Utc::now() + chrono::Duration::hours(8 - hours_ago))
-            .format("%Y-%m-%d %H:%M")
-            .to_string()
-    };
-    let waiting = board_post(1, "小区路灯不亮", &beijing(60), "未回复", None);
-    let late = |status: &str, reply: Option<&str>| {
-        board_post(2, "楼道积水无人处理", &beijing(96), status, reply)
-    };
-    let taken_down = board_post(3, "咨询公交线路调整", &beijing(10), "未回复", None);
-    serve_board(
-        &server,
-        &[waiting.clone(), late("未回复", None), taken_down],
-    )
-    .await;
-    let board = format!("{}/board", server.uri());
-    let old = board_site(&board, &extra);
-    let mut daemon = Daemon::start(&old, &[]);
-    let api = Api::connect(&old, &mut daemon).await;
-    wait_for_replies(
-        &old,
-        &mut daemon,
-        &[("1", "pending"), ("2", "overdue"), ("3", "pending")],
-    );
-    let start = Instant::now();
-    while !["reply/board/1/80", "reply/board/2/overdue/"]
-        .iter()
-        .all(|key| collector.keys().iter().any(|k| k.starts_with(key)))
-    {
-        daemon.assert_running("waiting for the reply notices");
-        assert!(start.elapsed() < PATIENCE, "{}", tail(&daemon.log()));
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let ReplyScene {
+        server,
+        board,
+        extra,
+        site: old,
+        mut daemon,
+        api,
+        waiting,
+        ..
+    } = reply_scene().await;
     settled(&api, &mut daemon, chrono::Utc::now()).await;
 
     // The CLI sends `--since` in whole seconds: one boundary after the last change.
@@ -527,7 +538,7 @@ async fn an_incremental_export_carries_the_changed_posts_and_restores_over_the_f
     let new_post = board_post(4, "噪音扰民请求处理", &beijing(2), "未回复", None);
     serve_board(
         &server,
-        &[waiting, late("已回复", Some(&beijing(1))), new_post],
+        &[waiting, late_post("已回复", Some(&beijing(1))), new_post],
     )
     .await;
     wait_for_replies(
