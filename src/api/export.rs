@@ -675,31 +675,9 @@ mod tests {
         let at = |s: &str| s.parse::<Timestamp>().unwrap();
         for i in 0..=PAGE {
             store
-                .put_tracked_post(&crate::replies::TrackedPost {
-                    source: "board".into(),
-                    key: format!("p{i:04}"),
-                    title: "路灯不亮".into(),
-                    url: None,
-                    unit: None,
-                    posted_at: at("2026-11-20T02:00:00Z"),
-                    due_at: at("2026-11-23T16:00:00Z"),
-                    replied_at: None,
-                    removed_at: None,
-                })
+                .put_tracked_post(&crate::replies::TrackedPost::example(&format!("p{i:04}")))
                 .unwrap();
-            let document = crate::policies::TrackedDocument {
-                clock: "interpretation".into(),
-                source: "policy".into(),
-                key: format!("d{i:04}"),
-                title: "关于印发某办法的通知".into(),
-                url: None,
-                doc_no: None,
-                published_at: at("2026-06-12T02:00:00Z"),
-                due_at: at("2026-06-17T16:00:00Z"),
-                backfilled: false,
-                met_at: None,
-                met_by: None,
-            };
+            let document = crate::policies::TrackedDocument::example(&format!("d{i:04}"));
             store.put_tracked_document(&document, None).unwrap();
         }
         // The last post's notice travels with it, on the last page of posts.

@@ -178,6 +178,28 @@ pub struct TrackedDocument {
     pub met_by: Option<MetBy>,
 }
 
+#[cfg(test)]
+impl TrackedDocument {
+    /// A pending 解读 document `key` of source `policy` (published 2026-06-12, due
+    /// 2026-06-17), for the store's and the export's tests.
+    pub(crate) fn example(key: &str) -> Self {
+        let at = |s: &str| s.parse().expect("a test time");
+        TrackedDocument {
+            clock: "interpretation".into(),
+            source: "policy".into(),
+            key: key.into(),
+            title: "关于印发某办法的通知".into(),
+            url: None,
+            doc_no: None,
+            published_at: at("2026-06-12T02:00:00Z"),
+            due_at: at("2026-06-17T16:00:00Z"),
+            backfilled: false,
+            met_at: None,
+            met_by: None,
+        }
+    }
+}
+
 /// How long an answer that matched no document is kept for documents seen later.
 pub const REMEMBER_ANSWERS: chrono::Duration = chrono::Duration::days(7);
 

@@ -138,6 +138,26 @@ pub struct TrackedPost {
     pub removed_at: Option<Timestamp>,
 }
 
+#[cfg(test)]
+impl TrackedPost {
+    /// A pending post `key` of source `board` (posted 2026-11-20, due 2026-11-23), for the
+    /// store's and the export's tests.
+    pub(crate) fn example(key: &str) -> Self {
+        let at = |s: &str| s.parse().expect("a test time");
+        TrackedPost {
+            source: "board".into(),
+            key: key.into(),
+            title: "路灯不亮".into(),
+            url: None,
+            unit: None,
+            posted_at: at("2026-11-20T02:00:00Z"),
+            due_at: at("2026-11-23T16:00:00Z"),
+            replied_at: None,
+            removed_at: None,
+        }
+    }
+}
+
 impl TrackedPost {
     /// Starts tracking a post; fails when the deadline falls in a year the calendar lacks.
     pub fn start(

@@ -195,33 +195,11 @@ mod tests {
     }
 
     fn post(key: &str) -> TrackedPost {
-        TrackedPost {
-            source: "board".into(),
-            key: key.into(),
-            title: "路灯不亮".into(),
-            url: None,
-            unit: None,
-            posted_at: at("2026-11-20T02:00:00Z"),
-            due_at: at("2026-11-23T16:00:00Z"),
-            replied_at: None,
-            removed_at: None,
-        }
+        TrackedPost::example(key)
     }
 
     fn document(key: &str) -> TrackedDocument {
-        TrackedDocument {
-            clock: "interpretation".into(),
-            source: "policy".into(),
-            key: key.into(),
-            title: "关于印发某办法的通知".into(),
-            url: None,
-            doc_no: None,
-            published_at: at("2026-06-12T02:00:00Z"),
-            due_at: at("2026-06-17T16:00:00Z"),
-            backfilled: false,
-            met_at: None,
-            met_by: None,
-        }
+        TrackedDocument::example(key)
     }
 
     fn notice(key: &str) -> Notice {
