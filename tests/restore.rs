@@ -96,15 +96,9 @@ async fn post(api: &Api, path: &str, body: Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_import_round_trip_restores_the_ledger_without_resending() {
     let feed = feed_server(&TITLES).await;
-    let collector = smtp::Collector::default();
-    let listener = smtp::listener();
-    let smtp_port = listener.local_addr().unwrap().port();
-    smtp::serve(listener, collector.clone());
     // Windows long enough that no clock changes state during the test.
-    let extra = format!(
-        "[smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\nsecurity = \"none\"\ntimeout = \"5s\"\n\n\
-         [policy]\nack = \"2h\"\nstatement = \"4h\"\npress = \"6h\"\nresponse = \"8h\"\n"
-    );
+    let (collector, extra) =
+        smtp_with_policy("ack = \"2h\"\nstatement = \"4h\"\npress = \"6h\"\nresponse = \"8h\"\n");
     let feed_url = format!("{}/feed.xml", feed.uri());
     let old = Site::new(Path::new(BIN), &dictionaries(), &feed_url, &extra);
     let started = chrono::Utc::now();
@@ -285,6 +279,20 @@ fn replies_json(site: &Site) -> String {
     out
 }
 
+/// A real SMTP server on 127.0.0.1 collecting what it receives, and the site's extra
+/// configuration: its `[smtp]` section, then `[policy]` with `policy`'s lines.
+fn smtp_with_policy(policy: &str) -> (smtp::Collector, String) {
+    let collector = smtp::Collector::default();
+    let listener = smtp::listener();
+    let smtp_port = listener.local_addr().unwrap().port();
+    smtp::serve(listener, collector.clone());
+    let extra = format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\nsecurity = \"none\"\ntimeout = \"5s\"\n\n\
+         [policy]\n{policy}"
+    );
+    (collector, extra)
+}
+
 /// A time `hours_ago` as the test board shows it (Beijing time, to the minute).
 fn beijing(hours_ago: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::hours(8 - hours_ago))
@@ -319,14 +327,7 @@ struct ReplyScene {
 /// `reply_overdue_max` × 12 h).
 async fn reply_scene() -> ReplyScene {
     let server = wiremock::MockServer::start().await;
-    let collector = smtp::Collector::default();
-    let listener = smtp::listener();
-    let smtp_port = listener.local_addr().unwrap().port();
-    smtp::serve(listener, collector.clone());
-    let extra = format!(
-        "[smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\nsecurity = \"none\"\ntimeout = \"5s\"\n\n\
-         [policy]\noverdue_repeat = \"12h\"\n"
-    );
+    let (collector, extra) = smtp_with_policy("overdue_repeat = \"12h\"\n");
     let waiting = board_post(1, "小区路灯不亮", &beijing(60), "未回复", None);
     let taken_down = board_post(3, "咨询公交线路调整", &beijing(10), "未回复", None);
     serve_board(

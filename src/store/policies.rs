@@ -86,36 +86,21 @@ fn read_due(k: &[u8], v: &[u8]) -> Option<DocumentDue> {
     })
 }
 
-/// Replaces a document's scheduled step inside a transaction. Returns whether it
-/// changed.
+/// Replaces a document's scheduled step inside a transaction ([`super::replies::reschedule`]
+/// with the document's keys). Returns whether it changed.
 fn reschedule(
     due: &TransactionalTree,
     rev: &TransactionalTree,
     id: &DocumentId,
     next: Option<(Timestamp, u32)>,
 ) -> std::result::Result<bool, ConflictableTransactionError<StoreError>> {
-    let id_bytes = id.bytes();
-    let new = next.map(|(at, step)| (due_key(at, id), step.to_be_bytes()));
-    let old = rev.get(id_bytes.as_slice())?;
-    let old_step = old.as_ref().map(|k| due.get(k)).transpose()?.flatten();
-    match (&old, &new) {
-        (None, None) => return Ok(false),
-        (Some(old), Some((k, step)))
-            if old.as_ref() == k.as_slice() && old_step.as_deref() == Some(&step[..]) =>
-        {
-            return Ok(false);
-        }
-        _ => {}
-    }
-    if let Some(old) = old {
-        rev.remove(id_bytes.as_slice())?;
-        due.remove(old)?;
-    }
-    if let Some((k, step)) = new {
-        due.insert(k.as_slice(), &step[..])?;
-        rev.insert(id_bytes, k)?;
-    }
-    Ok(true)
+    let key = next.map(|(at, step)| (due_key(at, id), step));
+    super::replies::reschedule(
+        due,
+        rev,
+        &id.bytes(),
+        key.as_ref().map(|(k, step)| (k.as_slice(), *step)),
+    )
 }
 
 impl Store {

@@ -10,7 +10,7 @@
 //! notifies [`Store::reply_signal`], so the deadline task wakes for it.
 
 use sled::Transactional;
-use sled::transaction::ConflictableTransactionError;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use super::changes::{Tracked, touch};
 use super::{NoticeRecord, Result, Store, StoreError, decode, encode, tx};
@@ -89,6 +89,40 @@ pub(super) fn first_due<T>(
     Ok(tree.first()?.and_then(|(k, v)| read(&k, &v)).map(at))
 }
 
+/// Replaces record `id`'s scheduled step in a due index (`due`: due key → step,
+/// `rev`: id → due key) inside a transaction, for the reply ledger's posts and the
+/// policy ledger's documents. `new` is the due key and step, `None` to stop the clock.
+/// Returns whether anything changed: an unchanged step writes nothing, so the caller
+/// stamps the change index only for a real change.
+pub(super) fn reschedule(
+    due: &TransactionalTree,
+    rev: &TransactionalTree,
+    id: &[u8],
+    new: Option<(&[u8], u32)>,
+) -> std::result::Result<bool, ConflictableTransactionError<StoreError>> {
+    let old = rev.get(id)?;
+    let old_step = old.as_ref().map(|k| due.get(k)).transpose()?.flatten();
+    let new = new.map(|(k, step)| (k, step.to_be_bytes()));
+    match (&old, &new) {
+        (None, None) => return Ok(false),
+        (Some(old), Some((k, step)))
+            if old.as_ref() == *k && old_step.as_deref() == Some(&step[..]) =>
+        {
+            return Ok(false);
+        }
+        _ => {}
+    }
+    if let Some(old) = old {
+        rev.remove(id)?;
+        due.remove(old)?;
+    }
+    if let Some((k, step)) = new {
+        due.insert(k, &step[..])?;
+        rev.insert(id, k)?;
+    }
+    Ok(true)
+}
+
 impl Store {
     /// Sets the next step of a post's reply clock (`None`: the clock stopped), replacing
     /// the one scheduled before.
@@ -101,30 +135,13 @@ impl Store {
         let due = self.db.open_tree("reply_due")?;
         let rev = self.db.open_tree("reply_due_rev")?;
         let post = post_key(source, key);
-        let new = next.map(|(at, step)| (due_key(at, source, key), step.to_be_bytes()));
+        let new = next.map(|(at, step)| (due_key(at, source, key), step));
         (&due, &rev, &self.tracked_changes)
             .transaction(|(due, rev, changes)| {
-                let old = rev.get(&post)?;
-                let old_step = old.as_ref().map(|k| due.get(k)).transpose()?.flatten();
-                let unchanged = match (&old, &new) {
-                    (None, None) => true,
-                    (Some(old), Some((k, step))) => {
-                        old.as_ref() == k.as_slice() && old_step.as_deref() == Some(&step[..])
-                    }
-                    _ => false,
-                };
-                if unchanged {
-                    return Ok(());
+                let new = new.as_ref().map(|(k, step)| (k.as_slice(), *step));
+                if reschedule(due, rev, &post, new)? {
+                    touch(changes, Tracked::Post, &post)?;
                 }
-                if let Some(old) = old {
-                    rev.remove(post.as_slice())?;
-                    due.remove(old)?;
-                }
-                if let Some((k, step)) = &new {
-                    due.insert(k.as_slice(), &step[..])?;
-                    rev.insert(post.as_slice(), k.as_slice())?;
-                }
-                touch(changes, Tracked::Post, &post)?;
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
             .map_err(tx::plain_error)?;
