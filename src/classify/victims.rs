@@ -85,6 +85,9 @@ pub(crate) struct VictimWords {
     /// The killing verbs of `casualty/killing_verbs.txt`: a count before one with its
     /// object after it is of the killers.
     killing: Vec<String>,
+    /// `points_back_next.txt`: words by which a sentence points back to the count of the
+    /// sentence before it (其中, 伤者中), for [`VictimWords::count_after_injury_verb`].
+    points_back_next: Vec<String>,
 }
 
 /// One word list as an automaton: whether a text holds any of the words is one scan,
@@ -128,9 +131,6 @@ static COUNT_AFTER_VERB: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("valid pattern")
 });
-
-/// Words of a death after treatment: the dead person was counted among the injured.
-const DIED_LATER: [&str; 5] = ["抢救无效", "医治无效", "救治无效", "伤重不治", "不治身亡"];
 
 /// A count of people in the patterns below (Arabic or Chinese, 余/多 after it).
 const COUNT: &str = r"([0-9]+|[一二两三四五六七八九十百千]+)(?:余|多)?";
@@ -287,9 +287,10 @@ fn person_died_pattern(names: &Reader) -> Option<Regex> {
 /// person (3名民警受伤 … 另一男子经抢救无效死亡) is another victim.
 fn died_of_counted(reader: &Reader, sentences: &[Marked<'_>], k: usize) -> bool {
     let sentence = sentences[k].text;
-    let Some(end) = DIED_LATER
+    let Some(end) = reader
+        .died_later
         .iter()
-        .filter_map(|w| sentence.find(w).map(|at| at + w.len()))
+        .filter_map(|w| sentence.find(w.as_str()).map(|at| at + w.len()))
         .min()
     else {
         return false;
@@ -301,10 +302,6 @@ fn died_of_counted(reader: &Reader, sentences: &[Marked<'_>], k: usize) -> bool 
         .chain([died])
         .any(|earlier| reader.points_back(died, earlier))
 }
-
-/// Words by which a sentence points back to the count of the sentence before it
-/// ([`VictimWords::count_after_injury_verb`]).
-const NEXT_POINTS_BACK: [&str; 3] = ["其中", "伤者中", "伤员中"];
 
 /// Passive markers before a death verb (被压死, 遭杀害, 给轧死).
 const PASSIVE_MARKERS: [char; 3] = ['被', '遭', '给'];
@@ -454,6 +451,7 @@ impl VictimWords {
             person_died: person_died_pattern(names),
             conceded: conceded_pattern(&single_death),
             killing: names.killing.clone(),
+            points_back_next: words(dir, "points_back_next.txt")?,
         })
     }
 
@@ -714,7 +712,11 @@ impl VictimWords {
             .filter_map(|caps| {
                 let n = parse_count(caps.get(2)?.as_str())?;
                 let dead = reader.dead_among(&sentence[caps.get(0)?.end()..]).max(
-                    if NEXT_POINTS_BACK.iter().any(|w| next.contains(w)) {
+                    if self
+                        .points_back_next
+                        .iter()
+                        .any(|w| next.contains(w.as_str()))
+                    {
                         reader.dead_among(next)
                     } else {
                         0
