@@ -394,8 +394,9 @@ pub struct Reader {
     /// `died_later.txt` and `died_outcome.txt` (后死亡, 没能挽回), for
     /// [`Reader::dies_in_clause`].
     died: Vec<String>,
-    /// `points_back.txt` (其中, 伤者, 受伤的), for [`Reader::points_back`].
-    points_back: Vec<String>,
+    /// `points_back.txt` (其中, 伤者, 受伤的), for [`Reader::points_back`]; used by
+    /// [`super::victims`] too (a next sentence pointing back to a count).
+    pub(crate) points_back: Vec<String>,
 }
 
 impl std::fmt::Debug for Reader {
@@ -1832,6 +1833,27 @@ mod tests {
                 "曾",
                 "曾某在工地被钢管砸伤",
                 c(None, None, None),
+            ),
+            // Missing persons: the 30 are neither dead nor injured.
+            (
+                "missing.txt",
+                "去向不明",
+                "山体滑坡，14人遇难约30人去向不明",
+                c(Some(14), None, None),
+            ),
+            // The injured's outcome in the next clause: they count only as deaths.
+            (
+                "died_outcome.txt",
+                "回天乏术",
+                "车祸致3人死亡。3名乘客伤势严重，最终回天乏术",
+                c(Some(3), None, None),
+            ),
+            // Who died later points back to the injured of the sentence before.
+            (
+                "points_back.txt",
+                "负伤的",
+                "3名工人受伤。负伤的1人经抢救无效死亡",
+                c(Some(1), Some(2), None),
             ),
         ];
         for (list, word, text, want) in cases {

@@ -85,9 +85,6 @@ pub(crate) struct VictimWords {
     /// The killing verbs of `casualty/killing_verbs.txt`: a count before one with its
     /// object after it is of the killers.
     killing: Vec<String>,
-    /// `points_back_next.txt`: words by which a sentence points back to the count of the
-    /// sentence before it (其中, 伤者中), for [`VictimWords::count_after_injury_verb`].
-    points_back_next: Vec<String>,
 }
 
 /// One word list as an automaton: whether a text holds any of the words is one scan,
@@ -451,7 +448,6 @@ impl VictimWords {
             person_died: person_died_pattern(names),
             conceded: conceded_pattern(&single_death),
             killing: names.killing.clone(),
-            points_back_next: words(dir, "points_back_next.txt")?,
         })
     }
 
@@ -699,8 +695,8 @@ impl VictimWords {
     /// The largest count after an injury verb in a sentence (扎伤15名幼童, 伤3人); not
     /// after 死伤, 重伤, 轻伤 or 受伤, which the patterns read. Those of the count the
     /// sentence then says died (捅伤2人，其中1人死亡) count only as deaths: 1 injured; so
-    /// do those the `next` sentence says died when it points back to the count with 其中,
-    /// 伤者中 or 伤员中 (捅伤2人。其中1人经抢救无效死亡。).
+    /// do those the `next` sentence says died when it points back to the count with a word
+    /// of `points_back.txt` (捅伤2人。其中1人经抢救无效死亡。).
     fn count_after_injury_verb(&self, reader: &Reader, sentence: &str, next: &str) -> Option<u32> {
         if !sentence.contains('伤') {
             return None;
@@ -712,11 +708,7 @@ impl VictimWords {
             .filter_map(|caps| {
                 let n = parse_count(caps.get(2)?.as_str())?;
                 let dead = reader.dead_among(&sentence[caps.get(0)?.end()..]).max(
-                    if self
-                        .points_back_next
-                        .iter()
-                        .any(|w| next.contains(w.as_str()))
-                    {
+                    if reader.points_back.iter().any(|w| next.contains(w.as_str())) {
                         reader.dead_among(next)
                     } else {
                         0
