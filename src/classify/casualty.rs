@@ -84,13 +84,14 @@ const GAP_INJURY: &str = r"[^0-9零〇一二两三四五六七八九十百千万
 const UPDATE: &str =
     r"(?:已经|已|共|累计)?(?:上升|增加|增|升|攀升|突破|超过|逾)?(?:至|到|为|达到|达)?";
 /// What may follow "死亡5人": when it is another fate (3人死亡5人受伤), the number
-/// belongs to that fate, not to the word before it.
-/// Missing persons included (14人遇难约30人生死不明: the 30 are missing, not dead).
-const OTHER_FATE: &str =
-    r"(受伤|重伤|轻伤|伤|死亡|遇难|身亡|中毒|失联|失踪|被困|生死不明|下落不明)?";
-/// Missing persons: a fate of their own, never deaths or injuries (the words of
-/// [`OTHER_FATE`] that are no anchor).
-const MISSING: [&str; 5] = ["失踪", "失联", "被困", "生死不明", "下落不明"];
+/// belongs to that fate, not to the word before it. Missing persons (`missing.txt`) are
+/// added at load (14人遇难约30人生死不明: the 30 are missing, not dead): [`other_fate`].
+const OTHER_FATES: &str = "受伤|重伤|轻伤|伤|死亡|遇难|身亡|中毒";
+
+/// [`OTHER_FATES`] and the missing persons' words (an alternation), as an optional group.
+fn other_fate(missing: &str) -> String {
+    format!("({OTHER_FATES}|{missing})?")
+}
 /// What may stand between two counts joined into one group (5名学生和2名老师): no
 /// digits, no clause break, no fate word.
 const GAP_PART: &str = r"[^0-9零〇一二两三四五六七八九十百千万,，。;；!！?？：:伤死亡毒]{0,12}?";
@@ -257,11 +258,22 @@ struct Lists {
     killing: Vec<String>,
     /// The words of the fate lists, added to [`ANCHORS`].
     anchors: Vec<String>,
+    /// `missing.txt`: missing persons (失踪, 被困), a fate of their own, never deaths or
+    /// injuries.
+    missing: Vec<String>,
+    /// `died_later.txt`: deaths after treatment (抢救无效), as words.
+    died_later_words: Vec<String>,
+    /// `died_outcome.txt`: the other words by which the injured of a count died
+    /// (后死亡, 没能挽回): with `died_later.txt`, what [`Reader::dies_in_clause`] reads.
+    died_outcome: Vec<String>,
+    /// `points_back.txt` (其中, 伤者): [`Reader::points_back`].
+    points_back: Vec<String>,
 }
 
 impl Lists {
     fn load(dir: &Path) -> Result<Lists, ClassifyError> {
         let mut anchors = Vec::new();
+        let died_later_words = victims::List::required(dir, "died_later.txt")?.strings();
         let mut fate = |name: &str| -> Result<String, ClassifyError> {
             let list = victims::List::required(dir, name)?;
             anchors.extend(list.strings());
@@ -337,6 +349,10 @@ impl Lists {
             not_an_injury: victims::List::required(dir, "not_an_injury.txt")?.strings(),
             killing: victims::List::required(dir, "killing_verbs.txt")?.strings(),
             anchors,
+            missing: victims::List::required(dir, "missing.txt")?.strings(),
+            died_later_words,
+            died_outcome: victims::List::required(dir, "died_outcome.txt")?.strings(),
+            points_back: victims::List::required(dir, "points_back.txt")?.strings(),
         })
     }
 }
@@ -371,6 +387,16 @@ pub struct Reader {
     /// Nouns of one person of two or more characters (司机, 男子, 患者: `victim_nouns.txt`,
     /// `lone_persons.txt`, `one_victim.txt`); used by [`super::victims`] (司机死亡).
     pub(crate) single_persons: Vec<String>,
+    /// `missing.txt` (失踪, 被困), for [`Reader::fate_in`].
+    missing: Vec<String>,
+    /// `died_later.txt` (抢救无效, 伤重不治); used by [`super::victims`] too.
+    pub(crate) died_later: Vec<String>,
+    /// `died_later.txt` and `died_outcome.txt` (后死亡, 没能挽回), for
+    /// [`Reader::dies_in_clause`].
+    died: Vec<String>,
+    /// `points_back.txt` (其中, 伤者, 受伤的), for [`Reader::points_back`]; used by
+    /// [`super::victims`] too (a next sentence pointing back to a count).
+    pub(crate) points_back: Vec<String>,
 }
 
 impl std::fmt::Debug for Reader {
@@ -423,17 +449,18 @@ impl Reader {
         let named_person = format!(r"[\p{{Han}}--[{}]]某{{1,2}}", l.not_surname);
         let body_part = format!("(?:{})", l.body_parts);
         let hurt = format!("(?:{})", l.hurt);
+        let other_fate = other_fate(&alternation(&l.missing));
         let mut p = Patterns {
             any: RegexSet::empty(),
             death_after: re(format!(
-                "{NUM}{unit}{GAP_DEATH}{death_verb}(?:{NUM}{unit}{OTHER_FATE})?"
+                "{NUM}{unit}{GAP_DEATH}{death_verb}(?:{NUM}{unit}{other_fate})?"
             ))?,
             death_before: re(format!(
-                "(?:{}){GAP_BEFORE}{UPDATE}{NUM}{unit}{OTHER_FATE}",
+                "(?:{}){GAP_BEFORE}{UPDATE}{NUM}{unit}{other_fate}",
                 l.death_before
             ))?,
             death_count: re(format!(
-                "(?:死亡|遇难|罹难)(?:人数|者){UPDATE}{NUM}{OTHER_FATE}"
+                "(?:死亡|遇难|罹难)(?:人数|者){UPDATE}{NUM}{other_fate}"
             ))?,
             total: re(format!("{NUM}{unit}{GAP_TOTAL}{total_word}"))?,
             total_before: re(format!(
@@ -448,11 +475,11 @@ impl Reader {
                 l.injury_words
             ))?,
             injury_before: re(format!(
-                "({}|{SERIOUS})(?:人数)?{GAP_BEFORE}{UPDATE}{NUM}{unit}{OTHER_FATE}",
+                "({}|{SERIOUS})(?:人数)?{GAP_BEFORE}{UPDATE}{NUM}{unit}{other_fate}",
                 l.injury_before
             ))?,
             injury_count: re(format!(
-                "(受伤|伤者|伤员)人数{GAP_BEFORE}{UPDATE}{NUM}{OTHER_FATE}"
+                "(受伤|伤者|伤员)人数{GAP_BEFORE}{UPDATE}{NUM}{other_fate}"
             ))?,
             total_clause: re(format!(
                 "{NUM}{unit}{GAP_TOTAL}[,，](?:陆续|先后|相继|均|都|纷纷)?(?:有人)?(?:出现|发生){GAP_TOTAL}{total_word}"
@@ -556,6 +583,15 @@ impl Reader {
                 r"({})[^,，。;；、:：\s]{{0,10}}?(?:伤|骨折|中毒)",
                 l.persons
             ))?,
+            missing: l.missing,
+            died: l
+                .died_later_words
+                .iter()
+                .chain(&l.died_outcome)
+                .cloned()
+                .collect(),
+            died_later: l.died_later_words,
+            points_back: l.points_back,
         })
     }
 }
@@ -676,10 +712,6 @@ struct Stated<'t> {
     raw_injured: Option<u32>,
 }
 
-/// Words by which those who died later point back to injured counted in another sentence
-/// (其中2人经抢救无效死亡, 1名伤者经抢救无效死亡, 受伤的李某医治无效死亡).
-const POINTS_BACK: [&str; 4] = ["其中", "伤者", "伤员", "受伤的"];
-
 fn max_opt(a: Option<u32>, b: Option<u32>) -> Option<u32> {
     match (a, b) {
         (Some(x), Some(y)) => Some(x.max(y)),
@@ -724,39 +756,6 @@ fn fractures_within(sentence: &str) -> bool {
 fn denied(gap: &str) -> bool {
     let gap = gap.strip_suffix('受').unwrap_or(gap);
     gap.ends_with(['未', '没', '无']) || gap.ends_with("没有")
-}
-
-/// Whether the injured of a match died later in the same clause
-/// (3人受伤送医院经抢救无效死亡), or in the next one when it goes on with their outcome,
-/// opened by 最终, 最后, 终因, 但 or 却 and holding no count (两个孩子伤势严重，最终都没能
-/// 挽回生命): they count only as deaths.
-fn dies_in_clause(rest: &str) -> bool {
-    let mut clauses = rest.split([',', '，', '、']);
-    let clause = clauses.next().unwrap_or("");
-    let outcome = clauses.next().filter(|next| {
-        ["最终", "最后", "终因", "但", "却"]
-            .iter()
-            .any(|w| next.starts_with(w))
-            && !next.chars().any(numeral)
-    });
-    [Some(clause), outcome].into_iter().flatten().any(|clause| {
-        [
-            "抢救无效",
-            "医治无效",
-            "救治无效",
-            "伤重不治",
-            "不治身亡",
-            "不治死亡",
-            "后死亡",
-            "后身亡",
-            "致其死亡",
-            "致死",
-            "没能挽回",
-            "未能挽回",
-        ]
-        .iter()
-        .any(|w| clause.contains(w))
-    })
 }
 
 /// Whether a person's noun may be counted by what stands before it in its clause: a
@@ -881,14 +880,14 @@ impl Reader {
 
     /// Whether those who died later, stated at the end of `died` (a sentence up to their
     /// words, with no count of its own before them), are of the injured `earlier` states:
-    /// `died` points back to them (其中, 伤者, 伤员, 受伤的: [`POINTS_BACK`]) or names a
+    /// `died` points back to them (其中, 伤者, 伤员, 受伤的: `points_back.txt`) or names a
     /// person `earlier` names hurt in one clause (两名工人在作业中受伤 … 工人李某医治无效
     /// 死亡; the nouns of [`Lists::persons`]), or names a person by a surname and 某 whom
     /// `earlier`, stating an injury, names too (姜某驾车带吴某…致二人倒地受伤 … 姜某医治
     /// 无效死亡). Another person (3名民警受伤 … 另一男子经
     /// 抢救无效死亡) is another victim, not one of them.
     pub(crate) fn points_back(&self, died: &str, earlier: &str) -> bool {
-        POINTS_BACK.iter().any(|w| died.contains(w))
+        self.points_back.iter().any(|w| died.contains(w.as_str()))
             || earlier.contains('伤')
                 && self
                     .named
@@ -904,7 +903,27 @@ impl Reader {
     /// Whether `gap` names a fate: a word of the anchors (遇难, 丧生, 中毒 …) or a
     /// missing person (失踪, 被困).
     fn fate_in(&self, gap: &str) -> bool {
-        self.anchors.is_match(gap) || MISSING.iter().any(|w| gap.contains(w))
+        self.anchors.is_match(gap) || self.missing.iter().any(|w| gap.contains(w.as_str()))
+    }
+
+    /// Whether the injured of a match died later in the same clause
+    /// (3人受伤送医院经抢救无效死亡), or in the next one when it goes on with their outcome,
+    /// opened by 最终, 最后, 终因, 但 or 却 and holding no count (两个孩子伤势严重，最终都没能
+    /// 挽回生命): they count only as deaths. The words: `died_later.txt` and
+    /// `died_outcome.txt`.
+    fn dies_in_clause(&self, rest: &str) -> bool {
+        let mut clauses = rest.split([',', '，', '、']);
+        let clause = clauses.next().unwrap_or("");
+        let outcome = clauses.next().filter(|next| {
+            ["最终", "最后", "终因", "但", "却"]
+                .iter()
+                .any(|w| next.starts_with(w))
+                && !next.chars().any(numeral)
+        });
+        [Some(clause), outcome]
+            .into_iter()
+            .flatten()
+            .any(|clause| self.died.iter().any(|w| clause.contains(w.as_str())))
     }
 
     fn read_sentence<'s>(&'s self, text: &str, poisoning: bool) -> Sentence {
@@ -1060,7 +1079,7 @@ impl Reader {
             let (Some(all), Some(n), Some(word)) = (caps.get(0), caps.get(1), caps.get(2)) else {
                 continue;
             };
-            if !dies_in_clause(&text[all.end()..]) && !denied(&text[n.end()..word.start()]) {
+            if !self.dies_in_clause(&text[all.end()..]) && !denied(&text[n.end()..word.start()]) {
                 injury(all.start(), count(&caps, 1), word.as_str());
             }
         }
@@ -1814,6 +1833,27 @@ mod tests {
                 "曾",
                 "曾某在工地被钢管砸伤",
                 c(None, None, None),
+            ),
+            // Missing persons: the 30 are neither dead nor injured.
+            (
+                "missing.txt",
+                "去向不明",
+                "山体滑坡，14人遇难约30人去向不明",
+                c(Some(14), None, None),
+            ),
+            // The injured's outcome in the next clause: they count only as deaths.
+            (
+                "died_outcome.txt",
+                "回天乏术",
+                "车祸致3人死亡。3名乘客伤势严重，最终回天乏术",
+                c(Some(3), None, None),
+            ),
+            // Who died later points back to the injured of the sentence before.
+            (
+                "points_back.txt",
+                "负伤的",
+                "3名工人受伤。负伤的1人经抢救无效死亡",
+                c(Some(1), Some(2), None),
             ),
         ];
         for (list, word, text, want) in cases {

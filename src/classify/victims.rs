@@ -129,9 +129,6 @@ static COUNT_AFTER_VERB: LazyLock<Regex> = LazyLock::new(|| {
     .expect("valid pattern")
 });
 
-/// Words of a death after treatment: the dead person was counted among the injured.
-const DIED_LATER: [&str; 5] = ["抢救无效", "医治无效", "救治无效", "伤重不治", "不治身亡"];
-
 /// A count of people in the patterns below (Arabic or Chinese, 余/多 after it).
 const COUNT: &str = r"([0-9]+|[一二两三四五六七八九十百千]+)(?:余|多)?";
 
@@ -287,9 +284,10 @@ fn person_died_pattern(names: &Reader) -> Option<Regex> {
 /// person (3名民警受伤 … 另一男子经抢救无效死亡) is another victim.
 fn died_of_counted(reader: &Reader, sentences: &[Marked<'_>], k: usize) -> bool {
     let sentence = sentences[k].text;
-    let Some(end) = DIED_LATER
+    let Some(end) = reader
+        .died_later
         .iter()
-        .filter_map(|w| sentence.find(w).map(|at| at + w.len()))
+        .filter_map(|w| sentence.find(w.as_str()).map(|at| at + w.len()))
         .min()
     else {
         return false;
@@ -301,10 +299,6 @@ fn died_of_counted(reader: &Reader, sentences: &[Marked<'_>], k: usize) -> bool 
         .chain([died])
         .any(|earlier| reader.points_back(died, earlier))
 }
-
-/// Words by which a sentence points back to the count of the sentence before it
-/// ([`VictimWords::count_after_injury_verb`]).
-const NEXT_POINTS_BACK: [&str; 3] = ["其中", "伤者中", "伤员中"];
 
 /// Passive markers before a death verb (被压死, 遭杀害, 给轧死).
 const PASSIVE_MARKERS: [char; 3] = ['被', '遭', '给'];
@@ -701,8 +695,8 @@ impl VictimWords {
     /// The largest count after an injury verb in a sentence (扎伤15名幼童, 伤3人); not
     /// after 死伤, 重伤, 轻伤 or 受伤, which the patterns read. Those of the count the
     /// sentence then says died (捅伤2人，其中1人死亡) count only as deaths: 1 injured; so
-    /// do those the `next` sentence says died when it points back to the count with 其中,
-    /// 伤者中 or 伤员中 (捅伤2人。其中1人经抢救无效死亡。).
+    /// do those the `next` sentence says died when it points back to the count with a word
+    /// of `points_back.txt` (捅伤2人。其中1人经抢救无效死亡。).
     fn count_after_injury_verb(&self, reader: &Reader, sentence: &str, next: &str) -> Option<u32> {
         if !sentence.contains('伤') {
             return None;
@@ -714,7 +708,7 @@ impl VictimWords {
             .filter_map(|caps| {
                 let n = parse_count(caps.get(2)?.as_str())?;
                 let dead = reader.dead_among(&sentence[caps.get(0)?.end()..]).max(
-                    if NEXT_POINTS_BACK.iter().any(|w| next.contains(w)) {
+                    if reader.points_back.iter().any(|w| next.contains(w.as_str())) {
                         reader.dead_among(next)
                     } else {
                         0
