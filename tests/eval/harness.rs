@@ -265,6 +265,9 @@ pub struct Counts {
 }
 
 /// `a` as a percentage of `b` (0 when `b` is 0).
+/// Bootstrap samples of [`Counts::intervals`].
+const RESAMPLES: usize = 2_000;
+
 pub fn percent(a: usize, b: usize) -> f64 {
     100.0 * a as f64 / b.max(1) as f64
 }
@@ -416,6 +419,42 @@ impl Counts {
         }
     }
 
+    /// 95 % intervals of precision, recall and F1 by the bootstrap: [`RESAMPLES`] samples
+    /// of the `n` items with replacement, each item's outcome (true or false flag, miss,
+    /// right pass) drawn at the frequencies counted, with a fixed seed so that a run
+    /// repeats its figures. They say how far a figure moves with the sample alone: on a
+    /// test set of 44 alerts F1 spans about ±0.1, and a change smaller than that between
+    /// two runs is not a finding.
+    pub fn intervals(&self) -> [(f64, f64); 3] {
+        use rand::{Rng, SeedableRng};
+        let tn = self.n.saturating_sub(self.tp + self.fp + self.fn_);
+        let edges = [self.tp, self.tp + self.fp, self.tp + self.fp + self.fn_];
+        let total = edges[2] + tn;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(20261207);
+        let mut samples: [Vec<f64>; 3] = Default::default();
+        for _ in 0..RESAMPLES {
+            let mut c = Counts::default();
+            for _ in 0..total {
+                let draw = rng.random_range(0..total);
+                if draw < edges[0] {
+                    c.tp += 1;
+                } else if draw < edges[1] {
+                    c.fp += 1;
+                } else if draw < edges[2] {
+                    c.fn_ += 1;
+                }
+            }
+            for (s, v) in samples.iter_mut().zip([c.precision(), c.recall(), c.f1()]) {
+                s.push(v);
+            }
+        }
+        samples.map(|mut s| {
+            s.sort_by(f64::total_cmp);
+            let at = |q: f64| s.get((q * s.len() as f64) as usize).copied().unwrap_or(0.0);
+            (at(0.025), at(0.975))
+        })
+    }
+
     pub fn primary(&self) -> f64 {
         self.primary_ok as f64 / self.flagged.max(1) as f64
     }
@@ -435,8 +474,9 @@ impl Counts {
     }
 
     pub fn summary(&self, name: &str) -> String {
+        let [p, r, f] = self.intervals();
         format!(
-            "{name:<16} n={:<4} flag P={:.3} R={:.3} F1={:.3} (tp {} fp {} fn {})  primary {} of {} = {}  severity {}  casualties {} of {} = {} (deaths {} injured {} serious {})  brier {:.3} ece {:.3}",
+            "{name:<16} n={:<4} flag P={:.3} R={:.3} F1={:.3} (tp {} fp {} fn {})  primary {} of {} = {}  severity {}  casualties {} of {} = {} (deaths {} injured {} serious {})  brier {:.3} ece {:.3}  95% P {:.2}–{:.2} R {:.2}–{:.2} F1 {:.2}–{:.2}",
             self.n,
             self.precision(),
             self.recall(),
@@ -456,6 +496,12 @@ impl Counts {
             self.casualty_fields[2],
             self.brier.0 / self.brier.1.max(1) as f64,
             self.ece(),
+            p.0,
+            p.1,
+            r.0,
+            r.1,
+            f.0,
+            f.1,
         )
     }
 
@@ -580,4 +626,50 @@ pub fn evaluate(
         }
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Counts;
+
+    fn counts(n: usize, tp: usize, fp: usize, fn_: usize) -> Counts {
+        Counts {
+            n,
+            tp,
+            fp,
+            fn_,
+            ..Counts::default()
+        }
+    }
+
+    /// The intervals hold the figures counted, repeat from run to run, and narrow as the
+    /// sample grows (about as the square root of its size).
+    #[test]
+    fn intervals_hold_the_figure_and_narrow_with_the_sample() {
+        let small = counts(200, 29, 7, 15);
+        let large = counts(2000, 290, 70, 150);
+        for c in [&small, &large] {
+            let [p, r, f] = c.intervals();
+            for ((lo, hi), v) in [p, r, f]
+                .into_iter()
+                .zip([c.precision(), c.recall(), c.f1()])
+            {
+                assert!(lo < v && v < hi, "{lo} < {v} < {hi}");
+            }
+        }
+        assert_eq!(small.intervals(), small.intervals());
+        let width = |c: &Counts| {
+            let (lo, hi) = c.intervals()[2];
+            hi - lo
+        };
+        let (w_small, w_large) = (width(&small), width(&large));
+        assert!(
+            w_small > 0.1 && w_small < 0.4,
+            "F1 interval width {w_small}"
+        );
+        assert!(
+            w_large * 2.5 < w_small && w_large * 4.0 > w_small,
+            "{w_large} vs {w_small}"
+        );
+    }
 }
