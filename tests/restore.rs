@@ -344,20 +344,12 @@ async fn reply_scene() -> ReplyScene {
         &mut daemon,
         &[("1", "pending"), ("2", "overdue"), ("3", "pending")],
     );
-    let start = Instant::now();
-    while !["reply/board/1/80", "reply/board/2/overdue/"]
-        .iter()
-        .all(|key| collector.keys().iter().any(|k| k.starts_with(key)))
-    {
-        daemon.assert_running("waiting for the reply notices");
-        assert!(
-            start.elapsed() < PATIENCE,
-            "reply notices sent: {:?}\n{}",
-            collector.keys(),
-            tail(&daemon.log())
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_mail(
+        &collector,
+        &mut daemon,
+        &["reply/board/1/80", "reply/board/2/overdue/"],
+    )
+    .await;
     ReplyScene {
         server,
         collector,
@@ -367,6 +359,24 @@ async fn reply_scene() -> ReplyScene {
         daemon,
         api,
         waiting,
+    }
+}
+
+/// Waits until the SMTP server has received a mail whose key starts with each of `keys`.
+async fn wait_for_mail(collector: &smtp::Collector, daemon: &mut Daemon, keys: &[&str]) {
+    let start = Instant::now();
+    while !keys
+        .iter()
+        .all(|key| collector.keys().iter().any(|k| k.starts_with(key)))
+    {
+        daemon.assert_running("waiting for mail");
+        assert!(
+            start.elapsed() < PATIENCE,
+            "waiting for {keys:?}; sent: {:?}\n{}",
+            collector.keys(),
+            tail(&daemon.log())
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -519,9 +529,11 @@ async fn an_incremental_export_carries_the_changed_posts_and_restores_over_the_f
     // The full export's `taken_at` is a second before it starts: past the last change.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let full = old.dir.path().join("full.jsonl");
-    let (code, _, err) = cli(&old, &["export", "-o", full.to_str().unwrap()]);
-    assert_eq!(code, 0, "export: {err}");
-    let since = export_header(&full)["taken_at"].as_str().unwrap().to_string();
+    export_to(&old, None, &full);
+    let since = export_header(&full)["taken_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(
         reply_records(&std::fs::read_to_string(&full).unwrap()).len(),
         3
@@ -554,17 +566,7 @@ async fn an_incremental_export_carries_the_changed_posts_and_restores_over_the_f
     );
     settled(&api, &mut daemon, chrono::Utc::now()).await;
     let incremental = old.dir.path().join("incremental.jsonl");
-    let (code, _, err) = cli(
-        &old,
-        &[
-            "export",
-            "--since",
-            &since,
-            "-o",
-            incremental.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(code, 0, "export --since: {err}");
+    export_to(&old, Some(&since), &incremental);
     let changed: Vec<String> = reply_records(&std::fs::read_to_string(&incremental).unwrap())
         .into_iter()
         .map(|(key, _)| key)
@@ -594,6 +596,17 @@ async fn an_incremental_export_carries_the_changed_posts_and_restores_over_the_f
     assert_eq!(reply_records(&restored), reply_records(&now));
     assert_eq!(replies_json(&new), before, "replies --all --json");
     assert!(daemon.stop().success(), "clean stop of the restored daemon");
+}
+
+/// `yuqing export [--since SINCE] -o PATH` on `site`, which succeeds: what it said on
+/// stderr.
+fn export_to(site: &Site, since: Option<&str>, path: &Path) -> String {
+    let mut args = vec!["export"];
+    args.extend(since.iter().flat_map(|since| ["--since", since]));
+    args.extend(["-o", path.to_str().unwrap()]);
+    let (code, _, err) = cli(site, &args);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    err
 }
 
 /// The first line of an export file: what it is and when it was taken.
@@ -632,8 +645,7 @@ async fn an_incremental_export_carries_a_reminder_sent_for_an_untouched_incident
     );
 
     let full = old.dir.path().join("full.jsonl");
-    let (code, _, err) = cli(&old, &["export", "-o", full.to_str().unwrap()]);
-    assert_eq!(code, 0, "export: {err}");
+    let err = export_to(&old, None, &full);
     let header = export_header(&full);
     assert!(header["since"].is_null(), "a full export: {header}");
     let taken_at = header["taken_at"].as_str().unwrap().to_string();
@@ -643,24 +655,10 @@ async fn an_incremental_export_carries_a_reminder_sent_for_an_untouched_incident
     );
 
     // The clock steps and the reminder goes out; nothing else touches the incident.
-    let start = Instant::now();
-    while !collector.keys().contains(&reminder) {
-        daemon.assert_running("waiting for the reminder");
-        assert!(
-            start.elapsed() < PATIENCE,
-            "{:?}\n{}",
-            collector.keys(),
-            tail(&daemon.log())
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_mail(&collector, &mut daemon, &[&reminder]).await;
     settled(&api, &mut daemon, chrono::Utc::now()).await;
     let incremental = old.dir.path().join("incremental.jsonl");
-    let (code, _, err) = cli(
-        &old,
-        &["export", "--since", &taken_at, "-o", incremental.to_str().unwrap()],
-    );
-    assert_eq!(code, 0, "export --since: {err}");
+    export_to(&old, Some(&taken_at), &incremental);
     assert!(daemon.stop().success(), "clean stop");
     assert_eq!(export_header(&incremental)["since"], taken_at.as_str());
     let text = std::fs::read_to_string(&incremental).unwrap();
@@ -694,6 +692,11 @@ async fn an_incremental_export_carries_a_reminder_sent_for_an_untouched_incident
     let api = Api::connect(&new, &mut daemon).await;
     settled(&api, &mut daemon, restarted).await;
     let times = collector.keys().iter().filter(|k| **k == reminder).count();
-    assert_eq!(times, 1, "the reminder is sent once: {:?}", collector.keys());
+    assert_eq!(
+        times,
+        1,
+        "the reminder is sent once: {:?}",
+        collector.keys()
+    );
     assert!(daemon.stop().success(), "clean stop of the restored daemon");
 }

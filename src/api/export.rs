@@ -757,7 +757,10 @@ mod tests {
         let state = ApiState::new(store, ledger, config, crate::api::Token::generate());
         // JSONL: the incidents, then the posts, then the documents, a page at a time.
         for (format, expected) in [
-            (ExportFormat::Jsonl, vec![1, PAGE, PAGE, 3, PAGE, 1, PAGE, 1]),
+            (
+                ExportFormat::Jsonl,
+                vec![1, PAGE, PAGE, 3, PAGE, 1, PAGE, 1],
+            ),
             (ExportFormat::Csv, vec![1, PAGE, PAGE, 3]),
         ] {
             let query = ExportQuery {

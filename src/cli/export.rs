@@ -52,7 +52,7 @@ pub fn export(config: &Config, args: &ExportArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// What to run for the next incremental backup after the export `header` begins.
+/// What the export of `header` was, and what to run for the next incremental backup.
 fn next_backup(header: &ExportHeader) -> String {
     let kind = match header.since {
         None => "全量备份".to_string(),
@@ -101,7 +101,10 @@ impl Request {
                 .map_err(Failure::Daemon)?;
             while let Some(chunk) = export.chunk().await.map_err(Failure::Daemon)? {
                 if !first.ends_with(b"\n") && first.len() < HEADER_MAX {
-                    let end = chunk.iter().position(|b| *b == b'\n').map_or(chunk.len(), |i| i + 1);
+                    let end = chunk
+                        .iter()
+                        .position(|b| *b == b'\n')
+                        .map_or(chunk.len(), |i| i + 1);
                     first.extend_from_slice(&chunk[..end]);
                 }
                 write(&chunk).map_err(Failure::Write)?;
@@ -265,7 +268,11 @@ mod tests {
         let target = dir.path().join("台账.jsonl");
         to_file(&request, &target).unwrap();
         let whole = std::fs::read_to_string(&target).unwrap();
-        assert_eq!(whole.lines().count(), 1 + PAGE + 5, "the header, the incidents");
+        assert_eq!(
+            whole.lines().count(),
+            1 + PAGE + 5,
+            "the header, the incidents"
+        );
         assert_eq!(names(dir.path()), ["台账.jsonl"]);
 
         // Broken off on the second page: an error, the earlier file untouched, the
@@ -398,7 +405,11 @@ mod tests {
         }
         let (runtime, mut request) = serve(&old_dir, &store);
         // The full export's `taken_at` is a grace before it starts: past the set-up.
-        std::thread::sleep((crate::api::export::GRACE + chrono::Duration::milliseconds(5)).to_std().unwrap());
+        std::thread::sleep(
+            (crate::api::export::GRACE + chrono::Duration::milliseconds(5))
+                .to_std()
+                .unwrap(),
+        );
         let full = dir.path().join("full.jsonl");
         let full_header = to_file(&request, &full).unwrap().unwrap();
         assert_eq!(full_header.since, None, "a full export");
@@ -417,7 +428,11 @@ mod tests {
         assert_eq!(header.since, Some(full_header.taken_at));
         assert!(header.taken_at >= full_header.taken_at);
         let text = std::fs::read_to_string(&incremental).unwrap();
-        assert_eq!(text.lines().count(), 1, "nothing changed, nothing exported: {text}");
+        assert_eq!(
+            text.lines().count(),
+            1,
+            "nothing changed, nothing exported: {text}"
+        );
 
         let mut answered = post("p0003".into());
         answered.replied_at = Some(at("2026-11-22T02:00:00Z"));

@@ -441,7 +441,10 @@ mod tests {
             assert!(err.message.contains(says), "{says}: {err}");
             assert!(err.message.contains("未写入任何内容"), "{err}");
         };
-        refused(&[("1", Some(first()))], "1 是自 2026-12-01T16:00:00.000Z 起的增量备份");
+        refused(
+            &[("1", Some(first()))],
+            "1 是自 2026-12-01T16:00:00.000Z 起的增量备份",
+        );
         refused(
             &[("1", Some(first())), ("full", Some(full()))],
             "不能作为第一个文件",
@@ -451,18 +454,29 @@ mod tests {
             "full2 是全量备份，却排在第 2 个",
         );
         refused(
-            &[("full", Some(full())), ("2", Some(second())), ("1", Some(first()))],
+            &[
+                ("full", Some(full())),
+                ("2", Some(second())),
+                ("1", Some(first())),
+            ],
             "两者之间的变动不在任何一个文件里",
         );
         refused(
-            &[("full", Some(full())), ("3", Some(overlapping())), ("2", Some(second()))],
+            &[
+                ("full", Some(full())),
+                ("3", Some(overlapping())),
+                ("2", Some(second())),
+            ],
             "文件顺序不对",
         );
 
         // Exports from before the header: read as given, with a warning.
         let warnings = chain(&[("old", None), ("1", Some(first()))]).unwrap();
         assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("old 没有第一行导出说明"), "{warnings:?}");
+        assert!(
+            warnings[0].contains("old 没有第一行导出说明"),
+            "{warnings:?}"
+        );
     }
 
     /// The header is an export's first line only: one further down (two exports
@@ -480,6 +494,9 @@ mod tests {
             panic!("a header below the first line is refused");
         };
         assert_eq!(err.code, 2);
-        assert!(err.message.contains("第 2 行的 kind 为 \"export\""), "{err}");
+        assert!(
+            err.message.contains("第 2 行的 kind 为 \"export\""),
+            "{err}"
+        );
     }
 }

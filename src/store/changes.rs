@@ -238,7 +238,11 @@ impl Store {
     fn clear_kind(&self, kind: Tracked) -> Result<()> {
         for first in [BY_TIME, LATEST] {
             let mut batch = sled::Batch::default();
-            for key in self.tracked_changes.scan_prefix([first, kind.byte()]).keys() {
+            for key in self
+                .tracked_changes
+                .scan_prefix([first, kind.byte()])
+                .keys()
+            {
                 batch.remove(key?);
             }
             self.tracked_changes.apply_batch(batch)?;
@@ -412,9 +416,9 @@ mod tests {
     #[test]
     fn an_incident_is_stamped_by_its_clock_steps_notices_and_items() {
         use crate::model::Milestone;
+        use crate::store::StoreError;
         use crate::store::incidents::DueEntry;
         use crate::store::tx::Abort;
-        use crate::store::StoreError;
         let store = Store::temporary().unwrap();
         let start = mark();
         crate::api::tests::fill(&store, 3);
@@ -580,7 +584,12 @@ mod tests {
             crate::api::tests::fill(&store, 3);
             store.put_tracked_post(&post("a")).unwrap();
             format_8(&store);
-            assert!(store.changed_incidents(at("2000-01-01T00:00:00Z")).unwrap().is_empty());
+            assert!(
+                store
+                    .changed_incidents(at("2000-01-01T00:00:00Z"))
+                    .unwrap()
+                    .is_empty()
+            );
         }
         let before = mark();
         {

@@ -319,30 +319,32 @@ impl Store {
             &self.items_class,
             &self.tracked_changes,
         )
-            .transaction(|(items, pending, meta, times, swept_tree, classes, changes)| {
-                let mut added = 0u64;
-                for row in &rows {
-                    if items.insert(row.key.clone(), row.value.clone())?.is_none() {
-                        added += 1;
-                        times.insert(row.by_time.clone(), &[])?;
-                        if let Some(swept) = &row.swept {
-                            swept_tree.remove(swept)?;
+            .transaction(
+                |(items, pending, meta, times, swept_tree, classes, changes)| {
+                    let mut added = 0u64;
+                    for row in &rows {
+                        if items.insert(row.key.clone(), row.value.clone())?.is_none() {
+                            added += 1;
+                            times.insert(row.by_time.clone(), &[])?;
+                            if let Some(swept) = &row.swept {
+                                swept_tree.remove(swept)?;
+                            }
                         }
+                        if row.replaced {
+                            classes.remove(row.key.clone())?;
+                        }
+                        if let Some(id) = row.incident {
+                            super::changes::touch_incident(changes, id)?;
+                        }
+                        pending.insert(row.key.clone(), &row.print)?;
                     }
-                    if row.replaced {
-                        classes.remove(row.key.clone())?;
+                    if added > 0 {
+                        let count = meta.get(ITEMS_COUNT)?.map_or(0, |v| read_count(&v));
+                        meta.insert(ITEMS_COUNT, &(count + added).to_be_bytes())?;
                     }
-                    if let Some(id) = row.incident {
-                        super::changes::touch_incident(changes, id)?;
-                    }
-                    pending.insert(row.key.clone(), &row.print)?;
-                }
-                if added > 0 {
-                    let count = meta.get(ITEMS_COUNT)?.map_or(0, |v| read_count(&v));
-                    meta.insert(ITEMS_COUNT, &(count + added).to_be_bytes())?;
-                }
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
-            })
+                    Ok::<_, ConflictableTransactionError<StoreError>>(())
+                },
+            )
             .map_err(super::tx::plain_error)
     }
 
@@ -562,9 +564,10 @@ impl Store {
                     classes.insert(key.clone(), class.clone())?;
                     // An attached item's classification is part of its incident's
                     // export ([`super::changes`]).
-                    if let Some(id) = attached.get(key)?.and_then(|v| {
-                        <[u8; 8]>::try_from(v.as_ref()).ok().map(u64::from_be_bytes)
-                    }) {
+                    if let Some(id) = attached
+                        .get(key)?
+                        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok().map(u64::from_be_bytes))
+                    {
                         super::changes::touch_incident(changes, id)?;
                     }
                     if *done {
