@@ -644,6 +644,9 @@ async fn an_incremental_export_carries_a_reminder_sent_for_an_untouched_incident
         collector.keys()
     );
 
+    // Past the full export's grace (its `taken_at` is a second before it starts): the
+    // incident's `updated_at` is before `taken_at`, so only its stamps can select it.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let full = old.dir.path().join("full.jsonl");
     let err = export_to(&old, None, &full);
     let header = export_header(&full);
@@ -667,6 +670,12 @@ async fn an_incremental_export_carries_a_reminder_sent_for_an_untouched_incident
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
         .find(|l| l["id"] == id)
         .unwrap_or_else(|| panic!("incident {id} is in the incremental export:\n{text}"));
+    let updated_at = line["updated_at"].as_str().unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(updated_at).unwrap()
+            < chrono::DateTime::parse_from_rfc3339(&taken_at).unwrap(),
+        "nothing moved its updated_at ({updated_at}) since {taken_at}"
+    );
     let sent = line["record"]["notices"]
         .as_array()
         .unwrap()
