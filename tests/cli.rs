@@ -288,7 +288,12 @@ async fn duty_officer_workflow_through_the_daemon() {
     refused(cfg, &["list", "--since", "上周"], 2, "--since");
     refused(cfg, &["list", "--level", "V"], 2, "");
     let future = ok(cfg, &["export", "--since", "2999-01-01"]).stdout;
-    assert!(future.is_empty(), "nothing changed after 2999: {future}");
+    let lines: Vec<Value> = future
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "nothing changed after 2999: {future}");
+    assert_eq!(lines[0]["kind"], "export", "the header alone: {future}");
 
     // show: JSON with items and audit; the readable block.
     let detail = ok(cfg, &["show", &sa, "--json"]).json();
@@ -565,24 +570,41 @@ async fn duty_officer_workflow_through_the_daemon() {
     );
     assert_eq!(lines.len(), 1 + all.as_array().unwrap().len(), "{text}");
     let jsonl = ok(cfg, &["export"]).stdout;
+    let (header, jsonl) = jsonl.split_once('\n').unwrap();
+    let header: Value = serde_json::from_str(header).unwrap();
+    assert_eq!(header["kind"], "export");
+    assert!(header["since"].is_null(), "a full export: {header}");
     let exported: Vec<Value> = jsonl
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect();
     assert_eq!(exported.len(), all.as_array().unwrap().len());
-    // Incremental: only what changed at or after --since (by updated_at).
-    // (JSON shows whole seconds, so every incident shown at or after the latest
-    // change is expected.)
+    // Incremental: at least every incident changed (`updated_at`) at or after --since,
+    // each once (a notice or a clock step since may add others). (JSON shows whole
+    // seconds, so every incident shown at or after the latest change is expected.)
     let changed = |i: &Value| {
         chrono::DateTime::parse_from_rfc3339(i["updated_at"].as_str().unwrap()).unwrap()
     };
     let last_change = exported.iter().map(changed).max().unwrap();
-    let expected = exported
-        .iter()
-        .filter(|i| changed(i) >= last_change)
-        .count();
+    let ids = |lines: &mut dyn Iterator<Item = &Value>| -> Vec<u64> {
+        lines.map(|i| i["id"].as_u64().unwrap()).collect()
+    };
+    let expected = ids(&mut exported.iter().filter(|i| changed(i) >= last_change));
     let recent = ok(cfg, &["export", "--since", &last_change.to_rfc3339()]).stdout;
-    assert_eq!(recent.lines().count(), expected, "{last_change}: {recent}");
+    let recent: Vec<Value> = recent
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recent[0]["kind"], "export");
+    assert!(recent[0]["since"].is_string(), "{}", recent[0]);
+    let got = ids(&mut recent[1..].iter());
+    assert!(
+        expected.iter().all(|id| got.contains(id)),
+        "{last_change}: {got:?} lacks some of {expected:?}"
+    );
+    let mut once = got.clone();
+    once.dedup();
+    assert_eq!(once, got, "by id, each once");
     let mut csv_since = yuqing(cfg);
     csv_since.args(["export", "--format", "csv", "--since", "2999-01-01"]);
     let text = String::from_utf8(csv_since.output().unwrap().stdout).unwrap();

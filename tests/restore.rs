@@ -344,20 +344,12 @@ async fn reply_scene() -> ReplyScene {
         &mut daemon,
         &[("1", "pending"), ("2", "overdue"), ("3", "pending")],
     );
-    let start = Instant::now();
-    while !["reply/board/1/80", "reply/board/2/overdue/"]
-        .iter()
-        .all(|key| collector.keys().iter().any(|k| k.starts_with(key)))
-    {
-        daemon.assert_running("waiting for the reply notices");
-        assert!(
-            start.elapsed() < PATIENCE,
-            "reply notices sent: {:?}\n{}",
-            collector.keys(),
-            tail(&daemon.log())
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_mail(
+        &collector,
+        &mut daemon,
+        &["reply/board/1/80", "reply/board/2/overdue/"],
+    )
+    .await;
     ReplyScene {
         server,
         collector,
@@ -367,6 +359,24 @@ async fn reply_scene() -> ReplyScene {
         daemon,
         api,
         waiting,
+    }
+}
+
+/// Waits until the SMTP server has received a mail whose key starts with each of `keys`.
+async fn wait_for_mail(collector: &smtp::Collector, daemon: &mut Daemon, keys: &[&str]) {
+    let start = Instant::now();
+    while !keys
+        .iter()
+        .all(|key| collector.keys().iter().any(|k| k.starts_with(key)))
+    {
+        daemon.assert_running("waiting for mail");
+        assert!(
+            start.elapsed() < PATIENCE,
+            "waiting for {keys:?}; sent: {:?}\n{}",
+            collector.keys(),
+            tail(&daemon.log())
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -516,12 +526,14 @@ async fn an_incremental_export_carries_the_changed_posts_and_restores_over_the_f
     } = reply_scene().await;
     settled(&api, &mut daemon, chrono::Utc::now()).await;
 
-    // The CLI sends `--since` in whole seconds: one boundary after the last change.
+    // The full export's `taken_at` is a second before it starts: past the last change.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let since = chrono::Utc::now().to_rfc3339();
     let full = old.dir.path().join("full.jsonl");
-    let (code, _, err) = cli(&old, &["export", "-o", full.to_str().unwrap()]);
-    assert_eq!(code, 0, "export: {err}");
+    export_to(&old, None, &full);
+    let since = export_header(&full)["taken_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(
         reply_records(&std::fs::read_to_string(&full).unwrap()).len(),
         3
@@ -554,17 +566,7 @@ async fn an_incremental_export_carries_the_changed_posts_and_restores_over_the_f
     );
     settled(&api, &mut daemon, chrono::Utc::now()).await;
     let incremental = old.dir.path().join("incremental.jsonl");
-    let (code, _, err) = cli(
-        &old,
-        &[
-            "export",
-            "--since",
-            &since,
-            "-o",
-            incremental.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(code, 0, "export --since: {err}");
+    export_to(&old, Some(&since), &incremental);
     let changed: Vec<String> = reply_records(&std::fs::read_to_string(&incremental).unwrap())
         .into_iter()
         .map(|(key, _)| key)
@@ -593,5 +595,117 @@ async fn an_incremental_export_carries_the_changed_posts_and_restores_over_the_f
     assert_eq!(code, 0, "export: {err}");
     assert_eq!(reply_records(&restored), reply_records(&now));
     assert_eq!(replies_json(&new), before, "replies --all --json");
+    assert!(daemon.stop().success(), "clean stop of the restored daemon");
+}
+
+/// `yuqing export [--since SINCE] -o PATH` on `site`, which succeeds: what it said on
+/// stderr.
+fn export_to(site: &Site, since: Option<&str>, path: &Path) -> String {
+    let mut args = vec!["export"];
+    args.extend(since.iter().flat_map(|since| ["--since", since]));
+    args.extend(["-o", path.to_str().unwrap()]);
+    let (code, _, err) = cli(site, &args);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    err
+}
+
+/// The first line of an export file: what it is and when it was taken.
+fn export_header(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap();
+    let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["kind"], "export", "{first}");
+    first
+}
+
+/// An incident whose only change after a full backup is a clock step and its
+/// reminder, sent: nothing moves its `updated_at`, yet `export --since` the full
+/// backup's `taken_at` carries it with the reminder sent, and `import FULL INCREMENTAL`
+/// into a fresh data directory gives a daemon that does not send the reminder again.
+/// `import` refuses the incremental file alone and the two files in the wrong order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incremental_export_carries_a_reminder_sent_for_an_untouched_incident() {
+    let feed = feed_server(&TITLES[..1]).await;
+    // The 签收 reminder at 30 % of a minute (18 s), the escalation at 90 % (54 s): the
+    // restore below starts between them. The other clocks are hours away.
+    let (collector, extra) = smtp_with_policy(
+        "ack = \"60s\"\nstatement = \"4h\"\npress = \"6h\"\nresponse = \"8h\"\nremind_at = [0.3, 0.9]\n",
+    );
+    let feed_url = format!("{}/feed.xml", feed.uri());
+    let old = Site::new(Path::new(BIN), &dictionaries(), &feed_url, &extra);
+    let started = chrono::Utc::now();
+    let mut daemon = Daemon::start(&old, &[]);
+    let api = Api::connect(&old, &mut daemon).await;
+    let id = incident_ids(&api, &mut daemon, 1).await[0];
+    settled(&api, &mut daemon, started).await;
+    let reminder = format!("{id}/ack/30");
+    assert!(
+        !collector.keys().contains(&reminder),
+        "the reminder is not due yet: {:?}",
+        collector.keys()
+    );
+
+    // Past the full export's grace (its `taken_at` is a second before it starts): the
+    // incident's `updated_at` is before `taken_at`, so only its stamps can select it.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let full = old.dir.path().join("full.jsonl");
+    let err = export_to(&old, None, &full);
+    let header = export_header(&full);
+    assert!(header["since"].is_null(), "a full export: {header}");
+    let taken_at = header["taken_at"].as_str().unwrap().to_string();
+    assert!(
+        err.contains(&format!("下次增量备份：yuqing export --since {taken_at}")),
+        "{err}"
+    );
+
+    // The clock steps and the reminder goes out; nothing else touches the incident.
+    wait_for_mail(&collector, &mut daemon, &[&reminder]).await;
+    settled(&api, &mut daemon, chrono::Utc::now()).await;
+    let incremental = old.dir.path().join("incremental.jsonl");
+    export_to(&old, Some(&taken_at), &incremental);
+    assert!(daemon.stop().success(), "clean stop");
+    assert_eq!(export_header(&incremental)["since"], taken_at.as_str());
+    let text = std::fs::read_to_string(&incremental).unwrap();
+    let line = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["id"] == id)
+        .unwrap_or_else(|| panic!("incident {id} is in the incremental export:\n{text}"));
+    let updated_at = line["updated_at"].as_str().unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(updated_at).unwrap()
+            < chrono::DateTime::parse_from_rfc3339(&taken_at).unwrap(),
+        "nothing moved its updated_at ({updated_at}) since {taken_at}"
+    );
+    let sent = line["record"]["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["key"] == reminder.as_str())
+        .unwrap_or_else(|| panic!("the reminder travels with its incident: {line}"));
+    assert_eq!(sent["record"]["state"], "sent", "{sent}");
+
+    // The files out of order, or the incremental alone: refused, nothing written.
+    let new = Site::new(Path::new(BIN), &dictionaries(), &feed_url, &extra);
+    let (full, incremental) = (full.to_str().unwrap(), incremental.to_str().unwrap());
+    for files in [vec![incremental], vec![incremental, full]] {
+        let (code, _, err) = cli(&new, &[&["import"][..], &files].concat());
+        assert_eq!(code, 1, "import {files:?}: {err}");
+        assert!(err.contains("不能作为第一个文件"), "{err}");
+    }
+    let (code, out, err) = cli(&new, &["import", full, incremental]);
+    assert_eq!(code, 0, "import: {err}");
+    assert!(out.contains("已导入 1 个事件"), "{out}");
+
+    let restarted = chrono::Utc::now();
+    let mut daemon = Daemon::start(&new, &[]);
+    let api = Api::connect(&new, &mut daemon).await;
+    settled(&api, &mut daemon, restarted).await;
+    let times = collector.keys().iter().filter(|k| **k == reminder).count();
+    assert_eq!(
+        times,
+        1,
+        "the reminder is sent once: {:?}",
+        collector.keys()
+    );
     assert!(daemon.stop().success(), "clean stop of the restored daemon");
 }

@@ -323,7 +323,9 @@ impl Client {
     }
 
     /// The ledger export (`jsonl` or `csv`); with `since`, only incidents changed at or
-    /// after it. The daemon streams it: read it with [`Export::chunk`] as it arrives.
+    /// after it, sent to the millisecond (the daemon compares at the millisecond: a
+    /// chained backup's `--since`, the last one's `taken_at`, loses nothing to
+    /// rounding). The daemon streams it: read it with [`Export::chunk`] as it arrives.
     /// No total time limit, only [`READ_TIMEOUT`] between chunks.
     pub async fn export(
         &self,
@@ -333,7 +335,8 @@ impl Client {
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         query.append_pair("format", format);
         if let Some(since) = since {
-            query.append_pair("since", &crate::time::rfc3339(since));
+            let since = since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            query.append_pair("since", &since);
         }
         let request = self
             .http

@@ -23,7 +23,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
+use chrono::{Timelike, Utc};
 use serde::Deserialize;
 
 use super::views::{DeadlineView, EffectView, IncidentDetail, IncidentView};
@@ -40,6 +40,48 @@ pub const PAGE: usize = 200;
 
 /// The milestones that get columns, in order.
 const MILESTONES: [Milestone; 4] = Milestone::ALL;
+
+/// The first line of a JSONL export (`"kind": "export"`): what it is and when it was
+/// taken, so that `yuqing import` can tell a full export from an incremental one and
+/// check that a chain of them leaves no gap.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ExportHeader {
+    /// `"export"`.
+    pub kind: String,
+    /// The yuqing version that wrote it.
+    pub version: String,
+    /// The data format of the ledger it was taken from.
+    pub format: u32,
+    /// When its snapshot started, less [`GRACE`], to the millisecond: the `--since`
+    /// of the next incremental export.
+    pub taken_at: Timestamp,
+    /// The `--since` it was taken with; `None` for a full export.
+    pub since: Option<Timestamp>,
+}
+
+/// How long before the export starts reading its `taken_at` is: a change whose
+/// transaction took its time just before the export started but committed after the
+/// export read the indexes is in neither this export nor, without it, the next one.
+/// A transaction takes milliseconds; the next export carries this second again.
+pub const GRACE: chrono::Duration = chrono::Duration::seconds(1);
+
+impl ExportHeader {
+    pub const KIND: &'static str = "export";
+
+    /// The header of an export whose snapshot starts `now`, taken with `since`.
+    fn new(now: Timestamp, since: Option<Timestamp>) -> ExportHeader {
+        let taken_at = now - GRACE;
+        ExportHeader {
+            kind: ExportHeader::KIND.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            format: crate::store::FORMAT_VERSION,
+            taken_at: taken_at
+                .with_nanosecond(taken_at.nanosecond() / 1_000_000 * 1_000_000)
+                .unwrap_or(taken_at),
+            since,
+        }
+    }
+}
 
 /// One line of the JSONL export: the `show --json` shape, plus `record`, the
 /// ledger's own records of the incident that `yuqing import` restores from
@@ -99,8 +141,8 @@ impl PolicyLine {
     }
 }
 
-/// One JSON object and its line end (each an [`ExportLine`], a [`ReplyLine`] or a
-/// [`PolicyLine`]).
+/// One JSON object and its line end (the [`ExportHeader`], each an [`ExportLine`], a
+/// [`ReplyLine`] or a [`PolicyLine`]).
 fn push_line<T: serde::Serialize>(out: &mut String, line: &T) {
     // Views are plain data with string keys: serializing cannot fail.
     out.push_str(&serde_json::to_string(line).unwrap_or_default());
@@ -243,14 +285,17 @@ pub(super) enum ExportFormat {
 pub(super) struct ExportQuery {
     #[serde(default)]
     format: ExportFormat,
-    /// Only incidents changed (`updated_at`) at or after this time (RFC 3339).
+    /// Only records changed at or after this time (RFC 3339; CSV: incidents whose
+    /// `updated_at` is).
     #[serde(default)]
     since: Option<Timestamp>,
 }
 
-/// `GET /v1/export?format=jsonl|csv&since=…`: the incidents by id (all, or those
-/// changed since), then for JSONL the board posts and the tracked documents (all, or
-/// those changed since, by key).
+/// `GET /v1/export?format=jsonl|csv&since=…`: for JSONL the [`ExportHeader`], then the
+/// incidents by id (all, or those changed since: their `updated_at` or their stamp in
+/// the change index), then the board posts and the tracked documents (all, or those
+/// changed since, by key); for CSV the incidents (all, or those whose `updated_at` is
+/// since).
 /// Errors before the first byte (a bad query, an unreadable index) are answered as
 /// usual; later ones abort the response.
 pub(super) async fn export(
@@ -269,29 +314,36 @@ pub(super) async fn export(
     };
     let store = state.store.clone();
     let since = query.since.filter(|_| query.format == ExportFormat::Jsonl);
+    // Before anything is read: every change after it is in this export or the next.
+    let header = ExportHeader::new(Utc::now(), since);
     let (mut ids, replies, policies) = state
         .run(move |_| {
-            let ids = store.list_incidents(&filter)?.ids;
+            let mut ids = store.list_incidents(&filter)?.ids;
             let (replies, policies) = match since {
-                Some(since) => (
-                    Selection::changed(store.changed_posts(since)?),
-                    Selection::changed(store.changed_documents(since)?),
-                ),
+                Some(since) => {
+                    ids.extend(store.changed_incidents(since)?);
+                    (
+                        Selection::changed(store.changed_posts(since)?),
+                        Selection::changed(store.changed_documents(since)?),
+                    )
+                }
                 None => (Selection::all(), Selection::all()),
             };
             Ok((ids, replies, policies))
         })
         .await?;
     ids.sort_unstable();
+    ids.dedup();
     let (content_type, first) = match query.format {
         ExportFormat::Csv => ("text/csv; charset=utf-8", Part::CsvHeader),
-        ExportFormat::Jsonl => ("application/x-ndjson; charset=utf-8", Part::Incidents),
+        ExportFormat::Jsonl => ("application/x-ndjson; charset=utf-8", Part::Header),
     };
     tracing::info!(incidents = ids.len(), format = ?query.format, "export started");
     let pages = Pages {
         state,
         format: query.format,
         now: Utc::now(),
+        header,
         ids,
         sent: 0,
         part: first,
@@ -306,6 +358,7 @@ pub(super) async fn export(
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Part {
     CsvHeader,
+    Header,
     Incidents,
     Replies,
     Policies,
@@ -318,6 +371,8 @@ struct Pages {
     format: ExportFormat,
     /// One instant for every view of the export.
     now: Timestamp,
+    /// The JSONL export's first line.
+    header: ExportHeader,
     ids: Vec<IncidentId>,
     /// How many of `ids` have been sent.
     sent: usize,
@@ -391,6 +446,12 @@ impl Pages {
                 Part::CsvHeader => {
                     self.part = Part::Incidents;
                     csv_header()
+                }
+                Part::Header => {
+                    self.part = Part::Incidents;
+                    let mut line = String::new();
+                    push_line(&mut line, &self.header);
+                    line
                 }
                 Part::Incidents if self.sent < self.ids.len() => {
                     let end = (self.sent + PAGE).min(self.ids.len());
@@ -658,9 +719,9 @@ mod tests {
         assert_eq!(rows[1][col("举行新闻发布会情况")], "未完成");
     }
 
-    /// The daemon holds a page at a time: the body is one chunk per page of [`PAGE`]
-    /// incidents (the last one the rest), then of board posts, then of tracked
-    /// documents, each once, in order, with its own notices.
+    /// The daemon holds a page at a time: the body is the header line (JSONL), then
+    /// one chunk per page of [`PAGE`] incidents (the last one the rest), then of board
+    /// posts, then of tracked documents, each once, in order, with its own notices.
     #[tokio::test]
     async fn the_body_is_one_chunk_per_page() {
         use futures_util::StreamExt;
@@ -696,7 +757,10 @@ mod tests {
         let state = ApiState::new(store, ledger, config, crate::api::Token::generate());
         // JSONL: the incidents, then the posts, then the documents, a page at a time.
         for (format, expected) in [
-            (ExportFormat::Jsonl, vec![PAGE, PAGE, 3, PAGE, 1, PAGE, 1]),
+            (
+                ExportFormat::Jsonl,
+                vec![1, PAGE, PAGE, 3, PAGE, 1, PAGE, 1],
+            ),
             (ExportFormat::Csv, vec![1, PAGE, PAGE, 3]),
         ] {
             let query = ExportQuery {

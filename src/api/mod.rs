@@ -1156,10 +1156,10 @@ pub(crate) mod tests {
         String::from_utf8(body).unwrap()
     }
 
-    /// The streamed export is what the whole-ledger export was: per incident by id,
-    /// the `show --json` shape read through `show` plus the ledger's own record, one
-    /// line each (then CSV: header, then a row per incident), across page boundaries;
-    /// and its records restore the same ledger.
+    /// The streamed export is what the whole-ledger export was: after its header line,
+    /// per incident by id, the `show --json` shape read through `show` plus the
+    /// ledger's own record, one line each (then CSV: header, then a row per incident),
+    /// across page boundaries; and its records restore the same ledger.
     #[tokio::test]
     async fn the_export_streams_page_by_page_what_show_and_the_records_say() {
         let (addr, token, store, ledger, _dir) = start().await;
@@ -1167,7 +1167,13 @@ pub(crate) mod tests {
         fill(&store, n);
         let client = Client::with_token(addr, token).unwrap();
 
-        let jsonl = receive(&client, "jsonl").await;
+        let whole = receive(&client, "jsonl").await;
+        // First what it is: a full export, taken when it started.
+        let (header, jsonl) = whole.split_once('\n').unwrap();
+        let header: export::ExportHeader = serde_json::from_str(header).unwrap();
+        assert_eq!(header.kind, "export");
+        assert_eq!(header.since, None);
+        assert_eq!(header.format, crate::store::FORMAT_VERSION);
         let mut expected = String::new();
         for id in 1..=n {
             let shown: serde_json::Value = client.show(id).await.unwrap();

@@ -12,6 +12,9 @@
 //!   this export wrote are cut off again (the file keeps only what it held before).
 //! - A pipe or terminal cannot be taken back: the exit code (1, or 3 when the daemon
 //!   went silent) and the message on stderr say the export is incomplete.
+//!
+//! A whole JSONL export ends with its `taken_at` (its first line, [`ExportHeader`]) on
+//! stderr, as the `--since` of the next incremental backup.
 
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
@@ -22,6 +25,7 @@ use super::{CliError, ExportArgs, ExportFormat};
 #[cfg(doc)]
 use crate::api::client::READ_TIMEOUT;
 use crate::api::client::{Client, ClientError};
+use crate::api::export::ExportHeader;
 use crate::atomic_file::{Access, AtomicFile};
 use crate::config::Config;
 use crate::model::Timestamp;
@@ -38,11 +42,35 @@ pub fn export(config: &Config, args: &ExportArgs) -> Result<(), CliError> {
         format,
         since,
     };
-    match &args.output {
-        Some(path) => to_file(&request, path),
-        None => to_stdout(&request),
+    let header = match &args.output {
+        Some(path) => to_file(&request, path)?,
+        None => to_stdout(&request)?,
+    };
+    if let Some(header) = header {
+        eprintln!("{}", next_backup(&header));
     }
+    Ok(())
 }
+
+/// What the export of `header` was, and what to run for the next incremental backup.
+fn next_backup(header: &ExportHeader) -> String {
+    let kind = match header.since {
+        None => "全量备份".to_string(),
+        Some(since) => format!(
+            "自 {} 起的增量备份",
+            since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        ),
+    };
+    format!(
+        "导出完成（{kind}）。下次增量备份：yuqing export --since {}",
+        header
+            .taken_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    )
+}
+
+/// The longest first line read for the export's header (it is about 150 bytes).
+const HEADER_MAX: usize = 4096;
 
 /// What to ask the daemon for.
 struct Request {
@@ -57,9 +85,14 @@ enum Failure {
     Write(io::Error),
 }
 
+/// What was received, `None` for exports without a header (CSV).
+type Received = Result<Option<ExportHeader>, CliError>;
+
 impl Request {
-    /// Receives the export, handing each chunk to `write` as it arrives.
-    fn receive(&self, mut write: impl FnMut(&[u8]) -> io::Result<()>) -> Result<(), CliError> {
+    /// Receives the export, handing each chunk to `write` as it arrives; returns its
+    /// header line.
+    fn receive(&self, mut write: impl FnMut(&[u8]) -> io::Result<()>) -> Received {
+        let mut first = Vec::new();
         let received = block_on(async {
             let mut export = self
                 .client
@@ -67,22 +100,32 @@ impl Request {
                 .await
                 .map_err(Failure::Daemon)?;
             while let Some(chunk) = export.chunk().await.map_err(Failure::Daemon)? {
+                if !first.ends_with(b"\n") && first.len() < HEADER_MAX {
+                    let end = chunk
+                        .iter()
+                        .position(|b| *b == b'\n')
+                        .map_or(chunk.len(), |i| i + 1);
+                    first.extend_from_slice(&chunk[..end]);
+                }
                 write(&chunk).map_err(Failure::Write)?;
             }
             Ok(())
         })?;
         received.map_err(|failure| match failure {
-            Failure::Daemon(err) => err.into(),
+            Failure::Daemon(err) => CliError::from(err),
             Failure::Write(err) => {
                 CliError::failed(format!("无法写出导出结果：{}；导出不完整", describe(&err)))
             }
-        })
+        })?;
+        Ok(serde_json::from_slice::<ExportHeader>(&first)
+            .ok()
+            .filter(|header| header.kind == ExportHeader::KIND))
     }
 }
 
 /// `--output FILE`: through a temporary file beside it ([`AtomicFile`]), renamed once
 /// complete; on failure the temporary file is removed and FILE left as it was.
-fn to_file(request: &Request, path: &Path) -> Result<(), CliError> {
+fn to_file(request: &Request, path: &Path) -> Received {
     if path.file_name().is_none() {
         return Err(CliError::usage(format!(
             "--output {} 不是文件路径；请写出文件名，如 台账.jsonl",
@@ -91,13 +134,14 @@ fn to_file(request: &Request, path: &Path) -> Result<(), CliError> {
     }
     let mut file = AtomicFile::create(path, Access::Default)
         .map_err(|err| CliError::failed(err.to_string()))?;
-    request.receive(|bytes| file.write_all(bytes))?;
+    let header = request.receive(|bytes| file.write_all(bytes))?;
     file.commit()
-        .map_err(|err| CliError::failed(format!("{err}；导出未完成")))
+        .map_err(|err| CliError::failed(format!("{err}；导出未完成")))?;
+    Ok(header)
 }
 
 /// Standard output; a regular file behind it is cut back to where it was on failure.
-fn to_stdout(request: &Request) -> Result<(), CliError> {
+fn to_stdout(request: &Request) -> Received {
     let Some((file, start)) = stdout_file() else {
         let mut out = io::stdout().lock();
         let mut reader_gone = false;
@@ -107,15 +151,16 @@ fn to_stdout(request: &Request) -> Result<(), CliError> {
             written
         });
         // A reader that went away (`| head`) is not an error.
-        return if reader_gone { Ok(()) } else { result };
+        return if reader_gone { Ok(None) } else { result };
     };
     into_file(request, file, start)
 }
 
 /// Appends the export to `file`; on failure cuts it back to `start` bytes.
-fn into_file(request: &Request, mut file: File, start: u64) -> Result<(), CliError> {
-    let Err(err) = request.receive(|bytes| file.write_all(bytes)) else {
-        return Ok(());
+fn into_file(request: &Request, mut file: File, start: u64) -> Received {
+    let err = match request.receive(|bytes| file.write_all(bytes)) {
+        Ok(header) => return Ok(header),
+        Err(err) => err,
     };
     let cut = file
         .set_len(start)
@@ -223,7 +268,11 @@ mod tests {
         let target = dir.path().join("台账.jsonl");
         to_file(&request, &target).unwrap();
         let whole = std::fs::read_to_string(&target).unwrap();
-        assert_eq!(whole.lines().count(), PAGE + 5);
+        assert_eq!(
+            whole.lines().count(),
+            1 + PAGE + 5,
+            "the header, the incidents"
+        );
         assert_eq!(names(dir.path()), ["台账.jsonl"]);
 
         // Broken off on the second page: an error, the earlier file untouched, the
@@ -251,7 +300,8 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&appended).unwrap(), "之前的内容\n");
     }
 
-    /// The export's lines as JSON, queue numbers blanked (a restore queues anew).
+    /// The export's lines as JSON, queue numbers blanked (a restore queues anew), its
+    /// header (when it was taken) left out.
     fn comparable(text: &str) -> Vec<serde_json::Value> {
         fn blank(value: &mut serde_json::Value) {
             match value {
@@ -271,6 +321,7 @@ mod tests {
                 blank(&mut value);
                 value
             })
+            .filter(|value: &serde_json::Value| value["kind"] != ExportHeader::KIND)
             .collect()
     }
 
@@ -297,7 +348,6 @@ mod tests {
         use crate::policies::TrackedDocument;
         use crate::replies::TrackedPost;
         use crate::store::DocumentId;
-        use chrono::Timelike;
         let at = |s: &str| s.parse::<Timestamp>().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let old_dir = dir.path().join("old");
@@ -354,8 +404,15 @@ mod tests {
             store.put_tracked_document(&doc, next).unwrap();
         }
         let (runtime, mut request) = serve(&old_dir, &store);
+        // The full export's `taken_at` is a grace before it starts: past the set-up.
+        std::thread::sleep(
+            (crate::api::export::GRACE + chrono::Duration::milliseconds(5))
+                .to_std()
+                .unwrap(),
+        );
         let full = dir.path().join("full.jsonl");
-        to_file(&request, &full).unwrap();
+        let full_header = to_file(&request, &full).unwrap().unwrap();
+        assert_eq!(full_header.since, None, "a full export");
         let full_text = std::fs::read_to_string(&full).unwrap();
         assert_eq!(
             tracked_keys(&full_text).0.len(),
@@ -363,15 +420,19 @@ mod tests {
             "every post in the full export"
         );
 
-        // Nothing changed since: no post, no document. (The client sends whole
-        // seconds: `since` is the next one.)
-        let since = chrono::Utc::now().with_nanosecond(0).unwrap() + chrono::Duration::seconds(1);
-        std::thread::sleep((since - chrono::Utc::now()).to_std().unwrap());
-        request.since = Some(since);
+        // Nothing changed since the full export: no incident, post or document, the
+        // header only, which names its `since`.
+        request.since = Some(full_header.taken_at);
         let incremental = dir.path().join("incremental.jsonl");
-        to_file(&request, &incremental).unwrap();
+        let header = to_file(&request, &incremental).unwrap().unwrap();
+        assert_eq!(header.since, Some(full_header.taken_at));
+        assert!(header.taken_at >= full_header.taken_at);
         let text = std::fs::read_to_string(&incremental).unwrap();
-        assert_eq!(text, "", "nothing changed, nothing exported");
+        assert_eq!(
+            text.lines().count(),
+            1,
+            "nothing changed, nothing exported: {text}"
+        );
 
         let mut answered = post("p0003".into());
         answered.replied_at = Some(at("2026-11-22T02:00:00Z"));
@@ -411,7 +472,7 @@ mod tests {
             ),
             "only what changed, by key"
         );
-        assert_eq!(text.lines().count(), 6, "no incident changed: {text}");
+        assert_eq!(text.lines().count(), 1 + 6, "no incident changed: {text}");
         request.since = None;
         let now = dir.path().join("now.jsonl");
         to_file(&request, &now).unwrap();

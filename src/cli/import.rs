@@ -12,14 +12,22 @@
 //! [`crate::store::ReplyRecord`] (exports from before the reply ledger have none), one
 //! with `"kind": "policy"` a tracked document of a document clock,
 //! [`crate::store::PolicyRecord`] (docs/policies.md; older exports have none).
+//!
+//! An export's first line says what it is ([`ExportHeader`]: full or incremental since
+//! a time, and when it was taken), and the files are checked as a chain before
+//! anything is written: the first a full export, every later one incremental, in the
+//! order they were taken, each since no later than the one before it was taken (else
+//! the changes in between are in none of them). Files from before the header (0.9.0)
+//! are read as before, with a warning that their order cannot be checked.
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use super::{CliError, ImportArgs};
+use crate::api::export::ExportHeader;
 use crate::config::Config;
 use crate::model::IncidentId;
 use crate::store::{LedgerRecord, NoticeRecord, PolicyRecord, ReplyRecord, Store, StoreError};
@@ -61,13 +69,19 @@ impl Backup {
 
 pub fn run(config: &Config, args: &ImportArgs) -> Result<(), CliError> {
     let mut backup = Backup::default();
+    let mut headers = Vec::with_capacity(args.files.len());
     for file in &args.files {
-        backup.update(read(file)?);
+        let (header, records) = read(file)?;
+        headers.push((file.clone(), header));
+        backup.update(records);
+    }
+    for warning in check_chain(&headers)? {
+        eprintln!("{warning}");
     }
     if backup.is_empty() {
         let files: Vec<_> = args.files.iter().map(|f| f.display().to_string()).collect();
         return Err(CliError::usage(format!(
-            "导入文件 {} 里没有任何事件、留言或文件时限记录；未写入任何内容。无变动时的增量备份（export --since）是空文件：请把全量备份作为第一个文件一起导入",
+            "导入文件 {} 里没有任何事件、留言或文件时限记录；未写入任何内容。无变动时的增量备份（export --since）只有第一行导出说明，没有记录：请把全量备份作为第一个文件一起导入",
             files.join("、")
         )));
     }
@@ -111,10 +125,69 @@ pub fn run(config: &Config, args: &ImportArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Reads and checks every line of one file: JSON, a `record`, incidents, board posts
-/// and documents each once. A file without any record (an incremental export when
-/// nothing changed) is an empty backup.
-fn read(path: &Path) -> Result<Backup, CliError> {
+/// A time as the export writes it.
+fn time(at: crate::model::Timestamp) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Checks that export files make one chain, in the order given (see the module docs);
+/// returns the warnings to print (files without a header), or the refusal.
+fn check_chain(files: &[(PathBuf, Option<ExportHeader>)]) -> Result<Vec<String>, CliError> {
+    let mut warnings = Vec::new();
+    let mut previous: Option<(&Path, &ExportHeader)> = None;
+    for (n, (path, header)) in files.iter().enumerate() {
+        let file = path.display();
+        let Some(header) = header else {
+            warnings.push(format!(
+                "注意：导入文件 {file} 没有第一行导出说明（0.9.0 之前的版本导出），无法核对它是全量还是增量备份、与其他文件的先后；按命令行给出的顺序导入，请确认第一个是全量备份，其后的增量备份按导出时间从早到晚排列"
+            ));
+            previous = None;
+            continue;
+        };
+        match (n, header.since) {
+            (0, Some(since)) => {
+                return Err(CliError::failed(format!(
+                    "导入文件 {file} 是自 {} 起的增量备份（export --since），不能作为第一个文件：只导入增量备份得到的台账缺少其前的所有记录；未写入任何内容。请把最近一次全量备份作为第一个文件，其后按导出时间从早到晚列出它之后的增量备份",
+                    time(since)
+                )));
+            }
+            (1.., None) => {
+                return Err(CliError::failed(format!(
+                    "导入文件 {file} 是全量备份，却排在第 {} 个：全量备份只能作为第一个文件；未写入任何内容。请从最近一次全量备份开始导入（把它放在最前，只列出它之后的增量备份）",
+                    n + 1
+                )));
+            }
+            _ => {}
+        }
+        if let Some((before, earlier)) = previous {
+            if header.taken_at < earlier.taken_at {
+                return Err(CliError::failed(format!(
+                    "导入文件 {file}（导出于 {}）比排在它前面的 {}（导出于 {}）更早：文件顺序不对；未写入任何内容。请按导出时间从早到晚排列文件",
+                    time(header.taken_at),
+                    before.display(),
+                    time(earlier.taken_at)
+                )));
+            }
+            if let Some(since) = header.since.filter(|since| *since > earlier.taken_at) {
+                return Err(CliError::failed(format!(
+                    "导入文件 {file} 是自 {} 起的增量备份，而排在它前面的 {} 导出于 {}：两者之间的变动不在任何一个文件里，导入会丢失它们；未写入任何内容。请补上自 {} 起（或更早）的增量备份并按时间顺序排列，或改从更近的全量备份开始导入",
+                    time(since),
+                    before.display(),
+                    time(earlier.taken_at),
+                    time(earlier.taken_at)
+                )));
+            }
+        }
+        previous = Some((path, header));
+    }
+    Ok(warnings)
+}
+
+/// Reads and checks every line of one file: its header (an export's first line, absent
+/// in exports from before it), then JSON with a `record`, incidents, board posts and
+/// documents each once. A file without any record (an incremental export when nothing
+/// changed) is an empty backup.
+fn read(path: &Path) -> Result<(Option<ExportHeader>, Backup), CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         CliError::failed(format!(
             "无法读取导入文件 {}：{}",
@@ -123,10 +196,12 @@ fn read(path: &Path) -> Result<Backup, CliError> {
         ))
     })?;
     let mut backup = Backup::default();
-    for (n, line) in text
+    let mut header = None;
+    for (index, (n, line)) in text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
+        .enumerate()
     {
         let n = n + 1;
         let not_an_export = |e: serde_json::Error| {
@@ -144,6 +219,10 @@ fn read(path: &Path) -> Result<Backup, CliError> {
         let kind: Kind = serde_json::from_str(line).map_err(not_an_export)?;
         match kind.kind.as_deref() {
             None => {}
+            Some(ExportHeader::KIND) if index == 0 => {
+                header = Some(serde_json::from_str(line).map_err(not_an_export)?);
+                continue;
+            }
             Some("reply") => {
                 let line: Line<ReplyRecord> = serde_json::from_str(line).map_err(not_an_export)?;
                 let record = line.record.ok_or_else(no_record)?;
@@ -178,7 +257,7 @@ fn read(path: &Path) -> Result<Backup, CliError> {
             }
             Some(other) => {
                 return Err(CliError::usage(format!(
-                    "导入文件 {} 第 {n} 行的 kind 为 {other:?}，本版本只认识事件行（无 kind）、留言行（\"reply\"）和文件时限行（\"policy\"）：它可能来自更新的 yuqing 版本；未写入任何内容",
+                    "导入文件 {} 第 {n} 行的 kind 为 {other:?}，本版本只认识第一行的导出说明（\"export\"）、事件行（无 kind）、留言行（\"reply\"）和文件时限行（\"policy\"）：它可能来自更新的 yuqing 版本，或几个导出文件被拼接成了一个（请分别作为参数给出）；未写入任何内容",
                     path.display()
                 )));
             }
@@ -194,7 +273,7 @@ fn read(path: &Path) -> Result<Backup, CliError> {
         };
         entry.insert(record);
     }
-    Ok(backup)
+    Ok((header, backup))
 }
 
 /// What was imported, in one Chinese line.
@@ -249,7 +328,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("backup.jsonl");
         std::fs::write(&path, text).unwrap();
-        read(&path)
+        read(&path).map(|(_, backup)| backup)
     }
 
     #[test]
@@ -316,6 +395,108 @@ mod tests {
                 .contains("文件时限 interpretation/policy/a 出现了两次"),
             "{}",
             err.message
+        );
+    }
+
+    fn header(taken_at: &str, since: Option<&str>) -> ExportHeader {
+        ExportHeader {
+            kind: ExportHeader::KIND.into(),
+            version: "0.9.0".into(),
+            format: 9,
+            taken_at: taken_at.parse().unwrap(),
+            since: since.map(|s| s.parse().unwrap()),
+        }
+    }
+
+    fn chain(files: &[(&str, Option<ExportHeader>)]) -> Result<Vec<String>, CliError> {
+        let files: Vec<_> = files
+            .iter()
+            .map(|(name, header)| (PathBuf::from(name), header.clone()))
+            .collect();
+        check_chain(&files)
+    }
+
+    /// A full export, then incremental ones each since no later than the one before
+    /// was taken, in the order taken: anything else is refused (exit 1) with what is
+    /// wrong and what to do; files without a header pass with a warning.
+    #[test]
+    fn export_files_are_checked_as_one_chain() {
+        let full = || header("2026-12-01T16:00:00.000Z", None);
+        let first = || header("2026-12-02T16:00:00.000Z", Some("2026-12-01T16:00:00.000Z"));
+        let second = || header("2026-12-03T16:00:00.000Z", Some("2026-12-02T16:00:00.000Z"));
+        // Overlapping (since before the last one's taken_at) is fine.
+        let overlapping = || header("2026-12-03T17:00:00.000Z", Some("2026-12-01T16:00:00.000Z"));
+        let fine = chain(&[
+            ("full", Some(full())),
+            ("1", Some(first())),
+            ("2", Some(second())),
+            ("3", Some(overlapping())),
+        ]);
+        assert_eq!(fine.unwrap(), Vec::<String>::new());
+        assert!(chain(&[("full", Some(full()))]).unwrap().is_empty());
+
+        let refused = |files: &[(&str, Option<ExportHeader>)], says: &str| {
+            let err = chain(files).unwrap_err();
+            assert_eq!(err.code, 1, "{err}");
+            assert!(err.message.contains(says), "{says}: {err}");
+            assert!(err.message.contains("未写入任何内容"), "{err}");
+        };
+        refused(
+            &[("1", Some(first()))],
+            "1 是自 2026-12-01T16:00:00.000Z 起的增量备份",
+        );
+        refused(
+            &[("1", Some(first())), ("full", Some(full()))],
+            "不能作为第一个文件",
+        );
+        refused(
+            &[("full", Some(full())), ("full2", Some(full()))],
+            "full2 是全量备份，却排在第 2 个",
+        );
+        refused(
+            &[
+                ("full", Some(full())),
+                ("2", Some(second())),
+                ("1", Some(first())),
+            ],
+            "两者之间的变动不在任何一个文件里",
+        );
+        refused(
+            &[
+                ("full", Some(full())),
+                ("3", Some(overlapping())),
+                ("2", Some(second())),
+            ],
+            "文件顺序不对",
+        );
+
+        // Exports from before the header: read as given, with a warning.
+        let warnings = chain(&[("old", None), ("1", Some(first()))]).unwrap();
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].contains("old 没有第一行导出说明"),
+            "{warnings:?}"
+        );
+    }
+
+    /// The header is an export's first line only: one further down (two exports
+    /// pasted into one file) is refused as not an export.
+    #[test]
+    fn the_header_is_read_from_the_first_line_only() {
+        let line = serde_json::to_string(&header("2026-12-01T16:00:00.000Z", None)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("backup.jsonl");
+        std::fs::write(&path, format!("{line}\n{}\n", reply_line("reply", "1"))).unwrap();
+        let (read_header, backup) = read(&path).unwrap();
+        assert_eq!(read_header, Some(header("2026-12-01T16:00:00.000Z", None)));
+        assert_eq!(backup.replies.len(), 1);
+        let Err(err) = read_text(&format!("{}\n{line}", reply_line("reply", "1"))) else {
+            panic!("a header below the first line is refused");
+        };
+        assert_eq!(err.code, 2);
+        assert!(
+            err.message.contains("第 2 行的 kind 为 \"export\""),
+            "{err}"
         );
     }
 }

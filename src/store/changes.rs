@@ -1,22 +1,30 @@
-//! When each tracked board post and tracked document last changed (data format 8), so
-//! that `export --since` reads the records changed since then and not the whole reply
-//! and policy ledgers.
+//! When each incident, tracked board post and tracked document last changed (data
+//! formats 8 and 9), so that `export --since` reads the records changed since then and
+//! not the whole ledger.
 //!
 //! Layout: tree `tracked_changes`, two kinds of key per record, the record's kind
-//! ([`Tracked`]) and identity (a post's `source \0 key`, a document's
-//! `clock \0 source \0 key`) at their end:
+//! ([`Tracked`]) and identity (an incident's id, 8 bytes big-endian; a post's
+//! `source \0 key`; a document's `clock \0 source \0 key`) at their end:
 //! - `t ‖ kind ‖ ms ‖ id` → empty: by last change (milliseconds since the epoch,
 //!   big-endian, sign bit flipped: byte order is time order), so the records changed
 //!   since a time are one range;
 //! - `l ‖ kind ‖ id` → ms: the record's entry in that range, replaced at each change.
 //!
-//! A record changes with its exported parts ([`super::ReplyRecord`],
-//! [`super::PolicyRecord`]): the post or document, its clock's next step, and its
-//! notice keys (queued, sent, dead, superseded: written through
-//! [`super::OutboxTx::record`]). Each is stamped in the transaction that writes it,
-//! with the time of the write, so a crash never keeps a change without its stamp.
+//! A record changes with its exported parts ([`super::LedgerRecord`],
+//! [`super::ReplyRecord`], [`super::PolicyRecord`]): the incident (its record, items,
+//! sources, audit entries, clocks, 签收 and the rest its [`super::LedgerTx`] writes:
+//! every writer of the transaction notes the incident, stamped when the body ends)
+//! and the text or classification of an item attached to it; the post or document
+//! and its clock's next step; and the notice keys of each (queued, sent, dead,
+//! superseded: written through [`super::OutboxTx::record`]). Each is stamped in the
+//! transaction that writes it, with the time of the write, so a crash never keeps a
+//! change without its stamp. An incident's `updated_at` still means "changed by a
+//! person or an item" (`list --since`); its stamp moves with a clock step or a notice
+//! too, which `updated_at` does not.
+//!
 //! A database from before format 8 gets a stamp, the time of the upgrade, for every
-//! record it holds ([`Store::ensure_tracked_changes`]): an incremental export from
+//! record it holds, one from format 8 for every incident (format 8 stamped posts and
+//! documents only) ([`Store::ensure_tracked_changes`]): an incremental export from
 //! before the upgrade carries them all.
 
 use sled::transaction::TransactionalTree;
@@ -24,13 +32,15 @@ use sled::transaction::TransactionalTree;
 use super::ledger_index::ordered_ms;
 use super::tx::TxResult;
 use super::{Result, Store};
-use crate::model::{NoticeKey, Timestamp};
+use crate::model::{IncidentId, NoticeKey, Timestamp};
 
 pub(super) const TREE: &str = "tracked_changes";
 const BY_TIME: u8 = b't';
 const LATEST: u8 = b'l';
-/// `meta` key set once every record of a database older than format 8 is stamped.
+/// `meta` key: which records of an older database are stamped: absent, none; 1, the
+/// posts and documents (format 8); [`VERSION`], the incidents too (format 9).
 const VERSION_KEY: &[u8] = b"tracked_changes_version";
+const VERSION: u32 = 2;
 /// Records stamped per batch by the upgrade: a batch of all of them would hold the
 /// whole index in memory (about 1 GiB for 100,000 records in sled).
 const UPGRADE_BATCH: usize = 2_000;
@@ -38,6 +48,8 @@ const UPGRADE_BATCH: usize = 2_000;
 /// Which ledger a record belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Tracked {
+    /// An incident (`incidents`), by id.
+    Incident,
     /// A board post tracked for a reply (`replies`).
     Post,
     /// A tracked document of a document clock (`policies`).
@@ -47,6 +59,7 @@ pub(super) enum Tracked {
 impl Tracked {
     fn byte(self) -> u8 {
         match self {
+            Tracked::Incident => b'i',
             Tracked::Post => b'r',
             Tracked::Document => b'p',
         }
@@ -91,9 +104,28 @@ pub(super) fn read_ids<T>(
     Ok(records)
 }
 
-/// The record a notice key belongs to, for the reply and policy ledgers' keys
-/// (`reply/SOURCE/KEY/…`, `policy/CLOCK/SOURCE/KEY/…`); `None` for any other key.
+/// Stamps incident `id` as changed now, inside the transaction that changes it.
+pub(super) fn touch_incident(tree: &TransactionalTree, id: IncidentId) -> TxResult<()> {
+    touch(tree, Tracked::Incident, &id.to_be_bytes())
+}
+
+/// The incident a notice key belongs to: the one whose export carries it (`<id>/…`,
+/// as [`Store::ledger_record`] reads them).
+pub(super) fn incident_of(key: &str) -> Option<IncidentId> {
+    let (head, _) = key.split_once('/')?;
+    if head.is_empty() || !head.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    head.parse().ok()
+}
+
+/// The record a notice key belongs to: an incident's (`<id>/…`), a board post's
+/// (`reply/SOURCE/KEY/…`) or a tracked document's (`policy/CLOCK/SOURCE/KEY/…`);
+/// `None` for any other key.
 pub(super) fn owner(key: &str) -> Option<(Tracked, Vec<u8>)> {
+    if let Some(id) = incident_of(key) {
+        return Some((Tracked::Incident, id.to_be_bytes().to_vec()));
+    }
     if !key.starts_with("reply/") && !key.starts_with("policy/") {
         return None;
     }
@@ -117,6 +149,16 @@ pub(super) fn owner(key: &str) -> Option<(Tracked, Vec<u8>)> {
 pub struct RecordKey(pub(super) Vec<u8>);
 
 impl Store {
+    /// The incidents changed at or after `since` (`export --since`: with those whose
+    /// `updated_at` is), in id order.
+    pub fn changed_incidents(&self, since: Timestamp) -> Result<Vec<IncidentId>> {
+        Ok(self
+            .changed_since(Tracked::Incident, since)?
+            .into_iter()
+            .filter_map(|key| key.0.try_into().ok().map(IncidentId::from_be_bytes))
+            .collect())
+    }
+
     /// The board posts changed at or after `since` (`export --since`), in key order.
     pub fn changed_posts(&self, since: Timestamp) -> Result<Vec<RecordKey>> {
         self.changed_since(Tracked::Post, since)
@@ -148,24 +190,35 @@ impl Store {
         Ok(ids)
     }
 
-    /// Stamps every tracked post and document of a database from before the index
-    /// (data format 8) with the time of this open, over an emptied index (nothing else
-    /// writes while the store opens) in batches of [`UPGRADE_BATCH`] records, then
-    /// records that it is done: an interrupted pass is run again at the next open.
-    /// Returns how many records it stamped.
+    /// Stamps the records of a database from before the index with the time of this
+    /// open: every incident, tracked post and document of one older than format 8 (over
+    /// an emptied index), every incident of one of format 8 (whose posts and documents
+    /// have their stamps); in batches of [`UPGRADE_BATCH`] records (nothing else writes
+    /// while the store opens), then records that it is done: an interrupted pass is
+    /// run again at the next open. Returns how many records it stamped.
     pub(super) fn ensure_tracked_changes(&self) -> Result<usize> {
-        if self.meta.get(VERSION_KEY)?.is_some() {
-            return Ok(0);
+        let done = self
+            .meta
+            .get(VERSION_KEY)?
+            .and_then(|v| v.as_ref().try_into().ok().map(u32::from_be_bytes));
+        let (posts, documents);
+        let mut trees = vec![(Tracked::Incident, &self.ledger.incidents)];
+        match done {
+            Some(VERSION..) => return Ok(0),
+            // An interrupted pass may have left stamps of another time.
+            Some(_) => self.clear_kind(Tracked::Incident)?,
+            None => {
+                self.tracked_changes.clear()?;
+                posts = self.db.open_tree(super::replies::TREE)?;
+                documents = self.db.open_tree(super::policies::TREE)?;
+                trees.extend([(Tracked::Post, &posts), (Tracked::Document, &documents)]);
+            }
         }
-        self.tracked_changes.clear()?;
         let ms = ordered_ms(chrono::Utc::now());
         let mut batch = sled::Batch::default();
         let mut stamped = 0;
-        for (kind, tree) in [
-            (Tracked::Post, super::replies::TREE),
-            (Tracked::Document, super::policies::TREE),
-        ] {
-            for id in self.db.open_tree(tree)?.iter().keys() {
+        for (kind, tree) in trees {
+            for id in tree.iter().keys() {
                 let id = id?;
                 batch.insert(latest_key(kind, &id), &ms);
                 batch.insert(time_key(kind, &ms, &id), &[]);
@@ -177,8 +230,24 @@ impl Store {
             }
         }
         self.tracked_changes.apply_batch(batch)?;
-        self.meta.insert(VERSION_KEY, &1u32.to_be_bytes())?;
+        self.meta.insert(VERSION_KEY, &VERSION.to_be_bytes())?;
         Ok(stamped)
+    }
+
+    /// Removes every key of the records of `kind` from the index.
+    fn clear_kind(&self, kind: Tracked) -> Result<()> {
+        for first in [BY_TIME, LATEST] {
+            let mut batch = sled::Batch::default();
+            for key in self
+                .tracked_changes
+                .scan_prefix([first, kind.byte()])
+                .keys()
+            {
+                batch.remove(key?);
+            }
+            self.tracked_changes.apply_batch(batch)?;
+        }
+        Ok(())
     }
 }
 
@@ -323,9 +392,110 @@ mod tests {
         assert_eq!(posts(&store, start), ["a", "b", "c"]);
         assert_eq!(
             store.tracked_changes.len(),
-            2 * 6,
-            "one time key and one latest key per record"
+            2 * (6 + 1),
+            "one time key and one latest key per record (and incident 7's, for its notice)"
         );
+    }
+
+    /// The incidents listed since `since` by `updated_at` and by their stamps.
+    fn incidents(store: &Store, since: Timestamp) -> (Vec<IncidentId>, Vec<IncidentId>) {
+        let filter = crate::store::ListFilter {
+            all: true,
+            since: Some(since),
+            ..Default::default()
+        };
+        let mut updated = store.list_incidents(&filter).unwrap().ids;
+        updated.sort_unstable();
+        (updated, store.changed_incidents(since).unwrap())
+    }
+
+    /// An incident is stamped by every change to what its export carries, even the
+    /// ones that leave its `updated_at` as it was (which `list --since` keeps meaning
+    /// "changed by a person or an item"): a clock's step and the reminder it queues,
+    /// the reminder sent, an audit entry, an item's new text and its classification.
+    #[test]
+    fn an_incident_is_stamped_by_its_clock_steps_notices_and_items() {
+        use crate::model::Milestone;
+        use crate::store::StoreError;
+        use crate::store::incidents::DueEntry;
+        use crate::store::tx::Abort;
+        let store = Store::temporary().unwrap();
+        let start = mark();
+        crate::api::tests::fill(&store, 3);
+        assert_eq!(store.changed_incidents(start).unwrap(), [1, 2, 3]);
+        let t = mark();
+        assert_eq!(incidents(&store, t), (vec![], vec![]));
+
+        // A clock steps and queues its reminder: `updated_at` stays.
+        store
+            .ledger_tx(|tx| {
+                let next = DueEntry::new(at("2026-11-24T05:00:00Z"), 2, Milestone::Statement, 1);
+                tx.schedule(next)?;
+                tx.outbox().enqueue(&notice("2/statement/50"))?;
+                Ok::<_, Abort<StoreError>>(())
+            })
+            .unwrap();
+        assert_eq!(incidents(&store, t), (vec![], vec![2]));
+
+        // The reminder sent, alone.
+        let t = mark();
+        let queued = store.outbox_pending(10).unwrap();
+        let (seq, _) = queued
+            .iter()
+            .find(|(_, row)| row.notice.key == "2/statement/50")
+            .unwrap();
+        store
+            .outbox_mark_sent(*seq, "2/statement/50", at("2026-11-24T05:00:01Z"))
+            .unwrap();
+        assert_eq!(incidents(&store, t), (vec![], vec![2]));
+
+        // An audit entry; a notice that is no incident's stamps none.
+        let t = mark();
+        store.enqueue_notice(&notice("digest/2026-11-24")).unwrap();
+        store
+            .ledger_tx(|tx| {
+                tx.audit(&crate::model::AuditEntry {
+                    incident: 3,
+                    at: at("2026-11-24T05:00:00Z"),
+                    by: "值班员".into(),
+                    action: "note".into(),
+                    detail: "备注".into(),
+                    reason: None,
+                })?;
+                Ok::<_, Abort<StoreError>>(())
+            })
+            .unwrap();
+        assert_eq!(incidents(&store, t), (vec![], vec![3]));
+
+        // An item of incident 1 gets a new text, then its classification.
+        let t = mark();
+        let item = store.item("a", "1-0").unwrap().unwrap();
+        let revised = crate::parse::ParsedItem {
+            key: item.key.clone(),
+            title: format!("{}（更新）", item.title),
+            link: item.link.clone(),
+            body: item.body.clone(),
+            published: None,
+            date_quality: None,
+        };
+        store.upsert_item("a", revised, chrono::Utc::now()).unwrap();
+        assert_eq!(incidents(&store, t), (vec![], vec![1]));
+        let t = mark();
+        store
+            .set_classification("a", "1-0", Default::default())
+            .unwrap();
+        assert_eq!(incidents(&store, t), (vec![], vec![1]));
+        // An item of no incident stamps none.
+        let t = mark();
+        store
+            .set_classification("a", "nobody", Default::default())
+            .unwrap();
+        assert_eq!(incidents(&store, t), (vec![], vec![]));
+
+        // Each incident has one time key and one latest key.
+        assert_eq!(store.changed_incidents(start).unwrap(), [1, 2, 3]);
+        let keys = store.tracked_changes.scan_prefix([BY_TIME, b'i']).count();
+        assert_eq!(keys, 3);
     }
 
     /// `since` is compared at the millisecond the stamps keep, as for incidents: a
@@ -392,6 +562,52 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(posts(&store, again), ["a", "b"]);
         assert_eq!(documents(&store, again), ["a", "b"]);
+        assert_eq!(store.ensure_tracked_changes().unwrap(), 0, "done once");
+    }
+
+    /// A database of data format 8 (posts and documents stamped, incidents not) is
+    /// upgraded at open: every incident is stamped with the time of the upgrade, the
+    /// posts' and documents' stamps stay; an interrupted pass (stamps of another time
+    /// left behind) is done again, one time key per incident.
+    #[test]
+    fn format_8_incidents_are_stamped_at_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let format_8 = |store: &Store| {
+            store.clear_kind(Tracked::Incident).unwrap();
+            store.meta.insert(VERSION_KEY, &1u32.to_be_bytes()).unwrap();
+            let format = crate::store::FORMAT_KEY;
+            store.meta.insert(format, &8u32.to_be_bytes()).unwrap();
+            store.flush_blocking().unwrap();
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            crate::api::tests::fill(&store, 3);
+            store.put_tracked_post(&post("a")).unwrap();
+            format_8(&store);
+            assert!(
+                store
+                    .changed_incidents(at("2000-01-01T00:00:00Z"))
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+        let before = mark();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(store.upgraded_from(), Some(8));
+            assert_eq!(store.changed_incidents(before).unwrap(), [1, 2, 3]);
+            assert!(posts(&store, before).is_empty(), "posts keep their stamps");
+            let after = mark();
+            assert!(store.changed_incidents(after).unwrap().is_empty());
+            // As if the upgrade had stopped before recording that it was done.
+            store.meta.insert(VERSION_KEY, &1u32.to_be_bytes()).unwrap();
+            store.flush_blocking().unwrap();
+        }
+        let again = mark();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.changed_incidents(again).unwrap(), [1, 2, 3]);
+        let keys = store.tracked_changes.scan_prefix([BY_TIME, b'i']).count();
+        assert_eq!(keys, 3, "the interrupted pass's stamps are gone");
         assert_eq!(store.ensure_tracked_changes().unwrap(), 0, "done once");
     }
 }

@@ -1,9 +1,11 @@
 //! The ledger's trees: incidents, their audit trail, the due index of running
 //! clocks, the open-incident match index, item attachments and the id counter.
 //!
-//! Every ledger change runs in one [`LedgerTx`]: a sled transaction over these trees
-//! and the outbox, so an incident change, its audit entry, its schedule and the mails
-//! it causes commit together or not at all.
+//! Every ledger change runs in one [`LedgerTx`]: a sled transaction over these trees,
+//! the outbox and the change index, so an incident change, its audit entry, its
+//! schedule, the mails it causes and its stamp in the change index (every incident a
+//! writer touched, once, when the body ends: [`super::changes`]) commit together or not
+//! at all.
 //!
 //! Layouts (numbers big-endian, so byte order is numeric order):
 //! - `incidents`: `id` → [`Incident`] with only its first item (the one that opened
@@ -32,7 +34,7 @@
 //!   indexes ([`super::ledger_index`])
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
@@ -436,9 +438,25 @@ pub struct LedgerTx<'a> {
     /// gives (`None`: finished), noted when the record is decoded or written, so that
     /// [`LedgerTx::put_incident`] does not decode it again.
     record_rows: RefCell<HashMap<IncidentId, Option<MatchRow>>>,
+    /// The incidents whose exported records this transaction changed, stamped in the
+    /// change index when the body ends ([`super::changes`]).
+    touched: RefCell<BTreeSet<IncidentId>>,
 }
 
 impl LedgerTx<'_> {
+    /// Notes that incident `id`'s exported record changes in this transaction.
+    fn changed(&self, id: IncidentId) {
+        self.touched.borrow_mut().insert(id);
+    }
+
+    /// Stamps the incidents this transaction changed, once each.
+    fn stamp_changed(&self) -> TxResult<()> {
+        for id in self.touched.take() {
+            super::changes::touch_incident(self.outbox.changes, id)?;
+        }
+        Ok(())
+    }
+
     /// Allocates the next incident id (1, 2, 3, …).
     pub fn next_id(&self) -> TxResult<IncidentId> {
         let id = self
@@ -487,6 +505,7 @@ impl LedgerTx<'_> {
         n: u32,
         window: chrono::Duration,
     ) -> TxResult<bool> {
+        self.changed(id);
         self.sources().open(id, source, at, n, window)
     }
 
@@ -501,6 +520,7 @@ impl LedgerTx<'_> {
         n: u32,
         window: chrono::Duration,
     ) -> TxResult<SourceJoin> {
+        self.changed(id);
         self.sources().join(id, source, at, placement, n, window)
     }
 
@@ -518,6 +538,7 @@ impl LedgerTx<'_> {
         id: IncidentId,
         sources: impl IntoIterator<Item = (String, Timestamp)>,
     ) -> TxResult<()> {
+        self.changed(id);
         self.sources().add(id, sources)
     }
 
@@ -552,6 +573,7 @@ impl LedgerTx<'_> {
     /// incident read with [`LedgerTx::incident_head`]; one read in full takes a new
     /// item in its `items` instead (see [`LedgerTx::put_incident`]).
     pub fn push_item(&self, id: IncidentId, item: &ItemRef) -> TxResult<u32> {
+        self.changed(id);
         let count = self.item_count(id)?;
         self.attached
             .insert(&item_ref_key(id, count), encode(item))?;
@@ -576,6 +598,7 @@ impl LedgerTx<'_> {
         incident: &Incident,
         open_row: Option<&OpenIndexRow>,
     ) -> TxResult<()> {
+        self.changed(incident.id);
         // A new incident has its one item in the head: nothing to read or add.
         if incident.items.len() > 1 {
             let stored = self.item_count(incident.id)? as usize;
@@ -689,6 +712,7 @@ impl LedgerTx<'_> {
 
     /// Appends an audit entry.
     pub fn audit(&self, entry: &AuditEntry) -> TxResult<()> {
+        self.changed(entry.incident);
         let seq = self.audit.generate_id()?;
         let mut k = [0u8; 16];
         k[..8].copy_from_slice(&entry.incident.to_be_bytes());
@@ -708,6 +732,7 @@ impl LedgerTx<'_> {
     /// The first notice of a clock that has none scheduled (an incident opened in this
     /// transaction): [`LedgerTx::schedule`] without looking for an earlier one.
     pub fn schedule_first(&self, entry: DueEntry) -> TxResult<()> {
+        self.changed(entry.incident);
         let key = entry.key();
         self.due.insert(&key, &[])?;
         self.due_rev
@@ -719,6 +744,7 @@ impl LedgerTx<'_> {
     pub fn unschedule(&self, id: IncidentId, milestone: Milestone) -> TxResult<bool> {
         match self.due_rev.remove(&rev_key(id, milestone))? {
             Some(key) => {
+                self.changed(id);
                 self.due.remove(key)?;
                 Ok(true)
             }
@@ -737,6 +763,7 @@ impl LedgerTx<'_> {
     /// Makes `entry` the effect evaluation of its incident, replacing any earlier one.
     pub fn schedule_effect(&self, entry: EffectDue) -> TxResult<()> {
         self.unschedule_effect(entry.incident)?;
+        self.changed(entry.incident);
         let key = entry.key();
         self.due.insert(&key, &[])?;
         self.due_rev.insert(&effect_rev_key(entry.incident), &key)?;
@@ -747,6 +774,7 @@ impl LedgerTx<'_> {
     pub fn unschedule_effect(&self, id: IncidentId) -> TxResult<bool> {
         match self.due_rev.remove(&effect_rev_key(id))? {
             Some(key) => {
+                self.changed(id);
                 self.due.remove(key)?;
                 Ok(true)
             }
@@ -774,6 +802,7 @@ impl LedgerTx<'_> {
     }
 
     pub fn set_ack_record(&self, id: IncidentId, by: &str, at: Timestamp) -> TxResult<()> {
+        self.changed(id);
         self.meta.insert(ack_key(id), encode(&(by, at)))?;
         Ok(())
     }
@@ -834,6 +863,7 @@ impl LedgerTx<'_> {
     }
 
     pub fn attach(&self, source: &str, key: &str, id: IncidentId) -> TxResult<()> {
+        self.changed(id);
         self.attached
             .insert(attach_key(source, key), &id.to_be_bytes())?;
         Ok(())
@@ -891,7 +921,7 @@ impl Store {
                     keys,
                     changes,
                 )| {
-                    tx::to_sled(f(&LedgerTx {
+                    let tx = LedgerTx {
                         incidents,
                         audit,
                         due,
@@ -904,6 +934,11 @@ impl Store {
                         chain,
                         outbox: self.outbox_tx(outbox, keys, changes),
                         record_rows: RefCell::default(),
+                        touched: RefCell::default(),
+                    };
+                    tx::to_sled(f(&tx).and_then(|value| {
+                        tx.stamp_changed()?;
+                        Ok(value)
                     }))
                 },
             );

@@ -87,6 +87,9 @@ struct Row {
     replaced: bool,
     /// The pending mark: the print of this text.
     print: [u8; 8],
+    /// The incident a replaced text belongs to: its export carries the item, so the
+    /// change stamps it ([`super::changes`]).
+    incident: Option<IncidentId>,
 }
 
 /// One classified item for [`Store::record_classifications`].
@@ -303,6 +306,7 @@ impl Store {
                     swept: write.swept.then(|| swept_key(&write.key)),
                     replaced: write.replaced,
                     print: text_print(&item.title, &item.body),
+                    incident: item.incident.filter(|_| write.replaced),
                 })
             })
             .collect();
@@ -313,28 +317,34 @@ impl Store {
             &self.items_by_time,
             &self.items_swept,
             &self.items_class,
+            &self.tracked_changes,
         )
-            .transaction(|(items, pending, meta, times, swept_tree, classes)| {
-                let mut added = 0u64;
-                for row in &rows {
-                    if items.insert(row.key.clone(), row.value.clone())?.is_none() {
-                        added += 1;
-                        times.insert(row.by_time.clone(), &[])?;
-                        if let Some(swept) = &row.swept {
-                            swept_tree.remove(swept)?;
+            .transaction(
+                |(items, pending, meta, times, swept_tree, classes, changes)| {
+                    let mut added = 0u64;
+                    for row in &rows {
+                        if items.insert(row.key.clone(), row.value.clone())?.is_none() {
+                            added += 1;
+                            times.insert(row.by_time.clone(), &[])?;
+                            if let Some(swept) = &row.swept {
+                                swept_tree.remove(swept)?;
+                            }
                         }
+                        if row.replaced {
+                            classes.remove(row.key.clone())?;
+                        }
+                        if let Some(id) = row.incident {
+                            super::changes::touch_incident(changes, id)?;
+                        }
+                        pending.insert(row.key.clone(), &row.print)?;
                     }
-                    if row.replaced {
-                        classes.remove(row.key.clone())?;
+                    if added > 0 {
+                        let count = meta.get(ITEMS_COUNT)?.map_or(0, |v| read_count(&v));
+                        meta.insert(ITEMS_COUNT, &(count + added).to_be_bytes())?;
                     }
-                    pending.insert(row.key.clone(), &row.print)?;
-                }
-                if added > 0 {
-                    let count = meta.get(ITEMS_COUNT)?.map_or(0, |v| read_count(&v));
-                    meta.insert(ITEMS_COUNT, &(count + added).to_be_bytes())?;
-                }
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
-            })
+                    Ok::<_, ConflictableTransactionError<StoreError>>(())
+                },
+            )
             .map_err(super::tx::plain_error)
     }
 
@@ -531,8 +541,13 @@ impl Store {
                 print: v.text.map(|(title, body)| text_print(title, body)),
             })
             .collect();
-        (&self.items_class, &self.items_pending)
-            .transaction(|(classes, pending)| {
+        (
+            &self.items_class,
+            &self.items_pending,
+            &self.ledger.attached,
+            &self.tracked_changes,
+        )
+            .transaction(|(classes, pending, attached, changes)| {
                 for ClassRow {
                     key,
                     class,
@@ -547,6 +562,14 @@ impl Store {
                         continue;
                     }
                     classes.insert(key.clone(), class.clone())?;
+                    // An attached item's classification is part of its incident's
+                    // export ([`super::changes`]).
+                    if let Some(id) = attached
+                        .get(key)?
+                        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok().map(u64::from_be_bytes))
+                    {
+                        super::changes::touch_incident(changes, id)?;
+                    }
                     if *done {
                         pending.remove(key.clone())?;
                     }

@@ -108,7 +108,16 @@ pub use tx::{Abort, TxError, TxResult};
 ///   incremental export from before it carries them all. No record changes; a format 7
 ///   release would change posts, documents and notices without their stamps and an
 ///   incremental export would miss them: it refuses.
-pub const FORMAT_VERSION: u32 = 8;
+/// - 9: incidents in the change index too (`tracked_changes`, kind `i`, by id), stamped
+///   in the transaction of every change to what an incident's export carries (the
+///   incident and its items, sources, audit entries, clocks, 签收, and its notice keys
+///   queued, sent, dead or superseded), so that `export --since` carries an incident
+///   whose only change was a clock step or a notice (its `updated_at` does not move
+///   for those). The upgrade stamps every incident with the time of the upgrade
+///   (`ensure_tracked_changes`, in batches, idempotent). No record changes; a format 8
+///   release would change incidents without their stamps and an incremental export
+///   would miss them: it refuses.
+pub const FORMAT_VERSION: u32 = 9;
 
 /// `meta` key: the data format version (u32, big-endian).
 const FORMAT_KEY: &[u8] = b"schema_version";
@@ -303,7 +312,7 @@ impl Store {
             if stamped > 0 {
                 tracing::warn!(
                     records = stamped,
-                    "reply and policy ledgers upgraded: change index built over the existing posts and documents"
+                    "ledger upgraded: change index built over the existing incidents, posts and documents"
                 );
             }
             let indexed = store.ensure_ledger_indexes()?;

@@ -111,7 +111,7 @@ pub enum NoticeRecord {
 pub struct OutboxTx<'a> {
     pub(super) outbox: &'a TransactionalTree,
     pub(super) keys: &'a TransactionalTree,
-    /// The reply and policy ledgers' change index: a notice key of a board post or a
+    /// The ledger's change index: a notice key of an incident, a board post or a
     /// tracked document is part of its record (see [`super::changes`]).
     pub(super) changes: &'a TransactionalTree,
     pub(super) channels: Option<&'a ChannelRouter>,
@@ -155,8 +155,8 @@ impl OutboxTx<'_> {
         Ok(true)
     }
 
-    /// Records what became of notice record key `key`; a key of a board post or a
-    /// tracked document stamps that record as changed ([`super::changes`]).
+    /// Records what became of notice record key `key`; a key of an incident, a board
+    /// post or a tracked document stamps that record as changed ([`super::changes`]).
     pub(super) fn record(&self, key: &str, record: &NoticeRecord) -> TxResult<()> {
         self.keys.insert(key.as_bytes(), encode(record))?;
         if let Some((kind, id)) = super::changes::owner(key) {
