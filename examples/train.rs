@@ -138,27 +138,14 @@ struct Schedule {
     epochs: usize,
     step: f64,
     bits: u32,
-    /// `None`: one joint model. `Some((b, n))`: a model per report kind, each with its
-    /// own L2; the news model weighs board items `b`, the board model news items `n`.
-    kinds: Option<(f64, f64)>,
 }
 
 /// Logistic regression on masked features: (weights, bias).
-fn fit(
-    examples: &[&Example<'_>],
-    l2: f64,
-    schedule: &Schedule,
-    weight: &dyn Fn(&Label) -> f64,
-) -> (Vec<f32>, f64) {
-    let examples: Vec<(&Example<'_>, f64)> = examples
-        .iter()
-        .map(|e| (*e, weight(e.label)))
-        .filter(|e| e.1 > 0.0)
-        .collect();
+fn fit(examples: &[&Example<'_>], l2: f64, schedule: &Schedule) -> (Vec<f32>, f64) {
     let size = 1usize << schedule.bits;
     // Features seen in fewer than MIN_DOCS items stay at zero.
     let mut docs = vec![0usize; size];
-    for (e, _) in &examples {
+    for e in examples {
         for &(i, _) in &e.features {
             docs[i as usize] += 1;
         }
@@ -168,19 +155,19 @@ fn fit(
     let mut bias = 0.0f64;
     let mut g2 = vec![1e-8f64; size];
     let mut b2 = 1e-8f64;
-    let n = examples.iter().map(|e| e.1).sum::<f64>().max(1.0);
+    let n = examples.len().max(1) as f64;
     let mut grad = vec![0.0f64; size];
     for _ in 0..schedule.epochs {
         grad.iter_mut().for_each(|g| *g = 0.0);
         let mut gb = 0.0;
-        for &(e, weight) in &examples {
+        for e in examples {
             let z = bias
                 + e.features
                     .iter()
                     .filter(|f| active[f.0 as usize])
                     .map(|&(i, v)| w[i as usize] * f64::from(v))
                     .sum::<f64>();
-            let err = (sigmoid(z) - if e.label.flag { 1.0 } else { 0.0 }) * weight;
+            let err = sigmoid(z) - if e.label.flag { 1.0 } else { 0.0 };
             gb += err;
             accumulate(&mut grad, &e.features, &active, err);
         }
@@ -571,13 +558,10 @@ fn fit_decision(oof: &[(f64, bool)]) -> (Decision, f64) {
 /// The flag model's out-of-fold fit at one L2: the decision of each report kind, the
 /// mean of their F1s, and the calibrated scores with their labels.
 struct FlagFit<'a> {
-    /// The L2 of the news model and of the board model (the same for one joint model).
-    l2: (f64, f64),
+    l2: f64,
     news: Decision,
     board: Decision,
     mean_f1: f64,
-    /// Out-of-fold F1 of news and of boards at their thresholds.
-    kind_f1: (f64, f64),
     calibrated: Vec<(f64, bool)>,
     labels: Vec<&'a Label>,
 }
@@ -603,49 +587,25 @@ impl FlagFit<'_> {
     }
 }
 
-/// Out-of-fold raw scores at L2 `l2`: fold k's model is trained (items weighed by
-/// `weight`) on the other folds' items of `per_fold[k]` (features read with fold k's
-/// ranker) and scores fold k's; with the held-out items' labels, in that order.
-fn raw_out_of_fold<'a>(
+/// Out-of-fold scores at L2 `l2`: fold k's model is trained on the other folds' items
+/// of `per_fold[k]` (features read with fold k's ranker) and scores fold k's.
+fn flag_out_of_fold<'a>(
     per_fold: &[Vec<Example<'a>>],
     l2: f64,
     schedule: &Schedule,
-    weight: &dyn Fn(&Label) -> f64,
-) -> (Vec<(f64, bool)>, Vec<&'a Label>) {
+    prior: f64,
+) -> FlagFit<'a> {
     let mut oof: Vec<(f64, bool)> = Vec::new();
     let mut labels: Vec<&Label> = Vec::new();
     for (fold, examples) in (0..FOLDS).zip(per_fold) {
         let train: Vec<&Example> = examples.iter().filter(|e| e.fold != fold).collect();
-        let (w, b) = fit(&train, l2, schedule, weight);
-        let part = Model::from_parts(schedule.bits, w, b, (1.0, 0.0), 0.5, 0.0);
+        let (w, b) = fit(&train, l2, schedule);
+        let part = Model::from_parts(schedule.bits, w, b, (1.0, 0.0), 0.5, prior);
         for e in examples.iter().filter(|e| e.fold == fold) {
             oof.push((part.score(&e.features), e.label.flag));
             labels.push(e.label);
         }
     }
-    (oof, labels)
-}
-
-/// The decisions fitted on out-of-fold raw scores: a news item's from `news_raw`, a board
-/// post's from `board_raw` (both aligned with `labels`; the same scores for one joint
-/// model).
-fn flag_fit<'a>(
-    l2: (f64, f64),
-    news_raw: &[(f64, bool)],
-    board_raw: &[(f64, bool)],
-    labels: Vec<&'a Label>,
-) -> FlagFit<'a> {
-    let oof: Vec<(f64, bool)> = labels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            if l.is_board() {
-                board_raw[i]
-            } else {
-                news_raw[i]
-            }
-        })
-        .collect();
     let kind = |board: bool| -> Vec<(f64, bool)> {
         oof.iter()
             .zip(&labels)
@@ -676,7 +636,6 @@ fn flag_fit<'a>(
         news,
         board,
         mean_f1,
-        kind_f1: (news_f1, board_f1),
         calibrated,
         labels,
     }
@@ -719,20 +678,10 @@ fn main() -> ExitCode {
         epochs: EPOCHS,
         step: STEP,
         bits: BITS,
-        kinds: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--kinds" => {
-                let value = args.next().unwrap_or_default();
-                let parts: Vec<f64> = value.split(',').filter_map(|s| s.parse().ok()).collect();
-                if parts.len() != 2 {
-                    eprintln!("--kinds 的值“{value}”无效（--kinds 0.25,1）");
-                    return ExitCode::from(2);
-                }
-                schedule.kinds = Some((parts[0], parts[1]));
-            }
             "--l2" | "--epochs" | "--step" | "--bits" => {
                 let value = args.next().unwrap_or_default();
                 let number = |s: &str| s.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0);
@@ -865,19 +814,9 @@ fn main() -> ExitCode {
             flag_examples(&classifier, &labels, &texts, &folds, &shape).0
         })
         .collect();
-    let kinds = schedule.kinds.unwrap_or((1.0, 1.0));
-    let news_weight = |l: &Label| if l.is_board() { kinds.0 } else { 1.0 };
-    let board_weight = |l: &Label| if l.is_board() { 1.0 } else { kinds.1 };
-    // Per L2: (news raw, board raw, labels, fit).
-    let mut runs = Vec::new();
+    let mut best: Option<FlagFit> = None;
     for &l2 in &schedule.l2s {
-        let (news_raw, labels) = raw_out_of_fold(&per_fold, l2, &schedule, &news_weight);
-        let board_raw = if kinds == (1.0, 1.0) {
-            news_raw.clone()
-        } else {
-            raw_out_of_fold(&per_fold, l2, &schedule, &board_weight).0
-        };
-        let fit = flag_fit((l2, l2), &news_raw, &board_raw, labels.clone());
+        let fit = flag_out_of_fold(&per_fold, l2, &schedule, prior);
         // The candidates' F1 of the two report groups the test sets are drawn from.
         let f1_of = |g: usize| f1_of_flags(&fit.flags(|l| group(l) == g)).2;
         println!(
@@ -888,56 +827,21 @@ fn main() -> ExitCode {
             f1_of(0),
             f1_of(1)
         );
-        runs.push((news_raw, board_raw, fit));
+        if best.as_ref().is_none_or(|b| fit.mean_f1 > b.mean_f1) {
+            best = Some(fit);
+        }
     }
-    // The first run with the best `key` (strictly better replaces).
-    let argmax = |key: &dyn Fn(&FlagFit) -> f64| {
-        (0..runs.len()).fold(None, |best: Option<usize>, i| match best {
-            Some(b) if key(&runs[i].2) <= key(&runs[b].2) => Some(b),
-            _ => Some(i),
-        })
-    };
-    let (Some(news_run), Some(board_run)) = (
-        argmax(if schedule.kinds.is_some() {
-            &|f: &FlagFit| f.kind_f1.0
-        } else {
-            &|f: &FlagFit| f.mean_f1
-        }),
-        argmax(if schedule.kinds.is_some() {
-            &|f: &FlagFit| f.kind_f1.1
-        } else {
-            &|f: &FlagFit| f.mean_f1
-        }),
-    ) else {
+    let Some(best) = best else {
         eprintln!("--l2 没有给出任何值");
         return ExitCode::from(2);
     };
-    let best = flag_fit(
-        (runs[news_run].2.l2.0, runs[board_run].2.l2.1),
-        &runs[news_run].0,
-        &runs[board_run].1,
-        runs[news_run].2.labels.clone(),
-    );
-    let (news, board) = (best.news, best.board);
-    let (l2, l2_board) = best.l2;
-    println!("flag model: L2 {l2} kept (boards {l2_board})");
+    let (l2, news, board) = (best.l2, best.news, best.board);
+    println!("flag model: L2 {l2} kept");
 
     let all: Vec<&Example> = examples.iter().collect();
-    let (w, b) = fit(&all, l2, &schedule, &news_weight);
+    let (w, b) = fit(&all, l2, &schedule);
     let model =
         Model::from_parts(schedule.bits, w, b, news.platt, news.threshold, prior).with_board(board);
-    if schedule.kinds.is_some() {
-        let (w, b) = fit(&all, l2_board, &schedule, &board_weight);
-        let model = Model::from_parts(schedule.bits, w, b, news.platt, news.threshold, prior)
-            .with_board(board);
-        let path = out.with_file_name("model-board.txt");
-        if !write(
-            &path,
-            &model.to_text("board model (experiment)", MIN_WEIGHT),
-        ) {
-            return ExitCode::from(2);
-        }
-    }
     let comment = format!(
         "The learned alert decision; generated by `cargo run --release --example train`, do not edit.\n\
          Trained on {} candidate items ({} flagged) of {}; {} items without a candidate (prior {:.4}).\n\
