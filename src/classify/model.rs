@@ -1237,6 +1237,10 @@ mod tests {
 
     #[test]
     fn the_daemons_score_is_the_training_features_score_to_the_bit() {
+        const DECISION: Decision = Decision {
+            platt: (0.85, 0.106),
+            threshold: 0.34,
+        };
         // A small space (2^6): bigrams repeat and collide under the mask, and about a
         // third of the slots have no weight; the weights span twelve orders of magnitude,
         // so a sum in another order would differ in its last bits.
@@ -1250,15 +1254,7 @@ mod tests {
                 }
             })
             .collect();
-        let model = KindModel::from_parts(
-            bits,
-            weights,
-            -0.277646,
-            Decision {
-                platt: (0.85, 0.106),
-                threshold: 0.34,
-            },
-        );
+        let model = KindModel::from_parts(bits, weights, -0.277646, DECISION);
         let text = "县城小区供暖不热居民投诉多次无果\n多名居民反映，小区供暖温度长期不达标，\
                     3人因受冻就医，物业称供热公司管网老化，供热公司称已派人检修，居民投诉至今无果。";
         let title_end = text.find('\n').unwrap();
@@ -1328,15 +1324,7 @@ mod tests {
                 }
             })
             .collect();
-        let model = KindModel::from_parts(
-            bits,
-            weights,
-            -0.277646,
-            Decision {
-                platt: (0.85, 0.106),
-                threshold: 0.34,
-            },
-        );
+        let model = KindModel::from_parts(bits, weights, -0.277646, DECISION);
         let (sum, slots) = table_sum(&model);
         assert!(sum.is_some());
         assert!(
