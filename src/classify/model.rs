@@ -403,11 +403,12 @@ fn comment_lines(comment: &str, out: &mut String) {
     }
 }
 
-/// What kind of report an item is, as its source says: the decision is calibrated and
-/// thresholded per kind. Residents' posts on a message board are complaints far more
-/// often than news items with the same words (about four in five board candidates are
-/// alerts, one in four news candidates), so one calibration fitted on both leaves board
-/// posts under-confident and one threshold is a compromise that costs board recall.
+/// What kind of report an item is, as its source says: each kind has its own flag model
+/// ([`Model::kind`]). Residents' posts on a message board are complaints far more often
+/// than news items with the same words (about four in five board candidates are alerts,
+/// one in four news candidates), so one calibration fitted on both leaves board posts
+/// under-confident, one threshold is a compromise that costs board recall, and one set of
+/// weights makes more false board flags at the same recall.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ReportKind {
     /// News, portals, official channels, anything not known to be a board.
