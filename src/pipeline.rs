@@ -1001,7 +1001,7 @@ mod tests {
     }
 
     /// A post from a source marked `board = true` is decided as a board post (the model's
-    /// board calibration and threshold), the same text from a news source as news.
+    /// board section), the same text from a news source as news.
     #[test]
     fn a_board_source_s_posts_are_decided_as_board_posts() {
         let feeds = "[[source]]\nid = \"board\"\nurl = \"https://example.org/b\"\nkind = \"feed\"\nboard = true\n\

@@ -814,9 +814,10 @@ impl Classifier {
         self.classify_as(title, body, source_local, ReportKind::News)
     }
 
-    /// Classifies one item of `kind`: a message-board post is decided with the model's
-    /// board calibration and threshold, when it has them. Only `flag`, `confidence` and
-    /// `severity` (none unless flagged) depend on the kind.
+    /// Classifies one item of `kind`: a message-board post is decided by the model's
+    /// board section (its own weights, calibration and threshold), news by the news
+    /// section. Only `flag`, `confidence` and `severity` (none unless flagged) depend on
+    /// the kind.
     pub fn classify_as(
         &self,
         title: &str,
@@ -1114,7 +1115,10 @@ impl Classifier {
             casualties: &casualties,
         });
         let (flag, confidence) = match (&self.model, &signals) {
-            (Some(m), Some(s)) => m.decide(origin.kind, m.score_of(s)),
+            (Some(m), Some(s)) => {
+                let m = m.kind(origin.kind);
+                m.decide(m.score_of(s))
+            }
             (Some(m), None) => (false, m.prior()),
             (None, _) => (rule_flag, if rule_flag { 1.0 } else { 0.0 }),
         };

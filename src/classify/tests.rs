@@ -435,27 +435,22 @@ fn scratch_copy() -> tempfile::TempDir {
 }
 
 #[test]
-fn a_board_post_is_decided_with_the_boards_threshold() {
-    // The shipped model with board lines whose threshold flags every candidate: the same
-    // text is flagged as a board post and not as news (a field word and a complaint, no
-    // problem word).
+fn a_board_post_is_decided_by_the_boards_section() {
+    // The shipped model with a board section whose threshold flags every candidate: the
+    // same text is flagged as a board post and not as news (a field word and a
+    // complaint, no problem word).
     let (title, body) = ("小区门口的事", "想问问物业这个事情怎么处理");
     let news = classify(title, body);
     assert!(!news.flag && !news.topics.is_empty(), "{news:?}");
     let dir = scratch_copy();
     let model = dir.path().join("model.txt");
-    // The shipped file without its board lines, if it has them.
-    let without: String = std::fs::read_to_string(&model)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with("platt_board ") && !l.starts_with("threshold_board "))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    std::fs::write(
-        &model,
-        format!("{without}platt_board 1 0\nthreshold_board 0\n"),
-    )
-    .unwrap();
+    let shipped = std::fs::read_to_string(&model).unwrap();
+    let board_at = shipped.find("\nsection board\n").expect("a board section");
+    let (head, board) = shipped.split_at(board_at);
+    let threshold = board.find("\nthreshold ").unwrap() + 1;
+    let end = threshold + board[threshold..].find('\n').unwrap();
+    let flag_all = format!("{head}{}threshold 0{}", &board[..threshold], &board[end..]);
+    std::fs::write(&model, flag_all).unwrap();
     let c = Classifier::load(dir.path(), &Jurisdiction::default()).unwrap();
     let board = c.classify_as(title, body, false, ReportKind::Board);
     assert!(board.flag, "{board:?}");
@@ -464,16 +459,8 @@ fn a_board_post_is_decided_with_the_boards_threshold() {
     let (daemon, terms) = c.classify_with_key_terms(title, body, false, ReportKind::Board);
     assert_eq!(daemon, board);
     assert!(!terms.is_empty());
-    // As news, with the same file: the news threshold, as before.
+    // As news, with the same file: the news section, as before.
     assert_eq!(c.classify(title, body, false), news);
-    // Without board lines (a file trained before the fourteenth session) a board post
-    // is decided as news.
-    std::fs::write(&model, without).unwrap();
-    let plain = Classifier::load(dir.path(), &Jurisdiction::default()).unwrap();
-    assert_eq!(
-        plain.classify_as(title, body, false, ReportKind::Board),
-        news
-    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! `yuqing classify [--json] [--board] [FILE]`: classify items line by line, without the
-//! daemon. `--board` decides them as message-board posts (the model's board calibration
-//! and threshold), as the daemon does for a source with `board = true`.
+//! daemon. `--board` decides them as message-board posts (the model's board section: its
+//! weights, calibration and threshold), as the daemon does for a source with `board =
+//! true`.
 //!
 //! Input (FILE or stdin), one item per line: a JSON object `{"id", "title", "body"}`
 //! (all optional; `id` may be any JSON value and is echoed back) or a plain text line,

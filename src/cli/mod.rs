@@ -136,7 +136,7 @@ pub struct ClassifyArgs {
     /// 输出 JSON 行
     #[arg(long)]
     pub json: bool,
-    /// 按留言板帖子研判（用模型中留言板的校准和阈值），默认按新闻
+    /// 按留言板帖子研判（用模型中留言板的一节：权重、校准和阈值），默认按新闻
     #[arg(long)]
     pub board: bool,
     /// 输入文件（默认标准输入）：JSON 行 {"id","title","body"}，或纯文本行

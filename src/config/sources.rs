@@ -31,8 +31,8 @@ pub struct SourceConfig {
     /// A message board whose posts are tracked until answered (`reply_status` …).
     pub reply: Option<ReplySpec>,
     /// Residents' posts (a message board, `board = true`; by default a source whose
-    /// replies are tracked): classified with the learned model's board calibration and
-    /// threshold (`classify::ReportKind::Board`).
+    /// replies are tracked): classified with the learned model's board section (its
+    /// weights, calibration and threshold: `classify::ReportKind::Board`).
     pub board: bool,
 }
 
