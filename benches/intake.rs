@@ -221,6 +221,7 @@ fn source(id: String, url: String, interval: u64) -> SourceConfig {
         kind: SourceKind::Feed,
         reply: None,
         board: false,
+        board_unmarked: false,
     }
 }
 

@@ -87,6 +87,18 @@ pub async fn run_until(
         sources = config.sources.len(),
         "yuqing daemon starting"
     );
+    for source in config
+        .sources
+        .iter()
+        .filter(|s| s.enabled && s.board_unmarked)
+    {
+        warn!(
+            source = %source.id,
+            "source looks like a message board but is not marked board = true: its posts are \
+             decided by the news model, which misses many residents' posts; set board = true \
+             (or board = false to silence this) in the sources file"
+        );
+    }
 
     let classifier = Arc::new(Classifier::load(
         &config.dictionaries,

@@ -67,7 +67,7 @@ pub fn check(config: &Config, args: &FeedsCheckArgs) -> Result<(), CliError> {
         }
         out
     } else {
-        render(&reports)
+        render(&reports, &chosen)
     };
     if !write_out(&out)? {
         // The reader went away (`yuqing feeds check | head -1`): nothing more to say.
@@ -89,10 +89,19 @@ pub fn check(config: &Config, args: &FeedsCheckArgs) -> Result<(), CliError> {
     }
 }
 
-/// The readable report: one block per source, then a summary line.
-fn render(reports: &[CheckReport]) -> String {
+/// The readable report: one block per source (with a note when a source looks like a
+/// message board but is not marked one: `SourceConfig::board_unmarked`), then a
+/// summary line.
+fn render(reports: &[CheckReport], sources: &[SourceConfig]) -> String {
     let mut out = String::new();
     for r in reports {
+        if sources.iter().any(|s| s.id == r.source && s.board_unmarked) {
+            let _ = writeln!(
+                out,
+                "[提示] {}（{}）看起来是留言板，但没有标 board = true：居民留言会按新闻的模型判断，漏报较多；是留言板请在 feeds.toml 中加 board = true，不是请加 board = false",
+                r.source, r.name
+            );
+        }
         let status = r
             .status
             .map_or_else(|| "无响应".to_string(), |s| format!("HTTP {s}"));
@@ -151,15 +160,23 @@ mod tests {
                 titles: vec![],
             },
         ];
-        let text = render(&reports);
+        let sources = crate::config::load_sources_str(
+            "[[source]]\nid = \"news\"\nname = \"新闻\"\nurl = \"https://example.gov.cn/a\"\nkind = \"feed\"\n\
+             [[source]]\nid = \"board\"\nname = \"留言板\"\nurl = \"https://example.gov.cn/b\"\nkind = \"feed\"\n",
+            std::path::Path::new("feeds.toml"),
+        )
+        .expect("sources");
+        let text = render(&reports, &sources);
         for needle in [
             "[正常] news（新闻）  HTTP 200  编码 GBK  2 条",
             "· 安丘市召开会议",
+            "[提示] board（留言板）看起来是留言板，但没有标 board = true",
             "[失败] board（留言板）  无响应",
             "原因：请求超时",
             "共 2 个信息源：1 个正常，1 个失败",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
+        assert!(!text.contains("[提示] news"), "{text}");
     }
 }

@@ -34,6 +34,23 @@ pub struct SourceConfig {
     /// replies are tracked): classified with the learned model's board section (its
     /// weights, calibration and threshold: `classify::ReportKind::Board`).
     pub board: bool,
+    /// The source looks like a message board by its id, name or address
+    /// ([`BOARD_HINTS`]) but `board` is not set either way: its posts would be decided
+    /// by the news model, which never saw a resident's post and misses many of them.
+    /// `feeds check` and the daemon's start say so; `board = false` silences it.
+    pub board_unmarked: bool,
+}
+
+/// Words of a source's id, name or address that mark a message board (领导留言板,
+/// 12345 热线, 书记市长信箱, 网络问政 …), for [`SourceConfig::board_unmarked`].
+const BOARD_HINTS: [&str; 10] = [
+    "留言", "信箱", "12345", "来信", "问政", "诉求", "投诉", "liuyan", "xinxiang", "wenzheng",
+];
+
+/// Whether a source named so looks like a message board ([`BOARD_HINTS`]).
+fn looks_like_board(id: &str, name: &str, url: &Url) -> bool {
+    let text = format!("{id} {name} {url}").to_lowercase();
+    BOARD_HINTS.iter().any(|w| text.contains(w))
 }
 
 /// Board reply tracking (`reply_status`, `replied`, `reply_date`, `reply_within`): where a
@@ -247,6 +264,9 @@ pub fn load_sources_str(text: &str, file: &Path) -> Result<Vec<SourceConfig>, Ve
         };
         let reply = reply_spec(&raw, &mut say);
         if let (Some(url), Some(kind), Ok(reply)) = (url, kind, reply) {
+            let board_unmarked = raw.board.is_none()
+                && reply.is_none()
+                && looks_like_board(&raw.id, raw.name.as_deref().unwrap_or(""), &url);
             sources.push(SourceConfig {
                 name: raw.name.clone().unwrap_or_else(|| raw.id.clone()),
                 id: raw.id,
@@ -258,6 +278,7 @@ pub fn load_sources_str(text: &str, file: &Path) -> Result<Vec<SourceConfig>, Ve
                 role: raw.role,
                 kind,
                 board: raw.board.unwrap_or(reply.is_some()),
+                board_unmarked,
                 reply,
             });
         }
@@ -556,6 +577,21 @@ reply_within = "5工作日"
         assert_eq!(reply.replied, ["已回复", "已办结"]);
         assert_eq!(reply.date.as_deref(), Some("/replyTime"));
         assert_eq!(reply.within, Window::Workdays(5));
+    }
+
+    #[test]
+    fn a_source_that_looks_like_a_board_but_is_not_marked_is_noted() {
+        let source = |id: &str, extra: &str| {
+            let text = format!(
+                "[[source]]\nid = \"{id}\"\nurl = \"https://example.gov.cn/list\"\nkind = \"feed\"\n{extra}"
+            );
+            load_sources_str(&text, Path::new("feeds.toml")).unwrap()[0].clone()
+        };
+        assert!(source("city-liuyan", "").board_unmarked);
+        assert!(source("s1", "name = \"市长信箱\"\n").board_unmarked);
+        assert!(!source("city-liuyan", "board = true\n").board_unmarked);
+        assert!(!source("city-liuyan", "board = false\n").board_unmarked);
+        assert!(!source("city-news", "name = \"安丘新闻\"\n").board_unmarked);
     }
 
     #[test]
