@@ -82,12 +82,18 @@ fn independent_news_test_set_meets_its_thresholds() {
     // inews-casualty 0.809 / 0.760, casualties 29 of 42. The random set's F1 guard was
     // lowered from 0.73 to 0.70, the measured figure less a little; the drop is reported
     // in tests/eval/README.md ("Sixteenth session, merged"), not tuned away.
-    check("inews-random", &report.per_set["inews-random"], 0.79, 0.70);
+    // The seventeenth session's merged files (a flag model per report kind: the news
+    // section trained on news only; casualty lists out of code), run once on 2026-12-08:
+    // inews-random 0.822 / 0.831 (37 alerts found of 44), inews-casualty 0.763 / 0.804
+    // (14 false flags against 9), casualties 29 of 42. The F1 guards moved up to 0.78 and
+    // 0.76, the measured figures less a little; the casualty set's precision fell and is
+    // reported in tests/eval/README.md ("Seventeenth session, merged"), its guard kept.
+    check("inews-random", &report.per_set["inews-random"], 0.79, 0.78);
     check(
         "inews-casualty",
         &report.per_set["inews-casualty"],
         0.73,
-        0.73,
+        0.76,
     );
     let all = &report.all;
     eprintln!("{}", all.summary("both news sets"));
@@ -126,13 +132,16 @@ fn held_out_message_boards_keep_their_recall() {
     // tuned on, measured P 0.820 before and 0.817 after the same changes).
     // The sixteenth session's merged files, run once on 2026-12-07: P 0.877 R 0.887 (71 of
     // 80 with 10 false flags); the recall guard moved to 0.86.
+    // The seventeenth session's merged files (the board section of the model, trained on
+    // board posts only), run once on 2026-12-08: P 0.902 R 0.925 (74 of 80 with 8 false
+    // flags); the guards moved to recall 0.90 and precision 0.88.
     assert!(
-        boards.recall() >= 0.86,
+        boards.recall() >= 0.90,
         "board recall {:.3}",
         boards.recall()
     );
     assert!(
-        boards.precision() >= 0.86,
+        boards.precision() >= 0.88,
         "board precision {:.3}",
         boards.precision()
     );

@@ -14,7 +14,7 @@
 //! File format (`model.txt`, text, `#` comments): a head of `features L` (the feature
 //! layout, [`FEATURES`]; a file of another layout is refused), `bits N` (feature space
 //! 2^N) and `prior P` (the confidence of an item with no candidate topic); then two
-//! sections, `section news` and `section board` (issue 14, eighteenth session), each the
+//! sections, `section news` and `section board` (issue 14, seventeenth session), each the
 //! flag model of one [`ReportKind`]: `bias B`, `platt A C` (calibration: p = σ(A·z + C)
 //! for the raw score z), `threshold T` (flag when p ≥ T), then one `index weight` line
 //! per feature. News (and emergency reports) and residents' board posts are different
@@ -1197,7 +1197,7 @@ mod tests {
 
     #[test]
     fn a_model_file_of_one_set_of_weights_is_refused() {
-        // The layout before the sections (thirteenth to seventeenth sessions).
+        // The layout before the sections (thirteenth to sixteenth sessions).
         let old = "# generated\nfeatures 2\nbits 4\nbias 0\nplatt 1 0\nthreshold 0.5\nprior 0\n\
                    platt_board 1 0\nthreshold_board 0.4\n3 1\n";
         let e = Model::parse(old, Path::new("dictionaries/model.txt"))
