@@ -281,7 +281,8 @@ impl Store {
                     .insert(audit_chain::CHAIN_VERSION_KEY, &1u32.to_be_bytes())?;
             }
             store.ensure_item_count()?;
-            if let Some(rows) = store.ensure_outbox_counts()? {
+            // A new database has nothing to count: no warning for it.
+            if let Some(rows) = store.ensure_outbox_counts()?.filter(|&rows| rows > 0) {
                 tracing::warn!(
                     rows,
                     "outbox upgraded: counts built over the queued notices and dead letters"
