@@ -12,7 +12,9 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::daemon::{Api, Daemon, PATIENCE, Site, incident_ids, serve_feed, tail};
+use common::daemon::{
+    Api, Daemon, PATIENCE, Site, incident_ids, incidents_until, serve_feed, tail,
+};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_yuqing");
@@ -114,40 +116,30 @@ async fn sigterm_during_a_long_classification_exits_within_the_stop_timeout() {
     // the stop (the pipeline finishes the batch in hand when it can within the bound),
     // or it was left pending and is classified now. Either way its incident comes.
     // (Reading the 24 MB item back takes a moment in a debug build.)
-    let started = Instant::now();
-    loop {
-        daemon.assert_running("waiting for the huge item's incident");
-        let titles: Vec<String> = api
-            .incidents()
-            .await
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|i| i["title"].as_str().map(String::from))
-            .collect();
-        if titles
-            .iter()
-            .any(|t| t.contains("兴安街道一居民楼发生火灾"))
-        {
-            let pending = daemon
-                .log()
-                .contains("classifying items left pending by an earlier run items=1");
-            eprintln!(
-                "the huge item was {} at SIGTERM",
-                if pending {
-                    "in flight (left pending, classified after the restart)"
-                } else {
-                    "already classified and stored"
-                }
-            );
-            break;
+    incidents_until(
+        &api,
+        &mut daemon,
+        "waiting for the huge item's incident (lost at the stop?)",
+        |list| {
+            list.iter().any(|i| {
+                i["title"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("兴安街道一居民楼发生火灾"))
+            })
+        },
+    )
+    .await;
+    let pending = daemon
+        .log()
+        .contains("classifying items left pending by an earlier run items=1");
+    eprintln!(
+        "the huge item was {} at SIGTERM",
+        if pending {
+            "in flight (left pending, classified after the restart)"
+        } else {
+            "already classified and stored"
         }
-        assert!(
-            started.elapsed() < PATIENCE,
-            "the huge item's incident never came: it was lost at the stop\n{titles:?}\n{}",
-            tail(&daemon.log())
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    );
     daemon.kill();
 }
 

@@ -283,22 +283,37 @@ async fn answer(response: reqwest::Response) -> Result<Value, String> {
     serde_json::from_str(&text).map_err(|e| format!("not JSON ({e}): {text}"))
 }
 
-/// Waits until at least `min` incidents exist; returns their ids.
-pub async fn incident_ids(api: &Api, daemon: &mut Daemon, min: usize) -> Vec<u64> {
+/// Waits until the incident list (the API's JSON elements) satisfies `done`; returns it.
+/// `what` names the wait in the failure message.
+pub async fn incidents_until(
+    api: &Api,
+    daemon: &mut Daemon,
+    what: &str,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
     let start = Instant::now();
     loop {
-        daemon.assert_running("waiting for incidents");
-        let ids: Vec<u64> = api
-            .incidents()
-            .await
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|i| i["id"].as_u64())
-            .collect();
-        if ids.len() >= min {
-            return ids;
+        daemon.assert_running(what);
+        let incidents = api.incidents().await.unwrap_or_default();
+        if done(&incidents) {
+            return incidents;
         }
-        assert!(start.elapsed() < PATIENCE, "{}", tail(&daemon.log()));
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{what}: not there in time\n{}",
+            tail(&daemon.log())
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Waits until at least `min` incidents exist; returns their ids.
+pub async fn incident_ids(api: &Api, daemon: &mut Daemon, min: usize) -> Vec<u64> {
+    incidents_until(api, daemon, "waiting for incidents", |list| {
+        list.len() >= min
+    })
+    .await
+    .iter()
+    .filter_map(|i| i["id"].as_u64())
+    .collect()
 }
